@@ -1,0 +1,42 @@
+/**
+ * The one small interface every source implements: open a byte range of a file.
+ * Resuming, hashing, size checks, retries across reopen and atomic placement are
+ * done once, by the caller (lib/store/fetch-blob.ts), for every kind of source.
+ */
+import type { Readable } from 'node:stream';
+
+export interface OpenRequest {
+  /** artifact id, e.g. "student/v0_ja" (already validated as a safe relative path) */
+  artifactId: string;
+  /** file path inside the artifact (already validated as a safe relative path) */
+  path: string;
+  /** byte offset to start from; 0 for a fresh transfer */
+  offset: number;
+  /** the size the manifest expects, used to reject a wrong Content-Length early */
+  expectedSize: number;
+  signal?: AbortSignal;
+}
+
+export interface OpenedRange {
+  /**
+   * Where the returned stream really starts. Equal to `offset` when the source
+   * honoured the range, 0 when it sent the whole file (HTTP 200 to a Range request):
+   * the caller must then discard its partial file and start over.
+   */
+  start: number;
+  /** total file size as the source reports it, when known */
+  totalSize?: number;
+  stream: Readable;
+}
+
+export interface Source {
+  /** manifest name of the source */
+  readonly name: string;
+  readonly kind: 'http' | 'file';
+  /** a redacted description, safe for logs and JSON: no token, no query string, no password */
+  readonly display: string;
+  /** A readable for the bytes of the file from `offset`. Rejects with a SourceError. */
+  open(req: OpenRequest): Promise<OpenedRange>;
+  /** Cheap reachability probe (HEAD / stat of the root), for bootstrap and doctor. */
+  probe?(signal?: AbortSignal): Promise<void>;
+}
