@@ -1,0 +1,126 @@
+/**
+ * Flags, declared once per command: parsing, MODELS_* environment fallbacks,
+ * validation and --help text all come from the same table.
+ * Precedence: flag > environment variable > manifest default > built-in default.
+ */
+import { minimist } from 'zx';
+import { UsageError } from '../errors.ts';
+
+export type FlagType = 'boolean' | 'string' | 'number' | 'list';
+
+export interface FlagSpec {
+  name: string;
+  type: FlagType;
+  help: string;
+  env?: string;
+  alias?: string;
+  /** shown in help, e.g. "PATH" */
+  value?: string;
+  /** booleans that default to true and are turned off with --no-<name> */
+  defaultTrue?: boolean;
+}
+
+export type ParsedFlags = Record<string, string | number | boolean | string[] | undefined> & { _: string[] };
+
+export const COMMON_FLAGS: FlagSpec[] = [
+  { name: 'manifest', type: 'string', value: 'PATH', env: 'MODELS_MANIFEST', help: 'manifest file (default manifests/models.yaml)' },
+  { name: 'help', type: 'boolean', alias: 'h', help: 'show this help' },
+];
+
+function levenshtein(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0]!;
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j]!;
+      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length]!;
+}
+
+function booleanGiven(argv: string[], spec: FlagSpec): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).some(
+    (a) => a === `--${spec.name}` || a === `--no-${spec.name}` || a.startsWith(`--${spec.name}=`) || (spec.alias !== undefined && a === `-${spec.alias}`),
+  );
+}
+
+export function parseFlags(argv: string[], specs: FlagSpec[], env: NodeJS.ProcessEnv = process.env, command = ''): ParsedFlags {
+  const booleans = specs.filter((s) => s.type === 'boolean').map((s) => s.name);
+  const strings = specs.filter((s) => s.type !== 'boolean').map((s) => s.name);
+  const alias = Object.fromEntries(specs.filter((s) => s.alias).map((s) => [s.alias!, s.name]));
+  const unknown: string[] = [];
+  const raw = minimist(argv, {
+    boolean: booleans,
+    string: strings,
+    alias,
+    unknown: (arg) => {
+      if (arg.startsWith('-')) {
+        unknown.push(arg);
+        return false;
+      }
+      return true;
+    },
+  });
+  if (unknown.length) {
+    const known = specs.map((s) => s.name);
+    const hints = unknown.map((u) => {
+      const name = u.replace(/^--?(no-)?/, '').replace(/=.*$/, '');
+      const best = known.map((k) => [k, levenshtein(name, k)] as const).sort((a, b) => a[1] - b[1])[0];
+      return best && best[1] <= 2 ? `${u} (did you mean --${best[0]}?)` : u;
+    });
+    throw new UsageError(`Unknown option${unknown.length > 1 ? 's' : ''} for ${command || 'this command'}: ${hints.join(', ')}`, {
+      hint: `Run \`modelmount ${command} --help\` to see the options.`,
+    });
+  }
+  const out: ParsedFlags = { _: raw._.map(String) };
+  for (const spec of specs) {
+    // minimist defaults every boolean to false, so for booleans look at argv itself
+    const given = spec.type === 'boolean' ? booleanGiven(argv, spec) : raw[spec.name] !== undefined;
+    let value: unknown = given ? raw[spec.name] : undefined;
+    if (value === undefined && spec.env && env[spec.env] !== undefined && env[spec.env] !== '') {
+      value = spec.type === 'boolean' ? !/^(0|false|no|off)$/i.test(env[spec.env]!) : env[spec.env];
+    }
+    if (value === undefined) {
+      if (spec.type === 'boolean') out[spec.name] = spec.defaultTrue ? true : false;
+      continue;
+    }
+    if (Array.isArray(value) && spec.type !== 'list') value = value[value.length - 1];
+    switch (spec.type) {
+      case 'boolean':
+        out[spec.name] = Boolean(value);
+        break;
+      case 'number': {
+        const n = Number(value);
+        if (!Number.isInteger(n) || n <= 0) {
+          throw new UsageError(`--${spec.name} must be a positive whole number, got "${String(value)}".`, { hint: `e.g. --${spec.name} 4` });
+        }
+        out[spec.name] = n;
+        break;
+      }
+      case 'list':
+        out[spec.name] = (Array.isArray(value) ? value : [value])
+          .flatMap((v) => String(v).split(','))
+          .map((v) => v.trim())
+          .filter(Boolean);
+        break;
+      default:
+        if (typeof value !== 'string' || value === '') {
+          throw new UsageError(`--${spec.name} needs a value${spec.value ? ` (${spec.value})` : ''}.`);
+        }
+        out[spec.name] = value;
+    }
+  }
+  return out;
+}
+
+export function formatHelp(usage: string, summary: string, specs: FlagSpec[], extra = ''): string {
+  const rows = specs.map((s) => {
+    const left = `  ${s.alias ? `-${s.alias}, ` : '    '}--${s.defaultTrue ? 'no-' : ''}${s.name}${s.value ? ` ${s.value}` : ''}`;
+    return `${left.padEnd(30)} ${s.help}${s.env ? ` [env ${s.env}]` : ''}`;
+  });
+  return `${summary}\n\nUsage: ${usage}\n\nOptions:\n${rows.join('\n')}\n${extra ? `\n${extra}\n` : ''}`;
+}

@@ -1,0 +1,19 @@
+/** A subcommand: its flags (parsed from one table), its help, and what it runs. */
+import type { Io } from '../commands/context.ts';
+import type { FlagSpec, ParsedFlags } from './args.ts';
+
+export interface CommandSpec {
+  name: string;
+  /** one line for the command list */
+  summary: string;
+  usage: string;
+  flags: FlagSpec[];
+  /** extra help text: examples, exit codes */
+  details?: string;
+  /** returns the exit status; throws ModelmountError for reported failures */
+  run(flags: ParsedFlags, io: Io, signal: AbortSignal): Promise<number>;
+}
+
+export const EXIT_CODES_HELP = `Exit status: 0 ok, 1 internal bug, 2 usage or manifest error, 3 every source failed,
+4 integrity failure, 5 local disk or permission failure, 6 locked by another run,
+7 Compose/doctor error, 8 smoke test failed.`;

@@ -1,0 +1,79 @@
+/**
+ * What every command needs before it starts: the manifest, the resolved folders,
+ * whether we may ask questions, and where output goes.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { defaultCacheDir } from '../layout.ts';
+import { loadManifest } from '../manifest/load.ts';
+import type { Manifest } from '../manifest/schema.ts';
+import type { ParsedFlags } from '../cli/args.ts';
+import { resolveSources } from '../sources/resolve.ts';
+import type { Source } from '../sources/types.ts';
+
+export interface Io {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** stdin and stdout are terminals */
+  isTTY: boolean;
+}
+
+export function processIo(): Io {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+    isTTY: Boolean(process.stdin.isTTY && process.stdout.isTTY),
+  };
+}
+
+export interface CommandContext {
+  manifest: Manifest;
+  hostDir: string;
+  cacheDir: string;
+  jobs: number;
+  json: boolean;
+  /** may we ask questions? TTY, no --yes, no CI, no --json */
+  interactive: boolean;
+  io: Io;
+  /** messages for humans: stderr, so stdout stays clean for --json and pipes */
+  log: (line: string) => void;
+  makeSources: (preferred?: string) => Source[];
+}
+
+export const DEFAULT_MANIFEST = path.join('manifests', 'models.yaml');
+
+export function defaultJobs(): number {
+  // transfers are I/O bound: a few per core, never more than 8 by default
+  return Math.max(2, Math.min(8, os.availableParallelism() * 2));
+}
+
+export function isCI(env: NodeJS.ProcessEnv): boolean {
+  return Boolean(env.CI && env.CI !== 'false' && env.CI !== '0');
+}
+
+export async function loadContext(flags: ParsedFlags, io: Io): Promise<CommandContext> {
+  const manifestPath = path.resolve(io.cwd, (flags.manifest as string | undefined) ?? DEFAULT_MANIFEST);
+  const manifest = await loadManifest(manifestPath, { env: io.env });
+  const json = Boolean(flags.json);
+  const hostDir = flags['host-dir'] ? path.resolve(io.cwd, flags['host-dir'] as string) : manifest.hostDir;
+  const cacheDir = flags['cache-dir']
+    ? path.resolve(io.cwd, flags['cache-dir'] as string)
+    : (manifest.cacheDir ?? defaultCacheDir(io.env));
+  const jobs = (flags.jobs as number | undefined) ?? manifest.jobs ?? defaultJobs();
+  const interactive = io.isTTY && !flags.yes && !json && !isCI(io.env);
+  return {
+    manifest,
+    hostDir,
+    cacheDir,
+    jobs,
+    json,
+    interactive,
+    io,
+    log: (line) => io.stderr.write(`${line}\n`),
+    makeSources: (preferred) => resolveSources(manifest.sources, { preferred, env: io.env }),
+  };
+}

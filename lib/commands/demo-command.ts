@@ -1,0 +1,83 @@
+/**
+ * `npm run demo`: the whole job on a built-in artifact set, no external server.
+ * Generates the files, serves them on loopback, runs `update` twice (the second
+ * run is the no-op every later `npm run models:update` is), then `verify`.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { COMMON_FLAGS, parseFlags } from '../cli/args.ts';
+import type { CommandSpec } from '../cli/command.ts';
+import { UsageError } from '../errors.ts';
+import { writeDemoOrigin } from '../demo/artifacts.ts';
+import { startStaticServer } from '../demo/static-server.ts';
+import { loadManifest } from '../manifest/load.ts';
+import { formatBytes } from '../ui/format.ts';
+import { updateCommand } from './update-command.ts';
+import { verifyCommand } from './verify-command.ts';
+
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const DEMO_MANIFEST = path.join(PROJECT_ROOT, 'manifests', 'demo.yaml');
+export const DEMO_PORT = 47311;
+
+async function listTree(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  const entries = (await fs.readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.')).sort((a, b) => a.name.localeCompare(b.name));
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(`${prefix}${e.name}/`, ...(await listTree(p, `${prefix}  `)));
+    else {
+      const st = await fs.stat(p);
+      out.push(`${prefix}${e.name}  ${formatBytes(st.size)}  ${(st.mode & 0o777).toString(8)}  links=${st.nlink}`);
+    }
+  }
+  return out;
+}
+
+export const demoCommand: CommandSpec = {
+  name: 'demo',
+  summary: 'run the whole job on a built-in demo artifact set served from loopback (no external server)',
+  usage: 'modelmount demo',
+  flags: [],
+  async run(_flags, io, signal) {
+    const manifest = await loadManifest(DEMO_MANIFEST);
+    const origin = path.join(PROJECT_ROOT, '.demo', 'origin');
+    io.stdout.write(`▶ Generating the demo artifact set in ${path.relative(io.cwd, origin) || origin}\n`);
+    const digests = await writeDemoOrigin(origin);
+    for (const a of manifest.artifacts) {
+      for (const f of a.files) {
+        if (digests.get(`${a.id}/${f.path}`) !== f.sha256) {
+          throw new UsageError(`manifests/demo.yaml does not match the generated demo file ${a.id}/${f.path}.`, {
+            hint: 'Restore manifests/demo.yaml from git (git checkout manifests/demo.yaml).',
+          });
+        }
+      }
+    }
+    let server;
+    try {
+      server = await startStaticServer(origin, DEMO_PORT);
+    } catch (err) {
+      throw new UsageError(`Cannot start the demo server on 127.0.0.1:${DEMO_PORT} (${(err as NodeJS.ErrnoException).code}).`, {
+        hint: 'Another demo may still be running: stop it and run `npm run demo` again.',
+      });
+    }
+    try {
+      const common = ['--manifest', DEMO_MANIFEST, '--yes'];
+      const specs = (c: CommandSpec) => [...COMMON_FLAGS, ...c.flags];
+      io.stdout.write(`▶ Serving it at ${server.url}\n▶ npm run models:update -- --manifest manifests/demo.yaml --yes\n`);
+      const first = await updateCommand.run(parseFlags(common, specs(updateCommand), {}), io, signal);
+      if (first !== 0) return first;
+      io.stdout.write(`\n▶ The host folder (${path.relative(io.cwd, manifest.hostDir) || manifest.hostDir}), ready to bind-mount read-only:\n`);
+      io.stdout.write(`${(await listTree(manifest.hostDir)).map((l) => `  ${l}`).join('\n')}\n`);
+      io.stdout.write('\n▶ Again: a second update on an installed host is a no-op\n');
+      const requestsBefore = server.requests;
+      const second = await updateCommand.run(parseFlags(common, specs(updateCommand), {}), io, signal);
+      io.stdout.write(`  (${server.requests - requestsBefore} HTTP requests)\n`);
+      if (second !== 0) return second;
+      io.stdout.write('\n▶ npm run models:verify -- --manifest manifests/demo.yaml --full\n');
+      return await verifyCommand.run(parseFlags(['--manifest', DEMO_MANIFEST, '--full'], specs(verifyCommand), {}), io, signal);
+    } finally {
+      await server.close();
+    }
+  },
+};

@@ -1,0 +1,7 @@
+/** Every subcommand, in the order `modelmount --help` lists them. */
+import type { CommandSpec } from '../cli/command.ts';
+import { demoCommand } from './demo-command.ts';
+import { updateCommand } from './update-command.ts';
+import { verifyCommand } from './verify-command.ts';
+
+export const commands: CommandSpec[] = [updateCommand, verifyCommand, demoCommand];

@@ -1,0 +1,18 @@
+/** Flag tables shared by several commands. */
+import type { FlagSpec } from '../cli/args.ts';
+
+export const JSON_FLAG: FlagSpec = { name: 'json', type: 'boolean', help: 'print one JSON document on stdout and nothing else there' };
+
+export const LOCATION_FLAGS: FlagSpec[] = [
+  { name: 'host-dir', type: 'string', value: 'DIR', env: 'MODELS_HOST_DIR', help: 'host folder the containers mount (default: manifest hostDir)' },
+  { name: 'cache-dir', type: 'string', value: 'DIR', env: 'MODELS_CACHE_DIR', help: 'content-addressed store (default: manifest cacheDir, else ~/.cache/modelmount)' },
+  { name: 'jobs', type: 'number', value: 'N', env: 'MODELS_JOBS', alias: 'j', help: 'parallel transfers and hashes (default: manifest jobs, else 2 per core, max 8)' },
+];
+
+export const SELECTION_FLAGS: FlagSpec[] = [
+  { name: 'only', type: 'list', value: 'IDS', env: 'MODELS_ONLY', help: 'artifact ids to install, comma-separated (e.g. student/v0_ja)' },
+  { name: 'labels', type: 'list', value: 'K=V', env: 'MODELS_LABELS', help: 'select by label, e.g. lang=ja or lang=ja,en (repeatable; keys AND, values OR)' },
+  { name: 'include-optional', type: 'boolean', env: 'MODELS_INCLUDE_OPTIONAL', help: 'also select optional artifacts' },
+  { name: 'source', type: 'string', value: 'NAME', env: 'MODELS_SOURCE', help: 'source to try first (the others stay as fallbacks)' },
+  { name: 'yes', type: 'boolean', alias: 'y', env: 'MODELS_YES', help: 'ask nothing: take flags and defaults, replace modified files' },
+];

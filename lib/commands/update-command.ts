@@ -1,0 +1,39 @@
+import type { CommandSpec } from '../cli/command.ts';
+import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS } from './specs.ts';
+import { formatUpdateSummary, runUpdate } from './update.ts';
+import { afterInstall, POST_INSTALL_FLAGS } from './post-install.ts';
+
+export const updateCommand: CommandSpec = {
+  name: 'update',
+  summary: 'download or copy, verify and install the selected artifacts (then write the Compose override and smoke-test)',
+  usage: 'modelmount update [--only IDS] [--labels K=V] [--source NAME] [--yes] [--dry-run] [--json]',
+  flags: [
+    ...SELECTION_FLAGS,
+    ...LOCATION_FLAGS,
+    { name: 'dry-run', type: 'boolean', help: 'print the plan (skip/fetch/copy/relink/repair per file) and change nothing' },
+    { name: 'offline', type: 'boolean', env: 'MODELS_OFFLINE', help: 'install from the store only; fail (exit 3) naming what is missing' },
+    ...POST_INSTALL_FLAGS,
+    JSON_FLAG,
+  ],
+  details: `Examples:
+  npm run models:update                              # interactive on a terminal, safe defaults elsewhere
+  npm run models:update -- --yes --labels lang=ja    # unattended, Japanese models only
+  npm run models:update -- --dry-run                 # show what would happen`,
+  async run(flags, io, signal) {
+    const outcome = await runUpdate(flags, io, signal);
+    const { report } = outcome;
+    let exitCode = outcome.exitCode;
+    let post: Record<string, unknown> | undefined;
+    if (!report.dryRun && report.ok) {
+      const after = await afterInstall(outcome, flags, io, signal);
+      post = after.report;
+      if (after.exitCode !== 0) exitCode = after.exitCode;
+    }
+    if (outcome.ctx.json) {
+      io.stdout.write(`${JSON.stringify({ ...report, ok: report.ok && exitCode === 0, ...(post ?? {}) }, null, 2)}\n`);
+    } else if (!report.dryRun) {
+      io.stdout.write(formatUpdateSummary(report));
+    }
+    return exitCode;
+  },
+};

@@ -1,0 +1,259 @@
+/**
+ * `modelmount update`: manifest → selection → plan → store → host folder
+ * (→ Compose override → smoke, when configured). Every question is answered
+ * before the first byte moves.
+ */
+import { AllSourcesFailedError, CancelledError, ExitCode, ModelmountError, type ExitStatus } from '../errors.ts';
+import { hostStatePath } from '../layout.ts';
+import { checkRequire, parseLabelFlags, selectArtifacts } from '../manifest/select.ts';
+import type { Artifact } from '../manifest/schema.ts';
+import { isNoop, planUpdate, type Plan } from '../plan.ts';
+import { checkFreeSpace } from '../store/space.ts';
+import { Store } from '../store/store.ts';
+import { installList, installTasks } from '../tasks/install-tasks.ts';
+import { formatBytes } from '../ui/format.ts';
+import * as prompts from '../ui/prompts.ts';
+import { pickRenderer } from '../ui/renderer.ts';
+import { gatherState } from '../update/gather.ts';
+import { Installer, type FileResult } from '../update/installer.ts';
+import { readInstallRecord, writeInstallRecord, type InstallRecord } from '../install-record.ts';
+import { StateCache } from '../verify/state-cache.ts';
+import type { ParsedFlags } from '../cli/args.ts';
+import { loadContext, type CommandContext, type Io } from './context.ts';
+import { formatPlan, planToJson } from './plan-output.ts';
+import fs from 'node:fs/promises';
+
+export interface Selection {
+  artifacts: Artifact[];
+  preferredSource?: string;
+  /** how the selection was made, for the log line */
+  how: 'flags' | 'prompts' | 'defaults';
+}
+
+/** Flags answer questions; without flags, ask when interactive, else take the safe defaults. */
+export async function chooseSelection(ctx: CommandContext, flags: ParsedFlags): Promise<Selection> {
+  const { manifest } = ctx;
+  const only = flags.only as string[] | undefined;
+  const labelFlags = flags.labels as string[] | undefined;
+  const labels = labelFlags?.length ? parseLabelFlags(labelFlags) : undefined;
+  let preferredSource = flags.source as string | undefined;
+  let artifacts: Artifact[];
+  let how: Selection['how'] = only?.length || labels ? 'flags' : 'defaults';
+  if (only?.length || labels || !ctx.interactive) {
+    artifacts = selectArtifacts(manifest, { only, labels, includeOptional: Boolean(flags['include-optional']) });
+  } else {
+    how = 'prompts';
+    const chosenLabels: Record<string, string[]> = {};
+    for (const [key, values] of prompts.choosableLabels(manifest.artifacts)) chosenLabels[key] = await prompts.askLabels(key, values);
+    const candidates = selectArtifacts(manifest, { labels: chosenLabels, includeOptional: true });
+    const optional = candidates.filter((a) => a.optional);
+    const extra = optional.length ? await prompts.askOptionalArtifacts(optional) : [];
+    artifacts = candidates.filter((a) => !a.optional || extra.includes(a.id));
+  }
+  if (!preferredSource && ctx.interactive && manifest.sources.length > 1) {
+    preferredSource = await prompts.askSource(manifest.sources);
+  }
+  checkRequire(manifest, artifacts.map((a) => a.id));
+  return { artifacts, preferredSource, how };
+}
+
+export interface UpdateReport {
+  command: 'update';
+  ok: boolean;
+  dryRun: boolean;
+  manifest: string;
+  manifestDigest: string;
+  hostDir: string;
+  cacheDir: string;
+  selection: string[];
+  plan?: ReturnType<typeof planToJson>;
+  artifacts: {
+    id: string;
+    status: 'installed' | 'unchanged' | 'failed' | 'planned';
+    sources: string[];
+    bytes: number;
+    files: (Omit<FileResult, 'error' | 'artifactId'> & { error?: Record<string, unknown> })[];
+  }[];
+  totals: { files: number; installed: number; unchanged: number; failed: number; bytesTransferred: number; bytesResumed: number };
+  errors: Record<string, unknown>[];
+  durationMs: number;
+}
+
+function summarise(ctx: CommandContext, selection: Selection, results: FileResult[], started: number): UpdateReport {
+  const artifacts = selection.artifacts.map((a) => {
+    const files = results.filter((r) => r.artifactId === a.id);
+    const failed = files.some((f) => f.status === 'failed');
+    const changed = files.some((f) => f.action !== 'skip');
+    return {
+      id: a.id,
+      status: failed ? ('failed' as const) : changed ? ('installed' as const) : ('unchanged' as const),
+      sources: [...new Set(files.map((f) => f.source).filter((s): s is string => Boolean(s)))],
+      bytes: a.files.reduce((s, f) => s + f.size, 0),
+      files: files.map(({ error, artifactId: _a, ...rest }) => ({ ...rest, ...(error ? { error: error.toJSON() } : {}) })),
+    };
+  });
+  const errors = results.filter((r) => r.error).map((r) => ({ file: `${r.artifactId}/${r.path}`, ...r.error!.toJSON() }));
+  return {
+    command: 'update',
+    ok: errors.length === 0,
+    dryRun: false,
+    manifest: ctx.manifest.path,
+    manifestDigest: ctx.manifest.digest,
+    hostDir: ctx.hostDir,
+    cacheDir: ctx.cacheDir,
+    selection: selection.artifacts.map((a) => a.id),
+    artifacts,
+    totals: {
+      files: results.length,
+      installed: results.filter((r) => r.status === 'ok' && r.action !== 'skip').length,
+      unchanged: results.filter((r) => r.action === 'skip').length,
+      failed: results.filter((r) => r.status === 'failed').length,
+      bytesTransferred: results.reduce((s, r) => s + r.bytesTransferred, 0),
+      bytesResumed: results.reduce((s, r) => s + r.resumedFrom, 0),
+    },
+    errors,
+    durationMs: Date.now() - started,
+  };
+}
+
+/** The exit status for a set of failures: disk beats integrity beats sources. */
+export function worstExit(errors: ModelmountError[]): ExitStatus {
+  const order: ExitStatus[] = [ExitCode.internal, ExitCode.disk, ExitCode.integrity, ExitCode.sources, ExitCode.usage];
+  for (const code of order) if (errors.some((e) => e.exitCode === code)) return code;
+  return errors[0]?.exitCode ?? ExitCode.ok;
+}
+
+export interface UpdateOutcome {
+  exitCode: number;
+  report: UpdateReport;
+  plan: Plan;
+  ctx: CommandContext;
+  selection: Selection;
+}
+
+/** Bring the host folder to the selection. Returns the report; throws only for errors before any change. */
+export async function runUpdate(flags: ParsedFlags, io: Io, signal?: AbortSignal): Promise<UpdateOutcome> {
+  const started = Date.now();
+  const ctx = await loadContext(flags, io);
+  const selection = await chooseSelection(ctx, flags);
+  if (selection.how === 'defaults') {
+    ctx.log(`Selected ${selection.artifacts.map((a) => a.id).join(', ')} (every non-optional artifact; choose with --only or --labels).`);
+  }
+  const sources = ctx.makeSources(selection.preferredSource);
+  if (!ctx.json) ctx.log(`Sources, in order: ${sources.map((s) => s.display).join(', ')}`);
+
+  const store = await Store.open(ctx.cacheDir);
+  const hostCache = await StateCache.load(hostStatePath(ctx.hostDir));
+  const state = await gatherState(ctx.hostDir, selection.artifacts, { store, hostCache, jobs: ctx.jobs, signal });
+  const plan = planUpdate({
+    artifacts: selection.artifacts,
+    host: state.host,
+    storeHas: state.storeHas,
+    firstSourceKind: sources[0]?.kind ?? 'http',
+    offline: Boolean(flags.offline),
+  });
+  const base = summarise(ctx, selection, [], started);
+
+  if (flags['dry-run']) {
+    await Promise.all([hostCache.save(), store.save()]);
+    const report: UpdateReport = {
+      ...base,
+      dryRun: true,
+      plan: planToJson(plan),
+      artifacts: base.artifacts.map((a) => ({ ...a, status: 'planned' as const })),
+    };
+    if (!ctx.json) io.stdout.write(formatPlan(plan));
+    return { exitCode: 0, report, plan, ctx, selection };
+  }
+
+  if (flags.offline && plan.missingOffline.length) {
+    const missing = plan.missingOffline.map((f) => `${f.artifactId}/${f.path}`);
+    throw new AllSourcesFailedError(
+      `${missing.length} file${missing.length > 1 ? 's' : ''} (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''})`,
+      [{ source: 'store (offline)', code: 'EOFFLINE', message: `not in the store ${ctx.cacheDir}: ${missing.join(', ')}` }],
+    );
+  }
+
+  if (plan.repairs.length) {
+    if (ctx.interactive) {
+      if (!(await prompts.confirmRepairs(plan.repairs))) throw new CancelledError();
+    } else {
+      for (const r of plan.repairs) ctx.log(`Repairing ${r.artifactId}/${r.path}: ${r.reason}.`);
+    }
+  }
+
+  if (isNoop(plan)) {
+    await Promise.all([hostCache.save(), store.save()]);
+  } else {
+    const sameDevice = await sameFilesystem(ctx.cacheDir, ctx.hostDir);
+    await checkFreeSpace([
+      { dir: ctx.cacheDir, bytes: plan.bytesToTransfer, what: 'the store' },
+      { dir: ctx.hostDir, bytes: sameDevice ? 0 : plan.bytesToInstall, what: 'the host folder (copies: different filesystem from the store)' },
+    ]);
+  }
+
+  const installer = new Installer({ store, hostDir: ctx.hostDir, sources, jobs: ctx.jobs, hostCache, signal });
+  const renderer = pickRenderer({ json: ctx.json, isTTY: io.isTTY, env: io.env });
+  const list = installList(installTasks(plan, installer, { progressIntervalMs: renderer === 'default' ? 100 : 10_000 }), renderer);
+  let results: FileResult[] = [];
+  try {
+    const ctxOut = await list.run();
+    results = ctxOut.results;
+  } finally {
+    await Promise.all([hostCache.save(), store.save()]);
+  }
+  results = results.length ? results : list.ctx.results;
+  const report = summarise(ctx, selection, results, started);
+  if (report.ok) await recordInstall(ctx, selection, report);
+  const failures = results.map((r) => r.error).filter((e): e is ModelmountError => Boolean(e));
+  return { exitCode: worstExit(failures), report, plan, ctx, selection };
+}
+
+async function sameFilesystem(a: string, b: string): Promise<boolean> {
+  const devOf = async (p: string): Promise<number | undefined> => {
+    for (let cur = p; ; ) {
+      try {
+        return (await fs.stat(cur)).dev;
+      } catch {
+        const parent = cur.replace(/\/[^/]*$/, '') || '/';
+        if (parent === cur) return undefined;
+        cur = parent;
+      }
+    }
+  };
+  const [da, db] = await Promise.all([devOf(a), devOf(b)]);
+  return da !== undefined && da === db;
+}
+
+async function recordInstall(ctx: CommandContext, selection: Selection, report: UpdateReport): Promise<void> {
+  const previous = await readInstallRecord(ctx.hostDir);
+  const now = new Date().toISOString();
+  const record: InstallRecord = {
+    version: 1,
+    manifestPath: ctx.manifest.path,
+    manifestDigest: ctx.manifest.digest,
+    updatedAt: now,
+    artifacts: { ...(previous?.manifestPath === ctx.manifest.path ? previous.artifacts : {}) },
+  };
+  for (const a of selection.artifacts) {
+    const r = report.artifacts.find((x) => x.id === a.id);
+    const prev = record.artifacts[a.id];
+    const unchanged = r?.status === 'unchanged' && prev && JSON.stringify(prev.files) === JSON.stringify(a.files);
+    record.artifacts[a.id] = unchanged
+      ? prev
+      : { files: a.files, source: r?.sources.filter((s) => s !== 'store').join(', ') || prev?.source || 'store', installedAt: now };
+  }
+  const { updatedAt: _u, ...withoutTime } = record;
+  const { updatedAt: _p, ...prevWithoutTime } = previous ?? ({} as InstallRecord);
+  if (JSON.stringify(withoutTime) !== JSON.stringify(prevWithoutTime)) await writeInstallRecord(ctx.hostDir, record);
+}
+
+export function formatUpdateSummary(report: UpdateReport): string {
+  const t = report.totals;
+  const lines = [
+    `${report.ok ? 'OK' : 'FAILED'}: ${t.installed} file${t.installed === 1 ? '' : 's'} installed, ${t.unchanged} unchanged, ${t.failed} failed; ${formatBytes(t.bytesTransferred)} transferred${t.bytesResumed ? `, ${formatBytes(t.bytesResumed)} resumed` : ''} in ${(report.durationMs / 1000).toFixed(1)} s.`,
+    `Host folder: ${report.hostDir}`,
+  ];
+  for (const e of report.errors) lines.push(`  ✖ ${String(e.message)}${e.hint ? `\n    → ${String(e.hint)}` : ''}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,14 @@
+/** Turn the manifest's sources into Source objects, preferred one first. */
+import type { ResolvedSource } from '../manifest/schema.ts';
+import { orderSources } from '../manifest/select.ts';
+import { createFileSource } from './file.ts';
+import { createHttpSource } from './http.ts';
+import type { Source } from './types.ts';
+
+export function createSource(src: ResolvedSource, env: NodeJS.ProcessEnv = process.env): Source {
+  return src.kind === 'http' ? createHttpSource(src, { env }) : createFileSource(src);
+}
+
+export function resolveSources(sources: ResolvedSource[], opts: { preferred?: string; env?: NodeJS.ProcessEnv } = {}): Source[] {
+  return orderSources(sources, opts.preferred).map((s) => createSource(s, opts.env));
+}

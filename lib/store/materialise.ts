@@ -1,0 +1,118 @@
+/**
+ * Put a verified store blob at its place in the host folder: hardlink, else
+ * reflink, else a copy that is hashed while it is written. Never a symlink
+ * (it would dangle inside the container). The new file is prepared under
+ * <hostDir>/.modelmount/tmp (not mounted into any container) and renamed over
+ * the destination, so a container sees the old file or the new one, never half.
+ */
+import { createHash } from 'node:crypto';
+import { constants as fsc, createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { DiskError, IntegrityError, toDiskError } from '../errors.ts';
+import { fsyncDir, uniqueSuffix } from '../fs-atomic.ts';
+import { metaDir } from '../layout.ts';
+import type { FileEntry } from '../manifest/schema.ts';
+
+export type MaterialiseMethod = 'hardlink' | 'reflink' | 'copy';
+
+/**
+ * Create `rel` (POSIX segments) below `root`, refusing any existing component that is
+ * not a real folder: a symlinked folder inside the host folder would let us write elsewhere.
+ */
+export async function ensureRealDir(root: string, rel: string): Promise<string> {
+  try {
+    await fs.mkdir(root, { recursive: true });
+  } catch (err) {
+    throw toDiskError(err, `creating ${root}`) ?? err;
+  }
+  let current = root;
+  for (const seg of rel.split('/').filter(Boolean)) {
+    current = path.join(current, seg);
+    let st;
+    try {
+      st = await fs.lstat(current);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw toDiskError(err, `creating ${current}`) ?? err;
+      try {
+        await fs.mkdir(current, { mode: 0o755 });
+      } catch (mkErr) {
+        if ((mkErr as NodeJS.ErrnoException).code !== 'EEXIST') throw toDiskError(mkErr, `creating ${current}`) ?? mkErr;
+      }
+      continue;
+    }
+    if (st.isSymbolicLink() || !st.isDirectory()) {
+      throw new DiskError(`${current} is ${st.isSymbolicLink() ? 'a symlink' : 'not a folder'}; modelmount only writes into real folders it created.`, {
+        code: 'ENOTREALDIR',
+        hint: `Move ${current} away (it is inside the host folder, which modelmount manages), then run again.`,
+      });
+    }
+  }
+  return current;
+}
+
+async function copyVerified(blob: string, tmp: string, expected: FileEntry): Promise<void> {
+  const src = await fs.open(blob, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  const out = await fs.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o644);
+  const hash = createHash('sha256');
+  let size = 0;
+  try {
+    for await (const chunk of createReadStream('', { fd: src, highWaterMark: 1024 * 1024, autoClose: false }) as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      await out.write(chunk);
+      size += chunk.length;
+    }
+    await out.sync();
+  } finally {
+    await out.close();
+    await src.close();
+  }
+  const sha = hash.digest('hex');
+  if (size !== expected.size || sha !== expected.sha256) {
+    throw new IntegrityError(blob, expected, { size, sha256: sha }, 'the store');
+  }
+}
+
+/** Make `dest` (inside hostDir) hold the bytes of `blob`. Returns how. */
+export async function materialiseFile(hostDir: string, blob: string, dest: string, expected: FileEntry): Promise<MaterialiseMethod> {
+  const tmpDir = path.join(metaDir(hostDir), 'tmp');
+  await fs.mkdir(tmpDir, { recursive: true });
+  const tmp = path.join(tmpDir, `${path.basename(dest)}.${uniqueSuffix()}.tmp`);
+  let method: MaterialiseMethod = 'hardlink';
+  try {
+    try {
+      await fs.link(blob, tmp);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
+      try {
+        await fs.copyFile(blob, tmp, fsc.COPYFILE_FICLONE_FORCE | fsc.COPYFILE_EXCL);
+        method = 'reflink';
+      } catch {
+        await fs.rm(tmp, { force: true });
+        await copyVerified(blob, tmp, expected);
+        method = 'copy';
+      }
+      await fs.chmod(tmp, 0o444);
+    }
+    try {
+      await fs.rename(tmp, dest);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') {
+        throw new DiskError(`${dest} is a folder where the manifest expects a file.`, {
+          code: 'ENOTFILE',
+          hint: `Remove ${dest} (inside the host folder modelmount manages) and run again.`,
+        });
+      }
+      throw err;
+    }
+    // rename() is a no-op when tmp and dest are already the same inode: drop the extra link then.
+    await fs.rm(tmp, { force: true });
+    await fsyncDir(path.dirname(dest));
+    return method;
+  } catch (err) {
+    await fs.rm(tmp, { force: true }).catch(() => {});
+    throw toDiskError(err, `installing ${dest}`) ?? err;
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Free-space check before any byte is fetched: the store needs room for the
+ * blobs it lacks, the host folder for copies when hardlinks are impossible.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { DiskError } from '../errors.ts';
+import { formatBytes } from '../ui/format.ts';
+
+/** statfs of the nearest existing ancestor of `dir` */
+async function statNearest(dir: string): Promise<{ free: number; dev: number }> {
+  let current = path.resolve(dir);
+  for (;;) {
+    try {
+      const [sf, st] = await Promise.all([fs.statfs(current), fs.stat(current)]);
+      return { free: sf.bavail * sf.bsize, dev: st.dev };
+    } catch (err) {
+      const parent = path.dirname(current);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || parent === current) throw err;
+      current = parent;
+    }
+  }
+}
+
+export interface SpaceNeed {
+  dir: string;
+  bytes: number;
+  what: string;
+}
+
+/** Throws DiskError (exit 5) naming how much is needed where. Needs on the same filesystem add up. */
+export async function checkFreeSpace(needs: SpaceNeed[], margin = 64 * 1024 * 1024): Promise<void> {
+  const byDev = new Map<number, { free: number; bytes: number; dirs: string[]; whats: string[] }>();
+  for (const need of needs) {
+    if (need.bytes <= 0) continue;
+    const { free, dev } = await statNearest(need.dir);
+    const entry = byDev.get(dev) ?? { free, bytes: 0, dirs: [], whats: [] };
+    entry.bytes += need.bytes;
+    entry.dirs.push(need.dir);
+    entry.whats.push(need.what);
+    byDev.set(dev, entry);
+  }
+  for (const e of byDev.values()) {
+    if (e.bytes + margin > e.free) {
+      throw new DiskError(
+        `Not enough free space: ${e.whats.join(' and ')} need ${formatBytes(e.bytes)} (plus ${formatBytes(margin)} headroom) in ${e.dirs.join(', ')}, but only ${formatBytes(e.free)} is free.`,
+        {
+          code: 'ENOSPC',
+          hint: 'Free some space, or point --cache-dir / --host-dir at a bigger disk. Nothing was changed.',
+          data: { needed: e.bytes, free: e.free, dirs: e.dirs },
+        },
+      );
+    }
+  }
+}

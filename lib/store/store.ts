@@ -1,0 +1,80 @@
+/**
+ * The content-addressed store: <cacheDir>/sha256/ab/abcdef…, read-only blobs
+ * that entered only after their size and sha256 matched. This is what a CI
+ * cache-warm step fills and caches, and what `update --offline` installs from.
+ */
+import fs from 'node:fs/promises';
+import { toDiskError } from '../errors.ts';
+import { blobPath, storeStatePath } from '../layout.ts';
+import type { FileEntry } from '../manifest/schema.ts';
+import { sha256File } from '../verify/hash.ts';
+import { StateCache } from '../verify/state-cache.ts';
+import { fetchBlob, type FetchBlobOptions, type FetchBlobResult } from './fetch-blob.ts';
+
+export class Store {
+  private constructor(
+    readonly dir: string,
+    private readonly cache: StateCache,
+  ) {}
+
+  static async open(dir: string): Promise<Store> {
+    try {
+      await fs.mkdir(dir, { recursive: true });
+    } catch (err) {
+      throw toDiskError(err, `creating the store ${dir}`) ?? err;
+    }
+    return new Store(dir, await StateCache.load(storeStatePath(dir)));
+  }
+
+  blobPath(sha256: string): string {
+    return blobPath(this.dir, sha256);
+  }
+
+  /** Is a blob with exactly these bytes in the store? Uses the state cache unless `full`. A bad blob is removed. */
+  async has(file: FileEntry, opts: { full?: boolean; signal?: AbortSignal } = {}): Promise<boolean> {
+    const p = this.blobPath(file.sha256);
+    let st;
+    try {
+      st = await fs.lstat(p, { bigint: true });
+    } catch {
+      return false;
+    }
+    if (!st.isFile() || Number(st.size) !== file.size) {
+      await this.evict(file.sha256);
+      return false;
+    }
+    if (!opts.full && this.cache.lookup(file.sha256, st) === file.sha256) return true;
+    const sha = await sha256File(p, opts.signal);
+    if (sha !== file.sha256) {
+      await this.evict(file.sha256);
+      return false;
+    }
+    this.cache.record(file.sha256, st, sha);
+    return true;
+  }
+
+  async fetch(opts: Omit<FetchBlobOptions, 'cacheDir'>): Promise<FetchBlobResult> {
+    const result = await fetchBlob({ ...opts, cacheDir: this.dir });
+    await this.remember(opts.file.sha256);
+    return result;
+  }
+
+  /** Record the blob's current identity as verified (after we wrote it, or after linking changed its ctime). */
+  async remember(sha256: string): Promise<void> {
+    try {
+      const st = await fs.lstat(this.blobPath(sha256), { bigint: true });
+      this.cache.record(sha256, st, sha256);
+    } catch {
+      this.cache.forget(sha256);
+    }
+  }
+
+  async evict(sha256: string): Promise<void> {
+    this.cache.forget(sha256);
+    await fs.rm(this.blobPath(sha256), { force: true });
+  }
+
+  save(): Promise<void> {
+    return this.cache.save();
+  }
+}

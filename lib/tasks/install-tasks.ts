@@ -1,0 +1,103 @@
+/**
+ * listr2 tasks for carrying out a plan: one line per artifact, its files in
+ * parallel (bounded by the installer's transfer slots), progress as task output.
+ */
+import { Listr, type ListrTask } from 'listr2';
+import { ExitCode, ModelmountError } from '../errors.ts';
+import type { Plan, PlannedFile } from '../plan.ts';
+import type { FetchProgress } from '../store/fetch-blob.ts';
+import type { FileResult, Installer } from '../update/installer.ts';
+import { formatBytes, formatProgress, SpeedMeter } from '../ui/format.ts';
+
+export interface InstallCtx {
+  results: FileResult[];
+}
+
+export interface InstallTaskOptions {
+  /** how often progress output may change: short on a TTY, long in CI logs */
+  progressIntervalMs: number;
+}
+
+function groupByArtifact(files: PlannedFile[]): Map<string, PlannedFile[]> {
+  const groups = new Map<string, PlannedFile[]>();
+  for (const f of files) (groups.get(f.artifactId) ?? groups.set(f.artifactId, []).get(f.artifactId)!).push(f);
+  return groups;
+}
+
+function failedResult(pf: PlannedFile, error: ModelmountError): FileResult {
+  return { ...pf, status: 'failed', bytesTransferred: 0, resumedFrom: 0, error };
+}
+
+/** Keep every failure attached to its file; an unexpected one is reported as an internal bug (exit 1). */
+function asReported(err: unknown): ModelmountError {
+  if (err instanceof ModelmountError) return err;
+  const e = err as Error;
+  if (e?.name === 'AbortError') throw err;
+  return new ModelmountError('EINTERNAL', ExitCode.internal, `internal error: ${e?.message ?? String(err)}`, {
+    hint: 'This is a bug in modelmount; please report it with the output above.',
+    cause: err,
+  });
+}
+
+export function installTasks(plan: Plan, installer: Installer, opts: InstallTaskOptions): ListrTask<InstallCtx>[] {
+  return [...groupByArtifact(plan.files)].map(([artifactId, files]) => {
+    const work = files.filter((f) => f.action !== 'skip');
+    const total = work.reduce((s, f) => s + f.size, 0);
+    return {
+      title: work.length ? `Install ${artifactId} (${work.length} file${work.length > 1 ? 's' : ''}, ${formatBytes(total)})` : `Check ${artifactId}`,
+      task: async (ctx, task) => {
+        for (const f of files.filter((x) => x.action === 'skip')) ctx.results.push(await installer.installFile(f));
+        if (!work.length) {
+          task.title = `${artifactId}: up to date (${files.length} file${files.length > 1 ? 's' : ''} verified)`;
+          return;
+        }
+        const done = new Map<string, number>();
+        const meter = new SpeedMeter();
+        let lastOutput = 0;
+        let current = '';
+        const report = (force = false): void => {
+          const now = Date.now();
+          if (!force && now - lastOutput < opts.progressIntervalMs) return;
+          lastOutput = now;
+          const sum = [...done.values()].reduce((a, b) => a + b, 0);
+          task.output = `${formatProgress(sum, total, meter.add(sum, now))} ${current}`.trimEnd();
+        };
+        const onProgress = (pf: PlannedFile) => (p: FetchProgress) => {
+          done.set(pf.path, p.done);
+          current = pf.path;
+          report();
+        };
+        const errors: ModelmountError[] = [];
+        const sources = new Set<string>();
+        await Promise.all(
+          work.map(async (pf) => {
+            try {
+              const r = await installer.installFile(pf, onProgress(pf));
+              if (r.source) sources.add(r.source);
+              ctx.results.push(r);
+            } catch (err) {
+              const e = asReported(err);
+              errors.push(e);
+              ctx.results.push(failedResult(pf, e));
+            }
+          }),
+        );
+        report(true);
+        if (errors.length) throw errors[0];
+        task.title = `Installed ${artifactId} (${work.length} file${work.length > 1 ? 's' : ''}, ${formatBytes(total)} from ${[...sources].join(', ')})`;
+      },
+    } satisfies ListrTask<InstallCtx>;
+  });
+}
+
+export function installList(tasks: ListrTask<InstallCtx>[], renderer: 'default' | 'simple' | 'silent'): Listr<InstallCtx> {
+  return new Listr<InstallCtx>(tasks, {
+    concurrent: true,
+    exitOnError: false,
+    registerSignalListeners: false,
+    renderer,
+    fallbackRenderer: 'simple',
+    rendererOptions: { collapseErrors: false },
+    ctx: { results: [] },
+  } as never);
+}

@@ -1,0 +1,46 @@
+/** Human formatting of sizes, speeds and durations (binary units, like `ls -h`). */
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+export function formatBytes(n: number): string {
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < UNITS.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${UNITS[i]}`;
+}
+
+export function formatSpeed(bytesPerSec: number): string {
+  return `${formatBytes(Math.max(0, Math.round(bytesPerSec)))}/s`;
+}
+
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '?';
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+/** "45% 120 MiB/1.2 GiB 85 MiB/s ETA 12s" */
+export function formatProgress(done: number, total: number, bytesPerSec: number): string {
+  const pct = total > 0 ? Math.floor((done / total) * 100) : 100;
+  const eta = bytesPerSec > 0 ? ((total - done) / bytesPerSec) * 1000 : Number.NaN;
+  return `${pct}% ${formatBytes(done)}/${formatBytes(total)} ${formatSpeed(bytesPerSec)} ETA ${formatDuration(eta)}`;
+}
+
+/** Speed over a sliding window of samples. */
+export class SpeedMeter {
+  private samples: { t: number; bytes: number }[] = [];
+  constructor(private readonly windowMs = 5000) {}
+
+  add(bytesTotal: number, now = Date.now()): number {
+    this.samples.push({ t: now, bytes: bytesTotal });
+    while (this.samples.length > 2 && now - this.samples[0]!.t > this.windowMs) this.samples.shift();
+    const first = this.samples[0]!;
+    const dt = now - first.t;
+    return dt > 0 ? ((bytesTotal - first.bytes) * 1000) / dt : 0;
+  }
+}

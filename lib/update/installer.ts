@@ -1,0 +1,104 @@
+/**
+ * Carry out a plan, file by file: bring the bytes into the store (once per
+ * sha256, bounded by `jobs`), then materialise them in the host folder.
+ * Nothing is visible in the host folder before it has been verified.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Semaphore } from '../concurrency.ts';
+import { ModelmountError } from '../errors.ts';
+import { hostFilePath } from '../layout.ts';
+import type { PlannedFile } from '../plan.ts';
+import type { Source } from '../sources/types.ts';
+import type { FetchBlobResult, FetchProgress } from '../store/fetch-blob.ts';
+import { ensureRealDir, materialiseFile, type MaterialiseMethod } from '../store/materialise.ts';
+import type { Store } from '../store/store.ts';
+import type { StateCache } from '../verify/state-cache.ts';
+import { cacheKey } from '../verify/verify-files.ts';
+
+export interface FileResult {
+  artifactId: string;
+  path: string;
+  size: number;
+  sha256: string;
+  action: PlannedFile['action'];
+  status: 'ok' | 'failed';
+  /** source name the bytes came from ("store" when they were already there) */
+  source?: string;
+  method?: MaterialiseMethod;
+  bytesTransferred: number;
+  resumedFrom: number;
+  error?: ModelmountError;
+}
+
+export interface InstallerDeps {
+  store: Store;
+  hostDir: string;
+  sources: Source[];
+  jobs: number;
+  hostCache: StateCache;
+  signal?: AbortSignal;
+}
+
+export class Installer {
+  private readonly transfers: Semaphore;
+  private readonly inflight = new Map<string, Promise<FetchBlobResult>>();
+  private readonly progressListeners = new Map<string, Set<(p: FetchProgress) => void>>();
+
+  constructor(private readonly deps: InstallerDeps) {
+    this.transfers = new Semaphore(deps.jobs);
+  }
+
+  /** One fetch per sha256 even when several files (or artifacts) share the bytes. */
+  private fetchOnce(pf: PlannedFile, onProgress: (p: FetchProgress) => void): Promise<FetchBlobResult> {
+    let listeners = this.progressListeners.get(pf.sha256);
+    if (!listeners) this.progressListeners.set(pf.sha256, (listeners = new Set()));
+    listeners.add(onProgress);
+    let p = this.inflight.get(pf.sha256);
+    if (!p) {
+      p = this.transfers.use(() =>
+        this.deps.store.fetch({
+          artifactId: pf.artifactId,
+          file: { path: pf.path, size: pf.size, sha256: pf.sha256 },
+          sources: this.deps.sources,
+          signal: this.deps.signal,
+          onProgress: (prog) => {
+            for (const l of this.progressListeners.get(pf.sha256) ?? []) l(prog);
+          },
+        }),
+      );
+      this.inflight.set(pf.sha256, p);
+    }
+    return p;
+  }
+
+  async installFile(pf: PlannedFile, onProgress: (p: FetchProgress) => void = () => {}): Promise<FileResult> {
+    const base = { artifactId: pf.artifactId, path: pf.path, size: pf.size, sha256: pf.sha256, action: pf.action };
+    if (pf.action === 'skip') return { ...base, status: 'ok', bytesTransferred: 0, resumedFrom: 0 };
+    const { store, hostDir, hostCache } = this.deps;
+    let source = 'store';
+    let bytesTransferred = 0;
+    let resumedFrom = 0;
+    if (pf.via !== 'store' || !(await store.has({ path: pf.path, size: pf.size, sha256: pf.sha256 }))) {
+      const fetched = await this.fetchOnce(pf, onProgress);
+      source = fetched.source;
+      // shared fetches report their bytes once, on the file that started them
+      if (this.inflight.get(pf.sha256) && !this.counted.has(pf.sha256)) {
+        this.counted.add(pf.sha256);
+        bytesTransferred = fetched.transferred;
+        resumedFrom = fetched.resumedFrom;
+      }
+    }
+    const dest = hostFilePath(hostDir, pf.artifactId, pf.path);
+    const relDir = path.posix.dirname(`${pf.artifactId}/${pf.path}`);
+    await ensureRealDir(hostDir, relDir);
+    const method = await materialiseFile(hostDir, store.blobPath(pf.sha256), dest, { path: pf.path, size: pf.size, sha256: pf.sha256 });
+    await store.remember(pf.sha256); // linking changes the blob's ctime
+    const st = await fs.lstat(dest, { bigint: true });
+    hostCache.record(cacheKey(pf.artifactId, pf.path), st, pf.sha256);
+    onProgress({ done: pf.size, total: pf.size, source });
+    return { ...base, status: 'ok', source, method, bytesTransferred, resumedFrom };
+  }
+
+  private readonly counted = new Set<string>();
+}

@@ -1,0 +1,73 @@
+/**
+ * Verified-state cache: "this file, with this identity, had this sha256".
+ * Identity = (device, inode, size, mtime ns, ctime ns). Any write, chmod, link
+ * count change or replacement changes at least one of them, so a hit means the
+ * bytes are the ones we hashed and an unchanged multi-GB set verifies from stat
+ * calls alone.
+ */
+import type { BigIntStats } from 'node:fs';
+import { readJsonIfExists, writeFileAtomic } from '../fs-atomic.ts';
+
+interface Entry {
+  id: string;
+  sha256: string;
+}
+
+interface CacheFile {
+  version: 1;
+  entries: Record<string, Entry>;
+}
+
+export function statIdentity(st: BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+export class StateCache {
+  private dirty = false;
+  private constructor(
+    private readonly file: string,
+    private readonly entries: Record<string, Entry>,
+  ) {}
+
+  static async load(file: string): Promise<StateCache> {
+    const data = await readJsonIfExists<CacheFile>(file);
+    return new StateCache(file, data?.version === 1 && data.entries ? data.entries : {});
+  }
+
+  /** The sha256 recorded for `key` if the file still has the identity it had then. */
+  lookup(key: string, st: BigIntStats): string | undefined {
+    const e = this.entries[key];
+    return e && e.id === statIdentity(st) ? e.sha256 : undefined;
+  }
+
+  record(key: string, st: BigIntStats, sha256: string): void {
+    const id = statIdentity(st);
+    const e = this.entries[key];
+    if (e && e.id === id && e.sha256 === sha256) return;
+    this.entries[key] = { id, sha256 };
+    this.dirty = true;
+  }
+
+  forget(key: string): void {
+    if (key in this.entries) {
+      delete this.entries[key];
+      this.dirty = true;
+    }
+  }
+
+  keys(): string[] {
+    return Object.keys(this.entries);
+  }
+
+  /** Persist if anything changed. A cache that cannot be written only costs a re-hash next time. */
+  async save(): Promise<void> {
+    if (!this.dirty) return;
+    const sorted = Object.fromEntries(Object.entries(this.entries).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    try {
+      await writeFileAtomic(this.file, `${JSON.stringify({ version: 1, entries: sorted } satisfies CacheFile)}\n`);
+      this.dirty = false;
+    } catch {
+      // read-only host folder, or a concurrent writer won the rename: both are harmless for a cache
+    }
+  }
+}

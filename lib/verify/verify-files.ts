@@ -1,0 +1,85 @@
+/**
+ * Check the host folder against the manifest. Default: trust the verified-state
+ * cache (stat only) and hash what it does not vouch for; `full`: hash everything.
+ * Never follows symlinks: a link where a file should be is "not-regular".
+ */
+import fs from 'node:fs/promises';
+import { hostFilePath, hostStatePath } from '../layout.ts';
+import type { Artifact, FileEntry } from '../manifest/schema.ts';
+import { mapLimit } from '../concurrency.ts';
+import { sha256File } from './hash.ts';
+import { StateCache } from './state-cache.ts';
+
+export type FileStatus = 'ok' | 'missing' | 'size' | 'modified' | 'not-regular';
+
+export interface FileCheck {
+  artifactId: string;
+  path: string;
+  hostPath: string;
+  status: FileStatus;
+  expected: FileEntry;
+  actualSize?: number;
+  actualSha256?: string;
+  /** true when the verdict came from the state cache rather than a fresh hash */
+  cached?: boolean;
+}
+
+export interface VerifyOptions {
+  full?: boolean;
+  /** how many files are hashed at once */
+  jobs?: number;
+  signal?: AbortSignal;
+  onFile?: (check: FileCheck) => void;
+}
+
+export function cacheKey(artifactId: string, filePath: string): string {
+  return `${artifactId}/${filePath}`;
+}
+
+export async function checkHostFile(
+  hostDir: string,
+  artifactId: string,
+  file: FileEntry,
+  cache: StateCache,
+  opts: Pick<VerifyOptions, 'full' | 'signal'> = {},
+): Promise<FileCheck> {
+  const hostPath = hostFilePath(hostDir, artifactId, file.path);
+  const base = { artifactId, path: file.path, hostPath, expected: file };
+  const key = cacheKey(artifactId, file.path);
+  let st;
+  try {
+    st = await fs.lstat(hostPath, { bigint: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') {
+      return { ...base, status: 'missing' };
+    }
+    throw err;
+  }
+  if (!st.isFile()) return { ...base, status: 'not-regular' };
+  const size = Number(st.size);
+  if (size !== file.size) return { ...base, status: 'size', actualSize: size };
+  if (!opts.full) {
+    const known = cache.lookup(key, st);
+    if (known !== undefined) {
+      return { ...base, status: known === file.sha256 ? 'ok' : 'modified', actualSize: size, actualSha256: known, cached: true };
+    }
+  }
+  const sha = await sha256File(hostPath, opts.signal);
+  // Record against the identity seen before hashing: if the file changed meanwhile, the entry will not match next time.
+  cache.record(key, st, sha);
+  return { ...base, status: sha === file.sha256 ? 'ok' : 'modified', actualSize: size, actualSha256: sha };
+}
+
+export async function verifyHostFiles(hostDir: string, artifacts: Artifact[], opts: VerifyOptions = {}): Promise<FileCheck[]> {
+  const cache = await StateCache.load(hostStatePath(hostDir));
+  const work = artifacts.flatMap((a) => a.files.map((f) => ({ id: a.id, f })));
+  try {
+    return await mapLimit(work, opts.jobs ?? 2, async ({ id, f }) => {
+      const check = await checkHostFile(hostDir, id, f, cache, opts);
+      opts.onFile?.(check);
+      return check;
+    });
+  } finally {
+    await cache.save();
+  }
+}
