@@ -20,6 +20,9 @@ import { readInstallRecord, writeInstallRecord, type InstallRecord } from '../in
 import { StateCache } from '../verify/state-cache.ts';
 import type { ParsedFlags } from '../cli/args.ts';
 import { loadContext, type CommandContext, type Io } from './context.ts';
+import { withRunLock } from '../lock.ts';
+import type { Source } from '../sources/types.ts';
+import { runLockDirs, runLockOptions } from './run-lock.ts';
 import { formatPlan, planToJson } from './plan-output.ts';
 import fs from 'node:fs/promises';
 
@@ -81,7 +84,8 @@ export interface UpdateReport {
 
 function summarise(ctx: CommandContext, selection: Selection, results: FileResult[], started: number): UpdateReport {
   const artifacts = selection.artifacts.map((a) => {
-    const files = results.filter((r) => r.artifactId === a.id);
+    // manifest order, whatever order the transfers finished in
+    const files = a.files.flatMap((f) => results.filter((r) => r.artifactId === a.id && r.path === f.path));
     const failed = files.some((f) => f.status === 'failed');
     const changed = files.some((f) => f.action !== 'skip');
     return {
@@ -141,7 +145,23 @@ export async function runUpdate(flags: ParsedFlags, io: Io, signal?: AbortSignal
   }
   const sources = ctx.makeSources(selection.preferredSource);
   if (!ctx.json) ctx.log(`Sources, in order: ${sources.map((s) => s.display).join(', ')}`);
+  // one run at a time per store and host folder (a dry run changes nothing and does not wait)
+  const lockDirs = flags['dry-run'] ? [] : runLockDirs(io.env, [ctx.cacheDir, ctx.hostDir]);
+  return withRunLock(lockDirs, runLockOptions(flags, ctx, 'update', signal), (locked) =>
+    installSelection(ctx, selection, sources, flags, io, started, locked),
+  );
+}
 
+/** Gather state, plan, install: the part of an update that runs under the lock. */
+async function installSelection(
+  ctx: CommandContext,
+  selection: Selection,
+  sources: Source[],
+  flags: ParsedFlags,
+  io: Io,
+  started: number,
+  signal: AbortSignal,
+): Promise<UpdateOutcome> {
   const store = await Store.open(ctx.cacheDir);
   const hostCache = await StateCache.load(hostStatePath(ctx.hostDir));
   const state = await gatherState(ctx.hostDir, selection.artifacts, { store, hostCache, jobs: ctx.jobs, signal });
@@ -194,7 +214,7 @@ export async function runUpdate(flags: ParsedFlags, io: Io, signal?: AbortSignal
 
   const installer = new Installer({ store, hostDir: ctx.hostDir, sources, jobs: ctx.jobs, hostCache, signal });
   const renderer = pickRenderer({ json: ctx.json, isTTY: io.isTTY, env: io.env });
-  const list = installList(installTasks(plan, installer, { progressIntervalMs: renderer === 'default' ? 100 : 10_000 }), renderer);
+  const list = installList(installTasks(plan, installer, { progressIntervalMs: renderer === 'default' ? 100 : 10_000 }), renderer, io);
   let results: FileResult[] = [];
   try {
     const ctxOut = await list.run();
@@ -202,6 +222,7 @@ export async function runUpdate(flags: ParsedFlags, io: Io, signal?: AbortSignal
   } finally {
     await Promise.all([hostCache.save(), store.save()]);
   }
+  signal?.throwIfAborted();
   results = results.length ? results : list.ctx.results;
   const report = summarise(ctx, selection, results, started);
   if (report.ok) await recordInstall(ctx, selection, report);

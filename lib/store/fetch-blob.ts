@@ -9,9 +9,10 @@
  * blindly) and asks the source for the rest. A source that answers from byte 0
  * instead restarts the file.
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -22,10 +23,11 @@ import {
   toDiskError,
   type SourceAttempt,
 } from '../errors.ts';
-import { fsyncDir, uniqueSuffix } from '../fs-atomic.ts';
+import { fsyncDir } from '../fs-atomic.ts';
 import { blobPath, storeTmpDir } from '../layout.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import type { Source } from '../sources/types.ts';
+import { sha256File } from '../verify/hash.ts';
 
 export interface FetchProgress {
   /** bytes of the file present so far (resumed prefix included) */
@@ -45,7 +47,7 @@ export interface FetchBlobOptions {
   maxStalledReopens?: number;
   /** delay before reopening after a mid-body failure (default 250 ms, doubled each time, max 4 s) */
   reopenDelayMs?: number;
-  /** partials untouched for less than this are assumed to belong to a live process and left alone (default 60 s) */
+  /** another host's partials (shared store) untouched for less than this are left alone (default 60 s) */
   partialMinAgeMs?: number;
 }
 
@@ -59,22 +61,52 @@ export interface FetchBlobResult {
 }
 
 const PARTIAL_SUFFIX = '.partial';
+/** how often a live fetch refreshes its partial's mtime; well below the default partialMinAgeMs */
+const PARTIAL_HEARTBEAT_MS = 10_000;
+const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'ENOSYS', 'EXDEV']);
+
+const HOST = os.hostname().replace(/[^A-Za-z0-9-]/g, '-') || 'host';
+
+/** `<sha>.<host>.<pid>.<random>.partial`: who was writing it, so a live writer's file is never taken. */
+function partialName(sha: string): string {
+  return `${sha}.${HOST}.${process.pid}.${randomBytes(6).toString('hex')}${PARTIAL_SUFFIX}`;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * May we take over this partial? Ours (this process) or a dead process's on this
+ * host: yes. A live process's: no. Another host's (shared NFS store): only once
+ * it has been untouched for `minAgeMs`.
+ */
+export function isAbandoned(name: string, mtimeMs: number, minAgeMs: number, now = Date.now()): boolean {
+  const parts = name.slice(0, -PARTIAL_SUFFIX.length).split('.');
+  const pid = Number(parts[2]);
+  if (parts.length === 4 && parts[1] === HOST && Number.isInteger(pid)) return pid === process.pid || !isAlive(pid);
+  return now - mtimeMs >= minAgeMs;
+}
 
 /** Claim the largest abandoned partial for `sha` by renaming it to our own unique name; else a fresh name. */
 async function claimPartial(tmpDir: string, sha: string, minAgeMs: number): Promise<string> {
-  const mine = path.join(tmpDir, `${sha}.${uniqueSuffix()}${PARTIAL_SUFFIX}`);
+  const mine = path.join(tmpDir, partialName(sha));
   let names: string[] = [];
   try {
     names = (await fs.readdir(tmpDir)).filter((n) => n.startsWith(`${sha}.`) && n.endsWith(PARTIAL_SUFFIX));
   } catch {
     return mine;
   }
-  const now = Date.now();
   const candidates: { name: string; size: number }[] = [];
   for (const name of names) {
     try {
       const st = await fs.lstat(path.join(tmpDir, name));
-      if (st.isFile() && now - st.mtimeMs >= minAgeMs) candidates.push({ name, size: st.size });
+      if (st.isFile() && isAbandoned(name, st.mtimeMs, minAgeMs)) candidates.push({ name, size: st.size });
     } catch {
       // gone meanwhile
     }
@@ -119,14 +151,23 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
   const tmpDir = storeTmpDir(cacheDir);
   const dest = blobPath(cacheDir, file.sha256);
   await fs.mkdir(tmpDir, { recursive: true });
-  const partial = await claimPartial(tmpDir, file.sha256, opts.partialMinAgeMs ?? 60_000);
+  let partial = await claimPartial(tmpDir, file.sha256, opts.partialMinAgeMs ?? 60_000);
 
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(partial, fsc.O_RDWR | fsc.O_CREAT | fsc.O_NOFOLLOW, 0o600);
-  } catch (err) {
-    throw toDiskError(err, `creating a temporary file in ${tmpDir}`) ?? err;
-  }
+  const openPartial = async (flags: number): Promise<fs.FileHandle> => {
+    try {
+      return await fs.open(partial, flags | fsc.O_RDWR | fsc.O_CREAT | fsc.O_NOFOLLOW, 0o600);
+    } catch (err) {
+      throw toDiskError(err, `creating a temporary file in ${tmpDir}`) ?? err;
+    }
+  };
+  let handle = await openPartial(0);
+  // Keep our partial's mtime fresh while we own it (waiting on a slow source included), so other
+  // processes never take it for abandoned (see claimPartial's minimum age).
+  const heartbeat = setInterval(() => {
+    const now = new Date();
+    handle.utimes(now, now).catch(() => {});
+  }, PARTIAL_HEARTBEAT_MS);
+  heartbeat.unref();
 
   const attempts: SourceAttempt[] = [];
   let integrityFailure: IntegrityError | undefined;
@@ -195,10 +236,20 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
           }
           // Verified: make it durable and move it into the store.
           await handle.sync();
+          if (!(await stillOurs(handle, partial, file.size))) {
+            // Another process took our partial for abandoned (this one stalled past the minimum age) and
+            // claimed it: its bytes are no longer ours to vouch for. Start over in a fresh partial.
+            await handle.close().catch(() => {});
+            partial = path.join(tmpDir, partialName(file.sha256));
+            handle = await openPartial(fsc.O_EXCL);
+            hash = createHash('sha256');
+            pos = 0;
+            continue;
+          }
           await handle.close();
           await fs.chmod(partial, 0o444);
           await fs.mkdir(path.dirname(dest), { recursive: true });
-          await fs.rename(partial, dest);
+          await placeBlob(partial, dest, file, signal);
           keepPartial = false;
           await fsyncDir(path.dirname(dest));
           return { blob: dest, source: source.name, transferred, resumedFrom };
@@ -240,9 +291,53 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
     if ((err as NodeJS.ErrnoException).code === 'ENOSPC' || (err as { code?: string }).code === 'ENOSPC') keepPartial = false;
     throw err;
   } finally {
+    clearInterval(heartbeat);
     await handle.close().catch(() => {});
     if (!keepPartial) await fs.rm(partial, { force: true }).catch(() => {});
   }
+}
+
+/** Is the file open in `handle` still the one at `partial`, with exactly `size` bytes? */
+async function stillOurs(handle: fs.FileHandle, partial: string, size: number): Promise<boolean> {
+  try {
+    const [mine, there] = await Promise.all([handle.stat(), fs.lstat(partial)]);
+    return mine.ino === there.ino && mine.dev === there.dev && mine.size === size;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Put the verified file `partial` at `dest` in the store. Another process may have
+ * placed the same blob meanwhile (no lock on this filesystem, or a run that does
+ * not take it): an existing correct blob counts as success and is kept, so host
+ * files already hardlinked to it stay shared with the store. A wrong one is replaced.
+ */
+async function placeBlob(partial: string, dest: string, file: FileEntry, signal?: AbortSignal): Promise<void> {
+  try {
+    await fs.link(partial, dest);
+    await fs.rm(partial, { force: true });
+    return;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      let correct = false;
+      try {
+        const st = await fs.lstat(dest);
+        correct = st.isFile() && st.size === file.size && (await sha256File(dest, signal)) === file.sha256;
+      } catch {
+        // vanished or unreadable: replace it
+      }
+      if (correct) {
+        await fs.rm(partial, { force: true });
+        return;
+      }
+    } else if (!LINK_UNSUPPORTED.has(code ?? '')) {
+      throw toDiskError(err, `moving ${file.path} into the store`) ?? err;
+    }
+  }
+  // no hardlinks here (or a wrong blob in the way): rename, which replaces atomically
+  await fs.rename(partial, dest);
 }
 
 function describeStreamError(err: unknown): string {

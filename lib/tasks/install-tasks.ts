@@ -2,7 +2,7 @@
  * listr2 tasks for carrying out a plan: one line per artifact, its files in
  * parallel (bounded by the installer's transfer slots), progress as task output.
  */
-import { Listr, type ListrTask } from 'listr2';
+import { Listr, ListrLogger, ProcessOutput, type ListrTask } from 'listr2';
 import { ExitCode, ModelmountError } from '../errors.ts';
 import type { Plan, PlannedFile } from '../plan.ts';
 import type { FetchProgress } from '../store/fetch-blob.ts';
@@ -90,14 +90,20 @@ export function installTasks(plan: Plan, installer: Installer, opts: InstallTask
   });
 }
 
-export function installList(tasks: ListrTask<InstallCtx>[], renderer: 'default' | 'simple' | 'silent'): Listr<InstallCtx> {
+export function installList(
+  tasks: ListrTask<InstallCtx>[],
+  renderer: 'default' | 'simple' | 'silent',
+  out: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
+): Listr<InstallCtx> {
+  const processOutput = new ProcessOutput(out.stdout as NodeJS.WriteStream, out.stderr as NodeJS.WriteStream);
   return new Listr<InstallCtx>(tasks, {
     concurrent: true,
     exitOnError: false,
     registerSignalListeners: false,
     renderer,
     fallbackRenderer: 'simple',
-    rendererOptions: { collapseErrors: false },
+    rendererOptions: { collapseErrors: false, logger: new ListrLogger({ processOutput }) },
+    fallbackRendererOptions: { logger: new ListrLogger({ processOutput }) },
     ctx: { results: [] },
   } as never);
 }

@@ -1,0 +1,189 @@
+/**
+ * The fetch engine against real loopback servers and real folders:
+ * hash-while-streaming, resume, restart on 200, fallback, integrity.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AllSourcesFailedError, ExitCode, IntegrityError } from '../lib/errors.ts';
+import { blobPath, storeTmpDir } from '../lib/layout.ts';
+import type { FileEntry } from '../lib/manifest/schema.ts';
+import { createFileSource } from '../lib/sources/file.ts';
+import { createHttpSource } from '../lib/sources/http.ts';
+import type { Source } from '../lib/sources/types.ts';
+import { fetchBlob } from '../lib/store/fetch-blob.ts';
+import { sha256, tempDir } from './helpers/cli.ts';
+import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
+
+const servers: FaultServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+async function server(files: Record<string, Buffer>): Promise<FaultServer> {
+  const s = await startFaultServer({ files });
+  servers.push(s);
+  return s;
+}
+
+function http(s: FaultServer, name = 'mirror'): Source {
+  return createHttpSource(
+    { name, kind: 'http', base: s.url },
+    { timeouts: { idleMs: 2000, connectMs: 2000, stallWindowMs: 2000 }, retry: { limit: 2, baseDelayMs: 20, maxDelayMs: 1500 } },
+  );
+}
+
+const P = '/student/v0_ja/model.safetensors';
+const data = randomBytes(256 * 1024 + 123);
+const entry: FileEntry = { path: 'model.safetensors', size: data.length, sha256: sha256(data) };
+const files = { [P]: data };
+
+
+async function fetchInto(cacheDir: string, sources: Source[], onProgress?: (done: number) => void) {
+  return fetchBlob({ cacheDir, artifactId: 'student/v0_ja', file: entry, sources, reopenDelayMs: 10, partialMinAgeMs: 0, onProgress: (p) => onProgress?.(p.done) });
+}
+
+describe('fetchBlob', () => {
+  it('downloads, reports progress, verifies and places a read-only blob', async () => {
+    const s = await server(files);
+    const cache = await tempDir();
+    const progress: number[] = [];
+    const r = await fetchInto(cache, [http(s)], (d) => progress.push(d));
+    expect(r).toMatchObject({ source: 'mirror', transferred: data.length, resumedFrom: 0 });
+    expect(sha256(await fs.readFile(blobPath(cache, entry.sha256)))).toBe(entry.sha256);
+    expect((await fs.stat(r.blob)).mode & 0o777).toBe(0o444);
+    expect(progress.at(-1)).toBe(data.length);
+    expect(progress.length).toBeGreaterThan(1);
+    expect(await fs.readdir(storeTmpDir(cache))).toEqual([]);
+  });
+
+  for (const cutMode of ['fin', 'rst'] as const) {
+    it(`resumes with Range after the server cuts the body (${cutMode})`, async () => {
+      const s = await server(files);
+      s.fault(P, { cutAfter: 100_000, cutMode });
+      const cache = await tempDir();
+      const r = await fetchInto(cache, [http(s)]);
+      expect(sha256(await fs.readFile(r.blob))).toBe(entry.sha256);
+      const ranges = s.requestsTo(P).map((q) => q.headers.range);
+      expect(ranges[0]).toBeUndefined();
+      // the second request continues where the first stopped (the client may have received a little less than was sent)
+      expect(ranges[1]).toMatch(/^bytes=\d+-$/);
+      const start = Number(/bytes=(\d+)-/.exec(ranges[1]!)![1]);
+      expect(start).toBeGreaterThan(0);
+      expect(start).toBeLessThanOrEqual(100_000);
+      expect(r.transferred).toBe(data.length);
+    });
+  }
+
+  it('resumes a partial left by an earlier run, re-hashing its prefix', async () => {
+    const s = await server(files);
+    const cache = await tempDir();
+    await fs.mkdir(storeTmpDir(cache), { recursive: true });
+    await fs.writeFile(path.join(storeTmpDir(cache), `${entry.sha256}.1234.abcdef.partial`), data.subarray(0, 150_000));
+    const r = await fetchInto(cache, [http(s)]);
+    expect(r.resumedFrom).toBe(150_000);
+    expect(r.transferred).toBe(data.length - 150_000);
+    expect(s.requestsTo(P).map((q) => q.headers.range)).toEqual(['bytes=150000-']);
+    expect(await fs.readdir(storeTmpDir(cache))).toEqual([]);
+  });
+
+  it('never trusts a wrong partial prefix: restarts from zero when the result does not verify', async () => {
+    const s = await server(files);
+    const cache = await tempDir();
+    await fs.mkdir(storeTmpDir(cache), { recursive: true });
+    await fs.writeFile(path.join(storeTmpDir(cache), `${entry.sha256}.1.bad.partial`), randomBytes(150_000));
+    const r = await fetchInto(cache, [http(s)]);
+    expect(sha256(await fs.readFile(r.blob))).toBe(entry.sha256);
+    expect(s.requestsTo(P).map((q) => q.headers.range)).toEqual(['bytes=150000-', undefined]);
+  });
+
+  it('starts over when the server answers a Range request with 200', async () => {
+    const s = await server(files);
+    s.fault(P, { ignoreRange: true });
+    const cache = await tempDir();
+    await fs.mkdir(storeTmpDir(cache), { recursive: true });
+    await fs.writeFile(path.join(storeTmpDir(cache), `${entry.sha256}.1.x.partial`), data.subarray(0, 1000));
+    const r = await fetchInto(cache, [http(s)]);
+    expect(s.requestsTo(P)).toHaveLength(1);
+    expect(s.requestsTo(P)[0]!.headers.range).toBe('bytes=1000-');
+    expect(r.transferred).toBe(data.length); // the whole file again, not prefix + whole file
+    expect(sha256(await fs.readFile(r.blob))).toBe(entry.sha256);
+  });
+
+  it('retries a 503 and then succeeds', async () => {
+    const s = await server(files);
+    s.fault(P, { status: 503 }, 2);
+    const cache = await tempDir();
+    const r = await fetchInto(cache, [http(s)]);
+    expect(s.requestsTo(P)).toHaveLength(3);
+    expect(sha256(await fs.readFile(r.blob))).toBe(entry.sha256);
+  });
+
+  it('falls back from a failing HTTP source to a file source', async () => {
+    const s = await server({});
+    const root = await tempDir();
+    await fs.mkdir(path.join(root, 'student', 'v0_ja'), { recursive: true });
+    await fs.writeFile(path.join(root, 'student', 'v0_ja', 'model.safetensors'), data);
+    const cache = await tempDir();
+    const r = await fetchInto(cache, [http(s), createFileSource({ name: 'nfs', kind: 'file', base: root })]);
+    expect(r.source).toBe('nfs');
+    expect(s.requestsTo(P)).toHaveLength(1); // 404 is not retried
+  });
+
+  it('names every source and why it failed when all fail (exit 3)', async () => {
+    const s = await server({});
+    const cache = await tempDir();
+    const err = await fetchInto(cache, [http(s), createFileSource({ name: 'nfs', kind: 'file', base: path.join(cache, 'nope') })]).catch((e) => e);
+    expect(err).toBeInstanceOf(AllSourcesFailedError);
+    expect(err.exitCode).toBe(ExitCode.sources);
+    expect(err.message).toContain('student/v0_ja/model.safetensors');
+    expect(err.message).toMatch(/mirror.*404/);
+    expect(err.message).toMatch(/nfs.*not (found|reachable)/);
+    await expect(fs.access(blobPath(cache, entry.sha256))).rejects.toThrow();
+  });
+
+  it('refuses corrupted bytes: nothing enters the store, no temp file stays, exit 4 names expected and actual', async () => {
+    const s = await server(files);
+    s.fault(P, { corrupt: [5000] }, 10);
+    const cache = await tempDir();
+    const err = await fetchInto(cache, [http(s)]).catch((e) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect(err.exitCode).toBe(ExitCode.integrity);
+    expect(err.message).toContain('student/v0_ja/model.safetensors');
+    expect(err.message).toContain(`expected ${entry.sha256}`);
+    expect(err.data.actual.sha256).toMatch(/^[0-9a-f]{64}$/);
+    await expect(fs.access(blobPath(cache, entry.sha256))).rejects.toThrow();
+    expect(await fs.readdir(storeTmpDir(cache))).toEqual([]);
+  });
+
+  it('refuses a symlink in a file source, and a symlinked folder that leaves the root', async () => {
+    const root = await tempDir();
+    const outside = await tempDir();
+    await fs.writeFile(path.join(outside, 'model.safetensors'), data);
+    await fs.mkdir(path.join(root, 'student', 'v0_ja'), { recursive: true });
+    await fs.symlink(path.join(outside, 'model.safetensors'), path.join(root, 'student', 'v0_ja', 'model.safetensors'));
+    const cache = await tempDir();
+    const src = createFileSource({ name: 'nfs', kind: 'file', base: root });
+    const err = await fetchInto(cache, [src]).catch((e) => e);
+    expect(err).toBeInstanceOf(AllSourcesFailedError);
+    expect(err.message).toMatch(/symlink: refused/);
+
+    const root2 = await tempDir();
+    await fs.mkdir(path.join(root2, 'student'), { recursive: true });
+    await fs.symlink(outside, path.join(root2, 'student', 'v0_ja'));
+    const err2 = await fetchInto(cache, [createFileSource({ name: 'nfs', kind: 'file', base: root2 })]).catch((e) => e);
+    expect(err2.message).toMatch(/outside the source folder/);
+    await expect(fs.access(blobPath(cache, entry.sha256))).rejects.toThrow();
+  });
+
+  it('copies from a file source in one pass and verifies', async () => {
+    const root = await tempDir();
+    await fs.mkdir(path.join(root, 'student', 'v0_ja'), { recursive: true });
+    await fs.writeFile(path.join(root, 'student', 'v0_ja', 'model.safetensors'), data);
+    const cache = await tempDir();
+    const r = await fetchInto(cache, [createFileSource({ name: 'nfs', kind: 'file', base: root })]);
+    expect(r.source).toBe('nfs');
+    expect(Buffer.compare(await fs.readFile(r.blob), data)).toBe(0);
+  });
+});

@@ -1,0 +1,237 @@
+/**
+ * `modelmount update` / `verify` end to end, in-process, against a real
+ * loopback server and real temp folders.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ExitCode } from '../lib/errors.ts';
+import { hostFilePath } from '../lib/layout.ts';
+import { listFiles, manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempProject, writeSourceTree, tempDir } from './helpers/cli.ts';
+import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
+
+const servers: FaultServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+async function setup(opts: { tokenEnv?: string; require?: string[][] } = {}) {
+  const artifacts = sampleArtifacts();
+  const server = await startFaultServer({ files: serverFiles(artifacts) });
+  servers.push(server);
+  const yaml = manifestYaml({
+    artifacts,
+    sources: [{ name: 'mirror', url: server.url, tokenEnv: opts.tokenEnv }],
+    require: opts.require ?? [['student/v0_ja', 'student/v0_en']],
+  });
+  const project = await tempProject(yaml);
+  return { artifacts, server, ...project };
+}
+
+describe('update', () => {
+  it('installs every non-optional artifact non-interactively, says what it chose, and a second run changes nothing', async () => {
+    const p = await setup();
+    const r = await runCliCaptured(['update', '--manifest', p.manifest]);
+    expect(r.stderr).toContain('Selected student/v0_ja, student/v0_en (every non-optional artifact');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/OK: 3 files installed, 0 unchanged, 0 failed/);
+    for (const a of p.artifacts.filter((x) => !x.optional)) {
+      for (const f of a.files) {
+        const file = hostFilePath(p.hostDir, a.id, f.path);
+        expect(sha256(await fs.readFile(file))).toBe(sha256(f.data));
+        expect((await fs.stat(file)).mode & 0o222).toBe(0); // read-only
+      }
+    }
+    await expect(fs.access(path.join(p.hostDir, 'teacher'))).rejects.toThrow(); // optional: not installed
+    const requests = p.server.requests.length;
+    const again = await runCliCaptured(['update', '--manifest', p.manifest, '--json']);
+    expect(again.code).toBe(0);
+    const report = JSON.parse(again.stdout);
+    expect(report.totals).toMatchObject({ installed: 0, unchanged: 3, bytesTransferred: 0 });
+    expect(p.server.requests.length).toBe(requests);
+  });
+
+  it('--json prints exactly one JSON document with artifacts, files, bytes, sources and status', async () => {
+    const p = await setup();
+    const r = await runCliCaptured(['update', '--manifest', p.manifest, '--json', '--only', 'student/v0_ja']);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout); // throws if anything else is on stdout
+    expect(doc).toMatchObject({
+      command: 'update',
+      ok: true,
+      dryRun: false,
+      selection: ['student/v0_ja'],
+      hostDir: p.hostDir,
+      cacheDir: p.cacheDir,
+      errors: [],
+      totals: { files: 2, installed: 2, failed: 0 },
+    });
+    expect(doc.artifacts).toHaveLength(1);
+    expect(doc.artifacts[0]).toMatchObject({ id: 'student/v0_ja', status: 'installed', sources: ['mirror'] });
+    expect(doc.artifacts[0].files[0]).toMatchObject({ path: 'model.safetensors', status: 'ok', action: 'fetch', source: 'mirror', method: 'hardlink' });
+    expect(doc.totals.bytesTransferred).toBe(p.artifacts[0]!.files.reduce((s, f) => s + f.data.length, 0));
+  });
+
+  it('--dry-run prints the plan and changes nothing', async () => {
+    const p = await setup();
+    const r = await runCliCaptured(['update', '--manifest', p.manifest, '--dry-run']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Plan (dry run, nothing changed)');
+    expect(r.stdout).toMatch(/fetch\s+student\/v0_ja\/model\.safetensors/);
+    expect(p.server.requests).toHaveLength(0);
+    await expect(fs.access(p.hostDir)).rejects.toThrow();
+    expect(await listFiles(p.cacheDir)).toEqual([]);
+    const j = await runCliCaptured(['update', '--manifest', p.manifest, '--dry-run', '--json']);
+    expect(JSON.parse(j.stdout).plan.counts).toEqual({ skip: 0, fetch: 3, copy: 0, relink: 0, repair: 0 });
+  });
+
+  it('sends the token, and never prints it or a presigned URL signature from a redirect', async () => {
+    const token = 'canary-TOKEN-7f3a9c';
+    const p = await setup({ tokenEnv: 'MODELS_TOKEN' });
+    const ok = await runCliCaptured(['update', '--manifest', p.manifest, '--json'], { env: { MODELS_TOKEN: token } });
+    expect(ok.code).toBe(0);
+    expect(p.server.requests[0]!.headers.authorization).toBe(`Bearer ${token}`);
+    // a mirror that redirects to presigned URLs, whose target then fails
+    p.server.fault('/student/v0_en/model.safetensors', { redirect: '/signed/student/v0_en/model.safetensors?X-Amz-Signature=canary-SIG-51c2&X-Amz-Credential=AKIA' }, 100);
+    p.server.fault('/signed/student/v0_en/model.safetensors', { status: 500 }, 100);
+    await fs.rm(p.hostDir, { recursive: true });
+    await fs.rm(p.cacheDir, { recursive: true });
+    const bad = await runCliCaptured(['update', '--manifest', p.manifest], { env: { MODELS_TOKEN: token } });
+    expect(bad.code).toBe(ExitCode.sources);
+    const badJson = await runCliCaptured(['update', '--manifest', p.manifest, '--json'], { env: { MODELS_TOKEN: token } });
+    expect(JSON.parse(badJson.stdout).ok).toBe(false);
+    for (const out of [ok.stdout, ok.stderr, bad.stdout, bad.stderr, badJson.stdout, badJson.stderr]) {
+      expect(out).not.toContain(token);
+      expect(out).not.toContain('canary-SIG');
+    }
+    expect(bad.stderr + bad.stdout).toContain('HTTP 500');
+    for (const f of await listFiles(p.dir)) {
+      const text = await fs.readFile(path.join(p.dir, f), 'latin1');
+      expect(text, f).not.toContain(token);
+      expect(text, f).not.toContain('canary-SIG');
+    }
+  });
+
+  it('a missing token is named (the variable, not a value) and fails before downloading', async () => {
+    const p = await setup({ tokenEnv: 'MODELS_TOKEN' });
+    const r = await runCliCaptured(['update', '--manifest', p.manifest]);
+    expect(r.code).toBe(ExitCode.sources);
+    expect(r.stderr + r.stdout).toContain('MODELS_TOKEN');
+  });
+
+  it('fails before any byte is fetched when the selection breaks a require rule (exit 2)', async () => {
+    const p = await setup();
+    const r = await runCliCaptured(['update', '--manifest', p.manifest, '--only', 'teacher/v0']);
+    expect(r.code).toBe(ExitCode.usage);
+    expect(r.stderr).toMatch(/student\/v0_ja.*student\/v0_en/);
+    expect(p.server.requests).toHaveLength(0);
+  });
+
+  it('stops on corrupted bytes with exit 4, naming the file, installing nothing of it', async () => {
+    const p = await setup();
+    p.server.fault('/student/v0_en/model.safetensors', { corrupt: [10] }, 100);
+    const r = await runCliCaptured(['update', '--manifest', p.manifest, '--json']);
+    expect(r.code).toBe(ExitCode.integrity);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.ok).toBe(false);
+    expect(doc.errors[0]).toMatchObject({ code: 'EINTEGRITY', file: 'student/v0_en/model.safetensors' });
+    expect(doc.errors[0].message).toContain('expected');
+    await expect(fs.access(hostFilePath(p.hostDir, 'student/v0_en', 'model.safetensors'))).rejects.toThrow();
+  });
+
+  it('falls back from a failing HTTP source to a file source', async () => {
+    const artifacts = sampleArtifacts();
+    const server = await startFaultServer({ files: {} });
+    servers.push(server);
+    const origin = await tempDir();
+    await writeSourceTree(origin, artifacts);
+    const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'mirror', url: server.url }, { name: 'nfs', url: origin }] }));
+    const r = await runCliCaptured(['update', '--manifest', p.manifest, '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).artifacts.map((a: { sources: string[] }) => a.sources)).toEqual([['nfs'], ['nfs']]);
+  });
+
+  it('interrupted mid-download: nothing partial in the host folder, and the next run resumes instead of starting over', async () => {
+    const artifacts = sampleArtifacts({ ja: 400_000, en: 1000, teacher: 1000 });
+    const server = await startFaultServer({ files: serverFiles(artifacts) });
+    servers.push(server);
+    const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'mirror', url: server.url }] }));
+    server.fault('/student/v0_ja/model.safetensors', { stallAfter: 200_000, stallMs: 10_000 });
+    const controller = new AbortController();
+    const run = runCliCaptured(['update', '--manifest', p.manifest, '--jobs', '1', '--only', 'student/v0_ja'], { signal: controller.signal });
+    // wait until the stall: 200 000 bytes are in the partial file
+    for (let i = 0; i < 200; i++) {
+      const partials = (await listFiles(path.join(p.cacheDir, 'tmp'))).filter((f) => f.endsWith('.partial'));
+      if (partials.length && (await fs.stat(path.join(p.cacheDir, 'tmp', partials[0]!))).size >= 200_000) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    controller.abort(new DOMException('Interrupted', 'AbortError'));
+    const r = await run;
+    expect(r.code).toBe(130);
+    expect((await listFiles(p.hostDir)).filter((f) => f.startsWith('student/v0_ja/model'))).toEqual([]);
+    const again = await runCliCaptured(['update', '--manifest', p.manifest, '--json', '--only', 'student/v0_ja'], {});
+    expect(again.code).toBe(0);
+    const ranges = server.requestsTo('/student/v0_ja/model.safetensors').map((q) => q.headers.range);
+    expect(ranges.at(-1)).toBe('bytes=200000-');
+    expect(JSON.parse(again.stdout).totals.bytesResumed).toBe(200_000);
+  });
+});
+
+describe('verify', () => {
+  it('the verified-state cache notices a file modified in place (same size, mtime restored); update repairs it', async () => {
+    const p = await setup();
+    expect((await runCliCaptured(['update', '--manifest', p.manifest])).code).toBe(0);
+    const ok = await runCliCaptured(['verify', '--manifest', p.manifest, '--json']);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout).files.every((f: { cached: boolean }) => f.cached)).toBe(true);
+
+    const file = hostFilePath(p.hostDir, 'student/v0_ja', 'config.json');
+    const st = await fs.stat(file);
+    await fs.chmod(file, 0o644);
+    const text = await fs.readFile(file, 'utf8');
+    await fs.writeFile(file, text.replace('ja', 'xx'));
+    await fs.utimes(file, st.atime, st.mtime);
+
+    const bad = await runCliCaptured(['verify', '--manifest', p.manifest]);
+    expect(bad.code).toBe(ExitCode.integrity);
+    expect(bad.stdout).toMatch(/✖ student\/v0_ja\/config\.json: sha256 [0-9a-f]{64}, expected/);
+    const full = await runCliCaptured(['verify', '--manifest', p.manifest, '--full']);
+    expect(full.code).toBe(ExitCode.integrity);
+
+    const repair = await runCliCaptured(['update', '--manifest', p.manifest]);
+    expect(repair.code).toBe(0);
+    expect(repair.stderr).toContain('Repairing student/v0_ja/config.json: content differs from the manifest on the host.');
+    expect(await fs.readFile(file, 'utf8')).toBe(text);
+    expect((await runCliCaptured(['verify', '--manifest', p.manifest, '--full'])).code).toBe(0);
+  });
+
+  it('reports missing files', async () => {
+    const p = await setup();
+    const r = await runCliCaptured(['verify', '--manifest', p.manifest, '--json']);
+    expect(r.code).toBe(ExitCode.integrity);
+    expect(JSON.parse(r.stdout).files.map((f: { status: string }) => f.status)).toEqual(['missing', 'missing', 'missing']);
+  });
+});
+
+describe('cli', () => {
+  it('exits 2 with the manifest problems listed', async () => {
+    const p = await tempProject('version: 1\nhostDir: h\nsources: []\nartifacts: []\nbogus: 1\n');
+    const r = await runCliCaptured(['update', '--manifest', p.manifest]);
+    expect(r.code).toBe(ExitCode.usage);
+    expect(r.stderr).toMatch(/manifest\.yaml:5/);
+  });
+
+  it('exits 2 on an unknown flag and suggests the right one', async () => {
+    const r = await runCliCaptured(['update', '--dryrun']);
+    expect(r.code).toBe(ExitCode.usage);
+    expect(r.stderr).toContain('did you mean --dry-run?');
+  });
+
+  it('has --help on every command', async () => {
+    for (const cmd of ['update', 'verify', 'demo']) {
+      const r = await runCliCaptured([cmd, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`Usage: modelmount ${cmd}`);
+    }
+  });
+});
