@@ -5,7 +5,7 @@
  */
 import { AllSourcesFailedError, CancelledError, ExitCode, ModelmountError, type ExitStatus } from '../errors.ts';
 import { hostStatePath } from '../layout.ts';
-import { checkRequire, parseLabelFlags, selectArtifacts } from '../manifest/select.ts';
+import { checkRequire, filterByLabelChoice, parseLabelFlags, selectArtifacts } from '../manifest/select.ts';
 import type { Artifact } from '../manifest/schema.ts';
 import { isNoop, planUpdate, type Plan } from '../plan.ts';
 import { checkFreeSpace } from '../store/space.ts';
@@ -46,9 +46,12 @@ export async function chooseSelection(ctx: CommandContext, flags: ParsedFlags): 
     artifacts = selectArtifacts(manifest, { only, labels, includeOptional: Boolean(flags['include-optional']) });
   } else {
     how = 'prompts';
+    // ask only about labels that tell the required artifacts apart (e.g. lang: ja / en)
     const chosenLabels: Record<string, string[]> = {};
-    for (const [key, values] of prompts.choosableLabels(manifest.artifacts)) chosenLabels[key] = await prompts.askLabels(key, values);
-    const candidates = selectArtifacts(manifest, { labels: chosenLabels, includeOptional: true });
+    for (const [key, values] of prompts.choosableLabels(manifest.artifacts.filter((a) => !a.optional))) {
+      chosenLabels[key] = await prompts.askLabels(key, values);
+    }
+    const candidates = filterByLabelChoice(manifest.artifacts, chosenLabels);
     const optional = candidates.filter((a) => a.optional);
     const extra = optional.length ? await prompts.askOptionalArtifacts(optional) : [];
     artifacts = candidates.filter((a) => !a.optional || extra.includes(a.id));
@@ -137,9 +140,9 @@ export interface UpdateOutcome {
 
 /** Bring the host folder to the selection. Returns the report; throws only for errors before any change. */
 export async function runUpdate(flags: ParsedFlags, io: Io, signal?: AbortSignal): Promise<UpdateOutcome> {
-  const started = Date.now();
   const ctx = await loadContext(flags, io);
   const selection = await chooseSelection(ctx, flags);
+  const started = Date.now(); // after the questions: durations measure the work
   if (selection.how === 'defaults') {
     ctx.log(`Selected ${selection.artifacts.map((a) => a.id).join(', ')} (every non-optional artifact; choose with --only or --labels).`);
   }

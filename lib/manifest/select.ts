@@ -192,3 +192,12 @@ export function orderSources(sources: readonly ResolvedSource[], prefer?: string
   }
   return [chosen, ...sources.filter((s) => s !== chosen)];
 }
+
+/**
+ * The interactive choice "which languages?": keep the artifacts whose value for
+ * each chosen key is among the chosen values; an artifact without that key
+ * (a shared tokenizer, a teacher) is not filtered by it.
+ */
+export function filterByLabelChoice(artifacts: readonly Artifact[], chosen: Readonly<Record<string, readonly string[]>>): Artifact[] {
+  return artifacts.filter((a) => Object.entries(chosen).every(([k, vs]) => !Object.hasOwn(a.labels, k) || vs.includes(a.labels[k] as string)));
+}
