@@ -16,3 +16,12 @@ export const SELECTION_FLAGS: FlagSpec[] = [
   { name: 'source', type: 'string', value: 'NAME', env: 'MODELS_SOURCE', help: 'source to try first (the others stay as fallbacks)' },
   { name: 'yes', type: 'boolean', alias: 'y', env: 'MODELS_YES', help: 'ask nothing: take flags and defaults, replace modified files' },
 ];
+
+/** Runs that change the store or the host folder take the run lock (lib/lock.ts); this says what to do when it is taken. */
+export const WAIT_FLAG: FlagSpec = {
+  name: 'wait',
+  type: 'boolean',
+  defaultTrue: true,
+  env: 'MODELS_WAIT',
+  help: 'fail at once (exit 6) instead of waiting while another modelmount run uses the same store or host folder',
+};

@@ -1,5 +1,5 @@
 import type { CommandSpec } from '../cli/command.ts';
-import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS } from './specs.ts';
+import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS, WAIT_FLAG } from './specs.ts';
 import { formatUpdateSummary, runUpdate } from './update.ts';
 import { afterInstall, POST_INSTALL_FLAGS } from './post-install.ts';
 
@@ -13,6 +13,7 @@ export const updateCommand: CommandSpec = {
     { name: 'dry-run', type: 'boolean', help: 'print the plan (skip/fetch/copy/relink/repair per file) and change nothing' },
     { name: 'offline', type: 'boolean', env: 'MODELS_OFFLINE', help: 'install from the store only; fail (exit 3) naming what is missing' },
     ...POST_INSTALL_FLAGS,
+    WAIT_FLAG,
     JSON_FLAG,
   ],
   details: `Examples:

@@ -54,6 +54,10 @@ export class Store {
   }
 
   async fetch(opts: Omit<FetchBlobOptions, 'cacheDir'>): Promise<FetchBlobResult> {
+    // another run may have put the blob here since the plan was made (no lock, or a shared store)
+    if (await this.has(opts.file, { signal: opts.signal })) {
+      return { blob: this.blobPath(opts.file.sha256), source: 'store', transferred: 0, resumedFrom: 0 };
+    }
     const result = await fetchBlob({ ...opts, cacheDir: this.dir });
     await this.remember(opts.file.sha256);
     return result;

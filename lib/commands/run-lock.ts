@@ -1,0 +1,23 @@
+/** How commands take the run lock (lib/lock.ts): which folders, and what --no-wait and waiting look like. */
+import type { ParsedFlags } from '../cli/args.ts';
+import type { RunLockOptions } from '../lock.ts';
+import type { CommandContext } from './context.ts';
+
+/**
+ * TEST ONLY: MODELMOUNT_UNSAFE_NO_LOCK=1 skips the lock, to prove that concurrent
+ * runs stay correct where locks do not hold (some network filesystems).
+ */
+export const UNSAFE_NO_LOCK_ENV = 'MODELMOUNT_UNSAFE_NO_LOCK';
+
+export function runLockDirs(env: NodeJS.ProcessEnv, dirs: string[]): string[] {
+  return env[UNSAFE_NO_LOCK_ENV] === '1' ? [] : dirs;
+}
+
+export function runLockOptions(flags: ParsedFlags, ctx: Pick<CommandContext, 'log'>, command: string, signal?: AbortSignal): RunLockOptions {
+  return {
+    wait: flags.wait !== false,
+    command: `modelmount ${command}`,
+    ...(signal ? { signal } : {}),
+    onWait: (holder) => ctx.log(`Waiting for another modelmount run: ${holder}. (Ctrl+C stops waiting; --no-wait fails at once instead.)`),
+  };
+}
