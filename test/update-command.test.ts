@@ -96,9 +96,9 @@ describe('update', () => {
     p.server.fault('/signed/student/v0_en/model.safetensors', { status: 500 }, 100);
     await fs.rm(p.hostDir, { recursive: true });
     await fs.rm(p.cacheDir, { recursive: true });
-    const bad = await runCliCaptured(['update', '--manifest', p.manifest], { env: { MODELS_TOKEN: token } });
+    const bad = await runCliCaptured(['update', '--manifest', p.manifest, '--retries', '1'], { env: { MODELS_TOKEN: token } });
     expect(bad.code).toBe(ExitCode.sources);
-    const badJson = await runCliCaptured(['update', '--manifest', p.manifest, '--json'], { env: { MODELS_TOKEN: token } });
+    const badJson = await runCliCaptured(['update', '--manifest', p.manifest, '--json', '--retries', '0'], { env: { MODELS_TOKEN: token } });
     expect(JSON.parse(badJson.stdout).ok).toBe(false);
     for (const out of [ok.stdout, ok.stderr, bad.stdout, bad.stderr, badJson.stdout, badJson.stderr]) {
       expect(out).not.toContain(token);

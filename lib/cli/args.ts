@@ -18,6 +18,8 @@ export interface FlagSpec {
   value?: string;
   /** booleans that default to true and are turned off with --no-<name> */
   defaultTrue?: boolean;
+  /** smallest accepted number (default 1) */
+  min?: number;
 }
 
 export type ParsedFlags = Record<string, string | number | boolean | string[] | undefined> & { _: string[] };
@@ -95,8 +97,9 @@ export function parseFlags(argv: string[], specs: FlagSpec[], env: NodeJS.Proces
         break;
       case 'number': {
         const n = Number(value);
-        if (!Number.isInteger(n) || n <= 0) {
-          throw new UsageError(`--${spec.name} must be a positive whole number, got "${String(value)}".`, { hint: `e.g. --${spec.name} 4` });
+        const min = spec.min ?? 1;
+        if (!Number.isInteger(n) || n < min) {
+          throw new UsageError(`--${spec.name} must be a whole number ≥ ${min}, got "${String(value)}".`, { hint: `e.g. --${spec.name} 4` });
         }
         out[spec.name] = n;
         break;

@@ -74,6 +74,10 @@ export async function loadContext(flags: ParsedFlags, io: Io): Promise<CommandCo
     interactive,
     io,
     log: (line) => io.stderr.write(`${line}\n`),
-    makeSources: (preferred) => resolveSources(manifest.sources, { preferred, env: io.env }),
+    makeSources: (preferred) =>
+      resolveSources(manifest.sources, {
+        preferred,
+        http: { env: io.env, ...(flags.retries !== undefined ? { retry: { limit: flags.retries as number } } : {}) },
+      }),
   };
 }

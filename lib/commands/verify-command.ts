@@ -13,7 +13,7 @@ export const verifyCommand: CommandSpec = {
   flags: [
     { name: 'full', type: 'boolean', help: 're-hash every file instead of trusting the verified-state cache' },
     ...SELECTION_FLAGS.filter((f) => f.name !== 'source' && f.name !== 'yes'),
-    ...LOCATION_FLAGS.filter((f) => f.name !== 'cache-dir'),
+    ...LOCATION_FLAGS.filter((f) => f.name !== 'cache-dir' && f.name !== 'retries'),
     JSON_FLAG,
   ],
   details: 'Exit status 4 when any selected file is missing, has the wrong size or content, or is not a regular file.',

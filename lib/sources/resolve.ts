@@ -2,13 +2,13 @@
 import type { ResolvedSource } from '../manifest/schema.ts';
 import { orderSources } from '../manifest/select.ts';
 import { createFileSource } from './file.ts';
-import { createHttpSource } from './http.ts';
+import { createHttpSource, type HttpSourceOptions } from './http.ts';
 import type { Source } from './types.ts';
 
-export function createSource(src: ResolvedSource, env: NodeJS.ProcessEnv = process.env): Source {
-  return src.kind === 'http' ? createHttpSource(src, { env }) : createFileSource(src);
+export function createSource(src: ResolvedSource, http: HttpSourceOptions = {}): Source {
+  return src.kind === 'http' ? createHttpSource(src, http) : createFileSource(src);
 }
 
-export function resolveSources(sources: ResolvedSource[], opts: { preferred?: string; env?: NodeJS.ProcessEnv } = {}): Source[] {
-  return orderSources(sources, opts.preferred).map((s) => createSource(s, opts.env));
+export function resolveSources(sources: ResolvedSource[], opts: { preferred?: string; http?: HttpSourceOptions } = {}): Source[] {
+  return orderSources(sources, opts.preferred).map((s) => createSource(s, opts.http));
 }

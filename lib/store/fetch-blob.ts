@@ -9,7 +9,7 @@
  * blindly) and asks the source for the rest. A source that answers from byte 0
  * instead restarts the file.
  */
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -28,6 +28,7 @@ import { blobPath, storeTmpDir } from '../layout.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import type { Source } from '../sources/types.ts';
 import { sha256File } from '../verify/hash.ts';
+import { hashPool, pipeToWriter, type HashWriter } from '../verify/hash-pool.ts';
 
 export interface FetchProgress {
   /** bytes of the file present so far (resumed prefix included) */
@@ -123,26 +124,6 @@ async function claimPartial(tmpDir: string, sha: string, minAgeMs: number): Prom
   return mine;
 }
 
-/** Hash the bytes already in `handle` (up to `limit`), return [hash, length]. */
-async function hashPrefix(handle: fs.FileHandle, limit: number): Promise<[Hash, number]> {
-  const hash = createHash('sha256');
-  const st = await handle.stat();
-  let length = Math.min(st.size, limit);
-  if (st.size > limit) {
-    await handle.truncate(0);
-    length = 0;
-  }
-  const buf = Buffer.allocUnsafe(1024 * 1024);
-  let pos = 0;
-  while (pos < length) {
-    const { bytesRead } = await handle.read(buf, 0, Math.min(buf.length, length - pos), pos);
-    if (bytesRead === 0) break;
-    hash.update(buf.subarray(0, bytesRead));
-    pos += bytesRead;
-  }
-  return [hash, pos];
-}
-
 class RestartFromZero extends Error {}
 
 export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult> {
@@ -161,6 +142,7 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
     }
   };
   let handle = await openPartial(0);
+  let writer: HashWriter | undefined;
   // Keep our partial's mtime fresh while we own it (waiting on a slow source included), so other
   // processes never take it for abandoned (see claimPartial's minimum age).
   const heartbeat = setInterval(() => {
@@ -175,12 +157,13 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
   let keepPartial = true;
 
   try {
-    let [hash, pos] = await hashPrefix(handle, file.size);
+    // A worker hashes the resumed prefix (never trusted blindly), then every batch as it is written.
+    writer = await hashPool().openWriter(handle.fd, file.size);
+    let pos = writer.pos;
     const resumedFrom = pos;
 
     const restart = async (): Promise<void> => {
-      await handle.truncate(0);
-      hash = createHash('sha256');
+      await writer!.reset();
       pos = 0;
     };
 
@@ -201,27 +184,34 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
               }
               await restart();
             }
-            for await (const chunk of opened.stream as AsyncIterable<Buffer>) {
-              if (pos + chunk.length > file.size) {
-                opened.stream.destroy();
-                throw new SourceError('ESIZE', `sent more than the manifest size of ${file.size} bytes`, { retryable: false });
-              }
-              hash.update(chunk);
+            const w = writer;
+            try {
+              await pipeToWriter(opened.stream, w, {
+                check: (chunk) => {
+                  if (w.pos + chunk.length > file.size) {
+                    throw new SourceError('ESIZE', `sent more than the manifest size of ${file.size} bytes`, { retryable: false });
+                  }
+                },
+                onChunk: (chunk) => {
+                  transferred += chunk.length;
+                  opts.onProgress?.({ done: w.pos, total: file.size, source: source.name });
+                },
+              });
+            } finally {
+              // What arrived before a failure is kept (and hashed) for the next attempt; a write error wins.
               try {
-                await handle.write(chunk, 0, chunk.length, pos);
+                await w.flush();
               } catch (err) {
-                opened.stream.destroy();
                 throw toDiskError(err, `writing ${label} to ${tmpDir}`) ?? err;
+              } finally {
+                pos = w.pos;
               }
-              pos += chunk.length;
-              transferred += chunk.length;
-              opts.onProgress?.({ done: pos, total: file.size, source: source.name });
             }
           }
           if (pos < file.size) {
             throw new SourceError('ESHORT', `connection ended after ${pos} of ${file.size} bytes`);
           }
-          const actual = hash.digest('hex');
+          const actual = (await writer.digest()).sha256;
           if (actual !== file.sha256) {
             const mismatch = new IntegrityError(label, file, { size: pos, sha256: actual }, source.name);
             await restart();
@@ -239,13 +229,15 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
           if (!(await stillOurs(handle, partial, file.size))) {
             // Another process took our partial for abandoned (this one stalled past the minimum age) and
             // claimed it: its bytes are no longer ours to vouch for. Start over in a fresh partial.
+            await writer.close();
             await handle.close().catch(() => {});
             partial = path.join(tmpDir, partialName(file.sha256));
             handle = await openPartial(fsc.O_EXCL);
-            hash = createHash('sha256');
+            writer = await hashPool().openWriter(handle.fd, 0);
             pos = 0;
             continue;
           }
+          await writer.close();
           await handle.close();
           await fs.chmod(partial, 0o444);
           await fs.mkdir(path.dirname(dest), { recursive: true });
@@ -260,13 +252,15 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
           const code = (err as { code?: string }).code ?? 'EIO';
           const retryable = err instanceof SourceError ? err.retryable : true;
           const message = err instanceof ModelmountError ? err.message : describeStreamError(err);
+          // a source that already retried on its own (data.attempts) gets no second round of retries from here
+          const sourceGaveUp = err instanceof SourceError && typeof err.data?.attempts === 'number';
           if (pos > before) {
             stalled = 0;
             delay = opts.reopenDelayMs ?? 250;
           } else {
             stalled++;
           }
-          if (!retryable || stalled > (opts.maxStalledReopens ?? 3)) {
+          if (!retryable || (sourceGaveUp && pos === before) || stalled > (opts.maxStalledReopens ?? 3)) {
             attempts.push({ source: source.display, code, message });
             break;
           }
@@ -275,6 +269,7 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
         }
       }
     }
+    await writer.close();
     await handle.close().catch(() => {});
     if (integrityFailure) {
       keepPartial = false;
@@ -292,6 +287,8 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
     throw err;
   } finally {
     clearInterval(heartbeat);
+    // a worker may still be writing to this descriptor: let it finish before closing
+    await writer?.close();
     await handle.close().catch(() => {});
     if (!keepPartial) await fs.rm(partial, { force: true }).catch(() => {});
   }
