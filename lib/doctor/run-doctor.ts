@@ -1,0 +1,121 @@
+/**
+ * `models:doctor`: gather the facts once (installed.json, host folders, the
+ * merged Compose config when an engine answers), then run every check.
+ * Read-only: nothing on disk is changed (the verified-state cache aside).
+ */
+import path from 'node:path';
+import { $ as zx$, type Shell } from 'zx';
+import { checkMergedMounts, parseComposeConfig, runComposeConfig, type MergedConfig } from '../compose/config.ts';
+import { detectCompose, type ComposeEngine } from '../compose/engine.ts';
+import { inspectMountSources } from '../compose/override.ts';
+import { ExitCode, ModelmountError } from '../errors.ts';
+import { pathExists } from '../fs-atomic.ts';
+import { readInstallRecord } from '../install-record.ts';
+import type { Artifact, Manifest } from '../manifest/schema.ts';
+import {
+  checkComposeEngine,
+  checkDockerignore,
+  checkMergedMountFindings,
+  checkMountSourceFindings,
+  checkOverrideIncluded,
+  checkOverrideStale,
+  checkRequire,
+  checkSymlinks,
+  type DoctorContext,
+  type DoctorFinding,
+} from './checks.ts';
+
+/** The selected artifacts, however the caller holds them. */
+export type SelectionLike = readonly Artifact[] | readonly string[] | { artifacts: readonly Artifact[] };
+
+export function selectedArtifacts(manifest: Manifest, selection: SelectionLike): Artifact[] {
+  const list: readonly (Artifact | string)[] = Array.isArray(selection) ? selection : (selection as { artifacts: readonly Artifact[] }).artifacts;
+  const ids = new Set(list.map((x) => (typeof x === 'string' ? x : x.id)));
+  return manifest.artifacts.filter((a) => ids.has(a.id));
+}
+
+export interface RunDoctorOptions {
+  /** the engine to use; `undefined` → detect one; `null` → none (skip the merged-config checks) */
+  engine?: ComposeEngine | null;
+  $?: Shell;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** re-hash every file instead of trusting the verified-state cache */
+  full?: boolean;
+  jobs?: number;
+}
+
+export async function runDoctor(manifest: Manifest, selection: SelectionLike, opts: RunDoctorOptions = {}): Promise<DoctorFinding[]> {
+  const compose = manifest.compose;
+  if (!compose) {
+    return [
+      {
+        id: 'compose-settings-missing',
+        verdict: 'error',
+        title: 'The manifest has no compose: section',
+        file: manifest.path,
+        message: `${manifest.path} does not say which Compose services need the models, so nothing can be checked.`,
+        fix: 'Add `compose: {files: [...], services: [...], override: ..., containerDir: ...}` to the manifest (see the README).',
+      },
+    ];
+  }
+  const sh = opts.$ ?? zx$;
+  const env = opts.env ?? process.env;
+  const cwd = opts.cwd ?? process.cwd();
+  const selected = selectedArtifacts(manifest, selection);
+  const record = await readInstallRecord(manifest.hostDir);
+  const sources = await inspectMountSources(manifest, selected, { full: opts.full, jobs: opts.jobs });
+
+  let engine: ComposeEngine | undefined;
+  let mergedUnavailable: string | undefined;
+  if (opts.engine === undefined) {
+    try {
+      engine = await detectCompose({ $: sh, env, cwd });
+    } catch (err) {
+      mergedUnavailable = err instanceof ModelmountError ? err.message : String(err);
+    }
+  } else engine = opts.engine ?? undefined;
+
+  const configFiles = [...compose.files];
+  if (!configFiles.includes(compose.override) && (await pathExists(compose.override))) configFiles.push(compose.override);
+  let merged: MergedConfig | undefined;
+  if (engine) {
+    try {
+      const text = await runComposeConfig(engine, configFiles, { cwd: path.dirname(configFiles[0] ?? manifest.path), $: sh });
+      merged = parseComposeConfig(text);
+    } catch (err) {
+      if (!(err instanceof ModelmountError)) throw err;
+      mergedUnavailable = (err.data?.stderr as string | undefined) ?? err.message;
+    }
+  }
+
+  const ctx: DoctorContext = {
+    manifest,
+    compose,
+    selected,
+    record,
+    sources,
+    engine,
+    configFiles,
+    merged,
+    mergedUnavailable,
+    mountProblems: merged ? checkMergedMounts(merged, manifest, selected) : [],
+    env,
+    cwd,
+  };
+  const findings: DoctorFinding[] = [];
+  findings.push(...checkComposeEngine(ctx));
+  findings.push(...(await checkDockerignore(ctx)));
+  findings.push(...(await checkMergedMountFindings(ctx)));
+  findings.push(...checkMountSourceFindings(ctx));
+  findings.push(...(await checkSymlinks(ctx)));
+  findings.push(...(await checkOverrideStale(ctx)));
+  findings.push(...(await checkOverrideIncluded(ctx)));
+  findings.push(...(await checkRequire(ctx)));
+  return findings;
+}
+
+/** 7 when any finding is an error, else 0. */
+export function doctorExitCode(findings: readonly DoctorFinding[]): number {
+  return findings.some((f) => f.verdict === 'error') ? ExitCode.compose : ExitCode.ok;
+}

@@ -1,0 +1,278 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { $ } from 'zx';
+import {
+  checkMergedMounts,
+  findCoveringMount,
+  parseComposeConfig,
+  parseShortVolume,
+  runComposeConfig,
+  validateMergedConfig,
+} from '../lib/compose/config.ts';
+import { detectCompose, type ComposeEngine } from '../lib/compose/engine.ts';
+import { writeComposeOverride } from '../lib/compose/override.ts';
+import { ComposeError } from '../lib/errors.ts';
+import type { Manifest } from '../lib/manifest/schema.ts';
+import { CONTAINER_DIR, makeFixture, REQUIRE_DOCKER, type Fixture } from './helpers/compose-fixture.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const sample = (name: string) => fs.readFile(path.join(here, 'fixtures', 'compose-config', name), 'utf8');
+
+const JA = '/app/learning_machine/artifacts/student/v0_ja';
+
+describe('parseShortVolume', () => {
+  it.each([
+    ['/abs/src:/dst:ro', { type: 'bind', source: '/abs/src', target: '/dst', readOnly: true }],
+    ['/abs/src:/dst:ro,z', { type: 'bind', source: '/abs/src', target: '/dst', readOnly: true }],
+    ['/abs/src:/dst:z,ro', { type: 'bind', source: '/abs/src', target: '/dst', readOnly: true }],
+    ['/abs/src:/dst:rw', { type: 'bind', source: '/abs/src', target: '/dst', readOnly: false }],
+    ['/abs/src:/dst', { type: 'bind', source: '/abs/src', target: '/dst', readOnly: false }],
+    ['./rel:/dst:ro', { type: 'bind', source: './rel', target: '/dst', readOnly: true }],
+    ['cache:/app/cache:rw', { type: 'volume', source: 'cache', target: '/app/cache', readOnly: false }],
+    ['/app/tmp', { type: 'volume', source: '', target: '/app/tmp', readOnly: false }],
+    ['C:\\models\\ja:/dst:ro', { type: 'bind', source: 'C:\\models\\ja', target: '/dst', readOnly: true }],
+    ['/abs/src:/dst:rprivate', { type: 'bind', source: '/abs/src', target: '/dst', readOnly: false }],
+  ])('%s', (spec, expected) => {
+    expect(parseShortVolume(spec)).toEqual(expected);
+  });
+});
+
+describe('parseComposeConfig', () => {
+  it('reads docker-compose v1 output captured on this machine (short and long syntax, env map with null)', async () => {
+    const parsed = parseComposeConfig(await sample('v1-docker-compose-1.29.2.yaml'));
+    expect([...parsed.keys()]).toEqual(['ml-worker', 'web']);
+    const w = parsed.get('ml-worker')!;
+    expect(w.mounts).toEqual([
+      { type: 'volume', source: 'cache', target: '/app/cache', readOnly: false },
+      { type: 'bind', source: '/tmp/mmx/cap/data', target: '/app/data', readOnly: true },
+      { type: 'bind', source: '/tmp/mmx/cap/learning_machine/artifacts/student/v0_ja', target: JA, readOnly: true },
+      { type: 'volume', source: '', target: '/app/tmp', readOnly: false },
+    ]);
+    expect(w.environment).toEqual({
+      APP_ENV: 'dev',
+      LEARNING_MACHINE_STUDENT_EN_DIR: '/somewhere/else',
+      LEARNING_MACHINE_STUDENT_JA_DIR: JA,
+    });
+    expect(w.hasNetworks).toBe(true);
+    expect(w.networks).toEqual(['backend']);
+    expect(w.networkMode).toBeUndefined();
+    expect(w.buildContext).toBe('/tmp/mmx/cap');
+    expect(parsed.get('web')).toMatchObject({ networkMode: 'none', hasNetworks: false, mounts: [] });
+  });
+
+  it('reads Compose v2 output (long syntax everywhere, bind options, networks map with nulls)', async () => {
+    const v1 = parseComposeConfig(await sample('v1-docker-compose-1.29.2.yaml'));
+    const v2 = parseComposeConfig(await sample('v2-compose-2.24.yaml'));
+    const sortMounts = (m: { target: string }[]) => [...m].sort((a, b) => a.target.localeCompare(b.target));
+    // same project, same meaning, whatever the engine
+    expect(sortMounts(v2.get('ml-worker')!.mounts)).toEqual(sortMounts(v1.get('ml-worker')!.mounts));
+    expect(v2.get('ml-worker')!.environment).toEqual(v1.get('ml-worker')!.environment);
+    expect(v2.get('ml-worker')!.networks).toEqual(['backend']);
+    expect(v2.get('web')!.networkMode).toBe('none');
+  });
+
+  it('reads v2 JSON output (--format json) and v5 `bind: {}`', async () => {
+    const json = parseComposeConfig(await sample('v2-compose-2.24.json'));
+    expect(json.get('ml-worker')!.mounts).toEqual([
+      { type: 'bind', source: '/tmp/mmx/cap/learning_machine/artifacts/student/v0_ja', target: JA, readOnly: false },
+    ]);
+    const v5 = parseComposeConfig(await sample('v5-compose-5.0.yaml'));
+    expect(v5.get('ml-worker')!.mounts[0]).toEqual({ type: 'bind', source: '/tmp/mmx/cap/learning_machine/artifacts', target: '/app/learning_machine/artifacts', readOnly: true });
+    expect(v5.get('ml-worker')!.hasNetworks).toBe(true); // v2+ adds `default` to every service
+  });
+
+  it('reads environment given as a list too', () => {
+    const parsed = parseComposeConfig('services:\n  a:\n    environment:\n      - X=1\n      - Y\n      - Z=a=b\n');
+    expect(parsed.get('a')!.environment).toEqual({ X: '1', Z: 'a=b' });
+  });
+
+  it('returns an empty map for output without services', () => {
+    expect(parseComposeConfig('version: "3.9"\n').size).toBe(0);
+  });
+});
+
+describe('findCoveringMount', () => {
+  const m = (target: string, source = '/h') => ({ type: 'bind', source, target, readOnly: true });
+  it('prefers the exact target, else the deepest parent', () => {
+    expect(findCoveringMount([m('/app'), m(JA)], JA)?.mount.target).toBe(JA);
+    expect(findCoveringMount([m('/app/learning_machine'), m('/app')], JA)).toEqual({ mount: m('/app/learning_machine'), rest: 'artifacts/student/v0_ja' });
+    expect(findCoveringMount([m('/app/learning')], JA)).toBeUndefined();
+    expect(findCoveringMount([m(`${JA}/`)], JA)?.rest).toBe('');
+  });
+});
+
+function manifestFor(sourceRoot: string, overrides: Partial<Manifest> = {}): Manifest {
+  return {
+    path: '/p/manifests/models.yaml',
+    dir: '/p/manifests',
+    digest: 'd',
+    version: 1,
+    hostDir: sourceRoot,
+    sources: [],
+    require: [],
+    artifacts: [],
+    compose: { files: ['/p/compose/services.yaml'], services: ['ml-worker'], override: '/p/compose/o.yaml', containerDir: CONTAINER_DIR, context: '/p' },
+    ...overrides,
+  };
+}
+const ja = { id: 'student/v0_ja', labels: {}, optional: false, env: 'LEARNING_MACHINE_STUDENT_JA_DIR', files: [{ path: 'm', size: 1, sha256: 'a'.repeat(64) }] };
+const en = { id: 'student/v0_en', labels: {}, optional: false, env: 'LEARNING_MACHINE_STUDENT_EN_DIR', files: [{ path: 'm', size: 1, sha256: 'a'.repeat(64) }] };
+
+describe('checkMergedMounts', () => {
+  it('passes the captured v1 output for the artifact it mounts', async () => {
+    const parsed = parseComposeConfig(await sample('v1-docker-compose-1.29.2.yaml'));
+    expect(checkMergedMounts(parsed, manifestFor('/tmp/mmx/cap/learning_machine/artifacts'), [ja])).toEqual([]);
+  });
+
+  it('reports a missing mount, a writable one, a foreign source and env problems', async () => {
+    const parsed = parseComposeConfig(await sample('v1-docker-compose-1.29.2.yaml'));
+    const kinds = (ps: { kind: string; artifactId: string }[]) => ps.map((p) => `${p.kind}:${p.artifactId}`);
+    expect(kinds(checkMergedMounts(parsed, manifestFor('/tmp/mmx/cap/learning_machine/artifacts'), [ja, en]))).toEqual([
+      'not-mounted:student/v0_en',
+      'env-mismatch:student/v0_en', // LEARNING_MACHINE_STUDENT_EN_DIR=/somewhere/else
+    ]);
+    expect(kinds(checkMergedMounts(parsed, manifestFor('/srv/other'), [ja]))).toEqual(['source-mismatch:student/v0_ja']);
+    const json = parseComposeConfig(await sample('v2-compose-2.24.json'));
+    expect(kinds(checkMergedMounts(json, manifestFor('/tmp/mmx/cap/learning_machine/artifacts'), [ja]))).toEqual(['writable:student/v0_ja']);
+    const other = manifestFor('/x', { compose: { ...manifestFor('/x').compose!, services: ['api'] } });
+    expect(kinds(checkMergedMounts(json, other, [ja]))).toEqual(['service-missing:student/v0_ja']);
+  });
+
+  it('accepts a read-only mount of the parent folder, and a trailing slash in env', async () => {
+    const v5 = parseComposeConfig(await sample('v5-compose-5.0.yaml'));
+    expect(checkMergedMounts(v5, manifestFor('/tmp/mmx/cap/learning_machine/artifacts'), [ja])).toEqual([]);
+  });
+
+  it('flags two mounts at one target (v1 1.29 `config` output when only the override has a trailing slash, captured here)', () => {
+    const captured = `services:
+  ml-worker:
+    image: busybox
+    volumes:
+    - /tmp/mmx/x:/app/learning_machine/artifacts/student/v0_ja:rw
+    - read_only: true
+      source: /tmp/mmx/models/student/v0_ja
+      target: /app/learning_machine/artifacts/student/v0_ja/
+      type: bind
+version: '3.9'
+`;
+    const problems = checkMergedMounts(parseComposeConfig(captured), manifestFor('/tmp/mmx/models'), [{ ...ja, env: undefined }]);
+    expect(problems.map((p) => p.kind)).toEqual(['duplicate-mount']);
+    expect(problems[0]!.message).toContain('Duplicate mount points');
+  });
+
+  it('flags a named volume at the target', () => {
+    const parsed = parseComposeConfig(`services:\n  ml-worker:\n    volumes:\n      - models:${JA}:ro\n    environment:\n      LEARNING_MACHINE_STUDENT_JA_DIR: ${JA}\n`);
+    expect(checkMergedMounts(parsed, manifestFor('/h'), [ja]).map((p) => p.kind)).toEqual(['not-bind']);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Real docker-compose (v1 here; v2 wherever it is installed)
+
+// whatever modelmount itself would use here: `docker compose` (v2) if present, else docker-compose (v1), or MODELS_COMPOSE
+const engine: ComposeEngine | undefined = await detectCompose();
+if (!engine && !REQUIRE_DOCKER) {
+  console.warn('compose-config.test.ts: no Compose (docker compose / docker-compose) found: the real `config` tests are SKIPPED (set MODELMOUNT_REQUIRE_DOCKER=1 to make this a failure).');
+}
+
+describe.skipIf(!engine && !REQUIRE_DOCKER)(`real \`${engine?.command.join(' ') ?? 'docker-compose'} config\``, () => {
+  let fx: Fixture | undefined;
+  afterEach(async () => {
+    await fx?.cleanup();
+    fx = undefined;
+  });
+
+  it('is available (MODELMOUNT_REQUIRE_DOCKER=1 makes its absence a failure)', () => {
+    expect(engine, 'no Compose found on PATH').toBeDefined();
+  });
+
+  it('merges base + generated override: every artifact read-only at its target, env set', async () => {
+    fx = await makeFixture({
+      baseCompose: `services:
+  ml-worker:
+    image: modelmount-test-worker:dev
+    environment:
+      - APP_ENV=test
+    volumes:
+      # the pre-modelmount way: writable, relative; the override must replace it (same target)
+      - ../learning_machine/artifacts/student/v0_ja:${JA}
+`,
+    });
+    await writeComposeOverride(fx.manifest, fx.artifacts);
+    const files = [...fx.manifest.compose!.files, fx.manifest.compose!.override];
+    const text = await runComposeConfig(engine!, files, { cwd: fx.root, $ });
+    const parsed = parseComposeConfig(text);
+    const svc = parsed.get('ml-worker')!;
+    for (const a of fx.artifacts) {
+      const target = `${CONTAINER_DIR}/${a.id}`;
+      const here = svc.mounts.filter((m) => m.target === target);
+      expect(here, `exactly one mount at ${target}`).toHaveLength(1);
+      expect(here[0]).toEqual({ type: 'bind', source: path.join(fx.manifest.hostDir, a.id), target, readOnly: true });
+      expect(svc.environment[a.env!]).toBe(target);
+    }
+    expect(svc.environment.APP_ENV).toBe('test');
+    expect(checkMergedMounts(parsed, fx.manifest, fx.artifacts)).toEqual([]);
+  });
+
+  it('without the override, the same base fails the check (writable, env missing, en not mounted)', async () => {
+    fx = await makeFixture({ baseCompose: `services:\n  ml-worker:\n    image: x\n    volumes:\n      - ../learning_machine/artifacts/student/v0_ja:${JA}\n` });
+    const parsed = parseComposeConfig(await runComposeConfig(engine!, fx.manifest.compose!.files, { cwd: fx.root, $ }));
+    expect(checkMergedMounts(parsed, fx.manifest, fx.artifacts).map((p) => `${p.kind}:${p.artifactId}`).sort()).toEqual([
+      'env-missing:student/v0_en',
+      'env-missing:student/v0_ja',
+      'not-mounted:student/v0_en',
+      'writable:student/v0_ja',
+    ]);
+  });
+
+  it('accepts names YAML must quote and an empty selection', async () => {
+    fx = await makeFixture({ artifacts: [{ id: 'teacher/v1 large: fp16', files: { 'model.bin': 'x' } }] });
+    await writeComposeOverride(fx.manifest, fx.artifacts);
+    const parsed = parseComposeConfig(await runComposeConfig(engine!, [...fx.manifest.compose!.files, fx.manifest.compose!.override], { cwd: fx.root, $ }));
+    expect(checkMergedMounts(parsed, fx.manifest, fx.artifacts)).toEqual([]);
+    await writeComposeOverride(fx.manifest, []);
+    const empty = parseComposeConfig(await runComposeConfig(engine!, [...fx.manifest.compose!.files, fx.manifest.compose!.override], { cwd: fx.root, $ }));
+    expect(empty.get('ml-worker')!.mounts).toEqual([]);
+  });
+
+  it('accepts the override without a version key next to base files of every version', async () => {
+    fx = await makeFixture();
+    await writeComposeOverride(fx.manifest, fx.artifacts);
+    const base = fx.manifest.compose!.files[0]!;
+    for (const version of ['2', '2.4', '3', '3.8', undefined]) {
+      await fs.writeFile(base, `${version ? `version: "${version}"\n` : ''}services:\n  ml-worker:\n    image: x\n`);
+      const parsed = parseComposeConfig(await runComposeConfig(engine!, [base, fx.manifest.compose!.override], { cwd: fx.root, $ }));
+      expect(checkMergedMounts(parsed, fx.manifest, fx.artifacts), `base version ${version}`).toEqual([]);
+    }
+  });
+
+  it('validateMergedConfig: passes with the override; names a duplicate mount a trailing slash sneaks in', async () => {
+    fx = await makeFixture();
+    await writeComposeOverride(fx.manifest, fx.artifacts);
+    const parsed = await validateMergedConfig(fx.manifest, fx.artifacts, { engine: engine!, $ });
+    expect(parsed.get('ml-worker')!.mounts.filter((m) => m.readOnly)).toHaveLength(2);
+    // a target written with a trailing slash is not merged with the override's entry: two mounts at one path
+    await fs.writeFile(fx.manifest.compose!.files[0]!, `services:\n  ml-worker:\n    image: x\n    volumes:\n      - ../old:${JA}/\n`);
+    const err = (await validateMergedConfig(fx.manifest, fx.artifacts, { engine: engine!, $ }).catch((e: unknown) => e)) as ComposeError;
+    expect(err).toBeInstanceOf(ComposeError);
+    if (engine!.version === 'v1') {
+      // docker-compose 1.29's `config` already refuses it (checked here)
+      expect(err.code).toBe('ECOMPOSE_CONFIG');
+      expect(err.message).toContain('Duplicate mount points');
+    } else {
+      expect(err.code).toBe('EMERGED_MOUNTS');
+      expect((err.data?.problems as { kind: string }[]).map((p) => p.kind)).toEqual(['duplicate-mount']);
+    }
+  });
+
+  it("a failing config is a ComposeError carrying Compose's own message", async () => {
+    fx = await makeFixture({ baseCompose: 'services:\n  ml-worker:\n    image: x\n    volumes: 42\n' });
+    const err = (await runComposeConfig(engine!, fx.manifest.compose!.files, { cwd: fx.root, $ }).catch((e: unknown) => e)) as ComposeError;
+    expect(err).toBeInstanceOf(ComposeError);
+    expect(err.code).toBe('ECOMPOSE_CONFIG');
+    expect(err.message).toMatch(/volumes/);
+    expect(err.data?.stderr).toBeTruthy();
+  });
+});
