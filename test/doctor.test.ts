@@ -340,6 +340,7 @@ describe('checks that need no Compose', () => {
     expect(r.map((f) => [f.verdict, f.file, f.line])).toEqual([['error', fx.manifest.path, 7]]);
     expect(r[0]!.message).toContain('student/v0_ja: not installed');
     // an installed but modified artifact does not count either
+    await fx.cleanup();
     fx = await makeFixture({ artifacts: [{ id: 'student/v0_ja', files: { 'model.bin': 'ja\n' } }] });
     expect(verdicts(await doctor(fx, { engine: null }), 'require-violated')).toEqual(['ok']);
     await fs.writeFile(hostFilePath(fx.manifest.hostDir, 'student/v0_ja', 'model.bin'), 'JA\n');
