@@ -1,9 +1,9 @@
 /**
- * sha256 of a file, off the main thread (hasha runs it in a worker thread).
- * Always sha256: hasha's default is sha512.
+ * sha256 of a file, off the main thread, on the hash pool (lib/verify/hash-pool.ts): several
+ * files hash on several cores at once. Never follows a final symlink.
  */
-import { hashFile } from 'hasha';
+import { hashPool } from './hash-pool.ts';
 
 export function sha256File(file: string, signal?: AbortSignal): Promise<string> {
-  return hashFile(file, { algorithm: 'sha256', encoding: 'hex', signal });
+  return hashPool().hashFile(file, signal);
 }
