@@ -14,6 +14,8 @@ export interface InstallCtx {
 }
 
 export interface InstallTaskOptions {
+  /** task title verbs: update installs into the host folder, warm only fetches into the store */
+  verbs?: { doing: string; done: string };
   /** how often progress output may change: short on a TTY, long in CI logs */
   progressIntervalMs: number;
 }
@@ -39,12 +41,13 @@ function asReported(err: unknown): ModelmountError {
   });
 }
 
-export function installTasks(plan: Plan, installer: Installer, opts: InstallTaskOptions): ListrTask<InstallCtx>[] {
+export function installTasks(plan: Plan, installer: Pick<Installer, 'installFile'>, opts: InstallTaskOptions): ListrTask<InstallCtx>[] {
+  const verbs = opts.verbs ?? { doing: 'Install', done: 'Installed' };
   return [...groupByArtifact(plan.files)].map(([artifactId, files]) => {
     const work = files.filter((f) => f.action !== 'skip');
     const total = work.reduce((s, f) => s + f.size, 0);
     return {
-      title: work.length ? `Install ${artifactId} (${work.length} file${work.length > 1 ? 's' : ''}, ${formatBytes(total)})` : `Check ${artifactId}`,
+      title: work.length ? `${verbs.doing} ${artifactId} (${work.length} file${work.length > 1 ? 's' : ''}, ${formatBytes(total)})` : `Check ${artifactId}`,
       task: async (ctx, task) => {
         for (const f of files.filter((x) => x.action === 'skip')) ctx.results.push(await installer.installFile(f));
         if (!work.length) {
@@ -84,7 +87,7 @@ export function installTasks(plan: Plan, installer: Installer, opts: InstallTask
         );
         report(true);
         if (errors.length) throw errors[0];
-        task.title = `Installed ${artifactId} (${work.length} file${work.length > 1 ? 's' : ''}, ${formatBytes(total)} from ${[...sources].join(', ')})`;
+        task.title = `${verbs.done} ${artifactId} (${work.length} file${work.length > 1 ? 's' : ''}, ${formatBytes(total)} from ${[...sources].join(', ')})`;
       },
     } satisfies ListrTask<InstallCtx>;
   });

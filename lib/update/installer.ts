@@ -5,15 +5,15 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Semaphore } from '../concurrency.ts';
 import { ModelmountError } from '../errors.ts';
 import { hostFilePath } from '../layout.ts';
 import type { PlannedFile } from '../plan.ts';
 import type { Source } from '../sources/types.ts';
-import type { FetchBlobResult, FetchProgress } from '../store/fetch-blob.ts';
+import type { FetchProgress } from '../store/fetch-blob.ts';
 import { ensureRealDir, materialiseFile, type MaterialiseMethod } from '../store/materialise.ts';
 import type { Store } from '../store/store.ts';
 import type { StateCache } from '../verify/state-cache.ts';
+import { StoreFiller } from './store-filler.ts';
 import { cacheKey } from '../verify/verify-files.ts';
 
 export interface FileResult {
@@ -41,54 +41,17 @@ export interface InstallerDeps {
 }
 
 export class Installer {
-  private readonly transfers: Semaphore;
-  private readonly inflight = new Map<string, Promise<FetchBlobResult>>();
-  private readonly progressListeners = new Map<string, Set<(p: FetchProgress) => void>>();
+  private readonly filler: StoreFiller;
 
   constructor(private readonly deps: InstallerDeps) {
-    this.transfers = new Semaphore(deps.jobs);
-  }
-
-  /** One fetch per sha256 even when several files (or artifacts) share the bytes. */
-  private fetchOnce(pf: PlannedFile, onProgress: (p: FetchProgress) => void): Promise<FetchBlobResult> {
-    let listeners = this.progressListeners.get(pf.sha256);
-    if (!listeners) this.progressListeners.set(pf.sha256, (listeners = new Set()));
-    listeners.add(onProgress);
-    let p = this.inflight.get(pf.sha256);
-    if (!p) {
-      p = this.transfers.use(() =>
-        this.deps.store.fetch({
-          artifactId: pf.artifactId,
-          file: { path: pf.path, size: pf.size, sha256: pf.sha256 },
-          sources: this.deps.sources,
-          signal: this.deps.signal,
-          onProgress: (prog) => {
-            for (const l of this.progressListeners.get(pf.sha256) ?? []) l(prog);
-          },
-        }),
-      );
-      this.inflight.set(pf.sha256, p);
-    }
-    return p;
+    this.filler = new StoreFiller(deps);
   }
 
   async installFile(pf: PlannedFile, onProgress: (p: FetchProgress) => void = () => {}): Promise<FileResult> {
     const base = { artifactId: pf.artifactId, path: pf.path, size: pf.size, sha256: pf.sha256, action: pf.action };
     if (pf.action === 'skip') return { ...base, status: 'ok', bytesTransferred: 0, resumedFrom: 0 };
     const { store, hostDir, hostCache } = this.deps;
-    let source = 'store';
-    let bytesTransferred = 0;
-    let resumedFrom = 0;
-    if (pf.via !== 'store' || !(await store.has({ path: pf.path, size: pf.size, sha256: pf.sha256 }))) {
-      const fetched = await this.fetchOnce(pf, onProgress);
-      source = fetched.source;
-      // shared fetches report their bytes once, on the file that started them
-      if (this.inflight.get(pf.sha256) && !this.counted.has(pf.sha256)) {
-        this.counted.add(pf.sha256);
-        bytesTransferred = fetched.transferred;
-        resumedFrom = fetched.resumedFrom;
-      }
-    }
+    const { source, bytesTransferred, resumedFrom } = await this.filler.ensure(pf, onProgress);
     const dest = hostFilePath(hostDir, pf.artifactId, pf.path);
     const relDir = path.posix.dirname(`${pf.artifactId}/${pf.path}`);
     await ensureRealDir(hostDir, relDir);
@@ -99,6 +62,4 @@ export class Installer {
     onProgress({ done: pf.size, total: pf.size, source });
     return { ...base, status: 'ok', source, method, bytesTransferred, resumedFrom };
   }
-
-  private readonly counted = new Set<string>();
 }

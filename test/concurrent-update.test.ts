@@ -1,0 +1,113 @@
+/**
+ * Eight real `modelmount update` processes started at once against one store,
+ * one host folder and one loopback server: with the lock they take turns (one
+ * downloads, the rest find everything installed); without it (as on a network
+ * filesystem where locks do not hold) they race, and the result is still one
+ * correct install with no temporary files left.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storeTmpDir } from '../lib/layout.ts';
+import { listFiles, manifestYaml, sampleArtifacts, serverFiles, sha256, tempProject, type TestArtifact } from './helpers/cli.ts';
+import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = path.join(ROOT, 'bin', 'modelmount.mjs');
+const RUNS = 8;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runBin(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, CI: 'true', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+let server: FaultServer;
+let artifacts: TestArtifact[];
+
+beforeAll(async () => {
+  artifacts = sampleArtifacts({ ja: 1_500_000, en: 900_000, teacher: 1000 });
+  // the same bytes in two artifacts: fetched once, linked twice
+  artifacts[1]!.files.push({ path: 'shared.bin', data: artifacts[0]!.files[0]!.data });
+  server = await startFaultServer({ files: serverFiles(artifacts) });
+});
+afterAll(async () => {
+  await server.close();
+});
+
+/** Slow every download down so that the runs really overlap. */
+function dripEverything(): void {
+  for (const p of Object.keys(serverFiles(artifacts))) server.fault(p, { dripBytes: 64 * 1024, dripIntervalMs: 15 }, RUNS);
+}
+
+async function expectOneCorrectInstall(p: { hostDir: string; cacheDir: string }): Promise<void> {
+  const selected = artifacts.filter((a) => !a.optional);
+  const expected = selected.flatMap((a) => a.files.map((f) => path.join(a.id, f.path))).sort();
+  const files = (await listFiles(p.hostDir)).filter((f) => !f.startsWith('.modelmount'));
+  expect(files).toEqual(expected);
+  for (const a of selected) {
+    for (const f of a.files) expect(sha256(await fs.readFile(path.join(p.hostDir, a.id, f.path)))).toBe(sha256(f.data));
+  }
+  // no temporary or partial files, no lock left behind
+  expect(await listFiles(storeTmpDir(p.cacheDir))).toEqual([]);
+  expect(await listFiles(path.join(p.hostDir, '.modelmount', 'tmp'))).toEqual([]);
+  const leftovers = [...(await fs.readdir(p.hostDir)), ...(await fs.readdir(p.cacheDir))].filter((n) => n.includes('.modelmount.lock') || n.endsWith('.tmp'));
+  expect(leftovers).toEqual([]);
+  expect((await listFiles(p.cacheDir)).filter((f) => f.endsWith('.tmp') || f.endsWith('.partial'))).toEqual([]);
+}
+
+async function runEight(unsafeNoLock: boolean) {
+  const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'mirror', url: server.url }] }));
+  dripEverything();
+  const before = server.requests.length;
+  const env = unsafeNoLock ? { MODELMOUNT_UNSAFE_NO_LOCK: '1' } : {};
+  const runs = await Promise.all(
+    Array.from({ length: RUNS }, () => runBin(['update', '--manifest', p.manifest, '--yes', '--no-compose', '--no-smoke', '--json'], env)),
+  );
+  server.setFaults({});
+  for (const r of runs) {
+    expect(r.stderr.includes('Internal error') ? r.stderr : '').toBe('');
+    expect(r.code, r.stderr).toBe(0);
+  }
+  const reports = runs.map((r) => JSON.parse(r.stdout) as { ok: boolean; totals: { bytesTransferred: number; installed: number } });
+  for (const rep of reports) expect(rep.ok).toBe(true);
+  await expectOneCorrectInstall(p);
+  return { runs, reports, requests: server.requests.length - before };
+}
+
+describe('eight concurrent updates of one store and host folder', () => {
+  it('take turns under the lock: one install, every run exits 0, the bytes are downloaded once', async () => {
+    const { runs, reports, requests } = await runEight(false);
+    const unique = new Map<string, number>();
+    for (const a of artifacts.filter((x) => !x.optional)) for (const f of a.files) unique.set(sha256(f.data), f.data.length);
+    const total = [...unique.values()].reduce((s, n) => s + n, 0);
+    expect(reports.reduce((s, r) => s + r.totals.bytesTransferred, 0)).toBe(total);
+    expect(reports.filter((r) => r.totals.installed > 0)).toHaveLength(1);
+    expect(requests).toBe(unique.size);
+    expect(runs.filter((r) => r.stderr.includes('Waiting for another modelmount run')).length).toBeGreaterThan(0);
+  }, 180_000);
+
+  it('stay correct without the lock (as on NFS): one correct install, every run exits 0, no temp files', async () => {
+    const { reports } = await runEight(true);
+    // they really raced: more than one run downloaded something
+    expect(reports.filter((r) => r.totals.bytesTransferred > 0).length).toBeGreaterThan(1);
+  }, 180_000);
+});
