@@ -57,12 +57,14 @@ export function isCI(env: NodeJS.ProcessEnv): boolean {
 
 export async function loadContext(flags: ParsedFlags, io: Io): Promise<CommandContext> {
   const manifestPath = path.resolve(io.cwd, (flags.manifest as string | undefined) ?? DEFAULT_MANIFEST);
-  const manifest = await loadManifest(manifestPath, { env: io.env });
+  const loaded = await loadManifest(manifestPath, { env: io.env });
   const json = Boolean(flags.json);
-  const hostDir = flags['host-dir'] ? path.resolve(io.cwd, flags['host-dir'] as string) : manifest.hostDir;
+  const hostDir = flags['host-dir'] ? path.resolve(io.cwd, flags['host-dir'] as string) : loaded.hostDir;
   const cacheDir = flags['cache-dir']
     ? path.resolve(io.cwd, flags['cache-dir'] as string)
-    : (manifest.cacheDir ?? defaultCacheDir(io.env));
+    : (loaded.cacheDir ?? defaultCacheDir(io.env));
+  // --host-dir / --cache-dir win everywhere downstream (override writer, doctor, smoke) through the manifest itself
+  const manifest = { ...loaded, hostDir, cacheDir };
   const jobs = (flags.jobs as number | undefined) ?? manifest.jobs ?? defaultJobs();
   const interactive = io.isTTY && !flags.yes && !json && !isCI(io.env);
   return {

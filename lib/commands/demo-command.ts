@@ -14,6 +14,9 @@ import { startStaticServer } from '../demo/static-server.ts';
 import { loadManifest } from '../manifest/load.ts';
 import { formatBytes } from '../ui/format.ts';
 import { updateCommand } from './update-command.ts';
+import { doctorCommand } from './doctor-command.ts';
+import { ensureDemoBaseImage } from '../demo/base-image.ts';
+import { findSmokeEngine } from '../smoke/engine.ts';
 import { verifyCommand } from './verify-command.ts';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -63,19 +66,35 @@ export const demoCommand: CommandSpec = {
     }
     try {
       const common = ['--manifest', DEMO_MANIFEST, '--yes'];
-      const specs = (c: CommandSpec) => [...COMMON_FLAGS, ...c.flags];
-      io.stdout.write(`▶ Serving it at ${server.url}\n▶ npm run models:update -- --manifest manifests/demo.yaml --yes\n`);
-      const first = await updateCommand.run(parseFlags(common, specs(updateCommand), {}), io, signal);
+      const run = (c: CommandSpec, args: string[]) => c.run(parseFlags(args, [...COMMON_FLAGS, ...c.flags], {}), io, signal);
+      const docker = await findSmokeEngine({ env: io.env, cwd: io.cwd });
+      const imageProblem = docker.engine ? await ensureDemoBaseImage() : docker.reason;
+      const smokeFlags = imageProblem ? ['--no-smoke'] : [];
+      io.stdout.write(`▶ Serving it at ${server.url}\n`);
+
+      io.stdout.write('\n▶ The outage, reproduced: demo/.dockerignore keeps the models out of the image and nothing mounts them.\n');
+      io.stdout.write('▶ npm run models:doctor -- --manifest manifests/demo.yaml\n');
+      const before = await run(doctorCommand, ['--manifest', DEMO_MANIFEST]);
+      io.stdout.write(`  (doctor exit status ${before}: the container would die with "RuntimeError: At least one model (JA or EN) must be loaded")\n`);
+
+      io.stdout.write(`\n▶ npm run models:update -- --manifest manifests/demo.yaml --yes${smokeFlags.length ? ' --no-smoke' : ''}\n`);
+      if (imageProblem) io.stdout.write(`  (smoke test skipped: ${imageProblem})\n`);
+      const first = await run(updateCommand, [...common, ...smokeFlags]);
       if (first !== 0) return first;
-      io.stdout.write(`\n▶ The host folder (${path.relative(io.cwd, manifest.hostDir) || manifest.hostDir}), ready to bind-mount read-only:\n`);
+      io.stdout.write(`\n▶ The host folder (${path.relative(io.cwd, manifest.hostDir) || manifest.hostDir}), bind-mounted read-only:\n`);
       io.stdout.write(`${(await listTree(manifest.hostDir)).map((l) => `  ${l}`).join('\n')}\n`);
+
       io.stdout.write('\n▶ Again: a second update on an installed host is a no-op\n');
       const requestsBefore = server.requests;
-      const second = await updateCommand.run(parseFlags(common, specs(updateCommand), {}), io, signal);
+      const second = await run(updateCommand, [...common, '--no-smoke']);
       io.stdout.write(`  (${server.requests - requestsBefore} HTTP requests)\n`);
       if (second !== 0) return second;
+
+      io.stdout.write('\n▶ npm run models:doctor -- --manifest manifests/demo.yaml\n');
+      const after = await run(doctorCommand, ['--manifest', DEMO_MANIFEST]);
+      if (after !== 0) return after;
       io.stdout.write('\n▶ npm run models:verify -- --manifest manifests/demo.yaml --full\n');
-      return await verifyCommand.run(parseFlags(['--manifest', DEMO_MANIFEST, '--full'], specs(verifyCommand), {}), io, signal);
+      return await run(verifyCommand, ['--manifest', DEMO_MANIFEST, '--full']);
     } finally {
       await server.close();
     }

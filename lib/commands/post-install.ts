@@ -1,19 +1,76 @@
-/** After a successful install: write the Compose override, validate it, smoke-test the container. */
+/** After a successful install: write and validate the Compose override, then smoke-test the container. */
 import type { FlagSpec, ParsedFlags } from '../cli/args.ts';
+import { ModelmountError } from '../errors.ts';
+import type { SmokeReport } from '../smoke/run-smoke.ts';
+import { composeStep, smokeStep, type ComposeStepReport } from './compose-steps.ts';
 import type { Io } from './context.ts';
+import { formatSmoke } from './smoke-command.ts';
 import type { UpdateOutcome } from './update.ts';
 
 export const POST_INSTALL_FLAGS: FlagSpec[] = [
   { name: 'compose', type: 'boolean', defaultTrue: true, env: 'MODELS_COMPOSE_OVERRIDE', help: 'skip writing and validating the Compose override' },
   { name: 'smoke', type: 'boolean', defaultTrue: true, env: 'MODELS_SMOKE', help: 'skip the container smoke test' },
+  { name: 'full', type: 'boolean', help: 'smoke test: also compare sha256 inside the container' },
 ];
 
+export interface PostInstallReport {
+  compose: ComposeStepReport | { skipped: string };
+  smoke: SmokeReport | { skipped: string };
+}
+
 export async function afterInstall(
-  _outcome: UpdateOutcome,
-  _flags: ParsedFlags,
-  _io: Io,
-  _signal: AbortSignal,
-): Promise<{ exitCode: number; report?: Record<string, unknown> }> {
-  // TODO(issue 3): wire lib/compose and lib/smoke here.
-  return { exitCode: 0 };
+  outcome: UpdateOutcome,
+  flags: ParsedFlags,
+  io: Io,
+  signal: AbortSignal,
+): Promise<{ exitCode: number; report: PostInstallReport; error?: ModelmountError }> {
+  const { ctx, selection } = outcome;
+  const say = (line: string): void => {
+    if (!ctx.json) io.stdout.write(`${line}\n`);
+  };
+  const report: PostInstallReport = { compose: { skipped: '' }, smoke: { skipped: '' } };
+  if (!ctx.manifest.compose) {
+    report.compose = report.smoke = { skipped: 'the manifest has no compose: section' };
+    return { exitCode: 0, report };
+  }
+  if (!flags.compose) {
+    report.compose = report.smoke = { skipped: '--no-compose' };
+    say('Compose override not written (--no-compose); smoke test skipped.');
+    return { exitCode: 0, report };
+  }
+  try {
+    const c = await composeStep(ctx.manifest, selection.artifacts, { env: io.env, cwd: io.cwd, jobs: ctx.jobs });
+    report.compose = c;
+    say(`${c.changed ? 'Wrote' : 'Unchanged:'} ${c.override}${c.validated ? `, validated with ${c.engine!.command.join(' ')} ${c.engine!.fullVersion}` : ` (${c.skipped})`}.`);
+    say(`  Use it with: ${c.commandLine} up   (npm run models:compose -- --print for other ways)`);
+    if (!flags.smoke) {
+      report.smoke = { skipped: '--no-smoke' };
+      say('Smoke test skipped (--no-smoke).');
+      return { exitCode: 0, report };
+    }
+    const s = await smokeStep(ctx.manifest, selection.artifacts, {
+      env: io.env,
+      cwd: io.cwd,
+      full: Boolean(flags.full),
+      signal,
+      optional: true,
+      onStep: ctx.json ? undefined : (m) => ctx.log(`  ${m}`),
+    });
+    if (s.report) {
+      report.smoke = s.report;
+      if (!ctx.json) io.stdout.write(formatSmoke(s.report));
+    } else {
+      report.smoke = { skipped: s.skipped! };
+      say(`${s.skipped} — run \`npm run models:smoke\` where Docker runs.`);
+    }
+    return { exitCode: 0, report };
+  } catch (err) {
+    if (!(err instanceof ModelmountError)) throw err;
+    if (err.data?.report) {
+      report.smoke = err.data.report as SmokeReport;
+      if (!ctx.json) io.stdout.write(formatSmoke(report.smoke));
+    }
+    if (!ctx.json) io.stderr.write(`✖ ${err.message}\n${err.hint ? `  → ${err.hint}\n` : ''}`);
+    return { exitCode: err.exitCode, report, error: err };
+  }
 }

@@ -23,17 +23,16 @@ export const updateCommand: CommandSpec = {
   async run(flags, io, signal) {
     const outcome = await runUpdate(flags, io, signal);
     const { report } = outcome;
+    if (!outcome.ctx.json && !report.dryRun) io.stdout.write(formatUpdateSummary(report));
     let exitCode = outcome.exitCode;
-    let post: Record<string, unknown> | undefined;
+    let post: Awaited<ReturnType<typeof afterInstall>> | undefined;
     if (!report.dryRun && report.ok) {
-      const after = await afterInstall(outcome, flags, io, signal);
-      post = after.report;
-      if (after.exitCode !== 0) exitCode = after.exitCode;
+      post = await afterInstall(outcome, flags, io, signal);
+      if (post.exitCode !== 0) exitCode = post.exitCode;
     }
     if (outcome.ctx.json) {
-      io.stdout.write(`${JSON.stringify({ ...report, ok: report.ok && exitCode === 0, ...(post ?? {}) }, null, 2)}\n`);
-    } else if (!report.dryRun) {
-      io.stdout.write(formatUpdateSummary(report));
+      const errors = post?.error ? [...report.errors, post.error.toJSON()] : report.errors;
+      io.stdout.write(`${JSON.stringify({ ...report, ok: report.ok && exitCode === 0, errors, ...(post?.report ?? {}) }, null, 2)}\n`);
     }
     return exitCode;
   },

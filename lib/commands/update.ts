@@ -257,11 +257,12 @@ async function recordInstall(ctx: CommandContext, selection: Selection, report: 
     manifestPath: ctx.manifest.path,
     manifestDigest: ctx.manifest.digest,
     updatedAt: now,
-    artifacts: { ...(previous?.manifestPath === ctx.manifest.path ? previous.artifacts : {}) },
+    // exactly the current selection: that is what the override mounts; deselected folders stay until `gc`
+    artifacts: {},
   };
   for (const a of selection.artifacts) {
     const r = report.artifacts.find((x) => x.id === a.id);
-    const prev = record.artifacts[a.id];
+    const prev = previous?.manifestPath === ctx.manifest.path ? previous.artifacts[a.id] : undefined;
     const unchanged = r?.status === 'unchanged' && prev && JSON.stringify(prev.files) === JSON.stringify(a.files);
     record.artifacts[a.id] = unchanged
       ? prev

@@ -22,10 +22,24 @@ export const DEMO_FILES: DemoFile[] = [
   { artifactId: 'teacher/v0', path: 'model.safetensors', size: 48 * 1024 * 1024 },
 ];
 
+/**
+ * model.safetensors files get a real safetensors header (8-byte little-endian
+ * length + JSON) and config.json a real config, so the demo worker's load check
+ * reads them like the real one would; everything else is AES-CTR noise.
+ */
 export function demoBytes(file: Pick<DemoFile, 'artifactId' | 'path' | 'size'>): Buffer {
   const key = createHash('sha256').update(`modelmount-demo:${file.artifactId}/${file.path}`).digest();
   const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
-  return Buffer.concat([cipher.update(Buffer.alloc(file.size)), cipher.final()]);
+  const bytes = Buffer.concat([cipher.update(Buffer.alloc(file.size)), cipher.final()]);
+  if (file.path.endsWith('.safetensors')) {
+    const header = Buffer.from(JSON.stringify({ __metadata__: { format: 'pt', source: 'modelmount-demo', artifact: file.artifactId } }).padEnd(120, ' '));
+    bytes.writeBigUInt64LE(BigInt(header.length), 0);
+    header.copy(bytes, 8);
+  } else if (file.path === 'config.json') {
+    const cfg = `${JSON.stringify({ model_type: 'demo-student', artifact: file.artifactId }, null, 2)}\n`.padEnd(file.size - 1, ' ');
+    Buffer.from(`${cfg}\n`).copy(bytes, 0);
+  }
+  return bytes;
 }
 
 /** Write the demo files under `root` (skipping ones already right), return their digests. */

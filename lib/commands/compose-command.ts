@@ -1,0 +1,36 @@
+import type { CommandSpec } from '../cli/command.ts';
+import { loadContext } from './context.ts';
+import { composeStep } from './compose-steps.ts';
+import { installedSelection } from './installed-selection.ts';
+import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS } from './specs.ts';
+import { composeInvocation } from '../compose/override.ts';
+
+export const composeCommand: CommandSpec = {
+  name: 'compose',
+  summary: 'write the Compose override that mounts the installed artifacts read-only, and validate it with Compose',
+  usage: 'modelmount compose [--print] [--force] [--json]',
+  flags: [
+    { name: 'print', type: 'boolean', help: 'print the exact `docker compose -f … -f …` command line and how else to include the override' },
+    { name: 'force', type: 'boolean', help: 'replace an override file that modelmount did not write' },
+    ...SELECTION_FLAGS.filter((f) => f.name === 'only' || f.name === 'labels'),
+    ...LOCATION_FLAGS.filter((f) => f.name === 'host-dir' || f.name === 'jobs'),
+    JSON_FLAG,
+  ],
+  details: `Mounts the artifacts the last update installed (or --only / --labels). Never edits your base
+Compose files. Checks every mount source exists and holds the verified files before Compose runs,
+then checks in \`config\` output that each artifact is mounted read-only in every listed service.`,
+  async run(flags, io) {
+    const ctx = await loadContext(flags, io);
+    const artifacts = await installedSelection(ctx, flags);
+    const report = await composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, force: Boolean(flags.force), jobs: ctx.jobs });
+    if (ctx.json) {
+      io.stdout.write(`${JSON.stringify({ command: 'compose', ok: true, artifacts: artifacts.map((a) => a.id), ...report }, null, 2)}\n`);
+      return 0;
+    }
+    io.stdout.write(`${report.changed ? 'Wrote' : 'Unchanged:'} ${report.override} (${artifacts.length} artifact${artifacts.length === 1 ? '' : 's'}, read-only)\n`);
+    io.stdout.write(report.validated ? `Validated with ${report.engine?.command.join(' ')} ${report.engine?.fullVersion}: every artifact is mounted read-only in ${ctx.manifest.compose!.services.join(', ')}.\n` : `${report.skipped}\n`);
+    if (flags.print) io.stdout.write(`\n${composeInvocation(ctx.manifest, report.engine ? { command: report.engine.command, version: report.engine.version as 'v1' | 'v2' } : undefined, { cwd: io.cwd }).guidance}\n`);
+    else io.stdout.write(`Use it with: ${report.commandLine} up   (--print for other ways)\n`);
+    return 0;
+  },
+};

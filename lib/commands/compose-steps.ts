@@ -1,0 +1,91 @@
+/**
+ * The Compose half of the job, shared by `compose`, `smoke`, `update` and
+ * `bootstrap`: write + validate the override, run the smoke test. Each returns
+ * a JSON-ready report and throws ComposeError (exit 7) / SmokeError (exit 8).
+ */
+import { $ as zx$ } from 'zx';
+import { validateMergedConfig } from '../compose/config.ts';
+import { detectCompose, type ComposeEngine } from '../compose/engine.ts';
+import { composeInvocation, writeComposeOverride } from '../compose/override.ts';
+import { SmokeError, UsageError } from '../errors.ts';
+import type { Artifact, Manifest } from '../manifest/schema.ts';
+import { runSmoke, type SmokeReport } from '../smoke/run-smoke.ts';
+import { findSmokeEngine } from '../smoke/engine.ts';
+
+export interface ComposeStepReport {
+  override: string;
+  changed: boolean;
+  /** merged config checked with the real engine */
+  validated: boolean;
+  /** why it was not validated */
+  skipped?: string;
+  engine?: { version: string; command: string[]; fullVersion: string };
+  commandLine: string;
+  composeFile: string;
+}
+
+export function requireCompose(manifest: Manifest): NonNullable<Manifest['compose']> {
+  if (!manifest.compose) {
+    throw new UsageError(`${manifest.path} has no \`compose:\` section.`, {
+      code: 'ENOCOMPOSE',
+      hint: 'Add `compose: {files: [...], services: [...], override: ..., containerDir: ...}` to the manifest (see the README), or pass --no-compose.',
+    });
+  }
+  return manifest.compose;
+}
+
+/** Write the override (refusing a foreign file), then validate the merged config when an engine exists. */
+export async function composeStep(
+  manifest: Manifest,
+  artifacts: Artifact[],
+  opts: { env: NodeJS.ProcessEnv; cwd: string; force?: boolean; jobs?: number; engine?: ComposeEngine | null },
+): Promise<ComposeStepReport> {
+  requireCompose(manifest);
+  const written = await writeComposeOverride(manifest, artifacts, { force: opts.force, jobs: opts.jobs });
+  let engine = opts.engine ?? undefined;
+  let skipped: string | undefined;
+  if (opts.engine === undefined) {
+    const found = await findSmokeEngine({ env: opts.env, cwd: opts.cwd });
+    engine = found.engine;
+    // `config` needs only the Compose binary, not the engine: retry detection for that case
+    if (!engine) {
+      engine = await detectCompose({ env: opts.env, cwd: opts.cwd }).catch(() => undefined);
+      if (!engine) skipped = found.reason;
+    }
+  }
+  if (engine) await validateMergedConfig(manifest, artifacts, { engine, $: zx$ });
+  const inv = composeInvocation(manifest, engine, { cwd: opts.cwd });
+  return {
+    override: written.path,
+    changed: written.changed,
+    validated: Boolean(engine),
+    ...(skipped ? { skipped: `merged config not validated: ${skipped}` } : {}),
+    ...(engine ? { engine: { version: engine.version, command: engine.command, fullVersion: engine.fullVersion } } : {}),
+    commandLine: inv.commandLine,
+    composeFile: inv.composeFile,
+  };
+}
+
+export interface SmokeStepResult {
+  report?: SmokeReport;
+  skipped?: string;
+}
+
+/** Run the smoke test; when `optional`, a missing engine skips it (with the reason) instead of failing. */
+export async function smokeStep(
+  manifest: Manifest,
+  artifacts: Artifact[],
+  opts: { env: NodeJS.ProcessEnv; cwd: string; full?: boolean; signal?: AbortSignal; optional: boolean; onStep?: (msg: string) => void },
+): Promise<SmokeStepResult> {
+  requireCompose(manifest);
+  const found = await findSmokeEngine({ env: opts.env, cwd: opts.cwd });
+  if (!found.engine) {
+    if (opts.optional) return { skipped: `smoke test skipped: ${found.reason}` };
+    throw new SmokeError(`Cannot smoke-test: ${found.reason}.`, {
+      code: 'ENOENGINE',
+      hint: 'Start Docker (`docker info` must work) and install Compose v2 (`docker compose`) or v1 (`docker-compose`).',
+    });
+  }
+  const report = await runSmoke(manifest, artifacts, { engine: found.engine, full: opts.full, signal: opts.signal, onStep: opts.onStep });
+  return { report };
+}

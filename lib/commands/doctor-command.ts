@@ -1,0 +1,40 @@
+import type { CommandSpec } from '../cli/command.ts';
+import { doctorExitCode, runDoctor } from '../doctor/run-doctor.ts';
+import type { DoctorFinding } from '../doctor/checks.ts';
+import { loadContext } from './context.ts';
+import { installedSelection } from './installed-selection.ts';
+import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS } from './specs.ts';
+
+const MARK: Record<DoctorFinding['verdict'], string> = { ok: '✔', warn: '⚠', error: '✖' };
+
+export function formatFindings(findings: readonly DoctorFinding[]): string {
+  const lines = findings.map((f) => {
+    const where = f.file ? ` (${f.file}${f.line ? `:${f.line}` : ''})` : '';
+    return `${MARK[f.verdict]} ${f.id}: ${f.title}${where}${f.verdict === 'ok' ? '' : `\n    ${f.message.split('\n').join('\n    ')}${f.fix ? `\n    → ${f.fix.split('\n').join('\n      ')}` : ''}`}`;
+  });
+  const errors = findings.filter((f) => f.verdict === 'error').length;
+  const warns = findings.filter((f) => f.verdict === 'warn').length;
+  return `${lines.join('\n')}\n${errors ? 'FAILED' : 'OK'}: ${errors} error${errors === 1 ? '' : 's'}, ${warns} warning${warns === 1 ? '' : 's'}.\n`;
+}
+
+export const doctorCommand: CommandSpec = {
+  name: 'doctor',
+  summary: 'check .dockerignore, Compose mounts, env vars, host folders and the override for the "models not mounted" failure',
+  usage: 'modelmount doctor [--full] [--json]',
+  flags: [
+    { name: 'full', type: 'boolean', help: 're-hash the host files instead of trusting the verified-state cache' },
+    ...SELECTION_FLAGS.filter((f) => f.name === 'only' || f.name === 'labels'),
+    ...LOCATION_FLAGS.filter((f) => f.name === 'host-dir' || f.name === 'jobs'),
+    JSON_FLAG,
+  ],
+  details: 'Each finding has an id, a verdict (ok / warn / error), the file and line that cause it, and the fix. Exit 7 when any error is found.',
+  async run(flags, io) {
+    const ctx = await loadContext(flags, io);
+    const artifacts = await installedSelection(ctx, flags);
+    const findings = await runDoctor(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, full: Boolean(flags.full), jobs: ctx.jobs });
+    const exitCode = doctorExitCode(findings);
+    if (ctx.json) io.stdout.write(`${JSON.stringify({ command: 'doctor', ok: exitCode === 0, artifacts: artifacts.map((a) => a.id), findings }, null, 2)}\n`);
+    else io.stdout.write(formatFindings(findings));
+    return exitCode;
+  },
+};

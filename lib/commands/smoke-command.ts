@@ -1,0 +1,51 @@
+import type { CommandSpec } from '../cli/command.ts';
+import type { SmokeReport } from '../smoke/run-smoke.ts';
+import { SmokeError } from '../errors.ts';
+import { loadContext } from './context.ts';
+import { smokeStep } from './compose-steps.ts';
+import { installedSelection } from './installed-selection.ts';
+import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS } from './specs.ts';
+
+export function formatSmoke(report: SmokeReport): string {
+  const lines: string[] = [];
+  for (const s of report.services) {
+    lines.push(`${s.failures.length ? '✖' : '✔'} ${s.service}: step 1 (files in the container) ${s.check.status}${s.command ? `, step 2 (smoke command) ${s.command.status}` : ', no smoke.command in the manifest'}`);
+    for (const f of s.failures) lines.push(`    ${f.message}`);
+    for (const w of s.warnings) lines.push(`    ⚠ ${w}`);
+    if (s.command && s.command.status !== 'passed' && s.command.outputTail.length) lines.push(...s.command.outputTail.map((t) => `    | ${t}`));
+  }
+  lines.push(`${report.ok ? 'OK' : 'FAILED'}: smoke test in ${(report.durationMs / 1000).toFixed(1)} s with ${report.engine.command.join(' ')} ${report.engine.fullVersion}.`);
+  return `${lines.join('\n')}\n`;
+}
+
+export const smokeCommand: CommandSpec = {
+  name: 'smoke',
+  summary: 'run a one-off container of each service (no network): files visible read-only, then the app\'s own load check',
+  usage: 'modelmount smoke [--full] [--json]',
+  flags: [
+    { name: 'full', type: 'boolean', help: 'also compare sha256 inside the container (with the image\'s sha256sum)' },
+    ...SELECTION_FLAGS.filter((f) => f.name === 'only' || f.name === 'labels'),
+    ...LOCATION_FLAGS.filter((f) => f.name === 'host-dir'),
+    JSON_FLAG,
+  ],
+  details: 'Exit 8 when a service does not see an artifact read-only with the manifest sizes, or smoke.command fails or times out.',
+  async run(flags, io, signal) {
+    const ctx = await loadContext(flags, io);
+    const artifacts = await installedSelection(ctx, flags);
+    let report: SmokeReport | undefined;
+    let error: SmokeError | undefined;
+    try {
+      report = (await smokeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, full: Boolean(flags.full), signal, optional: false, onStep: ctx.json ? undefined : (m) => ctx.log(`  ${m}`) })).report;
+    } catch (err) {
+      if (!(err instanceof SmokeError) || !err.data?.report) throw err;
+      error = err;
+      report = err.data.report as SmokeReport;
+    }
+    if (ctx.json) io.stdout.write(`${JSON.stringify({ command: 'smoke', ...report, ...(error ? { error: { code: error.code, message: error.message, hint: error.hint } } : {}) }, null, 2)}\n`);
+    else {
+      io.stdout.write(formatSmoke(report!));
+      if (error) io.stderr.write(`✖ ${error.message}\n${error.hint ? `  → ${error.hint}\n` : ''}`);
+    }
+    return error ? error.exitCode : 0;
+  },
+};

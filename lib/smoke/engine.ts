@@ -1,0 +1,30 @@
+/**
+ * Can we smoke-test here? A Compose implementation (v2 `docker compose` or v1
+ * `docker-compose`) and a reachable Docker engine are both needed.
+ */
+import { $ as zx$, type Shell } from 'zx';
+import { detectCompose, type ComposeEngine } from '../compose/engine.ts';
+import { ModelmountError } from '../errors.ts';
+
+export interface SmokeEngine {
+  engine?: ComposeEngine;
+  /** why there is none, in words for the user */
+  reason?: string;
+}
+
+export async function findSmokeEngine(opts: { $?: Shell; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<SmokeEngine> {
+  const sh = (opts.$ ?? zx$)({ quiet: true, nothrow: true, timeout: '20s', ...(opts.env ? { env: opts.env } : {}), ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+  let engine: ComposeEngine | undefined;
+  try {
+    engine = await detectCompose({ $: opts.$, env: opts.env, cwd: opts.cwd });
+  } catch (err) {
+    return { reason: err instanceof ModelmountError ? err.message : String(err) };
+  }
+  if (!engine) return { reason: 'neither `docker compose` (v2) nor `docker-compose` (v1) is installed' };
+  const info = await sh`docker info --format ${'{{.ServerVersion}}'}`;
+  if (info.exitCode !== 0 || !info.stdout.trim()) {
+    const detail = (info.stderr || info.stdout).trim().split('\n').pop() ?? '';
+    return { reason: `no Docker engine is reachable (\`docker info\` failed${detail ? `: ${detail}` : ''})` };
+  }
+  return { engine };
+}
