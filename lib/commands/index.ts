@@ -1,8 +1,11 @@
 /** Every subcommand, in the order `modelmount --help` lists them. */
 import type { CommandSpec } from '../cli/command.ts';
+import { composeCommand } from './compose-command.ts';
 import { demoCommand } from './demo-command.ts';
+import { doctorCommand } from './doctor-command.ts';
+import { smokeCommand } from './smoke-command.ts';
 import { updateCommand } from './update-command.ts';
 import { verifyCommand } from './verify-command.ts';
 import { warmCommand } from './warm-command.ts';
 
-export const commands: CommandSpec[] = [updateCommand, verifyCommand, warmCommand, demoCommand];
+export const commands: CommandSpec[] = [updateCommand, verifyCommand, composeCommand, doctorCommand, smokeCommand, warmCommand, demoCommand];
