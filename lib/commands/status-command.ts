@@ -1,0 +1,288 @@
+/**
+ * `modelmount status`: one row per artifact of the manifest — selected or not,
+ * installed and verified (state cache; --full re-hashes), size, the source it
+ * last came from (install record), whether the current Compose override mounts
+ * it, and, when a Docker engine answers, whether the running containers of the
+ * listed services really have it mounted (`docker inspect` Mounts). Read-only:
+ * it creates nothing (the verified-state cache is updated only for files it hashed).
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { $ as zx$, type Shell } from 'zx';
+import type { ParsedFlags } from '../cli/args.ts';
+import type { CommandSpec } from '../cli/command.ts';
+import { cleanContainerPath, parseComposeConfig } from '../compose/config.ts';
+import { readInstallRecord, type InstallRecord } from '../install-record.ts';
+import { artifactDir, blobPath, containerPathOf } from '../layout.ts';
+import { parseLabelFlags, selectArtifacts } from '../manifest/select.ts';
+import type { Artifact, Manifest } from '../manifest/schema.ts';
+import { formatBytes } from '../ui/format.ts';
+import { verifyHostFiles, type FileStatus } from '../verify/verify-files.ts';
+import { loadContext, type Io } from './context.ts';
+import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS } from './specs.ts';
+
+export type InstalledState = 'verified' | 'missing' | 'incomplete' | 'damaged';
+
+export interface ContainerMount {
+  service: string;
+  /** container name without the leading "/" */
+  name: string;
+  id: string;
+  project?: string;
+  mounted: boolean;
+  readOnly?: boolean;
+}
+
+export interface ArtifactStatus {
+  id: string;
+  selected: boolean;
+  optional: boolean;
+  files: number;
+  size: number;
+  /** verified: every file matches; missing: none is there; incomplete: some missing, the rest verified; damaged: a file is wrong */
+  installed: InstalledState;
+  verified: boolean;
+  problems: { path: string; status: Exclude<FileStatus, 'ok'> }[];
+  /** every blob is in the store (size checked, not hashed): `update --offline` can (re)install it */
+  inStore: boolean;
+  /** from the install record: the source the files last came from ("store" when nothing was fetched) */
+  source: string | null;
+  installedAt: string | null;
+  /** null when the manifest has no `compose:` section */
+  override: { mounted: boolean; services: string[] } | null;
+  /** null when containers were not checked (no compose section, --no-docker, or no engine) */
+  containers: ContainerMount[] | null;
+}
+
+export interface StatusReport {
+  command: 'status';
+  ok: true;
+  manifest: string;
+  hostDir: string;
+  cacheDir: string;
+  full: boolean;
+  override: { path: string; exists: boolean } | null;
+  docker: { checked: boolean; reachable: boolean; detail: string };
+  artifacts: ArtifactStatus[];
+  /** ids in the install record that the manifest no longer lists */
+  unlisted: string[];
+}
+
+function installedState(statuses: FileStatus[]): InstalledState {
+  if (statuses.every((s) => s === 'ok')) return 'verified';
+  if (statuses.every((s) => s === 'missing')) return 'missing';
+  if (statuses.every((s) => s === 'ok' || s === 'missing')) return 'incomplete';
+  return 'damaged';
+}
+
+function samePath(a: string, b: string): boolean {
+  return path.resolve(a).replace(/\/+$/, '') === path.resolve(b).replace(/\/+$/, '');
+}
+
+/** Which listed services the override file mounts each artifact into (read-only bind from its host folder). */
+async function overrideMounts(manifest: Manifest, artifacts: readonly Artifact[]): Promise<{ exists: boolean; byId: Map<string, string[]> }> {
+  const byId = new Map<string, string[]>(artifacts.map((a) => [a.id, []]));
+  const compose = manifest.compose!;
+  let text: string;
+  try {
+    text = await fs.readFile(compose.override, 'utf8');
+  } catch {
+    return { exists: false, byId };
+  }
+  let parsed;
+  try {
+    parsed = parseComposeConfig(text);
+  } catch {
+    return { exists: true, byId }; // unreadable override: mounts nothing (doctor explains why)
+  }
+  for (const service of compose.services) {
+    const svc = parsed.get(service);
+    if (!svc) continue;
+    for (const a of artifacts) {
+      const target = containerPathOf(compose.containerDir, a.id);
+      const ok = svc.mounts.some(
+        (m) => m.type === 'bind' && m.readOnly && cleanContainerPath(m.target) === target && samePath(m.source, artifactDir(manifest.hostDir, a.id)),
+      );
+      if (ok) byId.get(a.id)!.push(service);
+    }
+  }
+  return { exists: true, byId };
+}
+
+interface InspectedContainer {
+  Id: string;
+  Name: string;
+  Config?: { Labels?: Record<string, string> | null };
+  Mounts?: { Type?: string; Source?: string; Destination?: string; RW?: boolean }[];
+}
+
+/** Running containers of the listed services and, per artifact, whether each has it mounted. Undefined when no engine answers. */
+async function containerMounts(
+  manifest: Manifest,
+  artifacts: readonly Artifact[],
+  sh: Shell,
+): Promise<{ reachable: boolean; detail: string; byId?: Map<string, ContainerMount[]> }> {
+  const compose = manifest.compose!;
+  const info = await sh`docker info --format ${'{{.ServerVersion}}'}`;
+  if (info.exitCode !== 0 || !info.stdout.trim()) {
+    const detail = (info.stderr || info.stdout).trim().split('\n').pop() ?? '';
+    return { reachable: false, detail: `no Docker engine is reachable (\`docker info\` failed${detail ? `: ${detail}` : ''})` };
+  }
+  const containers: { service: string; c: InspectedContainer }[] = [];
+  for (const service of [...new Set(compose.services)]) {
+    const ps = await sh`docker ps --no-trunc --filter ${`label=com.docker.compose.service=${service}`} --format ${'{{.ID}}'}`;
+    const ids = ps.exitCode === 0 ? ps.stdout.split(/\s+/).filter(Boolean) : [];
+    if (ids.length === 0) continue;
+    const inspect = await sh`docker inspect ${ids}`;
+    if (inspect.exitCode !== 0) continue; // gone meanwhile
+    for (const c of JSON.parse(inspect.stdout) as InspectedContainer[]) containers.push({ service, c });
+  }
+  const byId = new Map<string, ContainerMount[]>();
+  for (const a of artifacts) {
+    const source = artifactDir(manifest.hostDir, a.id);
+    const realSource = await fs.realpath(source).catch(() => source);
+    const target = containerPathOf(compose.containerDir, a.id);
+    byId.set(
+      a.id,
+      containers.map(({ service, c }) => {
+        const m = (c.Mounts ?? []).find(
+          (x) => x.Type === 'bind' && x.Destination && cleanContainerPath(x.Destination) === target && x.Source && (samePath(x.Source, source) || samePath(x.Source, realSource)),
+        );
+        const project = c.Config?.Labels?.['com.docker.compose.project'];
+        return {
+          service,
+          name: c.Name.replace(/^\//, ''),
+          id: c.Id.slice(0, 12),
+          ...(project ? { project } : {}),
+          mounted: Boolean(m),
+          ...(m ? { readOnly: m.RW === false } : {}),
+        };
+      }),
+    );
+  }
+  const n = containers.length;
+  return { reachable: true, detail: `Docker ${info.stdout.trim()}: ${n} running container${n === 1 ? '' : 's'} of ${compose.services.join(', ')}`, byId };
+}
+
+async function storeHolds(cacheDir: string, a: Artifact): Promise<boolean> {
+  for (const f of a.files) {
+    try {
+      const st = await fs.lstat(blobPath(cacheDir, f.sha256));
+      if (!st.isFile() || st.size !== f.size) return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
+export interface StatusDeps {
+  /** zx shell for docker (tests pass one with another PATH); default zx's $ */
+  $?: Shell;
+  signal?: AbortSignal;
+}
+
+export async function gatherStatus(flags: ParsedFlags, io: Io, deps: StatusDeps = {}): Promise<StatusReport> {
+  const ctx = await loadContext(flags, io);
+  const { manifest } = ctx;
+  const labels = flags.labels as string[] | undefined;
+  const selected = new Set(
+    selectArtifacts(manifest, {
+      only: flags.only as string[] | undefined,
+      labels: labels?.length ? parseLabelFlags(labels) : undefined,
+      includeOptional: Boolean(flags['include-optional']),
+    }).map((a) => a.id),
+  );
+  const all = manifest.artifacts;
+  const checks = await verifyHostFiles(ctx.hostDir, all, { full: Boolean(flags.full), jobs: ctx.jobs, signal: deps.signal });
+  const record: InstallRecord | undefined = await readInstallRecord(ctx.hostDir);
+  const override = manifest.compose ? await overrideMounts(manifest, all) : undefined;
+
+  let docker: StatusReport['docker'] = { checked: false, reachable: false, detail: 'not checked' };
+  let containers: Map<string, ContainerMount[]> | undefined;
+  if (!manifest.compose) docker.detail = 'not checked: the manifest has no compose section';
+  else if (flags.docker === false) docker.detail = 'not checked (--no-docker)';
+  else {
+    const sh = (deps.$ ?? zx$)({ quiet: true, nothrow: true, timeout: '20s', env: io.env, cwd: io.cwd });
+    const found = await containerMounts(manifest, all, sh);
+    docker = { checked: true, reachable: found.reachable, detail: found.detail };
+    containers = found.byId;
+  }
+
+  const artifacts: ArtifactStatus[] = [];
+  for (const a of all) {
+    const mine = checks.filter((c) => c.artifactId === a.id);
+    const statuses = mine.map((c) => c.status);
+    const rec = record?.artifacts[a.id];
+    artifacts.push({
+      id: a.id,
+      selected: selected.has(a.id),
+      optional: a.optional,
+      files: a.files.length,
+      size: a.files.reduce((s, f) => s + f.size, 0),
+      installed: installedState(statuses),
+      verified: statuses.every((s) => s === 'ok'),
+      problems: mine.filter((c) => c.status !== 'ok').map((c) => ({ path: c.path, status: c.status as Exclude<FileStatus, 'ok'> })),
+      inStore: await storeHolds(ctx.cacheDir, a),
+      source: rec?.source ?? null,
+      installedAt: rec?.installedAt ?? null,
+      override: override ? { mounted: (override.byId.get(a.id) ?? []).length === manifest.compose!.services.length, services: override.byId.get(a.id) ?? [] } : null,
+      containers: containers?.get(a.id) ?? null,
+    });
+  }
+  return {
+    command: 'status',
+    ok: true,
+    manifest: manifest.path,
+    hostDir: ctx.hostDir,
+    cacheDir: ctx.cacheDir,
+    full: Boolean(flags.full),
+    override: manifest.compose ? { path: manifest.compose.override, exists: Boolean(override?.exists) } : null,
+    docker,
+    artifacts,
+    unlisted: Object.keys(record?.artifacts ?? {}).filter((id) => !all.some((a) => a.id === id)),
+  };
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+}
+
+export function formatStatus(r: StatusReport): string {
+  const rows = [['ARTIFACT', 'SELECTED', 'INSTALLED', 'SIZE', 'SOURCE', 'OVERRIDE', 'CONTAINERS']];
+  for (const a of r.artifacts) {
+    const installed = a.installed === 'verified' || a.installed === 'missing' ? a.installed : `${a.installed} (${a.problems.length} file${a.problems.length === 1 ? '' : 's'})`;
+    const override = a.override === null ? '-' : a.override.mounted ? 'mounted' : a.override.services.length ? `partly (${a.override.services.join(',')})` : 'no';
+    const containers =
+      a.containers === null ? '-' : a.containers.length === 0 ? 'none running' : a.containers.map((c) => `${c.name}: ${c.mounted ? (c.readOnly ? 'mounted ro' : 'mounted RW') : 'NOT mounted'}`).join(', ');
+    rows.push([a.id, a.selected ? 'yes' : 'no', installed, formatBytes(a.size), a.source ?? '-', override, containers]);
+  }
+  const lines = [table(rows), '', `Host folder: ${r.hostDir}${r.full ? ' (every file re-hashed)' : ' (verified-state cache; --full re-hashes)'}`];
+  if (r.override) lines.push(`Override: ${r.override.path}${r.override.exists ? '' : ' (not written yet: npm run models:update writes it)'}`);
+  lines.push(`Containers: ${r.docker.detail}`);
+  for (const a of r.artifacts) for (const p of a.problems) if (p.status !== 'missing') lines.push(`  ✖ ${a.id}/${p.path}: ${p.status}`);
+  const wrong = r.artifacts.filter((a) => a.selected && !a.verified);
+  if (wrong.length) lines.push(`  → run \`npm run models:update\` to install or repair ${wrong.map((a) => a.id).join(', ')}.`);
+  if (r.unlisted.length) lines.push(`Installed but no longer in the manifest: ${r.unlisted.join(', ')} (\`npm run models:gc\` removes what nothing references).`);
+  return `${lines.join('\n')}\n`;
+}
+
+export const statusCommand: CommandSpec = {
+  name: 'status',
+  summary: 'per artifact: selected, installed and verified, size, source, mounted by the override and by running containers',
+  usage: 'modelmount status [--full] [--only IDS] [--labels K=V] [--no-docker] [--json]',
+  flags: [
+    { name: 'full', type: 'boolean', help: 're-hash every installed file instead of trusting the verified-state cache' },
+    ...SELECTION_FLAGS.filter((f) => f.name !== 'source' && f.name !== 'yes'),
+    ...LOCATION_FLAGS,
+    { name: 'docker', type: 'boolean', defaultTrue: true, env: 'MODELS_STATUS_DOCKER', help: 'do not ask Docker which running containers have the artifacts mounted' },
+    JSON_FLAG,
+  ],
+  details: 'Selection flags only mark which artifacts count as selected; every artifact of the manifest is listed. Exit status 0 whatever the state (use `verify` to fail on a bad install).',
+  async run(flags, io, signal) {
+    const report = await gatherStatus(flags, io, { signal });
+    io.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+    return 0;
+  },
+};

@@ -1,0 +1,150 @@
+/**
+ * `modelmount status`: per artifact selected/installed/verified/size/source,
+ * mounted by the override (the real override writer's output), and — with a
+ * real Docker engine — whether a running container of the service has it mounted.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StatusReport } from '../lib/commands/status-command.ts';
+import { renderOverride } from '../lib/compose/override.ts';
+import { loadManifest } from '../lib/manifest/load.ts';
+import { manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, tempProject, type TestArtifact } from './helpers/cli.ts';
+import { buildBusyboxImage, cleanupDocker, itDocker, sh, TEST_LABEL, testRunId } from './helpers/docker.ts';
+import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
+
+let server: FaultServer;
+let artifacts: TestArtifact[];
+const SERVICE = `mmstatus-${testRunId}`;
+
+beforeAll(async () => {
+  artifacts = sampleArtifacts({ ja: 50_000, en: 40_000, teacher: 1000 });
+  server = await startFaultServer({ files: serverFiles(artifacts) });
+});
+afterAll(async () => {
+  await server.close();
+  await cleanupDocker();
+});
+
+const COMPOSE = `compose:
+  files: [compose.yaml]
+  services: [${SERVICE}]
+  override: compose.models.yaml
+  containerDir: /app/artifacts`;
+
+/** A project with student/v0_ja installed (from "mirror") and the override mounting it. */
+async function installedProject() {
+  const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'mirror', url: server.url }], extra: COMPOSE }));
+  await fs.writeFile(path.join(p.dir, 'compose.yaml'), `services:\n  ${SERVICE}:\n    image: busybox\n`);
+  const up = await runCliCaptured(['update', '--manifest', p.manifest, '--yes', '--only', 'student/v0_ja', '--no-compose', '--no-smoke']);
+  expect(up.code, up.stderr).toBe(0);
+  const manifest = await loadManifest(p.manifest);
+  await fs.writeFile(manifest.compose!.override, renderOverride({ manifest, artifacts: manifest.artifacts.filter((a) => a.id === 'student/v0_ja') }));
+  return { ...p, manifest };
+}
+
+async function status(manifest: string, extra: string[] = []): Promise<StatusReport> {
+  const r = await runCliCaptured(['status', '--manifest', manifest, '--json', ...extra]);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as StatusReport;
+}
+
+describe('status', () => {
+  it('reports selection, install state, size, source and override mounts per artifact (JSON)', async () => {
+    const p = await installedProject();
+    const r = await status(p.manifest.path, ['--no-docker']);
+    expect(r).toMatchObject({ command: 'status', ok: true, hostDir: p.hostDir, override: { path: path.join(p.dir, 'compose.models.yaml'), exists: true } });
+    expect(r.docker).toEqual({ checked: false, reachable: false, detail: 'not checked (--no-docker)' });
+    const [ja, en, teacher] = r.artifacts;
+    expect(ja).toMatchObject({
+      id: 'student/v0_ja',
+      selected: true,
+      installed: 'verified',
+      verified: true,
+      size: 50_000 + 14,
+      files: 2,
+      inStore: true,
+      source: 'mirror',
+      override: { mounted: true, services: [SERVICE] },
+      containers: null,
+    });
+    expect(ja!.installedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(en).toMatchObject({ id: 'student/v0_en', selected: true, installed: 'missing', verified: false, inStore: false, source: null, override: { mounted: false, services: [] } });
+    expect(teacher).toMatchObject({ id: 'teacher/v0', selected: false, optional: true, installed: 'missing' });
+    // selection flags only change what counts as selected
+    const onlyTeacher = await status(p.manifest.path, ['--no-docker', '--only', 'teacher/v0']);
+    expect(onlyTeacher.artifacts.map((a) => a.selected)).toEqual([false, false, true]);
+  });
+
+  it('--full re-hashes and reports a file edited with its size and mtime kept as damaged, in JSON and in the table', async () => {
+    const p = await installedProject();
+    const file = path.join(p.hostDir, 'student/v0_ja/model.safetensors');
+    const st = await fs.stat(file);
+    // break the hardlink first so the store's copy stays intact, then flip a byte and restore the mtime
+    const bytes = await fs.readFile(file);
+    await fs.rm(file);
+    bytes[0] = bytes[0]! ^ 0xff;
+    await fs.writeFile(file, bytes);
+    await fs.utimes(file, st.atime, st.mtime);
+    const full = await status(p.manifest.path, ['--no-docker', '--full']);
+    expect(full.full).toBe(true);
+    expect(full.artifacts[0]).toMatchObject({ installed: 'damaged', verified: false, problems: [{ path: 'model.safetensors', status: 'modified' }] });
+    const table = await runCliCaptured(['status', '--manifest', p.manifest.path, '--no-docker']);
+    expect(table.stdout).toMatch(/^ARTIFACT\s+SELECTED\s+INSTALLED\s+SIZE\s+SOURCE\s+OVERRIDE\s+CONTAINERS$/m);
+    expect(table.stdout).toMatch(/^student\/v0_ja\s+yes\s+damaged \(1 file\)/m);
+    expect(table.stdout).toContain('✖ student/v0_ja/model.safetensors: modified');
+  });
+
+  it('creates nothing when nothing is installed, and says the override is not written yet', async () => {
+    const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'mirror', url: server.url }], extra: COMPOSE }));
+    const r = await runCliCaptured(['status', '--manifest', p.manifest, '--no-docker']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^student\/v0_ja\s+yes\s+missing/m);
+    expect(r.stdout).toContain('not written yet');
+    await expect(fs.stat(p.hostDir)).rejects.toThrow();
+    await expect(fs.stat(p.cacheDir)).rejects.toThrow();
+  });
+
+  it('without a compose section, override and containers are null', async () => {
+    const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'mirror', url: server.url }] }));
+    const r = await status(p.manifest);
+    expect(r.override).toBeNull();
+    expect(r.docker.checked).toBe(false);
+    expect(r.artifacts.every((a) => a.override === null && a.containers === null)).toBe(true);
+  });
+
+  itDocker(
+    'asks Docker which running containers of the service have each artifact mounted',
+    async () => {
+      const p = await installedProject();
+      const image = await buildBusyboxImage(`modelmount-status-test:${testRunId}`);
+      const run = await sh`docker run -d --rm --network none --label ${`${TEST_LABEL}=${testRunId}`} --label ${`com.docker.compose.service=${SERVICE}`} --label ${'com.docker.compose.project=mmstatus'} -v ${`${path.join(p.hostDir, 'student/v0_ja')}:/app/artifacts/student/v0_ja:ro`} ${image} sleep 300`;
+      expect(run.exitCode, run.stderr).toBe(0);
+      const id = run.stdout.trim();
+      try {
+        const r = await status(p.manifest.path);
+        expect(r.docker).toMatchObject({ checked: true, reachable: true });
+        expect(r.docker.detail).toContain('1 running container');
+        const [ja, en] = r.artifacts;
+        expect(ja!.containers).toEqual([{ service: SERVICE, name: expect.any(String), id: id.slice(0, 12), project: 'mmstatus', mounted: true, readOnly: true }]);
+        expect(en!.containers).toEqual([expect.objectContaining({ service: SERVICE, mounted: false })]);
+        const table = await runCliCaptured(['status', '--manifest', p.manifest.path]);
+        expect(table.stdout).toMatch(/^student\/v0_ja .* mounted\s+\S+: mounted ro$/m);
+        expect(table.stdout).toMatch(/^student\/v0_en .*: NOT mounted$/m);
+      } finally {
+        await sh`docker rm -f ${id}`;
+      }
+    },
+    180_000,
+  );
+
+  it('says so when no Docker engine is reachable', async () => {
+    const p = await installedProject();
+    const r = await runCliCaptured(['status', '--manifest', p.manifest.path, '--json'], { env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout) as StatusReport;
+    expect(doc.docker).toMatchObject({ checked: true, reachable: false });
+    expect(doc.docker.detail).toContain('no Docker engine is reachable');
+    expect(doc.artifacts[0]!.containers).toBeNull();
+  });
+});
