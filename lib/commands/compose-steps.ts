@@ -53,7 +53,7 @@ export async function composeStep(
       if (!engine) skipped = found.reason;
     }
   }
-  if (engine) await validateMergedConfig(manifest, artifacts, { engine, $: zx$ });
+  if (engine) await validateMergedConfig(manifest, artifacts, { engine, $: zx$({ env: opts.env }) });
   const inv = composeInvocation(manifest, engine, { cwd: opts.cwd });
   return {
     override: written.path,
@@ -86,6 +86,6 @@ export async function smokeStep(
       hint: 'Start Docker (`docker info` must work) and install Compose v2 (`docker compose`) or v1 (`docker-compose`).',
     });
   }
-  const report = await runSmoke(manifest, artifacts, { engine: found.engine, full: opts.full, signal: opts.signal, onStep: opts.onStep });
+  const report = await runSmoke(manifest, artifacts, { engine: found.engine, full: opts.full, signal: opts.signal, onStep: opts.onStep, $: zx$({ env: opts.env }) });
   return { report };
 }
