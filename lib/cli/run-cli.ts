@@ -60,7 +60,8 @@ export async function runCli(argv: string[], io: Io, commands: CommandSpec[], si
     if (!cmd) {
       throw new UsageError(`Unknown command "${name}".`, { hint: `Commands: ${commands.map((c) => c.name).join(', ')}. Run \`modelmount --help\`.` });
     }
-    const specs = [...COMMON_FLAGS, ...cmd.flags];
+    // a command may redefine a common flag (gc takes several --manifest)
+    const specs = [...COMMON_FLAGS.filter((c) => !cmd.flags.some((f) => f.name === c.name)), ...cmd.flags];
     if (rest.includes('--help') || rest.includes('-h')) {
       io.stdout.write(formatHelp(cmd.usage, cmd.summary, specs, [cmd.details, EXIT_CODES_HELP].filter(Boolean).join('\n\n')));
       return ExitCode.ok;

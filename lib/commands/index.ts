@@ -7,6 +7,7 @@ import { smokeCommand } from './smoke-command.ts';
 import { updateCommand } from './update-command.ts';
 import { verifyCommand } from './verify-command.ts';
 import { warmCommand } from './warm-command.ts';
+import { gcCommand } from './gc-command.ts';
 import { statusCommand } from './status-command.ts';
 
-export const commands: CommandSpec[] = [updateCommand, verifyCommand, composeCommand, doctorCommand, smokeCommand, warmCommand, statusCommand, demoCommand];
+export const commands: CommandSpec[] = [updateCommand, verifyCommand, composeCommand, doctorCommand, smokeCommand, warmCommand, statusCommand, gcCommand, demoCommand];

@@ -275,7 +275,7 @@ export const statusCommand: CommandSpec = {
   flags: [
     { name: 'full', type: 'boolean', help: 're-hash every installed file instead of trusting the verified-state cache' },
     ...SELECTION_FLAGS.filter((f) => f.name !== 'source' && f.name !== 'yes'),
-    ...LOCATION_FLAGS,
+    ...LOCATION_FLAGS.filter((f) => f.name === 'host-dir' || f.name === 'cache-dir' || f.name === 'jobs'),
     { name: 'docker', type: 'boolean', defaultTrue: true, env: 'MODELS_STATUS_DOCKER', help: 'do not ask Docker which running containers have the artifacts mounted' },
     JSON_FLAG,
   ],
