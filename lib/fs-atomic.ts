@@ -49,7 +49,7 @@ export async function readJsonIfExists<T>(file: string): Promise<T | undefined> 
     return JSON.parse(await fs.readFile(file, 'utf8')) as T;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return undefined;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     if (err instanceof SyntaxError) return undefined; // a corrupt cache is treated as empty; it is rebuilt
     throw err;
   }

@@ -22,7 +22,11 @@ export interface FlagSpec {
   min?: number;
 }
 
-export type ParsedFlags = Record<string, string | number | boolean | string[] | undefined> & { _: string[] };
+export type ParsedFlags = Record<string, string | number | boolean | string[] | undefined> & {
+  _: string[];
+  /** names answered by a flag or an environment variable (not by a default) */
+  _set?: string[];
+};
 
 export const COMMON_FLAGS: FlagSpec[] = [
   { name: 'manifest', type: 'string', value: 'PATH', env: 'MODELS_MANIFEST', help: 'manifest file (default manifests/models.yaml)' },
@@ -78,7 +82,7 @@ export function parseFlags(argv: string[], specs: FlagSpec[], env: NodeJS.Proces
       hint: `Run \`modelmount ${command} --help\` to see the options.`,
     });
   }
-  const out: ParsedFlags = { _: raw._.map(String) };
+  const out: ParsedFlags = { _: raw._.map(String), _set: [] };
   for (const spec of specs) {
     // minimist defaults every boolean to false, so for booleans look at argv itself
     const given = spec.type === 'boolean' ? booleanGiven(argv, spec) : raw[spec.name] !== undefined;
@@ -90,6 +94,7 @@ export function parseFlags(argv: string[], specs: FlagSpec[], env: NodeJS.Proces
       if (spec.type === 'boolean') out[spec.name] = spec.defaultTrue ? true : false;
       continue;
     }
+    out._set!.push(spec.name);
     if (Array.isArray(value) && spec.type !== 'list') value = value[value.length - 1];
     switch (spec.type) {
       case 'boolean':

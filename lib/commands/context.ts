@@ -5,8 +5,9 @@
 import os from 'node:os';
 import path from 'node:path';
 import { defaultCacheDir } from '../layout.ts';
-import { loadManifest } from '../manifest/load.ts';
-import type { Manifest } from '../manifest/schema.ts';
+import { UsageError } from '../errors.ts';
+import { classifySourceUrl, loadManifest } from '../manifest/load.ts';
+import type { Manifest, ResolvedSource } from '../manifest/schema.ts';
 import type { ParsedFlags } from '../cli/args.ts';
 import { resolveSources } from '../sources/resolve.ts';
 import type { Source } from '../sources/types.ts';
@@ -55,6 +56,14 @@ export function isCI(env: NodeJS.ProcessEnv): boolean {
   return Boolean(env.CI && env.CI !== 'false' && env.CI !== '0');
 }
 
+/** `--source-url`: an extra source named "custom", tried first. */
+export function withCustomSource(sources: ResolvedSource[], url: string | undefined, cwd: string): ResolvedSource[] {
+  if (!url) return sources;
+  const c = classifySourceUrl(url, cwd);
+  if ('error' in c) throw new UsageError(`--source-url: ${c.error}.`, { hint: c.fix });
+  return [{ name: 'custom', kind: c.kind, base: c.base }, ...sources.filter((s) => s.name !== 'custom')];
+}
+
 export async function loadContext(flags: ParsedFlags, io: Io): Promise<CommandContext> {
   const manifestPath = path.resolve(io.cwd, (flags.manifest as string | undefined) ?? DEFAULT_MANIFEST);
   const loaded = await loadManifest(manifestPath, { env: io.env });
@@ -63,8 +72,13 @@ export async function loadContext(flags: ParsedFlags, io: Io): Promise<CommandCo
   const cacheDir = flags['cache-dir']
     ? path.resolve(io.cwd, flags['cache-dir'] as string)
     : (loaded.cacheDir ?? defaultCacheDir(io.env));
-  // --host-dir / --cache-dir win everywhere downstream (override writer, doctor, smoke) through the manifest itself
-  const manifest = { ...loaded, hostDir, cacheDir };
+  // --host-dir / --cache-dir / --source-url / --services win everywhere downstream (override writer, doctor, smoke) through the manifest itself
+  const manifest: Manifest = { ...loaded, hostDir, cacheDir, sources: withCustomSource(loaded.sources, flags['source-url'] as string | undefined, io.cwd) };
+  const services = flags.services as string[] | undefined;
+  if (services?.length) {
+    if (!manifest.compose) throw new UsageError('--services needs a `compose:` section in the manifest.', { hint: 'Add `compose: {files, services, override, containerDir}` to the manifest.' });
+    manifest.compose = { ...manifest.compose, services };
+  }
   const jobs = (flags.jobs as number | undefined) ?? manifest.jobs ?? defaultJobs();
   const interactive = io.isTTY && !flags.yes && !json && !isCI(io.env);
   return {

@@ -15,6 +15,7 @@ export const SELECTION_FLAGS: FlagSpec[] = [
   { name: 'labels', type: 'list', value: 'K=V', env: 'MODELS_LABELS', help: 'select by label, e.g. lang=ja or lang=ja,en (repeatable; keys AND, values OR)' },
   { name: 'include-optional', type: 'boolean', env: 'MODELS_INCLUDE_OPTIONAL', help: 'also select optional artifacts' },
   { name: 'source', type: 'string', value: 'NAME', env: 'MODELS_SOURCE', help: 'source to try first (the others stay as fallbacks)' },
+  { name: 'source-url', type: 'string', value: 'URL', env: 'MODELS_SOURCE_URL', help: 'an extra source tried first: https:// base URL, file:// URL or folder (named "custom")' },
   { name: 'yes', type: 'boolean', alias: 'y', env: 'MODELS_YES', help: 'ask nothing: take flags and defaults, replace modified files' },
 ];
 

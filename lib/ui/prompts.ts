@@ -3,7 +3,7 @@
  * wrapper): commands ask through these functions, tests replace this module.
  * Ctrl+C at a prompt becomes CancelledError (exit 0, nothing changed).
  */
-import { checkbox, confirm, select } from '@inquirer/prompts';
+import { checkbox, confirm, input, select } from '@inquirer/prompts';
 import { CancelledError } from '../errors.ts';
 import type { Artifact, ResolvedSource } from '../manifest/schema.ts';
 import { formatBytes } from './format.ts';
@@ -73,4 +73,45 @@ export async function confirmRepairs(files: { artifactId: string; path: string; 
       default: true,
     }),
   );
+}
+
+export const CUSTOM_SOURCE = '\0custom';
+
+/** bootstrap: a manifest source, or another URL / folder typed in. */
+export async function askSourceOrCustom(sources: ResolvedSource[]): Promise<{ name?: string; url?: string }> {
+  const picked = await ask(() =>
+    select({
+      message: 'Where should the models come from? (the others stay as fallbacks)',
+      choices: [
+        ...sources.map((s) => ({ name: `${s.name} (${s.kind === 'http' ? 'https' : 'folder'}: ${s.base})`, value: s.name })),
+        { name: 'another URL or folder…', value: CUSTOM_SOURCE },
+      ],
+    }),
+  );
+  if (picked !== CUSTOM_SOURCE) return { name: picked };
+  const url = await ask(() =>
+    input({
+      message: 'Base URL (https://…/) or folder path holding <artifact id>/<file>:',
+      validate: (v) => (v.trim() ? true : 'Type a URL or a folder path'),
+    }),
+  );
+  return { url: url.trim() };
+}
+
+export async function askHostDir(defaultDir: string): Promise<string> {
+  return ask(() => input({ message: 'Host folder for the models (bind-mounted read-only into the containers):', default: defaultDir }));
+}
+
+export async function askServices(all: string[], preselected: string[]): Promise<string[]> {
+  return ask(() =>
+    checkbox({
+      message: 'Which Compose services load the models?',
+      choices: all.map((s) => ({ name: s, value: s, checked: preselected.includes(s) })),
+      required: true,
+    }),
+  );
+}
+
+export async function askRunSmoke(): Promise<boolean> {
+  return ask(() => confirm({ message: 'Run the smoke test (a one-off container of each service, no network) at the end?', default: true }));
 }
