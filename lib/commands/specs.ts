@@ -11,7 +11,7 @@ export const LOCATION_FLAGS: FlagSpec[] = [
 ];
 
 export const SELECTION_FLAGS: FlagSpec[] = [
-  { name: 'only', type: 'list', value: 'IDS', env: 'MODELS_ONLY', help: 'artifact ids to install, comma-separated (e.g. student/v0_ja)' },
+  { name: 'only', type: 'list', value: 'IDS', env: 'MODELS_ONLY', help: 'artifact ids, comma-separated or repeated (e.g. student/v0_ja)' },
   { name: 'labels', type: 'list', value: 'K=V', env: 'MODELS_LABELS', help: 'select by label, e.g. lang=ja or lang=ja,en (repeatable; keys AND, values OR)' },
   { name: 'include-optional', type: 'boolean', env: 'MODELS_INCLUDE_OPTIONAL', help: 'also select optional artifacts' },
   { name: 'source', type: 'string', value: 'NAME', env: 'MODELS_SOURCE', help: 'source to try first (the others stay as fallbacks)' },
