@@ -7,7 +7,8 @@ import { smokeCommand } from './smoke-command.ts';
 import { updateCommand } from './update-command.ts';
 import { verifyCommand } from './verify-command.ts';
 import { warmCommand } from './warm-command.ts';
+import { manifestCommand } from './manifest-command.ts';
 import { gcCommand } from './gc-command.ts';
 import { statusCommand } from './status-command.ts';
 
-export const commands: CommandSpec[] = [updateCommand, verifyCommand, composeCommand, doctorCommand, smokeCommand, warmCommand, statusCommand, gcCommand, demoCommand];
+export const commands: CommandSpec[] = [updateCommand, verifyCommand, composeCommand, doctorCommand, smokeCommand, warmCommand, statusCommand, gcCommand, manifestCommand, demoCommand];
