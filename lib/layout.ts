@@ -8,7 +8,7 @@
  *   <hostDir>/<artifact id>/<file path>      what containers mount (one folder per artifact)
  *   <hostDir>/.modelmount/installed.json     what the last update installed, from where
  *   <hostDir>/.modelmount/state.json         verified-state cache for host files
- *   <hostDir>/.modelmount/lock               run lock (see lib/lock.ts)
+ *   <dir>/.modelmount.lock/holder.json       run lock of the store and of the host folder (lib/lock.ts)
  */
 import os from 'node:os';
 import path from 'node:path';
