@@ -28,7 +28,7 @@ import { blobPath, storeTmpDir } from '../layout.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import type { Source } from '../sources/types.ts';
 import { sha256File } from '../verify/hash.ts';
-import { hashPool, pipeToWriter, type HashWriter } from '../verify/hash-pool.ts';
+import { BlobWriter, pipeToWriter } from './blob-writer.ts';
 
 export interface FetchProgress {
   /** bytes of the file present so far (resumed prefix included) */
@@ -142,7 +142,7 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
     }
   };
   let handle = await openPartial(0);
-  let writer: HashWriter | undefined;
+  let writer: BlobWriter | undefined;
   // Keep our partial's mtime fresh while we own it (waiting on a slow source included), so other
   // processes never take it for abandoned (see claimPartial's minimum age).
   const heartbeat = setInterval(() => {
@@ -157,8 +157,8 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
   let keepPartial = true;
 
   try {
-    // A worker hashes the resumed prefix (never trusted blindly), then every batch as it is written.
-    writer = await hashPool().openWriter(handle.fd, file.size);
+    // The resumed prefix is re-hashed (never trusted blindly), then every chunk as it arrives.
+    writer = await BlobWriter.open(handle, file.size);
     let pos = writer.pos;
     const resumedFrom = pos;
 
@@ -211,7 +211,7 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
           if (pos < file.size) {
             throw new SourceError('ESHORT', `connection ended after ${pos} of ${file.size} bytes`);
           }
-          const actual = (await writer.digest()).sha256;
+          const actual = await writer.digest();
           if (actual !== file.sha256) {
             const mismatch = new IntegrityError(label, file, { size: pos, sha256: actual }, source.name);
             await restart();
@@ -233,7 +233,7 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
             await handle.close().catch(() => {});
             partial = path.join(tmpDir, partialName(file.sha256));
             handle = await openPartial(fsc.O_EXCL);
-            writer = await hashPool().openWriter(handle.fd, 0);
+            writer = await BlobWriter.open(handle, 0);
             pos = 0;
             continue;
           }
@@ -287,7 +287,7 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
     throw err;
   } finally {
     clearInterval(heartbeat);
-    // a worker may still be writing to this descriptor: let it finish before closing
+    // a write may still be in flight on this descriptor: let it finish before closing
     await writer?.close();
     await handle.close().catch(() => {});
     if (!keepPartial) await fs.rm(partial, { force: true }).catch(() => {});

@@ -1,0 +1,216 @@
+/**
+ * Hash-while-writing for fetches and copies: every chunk is hashed as it arrives (main
+ * thread) and written in batches of ~1 MiB with one writev at a time, in file order, on a
+ * libuv thread. The main thread never waits on the disk chunk by chunk, and at most 8 MiB is
+ * queued before `push()` asks the caller to pause the source.
+ *
+ * Why not a worker for the hash: measured on the 2-core bench machine (2 GiB over loopback),
+ * copying batches into shared memory for a hashing worker cost more CPU (copies, wake-ups,
+ * pause/resume churn) than hashing in place: 6–9 s against 4.6–5.2 s for this design.
+ * Why one write at a time: concurrent positional writes that extend a file were 3–6× slower
+ * on ext4 than sequential ones (2 GiB: 1.6–4 s with 8 in flight, 0.6 s with 1).
+ */
+import { createHash, type Hash } from 'node:crypto';
+import fs from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { finished, type Readable } from 'node:stream';
+
+/** bytes gathered before one writev */
+export const WRITE_BATCH = 1024 * 1024;
+/** bytes queued for writing (not yet on disk) before `push()` asks the caller to pause */
+const MAX_QUEUED = 8 * WRITE_BATCH;
+/** read size when hashing a resumed prefix */
+const PREFIX_READ = 4 * 1024 * 1024;
+
+export class BlobWriter {
+  /** bytes accepted so far, resumed prefix included: the file's length once everything is written */
+  pos: number;
+  private written: number;
+  private batch: Buffer[] = [];
+  private batchLen = 0;
+  private readonly queue: { bufs: Buffer[]; len: number; at: number }[] = [];
+  private queued = 0;
+  private writing = false;
+  private failure: Error | undefined;
+  private waiters: (() => void)[] = [];
+
+  private constructor(
+    private readonly handle: FileHandle,
+    private hash: Hash,
+    prefix: number,
+  ) {
+    this.pos = prefix;
+    this.written = prefix;
+  }
+
+  /**
+   * Start on the open file `handle`: its current bytes (a resumed partial) are hashed first,
+   * never trusted blindly; a file longer than `limit` is truncated to 0. `pos` is its length.
+   */
+  static async open(handle: FileHandle, limit: number): Promise<BlobWriter> {
+    const hash = createHash('sha256');
+    const st = await handle.stat();
+    let length = st.size;
+    if (length > limit) {
+      await handle.truncate(0);
+      length = 0;
+    }
+    let pos = 0;
+    if (length > 0) {
+      const buf = Buffer.allocUnsafe(Math.min(PREFIX_READ, length));
+      while (pos < length) {
+        const { bytesRead } = await handle.read(buf, 0, Math.min(buf.length, length - pos), pos);
+        if (bytesRead === 0) break;
+        hash.update(buf.subarray(0, bytesRead));
+        pos += bytesRead;
+      }
+    }
+    return new BlobWriter(handle, hash, pos);
+  }
+
+  /**
+   * Hash `chunk` and queue it for writing. The writer keeps a reference until the bytes are
+   * written: do not modify the chunk afterwards (stream chunks are never reused). Returns false
+   * when enough is queued: pause the source until `ready()` resolves. Throws the first write error.
+   */
+  push(chunk: Buffer): boolean {
+    if (this.failure) throw this.failure;
+    this.hash.update(chunk);
+    this.batch.push(chunk);
+    this.batchLen += chunk.length;
+    this.pos += chunk.length;
+    if (this.batchLen >= WRITE_BATCH) this.queueBatch();
+    return this.queued < MAX_QUEUED;
+  }
+
+  /** Resolves when more may be pushed; rejects with a write error. */
+  async ready(): Promise<void> {
+    while (!this.failure && this.queued >= MAX_QUEUED) await this.nextEvent();
+    if (this.failure) throw this.failure;
+  }
+
+  /** Everything pushed is on its way to disk (written, not fsynced). Throws the first write error. */
+  async flush(): Promise<void> {
+    if (this.batchLen > 0 && !this.failure) this.queueBatch();
+    while (this.writing) await this.nextEvent();
+    if (this.failure) throw this.failure;
+  }
+
+  /** Truncate the file to 0 and start the hash over. */
+  async reset(): Promise<void> {
+    await this.flush();
+    await this.handle.truncate(0);
+    this.hash = createHash('sha256');
+    this.pos = 0;
+    this.written = 0;
+  }
+
+  /** Flush, then the sha256 (hex) of every byte in the file so far. The writer stays usable. */
+  async digest(): Promise<string> {
+    await this.flush();
+    return this.hash.copy().digest('hex');
+  }
+
+  /** Wait until no write is in flight; drop what is queued. Never throws. Call before closing the file. */
+  async close(): Promise<void> {
+    this.batch = [];
+    this.batchLen = 0;
+    this.queue.length = 0;
+    while (this.writing) await this.nextEvent();
+  }
+
+  private queueBatch(): void {
+    this.queue.push({ bufs: this.batch, len: this.batchLen, at: this.written });
+    this.written += this.batchLen;
+    this.queued += this.batchLen;
+    this.batch = [];
+    this.batchLen = 0;
+    if (!this.writing) this.writeNext();
+  }
+
+  private writeNext(): void {
+    const w = this.queue.shift();
+    if (!w || this.failure) {
+      this.writing = false;
+      this.wake();
+      return;
+    }
+    this.writing = true;
+    const done = (err: Error | null) => {
+      this.queued -= w.len;
+      if (err) this.failure ??= err;
+      this.wake();
+      this.writeNext();
+    };
+    const from = (bufs: Buffer[], at: number, left: number): void => {
+      fs.writev(this.handle.fd, bufs, at, (err, n) => {
+        if (err) return done(err);
+        if (n >= left) return done(null);
+        if (n === 0) return done(Object.assign(new Error('short write'), { code: 'EIO' }));
+        // partial write (rare on regular files): continue after the written bytes
+        let skip = n;
+        const rest: Buffer[] = [];
+        for (const b of bufs) {
+          if (skip >= b.length) skip -= b.length;
+          else {
+            rest.push(skip > 0 ? b.subarray(skip) : b);
+            skip = 0;
+          }
+        }
+        from(rest, at + n, left - n);
+      });
+    };
+    from(w.bufs, w.at, w.len);
+  }
+
+  private nextEvent(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+}
+
+/**
+ * Feed `stream` into `writer` until the stream ends, pausing it while the writer is busy.
+ * `check(chunk)` runs before each chunk is taken and may throw to stop (too many bytes…);
+ * `onChunk(chunk)` runs after. Rejects with the stream's error, check's error or a write error.
+ * The writer is not flushed: `await writer.flush()` afterwards, also after a failure.
+ */
+export function pipeToWriter(
+  stream: Readable,
+  writer: BlobWriter,
+  hooks: { check?: (chunk: Buffer) => void; onChunk?: (chunk: Buffer) => void } = {},
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const onData = (chunk: Buffer) => {
+      if (settled) return;
+      try {
+        hooks.check?.(chunk);
+        const more = writer.push(chunk);
+        hooks.onChunk?.(chunk);
+        if (!more) {
+          stream.pause();
+          writer.ready().then(
+            () => {
+              if (!settled) stream.resume();
+            },
+            (err: Error) => stream.destroy(err),
+          );
+        }
+      } catch (err) {
+        stream.destroy(err as Error);
+      }
+    };
+    const cleanup = finished(stream, (err) => {
+      settled = true;
+      cleanup();
+      stream.off('data', onData);
+      if (err) reject(err);
+      else resolve();
+    });
+    stream.on('data', onData);
+  });
+}
