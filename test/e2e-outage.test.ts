@@ -6,15 +6,14 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { $ as zx$ } from 'zx';
 import { detectCompose } from '../lib/compose/engine.ts';
 import { ExitCode } from '../lib/errors.ts';
 import { runCliCaptured, tempDir } from './helpers/cli.ts';
+import { copyFixture } from './helpers/ml-worker-fixture.ts';
 import { buildBusyboxImage, cleanupDocker, describeDocker, testRunId, trackImage } from './helpers/docker.ts';
 
-const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'ml-worker');
 
 describeDocker('the outage, caught and fixed through the CLI (real Docker)', () => {
   const baseImage = `modelmount-test-busybox:${testRunId}`;
@@ -33,10 +32,7 @@ describeDocker('the outage, caught and fixed through the CLI (real Docker)', () 
     const engine = await detectCompose();
     if (!engine) throw new Error('Docker is reachable but no Compose (v2 `docker compose` or v1 `docker-compose`) is installed.');
     dir = await tempDir('modelmount-e2e-cli-');
-    await fs.cp(FIXTURE, dir, {
-      recursive: true,
-      filter: (src) => !src.startsWith(path.join(FIXTURE, 'learning_machine', 'artifacts')) && path.basename(src) !== 'compose.models.yaml',
-    });
+    await copyFixture(dir);
     manifest = path.join(dir, 'manifest.yaml');
     await buildBusyboxImage(baseImage);
     trackImage(workerImage);
@@ -105,10 +101,7 @@ describeDocker('the outage, caught and fixed through the CLI (real Docker)', () 
   it('bootstrap --yes on a fresh copy ends with a passing smoke test and doctor; running it again changes nothing', async () => {
     const fresh = await tempDir('modelmount-e2e-bootstrap-');
     try {
-      await fs.cp(FIXTURE, fresh, {
-        recursive: true,
-        filter: (src) => !src.startsWith(path.join(FIXTURE, 'learning_machine', 'artifacts')) && path.basename(src) !== 'compose.models.yaml',
-      });
+      await copyFixture(fresh);
       const m = path.join(fresh, 'manifest.yaml');
       const first = await runCliCaptured(['bootstrap', '--manifest', m, '--yes', '--json'], { env, cwd: fresh });
       expect(first.code).toBe(0);

@@ -3,7 +3,6 @@ import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as stringifyYaml } from 'yaml';
 import { $ as zx$, type Shell } from 'zx';
@@ -33,9 +32,8 @@ import {
   testRunId,
   trackImage,
 } from './helpers/docker.ts';
+import { copyFixture } from './helpers/ml-worker-fixture.ts';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const FIXTURE = path.join(here, 'fixtures', 'ml-worker');
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const sh = zx$({ quiet: true, nothrow: true, timeout: '60s' });
 
@@ -377,6 +375,7 @@ describeDocker('models:smoke against the ml-worker fixture (real Docker)', () =>
   let engine: ComposeEngine;
   let $env: Shell;
   const dirs: string[] = [];
+  let buildDir: string;
 
   beforeAll(async () => {
     const found = await detectCompose();
@@ -386,8 +385,10 @@ describeDocker('models:smoke against the ml-worker fixture (real Docker)', () =>
       env: { ...process.env, MODELMOUNT_FIXTURE_BASE_IMAGE: baseImage, MODELMOUNT_FIXTURE_IMAGE: workerImage, COMPOSE_PROJECT_NAME: project },
     });
     await buildBusyboxImage(baseImage);
+    buildDir = await copyFixture(await tmpDir('modelmount-e2e-build-'));
+    dirs.push(buildDir);
     trackImage(workerImage);
-    const build = await $env({ quiet: true, nothrow: true, cwd: FIXTURE, timeout: '300s' })`${[...engine.command, '-f', path.join(FIXTURE, 'compose.yaml'), 'build', 'ml-worker']}`;
+    const build = await $env({ quiet: true, nothrow: true, cwd: buildDir, timeout: '300s' })`${[...engine.command, '-f', path.join(buildDir, 'compose.yaml'), 'build', 'ml-worker']}`;
     if (build.exitCode !== 0) throw new Error(`building the fixture image failed:\n${build.stderr || build.stdout}`);
   }, 300_000);
 
@@ -404,10 +405,7 @@ describeDocker('models:smoke against the ml-worker fixture (real Docker)', () =>
   async function freshProject(): Promise<Manifest> {
     const dir = await tmpDir('modelmount-e2e-');
     dirs.push(dir);
-    await fs.cp(FIXTURE, dir, {
-      recursive: true,
-      filter: (src) => !src.startsWith(path.join(FIXTURE, 'learning_machine', 'artifacts')) && path.basename(src) !== 'compose.models.yaml',
-    });
+    await copyFixture(dir);
     return loadManifest(path.join(dir, 'manifest.yaml'));
   }
 
@@ -503,17 +501,18 @@ describeDocker('models:smoke against the ml-worker fixture (real Docker)', () =>
     const m = await freshProject();
     await install(m);
     await writeComposeOverride(m, m.artifacts);
-    m.smoke = { command: ['sh', '-c', "trap '' TERM INT; echo loading forever; sleep 60"], timeoutSeconds: 2 };
+    // long enough for the container to start and print even on a busy CI machine
+    m.smoke = { command: ['sh', '-c', "trap '' TERM INT; echo loading forever; sleep 120"], timeoutSeconds: 6 };
     const t0 = Date.now();
     const r = await smoke(m);
     const elapsed = Date.now() - t0;
     expect(r.error?.code).toBe('ESMOKE_TIMEOUT');
-    expect(r.error?.message).toContain('smoke command timed out after 2 s');
+    expect(r.error?.message).toContain('smoke command timed out after 6 s');
     const cmd = reportOf(r).services[0]!.command!;
     expect(cmd).toMatchObject({ status: 'timed-out', containerRemoved: true });
     expect(cmd.outputTail).toContain('loading forever');
     expect(await containersNamed(cmd.containerName!)).toEqual([]);
-    expect(elapsed).toBeLessThan(30_000);
+    expect(elapsed).toBeLessThan(100_000); // killed long before `sleep 120` would end: no hang
   });
 
   it('runs services that declare networks from a copy of the merged config, still without network', async () => {
