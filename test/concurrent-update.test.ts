@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeTmpDir } from '../lib/layout.ts';
 import { listFiles, manifestYaml, sampleArtifacts, serverFiles, sha256, tempProject, type TestArtifact } from './helpers/cli.ts';
-import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
+import { startFaultServer, type Fault, type FaultServer } from './helpers/with-server.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'modelmount.mjs');
@@ -53,9 +53,33 @@ afterAll(async () => {
   await server.close();
 });
 
-/** Slow every download down so that the runs really overlap. */
-function dripEverything(): void {
-  for (const p of Object.keys(serverFiles(artifacts))) server.fault(p, { dripBytes: 64 * 1024, dripIntervalMs: 15 }, RUNS);
+/**
+ * Make the runs overlap: every download is slowed down, and the first answer for
+ * the biggest file waits until a second run has asked for it too (or 20 s passed).
+ */
+function slowDownloads(): void {
+  const files = serverFiles(artifacts);
+  const [big, ...rest] = Object.keys(files);
+  let arrived = 0;
+  const waiters: (() => void)[] = [];
+  const gate: Fault = {
+    handler: (req, res) => {
+      arrived++;
+      if (arrived >= 2) for (const w of waiters.splice(0)) w();
+      const send = () => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': files[big!]!.length });
+        res.end(req.method === 'HEAD' ? undefined : files[big!]);
+      };
+      if (arrived >= 2) send();
+      else {
+        waiters.push(send);
+        setTimeout(send, 20_000).unref();
+      }
+    },
+  };
+  server.fault(big!, gate, 2);
+  server.fault(big!, { dripBytes: 64 * 1024, dripIntervalMs: 15 }, RUNS);
+  for (const p of rest) server.fault(p, { dripBytes: 64 * 1024, dripIntervalMs: 15 }, RUNS);
 }
 
 async function expectOneCorrectInstall(p: { hostDir: string; cacheDir: string }): Promise<void> {
@@ -76,7 +100,8 @@ async function expectOneCorrectInstall(p: { hostDir: string; cacheDir: string })
 
 async function runEight(unsafeNoLock: boolean) {
   const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'mirror', url: server.url }] }));
-  dripEverything();
+  if (unsafeNoLock) slowDownloads();
+  else for (const f of Object.keys(serverFiles(artifacts))) server.fault(f, { dripBytes: 64 * 1024, dripIntervalMs: 15 }, RUNS);
   const before = server.requests.length;
   const env = unsafeNoLock ? { MODELMOUNT_UNSAFE_NO_LOCK: '1' } : {};
   const runs = await Promise.all(
