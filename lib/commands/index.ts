@@ -1,14 +1,15 @@
 /** Every subcommand, in the order `modelmount --help` lists them. */
 import type { CommandSpec } from '../cli/command.ts';
+import { bootstrapCommand } from './bootstrap-command.ts';
 import { composeCommand } from './compose-command.ts';
 import { demoCommand } from './demo-command.ts';
 import { doctorCommand } from './doctor-command.ts';
 import { smokeCommand } from './smoke-command.ts';
+import { statusCommand } from './status-command.ts';
+import { gcCommand } from './gc-command.ts';
+import { manifestCommand } from './manifest-command.ts';
 import { updateCommand } from './update-command.ts';
 import { verifyCommand } from './verify-command.ts';
 import { warmCommand } from './warm-command.ts';
-import { manifestCommand } from './manifest-command.ts';
-import { gcCommand } from './gc-command.ts';
-import { statusCommand } from './status-command.ts';
 
-export const commands: CommandSpec[] = [updateCommand, verifyCommand, composeCommand, doctorCommand, smokeCommand, warmCommand, statusCommand, gcCommand, manifestCommand, demoCommand];
+export const commands: CommandSpec[] = [bootstrapCommand, updateCommand, verifyCommand, composeCommand, doctorCommand, smokeCommand, warmCommand, statusCommand, gcCommand, manifestCommand, demoCommand];
