@@ -162,9 +162,15 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
     let pos = writer.pos;
     const resumedFrom = pos;
 
+    // Did the bytes in the partial come from more than one response (an earlier run's prefix, or a
+    // resume in this run)? Then a mismatch may be the splice's fault (the file changed on the server
+    // between the responses, a stale mirror answered first): worth one download from byte 0.
+    let spliced = resumedFrom > 0;
+
     const restart = async (): Promise<void> => {
       await writer!.reset();
       pos = 0;
+      spliced = false;
     };
 
     for (const source of sources) {
@@ -184,6 +190,7 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
               }
               await restart();
             }
+            if (opened.start > 0) spliced = true;
             const w = writer;
             try {
               await pipeToWriter(opened.stream, w, {
@@ -214,9 +221,10 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
           const actual = await writer.digest();
           if (actual !== file.sha256) {
             const mismatch = new IntegrityError(label, file, { size: pos, sha256: actual }, source.name);
+            const wasSpliced = spliced;
             await restart();
-            if (resumedFrom > 0 && !restartedForMismatch) {
-              // The old prefix may have come from other bytes (changed file, other source): try once from zero.
+            if (wasSpliced && !restartedForMismatch) {
+              // The prefix may have come from other bytes (changed file, other source): try once from zero.
               restartedForMismatch = true;
               throw new RestartFromZero();
             }
