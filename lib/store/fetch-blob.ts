@@ -262,6 +262,11 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
           const message = err instanceof ModelmountError ? err.message : describeStreamError(err);
           // a source that already retried on its own (data.attempts) gets no second round of retries from here
           const sourceGaveUp = err instanceof SourceError && typeof err.data?.attempts === 'number';
+          if (!retryable && pos > before) {
+            // This response delivered bytes and then proved wrong (more than the manifest size…):
+            // none of the partial is worth keeping for a resume.
+            await restart();
+          }
           if (pos > before) {
             stalled = 0;
             delay = opts.reopenDelayMs ?? 250;
