@@ -44,7 +44,7 @@ export interface FetchBlobOptions {
   sources: Source[];
   signal?: AbortSignal;
   onProgress?: (p: FetchProgress) => void;
-  /** reopen attempts per source after a failure that made no progress (default 3) */
+  /** reopen attempts per source after failures that made too little progress (< 1 MiB, or the rest of the file) (default 3) */
   maxStalledReopens?: number;
   /** delay before reopening after a mid-body failure (default 250 ms, doubled each time, max 4 s) */
   reopenDelayMs?: number;
@@ -62,6 +62,8 @@ export interface FetchBlobResult {
 }
 
 const PARTIAL_SUFFIX = '.partial';
+/** an attempt that delivers less than this (or less than the rest of the file) counts as stalled */
+const MIN_PROGRESS = 1024 * 1024;
 /** how often a live fetch refreshes its partial's mtime; well below the default partialMinAgeMs */
 const PARTIAL_HEARTBEAT_MS = 10_000;
 const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'ENOSYS', 'EXDEV']);
@@ -267,7 +269,10 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
             // none of the partial is worth keeping for a resume.
             await restart();
           }
-          if (pos > before) {
+          // Only real progress earns more reopens: a server that drips a few bytes per attempt
+          // would otherwise never run out of them (the throughput watchdog ends each attempt,
+          // and each one "made progress").
+          if (pos - before >= Math.min(MIN_PROGRESS, file.size - before)) {
             stalled = 0;
             delay = opts.reopenDelayMs ?? 250;
           } else {
