@@ -270,6 +270,21 @@ async function containerExists(ctx: Ctx, name: string): Promise<boolean> {
   return out.exitCode === 0;
 }
 
+/**
+ * Remove `name` and wait until it is gone: when the Compose client is stopped it may be removing
+ * the container itself (`--rm`), and then `rm -f` fails with "removal already in progress" while
+ * the container still exists for a moment.
+ */
+async function removeContainerAndWait(ctx: Ctx, name: string, limitMs = 20_000): Promise<boolean> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    await removeContainer(ctx, name);
+    if (!(await containerExists(ctx, name))) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
 async function sweepContainers(ctx: Ctx): Promise<void> {
   const out = await ctx.sh`${ctx.cli} ps -aq --filter ${`label=${SMOKE_LABEL}=${ctx.runId}`}`;
   const ids = out.stdout.split(/\s+/).filter(Boolean);
@@ -319,8 +334,7 @@ async function runOneOff(ctx: Ctx, argv: string[], name: string, timeoutMs: numb
   const result: RunResult = { out, timedOut, aborted, durationMs: Date.now() - started };
   if (timedOut || aborted) {
     // the client may have created the container after the first removal
-    await removeContainer(ctx, name);
-    result.containerRemoved = !(await containerExists(ctx, name));
+    result.containerRemoved = await removeContainerAndWait(ctx, name);
   }
   if (aborted) throw abortError(ctx, `the one-off run ${name}`, result.containerRemoved);
   return result;
