@@ -69,8 +69,8 @@ export async function afterInstall(
     if (err.data?.report) {
       report.smoke = err.data.report as SmokeReport;
       if (!ctx.json) io.stdout.write(formatSmoke(report.smoke));
-    }
-    if (!ctx.json) io.stderr.write(`✖ ${err.message}\n${err.hint ? `  → ${err.hint}\n` : ''}`);
+      if (!ctx.json && err.hint) io.stderr.write(`  → ${err.hint}\n`);
+    } else if (!ctx.json) io.stderr.write(`✖ ${err.message}\n${err.hint ? `  → ${err.hint}\n` : ''}`);
     return { exitCode: err.exitCode, report, error: err };
   }
 }

@@ -10,7 +10,8 @@ export function formatSmoke(report: SmokeReport): string {
   const lines: string[] = [];
   for (const s of report.services) {
     lines.push(`${s.failures.length ? '✖' : '✔'} ${s.service}: step 1 (files in the container) ${s.check.status}${s.command ? `, step 2 (smoke command) ${s.command.status}` : ', no smoke.command in the manifest'}`);
-    for (const f of s.failures) lines.push(`    ${f.message}`);
+    // first line of each failure; the app's output is shown once, below
+    for (const f of s.failures) lines.push(`    ✖ ${f.message.split('\n')[0]!.replace(/:$/, '')}`);
     for (const w of s.warnings) lines.push(`    ⚠ ${w}`);
     if (s.command && s.command.status !== 'passed' && s.command.outputTail.length) lines.push(...s.command.outputTail.map((t) => `    | ${t}`));
   }
@@ -44,7 +45,8 @@ export const smokeCommand: CommandSpec = {
     if (ctx.json) io.stdout.write(`${JSON.stringify({ command: 'smoke', ...report, ...(error ? { error: { code: error.code, message: error.message, hint: error.hint } } : {}) }, null, 2)}\n`);
     else {
       io.stdout.write(formatSmoke(report!));
-      if (error) io.stderr.write(`✖ ${error.message}\n${error.hint ? `  → ${error.hint}\n` : ''}`);
+      // the report above already names every failure: only the fix is left to say
+      if (error?.hint) io.stderr.write(`  → ${error.hint}\n`);
     }
     return error ? error.exitCode : 0;
   },
