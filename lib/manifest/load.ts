@@ -11,7 +11,7 @@
  * Relative paths resolve against the manifest's own folder, never the cwd;
  * `~` is not expanded (it is an ordinary folder name).
  */
-import { createHash } from 'node:crypto';
+import { hashSync } from 'hasha';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -261,7 +261,7 @@ function canonicalArtifact(a: Artifact): Record<string, unknown> {
 }
 
 function sha256Hex(s: string): string {
-  return createHash('sha256').update(s).digest('hex');
+  return hashSync(s, { algorithm: 'sha256' });
 }
 
 /**
