@@ -24,14 +24,15 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
-/** "45% 120 MiB/1.2 GiB 85 MiB/s ETA 12s" */
+/** "45% 120 MiB/1.2 GiB 85 MiB/s ETA 12s"; speed and ETA only once a speed is known */
 export function formatProgress(done: number, total: number, bytesPerSec: number): string {
   const pct = total > 0 ? Math.floor((done / total) * 100) : 100;
-  const eta = bytesPerSec > 0 ? ((total - done) / bytesPerSec) * 1000 : Number.NaN;
-  return `${pct}% ${formatBytes(done)}/${formatBytes(total)} ${formatSpeed(bytesPerSec)} ETA ${formatDuration(eta)}`;
+  const head = `${pct}% ${formatBytes(done)}/${formatBytes(total)}`;
+  if (!(bytesPerSec > 0)) return head;
+  return `${head} ${formatSpeed(bytesPerSec)} ETA ${formatDuration(((total - done) / bytesPerSec) * 1000)}`;
 }
 
-/** Speed over a sliding window of samples. */
+/** Speed over a sliding window of samples; NaN until it has seen a second of them (no wild first guesses). */
 export class SpeedMeter {
   private samples: { t: number; bytes: number }[] = [];
   constructor(private readonly windowMs = 5000) {}
@@ -41,6 +42,6 @@ export class SpeedMeter {
     while (this.samples.length > 2 && now - this.samples[0]!.t > this.windowMs) this.samples.shift();
     const first = this.samples[0]!;
     const dt = now - first.t;
-    return dt > 0 ? ((bytesTotal - first.bytes) * 1000) / dt : 0;
+    return dt >= 1000 ? ((bytesTotal - first.bytes) * 1000) / dt : Number.NaN;
   }
 }
