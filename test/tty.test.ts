@@ -1,0 +1,94 @@
+/**
+ * The interactive path for real: the CLI process on a pseudo-terminal (util-linux `script`),
+ * real inquirer prompts answered with keystrokes, the live listr2 renderer.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { hostFilePath } from '../lib/layout.ts';
+import { manifestYaml, sampleArtifacts, serverFiles, sha256, tempProject } from './helpers/cli.ts';
+import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'modelmount.mjs');
+const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
+
+interface Session {
+  /** resolves when the screen output contains `text` */
+  waitFor(text: string, timeoutMs?: number): Promise<void>;
+  type(keys: string): void;
+  exit: Promise<number>;
+  output(): string;
+}
+
+function onTerminal(args: string[]): Session {
+  const cmd = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const env = { ...process.env, TERM: 'xterm-256color' };
+  delete env.CI;
+  const p = spawn('script', ['-qfec', cmd, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  const waiters: { text: string; resolve: () => void }[] = [];
+  const onData = (d: Buffer) => {
+    out += d.toString('utf8');
+    for (const w of waiters.splice(0)) (out.includes(w.text) ? w.resolve : () => waiters.push(w))();
+  };
+  p.stdout.on('data', onData);
+  p.stderr.on('data', onData);
+  return {
+    waitFor: (text, timeoutMs = 20_000) =>
+      new Promise<void>((resolve, reject) => {
+        if (out.includes(text)) return resolve();
+        const t = setTimeout(() => reject(new Error(`no "${text}" on the terminal within ${timeoutMs} ms; screen so far:\n${out}`)), timeoutMs);
+        waiters.push({ text, resolve: () => (clearTimeout(t), resolve()) });
+      }),
+    type: (keys) => void p.stdin.write(keys),
+    exit: new Promise((resolve) => p.on('exit', (code) => resolve(code ?? -1))),
+    output: () => out,
+  };
+}
+
+const ENTER = '\r';
+const SPACE = ' ';
+const DOWN = '\x1b[B';
+const CTRL_C = '\x03';
+
+describe.skipIf(!hasScript)('on a real terminal', () => {
+  let server: FaultServer;
+  let p: Awaited<ReturnType<typeof tempProject>>;
+  const artifacts = sampleArtifacts();
+
+  beforeEach(async () => {
+    server = await startFaultServer({ files: serverFiles(artifacts) });
+    p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'mirror', url: server.url }, { name: 'backup', url: server.url }] }));
+  });
+  afterEach(() => server.close());
+
+  it('Ctrl+C at the first question exits 0 and changes nothing', async () => {
+    const s = onTerminal(['update', '--manifest', p.manifest]);
+    await s.waitFor('Which lang do you need?');
+    s.type(CTRL_C);
+    expect(await s.exit).toBe(0);
+    expect(s.output()).toContain('Cancelled: nothing was changed.');
+    expect(server.requests).toHaveLength(0);
+    await expect(fs.access(p.hostDir)).rejects.toThrow();
+  }, 60_000);
+
+  it('answers with keys: only English, plus the optional teacher, from the second source', async () => {
+    const s = onTerminal(['update', '--manifest', p.manifest]);
+    await s.waitFor('Which lang do you need?');
+    s.type(DOWN + SPACE + ENTER); // both start ticked, cursor on en: untick ja
+    await s.waitFor('Also install these optional artifacts?');
+    s.type(SPACE + ENTER);
+    await s.waitFor('Which source should be tried first?');
+    s.type(DOWN + ENTER);
+    expect(await s.exit).toBe(0);
+    const screen = s.output();
+    expect(screen).toContain('Sources, in order: backup');
+    expect(screen).toMatch(/OK: 2 files installed/);
+    const en = artifacts.find((a) => a.id === 'student/v0_en')!.files[0]!;
+    expect(sha256(await fs.readFile(hostFilePath(p.hostDir, 'student/v0_en', en.path)))).toBe(sha256(en.data));
+    await expect(fs.access(path.join(p.hostDir, 'student', 'v0_ja'))).rejects.toThrow();
+    await fs.access(hostFilePath(p.hostDir, 'teacher/v0', 'model.safetensors'));
+  }, 60_000);
+});
