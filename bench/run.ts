@@ -1,0 +1,594 @@
+/**
+ * `npm run bench`: modelmount against the tools a user would otherwise script —
+ * curl, curl | tee | sha256sum, aria2c, cp + sha256sum, sha256sum -c — on one
+ * generated data set, served by Debian's nginx on loopback (sendfile on).
+ *
+ *   npm run bench                      # 2 GiB + 8 × 128 MiB, 5 rounds, writes bench/RESULTS.md
+ *   npm run bench -- --quick           # 256 MiB + 8 × 16 MiB, 3 rounds, prints only
+ *   npm run bench -- --big 1G --small 64M --count 8 --rounds 3 --dir /var/tmp/mmbench --keep
+ *   npm run bench -- --cases 1,4 --modelmount /path/to/other/checkout/bin/modelmount.mjs
+ *
+ * Every flag has an environment twin: BENCH_BIG, BENCH_SMALL, BENCH_COUNT, BENCH_ROUNDS,
+ * BENCH_DIR, BENCH_CASES, BENCH_OUT, BENCH_MODELMOUNT.
+ *
+ * Method (the same for tool and peer): every measurement is a whole process (start-up
+ * included) timed from spawn to exit; tool and peer alternate inside each round and swap
+ * order every other round; the report gives medians and tool/peer ratios. Outputs of a
+ * previous run are deleted and `sync` runs before each measurement, so nobody pays for
+ * someone else's dirty pages. Page caches are NOT dropped: the served/copied/verified data
+ * is read once before each case so both sides read it from memory (a loopback benchmark
+ * measures the tools, not the disk). Needs root for apt-get when tools are missing.
+ */
+import { createHash, randomFillSync } from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { $, minimist } from 'zx';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+
+// ───────────────────────────── options ─────────────────────────────
+
+function parseSize(v: string | number | undefined, fallback: number): number {
+  if (v === undefined || v === '') return fallback;
+  if (typeof v === 'number') return v;
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(v.trim());
+  if (!m) throw new Error(`not a size: ${v} (use e.g. 2G, 128M, 4096)`);
+  const mult = { '': 1, k: 1024, m: MiB, g: GiB, t: 1024 * GiB }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return Math.round(Number(m[1]) * mult);
+}
+
+const argv = minimist(process.argv.slice(2), {
+  boolean: ['quick', 'keep', 'help'],
+  string: ['big', 'small', 'count', 'rounds', 'dir', 'cases', 'out', 'modelmount', 'label'],
+});
+if (argv.help) {
+  process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0]!.replace(/^\/\*\*?|^ \* ?/gm, ''));
+  process.exit(0);
+}
+const env = process.env;
+const quick = Boolean(argv.quick);
+const opts = {
+  big: parseSize(argv.big ?? env.BENCH_BIG, quick ? 256 * MiB : 2 * GiB),
+  small: parseSize(argv.small ?? env.BENCH_SMALL, quick ? 16 * MiB : 128 * MiB),
+  count: Number(argv.count ?? env.BENCH_COUNT ?? 8),
+  rounds: Number(argv.rounds ?? env.BENCH_ROUNDS ?? (quick ? 3 : 5)),
+  dir: (argv.dir ?? env.BENCH_DIR) as string | undefined,
+  cases: new Set(String(argv.cases ?? env.BENCH_CASES ?? '1,2,3,4,5').split(',').map((s) => s.trim())),
+  out: (argv.out ?? env.BENCH_OUT ?? (quick ? '' : path.join(ROOT, 'bench', 'RESULTS.md'))) as string,
+  modelmount: path.resolve((argv.modelmount ?? env.BENCH_MODELMOUNT ?? path.join(ROOT, 'bin', 'modelmount.mjs')) as string),
+  label: (argv.label as string | undefined) ?? '',
+  keep: Boolean(argv.keep),
+};
+
+$.verbose = false;
+$.quiet = true;
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+// ───────────────────────────── tools ─────────────────────────────
+
+async function ensureTools(): Promise<void> {
+  const need: Record<string, string> = {
+    '/usr/sbin/nginx': 'nginx-light',
+    '/usr/bin/aria2c': 'aria2',
+    '/usr/bin/curl': 'curl',
+    '/usr/bin/sha256sum': 'coreutils',
+    '/usr/bin/time': 'time',
+  };
+  const missing = Object.entries(need).filter(([bin]) => !fs.existsSync(bin)).map(([, pkg]) => pkg);
+  if (!missing.length) return;
+  if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(', ')}: install them (apt-get install ${missing.join(' ')}) or run as root`);
+  log(`▶ apt-get install ${missing.join(' ')}`);
+  await $({ env: { ...env, DEBIAN_FRONTEND: 'noninteractive' } })`apt-get update -qq`;
+  await $({ env: { ...env, DEBIAN_FRONTEND: 'noninteractive' } })`apt-get install -y -qq --no-install-recommends ${missing}`;
+}
+
+async function versions(): Promise<Record<string, string>> {
+  const first = async (p: Promise<{ stdout: string; stderr: string }>) => {
+    try {
+      const r = await p;
+      return (r.stdout || r.stderr).split('\n')[0]!.trim();
+    } catch (err) {
+      return String((err as { stderr?: string }).stderr ?? err).split('\n')[0]!.trim();
+    }
+  };
+  return {
+    node: process.version,
+    nginx: (await first($`nginx -v`)).replace(/^nginx version: /, ''),
+    curl: (await first($`curl --version`)).split(' ').slice(0, 2).join(' '),
+    aria2c: await first($`aria2c --version`),
+    sha256sum: await first($`sha256sum --version`),
+  };
+}
+
+// ───────────────────────────── data set ─────────────────────────────
+
+interface DataFile {
+  /** artifact id / path, as served: <id>/<path> */
+  id: string;
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+/** Random bytes, hashed while written; reused when a previous run left the same sizes in --dir. */
+async function writeRandomFile(file: string, size: number): Promise<string> {
+  await fsp.mkdir(path.dirname(file), { recursive: true });
+  const hash = createHash('sha256');
+  const fd = fs.openSync(file, 'w');
+  const buf = Buffer.allocUnsafe(16 * MiB);
+  try {
+    for (let done = 0; done < size; ) {
+      const n = Math.min(buf.length, size - done);
+      randomFillSync(buf, 0, n);
+      hash.update(buf.subarray(0, n));
+      for (let w = 0; w < n; ) w += fs.writeSync(fd, buf, w, n - w);
+      done += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
+async function makeDataSet(www: string): Promise<{ big: DataFile; set: DataFile[] }> {
+  const metaFile = path.join(www, 'dataset.json');
+  const want = { big: opts.big, small: opts.small, count: opts.count };
+  try {
+    const meta = JSON.parse(await fsp.readFile(metaFile, 'utf8'));
+    if (JSON.stringify(meta.want) === JSON.stringify(want)) {
+      log(`▶ Reusing the data set in ${www}`);
+      return meta.files;
+    }
+  } catch {
+    // none yet
+  }
+  log(`▶ Generating ${fmtBytes(opts.big)} + ${opts.count} × ${fmtBytes(opts.small)} of random bytes in ${www}`);
+  const big: DataFile = { id: 'big', path: 'model.bin', size: opts.big, sha256: '' };
+  big.sha256 = await writeRandomFile(path.join(www, big.id, big.path), big.size);
+  const set: DataFile[] = [];
+  for (let i = 1; i <= opts.count; i++) {
+    const f: DataFile = { id: 'set', path: `part-${String(i).padStart(2, '0')}.bin`, size: opts.small, sha256: '' };
+    f.sha256 = await writeRandomFile(path.join(www, f.id, f.path), f.size);
+    set.push(f);
+  }
+  await fsp.writeFile(metaFile, JSON.stringify({ want, files: { big, set } }, null, 2));
+  return { big, set };
+}
+
+function manifest(sourceUrl: string, groups: DataFile[][]): string {
+  const lines = ['version: 1', 'hostDir: ./host', 'cacheDir: ./cache', 'sources:', '  - name: origin', `    url: "${sourceUrl}"`, 'artifacts:'];
+  for (const files of groups) {
+    lines.push(`  - id: ${files[0]!.id}`, '    files:');
+    for (const f of files) lines.push(`      - {path: ${f.path}, size: ${f.size}, sha256: ${f.sha256}}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+// ───────────────────────────── nginx ─────────────────────────────
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function startNginx(dir: string, www: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const conf = path.join(dir, 'nginx.conf');
+  const tmp = path.join(dir, 'nginx-tmp');
+  await fsp.mkdir(tmp, { recursive: true });
+  await fsp.writeFile(
+    conf,
+    `# written by bench/run.ts
+worker_processes 2;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_timeout 30;
+  gzip off;
+  client_body_temp_path ${tmp}/body;
+  proxy_temp_path ${tmp}/proxy;
+  fastcgi_temp_path ${tmp}/fastcgi;
+  uwsgi_temp_path ${tmp}/uwsgi;
+  scgi_temp_path ${tmp}/scgi;
+  types { }
+  default_type application/octet-stream;
+  server {
+    listen 127.0.0.1:${port};
+    root ${www};
+  }
+}
+`,
+  );
+  await $`nginx -c ${conf} -e ${dir}/nginx-error.log`;
+  const url = `http://127.0.0.1:${port}/`;
+  for (let i = 0; i < 50; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  let stopped = false;
+  return {
+    url,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await $({ nothrow: true })`nginx -c ${conf} -e ${dir}/nginx-error.log -s quit`;
+      for (let i = 0; i < 50 && fs.existsSync(path.join(dir, 'nginx.pid')); i++) await new Promise((r) => setTimeout(r, 100));
+    },
+  };
+}
+
+// ───────────────────────────── measuring ─────────────────────────────
+
+interface Sample {
+  wallS: number;
+  /** peak RSS of the process (for pipelines: of the largest single process), KiB → MB */
+  rssMB: number;
+  cpuS: number;
+  load1: number;
+}
+
+function loadavg(): number {
+  return Number(fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+}
+
+/** Run `cmd` (argv) under /usr/bin/time; returns wall time, peak RSS and CPU time. Throws on a non-zero exit. */
+async function measure(cmd: string[], cwd: string, before?: () => Promise<void>): Promise<Sample> {
+  if (before) await before();
+  await $`sync`;
+  const timeFile = path.join(os.tmpdir(), `modelmount-bench-time-${process.pid}`);
+  const load1 = loadavg();
+  const t0 = process.hrtime.bigint();
+  const r = await $({ cwd, nothrow: true })`/usr/bin/time -f ${'%e %M %U %S'} -o ${timeFile} ${cmd}`;
+  const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
+  const timeOut = (await fsp.readFile(timeFile, 'utf8')).trim().split('\n').pop()!;
+  await fsp.rm(timeFile, { force: true });
+  if (r.exitCode !== 0) {
+    throw new Error(`${cmd.join(' ')} exited ${r.exitCode}\n${r.stderr.slice(-2000)}\n${r.stdout.slice(-2000)}`);
+  }
+  const [, rssKiB, user, sys] = timeOut.split(' ').map(Number);
+  return { wallS, rssMB: (rssKiB ?? 0) / 1024, cpuS: (user ?? 0) + (sys ?? 0), load1 };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function fmtBytes(n: number): string {
+  if (n >= GiB) return `${+(n / GiB).toFixed(2)} GiB`;
+  if (n >= MiB) return `${+(n / MiB).toFixed(1)} MiB`;
+  return `${n} B`;
+}
+
+async function readAll(files: string[]): Promise<void> {
+  const buf = Buffer.allocUnsafe(8 * MiB);
+  for (const f of files) {
+    const fd = fs.openSync(f, 'r');
+    try {
+      while (fs.readSync(fd, buf, 0, buf.length, null) > 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
+interface Contender {
+  name: string;
+  cmd: string[];
+  /** prepare a clean start (delete outputs) — not timed */
+  before?: () => Promise<void>;
+}
+
+interface CaseResult {
+  id: string;
+  title: string;
+  tool: Contender;
+  peers: Contender[];
+  samples: Map<string, Sample[]>;
+  targets: { peer: string; max: number }[];
+  absoluteMaxS?: number;
+  note?: string;
+}
+
+async function runCase(c: CaseResult, cwd: string, rounds: number): Promise<void> {
+  const all = [c.tool, ...c.peers];
+  for (const x of all) c.samples.set(x.name, []);
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? all : [...all].reverse();
+    const line: string[] = [];
+    for (const x of order) {
+      const s = await measure(x.cmd, cwd, x.before);
+      c.samples.get(x.name)!.push(s);
+      line.push(`${x.name} ${s.wallS.toFixed(2)} s`);
+    }
+    log(`  case ${c.id} round ${round + 1}/${rounds}: ${line.join(', ')}`);
+  }
+}
+
+// ───────────────────────────── main ─────────────────────────────
+
+async function main(): Promise<void> {
+  await ensureTools();
+  const dir = opts.dir ? path.resolve(opts.dir) : await fsp.mkdtemp(path.join(os.tmpdir(), 'modelmount-bench-'));
+  await fsp.mkdir(dir, { recursive: true });
+  const www = path.join(dir, 'www');
+  const work = path.join(dir, 'work');
+  await fsp.rm(work, { recursive: true, force: true });
+  await fsp.mkdir(work, { recursive: true });
+  const { big, set } = await makeDataSet(www);
+  const allFiles = [big, ...set];
+  const nginx = await startNginx(dir, www);
+  const onSignal = () => {
+    void nginx.stop().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const mm = ['node', opts.modelmount];
+  const results: CaseResult[] = [];
+  const started = new Date();
+  try {
+    const m = (name: string, yaml: string) => {
+      const p = path.join(work, name);
+      fs.writeFileSync(p, yaml);
+      return p;
+    };
+    const mBigHttp = m('big-http.yaml', manifest(nginx.url, [[big]]));
+    const mSetHttp = m('set-http.yaml', manifest(nginx.url, [set]));
+    const mBigFile = m('big-file.yaml', manifest(`${www}/`, [[big]]));
+    const mAll = m('all-http.yaml', manifest(nginx.url, [[big], set]));
+    const fresh = (...dirs: string[]) => async () => {
+      for (const d of dirs) await fsp.rm(path.join(work, d), { recursive: true, force: true });
+    };
+    const update = (manifestFile: string, host: string, cache: string) => [
+      ...mm,
+      'update',
+      '--manifest',
+      manifestFile,
+      '--yes',
+      '--host-dir',
+      path.join(work, host),
+      '--cache-dir',
+      path.join(work, cache),
+    ];
+    const bigUrl = `${nginx.url}${big.id}/${big.path}`;
+    const bigSrc = path.join(www, big.id, big.path);
+
+    if (opts.cases.has('1') || opts.cases.has('6')) {
+      await readAll([bigSrc]);
+      const c: CaseResult = {
+        id: '1',
+        title: `download + verify + install, one ${fmtBytes(big.size)} file over HTTP (nginx, loopback)`,
+        tool: { name: 'modelmount update', cmd: update(mBigHttp, 'h1', 'c1'), before: fresh('h1', 'c1') },
+        peers: [
+          { name: 'curl -o', cmd: ['curl', '-sS', '-o', path.join(work, 'curl.bin'), bigUrl], before: fresh('curl.bin') },
+          {
+            name: 'curl | tee | sha256sum',
+            cmd: ['bash', '-o', 'pipefail', '-c', `curl -sS ${bigUrl} | tee ${path.join(work, 'tee.bin')} | sha256sum`],
+            before: fresh('tee.bin'),
+          },
+          {
+            name: 'curl -o && sync (info)',
+            cmd: ['bash', '-c', `curl -sS -o ${path.join(work, 'curls.bin')} ${bigUrl} && sync -f ${path.join(work, 'curls.bin')}`],
+            before: fresh('curls.bin'),
+          },
+        ],
+        samples: new Map(),
+        targets: [
+          { peer: 'curl -o', max: 1.3 },
+          { peer: 'curl | tee | sha256sum', max: 0.8 },
+        ],
+        note: 'modelmount also fsyncs the blob before it enters the store; curl does not (see the "&& sync" row).',
+      };
+      log(`▶ Case 1: ${c.title}`);
+      await runCase(c, work, opts.rounds);
+      results.push(c);
+      await fresh('curl.bin', 'tee.bin', 'curls.bin', 'h1', 'c1')();
+    }
+
+    if (opts.cases.has('2')) {
+      await readAll(set.map((f) => path.join(www, f.id, f.path)));
+      const list = path.join(work, 'aria2-input.txt');
+      fs.writeFileSync(list, set.map((f) => `${nginx.url}${f.id}/${f.path}\n  out=${f.path}`).join('\n') + '\n');
+      const c: CaseResult = {
+        id: '2',
+        title: `download of the ${set.length}-file set (${fmtBytes(set.reduce((s, f) => s + f.size, 0))}) over HTTP`,
+        tool: { name: 'modelmount update', cmd: update(mSetHttp, 'h2', 'c2'), before: fresh('h2', 'c2') },
+        peers: [
+          {
+            name: 'aria2c -j8 -x4',
+            cmd: ['aria2c', '-q', '-j8', '-x4', '--allow-overwrite=true', '--auto-file-renaming=false', '-d', path.join(work, 'aria2'), '-i', list],
+            before: fresh('aria2'),
+          },
+        ],
+        samples: new Map(),
+        targets: [{ peer: 'aria2c -j8 -x4', max: 1.0 }],
+        note: 'modelmount verifies every file and installs it; aria2c only downloads. modelmount runs with its default --jobs (2 per core, max 8).',
+      };
+      log(`▶ Case 2: ${c.title}`);
+      await runCase(c, work, opts.rounds);
+      results.push(c);
+      await fresh('aria2', 'h2', 'c2')();
+    }
+
+    if (opts.cases.has('3')) {
+      await readAll([bigSrc]);
+      const copy = path.join(work, 'cp.bin');
+      const c: CaseResult = {
+        id: '3',
+        title: `copy from a local folder + verify, ${fmtBytes(big.size)}`,
+        tool: { name: 'modelmount update (file source)', cmd: update(mBigFile, 'h3', 'c3'), before: fresh('h3', 'c3') },
+        peers: [{ name: 'cp + sha256sum', cmd: ['bash', '-c', `cp ${bigSrc} ${copy} && sha256sum ${copy}`], before: fresh('cp.bin') }],
+        samples: new Map(),
+        targets: [{ peer: 'cp + sha256sum', max: 0.7 }],
+      };
+      log(`▶ Case 3: ${c.title}`);
+      await runCase(c, work, opts.rounds);
+      results.push(c);
+      await fresh('cp.bin', 'h3', 'c3')();
+    }
+
+    if (opts.cases.has('4') || opts.cases.has('5')) {
+      // One installed copy of the whole set for verify and the no-op update.
+      log('▶ Installing the whole set once for cases 4 and 5');
+      await measure(update(mAll, 'h-all', 'c-all'), work, fresh('h-all', 'c-all'));
+      const installed = allFiles.map((f) => path.join(work, 'h-all', f.id, f.path));
+      const sums = path.join(work, 'SHA256SUMS');
+      fs.writeFileSync(sums, allFiles.map((f, i) => `${f.sha256}  ${installed[i]}`).join('\n') + '\n');
+      await readAll(installed);
+      if (opts.cases.has('4')) {
+        const c: CaseResult = {
+          id: '4',
+          title: `verify --full of the whole set (${fmtBytes(allFiles.reduce((s, f) => s + f.size, 0))}) from page cache`,
+          tool: { name: 'modelmount verify --full', cmd: [...mm, 'verify', '--full', '--manifest', mAll, '--host-dir', path.join(work, 'h-all')] },
+          peers: [{ name: 'sha256sum', cmd: ['sha256sum', ...installed] }],
+          samples: new Map(),
+          targets: [{ peer: 'sha256sum', max: 0.35 }],
+        };
+        log(`▶ Case 4: ${c.title}`);
+        await runCase(c, work, opts.rounds);
+        results.push(c);
+      }
+      if (opts.cases.has('5')) {
+        const c: CaseResult = {
+          id: '5',
+          title: 'no-op update of the installed set (whole process, Node start-up included)',
+          tool: { name: 'modelmount update (no-op)', cmd: update(mAll, 'h-all', 'c-all') },
+          peers: [
+            { name: 'sha256sum -c', cmd: ['sha256sum', '--quiet', '-c', sums] },
+            { name: 'modelmount --version (info)', cmd: [...mm, '--version'] },
+          ],
+          samples: new Map(),
+          targets: [{ peer: 'sha256sum -c', max: 0.2 }],
+          absoluteMaxS: 1,
+        };
+        log(`▶ Case 5: ${c.title}`);
+        await runCase(c, work, opts.rounds);
+        results.push(c);
+      }
+    }
+  } finally {
+    await nginx.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (!opts.keep && !opts.dir) await fsp.rm(dir, { recursive: true, force: true });
+    else await fsp.rm(work, { recursive: true, force: true });
+  }
+  const report = await formatReport(results, started, path.dirname(dir));
+  process.stdout.write(report);
+  if (opts.out) {
+    await fsp.writeFile(opts.out, report);
+    log(`▶ Wrote ${path.relative(process.cwd(), opts.out)}`);
+  }
+}
+
+// ───────────────────────────── report ─────────────────────────────
+
+async function formatReport(results: CaseResult[], started: Date, dataDir: string): Promise<string> {
+  const cpu = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m)?.[1] ?? os.cpus()[0]?.model ?? 'unknown').trim();
+  const shaNi = /\bsha_ni\b/.test(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+  const v = await versions();
+  let gitRev = '';
+  try {
+    const checkout = path.resolve(path.dirname(opts.modelmount), '..');
+    gitRev = (await $({ cwd: checkout })`git rev-parse --short HEAD`).stdout.trim();
+    const dirty = (await $({ cwd: checkout })`git status --porcelain --untracked-files=no -- lib scripts bin`).stdout.trim();
+    if (dirty) gitRev += ' (+ uncommitted changes)';
+  } catch {
+    gitRev = 'unknown';
+  }
+  const rows: string[] = [];
+  const verdicts: string[] = [];
+  const cell = (text: string) => text.replace(/\|/g, '\\|');
+  const med = (c: CaseResult, name: string) => median(c.samples.get(name)!.map((s) => s.wallS));
+  for (const c of results) {
+    const t = med(c, c.tool.name);
+    rows.push(`| ${c.id} | ${c.title} | ${cell(c.tool.name)} | **${t.toFixed(2)} s** | | | |`);
+    for (const p of c.peers) {
+      const pm = med(c, p.name);
+      const ratio = t / pm;
+      const target = c.targets.find((x) => x.peer === p.name);
+      const verdict = target ? (ratio <= target.max ? `✅ ≤ ${target.max}×` : `❌ > ${target.max}×`) : 'info';
+      rows.push(`| | | ${cell(p.name)} | ${pm.toFixed(2)} s | **${ratio.toFixed(2)}×** | ${target ? `≤ ${target.max}×` : '—'} | ${verdict} |`);
+      if (target) verdicts.push(`${ratio <= target.max ? 'PASS' : 'MISS'} case ${c.id}: ${c.tool.name} / ${p.name} = ${ratio.toFixed(2)}× (target ≤ ${target.max}×)`);
+    }
+    if (c.absoluteMaxS !== undefined) {
+      rows.push(`| | | (absolute) | | | ≤ ${c.absoluteMaxS} s | ${t <= c.absoluteMaxS ? '✅' : '❌'} |`);
+      verdicts.push(`${t <= c.absoluteMaxS ? 'PASS' : 'MISS'} case ${c.id}: ${t.toFixed(2)} s (target ≤ ${c.absoluteMaxS} s)`);
+    }
+    if (c.id === '1') {
+      const rss = Math.max(...c.samples.get(c.tool.name)!.map((s) => s.rssMB));
+      rows.push(`| 6 | peak RSS of modelmount during case 1 (max over rounds) | modelmount update | **${rss.toFixed(0)} MB** | | ≤ 200 MB | ${rss <= 200 ? '✅' : '❌'} |`);
+      verdicts.push(`${rss <= 200 ? 'PASS' : 'MISS'} case 6: peak RSS ${rss.toFixed(0)} MB (target ≤ 200 MB)`);
+    }
+  }
+  const detail: string[] = [];
+  for (const c of results) {
+    detail.push(`**Case ${c.id}** — ${c.title}${c.note ? `  \n_${c.note}_` : ''}`, '', '| contender | wall s (each round) | median | CPU s (median) | peak RSS MB (max) | load avg at start (median) |', '|---|---|---|---|---|---|');
+    for (const x of [c.tool, ...c.peers]) {
+      const s = c.samples.get(x.name)!;
+      detail.push(
+        `| ${cell(x.name)} | ${s.map((y) => y.wallS.toFixed(2)).join(', ')} | ${median(s.map((y) => y.wallS)).toFixed(2)} | ${median(s.map((y) => y.cpuS)).toFixed(2)} | ${Math.max(...s.map((y) => y.rssMB)).toFixed(0)} | ${median(s.map((y) => y.load1)).toFixed(2)} |`,
+      );
+    }
+    detail.push('');
+  }
+  const fsType = (await $({ nothrow: true })`findmnt -n -o FSTYPE,OPTIONS -T ${dataDir}`).stdout.trim().replace(/\s+/, ' (') + ')';
+  return `# modelmount benchmarks${opts.label ? ` — ${opts.label}` : ''}
+
+Generated by \`npm run bench\` (bench/run.ts) on ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC.
+
+| | |
+|---|---|
+| CPU | ${cpu}${shaNi ? ' (SHA-NI)' : ''} |
+| cores | ${os.availableParallelism()} |
+| memory | ${fmtBytes(os.totalmem())} |
+| kernel | ${os.release()} |
+| Node | ${v.node} |
+| modelmount | ${path.relative(ROOT, opts.modelmount) || opts.modelmount} @ ${gitRev} |
+| peers | ${v.curl}; ${v.aria2c}; ${v.sha256sum}; nginx ${v.nginx} (sendfile on, loopback) |
+| data | ${fmtBytes(opts.big)} + ${opts.count} × ${fmtBytes(opts.small)} random bytes on ${fsType} |
+| rounds | ${opts.rounds}, tool and peers alternating (order reversed every other round); medians |
+
+## Results
+
+| case | what | contender | median | tool / peer | target | |
+|---|---|---|---|---|---|---|
+${rows.join('\n')}
+
+${verdicts.map((x) => `- ${x}`).join('\n')}
+
+## Every sample
+
+${detail.join('\n')}
+`;
+}
+
+await main().catch((err: unknown) => {
+  log(`✖ ${(err as Error).stack ?? String(err)}`);
+  process.exitCode = 1;
+});
