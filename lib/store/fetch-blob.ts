@@ -27,6 +27,7 @@ import { fsyncDir } from '../fs-atomic.ts';
 import { blobPath, storeTmpDir } from '../layout.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import type { Source } from '../sources/types.ts';
+import { formatBytes } from '../ui/format.ts';
 import { sha256File } from '../verify/hash.ts';
 import { BlobWriter, pipeToWriter } from './blob-writer.ts';
 
@@ -211,7 +212,7 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
               try {
                 await w.flush();
               } catch (err) {
-                throw toDiskError(err, `writing ${label} to ${tmpDir}`) ?? err;
+                throw toDiskError(err, `writing ${label} to ${tmpDir} (the file needs ${formatBytes(file.size)}, ${formatBytes(file.size - w.pos)} of it still unwritten)`) ?? err;
               } finally {
                 pos = w.pos;
               }

@@ -13,6 +13,7 @@ import { DiskError, IntegrityError, toDiskError } from '../errors.ts';
 import { fsyncDir, uniqueSuffix } from '../fs-atomic.ts';
 import { metaDir } from '../layout.ts';
 import type { FileEntry } from '../manifest/schema.ts';
+import { formatBytes } from '../ui/format.ts';
 
 export type MaterialiseMethod = 'hardlink' | 'reflink' | 'copy';
 
@@ -113,6 +114,6 @@ export async function materialiseFile(hostDir: string, blob: string, dest: strin
     return method;
   } catch (err) {
     await fs.rm(tmp, { force: true }).catch(() => {});
-    throw toDiskError(err, `installing ${dest}`) ?? err;
+    throw toDiskError(err, `installing ${dest} (${formatBytes(expected.size)})`) ?? err;
   }
 }
