@@ -92,6 +92,8 @@ export interface RecordedRequest {
   headers: http.IncomingHttpHeaders;
   /** the fault that was applied, if any */
   fault?: Fault;
+  /** body bytes handed to the socket so far for this request (file responses) */
+  bytesSent?: number;
 }
 
 export interface FaultServer {
@@ -182,7 +184,11 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
     return q?.shift();
   };
 
-  async function writeBody(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, f: Fault): Promise<void> {
+  async function writeBody(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, f: Fault, record: RecordedRequest): Promise<void> {
+    // A request that arrived on a keep-alive connection before the previous response there had
+    // ended (the client had all its bytes, the drip had not called end() yet) gets its socket
+    // only when that response ends: wait for it, or this response would never be sent.
+    if (res.socket === null && !res.destroyed) await Promise.race([once(res, 'socket'), once(res, 'close')]);
     const socket = res.socket;
     const alive = () => !closing && !res.destroyed && socket !== null && !socket.destroyed;
     let limit = body.length;
@@ -202,6 +208,7 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
       if (f.stallAfter !== undefined && sent < f.stallAfter) n = Math.min(n, f.stallAfter - sent);
       const ok = res.write(body.subarray(sent, sent + n));
       sent += n;
+      record.bytesSent = sent;
       if (f.dripIntervalMs !== undefined) await sleep(f.dripIntervalMs);
       else if (!ok) await drainOrClose(res);
     }
@@ -222,7 +229,8 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
     const rawUrl = req.url ?? '/';
     const path = rawUrl.startsWith('/') ? rawUrl.replace(/[?#].*$/s, '') : new URL(rawUrl).pathname;
     const f = takeFault(path) ?? {};
-    requests.push({ method: req.method ?? 'GET', url: rawUrl, path, headers: req.headers, ...(Object.keys(f).length ? { fault: f } : {}) });
+    const record: RecordedRequest = { method: req.method ?? 'GET', url: rawUrl, path, headers: req.headers, ...(Object.keys(f).length ? { fault: f } : {}) };
+    requests.push(record);
 
     if (f.resetBeforeHeaders) {
       resetSocket(req.socket);
@@ -291,7 +299,8 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
       res.end();
       return;
     }
-    await writeBody(req, res, body, f);
+    record.bytesSent = 0;
+    await writeBody(req, res, body, f, record);
   }
 
   const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
