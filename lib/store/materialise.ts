@@ -5,17 +5,79 @@
  * <hostDir>/.modelmount/tmp (not mounted into any container) and renamed over
  * the destination, so a container sees the old file or the new one, never half.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsc, createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { DiskError, IntegrityError, toDiskError } from '../errors.ts';
-import { fsyncDir, uniqueSuffix } from '../fs-atomic.ts';
+import { fsyncDir } from '../fs-atomic.ts';
 import { metaDir } from '../layout.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import { formatBytes } from '../ui/format.ts';
 
 export type MaterialiseMethod = 'hardlink' | 'reflink' | 'copy';
+
+const HOST = os.hostname().replace(/[^A-Za-z0-9-]/g, '-') || 'host';
+const TMP_SUFFIX = '.tmp';
+/** another host's temp file (shared host folder) untouched this long is taken for abandoned */
+const FOREIGN_TMP_MAX_AGE_MS = 60 * 60 * 1000;
+
+/** `<name>.<host>.<pid>.<random>.tmp`: who made it, so a dead process's leftovers can be removed. */
+function tmpName(base: string): string {
+  return `${base}.${HOST}.${process.pid}.${randomBytes(6).toString('hex')}${TMP_SUFFIX}`;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const swept = new Set<string>();
+
+/**
+ * Remove what killed runs left in <hostDir>/.modelmount/tmp: a hardlink is only a name, but a
+ * copy to another filesystem can be gigabytes. Leftovers of a dead process on this host go at
+ * once; another host's (or unnamed ones) once unchanged for an hour (ctime: link() updates it).
+ * Once per host folder and process; best effort.
+ */
+export async function sweepHostTemps(hostDir: string, now = Date.now()): Promise<string[]> {
+  const dir = path.join(metaDir(hostDir), 'tmp');
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const parts = name.slice(0, -TMP_SUFFIX.length).split('.');
+    const pid = Number(parts.at(-2));
+    const host = parts.at(-3);
+    let stale: boolean;
+    if (name.endsWith(TMP_SUFFIX) && host === HOST && Number.isInteger(pid) && pid > 0) {
+      stale = pid !== process.pid && !isAlive(pid);
+    } else {
+      try {
+        stale = now - (await fs.lstat(path.join(dir, name))).ctimeMs >= FOREIGN_TMP_MAX_AGE_MS;
+      } catch {
+        continue;
+      }
+    }
+    if (!stale) continue;
+    try {
+      await fs.rm(path.join(dir, name), { force: true, recursive: true });
+      removed.push(name);
+    } catch {
+      // best effort
+    }
+  }
+  return removed;
+}
 
 /**
  * Create `rel` (POSIX segments) below `root`, refusing any existing component that is
@@ -77,8 +139,12 @@ async function copyVerified(blob: string, tmp: string, expected: FileEntry): Pro
 /** Make `dest` (inside hostDir) hold the bytes of `blob`. Returns how. */
 export async function materialiseFile(hostDir: string, blob: string, dest: string, expected: FileEntry): Promise<MaterialiseMethod> {
   const tmpDir = path.join(metaDir(hostDir), 'tmp');
+  if (!swept.has(hostDir)) {
+    swept.add(hostDir);
+    await sweepHostTemps(hostDir);
+  }
   await fs.mkdir(tmpDir, { recursive: true });
-  const tmp = path.join(tmpDir, `${path.basename(dest)}.${uniqueSuffix()}.tmp`);
+  const tmp = path.join(tmpDir, tmpName(path.basename(dest)));
   let method: MaterialiseMethod = 'hardlink';
   try {
     try {
