@@ -1,26 +1,25 @@
 /**
- * Hash-while-writing for fetches and copies: every chunk is hashed as it arrives (main
- * thread) and written in batches of ~1 MiB with one writev at a time, in file order, on a
- * libuv thread. The main thread never waits on the disk chunk by chunk, and at most 8 MiB is
- * queued before `push()` asks the caller to pause the source.
+ * Hash-while-writing for fetches and copies. The main thread only receives: chunks are written
+ * in batches of ~1 MiB with one writev at a time, in file order, on a libuv thread, and a hash
+ * worker reads back what has been written (page cache) and hashes it meanwhile
+ * (lib/verify/hash-pool.ts `follow`). The main thread never waits on the disk chunk by chunk,
+ * and at most 8 MiB is queued before `push()` asks the caller to pause the source.
  *
- * Why not a worker for the hash: measured on the 2-core bench machine (2 GiB over loopback),
- * copying batches into shared memory for a hashing worker cost more CPU (copies, wake-ups,
- * pause/resume churn) than hashing in place: 6–9 s against 4.6–5.2 s for this design.
- * Why one write at a time: concurrent positional writes that extend a file were 3–6× slower
- * on ext4 than sequential ones (2 GiB: 1.6–4 s with 8 in flight, 0.6 s with 1).
+ * Measured on the 2-core bench machine (2 GiB over loopback): hashing on the receiving thread
+ * made it the bottleneck; copying batches into shared memory for a worker cost more CPU than
+ * it saved (6–9 s against 4.6–5.2 s); reading back from the page cache is what remains.
+ * One write at a time: concurrent positional writes that extend a file were 3–6× slower on
+ * ext4 than sequential ones (2 GiB: 1.6–4 s with 8 in flight, 0.6 s with 1).
  */
-import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { finished, type Readable } from 'node:stream';
+import { hashPool, type HashFollower } from '../verify/hash-pool.ts';
 
 /** bytes gathered before one writev */
 export const WRITE_BATCH = 1024 * 1024;
 /** bytes queued for writing (not yet on disk) before `push()` asks the caller to pause */
 const MAX_QUEUED = 8 * WRITE_BATCH;
-/** read size when hashing a resumed prefix */
-const PREFIX_READ = 4 * 1024 * 1024;
 
 export class BlobWriter {
   /** bytes accepted so far, resumed prefix included: the file's length once everything is written */
@@ -36,7 +35,7 @@ export class BlobWriter {
 
   private constructor(
     private readonly handle: FileHandle,
-    private hash: Hash,
+    private readonly hash: HashFollower,
     prefix: number,
   ) {
     this.pos = prefix;
@@ -48,24 +47,13 @@ export class BlobWriter {
    * never trusted blindly; a file longer than `limit` is truncated to 0. `pos` is its length.
    */
   static async open(handle: FileHandle, limit: number): Promise<BlobWriter> {
-    const hash = createHash('sha256');
     const st = await handle.stat();
     let length = st.size;
     if (length > limit) {
       await handle.truncate(0);
       length = 0;
     }
-    let pos = 0;
-    if (length > 0) {
-      const buf = Buffer.allocUnsafe(Math.min(PREFIX_READ, length));
-      while (pos < length) {
-        const { bytesRead } = await handle.read(buf, 0, Math.min(buf.length, length - pos), pos);
-        if (bytesRead === 0) break;
-        hash.update(buf.subarray(0, bytesRead));
-        pos += bytesRead;
-      }
-    }
-    return new BlobWriter(handle, hash, pos);
+    return new BlobWriter(handle, hashPool().follow(handle.fd, length), length);
   }
 
   /**
@@ -75,7 +63,6 @@ export class BlobWriter {
    */
   push(chunk: Buffer): boolean {
     if (this.failure) throw this.failure;
-    this.hash.update(chunk);
     this.batch.push(chunk);
     this.batchLen += chunk.length;
     this.pos += chunk.length;
@@ -100,7 +87,7 @@ export class BlobWriter {
   async reset(): Promise<void> {
     await this.flush();
     await this.handle.truncate(0);
-    this.hash = createHash('sha256');
+    this.hash.reset();
     this.pos = 0;
     this.written = 0;
   }
@@ -108,7 +95,9 @@ export class BlobWriter {
   /** Flush, then the sha256 (hex) of every byte in the file so far. The writer stays usable. */
   async digest(): Promise<string> {
     await this.flush();
-    return this.hash.copy().digest('hex');
+    const d = await this.hash.digest();
+    if (d.size !== this.pos) throw Object.assign(new Error(`hashed ${d.size} bytes of ${this.pos}`), { code: 'EIO' });
+    return d.sha256;
   }
 
   /** Wait until no write is in flight; drop what is queued. Never throws. Call before closing the file. */
@@ -117,6 +106,7 @@ export class BlobWriter {
     this.batchLen = 0;
     this.queue.length = 0;
     while (this.writing) await this.nextEvent();
+    await this.hash.close();
   }
 
   private queueBatch(): void {
@@ -139,6 +129,7 @@ export class BlobWriter {
     const done = (err: Error | null) => {
       this.queued -= w.len;
       if (err) this.failure ??= err;
+      else this.hash.advance(w.at + w.len);
       this.wake();
       this.writeNext();
     };

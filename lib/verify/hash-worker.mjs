@@ -1,10 +1,17 @@
 // A hashing thread for lib/verify/hash-pool.ts. Plain JavaScript on purpose: worker
 // threads do not inherit the tsx loader, and this file must run as it is.
 //
-// Requests, each with a request id `rid`; each hashFile gets one reply
-// { rid, ok: true, sha256, size } or { rid, ok: false, code, message }:
-//   hashFile { path }     sha256 of a whole file, read here (O_NOFOLLOW), yielding between chunks
-//   cancel   { target }   stop the hashFile request `target` (it rejects with ABORT_ERR)
+// Requests carry a request id `rid`; those that are answered get one reply
+// { rid, ok: true, ... } or { rid, ok: false, code, message }:
+//   hashFile     { path }              sha256 of a whole file, read here (O_NOFOLLOW), yielding
+//                                      between chunks -> { sha256, size }
+//   cancel       { target }            stop the hashFile request `target` (it rejects with ABORT_ERR)
+//   follow       { job, fd, avail }    hash an open file that is being written, from byte 0, as far
+//                                      as `avail` bytes are known to be written (no reply)
+//   followMore   { job, avail, gen }   more bytes are written; a new `gen` means the file was
+//                                      truncated: start over from byte 0 (no reply)
+//   followDigest { job, avail, gen }   reply { sha256, size } once bytes [0, avail) are hashed
+//   followDrop   { job }               forget the job -> {}
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
@@ -54,10 +61,84 @@ async function hashFile(m) {
   }
 }
 
+const follows = new Map();
+
+/** Hash what is written and not hashed yet, in chunks, yielding so other jobs and messages get through. */
+async function pump(job) {
+  if (job.running) return;
+  job.running = true;
+  try {
+    while (follows.get(job.id) === job) {
+      if (job.pos < job.avail) {
+        const n = fs.readSync(job.fd, job.buf, 0, Math.min(job.buf.length, job.avail - job.pos), job.pos);
+        if (n === 0) throw Object.assign(new Error(`read nothing at byte ${job.pos} of ${job.avail}`), { code: 'EIO' });
+        job.hash.update(n === job.buf.length ? job.buf : job.buf.subarray(0, n));
+        job.pos += n;
+        await yieldToEvents();
+        continue;
+      }
+      if (job.digestRid !== undefined && job.pos >= job.digestAt) {
+        const rid = job.digestRid;
+        job.digestRid = undefined;
+        parentPort.postMessage({ rid, ok: true, sha256: job.hash.copy().digest('hex'), size: job.pos });
+      }
+      break;
+    }
+  } catch (err) {
+    job.error = err;
+    if (job.digestRid !== undefined) {
+      fail(job.digestRid, err);
+      job.digestRid = undefined;
+    }
+  } finally {
+    job.running = false;
+  }
+}
+
+function followUpdate(m) {
+  const job = follows.get(m.job);
+  if (!job) return undefined;
+  if (m.gen !== job.gen) {
+    // the file was truncated and is being written again: start over
+    job.gen = m.gen;
+    job.hash = createHash('sha256');
+    job.pos = 0;
+    job.error = undefined;
+  }
+  job.avail = m.avail;
+  return job;
+}
+
 parentPort.on('message', (m) => {
   switch (m.type) {
     case 'hashFile':
       void hashFile(m);
+      break;
+    case 'follow': {
+      const job = { id: m.job, fd: m.fd, hash: createHash('sha256'), pos: 0, avail: m.avail, gen: 0, buf: Buffer.allocUnsafe(READ_CHUNK), running: false };
+      follows.set(m.job, job);
+      void pump(job);
+      break;
+    }
+    case 'followMore': {
+      const job = followUpdate(m);
+      if (job) void pump(job);
+      break;
+    }
+    case 'followDigest': {
+      const job = followUpdate(m);
+      if (!job) fail(m.rid, new Error(`no hash job ${m.job}`));
+      else if (job.error) fail(m.rid, job.error);
+      else {
+        job.digestRid = m.rid;
+        job.digestAt = m.avail;
+        void pump(job);
+      }
+      break;
+    }
+    case 'followDrop':
+      follows.delete(m.job);
+      parentPort.postMessage({ rid: m.rid, ok: true });
       break;
     case 'cancel':
       if (running.has(m.target)) cancelled.add(m.target);
