@@ -7,9 +7,10 @@
  *   npm run bench -- --quick           # 256 MiB + 8 × 16 MiB, 3 rounds, prints only
  *   npm run bench -- --big 1G --small 64M --count 8 --rounds 3 --dir /var/tmp/mmbench --keep
  *   npm run bench -- --cases 1,4 --modelmount /path/to/other/checkout/bin/modelmount.mjs
+ *   npm run bench -- --baseline /path/to/older/checkout/bin/modelmount.mjs   # before/after in the same rounds
  *
  * Every flag has an environment twin: BENCH_BIG, BENCH_SMALL, BENCH_COUNT, BENCH_ROUNDS,
- * BENCH_DIR, BENCH_CASES, BENCH_OUT, BENCH_MODELMOUNT.
+ * BENCH_DIR, BENCH_CASES, BENCH_OUT, BENCH_MODELMOUNT, BENCH_BASELINE.
  *
  * Method (the same for tool and peer): every measurement is a whole process (start-up
  * included) timed from spawn to exit; tool and peer alternate inside each round and swap
@@ -45,7 +46,7 @@ function parseSize(v: string | number | undefined, fallback: number): number {
 
 const argv = minimist(process.argv.slice(2), {
   boolean: ['quick', 'keep', 'help'],
-  string: ['big', 'small', 'count', 'rounds', 'dir', 'cases', 'out', 'modelmount', 'label'],
+  string: ['big', 'small', 'count', 'rounds', 'dir', 'cases', 'out', 'modelmount', 'baseline', 'label'],
 });
 if (argv.help) {
   process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0]!.replace(/^\/\*\*?|^ \* ?/gm, ''));
@@ -62,6 +63,8 @@ const opts = {
   cases: new Set(String(argv.cases ?? env.BENCH_CASES ?? '1,2,3,4,5').split(',').map((s) => s.trim())),
   out: (argv.out ?? env.BENCH_OUT ?? (quick ? '' : path.join(ROOT, 'bench', 'RESULTS.md'))) as string,
   modelmount: path.resolve((argv.modelmount ?? env.BENCH_MODELMOUNT ?? path.join(ROOT, 'bin', 'modelmount.mjs')) as string),
+  /** another checkout's bin/modelmount.mjs, measured in the same rounds ("before") */
+  baseline: (argv.baseline ?? env.BENCH_BASELINE) ? path.resolve((argv.baseline ?? env.BENCH_BASELINE) as string) : undefined,
   label: (argv.label as string | undefined) ?? '',
   keep: Boolean(argv.keep),
 };
@@ -308,6 +311,8 @@ interface CaseResult {
   id: string;
   title: string;
   tool: Contender;
+  /** the same command from the --baseline checkout */
+  baseline?: Contender;
   peers: Contender[];
   samples: Map<string, Sample[]>;
   targets: { peer: string; max: number }[];
@@ -316,7 +321,7 @@ interface CaseResult {
 }
 
 async function runCase(c: CaseResult, cwd: string, rounds: number): Promise<void> {
-  const all = [c.tool, ...c.peers];
+  const all = [c.tool, ...(c.baseline ? [c.baseline] : []), ...c.peers];
   for (const x of all) c.samples.set(x.name, []);
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? all : [...all].reverse();
@@ -349,6 +354,14 @@ async function main(): Promise<void> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const mm = ['node', opts.modelmount];
+  const mmBase = opts.baseline ? ['node', opts.baseline] : undefined;
+  /** the tool's command with the baseline's bin and its own folders (suffix "b") */
+  const baselineOf = (tool: Contender, fresh?: (...d: string[]) => () => Promise<void>, dirs: string[] = []): Contender | undefined => {
+    if (!mmBase) return undefined;
+    const cmd = tool.cmd.map((a) => (a === opts.modelmount ? opts.baseline! : dirs.some((d) => a.endsWith(`/${d}`)) ? `${a}b` : a));
+    return { name: 'modelmount before', cmd, ...(fresh && dirs.length ? { before: fresh(...dirs.map((d) => `${d}b`)) } : {}) };
+  };
+  void mmBase;
   const results: CaseResult[] = [];
   const started = new Date();
   try {
@@ -404,10 +417,11 @@ async function main(): Promise<void> {
         ],
         note: 'modelmount also fsyncs the blob before it enters the store; curl does not (see the "&& sync" row).',
       };
+      c.baseline = baselineOf(c.tool, fresh, ['h1', 'c1']);
       log(`▶ Case 1: ${c.title}`);
       await runCase(c, work, opts.rounds);
       results.push(c);
-      await fresh('curl.bin', 'tee.bin', 'curls.bin', 'h1', 'c1')();
+      await fresh('curl.bin', 'tee.bin', 'curls.bin', 'h1', 'c1', 'h1b', 'c1b')();
     }
 
     if (opts.cases.has('2')) {
@@ -429,10 +443,11 @@ async function main(): Promise<void> {
         targets: [{ peer: 'aria2c -j8 -x4', max: 1.0 }],
         note: 'modelmount verifies every file and installs it; aria2c only downloads. modelmount runs with its default --jobs (2 per core, max 8).',
       };
+      c.baseline = baselineOf(c.tool, fresh, ['h2', 'c2']);
       log(`▶ Case 2: ${c.title}`);
       await runCase(c, work, opts.rounds);
       results.push(c);
-      await fresh('aria2', 'h2', 'c2')();
+      await fresh('aria2', 'h2', 'c2', 'h2b', 'c2b')();
     }
 
     if (opts.cases.has('3')) {
@@ -446,10 +461,11 @@ async function main(): Promise<void> {
         samples: new Map(),
         targets: [{ peer: 'cp + sha256sum', max: 0.7 }],
       };
+      c.baseline = baselineOf(c.tool, fresh, ['h3', 'c3']);
       log(`▶ Case 3: ${c.title}`);
       await runCase(c, work, opts.rounds);
       results.push(c);
-      await fresh('cp.bin', 'h3', 'c3')();
+      await fresh('cp.bin', 'h3', 'c3', 'h3b', 'c3b')();
     }
 
     if (opts.cases.has('4') || opts.cases.has('5')) {
@@ -469,6 +485,7 @@ async function main(): Promise<void> {
           samples: new Map(),
           targets: [{ peer: 'sha256sum', max: 0.35 }],
         };
+        c.baseline = baselineOf(c.tool);
         log(`▶ Case 4: ${c.title}`);
         await runCase(c, work, opts.rounds);
         results.push(c);
@@ -486,6 +503,7 @@ async function main(): Promise<void> {
           targets: [{ peer: 'sha256sum -c', max: 0.2 }],
           absoluteMaxS: 1,
         };
+        c.baseline = baselineOf(c.tool);
         log(`▶ Case 5: ${c.title}`);
         await runCase(c, work, opts.rounds);
         results.push(c);
@@ -521,35 +539,41 @@ async function formatReport(results: CaseResult[], started: Date, dataDir: strin
   } catch {
     gitRev = 'unknown';
   }
+  let baselineRev = '';
+  if (opts.baseline) {
+    baselineRev = (await $({ cwd: path.resolve(path.dirname(opts.baseline), '..'), nothrow: true })`git rev-parse --short HEAD`).stdout.trim() || 'unknown';
+  }
   const rows: string[] = [];
   const verdicts: string[] = [];
   const cell = (text: string) => text.replace(/\|/g, '\\|');
   const med = (c: CaseResult, name: string) => median(c.samples.get(name)!.map((s) => s.wallS));
+  const verdict = (ratio: number, max: number) => (ratio <= max ? `✅ ≤ ${max}` : `❌ > ${max}`);
   for (const c of results) {
     const t = med(c, c.tool.name);
-    rows.push(`| ${c.id} | ${c.title} | ${cell(c.tool.name)} | **${t.toFixed(2)} s** | | | |`);
-    for (const p of c.peers) {
-      const pm = med(c, p.name);
+    const b = c.baseline ? med(c, c.baseline.name) : undefined;
+    for (const target of c.targets) {
+      const pm = med(c, target.peer);
       const ratio = t / pm;
-      const target = c.targets.find((x) => x.peer === p.name);
-      const verdict = target ? (ratio <= target.max ? `✅ ≤ ${target.max}×` : `❌ > ${target.max}×`) : 'info';
-      rows.push(`| | | ${cell(p.name)} | ${pm.toFixed(2)} s | **${ratio.toFixed(2)}×** | ${target ? `≤ ${target.max}×` : '—'} | ${verdict} |`);
-      if (target) verdicts.push(`${ratio <= target.max ? 'PASS' : 'MISS'} case ${c.id}: ${c.tool.name} / ${p.name} = ${ratio.toFixed(2)}× (target ≤ ${target.max}×)`);
+      rows.push(
+        `| ${c.id} | ${c.title} | ${cell(target.peer)} ${pm.toFixed(2)} s | **${t.toFixed(2)} s** | **${ratio.toFixed(2)}×** | ${b !== undefined ? `${b.toFixed(2)} s | ${(b / pm).toFixed(2)}×` : '— | —'} | ≤ ${target.max}× | ${verdict(ratio, target.max)} |`,
+      );
+      verdicts.push(`${ratio <= target.max ? 'PASS' : 'MISS'} case ${c.id}: ${c.tool.name} / ${target.peer} = ${ratio.toFixed(2)}× (target ≤ ${target.max}×)${b !== undefined ? `; before: ${(b / pm).toFixed(2)}×` : ''}`);
     }
     if (c.absoluteMaxS !== undefined) {
-      rows.push(`| | | (absolute) | | | ≤ ${c.absoluteMaxS} s | ${t <= c.absoluteMaxS ? '✅' : '❌'} |`);
-      verdicts.push(`${t <= c.absoluteMaxS ? 'PASS' : 'MISS'} case ${c.id}: ${t.toFixed(2)} s (target ≤ ${c.absoluteMaxS} s)`);
+      rows.push(`| ${c.id} | (absolute) | — | **${t.toFixed(2)} s** | | ${b !== undefined ? `${b.toFixed(2)} s | ` : '— | '}| ≤ ${c.absoluteMaxS} s | ${t <= c.absoluteMaxS ? '✅' : '❌'} |`);
+      verdicts.push(`${t <= c.absoluteMaxS ? 'PASS' : 'MISS'} case ${c.id}: ${t.toFixed(2)} s (target ≤ ${c.absoluteMaxS} s)${b !== undefined ? `; before: ${b.toFixed(2)} s` : ''}`);
     }
     if (c.id === '1') {
-      const rss = Math.max(...c.samples.get(c.tool.name)!.map((s) => s.rssMB));
-      rows.push(`| 6 | peak RSS of modelmount during case 1 (max over rounds) | modelmount update | **${rss.toFixed(0)} MB** | | ≤ 200 MB | ${rss <= 200 ? '✅' : '❌'} |`);
-      verdicts.push(`${rss <= 200 ? 'PASS' : 'MISS'} case 6: peak RSS ${rss.toFixed(0)} MB (target ≤ 200 MB)`);
+      const rss = Math.max(...c.samples.get(c.tool.name)!.map((x) => x.rssMB));
+      const rssB = c.baseline ? Math.max(...c.samples.get(c.baseline.name)!.map((x) => x.rssMB)) : undefined;
+      rows.push(`| 6 | peak RSS of modelmount during case 1 (max over rounds) | — | **${rss.toFixed(0)} MB** | | ${rssB !== undefined ? `${rssB.toFixed(0)} MB | ` : '— | '}| ≤ 200 MB | ${rss <= 200 ? '✅' : '❌'} |`);
+      verdicts.push(`${rss <= 200 ? 'PASS' : 'MISS'} case 6: peak RSS ${rss.toFixed(0)} MB (target ≤ 200 MB)${rssB !== undefined ? `; before: ${rssB.toFixed(0)} MB` : ''}`);
     }
   }
   const detail: string[] = [];
   for (const c of results) {
     detail.push(`**Case ${c.id}** — ${c.title}${c.note ? `  \n_${c.note}_` : ''}`, '', '| contender | wall s (each round) | median | CPU s (median) | peak RSS MB (max) | load avg at start (median) |', '|---|---|---|---|---|---|');
-    for (const x of [c.tool, ...c.peers]) {
+    for (const x of [c.tool, ...(c.baseline ? [c.baseline] : []), ...c.peers]) {
       const s = c.samples.get(x.name)!;
       detail.push(
         `| ${cell(x.name)} | ${s.map((y) => y.wallS.toFixed(2)).join(', ')} | ${median(s.map((y) => y.wallS)).toFixed(2)} | ${median(s.map((y) => y.cpuS)).toFixed(2)} | ${Math.max(...s.map((y) => y.rssMB)).toFixed(0)} | ${median(s.map((y) => y.load1)).toFixed(2)} |`,
@@ -570,14 +594,15 @@ Generated by \`npm run bench\` (bench/run.ts) on ${started.toISOString().slice(0
 | kernel | ${os.release()} |
 | Node | ${v.node} |
 | modelmount | ${path.relative(ROOT, opts.modelmount) || opts.modelmount} @ ${gitRev} |
+| before | ${opts.baseline ? `${opts.baseline} @ ${baselineRev}` : '— (run with --baseline <older checkout>/bin/modelmount.mjs)'} |
 | peers | ${v.curl}; ${v.aria2c}; ${v.sha256sum}; nginx ${v.nginx} (sendfile on, loopback) |
 | data | ${fmtBytes(opts.big)} + ${opts.count} × ${fmtBytes(opts.small)} random bytes on ${fsType} |
 | rounds | ${opts.rounds}, tool and peers alternating (order reversed every other round); medians |
 
 ## Results
 
-| case | what | contender | median | tool / peer | target | |
-|---|---|---|---|---|---|---|
+| case | what | peer (median) | modelmount | ÷ peer | before | ÷ peer | target | |
+|---|---|---|---|---|---|---|---|---|
 ${rows.join('\n')}
 
 ${verdicts.map((x) => `- ${x}`).join('\n')}
