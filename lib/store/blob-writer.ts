@@ -3,7 +3,7 @@
  * in batches of ~1 MiB with one writev at a time, in file order, on a libuv thread, and a hash
  * worker reads back what has been written (page cache) and hashes it meanwhile
  * (lib/verify/hash-pool.ts `follow`). The main thread never waits on the disk chunk by chunk,
- * and at most 8 MiB is queued before `push()` asks the caller to pause the source.
+ * and at most 4 MiB is queued before `push()` asks the caller to pause the source.
  *
  * Measured on the 2-core bench machine (2 GiB over loopback): hashing on the receiving thread
  * made it the bottleneck; copying batches into shared memory for a worker cost more CPU than
@@ -19,7 +19,7 @@ import { hashPool, type HashFollower } from '../verify/hash-pool.ts';
 /** bytes gathered before one writev */
 export const WRITE_BATCH = 1024 * 1024;
 /** bytes queued for writing (not yet on disk) before `push()` asks the caller to pause */
-const MAX_QUEUED = 8 * WRITE_BATCH;
+const MAX_QUEUED = 4 * WRITE_BATCH;
 
 export class BlobWriter {
   /** bytes accepted so far, resumed prefix included: the file's length once everything is written */

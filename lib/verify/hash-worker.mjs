@@ -17,6 +17,8 @@ import fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 
 const READ_CHUNK = 4 * 1024 * 1024;
+/** smaller for follow jobs: several downloads may be followed at once */
+const FOLLOW_CHUNK = 1024 * 1024;
 const running = new Set();
 const cancelled = new Set();
 const yieldToEvents = () => new Promise((resolve) => setImmediate(resolve));
@@ -115,7 +117,7 @@ parentPort.on('message', (m) => {
       void hashFile(m);
       break;
     case 'follow': {
-      const job = { id: m.job, fd: m.fd, hash: createHash('sha256'), pos: 0, avail: m.avail, gen: 0, buf: Buffer.allocUnsafe(READ_CHUNK), running: false };
+      const job = { id: m.job, fd: m.fd, hash: createHash('sha256'), pos: 0, avail: m.avail, gen: 0, buf: Buffer.allocUnsafe(FOLLOW_CHUNK), running: false };
       follows.set(m.job, job);
       void pump(job);
       break;
