@@ -152,6 +152,39 @@ async function removeLockDir(lockDir: string, token: string, staleMs: number): P
   await fs.rm(grave, { recursive: true, force: true });
 }
 
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errno(err) === 'EPERM';
+  }
+}
+
+/**
+ * A holder on this host whose process is gone (kill -9, a crash) cannot refresh its lock:
+ * take the lock over at once instead of waiting out the stale interval. Only the exact lock
+ * that dead process wrote is removed (renamed away and checked, like removeLockDir). On
+ * another host (a shared NFS store) the pid means nothing, and the stale interval decides.
+ */
+async function reclaimIfHolderDead(lockDir: string, current: LockHolder | undefined): Promise<boolean> {
+  if (!current?.token || current.host !== os.hostname() || current.pid === process.pid || isAlive(current.pid)) return false;
+  const grave = `${lockDir}.${uniqueSuffix()}.released`;
+  try {
+    await fs.rename(lockDir, grave);
+  } catch {
+    return false;
+  }
+  const taken = parseHolder(await fs.readFile(path.join(grave, HOLDER_FILE), 'utf8').catch(() => ''));
+  if (taken?.token !== current.token) {
+    // a live run took the lock meanwhile: give it back
+    await fs.rename(grave, lockDir).catch(() => {});
+    return false;
+  }
+  await fs.rm(grave, { recursive: true, force: true });
+  return true;
+}
+
 /** The `fs` proper-lockfile uses: ours for mkdir/rmdir, node's for the rest. */
 function lockFs(holder: LockHolder, staleMs: number): Record<string, unknown> {
   type Cb = (err: NodeJS.ErrnoException | null, value?: unknown) => void;
@@ -217,6 +250,7 @@ async function acquire(
       if (errno(err) !== 'ELOCKED') throw toDiskError(err, `locking ${dir}`) ?? err;
     }
     const current = await readLockHolder(dir);
+    if (await reclaimIfHolderDead(lockPath(dir), current)) continue;
     if (!opts.wait) {
       throw new LockError(`Another modelmount run holds the lock on ${dir}: ${describeHolder(current)}.`, {
         hint: `Wait for it to finish, or run again without --no-wait to wait for it. A lock whose holder was killed is reclaimed automatically ${Math.round(opts.staleMs / 1000)} s after its last heartbeat; if no modelmount is running, remove ${lockPath(dir)}.`,

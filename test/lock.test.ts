@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -134,31 +135,44 @@ describe('withRunLock', () => {
     await held;
   });
 
-  it('reclaims the lock of a SIGKILLed holder within the stale interval', async () => {
+  it('takes over at once the lock of a SIGKILLed holder on this host (its pid is gone), even with --no-wait', async () => {
     const dir = await tempDir();
     const staleMs = 3000;
     const child = await lockInChild(dir, staleMs);
-    const holder = await readLockHolder(dir);
-    expect(holder).toMatchObject({ pid: child.pid, command: 'test holder' });
+    expect(await readLockHolder(dir)).toMatchObject({ pid: child.pid, command: 'test holder', host: os.hostname() });
     // a live holder keeps its lock fresh: waiting past the stale interval does not steal it
     await sleep(staleMs + 500);
     await expect(withRunLock([dir], { wait: false, staleMs }, async () => 'ran')).rejects.toBeInstanceOf(LockError);
 
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
-    const killedAt = Date.now();
-    const waits: string[] = [];
-    const result = await withRunLock([dir], { wait: true, staleMs, onWait: (h) => waits.push(h) }, async () => {
+    // no waiting for the (long) stale interval: the holder is provably dead
+    const result = await withRunLock([dir], { wait: false, staleMs: 60_000 }, async () => {
       expect((await readLockHolder(dir))?.pid).toBe(process.pid);
       return 'ran';
     });
-    const waited = Date.now() - killedAt;
     expect(result).toBe('ran');
-    expect(waits[0]).toContain(`pid ${child.pid}`);
-    // reclaimed at most staleMs after the holder's last heartbeat (which came before the kill),
-    // plus one poll of the waiter (≤ 600 ms) and some scheduling slack
-    expect(waited).toBeLessThan(staleMs + 1500);
     expect((await fs.readdir(dir)).filter((n) => n.startsWith('.modelmount.lock'))).toEqual([]);
+  });
+
+  it('reclaims a lock held from another host (shared store) only after the stale interval', async () => {
+    const dir = await tempDir();
+    const staleMs = 3000;
+    const child = await lockInChild(dir, staleMs);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    // as if the dead holder had run on another machine: its pid says nothing here
+    const holderFile = path.join(lockPath(dir), 'holder.json');
+    const holder = JSON.parse(await fs.readFile(holderFile, 'utf8'));
+    await fs.writeFile(holderFile, JSON.stringify({ ...holder, host: 'another-host' }));
+    await expect(withRunLock([dir], { wait: false, staleMs }, async () => 'ran')).rejects.toBeInstanceOf(LockError);
+    const killedAt = Date.now();
+    const waits: string[] = [];
+    const result = await withRunLock([dir], { wait: true, staleMs, onWait: (h) => waits.push(h) }, async () => 'ran');
+    expect(result).toBe('ran');
+    expect(waits[0]).toContain(`pid ${child.pid} on host another-host`);
+    // reclaimed at most staleMs after the holder's last heartbeat, plus a poll and some slack
+    expect(Date.now() - killedAt).toBeLessThan(staleMs + 1500);
   });
 
   it('when several waiters reclaim one stale lock at once, exactly one holds it at a time', async () => {
