@@ -29,6 +29,7 @@ import lockfile from 'proper-lockfile';
 import { LockError, toDiskError } from './errors.ts';
 import { uniqueSuffix } from './fs-atomic.ts';
 import { lockPath } from './layout.ts';
+import { ownerState } from './owner.ts';
 
 /** A holder that stopped refreshing its lock for this long is presumed dead. */
 export const DEFAULT_STALE_MS = 20_000;
@@ -152,15 +153,6 @@ async function removeLockDir(lockDir: string, token: string, staleMs: number): P
   await fs.rm(grave, { recursive: true, force: true });
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errno(err) === 'EPERM';
-  }
-}
-
 /**
  * A holder on this host whose process is gone (kill -9, a crash) cannot refresh its lock:
  * take the lock over at once instead of waiting out the stale interval. Only the exact lock
@@ -168,7 +160,7 @@ function isAlive(pid: number): boolean {
  * another host (a shared NFS store) the pid means nothing, and the stale interval decides.
  */
 async function reclaimIfHolderDead(lockDir: string, current: LockHolder | undefined): Promise<boolean> {
-  if (!current?.token || current.host !== os.hostname() || current.pid === process.pid || isAlive(current.pid)) return false;
+  if (!current?.token || ownerState(current.host, current.pid) !== 'gone') return false;
   const grave = `${lockDir}.${uniqueSuffix()}.released`;
   try {
     await fs.rename(lockDir, grave);

@@ -9,10 +9,8 @@
  * blindly) and asks the source for the rest. A source that answers from byte 0
  * instead restarts the file.
  */
-import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -24,6 +22,7 @@ import {
   type SourceAttempt,
 } from '../errors.ts';
 import { fsyncDir } from '../fs-atomic.ts';
+import { ownerState, ownerTag } from '../owner.ts';
 import { blobPath, storeTmpDir } from '../layout.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import type { Source } from '../sources/types.ts';
@@ -69,20 +68,9 @@ const MIN_PROGRESS = 1024 * 1024;
 const PARTIAL_HEARTBEAT_MS = 10_000;
 const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'ENOSYS', 'EXDEV']);
 
-const HOST = os.hostname().replace(/[^A-Za-z0-9-]/g, '-') || 'host';
-
 /** `<sha>.<host>.<pid>.<random>.partial`: who was writing it, so a live writer's file is never taken. */
 function partialName(sha: string): string {
-  return `${sha}.${HOST}.${process.pid}.${randomBytes(6).toString('hex')}${PARTIAL_SUFFIX}`;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return `${sha}.${ownerTag()}${PARTIAL_SUFFIX}`;
 }
 
 /**
@@ -93,7 +81,8 @@ function isAlive(pid: number): boolean {
 export function isAbandoned(name: string, mtimeMs: number, minAgeMs: number, now = Date.now()): boolean {
   const parts = name.slice(0, -PARTIAL_SUFFIX.length).split('.');
   const pid = Number(parts[2]);
-  if (parts.length === 4 && parts[1] === HOST && Number.isInteger(pid)) return pid === process.pid || !isAlive(pid);
+  const owner = parts.length === 4 ? ownerState(parts[1], pid) : 'unknown';
+  if (owner !== 'unknown') return owner !== 'alive';
   return now - mtimeMs >= minAgeMs;
 }
 

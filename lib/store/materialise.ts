@@ -5,36 +5,26 @@
  * <hostDir>/.modelmount/tmp (not mounted into any container) and renamed over
  * the destination, so a container sees the old file or the new one, never half.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { constants as fsc, createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { DiskError, IntegrityError, toDiskError } from '../errors.ts';
 import { fsyncDir } from '../fs-atomic.ts';
 import { metaDir } from '../layout.ts';
+import { ownerState, ownerTag } from '../owner.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import { formatBytes } from '../ui/format.ts';
 
 export type MaterialiseMethod = 'hardlink' | 'reflink' | 'copy';
 
-const HOST = os.hostname().replace(/[^A-Za-z0-9-]/g, '-') || 'host';
 const TMP_SUFFIX = '.tmp';
 /** another host's temp file (shared host folder) untouched this long is taken for abandoned */
 const FOREIGN_TMP_MAX_AGE_MS = 60 * 60 * 1000;
 
 /** `<name>.<host>.<pid>.<random>.tmp`: who made it, so a dead process's leftovers can be removed. */
 function tmpName(base: string): string {
-  return `${base}.${HOST}.${process.pid}.${randomBytes(6).toString('hex')}${TMP_SUFFIX}`;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return `${base}.${ownerTag()}${TMP_SUFFIX}`;
 }
 
 const swept = new Set<string>();
@@ -58,9 +48,10 @@ export async function sweepHostTemps(hostDir: string, now = Date.now()): Promise
     const parts = name.slice(0, -TMP_SUFFIX.length).split('.');
     const pid = Number(parts.at(-2));
     const host = parts.at(-3);
+    const owner = name.endsWith(TMP_SUFFIX) ? ownerState(host, pid) : 'unknown';
     let stale: boolean;
-    if (name.endsWith(TMP_SUFFIX) && host === HOST && Number.isInteger(pid) && pid > 0) {
-      stale = pid !== process.pid && !isAlive(pid);
+    if (owner !== 'unknown') {
+      stale = owner === 'gone';
     } else {
       try {
         stale = now - (await fs.lstat(path.join(dir, name))).ctimeMs >= FOREIGN_TMP_MAX_AGE_MS;

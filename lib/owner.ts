@@ -1,0 +1,35 @@
+/**
+ * Who made a temp file or holds a lock: `<host>.<pid>.<random>` in its name (or holder file).
+ * On this host a dead pid proves the owner gone (kill -9, crash), so its leftovers can be
+ * taken over at once; on another host (a shared NFS folder) a pid proves nothing, and callers
+ * fall back to an age limit.
+ */
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+
+/** this host's name, reduced to characters safe in a file name and free of the "." separator */
+export const HOST_TAG = os.hostname().replace(/[^A-Za-z0-9-]/g, '-') || 'host';
+
+/** `<host>.<pid>.<12 hex>`: unique per call, names its owner */
+export function ownerTag(): string {
+  return `${HOST_TAG}.${process.pid}.${randomBytes(6).toString('hex')}`;
+}
+
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * What we know of an owner named by `host` (HOST_TAG or the plain host name) and `pid`: 'self'
+ * (this process), 'alive' or 'gone' on this host, 'unknown' elsewhere or when the name does not parse.
+ */
+export function ownerState(host: string | undefined, pid: number): 'self' | 'alive' | 'gone' | 'unknown' {
+  if ((host !== HOST_TAG && host !== os.hostname()) || !Number.isInteger(pid) || pid <= 0) return 'unknown';
+  if (pid === process.pid) return 'self';
+  return isProcessAlive(pid) ? 'alive' : 'gone';
+}
