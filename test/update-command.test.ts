@@ -205,6 +205,14 @@ describe('verify', () => {
     expect((await runCliCaptured(['verify', '--manifest', p.manifest, '--full'])).code).toBe(0);
   });
 
+  it('checks only the artifacts --only / --labels name', async () => {
+    const p = await setup();
+    const byLabel = await runCliCaptured(['verify', '--manifest', p.manifest, '--labels', 'lang=en', '--json']);
+    expect(JSON.parse(byLabel.stdout).files.map((f: { artifactId: string }) => f.artifactId)).toEqual(['student/v0_en']);
+    const byId = await runCliCaptured(['verify', '--manifest', p.manifest, '--only', 'student/v0_ja', '--json']);
+    expect(JSON.parse(byId.stdout).files.map((f: { artifactId: string }) => f.artifactId)).toEqual(['student/v0_ja', 'student/v0_ja']);
+  });
+
   it('reports missing files', async () => {
     const p = await setup();
     const r = await runCliCaptured(['verify', '--manifest', p.manifest, '--json']);

@@ -2,7 +2,7 @@ import type { CommandSpec } from '../cli/command.ts';
 import { loadContext } from './context.ts';
 import { composeStep } from './compose-steps.ts';
 import { installedSelection } from './installed-selection.ts';
-import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS } from './specs.ts';
+import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
 import { composeInvocation } from '../compose/override.ts';
 
 export const composeCommand: CommandSpec = {
@@ -12,7 +12,7 @@ export const composeCommand: CommandSpec = {
   flags: [
     { name: 'print', type: 'boolean', help: 'print the exact `docker compose -f … -f …` command line and how else to include the override' },
     { name: 'force', type: 'boolean', help: 'replace an override file that modelmount did not write' },
-    ...SELECTION_FLAGS.filter((f) => f.name === 'only' || f.name === 'labels'),
+    ...pickFlags(SELECTION_FLAGS, 'only', 'labels'),
     ...LOCATION_FLAGS.filter((f) => f.name === 'host-dir' || f.name === 'jobs'),
     JSON_FLAG,
   ],

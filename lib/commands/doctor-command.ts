@@ -4,7 +4,7 @@ import { doctorExitCode, runDoctor } from '../doctor/run-doctor.ts';
 import type { DoctorFinding } from '../doctor/checks.ts';
 import { loadContext } from './context.ts';
 import { installedSelection } from './installed-selection.ts';
-import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS } from './specs.ts';
+import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
 
 const MARK: Record<DoctorFinding['verdict'], string> = { ok: '✔', warn: '⚠', error: '✖' };
 
@@ -24,7 +24,7 @@ export const doctorCommand: CommandSpec = {
   usage: 'modelmount doctor [--full] [--json]',
   flags: [
     { name: 'full', type: 'boolean', help: 're-hash the host files instead of trusting the verified-state cache' },
-    ...SELECTION_FLAGS.filter((f) => f.name === 'only' || f.name === 'labels'),
+    ...pickFlags(SELECTION_FLAGS, 'only', 'labels'),
     ...LOCATION_FLAGS.filter((f) => f.name === 'host-dir' || f.name === 'jobs'),
     JSON_FLAG,
   ],

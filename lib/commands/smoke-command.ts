@@ -4,7 +4,7 @@ import { SmokeError } from '../errors.ts';
 import { loadContext } from './context.ts';
 import { smokeStep } from './compose-steps.ts';
 import { installedSelection } from './installed-selection.ts';
-import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS } from './specs.ts';
+import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
 
 export function formatSmoke(report: SmokeReport): string {
   const lines: string[] = [];
@@ -25,7 +25,7 @@ export const smokeCommand: CommandSpec = {
   usage: 'modelmount smoke [--full] [--json]',
   flags: [
     { name: 'full', type: 'boolean', help: 'also compare sha256 inside the container (with the image\'s sha256sum)' },
-    ...SELECTION_FLAGS.filter((f) => f.name === 'only' || f.name === 'labels'),
+    ...pickFlags(SELECTION_FLAGS, 'only', 'labels'),
     ...LOCATION_FLAGS.filter((f) => f.name === 'host-dir'),
     JSON_FLAG,
   ],

@@ -27,3 +27,8 @@ export const WAIT_FLAG: FlagSpec = {
   env: 'MODELS_WAIT',
   help: 'fail at once (exit 6) instead of waiting while another modelmount run uses the same store or host folder',
 };
+
+/** The named flags of a table, in the table's order. */
+export function pickFlags(table: FlagSpec[], ...names: string[]): FlagSpec[] {
+  return table.filter((f) => names.includes(f.name));
+}

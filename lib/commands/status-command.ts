@@ -19,7 +19,7 @@ import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { formatBytes } from '../ui/format.ts';
 import { verifyHostFiles, type FileStatus } from '../verify/verify-files.ts';
 import { loadContext, type Io } from './context.ts';
-import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS } from './specs.ts';
+import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
 
 export type InstalledState = 'verified' | 'missing' | 'incomplete' | 'damaged';
 
@@ -274,7 +274,7 @@ export const statusCommand: CommandSpec = {
   usage: 'modelmount status [--full] [--only IDS] [--labels K=V] [--no-docker] [--json]',
   flags: [
     { name: 'full', type: 'boolean', help: 're-hash every installed file instead of trusting the verified-state cache' },
-    ...SELECTION_FLAGS.filter((f) => f.name !== 'source' && f.name !== 'yes'),
+    ...pickFlags(SELECTION_FLAGS, 'only', 'labels', 'include-optional'),
     ...LOCATION_FLAGS.filter((f) => f.name === 'host-dir' || f.name === 'cache-dir' || f.name === 'jobs'),
     { name: 'docker', type: 'boolean', defaultTrue: true, env: 'MODELS_STATUS_DOCKER', help: 'do not ask Docker which running containers have the artifacts mounted' },
     JSON_FLAG,

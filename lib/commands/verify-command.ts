@@ -1,10 +1,10 @@
 import type { CommandSpec } from '../cli/command.ts';
 import { ExitCode } from '../errors.ts';
-import { selectArtifacts } from '../manifest/select.ts';
+import { parseLabelFlags, selectArtifacts } from '../manifest/select.ts';
 import { formatBytes } from '../ui/format.ts';
 import { verifyHostFiles } from '../verify/verify-files.ts';
 import { loadContext } from './context.ts';
-import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS } from './specs.ts';
+import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
 
 export const verifyCommand: CommandSpec = {
   name: 'verify',
@@ -12,16 +12,17 @@ export const verifyCommand: CommandSpec = {
   usage: 'modelmount verify [--full] [--only IDS] [--json]',
   flags: [
     { name: 'full', type: 'boolean', help: 're-hash every file instead of trusting the verified-state cache' },
-    ...SELECTION_FLAGS.filter((f) => f.name !== 'source' && f.name !== 'yes'),
+    ...pickFlags(SELECTION_FLAGS, 'only', 'labels', 'include-optional'),
     ...LOCATION_FLAGS.filter((f) => f.name !== 'cache-dir' && f.name !== 'retries'),
     JSON_FLAG,
   ],
   details: 'Exit status 4 when any selected file is missing, has the wrong size or content, or is not a regular file.',
   async run(flags, io, signal) {
     const ctx = await loadContext(flags, io);
+    const labels = flags.labels as string[] | undefined;
     const artifacts = selectArtifacts(ctx.manifest, {
       only: flags.only as string[] | undefined,
-      labels: undefined,
+      labels: labels?.length ? parseLabelFlags(labels) : undefined,
       includeOptional: Boolean(flags['include-optional']),
     });
     const started = Date.now();
