@@ -108,5 +108,6 @@ export function installList(
     rendererOptions: { collapseErrors: false, logger: new ListrLogger({ processOutput }) },
     fallbackRendererOptions: { logger: new ListrLogger({ processOutput }) },
     ctx: { results: [] },
+    // listr2 types its options by the renderer chosen at compile time; ours is chosen at run time
   } as never);
 }
