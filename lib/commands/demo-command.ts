@@ -45,7 +45,12 @@ export const demoCommand: CommandSpec = {
   async run(_flags, io, signal) {
     const manifest = await loadManifest(DEMO_MANIFEST);
     const origin = path.join(PROJECT_ROOT, '.demo', 'origin');
-    io.stdout.write(`▶ Generating the demo artifact set in ${path.relative(io.cwd, origin) || origin}\n`);
+    // every run starts from the outage: no models on the host, no override, an empty store (all demo-owned, git-ignored)
+    const show = (p: string) => path.relative(io.cwd, p) || p;
+    const demoState = [manifest.hostDir, manifest.compose!.override, manifest.cacheDir!];
+    io.stdout.write(`▶ Starting from the outage state: removing ${demoState.map(show).join(', ')}\n`);
+    for (const p of demoState) await fs.rm(p, { recursive: true, force: true });
+    io.stdout.write(`▶ Generating the demo artifact set in ${show(origin)}\n`);
     const digests = await writeDemoOrigin(origin);
     for (const a of manifest.artifacts) {
       for (const f of a.files) {
