@@ -242,6 +242,46 @@ describe('createHttpSource: downloads', () => {
   });
 });
 
+describe('createHttpSource: If-Range on resume', () => {
+  const open = (src: Source, offset: number) => src.open({ artifactId: ART, path: FILE, offset, expectedSize: DATA.length });
+
+  it('resumes with If-Range set to the ETag of the first answer: unchanged file → 206 from the offset', async () => {
+    const s = await server();
+    s.fault(PATH, { headers: { etag: '"v1"' } }, 2);
+    const src = source(s.url);
+    await readAll((await open(src, 0)).stream);
+    const resumed = await open(src, 1000);
+    expect(resumed.start).toBe(1000);
+    expect((await readAll(resumed.stream)).equals(DATA.subarray(1000))).toBe(true);
+    expect(s.requestsTo(PATH).map((r) => [r.headers.range, r.headers['if-range']])).toEqual([
+      [undefined, undefined],
+      ['bytes=1000-', '"v1"'],
+    ]);
+  });
+
+  it('a file changed on the server (new ETag) answers 200 with the whole new file: start 0, no stale tail', async () => {
+    const s = await server();
+    s.fault(PATH, { headers: { etag: '"v1"' } });
+    s.fault(PATH, { headers: { etag: '"v2"' } });
+    const src = source(s.url);
+    await readAll((await open(src, 0)).stream);
+    const resumed = await open(src, 1000);
+    expect(resumed.start).toBe(0);
+    expect((await readAll(resumed.stream)).length).toBe(DATA.length);
+    expect(s.requestsTo(PATH)[1]!.headers['if-range']).toBe('"v1"');
+  });
+
+  it('sends no If-Range without a validator, or for a weak ETag', async () => {
+    const s = await server();
+    s.fault(PATH, { headers: { etag: 'W/"weak"' } });
+    const src = source(s.url);
+    await readAll((await open(src, 0)).stream);
+    await readAll((await open(src, 500)).stream);
+    await readAll((await open(source(s.url), 700)).stream);
+    expect(s.requestsTo(PATH).map((r) => r.headers['if-range'])).toEqual([undefined, undefined, undefined]);
+  });
+});
+
 describe('createHttpSource: retries before the body', () => {
   it('retries 503 and succeeds', async () => {
     const s = await server();

@@ -501,11 +501,18 @@ export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = 
     return value;
   }
 
-  function gotOptions(method: 'GET' | 'HEAD', token: string | undefined, range: string | undefined, signal: AbortSignal | undefined): OptionsInit {
+  function gotOptions(
+    method: 'GET' | 'HEAD',
+    token: string | undefined,
+    range: string | undefined,
+    signal: AbortSignal | undefined,
+    ifRange?: string,
+  ): OptionsInit {
     const visited = new Set<string>();
     const headers: Record<string, string> = { 'user-agent': userAgent, 'accept-encoding': 'identity' };
     if (token) headers.authorization = `Bearer ${token}`;
     if (range) headers.range = range;
+    if (range && ifRange) headers['if-range'] = ifRange;
     return {
       method,
       headers,
@@ -578,13 +585,21 @@ export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = 
   }
 
   /** attemptOnce with retries on retryable failures and statuses; resolves for 2xx, 416 (and any < 500 for HEAD). */
-  async function request(url: URL, method: 'GET' | 'HEAD', token: string | undefined, range: string | undefined, ctx: Ctx, signal?: AbortSignal): Promise<Attempt> {
+  async function request(
+    url: URL,
+    method: 'GET' | 'HEAD',
+    token: string | undefined,
+    range: string | undefined,
+    ctx: Ctx,
+    signal?: AbortSignal,
+    ifRange?: string,
+  ): Promise<Attempt> {
     for (let retryNo = 0; ; retryNo++) {
       let failure: SourceError;
       let retryAfter: string | undefined;
       if (signal?.aborted) throw sourceError(ctx, 'EABORTED', 'aborted', { retryable: false });
       try {
-        const a = await attemptOnce(url, gotOptions(method, token, range, signal), ctx);
+        const a = await attemptOnce(url, gotOptions(method, token, range, signal, ifRange), ctx);
         const ok = method === 'HEAD' ? a.status < 500 : (a.status >= 200 && a.status < 300) || a.status === 416;
         if (ok) return a;
         a.stream.destroy();
@@ -630,6 +645,15 @@ export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = 
     });
   }
 
+  /** the validator of the last answer per file URL: a strong ETag, else Last-Modified */
+  const validators = new Map<string, string>();
+  function rememberValidator(href: string, headers: Attempt['headers']): void {
+    const etag = header(headers, 'etag');
+    const validator = etag && !etag.startsWith('W/') ? etag : header(headers, 'last-modified');
+    if (validator) validators.set(href, validator);
+    else validators.delete(href);
+  }
+
   async function open(req: OpenRequest): Promise<OpenedRange> {
     const token = readToken();
     const url = fileUrl(src.base, req.artifactId, req.path);
@@ -642,7 +666,9 @@ export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = 
     const expected = req.expectedSize;
     const offset = req.offset > 0 && req.offset < expected ? req.offset : 0;
 
-    let a = await request(url, 'GET', token, offset > 0 ? `bytes=${offset}-` : undefined, ctx, req.signal);
+    // Resuming a transfer this source began: If-Range makes a server whose file changed since
+    // answer 200 with the new file at once, instead of a 206 tail that would not verify.
+    let a = await request(url, 'GET', token, offset > 0 ? `bytes=${offset}-` : undefined, ctx, req.signal, offset > 0 ? validators.get(url.href) : undefined);
     let start = 0;
     if (offset > 0) {
       if (a.status === 206) {
@@ -686,6 +712,7 @@ export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = 
         ? sizeError(ctx, `the rest from byte ${start}`, Number(cl), expected - start)
         : sizeError(ctx, 'the file', Number(cl), expected);
     }
+    rememberValidator(url.href, a.headers);
     const stream = guardBody(a.stream, { ctx, expected: expected - start, start, total: expected, ...t });
     return { start, totalSize: expected, stream };
   }

@@ -276,9 +276,12 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
     let status = 200;
     const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream', 'accept-ranges': 'bytes' };
     const rangeHeader = typeof req.headers.range === 'string' ? req.headers.range : undefined;
-    const range = f.ignoreRange ? undefined : parseRange(rangeHeader, data.length);
+    // RFC 9110 If-Range: the range only applies while the validator still matches (here: the ETag this answer carries)
+    const ifRange = typeof req.headers['if-range'] === 'string' ? req.headers['if-range'] : undefined;
+    const rangeStale = ifRange !== undefined && ifRange !== String(extra.etag ?? extra.ETag ?? '');
+    const range = f.ignoreRange || rangeStale ? undefined : parseRange(rangeHeader, data.length);
     let body = data;
-    if (rangeHeader !== undefined && !f.ignoreRange && (f.rangeNotSatisfiable || range === 'invalid')) {
+    if (rangeHeader !== undefined && !f.ignoreRange && !rangeStale && (f.rangeNotSatisfiable || range === 'invalid')) {
       res.writeHead(416, { 'content-range': `bytes */${data.length}`, 'content-length': 0, ...extra });
       res.end();
       return;
