@@ -5,6 +5,7 @@
  */
 import { CancelledError, ExitCode, ModelmountError, UsageError } from '../errors.ts';
 import type { Io } from '../commands/context.ts';
+import { formatFailure } from '../ui/format.ts';
 import { COMMON_FLAGS, formatHelp, parseFlags } from './args.ts';
 import { EXIT_CODES_HELP, type CommandSpec } from './command.ts';
 
@@ -29,7 +30,7 @@ export function reportError(err: unknown, io: Io, json: boolean): number {
   }
   if (err instanceof ModelmountError) {
     if (json) io.stdout.write(`${JSON.stringify({ ok: false, error: err.toJSON() }, null, 2)}\n`);
-    io.stderr.write(`✖ ${err.message}\n${err.hint ? `  → ${err.hint}\n` : ''}`);
+    io.stderr.write(formatFailure(err));
     return err.exitCode;
   }
   const e = err as Error;

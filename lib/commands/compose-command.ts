@@ -13,7 +13,7 @@ export const composeCommand: CommandSpec = {
     { name: 'print', type: 'boolean', help: 'print the exact `docker compose -f … -f …` command line and how else to include the override' },
     { name: 'force', type: 'boolean', help: 'replace an override file that modelmount did not write' },
     ...pickFlags(SELECTION_FLAGS, 'only', 'labels'),
-    ...LOCATION_FLAGS.filter((f) => f.name === 'host-dir' || f.name === 'jobs'),
+    ...pickFlags(LOCATION_FLAGS, 'host-dir', 'jobs'),
     JSON_FLAG,
   ],
   details: `Mounts the artifacts the last update installed (or --only / --labels). Never edits your base

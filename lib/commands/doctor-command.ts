@@ -25,7 +25,7 @@ export const doctorCommand: CommandSpec = {
   flags: [
     { name: 'full', type: 'boolean', help: 're-hash the host files instead of trusting the verified-state cache' },
     ...pickFlags(SELECTION_FLAGS, 'only', 'labels'),
-    ...LOCATION_FLAGS.filter((f) => f.name === 'host-dir' || f.name === 'jobs'),
+    ...pickFlags(LOCATION_FLAGS, 'host-dir', 'jobs'),
     JSON_FLAG,
   ],
   details: 'Each finding has an id, a verdict (ok / warn / error), the file and line that cause it, and the fix. Exit 7 when any error is found.',

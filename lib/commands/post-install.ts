@@ -1,6 +1,7 @@
 /** After a successful install: write and validate the Compose override, then smoke-test the container. */
 import type { FlagSpec, ParsedFlags } from '../cli/args.ts';
 import { ModelmountError } from '../errors.ts';
+import { formatFailure } from '../ui/format.ts';
 import type { SmokeReport } from '../smoke/run-smoke.ts';
 import { composeStep, smokeStep, type ComposeStepReport } from './compose-steps.ts';
 import type { Io } from './context.ts';
@@ -70,7 +71,7 @@ export async function afterInstall(
       report.smoke = err.data.report as SmokeReport;
       if (!ctx.json) io.stdout.write(formatSmoke(report.smoke));
       if (!ctx.json && err.hint) io.stderr.write(`  → ${err.hint}\n`);
-    } else if (!ctx.json) io.stderr.write(`✖ ${err.message}\n${err.hint ? `  → ${err.hint}\n` : ''}`);
+    } else if (!ctx.json) io.stderr.write(formatFailure(err));
     return { exitCode: err.exitCode, report, error: err };
   }
 }

@@ -26,7 +26,7 @@ export const smokeCommand: CommandSpec = {
   flags: [
     { name: 'full', type: 'boolean', help: 'also compare sha256 inside the container (with the image\'s sha256sum)' },
     ...pickFlags(SELECTION_FLAGS, 'only', 'labels'),
-    ...LOCATION_FLAGS.filter((f) => f.name === 'host-dir'),
+    ...pickFlags(LOCATION_FLAGS, 'host-dir'),
     JSON_FLAG,
   ],
   details: 'Exit 8 when a service does not see an artifact read-only with the manifest sizes, or smoke.command fails or times out.',

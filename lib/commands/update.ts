@@ -11,7 +11,7 @@ import { isNoop, planUpdate, type Plan } from '../plan.ts';
 import { checkFreeSpace } from '../store/space.ts';
 import { Store } from '../store/store.ts';
 import { installList, installTasks } from '../tasks/install-tasks.ts';
-import { formatBytes } from '../ui/format.ts';
+import { formatBytes, formatFailure } from '../ui/format.ts';
 import * as prompts from '../ui/prompts.ts';
 import { pickRenderer } from '../ui/renderer.ts';
 import { gatherState } from '../update/gather.ts';
@@ -279,6 +279,5 @@ export function formatUpdateSummary(report: UpdateReport): string {
     `${report.ok ? 'OK' : 'FAILED'}: ${t.installed} file${t.installed === 1 ? '' : 's'} installed, ${t.unchanged} unchanged, ${t.failed} failed; ${formatBytes(t.bytesTransferred)} transferred${t.bytesResumed ? `, ${formatBytes(t.bytesResumed)} resumed` : ''} in ${(report.durationMs / 1000).toFixed(1)} s.`,
     `Host folder: ${report.hostDir}`,
   ];
-  for (const e of report.errors) lines.push(`  ✖ ${String(e.message)}${e.hint ? `\n    → ${String(e.hint)}` : ''}`);
-  return `${lines.join('\n')}\n`;
+  return `${lines.join('\n')}\n${report.errors.map((e) => formatFailure(e, '  ')).join('')}`;
 }

@@ -15,7 +15,7 @@ import { planUpdate } from '../plan.ts';
 import { checkFreeSpace } from '../store/space.ts';
 import { Store } from '../store/store.ts';
 import { installList, installTasks } from '../tasks/install-tasks.ts';
-import { formatBytes } from '../ui/format.ts';
+import { formatBytes, formatFailure } from '../ui/format.ts';
 import { pickRenderer } from '../ui/renderer.ts';
 import type { FileResult } from '../update/installer.ts';
 import { StoreFiller } from '../update/store-filler.ts';
@@ -170,8 +170,7 @@ export function formatWarmSummary(r: WarmReport): string {
     `Store: ${r.cacheDir}`,
     `Cache key: ${r.key}`,
   ];
-  for (const e of r.errors) lines.push(`  ✖ ${String(e.message)}${e.hint ? `\n    → ${String(e.hint)}` : ''}`);
-  return `${lines.join('\n')}\n`;
+  return `${lines.join('\n')}\n${r.errors.map((e) => formatFailure(e, '  ')).join('')}`;
 }
 
 export const warmCommand: CommandSpec = {

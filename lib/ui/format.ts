@@ -45,3 +45,8 @@ export class SpeedMeter {
     return dt >= 1000 ? ((bytesTotal - first.bytes) * 1000) / dt : Number.NaN;
   }
 }
+
+/** "✖ what happened\n  → what to do": how every reported failure is printed. */
+export function formatFailure(e: { message?: unknown; hint?: unknown }, indent = ''): string {
+  return `${indent}✖ ${String(e.message)}\n${e.hint ? `${indent}  → ${String(e.hint)}\n` : ''}`;
+}
