@@ -124,10 +124,10 @@ export const bootstrapCommand: CommandSpec = {
       if (ctx.json) io.stdout.write(`${JSON.stringify({ command: 'bootstrap', ok: false, checks, update: outcome.report }, null, 2)}\n`);
       return outcome.exitCode;
     }
-    const post = await afterInstall(outcome, { ...runFlags, compose: true, smoke: smokeWanted }, io, signal);
+    const post = await afterInstall(outcome, { ...runFlags, compose: true, smoke: smokeWanted }, io, signal, docker);
     let findings: DoctorFinding[] = [];
     if (ctx.manifest.compose) {
-      findings = await runDoctor(ctx.manifest, selection.artifacts, { env: io.env, cwd: io.cwd, jobs: ctx.jobs, $: zx$({ env: io.env }) });
+      findings = await runDoctor(ctx.manifest, selection.artifacts, { engine: docker.compose ?? null, env: io.env, cwd: io.cwd, jobs: ctx.jobs, $: zx$({ env: io.env }) });
       say(`\nDoctor:\n${formatFindings(findings.filter((f) => f.verdict !== 'ok'))}`);
     }
     const exitCode = post.exitCode || doctorExitCode(findings);

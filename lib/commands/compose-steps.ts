@@ -5,12 +5,12 @@
  */
 import { $ as zx$ } from 'zx';
 import { validateMergedConfig } from '../compose/config.ts';
-import { detectCompose, type ComposeEngine } from '../compose/engine.ts';
+
 import { composeInvocation, writeComposeOverride } from '../compose/override.ts';
 import { SmokeError, UsageError } from '../errors.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { runSmoke, type SmokeReport } from '../smoke/run-smoke.ts';
-import { findSmokeEngine } from '../smoke/engine.ts';
+import { findSmokeEngine, type SmokeEngine } from '../smoke/engine.ts';
 
 export interface ComposeStepReport {
   override: string;
@@ -38,21 +38,14 @@ export function requireCompose(manifest: Manifest): NonNullable<Manifest['compos
 export async function composeStep(
   manifest: Manifest,
   artifacts: Artifact[],
-  opts: { env: NodeJS.ProcessEnv; cwd: string; force?: boolean; jobs?: number; engine?: ComposeEngine | null },
+  opts: { env: NodeJS.ProcessEnv; cwd: string; force?: boolean; jobs?: number; found?: SmokeEngine },
 ): Promise<ComposeStepReport> {
   requireCompose(manifest);
   const written = await writeComposeOverride(manifest, artifacts, { force: opts.force, jobs: opts.jobs });
-  let engine = opts.engine ?? undefined;
-  let skipped: string | undefined;
-  if (opts.engine === undefined) {
-    const found = await findSmokeEngine({ env: opts.env, cwd: opts.cwd });
-    engine = found.engine;
-    // `config` needs only the Compose binary, not the engine: retry detection for that case
-    if (!engine) {
-      engine = await detectCompose({ env: opts.env, cwd: opts.cwd }).catch(() => undefined);
-      if (!engine) skipped = found.reason;
-    }
-  }
+  // `config` needs only the Compose binary, not a running engine
+  const found = opts.found ?? (await findSmokeEngine({ env: opts.env, cwd: opts.cwd }));
+  const engine = found.compose;
+  const skipped = engine ? undefined : found.reason;
   if (engine) await validateMergedConfig(manifest, artifacts, { engine, $: zx$({ env: opts.env }) });
   const inv = composeInvocation(manifest, engine, { cwd: opts.cwd });
   return {
@@ -75,10 +68,18 @@ export interface SmokeStepResult {
 export async function smokeStep(
   manifest: Manifest,
   artifacts: Artifact[],
-  opts: { env: NodeJS.ProcessEnv; cwd: string; full?: boolean; signal?: AbortSignal; optional: boolean; onStep?: (msg: string) => void },
+  opts: {
+    env: NodeJS.ProcessEnv;
+    cwd: string;
+    full?: boolean;
+    signal?: AbortSignal;
+    optional: boolean;
+    onStep?: (msg: string) => void;
+    found?: SmokeEngine;
+  },
 ): Promise<SmokeStepResult> {
   requireCompose(manifest);
-  const found = await findSmokeEngine({ env: opts.env, cwd: opts.cwd });
+  const found = opts.found ?? (await findSmokeEngine({ env: opts.env, cwd: opts.cwd }));
   if (!found.engine) {
     if (opts.optional) return { skipped: `smoke test skipped: ${found.reason}` };
     throw new SmokeError(`Cannot smoke-test: ${found.reason}.`, {

@@ -1,6 +1,7 @@
 /** After a successful install: write and validate the Compose override, then smoke-test the container. */
 import type { FlagSpec, ParsedFlags } from '../cli/args.ts';
 import { ModelmountError } from '../errors.ts';
+import { findSmokeEngine, type SmokeEngine } from '../smoke/engine.ts';
 import { formatFailure } from '../ui/format.ts';
 import type { SmokeReport } from '../smoke/run-smoke.ts';
 import { composeStep, smokeStep, type ComposeStepReport } from './compose-steps.ts';
@@ -24,6 +25,8 @@ export async function afterInstall(
   flags: ParsedFlags,
   io: Io,
   signal: AbortSignal,
+  /** what bootstrap already found out about Docker and Compose (asked once per run) */
+  known?: SmokeEngine,
 ): Promise<{ exitCode: number; report: PostInstallReport; error?: ModelmountError }> {
   const { ctx, selection } = outcome;
   const say = (line: string): void => {
@@ -40,7 +43,8 @@ export async function afterInstall(
     return { exitCode: 0, report };
   }
   try {
-    const c = await composeStep(ctx.manifest, selection.artifacts, { env: io.env, cwd: io.cwd, jobs: ctx.jobs });
+    const found = known ?? (await findSmokeEngine({ env: io.env, cwd: io.cwd }));
+    const c = await composeStep(ctx.manifest, selection.artifacts, { env: io.env, cwd: io.cwd, jobs: ctx.jobs, found });
     report.compose = c;
     say(`${c.changed ? 'Wrote' : 'Unchanged:'} ${c.override}${c.validated ? `, validated with ${c.engine!.command.join(' ')} ${c.engine!.fullVersion}` : ` (${c.skipped})`}.`);
     say(`  Use it with: ${c.commandLine} up   (npm run models:compose -- --print for other ways)`);
@@ -55,6 +59,7 @@ export async function afterInstall(
       full: Boolean(flags.full),
       signal,
       optional: true,
+      found,
       onStep: ctx.json ? undefined : (m) => ctx.log(`  ${m}`),
     });
     if (s.report) {

@@ -7,8 +7,11 @@ import { detectCompose, type ComposeEngine } from '../compose/engine.ts';
 import { ModelmountError } from '../errors.ts';
 
 export interface SmokeEngine {
+  /** the Compose implementation: enough for `config` (no daemon needed) */
+  compose?: ComposeEngine;
+  /** the same, when a Docker engine is also reachable: enough to run containers */
   engine?: ComposeEngine;
-  /** why there is none, in words for the user */
+  /** why there is no `engine`, in words for the user */
   reason?: string;
 }
 
@@ -24,7 +27,7 @@ export async function findSmokeEngine(opts: { $?: Shell; env?: NodeJS.ProcessEnv
   const info = await sh`docker info --format ${'{{.ServerVersion}}'}`;
   if (info.exitCode !== 0 || !info.stdout.trim()) {
     const detail = (info.stderr || info.stdout).trim().split('\n').pop() ?? '';
-    return { reason: `no Docker engine is reachable (\`docker info\` failed${detail ? `: ${detail}` : ''})` };
+    return { compose: engine, reason: `no Docker engine is reachable (\`docker info\` failed${detail ? `: ${detail}` : ''})` };
   }
-  return { engine };
+  return { compose: engine, engine };
 }
