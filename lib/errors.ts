@@ -92,10 +92,10 @@ export interface SourceAttempt {
 }
 
 export class AllSourcesFailedError extends ModelmountError {
-  constructor(file: string, attempts: SourceAttempt[]) {
+  constructor(file: string, attempts: SourceAttempt[], hint?: string) {
     const list = attempts.map((a) => `  - ${a.source}: ${a.message} [${a.code}]`).join('\n');
     super('ESOURCES', ExitCode.sources, `Could not get ${file} from any source:\n${list}`, {
-      hint: 'Check the sources in the manifest (network, credentials in tokenEnv, folder paths), or pick one with --source.',
+      hint: hint ?? 'Check the sources in the manifest (network, credentials in tokenEnv, folder paths), or pick one with --source.',
       data: { file, attempts },
     });
   }

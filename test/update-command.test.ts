@@ -81,6 +81,7 @@ describe('update', () => {
     expect(p.server.requests).toHaveLength(0);
     await expect(fs.access(p.hostDir)).rejects.toThrow();
     expect(await listFiles(p.cacheDir)).toEqual([]);
+    await expect(fs.access(p.cacheDir)).rejects.toThrow(); // not even the store folder
     const j = await runCliCaptured(['update', '--manifest', p.manifest, '--dry-run', '--json']);
     expect(JSON.parse(j.stdout).plan.counts).toEqual({ skip: 0, fetch: 3, copy: 0, relink: 0, repair: 0 });
   });
@@ -211,6 +212,14 @@ describe('verify', () => {
     expect(JSON.parse(byLabel.stdout).files.map((f: { artifactId: string }) => f.artifactId)).toEqual(['student/v0_en']);
     const byId = await runCliCaptured(['verify', '--manifest', p.manifest, '--only', 'student/v0_ja', '--json']);
     expect(JSON.parse(byId.stdout).files.map((f: { artifactId: string }) => f.artifactId)).toEqual(['student/v0_ja', 'student/v0_ja']);
+  });
+
+  it('without flags, checks what the last update installed (not every default artifact)', async () => {
+    const p = await setup();
+    expect((await runCliCaptured(['update', '--manifest', p.manifest, '--labels', 'lang=ja'])).code).toBe(0);
+    const r = await runCliCaptured(['verify', '--manifest', p.manifest, '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).files.map((f: { artifactId: string }) => f.artifactId)).toEqual(['student/v0_ja', 'student/v0_ja']);
   });
 
   it('reports missing files', async () => {

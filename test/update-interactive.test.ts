@@ -64,6 +64,15 @@ describe('interactive update', () => {
     expect(mocked.askSource).not.toHaveBeenCalled();
   });
 
+  it('--include-optional answers the optional-artifacts question', async () => {
+    mocked.askLabels.mockResolvedValue(['en', 'ja']);
+    mocked.askSource.mockResolvedValue('mirror');
+    const r = await runCliCaptured(['update', '--manifest', p.manifest, '--include-optional'], tty);
+    expect(r.code).toBe(0);
+    expect(mocked.askOptionalArtifacts).not.toHaveBeenCalled();
+    expect(await listFiles(p.hostDir)).toContain('teacher/v0/model.safetensors');
+  });
+
   it('--yes, CI and --json never ask', async () => {
     for (const [args, env] of [
       [['--yes'], { CI: '' }],

@@ -8,6 +8,8 @@ export interface CommandSpec {
   summary: string;
   usage: string;
   flags: FlagSpec[];
+  /** false: the command takes no --manifest (it brings its own) */
+  takesManifest?: boolean;
   /** extra help text: examples, exit codes */
   details?: string;
   /** returns the exit status; throws ModelmountError for reported failures */
@@ -16,4 +18,4 @@ export interface CommandSpec {
 
 export const EXIT_CODES_HELP = `Exit status: 0 ok, 1 internal bug, 2 usage or manifest error, 3 every source failed,
 4 integrity failure, 5 local disk or permission failure, 6 locked by another run,
-7 Compose/doctor error, 8 smoke test failed.`;
+7 Compose/doctor error, 8 smoke test failed, 130 interrupted (Ctrl+C; partial downloads are kept for resume).`;

@@ -62,7 +62,8 @@ export async function runCli(argv: string[], io: Io, commands: CommandSpec[], si
       throw new UsageError(`Unknown command "${name}".`, { hint: `Commands: ${commands.map((c) => c.name).join(', ')}. Run \`modelmount --help\`.` });
     }
     // a command may redefine a common flag (gc takes several --manifest)
-    const specs = [...COMMON_FLAGS.filter((c) => !cmd.flags.some((f) => f.name === c.name)), ...cmd.flags];
+    const common = COMMON_FLAGS.filter((c) => !cmd.flags.some((f) => f.name === c.name) && (cmd.takesManifest !== false || c.name !== 'manifest'));
+    const specs = [...common, ...cmd.flags];
     if (rest.includes('--help') || rest.includes('-h')) {
       io.stdout.write(formatHelp(cmd.usage, cmd.summary, specs, [cmd.details, EXIT_CODES_HELP].filter(Boolean).join('\n\n')));
       return ExitCode.ok;

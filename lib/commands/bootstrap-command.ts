@@ -19,7 +19,7 @@ import { $ as zx$ } from 'zx';
 import { loadContext, type Io } from './context.ts';
 import { formatFindings } from './doctor-command.ts';
 import { afterInstall, POST_INSTALL_FLAGS } from './post-install.ts';
-import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS } from './specs.ts';
+import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS, WAIT_FLAG } from './specs.ts';
 import { chooseSelection, formatUpdateSummary, runUpdate } from './update.ts';
 import { PassThrough } from 'node:stream';
 
@@ -74,6 +74,7 @@ export const bootstrapCommand: CommandSpec = {
     ...LOCATION_FLAGS,
     { name: 'services', type: 'list', value: 'NAMES', env: 'MODELS_SERVICES', help: 'Compose services that get the models (default: the manifest\'s compose.services)' },
     ...POST_INSTALL_FLAGS.filter((f) => f.name !== 'compose'),
+    WAIT_FLAG,
     JSON_FLAG,
   ],
   details: `Examples:

@@ -6,7 +6,7 @@
 import { $ as zx$ } from 'zx';
 import { validateMergedConfig } from '../compose/config.ts';
 
-import { composeInvocation, writeComposeOverride } from '../compose/override.ts';
+import { composeInvocation, composeSettingsOf, writeComposeOverride } from '../compose/override.ts';
 import { SmokeError, UsageError } from '../errors.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { runSmoke, type SmokeReport } from '../smoke/run-smoke.ts';
@@ -24,15 +24,6 @@ export interface ComposeStepReport {
   composeFile: string;
 }
 
-export function requireCompose(manifest: Manifest): NonNullable<Manifest['compose']> {
-  if (!manifest.compose) {
-    throw new UsageError(`${manifest.path} has no \`compose:\` section.`, {
-      code: 'ENOCOMPOSE',
-      hint: 'Add `compose: {files: [...], services: [...], override: ..., containerDir: ...}` to the manifest (see the README), or pass --no-compose.',
-    });
-  }
-  return manifest.compose;
-}
 
 /** Write the override (refusing a foreign file), then validate the merged config when an engine exists. */
 export async function composeStep(
@@ -40,7 +31,7 @@ export async function composeStep(
   artifacts: Artifact[],
   opts: { env: NodeJS.ProcessEnv; cwd: string; force?: boolean; jobs?: number; found?: SmokeEngine },
 ): Promise<ComposeStepReport> {
-  requireCompose(manifest);
+  composeSettingsOf(manifest);
   const written = await writeComposeOverride(manifest, artifacts, { force: opts.force, jobs: opts.jobs });
   // `config` needs only the Compose binary, not a running engine
   const found = opts.found ?? (await findSmokeEngine({ env: opts.env, cwd: opts.cwd }));
@@ -78,7 +69,7 @@ export async function smokeStep(
     found?: SmokeEngine;
   },
 ): Promise<SmokeStepResult> {
-  requireCompose(manifest);
+  composeSettingsOf(manifest);
   const found = opts.found ?? (await findSmokeEngine({ env: opts.env, cwd: opts.cwd }));
   if (!found.engine) {
     if (opts.optional) return { skipped: `smoke test skipped: ${found.reason}` };

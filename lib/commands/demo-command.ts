@@ -42,6 +42,7 @@ export const demoCommand: CommandSpec = {
   summary: 'run the whole job on a built-in demo artifact set served from loopback (no external server)',
   usage: 'modelmount demo',
   flags: [],
+  takesManifest: false, // always manifests/demo.yaml
   async run(_flags, io, signal) {
     const manifest = await loadManifest(DEMO_MANIFEST);
     const origin = path.join(PROJECT_ROOT, '.demo', 'origin');

@@ -14,10 +14,10 @@ import type { CommandSpec } from '../cli/command.ts';
 import { cleanContainerPath, parseComposeConfig } from '../compose/config.ts';
 import { readInstallRecord, type InstallRecord } from '../install-record.ts';
 import { artifactDir, blobPath, containerPathOf } from '../layout.ts';
-import { parseLabelFlags, selectArtifacts } from '../manifest/select.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { formatBytes } from '../ui/format.ts';
 import { verifyHostFiles, type FileStatus } from '../verify/verify-files.ts';
+import { installedSelection } from './installed-selection.ts';
 import { loadContext, type Io } from './context.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
 
@@ -185,14 +185,7 @@ export interface StatusDeps {
 export async function gatherStatus(flags: ParsedFlags, io: Io, deps: StatusDeps = {}): Promise<StatusReport> {
   const ctx = await loadContext(flags, io);
   const { manifest } = ctx;
-  const labels = flags.labels as string[] | undefined;
-  const selected = new Set(
-    selectArtifacts(manifest, {
-      only: flags.only as string[] | undefined,
-      labels: labels?.length ? parseLabelFlags(labels) : undefined,
-      includeOptional: Boolean(flags['include-optional']),
-    }).map((a) => a.id),
-  );
+  const selected = new Set((await installedSelection(ctx, flags)).map((a) => a.id));
   const all = manifest.artifacts;
   const checks = await verifyHostFiles(ctx.hostDir, all, { full: Boolean(flags.full), jobs: ctx.jobs, signal: deps.signal });
   const record: InstallRecord | undefined = await readInstallRecord(ctx.hostDir);

@@ -31,7 +31,8 @@ export const updateCommand: CommandSpec = {
       if (post.exitCode !== 0) exitCode = post.exitCode;
     }
     if (outcome.ctx.json) {
-      const errors = post?.error ? [...report.errors, post.error.toJSON()] : report.errors;
+      // the smoke report is already under `smoke`: the error names code, message and fix only
+      const errors = post?.error ? [...report.errors, { code: post.error.code, message: post.error.message, hint: post.error.hint }] : report.errors;
       io.stdout.write(`${JSON.stringify({ ...report, ok: report.ok && exitCode === 0, errors, ...(post?.report ?? {}) }, null, 2)}\n`);
     }
     return exitCode;

@@ -5,7 +5,8 @@
  */
 import { AllSourcesFailedError, CancelledError, ExitCode, ModelmountError, type ExitStatus } from '../errors.ts';
 import { hostStatePath } from '../layout.ts';
-import { checkRequire, filterByLabelChoice, parseLabelFlags, selectArtifacts } from '../manifest/select.ts';
+import { checkRequire, filterByLabelChoice, selectArtifacts } from '../manifest/select.ts';
+import { selectOptionsFromFlags } from './installed-selection.ts';
 import type { Artifact } from '../manifest/schema.ts';
 import { isNoop, planUpdate, type Plan } from '../plan.ts';
 import { checkFreeSpace } from '../store/space.ts';
@@ -36,14 +37,12 @@ export interface Selection {
 /** Flags answer questions; without flags, ask when interactive, else take the safe defaults. */
 export async function chooseSelection(ctx: CommandContext, flags: ParsedFlags): Promise<Selection> {
   const { manifest } = ctx;
-  const only = flags.only as string[] | undefined;
-  const labelFlags = flags.labels as string[] | undefined;
-  const labels = labelFlags?.length ? parseLabelFlags(labelFlags) : undefined;
+  const opts = selectOptionsFromFlags(flags);
   let preferredSource = flags.source as string | undefined;
   let artifacts: Artifact[];
-  let how: Selection['how'] = only?.length || labels ? 'flags' : 'defaults';
-  if (only?.length || labels || !ctx.interactive) {
-    artifacts = selectArtifacts(manifest, { only, labels, includeOptional: Boolean(flags['include-optional']) });
+  let how: Selection['how'] = opts.only?.length || opts.labels ? 'flags' : 'defaults';
+  if (opts.only?.length || opts.labels || !ctx.interactive) {
+    artifacts = selectArtifacts(manifest, opts);
   } else {
     how = 'prompts';
     // ask only about labels that tell the required artifacts apart (e.g. lang: ja / en)
@@ -53,7 +52,10 @@ export async function chooseSelection(ctx: CommandContext, flags: ParsedFlags): 
     }
     const candidates = filterByLabelChoice(manifest.artifacts, chosenLabels);
     const optional = candidates.filter((a) => a.optional);
-    const extra = optional.length ? await prompts.askOptionalArtifacts(optional) : [];
+    // --include-optional / --no-include-optional answer the question
+    const extra = flags._set?.includes('include-optional')
+      ? flags['include-optional'] ? optional.map((a) => a.id) : []
+      : optional.length ? await prompts.askOptionalArtifacts(optional) : [];
     artifacts = candidates.filter((a) => !a.optional || extra.includes(a.id));
   }
   if (!preferredSource && ctx.interactive && manifest.sources.length > 1) {
@@ -144,10 +146,11 @@ export async function runUpdate(flags: ParsedFlags, io: Io, signal?: AbortSignal
   const selection = await chooseSelection(ctx, flags);
   const started = Date.now(); // after the questions: durations measure the work
   if (selection.how === 'defaults') {
-    ctx.log(`Selected ${selection.artifacts.map((a) => a.id).join(', ')} (every non-optional artifact; choose with --only or --labels).`);
+    const which = flags['include-optional'] ? 'every artifact, optional ones included' : 'every non-optional artifact';
+    ctx.log(`Selected ${selection.artifacts.map((a) => a.id).join(', ')} (${which}; choose with --only or --labels).`);
   }
   const sources = ctx.makeSources(selection.preferredSource);
-  if (!ctx.json) ctx.log(`Sources, in order: ${sources.map((s) => s.display).join(', ')}`);
+  if (!ctx.json && !flags.offline) ctx.log(`Sources, in order: ${sources.map((s) => s.display).join(', ')}`);
   // one run at a time per store and host folder (a dry run changes nothing and does not wait)
   const lockDirs = flags['dry-run'] ? [] : runLockDirs(io.env, [ctx.cacheDir, ctx.hostDir]);
   return withRunLock(lockDirs, runLockOptions(flags, ctx, 'update', signal), (locked) =>
@@ -165,7 +168,8 @@ async function installSelection(
   started: number,
   signal: AbortSignal,
 ): Promise<UpdateOutcome> {
-  const store = await Store.open(ctx.cacheDir);
+  const dryRun = Boolean(flags['dry-run']);
+  const store = await Store.open(ctx.cacheDir, { readOnly: dryRun });
   const hostCache = await StateCache.load(hostStatePath(ctx.hostDir));
   const state = await gatherState(ctx.hostDir, selection.artifacts, { store, hostCache, jobs: ctx.jobs, signal });
   const plan = planUpdate({
@@ -177,8 +181,8 @@ async function installSelection(
   });
   const base = summarise(ctx, selection, [], started);
 
-  if (flags['dry-run']) {
-    await Promise.all([hostCache.save(), store.save()]);
+  if (dryRun) {
+    // a dry run changes nothing, not even the caches
     const report: UpdateReport = {
       ...base,
       dryRun: true,
@@ -194,6 +198,7 @@ async function installSelection(
     throw new AllSourcesFailedError(
       `${missing.length} file${missing.length > 1 ? 's' : ''} (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''})`,
       [{ source: 'store (offline)', code: 'EOFFLINE', message: `not in the store ${ctx.cacheDir}: ${missing.join(', ')}` }],
+      `Fill the store first with the same selection flags: \`modelmount warm --cache-dir ${ctx.cacheDir}\` (where the sources are reachable), or run without --offline.`,
     );
   }
 

@@ -1,6 +1,6 @@
 import type { CommandSpec } from '../cli/command.ts';
 import { ExitCode } from '../errors.ts';
-import { parseLabelFlags, selectArtifacts } from '../manifest/select.ts';
+import { installedSelection } from './installed-selection.ts';
 import { formatBytes } from '../ui/format.ts';
 import { verifyHostFiles } from '../verify/verify-files.ts';
 import { loadContext } from './context.ts';
@@ -19,12 +19,8 @@ export const verifyCommand: CommandSpec = {
   details: 'Exit status 4 when any selected file is missing, has the wrong size or content, or is not a regular file.',
   async run(flags, io, signal) {
     const ctx = await loadContext(flags, io);
-    const labels = flags.labels as string[] | undefined;
-    const artifacts = selectArtifacts(ctx.manifest, {
-      only: flags.only as string[] | undefined,
-      labels: labels?.length ? parseLabelFlags(labels) : undefined,
-      includeOptional: Boolean(flags['include-optional']),
-    });
+    // what the last update installed, unless flags say otherwise
+    const artifacts = await installedSelection(ctx, flags);
     const started = Date.now();
     const checks = await verifyHostFiles(ctx.hostDir, artifacts, { full: Boolean(flags.full), jobs: ctx.jobs, signal });
     const bad = checks.filter((c) => c.status !== 'ok');
@@ -63,9 +59,10 @@ export const verifyCommand: CommandSpec = {
               : c.status;
         io.stdout.write(`✖ ${c.artifactId}/${c.path}: ${detail}\n`);
       }
-      const hashed = checks.filter((c) => !c.cached).length;
+      const hashed = checks.filter((c) => !c.cached && c.actualSha256 !== undefined).length;
+      const fromCache = checks.filter((c) => c.cached).length;
       io.stdout.write(
-        `${bad.length ? 'FAILED' : 'OK'}: ${checks.length - bad.length}/${checks.length} files verified (${formatBytes(bytes)}; ${hashed} hashed, ${checks.length - hashed} from the state cache) in ${((Date.now() - started) / 1000).toFixed(2)} s.\n`,
+        `${bad.length ? 'FAILED' : 'OK'}: ${checks.length - bad.length}/${checks.length} files verified (${formatBytes(bytes)}; ${hashed} hashed, ${fromCache} from the state cache) in ${((Date.now() - started) / 1000).toFixed(2)} s.\n`,
       );
       if (bad.length) io.stdout.write('  → run `npm run models:update` to repair them.\n');
     }

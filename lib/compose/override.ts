@@ -47,7 +47,7 @@ export function composeSettingsOf(manifest: Manifest): ComposeSettings {
   if (!manifest.compose) {
     throw new ComposeError(`${manifest.path} has no \`compose:\` section, so modelmount does not know which services need the models.`, {
       code: 'ENOCOMPOSE',
-      hint: 'Add `compose: {files: [...], services: [...], override: ..., containerDir: ...}` to the manifest (see the README), or run with --no-compose.',
+      hint: 'Add `compose: {files: [...], services: [...], override: ..., containerDir: ...}` to the manifest (see the README).',
     });
   }
   return manifest.compose;

@@ -12,6 +12,7 @@
  * `~` is not expanded (it is an ordinary folder name).
  */
 import { hashSync } from 'hasha';
+import { redactUrl } from '../redact.ts';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -186,7 +187,7 @@ export function classifySourceUrl(url: string, dir: string): UrlClass {
     try {
       u = new URL(url);
     } catch {
-      return { error: `"${url}" is not a valid URL`, fix: `write a complete base URL, ${example}` };
+      return { error: `"${redactUrl(url)}" is not a valid URL`, fix: `write a complete base URL, ${example}` };
     }
     if (u.username || u.password) {
       return {

@@ -17,14 +17,21 @@ export class Store {
     private readonly cache: StateCache,
   ) {}
 
-  static async open(dir: string): Promise<Store> {
-    try {
-      await fs.mkdir(dir, { recursive: true });
-    } catch (err) {
-      throw toDiskError(err, `creating the store ${dir}`) ?? err;
+  /** `readOnly` (dry runs): nothing is created, evicted or saved. */
+  static async open(dir: string, opts: { readOnly?: boolean } = {}): Promise<Store> {
+    if (!opts.readOnly) {
+      try {
+        await fs.mkdir(dir, { recursive: true });
+      } catch (err) {
+        throw toDiskError(err, `creating the store ${dir}`) ?? err;
+      }
     }
-    return new Store(dir, await StateCache.load(storeStatePath(dir)));
+    const store = new Store(dir, await StateCache.load(storeStatePath(dir)));
+    store.readOnly = Boolean(opts.readOnly);
+    return store;
   }
+
+  private readOnly = false;
 
   blobPath(sha256: string): string {
     return blobPath(this.dir, sha256);
@@ -74,11 +81,12 @@ export class Store {
   }
 
   async evict(sha256: string): Promise<void> {
+    if (this.readOnly) return;
     this.cache.forget(sha256);
     await fs.rm(this.blobPath(sha256), { force: true });
   }
 
   save(): Promise<void> {
-    return this.cache.save();
+    return this.readOnly ? Promise.resolve() : this.cache.save();
   }
 }
