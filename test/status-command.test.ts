@@ -69,7 +69,8 @@ describe('status', () => {
       containers: null,
     });
     expect(ja!.installedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
-    expect(en).toMatchObject({ id: 'student/v0_en', selected: true, installed: 'missing', verified: false, inStore: false, source: null, override: { mounted: false, services: [] } });
+    // selected = what the last update installed (its install record), unless flags say otherwise
+    expect(en).toMatchObject({ id: 'student/v0_en', selected: false, installed: 'missing', verified: false, inStore: false, source: null, override: { mounted: false, services: [] } });
     expect(teacher).toMatchObject({ id: 'teacher/v0', selected: false, optional: true, installed: 'missing' });
     // selection flags only change what counts as selected
     const onlyTeacher = await status(p.manifest.path, ['--no-docker', '--only', 'teacher/v0']);
