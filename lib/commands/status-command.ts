@@ -18,6 +18,7 @@ import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { formatBytes } from '../ui/format.ts';
 import { verifyHostFiles, type FileStatus } from '../verify/verify-files.ts';
 import { installedSelection } from './installed-selection.ts';
+import { dockerEngine } from '../smoke/engine.ts';
 import { loadContext, type Io } from './context.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
 
@@ -123,11 +124,8 @@ async function containerMounts(
   sh: Shell,
 ): Promise<{ reachable: boolean; detail: string; byId?: Map<string, ContainerMount[]> }> {
   const compose = manifest.compose!;
-  const info = await sh`docker info --format ${'{{.ServerVersion}}'}`;
-  if (info.exitCode !== 0 || !info.stdout.trim()) {
-    const detail = (info.stderr || info.stdout).trim().split('\n').pop() ?? '';
-    return { reachable: false, detail: `no Docker engine is reachable (\`docker info\` failed${detail ? `: ${detail}` : ''})` };
-  }
+  const docker = await dockerEngine(sh);
+  if ('reason' in docker) return { reachable: false, detail: docker.reason };
   const containers: { service: string; c: InspectedContainer }[] = [];
   for (const service of [...new Set(compose.services)]) {
     const ps = await sh`docker ps --no-trunc --filter ${`label=com.docker.compose.service=${service}`} --format ${'{{.ID}}'}`;
@@ -161,7 +159,7 @@ async function containerMounts(
     );
   }
   const n = containers.length;
-  return { reachable: true, detail: `Docker ${info.stdout.trim()}: ${n} running container${n === 1 ? '' : 's'} of ${compose.services.join(', ')}`, byId };
+  return { reachable: true, detail: `Docker ${docker.version}: ${n} running container${n === 1 ? '' : 's'} of ${compose.services.join(', ')}`, byId };
 }
 
 async function storeHolds(cacheDir: string, a: Artifact): Promise<boolean> {

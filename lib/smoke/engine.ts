@@ -15,6 +15,14 @@ export interface SmokeEngine {
   reason?: string;
 }
 
+/** Is a Docker engine answering? Its version when it is, else why not (in words for the user). */
+export async function dockerEngine(sh: Shell): Promise<{ version: string } | { reason: string }> {
+  const info = await sh`docker info --format ${'{{.ServerVersion}}'}`;
+  if (info.exitCode === 0 && info.stdout.trim()) return { version: info.stdout.trim() };
+  const detail = (info.stderr || info.stdout).trim().split('\n').pop() ?? '';
+  return { reason: `no Docker engine is reachable (\`docker info\` failed${detail ? `: ${detail}` : ''})` };
+}
+
 export async function findSmokeEngine(opts: { $?: Shell; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<SmokeEngine> {
   const sh = (opts.$ ?? zx$)({ quiet: true, nothrow: true, timeout: '20s', ...(opts.env ? { env: opts.env } : {}), ...(opts.cwd ? { cwd: opts.cwd } : {}) });
   let engine: ComposeEngine | undefined;
@@ -24,10 +32,6 @@ export async function findSmokeEngine(opts: { $?: Shell; env?: NodeJS.ProcessEnv
     return { reason: err instanceof ModelmountError ? err.message : String(err) };
   }
   if (!engine) return { reason: 'neither `docker compose` (v2) nor `docker-compose` (v1) is installed' };
-  const info = await sh`docker info --format ${'{{.ServerVersion}}'}`;
-  if (info.exitCode !== 0 || !info.stdout.trim()) {
-    const detail = (info.stderr || info.stdout).trim().split('\n').pop() ?? '';
-    return { compose: engine, reason: `no Docker engine is reachable (\`docker info\` failed${detail ? `: ${detail}` : ''})` };
-  }
-  return { compose: engine, engine };
+  const docker = await dockerEngine(sh);
+  return 'reason' in docker ? { compose: engine, reason: docker.reason } : { compose: engine, engine };
 }
