@@ -178,6 +178,23 @@ describe('update', () => {
   });
 });
 
+describe('a store folder that is not what modelmount made', () => {
+  for (const [what, sub] of [['sha256', 'sha256'], ['tmp', 'tmp']] as const) {
+    it(`a file where <cache>/${what} should be: exit 5 naming it, no retry loop, nothing installed`, async () => {
+      const p = await setup();
+      await fs.mkdir(p.cacheDir, { recursive: true });
+      await fs.writeFile(path.join(p.cacheDir, sub), 'not a folder');
+      const r = await runCliCaptured(['update', '--manifest', p.manifest, '--json']);
+      expect(r.code).toBe(ExitCode.disk);
+      const doc = JSON.parse(r.stdout);
+      const message = doc.error?.message ?? doc.errors[0].message;
+      expect(message).toContain(path.join(p.cacheDir, sub === 'tmp' ? 'tmp' : ''));
+      expect(r.stderr + r.stdout).not.toContain('Internal error');
+      expect(await listFiles(p.hostDir)).toEqual([]);
+    });
+  }
+});
+
 describe('verify', () => {
   it('the verified-state cache notices a file modified in place (same size, mtime restored); update repairs it', async () => {
     const p = await setup();

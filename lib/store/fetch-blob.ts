@@ -17,6 +17,7 @@ import {
   AllSourcesFailedError,
   IntegrityError,
   ModelmountError,
+  DiskError,
   SourceError,
   toDiskError,
   type SourceAttempt,
@@ -118,12 +119,26 @@ async function claimPartial(tmpDir: string, sha: string, minAgeMs: number): Prom
 
 class RestartFromZero extends Error {}
 
+/** A store folder that cannot be used (a file where a folder should be, …): exit 5 with the path, not an internal error. */
+function storeError(err: unknown, action: string): DiskError {
+  const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+  return new DiskError(`Failed ${action} (${code}).`, {
+    code: 'ESTORE',
+    cause: err,
+    hint: 'Something in the store folder is not what modelmount made there (a file where a folder should be?). Remove the store folder, or point --cache-dir elsewhere, and run again.',
+  });
+}
+
 export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult> {
   const { cacheDir, file, artifactId, sources, signal } = opts;
   const label = `${artifactId}/${file.path}`;
   const tmpDir = storeTmpDir(cacheDir);
   const dest = blobPath(cacheDir, file.sha256);
-  await fs.mkdir(tmpDir, { recursive: true });
+  try {
+    await fs.mkdir(tmpDir, { recursive: true });
+  } catch (err) {
+    throw toDiskError(err, `creating ${tmpDir}`) ?? storeError(err, `creating ${tmpDir}`);
+  }
   let partial = await claimPartial(tmpDir, file.sha256, opts.partialMinAgeMs ?? 60_000);
 
   const openPartial = async (flags: number): Promise<fs.FileHandle> => {
@@ -239,9 +254,16 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
           }
           await writer.close();
           await handle.close();
-          await fs.chmod(partial, 0o444);
-          await fs.mkdir(path.dirname(dest), { recursive: true });
-          await placeBlob(partial, dest, file, signal);
+          try {
+            await fs.chmod(partial, 0o444);
+            await fs.mkdir(path.dirname(dest), { recursive: true });
+            await placeBlob(partial, dest, file, signal);
+          } catch (err) {
+            // the bytes were right but the store would not take them: a local problem, not the source's
+            keepPartial = false;
+            if (err instanceof ModelmountError) throw err;
+            throw toDiskError(err, `moving ${label} into the store ${cacheDir}`) ?? storeError(err, `moving ${label} into the store ${cacheDir}`);
+          }
           keepPartial = false;
           await fsyncDir(path.dirname(dest));
           return { blob: dest, source: source.name, transferred, resumedFrom };
@@ -262,7 +284,7 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
           // Only real progress earns more reopens: a server that drips a few bytes per attempt
           // would otherwise never run out of them (the throughput watchdog ends each attempt,
           // and each one "made progress").
-          if (pos - before >= Math.min(MIN_PROGRESS, file.size - before)) {
+          if (pos > before && pos - before >= Math.min(MIN_PROGRESS, file.size - before)) {
             stalled = 0;
             delay = opts.reopenDelayMs ?? 250;
           } else {

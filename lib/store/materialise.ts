@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { constants as fsc, createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { DiskError, IntegrityError, toDiskError } from '../errors.ts';
+import { DiskError, IntegrityError, ModelmountError, toDiskError } from '../errors.ts';
 import { fsyncDir } from '../fs-atomic.ts';
 import { metaDir } from '../layout.ts';
 import { ownerState, ownerTag } from '../owner.ts';
@@ -107,7 +107,10 @@ export async function ensureRealDir(root: string, rel: string): Promise<string> 
 
 async function copyVerified(blob: string, tmp: string, expected: FileEntry): Promise<void> {
   const src = await fs.open(blob, fsc.O_RDONLY | fsc.O_NOFOLLOW);
-  const out = await fs.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o644);
+  const out = await fs.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o644).catch(async (err) => {
+    await src.close();
+    throw err;
+  });
   const hash = createHash('sha256');
   let size = 0;
   try {
@@ -128,13 +131,27 @@ async function copyVerified(blob: string, tmp: string, expected: FileEntry): Pro
 }
 
 /** Make `dest` (inside hostDir) hold the bytes of `blob`. Returns how. */
+/** Something in the host folder modelmount does not own got in the way: exit 5 with the path, not an internal error. */
+function notRealDir(where: string, err: unknown): DiskError {
+  const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+  return new DiskError(`Cannot use ${where} (${code}).`, {
+    code: 'ENOTREALDIR',
+    cause: err,
+    hint: `Something inside the host folder is not what modelmount made there (a file where a folder should be?). Move it away and run again.`,
+  });
+}
+
 export async function materialiseFile(hostDir: string, blob: string, dest: string, expected: FileEntry): Promise<MaterialiseMethod> {
   const tmpDir = path.join(metaDir(hostDir), 'tmp');
   if (!swept.has(hostDir)) {
     swept.add(hostDir);
     await sweepHostTemps(hostDir);
   }
-  await fs.mkdir(tmpDir, { recursive: true });
+  try {
+    await fs.mkdir(tmpDir, { recursive: true });
+  } catch (err) {
+    throw toDiskError(err, `creating ${tmpDir}`) ?? notRealDir(tmpDir, err);
+  }
   const tmp = path.join(tmpDir, tmpName(path.basename(dest)));
   let method: MaterialiseMethod = 'hardlink';
   try {
@@ -171,6 +188,7 @@ export async function materialiseFile(hostDir: string, blob: string, dest: strin
     return method;
   } catch (err) {
     await fs.rm(tmp, { force: true }).catch(() => {});
-    throw toDiskError(err, `installing ${dest} (${formatBytes(expected.size)})`) ?? err;
+    if (err instanceof ModelmountError) throw err;
+    throw toDiskError(err, `installing ${dest} (${formatBytes(expected.size)})`) ?? notRealDir(dest, err);
   }
 }
