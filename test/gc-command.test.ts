@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { HOST_TAG } from '../lib/owner.ts';
 /**
  * `modelmount gc` on real folders: what nothing references goes (blobs, artifact
  * folders, stale partials, leftover temp files); what a manifest, the install
@@ -157,14 +159,20 @@ describe('gc', () => {
     await fs.utimes(stale, old, old);
     const hostTmp = path.join(p.hostDir, '.modelmount/tmp');
     await fs.mkdir(hostTmp, { recursive: true });
-    await fs.writeFile(path.join(hostTmp, 'model.safetensors.123.abc.tmp'), 'left over');
+    // left by a process of this host that is gone (a child that has exited): removed
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+    const leftover = `model.safetensors.${HOST_TAG}.${dead}.abc.tmp`;
+    await fs.writeFile(path.join(hostTmp, leftover), 'left over');
+    // a fresh one whose owner cannot be told (another host on a shared folder): may be a live install, kept
+    const foreign = 'model.safetensors.otherhost.77.def.tmp';
+    await fs.writeFile(path.join(hostTmp, foreign), 'in flight');
     const r = await gc([p.manifest, p.otherManifest, p.oldManifest]);
     expect(r.code).toBe(0);
     expect(r.report.removals.map((x) => `${x.kind} ${path.basename(x.path)}`).sort()).toEqual(
-      [`partial ${path.basename(stale)}`, 'tmp model.safetensors.123.abc.tmp'].sort(),
+      [`partial ${path.basename(stale)}`, `tmp ${leftover}`].sort(),
     );
     await fs.stat(fresh);
-    expect(await listFiles(hostTmp)).toEqual([]);
+    expect(await listFiles(hostTmp)).toEqual([foreign]);
   });
 
   it('leaves a host folder modelmount never installed into alone', async () => {

@@ -19,6 +19,7 @@ import { DiskError, toDiskError } from '../errors.ts';
 import { uniqueSuffix } from '../fs-atomic.ts';
 import { hostStatePath, metaDir, storeTmpDir } from '../layout.ts';
 import { StateCache } from '../verify/state-cache.ts';
+import { FOREIGN_TMP_MAX_AGE_MS, hostTempOwner } from './materialise.ts';
 import { Store } from './store.ts';
 
 export const PARTIAL_MAX_AGE_MS = 24 * 60 * 60 * 1000;
@@ -168,7 +169,9 @@ export async function planGc(input: GcInput): Promise<GcPlan> {
       }
     };
     await visit('');
-    await oldFiles(path.join(metaDir(dir), 'tmp'), (n) => n.endsWith('.tmp'), 0, dir, 'tmp');
+    // a temp file of a live install (no lock on NFS) is never taken: a dead owner's at once, an unknown one's after an hour
+    await oldFiles(path.join(metaDir(dir), 'tmp'), (n) => n.endsWith('.tmp') && hostTempOwner(n) === 'gone', 0, dir, 'tmp');
+    await oldFiles(path.join(metaDir(dir), 'tmp'), (n) => n.endsWith('.tmp') && hostTempOwner(n) === 'unknown', FOREIGN_TMP_MAX_AGE_MS, dir, 'tmp');
     await oldFiles(metaDir(dir), (n) => n.endsWith('.tmp'), LEFTOVER_MAX_AGE_MS, dir, 'tmp');
     await oldFiles(dir, lockLeftover, LEFTOVER_MAX_AGE_MS, dir, 'tmp');
   }

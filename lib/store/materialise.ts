@@ -35,6 +35,15 @@ const swept = new Set<string>();
  * once; another host's (or unnamed ones) once unchanged for an hour (ctime: link() updates it).
  * Once per host folder and process; best effort.
  */
+/** Who made a host temp file `<name>.<host>.<pid>.<random>.tmp`, as far as this host can tell. */
+export function hostTempOwner(name: string): ReturnType<typeof ownerState> {
+  if (!name.endsWith(TMP_SUFFIX)) return 'unknown';
+  const parts = name.slice(0, -TMP_SUFFIX.length).split('.');
+  return ownerState(parts.at(-3), Number(parts.at(-2)));
+}
+
+export { FOREIGN_TMP_MAX_AGE_MS };
+
 export async function sweepHostTemps(hostDir: string, now = Date.now()): Promise<string[]> {
   const dir = path.join(metaDir(hostDir), 'tmp');
   const removed: string[] = [];
@@ -45,10 +54,7 @@ export async function sweepHostTemps(hostDir: string, now = Date.now()): Promise
     return removed;
   }
   for (const name of names) {
-    const parts = name.slice(0, -TMP_SUFFIX.length).split('.');
-    const pid = Number(parts.at(-2));
-    const host = parts.at(-3);
-    const owner = name.endsWith(TMP_SUFFIX) ? ownerState(host, pid) : 'unknown';
+    const owner = hostTempOwner(name);
     let stale: boolean;
     if (owner !== 'unknown') {
       stale = owner === 'gone';
