@@ -1,11 +1,11 @@
-import { spawnSync } from 'node:child_process';
-import { HOST_TAG } from '../lib/owner.ts';
 /**
  * `modelmount gc` on real folders: what nothing references goes (blobs, artifact
  * folders, stale partials, leftover temp files); what a manifest, the install
  * record or the Compose override references never does; --dry-run lists exactly
  * what a real run removes and the bytes freed (hardlinks counted once); the lock.
  */
+import { spawnSync } from 'node:child_process';
+import { HOST_TAG } from '../lib/owner.ts';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
