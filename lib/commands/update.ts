@@ -9,7 +9,7 @@ import { checkRequire, filterByLabelChoice, selectArtifacts } from '../manifest/
 import { selectOptionsFromFlags } from './installed-selection.ts';
 import type { Artifact } from '../manifest/schema.ts';
 import { isNoop, planUpdate, type Plan } from '../plan.ts';
-import { checkFreeSpace } from '../store/space.ts';
+import { checkFreeSpace, sameFilesystem } from '../store/space.ts';
 import { Store } from '../store/store.ts';
 import { installList, installTasks } from '../tasks/install-tasks.ts';
 import { formatBytes, formatFailure } from '../ui/format.ts';
@@ -25,7 +25,6 @@ import { withRunLock } from '../lock.ts';
 import type { Source } from '../sources/types.ts';
 import { runLockDirs, runLockOptions } from './run-lock.ts';
 import { formatPlan, planToJson } from './plan-output.ts';
-import fs from 'node:fs/promises';
 
 export interface Selection {
   artifacts: Artifact[];
@@ -236,22 +235,6 @@ async function installSelection(
   if (report.ok) await recordInstall(ctx, selection, report);
   const failures = results.map((r) => r.error).filter((e): e is ModelmountError => Boolean(e));
   return { exitCode: worstExit(failures), report, plan, ctx, selection };
-}
-
-async function sameFilesystem(a: string, b: string): Promise<boolean> {
-  const devOf = async (p: string): Promise<number | undefined> => {
-    for (let cur = p; ; ) {
-      try {
-        return (await fs.stat(cur)).dev;
-      } catch {
-        const parent = cur.replace(/\/[^/]*$/, '') || '/';
-        if (parent === cur) return undefined;
-        cur = parent;
-      }
-    }
-  };
-  const [da, db] = await Promise.all([devOf(a), devOf(b)]);
-  return da !== undefined && da === db;
 }
 
 async function recordInstall(ctx: CommandContext, selection: Selection, report: UpdateReport): Promise<void> {

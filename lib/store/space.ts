@@ -8,7 +8,7 @@ import { DiskError } from '../errors.ts';
 import { formatBytes } from '../ui/format.ts';
 
 /** statfs of the nearest existing ancestor of `dir` */
-async function statNearest(dir: string): Promise<{ free: number; dev: number }> {
+export async function statNearest(dir: string): Promise<{ free: number; dev: number }> {
   let current = path.resolve(dir);
   for (;;) {
     try {
@@ -26,6 +26,16 @@ export interface SpaceNeed {
   dir: string;
   bytes: number;
   what: string;
+}
+
+/** Do two folders (or, if missing, their nearest existing parents) live on one filesystem? */
+export async function sameFilesystem(a: string, b: string): Promise<boolean> {
+  try {
+    const [sa, sb] = await Promise.all([statNearest(a), statNearest(b)]);
+    return sa.dev === sb.dev;
+  } catch {
+    return false;
+  }
 }
 
 /** Throws DiskError (exit 5) naming how much is needed where. Needs on the same filesystem add up. */

@@ -4,10 +4,10 @@
  * the store holds. Read-only.
  */
 import { mapLimit } from '../concurrency.ts';
-import type { Artifact } from '../manifest/schema.ts';
+import type { Artifact, FileEntry } from '../manifest/schema.ts';
 import type { Store } from '../store/store.ts';
 import type { StateCache } from '../verify/state-cache.ts';
-import { cacheKey, checkHostFile, type FileCheck, type FileStatus } from '../verify/verify-files.ts';
+import { cacheKey, checkHostFiles, type FileCheck, type FileStatus } from '../verify/verify-files.ts';
 
 export interface GatheredState {
   host: Map<string, FileStatus>;
@@ -20,12 +20,9 @@ export async function gatherState(
   artifacts: Artifact[],
   deps: { store: Store; hostCache: StateCache; jobs: number; full?: boolean; signal?: AbortSignal },
 ): Promise<GatheredState> {
-  const work = artifacts.flatMap((a) => a.files.map((f) => ({ id: a.id, f })));
-  const checks = await mapLimit(work, deps.jobs, ({ id, f }) =>
-    checkHostFile(hostDir, id, f, deps.hostCache, { full: deps.full, signal: deps.signal }),
-  );
+  const checks = await checkHostFiles(hostDir, artifacts, deps.hostCache, { jobs: deps.jobs, full: deps.full, signal: deps.signal });
   const host = new Map(checks.map((c) => [cacheKey(c.artifactId, c.path), c.status]));
-  const needBytes = new Map<string, (typeof work)[number]['f']>();
+  const needBytes = new Map<string, FileEntry>();
   for (const c of checks) if (c.status !== 'ok') needBytes.set(c.expected.sha256, c.expected);
   const storeHas = new Set<string>();
   await mapLimit([...needBytes.values()], deps.jobs, async (f) => {

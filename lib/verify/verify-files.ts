@@ -70,15 +70,20 @@ export async function checkHostFile(
   return { ...base, status: sha === file.sha256 ? 'ok' : 'modified', actualSize: size, actualSha256: sha };
 }
 
+/** Every file of `artifacts` in the host folder, `jobs` at a time, through `cache`. */
+export async function checkHostFiles(hostDir: string, artifacts: Artifact[], cache: StateCache, opts: VerifyOptions = {}): Promise<FileCheck[]> {
+  const work = artifacts.flatMap((a) => a.files.map((f) => ({ id: a.id, f })));
+  return mapLimit(work, opts.jobs ?? 2, async ({ id, f }) => {
+    const check = await checkHostFile(hostDir, id, f, cache, opts);
+    opts.onFile?.(check);
+    return check;
+  });
+}
+
 export async function verifyHostFiles(hostDir: string, artifacts: Artifact[], opts: VerifyOptions = {}): Promise<FileCheck[]> {
   const cache = await StateCache.load(hostStatePath(hostDir));
-  const work = artifacts.flatMap((a) => a.files.map((f) => ({ id: a.id, f })));
   try {
-    return await mapLimit(work, opts.jobs ?? 2, async ({ id, f }) => {
-      const check = await checkHostFile(hostDir, id, f, cache, opts);
-      opts.onFile?.(check);
-      return check;
-    });
+    return await checkHostFiles(hostDir, artifacts, cache, opts);
   } finally {
     await cache.save();
   }
