@@ -2,19 +2,15 @@
  * Small filesystem helpers shared by every writer: a file is either the old
  * version or the complete new one, never half of either.
  */
-import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-
-export function uniqueSuffix(): string {
-  return `${process.pid}.${randomBytes(6).toString('hex')}`;
-}
+import { ownerTag } from './owner.ts';
 
 /** Write `data` to `file` through a unique temp file in the same folder, fsync, rename. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${uniqueSuffix()}.tmp`;
+  const tmp = `${file}.${ownerTag()}.tmp`;
   let handle: fs.FileHandle | undefined;
   try {
     handle = await fs.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);

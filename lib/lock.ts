@@ -27,9 +27,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
 import { LockError, toDiskError } from './errors.ts';
-import { uniqueSuffix } from './fs-atomic.ts';
 import { lockPath } from './layout.ts';
-import { ownerState } from './owner.ts';
+import { ownerState, ownerTag } from './owner.ts';
 
 /** A holder that stopped refreshing its lock for this long is presumed dead. */
 export const DEFAULT_STALE_MS = 20_000;
@@ -104,7 +103,7 @@ function errno(err: unknown): string | undefined {
 
 /** mkdir with the holder inside: build it under a unique name, rename it into place. */
 async function createLockDir(lockDir: string, holder: LockHolder): Promise<void> {
-  const tmp = `${lockDir}.${uniqueSuffix()}.tmp`;
+  const tmp = `${lockDir}.${ownerTag()}.tmp`;
   await fs.mkdir(tmp);
   try {
     await fs.writeFile(path.join(tmp, HOLDER_FILE), `${JSON.stringify({ ...holder, since: new Date().toISOString() })}\n`);
@@ -125,7 +124,7 @@ async function createLockDir(lockDir: string, holder: LockHolder): Promise<void>
  * It is renamed away first, so what we inspect is exactly what we took.
  */
 async function removeLockDir(lockDir: string, token: string, staleMs: number): Promise<void> {
-  const grave = `${lockDir}.${uniqueSuffix()}.released`;
+  const grave = `${lockDir}.${ownerTag()}.released`;
   try {
     await fs.rename(lockDir, grave);
   } catch (err) {
@@ -161,7 +160,7 @@ async function removeLockDir(lockDir: string, token: string, staleMs: number): P
  */
 async function reclaimIfHolderDead(lockDir: string, current: LockHolder | undefined): Promise<boolean> {
   if (!current?.token || ownerState(current.host, current.pid) !== 'gone') return false;
-  const grave = `${lockDir}.${uniqueSuffix()}.released`;
+  const grave = `${lockDir}.${ownerTag()}.released`;
   try {
     await fs.rename(lockDir, grave);
   } catch {
@@ -277,7 +276,7 @@ export async function withRunLock<T>(dirs: readonly string[], opts: RunLockOptio
     host: os.hostname(),
     command: opts.command ?? defaultCommand(),
     since: new Date().toISOString(),
-    token: uniqueSuffix(),
+    token: ownerTag(),
   };
   const releases: Release[] = [];
   try {

@@ -16,7 +16,7 @@ import type { Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DiskError, toDiskError } from '../errors.ts';
-import { uniqueSuffix } from '../fs-atomic.ts';
+import { ownerTag } from '../owner.ts';
 import { hostStatePath, metaDir, storeTmpDir } from '../layout.ts';
 import { StateCache } from '../verify/state-cache.ts';
 import { FOREIGN_TMP_MAX_AGE_MS, hostTempOwner } from './materialise.ts';
@@ -195,7 +195,7 @@ export async function applyGc(plan: GcPlan): Promise<GcItem[]> {
           await store.evict(item.sha256!);
         } else if (item.kind === 'artifact') {
           // rename into the (unmounted) metadata folder first: nobody sees a half-deleted artifact
-          const grave = path.join(metaDir(item.root), 'tmp', `gc.${uniqueSuffix()}.tmp`);
+          const grave = path.join(metaDir(item.root), 'tmp', `gc.${ownerTag()}.tmp`);
           await fs.mkdir(path.dirname(grave), { recursive: true });
           await fs.rename(item.path, grave);
           await fs.rm(grave, { recursive: true, force: true });
