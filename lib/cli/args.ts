@@ -3,7 +3,7 @@
  * validation and --help text all come from the same table.
  * Precedence: flag > environment variable > manifest default > built-in default.
  */
-import { minimist } from 'zx';
+import minimist from 'minimist';
 import { UsageError } from '../errors.ts';
 
 export type FlagType = 'boolean' | 'string' | 'number' | 'list';

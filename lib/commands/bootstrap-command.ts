@@ -15,7 +15,7 @@ import { ExitCode } from '../errors.ts';
 import { checkDocker, checkNode, checkSources, checkSpace, checkWritable, type PrereqCheck } from '../bootstrap/prereqs.ts';
 import { findSmokeEngine } from '../smoke/engine.ts';
 import * as prompts from '../ui/prompts.ts';
-import { $ as zx$ } from 'zx';
+import { loadShell } from '../shell.ts';
 import { loadContext, type Io } from './context.ts';
 import { formatFindings } from './doctor-command.ts';
 import { afterInstall, POST_INSTALL_FLAGS } from './post-install.ts';
@@ -128,7 +128,7 @@ export const bootstrapCommand: CommandSpec = {
     const post = await afterInstall(outcome, { ...runFlags, compose: true, smoke: smokeWanted }, io, signal, docker);
     let findings: DoctorFinding[] = [];
     if (ctx.manifest.compose) {
-      findings = await runDoctor(ctx.manifest, selection.artifacts, { engine: docker.compose ?? null, env: io.env, cwd: io.cwd, jobs: ctx.jobs, $: zx$({ env: io.env }) });
+      findings = await runDoctor(ctx.manifest, selection.artifacts, { engine: docker.compose ?? null, env: io.env, cwd: io.cwd, jobs: ctx.jobs, $: (await loadShell())({ env: io.env }) });
       say(`\nDoctor:\n${formatFindings(findings.filter((f) => f.verdict !== 'ok'))}`);
     }
     const exitCode = post.exitCode || doctorExitCode(findings);

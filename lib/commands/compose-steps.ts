@@ -3,7 +3,7 @@
  * `bootstrap`: write + validate the override, run the smoke test. Each returns
  * a JSON-ready report and throws ComposeError (exit 7) / SmokeError (exit 8).
  */
-import { $ as zx$ } from 'zx';
+import { loadShell } from '../shell.ts';
 import { validateMergedConfig } from '../compose/config.ts';
 
 import { composeInvocation, composeSettingsOf, writeComposeOverride } from '../compose/override.ts';
@@ -37,7 +37,7 @@ export async function composeStep(
   const found = opts.found ?? (await findSmokeEngine({ env: opts.env, cwd: opts.cwd }));
   const engine = found.compose;
   const skipped = engine ? undefined : found.reason;
-  if (engine) await validateMergedConfig(manifest, artifacts, { engine, $: zx$({ env: opts.env }) });
+  if (engine) await validateMergedConfig(manifest, artifacts, { engine, $: (await loadShell())({ env: opts.env }) });
   const inv = composeInvocation(manifest, engine, { cwd: opts.cwd });
   return {
     override: written.path,
@@ -78,6 +78,6 @@ export async function smokeStep(
       hint: 'Start Docker (`docker info` must work) and install Compose v2 (`docker compose`) or v1 (`docker-compose`).',
     });
   }
-  const report = await runSmoke(manifest, artifacts, { engine: found.engine, full: opts.full, signal: opts.signal, onStep: opts.onStep, $: zx$({ env: opts.env }) });
+  const report = await runSmoke(manifest, artifacts, { engine: found.engine, full: opts.full, signal: opts.signal, onStep: opts.onStep, $: (await loadShell())({ env: opts.env }) });
   return { report };
 }

@@ -1,4 +1,4 @@
-import { $ as zx$ } from 'zx';
+import { loadShell } from '../shell.ts';
 import type { CommandSpec } from '../cli/command.ts';
 import { doctorExitCode, runDoctor } from '../doctor/run-doctor.ts';
 import type { DoctorFinding } from '../doctor/checks.ts';
@@ -32,7 +32,7 @@ export const doctorCommand: CommandSpec = {
   async run(flags, io) {
     const ctx = await loadContext(flags, io);
     const artifacts = await installedSelection(ctx, flags);
-    const findings = await runDoctor(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, full: Boolean(flags.full), jobs: ctx.jobs, $: zx$({ env: io.env }) });
+    const findings = await runDoctor(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, full: Boolean(flags.full), jobs: ctx.jobs, $: (await loadShell())({ env: io.env }) });
     const exitCode = doctorExitCode(findings);
     if (ctx.json) io.stdout.write(`${JSON.stringify({ command: 'doctor', ok: exitCode === 0, artifacts: artifacts.map((a) => a.id), findings }, null, 2)}\n`);
     else io.stdout.write(formatFindings(findings));

@@ -8,7 +8,8 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { $ as zx$, type Shell } from 'zx';
+import type { Shell } from 'zx';
+import { loadShell } from '../shell.ts';
 import type { ParsedFlags } from '../cli/args.ts';
 import type { CommandSpec } from '../cli/command.ts';
 import { cleanContainerPath, parseComposeConfig } from '../compose/config.ts';
@@ -194,7 +195,7 @@ export async function gatherStatus(flags: ParsedFlags, io: Io, deps: StatusDeps 
   if (!manifest.compose) docker.detail = 'not checked: the manifest has no compose section';
   else if (flags.docker === false) docker.detail = 'not checked (--no-docker)';
   else {
-    const sh = (deps.$ ?? zx$)({ quiet: true, nothrow: true, timeout: '20s', env: io.env, cwd: io.cwd });
+    const sh = (deps.$ ?? (await loadShell()))({ quiet: true, nothrow: true, timeout: '20s', env: io.env, cwd: io.cwd });
     const found = await containerMounts(manifest, all, sh);
     docker = { checked: true, reachable: found.reachable, detail: found.detail };
     containers = found.byId;

@@ -15,7 +15,8 @@
  *   - v2 prints `2.24.5` (some builds `v2.x.y`, Docker Desktop `2.24.6-desktop.1`)
  *     for `--short`, and `Docker Compose version v2.24.5` without it.
  */
-import { $ as zx$, type Shell } from 'zx';
+import type { Shell } from 'zx';
+import { loadShell } from '../shell.ts';
 import { ComposeError } from '../errors.ts';
 
 export interface ComposeEngine {
@@ -84,7 +85,7 @@ async function probe(sh: Shell, command: string[]): Promise<ComposeEngine | unde
  */
 export async function detectCompose(opts: DetectOptions = {}): Promise<ComposeEngine | undefined> {
   const env = opts.env ?? process.env;
-  const sh = (opts.$ ?? zx$)({ quiet: true, nothrow: true, timeout: '30s', ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+  const sh = (opts.$ ?? (await loadShell()))({ quiet: true, nothrow: true, timeout: '30s', ...(opts.cwd ? { cwd: opts.cwd } : {}) });
   const forced = env.MODELS_COMPOSE?.trim();
   if (forced) {
     const command = parseComposeCommand(forced);

@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { $ as zx$ } from 'zx';
+import { loadShell } from '../shell.ts';
 
 export const DEMO_BASE_IMAGE = 'modelmount-demo-busybox:latest';
 const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
@@ -33,7 +33,7 @@ async function staticBusybox(): Promise<string | undefined> {
 }
 
 export async function ensureDemoBaseImage(): Promise<string | undefined> {
-  const sh = zx$({ quiet: true, nothrow: true, timeout: '120s' });
+  const sh = (await loadShell())({ quiet: true, nothrow: true, timeout: '120s' });
   if ((await sh`docker image inspect ${DEMO_BASE_IMAGE}`).exitCode === 0) return undefined;
   const busybox = await staticBusybox();
   if (!busybox) return 'no static busybox to build the demo image from (apt-get install busybox-static)';

@@ -4,7 +4,8 @@
  * Read-only: nothing on disk is changed (the verified-state cache aside).
  */
 import path from 'node:path';
-import { $ as zx$, type Shell } from 'zx';
+import type { Shell } from 'zx';
+import { loadShell } from '../shell.ts';
 import { checkMergedMounts, parseComposeConfig, runComposeConfig, type MergedConfig } from '../compose/config.ts';
 import { detectCompose, type ComposeEngine } from '../compose/engine.ts';
 import { inspectMountSources } from '../compose/override.ts';
@@ -59,7 +60,7 @@ export async function runDoctor(manifest: Manifest, selection: SelectionLike, op
       },
     ];
   }
-  const sh = opts.$ ?? zx$;
+  const sh = opts.$ ?? (await loadShell());
   const env = opts.env ?? process.env;
   const cwd = opts.cwd ?? process.cwd();
   const selected = selectedArtifacts(manifest, selection);

@@ -11,7 +11,7 @@
  * Relative paths resolve against the manifest's own folder, never the cwd;
  * `~` is not expanded (it is an ordinary folder name).
  */
-import { hashSync } from 'hasha';
+import { createHash } from 'node:crypto';
 import { redactUrl } from '../redact.ts';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -262,7 +262,7 @@ function canonicalArtifact(a: Artifact): Record<string, unknown> {
 }
 
 function sha256Hex(s: string): string {
-  return hashSync(s, { algorithm: 'sha256' });
+  return createHash('sha256').update(s).digest('hex');
 }
 
 /**

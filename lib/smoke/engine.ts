@@ -2,7 +2,8 @@
  * Can we smoke-test here? A Compose implementation (v2 `docker compose` or v1
  * `docker-compose`) and a reachable Docker engine are both needed.
  */
-import { $ as zx$, type Shell } from 'zx';
+import type { Shell } from 'zx';
+import { loadShell } from '../shell.ts';
 import { detectCompose, type ComposeEngine } from '../compose/engine.ts';
 import { ModelmountError } from '../errors.ts';
 
@@ -24,7 +25,7 @@ export async function dockerEngine(sh: Shell): Promise<{ version: string } | { r
 }
 
 export async function findSmokeEngine(opts: { $?: Shell; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<SmokeEngine> {
-  const sh = (opts.$ ?? zx$)({ quiet: true, nothrow: true, timeout: '20s', ...(opts.env ? { env: opts.env } : {}), ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+  const sh = (opts.$ ?? (await loadShell()))({ quiet: true, nothrow: true, timeout: '20s', ...(opts.env ? { env: opts.env } : {}), ...(opts.cwd ? { cwd: opts.cwd } : {}) });
   let engine: ComposeEngine | undefined;
   try {
     engine = await detectCompose({ $: opts.$, env: opts.env, cwd: opts.cwd });

@@ -35,7 +35,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { $ as zx$, type ProcessOutput, type ProcessPromise, type Shell } from 'zx';
+import type { ProcessOutput, ProcessPromise, Shell } from 'zx';
+import { loadShell } from '../shell.ts';
 import type { ComposeEngine } from '../compose/engine.ts';
 import { SmokeError, UsageError } from '../errors.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
@@ -731,7 +732,7 @@ export async function runSmoke(manifest: Manifest, artifacts: readonly Artifact[
   const ctx: Ctx = {
     manifest,
     engine: opts.engine,
-    sh: (opts.$ ?? zx$)({ quiet: true, nothrow: true, cwd: projectDir }),
+    sh: (opts.$ ?? (await loadShell()))({ quiet: true, nothrow: true, cwd: projectDir }),
     cli: opts.containerCli ?? (opts.engine.command[0]?.startsWith('podman') ? 'podman' : 'docker'),
     projectDir,
     baseArgs: files.flatMap((f) => ['-f', f]),

@@ -24,7 +24,7 @@ import https from 'node:https';
 import net from 'node:net';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import tls from 'node:tls';
-import got, { type OptionsInit, type Request as GotRequest } from 'got';
+import type { Got, OptionsInit, Request as GotRequest } from 'got';
 import { SourceError } from '../errors.ts';
 import type { ResolvedSource } from '../manifest/schema.ts';
 import { redactText, redactUrl } from '../redact.ts';
@@ -256,6 +256,13 @@ function sourceError(
     ...(opts.cause !== undefined ? { cause: sanitisedCause(opts.cause, ctx.secrets) } : {}),
     data: { source: ctx.sourceName, url: ctx.where, ...(opts.status !== undefined ? { status: opts.status } : {}) },
   });
+}
+
+let gotModule: Promise<Got> | undefined;
+/** got, imported on the first request: ~75 ms of start-up that a run with nothing to download never pays. */
+function loadGot(): Promise<Got> {
+  gotModule ??= import('got').then((m) => m.default);
+  return gotModule;
 }
 
 /** Re-wrap a SourceError raised inside got (hooks, agents) so it names the file and stays redacted. */
@@ -559,7 +566,8 @@ export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = 
   }
 
   /** One request; resolves when headers arrived. The stream is still open (caller consumes or destroys it). */
-  function attemptOnce(url: URL, gopts: OptionsInit, ctx: Ctx): Promise<Attempt> {
+  async function attemptOnce(url: URL, gopts: OptionsInit, ctx: Ctx): Promise<Attempt> {
+    const got = await loadGot();
     return new Promise((resolve, reject) => {
       let stream: GotRequest;
       try {

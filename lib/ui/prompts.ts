@@ -3,14 +3,17 @@
  * wrapper): commands ask through these functions, tests replace this module.
  * Ctrl+C at a prompt becomes CancelledError (exit 0, nothing changed).
  */
-import { checkbox, confirm, input, select } from '@inquirer/prompts';
 import { CancelledError } from '../errors.ts';
 import type { Artifact, ResolvedSource } from '../manifest/schema.ts';
 import { formatBytes } from './format.ts';
 
-async function ask<T>(fn: () => Promise<T>): Promise<T> {
+type Inquirer = typeof import('@inquirer/prompts');
+
+/** Ask one question. @inquirer/prompts is loaded on the first one (~55 ms a run without questions never pays). */
+async function ask<T>(fn: (prompts: Inquirer) => Promise<T>): Promise<T> {
+  const prompts = await import('@inquirer/prompts');
   try {
-    return await fn();
+    return await fn(prompts);
   } catch (err) {
     const name = (err as Error | undefined)?.name;
     if (name === 'ExitPromptError' || name === 'AbortPromptError') throw new CancelledError();
@@ -30,8 +33,8 @@ export function choosableLabels(artifacts: Artifact[]): Map<string, string[]> {
 }
 
 export async function askLabels(key: string, values: string[]): Promise<string[]> {
-  return ask(() =>
-    checkbox({
+  return ask((p) =>
+    p.checkbox({
       message: `Which ${key} do you need?`,
       choices: values.map((v) => ({ name: v, value: v, checked: true })),
       required: true,
@@ -40,8 +43,8 @@ export async function askLabels(key: string, values: string[]): Promise<string[]
 }
 
 export async function askOptionalArtifacts(optional: Artifact[]): Promise<string[]> {
-  return ask(() =>
-    checkbox({
+  return ask((p) =>
+    p.checkbox({
       message: 'Also install these optional artifacts?',
       choices: optional.map((a) => ({
         name: `${a.id} (${formatBytes(artifactSize(a))})${a.description ? ` — ${a.description}` : ''}`,
@@ -53,8 +56,8 @@ export async function askOptionalArtifacts(optional: Artifact[]): Promise<string
 }
 
 export async function askSource(sources: ResolvedSource[]): Promise<string> {
-  return ask(() =>
-    select({
+  return ask((p) =>
+    p.select({
       message: 'Which source should be tried first? (the others stay as fallbacks)',
       choices: sources.map((s) => ({ name: `${s.name} (${s.kind})`, value: s.name })),
     }),
@@ -67,8 +70,8 @@ export async function confirmRepairs(files: { artifactId: string; path: string; 
     .map((f) => `  ${f.artifactId}/${f.path}: ${f.reason}`)
     .join('\n');
   const more = files.length > 10 ? `\n  … and ${files.length - 10} more` : '';
-  return ask(() =>
-    confirm({
+  return ask((p) =>
+    p.confirm({
       message: `These files on the host differ from the manifest and will be replaced:\n${list}${more}\nReplace them?`,
       default: true,
     }),
@@ -79,8 +82,8 @@ export const CUSTOM_SOURCE = '\0custom';
 
 /** bootstrap: a manifest source, or another URL / folder typed in. */
 export async function askSourceOrCustom(sources: ResolvedSource[]): Promise<{ name?: string; url?: string }> {
-  const picked = await ask(() =>
-    select({
+  const picked = await ask((p) =>
+    p.select({
       message: 'Where should the models come from? (the others stay as fallbacks)',
       choices: [
         ...sources.map((s) => ({ name: `${s.name} (${s.kind === 'http' ? 'https' : 'folder'}: ${s.base})`, value: s.name })),
@@ -89,8 +92,8 @@ export async function askSourceOrCustom(sources: ResolvedSource[]): Promise<{ na
     }),
   );
   if (picked !== CUSTOM_SOURCE) return { name: picked };
-  const url = await ask(() =>
-    input({
+  const url = await ask((p) =>
+    p.input({
       message: 'Base URL (https://…/) or folder path holding <artifact id>/<file>:',
       validate: (v) => (v.trim() ? true : 'Type a URL or a folder path'),
     }),
@@ -99,12 +102,12 @@ export async function askSourceOrCustom(sources: ResolvedSource[]): Promise<{ na
 }
 
 export async function askHostDir(defaultDir: string): Promise<string> {
-  return ask(() => input({ message: 'Host folder for the models (bind-mounted read-only into the containers):', default: defaultDir }));
+  return ask((p) => p.input({ message: 'Host folder for the models (bind-mounted read-only into the containers):', default: defaultDir }));
 }
 
 export async function askServices(all: string[], preselected: string[]): Promise<string[]> {
-  return ask(() =>
-    checkbox({
+  return ask((p) =>
+    p.checkbox({
       message: 'Which Compose services load the models?',
       choices: all.map((s) => ({ name: s, value: s, checked: preselected.includes(s) })),
       required: true,
@@ -113,5 +116,5 @@ export async function askServices(all: string[], preselected: string[]): Promise
 }
 
 export async function askRunSmoke(): Promise<boolean> {
-  return ask(() => confirm({ message: 'Run the smoke test (a one-off container of each service, no network) at the end?', default: true }));
+  return ask((p) => p.confirm({ message: 'Run the smoke test (a one-off container of each service, no network) at the end?', default: true }));
 }
