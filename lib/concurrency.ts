@@ -21,20 +21,30 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   return results;
 }
 
-/** A counting semaphore: `use(fn)` runs fn when one of `size` slots is free. */
+/**
+ * A counting semaphore: `use(fn)` runs fn when one of `size` slots is free. fn may give its slot
+ * back early by calling `release()` (idempotent), e.g. once its network part is over and only
+ * local work (fsync, rename) remains; otherwise the slot is freed when fn settles.
+ */
 export class Semaphore {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
   constructor(private readonly size: number) {}
 
-  async use<R>(fn: () => Promise<R>): Promise<R> {
+  async use<R>(fn: (release: () => void) => Promise<R>): Promise<R> {
     if (this.active >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
     this.active++;
-    try {
-      return await fn();
-    } finally {
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
       this.active--;
       this.waiting.shift()?.();
+    };
+    try {
+      return await fn(release);
+    } finally {
+      release();
     }
   }
 }

@@ -3,6 +3,7 @@
  * hash-while-streaming, resume, restart on 200, fallback, integrity.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -155,6 +156,32 @@ describe('fetchBlob', () => {
     expect(err.data.actual.sha256).toMatch(/^[0-9a-f]{64}$/);
     await expect(fs.access(blobPath(cache, entry.sha256))).rejects.toThrow();
     expect(await fs.readdir(storeTmpDir(cache))).toEqual([]);
+  });
+
+  it('onVerified fires once, after every byte matched and before the blob enters the store; never on corrupted bytes', async () => {
+    const s = await server(files);
+    const cache = await tempDir();
+    const seen: { received: number; inStore: boolean }[] = [];
+    let received = 0;
+    await fetchBlob({
+      cacheDir: cache,
+      artifactId: 'student/v0_ja',
+      file: entry,
+      sources: [http(s)],
+      onProgress: (p) => (received = p.done),
+      onVerified: () => {
+        seen.push({ received, inStore: existsSync(blobPath(cache, entry.sha256)) });
+      },
+    });
+    expect(seen).toEqual([{ received: data.length, inStore: false }]);
+    expect(existsSync(blobPath(cache, entry.sha256))).toBe(true);
+
+    s.fault(P, { corrupt: [5000] }, 10);
+    const other = await tempDir();
+    let calls = 0;
+    const err = await fetchBlob({ cacheDir: other, artifactId: 'student/v0_ja', file: entry, sources: [http(s)], onVerified: () => calls++ }).catch((e) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect(calls).toBe(0);
   });
 
   it('refuses a symlink in a file source, and a symlinked folder that leaves the root', async () => {

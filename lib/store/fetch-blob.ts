@@ -45,6 +45,11 @@ export interface FetchBlobOptions {
   sources: Source[];
   signal?: AbortSignal;
   onProgress?: (p: FetchProgress) => void;
+  /**
+   * Called once every byte has arrived and matched the manifest, before the blob is fsynced and
+   * moved into the store: the caller may start its next transfer meanwhile.
+   */
+  onVerified?: () => void;
   /** reopen attempts per source after failures that made too little progress (< 1 MiB, or the rest of the file) (default 3) */
   maxStalledReopens?: number;
   /** delay before reopening after a mid-body failure (default 250 ms, doubled each time, max 4 s) */
@@ -240,6 +245,7 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
             break;
           }
           // Verified: make it durable and move it into the store.
+          opts.onVerified?.();
           await handle.sync();
           if (!(await stillOurs(handle, partial, file.size))) {
             // Another process took our partial for abandoned (this one stalled past the minimum age) and

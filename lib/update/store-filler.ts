@@ -46,12 +46,14 @@ export class StoreFiller {
     listeners.add(onProgress);
     let p = this.inflight.get(pf.sha256);
     if (!p) {
-      p = this.transfers.use(() =>
+      p = this.transfers.use((release) =>
         this.deps.store.fetch({
           artifactId: pf.artifactId,
           file: { path: pf.path, size: pf.size, sha256: pf.sha256 },
           sources: this.deps.sources,
           signal: this.deps.signal,
+          // the next transfer may start while this blob is fsynced and moved into the store
+          onVerified: release,
           onProgress: (prog) => {
             for (const l of this.progressListeners.get(pf.sha256) ?? []) l(prog);
           },
