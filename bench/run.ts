@@ -443,7 +443,7 @@ async function main(): Promise<void> {
         ],
         samples: new Map(),
         targets: [{ peer: 'aria2c -j8 -x4', max: 1.0 }],
-        note: 'modelmount verifies every file and installs it; aria2c only downloads. modelmount runs with its default --jobs (2 per core, max 8).',
+        note: 'modelmount verifies every file and installs it; aria2c only downloads. modelmount runs with its default --jobs (1 per core, 2 to 4).',
       };
       c.baseline = baselineOf(c.tool, fresh, ['h2', 'c2']);
       log(`▶ Case 2: ${c.title}`);

@@ -214,7 +214,7 @@ export const manifestCommand: CommandSpec = {
     { name: 'description', type: 'string', value: 'TEXT', help: 'add: one line describing the artifact' },
     { name: 'optional', type: 'boolean', help: 'add: mark the artifact optional (installed only when asked for)' },
     { name: 'dry-run', type: 'boolean', help: 'add: hash and show the entry, write nothing' },
-    { name: 'jobs', type: 'number', value: 'N', env: 'MODELS_JOBS', alias: 'j', help: 'add: files hashed at once (default 2 per core, max 8)' },
+    { name: 'jobs', type: 'number', value: 'N', env: 'MODELS_JOBS', alias: 'j', help: 'add: files hashed at once (default 1 per core, 2 to 4)' },
     JSON_FLAG,
   ],
   details: `add refuses symlinks, sockets and unsafe or colliding file names; an existing artifact with the

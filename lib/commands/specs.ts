@@ -7,7 +7,7 @@ export const LOCATION_FLAGS: FlagSpec[] = [
   { name: 'host-dir', type: 'string', value: 'DIR', env: 'MODELS_HOST_DIR', help: 'host folder the containers mount (default: manifest hostDir)' },
   { name: 'cache-dir', type: 'string', value: 'DIR', env: 'MODELS_CACHE_DIR', help: 'content-addressed store (default: manifest cacheDir, else ~/.cache/modelmount)' },
   { name: 'retries', type: 'number', min: 0, value: 'N', env: 'MODELS_RETRIES', help: 'HTTP retries per file and source on 5xx/429/connection errors, with backoff (default 4)' },
-  { name: 'jobs', type: 'number', value: 'N', env: 'MODELS_JOBS', alias: 'j', help: 'parallel transfers and hashes (default: manifest jobs, else 2 per core, max 8)' },
+  { name: 'jobs', type: 'number', value: 'N', env: 'MODELS_JOBS', alias: 'j', help: 'parallel transfers and hashes (default: manifest jobs, else 1 per core, 2 to 4)' },
 ];
 
 export const SELECTION_FLAGS: FlagSpec[] = [
