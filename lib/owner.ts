@@ -33,3 +33,14 @@ export function ownerState(host: string | undefined, pid: number): 'self' | 'ali
   if (pid === process.pid) return 'self';
   return isProcessAlive(pid) ? 'alive' : 'gone';
 }
+
+/**
+ * The owner of a file named `<anything>.<ownerTag()><suffix>` (a store partial, a host temp file),
+ * as far as this host can tell: 'unknown' when the name does not end in `suffix` or carries no tag.
+ */
+export function tagOwner(name: string, suffix: string): ReturnType<typeof ownerState> {
+  if (!name.endsWith(suffix)) return 'unknown';
+  const parts = name.slice(0, name.length - suffix.length).split('.');
+  if (parts.length < 4) return 'unknown';
+  return ownerState(parts.at(-3), Number(parts.at(-2)));
+}

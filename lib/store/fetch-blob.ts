@@ -23,7 +23,7 @@ import {
   type SourceAttempt,
 } from '../errors.ts';
 import { fsyncDir } from '../fs-atomic.ts';
-import { ownerState, ownerTag } from '../owner.ts';
+import { ownerTag, tagOwner } from '../owner.ts';
 import { blobPath, storeTmpDir } from '../layout.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import type { Source } from '../sources/types.ts';
@@ -85,9 +85,7 @@ function partialName(sha: string): string {
  * it has been untouched for `minAgeMs`.
  */
 export function isAbandoned(name: string, mtimeMs: number, minAgeMs: number, now = Date.now()): boolean {
-  const parts = name.slice(0, -PARTIAL_SUFFIX.length).split('.');
-  const pid = Number(parts[2]);
-  const owner = parts.length === 4 ? ownerState(parts[1], pid) : 'unknown';
+  const owner = tagOwner(name, PARTIAL_SUFFIX);
   if (owner !== 'unknown') return owner !== 'alive';
   return now - mtimeMs >= minAgeMs;
 }

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { DiskError, IntegrityError, ModelmountError, toDiskError } from '../errors.ts';
 import { fsyncDir } from '../fs-atomic.ts';
 import { metaDir } from '../layout.ts';
-import { ownerState, ownerTag } from '../owner.ts';
+import { ownerTag, tagOwner } from '../owner.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import { formatBytes } from '../ui/format.ts';
 
@@ -29,21 +29,19 @@ function tmpName(base: string): string {
 
 const swept = new Set<string>();
 
+/** Who made a host temp file `<name>.<host>.<pid>.<random>.tmp`, as far as this host can tell. */
+export function hostTempOwner(name: string): ReturnType<typeof tagOwner> {
+  return tagOwner(name, TMP_SUFFIX);
+}
+
+export { FOREIGN_TMP_MAX_AGE_MS };
+
 /**
  * Remove what killed runs left in <hostDir>/.modelmount/tmp: a hardlink is only a name, but a
  * copy to another filesystem can be gigabytes. Leftovers of a dead process on this host go at
  * once; another host's (or unnamed ones) once unchanged for an hour (ctime: link() updates it).
  * Once per host folder and process; best effort.
  */
-/** Who made a host temp file `<name>.<host>.<pid>.<random>.tmp`, as far as this host can tell. */
-export function hostTempOwner(name: string): ReturnType<typeof ownerState> {
-  if (!name.endsWith(TMP_SUFFIX)) return 'unknown';
-  const parts = name.slice(0, -TMP_SUFFIX.length).split('.');
-  return ownerState(parts.at(-3), Number(parts.at(-2)));
-}
-
-export { FOREIGN_TMP_MAX_AGE_MS };
-
 export async function sweepHostTemps(hostDir: string, now = Date.now()): Promise<string[]> {
   const dir = path.join(metaDir(hostDir), 'tmp');
   const removed: string[] = [];
