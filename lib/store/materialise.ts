@@ -5,7 +5,6 @@
  * <hostDir>/.modelmount/tmp (not mounted into any container) and renamed over
  * the destination, so a container sees the old file or the new one, never half.
  */
-import { createHash } from 'node:crypto';
 import { constants as fsc, createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -15,6 +14,7 @@ import { metaDir } from '../layout.ts';
 import { ownerTag, tagOwner } from '../owner.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import { formatBytes } from '../ui/format.ts';
+import { BlobWriter, pipeToWriter } from './blob-writer.ts';
 
 export type MaterialiseMethod = 'hardlink' | 'reflink' | 'copy';
 
@@ -109,32 +109,53 @@ export async function ensureRealDir(root: string, rel: string): Promise<string> 
   return current;
 }
 
+/**
+ * Copy `blob` to `tmp` (another filesystem), hashing the copy as it is written: the same
+ * BlobWriter as downloads (batched writes on a libuv thread, the hash on a worker that reads
+ * back the page cache), so the main thread only moves buffers. A blob that is not what the
+ * manifest says (changed in the store since it was verified) is an IntegrityError.
+ */
 async function copyVerified(blob: string, tmp: string, expected: FileEntry): Promise<void> {
   const src = await fs.open(blob, fsc.O_RDONLY | fsc.O_NOFOLLOW);
-  const out = await fs.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o644).catch(async (err) => {
+  // read-write: the hash worker reads back what is written
+  const out = await fs.open(tmp, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL, 0o644).catch(async (err) => {
     await src.close();
     throw err;
   });
-  const hash = createHash('sha256');
-  let size = 0;
+  let writer: BlobWriter | undefined;
+  let actual: { size: number; sha256?: string } | undefined;
   try {
-    for await (const chunk of createReadStream('', { fd: src, highWaterMark: 1024 * 1024, autoClose: false }) as AsyncIterable<Buffer>) {
-      hash.update(chunk);
-      await out.write(chunk);
-      size += chunk.length;
+    const { size } = await src.stat();
+    // a blob of another size is not worth copying (nor hashing)
+    if (size !== expected.size) throw new IntegrityError(blob, expected, { size }, 'the store');
+    const w = (writer = await BlobWriter.open(out, expected.size));
+    try {
+      await pipeToWriter(createReadStream('', { fd: src, highWaterMark: 1024 * 1024, autoClose: false }), w, {
+        check: (chunk) => {
+          if (w.pos + chunk.length > expected.size) throw new TooLong();
+        },
+      });
+    } catch (err) {
+      if (!(err instanceof TooLong)) throw err;
+      actual = { size: (await fs.lstat(blob)).size }; // it grew while it was copied
     }
-    await out.sync();
+    if (!actual) {
+      const sha256 = await w.digest();
+      actual = { size: w.pos, sha256 };
+      if (sha256 === expected.sha256 && w.pos === expected.size) await out.sync();
+    }
   } finally {
+    await writer?.close();
     await out.close();
-    await src.close();
+    await src.close().catch(() => {}); // a destroyed read stream may have closed it already
   }
-  const sha = hash.digest('hex');
-  if (size !== expected.size || sha !== expected.sha256) {
-    throw new IntegrityError(blob, expected, { size, sha256: sha }, 'the store');
+  if (actual.size !== expected.size || actual.sha256 !== expected.sha256) {
+    throw new IntegrityError(blob, expected, actual, 'the store');
   }
 }
 
-/** Make `dest` (inside hostDir) hold the bytes of `blob`. Returns how. */
+class TooLong extends Error {}
+
 /** Something in the host folder modelmount does not own got in the way: exit 5 with the path, not an internal error. */
 function notRealDir(where: string, err: unknown): DiskError {
   const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
@@ -145,6 +166,7 @@ function notRealDir(where: string, err: unknown): DiskError {
   });
 }
 
+/** Make `dest` (inside hostDir) hold the bytes of `blob`. Returns how. */
 export async function materialiseFile(hostDir: string, blob: string, dest: string, expected: FileEntry): Promise<MaterialiseMethod> {
   const tmpDir = path.join(metaDir(hostDir), 'tmp');
   if (!swept.has(hostDir)) {
