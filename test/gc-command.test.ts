@@ -11,7 +11,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GcReport } from '../lib/commands/gc-command.ts';
-import { blobPath, lockPath } from '../lib/layout.ts';
+import { blobPath, hostFilePath, hostStatePath, lockPath, storeStatePath } from '../lib/layout.ts';
+import { statIdentity } from '../lib/verify/state-cache.ts';
 import { withRunLock } from '../lib/lock.ts';
 import { listFiles, manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempProject, type TestArtifact } from './helpers/cli.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
@@ -173,6 +174,38 @@ describe('gc', () => {
     );
     await fs.stat(fresh);
     expect(await listFiles(hostTmp)).toEqual([foreign]);
+  });
+
+  it('removing a folder whose files share a blob with kept files keeps those files verified (their cache entries follow the ctime)', async () => {
+    const bytes = randomBytes(35_000);
+    const keep: TestArtifact = { id: 'student/v0_ja', files: [{ path: 'model.bin', data: bytes }] };
+    const gone: TestArtifact = { id: 'student/v_prev', files: [{ path: 'model.bin', data: bytes }] };
+    const s = await startFaultServer({ files: serverFiles([keep, gone]) });
+    try {
+      const sources = [{ name: 'mirror', url: s.url }];
+      const p = await tempProject(manifestYaml({ artifacts: [keep], sources }));
+      const both = path.join(p.dir, 'both.yaml');
+      await fs.writeFile(both, manifestYaml({ artifacts: [keep, gone], sources }));
+      for (const m of [both, p.manifest]) {
+        const r = await runCliCaptured(['update', '--manifest', m, ...NO_POST]);
+        expect(r.code, r.stderr).toBe(0);
+      }
+      const kept = hostFilePath(p.hostDir, keep.id, 'model.bin');
+      const ctimeBefore = (await fs.lstat(kept, { bigint: true })).ctimeNs;
+      await new Promise((resolve) => setTimeout(resolve, 20)); // past the filesystem's timestamp granularity
+      const r = await gc([p.manifest]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.report.removals.map((x) => x.id ?? x.sha256)).toEqual([gone.id]);
+      const st = await fs.lstat(kept, { bigint: true });
+      expect(st.ctimeNs).not.toBe(ctimeBefore); // the unlink of the other name moved it
+      const host = JSON.parse(await fs.readFile(hostStatePath(p.hostDir), 'utf8')).entries;
+      const store = JSON.parse(await fs.readFile(storeStatePath(p.cacheDir), 'utf8')).entries;
+      expect(Object.keys(host)).toEqual([`${keep.id}/model.bin`]);
+      expect(host[`${keep.id}/model.bin`].id).toBe(statIdentity(st));
+      expect(store[sha256(bytes)].id).toBe(statIdentity(st));
+    } finally {
+      await s.close();
+    }
   });
 
   it('leaves a host folder modelmount never installed into alone', async () => {

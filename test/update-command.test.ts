@@ -2,12 +2,14 @@
  * `modelmount update` / `verify` end to end, in-process, against a real
  * loopback server and real temp folders.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../lib/errors.ts';
-import { hostFilePath } from '../lib/layout.ts';
-import { listFiles, manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempProject, writeSourceTree, tempDir } from './helpers/cli.ts';
+import { hostFilePath, hostStatePath, storeStatePath } from '../lib/layout.ts';
+import { statIdentity } from '../lib/verify/state-cache.ts';
+import { listFiles, manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempProject, writeSourceTree, tempDir, type TestArtifact } from './helpers/cli.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 
 const servers: FaultServer[] = [];
@@ -221,6 +223,28 @@ describe('verify', () => {
     expect(repair.stderr).toContain('Repairing student/v0_ja/config.json: content differs from the manifest on the host.');
     expect(await fs.readFile(file, 'utf8')).toBe(text);
     expect((await runCliCaptured(['verify', '--manifest', p.manifest, '--full'])).code).toBe(0);
+  });
+
+  it('files that share bytes share one blob, and every verified-state entry stays current after the links (nothing is hashed again)', async () => {
+    const shared = randomBytes(150_000);
+    const artifacts: TestArtifact[] = [
+      { id: 'student/v0_ja', files: [{ path: 'model.safetensors', data: shared }, { path: 'copy.safetensors', data: shared }] },
+      { id: 'student/v0_en', files: [{ path: 'model.safetensors', data: shared }] },
+    ];
+    const server = await startFaultServer({ files: serverFiles(artifacts) });
+    servers.push(server);
+    const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'mirror', url: server.url }] }));
+    const r = await runCliCaptured(['update', '--manifest', p.manifest]);
+    expect(r.code, r.stderr).toBe(0);
+    const files = artifacts.flatMap((a) => a.files.map((f) => ({ key: `${a.id}/${f.path}`, file: hostFilePath(p.hostDir, a.id, f.path) })));
+    const inodes = new Set(await Promise.all(files.map(async (f) => (await fs.stat(f.file)).ino)));
+    expect(inodes.size).toBe(1); // one blob, three names (and the store's)
+    // Each link moved the inode's ctime; every entry must name the identity the files have now.
+    const host = JSON.parse(await fs.readFile(hostStatePath(p.hostDir), 'utf8')).entries as Record<string, { id: string }>;
+    const store = JSON.parse(await fs.readFile(storeStatePath(p.cacheDir), 'utf8')).entries as Record<string, { id: string }>;
+    const now = statIdentity(await fs.lstat(files[0]!.file, { bigint: true }));
+    expect(Object.values(host).map((e) => e.id)).toEqual(files.map(() => now));
+    expect(store[sha256(shared)]?.id).toBe(now);
   });
 
   it('checks only the artifacts --only / --labels name', async () => {

@@ -12,13 +12,13 @@
  *   <host>/.modelmount/tmp/*.tmp     leftovers of interrupted installs
  *   *.tmp, lock leftovers            of interrupted atomic writes, older than an hour
  */
-import type { Dirent } from 'node:fs';
+import type { BigIntStats, Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DiskError, toDiskError } from '../errors.ts';
 import { ownerTag } from '../owner.ts';
-import { hostStatePath, metaDir, storeTmpDir } from '../layout.ts';
-import { StateCache } from '../verify/state-cache.ts';
+import { hostStatePath, metaDir, storeStatePath, storeTmpDir } from '../layout.ts';
+import { StateCache, statIdentity } from '../verify/state-cache.ts';
 import { FOREIGN_TMP_MAX_AGE_MS, hostTempOwner } from './materialise.ts';
 import { Store } from './store.ts';
 
@@ -53,6 +53,8 @@ export interface GcPlan {
   bytes: number;
   /** what removing them gives back: a file still hardlinked from something that stays frees nothing */
   bytesFreed: number;
+  /** the stores and host folders looked at: their verified-state caches follow the removals */
+  roots: { stores: string[]; hostDirs: string[] };
 }
 
 export interface GcInput {
@@ -178,7 +180,14 @@ export async function planGc(input: GcInput): Promise<GcPlan> {
 
   let bytesFreed = 0;
   for (const i of inodes.values()) if (i.removed >= i.nlink) bytesFreed += i.size;
-  return { removals, kept, skipped, bytes: removals.reduce((s, r) => s + r.bytes, 0), bytesFreed };
+  return {
+    removals,
+    kept,
+    skipped,
+    bytes: removals.reduce((s, r) => s + r.bytes, 0),
+    bytesFreed,
+    roots: { stores: input.stores, hostDirs: input.hostDirs.map((h) => h.dir) },
+  };
 }
 
 /** Remove what `plan` lists. Artifact folders vanish at once (renamed away, then deleted). Returns what was removed. */
@@ -186,9 +195,12 @@ export async function applyGc(plan: GcPlan): Promise<GcItem[]> {
   const removed: GcItem[] = [];
   const stores = new Map<string, Store>();
   const hostCaches = new Map<string, StateCache>();
+  // files with other names that stay (a blob still linked from a host file, host files sharing a blob)
+  const shared = new Map<string, BigIntStats>();
   try {
     for (const item of plan.removals) {
       try {
+        await sharedFiles(item.path, shared);
         if (item.kind === 'blob') {
           let store = stores.get(item.root);
           if (!store) stores.set(item.root, (store = await Store.open(item.root)));
@@ -215,11 +227,52 @@ export async function applyGc(plan: GcPlan): Promise<GcItem[]> {
     for (const store of stores.values()) {
       for (const shard of await readDir(path.join(store.dir, 'sha256'))) await fs.rmdir(path.join(store.dir, 'sha256', shard.name)).catch(() => {});
     }
+    if (shared.size) {
+      for (const dir of plan.roots.hostDirs) if (!hostCaches.has(dir)) hostCaches.set(dir, await StateCache.load(hostStatePath(dir)));
+      for (const dir of plan.roots.stores) {
+        if (!stores.has(dir) && (await fs.stat(storeStatePath(dir)).catch(() => undefined))) stores.set(dir, await Store.open(dir));
+      }
+      await carryOverRelinked(shared, [
+        ...[...hostCaches].map(([dir, cache]) => ({ cache, pathOf: (key: string) => path.join(dir, ...key.split('/')) })),
+        ...[...stores.values()].map((store) => ({ cache: store.stateCache, pathOf: (key: string) => store.blobPath(key) })),
+      ]);
+    }
   } finally {
     await Promise.all([...stores.values()].map((s) => s.save()));
     await Promise.all([...hostCaches.values()].map((c) => c.save()));
   }
   return removed;
+}
+
+/** Record the regular files below `p` (or `p` itself) that have other names too: removing this one moves their ctime. */
+async function sharedFiles(p: string, into: Map<string, BigIntStats>): Promise<void> {
+  const st = await fs.lstat(p, { bigint: true }).catch(() => undefined);
+  if (!st) return;
+  if (st.isFile()) {
+    if (st.nlink > 1n && !into.has(`${st.dev}:${st.ino}`)) into.set(`${st.dev}:${st.ino}`, st);
+    return;
+  }
+  if (st.isDirectory()) for (const e of await readDir(p)) await sharedFiles(path.join(p, e.name), into);
+}
+
+/**
+ * A removal moved the ctime of inodes that other names still hold: find one surviving name of each
+ * through the caches that knew the inode, and carry every entry over (StateCache.relinked), so the
+ * next update does not hash those files again. Best effort: a miss only costs a re-hash.
+ */
+async function carryOverRelinked(shared: Map<string, BigIntStats>, caches: { cache: StateCache; pathOf: (key: string) => string }[]): Promise<void> {
+  for (const before of shared.values()) {
+    const id = statIdentity(before);
+    let after: BigIntStats | undefined;
+    for (const { cache, pathOf } of caches) {
+      for (const key of cache.keysWithIdentity(id)) {
+        after = await fs.lstat(pathOf(key), { bigint: true }).catch(() => undefined);
+        if (after) break;
+      }
+      if (after) break;
+    }
+    if (after) for (const { cache } of caches) cache.relinked(before, after);
+  }
 }
 
 /** After removing `<root>/a/b/c`, remove `a/b` and `a` if they are now empty. */

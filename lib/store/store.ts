@@ -71,6 +71,11 @@ export class Store {
   }
 
   /** Record the blob's current identity as verified (after we wrote it, or after linking changed its ctime). */
+  /** the store's verified-state cache (gc carries entries over when it removes other names of a blob) */
+  get stateCache(): StateCache {
+    return this.cache;
+  }
+
   async remember(sha256: string): Promise<void> {
     try {
       const st = await fs.lstat(this.blobPath(sha256), { bigint: true });

@@ -42,6 +42,8 @@ export interface InstallerDeps {
 
 export class Installer {
   private readonly filler: StoreFiller;
+  /** per blob: the last hardlinking of it, so the before/after stats of each link are its own */
+  private readonly linking = new Map<string, Promise<unknown>>();
 
   constructor(private readonly deps: InstallerDeps) {
     this.filler = new StoreFiller(deps);
@@ -55,11 +57,33 @@ export class Installer {
     const dest = hostFilePath(hostDir, pf.artifactId, pf.path);
     const relDir = path.posix.dirname(`${pf.artifactId}/${pf.path}`);
     await ensureRealDir(hostDir, relDir);
-    const method = await materialiseFile(hostDir, store.blobPath(pf.sha256), dest, { path: pf.path, size: pf.size, sha256: pf.sha256 });
-    await store.remember(pf.sha256); // linking changes the blob's ctime
-    const st = await fs.lstat(dest, { bigint: true });
-    hostCache.record(cacheKey(pf.artifactId, pf.path), st, pf.sha256);
+    const method = await this.oneLinkAtATime(pf.sha256, async () => {
+      const blob = store.blobPath(pf.sha256);
+      // Hardlinking changes the blob's ctime, which every verified-state entry of that inode (the
+      // store's, other host files with the same bytes) includes: carry them over, or the next run
+      // would hash those files again.
+      const before = await fs.lstat(blob, { bigint: true });
+      const how = await materialiseFile(hostDir, blob, dest, { path: pf.path, size: pf.size, sha256: pf.sha256 });
+      const st = await fs.lstat(dest, { bigint: true });
+      if (how === 'hardlink') {
+        store.stateCache.relinked(before, st);
+        hostCache.relinked(before, st);
+      }
+      hostCache.record(cacheKey(pf.artifactId, pf.path), st, pf.sha256);
+      return how;
+    });
     onProgress({ done: pf.size, total: pf.size, source });
     return { ...base, status: 'ok', source, method, bytesTransferred, resumedFrom };
+  }
+
+  private async oneLinkAtATime<T>(sha256: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.linking.get(sha256) ?? Promise.resolve();
+    const mine = previous.catch(() => {}).then(fn);
+    this.linking.set(sha256, mine);
+    try {
+      return await mine;
+    } finally {
+      if (this.linking.get(sha256) === mine) this.linking.delete(sha256);
+    }
   }
 }

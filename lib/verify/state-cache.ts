@@ -48,11 +48,37 @@ export class StateCache {
     this.dirty = true;
   }
 
+  /**
+   * A file's link count changed (link() or unlink() of another name of the same inode): its ctime
+   * moved, its bytes did not. Entries that were current for `before` become current for `after`, so
+   * the other names of a shared blob are not hashed again next time. Only a ctime change is carried
+   * over; a different inode, size or mtime leaves every entry as it is. Returns how many moved.
+   */
+  relinked(before: BigIntStats, after: BigIntStats): number {
+    if (before.dev !== after.dev || before.ino !== after.ino || before.size !== after.size || before.mtimeNs !== after.mtimeNs) return 0;
+    const from = statIdentity(before);
+    const to = statIdentity(after);
+    if (from === to) return 0;
+    let moved = 0;
+    for (const e of Object.values(this.entries)) {
+      if (e.id !== from) continue;
+      e.id = to;
+      moved++;
+    }
+    if (moved) this.dirty = true;
+    return moved;
+  }
+
   forget(key: string): void {
     if (key in this.entries) {
       delete this.entries[key];
       this.dirty = true;
     }
+  }
+
+  /** Keys whose entry was recorded for exactly this identity (statIdentity). */
+  keysWithIdentity(id: string): string[] {
+    return Object.keys(this.entries).filter((k) => this.entries[k]!.id === id);
   }
 
   keys(): string[] {
