@@ -184,6 +184,40 @@ describe('fetchBlob', () => {
     expect(calls).toBe(0);
   });
 
+  it('a partial left by an earlier run keeps its validator: a file changed on the server since comes back whole at once (If-Range)', async () => {
+    const stale = randomBytes(data.length); // what the server had when the first run was cut off
+    const s = await server({ [P]: stale });
+    s.fault(P, { headers: { etag: '"old"' }, cutAfter: 100_000 });
+    const cache = await tempDir();
+    const first = await fetchBlob({ cacheDir: cache, artifactId: 'student/v0_ja', file: entry, sources: [http(s)], reopenDelayMs: 10, maxStalledReopens: 0, partialMinAgeMs: 0 }).catch((e) => e);
+    expect(first).toBeInstanceOf(AllSourcesFailedError);
+    const left = await fs.readdir(storeTmpDir(cache));
+    expect(left.filter((n) => n.endsWith('.partial'))).toHaveLength(1);
+    expect(left.filter((n) => n.endsWith('.partial.validator'))).toHaveLength(1);
+
+    // the server now has the right file, with a new ETag; a new run (new source, nothing in memory)
+    s.setFile(P, data);
+    s.fault(P, { headers: { etag: '"new"' } }, 5);
+    const before = s.requestsTo(P).length;
+    const r = await fetchInto(cache, [http(s)]);
+    expect(r.transferred).toBe(data.length);
+    // one request: the stale prefix was dropped on the server's word, not after a failed sha256
+    expect(s.requestsTo(P).slice(before).map((q) => [q.headers.range, q.headers['if-range']])).toEqual([['bytes=100000-', '"old"']]);
+    expect(sha256(await fs.readFile(blobPath(cache, entry.sha256)))).toBe(entry.sha256);
+    expect(await fs.readdir(storeTmpDir(cache))).toEqual([]); // neither the partial nor its validator stays
+  });
+
+  it("an earlier run's validator goes only to the source it came from", async () => {
+    const s = await server(files);
+    s.fault(P, { headers: { etag: '"v1"' }, cutAfter: 100_000 });
+    const cache = await tempDir();
+    await fetchBlob({ cacheDir: cache, artifactId: 'student/v0_ja', file: entry, sources: [http(s, 'mirror')], reopenDelayMs: 10, maxStalledReopens: 0, partialMinAgeMs: 0 }).catch(() => {});
+    const before = s.requestsTo(P).length;
+    const r = await fetchInto(cache, [http(s, 'backup')]); // same bytes, another source name
+    expect(r).toMatchObject({ source: 'backup', resumedFrom: 100_000, transferred: data.length - 100_000 });
+    expect(s.requestsTo(P).slice(before).map((q) => [q.headers.range, q.headers['if-range']])).toEqual([['bytes=100000-', undefined]]);
+  });
+
   it('refuses a symlink in a file source, and a symlinked folder that leaves the root', async () => {
     const root = await tempDir();
     const outside = await tempDir();

@@ -674,9 +674,11 @@ export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = 
     const expected = req.expectedSize;
     const offset = req.offset > 0 && req.offset < expected ? req.offset : 0;
 
-    // Resuming a transfer this source began: If-Range makes a server whose file changed since
-    // answer 200 with the new file at once, instead of a 206 tail that would not verify.
-    let a = await request(url, 'GET', token, offset > 0 ? `bytes=${offset}-` : undefined, ctx, req.signal, offset > 0 ? validators.get(url.href) : undefined);
+    // Resuming a transfer this source began (in this run, or in an earlier one: req.validator):
+    // If-Range makes a server whose file changed since answer 200 with the new file at once,
+    // instead of a 206 tail that would not verify.
+    const ifRange = offset > 0 ? (validators.get(url.href) ?? req.validator) : undefined;
+    let a = await request(url, 'GET', token, offset > 0 ? `bytes=${offset}-` : undefined, ctx, req.signal, ifRange);
     let start = 0;
     if (offset > 0) {
       if (a.status === 206) {
@@ -722,7 +724,7 @@ export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = 
     }
     rememberValidator(url.href, a.headers);
     const stream = guardBody(a.stream, { ctx, expected: expected - start, start, total: expected, ...t });
-    return { start, totalSize: expected, stream };
+    return { start, totalSize: expected, validator: validators.get(url.href), stream };
   }
 
   /**

@@ -14,6 +14,12 @@ export interface OpenRequest {
   offset: number;
   /** the size the manifest expects, used to reject a wrong Content-Length early */
   expectedSize: number;
+  /**
+   * With `offset` > 0: the validator (see OpenedRange) of the response the bytes before `offset`
+   * came from, in an earlier run. An HTTP source sends it as If-Range, so a file that changed
+   * since comes back whole (start 0) instead of as a tail that would not verify.
+   */
+  validator?: string;
   signal?: AbortSignal;
 }
 
@@ -26,6 +32,8 @@ export interface OpenedRange {
   start: number;
   /** total file size as the source reports it, when known */
   totalSize?: number;
+  /** what identifies this version of the file, when the source says (HTTP: a strong ETag, else Last-Modified) */
+  validator?: string;
   stream: Readable;
 }
 

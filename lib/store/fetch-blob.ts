@@ -112,12 +112,42 @@ async function claimPartial(tmpDir: string, sha: string, minAgeMs: number): Prom
   for (const c of candidates) {
     try {
       await fs.rename(path.join(tmpDir, c.name), mine);
+      await fs.rename(path.join(tmpDir, c.name + VALIDATOR_SUFFIX), mine + VALIDATOR_SUFFIX).catch(() => {});
       return mine;
     } catch {
       // another process claimed it first
     }
   }
   return mine;
+}
+
+/**
+ * `<partial>.validator`: which source the partial's bytes came from and that response's validator
+ * (ETag / Last-Modified), so a resume in a later run can send If-Range. Only a hint: missing,
+ * unreadable or foreign, it is ignored (the sha256 at the end decides).
+ */
+const VALIDATOR_SUFFIX = '.validator';
+interface SavedValidator {
+  source: string;
+  validator: string;
+}
+
+async function readValidator(partial: string): Promise<SavedValidator | undefined> {
+  try {
+    const v = JSON.parse(await fs.readFile(partial + VALIDATOR_SUFFIX, 'utf8')) as Partial<SavedValidator>;
+    return typeof v.source === 'string' && typeof v.validator === 'string' ? { source: v.source, validator: v.validator } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeValidator(partial: string, v: SavedValidator | undefined): Promise<void> {
+  try {
+    if (v) await fs.writeFile(partial + VALIDATOR_SUFFIX, `${JSON.stringify(v)}\n`, { mode: 0o600 });
+    else await fs.rm(partial + VALIDATOR_SUFFIX, { force: true });
+  } catch {
+    // a hint only: without it, a resume in a later run just sends no If-Range
+  }
 }
 
 class RestartFromZero extends Error {}
@@ -176,6 +206,8 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
     // resume in this run)? Then a mismatch may be the splice's fault (the file changed on the server
     // between the responses, a stale mirror answered first): worth one download from byte 0.
     let spliced = resumedFrom > 0;
+    // where the bytes in the partial came from (an earlier run's, if it left a validator)
+    let saved = resumedFrom > 0 ? await readValidator(partial) : undefined;
 
     const restart = async (): Promise<void> => {
       await writer!.reset();
@@ -192,7 +224,8 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
         const before = pos;
         try {
           if (pos < file.size || file.size === 0) {
-            const opened = await source.open({ artifactId, path: file.path, offset: pos, expectedSize: file.size, signal });
+            const validator = pos > 0 && saved?.source === source.name ? saved.validator : undefined;
+            const opened = await source.open({ artifactId, path: file.path, offset: pos, expectedSize: file.size, validator, signal });
             if (opened.start !== pos) {
               if (opened.start !== 0) {
                 opened.stream.destroy();
@@ -201,6 +234,16 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
               await restart();
             }
             if (opened.start > 0) spliced = true;
+            // A fresh start records its validator; a resume keeps it only if the same source still
+            // answers with the same one (otherwise the partial is a splice no validator describes).
+            const next: SavedValidator | undefined =
+              opened.start === 0
+                ? opened.validator !== undefined ? { source: source.name, validator: opened.validator } : undefined
+                : saved?.source === source.name && saved.validator === opened.validator ? saved : undefined;
+            if (next !== saved) {
+              saved = next;
+              await writeValidator(partial, saved);
+            }
             const w = writer;
             try {
               await pipeToWriter(opened.stream, w, {
@@ -251,6 +294,7 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
             await writer.close();
             await handle.close().catch(() => {});
             partial = path.join(tmpDir, partialName(file.sha256));
+            saved = undefined;
             handle = await openPartial(fsc.O_EXCL);
             writer = await BlobWriter.open(handle, 0);
             pos = 0;
@@ -325,6 +369,7 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
     await writer?.close();
     await handle.close().catch(() => {});
     if (!keepPartial) await fs.rm(partial, { force: true }).catch(() => {});
+    if (!keepPartial) await writeValidator(partial, undefined);
   }
 }
 

@@ -7,7 +7,7 @@
  * never removes anything inside a protected path.
  *
  *   <cache>/sha256/ab/<sha>          blobs whose sha256 is not kept
- *   <cache>/tmp/*.partial            interrupted downloads untouched for a day
+ *   <cache>/tmp/*.partial[.validator] interrupted downloads (and their If-Range hint) untouched for a day
  *   <host>/<folder>/…                artifact folders no protected id is in or under
  *   <host>/.modelmount/tmp/*.tmp     leftovers of interrupted installs
  *   *.tmp, lock leftovers            of interrupted atomic writes, older than an hour
@@ -134,7 +134,7 @@ export async function planGc(input: GcInput): Promise<GcPlan> {
         else await add({ kind: 'blob', path: path.join(store, 'sha256', shard.name, e.name), sha256: e.name, root: store });
       }
     }
-    await oldFiles(storeTmpDir(store), (n) => n.endsWith('.partial'), PARTIAL_MAX_AGE_MS, store, 'partial');
+    await oldFiles(storeTmpDir(store), (n) => n.endsWith('.partial') || n.endsWith('.partial.validator'), PARTIAL_MAX_AGE_MS, store, 'partial');
     await oldFiles(store, (n) => n.endsWith('.tmp') || lockLeftover(n), LEFTOVER_MAX_AGE_MS, store, 'tmp');
   }
 
