@@ -20,11 +20,14 @@ import { parentPort } from 'node:worker_threads';
 // Hashing is throughput work that may lag a little; receiving is not (a socket not read in time
 // slows the sender). On Linux the nice value is per thread: this lowers only this worker, so the
 // main thread wins the core when both want it. Measured on the 2-core bench machine, 8 files over
-// loopback: 2.49 -> 2.19 s (median of 9). Where it is not allowed, nothing changes.
-try {
-  os.setPriority(0, Math.min(19, os.getPriority(0) + 10));
-} catch {
-  // not permitted here: hash at normal priority
+// loopback: 2.49 -> 2.19 s (median of 9). Elsewhere (macOS: per process) it would slow the whole
+// process, so it is Linux only; where it is not allowed, nothing changes.
+if (process.platform === 'linux') {
+  try {
+    os.setPriority(0, Math.min(19, os.getPriority(0) + 10));
+  } catch {
+    // not permitted here: hash at normal priority
+  }
 }
 
 const READ_CHUNK = 4 * 1024 * 1024;
