@@ -62,10 +62,10 @@ export class Installer {
       // Hardlinking changes the blob's ctime, which every verified-state entry of that inode (the
       // store's, other host files with the same bytes) includes: carry them over, or the next run
       // would hash those files again.
-      const before = await fs.lstat(blob, { bigint: true });
+      const before = await fs.lstat(blob, { bigint: true }).catch(() => undefined); // missing: materialiseFile says so
       const how = await materialiseFile(hostDir, blob, dest, { path: pf.path, size: pf.size, sha256: pf.sha256 });
       const st = await fs.lstat(dest, { bigint: true });
-      if (how === 'hardlink') {
+      if (how === 'hardlink' && before) {
         store.stateCache.relinked(before, st);
         hostCache.relinked(before, st);
       }
