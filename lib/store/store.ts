@@ -70,12 +70,12 @@ export class Store {
     return result;
   }
 
-  /** Record the blob's current identity as verified (after we wrote it, or after linking changed its ctime). */
-  /** the store's verified-state cache (gc carries entries over when it removes other names of a blob) */
+  /** the store's verified-state cache (the installer and gc carry entries over when a blob gains or loses a hardlink) */
   get stateCache(): StateCache {
     return this.cache;
   }
 
+  /** Record the blob's current identity as verified (after we wrote it). */
   async remember(sha256: string): Promise<void> {
     try {
       const st = await fs.lstat(this.blobPath(sha256), { bigint: true });
