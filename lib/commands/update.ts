@@ -212,6 +212,7 @@ async function installSelection(
   if (isNoop(plan)) {
     await Promise.all([hostCache.save(), store.save()]);
   } else {
+    if (plan.bytesToTransfer > 0) for (const s of sources) s.prepare?.(); // while the space is checked and the tasks set up
     const sameDevice = await sameFilesystem(ctx.cacheDir, ctx.hostDir);
     await checkFreeSpace([
       { dir: ctx.cacheDir, bytes: plan.bytesToTransfer, what: 'the store' },

@@ -745,7 +745,10 @@ export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = 
     a.stream.destroy();
   }
 
-  return { name: src.name, kind: 'http', display, open, probe };
+  const prepare = (): void => {
+    loadGot().catch(() => {}); // the first open() reports a failure
+  };
+  return { name: src.name, kind: 'http', display, open, probe, prepare };
 }
 
 // ───────────────────────────── proxy agents ─────────────────────────────

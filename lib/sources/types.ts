@@ -47,4 +47,9 @@ export interface Source {
   open(req: OpenRequest): Promise<OpenedRange>;
   /** Cheap reachability probe (HEAD / stat of the root), for bootstrap and doctor. */
   probe?(signal?: AbortSignal): Promise<void>;
+  /**
+   * The plan will open files from this source: get ready (an HTTP source starts loading its
+   * client, which would otherwise delay the first request). Never throws; failures surface in open().
+   */
+  prepare?(): void;
 }
