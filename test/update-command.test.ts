@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../lib/errors.ts';
-import { hostFilePath, hostStatePath, storeStatePath } from '../lib/layout.ts';
+import { blobPath, hostFilePath, hostStatePath, storeStatePath } from '../lib/layout.ts';
 import { statIdentity } from '../lib/verify/state-cache.ts';
 import { listFiles, manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempProject, writeSourceTree, tempDir, type TestArtifact } from './helpers/cli.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
@@ -245,6 +245,28 @@ describe('verify', () => {
     const now = statIdentity(await fs.lstat(files[0]!.file, { bigint: true }));
     expect(Object.values(host).map((e) => e.id)).toEqual(files.map(() => now));
     expect(store[sha256(shared)]?.id).toBe(now);
+  });
+
+  it("replacing a file keeps the old version's blob verified in the store (its entry follows the unlink)", async () => {
+    const v1 = randomBytes(90_000);
+    const v2 = randomBytes(90_000);
+    const art = (data: Buffer): TestArtifact[] => [{ id: 'student/v0_ja', files: [{ path: 'model.bin', data }] }];
+    const server = await startFaultServer({ files: serverFiles(art(v1)) });
+    servers.push(server);
+    const p = await tempProject(manifestYaml({ artifacts: art(v1), sources: [{ name: 'mirror', url: server.url }] }));
+    expect((await runCliCaptured(['update', '--manifest', p.manifest])).code).toBe(0);
+    const oldBlob = blobPath(p.cacheDir, sha256(v1));
+    const linked = (await fs.lstat(oldBlob, { bigint: true })).ctimeNs;
+    await new Promise((resolve) => setTimeout(resolve, 20)); // past the filesystem's timestamp granularity
+    server.setFile('/student/v0_ja/model.bin', v2);
+    await fs.writeFile(p.manifest, manifestYaml({ artifacts: art(v2), sources: [{ name: 'mirror', url: server.url }] }));
+    const r = await runCliCaptured(['update', '--manifest', p.manifest]);
+    expect(r.code, r.stderr).toBe(0);
+    const st = await fs.lstat(oldBlob, { bigint: true });
+    expect(st.nlink).toBe(1n);
+    expect(st.ctimeNs).not.toBe(linked); // the host file's rename dropped a name of the old blob
+    const store = JSON.parse(await fs.readFile(storeStatePath(p.cacheDir), 'utf8')).entries;
+    expect(store[sha256(v1)].id).toBe(statIdentity(st));
   });
 
   it('checks only the artifacts --only / --labels name', async () => {

@@ -18,7 +18,8 @@ import path from 'node:path';
 import { DiskError, toDiskError } from '../errors.ts';
 import { ownerTag } from '../owner.ts';
 import { hostStatePath, metaDir, storeStatePath, storeTmpDir } from '../layout.ts';
-import { StateCache, statIdentity } from '../verify/state-cache.ts';
+import { carryOverRelinked, StateCache } from '../verify/state-cache.ts';
+import { hostKeyPath } from '../verify/verify-files.ts';
 import { FOREIGN_TMP_MAX_AGE_MS, hostTempOwner } from './materialise.ts';
 import { Store } from './store.ts';
 
@@ -232,9 +233,9 @@ export async function applyGc(plan: GcPlan): Promise<GcItem[]> {
       for (const dir of plan.roots.stores) {
         if (!stores.has(dir) && (await fs.stat(storeStatePath(dir)).catch(() => undefined))) stores.set(dir, await Store.open(dir));
       }
-      await carryOverRelinked(shared, [
-        ...[...hostCaches].map(([dir, cache]) => ({ cache, pathOf: (key: string) => path.join(dir, ...key.split('/')) })),
-        ...[...stores.values()].map((store) => ({ cache: store.stateCache, pathOf: (key: string) => store.blobPath(key) })),
+      await carryOverRelinked(shared.values(), [
+        ...[...hostCaches].map(([dir, cache]) => ({ cache, pathOf: (key: string) => hostKeyPath(dir, key) })),
+        ...[...stores.values()].map((store) => store.cacheWithPaths()),
       ]);
     }
   } finally {
@@ -253,26 +254,6 @@ async function sharedFiles(p: string, into: Map<string, BigIntStats>): Promise<v
     return;
   }
   if (st.isDirectory()) for (const e of await readDir(p)) await sharedFiles(path.join(p, e.name), into);
-}
-
-/**
- * A removal moved the ctime of inodes that other names still hold: find one surviving name of each
- * through the caches that knew the inode, and carry every entry over (StateCache.relinked), so the
- * next update does not hash those files again. Best effort: a miss only costs a re-hash.
- */
-async function carryOverRelinked(shared: Map<string, BigIntStats>, caches: { cache: StateCache; pathOf: (key: string) => string }[]): Promise<void> {
-  for (const before of shared.values()) {
-    const id = statIdentity(before);
-    let after: BigIntStats | undefined;
-    for (const { cache, pathOf } of caches) {
-      for (const key of cache.keysWithIdentity(id)) {
-        after = await fs.lstat(pathOf(key), { bigint: true }).catch(() => undefined);
-        if (after) break;
-      }
-      if (after) break;
-    }
-    if (after) for (const { cache } of caches) cache.relinked(before, after);
-  }
 }
 
 /** After removing `<root>/a/b/c`, remove `a/b` and `a` if they are now empty. */

@@ -8,7 +8,7 @@ import { toDiskError } from '../errors.ts';
 import { blobPath, storeStatePath } from '../layout.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import { sha256File } from '../verify/hash.ts';
-import { StateCache } from '../verify/state-cache.ts';
+import { StateCache, type CacheWithPaths } from '../verify/state-cache.ts';
 import { fetchBlob, type FetchBlobOptions, type FetchBlobResult } from './fetch-blob.ts';
 
 export class Store {
@@ -73,6 +73,11 @@ export class Store {
   /** the store's verified-state cache (the installer and gc carry entries over when a blob gains or loses a hardlink) */
   get stateCache(): StateCache {
     return this.cache;
+  }
+
+  /** the cache with each key's blob path (for carryOverRelinked) */
+  cacheWithPaths(): CacheWithPaths {
+    return { cache: this.cache, pathOf: (sha256) => this.blobPath(sha256) };
   }
 
   /** Record the blob's current identity as verified (after we wrote it). */

@@ -12,9 +12,9 @@ import type { Source } from '../sources/types.ts';
 import type { FetchProgress } from '../store/fetch-blob.ts';
 import { ensureRealDir, materialiseFile, type MaterialiseMethod } from '../store/materialise.ts';
 import type { Store } from '../store/store.ts';
-import type { StateCache } from '../verify/state-cache.ts';
+import { carryOverRelinked, type StateCache } from '../verify/state-cache.ts';
 import { StoreFiller } from './store-filler.ts';
-import { cacheKey } from '../verify/verify-files.ts';
+import { cacheKey, hostKeyPath } from '../verify/verify-files.ts';
 
 export interface FileResult {
   artifactId: string;
@@ -63,11 +63,16 @@ export class Installer {
       // store's, other host files with the same bytes) includes: carry them over, or the next run
       // would hash those files again.
       const before = await fs.lstat(blob, { bigint: true }).catch(() => undefined); // missing: materialiseFile says so
+      // The file this one replaces may be a name of an older blob: renaming over it moves that blob's ctime too.
+      const replaced = await fs.lstat(dest, { bigint: true }).catch(() => undefined);
       const how = await materialiseFile(hostDir, blob, dest, { path: pf.path, size: pf.size, sha256: pf.sha256 });
       const st = await fs.lstat(dest, { bigint: true });
       if (how === 'hardlink' && before) {
         store.stateCache.relinked(before, st);
         hostCache.relinked(before, st);
+      }
+      if (replaced?.isFile() && replaced.nlink > 1n && (replaced.dev !== st.dev || replaced.ino !== st.ino)) {
+        await carryOverRelinked([replaced], [store.cacheWithPaths(), { cache: hostCache, pathOf: (key) => hostKeyPath(hostDir, key) }]);
       }
       hostCache.record(cacheKey(pf.artifactId, pf.path), st, pf.sha256);
       return how;

@@ -6,6 +6,7 @@
  * calls alone.
  */
 import type { BigIntStats } from 'node:fs';
+import fs from 'node:fs/promises';
 import { readJsonIfExists, writeFileAtomic } from '../fs-atomic.ts';
 
 interface Entry {
@@ -95,5 +96,32 @@ export class StateCache {
     } catch {
       // read-only host folder, or a concurrent writer won the rename: both are harmless for a cache
     }
+  }
+}
+
+/** A cache and where the file behind each of its keys is. */
+export interface CacheWithPaths {
+  cache: StateCache;
+  pathOf: (key: string) => string;
+}
+
+/**
+ * Removing or replacing a name of a file that has other names moved the ctime of that inode
+ * (`before`: its stat taken just before). Find one surviving name through the caches that knew the
+ * inode and carry every entry over (StateCache.relinked), so the next run does not hash those
+ * files again. Best effort: a miss only costs a re-hash.
+ */
+export async function carryOverRelinked(shared: Iterable<BigIntStats>, caches: CacheWithPaths[]): Promise<void> {
+  for (const before of shared) {
+    const id = statIdentity(before);
+    let after: BigIntStats | undefined;
+    for (const { cache, pathOf } of caches) {
+      for (const key of cache.keysWithIdentity(id)) {
+        after = await fs.lstat(pathOf(key), { bigint: true }).catch(() => undefined);
+        if (after) break;
+      }
+      if (after) break;
+    }
+    if (after) for (const { cache } of caches) cache.relinked(before, after);
   }
 }

@@ -4,6 +4,7 @@
  * Never follows symlinks: a link where a file should be is "not-regular".
  */
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { hostFilePath, hostStatePath } from '../layout.ts';
 import type { Artifact, FileEntry } from '../manifest/schema.ts';
 import { mapLimit } from '../concurrency.ts';
@@ -34,6 +35,11 @@ export interface VerifyOptions {
 
 export function cacheKey(artifactId: string, filePath: string): string {
   return `${artifactId}/${filePath}`;
+}
+
+/** The host file a host cache key (cacheKey) stands for. */
+export function hostKeyPath(hostDir: string, key: string): string {
+  return path.join(hostDir, ...key.split('/'));
 }
 
 export async function checkHostFile(
