@@ -56,6 +56,8 @@ export interface GcPlan {
   bytesFreed: number;
   /** the stores and host folders looked at: their verified-state caches follow the removals */
   roots: { stores: string[]; hostDirs: string[] };
+  /** files the removals take a name from while other names stay: removing it moves their ctime */
+  shared: BigIntStats[];
 }
 
 export interface GcInput {
@@ -76,6 +78,8 @@ interface Inode {
   nlink: number;
   size: number;
   removed: number;
+  /** its stat when the plan was made (for carrying verified state over to the names that stay) */
+  stat: BigIntStats;
 }
 
 async function readDir(dir: string): Promise<Dirent[]> {
@@ -89,13 +93,13 @@ async function readDir(dir: string): Promise<Dirent[]> {
 
 /** Apparent size of a tree (no symlinks followed), counting every regular file's links into `inodes`. */
 async function measure(p: string, inodes: Map<string, Inode>): Promise<number> {
-  const st = await fs.lstat(p);
+  const st = await fs.lstat(p, { bigint: true });
   if (st.isFile()) {
     const key = `${st.dev}:${st.ino}`;
-    const entry = inodes.get(key) ?? { nlink: st.nlink, size: st.size, removed: 0 };
+    const entry = inodes.get(key) ?? { nlink: Number(st.nlink), size: Number(st.size), removed: 0, stat: st };
     entry.removed++;
     inodes.set(key, entry);
-    return st.size;
+    return Number(st.size);
   }
   if (!st.isDirectory()) return 0;
   let total = 0;
@@ -188,6 +192,7 @@ export async function planGc(input: GcInput): Promise<GcPlan> {
     bytes: removals.reduce((s, r) => s + r.bytes, 0),
     bytesFreed,
     roots: { stores: input.stores, hostDirs: input.hostDirs.map((h) => h.dir) },
+    shared: [...inodes.values()].filter((i) => i.removed < i.nlink).map((i) => i.stat),
   };
 }
 
@@ -196,12 +201,9 @@ export async function applyGc(plan: GcPlan): Promise<GcItem[]> {
   const removed: GcItem[] = [];
   const stores = new Map<string, Store>();
   const hostCaches = new Map<string, StateCache>();
-  // files with other names that stay (a blob still linked from a host file, host files sharing a blob)
-  const shared = new Map<string, BigIntStats>();
   try {
     for (const item of plan.removals) {
       try {
-        await sharedFiles(item.path, shared);
         if (item.kind === 'blob') {
           let store = stores.get(item.root);
           if (!store) stores.set(item.root, (store = await Store.open(item.root)));
@@ -228,12 +230,12 @@ export async function applyGc(plan: GcPlan): Promise<GcItem[]> {
     for (const store of stores.values()) {
       for (const shard of await readDir(path.join(store.dir, 'sha256'))) await fs.rmdir(path.join(store.dir, 'sha256', shard.name)).catch(() => {});
     }
-    if (shared.size) {
+    if (plan.shared.length) {
       for (const dir of plan.roots.hostDirs) if (!hostCaches.has(dir)) hostCaches.set(dir, await StateCache.load(hostStatePath(dir)));
       for (const dir of plan.roots.stores) {
         if (!stores.has(dir) && (await fs.stat(storeStatePath(dir)).catch(() => undefined))) stores.set(dir, await Store.open(dir));
       }
-      await carryOverRelinked(shared.values(), [
+      await carryOverRelinked(plan.shared, [
         ...[...hostCaches].map(([dir, cache]) => ({ cache, pathOf: (key: string) => hostKeyPath(dir, key) })),
         ...[...stores.values()].map((store) => store.cacheWithPaths()),
       ]);
@@ -243,17 +245,6 @@ export async function applyGc(plan: GcPlan): Promise<GcItem[]> {
     await Promise.all([...hostCaches.values()].map((c) => c.save()));
   }
   return removed;
-}
-
-/** Record the regular files below `p` (or `p` itself) that have other names too: removing this one moves their ctime. */
-async function sharedFiles(p: string, into: Map<string, BigIntStats>): Promise<void> {
-  const st = await fs.lstat(p, { bigint: true }).catch(() => undefined);
-  if (!st) return;
-  if (st.isFile()) {
-    if (st.nlink > 1n && !into.has(`${st.dev}:${st.ino}`)) into.set(`${st.dev}:${st.ino}`, st);
-    return;
-  }
-  if (st.isDirectory()) for (const e of await readDir(p)) await sharedFiles(path.join(p, e.name), into);
 }
 
 /** After removing `<root>/a/b/c`, remove `a/b` and `a` if they are now empty. */
