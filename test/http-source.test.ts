@@ -243,14 +243,17 @@ describe('createHttpSource: downloads', () => {
 });
 
 describe('createHttpSource: If-Range on resume', () => {
-  const open = (src: Source, offset: number) => src.open({ artifactId: ART, path: FILE, offset, expectedSize: DATA.length });
+  // the caller (fetchBlob) hands back the validator of the answer its bytes came from
+  const open = (src: Source, offset: number, validator?: string) => src.open({ artifactId: ART, path: FILE, offset, expectedSize: DATA.length, validator });
 
   it('resumes with If-Range set to the ETag of the first answer: unchanged file → 206 from the offset', async () => {
     const s = await server();
     s.fault(PATH, { headers: { etag: '"v1"' } }, 2);
     const src = source(s.url);
-    await readAll((await open(src, 0)).stream);
-    const resumed = await open(src, 1000);
+    const first = await open(src, 0);
+    await readAll(first.stream);
+    expect(first.validator).toBe('"v1"');
+    const resumed = await open(src, 1000, first.validator);
     expect(resumed.start).toBe(1000);
     expect((await readAll(resumed.stream)).equals(DATA.subarray(1000))).toBe(true);
     expect(s.requestsTo(PATH).map((r) => [r.headers.range, r.headers['if-range']])).toEqual([
@@ -264,8 +267,9 @@ describe('createHttpSource: If-Range on resume', () => {
     s.fault(PATH, { headers: { etag: '"v1"' } });
     s.fault(PATH, { headers: { etag: '"v2"' } });
     const src = source(s.url);
-    await readAll((await open(src, 0)).stream);
-    const resumed = await open(src, 1000);
+    const first = await open(src, 0);
+    await readAll(first.stream);
+    const resumed = await open(src, 1000, first.validator);
     expect(resumed.start).toBe(0);
     expect((await readAll(resumed.stream)).length).toBe(DATA.length);
     expect(s.requestsTo(PATH)[1]!.headers['if-range']).toBe('"v1"');
@@ -275,8 +279,10 @@ describe('createHttpSource: If-Range on resume', () => {
     const s = await server();
     s.fault(PATH, { headers: { etag: 'W/"weak"' } });
     const src = source(s.url);
-    await readAll((await open(src, 0)).stream);
-    await readAll((await open(src, 500)).stream);
+    const first = await open(src, 0);
+    await readAll(first.stream);
+    expect(first.validator).toBeUndefined();
+    await readAll((await open(src, 500, first.validator)).stream);
     await readAll((await open(source(s.url), 700)).stream);
     expect(s.requestsTo(PATH).map((r) => r.headers['if-range'])).toEqual([undefined, undefined, undefined]);
   });

@@ -653,13 +653,10 @@ export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = 
     });
   }
 
-  /** the validator of the last answer per file URL: a strong ETag, else Last-Modified */
-  const validators = new Map<string, string>();
-  function rememberValidator(href: string, headers: Attempt['headers']): void {
+  /** what identifies the version of the file an answer carries: a strong ETag, else Last-Modified */
+  function validatorOf(headers: Attempt['headers']): string | undefined {
     const etag = header(headers, 'etag');
-    const validator = etag && !etag.startsWith('W/') ? etag : header(headers, 'last-modified');
-    if (validator) validators.set(href, validator);
-    else validators.delete(href);
+    return etag && !etag.startsWith('W/') ? etag : header(headers, 'last-modified');
   }
 
   async function open(req: OpenRequest): Promise<OpenedRange> {
@@ -674,10 +671,10 @@ export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = 
     const expected = req.expectedSize;
     const offset = req.offset > 0 && req.offset < expected ? req.offset : 0;
 
-    // Resuming a transfer this source began (in this run, or in an earlier one: req.validator):
-    // If-Range makes a server whose file changed since answer 200 with the new file at once,
-    // instead of a 206 tail that would not verify.
-    const ifRange = offset > 0 ? (validators.get(url.href) ?? req.validator) : undefined;
+    // Resuming (the caller keeps the validator of the answer its bytes came from, in this run or an
+    // earlier one): If-Range makes a server whose file changed since answer 200 with the new file
+    // at once, instead of a 206 tail that would not verify.
+    const ifRange = offset > 0 ? req.validator : undefined;
     let a = await request(url, 'GET', token, offset > 0 ? `bytes=${offset}-` : undefined, ctx, req.signal, ifRange);
     let start = 0;
     if (offset > 0) {
@@ -722,9 +719,8 @@ export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = 
         ? sizeError(ctx, `the rest from byte ${start}`, Number(cl), expected - start)
         : sizeError(ctx, 'the file', Number(cl), expected);
     }
-    rememberValidator(url.href, a.headers);
     const stream = guardBody(a.stream, { ctx, expected: expected - start, start, total: expected, ...t });
-    return { start, totalSize: expected, validator: validators.get(url.href), stream };
+    return { start, totalSize: expected, validator: validatorOf(a.headers), stream };
   }
 
   /**

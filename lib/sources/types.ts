@@ -16,8 +16,9 @@ export interface OpenRequest {
   expectedSize: number;
   /**
    * With `offset` > 0: the validator (see OpenedRange) of the response the bytes before `offset`
-   * came from, in an earlier run. An HTTP source sends it as If-Range, so a file that changed
-   * since comes back whole (start 0) instead of as a tail that would not verify.
+   * came from (in this run or an earlier one: fetchBlob keeps it). An HTTP source sends it as
+   * If-Range, so a file that changed since comes back whole (start 0) instead of as a tail that
+   * would not verify.
    */
   validator?: string;
   signal?: AbortSignal;

@@ -206,7 +206,8 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
     // resume in this run)? Then a mismatch may be the splice's fault (the file changed on the server
     // between the responses, a stale mirror answered first): worth one download from byte 0.
     let spliced = resumedFrom > 0;
-    // where the bytes in the partial came from (an earlier run's, if it left a validator)
+    // where the bytes in the partial came from: source and validator, sent back as If-Range on every
+    // resume (this run's, or an earlier run's <partial>.validator)
     let saved = resumedFrom > 0 ? await readValidator(partial) : undefined;
 
     const restart = async (): Promise<void> => {
