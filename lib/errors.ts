@@ -102,13 +102,13 @@ export class AllSourcesFailedError extends ModelmountError {
 }
 
 export class IntegrityError extends ModelmountError {
-  constructor(file: string, expected: { size: number; sha256: string }, actual: { size: number; sha256?: string }, source?: string) {
+  constructor(file: string, expected: { size: number; sha256: string }, actual: { size: number; sha256?: string }, source?: string, hint?: string) {
     const what =
       actual.size !== expected.size
         ? `size ${actual.size} bytes, expected ${expected.size}`
         : `sha256 ${actual.sha256}, expected ${expected.sha256}`;
     super('EINTEGRITY', ExitCode.integrity, `${file}${source ? ` from ${source}` : ''} does not match the manifest: ${what}`, {
-      hint: 'The source holds different bytes than the manifest describes. Nothing was installed. Fix the source or update the manifest entry (modelmount manifest add).',
+      hint: hint ?? 'The source holds different bytes than the manifest describes. Nothing was installed. Fix the source or update the manifest entry (modelmount manifest add).',
       data: { file, expected, actual, ...(source ? { source } : {}) },
     });
   }

@@ -8,11 +8,13 @@ import { statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { IntegrityError } from '../lib/errors.ts';
-import { hostFilePath, metaDir } from '../lib/layout.ts';
+import { ExitCode, IntegrityError } from '../lib/errors.ts';
+import { blobPath, hostFilePath, metaDir, storeStatePath } from '../lib/layout.ts';
 import type { FileEntry } from '../lib/manifest/schema.ts';
 import { ensureRealDir, materialiseFile } from '../lib/store/materialise.ts';
-import { tempDir } from './helpers/cli.ts';
+import { statIdentity } from '../lib/verify/state-cache.ts';
+import { manifestYaml, runCliCaptured, serverFiles, tempDir, tempProject } from './helpers/cli.ts';
+import { startFaultServer } from './helpers/with-server.ts';
 
 const ID = 'student/v0_ja';
 const data = randomBytes(3 * 1024 * 1024 + 17);
@@ -78,6 +80,42 @@ describe('materialiseFile', () => {
       expect((err as IntegrityError).message).toContain(`expected ${entry.sha256}`);
       expect(await fs.readFile(dest, 'utf8')).toBe('previous version');
       expect(await leftovers(hostDir)).toEqual([]);
+    });
+
+    it('update: a store copy that fails while it is copied is removed, exit 4; the next run downloads it again', async () => {
+      const artifacts = [{ id: ID, files: [{ path: entry.path, data }] }];
+      const server = await startFaultServer({ files: serverFiles(artifacts) });
+      try {
+        const { hostDir } = await hostOn(otherFs);
+        const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'mirror', url: server.url }], hostDir }));
+        expect((await runCliCaptured(['update', '--manifest', p.manifest])).code).toBe(0);
+        // bit rot in the store that no metadata shows: flip a byte, then make the state cache vouch for it
+        const blob = blobPath(p.cacheDir, entry.sha256);
+        await fs.chmod(blob, 0o644);
+        const fh = await fs.open(blob, 'r+');
+        await fh.write(Buffer.from([data[1000]! ^ 0xff]), 0, 1, 1000);
+        await fh.close();
+        await fs.chmod(blob, 0o444);
+        const state = JSON.parse(await fs.readFile(storeStatePath(p.cacheDir), 'utf8'));
+        state.entries[entry.sha256].id = statIdentity(await fs.lstat(blob, { bigint: true }));
+        await fs.writeFile(storeStatePath(p.cacheDir), JSON.stringify(state));
+        await fs.rm(hostFilePath(hostDir, ID, entry.path), { force: true });
+
+        const requests = server.requests.length;
+        const bad = await runCliCaptured(['update', '--manifest', p.manifest]);
+        expect(bad.code).toBe(ExitCode.integrity);
+        expect(bad.stdout).toMatch(/copy in the store changed after it was verified/);
+        await expect(fs.access(blob)).rejects.toThrow(); // not used again
+        await expect(fs.access(hostFilePath(hostDir, ID, entry.path))).rejects.toThrow();
+        expect(server.requests.length).toBe(requests);
+
+        const again = await runCliCaptured(['update', '--manifest', p.manifest]);
+        expect(again.code, again.stderr).toBe(0);
+        expect((await fs.readFile(hostFilePath(hostDir, ID, entry.path))).equals(data)).toBe(true);
+        expect(server.requests.length).toBeGreaterThan(requests);
+      } finally {
+        await server.close();
+      }
     });
 
     it('refuses a blob longer than the manifest says without copying past the size', async () => {

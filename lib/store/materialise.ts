@@ -127,7 +127,7 @@ async function copyVerified(blob: string, tmp: string, expected: FileEntry): Pro
   try {
     const { size } = await src.stat();
     // a blob of another size is not worth copying (nor hashing)
-    if (size !== expected.size) throw new IntegrityError(blob, expected, { size }, 'the store');
+    if (size !== expected.size) throw new IntegrityError(blob, expected, { size }, 'the store', STORE_CHANGED);
     const w = (writer = await BlobWriter.open(out, expected.size));
     try {
       await pipeToWriter(createReadStream('', { fd: src, highWaterMark: 1024 * 1024, autoClose: false }), w, {
@@ -150,9 +150,12 @@ async function copyVerified(blob: string, tmp: string, expected: FileEntry): Pro
     await src.close().catch(() => {}); // a destroyed read stream may have closed it already
   }
   if (actual.size !== expected.size || actual.sha256 !== expected.sha256) {
-    throw new IntegrityError(blob, expected, actual, 'the store');
+    throw new IntegrityError(blob, expected, actual, 'the store', STORE_CHANGED);
   }
 }
+
+const STORE_CHANGED =
+  'The copy in the store changed after it was verified (a disk fault, or something wrote to it). Nothing was installed for this file. Run the same command again: the store copy is checked, removed and downloaded anew.';
 
 class TooLong extends Error {}
 

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ModelmountError } from '../errors.ts';
+import { IntegrityError, ModelmountError } from '../errors.ts';
 import { hostFilePath } from '../layout.ts';
 import type { PlannedFile } from '../plan.ts';
 import type { Source } from '../sources/types.ts';
@@ -65,7 +65,11 @@ export class Installer {
       const before = await fs.lstat(blob, { bigint: true }).catch(() => undefined); // missing: materialiseFile says so
       // The file this one replaces may be a name of an older blob: renaming over it moves that blob's ctime too.
       const replaced = await fs.lstat(dest, { bigint: true }).catch(() => undefined);
-      const how = await materialiseFile(hostDir, blob, dest, { path: pf.path, size: pf.size, sha256: pf.sha256 });
+      const how = await materialiseFile(hostDir, blob, dest, { path: pf.path, size: pf.size, sha256: pf.sha256 }).catch(async (err: unknown) => {
+        // a store copy that no longer verifies (seen while copying it) must not be used again
+        if (err instanceof IntegrityError) await store.evict(pf.sha256);
+        throw err;
+      });
       const st = await fs.lstat(dest, { bigint: true });
       if (how === 'hardlink' && before) {
         store.stateCache.relinked(before, st);
