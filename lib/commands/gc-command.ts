@@ -19,7 +19,7 @@ import { applyGc, planGc, type GcItem, type GcKept, type GcPlan } from '../store
 import { formatBytes } from '../ui/format.ts';
 import { DEFAULT_MANIFEST, type Io } from './context.ts';
 import { runLockDirs, runLockOptions } from './run-lock.ts';
-import { JSON_FLAG, LOCATION_FLAGS, WAIT_FLAG } from './specs.ts';
+import { JSON_FLAG, LOCATION_FLAGS, pickFlags, WAIT_FLAG } from './specs.ts';
 
 export interface GcReport {
   command: 'gc';
@@ -182,7 +182,7 @@ export const gcCommand: CommandSpec = {
       help: 'manifest(s) whose artifacts to keep; repeat or separate with commas (default manifests/models.yaml)',
     },
     { name: 'dry-run', type: 'boolean', help: 'list what would be removed and the bytes it would free; remove nothing' },
-    ...LOCATION_FLAGS.filter((f) => f.name === 'host-dir' || f.name === 'cache-dir'),
+    ...pickFlags(LOCATION_FLAGS, 'host-dir', 'cache-dir'),
     WAIT_FLAG,
     JSON_FLAG,
   ],

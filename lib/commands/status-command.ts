@@ -267,7 +267,7 @@ export const statusCommand: CommandSpec = {
   flags: [
     { name: 'full', type: 'boolean', help: 're-hash every installed file instead of trusting the verified-state cache' },
     ...pickFlags(SELECTION_FLAGS, 'only', 'labels', 'include-optional'),
-    ...LOCATION_FLAGS.filter((f) => f.name === 'host-dir' || f.name === 'cache-dir' || f.name === 'jobs'),
+    ...pickFlags(LOCATION_FLAGS, 'host-dir', 'cache-dir', 'jobs'),
     { name: 'docker', type: 'boolean', defaultTrue: true, env: 'MODELS_STATUS_DOCKER', help: 'do not ask Docker which running containers have the artifacts mounted' },
     JSON_FLAG,
   ],

@@ -13,7 +13,7 @@ export const verifyCommand: CommandSpec = {
   flags: [
     { name: 'full', type: 'boolean', help: 're-hash every file instead of trusting the verified-state cache' },
     ...pickFlags(SELECTION_FLAGS, 'only', 'labels', 'include-optional'),
-    ...LOCATION_FLAGS.filter((f) => f.name !== 'cache-dir' && f.name !== 'retries'),
+    ...pickFlags(LOCATION_FLAGS, 'host-dir', 'jobs'),
     JSON_FLAG,
   ],
   details: 'Exit status 4 when any selected file is missing, has the wrong size or content, or is not a regular file.',
