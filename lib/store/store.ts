@@ -70,12 +70,7 @@ export class Store {
     return result;
   }
 
-  /** the store's verified-state cache (the installer and gc carry entries over when a blob gains or loses a hardlink) */
-  get stateCache(): StateCache {
-    return this.cache;
-  }
-
-  /** the cache with each key's blob path (for carryOverRelinked) */
+  /** the verified-state cache with each key's blob path: the installer and gc carry entries over when a blob gains or loses a hardlink */
   cacheWithPaths(): CacheWithPaths {
     return { cache: this.cache, pathOf: (sha256) => this.blobPath(sha256) };
   }

@@ -72,7 +72,7 @@ export class Installer {
       });
       const st = await fs.lstat(dest, { bigint: true });
       if (how === 'hardlink' && before) {
-        store.stateCache.relinked(before, st);
+        store.cacheWithPaths().cache.relinked(before, st);
         hostCache.relinked(before, st);
       }
       if (replaced?.isFile() && replaced.nlink > 1n && (replaced.dev !== st.dev || replaced.ino !== st.ino)) {
