@@ -358,14 +358,12 @@ async function main(): Promise<void> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const mm = ['node', opts.modelmount];
-  const mmBase = opts.baseline ? ['node', opts.baseline] : undefined;
   /** the tool's command with the baseline's bin and its own folders (suffix "b") */
   const baselineOf = (tool: Contender, fresh?: (...d: string[]) => () => Promise<void>, dirs: string[] = []): Contender | undefined => {
-    if (!mmBase) return undefined;
+    if (!opts.baseline) return undefined;
     const cmd = tool.cmd.map((a) => (a === opts.modelmount ? opts.baseline! : dirs.some((d) => a.endsWith(`/${d}`)) ? `${a}b` : a));
     return { name: 'modelmount before', cmd, ...(fresh && dirs.length ? { before: fresh(...dirs.map((d) => `${d}b`)) } : {}) };
   };
-  void mmBase;
   const results: CaseResult[] = [];
   const started = new Date();
   try {

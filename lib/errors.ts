@@ -164,7 +164,3 @@ export function toDiskError(err: unknown, action: string): DiskError | undefined
   }
   return undefined;
 }
-
-export function exitCodeOf(err: unknown): number {
-  return err instanceof ModelmountError ? err.exitCode : ExitCode.internal;
-}

@@ -1,6 +1,6 @@
 /**
  * The plan: a pure diff of the selected artifacts against what the host folder
- * and the store hold. No I/O here: the caller gathers the state (lib/tasks/gather-state.ts)
+ * and the store hold. No I/O here: the caller gathers the state (lib/update/gather.ts)
  * and executes the plan. `--dry-run` prints it and stops.
  */
 import type { Artifact } from './manifest/schema.ts';

@@ -104,8 +104,3 @@ export async function detectCompose(opts: DetectOptions = {}): Promise<ComposeEn
   }
   return undefined;
 }
-
-/** `docker compose` / `docker-compose` as one would type it. */
-export function engineCommandLine(engine: Pick<ComposeEngine, 'command'>): string {
-  return engine.command.join(' ');
-}
