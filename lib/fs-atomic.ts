@@ -59,3 +59,14 @@ export async function pathExists(p: string): Promise<boolean> {
     return false;
   }
 }
+
+/** `p` is there, or cannot be told not to be (a permission problem, a stale mount): only ENOENT/ENOTDIR say "gone". */
+export async function thereOrUnsure(p: string): Promise<boolean> {
+  try {
+    await fs.stat(p);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code !== 'ENOENT' && code !== 'ENOTDIR';
+  }
+}

@@ -1,9 +1,18 @@
 /**
- * <hostDir>/.modelmount/installed.json: what the last successful update put in
- * the host folder, from which manifest and which source. Read by compose
- * (staleness), doctor, status and gc.
+ * Install records: what modelmount put in a host folder, one record per manifest
+ * (`<hostDir>/.modelmount/installs/<manifest>-<hash>.json`), so several manifests and
+ * projects can share one host folder. A record says which artifacts its manifest wants
+ * now (`artifacts`: what the last successful update installed, from which source) and
+ * which files it installed earlier and no longer wants (`released`): together, what is
+ * provably modelmount's to remove. Read by compose (staleness), doctor, status and gc.
+ *
+ * Earlier versions kept a single `<hostDir>/.modelmount/installed.json` (the last
+ * manifest's): it is still read as that manifest's record, and moved to its own place by
+ * the next record written into the folder.
  */
-import { installRecordPath } from './layout.ts';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { installRecordPath, installRecordsDir, legacyInstallRecordPath } from './layout.ts';
 import { readJsonIfExists, writeFileAtomic } from './fs-atomic.ts';
 import type { FileEntry } from './manifest/schema.ts';
 
@@ -14,19 +23,98 @@ export interface InstalledArtifact {
   installedAt: string;
 }
 
+export interface ReleasedArtifact {
+  /** files this manifest installed that it no longer lists (a deselected artifact, or a file the artifact dropped) */
+  files: FileEntry[];
+  releasedAt: string;
+}
+
 export interface InstallRecord {
   version: 1;
   manifestPath: string;
   manifestDigest: string;
   updatedAt: string;
   artifacts: Record<string, InstalledArtifact>;
+  /** installed for this manifest earlier, no longer wanted by it, still on disk until `gc` */
+  released?: Record<string, ReleasedArtifact>;
 }
 
-export async function readInstallRecord(hostDir: string): Promise<InstallRecord | undefined> {
-  const rec = await readJsonIfExists<InstallRecord>(installRecordPath(hostDir));
-  return rec?.version === 1 ? rec : undefined;
+function isRecord(x: unknown): x is InstallRecord {
+  const r = x as InstallRecord | undefined;
+  return r?.version === 1 && typeof r.manifestPath === 'string' && typeof r.artifacts === 'object' && r.artifacts !== null;
 }
 
+async function readRecordFile(file: string): Promise<InstallRecord | undefined> {
+  const rec = await readJsonIfExists<unknown>(file);
+  return isRecord(rec) ? rec : undefined;
+}
+
+/** The record of `manifestPath` in `hostDir` (or the earlier versions' single record when it is that manifest's). */
+export async function readInstallRecord(hostDir: string, manifestPath: string): Promise<InstallRecord | undefined> {
+  const own = await readRecordFile(installRecordPath(hostDir, manifestPath));
+  if (own) return own;
+  const legacy = await readRecordFile(legacyInstallRecordPath(hostDir));
+  return legacy && path.resolve(legacy.manifestPath) === path.resolve(manifestPath) ? legacy : undefined;
+}
+
+export interface StoredRecord {
+  file: string;
+  record: InstallRecord;
+}
+
+/** Every install record in `hostDir`, the earlier versions' single one included while it is not migrated. */
+export async function listInstallRecords(hostDir: string): Promise<StoredRecord[]> {
+  const out: StoredRecord[] = [];
+  let names: string[] = [];
+  try {
+    names = (await fs.readdir(installRecordsDir(hostDir))).filter((n) => n.endsWith('.json')).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' && (err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw err;
+  }
+  for (const name of names) {
+    const file = path.join(installRecordsDir(hostDir), name);
+    const record = await readRecordFile(file);
+    if (record) out.push({ file, record });
+  }
+  const legacyFile = legacyInstallRecordPath(hostDir);
+  const legacy = await readRecordFile(legacyFile);
+  if (legacy && !out.some((r) => path.resolve(r.record.manifestPath) === path.resolve(legacy.manifestPath))) out.push({ file: legacyFile, record: legacy });
+  return out;
+}
+
+/** Write the record of `record.manifestPath`; an earlier versions' single record is moved to its own place first. */
 export async function writeInstallRecord(hostDir: string, record: InstallRecord): Promise<void> {
-  await writeFileAtomic(installRecordPath(hostDir), `${JSON.stringify(record, null, 2)}\n`);
+  const legacyFile = legacyInstallRecordPath(hostDir);
+  const legacy = await readRecordFile(legacyFile);
+  if (legacy && path.resolve(legacy.manifestPath) !== path.resolve(record.manifestPath)) {
+    const target = installRecordPath(hostDir, legacy.manifestPath);
+    if (!(await readRecordFile(target))) await writeFileAtomic(target, `${JSON.stringify(legacy, null, 2)}\n`);
+  }
+  await writeFileAtomic(installRecordPath(hostDir, record.manifestPath), `${JSON.stringify(record, null, 2)}\n`);
+  if (legacy) await fs.rm(legacyFile, { force: true });
+}
+
+/** Replace the record stored in `file` (gc's bookkeeping); undefined removes it. */
+export async function rewriteInstallRecord(file: string, record: InstallRecord | undefined): Promise<void> {
+  if (record) await writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`);
+  else await fs.rm(file, { force: true });
+}
+
+/**
+ * The record an update writes: `selected` as wanted now; whatever the previous record wanted or
+ * had released and this one no longer lists (a deselected artifact, a file an artifact dropped) is
+ * kept as released, so `gc` knows it is modelmount's to remove.
+ */
+export function nextInstallRecord(previous: InstallRecord | undefined, next: Omit<InstallRecord, 'released'>): InstallRecord {
+  const released: Record<string, ReleasedArtifact> = {};
+  const release = (id: string, files: FileEntry[], at: string) => {
+    const keep = new Set((next.artifacts[id]?.files ?? []).map((f) => f.path));
+    const gone = files.filter((f) => !keep.has(f.path));
+    if (!gone.length) return;
+    const entry = (released[id] ??= { files: [], releasedAt: at });
+    for (const f of gone) if (!entry.files.some((e) => e.path === f.path)) entry.files.push(f);
+  };
+  for (const [id, r] of Object.entries(previous?.released ?? {})) release(id, r.files, r.releasedAt);
+  for (const [id, a] of Object.entries(previous?.artifacts ?? {})) release(id, a.files, next.updatedAt);
+  return Object.keys(released).length ? { ...next, released } : { ...next };
 }

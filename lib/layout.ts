@@ -6,10 +6,13 @@
  *   <cacheDir>/tmp/<sha256>.<unique>.partial in-flight downloads (resumable)
  *   <cacheDir>/state.json                    verified-state cache for blobs
  *   <hostDir>/<artifact id>/<file path>      what containers mount (one folder per artifact)
- *   <hostDir>/.modelmount/installed.json     what the last update installed, from where
+ *   <hostDir>/.modelmount/installs/<manifest>-<hash>.json  per manifest: what it installed, from where (lib/install-record.ts)
+ *   <hostDir>/.modelmount/installed.json     the single record earlier versions kept (still read; migrated on the next update)
+ *   <cacheDir>/installs/<hash>.json          per host folder and manifest: which blobs that install uses (store gc keeps them)
  *   <hostDir>/.modelmount/state.json         verified-state cache for host files
  *   <dir>/.modelmount.lock/holder.json       run lock of the store and of the host folder (lib/lock.ts)
  */
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -43,8 +46,33 @@ export function metaDir(hostDir: string): string {
   return path.join(hostDir, '.modelmount');
 }
 
-export function installRecordPath(hostDir: string): string {
+/** `<hostDir>/.modelmount/installs/`: one install record per manifest that installed into the folder. */
+export function installRecordsDir(hostDir: string): string {
+  return path.join(metaDir(hostDir), 'installs');
+}
+
+/** Readable and unique: the manifest's file name, then a digest of its absolute path. */
+export function installRecordPath(hostDir: string, manifestPath: string): string {
+  const name = path.basename(manifestPath).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64);
+  return path.join(installRecordsDir(hostDir), `${name}-${shortDigest(path.resolve(manifestPath))}.json`);
+}
+
+/** The one record of earlier versions (whichever manifest updated last). */
+export function legacyInstallRecordPath(hostDir: string): string {
   return path.join(metaDir(hostDir), 'installed.json');
+}
+
+/** `<cacheDir>/installs/`: which host folders (and manifests) use the store's blobs. */
+export function storeRegistrationsDir(cacheDir: string): string {
+  return path.join(cacheDir, 'installs');
+}
+
+export function storeRegistrationPath(cacheDir: string, hostDir: string, manifestPath: string): string {
+  return path.join(storeRegistrationsDir(cacheDir), `${shortDigest(`${path.resolve(hostDir)}\0${path.resolve(manifestPath)}`)}.json`);
+}
+
+function shortDigest(s: string): string {
+  return createHash('sha256').update(s).digest('hex').slice(0, 16);
 }
 
 export function hostStatePath(hostDir: string): string {

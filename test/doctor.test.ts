@@ -287,7 +287,7 @@ describe('checks that need no Compose', () => {
     fx.manifest.digest = before;
 
     // the installed set changed since (en removed from installed.json)
-    const rec = (await readInstallRecord(fx.manifest.hostDir))!;
+    const rec = (await readInstallRecord(fx.manifest.hostDir, fx.manifest.path))!;
     delete rec.artifacts['student/v0_en'];
     await writeInstallRecord(fx.manifest.hostDir, rec);
     s = only(await doctor(fx, { engine: null }), 'override-stale');

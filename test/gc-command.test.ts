@@ -9,13 +9,19 @@ import { HOST_TAG } from '../lib/owner.ts';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { GcReport } from '../lib/commands/gc-command.ts';
-import { blobPath, hostFilePath, hostStatePath, lockPath, storeStatePath } from '../lib/layout.ts';
+import { blobPath, hostFilePath, hostStatePath, installRecordPath, lockPath, storeStatePath } from '../lib/layout.ts';
 import { statIdentity } from '../lib/verify/state-cache.ts';
 import { withRunLock } from '../lib/lock.ts';
-import { listFiles, manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempProject, type TestArtifact } from './helpers/cli.ts';
+import { listFiles, manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
+
+vi.mock('../lib/ui/prompts.ts', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../lib/ui/prompts.ts')>();
+  return { ...real, confirmGc: vi.fn() };
+});
+const mocked = vi.mocked(await import('../lib/ui/prompts.ts'));
 
 let server: FaultServer;
 let current: TestArtifact[];
@@ -42,25 +48,25 @@ async function gc(manifests: string[], extra: string[] = []): Promise<{ code: nu
 
 /**
  * A host folder and store that went through a manifest change:
- *   old.yaml (student/v0_ja + student/v_old) installed, then manifest.yaml (ja, en, optional teacher)
- *   installed: the install record now lists ja and en only; v_old is on disk, referenced by nothing.
- *   other/v9 was only warmed into the store by old2.yaml.
+ *   manifest.yaml listed student/v0_ja + student/v_old and was installed, then was edited to list
+ *   ja, en and the optional teacher and installed again: its install record now wants ja and en and
+ *   remembers v_old as installed by it and released; v_old is on disk, wanted by nothing.
+ *   old.yaml lists ja + v_old (never installed with); other/v9 was only warmed into the store by other.yaml.
  */
 async function scenario() {
   const sources = [{ name: 'mirror', url: server.url }];
-  const p = await tempProject(manifestYaml({ artifacts: current, sources }));
+  const p = await tempProject(manifestYaml({ artifacts: [current[0]!, old], sources }));
+  let r = await runCliCaptured(['update', '--manifest', p.manifest, ...NO_POST]);
+  expect(r.code, r.stderr).toBe(0);
+  await fs.writeFile(p.manifest, manifestYaml({ artifacts: current, sources }));
+  r = await runCliCaptured(['update', '--manifest', p.manifest, ...NO_POST]);
+  expect(r.code, r.stderr).toBe(0);
   const oldManifest = path.join(p.dir, 'old.yaml');
   await fs.writeFile(oldManifest, manifestYaml({ artifacts: [current[0]!, old], sources }));
   const otherManifest = path.join(p.dir, 'other.yaml');
   await fs.writeFile(otherManifest, manifestYaml({ artifacts: [cacheOnly], sources }));
-  for (const [m, args] of [
-    [oldManifest, ['update', ...NO_POST]],
-    [p.manifest, ['update', ...NO_POST]],
-    [otherManifest, ['warm']],
-  ] as const) {
-    const r = await runCliCaptured([args[0], '--manifest', m, ...args.slice(1)]);
-    expect(r.code, r.stderr).toBe(0);
-  }
+  r = await runCliCaptured(['warm', '--manifest', otherManifest]);
+  expect(r.code, r.stderr).toBe(0);
   return { ...p, oldManifest, otherManifest };
 }
 
@@ -70,7 +76,7 @@ describe('gc', () => {
   it('--dry-run lists exactly what a real run removes, with the bytes freed; referenced blobs and folders stay', async () => {
     const p = await scenario();
     const before = await listFiles(p.dir);
-    const dry = await gc([p.manifest], ['--dry-run']);
+    const dry = await gc([p.manifest], ['--dry-run', '--yes']);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.report.dryRun).toBe(true);
     expect(await listFiles(p.dir)).toEqual(before); // nothing touched
@@ -81,9 +87,9 @@ describe('gc', () => {
     expect(dry.report.totals.bytesFreed).toBe(40_000 + 25_000);
     const kept = dry.report.kept.artifacts.map((k) => k.id).sort();
     expect(kept).toEqual(['student/v0_en', 'student/v0_ja']);
-    expect(dry.report.kept.artifacts.find((k) => k.id === 'student/v0_ja')!.why).toEqual([`in ${p.manifest}`, 'in the install record']);
+    expect(dry.report.kept.artifacts.find((k) => k.id === 'student/v0_ja')!.why).toEqual([`in ${p.manifest}`, `in the install record of ${p.manifest}`]);
 
-    const real = await gc([p.manifest]);
+    const real = await gc([p.manifest], ['--yes']);
     expect(real.code, real.stderr).toBe(0);
     expect(real.report.removals.map((r) => r.path).sort()).toEqual(dry.report.removals.map((r) => r.path).sort());
     expect(real.report.totals).toEqual(dry.report.totals);
@@ -106,17 +112,17 @@ describe('gc', () => {
 
   it('keeps what any of several manifests references (repeatable --manifest, or a comma list)', async () => {
     const p = await scenario();
-    const r = await gc([p.manifest, p.otherManifest], ['--dry-run']);
+    const r = await gc([p.manifest, p.otherManifest], ['--dry-run', '--yes']);
     expect(r.report.manifests).toEqual([p.manifest, p.otherManifest]);
     expect(r.report.removals.map((x) => x.id ?? x.sha256).sort()).toEqual(['student/v_old', sha256(old.files[0]!.data)].sort());
-    const listed = await runCliCaptured(['gc', '--manifest', `${p.manifest},${p.oldManifest},${p.otherManifest}`, '--dry-run', '--json']);
+    const listed = await runCliCaptured(['gc', '--manifest', `${p.manifest},${p.oldManifest},${p.otherManifest}`, '--dry-run', '--yes', '--json']);
     expect((JSON.parse(listed.stdout) as GcReport).removals).toEqual([]);
   });
 
   it('never removes what the install record or the Compose override references', async () => {
     const p = await scenario();
     // v_old back in the install record (as if the old manifest were still the installed one)
-    const recordPath = path.join(p.hostDir, '.modelmount/installed.json');
+    const recordPath = installRecordPath(p.hostDir, p.manifest);
     const record = JSON.parse(await fs.readFile(recordPath, 'utf8')) as { artifacts: Record<string, unknown> };
     record.artifacts['student/v_old'] = { files: [{ path: 'model.bin', size: 40_000, sha256: sha256(old.files[0]!.data) }], source: 'mirror', installedAt: new Date().toISOString() };
     await fs.writeFile(recordPath, JSON.stringify(record));
@@ -138,14 +144,17 @@ describe('gc', () => {
       path.join(p.dir, 'compose.models.yaml'),
       `services:\n  worker:\n    volumes:\n      - type: bind\n        source: ${path.join(p.hostDir, 'extra/mounted')}\n        target: /models/extra\n        read_only: true\n`,
     );
-    const r = await gc([withCompose]);
+    const r = await gc([withCompose], ['--yes']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.report.removals.map((x) => x.id ?? x.sha256).sort()).toEqual(['extra/stray', sha256(cacheOnly.files[0]!.data)].sort());
+    // extra/stray: no install record says modelmount put it there
+    expect(r.report.removals.map((x) => x.id ?? x.sha256).sort()).toEqual([sha256(cacheOnly.files[0]!.data)]);
+    expect(r.report.notOurs.map((n) => n.path)).toEqual([path.join(p.hostDir, 'extra/stray')]);
+    await fs.stat(path.join(p.hostDir, 'extra/stray/w.bin'));
     await fs.stat(path.join(p.hostDir, 'student/v_old/model.bin'));
     await fs.stat(blobOf(p.cacheDir, old));
     await fs.stat(path.join(p.hostDir, 'extra/mounted/w.bin'));
     expect(r.report.kept.artifacts.find((k) => k.id === 'extra/mounted')?.why).toEqual(['mounted by the Compose override']);
-    expect(r.report.kept.artifacts.find((k) => k.id === 'student/v_old')?.why).toEqual(['in the install record']);
+    expect(r.report.kept.artifacts.find((k) => k.id === 'student/v_old')?.why).toEqual([`in the install record of ${p.manifest}`]);
   });
 
   it('removes partial downloads untouched for a day and leftover install temp files, keeps fresh partials', async () => {
@@ -183,11 +192,10 @@ describe('gc', () => {
     const s = await startFaultServer({ files: serverFiles([keep, gone]) });
     try {
       const sources = [{ name: 'mirror', url: s.url }];
-      const p = await tempProject(manifestYaml({ artifacts: [keep], sources }));
-      const both = path.join(p.dir, 'both.yaml');
-      await fs.writeFile(both, manifestYaml({ artifacts: [keep, gone], sources }));
-      for (const m of [both, p.manifest]) {
-        const r = await runCliCaptured(['update', '--manifest', m, ...NO_POST]);
+      const p = await tempProject(manifestYaml({ artifacts: [keep, gone], sources }));
+      for (const list of [[keep, gone], [keep]]) {
+        await fs.writeFile(p.manifest, manifestYaml({ artifacts: list, sources }));
+        const r = await runCliCaptured(['update', '--manifest', p.manifest, ...NO_POST]);
         expect(r.code, r.stderr).toBe(0);
       }
       const kept = hostFilePath(p.hostDir, keep.id, 'model.bin');
@@ -237,7 +245,7 @@ describe('gc', () => {
       expect((r.report as unknown as { error: { code: string } }).error.code).toBe('ELOCKED');
       await fs.stat(path.join(p.hostDir, 'student/v_old'));
       await fs.stat(blobOf(p.cacheDir, old));
-      const dry = await gc([p.manifest], ['--dry-run', '--no-wait']);
+      const dry = await gc([p.manifest], ['--dry-run', '--no-wait', '--yes']);
       expect(dry.code).toBe(0);
       expect(dry.report.removals.length).toBe(3);
     } finally {
@@ -245,5 +253,166 @@ describe('gc', () => {
       await held;
     }
     await expect(fs.stat(lockPath(p.cacheDir))).rejects.toThrow();
+  });
+});
+
+describe('gc ownership (issue 9)', () => {
+  it('item 1: a host folder that holds the project (hostDir: ..) is refused with exit 2; nothing of the project is removed', async () => {
+    const root = await tempDir();
+    for (const d of ['.git', 'compose', 'manifests', 'src']) await fs.mkdir(path.join(root, d), { recursive: true });
+    await fs.writeFile(path.join(root, 'src/app.py'), 'print(1)\n');
+    await fs.writeFile(path.join(root, '.git/HEAD'), 'ref: refs/heads/main\n');
+    const manifest = path.join(root, 'manifests/models.yaml');
+    await fs.writeFile(manifest, manifestYaml({ artifacts: [current[1]!], sources: [{ name: 'mirror', url: server.url }], hostDir: '..', cacheDir: '../../cache-of-' + path.basename(root) }));
+    const before = await listFiles(root);
+    const up = await runCliCaptured(['update', '--manifest', manifest, ...NO_POST]);
+    expect(up.code).toBe(2);
+    expect(up.stderr).toMatch(/holds this manifest|contains the manifest/);
+    const r = await runCliCaptured(['gc', '--manifest', manifest, '--yes']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('hostDir');
+    expect(await listFiles(root)).toEqual(before);
+  });
+
+  it('item 1: folders in the host folder that no install record lists are "not ours, left alone", never removed', async () => {
+    const p = await scenario();
+    await fs.mkdir(path.join(p.hostDir, 'src/app'), { recursive: true });
+    await fs.writeFile(path.join(p.hostDir, 'src/app/main.py'), 'x');
+    await fs.mkdir(path.join(p.hostDir, 'student/notes'), { recursive: true });
+    await fs.writeFile(path.join(p.hostDir, 'student/notes/todo.txt'), 'y');
+    const r = await gc([p.manifest], ['--yes']);
+    expect(r.code, r.stderr).toBe(0);
+    // only student/v_old goes: manifest.yaml's record says modelmount installed it and nothing wants it now
+    expect(r.report.removals.filter((x) => x.kind === 'artifact' || x.kind === 'file').map((x) => x.id)).toEqual(['student/v_old']);
+    await fs.stat(path.join(p.hostDir, 'src/app/main.py'));
+    await fs.stat(path.join(p.hostDir, 'student/notes/todo.txt'));
+    expect(r.report.notOurs.map((n) => n.path).sort()).toEqual([path.join(p.hostDir, 'src'), path.join(p.hostDir, 'student/notes')]);
+    const text = await runCliCaptured(['gc', '--manifest', p.manifest, '--dry-run']);
+    expect(text.stdout).toContain(`not ours, left alone: ${path.join(p.hostDir, 'src')}`);
+  });
+
+  it('item 2: two manifests sharing one host folder: gc --manifest A keeps what B installed', async () => {
+    const sources = [{ name: 'mirror', url: server.url }];
+    const p = await tempProject(manifestYaml({ artifacts: [current[0]!], sources }));
+    const b = path.join(p.dir, 'b.yaml');
+    await fs.writeFile(b, manifestYaml({ artifacts: [current[1]!], sources }));
+    for (const m of [b, p.manifest]) expect((await runCliCaptured(['update', '--manifest', m, ...NO_POST])).code).toBe(0);
+    const r = await gc([p.manifest], ['--yes']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.report.removals).toEqual([]);
+    await fs.stat(path.join(p.hostDir, 'student/v0_en/model.safetensors'));
+    await fs.stat(blobOf(p.cacheDir, current[1]!));
+    expect(r.report.kept.artifacts.find((k) => k.id === 'student/v0_en')?.why).toEqual([`in the install record of ${b}`]);
+    expect((await runCliCaptured(['verify', '--manifest', b])).code).toBe(0);
+  });
+
+  it('item 2: an artifact a manifest dropped goes with gc (it was ours), once no other manifest wants it', async () => {
+    const sources = [{ name: 'mirror', url: server.url }];
+    const p = await tempProject(manifestYaml({ artifacts: [current[0]!, current[1]!], sources }));
+    const b = path.join(p.dir, 'b.yaml');
+    await fs.writeFile(b, manifestYaml({ artifacts: [current[1]!], sources }));
+    for (const m of [p.manifest, b]) expect((await runCliCaptured(['update', '--manifest', m, ...NO_POST])).code).toBe(0);
+    // A drops student/v0_en: B still wants it
+    await fs.writeFile(p.manifest, manifestYaml({ artifacts: [current[0]!], sources }));
+    expect((await runCliCaptured(['update', '--manifest', p.manifest, ...NO_POST])).code).toBe(0);
+    expect((await gc([p.manifest], ['--yes'])).report.removals).toEqual([]);
+    // B is deleted: its record is no longer live, so what only it wanted is ours to remove
+    await fs.rm(b);
+    const r = await gc([p.manifest], ['--yes']);
+    expect(r.report.removals.map((x) => `${x.kind} ${x.id ?? x.sha256}`).sort()).toEqual(['artifact student/v0_en', `blob ${sha256(current[1]!.files[0]!.data)}`].sort());
+    await expect(fs.stat(path.join(p.hostDir, 'student/v0_en'))).rejects.toThrow();
+  });
+
+  it('item 3: gc of a shared store keeps the blobs other projects installed and names them; forgets projects whose host folder is gone', async () => {
+    const sources = [{ name: 'mirror', url: server.url }];
+    const shared = await tempDir('modelmount-shared-');
+    const env = { XDG_CACHE_HOME: shared };
+    const store = path.join(shared, 'modelmount');
+    const one = await tempProject(manifestYaml({ artifacts: [current[0]!], sources }).replace(/^cacheDir: .*\n/m, ''));
+    const two = await tempProject(manifestYaml({ artifacts: [current[1]!], sources }).replace(/^cacheDir: .*\n/m, ''));
+    for (const m of [one.manifest, two.manifest]) expect((await runCliCaptured(['update', '--manifest', m, ...NO_POST], { env })).code).toBe(0);
+    const run = async (args: string[]) => {
+      const res = await runCliCaptured(['gc', '--manifest', one.manifest, '--json', ...args], { env });
+      expect(res.code, res.stderr).toBe(0);
+      return JSON.parse(res.stdout) as GcReport;
+    };
+    const r = await run(['--yes']);
+    expect(r.removals).toEqual([]);
+    await fs.stat(blobOf(store, current[1]!));
+    expect(r.kept.projects).toContainEqual(expect.objectContaining({ hostDir: two.hostDir, manifest: two.manifest, blobs: 1 }));
+    const text = await runCliCaptured(['gc', '--manifest', one.manifest, '--dry-run'], { env });
+    expect(text.stdout).toContain(`Kept 1 blob for ${two.manifest} (host folder ${two.hostDir})`);
+    // the other project's host folder is gone: its registration is forgotten and its blob goes
+    await fs.rm(two.hostDir, { recursive: true });
+    const after = await run(['--yes']);
+    expect(after.removals.map((x) => x.sha256)).toEqual([sha256(current[1]!.files[0]!.data)]);
+    expect(after.forgotten).toEqual([expect.objectContaining({ hostDir: two.hostDir, manifest: two.manifest })]);
+    expect((await run(['--yes', '--dry-run'])).forgotten).toEqual([]);
+  });
+
+  it('item 3: asks before deleting on a terminal; without a terminal and without --yes it leaves the store blobs and says so', async () => {
+    const p = await scenario();
+    mocked.confirmGc.mockResolvedValueOnce(false);
+    const asked = await runCliCaptured(['gc', '--manifest', p.manifest], { isTTY: true, env: { CI: '' } });
+    expect(asked.code, asked.stderr).toBe(0);
+    expect(mocked.confirmGc).toHaveBeenCalledTimes(1);
+    expect(asked.stderr).toContain('Cancelled: nothing was changed');
+    await fs.stat(blobOf(p.cacheDir, cacheOnly));
+    await fs.stat(path.join(p.hostDir, 'student/v_old'));
+    // non-interactive without --yes: only what install records prove ours goes; store blobs stay
+    const quiet = await gc([p.manifest]);
+    expect(quiet.report.removals.map((x) => x.kind)).toEqual(['artifact']);
+    expect(quiet.report.held).toEqual({ blobs: 2, bytes: 40_000 + 25_000 });
+    await fs.stat(blobOf(p.cacheDir, cacheOnly));
+    const text = await runCliCaptured(['gc', '--manifest', p.manifest, '--dry-run']);
+    expect(text.stdout).toContain('pass --yes');
+    mocked.confirmGc.mockResolvedValueOnce(true);
+    const yes = await runCliCaptured(['gc', '--manifest', p.manifest], { isTTY: true, env: { CI: '' } });
+    expect(yes.code, yes.stderr).toBe(0);
+    await expect(fs.stat(blobOf(p.cacheDir, cacheOnly))).rejects.toThrow();
+  });
+
+  it('item 5: folder flags and environment variables get the same checks as the manifest (exit 2, the fix)', async () => {
+    const p = await scenario();
+    const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
+      [['--host-dir', '/'], {}, /file system root/],
+      [['--cache-dir', p.hostDir], {}, /overlaps/],
+      [['--cache-dir', path.join(p.hostDir, 'student/v0_ja')], {}, /overlaps/],
+      [['--host-dir', path.join(p.cacheDir, 'h')], {}, /overlaps/],
+      [[], { MODELS_HOST_DIR: '/etc' }, /system folder/],
+      [[], { MODELS_CACHE_DIR: p.hostDir }, /overlaps/],
+    ];
+    const before = await listFiles(p.dir);
+    for (const [flags, env, msg] of cases) {
+      for (const cmd of [['gc', '--dry-run'], ['gc', '--yes'], ['update', ...NO_POST, '--dry-run'], ['status', '--no-docker']]) {
+        const r = await runCliCaptured([...cmd, '--manifest', p.manifest, ...flags], { env });
+        expect(r.code, `${cmd.join(' ')} ${flags.join(' ')} ${JSON.stringify(env)}: ${r.stderr}`).toBe(2);
+        expect(r.stderr).toMatch(msg);
+        expect(r.stderr).toMatch(/→|hint|fix/i);
+      }
+    }
+    expect(await listFiles(p.dir)).toEqual(before);
+  });
+
+  it('migrates the single installed.json of the previous version: what it lists stays ours', async () => {
+    const p = await scenario();
+    // rebuild the previous version's layout: one record, the last manifest's, at .modelmount/installed.json
+    const meta = path.join(p.hostDir, '.modelmount');
+    const records = await fs.readdir(path.join(meta, 'installs'));
+    const mine = records.find((f) => f.startsWith('manifest.yaml'))!;
+    const legacy = JSON.parse(await fs.readFile(path.join(meta, 'installs', mine), 'utf8'));
+    delete legacy.released;
+    await fs.writeFile(path.join(meta, 'installed.json'), JSON.stringify(legacy));
+    await fs.rm(path.join(meta, 'installs'), { recursive: true });
+    const dry = await gc([p.manifest], ['--dry-run']);
+    expect(dry.report.kept.artifacts.find((k) => k.id === 'student/v0_ja')?.why).toContain(`in the install record of ${p.manifest}`);
+    // v_old was listed only by the overwritten record: the previous version kept no trace, so it is not provably ours
+    expect(dry.report.notOurs.map((n) => n.path)).toContain(path.join(p.hostDir, 'student/v_old'));
+    const status = await runCliCaptured(['status', '--manifest', p.manifest, '--no-docker', '--json']);
+    expect(JSON.parse(status.stdout).artifacts[0].source).toBe('mirror');
+    // the next update moves the record to its per-manifest place
+    expect((await runCliCaptured(['update', '--manifest', p.manifest, ...NO_POST])).code).toBe(0);
+    await expect(fs.stat(path.join(meta, 'installed.json'))).rejects.toThrow();
+    expect((await fs.readdir(path.join(meta, 'installs'))).some((f) => f.startsWith('manifest.yaml'))).toBe(true);
   });
 });

@@ -299,6 +299,13 @@ describe('parseManifest: semantic problems', () => {
     ['duplicate env', (d) => (d.artifacts[1].env = 'STUDENT_JA_DIR'), 'artifacts[1].env', /STUDENT_V0_EN_DIR/],
     ['hostDir is /', (d) => (d.hostDir = '/'), 'hostDir', /dedicated folder/],
     ['cacheDir inside hostDir', (d) => (d.cacheDir = '../artifacts/.cache'), 'cacheDir', /outside hostDir/],
+    ['hostDir is /etc (issue 9 item 5)', (d) => (d.hostDir = '/etc'), 'hostDir', /system folder/],
+    ['hostDir under /usr', (d) => (d.hostDir = '/usr/share/models'), 'hostDir', /system folder/],
+    ['hostDir is /home itself', (d) => (d.hostDir = '/home'), 'hostDir', /system folder/],
+    ['hostDir under /dev', (d) => (d.hostDir = '/dev/disk/models'), 'hostDir', /system folder/],
+    ['hostDir below /lib64', (d) => (d.hostDir = '/lib64/x'), 'hostDir', /system folder/],
+    ['hostDir holds the manifest (issue 9 item 1)', (d) => (d.hostDir = '..'), 'hostDir', /holds this manifest/],
+    ['hostDir holds a compose file', (d) => (d.hostDir = '/proj/compose-files', d.compose.files = ['/proj/compose-files/compose.yaml']), 'hostDir', /Compose file/],
   ])('%s', (_name, mutate, where, fix) => {
     const data = baseManifest();
     mutate(data);
@@ -306,6 +313,12 @@ describe('parseManifest: semantic problems', () => {
     const p = problems.find((x) => x.where === where);
     expect(p, JSON.stringify(problems, null, 2)).toBeDefined();
     expect(`${p!.message} ${p!.fix}`).toMatch(fix);
+  });
+
+  it.each(['/var/lib/models', '/home/me/models', '/srv/models', '/opt/app/artifacts', '/libraries/models', '/dev/shm/models'])('allows hostDir %s (below /var, /home and /dev/shm, not a system folder)', (dir) => {
+    const data = baseManifest();
+    data.hostDir = dir;
+    expect(parseManifest(stringify(data), '/proj/manifests/m.yaml').hostDir).toBe(dir);
   });
 
   it('allows a token over http to a loopback test server', () => {

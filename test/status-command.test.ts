@@ -148,4 +148,22 @@ describe('status', () => {
     expect(doc.docker.detail).toContain('no Docker engine is reachable');
     expect(doc.artifacts[0]!.containers).toBeNull();
   });
+
+  it('item 2 (issue 9): artifacts another manifest installed in the shared host folder are that manifest\'s, not "no longer in the manifest"', async () => {
+    const sources = [{ name: 'mirror', url: server.url }];
+    const p = await tempProject(manifestYaml({ artifacts: [artifacts[0]!], sources }));
+    const b = path.join(p.dir, 'b.yaml');
+    await fs.writeFile(b, manifestYaml({ artifacts: [artifacts[1]!], sources }));
+    for (const m of [b, p.manifest]) expect((await runCliCaptured(['update', '--manifest', m, '--yes', '--no-compose', '--no-smoke'])).code).toBe(0);
+    const r = await status(p.manifest, ['--no-docker']);
+    expect(r.unlisted).toEqual([]);
+    expect(r.otherManifests).toEqual([{ manifest: b, artifacts: ['student/v0_en'] }]);
+    const table = await runCliCaptured(['status', '--manifest', p.manifest, '--no-docker']);
+    expect(table.stdout).not.toContain('no longer in the manifest');
+    expect(table.stdout).toContain(`Also in this host folder, installed for ${b}: student/v0_en`);
+    // an artifact this manifest itself dropped is still reported as such
+    await fs.writeFile(p.manifest, manifestYaml({ artifacts: [artifacts[2]!], sources }));
+    const dropped = await status(p.manifest, ['--no-docker']);
+    expect(dropped.unlisted).toEqual(['student/v0_ja']);
+  });
 });

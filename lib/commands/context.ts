@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { defaultCacheDir } from '../layout.ts';
 import { UsageError } from '../errors.ts';
+import { checkFolders } from '../manifest/folders.ts';
 import { classifySourceUrl, loadManifest } from '../manifest/load.ts';
 import type { Manifest, ResolvedSource } from '../manifest/schema.ts';
 import type { ParsedFlags } from '../cli/args.ts';
@@ -70,14 +71,34 @@ export function withCustomSource(sources: ResolvedSource[], url: string | undefi
   return [{ name: 'custom', kind: c.kind, base: c.base }, ...sources.filter((s) => s.name !== 'custom')];
 }
 
+function folderLabel(flags: ParsedFlags, io: Io, name: 'host-dir' | 'cache-dir', env: string, field: string): string {
+  if (!flags[name]) return field;
+  return io.env[env] === flags[name] ? env : `--${name}`;
+}
+
+/**
+ * The host folder and store of `m` after --host-dir / --cache-dir (or their environment
+ * variables), checked by the same rules as the manifest's own (lib/manifest/folders.ts): exit 2 otherwise.
+ */
+export async function resolveFolders(flags: ParsedFlags, io: Io, m: Manifest): Promise<{ hostDir: string; cacheDir: string }> {
+  const hostDir = flags['host-dir'] ? path.resolve(io.cwd, flags['host-dir'] as string) : m.hostDir;
+  const cacheDir = flags['cache-dir'] ? path.resolve(io.cwd, flags['cache-dir'] as string) : (m.cacheDir ?? defaultCacheDir(io.env));
+  await checkFolders({
+    hostDir,
+    cacheDir,
+    manifestPath: m.path,
+    composeFiles: m.compose?.files,
+    hostLabel: folderLabel(flags, io, 'host-dir', 'MODELS_HOST_DIR', 'hostDir'),
+    cacheLabel: folderLabel(flags, io, 'cache-dir', 'MODELS_CACHE_DIR', m.cacheDir ? 'cacheDir' : 'the default store'),
+  });
+  return { hostDir, cacheDir };
+}
+
 export async function loadContext(flags: ParsedFlags, io: Io): Promise<CommandContext> {
   const manifestPath = path.resolve(io.cwd, (flags.manifest as string | undefined) ?? DEFAULT_MANIFEST);
   const loaded = await loadManifest(manifestPath, { env: io.env });
   const json = Boolean(flags.json);
-  const hostDir = flags['host-dir'] ? path.resolve(io.cwd, flags['host-dir'] as string) : loaded.hostDir;
-  const cacheDir = flags['cache-dir']
-    ? path.resolve(io.cwd, flags['cache-dir'] as string)
-    : (loaded.cacheDir ?? defaultCacheDir(io.env));
+  const { hostDir, cacheDir } = await resolveFolders(flags, io, loaded);
   // --host-dir / --cache-dir / --source-url / --services win everywhere downstream (override writer, doctor, smoke) through the manifest itself
   const manifest: Manifest = { ...loaded, hostDir, cacheDir, sources: withCustomSource(loaded.sources, flags['source-url'] as string | undefined, io.cwd) };
   const services = flags.services as string[] | undefined;

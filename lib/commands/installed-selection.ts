@@ -21,7 +21,7 @@ export function selectOptionsFromFlags(flags: ParsedFlags): SelectOptions {
 export async function installedSelection(ctx: CommandContext, flags: ParsedFlags): Promise<Artifact[]> {
   const opts = selectOptionsFromFlags(flags);
   if (opts.only?.length || opts.labels || opts.includeOptional) return selectArtifacts(ctx.manifest, opts);
-  const record = await readInstallRecord(ctx.hostDir);
+  const record = await readInstallRecord(ctx.hostDir, ctx.manifest.path);
   if (record) {
     const installed = ctx.manifest.artifacts.filter((a) => record.artifacts[a.id] !== undefined);
     if (installed.length) return installed;

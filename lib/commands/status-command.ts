@@ -13,7 +13,7 @@ import { loadShell } from '../shell.ts';
 import type { ParsedFlags } from '../cli/args.ts';
 import type { CommandSpec } from '../cli/command.ts';
 import { cleanContainerPath, parseComposeConfig } from '../compose/config.ts';
-import { readInstallRecord, type InstallRecord } from '../install-record.ts';
+import { listInstallRecords, readInstallRecord, type InstallRecord } from '../install-record.ts';
 import { artifactDir, blobPath, containerPathOf } from '../layout.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { formatBytes } from '../ui/format.ts';
@@ -66,8 +66,10 @@ export interface StatusReport {
   override: { path: string; exists: boolean } | null;
   docker: { checked: boolean; reachable: boolean; detail: string };
   artifacts: ArtifactStatus[];
-  /** ids in the install record that the manifest no longer lists */
+  /** ids this manifest's install record says it installed that the manifest no longer lists (gc removes them) */
   unlisted: string[];
+  /** other manifests' installs in the same host folder (their own, not stale): manifest path and artifact ids */
+  otherManifests: { manifest: string; artifacts: string[] }[];
 }
 
 function installedState(statuses: FileStatus[]): InstalledState {
@@ -187,7 +189,7 @@ export async function gatherStatus(flags: ParsedFlags, io: Io, deps: StatusDeps 
   const selected = new Set((await installedSelection(ctx, flags)).map((a) => a.id));
   const all = manifest.artifacts;
   const checks = await verifyHostFiles(ctx.hostDir, all, { full: Boolean(flags.full), jobs: ctx.jobs, signal: deps.signal });
-  const record: InstallRecord | undefined = await readInstallRecord(ctx.hostDir);
+  const record: InstallRecord | undefined = await readInstallRecord(ctx.hostDir, ctx.manifest.path);
   const override = manifest.compose ? await overrideMounts(manifest, all) : undefined;
 
   let docker: StatusReport['docker'] = { checked: false, reachable: false, detail: 'not checked' };
@@ -232,7 +234,10 @@ export async function gatherStatus(flags: ParsedFlags, io: Io, deps: StatusDeps 
     override: manifest.compose ? { path: manifest.compose.override, exists: Boolean(override?.exists) } : null,
     docker,
     artifacts,
-    unlisted: Object.keys(record?.artifacts ?? {}).filter((id) => !all.some((a) => a.id === id)),
+    unlisted: [...new Set([...Object.keys(record?.artifacts ?? {}), ...Object.keys(record?.released ?? {})])].filter((id) => !all.some((a) => a.id === id)),
+    otherManifests: (await listInstallRecords(ctx.hostDir))
+      .filter(({ record: r }) => path.resolve(r.manifestPath) !== manifest.path)
+      .map(({ record: r }) => ({ manifest: r.manifestPath, artifacts: Object.keys(r.artifacts) })),
   };
 }
 
@@ -256,6 +261,7 @@ export function formatStatus(r: StatusReport): string {
   for (const a of r.artifacts) for (const p of a.problems) if (p.status !== 'missing') lines.push(`  ✖ ${a.id}/${p.path}: ${p.status}`);
   const wrong = r.artifacts.filter((a) => a.selected && !a.verified);
   if (wrong.length) lines.push(`  → run \`npm run models:update\` to install or repair ${wrong.map((a) => a.id).join(', ')}.`);
+  for (const o of r.otherManifests) if (o.artifacts.length) lines.push(`Also in this host folder, installed for ${o.manifest}: ${o.artifacts.join(', ')}.`);
   if (r.unlisted.length) lines.push(`Installed but no longer in the manifest: ${r.unlisted.join(', ')} (\`npm run models:gc\` removes what nothing references).`);
   return `${lines.join('\n')}\n`;
 }

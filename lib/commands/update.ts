@@ -4,7 +4,7 @@
  * before the first byte moves.
  */
 import { AllSourcesFailedError, CancelledError, ExitCode, ModelmountError, type ExitStatus } from '../errors.ts';
-import { hostStatePath } from '../layout.ts';
+import { hostStatePath, legacyInstallRecordPath } from '../layout.ts';
 import { checkRequire, filterByLabelChoice, selectArtifacts } from '../manifest/select.ts';
 import { selectOptionsFromFlags } from './installed-selection.ts';
 import type { Artifact } from '../manifest/schema.ts';
@@ -17,7 +17,9 @@ import * as prompts from '../ui/prompts.ts';
 import { pickRenderer } from '../ui/renderer.ts';
 import { gatherState } from '../update/gather.ts';
 import { Installer, type FileResult } from '../update/installer.ts';
-import { readInstallRecord, writeInstallRecord, type InstallRecord } from '../install-record.ts';
+import { nextInstallRecord, readInstallRecord, writeInstallRecord, type InstallRecord } from '../install-record.ts';
+import { pathExists } from '../fs-atomic.ts';
+import { registerInstall } from '../store/registrations.ts';
 import { StateCache } from '../verify/state-cache.ts';
 import type { ParsedFlags } from '../cli/args.ts';
 import { loadContext, type CommandContext, type Io } from './context.ts';
@@ -239,27 +241,29 @@ async function installSelection(
 }
 
 async function recordInstall(ctx: CommandContext, selection: Selection, report: UpdateReport): Promise<void> {
-  const previous = await readInstallRecord(ctx.hostDir);
+  const previous = await readInstallRecord(ctx.hostDir, ctx.manifest.path);
   const now = new Date().toISOString();
-  const record: InstallRecord = {
-    version: 1,
-    manifestPath: ctx.manifest.path,
-    manifestDigest: ctx.manifest.digest,
-    updatedAt: now,
-    // exactly the current selection: that is what the override mounts; deselected folders stay until `gc`
-    artifacts: {},
-  };
+  const wanted: InstallRecord['artifacts'] = {};
+  // exactly the current selection: that is what the override mounts; deselected folders stay (released) until `gc`
   for (const a of selection.artifacts) {
     const r = report.artifacts.find((x) => x.id === a.id);
-    const prev = previous?.manifestPath === ctx.manifest.path ? previous.artifacts[a.id] : undefined;
+    const prev = previous?.artifacts[a.id];
     const unchanged = r?.status === 'unchanged' && prev && JSON.stringify(prev.files) === JSON.stringify(a.files);
-    record.artifacts[a.id] = unchanged
+    wanted[a.id] = unchanged
       ? prev
       : { files: a.files, source: r?.sources.filter((s) => s !== 'store').join(', ') || prev?.source || 'store', installedAt: now };
   }
+  const record = nextInstallRecord(previous, { version: 1, manifestPath: ctx.manifest.path, manifestDigest: ctx.manifest.digest, updatedAt: now, artifacts: wanted });
   const { updatedAt: _u, ...withoutTime } = record;
   const { updatedAt: _p, ...prevWithoutTime } = previous ?? ({} as InstallRecord);
-  if (JSON.stringify(withoutTime) !== JSON.stringify(prevWithoutTime)) await writeInstallRecord(ctx.hostDir, record);
+  const legacy = await pathExists(legacyInstallRecordPath(ctx.hostDir));
+  if (legacy || JSON.stringify(withoutTime) !== JSON.stringify(prevWithoutTime)) await writeInstallRecord(ctx.hostDir, record);
+  // the store learns who uses which of its blobs (gc of a shared store keeps them)
+  await registerInstall(ctx.cacheDir, {
+    hostDir: ctx.hostDir,
+    manifestPath: ctx.manifest.path,
+    blobs: Object.values(wanted).flatMap((a) => a.files.map((f) => f.sha256)),
+  });
 }
 
 export function formatUpdateSummary(report: UpdateReport): string {

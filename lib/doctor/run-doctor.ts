@@ -64,7 +64,7 @@ export async function runDoctor(manifest: Manifest, selection: SelectionLike, op
   const env = opts.env ?? process.env;
   const cwd = opts.cwd ?? process.cwd();
   const selected = selectedArtifacts(manifest, selection);
-  const record = await readInstallRecord(manifest.hostDir);
+  const record = await readInstallRecord(manifest.hostDir, manifest.path);
   const sources = await inspectMountSources(manifest, selected, { full: opts.full, jobs: opts.jobs });
 
   let engine: ComposeEngine | undefined;

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { ManifestError, UsageError, type ManifestProblem } from '../errors.ts';
+import { folderProblems } from './folders.ts';
 import { checkSafeRelativePath, findCollisions, foldPath } from './paths.ts';
 import {
   artifactSchema,
@@ -920,22 +921,19 @@ function checkSemantics(report: Reporter, raw: unknown, dir: string, absFile: st
     }
   }
 
-  // ── host folders
+  // ── host folders (the same rules as for --host-dir / --cache-dir: lib/manifest/folders.ts)
   const hostDir = stringAt(root, 'hostDir');
   const cacheDir = stringAt(root, 'cacheDir');
-  const absHost = hostDir ? path.resolve(dir, hostDir) : undefined;
-  if (absHost !== undefined && path.parse(absHost).root === absHost) {
-    report.at(['hostDir'], `hostDir resolves to the file system root (${absHost})`, 'Use a dedicated folder, e.g. `hostDir: ../learning_machine/artifacts`.');
-  }
-  if (cacheDir && absHost !== undefined) {
-    const absCache = path.resolve(dir, cacheDir);
-    if (absCache === absHost || isInside(absCache, absHost) || isInside(absHost, absCache)) {
-      report.at(
-        ['cacheDir'],
-        `cacheDir (${absCache}) overlaps hostDir (${absHost})`,
-        'Keep the download store and the mounted folder apart: point cacheDir somewhere outside hostDir (or remove it to use the default).',
-      );
-    }
+  const projectComposeFiles = asArray(asObject(root.compose)?.files)
+    .filter((f): f is string => typeof f === 'string' && f !== '')
+    .map((f) => path.resolve(dir, f));
+  for (const p of folderProblems({
+    hostDir: hostDir ? path.resolve(dir, hostDir) : undefined,
+    cacheDir: cacheDir ? path.resolve(dir, cacheDir) : undefined,
+    manifestPath: absFile,
+    composeFiles: projectComposeFiles,
+  })) {
+    report.at([p.field], p.message, p.fix);
   }
 
   // ── compose
@@ -989,7 +987,3 @@ function checkSemantics(report: Reporter, raw: unknown, dir: string, absFile: st
   }
 }
 
-function isInside(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
-}

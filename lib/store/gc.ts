@@ -2,13 +2,15 @@
  * Garbage collection of the store and the host folder, in two steps like
  * update: `planGc` reads the disk and returns what nothing references any more
  * (and what a removal would really free, hardlinks counted); `applyGc` removes
- * exactly that and returns what it removed. What is referenced is decided by
- * the caller (manifests, install records, Compose overrides): this module only
- * never removes anything inside a protected path.
+ * exactly that and returns what it removed. What is wanted, and what modelmount
+ * installed, is decided by the caller (manifests, install records, Compose overrides):
+ * in a host folder this module removes only files an install record says modelmount
+ * installed that nothing wants any more, and reports everything else as not ours.
  *
- *   <cache>/sha256/ab/<sha>          blobs whose sha256 is not kept
+ *   <cache>/sha256/ab/<sha>          blobs whose sha256 is not kept (held instead when not confirmed)
  *   <cache>/tmp/*.partial[.validator] interrupted downloads (and their If-Range hint) untouched for a day
- *   <host>/<folder>/…                artifact folders no protected id is in or under
+ *   <host>/<artifact id>/            a whole artifact folder, when all it holds is ours and unwanted
+ *   <host>/<artifact id>/<file>      else each of our unwanted files (the rest stays: not ours)
  *   <host>/.modelmount/tmp/*.tmp     leftovers of interrupted installs
  *   *.tmp, lock leftovers            of interrupted atomic writes, older than an hour
  */
@@ -18,6 +20,7 @@ import path from 'node:path';
 import { DiskError, toDiskError } from '../errors.ts';
 import { ownerTag } from '../owner.ts';
 import { hostStatePath, metaDir, storeStatePath, storeTmpDir } from '../layout.ts';
+import { checkSafeRelativePath } from '../manifest/paths.ts';
 import { carryOverRelinked, StateCache } from '../verify/state-cache.ts';
 import { hostKeyPath } from '../verify/verify-files.ts';
 import { FOREIGN_TMP_MAX_AGE_MS, hostTempOwner } from './materialise.ts';
@@ -26,7 +29,7 @@ import { Store } from './store.ts';
 export const PARTIAL_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 export const LEFTOVER_MAX_AGE_MS = 60 * 60 * 1000;
 
-export type GcKind = 'blob' | 'artifact' | 'partial' | 'tmp';
+export type GcKind = 'blob' | 'artifact' | 'file' | 'partial' | 'tmp';
 
 export interface GcItem {
   kind: GcKind;
@@ -34,8 +37,10 @@ export interface GcItem {
   /** apparent size: every regular file below `path` */
   bytes: number;
   sha256?: string;
-  /** artifact folder: its path relative to the host folder (an artifact id, or a parent folder of several) */
+  /** artifact folder or file: the artifact id (its folder relative to the host folder) */
   id?: string;
+  /** file: its path inside the artifact */
+  file?: string;
   /** the store or host folder it belongs to */
   root: string;
 }
@@ -50,6 +55,10 @@ export interface GcPlan {
   removals: GcItem[];
   kept: { blobs: number; artifacts: GcKept[] };
   skipped: { path: string; reason: string }[];
+  /** what is in a host folder that no install record says modelmount put there: never touched */
+  notOurs: { path: string; reason: string }[];
+  /** unreferenced blobs left in the store because nobody confirmed their removal (`holdBlobs`) */
+  held: { blobs: number; bytes: number };
   /** sum of the removals' sizes */
   bytes: number;
   /** what removing them gives back: a file still hardlinked from something that stays frees nothing */
@@ -60,15 +69,23 @@ export interface GcPlan {
   shared: BigIntStats[];
 }
 
+export interface GcHost {
+  dir: string;
+  /** relative POSIX folders never to touch, with why (what a Compose override mounts) */
+  protect: Map<string, string[]>;
+  /** artifact id → why it stays and which of its files are wanted (given manifests, live install records) */
+  wanted: Map<string, { why: string[]; files: Set<string> }>;
+  /** what install records say modelmount installed here: artifact id → file paths */
+  owned: Map<string, Set<string>>;
+}
+
 export interface GcInput {
   stores: string[];
-  hostDirs: {
-    dir: string;
-    /** relative POSIX paths (artifact ids, or mounted folders) never to remove, with why */
-    protect: Map<string, string[]>;
-  }[];
+  hostDirs: GcHost[];
   /** sha256 of every blob to keep */
   keepBlobs: ReadonlySet<string>;
+  /** list unreferenced blobs as held instead of removing them (nobody said yes) */
+  holdBlobs?: boolean;
   now?: number;
 }
 
@@ -116,6 +133,8 @@ export async function planGc(input: GcInput): Promise<GcPlan> {
   const removals: GcItem[] = [];
   const skipped: GcPlan['skipped'] = [];
   const kept: GcPlan['kept'] = { blobs: 0, artifacts: [] };
+  const notOurs: GcPlan['notOurs'] = [];
+  const held: GcPlan['held'] = { blobs: 0, bytes: 0 };
   const inodes = new Map<string, Inode>();
   const add = async (item: Omit<GcItem, 'bytes'>): Promise<void> => {
     removals.push({ ...item, bytes: await measure(item.path, inodes) });
@@ -135,15 +154,20 @@ export async function planGc(input: GcInput): Promise<GcPlan> {
       if (!shard.isDirectory()) continue;
       for (const e of await readDir(path.join(store, 'sha256', shard.name))) {
         if (!e.isFile() || !SHA_RE.test(e.name)) continue;
+        const p = path.join(store, 'sha256', shard.name, e.name);
         if (input.keepBlobs.has(e.name)) kept.blobs++;
-        else await add({ kind: 'blob', path: path.join(store, 'sha256', shard.name, e.name), sha256: e.name, root: store });
+        else if (input.holdBlobs) {
+          held.blobs++;
+          held.bytes += (await fs.lstat(p).catch(() => ({ size: 0 }))).size;
+        } else await add({ kind: 'blob', path: p, sha256: e.name, root: store });
       }
     }
     await oldFiles(storeTmpDir(store), (n) => n.endsWith('.partial') || n.endsWith('.partial.validator'), PARTIAL_MAX_AGE_MS, store, 'partial');
     await oldFiles(store, (n) => n.endsWith('.tmp') || lockLeftover(n), LEFTOVER_MAX_AGE_MS, store, 'tmp');
   }
 
-  for (const { dir, protect } of input.hostDirs) {
+  for (const host of input.hostDirs) {
+    const { dir } = host;
     let meta;
     try {
       meta = await fs.lstat(metaDir(dir));
@@ -156,26 +180,7 @@ export async function planGc(input: GcInput): Promise<GcPlan> {
       }
       continue;
     }
-    const protectedPaths = [...protect.keys()];
-    for (const [id, why] of protect) {
-      if (await fs.lstat(path.join(dir, ...id.split('/').filter(Boolean))).then(() => true, () => false)) kept.artifacts.push({ hostDir: dir, id, why });
-    }
-    const visit = async (rel: string): Promise<void> => {
-      for (const e of await readDir(path.join(dir, ...rel.split('/').filter(Boolean)))) {
-        const child = rel ? `${rel}/${e.name}` : e.name;
-        const p = path.join(dir, ...child.split('/'));
-        if (rel === '' && (e.name === path.basename(metaDir(dir)) || e.name.startsWith('.modelmount.lock'))) continue;
-        if (protectedPaths.some((k) => isUnder(child, k))) continue; // referenced, or inside something referenced
-        if (e.isSymbolicLink()) {
-          skipped.push({ path: p, reason: 'a symlink (modelmount never creates them): remove it yourself if it is not needed' });
-          continue;
-        }
-        if (!e.isDirectory()) continue; // loose files are not artifacts: left alone
-        if (protectedPaths.some((k) => isUnder(k, child))) await visit(child); // a parent folder of something referenced
-        else await add({ kind: 'artifact', path: p, id: child, root: dir });
-      }
-    };
-    await visit('');
+    await planHost(host, { add, kept, skipped, notOurs });
     // a temp file of a live install (no lock on NFS) is never taken: a dead owner's at once, an unknown one's after an hour
     await oldFiles(path.join(metaDir(dir), 'tmp'), (n) => n.endsWith('.tmp') && hostTempOwner(n) === 'gone', 0, dir, 'tmp');
     await oldFiles(path.join(metaDir(dir), 'tmp'), (n) => n.endsWith('.tmp') && hostTempOwner(n) === 'unknown', FOREIGN_TMP_MAX_AGE_MS, dir, 'tmp');
@@ -189,11 +194,106 @@ export async function planGc(input: GcInput): Promise<GcPlan> {
     removals,
     kept,
     skipped,
+    notOurs,
+    held,
     bytes: removals.reduce((s, r) => s + r.bytes, 0),
     bytesFreed,
     roots: { stores: input.stores, hostDirs: input.hostDirs.map((h) => h.dir) },
     shared: [...inodes.values()].filter((i) => i.removed < i.nlink).map((i) => i.stat),
   };
+}
+
+interface HostSink {
+  add: (item: Omit<GcItem, 'bytes'>) => Promise<void>;
+  kept: GcPlan['kept'];
+  skipped: GcPlan['skipped'];
+  notOurs: GcPlan['notOurs'];
+}
+
+const NOT_OURS = 'not ours, left alone (no install record says modelmount put it there)';
+
+async function lstatOrUndefined(p: string) {
+  return fs.lstat(p).catch(() => undefined);
+}
+
+/** Every entry below `dir` (relative POSIX paths), without following a symlink: regular files, and anything else that is not a folder. */
+async function listTree(dir: string, rel = ''): Promise<{ files: string[]; others: string[] }> {
+  const out = { files: [] as string[], others: [] as string[] };
+  for (const e of await readDir(path.join(dir, ...rel.split('/').filter(Boolean)))) {
+    const child = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) {
+      const sub = await listTree(dir, child);
+      out.files.push(...sub.files);
+      out.others.push(...sub.others);
+    } else (e.isFile() ? out.files : out.others).push(child);
+  }
+  return out;
+}
+
+/** The first folder on the way from `dir` to `dir/rel` that is not a real folder: undefined when all are, 'missing' when one is not there. */
+async function brokenChain(dir: string, rel: string): Promise<string | 'missing' | undefined> {
+  const segs = rel.split('/');
+  for (let n = 1; n <= segs.length; n++) {
+    const p = path.join(dir, ...segs.slice(0, n));
+    const st = await lstatOrUndefined(p);
+    if (!st) return 'missing';
+    if (!st.isDirectory()) return p;
+  }
+  return undefined;
+}
+
+/** One host folder: our unwanted files and artifact folders go; what no record lists is reported, never touched. */
+async function planHost(host: GcHost, sink: HostSink): Promise<void> {
+  const { dir, protect, wanted, owned } = host;
+  const keepFolders = [...new Set([...protect.keys(), ...wanted.keys()])];
+  for (const id of keepFolders) {
+    if (!(await lstatOrUndefined(path.join(dir, ...id.split('/').filter(Boolean))))) continue;
+    sink.kept.artifacts.push({ hostDir: dir, id, why: [...(wanted.get(id)?.why ?? []), ...(protect.get(id) ?? [])] });
+  }
+  const mounted = [...protect.keys()];
+  for (const [id, files] of owned) {
+    if (checkSafeRelativePath(id) || mounted.some((k) => isUnder(id, k))) continue; // unsafe (a hand-edited record), or mounted whole
+    const want = wanted.get(id)?.files;
+    const removable = [...files].filter((f) => !checkSafeRelativePath(f) && !want?.has(f) && !mounted.some((k) => isUnder(`${id}/${f}`, k)));
+    if (!removable.length) continue;
+    const artDir = path.join(dir, ...id.split('/'));
+    const broken = await brokenChain(dir, id);
+    if (broken === 'missing') continue; // already gone
+    if (broken) {
+      sink.skipped.push({ path: broken, reason: 'not a real folder (a symlink or a file) on the way to an artifact: nothing below it is touched' });
+      continue;
+    }
+    const others = keepFolders.filter((k) => k !== id && isUnder(k, id)); // another artifact nested inside this one
+    if (!want && !others.length) {
+      const content = await listTree(artDir);
+      const mine = new Set(removable);
+      const foreign = [...content.files.filter((f) => !mine.has(f)), ...content.others];
+      if (!foreign.length) {
+        await sink.add({ kind: 'artifact', path: artDir, id, root: dir });
+        continue;
+      }
+      for (const f of foreign) sink.notOurs.push({ path: path.join(artDir, ...f.split('/')), reason: NOT_OURS });
+    }
+    for (const f of removable) {
+      const p = path.join(artDir, ...f.split('/'));
+      if (others.some((k) => isUnder(`${id}/${f}`, k)) || (await brokenChain(dir, path.posix.dirname(`${id}/${f}`)))) continue;
+      const st = await lstatOrUndefined(p);
+      if (st?.isFile()) await sink.add({ kind: 'file', path: p, id, file: f, root: dir });
+      else if (st) sink.notOurs.push({ path: p, reason: `${NOT_OURS}: modelmount installed a file here, this is not one` });
+    }
+  }
+  // everything else in the host folder: reported, never touched
+  const known = [...new Set([...owned.keys(), ...keepFolders])];
+  const visit = async (rel: string): Promise<void> => {
+    for (const e of await readDir(path.join(dir, ...rel.split('/').filter(Boolean)))) {
+      const child = rel ? `${rel}/${e.name}` : e.name;
+      if (rel === '' && (e.name === path.basename(metaDir(dir)) || e.name.startsWith('.modelmount.lock'))) continue;
+      if (known.some((k) => isUnder(child, k))) continue; // an artifact folder (or inside one): handled above
+      if (e.isDirectory() && known.some((k) => isUnder(k, child))) await visit(child); // a parent folder of artifacts
+      else sink.notOurs.push({ path: path.join(dir, ...child.split('/')), reason: e.isSymbolicLink() ? `${NOT_OURS}: a symlink (modelmount never creates them)` : NOT_OURS });
+    }
+  };
+  await visit('');
 }
 
 /** Remove what `plan` lists. Artifact folders vanish at once (renamed away, then deleted). Returns what was removed. */
@@ -218,6 +318,14 @@ export async function applyGc(plan: GcPlan): Promise<GcItem[]> {
           if (!cache) hostCaches.set(item.root, (cache = await StateCache.load(hostStatePath(item.root))));
           for (const key of cache.keys()) if (key.startsWith(`${item.id}/`)) cache.forget(key);
           await removeEmptyParents(item.root, item.id!);
+        } else if (item.kind === 'file') {
+          // only a regular file where modelmount installed one (looked at again: the disk may have changed since the plan)
+          if (!(await fs.lstat(item.path)).isFile()) continue;
+          await fs.rm(item.path);
+          let cache = hostCaches.get(item.root);
+          if (!cache) hostCaches.set(item.root, (cache = await StateCache.load(hostStatePath(item.root))));
+          cache.forget(`${item.id}/${item.file}`);
+          await removeEmptyParents(item.root, `${item.id}/${item.file}`);
         } else {
           await fs.rm(item.path, { recursive: true, force: true });
         }

@@ -78,6 +78,12 @@ export async function confirmRepairs(files: { artifactId: string; path: string; 
   );
 }
 
+/** gc on a terminal, after the list of what would go has been printed. */
+export async function confirmGc(items: number, bytes: number, blobs: number): Promise<boolean> {
+  const store = blobs ? `, ${blobs} of them blob${blobs === 1 ? '' : 's'} of the store no registered install uses` : '';
+  return ask((p) => p.confirm({ message: `Remove these ${items} item${items === 1 ? '' : 's'} (${formatBytes(bytes)}${store})?`, default: false }));
+}
+
 export const CUSTOM_SOURCE = '\0custom';
 
 /** bootstrap: a manifest source, or another URL / folder typed in. */

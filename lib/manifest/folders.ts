@@ -1,0 +1,136 @@
+/**
+ * Which folders may be a host folder (what containers mount, and what `gc` cleans) and a store.
+ * One set of rules, whether a folder came from the manifest, a flag or an environment variable:
+ *
+ *   - not `/`, not a system folder (/etc, /usr, /bin, /sbin, /lib*, /boot, /dev, /proc, /sys, /run
+ *     or anything below them, except a folder below /dev/shm; /var and /home themselves);
+ *   - not a folder that holds the manifest, a Compose file of the project or (checked on disk) a `.git`;
+ *   - host folder and store apart: neither equal to nor inside the other.
+ *
+ * `folderProblems` is pure (the manifest loader reports its findings at file:line);
+ * `checkFolders` adds the on-disk checks (`.git`, symlinks resolved) and throws exit 2.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { UsageError } from '../errors.ts';
+
+/** Folders that are system folders with everything below them. */
+const SYSTEM_TREES = ['/etc', '/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/boot', '/dev', '/proc', '/sys', '/run'];
+/** Folders that are system folders themselves, while their subfolders may be anyone's. */
+const SYSTEM_ITSELF = ['/var', '/home', '/dev/shm'];
+/** Below a system tree, but anyone's scratch space: a RAM disk for models is a fair choice. */
+const USER_TREES = ['/dev/shm'];
+
+export interface FolderInput {
+  hostDir?: string;
+  cacheDir?: string;
+  manifestPath?: string;
+  composeFiles?: string[];
+  /** how the folders are named in messages: `hostDir` (manifest) or `--host-dir` … */
+  hostLabel?: string;
+  cacheLabel?: string;
+}
+
+export interface FolderProblem {
+  field: 'hostDir' | 'cacheDir';
+  message: string;
+  fix: string;
+}
+
+/** `child` is `parent` or below it (absolute, normalised POSIX paths). */
+export function isSameOrInside(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+}
+
+/** Why `dir` is a system folder, or undefined. */
+export function systemFolder(dir: string): string | undefined {
+  const d = path.resolve(dir);
+  if (path.parse(d).root === d) return 'the file system root';
+  if (SYSTEM_ITSELF.includes(d)) return `the system folder ${d}`;
+  if (USER_TREES.some((t) => isSameOrInside(d, t) && d !== t)) return undefined;
+  const tree = SYSTEM_TREES.find((t) => isSameOrInside(d, t));
+  if (tree) return tree === d ? `the system folder ${d}` : `inside the system folder ${tree}`;
+  return undefined;
+}
+
+const HOST_FIX = 'Use a folder of its own for the models, e.g. `hostDir: ../learning_machine/artifacts` (or --host-dir DIR).';
+
+export function folderProblems(f: FolderInput): FolderProblem[] {
+  const out: FolderProblem[] = [];
+  const hostLabel = f.hostLabel ?? 'hostDir';
+  const cacheLabel = f.cacheLabel ?? 'cacheDir';
+  if (f.hostDir !== undefined) {
+    const host = path.resolve(f.hostDir);
+    const sys = systemFolder(host);
+    if (sys) {
+      const what = sys === 'the file system root' ? `${hostLabel} resolves to the file system root (${host})` : `${hostLabel} (${host}) is ${sys}`;
+      out.push({ field: 'hostDir', message: `${what}: modelmount would install into and clean up a system folder`, fix: `${HOST_FIX} Use a dedicated folder.` });
+    } else if (f.manifestPath && isSameOrInside(path.dirname(path.resolve(f.manifestPath)), host)) {
+      out.push({
+        field: 'hostDir',
+        message: `${hostLabel} (${host}) holds this manifest (${f.manifestPath}): it is a project folder, not a folder for models`,
+        fix: HOST_FIX,
+      });
+    } else {
+      const compose = f.composeFiles?.find((c) => isSameOrInside(path.resolve(c), host));
+      if (compose) out.push({ field: 'hostDir', message: `${hostLabel} (${host}) holds the Compose file ${compose} of the project`, fix: HOST_FIX });
+    }
+  }
+  if (f.cacheDir !== undefined) {
+    const cache = path.resolve(f.cacheDir);
+    const sys = systemFolder(cache);
+    if (sys) out.push({ field: 'cacheDir', message: `${cacheLabel} (${cache}) is ${sys}`, fix: 'Point the store at a folder of its own, or leave it unset for the per-user default (~/.cache/modelmount).' });
+    else if (f.hostDir !== undefined) {
+      const host = path.resolve(f.hostDir);
+      if (isSameOrInside(cache, host) || isSameOrInside(host, cache)) {
+        out.push({
+          field: 'cacheDir',
+          message: `${cacheLabel} (${cache}) overlaps ${hostLabel} (${host})`,
+          fix: `Keep the download store and the mounted folder apart: point ${cacheLabel} somewhere outside ${hostLabel} (or leave it unset to use the default).`,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/** The real path of `p`: its nearest existing ancestor resolved through symlinks, the rest appended. */
+async function realPathOf(p: string): Promise<string> {
+  const rest: string[] = [];
+  let cur = path.resolve(p);
+  for (;;) {
+    try {
+      return path.join(await fs.realpath(cur), ...rest.reverse());
+    } catch {
+      const parent = path.dirname(cur);
+      if (parent === cur) return path.resolve(p);
+      rest.push(path.basename(cur));
+      cur = parent;
+    }
+  }
+}
+
+/**
+ * The check every command runs once its folders are resolved (manifest, flags, environment):
+ * the pure rules on the paths as given and as the file system resolves them, plus a `.git` inside
+ * the host folder. Throws UsageError (exit 2) naming the fix.
+ */
+export async function checkFolders(f: FolderInput): Promise<void> {
+  const problems = folderProblems(f);
+  if (!problems.length) {
+    const real = { ...f, hostDir: f.hostDir && (await realPathOf(f.hostDir)), cacheDir: f.cacheDir && (await realPathOf(f.cacheDir)) };
+    const resolved = folderProblems(real).map((p) => ({ ...p, message: `${p.message} (after following symlinks)` }));
+    problems.push(...resolved);
+  }
+  if (!problems.length && f.hostDir) {
+    const git = path.join(f.hostDir, '.git');
+    if (await fs.lstat(git).then(() => true, () => false)) {
+      problems.push({ field: 'hostDir', message: `${f.hostLabel ?? 'hostDir'} (${path.resolve(f.hostDir)}) holds a .git: it is a project folder, not a folder for models`, fix: HOST_FIX });
+    }
+  }
+  const first = problems[0];
+  if (first) {
+    throw new UsageError(`${problems.map((p) => p.message).join('.\n')}.`, { code: 'EFOLDER', hint: first.fix, data: { problems } });
+  }
+}

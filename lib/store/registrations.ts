@@ -1,0 +1,61 @@
+/**
+ * Who uses a store: every install registers itself in the store it installed from
+ * (`<cacheDir>/installs/<hash>.json`: host folder, manifest, the blobs its install uses),
+ * so `gc` of a store shared by several projects (the per-user default) keeps every blob
+ * a live registration references. A registration whose host folder (or manifest) is gone is forgotten.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { readJsonIfExists, thereOrUnsure, writeFileAtomic } from '../fs-atomic.ts';
+import { storeRegistrationPath, storeRegistrationsDir } from '../layout.ts';
+
+export interface StoreRegistration {
+  version: 1;
+  hostDir: string;
+  manifestPath: string;
+  updatedAt: string;
+  /** sha256 of every file the install wants */
+  blobs: string[];
+}
+
+export interface StoredRegistration {
+  file: string;
+  registration: StoreRegistration;
+}
+
+/** Record (or refresh) that `hostDir`, installed from `manifestPath`, uses `blobs` of the store. */
+export async function registerInstall(cacheDir: string, reg: Omit<StoreRegistration, 'version' | 'updatedAt'>): Promise<void> {
+  const file = storeRegistrationPath(cacheDir, reg.hostDir, reg.manifestPath);
+  const blobs = [...new Set(reg.blobs)].sort();
+  const previous = await readJsonIfExists<StoreRegistration>(file).catch(() => undefined);
+  if (previous && JSON.stringify(previous.blobs) === JSON.stringify(blobs)) return; // unchanged: no write
+  const body: StoreRegistration = { version: 1, hostDir: reg.hostDir, manifestPath: reg.manifestPath, updatedAt: new Date().toISOString(), blobs };
+  await writeFileAtomic(file, `${JSON.stringify(body, null, 2)}\n`);
+}
+
+export async function listRegistrations(cacheDir: string): Promise<StoredRegistration[]> {
+  let names: string[];
+  try {
+    names = (await fs.readdir(storeRegistrationsDir(cacheDir))).filter((n) => n.endsWith('.json')).sort();
+  } catch {
+    return [];
+  }
+  const out: StoredRegistration[] = [];
+  for (const name of names) {
+    const file = path.join(storeRegistrationsDir(cacheDir), name);
+    const registration = await readJsonIfExists<StoreRegistration>(file).catch(() => undefined);
+    if (registration?.version === 1 && typeof registration.hostDir === 'string' && Array.isArray(registration.blobs)) out.push({ file, registration });
+  }
+  return out;
+}
+
+/** Why a registration is no longer live (its host folder or its manifest is gone), or undefined while it is. */
+export async function deadRegistration(reg: StoreRegistration): Promise<string | undefined> {
+  if (!(await thereOrUnsure(reg.hostDir))) return 'its host folder is gone';
+  if (!(await thereOrUnsure(reg.manifestPath))) return 'its manifest is gone';
+  return undefined;
+}
+
+export async function forgetRegistration(file: string): Promise<void> {
+  await fs.rm(file, { force: true });
+}
