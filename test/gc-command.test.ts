@@ -291,6 +291,30 @@ describe('gc ownership (issue 9)', () => {
     expect(text.stdout).toContain(`not ours, left alone: ${path.join(p.hostDir, 'src')}`);
   });
 
+  it('item 1: of a released artifact, only the files modelmount installed go; a file the user added stays; a hand-edited record cannot point outside', async () => {
+    const p = await scenario();
+    const vOld = path.join(p.hostDir, 'student/v_old');
+    await fs.writeFile(path.join(vOld, 'my-notes.txt'), 'mine');
+    const outside = path.join(p.dir, 'outside');
+    await fs.mkdir(outside);
+    await fs.writeFile(path.join(outside, 'keep.bin'), 'x');
+    const recordPath = installRecordPath(p.hostDir, p.manifest);
+    const record = JSON.parse(await fs.readFile(recordPath, 'utf8'));
+    record.released['../outside'] = { files: [{ path: 'keep.bin', size: 1, sha256: 'a'.repeat(64) }], releasedAt: new Date().toISOString() };
+    record.released['student/v0_ja'] = { files: [{ path: '../../outside/keep.bin', size: 1, sha256: 'a'.repeat(64) }], releasedAt: new Date().toISOString() };
+    await fs.writeFile(recordPath, JSON.stringify(record));
+    const r = await gc([p.manifest], ['--yes']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.report.removals.filter((x) => x.kind === 'file').map((x) => x.path)).toEqual([path.join(vOld, 'model.bin')]);
+    expect(r.report.removals.some((x) => x.kind === 'artifact')).toBe(false);
+    expect(r.report.notOurs.map((n) => n.path)).toEqual([path.join(vOld, 'my-notes.txt')]);
+    expect(await listFiles(vOld)).toEqual(['my-notes.txt']);
+    expect(await listFiles(outside)).toEqual(['keep.bin']);
+    // what went is forgotten by the record: the folder the user keeps is not taken for ours later
+    const after = JSON.parse(await fs.readFile(recordPath, 'utf8'));
+    expect(Object.keys(after.released ?? {})).not.toContain('student/v_old');
+  });
+
   it('item 2: two manifests sharing one host folder: gc --manifest A keeps what B installed', async () => {
     const sources = [{ name: 'mirror', url: server.url }];
     const p = await tempProject(manifestYaml({ artifacts: [current[0]!], sources }));

@@ -1,9 +1,12 @@
 /**
- * `modelmount gc`: remove store blobs and host artifact folders that nothing
- * references any more — not the manifest(s) given, not the install record of
- * the host folder, not the current Compose override — plus stale partial
- * downloads (untouched for a day) and leftover temp files. `--dry-run` lists
- * what would go and the bytes it would free; a real run holds the run lock.
+ * `modelmount gc`: remove what modelmount installed and nothing wants any more.
+ * Host folder: files and artifact folders an install record says modelmount put
+ * there that no live record (its manifest still exists), no given manifest and no
+ * current Compose override wants; everything else is reported as not ours. Store:
+ * blobs no given manifest, live install record or live store registration uses.
+ * Plus stale partial downloads (untouched for a day) and leftover temp files.
+ * On a terminal it asks first; without one, store blobs go only with --yes.
+ * `--dry-run` lists what would go and the bytes it would free; a real run holds the run lock.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -189,7 +192,7 @@ async function pruneRecords(hosts: Awaited<ReturnType<typeof gcInputs>>['hosts']
 
 export async function runGc(flags: ParsedFlags, io: Io, signal?: AbortSignal): Promise<GcReport> {
   const started = Date.now();
-  const inputs = await gcInputs(flags, io);
+  let inputs = await gcInputs(flags, io);
   const dryRun = Boolean(flags['dry-run']);
   const interactive = io.isTTY && !flags.yes && !flags.json && !isCI(io.env);
   const plan = async (): Promise<GcPlan> =>
@@ -221,6 +224,8 @@ export async function runGc(flags: ParsedFlags, io: Io, signal?: AbortSignal): P
       (d): d is string => Boolean(d),
     );
     result = await withRunLock(runLockDirs(io.env, existing), runLockOptions(flags, { log }, 'gc', signal), async (locked) => {
+      // read the records and registrations again under the lock: an update may have finished meanwhile
+      inputs = await gcInputs(flags, io);
       let p = await plan();
       if (confirmed) {
         // only what was asked about: anything new since the question stays for the next run
