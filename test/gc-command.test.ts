@@ -405,7 +405,11 @@ describe('gc ownership (issue 9)', () => {
       [['--host-dir', path.join(p.cacheDir, 'h')], {}, /overlaps/],
       [[], { MODELS_HOST_DIR: '/etc' }, /system folder/],
       [[], { MODELS_CACHE_DIR: p.hostDir }, /overlaps/],
+      [['--host-dir', path.join(p.dir, 'link-to-store', 'h')], {}, /overlaps.*through a symlink/],
+      [['--host-dir', path.join(p.dir, 'link-to-etc')], {}, /system folder \/etc.*link-to-etc leads there through a symlink/],
     ];
+    await fs.symlink(p.cacheDir, path.join(p.dir, 'link-to-store'));
+    await fs.symlink('/etc', path.join(p.dir, 'link-to-etc'));
     const before = await listFiles(p.dir);
     for (const [flags, env, msg] of cases) {
       for (const cmd of [['gc', '--dry-run'], ['gc', '--yes'], ['update', ...NO_POST, '--dry-run'], ['status', '--no-docker']]) {

@@ -213,7 +213,7 @@ export async function runGc(flags: ParsedFlags, io: Io, signal?: AbortSignal): P
     if (interactive) {
       const preview = await plan();
       if (preview.removals.length) {
-        io.stderr.write(formatGc(toReport(inputs, preview, preview.removals, true, started)));
+        io.stderr.write(formatGc(toReport(inputs, preview, preview.removals, true, started), true));
         const blobs = preview.removals.filter((r) => r.kind === 'blob').length;
         if (!(await prompts.confirmGc(preview.removals.length, preview.bytesFreed, blobs))) throw new CancelledError();
         confirmed = new Set(preview.removals.map((r) => r.path));
@@ -273,7 +273,8 @@ const KIND_LABEL: Record<GcItem['kind'], string> = {
   tmp: 'leftover temp file',
 };
 
-export function formatGc(r: GcReport): string {
+/** The text report; `asking`: the list shown before the question on a terminal. */
+export function formatGc(r: GcReport, asking = false): string {
   const lines: string[] = [];
   const verb = r.dryRun ? 'Would remove' : 'Removed';
   if (r.removals.length === 0) lines.push('Nothing to remove: everything in the store and the host folder is referenced.');
@@ -297,7 +298,7 @@ export function formatGc(r: GcReport): string {
   }
   for (const n of r.notOurs) lines.push(`  not ours, left alone: ${n.path}`);
   for (const s of r.skipped) lines.push(`  ! ${s.path}: ${s.reason}`);
-  if (r.dryRun && r.removals.length) lines.push('  → run without --dry-run to remove them.');
+  if (r.dryRun && r.removals.length && !asking) lines.push('  → run without --dry-run to remove them.');
   return `${lines.join('\n')}\n`;
 }
 

@@ -120,7 +120,13 @@ export async function checkFolders(f: FolderInput): Promise<void> {
   const problems = folderProblems(f);
   if (!problems.length) {
     const real = { ...f, hostDir: f.hostDir && (await realPathOf(f.hostDir)), cacheDir: f.cacheDir && (await realPathOf(f.cacheDir)) };
-    const resolved = folderProblems(real).map((p) => ({ ...p, message: `${p.message} (after following symlinks)` }));
+    const links = [
+      [f.hostDir, real.hostDir],
+      [f.cacheDir, real.cacheDir],
+    ]
+      .filter(([given, to]) => given && to && path.resolve(given) !== to)
+      .map(([given]) => `${path.resolve(given!)} leads there through a symlink`);
+    const resolved = folderProblems(real).map((p) => ({ ...p, message: `${p.message} (${links.join('; ')})` }));
     problems.push(...resolved);
   }
   if (!problems.length && f.hostDir) {
