@@ -324,7 +324,8 @@ export const gcCommand: CommandSpec = {
 manifest file is still there) wants; anything else in the host folder is listed as "not ours, left
 alone". Kept, always: every file of the given manifests' artifacts (selected or optional), every
 folder the manifests' Compose override mounts, every blob an install registered in the store uses
-(while its host folder exists; registrations whose host folder is gone are forgotten).
+(while its host folder and manifest exist; a registration whose host folder or manifest is gone is
+forgotten).
 On a terminal gc lists what it would remove and asks; without a terminal it removes store blobs
 only with --yes (it says how many it left). Also removed: partial downloads untouched for a day,
 leftover temp files. Host folders without a .modelmount/ folder inside are never touched.`,
