@@ -277,7 +277,7 @@ const KIND_LABEL: Record<GcItem['kind'], string> = {
 export function formatGc(r: GcReport, asking = false): string {
   const lines: string[] = [];
   const verb = r.dryRun ? 'Would remove' : 'Removed';
-  if (r.removals.length === 0) lines.push('Nothing to remove: everything in the store and the host folder is referenced.');
+  if (r.removals.length === 0) lines.push('Nothing to remove: everything modelmount installed is still wanted.');
   else {
     lines.push(`${verb}:`);
     for (const item of r.removals) {

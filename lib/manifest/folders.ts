@@ -54,7 +54,7 @@ export function systemFolder(dir: string): string | undefined {
   return undefined;
 }
 
-const HOST_FIX = 'Use a folder of its own for the models, e.g. `hostDir: ../learning_machine/artifacts` (or --host-dir DIR).';
+const HOST_FIX = 'Use a dedicated folder for the models, e.g. `hostDir: ../learning_machine/artifacts` (or --host-dir DIR).';
 
 export function folderProblems(f: FolderInput): FolderProblem[] {
   const out: FolderProblem[] = [];
@@ -65,7 +65,7 @@ export function folderProblems(f: FolderInput): FolderProblem[] {
     const sys = systemFolder(host);
     if (sys) {
       const what = sys === 'the file system root' ? `${hostLabel} resolves to the file system root (${host})` : `${hostLabel} (${host}) is ${sys}`;
-      out.push({ field: 'hostDir', message: `${what}: modelmount would install into and clean up a system folder`, fix: `${HOST_FIX} Use a dedicated folder.` });
+      out.push({ field: 'hostDir', message: `${what}: modelmount would install into and clean up a system folder`, fix: HOST_FIX });
     } else if (f.manifestPath && isSameOrInside(path.dirname(path.resolve(f.manifestPath)), host)) {
       out.push({
         field: 'hostDir',
@@ -137,6 +137,7 @@ export async function checkFolders(f: FolderInput): Promise<void> {
   }
   const first = problems[0];
   if (first) {
-    throw new UsageError(`${problems.map((p) => p.message).join('.\n')}.`, { code: 'EFOLDER', hint: first.fix, data: { problems } });
+    const sentence = (m: string) => `${m[0]!.toUpperCase()}${m.slice(1)}`;
+    throw new UsageError(`${problems.map((p) => sentence(p.message)).join('.\n')}.`, { code: 'EFOLDER', hint: first.fix, data: { problems } });
   }
 }
