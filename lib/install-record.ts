@@ -12,6 +12,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { toDiskError } from './errors.ts';
 import { installRecordPath, installRecordsDir, legacyInstallRecordPath } from './layout.ts';
 import { readJsonIfExists, writeFileAtomic } from './fs-atomic.ts';
 import type { FileEntry } from './manifest/schema.ts';
@@ -69,7 +70,8 @@ export async function listInstallRecords(hostDir: string): Promise<StoredRecord[
   try {
     names = (await fs.readdir(installRecordsDir(hostDir))).filter((n) => n.endsWith('.json')).sort();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' && (err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw toDiskError(err, `reading ${installRecordsDir(hostDir)}`) ?? err;
   }
   for (const name of names) {
     const file = path.join(installRecordsDir(hostDir), name);
