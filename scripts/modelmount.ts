@@ -5,8 +5,10 @@
  */
 import { setMaxListeners } from 'node:events';
 import { processIo } from '../lib/commands/context.ts';
-import { runCli } from '../lib/cli/run-cli.ts';
+import { installLastResortHandlers, runCli } from '../lib/cli/run-cli.ts';
 import { commands } from '../lib/commands/index.ts';
+
+installLastResortHandlers();
 
 const controller = new AbortController();
 // every concurrent transfer and hash listens for Ctrl+C on this one signal

@@ -19,6 +19,7 @@ import { ExitCode } from '../lib/errors.ts';
 import { blobPath, hostFilePath, storeTmpDir } from '../lib/layout.ts';
 import { listFiles, manifestYaml, runCliCaptured, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
 import { expectCleanState, sha256, type ExpectedFile } from './helpers/fault-state.ts';
+import { prng, randomData } from './helpers/seeded.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,24 +29,6 @@ const servers: FaultServer[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
-
-/** mulberry32: a tiny seeded PRNG, so the kill points are the same on every run */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomData(n: number, rnd: () => number): Buffer {
-  const b = Buffer.alloc(n);
-  for (let i = 0; i < n; i++) b[i] = Math.floor(rnd() * 256);
-  return b;
-}
 
 function artifactsOf(files: ExpectedFile[]): TestArtifact[] {
   const ids = [...new Set(files.map((f) => f.id))];

@@ -40,8 +40,46 @@ export function reportError(err: unknown, io: Io, json: boolean): number {
     return 130;
   }
   if (json) io.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'EINTERNAL', message: String(e?.message ?? e) } }, null, 2)}\n`);
-  io.stderr.write(`✖ Internal error (a bug in modelmount, please report it):\n${e?.stack ?? String(e)}\n`);
+  io.stderr.write(formatInternalError(err, io.env));
   return ExitCode.internal;
+}
+
+/**
+ * An error nobody expected: one short line saying it is a bug and where to report it; the stack
+ * only with MODELMOUNT_DEBUG set (a stack trace tells a user nothing, and may quote paths).
+ */
+export function formatInternalError(err: unknown, env: NodeJS.ProcessEnv): string {
+  const e = err as { message?: unknown; code?: unknown; stack?: unknown } | undefined;
+  const message = String(e?.message ?? err).split('\n')[0]!.slice(0, 300);
+  const code = typeof e?.code === 'string' ? ` (${e.code})` : '';
+  const debug = env.MODELMOUNT_DEBUG !== undefined && env.MODELMOUNT_DEBUG !== '' && env.MODELMOUNT_DEBUG !== '0';
+  if (debug) return `✖ Internal error${code}: this is a bug in modelmount, please report it.\n${typeof e?.stack === 'string' ? e.stack : message}\n`;
+  return `✖ Internal error${code}: ${message}\n  This is a bug in modelmount, please report it (run again with MODELMOUNT_DEBUG=1 for the details).\n`;
+}
+
+/**
+ * The process's last line of defence (scripts/modelmount.ts): an error that escaped every handler
+ * (an unhandled 'error' event, a rejected promise nobody awaited) ends the run with exit 1 and the
+ * short internal-error line, not a Node stack trace. EPIPE on stdout or stderr (`… | head -1`
+ * closed the pipe) is quiet: the reader has gone, so what is left to print is dropped, and the run
+ * finishes what it was doing (an install is never cut short by a closed pipe) with its own exit status.
+ */
+export function installLastResortHandlers(proc: NodeJS.Process = process): void {
+  const isEpipe = (err: unknown) => (err as { code?: unknown } | undefined)?.code === 'EPIPE';
+  let crashed = false;
+  const crash = (err: unknown) => {
+    if (isEpipe(err) || crashed) return;
+    crashed = true;
+    try {
+      proc.stderr.write(formatInternalError(err, proc.env));
+    } catch {
+      // stderr is gone too: the exit status still says it
+    }
+    proc.exit(ExitCode.internal);
+  };
+  for (const stream of [proc.stdout, proc.stderr]) stream.on('error', crash);
+  proc.on('uncaughtException', crash);
+  proc.on('unhandledRejection', crash);
 }
 
 export async function runCli(argv: string[], io: Io, commands: CommandSpec[], signal: AbortSignal): Promise<number> {

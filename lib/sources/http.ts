@@ -379,6 +379,10 @@ function guardBody(upstream: GotRequest, o: GuardOptions): Readable {
       cb();
     },
   });
+  // The body can fail before the caller starts reading (a small body cut while the caller still
+  // writes its resume bookkeeping): the error is kept in `out.errored` and reported to whoever
+  // consumes it (finished()/pipeline() report a stored error), never thrown as an unhandled event.
+  out.on('error', () => {});
   const fail = (err: SourceError) => {
     if (!out.destroyed) out.destroy(err);
   };

@@ -1,0 +1,117 @@
+/**
+ * No crash reaches the user as a Node stack trace: an error nobody handled ends the run with
+ * exit 1 and one short "this is a bug, please report it" line (the stack only with
+ * MODELMOUNT_DEBUG), and a reader that closes the pipe (`modelmount … | head -1`) ends nothing
+ * loudly: EPIPE on stdout or stderr is quiet and the run keeps its own exit status.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../lib/cli/run-cli.ts';
+import type { CommandSpec } from '../lib/cli/command.ts';
+import { ExitCode } from '../lib/errors.ts';
+import { tempDir } from './helpers/cli.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = path.join(ROOT, 'bin', 'modelmount.mjs');
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run node with `args`; `close` names the pipes the reader closes before the child writes. */
+function run(args: string[], opts: { env?: NodeJS.ProcessEnv; close?: ('stdout' | 'stderr')[] } = {}): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, CI: 'true', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    for (const name of opts.close ?? []) child[name].destroy();
+    if (!opts.close?.includes('stdout')) child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    if (!opts.close?.includes('stderr')) child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** A tiny entry point that installs the CLI's last-resort handlers, then fails the way `kind` says. */
+async function crashScript(kind: 'throw' | 'rejection' | 'error-event'): Promise<string> {
+  const script = path.join(await tempDir('modelmount-crash-'), 'crash.mts');
+  const failure = {
+    throw: `setTimeout(() => { throw new Error('boom in /home/user/secret/place'); }, 1);`,
+    rejection: `void Promise.reject(Object.assign(new Error('boom in /home/user/secret/place'), { code: 'EBOOM' }));`,
+    'error-event': `const { PassThrough } = await import('node:stream'); new PassThrough().destroy(Object.assign(new Error('boom in /home/user/secret/place'), { code: 'ETRUNCATED' }));`,
+  }[kind];
+  await fs.writeFile(
+    script,
+    `import { installLastResortHandlers } from ${JSON.stringify(path.join(ROOT, 'lib', 'cli', 'run-cli.ts'))};
+installLastResortHandlers();
+${failure}
+setTimeout(() => {}, 2000);
+`,
+  );
+  return script;
+}
+
+describe('last-resort handler', () => {
+  for (const kind of ['throw', 'rejection', 'error-event'] as const) {
+    it(`${kind}: exit 1, one short line saying it is a bug, no stack trace`, async () => {
+      const r = await run(['--import', 'tsx', await crashScript(kind)]);
+      expect(r.code).toBe(ExitCode.internal);
+      expect(r.stderr).toMatch(/Internal error.*boom/);
+      expect(r.stderr).toMatch(/This is a bug in modelmount, please report it/);
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+      expect(r.stderr).not.toMatch(/Unhandled|node:internal|throw er/);
+      expect(r.stderr.trim().split('\n').length).toBeLessThanOrEqual(2);
+    });
+  }
+
+  it('MODELMOUNT_DEBUG=1 shows the stack', async () => {
+    const r = await run(['--import', 'tsx', await crashScript('throw')], { env: { MODELMOUNT_DEBUG: '1' } });
+    expect(r.code).toBe(ExitCode.internal);
+    expect(r.stderr).toMatch(/please report it/);
+    expect(r.stderr).toMatch(/^\s+at /m);
+  });
+
+  it('an internal error inside a command: exit 1, the same short line, no stack (in-process)', async () => {
+    const broken: CommandSpec = {
+      name: 'broken',
+      summary: 'fails',
+      usage: 'modelmount broken',
+      flags: [],
+      takesManifest: false,
+      run: async () => {
+        throw new TypeError("Cannot read properties of undefined (reading 'x')");
+      },
+    } as CommandSpec;
+    const stderr = new PassThrough();
+    let err = '';
+    stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const io = { stdout: new PassThrough(), stderr, env: {}, cwd: ROOT, isTTY: false };
+    expect(await runCli(['broken'], io, [broken], new AbortController().signal)).toBe(ExitCode.internal);
+    expect(err).toMatch(/Internal error: Cannot read properties/);
+    expect(err).toMatch(/please report it/);
+    expect(err).not.toMatch(/^\s+at /m);
+  });
+});
+
+describe('a closed pipe (EPIPE)', () => {
+  it('stdout closed by the reader (`modelmount --help | head -0`): quiet, exit 0', async () => {
+    const r = await run([BIN, '--help'], { close: ['stdout'] });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('stderr closed by the reader: quiet, the run keeps its own exit status (2 for an unknown command)', async () => {
+    const r = await run([BIN, 'no-such-command'], { close: ['stderr'] });
+    expect(r.code).toBe(ExitCode.usage);
+  });
+});
