@@ -8,6 +8,7 @@
 import fs from 'node:fs/promises';
 import type { LookupFunction } from 'node:net';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AllSourcesFailedError, ExitCode, type ModelmountError } from '../lib/errors.ts';
 import { hostFilePath } from '../lib/layout.ts';
@@ -223,14 +224,25 @@ describe('wrong answers are refused early, with the right exit status', () => {
     await expectCleanState(p, FILES, { installed: (f) => f === CONFIG });
   });
 
-  it('gzip although identity was asked for: exit 3 (EENCODING), nothing installed', async () => {
+  it('compressed on the fly although identity was asked for: exit 3 (ESIZE, the hint names the encoding), nothing installed', async () => {
     const s = await server();
     s.fault(MODEL_URL, { gzip: true }, 20);
     const p = await project(s.url);
     const run = await update(p.manifest);
     expect(run.code).toBe(ExitCode.sources);
-    expect(codes(run)).toContain('EENCODING');
+    expect(codes(run)).toContain('ESIZE');
     await expectCleanState(p, FILES, { installed: (f) => f === CONFIG });
+  });
+
+  it('Content-Encoding: gzip on an artifact whose bytes are gzip (S3 metadata): saved raw, verified, installed', async () => {
+    const archive = { id: ID, path: 'tokenizer.json.gz', data: gzipSync(Buffer.from('{"vocab": {"a": 1}}\n'.repeat(2000))) };
+    const files = [archive, CONFIG];
+    const s = await server(files);
+    s.fault(`/${ID}/${archive.path}`, { headers: { 'content-encoding': 'gzip' } }, 20);
+    const p = await project(s.url, files);
+    const run = await update(p.manifest);
+    expect(run.code).toBe(0);
+    await expectCleanState(p, files, { installed: true });
   });
 
   it('corrupted bytes: exit 4, the previous install stays untouched, nothing enters the store', async () => {

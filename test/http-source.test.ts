@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { LookupFunction } from 'node:net';
 import type { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SourceError } from '../lib/errors.ts';
 import { redactText, redactUrl } from '../lib/redact.ts';
@@ -352,7 +353,7 @@ describe('createHttpSource: retries before the body', () => {
   it('does not retry 404, and names it', async () => {
     const s = await server();
     const err = await rejection(src404(s));
-    expect(err.code).toBe('ENOTFOUND');
+    expect(err.code).toBe('EMISSING');
     expect(err.retryable).toBe(false);
     expect(err.message).toBe(`HTTP 404 Not Found (GET ${s.url}${ART}/missing.bin)`);
     expect(err.data).toMatchObject({ status: 404, source: 'mirror' });
@@ -479,13 +480,21 @@ describe('createHttpSource: body failures are errors, never a silent short end',
 });
 
 describe('createHttpSource: refusing wrong answers early', () => {
-  it('refuses gzip', async () => {
+  it('Content-Encoding: gzip on bytes that are gzip (S3 object metadata): the raw bytes, never decoded', async () => {
+    const raw = gzipSync(Buffer.from('{"weights": [1, 2, 3]}\n'.repeat(1000)));
+    const s = await server({ [PATH]: raw });
+    s.fault(PATH, { headers: { 'content-encoding': 'gzip' } });
+    const opened = await open(source(s.url), 0, raw.length);
+    expect((await readAll(opened.stream)).equals(raw)).toBe(true);
+  });
+
+  it('a server that compresses on the fly: the Content-Length is not the manifest size (ESIZE, naming the encoding)', async () => {
     const s = await server();
     s.fault(PATH, { gzip: true });
     const err = await rejection(open(source(s.url)));
-    expect(err.code).toBe('EENCODING');
+    expect(err.code).toBe('ESIZE');
     expect(err.retryable).toBe(false);
-    expect(err.message).toMatch(/Content-Encoding: gzip/);
+    expect(err.hint).toMatch(/Content-Encoding: gzip/);
   });
 
   it('fails with ESIZE from Content-Length before reading the body', async () => {

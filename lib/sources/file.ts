@@ -41,7 +41,7 @@ export function createFileSource(src: ResolvedSource): Source {
     try {
       parentReal = await fs.realpath(path.dirname(file));
     } catch (err) {
-      throw fail('ENOTFOUND', `${rel} not found in ${root}`, false, err);
+      throw fail('EMISSING', `${rel} not found in ${root}`, false, err);
     }
     if (!isInside(rootReal, parentReal)) {
       throw fail('EOUTSIDE', `${rel} resolves outside the source folder ${root} (a symlinked folder): refused`, false);
@@ -54,7 +54,7 @@ export function createFileSource(src: ResolvedSource): Source {
       if (code === 'ELOOP' || code === 'EMLINK') {
         throw fail('ESYMLINK', `${rel} in ${root} is a symlink: refused (copy the real file into the source folder)`, false, err);
       }
-      if (code === 'ENOENT') throw fail('ENOTFOUND', `${rel} not found in ${root}`, false, err);
+      if (code === 'ENOENT') throw fail('EMISSING', `${rel} not found in ${root}`, false, err);
       throw fail(code ?? 'EIO', `cannot open ${rel} in ${root} (${code ?? 'error'})`, code === 'EIO' || code === 'ESTALE', err);
     }
     try {

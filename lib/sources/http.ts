@@ -3,8 +3,8 @@
  *
  * What this module guarantees to its caller (lib/store/fetch-blob.ts):
  * - `open()` resolves only after response headers that were checked: status, Content-Range
- *   against the requested offset, Content-Length / total against the manifest size, no
- *   Content-Encoding. Connection failures, 5xx, 429 and 408 before the body are retried
+ *   against the requested offset, Content-Length / total against the manifest size (any
+ *   Content-Encoding is kept as sent, never decoded: the sha256 decides). Connection failures, 5xx, 429 and 408 before the body are retried
  *   here (exponential backoff with jitter, Retry-After honoured).
  * - The returned stream delivers exactly the bytes from `start` to the end of the file, or
  *   errors with a SourceError (ETRUNCATED, ECONNRESET, ESTALLED, ESIZE): it never ends early
@@ -280,7 +280,8 @@ function statusError(ctx: Ctx, status: number, tokenEnv: string | undefined): So
       hint: tokenEnv ? `Check the token in ${tokenEnv} (expired? wrong scope?).` : 'The server wants credentials: set tokenEnv for this source in the manifest.',
     });
   }
-  if (status === 404 || status === 410) return sourceError(ctx, 'ENOTFOUND', reason, { retryable: false, status });
+  // EMISSING, not ENOTFOUND: Node gives that code to a failed DNS lookup (EDNS here)
+  if (status === 404 || status === 410) return sourceError(ctx, 'EMISSING', reason, { retryable: false, status });
   return sourceError(ctx, 'EHTTP', reason, { retryable: status >= 500 || RETRY_STATUSES.has(status), status });
 }
 
@@ -639,21 +640,12 @@ export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = 
     }
   }
 
-  function checkEncoding(a: Attempt, ctx: Ctx): void {
-    const enc = header(a.headers, 'content-encoding')?.trim().toLowerCase();
-    if (enc && enc !== 'identity') {
-      a.stream.destroy();
-      throw sourceError(ctx, 'EENCODING', `the server sent Content-Encoding: ${enc.slice(0, 40)} although identity was asked for`, {
-        retryable: false,
-        hint: 'The bytes would not match the manifest sha256. Serve the file without compression (for nginx: gzip off for this location).',
-      });
-    }
-  }
-
-  function sizeError(ctx: Ctx, what: string, got_: number, expected: number): SourceError {
+  function sizeError(ctx: Ctx, what: string, got_: number, expected: number, encoding?: string): SourceError {
     return sourceError(ctx, 'ESIZE', `the server says ${what} is ${got_} bytes, the manifest says ${expected}`, {
       retryable: false,
-      hint: 'The file on the server is not the one in the manifest. Fix the source, or update the manifest entry.',
+      hint: encoding
+        ? `The server sent Content-Encoding: ${encoding.slice(0, 40)} although identity was asked for: it compresses the file on the fly. Serve it without compression (for nginx: gzip off for this location).`
+        : 'The file on the server is not the one in the manifest. Fix the source, or update the manifest entry.',
     });
   }
 
@@ -715,13 +707,17 @@ export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = 
       a.stream.destroy();
       throw sourceError(ctx, 'EHTTP', `unexpected HTTP ${a.status} ${http.STATUS_CODES[a.status] ?? ''}`.trimEnd(), { retryable: false, status: a.status });
     }
-    checkEncoding(a, ctx);
+    // Content-Encoding is never decoded (got's decompress is off): the raw bytes are saved and the
+    // sha256 decides, like curl, wget and aria2c. An object stored gzip with that metadata (S3) is
+    // the manifest's bytes; a server compressing on the fly fails the size or the hash.
+    const encoding = header(a.headers, 'content-encoding')?.trim().toLowerCase();
+    const unlessIdentity = encoding && encoding !== 'identity' ? encoding : undefined;
     const cl = header(a.headers, 'content-length');
     if (cl !== undefined && /^\d+$/.test(cl.trim()) && Number(cl) !== expected - start) {
       a.stream.destroy();
       throw start > 0
-        ? sizeError(ctx, `the rest from byte ${start}`, Number(cl), expected - start)
-        : sizeError(ctx, 'the file', Number(cl), expected);
+        ? sizeError(ctx, `the rest from byte ${start}`, Number(cl), expected - start, unlessIdentity)
+        : sizeError(ctx, 'the file', Number(cl), expected, unlessIdentity);
     }
     const stream = guardBody(a.stream, { ctx, expected: expected - start, start, total: expected, ...t });
     return { start, totalSize: expected, validator: validatorOf(a.headers), stream };
