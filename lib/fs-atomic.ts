@@ -5,12 +5,12 @@
 import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ownerTag } from './owner.ts';
+import { taggedName } from './owner.ts';
 
 /** Write `data` to `file` through a unique temp file in the same folder, fsync, rename. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${ownerTag()}.tmp`;
+  const tmp = path.join(path.dirname(file), taggedName(path.basename(file), '.tmp'));
   let handle: fs.FileHandle | undefined;
   try {
     handle = await fs.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);

@@ -7,12 +7,39 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 
-/** this host's name, reduced to characters safe in a file name and free of the "." separator */
-export const HOST_TAG = os.hostname().replace(/[^A-Za-z0-9-]/g, '-') || 'host';
+/** this host's name, reduced to characters safe in a file name and free of the "." separator (at most 64, Linux's limit) */
+export const HOST_TAG = os.hostname().replace(/[^A-Za-z0-9-]/g, '-').slice(0, 64) || 'host';
 
 /** `<host>.<pid>.<12 hex>`: unique per call, names its owner */
 export function ownerTag(): string {
   return `${HOST_TAG}.${process.pid}.${randomBytes(6).toString('hex')}`;
+}
+
+/** One name in a folder: the limit of ext4, xfs, btrfs, tmpfs, NFS … (the manifest allows names this long). */
+export const NAME_MAX_BYTES = 255;
+
+/** The longest prefix of `s` of at most `max` UTF-8 bytes, never cutting a character in two. */
+function truncateUtf8(s: string, max: number): string {
+  if (Buffer.byteLength(s) <= max) return s;
+  let out = '';
+  let used = 0;
+  for (const ch of s) {
+    const n = Buffer.byteLength(ch);
+    if (used + n > max) break;
+    out += ch;
+    used += n;
+  }
+  return out;
+}
+
+/**
+ * `<base>.<ownerTag()><suffix>`, the base shortened so the whole name fits in NAME_MAX_BYTES: a
+ * temp name for a 255-byte file name must not fail with ENAMETOOLONG. The tag is kept whole at
+ * the end, where tagOwner() reads it; the base only helps a human recognise the file.
+ */
+export function taggedName(base: string, suffix: string): string {
+  const tail = `.${ownerTag()}${suffix}`;
+  return `${truncateUtf8(base, NAME_MAX_BYTES - Buffer.byteLength(tail))}${tail}`;
 }
 
 export function isProcessAlive(pid: number): boolean {

@@ -23,7 +23,7 @@ import {
   type SourceAttempt,
 } from '../errors.ts';
 import { fsyncDir } from '../fs-atomic.ts';
-import { ownerTag, tagOwner } from '../owner.ts';
+import { taggedName, tagOwner } from '../owner.ts';
 import { blobPath, storeTmpDir } from '../layout.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import type { Source } from '../sources/types.ts';
@@ -76,7 +76,7 @@ const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'E
 
 /** `<sha>.<host>.<pid>.<random>.partial`: who was writing it, so a live writer's file is never taken. */
 function partialName(sha: string): string {
-  return `${sha}.${ownerTag()}${PARTIAL_SUFFIX}`;
+  return taggedName(sha, PARTIAL_SUFFIX);
 }
 
 /**

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { DiskError, IntegrityError, ModelmountError, toDiskError } from '../errors.ts';
 import { fsyncDir } from '../fs-atomic.ts';
 import { metaDir } from '../layout.ts';
-import { ownerTag, tagOwner } from '../owner.ts';
+import { taggedName, tagOwner } from '../owner.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import { formatBytes } from '../ui/format.ts';
 import { BlobWriter, pipeToWriter } from './blob-writer.ts';
@@ -22,9 +22,9 @@ const TMP_SUFFIX = '.tmp';
 /** another host's temp file (shared host folder) untouched this long is taken for abandoned */
 const FOREIGN_TMP_MAX_AGE_MS = 60 * 60 * 1000;
 
-/** `<name>.<host>.<pid>.<random>.tmp`: who made it, so a dead process's leftovers can be removed. */
+/** `<name>.<host>.<pid>.<random>.tmp` (the name shortened to fit 255 bytes): who made it, so a dead process's leftovers can be removed. */
 function tmpName(base: string): string {
-  return `${base}.${ownerTag()}${TMP_SUFFIX}`;
+  return taggedName(base, TMP_SUFFIX);
 }
 
 const swept = new Set<string>();
