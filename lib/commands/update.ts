@@ -83,7 +83,8 @@ export interface UpdateReport {
     bytes: number;
     files: (Omit<FileResult, 'error' | 'artifactId'> & { error?: Record<string, unknown> })[];
   }[];
-  totals: { files: number; installed: number; unchanged: number; failed: number; bytesTransferred: number; bytesResumed: number };
+  /** notInstalled: files that were fine but not installed because another file of their artifact failed */
+  totals: { files: number; installed: number; unchanged: number; failed: number; notInstalled: number; bytesTransferred: number; bytesResumed: number };
   errors: Record<string, unknown>[];
   durationMs: number;
 }
@@ -118,6 +119,7 @@ function summarise(ctx: CommandContext, selection: Selection, results: FileResul
       installed: results.filter((r) => r.status === 'ok' && r.action !== 'skip').length,
       unchanged: results.filter((r) => r.action === 'skip').length,
       failed: results.filter((r) => r.status === 'failed').length,
+      notInstalled: results.filter((r) => r.status === 'not-installed').length,
       bytesTransferred: results.reduce((s, r) => s + r.bytesTransferred, 0),
       bytesResumed: results.reduce((s, r) => s + r.resumedFrom, 0),
     },
@@ -268,8 +270,13 @@ async function recordInstall(ctx: CommandContext, selection: Selection, report: 
 
 export function formatUpdateSummary(report: UpdateReport): string {
   const t = report.totals;
+  const notInstalled = t.notInstalled ? `, ${t.notInstalled} not installed` : '';
   const lines = [
-    `${report.ok ? 'OK' : 'FAILED'}: ${t.installed} file${t.installed === 1 ? '' : 's'} installed, ${t.unchanged} unchanged, ${t.failed} failed; ${formatBytes(t.bytesTransferred)} transferred${t.bytesResumed ? `, ${formatBytes(t.bytesResumed)} resumed` : ''} in ${(report.durationMs / 1000).toFixed(1)} s.`,
+    `${report.ok ? 'OK' : 'FAILED'}: ${t.installed} file${t.installed === 1 ? '' : 's'} installed, ${t.unchanged} unchanged, ${t.failed} failed${notInstalled}; ${formatBytes(t.bytesTransferred)} transferred${t.bytesResumed ? `, ${formatBytes(t.bytesResumed)} resumed` : ''} in ${(report.durationMs / 1000).toFixed(1)} s.`,
+    // an artifact is switched in whole or not at all: say which ones were not, and that their previous files stay
+    ...report.artifacts
+      .filter((a) => a.status === 'failed')
+      .map((a) => `${a.id}: nothing installed (an artifact is installed whole or not at all); what was there before is unchanged.`),
     `Host folder: ${report.hostDir}`,
   ];
   return `${lines.join('\n')}\n${report.errors.map((e) => formatFailure(e, '  ')).join('')}`;

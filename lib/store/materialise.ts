@@ -155,7 +155,7 @@ async function copyVerified(blob: string, tmp: string, expected: FileEntry): Pro
 }
 
 const STORE_CHANGED =
-  'The copy in the store changed after it was verified (a disk fault, or something wrote to it). Nothing was installed for this file. Run the same command again: the store copy is checked, removed and downloaded anew.';
+  'The copy in the store changed after it was verified (a disk fault, or something wrote to it). Nothing of this artifact was installed. Run the same command again: the store copy is checked, removed and downloaded anew.';
 
 class TooLong extends Error {}
 
@@ -169,8 +169,14 @@ function notRealDir(where: string, err: unknown): DiskError {
   });
 }
 
-/** Make `dest` (inside hostDir) hold the bytes of `blob`. Returns how. */
-export async function materialiseFile(hostDir: string, blob: string, dest: string, expected: FileEntry): Promise<MaterialiseMethod> {
+/** A verified copy (or link) of a blob, ready under <hostDir>/.modelmount/tmp to replace `dest`. */
+export interface StagedFile {
+  tmp: string;
+  dest: string;
+  method: MaterialiseMethod;
+}
+
+async function prepareTmpDir(hostDir: string): Promise<string> {
   const tmpDir = path.join(metaDir(hostDir), 'tmp');
   if (!swept.has(hostDir)) {
     swept.add(hostDir);
@@ -181,6 +187,19 @@ export async function materialiseFile(hostDir: string, blob: string, dest: strin
   } catch (err) {
     throw toDiskError(err, `creating ${tmpDir}`) ?? notRealDir(tmpDir, err);
   }
+  return tmpDir;
+}
+
+/**
+ * Prepare the bytes of `blob` for `dest` (inside hostDir) without touching `dest`: a hardlink, a
+ * reflink or a verified copy under <hostDir>/.modelmount/tmp. placeStaged() then renames it over
+ * `dest`; discardStaged() removes it. A folder in the way of `dest` is refused here, before any
+ * file of the artifact replaces anything.
+ */
+export async function stageFile(hostDir: string, blob: string, dest: string, expected: FileEntry): Promise<StagedFile> {
+  const tmpDir = await prepareTmpDir(hostDir);
+  const existing = await fs.lstat(dest).catch(() => undefined);
+  if (existing?.isDirectory()) throw folderInTheWay(dest);
   const tmp = path.join(tmpDir, tmpName(path.basename(dest)));
   let method: MaterialiseMethod = 'hardlink';
   try {
@@ -199,25 +218,70 @@ export async function materialiseFile(hostDir: string, blob: string, dest: strin
       }
       await fs.chmod(tmp, 0o444);
     }
-    try {
-      await fs.rename(tmp, dest);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') {
-        throw new DiskError(`${dest} is a folder where the manifest expects a file.`, {
-          code: 'ENOTFILE',
-          hint: `Remove ${dest} (inside the host folder modelmount manages) and run again.`,
-        });
-      }
-      throw err;
-    }
-    // rename() is a no-op when tmp and dest are already the same inode: drop the extra link then.
-    await fs.rm(tmp, { force: true });
-    await fsyncDir(path.dirname(dest));
-    return method;
+    return { tmp, dest, method };
   } catch (err) {
     await fs.rm(tmp, { force: true }).catch(() => {});
     if (err instanceof ModelmountError) throw err;
     throw toDiskError(err, `installing ${dest} (${formatBytes(expected.size)})`) ?? notRealDir(dest, err);
   }
+}
+
+function folderInTheWay(dest: string): DiskError {
+  return new DiskError(`${dest} is a folder where the manifest expects a file.`, {
+    code: 'ENOTFILE',
+    hint: `Remove ${dest} (inside the host folder modelmount manages) and run again.`,
+  });
+}
+
+/** Rename a staged file over its destination: a container sees the old file or the new one, never half. */
+export async function placeStaged(staged: StagedFile): Promise<void> {
+  try {
+    await fs.rename(staged.tmp, staged.dest);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') throw folderInTheWay(staged.dest);
+    throw toDiskError(err, `installing ${staged.dest}`) ?? notRealDir(staged.dest, err);
+  }
+  // rename() is a no-op when tmp and dest are already the same inode: drop the extra link then.
+  await fs.rm(staged.tmp, { force: true });
+}
+
+/** Remove staged files that will not be placed. Best effort. */
+export async function discardStaged(staged: Iterable<StagedFile>): Promise<void> {
+  for (const s of staged) await fs.rm(s.tmp, { force: true }).catch(() => {});
+}
+
+/**
+ * Keep the file at `dest` (if any) reachable under a temp name while an artifact's files are
+ * switched, so a failure half-way can put it back (restoreBackup). A hardlink: no bytes copied.
+ */
+export async function backupDest(hostDir: string, dest: string): Promise<string | undefined> {
+  const st = await fs.lstat(dest).catch(() => undefined);
+  if (!st?.isFile()) return undefined;
+  const backup = path.join(await prepareTmpDir(hostDir), tmpName(path.basename(dest)));
+  try {
+    await fs.link(dest, backup);
+    return backup;
+  } catch (err) {
+    throw toDiskError(err, `keeping the previous ${dest} until the new version is in place`) ?? notRealDir(dest, err);
+  }
+}
+
+/** Put the previous file back (or remove the new one when there was none). Best effort. */
+export async function restoreBackup(dest: string, backup: string | undefined): Promise<void> {
+  if (backup) await fs.rename(backup, dest).catch(() => {});
+  else await fs.rm(dest, { force: true }).catch(() => {});
+}
+
+/** Make `dest` (inside hostDir) hold the bytes of `blob`, on its own. Returns how. */
+export async function materialiseFile(hostDir: string, blob: string, dest: string, expected: FileEntry): Promise<MaterialiseMethod> {
+  const staged = await stageFile(hostDir, blob, dest, expected);
+  try {
+    await placeStaged(staged);
+  } catch (err) {
+    await discardStaged([staged]);
+    throw err;
+  }
+  await fsyncDir(path.dirname(dest));
+  return staged.method;
 }

@@ -41,7 +41,10 @@ function asReported(err: unknown): ModelmountError {
   });
 }
 
-export function installTasks(plan: Plan, installer: Pick<Installer, 'installFile'>, opts: InstallTaskOptions): ListrTask<InstallCtx>[] {
+/** what installTasks drives: update's Installer, or warm's fetch-only stand-in (no finishArtifact: nothing to switch) */
+export type InstallDriver = Pick<Installer, 'installFile'> & Partial<Pick<Installer, 'finishArtifact'>>;
+
+export function installTasks(plan: Plan, installer: InstallDriver, opts: InstallTaskOptions): ListrTask<InstallCtx>[] {
   const verbs = opts.verbs ?? { doing: 'Install', done: 'Installed' };
   return [...groupByArtifact(plan.files)].map(([artifactId, files]) => {
     const work = files.filter((f) => f.action !== 'skip');
@@ -72,19 +75,42 @@ export function installTasks(plan: Plan, installer: Pick<Installer, 'installFile
         };
         const errors: ModelmountError[] = [];
         const sources = new Set<string>();
+        const results: FileResult[] = [];
+        let interrupted: unknown;
         await Promise.all(
           work.map(async (pf) => {
             try {
               const r = await installer.installFile(pf, onProgress(pf));
               if (r.source) sources.add(r.source);
-              ctx.results.push(r);
+              results.push(r);
             } catch (err) {
-              const e = asReported(err);
-              errors.push(e);
-              ctx.results.push(failedResult(pf, e));
+              try {
+                const e = asReported(err);
+                errors.push(e);
+                results.push(failedResult(pf, e));
+              } catch (abort) {
+                interrupted ??= abort;
+              }
             }
           }),
         );
+        // An artifact is installed whole or not at all: switch its files in only if every one is ready.
+        const failure = await installer.finishArtifact?.(artifactId, errors.length === 0 && interrupted === undefined);
+        if (interrupted !== undefined) throw interrupted;
+        if (failure) {
+          const e = asReported(failure.error);
+          errors.push(e);
+          const i = results.findIndex((r) => r.path === failure.path);
+          if (i >= 0) results[i] = failedResult(work.find((pf) => pf.path === failure.path)!, e);
+        }
+        if (errors.length && installer.finishArtifact) {
+          for (const [i, r] of results.entries()) {
+            if (r.status !== 'ok') continue;
+            const { method: _m, ...rest } = r;
+            results[i] = { ...rest, status: 'not-installed' };
+          }
+        }
+        ctx.results.push(...results);
         report(true);
         if (errors.length) throw errors[0];
         task.title = `${verbs.done} ${artifactId} (${work.length} file${work.length > 1 ? 's' : ''}, ${formatBytes(total)} from ${[...sources].join(', ')})`;

@@ -1,16 +1,19 @@
 /**
- * Carry out a plan, file by file: bring the bytes into the store (once per
- * sha256, bounded by `jobs`), then materialise them in the host folder.
- * Nothing is visible in the host folder before it has been verified.
+ * Carry out a plan, artifact by artifact: bring the bytes into the store (once per
+ * sha256, bounded by `jobs`), stage each file, then switch a whole artifact into the
+ * host folder at once. Nothing is visible in the host folder before it has been
+ * verified, and an artifact is installed whole or not at all.
  */
+import type { BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { IntegrityError, ModelmountError } from '../errors.ts';
+import { fsyncDir } from '../fs-atomic.ts';
 import { hostFilePath } from '../layout.ts';
 import type { PlannedFile } from '../plan.ts';
 import type { Source } from '../sources/types.ts';
 import type { FetchProgress } from '../store/fetch-blob.ts';
-import { ensureRealDir, materialiseFile, type MaterialiseMethod } from '../store/materialise.ts';
+import { backupDest, discardStaged, ensureRealDir, placeStaged, restoreBackup, stageFile, type MaterialiseMethod, type StagedFile } from '../store/materialise.ts';
 import type { Store } from '../store/store.ts';
 import { carryOverRelinked, type StateCache } from '../verify/state-cache.ts';
 import { StoreFiller } from './store-filler.ts';
@@ -22,7 +25,8 @@ export interface FileResult {
   size: number;
   sha256: string;
   action: PlannedFile['action'];
-  status: 'ok' | 'failed';
+  /** not-installed: this file was fine, but another file of its artifact failed (an artifact is installed whole or not at all) */
+  status: 'ok' | 'failed' | 'not-installed';
   /** source name the bytes came from ("store" when they were already there) */
   source?: string;
   method?: MaterialiseMethod;
@@ -40,49 +44,118 @@ export interface InstallerDeps {
   signal?: AbortSignal;
 }
 
+interface Pending {
+  pf: PlannedFile;
+  staged: StagedFile;
+}
+
+/**
+ * Two steps per artifact, so that an artifact is installed whole or not at all:
+ * installFile() brings each file's bytes into the store and stages a verified copy (or link)
+ * under <hostDir>/.modelmount/tmp, visible nowhere; finishArtifact() then switches all of them
+ * into place (keeping the previous files reachable until the last one is in, and putting them
+ * back if a switch fails), or discards them all when any file of the artifact failed.
+ */
 export class Installer {
   private readonly filler: StoreFiller;
   /** per blob: the last hardlinking of it, so the before/after stats of each link are its own */
   private readonly linking = new Map<string, Promise<unknown>>();
+  /** per artifact: its staged files, waiting for finishArtifact() */
+  private readonly pending = new Map<string, Pending[]>();
 
   constructor(private readonly deps: InstallerDeps) {
     this.filler = new StoreFiller(deps);
   }
 
+  /** Fetch (if needed) and stage one file; nothing in the host folder changes until finishArtifact(). */
   async installFile(pf: PlannedFile, onProgress: (p: FetchProgress) => void = () => {}): Promise<FileResult> {
     const base = { artifactId: pf.artifactId, path: pf.path, size: pf.size, sha256: pf.sha256, action: pf.action };
     if (pf.action === 'skip') return { ...base, status: 'ok', bytesTransferred: 0, resumedFrom: 0 };
     const { store, hostDir, hostCache } = this.deps;
     const { source, bytesTransferred, resumedFrom } = await this.filler.ensure(pf, onProgress);
     const dest = hostFilePath(hostDir, pf.artifactId, pf.path);
-    const relDir = path.posix.dirname(`${pf.artifactId}/${pf.path}`);
-    await ensureRealDir(hostDir, relDir);
-    const method = await this.oneLinkAtATime(pf.sha256, async () => {
+    const staged = await this.oneLinkAtATime(pf.sha256, async () => {
       const blob = store.blobPath(pf.sha256);
       // Hardlinking changes the blob's ctime, which every verified-state entry of that inode (the
       // store's, other host files with the same bytes) includes: carry them over, or the next run
       // would hash those files again.
-      const before = await fs.lstat(blob, { bigint: true }).catch(() => undefined); // missing: materialiseFile says so
-      // The file this one replaces may be a name of an older blob: renaming over it moves that blob's ctime too.
-      const replaced = await fs.lstat(dest, { bigint: true }).catch(() => undefined);
-      const how = await materialiseFile(hostDir, blob, dest, { path: pf.path, size: pf.size, sha256: pf.sha256 }).catch(async (err: unknown) => {
+      const before = await fs.lstat(blob, { bigint: true }).catch(() => undefined); // missing: stageFile says so
+      const s = await stageFile(hostDir, blob, dest, { path: pf.path, size: pf.size, sha256: pf.sha256 }).catch(async (err: unknown) => {
         // a store copy that no longer verifies (seen while copying it) must not be used again
         if (err instanceof IntegrityError) await store.evict(pf.sha256);
         throw err;
       });
-      const st = await fs.lstat(dest, { bigint: true });
-      if (how === 'hardlink' && before) {
+      if (s.method === 'hardlink' && before) {
+        const st = await fs.lstat(s.tmp, { bigint: true });
         store.cacheWithPaths().cache.relinked(before, st);
         hostCache.relinked(before, st);
       }
-      if (replaced?.isFile() && replaced.nlink > 1n && (replaced.dev !== st.dev || replaced.ino !== st.ino)) {
-        await carryOverRelinked([replaced], [store.cacheWithPaths(), { cache: hostCache, pathOf: (key) => hostKeyPath(hostDir, key) }]);
-      }
-      hostCache.record(cacheKey(pf.artifactId, pf.path), st, pf.sha256);
-      return how;
+      return s;
     });
+    const list = this.pending.get(pf.artifactId) ?? this.pending.set(pf.artifactId, []).get(pf.artifactId)!;
+    list.push({ pf, staged });
     onProgress({ done: pf.size, total: pf.size, source });
-    return { ...base, status: 'ok', source, method, bytesTransferred, resumedFrom };
+    return { ...base, status: 'ok', source, method: staged.method, bytesTransferred, resumedFrom };
+  }
+
+  /**
+   * Switch every staged file of `artifactId` into place (`complete`: each of its files was staged),
+   * or discard them all. Resolves with the file whose switch failed (everything switched before it
+   * was put back), or undefined.
+   */
+  async finishArtifact(artifactId: string, complete: boolean): Promise<{ path: string; error: unknown } | undefined> {
+    const files = this.pending.get(artifactId) ?? [];
+    this.pending.delete(artifactId);
+    if (!complete) {
+      await discardStaged(files.map((f) => f.staged));
+      return undefined;
+    }
+    const { store, hostDir, hostCache } = this.deps;
+    const switched: { pf: PlannedFile; backup: string | undefined }[] = [];
+    const backups = new Map<Pending, string | undefined>();
+    /** the files replaced, as they were: another name of an older blob changes ctime when they go */
+    const replaced: BigIntStats[] = [];
+    let current: Pending | undefined;
+    try {
+      for (const f of files) {
+        current = f;
+        await ensureRealDir(hostDir, path.posix.dirname(`${f.pf.artifactId}/${f.pf.path}`));
+        const old = await fs.lstat(f.staged.dest, { bigint: true }).catch(() => undefined);
+        if (old?.isFile() && old.nlink > 1n) replaced.push(old);
+        backups.set(f, await backupDest(hostDir, f.staged.dest));
+      }
+      for (const f of files) {
+        current = f;
+        await this.oneLinkAtATime(f.pf.sha256, async () => {
+          // renaming moves the staged inode's ctime: carry its entries over once more
+          const before = await fs.lstat(f.staged.tmp, { bigint: true }).catch(() => undefined);
+          await placeStaged(f.staged);
+          switched.push({ pf: f.pf, backup: backups.get(f) });
+          const st = await fs.lstat(f.staged.dest, { bigint: true });
+          if (f.staged.method === 'hardlink' && before) {
+            store.cacheWithPaths().cache.relinked(before, st);
+            hostCache.relinked(before, st);
+          }
+          hostCache.record(cacheKey(f.pf.artifactId, f.pf.path), st, f.pf.sha256);
+        });
+      }
+      current = undefined;
+    } catch (error) {
+      // put the previous version back, newest switch first
+      for (const s of switched.reverse()) {
+        await restoreBackup(hostFilePath(hostDir, s.pf.artifactId, s.pf.path), s.backup);
+        hostCache.forget(cacheKey(s.pf.artifactId, s.pf.path));
+      }
+      return { path: current?.pf.path ?? files[0]?.pf.path ?? '', error };
+    } finally {
+      await discardStaged(files.map((f) => f.staged));
+      for (const backup of backups.values()) if (backup) await fs.rm(backup, { force: true }).catch(() => {});
+      const live = await Promise.all(files.map((f) => fs.lstat(f.staged.dest, { bigint: true }).catch(() => undefined)));
+      const stale = replaced.filter((r) => !live.some((l) => l && l.dev === r.dev && l.ino === r.ino));
+      if (stale.length) await carryOverRelinked(stale, [store.cacheWithPaths(), { cache: hostCache, pathOf: (key) => hostKeyPath(hostDir, key) }]);
+      for (const dir of new Set(files.map((f) => path.dirname(f.staged.dest)))) await fsyncDir(dir);
+    }
+    return undefined;
   }
 
   private async oneLinkAtATime<T>(sha256: string, fn: () => Promise<T>): Promise<T> {

@@ -1,0 +1,100 @@
+/**
+ * An artifact is installed whole or not at all: when one of its files fails (wrong size or
+ * sha256, a source that cannot deliver it), none of its other new files replaces anything in the
+ * host folder, the previous install stays exactly as it was, and the summary says what happened
+ * (no "1 file installed" next to "Nothing was installed"). Other artifacts are not affected.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ExitCode } from '../lib/errors.ts';
+import { manifestYaml, runCliCaptured, serverFiles, tempProject, type TestArtifact } from './helpers/cli.ts';
+import { expectCleanState, type ExpectedFile } from './helpers/fault-state.ts';
+import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
+
+const servers: FaultServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+const A = 'student/v0_ja';
+const B = 'student/v0_en';
+
+function version(n: number): TestArtifact[] {
+  return [
+    {
+      id: A,
+      files: [
+        { path: 'model.safetensors', data: randomBytes(200_000 + n) },
+        { path: 'config.json', data: Buffer.from(`{"lang":"ja","v":${n}}\n`) },
+        { path: 'tokenizer/vocab.txt', data: randomBytes(5_000 + n) },
+      ],
+    },
+    { id: B, files: [{ path: 'model.safetensors', data: randomBytes(100_000 + n) }] },
+  ];
+}
+
+const expected = (artifacts: TestArtifact[]): ExpectedFile[] => artifacts.flatMap((a) => a.files.map((f) => ({ id: a.id, path: f.path, data: f.data })));
+
+async function setup(artifacts: TestArtifact[]) {
+  const s = await startFaultServer({ files: serverFiles(artifacts) });
+  servers.push(s);
+  const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'mirror', url: s.url }] }));
+  return { s, p };
+}
+
+async function update(manifest: string) {
+  const r = await runCliCaptured(['update', '--manifest', manifest, '--json']);
+  return { ...r, report: JSON.parse(r.stdout) };
+}
+
+describe('an artifact is installed whole or not at all', () => {
+  it('fresh install, one file has the wrong sha256: none of its files is installed; the other artifact is', async () => {
+    const v1 = version(1);
+    const { s, p } = await setup(v1);
+    s.fault(`/${A}/config.json`, { corrupt: [3] }, 20);
+    const r = await update(p.manifest);
+    expect(r.code).toBe(ExitCode.integrity);
+    const files = expected(v1);
+    await expectCleanState(p, files, { installed: (f) => f.id === B });
+    const a = r.report.artifacts.find((x: { id: string }) => x.id === A);
+    expect(a.status).toBe('failed');
+    expect(a.files.map((f: { path: string; status: string }) => `${f.path}:${f.status}`).sort()).toEqual([
+      'config.json:failed',
+      'model.safetensors:not-installed',
+      'tokenizer/vocab.txt:not-installed',
+    ]);
+    expect(r.report.totals).toMatchObject({ installed: 1, failed: 1, notInstalled: 2 });
+  });
+
+  it('an update where one new file is wrong: every file of the artifact stays at the previous version', async () => {
+    const v1 = version(1);
+    const { s, p } = await setup(v1);
+    expect((await update(p.manifest)).code).toBe(0);
+    const v2 = version(2);
+    for (const [k, v] of Object.entries(serverFiles(v2))) s.setFile(k, v);
+    await fs.writeFile(p.manifest, manifestYaml({ artifacts: v2, sources: [{ name: 'mirror', url: s.url }] }));
+    s.fault(`/${A}/tokenizer/vocab.txt`, { corrupt: [0] }, 20);
+    const r = await update(p.manifest);
+    expect(r.code).toBe(ExitCode.integrity);
+    const previous = new Map(expected(v1).map((f) => [`${f.id}/${f.path}`, f.data]));
+    await expectCleanState(p, expected(v2), { installed: (f) => f.id === B, previous });
+    // and once the server is fixed, the next run installs the whole new version
+    s.setFaults({});
+    const again = await update(p.manifest);
+    expect(again.code).toBe(0);
+    await expectCleanState(p, expected(v2), { installed: true });
+  });
+
+  it('the human summary says exactly what happened', async () => {
+    const v1 = version(1);
+    const { s, p } = await setup(v1);
+    s.fault(`/${A}/model.safetensors`, { status: 404 }, 20);
+    const r = await runCliCaptured(['update', '--manifest', p.manifest]);
+    expect(r.code).toBe(ExitCode.sources);
+    const out = r.stdout + r.stderr;
+    expect(out).toMatch(/FAILED: 1 file installed, 0 unchanged, 1 failed, 2 not installed/);
+    expect(out).toMatch(/student\/v0_ja: nothing installed \(an artifact is installed whole or not at all\)/);
+    expect(out).not.toMatch(/Nothing was installed\./);
+  });
+});
