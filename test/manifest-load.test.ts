@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ManifestError, UsageError, type ManifestProblem } from '../lib/errors.ts';
-import { classifySourceUrl, loadManifest, manifestDigest, parseManifest, selectionDigest } from '../lib/manifest/load.ts';
+import { classifySourceUrl, loadManifest, manifestDigest, parseManifest, parseManifestDocument, selectionDigest } from '../lib/manifest/load.ts';
 import type { Manifest } from '../lib/manifest/schema.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -551,7 +551,18 @@ describe('parseManifest never throws anything but ManifestError (property)', () 
     { requiredKeys: [] },
   );
 
+  /** the result of a parse, or its problems: the fast path and the Document path must agree on both */
+  function outcome(parse: (text: string, file: string) => Manifest, text: string): unknown {
+    try {
+      return { manifest: parse(text, '/p/m.yaml') };
+    } catch (err) {
+      if (err instanceof ManifestError) return { problems: err.problems };
+      throw err;
+    }
+  }
+
   function check(text: string): void {
+    expect(outcome(parseManifest, text)).toEqual(outcome(parseManifestDocument, text));
     try {
       const m = parseManifest(text, '/p/m.yaml');
       expect(m.digest).toMatch(/^[0-9a-f]{64}$/);

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { hostFilePath, hostStatePath } from '../layout.ts';
+import { artifactDir, hostFilePath, hostStatePath } from '../layout.ts';
 import type { Artifact, FileEntry } from '../manifest/schema.ts';
 import { mapLimit } from '../concurrency.ts';
 import { sha256File } from './hash.ts';
@@ -78,9 +78,28 @@ export async function checkHostFile(
 
 /** Every file of `artifacts` in the host folder, `jobs` at a time, through `cache`. */
 export async function checkHostFiles(hostDir: string, artifacts: Artifact[], cache: StateCache, opts: VerifyOptions = {}): Promise<FileCheck[]> {
-  const work = artifacts.flatMap((a) => a.files.map((f) => ({ id: a.id, f })));
-  return mapLimit(work, opts.jobs ?? 2, async ({ id, f }) => {
-    const check = await checkHostFile(hostDir, id, f, cache, opts);
+  // An artifact whose folder (or a folder above it, the host folder itself on a first install) is
+  // not there has none of its files: one lstat per folder instead of one failing lstat per file
+  // (each ENOENT costs an Error: 20,000 new artifacts took a second of CPU).
+  const seen = new Map<string, Promise<boolean>>();
+  const folderThere = (dir: string): Promise<boolean> => {
+    let p = seen.get(dir);
+    if (!p) {
+      const parent = path.dirname(dir);
+      const above = dir === hostDir || parent === dir ? Promise.resolve(true) : folderThere(parent);
+      p = above.then((ok) =>
+        ok ? fs.lstat(dir).then(() => true, (err: NodeJS.ErrnoException) => err.code !== 'ENOENT' && err.code !== 'ENOTDIR') : false,
+      );
+      seen.set(dir, p);
+    }
+    return p;
+  };
+  const present = await mapLimit(artifacts, opts.jobs ?? 2, (a) => folderThere(artifactDir(hostDir, a.id)));
+  const work = artifacts.flatMap((a, i) => a.files.map((f) => ({ id: a.id, f, present: present[i] })));
+  return mapLimit(work, opts.jobs ?? 2, async ({ id, f, present: there }) => {
+    const check: FileCheck = there
+      ? await checkHostFile(hostDir, id, f, cache, opts)
+      : { artifactId: id, path: f.path, hostPath: hostFilePath(hostDir, id, f.path), expected: f, status: 'missing' };
     opts.onFile?.(check);
     return check;
   });
