@@ -7,8 +7,15 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import path from 'node:path';
 import { ExitCode } from '../lib/errors.ts';
-import { manifestYaml, runCliCaptured, serverFiles, tempProject, type TestArtifact } from './helpers/cli.ts';
+import { hostFilePath, hostStatePath } from '../lib/layout.ts';
+import type { PlannedFile } from '../lib/plan.ts';
+import { createHttpSource } from '../lib/sources/http.ts';
+import { Store } from '../lib/store/store.ts';
+import { Installer } from '../lib/update/installer.ts';
+import { StateCache } from '../lib/verify/state-cache.ts';
+import { listFiles, manifestYaml, runCliCaptured, serverFiles, sha256, tempProject, type TestArtifact } from './helpers/cli.ts';
 import { expectCleanState, type ExpectedFile } from './helpers/fault-state.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 
@@ -96,5 +103,43 @@ describe('an artifact is installed whole or not at all', () => {
     expect(out).toMatch(/FAILED: 1 file installed, 0 unchanged, 1 failed, 2 not installed/);
     expect(out).toMatch(/student\/v0_ja: nothing installed \(an artifact is installed whole or not at all\)/);
     expect(out).not.toMatch(/Nothing was installed\./);
+  });
+});
+
+describe('switching an artifact in', () => {
+  it('a rename that fails half-way puts back every file already switched (the previous version stays whole)', async () => {
+    const v1 = version(1);
+    const { s, p } = await setup(v1);
+    expect((await update(p.manifest)).code).toBe(0);
+    // v2 changes model.safetensors and adds a new file
+    const [a] = version(2);
+    const model = a!.files[0]!;
+    const added = { path: 'extra/new.bin', data: randomBytes(777) };
+    for (const f of [model, added]) s.setFile(`/${A}/${f.path}`, f.data);
+    const store = await Store.open(p.cacheDir);
+    const hostCache = await StateCache.load(hostStatePath(p.hostDir));
+    const installer = new Installer({ store, hostDir: p.hostDir, sources: [createHttpSource({ name: 'mirror', kind: 'http', base: s.url })], jobs: 2, hostCache });
+    const planned = (f: { path: string; data: Buffer }): PlannedFile => ({
+      artifactId: A,
+      path: f.path,
+      size: f.data.length,
+      sha256: sha256(f.data),
+      action: 'fetch',
+      via: 'http',
+      host: 'missing',
+      reason: 'test',
+    });
+    // both staged (model first); then something puts a folder where the new file goes
+    expect((await installer.installFile(planned(model))).status).toBe('ok');
+    expect((await installer.installFile(planned(added))).status).toBe('ok');
+    const blocker = hostFilePath(p.hostDir, A, added.path);
+    await fs.mkdir(path.join(blocker, 'inside'), { recursive: true });
+    const failure = await installer.finishArtifact(A, true);
+    expect(failure?.path).toBe(added.path);
+    expect((failure?.error as { code?: string }).code).toBe('ENOTFILE');
+    // the model switched first was put back: v1 whole
+    const v1model = v1[0]!.files[0]!;
+    expect(sha256(await fs.readFile(hostFilePath(p.hostDir, A, v1model.path)))).toBe(sha256(v1model.data));
+    expect(await listFiles(path.join(p.hostDir, '.modelmount', 'tmp'))).toEqual([]);
   });
 });
