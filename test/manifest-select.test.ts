@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { UsageError } from '../lib/errors.ts';
 import { parseManifest } from '../lib/manifest/load.ts';
-import { checkRequire, orderSources, parseLabelFlags, selectArtifacts } from '../lib/manifest/select.ts';
+import { checkRequire, filterByLabelChoice, orderSources, parseLabelFlags, planInstalledSet, selectArtifacts } from '../lib/manifest/select.ts';
 
 const sha = (c: string): string => c.repeat(64);
 const file = (c: string) => [{ path: 'model.safetensors', size: 1, sha256: sha(c) }];
@@ -162,5 +162,39 @@ describe('orderSources', () => {
     const before = manifest.sources.map((s) => s.name);
     orderSources(manifest.sources, 'nfs');
     expect(manifest.sources.map((s) => s.name)).toEqual(before);
+  });
+});
+
+describe('filterByLabelChoice (the interactive label question)', () => {
+  const offered = { lang: ['en', 'ja'] };
+  it('drops an artifact whose value was offered and not chosen; keeps one without the key', () => {
+    expect(filterByLabelChoice(manifest.artifacts, { lang: ['en'] }, offered).map((a) => a.id)).toEqual(['student/v0_en', 'tools/tokenizer']);
+  });
+
+  it('keeps an artifact whose value was never offered (e.g. an optional lang=multi teacher), so the optional question can ask about it', () => {
+    const withMulti = manifest.artifacts.map((a) => (a.id === 'teacher/v0' ? { ...a, labels: { role: 'teacher', lang: 'multi' } } : a));
+    expect(filterByLabelChoice(withMulti, { lang: ['en', 'ja'] }, offered).map((a) => a.id)).toContain('teacher/v0');
+    expect(filterByLabelChoice(withMulti, { lang: ['en'] }, offered).map((a) => a.id)).toEqual(['student/v0_en', 'teacher/v0', 'tools/tokenizer']);
+  });
+});
+
+describe('planInstalledSet', () => {
+  const pick = (...wanted: string[]) => manifest.artifacts.filter((a) => wanted.includes(a.id));
+  it('adds the selection to what is installed, in manifest order', () => {
+    const r = planInstalledSet(manifest, ['student/v0_en', 'tools/tokenizer'], pick('teacher/v0'), { prune: false });
+    expect(r.artifacts.map((a) => a.id)).toEqual(['student/v0_en', 'teacher/v0', 'tools/tokenizer']);
+    expect(r).toMatchObject({ added: ['teacher/v0'], kept: ['student/v0_en', 'tools/tokenizer'], removed: [] });
+  });
+
+  it('--prune: exactly the selection; what leaves is named', () => {
+    const r = planInstalledSet(manifest, ['student/v0_en', 'tools/tokenizer'], pick('student/v0_ja', 'tools/tokenizer'), { prune: true });
+    expect(r.artifacts.map((a) => a.id)).toEqual(['student/v0_ja', 'tools/tokenizer']);
+    expect(r).toMatchObject({ added: ['student/v0_ja'], kept: [], removed: ['student/v0_en'] });
+  });
+
+  it('ignores installed ids the manifest no longer lists', () => {
+    const r = planInstalledSet(manifest, ['student/v0_fr', 'student/v0_ja'], pick('student/v0_ja'), { prune: false });
+    expect(r.artifacts.map((a) => a.id)).toEqual(['student/v0_ja']);
+    expect(r).toMatchObject({ added: [], kept: [], removed: [] });
   });
 });

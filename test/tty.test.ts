@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hostFilePath } from '../lib/layout.ts';
-import { manifestYaml, sampleArtifacts, serverFiles, sha256, tempProject } from './helpers/cli.ts';
+import { manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempProject } from './helpers/cli.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'modelmount.mjs');
@@ -90,5 +90,50 @@ describe.skipIf(!hasScript)('on a real terminal', () => {
     expect(sha256(await fs.readFile(hostFilePath(p.hostDir, 'student/v0_en', en.path)))).toBe(sha256(en.data));
     await expect(fs.access(path.join(p.hostDir, 'student', 'v0_ja'))).rejects.toThrow();
     await fs.access(hostFilePath(p.hostDir, 'teacher/v0', 'model.safetensors'));
+  }, 60_000);
+
+  describe('an optional artifact whose label value the label question does not offer', () => {
+    // a multilingual teacher: lang=multi is no answer to "Which lang do you need?" (ja / en)
+    const withTeacher = sampleArtifacts();
+    withTeacher[2]!.labels = { role: 'teacher', lang: 'multi' };
+    let q: Awaited<ReturnType<typeof tempProject>>;
+    beforeEach(async () => {
+      await server.close();
+      server = await startFaultServer({ files: serverFiles(withTeacher) });
+      q = await tempProject(manifestYaml({ artifacts: withTeacher, sources: [{ name: 'mirror', url: server.url }] }));
+    });
+
+    it('--include-optional takes it after the label question', async () => {
+      const s = onTerminal(['update', '--manifest', q.manifest, '--include-optional', '--no-compose']);
+      await s.waitFor('Which lang do you need?');
+      s.type(ENTER); // both languages
+      expect(await s.exit).toBe(0);
+      expect(s.output()).not.toContain('Also install these optional artifacts?');
+      await fs.access(hostFilePath(q.hostDir, 'teacher/v0', 'model.safetensors'));
+    }, 60_000);
+
+    it('without the flag, the optional question offers it', async () => {
+      const s = onTerminal(['update', '--manifest', q.manifest, '--no-compose']);
+      await s.waitFor('Which lang do you need?');
+      s.type(DOWN + SPACE + ENTER); // English only
+      await s.waitFor('teacher/v0');
+      s.type(SPACE + ENTER);
+      expect(await s.exit).toBe(0);
+      await fs.access(hostFilePath(q.hostDir, 'teacher/v0', 'model.safetensors'));
+      await expect(fs.access(path.join(q.hostDir, 'student', 'v0_ja'))).rejects.toThrow();
+    }, 60_000);
+  });
+
+  it('--prune asks before removing an artifact from the mounted set; "no" changes nothing', async () => {
+    const first = onTerminal(['update', '--manifest', p.manifest, '--yes', '--no-compose']);
+    expect(await first.exit).toBe(0);
+    const s = onTerminal(['update', '--manifest', p.manifest, '--prune', '--only', 'student/v0_ja', '--source', 'mirror', '--no-compose']);
+    await s.waitFor('student/v0_en');
+    await s.waitFor('(y/N)');
+    s.type('n' + ENTER);
+    expect(await s.exit).toBe(0);
+    expect(s.output()).toContain('Cancelled: nothing was changed.');
+    const status = await runCliCaptured(['status', '--manifest', p.manifest, '--json', '--no-docker']);
+    expect((JSON.parse(status.stdout).artifacts as { id: string; selected: boolean }[]).filter((a) => a.selected).map((a) => a.id)).toEqual(['student/v0_ja', 'student/v0_en']);
   }, 60_000);
 });

@@ -22,6 +22,14 @@ export interface FlagSpec {
   min?: number;
 }
 
+/**
+ * What a command's arguments (words that are not options) mean:
+ * 'artifacts' — artifact ids, the same as --only (`update student/v0_ja`);
+ * 'own' — the command reads them itself (`manifest add <folder>`);
+ * absent — none: an argument is an error (`verify models.yaml` means nothing).
+ */
+export type Operands = 'artifacts' | 'own';
+
 export type ParsedFlags = Record<string, string | number | boolean | string[] | undefined> & {
   _: string[];
   /** names answered by a flag or an environment variable (not by a default) */
@@ -54,7 +62,20 @@ function booleanGiven(argv: string[], spec: FlagSpec): boolean {
   );
 }
 
-export function parseFlags(argv: string[], specs: FlagSpec[], env: NodeJS.ProcessEnv = process.env, command = ''): ParsedFlags {
+/** An argument a command without operands was given: say what it could have meant. */
+function unexpectedArgument(arg: string, command: string): UsageError {
+  const maybe = /\.ya?ml$/i.test(arg)
+    ? `To use that manifest, pass --manifest ${arg}. `
+    : /^[^-]/.test(arg) && arg.includes('/')
+      ? `Artifacts are chosen with update (\`modelmount update ${arg}\`), verify, smoke or status. `
+      : '';
+  return new UsageError(`${command || 'This command'} takes no arguments, got "${arg}".`, {
+    code: 'EUNEXPECTEDARG',
+    hint: `${maybe}Run \`modelmount ${command} --help\` to see the options.`,
+  });
+}
+
+export function parseFlags(argv: string[], specs: FlagSpec[], env: NodeJS.ProcessEnv = process.env, command = '', operands?: Operands): ParsedFlags {
   const booleans = specs.filter((s) => s.type === 'boolean').map((s) => s.name);
   const strings = specs.filter((s) => s.type !== 'boolean').map((s) => s.name);
   const alias = Object.fromEntries(specs.filter((s) => s.alias).map((s) => [s.alias!, s.name]));
@@ -82,7 +103,12 @@ export function parseFlags(argv: string[], specs: FlagSpec[], env: NodeJS.Proces
       hint: `Run \`modelmount ${command} --help\` to see the options.`,
     });
   }
-  const out: ParsedFlags = { _: raw._.map(String), _set: [] };
+  const words = raw._.map(String);
+  if (operands === 'artifacts' && words.length) {
+    // `update a b --only c` = `update --only a,b,c`; as a flag, they win over MODELS_ONLY
+    raw.only = [...words, ...(raw.only === undefined ? [] : [raw.only].flat())];
+  } else if (operands === undefined && words.length) throw unexpectedArgument(words[0]!, command);
+  const out: ParsedFlags = { _: operands === 'own' ? words : [], _set: [] };
   for (const spec of specs) {
     // minimist defaults every boolean to false, so for booleans look at argv itself
     const given = spec.type === 'boolean' ? booleanGiven(argv, spec) : raw[spec.name] !== undefined;

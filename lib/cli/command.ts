@@ -1,6 +1,6 @@
 /** A subcommand: its flags (parsed from one table), its help, and what it runs. */
 import type { Io } from '../commands/context.ts';
-import type { FlagSpec, ParsedFlags } from './args.ts';
+import type { FlagSpec, Operands, ParsedFlags } from './args.ts';
 
 export interface CommandSpec {
   name: string;
@@ -8,6 +8,8 @@ export interface CommandSpec {
   summary: string;
   usage: string;
   flags: FlagSpec[];
+  /** what its arguments mean (see Operands); absent: it takes none */
+  operands?: Operands;
   /** false: the command takes no --manifest (it brings its own) */
   takesManifest?: boolean;
   /** extra help text: examples, exit codes */

@@ -106,7 +106,7 @@ export async function runCli(argv: string[], io: Io, commands: CommandSpec[], si
       io.stdout.write(formatHelp(cmd.usage, cmd.summary, specs, [cmd.details, EXIT_CODES_HELP].filter(Boolean).join('\n\n')));
       return ExitCode.ok;
     }
-    const flags = parseFlags(rest, specs, io.env, cmd.name);
+    const flags = parseFlags(rest, specs, io.env, cmd.name, cmd.operands);
     return await cmd.run(flags, io, signal);
   } catch (err) {
     return reportError(err, io, json);

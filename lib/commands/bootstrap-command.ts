@@ -67,6 +67,7 @@ async function askOpenQuestions(flags: ParsedFlags, io: Io): Promise<ParsedFlags
 
 export const bootstrapCommand: CommandSpec = {
   name: 'bootstrap',
+  operands: 'artifacts',
   summary: 'set up a new environment: check prerequisites, ask, install, write the override, smoke-test, doctor',
   usage: 'modelmount bootstrap [--yes] [--labels K=V] [--source NAME | --source-url URL] [--host-dir DIR] [--services S] [--no-smoke]',
   flags: [
@@ -128,7 +129,7 @@ export const bootstrapCommand: CommandSpec = {
     const post = await afterInstall(outcome, { ...runFlags, compose: true, smoke: smokeWanted }, io, signal, docker);
     let findings: DoctorFinding[] = [];
     if (ctx.manifest.compose) {
-      findings = await runDoctor(ctx.manifest, selection.artifacts, { engine: docker.compose ?? null, env: io.env, cwd: io.cwd, jobs: ctx.jobs, $: (await loadShell())({ env: io.env }) });
+      findings = await runDoctor(ctx.manifest, outcome.selection.artifacts, { engine: docker.compose ?? null, env: io.env, cwd: io.cwd, jobs: ctx.jobs, $: (await loadShell())({ env: io.env }) });
       say(`\nDoctor:\n${formatFindings(findings.filter((f) => f.verdict !== 'ok'))}`);
     }
     const exitCode = post.exitCode || doctorExitCode(findings);

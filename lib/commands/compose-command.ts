@@ -2,7 +2,7 @@ import type { CommandSpec } from '../cli/command.ts';
 import { loadContext } from './context.ts';
 import { composeStep } from './compose-steps.ts';
 import { installedSelection } from './installed-selection.ts';
-import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
+import { JSON_FLAG, LOCATION_FLAGS, pickFlags } from './specs.ts';
 import { composeInvocation } from '../compose/override.ts';
 
 export const composeCommand: CommandSpec = {
@@ -12,11 +12,11 @@ export const composeCommand: CommandSpec = {
   flags: [
     { name: 'print', type: 'boolean', help: 'print the exact `docker compose -f … -f …` command line and how else to include the override' },
     { name: 'force', type: 'boolean', help: 'replace an override file that modelmount did not write' },
-    ...pickFlags(SELECTION_FLAGS, 'only', 'labels'),
     ...pickFlags(LOCATION_FLAGS, 'host-dir', 'jobs'),
     JSON_FLAG,
   ],
-  details: `Mounts the artifacts the last update installed (or --only / --labels). Never edits your base
+  details: `Mounts every installed artifact (the install record: what update installed; before the first
+update, every non-optional artifact). To change that set, run update (it adds; --prune removes). Never edits your base
 Compose files. Checks every mount source exists and holds the verified files before Compose runs,
 then checks in \`config\` output that each artifact is mounted read-only in every listed service.`,
   async run(flags, io) {

@@ -4,7 +4,7 @@ import { doctorExitCode, runDoctor } from '../doctor/run-doctor.ts';
 import type { DoctorFinding } from '../doctor/checks.ts';
 import { loadContext } from './context.ts';
 import { installedSelection } from './installed-selection.ts';
-import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
+import { JSON_FLAG, LOCATION_FLAGS, pickFlags } from './specs.ts';
 
 const MARK: Record<DoctorFinding['verdict'], string> = { ok: '✔', warn: '⚠', error: '✖' };
 
@@ -24,11 +24,10 @@ export const doctorCommand: CommandSpec = {
   usage: 'modelmount doctor [--full] [--json]',
   flags: [
     { name: 'full', type: 'boolean', help: 're-hash the host files instead of trusting the verified-state cache' },
-    ...pickFlags(SELECTION_FLAGS, 'only', 'labels'),
     ...pickFlags(LOCATION_FLAGS, 'host-dir', 'jobs'),
     JSON_FLAG,
   ],
-  details: 'Each finding has an id, a verdict (ok / warn / error), the file and line that cause it, and the fix. Exit 7 when any error is found.',
+  details: 'Checks the installed set (what update installed; before the first update, every non-optional artifact): what the override mounts. Each finding has an id, a verdict (ok / warn / error), the file and line that cause it, and the fix. Exit 7 when any error is found.',
   async run(flags, io) {
     const ctx = await loadContext(flags, io);
     const artifacts = await installedSelection(ctx, flags);

@@ -1,6 +1,8 @@
 /**
- * Which artifacts a command acts on when it does not install: the ones named by
- * flags, else the ones the last update installed (install record), else the defaults.
+ * The installed set: the artifacts the last update installed (the install
+ * record), which the override mounts. `update` adds its selection to it (or,
+ * with --prune, replaces it); compose and doctor always act on it; verify,
+ * smoke and status act on it unless selection flags name other artifacts to check.
  */
 import type { ParsedFlags } from '../cli/args.ts';
 import { readInstallRecord } from '../install-record.ts';
@@ -18,13 +20,17 @@ export function selectOptionsFromFlags(flags: ParsedFlags): SelectOptions {
   };
 }
 
+/** The ids the install record lists that this manifest still has, in manifest order ([] before the first update). */
+export async function readInstalledIds(ctx: Pick<CommandContext, 'manifest' | 'hostDir'>): Promise<string[]> {
+  const record = await readInstallRecord(ctx.hostDir, ctx.manifest.path);
+  return ctx.manifest.artifacts.filter((a) => record?.artifacts[a.id] !== undefined).map((a) => a.id);
+}
+
+/** The artifacts named by selection flags, else the installed set, else (nothing installed yet) the manifest's defaults. */
 export async function installedSelection(ctx: CommandContext, flags: ParsedFlags): Promise<Artifact[]> {
   const opts = selectOptionsFromFlags(flags);
   if (opts.only?.length || opts.labels || opts.includeOptional) return selectArtifacts(ctx.manifest, opts);
-  const record = await readInstallRecord(ctx.hostDir, ctx.manifest.path);
-  if (record) {
-    const installed = ctx.manifest.artifacts.filter((a) => record.artifacts[a.id] !== undefined);
-    if (installed.length) return installed;
-  }
+  const installed = new Set(await readInstalledIds(ctx));
+  if (installed.size) return ctx.manifest.artifacts.filter((a) => installed.has(a.id));
   return selectArtifacts(ctx.manifest, {});
 }

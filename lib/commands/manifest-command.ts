@@ -205,6 +205,7 @@ function formatCheck(r: ManifestCheckReport, cwd: string): string {
 
 export const manifestCommand: CommandSpec = {
   name: 'manifest',
+  operands: 'own',
   summary: 'author the manifest: `add <folder> --id ID` hashes a folder into an artifact entry; `check` validates (exit 2 on errors)',
   usage: 'modelmount manifest add <folder> --id ID [--labels K=V] [--env NAME] [--description TEXT] [--optional] [--dry-run] | modelmount manifest check [FILE...]',
   flags: [

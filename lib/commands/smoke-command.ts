@@ -22,14 +22,15 @@ export function formatSmoke(report: SmokeReport): string {
 export const smokeCommand: CommandSpec = {
   name: 'smoke',
   summary: 'run a one-off container of each service (no network): files visible read-only, then the app\'s own load check',
-  usage: 'modelmount smoke [--full] [--json]',
+  usage: 'modelmount smoke [ID...] [--full] [--only IDS] [--labels K=V] [--json]',
+  operands: 'artifacts',
   flags: [
     { name: 'full', type: 'boolean', help: 'also compare sha256 inside the container (with the image\'s sha256sum)' },
     ...pickFlags(SELECTION_FLAGS, 'only', 'labels'),
     ...pickFlags(LOCATION_FLAGS, 'host-dir'),
     JSON_FLAG,
   ],
-  details: 'Exit 8 when a service does not see an artifact read-only with the manifest sizes, or smoke.command fails or times out.',
+  details: 'Checks the installed set (what update installed, all mounted by the override), or only the artifacts named by arguments / --only / --labels. Exit 8 when a service does not see an artifact read-only with the manifest sizes, or smoke.command fails or times out.',
   async run(flags, io, signal) {
     const ctx = await loadContext(flags, io);
     const artifacts = await installedSelection(ctx, flags);

@@ -269,7 +269,8 @@ export function formatStatus(r: StatusReport): string {
 export const statusCommand: CommandSpec = {
   name: 'status',
   summary: 'per artifact: selected, installed and verified, size, source, mounted by the override and by running containers',
-  usage: 'modelmount status [--full] [--only IDS] [--labels K=V] [--no-docker] [--json]',
+  usage: 'modelmount status [ID...] [--full] [--only IDS] [--labels K=V] [--no-docker] [--json]',
+  operands: 'artifacts',
   flags: [
     { name: 'full', type: 'boolean', help: 're-hash every installed file instead of trusting the verified-state cache' },
     ...pickFlags(SELECTION_FLAGS, 'only', 'labels', 'include-optional'),
@@ -277,7 +278,7 @@ export const statusCommand: CommandSpec = {
     { name: 'docker', type: 'boolean', defaultTrue: true, env: 'MODELS_STATUS_DOCKER', help: 'do not ask Docker which running containers have the artifacts mounted' },
     JSON_FLAG,
   ],
-  details: 'Selection flags only mark which artifacts count as selected; every artifact of the manifest is listed. Exit status 0 whatever the state (use `verify` to fail on a bad install).',
+  details: 'SELECTED marks the installed set (what update installed, which the override mounts); arguments or selection flags mark those artifacts instead. Every artifact of the manifest is listed. Exit status 0 whatever the state (use `verify` to fail on a bad install).',
   async run(flags, io, signal) {
     const report = await gatherStatus(flags, io, { signal });
     io.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));

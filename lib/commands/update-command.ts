@@ -6,9 +6,15 @@ import { afterInstall, POST_INSTALL_FLAGS } from './post-install.ts';
 export const updateCommand: CommandSpec = {
   name: 'update',
   summary: 'download or copy, verify and install the selected artifacts (then write the Compose override and smoke-test)',
-  usage: 'modelmount update [--only IDS] [--labels K=V] [--source NAME] [--yes] [--dry-run] [--json]',
+  usage: 'modelmount update [ID...] [--only IDS] [--labels K=V] [--include-optional] [--prune] [--source NAME] [--yes] [--dry-run] [--json]',
+  operands: 'artifacts',
   flags: [
     ...SELECTION_FLAGS,
+    {
+      name: 'prune',
+      type: 'boolean',
+      help: 'make the installed set exactly the selection: installed artifacts not selected leave the override (asks first; --yes confirms; refused if it breaks a require rule)',
+    },
     ...LOCATION_FLAGS,
     { name: 'dry-run', type: 'boolean', help: 'print the plan (skip/fetch/copy/relink/repair per file) and change nothing' },
     { name: 'offline', type: 'boolean', env: 'MODELS_OFFLINE', help: 'install from the store only; fail (exit 3) naming what is missing' },
@@ -16,9 +22,16 @@ export const updateCommand: CommandSpec = {
     WAIT_FLAG,
     JSON_FLAG,
   ],
-  details: `Examples:
+  details: `Selection adds to what is installed: \`update student/v0_ja\` (or --only, --labels,
+--include-optional) installs that artifact and keeps every installed one mounted. Without any
+selection: every non-optional artifact, plus what is installed. Only --prune removes installed
+artifacts from the override; their folders stay on the host until \`gc\`.
+
+Examples:
   npm run models:update                              # interactive on a terminal, safe defaults elsewhere
-  npm run models:update -- --yes --labels lang=ja    # unattended, Japanese models only
+  npm run models:update -- --yes --labels lang=ja    # unattended: add the Japanese models
+  npm run models:update -- student/v0_en             # add the English student, keep the rest
+  npm run models:update -- --prune --labels lang=ja  # Japanese models only: asks before unmounting the rest
   npm run models:update -- --dry-run                 # show what would happen`,
   async run(flags, io, signal) {
     const outcome = await runUpdate(flags, io, signal);

@@ -3,10 +3,11 @@
  * (→ Compose override → smoke, when configured). Every question is answered
  * before the first byte moves.
  */
-import { AllSourcesFailedError, CancelledError, ExitCode, ModelmountError, type ExitStatus } from '../errors.ts';
+import { AllSourcesFailedError, CancelledError, ExitCode, ModelmountError, UsageError, type ExitStatus } from '../errors.ts';
 import { hostStatePath, legacyInstallRecordPath } from '../layout.ts';
-import { checkRequire, filterByLabelChoice, selectArtifacts } from '../manifest/select.ts';
-import { selectOptionsFromFlags } from './installed-selection.ts';
+import { checkRequire, filterByLabelChoice, planInstalledSet, selectArtifacts } from '../manifest/select.ts';
+import { readInstalledIds, selectOptionsFromFlags } from './installed-selection.ts';
+import { shellQuote } from '../compose/override.ts';
 import type { Artifact } from '../manifest/schema.ts';
 import { isNoop, planUpdate, type Plan } from '../plan.ts';
 import { checkFreeSpace, sameFilesystem } from '../store/space.ts';
@@ -29,13 +30,20 @@ import { runLockDirs, runLockOptions } from './run-lock.ts';
 import { formatPlan, planToJson } from './plan-output.ts';
 
 export interface Selection {
+  /** chooseSelection: what flags, prompts or defaults chose; after runUpdate: the installed set the update brings about */
   artifacts: Artifact[];
   preferredSource?: string;
   /** how the selection was made, for the log line */
   how: 'flags' | 'prompts' | 'defaults';
+  /** installed before, not chosen, and leaving the mounted set (--prune) */
+  pruned?: string[];
 }
 
-/** Flags answer questions; without flags, ask when interactive, else take the safe defaults. */
+/**
+ * Flags answer questions; without flags, ask when interactive, else take the
+ * safe defaults. This is what the user chose; runUpdate adds it to what is
+ * installed (or, with --prune, makes it the installed set) and checks `require` on that.
+ */
 export async function chooseSelection(ctx: CommandContext, flags: ParsedFlags): Promise<Selection> {
   const { manifest } = ctx;
   const opts = selectOptionsFromFlags(flags);
@@ -48,10 +56,12 @@ export async function chooseSelection(ctx: CommandContext, flags: ParsedFlags): 
     how = 'prompts';
     // ask only about labels that tell the required artifacts apart (e.g. lang: ja / en)
     const chosenLabels: Record<string, string[]> = {};
-    for (const [key, values] of prompts.choosableLabels(manifest.artifacts.filter((a) => !a.optional))) {
+    const offered = Object.fromEntries(prompts.choosableLabels(manifest.artifacts.filter((a) => !a.optional)));
+    for (const [key, values] of Object.entries(offered)) {
       chosenLabels[key] = await prompts.askLabels(key, values);
     }
-    const candidates = filterByLabelChoice(manifest.artifacts, chosenLabels);
+    // an optional artifact with a value the question did not offer stays for the optional question
+    const candidates = filterByLabelChoice(manifest.artifacts, chosenLabels, offered);
     const optional = candidates.filter((a) => a.optional);
     // --include-optional / --no-include-optional answer the question
     const extra = flags._set?.includes('include-optional')
@@ -62,8 +72,44 @@ export async function chooseSelection(ctx: CommandContext, flags: ParsedFlags): 
   if (!preferredSource && ctx.interactive && manifest.sources.length > 1) {
     preferredSource = await prompts.askSource(manifest.sources);
   }
-  checkRequire(manifest, artifacts.map((a) => a.id));
   return { artifacts, preferredSource, how };
+}
+
+/**
+ * The installed set this update brings about: the choice added to what is
+ * installed, or with --prune exactly the choice. Refuses (exit 2) a set that
+ * breaks a `require` rule; removing an installed artifact needs --yes or a
+ * confirmation on a terminal. Everything here happens before any byte moves.
+ */
+export async function resolveInstalledSet(ctx: CommandContext, flags: ParsedFlags, chosen: Selection): Promise<Selection> {
+  const prune = Boolean(flags.prune);
+  const set = planInstalledSet(ctx.manifest, await readInstalledIds(ctx), chosen.artifacts, { prune });
+  checkRequire(ctx.manifest, set.artifacts.map((a) => a.id));
+  if (set.kept.length) {
+    ctx.log(`Keeping the installed ${set.kept.join(', ')} (still mounted; --prune makes the installed set exactly the selection).`);
+  }
+  if (set.removed.length) {
+    const what = `${set.removed.join(', ')} from the mounted set (the Compose override; the folders stay on the host until \`gc\`)`;
+    if (flags['dry-run']) ctx.log(`Would remove ${what}.`);
+    else if (flags.yes) ctx.log(`Removing ${what} (--prune --yes).`);
+    else if (ctx.interactive) {
+      if (!(await prompts.confirmPrune(set.removed))) throw new CancelledError();
+    } else {
+      throw new UsageError(`--prune would remove ${set.removed.join(', ')} from the mounted set, and nobody confirmed it.`, {
+        code: 'EPRUNECONFIRM',
+        hint: `Answer the question on a terminal, or confirm with --yes: ${pruneCommand(flags, chosen.artifacts)}`,
+        data: { removed: set.removed },
+      });
+    }
+  }
+  return { ...chosen, artifacts: set.artifacts, pruned: set.removed };
+}
+
+/** The command that confirms a prune non-interactively: the same choice, by id, with --yes. */
+function pruneCommand(flags: ParsedFlags, chosen: readonly Artifact[]): string {
+  const locations = (['manifest', 'host-dir', 'cache-dir'] as const).flatMap((f) => (typeof flags[f] === 'string' ? [`--${f}`, flags[f] as string] : []));
+  const args = [...locations, '--prune', '--only', chosen.map((a) => a.id).join(','), '--yes'];
+  return `npm run models:update -- ${args.map(shellQuote).join(' ')}`;
 }
 
 export interface UpdateReport {
@@ -74,7 +120,10 @@ export interface UpdateReport {
   manifestDigest: string;
   hostDir: string;
   cacheDir: string;
+  /** the installed set after the update (what the override mounts) */
   selection: string[];
+  /** removed from the installed set by --prune */
+  pruned: string[];
   plan?: ReturnType<typeof planToJson>;
   artifacts: {
     id: string;
@@ -113,6 +162,7 @@ function summarise(ctx: CommandContext, selection: Selection, results: FileResul
     hostDir: ctx.hostDir,
     cacheDir: ctx.cacheDir,
     selection: selection.artifacts.map((a) => a.id),
+    pruned: selection.pruned ?? [],
     artifacts,
     totals: {
       files: results.length,
@@ -146,12 +196,13 @@ export interface UpdateOutcome {
 /** Bring the host folder to the selection. Returns the report; throws only for errors before any change. */
 export async function runUpdate(flags: ParsedFlags, io: Io, signal?: AbortSignal): Promise<UpdateOutcome> {
   const ctx = await loadContext(flags, io);
-  const selection = await chooseSelection(ctx, flags);
-  const started = Date.now(); // after the questions: durations measure the work
-  if (selection.how === 'defaults') {
+  const chosen = await chooseSelection(ctx, flags);
+  if (chosen.how === 'defaults') {
     const which = flags['include-optional'] ? 'every artifact, optional ones included' : 'every non-optional artifact';
-    ctx.log(`Selected ${selection.artifacts.map((a) => a.id).join(', ')} (${which}; choose with --only or --labels).`);
+    ctx.log(`Selected ${chosen.artifacts.map((a) => a.id).join(', ')} (${which}; choose with --only or --labels).`);
   }
+  const selection = await resolveInstalledSet(ctx, flags, chosen);
+  const started = Date.now(); // after the questions: durations measure the work
   const sources = ctx.makeSources(selection.preferredSource);
   if (!ctx.json && !flags.offline) ctx.log(`Sources, in order: ${sources.map((s) => s.display).join(', ')}`);
   // one run at a time per store and host folder (a dry run changes nothing and does not wait)
@@ -246,7 +297,8 @@ async function recordInstall(ctx: CommandContext, selection: Selection, report: 
   const previous = await readInstallRecord(ctx.hostDir, ctx.manifest.path);
   const now = new Date().toISOString();
   const wanted: InstallRecord['artifacts'] = {};
-  // exactly the current selection: that is what the override mounts; deselected folders stay (released) until `gc`
+  // the installed set (what was installed before plus the selection, or with --prune exactly the selection):
+  // that is what the override mounts; pruned folders stay (released) until `gc`
   for (const a of selection.artifacts) {
     const r = report.artifacts.find((x) => x.id === a.id);
     const prev = previous?.artifacts[a.id];

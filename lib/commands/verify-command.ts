@@ -9,14 +9,15 @@ import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.t
 export const verifyCommand: CommandSpec = {
   name: 'verify',
   summary: 'check the installed files against the manifest (fast: state cache; --full: re-hash every byte)',
-  usage: 'modelmount verify [--full] [--only IDS] [--json]',
+  usage: 'modelmount verify [ID...] [--full] [--only IDS] [--labels K=V] [--json]',
+  operands: 'artifacts',
   flags: [
     { name: 'full', type: 'boolean', help: 're-hash every file instead of trusting the verified-state cache' },
     ...pickFlags(SELECTION_FLAGS, 'only', 'labels', 'include-optional'),
     ...pickFlags(LOCATION_FLAGS, 'host-dir', 'jobs'),
     JSON_FLAG,
   ],
-  details: 'Exit status 4 when any selected file is missing, has the wrong size or content, or is not a regular file.',
+  details: 'Checks the installed set (what update installed), or the artifacts named by arguments / --only / --labels / --include-optional. Exit status 4 when any selected file is missing, has the wrong size or content, or is not a regular file.',
   async run(flags, io, signal) {
     const ctx = await loadContext(flags, io);
     // what the last update installed, unless flags say otherwise

@@ -177,7 +177,8 @@ export function formatWarmSummary(r: WarmReport): string {
 export const warmCommand: CommandSpec = {
   name: 'warm',
   summary: 'fill the download store for the selection and verify it (CI cache warm step; no host folder, no Docker); --key prints the cache key',
-  usage: 'modelmount warm [--key] [--only IDS] [--labels K=V] [--source NAME] [--cache-dir DIR] [--json]',
+  operands: 'artifacts',
+  usage: 'modelmount warm [ID...] [--key] [--only IDS] [--labels K=V] [--source NAME] [--cache-dir DIR] [--json]',
   flags: [
     { name: 'key', type: 'boolean', help: 'print only the cache key of the selection (modelmount-v1-<sha256>) and do nothing else' },
     { name: 'full', type: 'boolean', help: 're-hash every blob already in the store instead of trusting the verified-state cache' },

@@ -330,7 +330,7 @@ async function readExistingOverride(file: string): Promise<string | undefined> {
 // ---------------------------------------------------------------------------
 // How the override is picked up
 
-function shellQuote(arg: string): string {
+export function shellQuote(arg: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 

@@ -669,7 +669,7 @@ export async function checkRequire(ctx: DoctorContext): Promise<DoctorFinding[]>
       title: `None of ${rule.anyOf.join(', ')} is installed`,
       ...(loc ?? { file: ctx.manifest.path }),
       message: `The manifest requires at least one of ${rule.anyOf.join(', ')} (${state}). The app cannot start without one (e.g. \`${OUTAGE_SYMPTOM}\`).`,
-      fix: `Select at least one of them (e.g. \`npm run models:update -- --only ${rule.anyOf[0]}\`) and install it.`,
+      fix: `Install at least one of them: \`npm run models:update -- --only ${rule.anyOf[0]}\` adds it to what is installed (every installed artifact stays mounted).`,
     });
   }
   if (findings.length === 0) {

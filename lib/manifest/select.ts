@@ -21,6 +21,12 @@ function list(values: Iterable<string>): string {
   return [...values].join(', ');
 }
 
+/** an unknown "id" that is a YAML file name was meant as the manifest */
+function manifestHint(unknown: readonly string[]): string {
+  const file = unknown.find((u) => /\.ya?ml$/i.test(u));
+  return file ? ` To use another manifest, pass --manifest ${file}.` : '';
+}
+
 function didYouMean(value: string, candidates: readonly string[]): string {
   const guess = closest(value, candidates);
   return guess ? ` Did you mean "${guess}"?` : '';
@@ -44,7 +50,7 @@ export function selectArtifacts(manifest: Pick<Manifest, 'artifacts'>, opts: Sel
       const first = unknown[0] as string;
       throw new UsageError(`Unknown artifact id${unknown.length > 1 ? 's' : ''}: ${list(unknown)}.`, {
         code: 'EUNKNOWNID',
-        hint: `Valid ids: ${list(ids)}.${didYouMean(first, ids)}`,
+        hint: `Valid ids: ${list(ids)}.${didYouMean(first, ids)}${manifestHint(unknown)}`,
         data: { unknown, valid: ids },
       });
     }
@@ -194,10 +200,56 @@ export function orderSources(sources: readonly ResolvedSource[], prefer?: string
 }
 
 /**
- * The interactive choice "which languages?": keep the artifacts whose value for
- * each chosen key is among the chosen values; an artifact without that key
- * (a shared tokenizer, a teacher) is not filtered by it.
+ * The interactive choice "which languages?": drop the artifacts whose value for
+ * an asked key was offered and not chosen. An artifact without that key (a
+ * shared tokenizer, a teacher) or with a value the question did not offer (an
+ * optional lang=multi teacher: the question lists only the required
+ * artifacts' values) is not filtered by it: the optional question, or
+ * --include-optional, decides about it.
  */
-export function filterByLabelChoice(artifacts: readonly Artifact[], chosen: Readonly<Record<string, readonly string[]>>): Artifact[] {
-  return artifacts.filter((a) => Object.entries(chosen).every(([k, vs]) => !Object.hasOwn(a.labels, k) || vs.includes(a.labels[k] as string)));
+export function filterByLabelChoice(
+  artifacts: readonly Artifact[],
+  chosen: Readonly<Record<string, readonly string[]>>,
+  offered: Readonly<Record<string, readonly string[]>> = chosen,
+): Artifact[] {
+  return artifacts.filter((a) =>
+    Object.entries(chosen).every(([k, vs]) => {
+      const v = Object.hasOwn(a.labels, k) ? (a.labels[k] as string) : undefined;
+      return v === undefined || vs.includes(v) || !(offered[k] ?? []).includes(v);
+    }),
+  );
+}
+
+export interface InstalledSetPlan {
+  /** what is installed and mounted after the update, in manifest order */
+  artifacts: Artifact[];
+  /** selected and not installed before */
+  added: string[];
+  /** installed before, not selected, and staying (no --prune) */
+  kept: string[];
+  /** installed before, not selected, and leaving the mounted set (--prune) */
+  removed: string[];
+}
+
+/**
+ * What `update` installs: the selection added to what is installed (as `dvc
+ * pull <target>` adds to a workspace), or with `prune` exactly the selection.
+ * Installed ids the manifest no longer lists are dropped (nothing could mount them).
+ */
+export function planInstalledSet(
+  manifest: Pick<Manifest, 'artifacts'>,
+  installedIds: Iterable<string>,
+  selected: readonly Artifact[],
+  opts: { prune: boolean },
+): InstalledSetPlan {
+  const installed = new Set(installedIds);
+  const chosen = new Set(selected.map((a) => a.id));
+  const ids = (keep: (a: Artifact) => boolean) => manifest.artifacts.filter(keep).map((a) => a.id);
+  const leftOver = ids((a) => installed.has(a.id) && !chosen.has(a.id));
+  return {
+    artifacts: manifest.artifacts.filter((a) => chosen.has(a.id) || (!opts.prune && installed.has(a.id))),
+    added: ids((a) => chosen.has(a.id) && !installed.has(a.id)),
+    kept: opts.prune ? [] : leftOver,
+    removed: opts.prune ? leftOver : [],
+  };
 }

@@ -84,6 +84,16 @@ export async function confirmGc(items: number, bytes: number, blobs: number): Pr
   return ask((p) => p.confirm({ message: `Remove these ${items} item${items === 1 ? '' : 's'} (${formatBytes(bytes)}${store})?`, default: false }));
 }
 
+/** update --prune: removing installed artifacts from the mounted set (default no). */
+export async function confirmPrune(ids: readonly string[]): Promise<boolean> {
+  return ask((p) =>
+    p.confirm({
+      message: `--prune removes ${ids.join(', ')} from the mounted set: the Compose override will no longer mount ${ids.length === 1 ? 'it' : 'them'} (the folders stay on the host until \`gc\`). Remove?`,
+      default: false,
+    }),
+  );
+}
+
 export const CUSTOM_SOURCE = '\0custom';
 
 /** bootstrap: a manifest source, or another URL / folder typed in. */
