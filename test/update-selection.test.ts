@@ -181,6 +181,7 @@ describe('compose and doctor act on the installed set', () => {
     expect((await p.update()).code).toBe(0);
     const r = await runCliCaptured(['compose', '--manifest', p.manifest, '--only', 'student/v0_ja']);
     expect(r.code).toBe(ExitCode.usage);
+    expect(r.stderr).toContain('acts on the installed set');
     expect(await p.mounted()).toEqual(STUDENTS);
     const d = await runCliCaptured(['doctor', '--manifest', p.manifest, '--labels', 'lang=ja']);
     expect(d.code).toBe(ExitCode.usage);

@@ -99,8 +99,9 @@ export function parseFlags(argv: string[], specs: FlagSpec[], env: NodeJS.Proces
       const best = known.map((k) => [k, levenshtein(name, k)] as const).sort((a, b) => a[1] - b[1])[0];
       return best && best[1] <= 2 ? `${u} (did you mean --${best[0]}?)` : u;
     });
+    const selecting = unknown.some((u) => /^--(only|labels|include-optional)(=|$)/.test(u));
     throw new UsageError(`Unknown option${unknown.length > 1 ? 's' : ''} for ${command || 'this command'}: ${hints.join(', ')}`, {
-      hint: `Run \`modelmount ${command} --help\` to see the options.`,
+      hint: `${selecting ? `${command} does not select artifacts: it acts on the installed set, which \`modelmount update --only IDS\` adds to and \`modelmount update --prune …\` replaces. ` : ''}Run \`modelmount ${command} --help\` to see the options.`,
     });
   }
   const words = raw._.map(String);

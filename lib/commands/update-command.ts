@@ -3,13 +3,20 @@ import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS, WAIT_FLAG } from './specs.t
 import { formatUpdateSummary, runUpdate } from './update.ts';
 import { afterInstall, POST_INSTALL_FLAGS } from './post-install.ts';
 
+/** on update, selection adds to what is installed */
+const ADDS: Record<string, string> = {
+  only: 'artifact ids to add to what is installed, comma-separated or repeated (e.g. student/v0_ja); the same as ID arguments',
+  labels: 'add the artifacts with these labels, e.g. lang=ja or lang=ja,en (repeatable; keys AND, values OR)',
+  'include-optional': 'also add the optional artifacts',
+};
+
 export const updateCommand: CommandSpec = {
   name: 'update',
   summary: 'download or copy, verify and install the selected artifacts (then write the Compose override and smoke-test)',
   usage: 'modelmount update [ID...] [--only IDS] [--labels K=V] [--include-optional] [--prune] [--source NAME] [--yes] [--dry-run] [--json]',
   operands: 'artifacts',
   flags: [
-    ...SELECTION_FLAGS,
+    ...SELECTION_FLAGS.map((f) => ({ ...f, help: ADDS[f.name] ?? f.help })),
     {
       name: 'prune',
       type: 'boolean',

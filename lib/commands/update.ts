@@ -89,13 +89,14 @@ export async function resolveInstalledSet(ctx: CommandContext, flags: ParsedFlag
     ctx.log(`Keeping the installed ${set.kept.join(', ')} (still mounted; --prune makes the installed set exactly the selection).`);
   }
   if (set.removed.length) {
-    const what = `${set.removed.join(', ')} from the mounted set (the Compose override; the folders stay on the host until \`gc\`)`;
-    if (flags['dry-run']) ctx.log(`Would remove ${what}.`);
-    else if (flags.yes) ctx.log(`Removing ${what} (--prune --yes).`);
+    const removed = set.removed.join(', ');
+    const after = 'the Compose override stops mounting them; their folders stay on the host until `gc`';
+    if (flags['dry-run']) ctx.log(`--prune would remove ${removed} from the mounted set: ${after}.`);
+    else if (flags.yes) ctx.log(`Removing ${removed} from the mounted set (--prune --yes): ${after}.`);
     else if (ctx.interactive) {
       if (!(await prompts.confirmPrune(set.removed))) throw new CancelledError();
     } else {
-      throw new UsageError(`--prune would remove ${set.removed.join(', ')} from the mounted set, and nobody confirmed it.`, {
+      throw new UsageError(`--prune would remove ${removed} from the mounted set: that needs a confirmation.`, {
         code: 'EPRUNECONFIRM',
         hint: `Answer the question on a terminal, or confirm with --yes: ${pruneCommand(flags, chosen.artifacts)}`,
         data: { removed: set.removed },
