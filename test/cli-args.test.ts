@@ -1,20 +1,11 @@
 /** parseFlags: what arguments that are not options mean, per command. */
 import { describe, expect, it } from 'vitest';
 import { parseFlags, type FlagSpec } from '../lib/cli/args.ts';
-import { UsageError } from '../lib/errors.ts';
 import { SELECTION_FLAGS } from '../lib/commands/specs.ts';
+import { usageError } from './helpers/usage-error.ts';
 
 const specs: FlagSpec[] = [...SELECTION_FLAGS, { name: 'manifest', type: 'string', value: 'PATH', env: 'MODELS_MANIFEST', help: '' }];
 
-function usageError(fn: () => unknown): UsageError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(UsageError);
-    return err as UsageError;
-  }
-  throw new Error('expected a UsageError');
-}
 
 describe('arguments', () => {
   it("'artifacts': ids join --only, and as a flag they win over MODELS_ONLY", () => {

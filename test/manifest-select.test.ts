@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { UsageError } from '../lib/errors.ts';
 import { parseManifest } from '../lib/manifest/load.ts';
 import { checkRequire, filterByLabelChoice, orderSources, parseLabelFlags, planInstalledSet, selectArtifacts } from '../lib/manifest/select.ts';
+import { usageError } from './helpers/usage-error.ts';
 
 const sha = (c: string): string => c.repeat(64);
 const file = (c: string) => [{ path: 'model.safetensors', size: 1, sha256: sha(c) }];
@@ -29,15 +29,6 @@ const manifest = parseManifest(
 
 const ids = (opts: Parameters<typeof selectArtifacts>[1]): string[] => selectArtifacts(manifest, opts).map((a) => a.id);
 
-function usageError(fn: () => unknown): UsageError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(UsageError);
-    return err as UsageError;
-  }
-  throw new Error('expected a UsageError');
-}
 
 describe('selectArtifacts', () => {
   it('defaults to every non-optional artifact, in manifest order', () => {
