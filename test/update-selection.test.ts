@@ -8,6 +8,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { PassThrough } from 'node:stream';
+import { runCli } from '../lib/cli/run-cli.ts';
+import { commands } from '../lib/commands/index.ts';
+import type { Io } from '../lib/commands/context.ts';
 import { parseOverrideHeader } from '../lib/compose/override.ts';
 import { ExitCode } from '../lib/errors.ts';
 import { listFiles, manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, tempProject } from './helpers/cli.ts';
@@ -102,6 +106,45 @@ describe('update selection adds to what is installed', () => {
     const added = await p.update('--only', 'teacher/v0');
     expect(added.code, added.stderr).toBe(0);
     expect(await p.mounted()).toEqual(['student/v0_ja', 'teacher/v0']);
+  });
+});
+
+describe('two updates at once', () => {
+  it('the one that waited for the lock adds to what the other installed meanwhile (nothing drops out of the override)', async () => {
+    const p = await setup();
+    expect((await p.update('--only', 'student/v0_ja')).code).toBe(0);
+    // A holds the lock while the teacher download is held back
+    const teacher = p.artifacts.find((a) => a.id === 'teacher/v0')!.files[0]!.data;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    p.server.fault('/teacher/v0/model.safetensors', {
+      handler: (_req, res) => {
+        void released.then(() => {
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': teacher.length });
+          res.end(teacher);
+        });
+      },
+    });
+    const a = p.update('--only', 'teacher/v0');
+    while (!p.server.requests.some((r) => r.url.includes('teacher'))) await new Promise((r) => setTimeout(r, 20));
+    // B read the installed set (student/v0_ja) before A recorded the teacher, then waits for A's lock
+    const stderr = new PassThrough();
+    let said = '';
+    const waiting = new Promise<void>((resolve) =>
+      stderr.on('data', (c: Buffer) => {
+        said += c.toString();
+        if (said.includes('Waiting for another modelmount run')) resolve();
+      }),
+    );
+    const io: Io = { stdout: new PassThrough().resume(), stderr, env: { PATH: process.env.PATH, HOME: process.env.HOME, CI: 'true' }, cwd: process.cwd(), isTTY: false };
+    const b = runCli(['update', '--manifest', p.manifest, '--no-smoke', '--only', 'student/v0_en'], io, commands, new AbortController().signal);
+    await waiting;
+    release();
+    const ra = await a;
+    expect(ra.code, ra.stderr + ra.stdout).toBe(0);
+    expect(await b, said).toBe(0);
+    expect(await p.mounted()).toEqual(ALL);
+    expect(await p.selected()).toEqual(ALL);
   });
 });
 

@@ -8,6 +8,10 @@ import { composeStep, smokeStep, type ComposeStepReport } from './compose-steps.
 import type { Io } from './context.ts';
 import { formatSmoke } from './smoke-command.ts';
 import type { UpdateOutcome } from './update.ts';
+import { withRunLock } from '../lock.ts';
+import { runLockDirs, runLockOptions } from './run-lock.ts';
+import { readInstalledIds } from './installed-selection.ts';
+import type { Artifact } from '../manifest/schema.ts';
 
 export const POST_INSTALL_FLAGS: FlagSpec[] = [
   { name: 'compose', type: 'boolean', defaultTrue: true, env: 'MODELS_COMPOSE_OVERRIDE', help: 'skip writing and validating the Compose override' },
@@ -44,7 +48,14 @@ export async function afterInstall(
   }
   try {
     const found = known ?? (await findSmokeEngine({ env: io.env, cwd: io.cwd }));
-    const c = await composeStep(ctx.manifest, selection.artifacts, { env: io.env, cwd: io.cwd, jobs: ctx.jobs, found });
+    // the override mounts the installed set as recorded now, written under the run lock: when two
+    // updates overlap, the last one to write it writes the newest record, so no artifact drops out
+    let artifacts: Artifact[] = selection.artifacts;
+    const c = await withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(flags, ctx, 'update', signal), async () => {
+      const installed = new Set(await readInstalledIds(ctx));
+      if (installed.size) artifacts = ctx.manifest.artifacts.filter((a) => installed.has(a.id));
+      return composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, jobs: ctx.jobs, found });
+    });
     report.compose = c;
     say(`${c.changed ? 'Wrote' : 'Unchanged:'} ${c.override}${c.validated ? `, validated with ${c.engine!.command.join(' ')} ${c.engine!.fullVersion}` : ` (${c.skipped})`}.`);
     say(`  Use it with: ${c.commandLine} up   (npm run models:compose -- --print for other ways)`);
@@ -53,7 +64,7 @@ export async function afterInstall(
       say('Smoke test skipped (--no-smoke).');
       return { exitCode: 0, report };
     }
-    const s = await smokeStep(ctx.manifest, selection.artifacts, {
+    const s = await smokeStep(ctx.manifest, artifacts, {
       env: io.env,
       cwd: io.cwd,
       full: Boolean(flags.full),

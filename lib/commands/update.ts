@@ -37,6 +37,8 @@ export interface Selection {
   how: 'flags' | 'prompts' | 'defaults';
   /** installed before, not chosen, and leaving the mounted set (--prune) */
   pruned?: string[];
+  /** what flags, prompts or defaults chose (set by resolveInstalledSet) */
+  chosen?: Artifact[];
 }
 
 /**
@@ -103,7 +105,30 @@ export async function resolveInstalledSet(ctx: CommandContext, flags: ParsedFlag
       });
     }
   }
-  return { ...chosen, artifacts: set.artifacts, pruned: set.removed };
+  return { ...chosen, artifacts: set.artifacts, pruned: set.removed, chosen: chosen.artifacts };
+}
+
+/**
+ * Under the run lock: the installed set again, from the install record as it is
+ * now. A run that waited for the lock adds to what the run before it installed
+ * (so nothing drops out of the override); --prune removes only what was confirmed.
+ */
+async function refreshInstalledSet(ctx: CommandContext, flags: ParsedFlags, selection: Selection): Promise<Selection> {
+  if (!selection.chosen) return selection;
+  const set = planInstalledSet(ctx.manifest, await readInstalledIds(ctx), selection.chosen, { prune: Boolean(flags.prune) });
+  const confirmed = new Set(selection.pruned ?? []);
+  const unconfirmed = set.removed.filter((id) => !confirmed.has(id));
+  if (unconfirmed.length) {
+    throw new UsageError(`Another run installed ${unconfirmed.join(', ')} while this one waited; --prune would remove ${unconfirmed.length === 1 ? 'it' : 'them'} unconfirmed.`, {
+      code: 'EPRUNECONFIRM',
+      hint: 'Run the same command again: it asks (or needs --yes) for what it removes now.',
+      data: { removed: set.removed },
+    });
+  }
+  const before = new Set(selection.artifacts.map((a) => a.id));
+  const meanwhile = set.artifacts.filter((a) => !before.has(a.id)).map((a) => a.id);
+  if (meanwhile.length) ctx.log(`Keeping ${meanwhile.join(', ')} too (installed by another run while this one waited).`);
+  return { ...selection, artifacts: set.artifacts, pruned: set.removed };
 }
 
 /** The command that confirms a prune non-interactively: the same choice, by id, with --yes. */
@@ -223,6 +248,7 @@ async function installSelection(
   started: number,
   signal: AbortSignal,
 ): Promise<UpdateOutcome> {
+  selection = await refreshInstalledSet(ctx, flags, selection);
   const dryRun = Boolean(flags['dry-run']);
   const store = await Store.open(ctx.cacheDir, { readOnly: dryRun });
   const hostCache = await StateCache.load(hostStatePath(ctx.hostDir));
