@@ -12,7 +12,7 @@ import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 
 vi.mock('../lib/ui/prompts.ts', async (importOriginal) => {
   const real = await importOriginal<typeof import('../lib/ui/prompts.ts')>();
-  return { ...real, askLabels: vi.fn(), askOptionalArtifacts: vi.fn(), askSource: vi.fn(), confirmRepairs: vi.fn() };
+  return { ...real, askLabels: vi.fn(), askOptionalArtifacts: vi.fn(), askSource: vi.fn(), confirmRepairs: vi.fn(), confirmPrune: vi.fn() };
 });
 const prompts = await import('../lib/ui/prompts.ts');
 const mocked = vi.mocked(prompts);
@@ -115,5 +115,33 @@ describe('interactive update', () => {
     expect(accepted.code).toBe(0);
     expect(await fs.readFile(file, 'utf8')).toBe('{"lang":"ja"}\n');
     expect(path.basename(file)).toBe('config.json');
+  });
+
+  it('--prune asks which installed artifacts leave the mounted set; yes prunes, Ctrl+C changes nothing', async () => {
+    expect((await runCliCaptured(['update', '--manifest', p.manifest, '--yes', '--include-optional'], tty)).code).toBe(0);
+    const installed = async () => {
+      const r = await runCliCaptured(['status', '--manifest', p.manifest, '--json', '--no-docker']);
+      return (JSON.parse(r.stdout).artifacts as { id: string; selected: boolean }[]).filter((a) => a.selected).map((a) => a.id);
+    };
+    mocked.askSource.mockResolvedValue('mirror');
+    mocked.confirmPrune.mockRejectedValueOnce(new CancelledError());
+    const cancelled = await runCliCaptured(['update', '--manifest', p.manifest, '--prune', '--only', 'student/v0_en'], tty);
+    expect(cancelled.code).toBe(0);
+    expect(mocked.confirmPrune).toHaveBeenCalledWith(['student/v0_ja', 'teacher/v0']);
+    expect(await installed()).toEqual(['student/v0_ja', 'student/v0_en', 'teacher/v0']);
+
+    mocked.confirmPrune.mockResolvedValueOnce(true);
+    const pruned = await runCliCaptured(['update', '--manifest', p.manifest, '--prune', '--only', 'student/v0_en'], tty);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(await installed()).toEqual(['student/v0_en']);
+  });
+
+  it('without --prune nothing is asked about removal: an update adds', async () => {
+    expect((await runCliCaptured(['update', '--manifest', p.manifest, '--yes', '--only', 'student/v0_ja'], tty)).code).toBe(0);
+    mocked.askSource.mockResolvedValue('mirror');
+    const r = await runCliCaptured(['update', '--manifest', p.manifest, '--only', 'student/v0_en'], tty);
+    expect(r.code, r.stderr).toBe(0);
+    expect(mocked.confirmPrune).not.toHaveBeenCalled();
+    expect(r.stderr).toContain('Keeping the installed student/v0_ja');
   });
 });
