@@ -62,6 +62,12 @@ describe('selectArtifacts', () => {
     expect(ids({ labels: { role: ['teacher'] } })).toEqual(['teacher/v0']);
   });
 
+  it('--include-optional with --only or --labels also takes the optional artifacts the labels do not rule out', () => {
+    expect(ids({ only: ['student/v0_en'], includeOptional: true })).toEqual(['student/v0_en', 'teacher/v0']);
+    expect(ids({ labels: { lang: ['en'] }, includeOptional: true })).toEqual(['student/v0_en']); // the teacher is lang=ja
+    expect(ids({ labels: { role: ['student'] }, includeOptional: true })).toEqual(['student/v0_ja', 'student/v0_en']);
+  });
+
   it('--only and --labels filter together', () => {
     expect(ids({ only: ['student/v0_ja', 'student/v0_en'], labels: { lang: ['en'] } })).toEqual(['student/v0_en']);
     const e = usageError(() => ids({ only: ['student/v0_ja'], labels: { lang: ['en'] } }));
@@ -159,6 +165,7 @@ describe('orderSources', () => {
 describe('filterByLabelChoice (the interactive label question)', () => {
   const offered = { lang: ['en', 'ja'] };
   it('drops an artifact whose value was offered and not chosen; keeps one without the key', () => {
+    expect(filterByLabelChoice(manifest.artifacts, { lang: ['en'] }).map((a) => a.id)).toEqual(['student/v0_en', 'tools/tokenizer']);
     expect(filterByLabelChoice(manifest.artifacts, { lang: ['en'] }, offered).map((a) => a.id)).toEqual(['student/v0_en', 'tools/tokenizer']);
   });
 

@@ -13,7 +13,7 @@ export interface SelectOptions {
   only?: readonly string[];
   /** --labels: values of one key are OR-ed, different keys are AND-ed; optional artifacts can match */
   labels?: Readonly<Record<string, readonly string[]>>;
-  /** with neither only nor labels: also take optional artifacts */
+  /** also take the optional artifacts (with labels: those the labels do not rule out, e.g. one without that key) */
   includeOptional?: boolean;
 }
 
@@ -89,10 +89,12 @@ export function selectArtifacts(manifest: Pick<Manifest, 'artifacts'>, opts: Sel
 
   if (!only && !labels) return all.filter((a) => opts.includeOptional || !a.optional);
 
+  const notRuledOut = new Set(labels ? filterByLabelChoice(all, labels).map((a) => a.id) : ids);
   const selected = all.filter(
     (a) =>
-      (!only || only.has(a.id)) &&
-      (!labels || Object.entries(labels).every(([k, vs]) => Object.hasOwn(a.labels, k) && vs.includes(a.labels[k] as string))),
+      ((!only || only.has(a.id)) &&
+        (!labels || Object.entries(labels).every(([k, vs]) => Object.hasOwn(a.labels, k) && vs.includes(a.labels[k] as string)))) ||
+      (opts.includeOptional === true && a.optional && notRuledOut.has(a.id)),
   );
   if (selected.length === 0) {
     const parts = [only ? `--only ${list(only)}` : '', labels ? `--labels ${formatLabels(labels)}` : ''].filter(Boolean);
@@ -210,12 +212,13 @@ export function orderSources(sources: readonly ResolvedSource[], prefer?: string
 export function filterByLabelChoice(
   artifacts: readonly Artifact[],
   chosen: Readonly<Record<string, readonly string[]>>,
-  offered: Readonly<Record<string, readonly string[]>> = chosen,
+  /** the values the question listed per key (default: every value counts as offered) */
+  offered?: Readonly<Record<string, readonly string[]>>,
 ): Artifact[] {
   return artifacts.filter((a) =>
     Object.entries(chosen).every(([k, vs]) => {
       const v = Object.hasOwn(a.labels, k) ? (a.labels[k] as string) : undefined;
-      return v === undefined || vs.includes(v) || !(offered[k] ?? []).includes(v);
+      return v === undefined || vs.includes(v) || (offered !== undefined && !(offered[k] ?? []).includes(v));
     }),
   );
 }
