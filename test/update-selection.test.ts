@@ -109,42 +109,66 @@ describe('update selection adds to what is installed', () => {
   });
 });
 
+/**
+ * Run A (`update --only teacher/v0`) holds the run lock while the teacher download
+ * is held back; run B (`update …args`) starts meanwhile, reads the installed set
+ * (student/v0_ja) before A records the teacher, and waits for the lock. Then A goes on.
+ */
+async function overlapping(p: Awaited<ReturnType<typeof setup>>, args: string[]) {
+  expect((await p.update('--only', 'student/v0_ja')).code).toBe(0);
+  const teacher = p.artifacts.find((a) => a.id === 'teacher/v0')!.files[0]!.data;
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  p.server.fault('/teacher/v0/model.safetensors', {
+    handler: (_req, res) => {
+      void released.then(() => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': teacher.length });
+        res.end(teacher);
+      });
+    },
+  });
+  const a = p.update('--only', 'teacher/v0');
+  while (!p.server.requests.some((r) => r.url.includes('teacher'))) await new Promise((r) => setTimeout(r, 20));
+  const stderr = new PassThrough();
+  let said = '';
+  const waiting = new Promise<void>((resolve) =>
+    stderr.on('data', (c: Buffer) => {
+      said += c.toString();
+      if (said.includes('Waiting for another modelmount run')) resolve();
+    }),
+  );
+  const io: Io = { stdout: new PassThrough().resume(), stderr, env: { PATH: process.env.PATH, HOME: process.env.HOME, CI: 'true' }, cwd: process.cwd(), isTTY: false };
+  const b = runCli(['update', '--manifest', p.manifest, '--no-smoke', ...args], io, commands, new AbortController().signal);
+  await waiting;
+  release();
+  const ra = await a;
+  return { a: ra, b: await b, bSaid: () => said };
+}
+
 describe('two updates at once', () => {
   it('the one that waited for the lock adds to what the other installed meanwhile (nothing drops out of the override)', async () => {
     const p = await setup();
-    expect((await p.update('--only', 'student/v0_ja')).code).toBe(0);
-    // A holds the lock while the teacher download is held back
-    const teacher = p.artifacts.find((a) => a.id === 'teacher/v0')!.files[0]!.data;
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    p.server.fault('/teacher/v0/model.safetensors', {
-      handler: (_req, res) => {
-        void released.then(() => {
-          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': teacher.length });
-          res.end(teacher);
-        });
-      },
-    });
-    const a = p.update('--only', 'teacher/v0');
-    while (!p.server.requests.some((r) => r.url.includes('teacher'))) await new Promise((r) => setTimeout(r, 20));
-    // B read the installed set (student/v0_ja) before A recorded the teacher, then waits for A's lock
-    const stderr = new PassThrough();
-    let said = '';
-    const waiting = new Promise<void>((resolve) =>
-      stderr.on('data', (c: Buffer) => {
-        said += c.toString();
-        if (said.includes('Waiting for another modelmount run')) resolve();
-      }),
-    );
-    const io: Io = { stdout: new PassThrough().resume(), stderr, env: { PATH: process.env.PATH, HOME: process.env.HOME, CI: 'true' }, cwd: process.cwd(), isTTY: false };
-    const b = runCli(['update', '--manifest', p.manifest, '--no-smoke', '--only', 'student/v0_en'], io, commands, new AbortController().signal);
-    await waiting;
-    release();
-    const ra = await a;
-    expect(ra.code, ra.stderr + ra.stdout).toBe(0);
-    expect(await b, said).toBe(0);
+    const { a, b, bSaid } = await overlapping(p, ['--only', 'student/v0_en']);
+    expect(a.code, a.stderr + a.stdout).toBe(0);
+    expect(b, bSaid()).toBe(0);
+    expect(bSaid()).toContain('Keeping teacher/v0 too (installed by another run while this one waited)');
     expect(await p.mounted()).toEqual(ALL);
     expect(await p.selected()).toEqual(ALL);
+  });
+
+  it('--prune without --yes does not remove what another run installed while it waited (exit 2); with --yes it does', async () => {
+    const p = await setup();
+    const { a, b, bSaid } = await overlapping(p, ['--prune', '--only', 'student/v0_ja']);
+    expect(a.code, a.stderr + a.stdout).toBe(0);
+    expect(b).toBe(ExitCode.usage);
+    expect(bSaid()).toContain('Another run installed teacher/v0 while this one waited');
+    expect(await p.mounted()).toEqual(['student/v0_ja', 'teacher/v0']);
+
+    const q = await setup();
+    const yes = await overlapping(q, ['--prune', '--only', 'student/v0_ja', '--yes']);
+    expect(yes.b, yes.bSaid()).toBe(0);
+    expect(await q.selected()).toEqual(['student/v0_ja']);
+    expect(await q.mounted()).toEqual(['student/v0_ja']);
   });
 });
 

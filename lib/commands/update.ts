@@ -118,7 +118,8 @@ async function refreshInstalledSet(ctx: CommandContext, flags: ParsedFlags, sele
   const set = planInstalledSet(ctx.manifest, await readInstalledIds(ctx), selection.chosen, { prune: Boolean(flags.prune) });
   const confirmed = new Set(selection.pruned ?? []);
   const unconfirmed = set.removed.filter((id) => !confirmed.has(id));
-  if (unconfirmed.length) {
+  if (unconfirmed.length && flags.yes) ctx.log(`Removing ${unconfirmed.join(', ')} too (installed by another run while this one waited; --prune --yes).`);
+  else if (unconfirmed.length) {
     throw new UsageError(`Another run installed ${unconfirmed.join(', ')} while this one waited; --prune would remove ${unconfirmed.length === 1 ? 'it' : 'them'} unconfirmed.`, {
       code: 'EPRUNECONFIRM',
       hint: 'Run the same command again: it asks (or needs --yes) for what it removes now.',
