@@ -69,7 +69,7 @@ export const bootstrapCommand: CommandSpec = {
   name: 'bootstrap',
   operands: 'artifacts',
   summary: 'set up a new environment: check prerequisites, ask, install, write the override, smoke-test, doctor',
-  usage: 'modelmount bootstrap [--yes] [--labels K=V] [--source NAME | --source-url URL] [--host-dir DIR] [--services S] [--no-smoke]',
+  usage: 'modelmount bootstrap [ID...] [--yes] [--labels K=V] [--source NAME | --source-url URL] [--host-dir DIR] [--services S] [--no-smoke]',
   flags: [
     ...SELECTION_FLAGS,
     ...LOCATION_FLAGS,
