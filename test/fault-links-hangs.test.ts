@@ -11,7 +11,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -268,6 +270,49 @@ describe('SIGTERM and Ctrl+C end a real run, releasing the lock', () => {
       expect(await exists(lockPath(p.cacheDir))).toBe(false);
     });
   }
+});
+
+describe('SIGTERM when the run is blocked in the kernel', () => {
+  it('a read that never returns (the manifest is a FIFO nobody writes): the run still ends after SIGTERM', async () => {
+    const dir = await tempDir();
+    const manifest = path.join(dir, 'models.yaml');
+    mkfifo(manifest);
+    const c = start(['update', '--manifest', manifest, '--yes', '--no-smoke']);
+    // wait until the run has opened the FIFO (its signal handlers are in place by then), then
+    // open it for writing without ever writing: the run's read blocks in the kernel
+    let writer: fs.FileHandle | undefined;
+    while (!writer) {
+      writer = await fs.open(manifest, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK).catch(() => undefined);
+      if (!writer) await new Promise((r) => setTimeout(r, 20));
+    }
+    c.child.kill('SIGTERM');
+    const end = await c.exited;
+    await writer.close();
+    // ended by SIGTERM's default action after the grace period (or at once, if the FIFO is refused)
+    if (end.signal === null) expect(end.code, c.output()).toBeGreaterThan(0);
+    else expect(end.signal).toBe('SIGTERM');
+  });
+});
+
+describe('a socket in a file source', () => {
+  it('is refused at once (not a regular file) and the next source is tried', async () => {
+    const dir = await tempDir();
+    const sockSrc = path.join(dir, 's');
+    const good = path.join(dir, 'good-src');
+    await writeSourceTree(good, ART);
+    await fs.mkdir(path.join(sockSrc, 'student/v0_ja'), { recursive: true });
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(path.join(sockSrc, 'student/v0_ja/model.bin'), r));
+    try {
+      const manifest = path.join(dir, 'manifest.yaml');
+      await fs.writeFile(manifest, manifestYaml({ artifacts: ART, sources: [{ name: 'sock', url: sockSrc }, { name: 'good', url: good }] }));
+      const r = await run(['update', '--manifest', manifest, '--yes', '--no-smoke', '--json']);
+      expect(r.code, r.output).toBe(0);
+      expect(JSON.parse(r.output.slice(r.output.indexOf('{\n'))).artifacts[0].files[0].source).toBe('good');
+    } finally {
+      server.close();
+    }
+  });
 });
 
 describe('manifest add on a symlinked manifest', () => {
