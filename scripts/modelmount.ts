@@ -10,7 +10,7 @@ import { commands } from '../lib/commands/index.ts';
 import { stuckOperations } from '../lib/stall.ts';
 
 /** after Ctrl+C / SIGTERM, how long the run may take to stop cleanly before the signal takes effect */
-const GRACE_MS = 5_000;
+const GRACE_MS = 10_000;
 
 installLastResortHandlers();
 
