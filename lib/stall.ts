@@ -34,6 +34,13 @@ export function stuckOperations(): number {
   return stuck;
 }
 
+/** Wait up to `ms` for the stuck operations to return (one given up on at Ctrl+C may just be slow): true when none is left. */
+export async function stuckOperationsSettled(ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (stuck > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  return stuck === 0;
+}
+
 /**
  * Wait for `work` at most `ms`, and not after `signal` aborts. On a timeout `onTimeout()` is
  * thrown; a result that arrives late goes to `onLate` (to close a handle nobody will use).

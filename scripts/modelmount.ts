@@ -7,7 +7,7 @@ import { setMaxListeners } from 'node:events';
 import { processIo } from '../lib/commands/context.ts';
 import { installLastResortHandlers, runCli } from '../lib/cli/run-cli.ts';
 import { commands } from '../lib/commands/index.ts';
-import { stuckOperations } from '../lib/stall.ts';
+import { stuckOperations, stuckOperationsSettled } from '../lib/stall.ts';
 
 /** after Ctrl+C / SIGTERM, how long the run may take to stop cleanly before the signal takes effect */
 const GRACE_MS = 10_000;
@@ -43,7 +43,7 @@ process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
 process.exitCode = await runCli(process.argv.slice(2), processIo(), commands, controller.signal);
-if (stuckOperations() > 0) {
+if (!(await stuckOperationsSettled(2_000))) {
   // a file operation on a hung mount never returned: this process cannot exit normally
   process.stderr.write(
     `${stuckOperations()} file operation(s) on a hung mount never returned; modelmount finished (exit ${process.exitCode}) but can only end by SIGTERM.\n`,
