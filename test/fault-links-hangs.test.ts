@@ -5,7 +5,7 @@
  *   through it, and gc never sweeps through it;
  * - a FIFO in a file source is refused at once and the next source is tried; a FIFO at
  *   `<hostDir>/.modelmount/state.json` is refused by `verify` instead of hanging it;
- * - a folder that cannot be created (under /proc) fails at once with exit 5 instead of spinning;
+ * - a folder that cannot be created (a file in the way; /proc in test/fs-safe.test.ts) fails at once with exit 5;
  * - SIGTERM and Ctrl+C end a real run in each state, releasing its lock.
  * Runs that could hang on today's code run as child processes, killed when the test ends.
  */
@@ -146,8 +146,8 @@ describe('symlinks in modelmount\'s own folders are never followed', () => {
     expect((await fs.lstat(state)).isSymbolicLink()).toBe(true);
   });
 
-  it('a symlinked <cache>/tmp or <cache>/sha256: refused with exit 5; nothing lands in the target', async () => {
-    for (const sub of ['tmp', 'sha256']) {
+  it('a symlinked <cache>/tmp, <cache>/sha256 or <cache>/installs: refused with exit 5; nothing lands in the target', async () => {
+    for (const sub of ['tmp', 'sha256', 'installs']) {
       const p = await projectWithHttp();
       const elsewhere = await tempDir('modelmount-elsewhere-');
       await fs.mkdir(p.cacheDir, { recursive: true });
@@ -157,6 +157,19 @@ describe('symlinks in modelmount\'s own folders are never followed', () => {
       expect(r.stdout + r.stderr).toContain(`${path.join(p.cacheDir, sub)} is a symlink`);
       expect(await listFiles(elsewhere), sub).toEqual([]);
     }
+  });
+
+  it('a symlinked <hostDir>/.modelmount/installs: update and gc refuse it (exit 5); no record lands in its target', async () => {
+    const p = await projectWithHttp();
+    const elsewhere = await tempDir('modelmount-elsewhere-');
+    await fs.mkdir(metaDir(p.hostDir), { recursive: true });
+    await fs.symlink(elsewhere, path.join(metaDir(p.hostDir), 'installs'));
+    const r = await runCliCaptured(['update', '--manifest', p.manifest, '--yes', '--no-smoke']);
+    expect(r.code, r.stderr).toBe(ExitCode.disk);
+    expect(r.stdout + r.stderr).toContain(`${path.join(metaDir(p.hostDir), 'installs')} is a symlink`);
+    const g = await runCliCaptured(['gc', '--manifest', p.manifest, '--yes']);
+    expect(g.code, g.stderr).toBe(ExitCode.disk);
+    expect(await fs.readdir(elsewhere)).toEqual([]);
   });
 
   it('gc never sweeps partials through a symlinked <cache>/tmp', async () => {
@@ -217,12 +230,18 @@ describe('special files and unbounded waits', () => {
     expect(r.output).toContain(`${state} is not a regular file (a FIFO)`);
   });
 
-  it('a store folder under /proc (cannot be created): exit 5 at once instead of spinning', async () => {
-    const p = await projectWithHttp();
-    const where = `/proc/modelmount-test-${randomBytes(4).toString('hex')}/cache`;
-    const r = await run(['update', '--manifest', p.manifest, '--cache-dir', where, '--yes', '--no-smoke']);
-    expect(r.code, r.output).toBe(ExitCode.disk);
-    expect(r.output).toContain(`Cannot create ${path.dirname(where)}`);
+  it('a host folder or store that cannot be created (a file in the way): exit 5 at once naming it, not an internal error', async () => {
+    // (under /proc Node's own recursive mkdir spun forever; the folder checks now refuse /proc with
+    // exit 2 first, and lib/fs-safe.ts's makeDirs is tested on /proc in test/fs-safe.test.ts)
+    for (const flag of ['--host-dir', '--cache-dir']) {
+      const p = await projectWithHttp();
+      await fs.writeFile(path.join(p.dir, 'a-file'), '');
+      const where = path.join(p.dir, 'a-file', 'folder');
+      const r = await run(['update', '--manifest', p.manifest, flag, where, '--yes', '--no-smoke']);
+      expect(r.code, `${flag}: ${r.output}`).toBe(ExitCode.disk);
+      expect(r.output).toContain(`Cannot create ${where}: ENOTDIR`);
+      expect(r.output).not.toContain('Internal error');
+    }
   });
 });
 
