@@ -5,11 +5,25 @@
 import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { ensureRealDir, linkRefused, makeDirs, readOwnFile } from './fs-safe.ts';
 import { taggedName } from './owner.ts';
 
+export interface OwnFileOptions {
+  /**
+   * The file is modelmount's own (a state file, an install record): no folder below this one on
+   * its path, nor the file, may be a symlink (refused, exit 5); missing folders are created real.
+   */
+  realBelow?: string;
+}
+
 /** Write `data` to `file` through a unique temp file in the same folder, fsync, rename. */
-export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true });
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644, opts: OwnFileOptions = {}): Promise<void> {
+  if (opts.realBelow !== undefined) {
+    await ensureRealDir(opts.realBelow, path.relative(opts.realBelow, path.dirname(file)).split(path.sep).join('/'));
+    if ((await fs.lstat(file).catch(() => undefined))?.isSymbolicLink()) throw linkRefused(file);
+  } else {
+    await makeDirs(path.dirname(file));
+  }
   const tmp = path.join(path.dirname(file), taggedName(path.basename(file), '.tmp'));
   let handle: fs.FileHandle | undefined;
   try {
@@ -40,14 +54,14 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-export async function readJsonIfExists<T>(file: string): Promise<T | undefined> {
+/** A JSON file modelmount keeps for itself (never through a link, never blocking: lib/fs-safe.ts); undefined when missing. */
+export async function readJsonIfExists<T>(file: string, opts: OwnFileOptions = {}): Promise<T | undefined> {
+  const bytes = await readOwnFile(file, opts);
+  if (bytes === undefined) return undefined;
   try {
-    return JSON.parse(await fs.readFile(file, 'utf8')) as T;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    if (err instanceof SyntaxError) return undefined; // a corrupt cache is treated as empty; it is rebuilt
-    throw err;
+    return JSON.parse(bytes.toString('utf8')) as T;
+  } catch {
+    return undefined; // a corrupt cache is treated as empty; it is rebuilt
   }
 }
 

@@ -13,8 +13,9 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { toDiskError } from './errors.ts';
-import { installRecordPath, installRecordsDir, legacyInstallRecordPath } from './layout.ts';
-import { readJsonIfExists, writeFileAtomic } from './fs-atomic.ts';
+import { installRecordPath, installRecordsDir, legacyInstallRecordPath, metaDir } from './layout.ts';
+import { readJsonIfExists, writeFileAtomic, type OwnFileOptions } from './fs-atomic.ts';
+import { refuseLinksBelow } from './fs-safe.ts';
 import type { FileEntry } from './manifest/schema.ts';
 
 export interface InstalledArtifact {
@@ -45,8 +46,20 @@ function isRecord(x: unknown): x is InstallRecord {
   return r?.version === 1 && typeof r.manifestPath === 'string' && typeof r.artifacts === 'object' && r.artifacts !== null;
 }
 
+/** Records live below <hostDir>/.modelmount: no link is followed from the host folder down (lib/fs-safe.ts). */
+function ownFile(file: string): OwnFileOptions {
+  const meta = path.basename(metaDir(''));
+  let dir = path.dirname(file);
+  while (path.basename(dir) !== meta && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return { realBelow: path.dirname(dir) };
+}
+
+function writeRecordFile(file: string, record: InstallRecord): Promise<void> {
+  return writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`, 0o644, ownFile(file));
+}
+
 async function readRecordFile(file: string): Promise<InstallRecord | undefined> {
-  const rec = await readJsonIfExists<unknown>(file);
+  const rec = await readJsonIfExists<unknown>(file, ownFile(file));
   return isRecord(rec) ? rec : undefined;
 }
 
@@ -68,6 +81,7 @@ export async function listInstallRecords(hostDir: string): Promise<StoredRecord[
   const out: StoredRecord[] = [];
   let names: string[] = [];
   try {
+    await refuseLinksBelow(hostDir, installRecordsDir(hostDir));
     names = (await fs.readdir(installRecordsDir(hostDir))).filter((n) => n.endsWith('.json')).sort();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -90,15 +104,15 @@ export async function writeInstallRecord(hostDir: string, record: InstallRecord)
   const legacy = await readRecordFile(legacyFile);
   if (legacy && path.resolve(legacy.manifestPath) !== path.resolve(record.manifestPath)) {
     const target = installRecordPath(hostDir, legacy.manifestPath);
-    if (!(await readRecordFile(target))) await writeFileAtomic(target, `${JSON.stringify(legacy, null, 2)}\n`);
+    if (!(await readRecordFile(target))) await writeRecordFile(target, legacy);
   }
-  await writeFileAtomic(installRecordPath(hostDir, record.manifestPath), `${JSON.stringify(record, null, 2)}\n`);
+  await writeRecordFile(installRecordPath(hostDir, record.manifestPath), record);
   if (legacy) await fs.rm(legacyFile, { force: true });
 }
 
 /** Replace the record stored in `file` (gc's bookkeeping); undefined removes it. */
 export async function rewriteInstallRecord(file: string, record: InstallRecord | undefined): Promise<void> {
-  if (record) await writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`);
+  if (record) await writeRecordFile(file, record);
   else await fs.rm(file, { force: true });
 }
 

@@ -27,6 +27,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
 import { LockError, toDiskError } from './errors.ts';
+import { makeDirs } from './fs-safe.ts';
 import { lockPath } from './layout.ts';
 import { ownerState, ownerTag } from './owner.ts';
 
@@ -199,8 +200,8 @@ function lockFs(holder: LockHolder, staleMs: number): Record<string, unknown> {
 }
 
 async function prepareDir(dir: string): Promise<string> {
+  await makeDirs(dir);
   try {
-    await fs.mkdir(dir, { recursive: true });
     return await fs.realpath(dir);
   } catch (err) {
     throw toDiskError(err, `creating ${dir} to lock it`) ?? err;

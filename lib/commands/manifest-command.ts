@@ -144,8 +144,11 @@ export async function manifestAdd(flags: ParsedFlags, io: Io, signal: AbortSigna
   });
   const dryRun = Boolean(flags['dry-run']);
   if (!dryRun && result.text !== text) {
-    const mode = (await fs.stat(manifestPath)).mode & 0o777;
-    await writeFileAtomic(manifestPath, result.text, mode);
+    // a symlinked manifest (shared by several projects) is written through: the link stays, its
+    // target is replaced atomically in its own folder
+    const target = await fs.realpath(manifestPath);
+    const mode = (await fs.stat(target)).mode & 0o777;
+    await writeFileAtomic(target, result.text, mode);
   }
   const sorted = result.manifest.artifacts.find((a) => a.id === id)!.files;
   return {

@@ -3,8 +3,9 @@
  * (→ Compose override → smoke, when configured). Every question is answered
  * before the first byte moves.
  */
+import path from 'node:path';
 import { AllSourcesFailedError, CancelledError, ExitCode, ModelmountError, UsageError, type ExitStatus } from '../errors.ts';
-import { hostStatePath, legacyInstallRecordPath } from '../layout.ts';
+import { legacyInstallRecordPath, metaDir } from '../layout.ts';
 import { checkRequire, filterByLabelChoice, planInstalledSet, selectArtifacts } from '../manifest/select.ts';
 import { readInstalledIds, selectOptionsFromFlags } from './installed-selection.ts';
 import { shellQuote } from '../compose/override.ts';
@@ -22,6 +23,7 @@ import { nextInstallRecord, readInstallRecord, writeInstallRecord, type InstallR
 import { pathExists } from '../fs-atomic.ts';
 import { registerInstall } from '../store/registrations.ts';
 import { StateCache } from '../verify/state-cache.ts';
+import { refuseLinksBelow } from '../fs-safe.ts';
 import type { ParsedFlags } from '../cli/args.ts';
 import { loadContext, type CommandContext, type Io } from './context.ts';
 import { withRunLock } from '../lock.ts';
@@ -252,7 +254,9 @@ async function installSelection(
   selection = await refreshInstalledSet(ctx, flags, selection);
   const dryRun = Boolean(flags['dry-run']);
   const store = await Store.open(ctx.cacheDir, { readOnly: dryRun });
-  const hostCache = await StateCache.load(hostStatePath(ctx.hostDir));
+  const hostCache = await StateCache.loadHost(ctx.hostDir);
+  // refused before any byte moves: installs are prepared in <hostDir>/.modelmount/tmp
+  await refuseLinksBelow(ctx.hostDir, path.join(metaDir(ctx.hostDir), 'tmp'));
   const state = await gatherState(ctx.hostDir, selection.artifacts, { store, hostCache, jobs: ctx.jobs, signal });
   const plan = planUpdate({
     artifacts: selection.artifacts,

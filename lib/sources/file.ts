@@ -2,13 +2,18 @@
  * A local or NFS folder as a source. Files are opened without following a
  * symlink in the last component (O_NOFOLLOW), every parent folder must resolve
  * inside the source root, and the opened handle must be a regular file: a tree
- * that links to /etc/passwd cannot leak it into the store.
+ * that links to /etc/passwd cannot leak it into the store. Files are opened with
+ * O_NONBLOCK (a FIFO, socket or device is refused at once, and the next source
+ * tried), and every call and every read has the stall bound HTTP has: a hung
+ * mount fails this source instead of blocking the run.
  */
 import { constants as fsc, createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { SourceError } from '../errors.ts';
 import type { ResolvedSource } from '../manifest/schema.ts';
+import { kindOf } from '../fs-safe.ts';
+import { boundStalls, seconds, STALL_DEFAULTS, withinDeadline, type StallBounds } from '../stall.ts';
 import type { OpenedRange, OpenRequest, Source } from './types.ts';
 
 const READ_CHUNK = 1024 * 1024;
@@ -18,13 +23,26 @@ function isInside(root: string, p: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
-export function createFileSource(src: ResolvedSource): Source {
+export interface FileSourceOptions {
+  /** stall bounds, the HTTP source's by default (lib/stall.ts) */
+  timeouts?: Partial<StallBounds>;
+}
+
+export function createFileSource(src: ResolvedSource, opts: FileSourceOptions = {}): Source {
   const root = src.base;
   let realRoot: Promise<string> | undefined;
   const name = src.name;
+  const bounds: StallBounds = { ...STALL_DEFAULTS, ...opts.timeouts };
 
   const fail = (code: string, message: string, retryable: boolean, cause?: unknown): SourceError =>
     new SourceError(code, message, { retryable, cause });
+
+  /** One filesystem call, bounded like an HTTP request: a hung mount fails this source, and the next one is tried. */
+  const bounded = <T>(what: string, work: Promise<T>, signal?: AbortSignal, onLate?: (v: T) => void): Promise<T> =>
+    withinDeadline(work, bounds.idleMs, () => fail('ESTALLED', `${what} in ${root} stalled: no answer for ${seconds(bounds.idleMs)} (a hung mount?)`, true), {
+      ...(signal ? { signal } : {}),
+      ...(onLate ? { onLate } : {}),
+    });
 
   async function open(req: OpenRequest): Promise<OpenedRange> {
     const rel = `${req.artifactId}/${req.path}`;
@@ -32,15 +50,17 @@ export function createFileSource(src: ResolvedSource): Source {
     realRoot ??= fs.realpath(root);
     let rootReal: string;
     try {
-      rootReal = await realRoot;
+      rootReal = await bounded(`opening the folder`, realRoot, req.signal);
     } catch (err) {
       realRoot = undefined;
+      if (err instanceof SourceError || req.signal?.aborted) throw err;
       throw fail('ENOROOT', `source folder ${root} is not reachable (${(err as NodeJS.ErrnoException).code ?? 'error'})`, false, err);
     }
     let parentReal: string;
     try {
-      parentReal = await fs.realpath(path.dirname(file));
+      parentReal = await bounded(`opening ${rel}`, fs.realpath(path.dirname(file)), req.signal);
     } catch (err) {
+      if (err instanceof SourceError || req.signal?.aborted) throw err;
       throw fail('EMISSING', `${rel} not found in ${root}`, false, err);
     }
     if (!isInside(rootReal, parentReal)) {
@@ -48,33 +68,38 @@ export function createFileSource(src: ResolvedSource): Source {
     }
     let handle: fs.FileHandle;
     try {
-      handle = await fs.open(path.join(parentReal, path.basename(file)), fsc.O_RDONLY | fsc.O_NOFOLLOW);
+      // O_NONBLOCK: a FIFO opens at once (and is refused below) instead of waiting for a writer
+      const opening = fs.open(path.join(parentReal, path.basename(file)), fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+      handle = await bounded(`opening ${rel}`, opening, req.signal, (h) => void h.close().catch(() => {}));
     } catch (err) {
+      if (err instanceof SourceError || req.signal?.aborted) throw err;
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ELOOP' || code === 'EMLINK') {
         throw fail('ESYMLINK', `${rel} in ${root} is a symlink: refused (copy the real file into the source folder)`, false, err);
       }
       if (code === 'ENOENT') throw fail('EMISSING', `${rel} not found in ${root}`, false, err);
+      if (code === 'ENXIO') throw fail('ENOTFILE', `${rel} in ${root} is not a regular file (a socket): refused`, false, err);
       throw fail(code ?? 'EIO', `cannot open ${rel} in ${root} (${code ?? 'error'})`, code === 'EIO' || code === 'ESTALE', err);
     }
     try {
-      const st = await handle.stat();
-      if (!st.isFile()) throw fail('ENOTFILE', `${rel} in ${root} is not a regular file: refused`, false);
+      const st = await bounded(`reading ${rel}`, handle.stat(), req.signal);
+      if (!st.isFile()) throw fail('ENOTFILE', `${rel} in ${root} is not a regular file (${kindOf(st)}): refused`, false);
       if (st.size !== req.expectedSize) {
         throw fail('ESIZE', `${rel} in ${root} is ${st.size} bytes, the manifest says ${req.expectedSize}`, false);
       }
       const start = req.offset <= st.size ? req.offset : 0;
-      const stream = createReadStream('', { fd: handle, start, highWaterMark: READ_CHUNK, autoClose: true, signal: req.signal });
+      const raw = createReadStream('', { fd: handle, start, highWaterMark: READ_CHUNK, autoClose: true, signal: req.signal });
+      const stream = boundStalls(raw, bounds, (why) => fail('ESTALLED', `reading ${rel} in ${root} stalled: ${why} (a hung mount?)`, true));
       return { start, totalSize: st.size, stream };
     } catch (err) {
-      await handle.close().catch(() => {});
+      void handle.close().catch(() => {}); // not awaited: on a hung mount it may never return
       throw err;
     }
   }
 
-  async function probe(): Promise<void> {
+  async function probe(signal?: AbortSignal): Promise<void> {
     try {
-      const st = await fs.stat(root);
+      const st = await bounded('reading the folder', fs.stat(root), signal);
       if (!st.isDirectory()) throw new Error('not a folder');
     } catch (err) {
       throw fail('ENOROOT', `source folder ${root} is not reachable: ${(err as Error).message}`, false, err);

@@ -28,6 +28,7 @@ import type { Got, OptionsInit, Request as GotRequest } from 'got';
 import { SourceError } from '../errors.ts';
 import type { ResolvedSource } from '../manifest/schema.ts';
 import { redactText, redactUrl } from '../redact.ts';
+import { seconds, STALL_DEFAULTS } from '../stall.ts';
 import type { OpenedRange, OpenRequest, Source } from './types.ts';
 
 export interface HttpSourceOptions {
@@ -60,9 +61,7 @@ export interface HttpSourceOptions {
 
 export const HTTP_DEFAULTS = {
   connectMs: 15_000,
-  idleMs: 30_000,
-  stallBytesPerSec: 1024,
-  stallWindowMs: 30_000,
+  ...STALL_DEFAULTS,
   retryLimit: 4,
   baseDelayMs: 500,
   maxDelayMs: 30_000,
@@ -223,11 +222,6 @@ interface Ctx {
   where: string;
   secrets: Secrets;
   sourceName: string;
-}
-
-function seconds(ms: number): string {
-  const s = ms / 1000;
-  return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;
 }
 
 function humanBytes(n: number): string {

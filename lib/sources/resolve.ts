@@ -6,7 +6,7 @@ import { createHttpSource, type HttpSourceOptions } from './http.ts';
 import type { Source } from './types.ts';
 
 export function createSource(src: ResolvedSource, http: HttpSourceOptions = {}): Source {
-  return src.kind === 'http' ? createHttpSource(src, http) : createFileSource(src);
+  return src.kind === 'http' ? createHttpSource(src, http) : createFileSource(src, http.timeouts ? { timeouts: http.timeouts } : {});
 }
 
 export function resolveSources(sources: ResolvedSource[], opts: { preferred?: string; http?: HttpSourceOptions } = {}): Source[] {

@@ -23,6 +23,7 @@ import {
   type SourceAttempt,
 } from '../errors.ts';
 import { fsyncDir } from '../fs-atomic.ts';
+import { ensureRealDir, readOwnFile } from '../fs-safe.ts';
 import { taggedName, tagOwner } from '../owner.ts';
 import { blobPath, storeTmpDir } from '../layout.ts';
 import type { FileEntry } from '../manifest/schema.ts';
@@ -134,7 +135,7 @@ interface SavedValidator {
 
 async function readValidator(partial: string): Promise<SavedValidator | undefined> {
   try {
-    const v = JSON.parse(await fs.readFile(partial + VALIDATOR_SUFFIX, 'utf8')) as Partial<SavedValidator>;
+    const v = JSON.parse((await readOwnFile(partial + VALIDATOR_SUFFIX))?.toString('utf8') ?? '') as Partial<SavedValidator>;
     return typeof v.source === 'string' && typeof v.validator === 'string' ? { source: v.source, validator: v.validator } : undefined;
   } catch {
     return undefined;
@@ -143,7 +144,8 @@ async function readValidator(partial: string): Promise<SavedValidator | undefine
 
 async function writeValidator(partial: string, v: SavedValidator | undefined): Promise<void> {
   try {
-    if (v) await fs.writeFile(partial + VALIDATOR_SUFFIX, `${JSON.stringify(v)}\n`, { mode: 0o600 });
+    const flag = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
+    if (v) await fs.writeFile(partial + VALIDATOR_SUFFIX, `${JSON.stringify(v)}\n`, { mode: 0o600, flag });
     else await fs.rm(partial + VALIDATOR_SUFFIX, { force: true });
   } catch {
     // a hint only: without it, a resume in a later run just sends no If-Range
@@ -168,8 +170,9 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
   const tmpDir = storeTmpDir(cacheDir);
   const dest = blobPath(cacheDir, file.sha256);
   try {
-    await fs.mkdir(tmpDir, { recursive: true });
+    await ensureRealDir(cacheDir, path.basename(tmpDir)); // never through a link at <cache>/tmp
   } catch (err) {
+    if (err instanceof ModelmountError) throw err;
     throw toDiskError(err, `creating ${tmpDir}`) ?? storeError(err, `creating ${tmpDir}`);
   }
   let partial = await claimPartial(tmpDir, file.sha256, opts.partialMinAgeMs ?? 60_000);
@@ -308,7 +311,8 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
           await handle.close();
           try {
             await fs.chmod(partial, 0o444);
-            await fs.mkdir(path.dirname(dest), { recursive: true });
+            // never through a link at <cache>/sha256 or its shard folders
+            await ensureRealDir(cacheDir, path.relative(cacheDir, path.dirname(dest)).split(path.sep).join('/'));
             await placeBlob(partial, dest, file, signal);
           } catch (err) {
             // the bytes were right but the store would not take them: a local problem, not the source's

@@ -18,8 +18,9 @@ import type { BigIntStats, Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DiskError, toDiskError } from '../errors.ts';
+import { ensureRealDir, refuseLinksBelow } from '../fs-safe.ts';
 import { ownerTag } from '../owner.ts';
-import { hostStatePath, metaDir, storeStatePath, storeTmpDir } from '../layout.ts';
+import { metaDir, storeStatePath, storeTmpDir } from '../layout.ts';
 import { checkSafeRelativePath } from '../manifest/paths.ts';
 import { carryOverRelinked, StateCache } from '../verify/state-cache.ts';
 import { hostKeyPath } from '../verify/verify-files.ts';
@@ -150,6 +151,9 @@ export async function planGc(input: GcInput): Promise<GcPlan> {
   const lockLeftover = (n: string) => n.startsWith('.modelmount.lock.') && (n.endsWith('.tmp') || n.endsWith('.released'));
 
   for (const store of input.stores) {
+    // sweeps never go through a link at the store's own folders
+    await refuseLinksBelow(store, path.join(store, 'sha256'));
+    await refuseLinksBelow(store, storeTmpDir(store));
     for (const shard of await readDir(path.join(store, 'sha256'))) {
       if (!shard.isDirectory()) continue;
       for (const e of await readDir(path.join(store, 'sha256', shard.name))) {
@@ -181,6 +185,7 @@ export async function planGc(input: GcInput): Promise<GcPlan> {
       continue;
     }
     await planHost(host, { add, kept, skipped, notOurs });
+    await refuseLinksBelow(dir, path.join(metaDir(dir), 'tmp'));
     // a temp file of a live install (no lock on NFS) is never taken: a dead owner's at once, an unknown one's after an hour
     await oldFiles(path.join(metaDir(dir), 'tmp'), (n) => n.endsWith('.tmp') && hostTempOwner(n) === 'gone', 0, dir, 'tmp');
     await oldFiles(path.join(metaDir(dir), 'tmp'), (n) => n.endsWith('.tmp') && hostTempOwner(n) === 'unknown', FOREIGN_TMP_MAX_AGE_MS, dir, 'tmp');
@@ -310,12 +315,11 @@ export async function applyGc(plan: GcPlan): Promise<GcItem[]> {
           await store.evict(item.sha256!);
         } else if (item.kind === 'artifact') {
           // rename into the (unmounted) metadata folder first: nobody sees a half-deleted artifact
-          const grave = path.join(metaDir(item.root), 'tmp', `gc.${ownerTag()}.tmp`);
-          await fs.mkdir(path.dirname(grave), { recursive: true });
+          const grave = path.join(await ensureRealDir(item.root, `${path.basename(metaDir(item.root))}/tmp`), `gc.${ownerTag()}.tmp`);
           await fs.rename(item.path, grave);
           await fs.rm(grave, { recursive: true, force: true });
           let cache = hostCaches.get(item.root);
-          if (!cache) hostCaches.set(item.root, (cache = await StateCache.load(hostStatePath(item.root))));
+          if (!cache) hostCaches.set(item.root, (cache = await StateCache.loadHost(item.root)));
           for (const key of cache.keys()) if (key.startsWith(`${item.id}/`)) cache.forget(key);
           await removeEmptyParents(item.root, item.id!);
         } else if (item.kind === 'file') {
@@ -323,7 +327,7 @@ export async function applyGc(plan: GcPlan): Promise<GcItem[]> {
           if (!(await fs.lstat(item.path)).isFile()) continue;
           await fs.rm(item.path);
           let cache = hostCaches.get(item.root);
-          if (!cache) hostCaches.set(item.root, (cache = await StateCache.load(hostStatePath(item.root))));
+          if (!cache) hostCaches.set(item.root, (cache = await StateCache.loadHost(item.root)));
           cache.forget(`${item.id}/${item.file}`);
           await removeEmptyParents(item.root, `${item.id}/${item.file}`);
         } else {
@@ -339,7 +343,7 @@ export async function applyGc(plan: GcPlan): Promise<GcItem[]> {
       for (const shard of await readDir(path.join(store.dir, 'sha256'))) await fs.rmdir(path.join(store.dir, 'sha256', shard.name)).catch(() => {});
     }
     if (plan.shared.length) {
-      for (const dir of plan.roots.hostDirs) if (!hostCaches.has(dir)) hostCaches.set(dir, await StateCache.load(hostStatePath(dir)));
+      for (const dir of plan.roots.hostDirs) if (!hostCaches.has(dir)) hostCaches.set(dir, await StateCache.loadHost(dir));
       for (const dir of plan.roots.stores) {
         if (!stores.has(dir) && (await fs.stat(storeStatePath(dir)).catch(() => undefined))) stores.set(dir, await Store.open(dir));
       }

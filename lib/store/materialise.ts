@@ -10,6 +10,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DiskError, IntegrityError, ModelmountError, toDiskError } from '../errors.ts';
 import { fsyncDir } from '../fs-atomic.ts';
+import { ensureRealDir } from '../fs-safe.ts';
 import { metaDir } from '../layout.ts';
 import { taggedName, tagOwner } from '../owner.ts';
 import type { FileEntry } from '../manifest/schema.ts';
@@ -47,6 +48,8 @@ export async function sweepHostTemps(hostDir: string, now = Date.now()): Promise
   const removed: string[] = [];
   let names: string[];
   try {
+    // only ever inside real folders: never through a link at .modelmount or .modelmount/tmp
+    if (!(await fs.lstat(metaDir(hostDir))).isDirectory() || !(await fs.lstat(dir)).isDirectory()) return removed;
     names = await fs.readdir(dir);
   } catch {
     return removed;
@@ -74,40 +77,7 @@ export async function sweepHostTemps(hostDir: string, now = Date.now()): Promise
   return removed;
 }
 
-/**
- * Create `rel` (POSIX segments) below `root`, refusing any existing component that is
- * not a real folder: a symlinked folder inside the host folder would let us write elsewhere.
- */
-export async function ensureRealDir(root: string, rel: string): Promise<string> {
-  try {
-    await fs.mkdir(root, { recursive: true });
-  } catch (err) {
-    throw toDiskError(err, `creating ${root}`) ?? err;
-  }
-  let current = root;
-  for (const seg of rel.split('/').filter(Boolean)) {
-    current = path.join(current, seg);
-    let st;
-    try {
-      st = await fs.lstat(current);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw toDiskError(err, `creating ${current}`) ?? err;
-      try {
-        await fs.mkdir(current, { mode: 0o755 });
-      } catch (mkErr) {
-        if ((mkErr as NodeJS.ErrnoException).code !== 'EEXIST') throw toDiskError(mkErr, `creating ${current}`) ?? mkErr;
-      }
-      continue;
-    }
-    if (st.isSymbolicLink() || !st.isDirectory()) {
-      throw new DiskError(`${current} is ${st.isSymbolicLink() ? 'a symlink' : 'not a folder'}; modelmount only writes into real folders it created.`, {
-        code: 'ENOTREALDIR',
-        hint: `Move ${current} away (it is inside the host folder, which modelmount manages), then run again.`,
-      });
-    }
-  }
-  return current;
-}
+export { ensureRealDir };
 
 /**
  * Copy `blob` to `tmp` (another filesystem), hashing the copy as it is written: the same
@@ -177,15 +147,11 @@ export interface StagedFile {
 }
 
 async function prepareTmpDir(hostDir: string): Promise<string> {
-  const tmpDir = path.join(metaDir(hostDir), 'tmp');
+  // a link at .modelmount or .modelmount/tmp is refused before anything is swept or written
+  const tmpDir = await ensureRealDir(hostDir, `${path.basename(metaDir(hostDir))}/tmp`);
   if (!swept.has(hostDir)) {
     swept.add(hostDir);
     await sweepHostTemps(hostDir);
-  }
-  try {
-    await fs.mkdir(tmpDir, { recursive: true });
-  } catch (err) {
-    throw toDiskError(err, `creating ${tmpDir}`) ?? notRealDir(tmpDir, err);
   }
   return tmpDir;
 }

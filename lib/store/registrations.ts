@@ -7,6 +7,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { readJsonIfExists, thereOrUnsure, writeFileAtomic } from '../fs-atomic.ts';
+import { refuseLinksBelow } from '../fs-safe.ts';
 import { storeRegistrationPath, storeRegistrationsDir } from '../layout.ts';
 
 export interface StoreRegistration {
@@ -27,13 +28,15 @@ export interface StoredRegistration {
 export async function registerInstall(cacheDir: string, reg: Omit<StoreRegistration, 'version' | 'updatedAt'>): Promise<void> {
   const file = storeRegistrationPath(cacheDir, reg.hostDir, reg.manifestPath);
   const blobs = [...new Set(reg.blobs)].sort();
-  const previous = await readJsonIfExists<StoreRegistration>(file).catch(() => undefined);
+  const previous = await readJsonIfExists<StoreRegistration>(file, { realBelow: cacheDir }).catch(() => undefined);
   if (previous && JSON.stringify(previous.blobs) === JSON.stringify(blobs)) return; // unchanged: no write
   const body: StoreRegistration = { version: 1, hostDir: reg.hostDir, manifestPath: reg.manifestPath, updatedAt: new Date().toISOString(), blobs };
-  await writeFileAtomic(file, `${JSON.stringify(body, null, 2)}\n`);
+  await writeFileAtomic(file, `${JSON.stringify(body, null, 2)}\n`, 0o644, { realBelow: cacheDir });
 }
 
 export async function listRegistrations(cacheDir: string): Promise<StoredRegistration[]> {
+  // a link there is refused (exit 5), never read as "no registrations": gc would take other projects' blobs
+  await refuseLinksBelow(cacheDir, storeRegistrationsDir(cacheDir));
   let names: string[];
   try {
     names = (await fs.readdir(storeRegistrationsDir(cacheDir))).filter((n) => n.endsWith('.json')).sort();

@@ -4,8 +4,9 @@
  * cache-warm step fills and caches, and what `update --offline` installs from.
  */
 import fs from 'node:fs/promises';
-import { toDiskError } from '../errors.ts';
-import { blobPath, storeStatePath } from '../layout.ts';
+import path from 'node:path';
+import { makeDirs, refuseLinksBelow } from '../fs-safe.ts';
+import { blobPath, storeRegistrationsDir, storeStatePath, storeTmpDir } from '../layout.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import { sha256File } from '../verify/hash.ts';
 import { StateCache, type CacheWithPaths } from '../verify/state-cache.ts';
@@ -20,12 +21,10 @@ export class Store {
   /** `readOnly` (dry runs): nothing is created, evicted or saved. */
   static async open(dir: string, opts: { readOnly?: boolean } = {}): Promise<Store> {
     if (!opts.readOnly) {
-      try {
-        await fs.mkdir(dir, { recursive: true });
-      } catch (err) {
-        throw toDiskError(err, `creating the store ${dir}`) ?? err;
-      }
+      await makeDirs(dir);
     }
+    // the store's own folders are never used through a link (lib/fs-safe.ts)
+    for (const sub of [path.join(dir, 'sha256'), storeTmpDir(dir), storeRegistrationsDir(dir)]) await refuseLinksBelow(dir, sub);
     const store = new Store(dir, await StateCache.load(storeStatePath(dir)));
     store.readOnly = Boolean(opts.readOnly);
     return store;

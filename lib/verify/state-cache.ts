@@ -7,7 +7,9 @@
  */
 import type { BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { readJsonIfExists, writeFileAtomic } from '../fs-atomic.ts';
+import { hostStatePath } from '../layout.ts';
 
 interface Entry {
   id: string;
@@ -28,11 +30,18 @@ export class StateCache {
   private constructor(
     private readonly file: string,
     private readonly entries: Record<string, Entry>,
+    private readonly realBelow: string,
   ) {}
 
-  static async load(file: string): Promise<StateCache> {
-    const data = await readJsonIfExists<CacheFile>(file);
-    return new StateCache(file, data?.version === 1 && data.entries ? data.entries : {});
+  /** `realBelow`: no link is followed on the way from this folder to the file (default: the file's own folder). */
+  static async load(file: string, realBelow = path.dirname(file)): Promise<StateCache> {
+    const data = await readJsonIfExists<CacheFile>(file, { realBelow });
+    return new StateCache(file, data?.version === 1 && data.entries ? data.entries : {}, realBelow);
+  }
+
+  /** The host folder's cache, <hostDir>/.modelmount/state.json (never through a link in .modelmount). */
+  static loadHost(hostDir: string): Promise<StateCache> {
+    return StateCache.load(hostStatePath(hostDir), hostDir);
   }
 
   /** The sha256 recorded for `key` if the file still has the identity it had then. */
@@ -91,7 +100,7 @@ export class StateCache {
     if (!this.dirty) return;
     const sorted = Object.fromEntries(Object.entries(this.entries).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     try {
-      await writeFileAtomic(this.file, `${JSON.stringify({ version: 1, entries: sorted } satisfies CacheFile)}\n`);
+      await writeFileAtomic(this.file, `${JSON.stringify({ version: 1, entries: sorted } satisfies CacheFile)}\n`, 0o644, { realBelow: this.realBelow });
       this.dirty = false;
     } catch {
       // read-only host folder, or a concurrent writer won the rename: both are harmless for a cache

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { artifactDir, hostFilePath, hostStatePath } from '../layout.ts';
+import { artifactDir, hostFilePath } from '../layout.ts';
 import type { Artifact, FileEntry } from '../manifest/schema.ts';
 import { mapLimit } from '../concurrency.ts';
 import { sha256File } from './hash.ts';
@@ -106,7 +106,7 @@ export async function checkHostFiles(hostDir: string, artifacts: Artifact[], cac
 }
 
 export async function verifyHostFiles(hostDir: string, artifacts: Artifact[], opts: VerifyOptions = {}): Promise<FileCheck[]> {
-  const cache = await StateCache.load(hostStatePath(hostDir));
+  const cache = await StateCache.loadHost(hostDir);
   try {
     return await checkHostFiles(hostDir, artifacts, cache, opts);
   } finally {

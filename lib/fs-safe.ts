@@ -1,0 +1,174 @@
+/**
+ * modelmount's own folders and files — `<hostDir>/.modelmount/…`, `<cache>/tmp`,
+ * `<cache>/sha256/…`, the state files — are never reached through a symlink and never block:
+ * - a folder or file there that is a symlink is refused (exit 5, naming the link and the fix),
+ *   never followed, never replaced: modelmount never makes links, so none is provably ours;
+ * - files are opened with O_NONBLOCK|O_NOFOLLOW and checked with fstat: a FIFO, socket or device
+ *   is refused at once instead of blocking the run;
+ * - reads have the stall bound HTTP has (lib/stall.ts);
+ * - folders are created one level at a time: Node's recursive mkdir loops forever where mkdir
+ *   says ENOENT for a parent that exists (/proc).
+ */
+import { constants as fsc, type Stats } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { DiskError, toDiskError } from './errors.ts';
+import { STALL_DEFAULTS, seconds, withinDeadline } from './stall.ts';
+
+/** What a non-regular file is, for messages: "a FIFO", "a socket", … */
+export function kindOf(st: Stats): string {
+  if (st.isFile()) return 'a regular file';
+  if (st.isDirectory()) return 'a folder';
+  if (st.isSymbolicLink()) return 'a symlink';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'a special file';
+}
+
+export function linkRefused(p: string): DiskError {
+  return new DiskError(`${p} is a symlink; modelmount only writes into real folders it created and never follows a link there.`, {
+    code: 'ENOTREALDIR',
+    data: { path: p },
+    hint: `Remove the link (\`rm ${p}\`: its target is left as it is) or move it away, then run again; modelmount creates a real folder or file in its place.`,
+  });
+}
+
+function notRegular(p: string, kind: string): DiskError {
+  return new DiskError(`${p} is not a regular file (${kind}); modelmount keeps only regular files there and will not read it.`, {
+    code: 'ENOTFILE',
+    data: { path: p },
+    hint: `Remove it (\`rm ${p}\`) and run again; modelmount writes a new one.`,
+  });
+}
+
+function stalled(p: string, ms: number): DiskError {
+  return new DiskError(`Reading ${p} stalled: no answer for ${seconds(ms)} (a hung network mount?).`, {
+    code: 'ESTALLED',
+    data: { path: p },
+    hint: 'Check the filesystem that holds it (`ls` it, remount a hung NFS share), or point --host-dir / --cache-dir elsewhere.',
+  });
+}
+
+/**
+ * Create `dir` and its missing parents one level at a time. A level that cannot be created
+ * (under /proc, a parent that is a file) fails at once with exit 5.
+ */
+export async function makeDirs(dir: string): Promise<void> {
+  const abs = path.resolve(dir);
+  const missing: string[] = [];
+  for (let p = abs; ; p = path.dirname(p)) {
+    try {
+      const st = await fs.stat(p);
+      if (!st.isDirectory()) throw cannotCreate(abs, p, Object.assign(new Error('not a folder'), { code: 'ENOTDIR' }));
+      break;
+    } catch (err) {
+      if (err instanceof DiskError) throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') throw toDiskError(err, `creating ${abs}`) ?? cannotCreate(abs, p, err);
+      if (path.dirname(p) === p) throw cannotCreate(abs, p, err);
+      missing.unshift(p);
+    }
+  }
+  for (const p of missing) {
+    try {
+      await fs.mkdir(p, { mode: 0o755 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && (await fs.stat(p).catch(() => undefined))?.isDirectory()) continue;
+      throw toDiskError(err, `creating ${abs}`) ?? cannotCreate(abs, p, err);
+    }
+  }
+}
+
+function cannotCreate(dir: string, at: string, err: unknown): DiskError {
+  const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+  return new DiskError(`Cannot create ${at === dir ? dir : `${at} (for ${dir})`}: ${code}.`, {
+    code: 'EMKDIR',
+    cause: err,
+    data: { path: dir },
+    hint: `${path.dirname(at)} does not accept new folders (a system or virtual filesystem such as /proc, or a file where a folder should be). Choose another folder (--host-dir / --cache-dir, or the manifest's hostDir / cacheDir).`,
+  });
+}
+
+/**
+ * Make sure `rel` (POSIX segments) below `root` consists of real folders, creating the missing
+ * ones; `root` itself (and its parents) may be links, which the user chose. Returns the path.
+ */
+export async function ensureRealDir(root: string, rel: string): Promise<string> {
+  await makeDirs(root);
+  let current = root;
+  for (const seg of rel.split('/').filter(Boolean)) {
+    current = path.join(current, seg);
+    let st: Stats | undefined;
+    try {
+      st = await fs.lstat(current);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw toDiskError(err, `creating ${current}`) ?? err;
+    }
+    if (!st) {
+      try {
+        await fs.mkdir(current, { mode: 0o755 });
+        continue;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw toDiskError(err, `creating ${current}`) ?? err;
+        st = await fs.lstat(current); // made by another run meanwhile
+      }
+    }
+    if (st.isSymbolicLink()) throw linkRefused(current);
+    if (!st.isDirectory()) {
+      throw new DiskError(`${current} is not a folder; modelmount only writes into real folders it created.`, {
+        code: 'ENOTREALDIR',
+        data: { path: current },
+        hint: `Move ${current} away (modelmount manages the folder it is in), then run again.`,
+      });
+    }
+  }
+  return current;
+}
+
+/** Refuse a symlink at any level of `p` below `root` (what exists of it; `root` itself may be a link). */
+export async function refuseLinksBelow(root: string, p: string): Promise<void> {
+  const rel = path.relative(root, p);
+  if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) return;
+  let current = root;
+  for (const seg of rel.split(path.sep)) {
+    current = path.join(current, seg);
+    let st;
+    try {
+      st = await fs.lstat(current);
+    } catch {
+      return; // missing: nothing below it either
+    }
+    if (st.isSymbolicLink()) throw linkRefused(current);
+  }
+}
+
+/**
+ * Read a file modelmount keeps for itself (a state file, an install record): undefined when it
+ * does not exist. Never follows a link (below `realBelow`, default: the file's own folder), never
+ * blocks on a FIFO, and gives up after the stall bound.
+ */
+export async function readOwnFile(file: string, opts: { realBelow?: string; idleMs?: number } = {}): Promise<Buffer | undefined> {
+  const idleMs = opts.idleMs ?? STALL_DEFAULTS.idleMs;
+  await refuseLinksBelow(opts.realBelow ?? path.dirname(file), file);
+  const read = async (): Promise<Buffer | undefined> => {
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(file, fsc.O_RDONLY | fsc.O_NONBLOCK | fsc.O_NOFOLLOW);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      if (code === 'ELOOP') throw linkRefused(file);
+      if (code === 'ENXIO') throw notRegular(file, 'a socket');
+      throw toDiskError(err, `reading ${file}`) ?? err;
+    }
+    try {
+      const st = await handle.stat();
+      if (!st.isFile()) throw notRegular(file, kindOf(st));
+      return await handle.readFile();
+    } finally {
+      await handle.close().catch(() => {});
+    }
+  };
+  return withinDeadline(read(), idleMs, () => stalled(file, idleMs));
+}

@@ -1,0 +1,90 @@
+/**
+ * Stall bounds (lib/stall.ts) on real blocking operations: a read from a FIFO with a writer that
+ * sends nothing blocks a libuv thread in the kernel, like a file on a hung NFS mount. The
+ * consumer gets the stall error anyway, and the stuck operation is counted until it returns.
+ */
+import { spawnSync } from 'node:child_process';
+import { constants as fsc, createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { boundStalls, STALL_DEFAULTS, stuckOperations, withinDeadline } from '../lib/stall.ts';
+import { HTTP_DEFAULTS } from '../lib/sources/http.ts';
+import { tempDir } from './helpers/cli.ts';
+
+async function fifoWithSilentWriter(): Promise<{ fifo: string; release: () => Promise<void> }> {
+  const dir = await tempDir();
+  const fifo = path.join(dir, 'pipe');
+  expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+  // a writer that never writes (O_RDWR on a FIFO opens at once and counts as a writer)
+  const writer = await fs.open(fifo, fsc.O_RDWR);
+  return {
+    fifo,
+    release: async () => {
+      await writer.write(Buffer.from('x'));
+      await writer.close();
+    },
+  };
+}
+
+describe('stall bounds', () => {
+  it('file sources and state files share the HTTP source\'s settings', () => {
+    expect(HTTP_DEFAULTS).toMatchObject(STALL_DEFAULTS);
+  });
+
+  it('boundStalls: a read stuck in the kernel fails the consumer with the stall error', async () => {
+    const { fifo, release } = await fifoWithSilentWriter();
+    const raw = createReadStream(fifo);
+    const out = boundStalls(raw, { idleMs: 200, stallBytesPerSec: 1, stallWindowMs: 200 }, (why) => Object.assign(new Error(`stalled: ${why}`), { code: 'ESTALLED' }));
+    const sink = new Writable({ write: (_c, _e, cb) => cb() });
+    const err = await pipeline(out, sink).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ESTALLED', message: 'stalled: no data for 0.2 s' });
+    await release();
+  });
+
+  it('boundStalls passes every byte through and ends when the source ends', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'f');
+    const data = Buffer.alloc(3 * 1024 * 1024 + 5, 7);
+    await fs.writeFile(file, data);
+    const chunks: Buffer[] = [];
+    await pipeline(
+      boundStalls(createReadStream(file), STALL_DEFAULTS, () => new Error('stall')),
+      new Writable({
+        write: (c: Buffer, _e, cb) => {
+          chunks.push(c);
+          cb();
+        },
+      }),
+    );
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
+  });
+
+  it('withinDeadline: an open that blocks (FIFO without O_NONBLOCK) times out, counts as stuck, and a late handle is closed', async () => {
+    const dir = await tempDir();
+    const fifo = path.join(dir, 'pipe');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const before = stuckOperations();
+    let late: fs.FileHandle | undefined;
+    const opening = fs.open(fifo, fsc.O_RDONLY); // blocks until a writer opens it
+    const err = await withinDeadline(opening, 100, () => new Error('timed out'), { onLate: (h) => (late = h) }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ message: 'timed out' });
+    expect(stuckOperations()).toBe(before + 1);
+    const writer = await fs.open(fifo, fsc.O_WRONLY); // unblocks the reader's open
+    await opening;
+    await new Promise((r) => setImmediate(r));
+    expect(stuckOperations()).toBe(before);
+    expect(late).toBeDefined();
+    await writer.close();
+  });
+
+  it('withinDeadline: an abort ends the wait at once with the abort reason', async () => {
+    const c = new AbortController();
+    const never = new Promise<never>(() => {});
+    const waiting = withinDeadline(never, 60_000, () => new Error('timed out'), { signal: c.signal });
+    c.abort(new Error('Terminated'));
+    await expect(waiting).rejects.toThrow('Terminated');
+  });
+});
