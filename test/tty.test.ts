@@ -64,11 +64,11 @@ describe.skipIf(!hasScript)('on a real terminal', () => {
   });
   afterEach(() => server.close());
 
-  it('Ctrl+C at the first question exits 0 and changes nothing', async () => {
+  it('Ctrl+C at the first question exits 130 (so `update && docker compose up` stops) and changes nothing', async () => {
     const s = onTerminal(['update', '--manifest', p.manifest]);
     await s.waitFor('Which lang do you need?');
     s.type(CTRL_C);
-    expect(await s.exit).toBe(0);
+    expect(await s.exit).toBe(130);
     expect(s.output()).toContain('Cancelled: nothing was changed.');
     expect(server.requests).toHaveLength(0);
     await expect(fs.access(p.hostDir)).rejects.toThrow();

@@ -25,8 +25,8 @@ ${EXIT_CODES_HELP}
 export function reportError(err: unknown, io: Io, json: boolean): number {
   if (err instanceof CancelledError) {
     io.stderr.write(`${err.message}\n`);
-    if (json) io.stdout.write(`${JSON.stringify({ ok: true, cancelled: true }, null, 2)}\n`);
-    return ExitCode.ok;
+    if (json) io.stdout.write(`${JSON.stringify({ ok: !err.interrupted, cancelled: true }, null, 2)}\n`);
+    return err.exitCode;
   }
   if (err instanceof ModelmountError) {
     if (json) io.stdout.write(`${JSON.stringify({ ok: false, error: err.toJSON() }, null, 2)}\n`);

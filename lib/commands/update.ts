@@ -207,7 +207,7 @@ async function installSelection(
 
   if (plan.repairs.length) {
     if (ctx.interactive) {
-      if (!(await prompts.confirmRepairs(plan.repairs))) throw new CancelledError();
+      if (!(await prompts.confirmRepairs(plan.repairs))) throw new CancelledError('declined');
     } else {
       for (const r of plan.repairs) ctx.log(`Repairing ${r.artifactId}/${r.path}: ${r.reason}.`);
     }

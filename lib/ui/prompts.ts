@@ -1,7 +1,7 @@
 /**
  * Every question modelmount asks lives here (np's ui.js, changesets' prompt
  * wrapper): commands ask through these functions, tests replace this module.
- * Ctrl+C at a prompt becomes CancelledError (exit 0, nothing changed).
+ * Ctrl+C at a prompt becomes CancelledError (exit 130, nothing changed).
  */
 import { CancelledError } from '../errors.ts';
 import type { Artifact, ResolvedSource } from '../manifest/schema.ts';
