@@ -372,7 +372,7 @@ export function composeInvocation(
   const guidance = [
     `The override only takes effect when Compose reads it after your base file${compose.files.length > 1 ? 's' : ''}. Any one of:`,
     `  1. pass every file with -f:   ${commandLine} <command>`,
-    `  2. set COMPOSE_FILE (paths relative to where you run Compose, separator "${delimiter}"):   COMPOSE_FILE=${composeFile}`,
+    `  2. set COMPOSE_FILE (paths relative to where you run Compose, separator "${delimiter}"):   COMPOSE_FILE=${shellQuote(composeFile)}`,
     `  3. Compose v2.20.3+ only (not docker-compose v1): a top-level file next to ${path.basename(base)} that merges both:`,
     `       include:`,
     `         - path: [${[...basesFromTop, overrideFromBase].join(', ')}]`,
