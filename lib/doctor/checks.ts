@@ -673,7 +673,7 @@ export async function checkRequire(ctx: DoctorContext): Promise<DoctorFinding[]>
     });
   }
   if (findings.length === 0) {
-    findings.push({ id: 'require-violated', verdict: 'ok', title: 'Every require rule is satisfied', message: `${plural(ctx.manifest.require.length, 'rule')} checked against the verified installed artifacts.` });
+    findings.push({ id: 'require-violated', verdict: 'ok', title: 'Every rule is satisfied', message: `${plural(ctx.manifest.require.length, 'rule')} checked against the verified installed artifacts.` });
   }
   return findings;
 }
