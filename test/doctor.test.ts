@@ -375,5 +375,7 @@ describe('doctor output', () => {
     // a pass line never carries a problem's id (those stay for warnings, errors and --json)
     expect(text).not.toMatch(/^✔ [a-z-]*(missing|violated|escapes|stale|mismatch|unverified|writable|excludes-artifacts|not-included):/m);
     expect(text).toMatch(/^⚠ compose-engine-missing: /m);
+    // --verbose: a pass also says what it looked at
+    expect(formatFindings(await doctor(fx, { engine: null }), { verbose: true })).toMatch(/^✔ require: Every rule is satisfied\n {4}1 rule checked against the verified installed artifacts\.$/m);
   });
 });

@@ -31,6 +31,8 @@ export type ParsedFlags = Record<string, string | number | boolean | string[] | 
 export const COMMON_FLAGS: FlagSpec[] = [
   { name: 'manifest', type: 'string', value: 'PATH', env: 'MODELS_MANIFEST', help: 'manifest file (default manifests/models.yaml)' },
   { name: 'help', type: 'boolean', alias: 'h', help: 'show this help' },
+  { name: 'quiet', type: 'boolean', alias: 'q', env: 'MODELS_QUIET', help: 'no progress or status lines on stderr (errors stay; results on stdout are unchanged)' },
+  { name: 'verbose', type: 'boolean', env: 'MODELS_VERBOSE', help: 'more on stderr: the plan before an update, the cause of an error' },
 ];
 
 function levenshtein(a: string, b: string): number {

@@ -26,11 +26,12 @@ const PASS_NAMES: Record<string, string> = {
   'require-violated': 'require',
 };
 
-export function formatFindings(findings: readonly DoctorFinding[]): string {
+/** With `verbose`, a pass also says what it looked at (its message). */
+export function formatFindings(findings: readonly DoctorFinding[], opts: { verbose?: boolean } = {}): string {
   const lines = findings.map((f) => {
     const where = f.file ? ` (${f.file}${f.line ? `:${f.line}` : ''})` : '';
     const name = f.verdict === 'ok' ? (PASS_NAMES[f.id] ?? f.id) : f.id;
-    return `${MARK[f.verdict]} ${name}: ${f.title}${where}${f.verdict === 'ok' ? '' : `\n    ${f.message.split('\n').join('\n    ')}${f.fix ? `\n    → ${f.fix.split('\n').join('\n      ')}` : ''}`}`;
+    return `${MARK[f.verdict]} ${name}: ${f.title}${where}${f.verdict === 'ok' ? (opts.verbose ? `\n    ${f.message.split('\n').join('\n    ')}` : '') : `\n    ${f.message.split('\n').join('\n    ')}${f.fix ? `\n    → ${f.fix.split('\n').join('\n      ')}` : ''}`}`;
   });
   const errors = findings.filter((f) => f.verdict === 'error').length;
   const warns = findings.filter((f) => f.verdict === 'warn').length;
@@ -54,7 +55,7 @@ export const doctorCommand: CommandSpec = {
     const findings = await runDoctor(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, full: Boolean(flags.full), jobs: ctx.jobs, $: (await loadShell())({ env: io.env }) });
     const exitCode = doctorExitCode(findings);
     if (ctx.json) io.stdout.write(`${JSON.stringify({ command: 'doctor', ok: exitCode === 0, artifacts: artifacts.map((a) => a.id), findings }, null, 2)}\n`);
-    else io.stdout.write(formatFindings(findings));
+    else io.stdout.write(formatFindings(findings, { verbose: Boolean(flags.verbose) }));
     return exitCode;
   },
 };

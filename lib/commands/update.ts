@@ -196,6 +196,8 @@ async function installSelection(
     return { exitCode: 0, report, plan, ctx, selection };
   }
 
+  if (flags.verbose && !ctx.json) ctx.log(formatPlan(plan, 'Plan:').trimEnd());
+
   if (flags.offline && plan.missingOffline.length) {
     const missing = plan.missingOffline.map((f) => `${f.artifactId}/${f.path}`);
     throw new AllSourcesFailedError(
@@ -225,7 +227,7 @@ async function installSelection(
   }
 
   const installer = new Installer({ store, hostDir: ctx.hostDir, sources, jobs: ctx.jobs, hostCache, signal });
-  const renderer = pickRenderer({ json: ctx.json, isTTY: io.isTTY, env: io.env });
+  const renderer = pickRenderer({ json: ctx.json, quiet: Boolean(flags.quiet), isTTY: io.isTTY, stderrIsTTY: io.stderrIsTTY, env: io.env });
   const list = installList(installTasks(plan, installer, { progressIntervalMs: renderer === 'default' ? 100 : 10_000 }), renderer, io);
   let results: FileResult[] = [];
   try {
