@@ -277,5 +277,11 @@ describe.skipIf(!engine && !REQUIRE_DOCKER)(`real \`${engine?.command.join(' ') 
     expect(err.code).toBe('ECOMPOSE_CONFIG');
     expect(err.message).toMatch(/volumes/);
     expect(err.data?.stderr).toBeTruthy();
+    // the command it names is shell-quoted: a path with a space can be pasted as shown
+    const spaced = path.join(fx.root, 'my compose', 'services.yaml');
+    await fs.mkdir(path.dirname(spaced));
+    await fs.copyFile(fx.manifest.compose!.files[0]!, spaced);
+    const quoted = (await runComposeConfig(engine!, [spaced], { cwd: fx.root, $ }).catch((e: unknown) => e)) as ComposeError;
+    expect(quoted.message).toContain(`-f '${spaced}' config\` failed`);
   });
 });

@@ -23,6 +23,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { ComposeError, toDiskError } from '../errors.ts';
+import { formatCommandLine, shellQuote } from '../shell.ts';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import { artifactDir, containerPathOf } from '../layout.ts';
 import type { Artifact, ComposeSettings, Manifest } from '../manifest/schema.ts';
@@ -330,10 +331,6 @@ async function readExistingOverride(file: string): Promise<string | undefined> {
 // ---------------------------------------------------------------------------
 // How the override is picked up
 
-function shellQuote(arg: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-
 export interface ComposeInvocation {
   /** argv prefix including every -f, e.g. ['docker','compose','-f','compose/services.yaml','-f','compose/models.override.yaml'] */
   argv: string[];
@@ -364,7 +361,7 @@ export function composeInvocation(
   const files = [...compose.files.filter((f) => f !== compose.override), compose.override];
   const command = engine?.command ?? ['docker', 'compose'];
   const argv = [...command, ...files.flatMap((f) => ['-f', show(f)])];
-  const commandLine = argv.map(shellQuote).join(' ');
+  const commandLine = formatCommandLine(argv);
   const composeFile = files.map(show).join(delimiter);
   const base = compose.files[0] ?? '';
   const overrideFromBase = toPosix(path.relative(path.dirname(base), compose.override));
