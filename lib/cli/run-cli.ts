@@ -29,9 +29,9 @@ function outputIo(io: Io): Io {
   return { ...io, stdout: paint(io.stdout, (io.stdout as NodeJS.WriteStream).isTTY), stderr: paint(io.stderr, (io.stderr as NodeJS.WriteStream).isTTY) };
 }
 
-/** --quiet: stderr keeps only failures (a write that starts with ✖); progress and status lines are dropped. */
+/** --quiet: stderr keeps only failures and their fixes (a write that starts with ✖ or →); progress and status lines are dropped. */
 function quietIo(io: Io): Io {
-  return { ...io, stderr: transformWrites(io.stderr, (text) => (/^\s*(\x1b\[\d+m)?✖/.test(text) ? text : undefined)) };
+  return { ...io, stderr: transformWrites(io.stderr, (text) => (/^\s*(\x1b\[\d+m)?[✖→]/.test(text) ? text : undefined)) };
 }
 
 /** --verbose: the causes behind a reported failure, one line each (messages only: they hold no secrets). */
