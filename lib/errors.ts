@@ -14,6 +14,7 @@ export const ExitCode = {
   lock: 6,
   compose: 7,
   smoke: 8,
+  interrupted: 130,
 } as const;
 export type ExitStatus = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -138,10 +139,16 @@ export class SmokeError extends ModelmountError {
   }
 }
 
-/** The user pressed Ctrl+C at a prompt: nothing was changed, exit 0. */
+/**
+ * A question was not answered: Ctrl+C (or a closed terminal) at a prompt exits 130 like any
+ * interrupted command, so `modelmount update && docker compose up -d` stops; answering "no" to a
+ * confirmation is a choice and exits 0. Either way nothing was changed.
+ */
 export class CancelledError extends ModelmountError {
-  constructor() {
-    super('ECANCELLED', ExitCode.ok, 'Cancelled: nothing was changed.');
+  readonly interrupted: boolean;
+  constructor(how: 'interrupted' | 'declined' = 'interrupted') {
+    super('ECANCELLED', how === 'interrupted' ? ExitCode.interrupted : ExitCode.ok, 'Cancelled: nothing was changed.');
+    this.interrupted = how === 'interrupted';
   }
 }
 

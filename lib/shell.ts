@@ -10,3 +10,13 @@ export function loadShell(): Promise<Shell> {
   zx ??= import('zx/core').then((m) => m.$);
   return zx;
 }
+
+/** One argument as a POSIX shell reads it: plain words bare, anything else in single quotes. */
+export function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/** A command as one would type it (every command modelmount shows goes through this). */
+export function formatCommandLine(argv: readonly string[]): string {
+  return argv.map(shellQuote).join(' ');
+}

@@ -44,8 +44,8 @@ describe('bootstrap', () => {
     const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'mirror', url: server.url, tokenEnv: 'MODELS_TOKEN' }] }));
     const r = await runCliCaptured(['bootstrap', '--manifest', p.manifest, '--yes']);
     expect(r.code).toBe(ExitCode.sources);
-    expect(r.stdout).toMatch(/✖ source mirror needs a token in MODELS_TOKEN, which is not set/);
-    expect(r.stdout).toContain('export MODELS_TOKEN=');
+    expect(r.stderr).toMatch(/✖ source mirror needs a token in MODELS_TOKEN, which is not set/);
+    expect(r.stderr).toContain('export MODELS_TOKEN=');
     expect(server.requests).toHaveLength(0);
     await expect(fs.access(p.hostDir)).rejects.toThrow();
   });
@@ -55,13 +55,13 @@ describe('bootstrap', () => {
     const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'mirror', url: server.url }] }));
     const down = await runCliCaptured(['bootstrap', '--manifest', p.manifest, '--yes', '--retries', '0']);
     expect(down.code).toBe(ExitCode.sources);
-    expect(down.stdout).toMatch(/✖ source mirror .* is not reachable/);
+    expect(down.stderr).toMatch(/✖ source mirror .* is not reachable/);
 
     const blocker = path.join(p.dir, 'a-file');
     await fs.writeFile(blocker, 'x');
     const bad = await runCliCaptured(['bootstrap', '--manifest', p.manifest, '--yes', '--host-dir', path.join(blocker, 'models')]);
     expect(bad.code).toBe(ExitCode.disk);
-    expect(bad.stdout).toContain(`${blocker} is not a folder`);
+    expect(bad.stderr).toContain(`${blocker} is not a folder`);
     server = await startFaultServer({ files: {} }); // for afterEach
   });
 
@@ -77,12 +77,25 @@ describe('bootstrap', () => {
     const r = await runCliCaptured(['bootstrap', '--manifest', p.manifest], { isTTY: true, env: { CI: '' } });
     expect(r.code).toBe(0);
     expect(mocked.askSourceOrCustom).toHaveBeenCalledOnce();
-    expect(mocked.askHostDir).toHaveBeenCalledWith(p.hostDir);
-    expect(r.stdout).toContain(`Bootstrapping student/v0_en, teacher/v0 into ${chosenHost}`);
-    expect(r.stdout).toMatch(/Installed student\/v0_en \(1 file, .* from custom\)/);
+    expect(mocked.askHostDir).toHaveBeenCalledWith(p.hostDir, expect.any(Function));
+    expect(r.stderr).toContain(`Bootstrapping student/v0_en, teacher/v0 into ${chosenHost}`);
+    expect(r.stderr).toMatch(/Installed student\/v0_en \(1 file, .* from custom\)/);
     expect(await listFiles(chosenHost)).toEqual(expect.arrayContaining(['student/v0_en/model.safetensors', 'teacher/v0/model.safetensors']));
     expect(server.requests).toHaveLength(0); // the custom folder came first
     await expect(fs.access(p.hostDir)).rejects.toThrow();
+  });
+
+  it('runs the prerequisite checks before any question: a blocking one stops it unasked (exit 5)', async () => {
+    const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'mirror', url: server.url }] }));
+    const blocker = path.join(p.dir, 'a-file');
+    await fs.writeFile(blocker, 'x');
+    const r = await runCliCaptured(['bootstrap', '--manifest', p.manifest, '--cache-dir', path.join(blocker, 'store')], { isTTY: true, env: { CI: '' } });
+    expect(r.code).toBe(ExitCode.disk);
+    expect(r.stderr).toMatch(/✔ Node\.js/);
+    expect(r.stderr).toContain(`${blocker} is not a folder`);
+    expect(mocked.askSourceOrCustom).not.toHaveBeenCalled();
+    expect(mocked.askHostDir).not.toHaveBeenCalled();
+    expect(server.requests).toHaveLength(0);
   });
 
   it('checkNode names the fix for an old Node', () => {

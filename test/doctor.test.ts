@@ -6,6 +6,7 @@ import { detectCompose, type ComposeEngine } from '../lib/compose/engine.ts';
 import { writeComposeOverride } from '../lib/compose/override.ts';
 import { findEscapingSymlinks, matchDockerignore, type DoctorFinding } from '../lib/doctor/checks.ts';
 import { doctorExitCode, runDoctor, selectedArtifacts } from '../lib/doctor/run-doctor.ts';
+import { formatFindings } from '../lib/commands/doctor-command.ts';
 import { readInstallRecord, writeInstallRecord } from '../lib/install-record.ts';
 import { artifactDir, hostFilePath } from '../lib/layout.ts';
 import { CONTAINER_DIR, makeFixture, REQUIRE_DOCKER, type Fixture } from './helpers/compose-fixture.ts';
@@ -360,5 +361,21 @@ describe('checks that need no Compose', () => {
     expect(selectedArtifacts(fx.manifest, ids).map((a) => a.id)).toEqual(ids);
     expect(selectedArtifacts(fx.manifest, { artifacts: fx.artifacts.slice(1) }).map((a) => a.id)).toEqual(ids);
     expect(selectedArtifacts(fx.manifest, fx.artifacts).map((a) => a.id)).toEqual(['student/v0_ja', 'student/v0_en']);
+  });
+});
+
+describe('doctor output', () => {
+  it('a passing check reads as a pass: named for what it checks, not for the problem it looks for', async () => {
+    fx = await makeFixture({ dockerignore: 'learning_machine/artifacts\n' });
+    await writeComposeOverride(fx.manifest, fx.artifacts);
+    const text = formatFindings(await doctor(fx, { engine: null }));
+    expect(text).toContain('✔ require: Every rule is satisfied');
+    expect(text).toMatch(/^✔ symlinks: No symlink leaves a mounted folder$/m);
+    expect(text).toMatch(/^✔ override-current: /m);
+    // a pass line never carries a problem's id (those stay for warnings, errors and --json)
+    expect(text).not.toMatch(/^✔ [a-z-]*(missing|violated|escapes|stale|mismatch|unverified|writable|excludes-artifacts|not-included):/m);
+    expect(text).toMatch(/^⚠ compose-engine-missing: /m);
+    // --verbose: a pass also says what it looked at
+    expect(formatFindings(await doctor(fx, { engine: null }), { verbose: true })).toMatch(/^✔ require: Every rule is satisfied\n {4}1 rule checked against the verified installed artifacts\.$/m);
   });
 });

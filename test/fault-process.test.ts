@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../lib/errors.ts';
 import { blobPath, hostFilePath, storeTmpDir } from '../lib/layout.ts';
-import { listFiles, manifestYaml, runCliCaptured, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
+import { cliEnv, listFiles, manifestYaml, runCliCaptured, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
 import { expectCleanState, sha256, type ExpectedFile } from './helpers/fault-state.ts';
 import { prng, randomData } from './helpers/seeded.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
@@ -62,7 +62,7 @@ describe('kill -9 during a multi-file download', () => {
       for (const f of FILES) s.fault(urlOf(f), { dripBytes: 32 * 1024, dripIntervalMs: 10 }, 100);
       const p = await tempProject(manifestYaml({ artifacts: artifactsOf(FILES), sources: [{ name: 'mirror', url: s.url }] }));
       const child = spawn(process.execPath, [BIN, 'update', '--manifest', p.manifest, '--yes', '--include-optional', '--jobs', '2'], {
-        env: { PATH: process.env.PATH, HOME: process.env.HOME, CI: 'true' },
+        env: cliEnv(),
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let output = '';

@@ -17,7 +17,7 @@ import { commands } from '../lib/commands/index.ts';
 import { ExitCode, LockError } from '../lib/errors.ts';
 import { lockPath } from '../lib/layout.ts';
 import { describeHolder, readLockHolder, withRunLock } from '../lib/lock.ts';
-import { manifestYaml, runCliCaptured, sampleArtifacts, tempDir, tempProject } from './helpers/cli.ts';
+import { cliEnv, manifestYaml, runCliCaptured, sampleArtifacts, tempDir, tempProject } from './helpers/cli.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const children: import('node:child_process').ChildProcess[] = [];
@@ -242,7 +242,7 @@ describe('update under the lock', () => {
         if (err.includes('Waiting for another modelmount run')) resolve();
       }),
     );
-    const io: Io = { stdout: new PassThrough().resume(), stderr, env: { PATH: process.env.PATH, CI: 'true' }, cwd: process.cwd(), isTTY: false };
+    const io: Io = { stdout: new PassThrough().resume(), stderr, env: cliEnv(), cwd: process.cwd(), isTTY: false };
     const waiting = runCli(args, io, commands, new AbortController().signal);
     await saidWaiting;
     release.resolve();

@@ -22,9 +22,11 @@ interface Session {
   output(): string;
 }
 
-function onTerminal(args: string[]): Session {
+function onTerminal(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Session {
   const cmd = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color' };
+  const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color', ...extraEnv };
+  delete env.FORCE_COLOR;
+  if (!extraEnv.NO_COLOR) delete env.NO_COLOR;
   delete env.CI;
   const p = spawn('script', ['-qfec', cmd, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
@@ -64,11 +66,11 @@ describe.skipIf(!hasScript)('on a real terminal', () => {
   });
   afterEach(() => server.close());
 
-  it('Ctrl+C at the first question exits 0 and changes nothing', async () => {
+  it('Ctrl+C at the first question exits 130 (so `update && docker compose up` stops) and changes nothing', async () => {
     const s = onTerminal(['update', '--manifest', p.manifest]);
     await s.waitFor('Which lang do you need?');
     s.type(CTRL_C);
-    expect(await s.exit).toBe(0);
+    expect(await s.exit).toBe(130);
     expect(s.output()).toContain('Cancelled: nothing was changed.');
     expect(server.requests).toHaveLength(0);
     await expect(fs.access(p.hostDir)).rejects.toThrow();
@@ -85,7 +87,7 @@ describe.skipIf(!hasScript)('on a real terminal', () => {
     expect(await s.exit).toBe(0);
     const screen = s.output();
     expect(screen).toContain('Sources, in order: backup');
-    expect(screen).toMatch(/OK: 2 files installed/);
+    expect(screen).toMatch(/OK:(\x1b\[39m)? 2 files installed/);
     const en = artifacts.find((a) => a.id === 'student/v0_en')!.files[0]!;
     expect(sha256(await fs.readFile(hostFilePath(p.hostDir, 'student/v0_en', en.path)))).toBe(sha256(en.data));
     await expect(fs.access(path.join(p.hostDir, 'student', 'v0_ja'))).rejects.toThrow();
@@ -136,4 +138,40 @@ describe.skipIf(!hasScript)('on a real terminal', () => {
     const status = await runCliCaptured(['status', '--manifest', p.manifest, '--json', '--no-docker']);
     expect((JSON.parse(status.stdout).artifacts as { id: string; selected: boolean }[]).filter((a) => a.selected).map((a) => a.id)).toEqual(['student/v0_ja', 'student/v0_en']);
   }, 60_000);
+
+  it('bootstrap: checks first, labels a plain http source http, asks again after an invalid URL, then installs', async () => {
+    const s = onTerminal(['bootstrap', '--manifest', p.manifest, '--no-smoke']);
+    await s.waitFor('Where should the models come from?');
+    const screen = s.output();
+    // the prerequisite checks ran and were shown before the first question
+    expect(screen.indexOf('Node.js')).toBeGreaterThan(-1);
+    expect(screen.indexOf('Node.js')).toBeLessThan(screen.indexOf('Where should the models come from?'));
+    expect(screen).toContain(`mirror (http: ${server.url}`);
+    s.type(DOWN + DOWN + ENTER); // "another URL or folder…"
+    await s.waitFor('Base URL');
+    s.type(`ftp://example.org/models/${ENTER}`);
+    await s.waitFor('unsupported url scheme "ftp://"');
+    // asked again: erase the bad answer and type a good one
+    s.type('\x7f'.repeat(40) + server.url + ENTER);
+    await s.waitFor('Host folder for the models');
+    s.type(ENTER);
+    await s.waitFor('Which lang do you need?');
+    s.type(ENTER);
+    await s.waitFor('Also install these optional artifacts?');
+    s.type(ENTER);
+    expect(await s.exit).toBe(0);
+    expect(s.output()).not.toContain('--source-url');
+    expect(s.output()).toMatch(/OK:(\x1b\[39m)? 3 files installed/);
+  }, 60_000);
+
+  it('colour on the terminal; NO_COLOR turns it off', async () => {
+    const colored = onTerminal(['verify', '--manifest', p.manifest]);
+    expect(await colored.exit).not.toBe(0); // nothing installed yet
+    expect(colored.output()).toMatch(/\x1b\[31m✖\x1b\[39m/);
+    const plain = onTerminal(['verify', '--manifest', p.manifest], { NO_COLOR: '1' });
+    expect(await plain.exit).not.toBe(0);
+    expect(plain.output()).toMatch(/^✖ /m);
+    expect(plain.output()).not.toMatch(/\x1b\[3\dm✖/);
+  }, 60_000);
 });
+

@@ -86,10 +86,10 @@ describe('interactive update', () => {
     expect(mocked.askSource).not.toHaveBeenCalled();
   });
 
-  it('Ctrl+C at a prompt exits 0 and changes nothing', async () => {
+  it('Ctrl+C at a prompt exits 130 and changes nothing', async () => {
     mocked.askLabels.mockRejectedValue(new CancelledError());
     const r = await runCliCaptured(['update', '--manifest', p.manifest], tty);
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(130);
     expect(r.stderr).toContain('Cancelled: nothing was changed.');
     expect(server.requests).toHaveLength(0);
     await expect(fs.access(p.hostDir)).rejects.toThrow();

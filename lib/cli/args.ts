@@ -39,6 +39,8 @@ export type ParsedFlags = Record<string, string | number | boolean | string[] | 
 export const COMMON_FLAGS: FlagSpec[] = [
   { name: 'manifest', type: 'string', value: 'PATH', env: 'MODELS_MANIFEST', help: 'manifest file (default manifests/models.yaml)' },
   { name: 'help', type: 'boolean', alias: 'h', help: 'show this help' },
+  { name: 'quiet', type: 'boolean', alias: 'q', env: 'MODELS_QUIET', help: 'no progress or status lines on stderr (errors stay; results on stdout are unchanged)' },
+  { name: 'verbose', type: 'boolean', env: 'MODELS_VERBOSE', help: 'more on stderr: the plan before an update, the cause of an error' },
 ];
 
 function levenshtein(a: string, b: string): number {
@@ -73,6 +75,13 @@ function unexpectedArgument(arg: string, command: string): UsageError {
     code: 'EUNEXPECTEDARG',
     hint: `${maybe}Run \`modelmount ${command} --help\` to see the options.`,
   });
+}
+
+/** A boolean MODELS_* variable: true/false/1/0 (any case); anything else is a usage error naming the variable. */
+export function parseBooleanEnv(name: string, text: string): boolean {
+  if (/^(1|true)$/i.test(text.trim())) return true;
+  if (/^(0|false)$/i.test(text.trim())) return false;
+  throw new UsageError(`${name}=${text}: ${name} must be true, false, 1 or 0.`, { hint: `e.g. ${name}=1, or unset ${name}.` });
 }
 
 export function parseFlags(argv: string[], specs: FlagSpec[], env: NodeJS.ProcessEnv = process.env, command = '', operands?: Operands): ParsedFlags {
@@ -114,8 +123,12 @@ export function parseFlags(argv: string[], specs: FlagSpec[], env: NodeJS.Proces
     // minimist defaults every boolean to false, so for booleans look at argv itself
     const given = spec.type === 'boolean' ? booleanGiven(argv, spec) : raw[spec.name] !== undefined;
     let value: unknown = given ? raw[spec.name] : undefined;
+    /** where the value came from, as the user would recognise it in an error: "--jobs" or "MODELS_JOBS=abc" */
+    let origin = `--${spec.name}`;
     if (value === undefined && spec.env && env[spec.env] !== undefined && env[spec.env] !== '') {
-      value = spec.type === 'boolean' ? !/^(0|false|no|off)$/i.test(env[spec.env]!) : env[spec.env];
+      const text = env[spec.env]!;
+      origin = `${spec.env}=${text}`;
+      value = spec.type === 'boolean' ? parseBooleanEnv(spec.env, text) : text;
     }
     if (value === undefined) {
       if (spec.type === 'boolean') out[spec.name] = spec.defaultTrue ? true : false;
@@ -131,7 +144,8 @@ export function parseFlags(argv: string[], specs: FlagSpec[], env: NodeJS.Proces
         const n = Number(value);
         const min = spec.min ?? 1;
         if (!Number.isInteger(n) || n < min) {
-          throw new UsageError(`--${spec.name} must be a whole number ≥ ${min}, got "${String(value)}".`, { hint: `e.g. --${spec.name} 4` });
+          if (origin.startsWith('--')) throw new UsageError(`--${spec.name} must be a whole number ≥ ${min}, got "${String(value)}".`, { hint: `e.g. --${spec.name} 4` });
+          throw new UsageError(`${origin}: ${spec.env} must be a whole number ≥ ${min}.`, { hint: `e.g. ${spec.env}=4, or unset ${spec.env} (it stands for --${spec.name}).` });
         }
         out[spec.name] = n;
         break;

@@ -6,6 +6,7 @@
 import { CancelledError, ExitCode, ModelmountError, UsageError } from '../errors.ts';
 import type { Io } from '../commands/context.ts';
 import { formatFailure } from '../ui/format.ts';
+import { colorWanted, paintMarks, transformWrites } from '../ui/color.ts';
 import { COMMON_FLAGS, formatHelp, parseFlags } from './args.ts';
 import { EXIT_CODES_HELP, type CommandSpec } from './command.ts';
 
@@ -22,15 +23,39 @@ ${EXIT_CODES_HELP}
 `;
 }
 
-export function reportError(err: unknown, io: Io, json: boolean): number {
+/** stdout and stderr as the command sees them: marks painted on a terminal (NO_COLOR / FORCE_COLOR), stderr filtered by --quiet. */
+function outputIo(io: Io): Io {
+  const paint = (stream: NodeJS.WritableStream, isTTY: boolean | undefined) => (colorWanted(io.env, isTTY) ? transformWrites(stream, paintMarks) : stream);
+  return { ...io, stdout: paint(io.stdout, (io.stdout as NodeJS.WriteStream).isTTY), stderr: paint(io.stderr, (io.stderr as NodeJS.WriteStream).isTTY) };
+}
+
+/** --quiet: stderr keeps only failures and their fixes (a write that starts with ✖ or →); progress and status lines are dropped. */
+function quietIo(io: Io): Io {
+  return { ...io, stderr: transformWrites(io.stderr, (text) => (/^\s*(\x1b\[\d+m)?[✖→]/.test(text) ? text : undefined)) };
+}
+
+/** --verbose: the causes behind a reported failure, one line each (messages only: they hold no secrets). */
+function formatCauses(err: unknown): string {
+  const lines: string[] = [];
+  let cause = (err as { cause?: unknown } | undefined)?.cause;
+  for (let depth = 0; cause !== undefined && depth < 5; depth++) {
+    const c = cause as { code?: unknown; message?: unknown };
+    lines.push(`  cause: ${c.code ? `[${String(c.code)}] ` : ''}${String(c.message ?? cause)}`);
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  return lines.length ? `${lines.join('\n')}\n` : '';
+}
+
+export function reportError(err: unknown, io: Io, json: boolean, verbose = false): number {
   if (err instanceof CancelledError) {
     io.stderr.write(`${err.message}\n`);
-    if (json) io.stdout.write(`${JSON.stringify({ ok: true, cancelled: true }, null, 2)}\n`);
-    return ExitCode.ok;
+    if (json) io.stdout.write(`${JSON.stringify({ ok: !err.interrupted, cancelled: true }, null, 2)}\n`);
+    return err.exitCode;
   }
   if (err instanceof ModelmountError) {
     if (json) io.stdout.write(`${JSON.stringify({ ok: false, error: err.toJSON() }, null, 2)}\n`);
     io.stderr.write(formatFailure(err));
+    if (verbose) io.stderr.write(formatCauses(err));
     return err.exitCode;
   }
   const e = err as Error;
@@ -82,7 +107,8 @@ export function installLastResortHandlers(proc: NodeJS.Process = process): void 
   proc.on('unhandledRejection', crash);
 }
 
-export async function runCli(argv: string[], io: Io, commands: CommandSpec[], signal: AbortSignal): Promise<number> {
+export async function runCli(argv: string[], io0: Io, commands: CommandSpec[], signal: AbortSignal): Promise<number> {
+  const io = outputIo(io0);
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(mainHelp(commands));
@@ -95,6 +121,7 @@ export async function runCli(argv: string[], io: Io, commands: CommandSpec[], si
   }
   const cmd = commands.find((c) => c.name === name);
   const json = rest.includes('--json');
+  let verbose = false;
   try {
     if (!cmd) {
       throw new UsageError(`Unknown command "${name}".`, { hint: `Commands: ${commands.map((c) => c.name).join(', ')}. Run \`modelmount --help\`.` });
@@ -107,8 +134,10 @@ export async function runCli(argv: string[], io: Io, commands: CommandSpec[], si
       return ExitCode.ok;
     }
     const flags = parseFlags(rest, specs, io.env, cmd.name, cmd.operands);
-    return await cmd.run(flags, io, signal);
+    if (flags.quiet && flags.verbose) throw new UsageError('--quiet and --verbose contradict each other.', { hint: 'Pass one of them (or set only one of MODELS_QUIET, MODELS_VERBOSE).' });
+    verbose = Boolean(flags.verbose);
+    return await cmd.run(flags, flags.quiet ? quietIo(io) : io, signal);
   } catch (err) {
-    return reportError(err, io, json);
+    return reportError(err, io, json, verbose);
   }
 }

@@ -6,6 +6,7 @@
  * bootstrapped host it changes nothing.
  */
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { ParsedFlags } from '../cli/args.ts';
 import type { CommandSpec } from '../cli/command.ts';
@@ -16,6 +17,7 @@ import { checkDocker, checkNode, checkSources, checkSpace, checkWritable, type P
 import { findSmokeEngine } from '../smoke/engine.ts';
 import * as prompts from '../ui/prompts.ts';
 import { loadShell } from '../shell.ts';
+import { classifySourceUrl } from '../manifest/load.ts';
 import { loadContext, type Io } from './context.ts';
 import { formatFindings } from './doctor-command.ts';
 import { afterInstall, POST_INSTALL_FLAGS } from './post-install.ts';
@@ -43,17 +45,25 @@ function formatChecks(checks: PrereqCheck[]): string {
   return `${checks.map((c) => `${MARK[c.verdict]} ${c.message}${c.verdict !== 'ok' && c.fix ? `\n    → ${c.fix}` : ''}`).join('\n')}\n`;
 }
 
-/** Answer the questions flags left open (interactive only); returns flags that answer everything. */
+/** Answer the questions flags left open (interactive only); returns flags that answer everything. An invalid answer is asked again. */
 async function askOpenQuestions(flags: ParsedFlags, io: Io): Promise<ParsedFlags> {
   const ctx = await loadContext(flags, io);
   if (!ctx.interactive) return flags;
   const answered: ParsedFlags = { ...flags };
   if (!flags.source && !flags['source-url']) {
-    const choice = await prompts.askSourceOrCustom(ctx.manifest.sources);
+    const choice = await prompts.askSourceOrCustom(ctx.manifest.sources, (url) => {
+      const c = classifySourceUrl(url, io.cwd);
+      return 'error' in c ? `${c.error}: ${c.fix}` : true;
+    });
     if (choice.url) answered['source-url'] = choice.url;
     answered.source = choice.url ? 'custom' : choice.name;
   }
-  if (!flags['host-dir']) answered['host-dir'] = await prompts.askHostDir(ctx.hostDir);
+  if (!flags['host-dir']) {
+    answered['host-dir'] = await prompts.askHostDir(ctx.hostDir, async (dir) => {
+      const c = await checkWritable(path.resolve(io.cwd, dir));
+      return c.verdict === 'error' ? `${c.message} ${c.fix ?? ''}`.trim() : true;
+    });
+  }
   if (ctx.manifest.compose && !(flags.services as string[] | undefined)?.length) {
     const all = await listComposeServices(ctx.manifest.compose.files);
     const preselected = ctx.manifest.compose.services;
@@ -82,42 +92,55 @@ export const bootstrapCommand: CommandSpec = {
   npm run bootstrap                                         # asks every question on a terminal
   npm run bootstrap -- --yes --labels lang=ja --no-smoke    # unattended`,
   async run(flags0, io, signal) {
-    // 1. what needs no answers
-    const early: PrereqCheck[] = [checkNode()];
+    // 1. what needs no answers, checked and shown before the first question (a blocking one stops here)
+    const ctx0 = await loadContext(flags0, io);
+    const status = (text: string): void => {
+      if (!ctx0.json) io.stderr.write(text);
+    };
     const docker = await findSmokeEngine({ env: io.env, cwd: io.cwd });
+    const early: PrereqCheck[] = [
+      checkNode(),
+      checkDocker(docker, flags0.smoke !== false && Boolean(ctx0.manifest.compose)),
+      await checkWritable(ctx0.cacheDir).then((c) => ({ ...c, id: 'cache-dir', message: `store: ${c.message}` })),
+    ];
+    status(formatChecks(early));
+    const stop = (checks: PrereqCheck[]): number | undefined => {
+      const blocking = checks.find((c) => c.verdict === 'error');
+      if (!blocking) return undefined;
+      if (ctx0.json) io.stdout.write(`${JSON.stringify({ command: 'bootstrap', ok: false, checks }, null, 2)}\n`);
+      return blocking.exitCode ?? ExitCode.usage;
+    };
+    const stoppedEarly = stop(early);
+    if (stoppedEarly !== undefined) return stoppedEarly;
+
     // 2. every question, before any byte moves
     const flags = await askOpenQuestions(flags0, io);
     const ctx = await loadContext(flags, io);
     const selection = await chooseSelection(ctx, flags);
     const smokeWanted = flags.smoke !== false && Boolean(ctx.manifest.compose);
-    early.push(checkDocker(docker, smokeWanted));
     const say = (text: string): void => {
       if (!ctx.json) io.stdout.write(text);
     };
-    say(`Bootstrapping ${selection.artifacts.map((a) => a.id).join(', ')} into ${ctx.hostDir}\n`);
+    status(`Bootstrapping ${selection.artifacts.map((a) => a.id).join(', ')} into ${ctx.hostDir}\n`);
 
     // 3. checks that depend on the answers: the plan (a dry run, quiet) tells how much must move
     const quiet: Io = { ...io, stdout: new PassThrough(), stderr: new PassThrough(), isTTY: false };
     const runFlags: ParsedFlags = { ...flags, only: selection.artifacts.map((a) => a.id), labels: undefined, source: selection.preferredSource ?? flags.source, yes: true };
     const dry = await runUpdate({ ...runFlags, 'dry-run': true, json: true }, quiet, signal);
     const sources = ctx.makeSources(selection.preferredSource ?? (flags.source as string | undefined));
-    const checks = [
-      ...early,
+    const later = [
       await checkWritable(ctx.hostDir),
-      await checkWritable(ctx.cacheDir).then((c) => ({ ...c, id: 'cache-dir', message: `store: ${c.message}` })),
       await checkSpace([
         // the store holds the blobs (their temp files become the blobs: no extra copy); hardlinks cost the host folder nothing
         { dir: ctx.cacheDir, bytes: dry.plan.bytesToTransfer, what: 'the store' },
       ]),
     ];
     // probing the network is the slow check: only when it matters
-    if (dry.plan.bytesToTransfer > 0 && !checks.some((c) => c.verdict === 'error')) checks.push(...(await checkSources(ctx.manifest, sources, io.env, signal)));
-    say(formatChecks(checks));
-    const blocking = checks.find((c) => c.verdict === 'error');
-    if (blocking) {
-      if (ctx.json) io.stdout.write(`${JSON.stringify({ command: 'bootstrap', ok: false, checks }, null, 2)}\n`);
-      return blocking.exitCode ?? ExitCode.usage;
-    }
+    if (dry.plan.bytesToTransfer > 0 && !later.some((c) => c.verdict === 'error')) later.push(...(await checkSources(ctx.manifest, sources, io.env, signal)));
+    status(formatChecks(later));
+    const checks = [...early, ...later];
+    const stopped = stop(checks);
+    if (stopped !== undefined) return stopped;
 
     // 4. the work: update (+ override + smoke), then doctor
     const outcome = await runUpdate({ ...runFlags, json: ctx.json }, io, signal);

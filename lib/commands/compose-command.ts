@@ -3,14 +3,15 @@ import { loadContext } from './context.ts';
 import { composeStep } from './compose-steps.ts';
 import { installedSelection } from './installed-selection.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags } from './specs.ts';
-import { composeInvocation } from '../compose/override.ts';
+import { composeInvocation, composeSettingsOf } from '../compose/override.ts';
+import { findSmokeEngine } from '../smoke/engine.ts';
 
 export const composeCommand: CommandSpec = {
   name: 'compose',
   summary: 'write the Compose override that mounts the installed artifacts read-only, and validate it with Compose',
   usage: 'modelmount compose [--print] [--force] [--json]',
   flags: [
-    { name: 'print', type: 'boolean', help: 'print the exact `docker compose -f … -f …` command line and how else to include the override' },
+    { name: 'print', type: 'boolean', help: 'only print the exact `docker compose -f … -f …` command line and how else to include the override (writes nothing)' },
     { name: 'force', type: 'boolean', help: 'replace an override file that modelmount did not write' },
     ...pickFlags(LOCATION_FLAGS, 'host-dir', 'jobs'),
     JSON_FLAG,
@@ -21,6 +22,15 @@ Compose files. Checks every mount source exists and holds the verified files bef
 then checks in \`config\` output that each artifact is mounted read-only in every listed service.`,
   async run(flags, io) {
     const ctx = await loadContext(flags, io);
+    if (flags.print) {
+      // shows how to use the override and changes nothing: no write, no validation
+      composeSettingsOf(ctx.manifest);
+      const found = await findSmokeEngine({ env: io.env, cwd: io.cwd });
+      const inv = composeInvocation(ctx.manifest, found.compose, { cwd: io.cwd });
+      if (ctx.json) io.stdout.write(`${JSON.stringify({ command: 'compose', ok: true, printed: true, override: ctx.manifest.compose!.override, commandLine: inv.commandLine, composeFile: inv.composeFile }, null, 2)}\n`);
+      else io.stdout.write(`${inv.guidance}\n`);
+      return 0;
+    }
     const artifacts = await installedSelection(ctx, flags);
     const report = await composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, force: Boolean(flags.force), jobs: ctx.jobs });
     if (ctx.json) {
@@ -29,8 +39,7 @@ then checks in \`config\` output that each artifact is mounted read-only in ever
     }
     io.stdout.write(`${report.changed ? 'Wrote' : 'Unchanged:'} ${report.override} (${artifacts.length} artifact${artifacts.length === 1 ? '' : 's'}, read-only)\n`);
     io.stdout.write(report.validated ? `Validated with ${report.engine?.command.join(' ')} ${report.engine?.fullVersion}: every artifact is mounted read-only in ${ctx.manifest.compose!.services.join(', ')}.\n` : `${report.skipped}\n`);
-    if (flags.print) io.stdout.write(`\n${composeInvocation(ctx.manifest, report.engine ? { command: report.engine.command, version: report.engine.version as 'v1' | 'v2' } : undefined, { cwd: io.cwd }).guidance}\n`);
-    else io.stdout.write(`Use it with: ${report.commandLine} up   (--print for other ways)\n`);
+    io.stdout.write(`Use it with: ${report.commandLine} up   (--print for other ways)\n`);
     return 0;
   },
 };

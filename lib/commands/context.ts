@@ -20,6 +20,8 @@ export interface Io {
   cwd: string;
   /** stdin and stdout are terminals */
   isTTY: boolean;
+  /** stderr is a terminal (progress draws there); undefined: not known, take isTTY */
+  stderrIsTTY?: boolean;
 }
 
 export function processIo(): Io {
@@ -29,6 +31,7 @@ export function processIo(): Io {
     env: process.env,
     cwd: process.cwd(),
     isTTY: Boolean(process.stdin.isTTY && process.stdout.isTTY),
+    stderrIsTTY: Boolean(process.stderr.isTTY),
   };
 }
 

@@ -8,10 +8,30 @@ import { JSON_FLAG, LOCATION_FLAGS, pickFlags } from './specs.ts';
 
 const MARK: Record<DoctorFinding['verdict'], string> = { ok: '✔', warn: '⚠', error: '✖' };
 
-export function formatFindings(findings: readonly DoctorFinding[]): string {
+/**
+ * A finding's id names the problem its check looks for ("require-violated"): right for a warning,
+ * an error and --json, wrong on a pass. A pass line names what was checked instead.
+ */
+const PASS_NAMES: Record<string, string> = {
+  'compose-engine-missing': 'compose-engine',
+  'dockerignore-excludes-artifacts': 'dockerignore',
+  'mount-missing': 'mounts',
+  'mount-writable': 'mounts-read-only',
+  'mount-source-mismatch': 'mount-sources',
+  'mount-source-unverified': 'mount-sources-verified',
+  'env-mismatch': 'env',
+  'symlink-escapes': 'symlinks',
+  'override-stale': 'override-current',
+  'override-not-included': 'override-included',
+  'require-violated': 'require',
+};
+
+/** With `verbose`, a pass also says what it looked at (its message). */
+export function formatFindings(findings: readonly DoctorFinding[], opts: { verbose?: boolean } = {}): string {
   const lines = findings.map((f) => {
     const where = f.file ? ` (${f.file}${f.line ? `:${f.line}` : ''})` : '';
-    return `${MARK[f.verdict]} ${f.id}: ${f.title}${where}${f.verdict === 'ok' ? '' : `\n    ${f.message.split('\n').join('\n    ')}${f.fix ? `\n    → ${f.fix.split('\n').join('\n      ')}` : ''}`}`;
+    const name = f.verdict === 'ok' ? (PASS_NAMES[f.id] ?? f.id) : f.id;
+    return `${MARK[f.verdict]} ${name}: ${f.title}${where}${f.verdict === 'ok' ? (opts.verbose ? `\n    ${f.message.split('\n').join('\n    ')}` : '') : `\n    ${f.message.split('\n').join('\n    ')}${f.fix ? `\n    → ${f.fix.split('\n').join('\n      ')}` : ''}`}`;
   });
   const errors = findings.filter((f) => f.verdict === 'error').length;
   const warns = findings.filter((f) => f.verdict === 'warn').length;
@@ -34,7 +54,7 @@ export const doctorCommand: CommandSpec = {
     const findings = await runDoctor(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, full: Boolean(flags.full), jobs: ctx.jobs, $: (await loadShell())({ env: io.env }) });
     const exitCode = doctorExitCode(findings);
     if (ctx.json) io.stdout.write(`${JSON.stringify({ command: 'doctor', ok: exitCode === 0, artifacts: artifacts.map((a) => a.id), findings }, null, 2)}\n`);
-    else io.stdout.write(formatFindings(findings));
+    else io.stdout.write(formatFindings(findings, { verbose: Boolean(flags.verbose) }));
     return exitCode;
   },
 };

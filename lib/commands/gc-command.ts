@@ -215,7 +215,7 @@ export async function runGc(flags: ParsedFlags, io: Io, signal?: AbortSignal): P
       if (preview.removals.length) {
         io.stderr.write(formatGc(toReport(inputs, preview, preview.removals, true, started), true));
         const blobs = preview.removals.filter((r) => r.kind === 'blob').length;
-        if (!(await prompts.confirmGc(preview.removals.length, preview.bytesFreed, blobs))) throw new CancelledError();
+        if (!(await prompts.confirmGc(preview.removals.length, preview.bytesFreed, blobs))) throw new CancelledError('declined');
         confirmed = new Set(preview.removals.map((r) => r.path));
       }
     }

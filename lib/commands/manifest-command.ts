@@ -63,7 +63,7 @@ async function hashWithProgress(
   io: Io,
   opts: { jobs: number; json: boolean; signal: AbortSignal },
 ): Promise<FileEntry[]> {
-  const renderer = pickRenderer({ json: opts.json, isTTY: io.isTTY, env: io.env });
+  const renderer = pickRenderer({ json: opts.json, isTTY: io.isTTY, stderrIsTTY: io.stderrIsTTY, env: io.env });
   const total = files.reduce((s, f) => s + f.size, 0);
   const processOutput = new ProcessOutput(io.stderr as NodeJS.WriteStream, io.stderr as NodeJS.WriteStream);
   let result: FileEntry[] = [];

@@ -19,11 +19,11 @@ export function planToJson(plan: Plan) {
   };
 }
 
-export function formatPlan(plan: Plan): string {
+export function formatPlan(plan: Plan, title = 'Plan (dry run, nothing changed):'): string {
   const rows = plan.files.map((f) => `  ${f.action.padEnd(6)}  ${`${f.artifactId}/${f.path}`.padEnd(48)} ${formatBytes(f.size).padStart(10)}  ${f.reason}`);
   const c = plan.counts;
   return [
-    'Plan (dry run, nothing changed):',
+    title,
     ...rows,
     `  ${c.skip} skip, ${c.fetch} fetch, ${c.copy} copy, ${c.relink} relink, ${c.repair} repair; ${formatBytes(plan.bytesToTransfer)} to transfer.`,
     '',

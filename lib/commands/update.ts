@@ -8,7 +8,7 @@ import { AllSourcesFailedError, CancelledError, ExitCode, ModelmountError, Usage
 import { legacyInstallRecordPath, metaDir } from '../layout.ts';
 import { checkRequire, filterByLabelChoice, planInstalledSet, selectArtifacts } from '../manifest/select.ts';
 import { readInstalledIds, selectOptionsFromFlags } from './installed-selection.ts';
-import { shellQuote } from '../compose/override.ts';
+import { shellQuote } from '../shell.ts';
 import type { Artifact } from '../manifest/schema.ts';
 import { isNoop, planUpdate, type Plan } from '../plan.ts';
 import { checkFreeSpace, sameFilesystem } from '../store/space.ts';
@@ -279,6 +279,8 @@ async function installSelection(
     return { exitCode: 0, report, plan, ctx, selection };
   }
 
+  if (flags.verbose && !ctx.json) ctx.log(formatPlan(plan, 'Plan:').trimEnd());
+
   if (flags.offline && plan.missingOffline.length) {
     const missing = plan.missingOffline.map((f) => `${f.artifactId}/${f.path}`);
     throw new AllSourcesFailedError(
@@ -290,7 +292,7 @@ async function installSelection(
 
   if (plan.repairs.length) {
     if (ctx.interactive) {
-      if (!(await prompts.confirmRepairs(plan.repairs))) throw new CancelledError();
+      if (!(await prompts.confirmRepairs(plan.repairs))) throw new CancelledError('declined');
     } else {
       for (const r of plan.repairs) ctx.log(`Repairing ${r.artifactId}/${r.path}: ${r.reason}.`);
     }
@@ -308,7 +310,7 @@ async function installSelection(
   }
 
   const installer = new Installer({ store, hostDir: ctx.hostDir, sources, jobs: ctx.jobs, hostCache, signal });
-  const renderer = pickRenderer({ json: ctx.json, isTTY: io.isTTY, env: io.env });
+  const renderer = pickRenderer({ json: ctx.json, quiet: Boolean(flags.quiet), isTTY: io.isTTY, stderrIsTTY: io.stderrIsTTY, env: io.env });
   const list = installList(installTasks(plan, installer, { progressIntervalMs: renderer === 'default' ? 100 : 10_000 }), renderer, io);
   let results: FileResult[] = [];
   try {

@@ -95,7 +95,7 @@ export async function runWarm(flags: ParsedFlags, io: Io, signal?: AbortSignal):
           return { ...base, status: 'ok', ...r };
         },
       };
-      const renderer = pickRenderer({ json: ctx.json, isTTY: io.isTTY, env: io.env });
+      const renderer = pickRenderer({ json: ctx.json, quiet: Boolean(flags.quiet), isTTY: io.isTTY, stderrIsTTY: io.stderrIsTTY, env: io.env });
       const tasks = installTasks(plan, fetchOnly, {
         progressIntervalMs: renderer === 'default' ? 100 : 10_000,
         verbs: { doing: 'Fetch', done: 'Fetched' },

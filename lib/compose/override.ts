@@ -23,6 +23,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { ComposeError, toDiskError } from '../errors.ts';
+import { formatCommandLine, shellQuote } from '../shell.ts';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import { artifactDir, containerPathOf } from '../layout.ts';
 import type { Artifact, ComposeSettings, Manifest } from '../manifest/schema.ts';
@@ -330,10 +331,6 @@ async function readExistingOverride(file: string): Promise<string | undefined> {
 // ---------------------------------------------------------------------------
 // How the override is picked up
 
-export function shellQuote(arg: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-
 export interface ComposeInvocation {
   /** argv prefix including every -f, e.g. ['docker','compose','-f','compose/services.yaml','-f','compose/models.override.yaml'] */
   argv: string[];
@@ -364,7 +361,7 @@ export function composeInvocation(
   const files = [...compose.files.filter((f) => f !== compose.override), compose.override];
   const command = engine?.command ?? ['docker', 'compose'];
   const argv = [...command, ...files.flatMap((f) => ['-f', show(f)])];
-  const commandLine = argv.map(shellQuote).join(' ');
+  const commandLine = formatCommandLine(argv);
   const composeFile = files.map(show).join(delimiter);
   const base = compose.files[0] ?? '';
   const overrideFromBase = toPosix(path.relative(path.dirname(base), compose.override));
@@ -372,7 +369,7 @@ export function composeInvocation(
   const guidance = [
     `The override only takes effect when Compose reads it after your base file${compose.files.length > 1 ? 's' : ''}. Any one of:`,
     `  1. pass every file with -f:   ${commandLine} <command>`,
-    `  2. set COMPOSE_FILE (paths relative to where you run Compose, separator "${delimiter}"):   COMPOSE_FILE=${composeFile}`,
+    `  2. set COMPOSE_FILE (paths relative to where you run Compose, separator "${delimiter}"):   COMPOSE_FILE=${shellQuote(composeFile)}`,
     `  3. Compose v2.20.3+ only (not docker-compose v1): a top-level file next to ${path.basename(base)} that merges both:`,
     `       include:`,
     `         - path: [${[...basesFromTop, overrideFromBase].join(', ')}]`,

@@ -18,6 +18,7 @@ import {
 } from '../compose/override.ts';
 import type { InstallRecord } from '../install-record.ts';
 import { artifactDir, containerPathOf } from '../layout.ts';
+import { formatCommandLine } from '../shell.ts';
 import type { Artifact, ComposeSettings, Manifest } from '../manifest/schema.ts';
 import { locateEnv, locateKey, locateService, locateVolume, readIncludes } from './locate.ts';
 
@@ -92,7 +93,7 @@ export function checkComposeEngine(ctx: DoctorContext): DoctorFinding[] {
         verdict: 'error',
         title: 'Compose rejects the project files',
         file: ctx.configFiles[ctx.configFiles.length - 1],
-        message: `${ctx.engine.command.join(' ')} ${ctx.configFiles.map((f) => `-f ${f}`).join(' ')} config failed, so nothing about the mounts could be checked:\n${ctx.mergedUnavailable ?? ''}`,
+        message: `${formatCommandLine([...ctx.engine.command, ...ctx.configFiles.flatMap((f) => ['-f', f]), 'config'])} failed, so nothing about the mounts could be checked:\n${ctx.mergedUnavailable ?? ''}`,
         fix: 'Fix the file Compose names above. If it is the generated override, regenerate it with `npm run models:compose` instead of editing it.',
       },
     ];
@@ -673,7 +674,7 @@ export async function checkRequire(ctx: DoctorContext): Promise<DoctorFinding[]>
     });
   }
   if (findings.length === 0) {
-    findings.push({ id: 'require-violated', verdict: 'ok', title: 'Every require rule is satisfied', message: `${plural(ctx.manifest.require.length, 'rule')} checked against the verified installed artifacts.` });
+    findings.push({ id: 'require-violated', verdict: 'ok', title: 'Every rule is satisfied', message: `${plural(ctx.manifest.require.length, 'rule')} checked against the verified installed artifacts.` });
   }
   return findings;
 }

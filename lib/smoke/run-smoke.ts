@@ -36,7 +36,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { ProcessOutput, ProcessPromise, Shell } from 'zx';
-import { loadShell } from '../shell.ts';
+import { formatCommandLine, loadShell } from '../shell.ts';
 import type { ComposeEngine } from '../compose/engine.ts';
 import { SmokeError, UsageError } from '../errors.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
@@ -657,7 +657,7 @@ async function runCommand(ctx: Ctx, service: string, prepared: Prepared, command
     argv: command,
     timeoutSeconds,
   };
-  const shown = command.join(' ');
+  const shown = formatCommandLine(command);
   if (run.timedOut) {
     result.status = 'timed-out';
     result.containerRemoved = run.containerRemoved;
@@ -787,7 +787,7 @@ export async function runSmoke(manifest: Manifest, artifacts: readonly Artifact[
         if (!check.started) {
           sr.command = { status: 'skipped', exitCode: null, durationMs: 0, outputTail: [], argv: command, timeoutSeconds, reason: 'the container could not run the built-in check' };
         } else {
-          step(`${service}: run the smoke command \`${command.join(' ')}\` (limit ${timeoutSeconds} s)`);
+          step(`${service}: run the smoke command \`${formatCommandLine(command)}\` (limit ${timeoutSeconds} s)`);
           const cmd = await runCommand(ctx, service, prepared, command, timeoutSeconds);
           sr.command = cmd.result;
           if (cmd.failure) sr.failures.push(cmd.failure);

@@ -124,7 +124,8 @@ export function installList(
   renderer: 'default' | 'simple' | 'silent',
   out: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
 ): Listr<InstallCtx> {
-  const processOutput = new ProcessOutput(out.stdout as NodeJS.WriteStream, out.stderr as NodeJS.WriteStream);
+  // progress is not a result: the task list draws on stderr, stdout keeps the results
+  const processOutput = new ProcessOutput(out.stderr as NodeJS.WriteStream, out.stderr as NodeJS.WriteStream);
   return new Listr<InstallCtx>(tasks, {
     concurrent: true,
     exitOnError: false,

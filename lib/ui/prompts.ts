@@ -1,7 +1,7 @@
 /**
  * Every question modelmount asks lives here (np's ui.js, changesets' prompt
  * wrapper): commands ask through these functions, tests replace this module.
- * Ctrl+C at a prompt becomes CancelledError (exit 0, nothing changed).
+ * Ctrl+C at a prompt becomes CancelledError (exit 130, nothing changed).
  */
 import { CancelledError } from '../errors.ts';
 import type { Artifact, ResolvedSource } from '../manifest/schema.ts';
@@ -59,7 +59,7 @@ export async function askSource(sources: ResolvedSource[]): Promise<string> {
   return ask((p) =>
     p.select({
       message: 'Which source should be tried first? (the others stay as fallbacks)',
-      choices: sources.map((s) => ({ name: `${s.name} (${s.kind})`, value: s.name })),
+      choices: sources.map((s) => ({ name: `${s.name} (${sourceKindLabel(s)})`, value: s.name })),
     }),
   );
 }
@@ -96,13 +96,22 @@ export async function confirmPrune(ids: readonly string[]): Promise<boolean> {
 
 export const CUSTOM_SOURCE = '\0custom';
 
+/** What a source is, as a person reads it: https, http (plain, unencrypted) or folder. */
+export function sourceKindLabel(s: Pick<ResolvedSource, 'kind' | 'base'>): string {
+  if (s.kind === 'file') return 'folder';
+  return /^http:/i.test(s.base) ? 'http' : 'https';
+}
+
+/** true, or what is wrong with the answer (the question is then asked again). */
+export type Validate = (answer: string) => true | string | Promise<true | string>;
+
 /** bootstrap: a manifest source, or another URL / folder typed in. */
-export async function askSourceOrCustom(sources: ResolvedSource[]): Promise<{ name?: string; url?: string }> {
+export async function askSourceOrCustom(sources: ResolvedSource[], validateUrl: Validate = () => true): Promise<{ name?: string; url?: string }> {
   const picked = await ask((p) =>
     p.select({
       message: 'Where should the models come from? (the others stay as fallbacks)',
       choices: [
-        ...sources.map((s) => ({ name: `${s.name} (${s.kind === 'http' ? 'https' : 'folder'}: ${s.base})`, value: s.name })),
+        ...sources.map((s) => ({ name: `${s.name} (${sourceKindLabel(s)}: ${s.base})`, value: s.name })),
         { name: 'another URL or folder…', value: CUSTOM_SOURCE },
       ],
     }),
@@ -111,14 +120,14 @@ export async function askSourceOrCustom(sources: ResolvedSource[]): Promise<{ na
   const url = await ask((p) =>
     p.input({
       message: 'Base URL (https://…/) or folder path holding <artifact id>/<file>:',
-      validate: (v) => (v.trim() ? true : 'Type a URL or a folder path'),
+      validate: (v) => (v.trim() ? validateUrl(v.trim()) : 'Type a URL or a folder path'),
     }),
   );
   return { url: url.trim() };
 }
 
-export async function askHostDir(defaultDir: string): Promise<string> {
-  return ask((p) => p.input({ message: 'Host folder for the models (bind-mounted read-only into the containers):', default: defaultDir }));
+export async function askHostDir(defaultDir: string, validate: Validate = () => true): Promise<string> {
+  return ask((p) => p.input({ message: 'Host folder for the models (bind-mounted read-only into the containers):', default: defaultDir, validate }));
 }
 
 export async function askServices(all: string[], preselected: string[]): Promise<string[]> {

@@ -14,6 +14,15 @@ export interface CliResult {
   stderr: string;
 }
 
+/** Variables that pick the Docker engine and Compose: a CI pass sets them for the whole suite (e.g. MODELS_COMPOSE=docker-compose). */
+const ENGINE_ENV = ['DOCKER_HOST', 'DOCKER_CONFIG', 'DOCKER_CONTEXT', 'MODELS_COMPOSE'] as const;
+
+/** The environment of a CLI run under test: PATH, HOME, CI=true, the engine-picking variables of this run, then `extra`. */
+export function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const engine = Object.fromEntries(ENGINE_ENV.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]]));
+  return { PATH: process.env.PATH, HOME: process.env.HOME, CI: 'true', ...engine, ...extra };
+}
+
 export async function runCliCaptured(argv: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; isTTY?: boolean; signal?: AbortSignal } = {}): Promise<CliResult> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
@@ -24,7 +33,7 @@ export async function runCliCaptured(argv: string[], opts: { env?: NodeJS.Proces
   const io: Io = {
     stdout,
     stderr,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, CI: 'true', ...opts.env },
+    env: cliEnv(opts.env),
     cwd: opts.cwd ?? process.cwd(),
     isTTY: opts.isTTY ?? false,
   };
