@@ -126,7 +126,7 @@ describe('interactive update', () => {
     mocked.askSource.mockResolvedValue('mirror');
     mocked.confirmPrune.mockRejectedValueOnce(new CancelledError());
     const cancelled = await runCliCaptured(['update', '--manifest', p.manifest, '--prune', '--only', 'student/v0_en'], tty);
-    expect(cancelled.code).toBe(0);
+    expect(cancelled.code).toBe(130); // Ctrl+C at a question
     expect(mocked.confirmPrune).toHaveBeenCalledWith(['student/v0_ja', 'teacher/v0']);
     expect(await installed()).toEqual(['student/v0_ja', 'student/v0_en', 'teacher/v0']);
 

@@ -98,7 +98,7 @@ export async function resolveInstalledSet(ctx: CommandContext, flags: ParsedFlag
     if (flags['dry-run']) ctx.log(`--prune would remove ${removed} from the mounted set: ${after}.`);
     else if (flags.yes) ctx.log(`Removing ${removed} from the mounted set (--prune --yes): ${after}.`);
     else if (ctx.interactive) {
-      if (!(await prompts.confirmPrune(set.removed))) throw new CancelledError();
+      if (!(await prompts.confirmPrune(set.removed))) throw new CancelledError('declined');
     } else {
       throw new UsageError(`--prune would remove ${removed} from the mounted set: that needs a confirmation.`, {
         code: 'EPRUNECONFIRM',
