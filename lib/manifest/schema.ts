@@ -30,6 +30,14 @@ export const sourceSchema = z.strictObject({
   name: z.string().regex(LABEL_RE, 'use letters, digits, "-", "_" or "."'),
   url: z.string().min(1),
   tokenEnv: z.string().regex(ENV_NAME_RE, 'must be an environment variable name like MODELS_TOKEN').optional(),
+  /** s3: the bucket's region (default: AWS_REGION, the profile's region, or us-east-1 with a custom endpoint) */
+  region: z.string().regex(/^[a-z0-9-]{2,40}$/, 'must be a region name like eu-west-1').optional(),
+  /** s3: a custom endpoint (Ceph, MinIO, R2 …), addressed path-style */
+  endpoint: z.string().min(1).optional(),
+  /** s3: the profile in ~/.aws/config and ~/.aws/credentials */
+  profile: z.string().regex(/^[A-Za-z0-9_.+@-]{1,64}$/, 'must be a profile name from ~/.aws/config').optional(),
+  /** s3 endpoint / oci registry: allow plain http to a host that is not loopback */
+  insecure: z.boolean().optional(),
 });
 
 export const requireSchema = z.strictObject({
@@ -67,12 +75,22 @@ export type FileEntry = z.infer<typeof fileSchema>;
 export type Artifact = z.infer<typeof artifactSchema>;
 export type RequireRule = z.infer<typeof requireSchema>;
 
+export type SourceKind = 'http' | 'file' | 's3' | 'oci';
+
 export interface ResolvedSource {
   name: string;
-  kind: 'http' | 'file';
-  /** http(s): base URL ending in "/"; file: absolute folder path */
+  kind: SourceKind;
+  /** http(s): base URL ending in "/"; file: absolute folder path; s3: s3://bucket/prefix/ (prefix may be empty) */
   base: string;
   tokenEnv?: string;
+  /** s3 only */
+  region?: string;
+  /** s3 only: custom endpoint URL (path-style addressing) */
+  endpoint?: string;
+  /** s3 only */
+  profile?: string;
+  /** s3 endpoint / oci registry: plain http allowed beyond loopback */
+  insecure?: boolean;
 }
 
 export interface ComposeSettings {

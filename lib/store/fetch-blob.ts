@@ -347,7 +347,7 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
             stalled++;
           }
           if (!retryable || (sourceGaveUp && pos === before) || stalled > (opts.maxStalledReopens ?? 3)) {
-            attempts.push({ source: source.display, code, message });
+            attempts.push({ source: source.display, code, message, ...(err instanceof SourceError && err.hint ? { hint: err.hint } : {}) });
             break;
           }
           await sleep(delay, undefined, { signal });

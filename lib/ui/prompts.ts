@@ -102,7 +102,7 @@ export async function askSourceOrCustom(sources: ResolvedSource[]): Promise<{ na
     p.select({
       message: 'Where should the models come from? (the others stay as fallbacks)',
       choices: [
-        ...sources.map((s) => ({ name: `${s.name} (${s.kind === 'http' ? 'https' : 'folder'}: ${s.base})`, value: s.name })),
+        ...sources.map((s) => ({ name: `${s.name} (${s.kind === 'http' ? 'https' : s.kind === 'file' ? 'folder' : s.kind}: ${s.base})`, value: s.name })),
         { name: 'another URL or folder…', value: CUSTOM_SOURCE },
       ],
     }),

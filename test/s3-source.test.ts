@@ -1,0 +1,250 @@
+/**
+ * s3:// sources against a real S3 server: Ceph radosgw on loopback (real SigV4: a wrong secret
+ * really fails). Skipped with a message where radosgw is not installed; required in CI.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ExitCode, SourceError } from '../lib/errors.ts';
+import { hostFilePath } from '../lib/layout.ts';
+import { createS3Source } from '../lib/sources/s3/s3-source.ts';
+import { manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
+import { describeS3, startRadosgw, type Radosgw } from './helpers/radosgw.ts';
+import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
+
+// the SDK's once-per-process notice that its 2027 releases need Node 22 (modelmount silences it the same way)
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BUCKET = 'models';
+
+let rgw: Radosgw;
+let admin: S3Client;
+const closers: (() => Promise<void>)[] = [];
+
+function env(over: Partial<Record<string, string>> = {}): NodeJS.ProcessEnv {
+  return { AWS_ACCESS_KEY_ID: rgw.accessKeyId, AWS_SECRET_ACCESS_KEY: rgw.secretAccessKey, ...over };
+}
+
+async function upload(prefix: string, artifacts: TestArtifact[]): Promise<void> {
+  for (const a of artifacts) {
+    for (const f of a.files) await admin.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${prefix}${a.id}/${f.path}`, Body: f.data }));
+  }
+}
+
+/** A manifest whose first source is s3://models/<prefix> at `endpoint` (radosgw, or a proxy in front of it). */
+function s3Manifest(artifacts: TestArtifact[], prefix: string, opts: { endpoint?: string; more?: { name: string; url: string }[] } = {}): string {
+  const yaml = manifestYaml({ artifacts, sources: [{ name: 'bucket', url: `s3://${BUCKET}/${prefix}` }, ...(opts.more ?? [])] });
+  return yaml.replace(`    url: "s3://${BUCKET}/${prefix}"\n`, `    url: "s3://${BUCKET}/${prefix}"\n    endpoint: ${opts.endpoint ?? rgw.endpoint}\n`);
+}
+
+async function expectInstalled(hostDir: string, artifacts: TestArtifact[]): Promise<void> {
+  for (const a of artifacts.filter((x) => !x.optional)) {
+    for (const f of a.files) expect(sha256(await fs.readFile(hostFilePath(hostDir, a.id, f.path)))).toBe(sha256(f.data));
+  }
+}
+
+/**
+ * A TCP relay in front of radosgw (SigV4 signs the Host header, which passes through unchanged).
+ * The first response for `cutKey` is cut after `cutAfter` bytes; every request head is recorded.
+ */
+async function startCuttingRelay(target: string, cutKey: string, cutAfter: number): Promise<{ endpoint: string; heads: string[]; close(): Promise<void> }> {
+  const up = new URL(target);
+  const heads: string[] = [];
+  let cut = false;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    sockets.add(client);
+    const upstream = net.connect(Number(up.port), up.hostname);
+    sockets.add(upstream);
+    let cutThis = false;
+    let sent = 0;
+    client.on('data', (chunk: Buffer) => {
+      const text = chunk.toString('latin1');
+      if (/^(GET|HEAD|PUT|POST) /.test(text)) {
+        heads.push(text.slice(0, text.indexOf('\r\n\r\n')));
+        if (!cut && text.startsWith('GET ') && text.includes(cutKey)) cut = cutThis = true;
+      }
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (cutThis && sent + chunk.length >= cutAfter) {
+        client.write(chunk.subarray(0, cutAfter - sent));
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      sent += chunk.length;
+      client.write(chunk);
+    });
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    heads,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describeS3('s3 sources (Ceph radosgw on loopback)', () => {
+  beforeAll(async () => {
+    rgw = await startRadosgw();
+    admin = new S3Client({
+      region: 'us-east-1',
+      endpoint: rgw.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+    });
+    await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  }, 240_000);
+  afterAll(async () => {
+    await Promise.all(closers.splice(0).map((c) => c()));
+    admin?.destroy();
+    await rgw?.stop();
+  });
+
+  it('update installs the student set from s3://bucket/prefix/ with a custom endpoint; a second run fetches nothing', async () => {
+    const artifacts = sampleArtifacts();
+    await upload('ml/', artifacts);
+    const p = await tempProject(s3Manifest(artifacts, 'ml/'));
+    const r = await runCliCaptured(['update', '--manifest', p.manifest, '--json'], { env: env() });
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    await expectInstalled(p.hostDir, artifacts);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.totals.bytesTransferred).toBeGreaterThan(0);
+    const again = await runCliCaptured(['update', '--manifest', p.manifest, '--json'], { env: env() });
+    expect(JSON.parse(again.stdout).totals).toMatchObject({ installed: 0, bytesTransferred: 0 });
+  });
+
+  it('resumes a cut transfer with a ranged GET guarded by If-Match on the ETag', async () => {
+    const artifacts = sampleArtifacts({ ja: 3_000_000, en: 10_000, teacher: 10_000 });
+    await upload('resume/', artifacts);
+    const relay = await startCuttingRelay(rgw.endpoint, 'student/v0_ja/model.safetensors', 1_000_000);
+    closers.push(relay.close);
+    const p = await tempProject(s3Manifest(artifacts, 'resume/', { endpoint: relay.endpoint }));
+    const r = await runCliCaptured(['update', '--manifest', p.manifest, '--json', '--jobs', '1'], { env: env() });
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    await expectInstalled(p.hostDir, artifacts);
+    const gets = relay.heads.filter((h) => h.includes('student/v0_ja/model.safetensors'));
+    expect(gets.length).toBe(2);
+    const second = gets[1]!.toLowerCase();
+    expect(second).toMatch(/\r\nrange: bytes=[1-9]\d*-\r\n/); // resumed, not restarted
+    expect(second).toMatch(/\r\nif-match: "?[0-9a-f]{32}"?\r\n/);
+  });
+
+  it('an object that changed since the partial was written comes back whole (If-Match fails, 412)', async () => {
+    const data = randomBytes(50_000);
+    await admin.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'direct/a/f.bin', Body: data }));
+    const src = createS3Source({ name: 'bucket', kind: 's3', base: `s3://${BUCKET}/direct/`, endpoint: rgw.endpoint }, { env: env() });
+    const fresh = await src.open({ artifactId: 'a', path: 'f.bin', offset: 0, expectedSize: data.length });
+    fresh.stream.destroy();
+    expect(fresh.validator).toMatch(/^"[0-9a-f]{32}"$/);
+    const resumed = await src.open({ artifactId: 'a', path: 'f.bin', offset: 1000, expectedSize: data.length, validator: fresh.validator! });
+    expect(resumed.start).toBe(1000);
+    resumed.stream.destroy();
+    const changed = await src.open({ artifactId: 'a', path: 'f.bin', offset: 1000, expectedSize: data.length, validator: '"0123456789abcdef0123456789abcdef"' });
+    expect(changed.start).toBe(0);
+    const chunks: Buffer[] = [];
+    for await (const c of changed.stream) chunks.push(c as Buffer);
+    expect(sha256(Buffer.concat(chunks))).toBe(sha256(data));
+  });
+
+  it('a missing object is ENOTFOUND naming bucket, key and NoSuchKey', async () => {
+    const src = createS3Source({ name: 'bucket', kind: 's3', base: `s3://${BUCKET}/direct/`, endpoint: rgw.endpoint }, { env: env() });
+    const err = await src.open({ artifactId: 'a', path: 'missing.bin', offset: 0, expectedSize: 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SourceError);
+    expect((err as SourceError).code).toBe('ENOTFOUND');
+    expect((err as SourceError).retryable).toBe(false);
+    expect((err as SourceError).message).toContain(`s3://${BUCKET}/direct/a/missing.bin`);
+    expect((err as SourceError).message).toContain('NoSuchKey');
+    expect((err as SourceError).data).toMatchObject({ bucket: BUCKET, key: 'direct/a/missing.bin', s3Code: 'NoSuchKey' });
+  });
+
+  it('falls back from s3 to the next source (http) when the bucket lacks the objects', async () => {
+    const artifacts = sampleArtifacts({ ja: 20_000, en: 20_000, teacher: 1000 });
+    const server: FaultServer = await startFaultServer({ files: serverFiles(artifacts) });
+    closers.push(() => server.close());
+    const p = await tempProject(s3Manifest(artifacts, 'empty-prefix/', { more: [{ name: 'mirror', url: server.url }] }));
+    const r = await runCliCaptured(['update', '--manifest', p.manifest, '--json'], { env: env() });
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    await expectInstalled(p.hostDir, artifacts);
+    expect(server.requests.length).toBeGreaterThan(0);
+  });
+
+  it('a wrong secret fails with exit 3, SignatureDoesNotMatch, bucket and key, and the fix; no credential in any output', async () => {
+    const artifacts = sampleArtifacts({ ja: 1000, en: 1000, teacher: 1000 });
+    await upload('creds/', artifacts);
+    const p = await tempProject(s3Manifest(artifacts, 'creds/'));
+    const wrongSecret = `wrong${randomBytes(16).toString('hex')}`;
+    const bad = env({ AWS_SECRET_ACCESS_KEY: wrongSecret, AWS_SESSION_TOKEN: `tok${randomBytes(12).toString('hex')}` });
+    for (const args of [[], ['--json']]) {
+      const r = await runCliCaptured(['update', '--manifest', p.manifest, '--retries', '0', ...args], { env: bad });
+      expect(r.code).toBe(ExitCode.sources);
+      const out = r.stdout + r.stderr;
+      expect(out).toContain('SignatureDoesNotMatch');
+      expect(out).toContain(`s3://${BUCKET}/creds/student/v0_ja/model.safetensors`);
+      expect(out).toMatch(/AWS_SECRET_ACCESS_KEY/); // the fix names where the secret comes from
+      for (const secret of [wrongSecret, bad.AWS_SESSION_TOKEN!, rgw.accessKeyId, rgw.secretAccessKey]) expect(out).not.toContain(secret);
+    }
+    const unknownKey = await runCliCaptured(['update', '--manifest', p.manifest, '--retries', '0'], { env: env({ AWS_ACCESS_KEY_ID: 'AKUNKNOWN0000000' }) });
+    expect(unknownKey.code).toBe(ExitCode.sources);
+    expect(unknownKey.stdout + unknownKey.stderr).toContain('InvalidAccessKeyId');
+    expect(unknownKey.stdout + unknownKey.stderr).not.toContain('AKUNKNOWN0000000');
+    // nothing written in the store or the host folder holds a credential either
+    const files = await fs.readdir(p.dir, { recursive: true });
+    for (const f of files) {
+      const st = await fs.stat(path.join(p.dir, f));
+      if (!st.isFile()) continue;
+      const text = await fs.readFile(path.join(p.dir, f), 'latin1');
+      expect(text).not.toContain(wrongSecret);
+      expect(text).not.toContain(rgw.accessKeyId);
+    }
+  });
+
+  it('an object stored with Content-Encoding: gzip is installed as stored, never decoded', async () => {
+    const plain = Buffer.from('{"vocab": ["a", "b", "c"]}\n'.repeat(2000));
+    const gz = gzipSync(plain);
+    const artifacts: TestArtifact[] = [{ id: 'tok/v1', files: [{ path: 'vocab.json.gz', data: gz }] }];
+    await admin.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'gz/tok/v1/vocab.json.gz', Body: gz, ContentEncoding: 'gzip', ContentType: 'application/json' }));
+    const p = await tempProject(s3Manifest(artifacts, 'gz/'));
+    const r = await runCliCaptured(['update', '--manifest', p.manifest], { env: env() });
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    const installed = await fs.readFile(hostFilePath(p.hostDir, 'tok/v1', 'vocab.json.gz'));
+    expect(installed.equals(gz)).toBe(true);
+  });
+
+  it('no credentials anywhere: ENOCREDS with the ways to give them (real CLI, empty HOME, no metadata service)', async () => {
+    const artifacts = sampleArtifacts({ ja: 100, en: 100, teacher: 100 });
+    const p = await tempProject(s3Manifest(artifacts, 'creds/'));
+    const home = await tempDir();
+    const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, CI: 'true', AWS_EC2_METADATA_DISABLED: 'true', TMPDIR: process.env.TMPDIR };
+    const r = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'modelmount.mjs'), 'update', '--manifest', p.manifest, '--retries', '0'], { env: childEnv });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, out }));
+    });
+    expect(r.code, r.out).toBe(ExitCode.sources);
+    expect(r.out).toContain('no AWS credentials found');
+    expect(r.out).toContain('ENOCREDS');
+    expect(r.out).not.toMatch(/NodeVersionSupportWarning|at .*node_modules/); // no SDK warning or stack trace
+  });
+});
