@@ -289,6 +289,11 @@ describe('parseManifest: semantic problems', () => {
     ['s3 credentials in url', (d) => (d.sources[0].url = 's3://AKIA:secret@bucket/m/'), 'sources[0].url', /AWS chain/],
     ['s3 dot-dot prefix', (d) => (d.sources[0].url = 's3://bucket/a/../b/'), 'sources[0].url', /segment/],
     ['tokenEnv on s3', (d) => (d.sources[0].url = 's3://bucket/m/'), 'sources[0].tokenEnv', /AWS chain/],
+    ['oci uppercase repo', (d) => (d.sources[1].url = 'oci://r.example/Team/m:v1'), 'sources[1].url', /oci:\/\/registry/],
+    ['oci tag and digest', (d) => (d.sources[1].url = `oci://r.example/m:v1@sha256:${'a'.repeat(64)}`), 'sources[1].url', /digest/],
+    ['oci without ref', (d) => (d.sources[1].url = 'oci://r.example/team/models'), 'sources[1].url', /ociRef/],
+    ['tokenEnv on oci', (d) => (d.sources[0].url = 'oci://r.example/m:v1'), 'sources[0].tokenEnv', /docker login/],
+    ['bad ociRef', (d) => (d.artifacts[0].ociRef = 'sha256:xyz'), 'artifacts[0].ociRef', /tag|digest/],
     ['endpoint on http', (d) => (d.sources[0].endpoint = 'https://minio.example:9000'), 'sources[0].endpoint', /s3:\/\//],
     [
       's3 endpoint over plain http',
@@ -371,6 +376,8 @@ describe('classifySourceUrl', () => {
     ['s3://models', { kind: 's3', base: 's3://models/' }],
     ['s3://models/ml/v1', { kind: 's3', base: 's3://models/ml/v1/' }],
     ['s3://my.bucket-1/ml/', { kind: 's3', base: 's3://my.bucket-1/ml/' }],
+    ['oci://Registry.example:5000/team/models:v1', { kind: 'oci', base: 'oci://registry.example:5000/team/models:v1' }],
+    [`oci://r.example/m@sha256:${'a'.repeat(64)}`, { kind: 'oci', base: `oci://r.example/m@sha256:${'a'.repeat(64)}` }],
   ])('%s', (url, expected) => {
     expect(classifySourceUrl(url, '/proj/manifests')).toEqual(expected);
   });

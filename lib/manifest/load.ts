@@ -223,6 +223,8 @@ export function parseManifestDocument(text: string, file: string): Manifest {
 // ───────────────────────────── resolution ─────────────────────────────
 
 function resolveManifest(m: RawManifest, absFile: string, dir: string): Manifest {
+  const withRef = m.artifacts.filter((a) => a.ociRef !== undefined);
+  const ociRefs = withRef.length ? Object.fromEntries(withRef.map((a) => [a.id, a.ociRef as string])) : undefined;
   const sources: ResolvedSource[] = m.sources.map((s) => {
     const c = classifySourceUrl(s.url, dir);
     if (!('kind' in c)) throw new Error(`internal: unchecked source url ${s.url}`);
@@ -235,6 +237,7 @@ function resolveManifest(m: RawManifest, absFile: string, dir: string): Manifest
       ...(s.endpoint === undefined ? {} : { endpoint: s.endpoint }),
       ...(s.profile === undefined ? {} : { profile: s.profile }),
       ...(s.insecure === undefined ? {} : { insecure: s.insecure }),
+      ...(c.kind === 'oci' && ociRefs ? { ociRefs } : {}),
     };
   });
   let compose: ComposeSettings | undefined;
@@ -297,6 +300,7 @@ export function classifySourceUrl(url: string, dir: string): UrlClass {
     return { kind: 'http', base };
   }
   if (/^s3:\/\//i.test(url)) return classifyS3Url(url);
+  if (/^oci:\/\//i.test(url)) return classifyOciUrl(url);
   if (/^file:/i.test(url)) {
     try {
       const p = fileURLToPath(new URL(url));
@@ -348,6 +352,24 @@ function classifyS3Url(url: string): UrlClass {
     return { error: 'the s3 prefix has an empty, "." or ".." segment', fix: 'write the key prefix plainly, e.g. s3://models/ml/' };
   }
   return { kind: 's3', base: `s3://${bucket}/${prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`}` };
+}
+
+/** registry host[:port] / repository path (docker's grammar) [:tag | @sha256:digest] */
+const OCI_URL_RE =
+  /^oci:\/\/((?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::\d{1,5})?|\[[0-9a-fA-F:]+\](?::\d{1,5})?)\/([a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$/;
+
+/** `oci://registry/team/models[:tag|@sha256:…]` → base `oci://registry/team/models[:tag|@digest]` (host lowercased). */
+function classifyOciUrl(url: string): UrlClass {
+  const m = OCI_URL_RE.exec(url.replace(/^oci:\/\//i, 'oci://'));
+  if (!m) {
+    return {
+      error: `"${redactUrl(url)}" is not an oci://registry/repository reference`,
+      fix: 'write e.g. oci://registry.example.com/team/models:v1 or oci://registry.example.com/team/models@sha256:<64 hex> (lowercase repository, no credentials: they come from ~/.docker/config.json)',
+    };
+  }
+  const [, host, repo, tag, digest] = m;
+  if (tag !== undefined && digest !== undefined) return { error: 'the oci url has both a :tag and an @digest', fix: 'keep only the @sha256: digest (it pins the content)' };
+  return { kind: 'oci', base: `oci://${(host as string).toLowerCase()}/${repo}${tag ? `:${tag}` : ''}${digest ? `@${digest}` : ''}` };
 }
 
 /** The checks on an s3 `endpoint:` URL (http only to loopback, unless `insecure: true`). */
@@ -622,6 +644,10 @@ const FIELDS: Record<string, FieldHelp> = {
   'sources[].url': {
     expect: 'an http(s):// base URL, an s3://bucket/prefix/ URL, a file:// URL or a folder path relative to this manifest',
     fix: 'Use e.g. `url: https://models.example.com/ml/`, `url: s3://models/ml/`, `url: file:///mnt/models/` or `url: ../models`.',
+  },
+  'artifacts[].ociRef': {
+    expect: 'a tag or a sha256:<64 hex> digest in the oci source repository',
+    fix: 'Use e.g. `ociRef: v0_ja` or `ociRef: sha256:…` (what `modelmount publish` printed), or remove it.',
   },
   'sources[].region': { expect: 'an AWS region name', fix: 'Use e.g. `region: eu-west-1`, or remove it.' },
   'sources[].endpoint': {
@@ -1060,12 +1086,31 @@ function checkSemantics(report: Reporter, raw: unknown, dir: string, absFile: st
       const bad = checkS3Endpoint(endpoint, s?.insecure === true);
       if (bad) report.at(['sources', j, 'endpoint'], `endpoint: ${bad.error}`, `${bad.fix[0]?.toUpperCase()}${bad.fix.slice(1)}.`);
     }
+    if (c.kind === 'oci' && !/[:@][^/]*$/.test(c.base.slice('oci://'.length).replace(/^[^/]*\//, ''))) {
+      const unpinned = asArray(root.artifacts)
+        .map(asObject)
+        .filter((a) => stringAt(a, 'ociRef') === undefined)
+        .map((a) => stringAt(a, 'id') ?? '?');
+      if (unpinned.length) {
+        report.at(
+          ['sources', j, 'url'],
+          `the oci url names no :tag or @sha256: digest, and ${unpinned.slice(0, 3).join(', ')}${unpinned.length > 3 ? ' …' : ''} ha${unpinned.length === 1 ? 's' : 've'} no ociRef`,
+          'Add the tag or digest to the url (oci://registry/repo:v1), or `ociRef: <tag or sha256:…>` to every artifact.',
+        );
+      }
+    }
     const tokenEnv = stringAt(s, 'tokenEnv');
     if (tokenEnv !== undefined && c.kind === 's3') {
       report.at(
         ['sources', j, 'tokenEnv'],
         'tokenEnv is set on an s3 source, which signs requests with AWS credentials instead',
         'Remove tokenEnv; give credentials through the AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, `profile:`, or a role).',
+      );
+    } else if (tokenEnv !== undefined && c.kind === 'oci') {
+      report.at(
+        ['sources', j, 'tokenEnv'],
+        'tokenEnv is set on an oci source, which logs in like Docker does',
+        'Remove tokenEnv; log in with `docker login REGISTRY` (or `oras login`): modelmount reads ~/.docker/config.json and its credential helpers.',
       );
     } else if (tokenEnv !== undefined && c.kind === 'file') {
       report.at(

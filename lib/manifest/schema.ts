@@ -11,6 +11,9 @@ export const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** label keys/values: short, shell- and flag-friendly */
 export const LABEL_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
+/** an OCI tag (docker's grammar) or a sha256 digest */
+export const OCI_REF_RE = /^(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|sha256:[0-9a-f]{64})$/;
+
 export const fileSchema = z.strictObject({
   path: z.string(),
   size: z.number().int().nonnegative(),
@@ -24,6 +27,8 @@ export const artifactSchema = z.strictObject({
   optional: z.boolean().default(false),
   env: z.string().regex(ENV_NAME_RE, 'must be an environment variable name like LEARNING_MACHINE_STUDENT_JA_DIR').optional(),
   files: z.array(fileSchema).min(1, 'an artifact needs at least one file'),
+  /** oci sources: this artifact's tag or sha256:digest in the source's repository (default: the url's) */
+  ociRef: z.string().regex(OCI_REF_RE, 'must be a tag like v0_ja or a digest like sha256:<64 hex>').optional(),
 });
 
 export const sourceSchema = z.strictObject({
@@ -91,6 +96,8 @@ export interface ResolvedSource {
   profile?: string;
   /** s3 endpoint / oci registry: plain http allowed beyond loopback */
   insecure?: boolean;
+  /** oci only: artifact id → its own tag or sha256:digest (`ociRef:` in the manifest) */
+  ociRefs?: Record<string, string>;
 }
 
 export interface ComposeSettings {

@@ -60,6 +60,10 @@ export function guardBody(upstream: Readable, o: GuardBodyOptions): Readable {
       cb();
     },
   });
+  // The consumer attaches after open() resolves (fetch-blob writes its validator first): an
+  // upstream failure in between must not be an uncaught 'error'. It stays in `out.errored`, which
+  // finished()/pipeline() report to the consumer when it attaches.
+  out.on('error', () => {});
   const stop = (err: SourceError) => {
     if (!out.destroyed) out.destroy(err);
   };

@@ -12,6 +12,8 @@ export function createSource(src: ResolvedSource, http: HttpSourceOptions = {}):
       return createHttpSource(src, http);
     case 's3':
       return lazySource(src, () => import('./s3/s3-source.ts').then((m) => m.createS3Source(src, http)));
+    case 'oci':
+      return lazySource(src, () => import('./oci/oci-source.ts').then((m) => m.createOciSource(src, http)));
     default:
       return createFileSource(src, http.timeouts ? { timeouts: http.timeouts } : {});
   }
@@ -19,7 +21,7 @@ export function createSource(src: ResolvedSource, http: HttpSourceOptions = {}):
 
 /**
  * A source whose module (and its SDK) loads on first use: prepare(), open() or probe(). Runs that
- * never touch an s3 source never read the AWS SDK.
+ * never touch an s3 or oci source never read their modules (nor the AWS SDK).
  */
 function lazySource(src: ResolvedSource, load: () => Promise<Source>): Source {
   let loaded: Promise<Source> | undefined;

@@ -15,6 +15,8 @@ export interface OpenRequest {
   offset: number;
   /** the size the manifest expects, used to reject a wrong Content-Length early */
   expectedSize: number;
+  /** the sha256 the manifest expects (an OCI source checks it against the layer digest before fetching) */
+  expectedSha256?: string;
   /**
    * With `offset` > 0: the validator (see OpenedRange) of the response the bytes before `offset`
    * came from (in this run or an earlier one: fetchBlob keeps it). An HTTP source sends it as

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { describe, it } from 'vitest';
+import { describeWithServer } from './describe-server.ts';
 
 export const REQUIRE_S3_ENV = 'MODELMOUNT_REQUIRE_S3';
 const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'radosgw.sh');
@@ -35,26 +35,9 @@ export function radosgwMissing(): string | undefined {
   return missingCache;
 }
 
-function required(): boolean {
-  const v = process.env[REQUIRE_S3_ENV];
-  return v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false';
-}
-
 /** `describe` that needs radosgw: skipped with a message without it, failed under MODELMOUNT_REQUIRE_S3=1. */
 export function describeS3(name: string, fn: () => void): void {
-  const missing = radosgwMissing();
-  if (!missing) describe(name, fn);
-  else if (required()) {
-    describe(name, () => {
-      it('needs Ceph radosgw', () => {
-        throw new Error(`radosgw ${missing} and ${REQUIRE_S3_ENV}=1: install the packages to run ${name}.`);
-      });
-    });
-  } else {
-    const msg = `radosgw ${missing}: skipping ${name} (set ${REQUIRE_S3_ENV}=1 to fail instead)`;
-    console.warn(msg);
-    describe.skip(`${name} [${msg}]`, fn);
-  }
+  describeWithServer('radosgw', radosgwMissing(), REQUIRE_S3_ENV, name, fn);
 }
 
 /** Start mon + memstore OSD + radosgw in a fresh temp folder with one user; ~15 s. */
