@@ -73,10 +73,15 @@ async function startCuttingRelay(target: string, cutKey: string, cutAfter: numbe
       upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
+      if (cutThis && sent >= cutAfter) return;
       if (cutThis && sent + chunk.length >= cutAfter) {
         client.write(chunk.subarray(0, cutAfter - sent));
-        client.destroy();
-        upstream.destroy();
+        sent = cutAfter;
+        // the client has consumed what it got by then: the cut lands mid-transfer
+        setTimeout(() => {
+          client.destroy();
+          upstream.destroy();
+        }, 300);
         return;
       }
       sent += chunk.length;
