@@ -3,17 +3,29 @@
  * loopback), anonymous and behind a Docker-style auth front (Bearer token flow, Basic).
  * Artifacts are pushed here with plain fetch, independent of modelmount's own client.
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ExitCode } from '../lib/errors.ts';
-import { hostFilePath } from '../lib/layout.ts';
-import { manifestYaml, runCliCaptured, sampleArtifacts, sha256, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
+import { blobPath, hostFilePath } from '../lib/layout.ts';
+import { manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
+import { startFaultServer } from './helpers/with-server.ts';
 import { describeOci, pushArtifact, startAuthGateway, startRegistry, type AuthGateway, type Registry } from './helpers/registry.ts';
 
 let reg: Registry;
+let starting: Promise<Registry> | undefined;
+/** one registry for both suites of this file */
+async function ensureRegistry(): Promise<void> {
+  starting ??= startRegistry();
+  reg = await starting;
+}
 const closers: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  await Promise.all(closers.splice(0).map((c) => c()));
+  if (starting) await (await starting).stop();
+});
 
 /** One artifact holding the whole set: layers titled `<id>/<path>`. */
 async function pushSet(registryUrl: string, repo: string, tag: string, artifacts: TestArtifact[]): Promise<string> {
@@ -34,12 +46,8 @@ async function dockerConfig(host: string, user: string, password: string): Promi
 
 describeOci('oci sources (docker-registry on loopback)', () => {
   beforeAll(async () => {
-    reg = await startRegistry();
+    await ensureRegistry();
   }, 60_000);
-  afterAll(async () => {
-    await Promise.all(closers.splice(0).map((c) => c()));
-    await reg?.stop();
-  });
 
   it('update installs a set published as one artifact (layers titled <id>/<path>), anonymous pull', async () => {
     const artifacts = sampleArtifacts();
@@ -124,12 +132,126 @@ describeOci('oci sources (docker-registry on loopback)', () => {
     expect(gets.map((g) => g.range)).toEqual([undefined, expect.stringMatching(/^bytes=[1-9]\d*-$/)]);
   });
 
-  it('plain http to a registry that is not loopback needs insecure: true', async () => {
+  it('a compressed (archive) layer is refused with the reason, not installed', async () => {
+    const artifacts: TestArtifact[] = [{ id: 'kit/v1', files: [{ path: 'weights.bin', data: randomBytes(3000) }] }];
+    await pushArtifact(reg.url, 'team/kit', 'v1', [{ title: 'kit/v1/weights.bin', data: artifacts[0]!.files[0]!.data, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' }]);
+    const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'registry', url: `oci://${reg.host}/team/kit:v1` }] }));
+    const r = await runCliCaptured(['update', '--manifest', p.manifest]);
+    expect(r.code).toBe(ExitCode.sources);
+    expect(r.stdout + r.stderr).toMatch(/the layer is an archive \(application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip\)/);
+  });
+
+  it('a registry that is not loopback is reached over https unless the source says insecure: true', async () => {
     const artifacts = sampleArtifacts({ ja: 100, en: 100, teacher: 100 });
     const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'registry', url: 'oci://registry.invalid/team/models:v1' }] }));
-    // no insecure: https is used (and fails to resolve here); the message names the registry, never silently http
     const r = await runCliCaptured(['update', '--manifest', p.manifest, '--retries', '0', '--json']);
     expect(r.code).toBe(ExitCode.sources);
-    expect(r.stdout).toContain('registry.invalid');
+    expect(r.stdout).toContain('https://registry.invalid');
+    const insecure = await tempProject(
+      manifestYaml({ artifacts, sources: [{ name: 'registry', url: 'oci://registry.invalid/team/models:v1' }] }).replace(
+        '    url: "oci://registry.invalid/team/models:v1"\n',
+        '    url: "oci://registry.invalid/team/models:v1"\n    insecure: true\n',
+      ),
+    );
+    const r2 = await runCliCaptured(['update', '--manifest', insecure.manifest, '--retries', '0', '--json']);
+    expect(r2.code).toBe(ExitCode.sources);
+    expect(r2.stdout).toContain('http://registry.invalid');
+    expect(r2.stdout).not.toContain('https://registry.invalid');
+  });
+});
+
+/** `oras` (trixie's package; .ci/install-oras puts it on PATH in CI), when this machine has it. */
+function orasPath(): string | undefined {
+  const r = spawnSync('sh', ['-c', 'command -v oras'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+describeOci('publish (docker-registry on loopback)', () => {
+  beforeAll(async () => {
+    await ensureRegistry();
+  }, 60_000);
+
+  /** A project whose store holds the set (installed from a loopback http server). */
+  async function installedProject(artifacts: TestArtifact[]) {
+    const server = await startFaultServer({ files: serverFiles(artifacts) });
+    closers.push(() => server.close());
+    const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'mirror', url: server.url }] }));
+    const r = await runCliCaptured(['update', '--manifest', p.manifest, '--include-optional']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    return p;
+  }
+
+  it('publish pushes the selection, prints the digest-pinned source, and pulling it reproduces the bytes; a second publish uploads nothing', async () => {
+    const artifacts = sampleArtifacts({ ja: 200_000, en: 100_000, teacher: 50_000 });
+    const p = await installedProject(artifacts);
+    const r = await runCliCaptured(['publish', `oci://${reg.host}/team/published:v1`, '--manifest', p.manifest, '--only', 'student/v0_ja,student/v0_en', '--json']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.layers.map((l: { title: string }) => l.title)).toEqual(['student/v0_ja/model.safetensors', 'student/v0_ja/config.json', 'student/v0_en/model.safetensors']);
+    expect(doc.source.url).toBe(`oci://${reg.host}/team/published@${doc.digest}`);
+    const manifest = (await (await fetch(`${reg.url}/v2/team/published/manifests/v1`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json()) as Record<string, any>;
+    expect(manifest.artifactType).toBe('application/vnd.modelmount.set.v1+json');
+    expect(manifest.config.mediaType).toBe('application/vnd.oci.empty.v1+json');
+
+    const students = artifacts.filter((a) => a.id.startsWith('student/'));
+    const pull = await tempProject(manifestYaml({ artifacts: students, sources: [{ name: 'registry', url: doc.source.url }] }));
+    const r2 = await runCliCaptured(['update', '--manifest', pull.manifest]);
+    expect(r2.code, r2.stdout + r2.stderr).toBe(0);
+    await expectInstalled(pull.hostDir, students);
+
+    const again = await runCliCaptured(['publish', `oci://${reg.host}/team/published:v1`, '--manifest', p.manifest, '--only', 'student/v0_ja,student/v0_en', '--json']);
+    expect(JSON.parse(again.stdout).bytesUploaded).toBe(0);
+  });
+
+  it('publish through the Bearer flow asks for push scope with the docker login; a damaged local copy publishes nothing (exit 4)', async () => {
+    const artifacts = sampleArtifacts({ ja: 20_000, en: 10_000, teacher: 1000 });
+    const p = await installedProject(artifacts);
+    const gw = await startAuthGateway(reg.url, { mode: 'bearer', user: 'pub', password: 'pub-pw-123456' });
+    closers.push(gw.close);
+    const env = { DOCKER_CONFIG: await dockerConfig(gw.host, 'pub', 'pub-pw-123456') };
+    const r = await runCliCaptured(['publish', `oci://${gw.host}/team/private-pub:v2`, '--manifest', p.manifest], { env });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`url: oci://${gw.host.replace(/\./g, '\\.')}/team/private-pub@sha256:[0-9a-f]{64}`));
+    expect(gw.seen.some((s) => s.path.startsWith('/token') && decodeURIComponent(s.path).includes('repository:team/private-pub:pull,push'))).toBe(true);
+
+    // damage the store's and the host folder's copies of one file: nothing may be pushed
+    const en = artifacts[1]!.files[0]!;
+    for (const f of [blobPath(p.cacheDir, sha256(en.data)), hostFilePath(p.hostDir, 'student/v0_en', 'model.safetensors')]) {
+      await fs.chmod(f, 0o644);
+      await fs.writeFile(f, randomBytes(en.data.length));
+    }
+    const before = gw.seen.length;
+    const bad = await runCliCaptured(['publish', `oci://${gw.host}/team/private-pub:v3`, '--manifest', p.manifest], { env });
+    expect(bad.code).toBe(ExitCode.integrity);
+    expect(gw.seen.slice(before)).toEqual([]);
+  });
+
+  it('oras pulls what modelmount published byte-identical, and modelmount installs what oras pushed', async (ctx) => {
+    const oras = orasPath();
+    if (!oras) {
+      ctx.skip(); // oras is not on PATH here (CI installs it with .ci/install-oras)
+      return;
+    }
+    const artifacts = sampleArtifacts({ ja: 30_000, en: 20_000, teacher: 1000 });
+    const p = await installedProject(artifacts);
+    const r = await runCliCaptured(['publish', `oci://${reg.host}/team/cross:v1`, '--manifest', p.manifest, '--json']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const out = await tempDir();
+    const pulled = spawnSync(oras, ['pull', '--plain-http', '-o', out, JSON.parse(r.stdout).pinned.replace('oci://', '')], { encoding: 'utf8' });
+    expect(pulled.status, pulled.stderr).toBe(0);
+    for (const a of artifacts.filter((x) => !x.optional)) for (const f of a.files) expect((await fs.readFile(path.join(out, a.id, f.path))).equals(f.data)).toBe(true);
+
+    // the other way: oras push (files titled by name), modelmount pulls with ociRef
+    const dir = await tempDir();
+    const ja = artifacts[0]!;
+    for (const f of ja.files) await fs.writeFile(path.join(dir, f.path), f.data);
+    const pushed = spawnSync(oras, ['push', '--plain-http', '--artifact-type', 'application/vnd.example.model.v1', `${reg.host}/team/from-oras:ja`, ...ja.files.map((f) => f.path)], { cwd: dir, encoding: 'utf8' });
+    expect(pushed.status, pushed.stderr).toBe(0);
+    let yaml = manifestYaml({ artifacts: [ja], sources: [{ name: 'registry', url: `oci://${reg.host}/team/from-oras` }] });
+    yaml = yaml.replace('  - id: student/v0_ja\n', '  - id: student/v0_ja\n    ociRef: ja\n');
+    const q = await tempProject(yaml);
+    const r2 = await runCliCaptured(['update', '--manifest', q.manifest]);
+    expect(r2.code, r2.stdout + r2.stderr).toBe(0);
+    await expectInstalled(q.hostDir, [ja]);
   });
 });

@@ -175,7 +175,8 @@ export async function startAuthGateway(upstream: string, opts: { mode: 'bearer' 
       res.writeHead(401, { 'www-authenticate': challenge, 'content-type': 'application/json' }).end('{"errors":[{"code":"UNAUTHORIZED"}]}');
       return;
     }
-    const headers = { ...req.headers, host: up.host };
+    // the Host header stays the gateway's: the registry builds upload locations from it
+    const headers = { ...req.headers };
     delete headers.authorization;
     const fwd = http.request({ host: up.hostname, port: up.port, method: req.method, path: req.url, headers }, (r) => {
       res.writeHead(r.statusCode ?? 502, r.headers);

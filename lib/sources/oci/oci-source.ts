@@ -45,7 +45,14 @@ export interface ImageManifest {
   annotations?: Record<string, string>;
 }
 
-const ARCHIVE_LAYER = /(\.tar|\+gzip|\+zstd|\.gzip|\.zstd)$/;
+/**
+ * Layers whose bytes are an archive, not the file: compressed layers, KitOps ModelKit layers, and
+ * `oras push` of a folder (annotation io.deis.oras.content.unpack). A plain `…layer.v1.tar` media
+ * type alone proves nothing: oras gives it to single files by default (their bytes are the file's).
+ */
+function isArchiveLayer(l: Layer): boolean {
+  return /(\+gzip|\+zstd|\.gzip|\.zstd)$/.test(l.mediaType ?? '') || (l.mediaType ?? '').startsWith('application/vnd.kitops.') || l.annotations?.['io.deis.oras.content.unpack'] === 'true';
+}
 
 export function createOciSource(src: ResolvedSource, opts: HttpSourceOptions = {}): Source {
   const target = parseOciReference(src.base);
@@ -122,7 +129,7 @@ export function createOciSource(src: ResolvedSource, opts: HttpSourceOptions = {
       });
     }
     const what = `${where} layer ${layer.annotations?.[TITLE]}`;
-    if (layer.mediaType && ARCHIVE_LAYER.test(layer.mediaType)) {
+    if (isArchiveLayer(layer)) {
       throw client.error('ELAYER', `the layer is an archive (${layer.mediaType}), not the file itself`, what, {
         retryable: false,
         hint: 'modelmount reads artifacts whose layers are the files (oras push FILE…, modelmount publish); unpack KitOps ModelKits or folder pushes and publish the files.',

@@ -315,12 +315,12 @@ export class RegistryClient {
     const e = err as { code?: string; name?: string; connect?: boolean };
     if (signal?.aborted || e.name === 'AbortError') return this.error('EABORTED', 'aborted', what, { retryable: false });
     const code = e.code ?? '';
-    if (code === 'ETIMEDOUT') return this.error('ETIMEDOUT', e.connect ? `timed out connecting to ${this.base.host}` : `no answer for ${this.idleMs / 1000} s`, what, { retryable: true });
-    if (code === 'ECONNREFUSED') return this.error('ECONNREFUSED', `connection refused by ${this.base.host}`, what, { retryable: true });
-    if (code === 'ENOTFOUND') return this.error('EDNS', `registry host not found (DNS): ${this.base.hostname}`, what, { retryable: false });
+    if (code === 'ETIMEDOUT') return this.error('ETIMEDOUT', e.connect ? `timed out connecting to ${this.base.origin}` : `no answer for ${this.idleMs / 1000} s`, what, { retryable: true });
+    if (code === 'ECONNREFUSED') return this.error('ECONNREFUSED', `connection refused by ${this.base.origin}`, what, { retryable: true });
+    if (code === 'ENOTFOUND') return this.error('EDNS', `registry host not found (DNS): ${this.base.origin}`, what, { retryable: false });
     if (code === 'ECONNRESET' || code === 'EPIPE') return this.error('ECONNRESET', 'connection reset before the answer', what, { retryable: true });
     if (/^(CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_TLS_|ERR_SSL_)/.test(code) || code === 'EPROTO') {
-      return this.error('ETLS', `TLS problem with ${this.base.host} (${code})`, what, {
+      return this.error('ETLS', `TLS problem with ${this.base.origin} (${code})`, what, {
         retryable: false,
         hint: 'Trust the registry CA with NODE_EXTRA_CA_CERTS; a registry that speaks plain http needs `insecure: true` on the source.',
       });
@@ -342,7 +342,8 @@ export class RegistryClient {
       let failure: SourceError;
       let retryAfter: string | undefined;
       try {
-        const auth = await this.authHeader(actions);
+        // credentials go to the registry's own origin only (an upload location may be elsewhere)
+        const auth = url.origin === this.base.origin ? await this.authHeader(actions) : undefined;
         const headers: Record<string, string> = { 'user-agent': 'modelmount', 'accept-encoding': 'identity', ...o.headers, ...(auth ? { authorization: auth } : {}) };
         const res = await this.once(url, method, headers, o.body, o.signal, what);
         if (res.status === 401 && !answered) {
