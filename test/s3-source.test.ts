@@ -68,7 +68,10 @@ async function startCuttingRelay(target: string, cutKey: string, cutAfter: numbe
       const text = chunk.toString('latin1');
       if (/^(GET|HEAD|PUT|POST) /.test(text)) {
         heads.push(text.slice(0, text.indexOf('\r\n\r\n')));
-        if (!cut && text.startsWith('GET ') && text.includes(cutKey)) cut = cutThis = true;
+        if (!cut && text.startsWith('GET ') && text.includes(cutKey)) {
+          cut = cutThis = true;
+          sent = 0; // count this response only (the connection may have carried others before)
+        }
       }
       upstream.write(chunk);
     });
@@ -232,6 +235,32 @@ describeS3('s3 sources (Ceph radosgw on loopback)', () => {
     expect(r.code, r.stderr + r.stdout).toBe(0);
     const installed = await fs.readFile(hostFilePath(p.hostDir, 'tok/v1', 'vocab.json.gz'));
     expect(installed.equals(gz)).toBe(true);
+  });
+
+  it('manifest add s3://bucket/prefix/ writes the artifact entry from the objects (hashed while streamed, nothing stored)', async () => {
+    const files = [
+      { key: 'model.safetensors', data: randomBytes(120_000) },
+      { key: 'tokenizer/vocab.json', data: Buffer.from('{"a":1}\n') },
+    ];
+    for (const f of files) await admin.send(new PutObjectCommand({ Bucket: BUCKET, Key: `author/student_ja/${f.key}`, Body: f.data }));
+    const artifacts = sampleArtifacts({ ja: 100, en: 100, teacher: 100 });
+    const p = await tempProject(s3Manifest(artifacts, 'ml/'));
+    const r = await runCliCaptured(
+      ['manifest', 'add', `s3://${BUCKET}/author/student_ja/`, '--id', 'student/v1_ja', '--endpoint', rgw.endpoint, '--manifest', p.manifest, '--json'],
+      { env: env() },
+    );
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.files).toEqual(
+      files.map((f) => ({ path: f.key, size: f.data.length, sha256: sha256(f.data) })).sort((a, b) => (a.path < b.path ? -1 : 1)),
+    );
+    const text = await fs.readFile(p.manifest, 'utf8');
+    expect(text).toContain('id: student/v1_ja');
+    expect(text).toContain(sha256(files[0]!.data));
+    for (const secret of [rgw.secretAccessKey, rgw.accessKeyId]) expect(r.stdout + r.stderr + text).not.toContain(secret);
+    const none = await runCliCaptured(['manifest', 'add', `s3://${BUCKET}/author/nothing-here/`, '--id', 'x/y', '--endpoint', rgw.endpoint, '--manifest', p.manifest], { env: env() });
+    expect(none.code).toBe(ExitCode.usage);
+    expect(none.stderr).toContain('No objects under s3://models/author/nothing-here/');
   });
 
   it('no credentials anywhere: ENOCREDS with the ways to give them (real CLI, empty HOME, no metadata service)', async () => {

@@ -76,7 +76,19 @@ export interface S3SourceOptions extends HttpSourceOptions {
   clientOverrides?: Partial<S3ClientConfig>;
 }
 
-export function createS3Source(src: ResolvedSource, opts: S3SourceOptions = {}): Source {
+/** The Source, plus what `manifest add s3://…` needs to list and read objects the same way. */
+export interface S3Source extends Source {
+  bucket: string;
+  prefix: string;
+  client(): Promise<S3Client>;
+  /** open() by the object's full key */
+  openKey(key: string, req: Omit<OpenRequest, 'artifactId' | 'path'>): Promise<OpenedRange>;
+  sdk(): Promise<Sdk>;
+  /** an SDK failure as a SourceError naming bucket, key and the S3 code */
+  explain(err: unknown, what: string): SourceError;
+}
+
+export function createS3Source(src: ResolvedSource, opts: S3SourceOptions = {}): S3Source {
   const env = opts.env ?? process.env;
   const { bucket, prefix } = parseS3Base(src.base);
   const display = `${src.name} (${src.base}${src.endpoint ? ` at ${redactUrl(src.endpoint)}` : ''})`;
@@ -205,8 +217,11 @@ export function createS3Source(src: ResolvedSource, opts: S3SourceOptions = {}):
     );
   }
 
-  async function open(req: OpenRequest): Promise<OpenedRange> {
-    const key = objectKey(prefix, req.artifactId, req.path);
+  function open(req: OpenRequest): Promise<OpenedRange> {
+    return openKey(objectKey(prefix, req.artifactId, req.path), req);
+  }
+
+  async function openKey(key: string, req: Omit<OpenRequest, 'artifactId' | 'path'>): Promise<OpenedRange> {
     const what = `s3://${bucket}/${key}`;
     const expected = req.expectedSize;
     const offset = req.offset > 0 && req.offset < expected ? req.offset : 0;
@@ -297,5 +312,5 @@ export function createS3Source(src: ResolvedSource, opts: S3SourceOptions = {}):
     getClient().catch(() => {}); // open() reports a failure
   };
 
-  return { name: src.name, kind: 's3', display, open, probe, prepare };
+  return { name: src.name, kind: 's3', display, open, probe, prepare, bucket, prefix, client: getClient, openKey, sdk: loadSdk, explain: mapError };
 }
