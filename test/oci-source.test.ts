@@ -118,6 +118,30 @@ describeOci('oci sources (docker-registry on loopback)', () => {
     expect(anonymous.stdout + anonymous.stderr).toMatch(/anonymous access/);
   });
 
+  it('credentials from a credential helper (credHelpers, then credsStore), as docker does', async () => {
+    const artifacts = sampleArtifacts({ ja: 5000, en: 5000, teacher: 1000 });
+    await pushSet(reg.url, 'team/helper', 'v1', artifacts);
+    const password = `pw-${randomBytes(8).toString('hex')}`;
+    const gw = await startAuthGateway(reg.url, { mode: 'bearer', user: 'helper-user', password });
+    closers.push(gw.close);
+    const bin = await tempDir();
+    // docker's credential helper protocol: `get`, the registry on stdin, JSON on stdout
+    await fs.writeFile(
+      path.join(bin, 'docker-credential-fake'),
+      `#!/bin/sh\n[ "$1" = get ] || exit 1\nread host\n[ "$host" = "${gw.host}" ] || exit 1\nprintf '{"ServerURL":"%s","Username":"helper-user","Secret":"${password}"}' "$host"\n`,
+      { mode: 0o755 },
+    );
+    const yaml = manifestYaml({ artifacts, sources: [{ name: 'registry', url: `oci://${gw.host}/team/helper:v1` }] });
+    for (const config of [{ credHelpers: { [gw.host]: 'fake' } }, { credsStore: 'fake' }]) {
+      const dir = await tempDir();
+      await fs.writeFile(path.join(dir, 'config.json'), JSON.stringify(config));
+      const p = await tempProject(yaml);
+      const r = await runCliCaptured(['update', '--manifest', p.manifest], { env: { DOCKER_CONFIG: dir, PATH: `${bin}:${process.env.PATH}` } });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      await expectInstalled(p.hostDir, artifacts);
+    }
+  });
+
   it('Basic auth, and a transfer cut mid-blob resumes with a Range request', async () => {
     const artifacts = sampleArtifacts({ ja: 2_000_000, en: 1000, teacher: 1000 });
     await pushSet(reg.url, 'team/basic', 'v1', artifacts);

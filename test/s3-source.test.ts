@@ -14,6 +14,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ExitCode, SourceError } from '../lib/errors.ts';
 import { hostFilePath } from '../lib/layout.ts';
 import { createS3Source } from '../lib/sources/s3/s3-source.ts';
+import { fetchBlob } from '../lib/store/fetch-blob.ts';
 import { manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
 import { describeS3, startRadosgw, type Radosgw } from './helpers/radosgw.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
@@ -51,9 +52,15 @@ async function expectInstalled(hostDir: string, artifacts: TestArtifact[]): Prom
 
 /**
  * A TCP relay in front of radosgw (SigV4 signs the Host header, which passes through unchanged).
- * The first response for `cutKey` is cut after `cutAfter` bytes; every request head is recorded.
+ * The first response for `cutKey` is cut (or, with 'stall', goes silent) after `cutAfter` bytes;
+ * every request head is recorded.
  */
-async function startCuttingRelay(target: string, cutKey: string, cutAfter: number): Promise<{ endpoint: string; heads: string[]; close(): Promise<void> }> {
+async function startCuttingRelay(
+  target: string,
+  cutKey: string,
+  cutAfter: number,
+  mode: 'cut' | 'stall' = 'cut',
+): Promise<{ endpoint: string; heads: string[]; close(): Promise<void> }> {
   const up = new URL(target);
   const heads: string[] = [];
   let cut = false;
@@ -80,6 +87,7 @@ async function startCuttingRelay(target: string, cutKey: string, cutAfter: numbe
       if (cutThis && sent + chunk.length >= cutAfter) {
         client.write(chunk.subarray(0, cutAfter - sent));
         sent = cutAfter;
+        if (mode === 'stall') return; // the connection stays open, silent
         // the client has consumed what it got by then: the cut lands mid-transfer
         setTimeout(() => {
           client.destroy();
@@ -154,6 +162,28 @@ describeS3('s3 sources (Ceph radosgw on loopback)', () => {
     const second = gets[1]!.toLowerCase();
     expect(second).toMatch(/\r\nrange: bytes=[1-9]\d*-\r\n/); // resumed, not restarted
     expect(second).toMatch(/\r\nif-match: "?[0-9a-f]{32}"?\r\n/);
+  });
+
+  it('a transfer that stalls mid-body is abandoned by the idle rule and resumed with a ranged GET', async () => {
+    const data = randomBytes(2_000_000);
+    await admin.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'stall/a/f.bin', Body: data }));
+    const relay = await startCuttingRelay(rgw.endpoint, 'stall/a/f.bin', 500_000, 'stall');
+    closers.push(relay.close);
+    const src = createS3Source(
+      { name: 'bucket', kind: 's3', base: `s3://${BUCKET}/stall/`, endpoint: relay.endpoint },
+      { env: env(), timeouts: { idleMs: 1000, stallWindowMs: 1000, stallBytesPerSec: 1024 } },
+    );
+    const r = await fetchBlob({
+      cacheDir: await tempDir(),
+      artifactId: 'a',
+      file: { path: 'f.bin', size: data.length, sha256: sha256(data) },
+      sources: [src],
+      reopenDelayMs: 10,
+    });
+    expect(sha256(await fs.readFile(r.blob))).toBe(sha256(data));
+    const gets = relay.heads.filter((h) => h.startsWith('GET ') && h.includes('stall/a/f.bin'));
+    expect(gets).toHaveLength(2);
+    expect(gets[1]!.toLowerCase()).toMatch(/\r\nrange: bytes=[1-9]\d*-\r\n/);
   });
 
   it('an object that changed since the partial was written comes back whole (If-Match fails, 412)', async () => {
