@@ -11,6 +11,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ExitCode } from '../lib/errors.ts';
 import { blobPath, hostFilePath } from '../lib/layout.ts';
 import { manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
+import { runRealCli } from './helpers/real-cli.ts';
 import { startFaultServer } from './helpers/with-server.ts';
 import { describeOci, pushArtifact, startAuthGateway, startRegistry, type AuthGateway, type Registry } from './helpers/registry.ts';
 
@@ -55,6 +56,16 @@ describeOci('oci sources (docker-registry on loopback)', () => {
     const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'registry', url: `oci://${reg.host}/team/models:set-v1` }] }));
     const r = await runCliCaptured(['update', '--manifest', p.manifest, '--json']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
+    await expectInstalled(p.hostDir, artifacts);
+  });
+
+  it('the real CLI loads neither got nor the AWS SDK for an oci download', async () => {
+    const artifacts = sampleArtifacts({ ja: 5000, en: 5000, teacher: 100 });
+    await pushSet(reg.url, 'team/lazy', 'v1', artifacts);
+    const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'registry', url: `oci://${reg.host}/team/lazy:v1` }] }));
+    const r = await runRealCli(['update', '--manifest', p.manifest], { PATH: process.env.PATH, HOME: await tempDir(), CI: 'true', TMPDIR: process.env.TMPDIR });
+    expect(r.code, r.out).toBe(0);
+    expect(r.imports).toEqual([]);
     await expectInstalled(p.hostDir, artifacts);
   });
 

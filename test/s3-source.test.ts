@@ -2,12 +2,10 @@
  * s3:// sources against a real S3 server: Ceph radosgw on loopback (real SigV4: a wrong secret
  * really fails). Skipped with a message where radosgw is not installed; required in CI.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -17,11 +15,11 @@ import { createS3Source } from '../lib/sources/s3/s3-source.ts';
 import { fetchBlob } from '../lib/store/fetch-blob.ts';
 import { manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
 import { describeS3, startRadosgw, type Radosgw } from './helpers/radosgw.ts';
+import { runRealCli } from './helpers/real-cli.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 
 // the SDK's once-per-process notice that its 2027 releases need Node 22 (modelmount silences it the same way)
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BUCKET = 'models';
 
 let rgw: Radosgw;
@@ -293,19 +291,25 @@ describeS3('s3 sources (Ceph radosgw on loopback)', () => {
     expect(none.stderr).toContain('No objects under s3://models/author/nothing-here/');
   });
 
+  it('the real CLI loads the AWS SDK for an s3 download only, and nothing on the no-op run after it', async () => {
+    const artifacts = sampleArtifacts({ ja: 5000, en: 5000, teacher: 100 });
+    await upload('lazy/', artifacts);
+    const p = await tempProject(s3Manifest(artifacts, 'lazy/'));
+    const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: await tempDir(), CI: 'true', TMPDIR: process.env.TMPDIR, ...env() };
+    const first = await runRealCli(['update', '--manifest', p.manifest], childEnv);
+    expect(first.code, first.out).toBe(0);
+    expect(first.imports).toEqual(['@aws-sdk/client-s3']);
+    const again = await runRealCli(['update', '--manifest', p.manifest], childEnv);
+    expect(again.code, again.out).toBe(0);
+    expect(again.imports).toEqual([]);
+  });
+
   it('no credentials anywhere: ENOCREDS with the ways to give them (real CLI, empty HOME, no metadata service)', async () => {
     const artifacts = sampleArtifacts({ ja: 100, en: 100, teacher: 100 });
     const p = await tempProject(s3Manifest(artifacts, 'creds/'));
     const home = await tempDir();
     const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, CI: 'true', AWS_EC2_METADATA_DISABLED: 'true', TMPDIR: process.env.TMPDIR };
-    const r = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'modelmount.mjs'), 'update', '--manifest', p.manifest, '--retries', '0'], { env: childEnv });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, out }));
-    });
+    const r = await runRealCli(['update', '--manifest', p.manifest, '--retries', '0'], childEnv);
     expect(r.code, r.out).toBe(ExitCode.sources);
     expect(r.out).toContain('no AWS credentials found');
     expect(r.out).toContain('ENOCREDS');
