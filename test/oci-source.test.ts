@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ExitCode } from '../lib/errors.ts';
+import { ExitCode, SourceError } from '../lib/errors.ts';
+import { createSource } from '../lib/sources/resolve.ts';
 import { blobPath, hostFilePath } from '../lib/layout.ts';
 import { manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
 import { runRealCli } from './helpers/real-cli.ts';
@@ -67,6 +68,12 @@ describeOci('oci sources (docker-registry on loopback)', () => {
     expect(r.code, r.out).toBe(0);
     expect(r.imports).toEqual([]);
     await expectInstalled(p.hostDir, artifacts);
+  });
+
+  it('probe (bootstrap): an anonymous registry is reachable, a dead port is not', async () => {
+    await createSource({ name: 'registry', kind: 'oci', base: `oci://${reg.host}/team/models:v1` }).probe!();
+    const dead = await createSource({ name: 'registry', kind: 'oci', base: 'oci://127.0.0.1:9/team/models:v1' }, { retry: { limit: 0 } }).probe!().catch((e: unknown) => e);
+    expect((dead as SourceError).code).toBe('ECONNREFUSED');
   });
 
   it('per-artifact ociRef (tag or digest) with ORAS-style layers titled by file name', async () => {

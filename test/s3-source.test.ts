@@ -11,6 +11,7 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ExitCode, SourceError } from '../lib/errors.ts';
 import { hostFilePath } from '../lib/layout.ts';
+import { createSource } from '../lib/sources/resolve.ts';
 import { createS3Source } from '../lib/sources/s3/s3-source.ts';
 import { fetchBlob } from '../lib/store/fetch-blob.ts';
 import { manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
@@ -199,6 +200,15 @@ describeS3('s3 sources (Ceph radosgw on loopback)', () => {
     const chunks: Buffer[] = [];
     for await (const c of changed.stream) chunks.push(c as Buffer);
     expect(sha256(Buffer.concat(chunks))).toBe(sha256(data));
+  });
+
+  it('probe (bootstrap): resolves with good credentials, rejects a wrong secret and a dead endpoint', async () => {
+    const base = { name: 'bucket', kind: 's3' as const, base: `s3://${BUCKET}/direct/` };
+    await createSource({ ...base, endpoint: rgw.endpoint }, { env: env() }).probe!();
+    const wrong = await createSource({ ...base, endpoint: rgw.endpoint }, { env: env({ AWS_SECRET_ACCESS_KEY: 'not-the-secret' }) }).probe!().catch((e: unknown) => e);
+    expect((wrong as SourceError).data?.s3Code).toBe('SignatureDoesNotMatch');
+    const dead = await createSource({ ...base, endpoint: 'http://127.0.0.1:9' }, { env: env(), retry: { limit: 0 } }).probe!().catch((e: unknown) => e);
+    expect((dead as SourceError).code).toBe('ECONNREFUSED');
   });
 
   it('a missing object is ENOTFOUND naming bucket, key and NoSuchKey', async () => {

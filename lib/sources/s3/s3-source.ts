@@ -293,17 +293,24 @@ export function createS3Source(src: ResolvedSource, opts: S3SourceOptions = {}):
     }
   }
 
-  /** Reachability and credentials: HEAD of the bucket. Resolves on any S3 answer below 500 (403 included, like HTTP). */
+  /**
+   * Reachability and credentials: list one key under the prefix. Resolves on an S3 answer below 500 (a 403
+   * may only mean no s3:ListBucket), but rejects when the credentials themselves are wrong
+   * (unknown key id, bad signature, expired token), missing, or the region is wrong.
+   */
   async function probe(signal?: AbortSignal): Promise<void> {
     const what = `s3://${bucket}/`;
     try {
       const sdk = await loadSdk();
       const c = await getClient();
-      await c.send(new sdk.HeadBucketCommand({ Bucket: bucket }), signal ? { abortSignal: signal } : {});
+      // a GET (not HEAD): its error body names the S3 code, so a bad signature is told from AccessDenied
+      await c.send(new sdk.ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 1 }), signal ? { abortSignal: signal } : {});
     } catch (err) {
       const mapped = mapError(err, what);
       const status = (err as S3Failure).$metadata?.httpStatusCode;
-      if (status !== undefined && status < 500 && mapped.code !== 'EREGION') return;
+      const s3Code = mapped.data?.s3Code as string | undefined;
+      const badCredentials = ['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'ExpiredTokenException', 'InvalidToken', 'TokenRefreshRequired', 'RequestTimeTooSkewed'];
+      if (status !== undefined && status < 500 && mapped.code !== 'EREGION' && !badCredentials.includes(s3Code ?? '')) return;
       throw mapped;
     }
   }
