@@ -136,6 +136,18 @@ describeOci('oci sources (docker-registry on loopback)', () => {
     expect(anonymous.stdout + anonymous.stderr).toMatch(/anonymous access/);
   });
 
+  it('an expired bearer token is replaced by a new one (token flow again), not reported as a failure', async () => {
+    const artifacts = sampleArtifacts({ ja: 5000, en: 5000, teacher: 1000 });
+    await pushSet(reg.url, 'team/expiring', 'v1', artifacts);
+    const gw = await startAuthGateway(reg.url, { mode: 'bearer', user: 'ci', password: 'pw-expiring', tokenUses: 2 });
+    closers.push(gw.close);
+    const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'registry', url: `oci://${gw.host}/team/expiring:v1` }] }));
+    const r = await runCliCaptured(['update', '--manifest', p.manifest, '--jobs', '1'], { env: { DOCKER_CONFIG: await dockerConfig(gw.host, 'ci', 'pw-expiring') } });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    await expectInstalled(p.hostDir, artifacts);
+    expect(gw.tokensIssued).toBeGreaterThan(1);
+  });
+
   it('credentials from a credential helper (credHelpers, then credsStore), as docker does', async () => {
     const artifacts = sampleArtifacts({ ja: 5000, en: 5000, teacher: 1000 });
     await pushSet(reg.url, 'team/helper', 'v1', artifacts);

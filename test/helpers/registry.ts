@@ -144,9 +144,12 @@ export interface AuthGateway {
  * /token>` and issues tokens for user:password; "basic" wants Basic user:password on every request.
  * With cutBlobAfter, the first blob GET is cut after that many bytes (a dropped connection).
  */
-export async function startAuthGateway(upstream: string, opts: { mode: 'bearer' | 'basic'; user: string; password: string; cutBlobAfter?: number }): Promise<AuthGateway> {
+export async function startAuthGateway(
+  upstream: string,
+  opts: { mode: 'bearer' | 'basic'; user: string; password: string; cutBlobAfter?: number; /** a token is good for this many requests (expiry) */ tokenUses?: number },
+): Promise<AuthGateway> {
   const up = new URL(upstream);
-  const tokens = new Set<string>();
+  const tokens = new Map<string, number>();
   const seen: AuthGateway['seen'] = [];
   let cut = opts.cutBlobAfter !== undefined;
   const basicOk = (h: string | undefined) => h === `Basic ${Buffer.from(`${opts.user}:${opts.password}`).toString('base64')}`;
@@ -161,12 +164,14 @@ export async function startAuthGateway(upstream: string, opts: { mode: 'bearer' 
         return;
       }
       const t = randomBytes(24).toString('hex');
-      tokens.add(t);
+      tokens.set(t, opts.tokenUses ?? Infinity);
       gw.tokensIssued++;
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: t, expires_in: 300 }));
       return;
     }
-    const allowed = opts.mode === 'basic' ? basicOk(auth) : auth?.startsWith('Bearer ') && tokens.has(auth.slice(7));
+    const uses = auth?.startsWith('Bearer ') ? tokens.get(auth.slice(7)) : undefined;
+    if (uses !== undefined) tokens.set(auth!.slice(7), uses - 1);
+    const allowed = opts.mode === 'basic' ? basicOk(auth) : uses !== undefined && uses > 0;
     if (!allowed) {
       const challenge =
         opts.mode === 'basic'

@@ -216,7 +216,7 @@ export class RegistryClient {
       return true;
     }
     if (challenge?.scheme !== 'bearer' || !challenge.params.realm) return false;
-    if (this.tokens.has(actions)) return false; // a fresh token was refused already
+    this.tokens.delete(actions); // expired (tokens live minutes; a download may take longer): get a new one
     let realm: URL;
     try {
       realm = new URL(challenge.params.realm);
