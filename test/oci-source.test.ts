@@ -6,6 +6,8 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ExitCode, SourceError } from '../lib/errors.ts';
@@ -134,6 +136,30 @@ describeOci('oci sources (docker-registry on loopback)', () => {
     const anonymous = await runCliCaptured(['update', '--manifest', p2.manifest, '--retries', '0'], { env: { DOCKER_CONFIG: await tempDir() } });
     expect(anonymous.code).toBe(ExitCode.sources);
     expect(anonymous.stdout + anonymous.stderr).toMatch(/anonymous access/);
+  });
+
+  it('a blob redirected to another origin (object storage) is fetched there without the Authorization header', async () => {
+    const artifacts = sampleArtifacts({ ja: 5000, en: 5000, teacher: 1000 });
+    await pushSet(reg.url, 'team/redirected', 'v1', artifacts);
+    const storageSeen: (string | undefined)[] = [];
+    const storage = http.createServer((req, res) => {
+      storageSeen.push(req.headers.authorization);
+      http.get(`${reg.url}${req.url}`, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+    });
+    await new Promise<void>((r) => storage.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise((r) => storage.close(() => r())));
+    const storageUrl = `http://127.0.0.1:${(storage.address() as AddressInfo).port}`;
+    const gw = await startAuthGateway(reg.url, { mode: 'bearer', user: 'ci', password: 'pw-redirect', redirectBlobsTo: storageUrl });
+    closers.push(gw.close);
+    const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'registry', url: `oci://${gw.host}/team/redirected:v1` }] }));
+    const r = await runCliCaptured(['update', '--manifest', p.manifest], { env: { DOCKER_CONFIG: await dockerConfig(gw.host, 'ci', 'pw-redirect') } });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    await expectInstalled(p.hostDir, artifacts);
+    expect(storageSeen.length).toBeGreaterThan(0);
+    expect(storageSeen.every((a) => a === undefined)).toBe(true);
   });
 
   it('an expired bearer token is replaced by a new one (token flow again), not reported as a failure', async () => {

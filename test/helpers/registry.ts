@@ -146,7 +146,16 @@ export interface AuthGateway {
  */
 export async function startAuthGateway(
   upstream: string,
-  opts: { mode: 'bearer' | 'basic'; user: string; password: string; cutBlobAfter?: number; /** a token is good for this many requests (expiry) */ tokenUses?: number },
+  opts: {
+    mode: 'bearer' | 'basic';
+    user: string;
+    password: string;
+    cutBlobAfter?: number;
+    /** a token is good for this many requests (expiry) */
+    tokenUses?: number;
+    /** answer blob GETs with 307 to this origin + the same path (object storage behind a registry) */
+    redirectBlobsTo?: string;
+  },
 ): Promise<AuthGateway> {
   const up = new URL(upstream);
   const tokens = new Map<string, number>();
@@ -178,6 +187,10 @@ export async function startAuthGateway(
           ? 'Basic realm="test"'
           : `Bearer realm="http://${req.headers.host}/token",service="test-registry",scope="repository:${u.pathname.split('/').slice(2, -2).join('/')}:pull"`;
       res.writeHead(401, { 'www-authenticate': challenge, 'content-type': 'application/json' }).end('{"errors":[{"code":"UNAUTHORIZED"}]}');
+      return;
+    }
+    if (opts.redirectBlobsTo && req.method === 'GET' && /\/blobs\/sha256:/.test(u.pathname)) {
+      res.writeHead(307, { location: `${opts.redirectBlobsTo}${req.url}` }).end();
       return;
     }
     // the Host header stays the gateway's: the registry builds upload locations from it
