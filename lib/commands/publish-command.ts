@@ -13,6 +13,7 @@ import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.t
 
 export const publishCommand: CommandSpec = {
   name: 'publish',
+  operands: 'own',
   summary: 'push the selected artifacts to an OCI registry as one artifact and print the source entry that pins it',
   usage: 'modelmount publish oci://REGISTRY/REPO:TAG [--only IDS] [--labels K=V] [--include-optional] [--insecure] [--json]',
   flags: [
