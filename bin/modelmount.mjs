@@ -21,8 +21,8 @@ const outDir = path.join(root, '.build', 'cli');
 const bundle = path.join(outDir, 'modelmount.mjs');
 const inputsFile = path.join(outDir, 'inputs.json');
 const WORKERS = ['lib/verify/hash-worker.mjs'];
-/** imported on first use by the sources (lib/shell.ts, lib/sources/http.ts, lib/ui/prompts.ts): left outside the bundle */
-const LAZY = ['zx', 'got', '@inquirer/prompts'];
+/** imported on first use by the sources (lib/shell.ts, lib/sources/http.ts, lib/sources/s3/, lib/ui/prompts.ts): left outside the bundle */
+const LAZY = ['zx', 'got', '@inquirer/prompts', '@aws-sdk/client-s3', '@aws-sdk/credential-providers'];
 /** what a dependency change touches: the bundle is rebuilt when it is newer */
 const LOCKFILE = 'package-lock.json';
 

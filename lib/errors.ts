@@ -90,13 +90,18 @@ export interface SourceAttempt {
   source: string;
   code: string;
   message: string;
+  /** the source's own fix (EAUTH: which credential to check), when it named one */
+  hint?: string;
 }
 
 export class AllSourcesFailedError extends ModelmountError {
   constructor(file: string, attempts: SourceAttempt[], hint?: string) {
     const list = attempts.map((a) => `  - ${a.source}: ${a.message} [${a.code}]`).join('\n');
     super('ESOURCES', ExitCode.sources, `Could not get ${file} from any source:\n${list}`, {
-      hint: hint ?? 'Check the sources in the manifest (network, credentials in tokenEnv, folder paths), or pick one with --source.',
+      hint:
+        hint ??
+        ([...new Set(attempts.map((a) => a.hint).filter((h): h is string => Boolean(h)))].join(' ') ||
+          'Check the sources in the manifest (network, credentials in tokenEnv, folder paths), or pick one with --source.'),
       data: { file, attempts },
     });
   }

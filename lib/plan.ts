@@ -3,7 +3,7 @@
  * and the store hold. No I/O here: the caller gathers the state (lib/update/gather.ts)
  * and executes the plan. `--dry-run` prints it and stops.
  */
-import type { Artifact } from './manifest/schema.ts';
+import type { Artifact, SourceKind } from './manifest/schema.ts';
 import type { FileStatus } from './verify/verify-files.ts';
 
 /**
@@ -22,7 +22,7 @@ export interface PlannedFile {
   sha256: string;
   action: PlanAction;
   /** where the bytes come from when something must be done */
-  via?: 'store' | 'http' | 'file';
+  via?: 'store' | SourceKind;
   host: FileStatus;
   reason: string;
 }
@@ -34,7 +34,7 @@ export interface PlanInput {
   /** sha256 of every verified blob already in the store */
   storeHas: ReadonlySet<string>;
   /** kind of the first source in the order that will be tried */
-  firstSourceKind: 'http' | 'file';
+  firstSourceKind: SourceKind;
   offline?: boolean;
 }
 
@@ -75,7 +75,7 @@ export function planUpdate(input: PlanInput): Plan {
       } else {
         const inStore = input.storeHas.has(file.sha256);
         const via = inStore ? 'store' : input.firstSourceKind;
-        const action: PlanAction = host !== 'missing' ? 'repair' : inStore ? 'relink' : via === 'http' ? 'fetch' : 'copy';
+        const action: PlanAction = host !== 'missing' ? 'repair' : inStore ? 'relink' : via === 'file' ? 'copy' : 'fetch';
         planned = { ...base, action, via, reason: `${REASON[host]}${inStore ? '; bytes in the store' : ''}` };
         bytesToInstall += file.size;
         if (!inStore) {

@@ -284,7 +284,23 @@ describe('parseManifest: semantic problems', () => {
     ['file vs folder', (d) => (d.artifacts[0].files[1].path = 'model.safetensors/x'), 'artifacts[0].files[1].path', /both a file and a folder/],
     ['unknown require id', (d) => (d.require = [{ anyOf: ['student/v0_jp'] }]), 'require[0].anyOf[0]', /Did you mean "student\/v0_ja"/],
     ['duplicate source', (d) => (d.sources[1].name = 'mirror'), 'sources[1].name', /different name/],
-    ['s3 url', (d) => (d.sources[0].url = 's3://bucket/models'), 'sources[0].url', /http\(s\)/],
+    ['gs url', (d) => (d.sources[0].url = 'gs://bucket/models'), 'sources[0].url', /http\(s\).*s3:\/\//],
+    ['s3 bucket name', (d) => (d.sources[0].url = 's3://Bad_Bucket!/m/'), 'sources[0].url', /bucket name/],
+    ['s3 credentials in url', (d) => (d.sources[0].url = 's3://AKIA:secret@bucket/m/'), 'sources[0].url', /AWS chain/],
+    ['s3 dot-dot prefix', (d) => (d.sources[0].url = 's3://bucket/a/../b/'), 'sources[0].url', /segment/],
+    ['tokenEnv on s3', (d) => (d.sources[0].url = 's3://bucket/m/'), 'sources[0].tokenEnv', /AWS chain/],
+    ['oci uppercase repo', (d) => (d.sources[1].url = 'oci://r.example/Team/m:v1'), 'sources[1].url', /oci:\/\/registry/],
+    ['oci tag and digest', (d) => (d.sources[1].url = `oci://r.example/m:v1@sha256:${'a'.repeat(64)}`), 'sources[1].url', /digest/],
+    ['oci without ref', (d) => (d.sources[1].url = 'oci://r.example/team/models'), 'sources[1].url', /ociRef/],
+    ['tokenEnv on oci', (d) => (d.sources[0].url = 'oci://r.example/m:v1'), 'sources[0].tokenEnv', /docker login/],
+    ['bad ociRef', (d) => (d.artifacts[0].ociRef = 'sha256:xyz'), 'artifacts[0].ociRef', /tag|digest/],
+    ['endpoint on http', (d) => (d.sources[0].endpoint = 'https://minio.example:9000'), 'sources[0].endpoint', /s3:\/\//],
+    [
+      's3 endpoint over plain http',
+      (d) => Object.assign(d.sources[0], { url: 's3://bucket/m/', tokenEnv: undefined, endpoint: 'http://minio.example:9000' }),
+      'sources[0].endpoint',
+      /insecure: true/,
+    ],
     ['ftp url', (d) => (d.sources[0].url = 'ftp://host/models'), 'sources[0].url', /http\(s\)/],
     ['credentials in url', (d) => (d.sources[0].url = 'https://u:p@h/x/'), 'sources[0].url', /tokenEnv/],
     ['query in url', (d) => (d.sources[0].url = 'https://h/x/?sig=1'), 'sources[0].url', /base/],
@@ -321,6 +337,15 @@ describe('parseManifest: semantic problems', () => {
     expect(parseManifest(stringify(data), '/proj/manifests/m.yaml').hostDir).toBe(dir);
   });
 
+  it('resolves an s3 source with region, endpoint, profile (plain http endpoint on loopback, or with insecure: true)', () => {
+    const data = baseManifest();
+    data.sources[0] = { name: 'bucket', url: 's3://models/ml', region: 'eu-west-1', endpoint: 'http://127.0.0.1:7480', profile: 'models-ro' };
+    data.sources[1] = { name: 'ceph', url: 's3://models', endpoint: 'http://ceph.lan:7480', insecure: true };
+    const m = parseManifest(stringify(data), '/p/m.yaml');
+    expect(m.sources[0]).toEqual({ name: 'bucket', kind: 's3', base: 's3://models/ml/', region: 'eu-west-1', endpoint: 'http://127.0.0.1:7480', profile: 'models-ro' });
+    expect(m.sources[1]).toEqual({ name: 'ceph', kind: 's3', base: 's3://models/', endpoint: 'http://ceph.lan:7480', insecure: true });
+  });
+
   it('allows a token over http to a loopback test server', () => {
     const data = baseManifest();
     data.sources[0].url = 'http://127.0.0.1:8080/ml';
@@ -348,6 +373,11 @@ describe('classifySourceUrl', () => {
     ['models', { kind: 'file', base: '/proj/manifests/models' }],
     ['/srv/models', { kind: 'file', base: '/srv/models' }],
     ['~/models', { kind: 'file', base: '/proj/manifests/~/models' }],
+    ['s3://models', { kind: 's3', base: 's3://models/' }],
+    ['s3://models/ml/v1', { kind: 's3', base: 's3://models/ml/v1/' }],
+    ['s3://my.bucket-1/ml/', { kind: 's3', base: 's3://my.bucket-1/ml/' }],
+    ['oci://Registry.example:5000/team/models:v1', { kind: 'oci', base: 'oci://registry.example:5000/team/models:v1' }],
+    [`oci://r.example/m@sha256:${'a'.repeat(64)}`, { kind: 'oci', base: `oci://r.example/m@sha256:${'a'.repeat(64)}` }],
   ])('%s', (url, expected) => {
     expect(classifySourceUrl(url, '/proj/manifests')).toEqual(expected);
   });

@@ -8,8 +8,9 @@ import { smokeCommand } from './smoke-command.ts';
 import { statusCommand } from './status-command.ts';
 import { gcCommand } from './gc-command.ts';
 import { manifestCommand } from './manifest-command.ts';
+import { publishCommand } from './publish-command.ts';
 import { updateCommand } from './update-command.ts';
 import { verifyCommand } from './verify-command.ts';
 import { warmCommand } from './warm-command.ts';
 
-export const commands: CommandSpec[] = [bootstrapCommand, updateCommand, verifyCommand, composeCommand, doctorCommand, smokeCommand, warmCommand, statusCommand, gcCommand, manifestCommand, demoCommand];
+export const commands: CommandSpec[] = [bootstrapCommand, updateCommand, verifyCommand, composeCommand, doctorCommand, smokeCommand, warmCommand, statusCommand, gcCommand, manifestCommand, publishCommand, demoCommand];

@@ -13,7 +13,7 @@ import type { CommandSpec } from '../cli/command.ts';
 import { ManifestError, UsageError, type ManifestProblem } from '../errors.ts';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import { diffFiles, hashArtifactFiles, scanArtifactFolder, upsertArtifact, type FileChanges, type HashProgress } from '../manifest/author.ts';
-import { loadManifest } from '../manifest/load.ts';
+import { checkS3Endpoint, classifySourceUrl, loadManifest } from '../manifest/load.ts';
 import { checkSafeRelativePath } from '../manifest/paths.ts';
 import { ENV_NAME_RE } from '../manifest/schema.ts';
 import { parseLabelFlags } from '../manifest/select.ts';
@@ -98,6 +98,28 @@ async function hashWithProgress(
   return result;
 }
 
+/** `manifest add s3://bucket/prefix/`: the objects under the prefix (their checksum, or hashed while streamed). */
+async function filesFromS3(url: string, flags: ParsedFlags, io: Io, jobs: number, json: boolean, signal: AbortSignal): Promise<{ folder: string; files: FileEntry[] }> {
+  const c = classifySourceUrl(url, io.cwd);
+  if ('error' in c) throw new UsageError(`${url}: ${c.error}.`, { hint: c.fix });
+  const endpoint = flags.endpoint as string | undefined;
+  const bad = endpoint === undefined ? undefined : checkS3Endpoint(endpoint, false);
+  if (bad) throw new UsageError(`--endpoint: ${bad.error}.`, { hint: bad.fix });
+  const { listS3Artifact } = await import('../sources/s3/s3-author.ts');
+  const listed = await listS3Artifact(
+    {
+      name: 's3',
+      kind: 's3',
+      base: c.base,
+      ...(endpoint ? { endpoint } : {}),
+      ...(flags.region ? { region: flags.region as string } : {}),
+      ...(flags.profile ? { profile: flags.profile as string } : {}),
+    },
+    { env: io.env, jobs, signal, ...(json ? {} : { onFile: (f) => io.stderr.write(`${f.via === 'checksum' ? 'Checksum' : 'Hashed'} ${f.path} (${formatBytes(f.size)})\n`) }) },
+  );
+  return { folder: c.base, files: listed.map(({ path: p, size, sha256 }) => ({ path: p, size, sha256 })) };
+}
+
 export async function manifestAdd(flags: ParsedFlags, io: Io, signal: AbortSignal): Promise<ManifestAddReport> {
   const [, folderArg, ...extra] = flags._;
   if (!folderArg || extra.length) {
@@ -123,14 +145,17 @@ export async function manifestAdd(flags: ParsedFlags, io: Io, signal: AbortSigna
   const manifestPath = manifestPathOf(flags, io);
   // read and validate before hashing for minutes: a broken or missing manifest is reported at once
   await loadManifest(manifestPath, { env: io.env });
-  const folder = path.resolve(io.cwd, folderArg);
-  const scanned = await scanArtifactFolder(folder);
   const json = Boolean(flags.json);
-  const files = await hashWithProgress(scanned, shown(io.cwd, folder), io, {
-    jobs: (flags.jobs as number | undefined) ?? defaultJobs(),
-    json,
-    signal,
-  });
+  const jobs = (flags.jobs as number | undefined) ?? defaultJobs();
+  let folder: string;
+  let files: FileEntry[];
+  if (/^s3:\/\//i.test(folderArg)) {
+    ({ folder, files } = await filesFromS3(folderArg, flags, io, jobs, json, signal));
+  } else {
+    folder = path.resolve(io.cwd, folderArg);
+    const scanned = await scanArtifactFolder(folder);
+    files = await hashWithProgress(scanned, shown(io.cwd, folder), io, { jobs, json, signal });
+  }
   signal.throwIfAborted();
   // read again: the edit applies to what is on disk now
   const text = await fs.readFile(manifestPath, 'utf8');
@@ -210,7 +235,7 @@ export const manifestCommand: CommandSpec = {
   name: 'manifest',
   operands: 'own',
   summary: 'author the manifest: `add <folder> --id ID` hashes a folder into an artifact entry; `check` validates (exit 2 on errors)',
-  usage: 'modelmount manifest add <folder> --id ID [--labels K=V] [--env NAME] [--description TEXT] [--optional] [--dry-run] | modelmount manifest check [FILE...]',
+  usage: 'modelmount manifest add <folder | s3://bucket/prefix/> --id ID [--labels K=V] [--env NAME] [--description TEXT] [--optional] [--dry-run] | modelmount manifest check [FILE...]',
   flags: [
     { name: 'id', type: 'string', value: 'ID', help: 'add: the artifact id, e.g. student/v1_ja (its folder under the host folder)' },
     { name: 'labels', type: 'list', value: 'K=V', help: 'add: labels, e.g. role=student,lang=ja (replace the existing labels)' },
@@ -218,6 +243,9 @@ export const manifestCommand: CommandSpec = {
     { name: 'description', type: 'string', value: 'TEXT', help: 'add: one line describing the artifact' },
     { name: 'optional', type: 'boolean', help: 'add: mark the artifact optional (installed only when asked for)' },
     { name: 'dry-run', type: 'boolean', help: 'add: hash and show the entry, write nothing' },
+    { name: 'endpoint', type: 'string', value: 'URL', help: 'add s3://…: an S3-compatible server (path-style), e.g. http://127.0.0.1:7480' },
+    { name: 'region', type: 'string', value: 'NAME', help: 'add s3://…: the bucket region (default: AWS_REGION, the profile, us-east-1 with --endpoint)' },
+    { name: 'profile', type: 'string', value: 'NAME', help: 'add s3://…: the AWS profile for credentials' },
     { name: 'jobs', type: 'number', value: 'N', env: 'MODELS_JOBS', alias: 'j', help: 'add: files hashed at once (default 1 per core, 2 to 4)' },
     JSON_FLAG,
   ],

@@ -41,6 +41,7 @@ import {
   type RawManifest,
   type RequireRule,
   type ResolvedSource,
+  type SourceKind,
 } from './schema.ts';
 
 export interface LoadManifestOptions {
@@ -222,10 +223,22 @@ export function parseManifestDocument(text: string, file: string): Manifest {
 // ───────────────────────────── resolution ─────────────────────────────
 
 function resolveManifest(m: RawManifest, absFile: string, dir: string): Manifest {
+  const withRef = m.artifacts.filter((a) => a.ociRef !== undefined);
+  const ociRefs = withRef.length ? Object.fromEntries(withRef.map((a) => [a.id, a.ociRef as string])) : undefined;
   const sources: ResolvedSource[] = m.sources.map((s) => {
     const c = classifySourceUrl(s.url, dir);
     if (!('kind' in c)) throw new Error(`internal: unchecked source url ${s.url}`);
-    return { name: s.name, kind: c.kind, base: c.base, ...(s.tokenEnv === undefined ? {} : { tokenEnv: s.tokenEnv }) };
+    return {
+      name: s.name,
+      kind: c.kind,
+      base: c.base,
+      ...(s.tokenEnv === undefined ? {} : { tokenEnv: s.tokenEnv }),
+      ...(s.region === undefined ? {} : { region: s.region }),
+      ...(s.endpoint === undefined ? {} : { endpoint: s.endpoint }),
+      ...(s.profile === undefined ? {} : { profile: s.profile }),
+      ...(s.insecure === undefined ? {} : { insecure: s.insecure }),
+      ...(c.kind === 'oci' && ociRefs ? { ociRefs } : {}),
+    };
   });
   let compose: ComposeSettings | undefined;
   if (m.compose) {
@@ -256,7 +269,7 @@ function resolveManifest(m: RawManifest, absFile: string, dir: string): Manifest
   return manifest;
 }
 
-type UrlClass = { kind: 'http' | 'file'; base: string } | { error: string; fix: string };
+type UrlClass = { kind: SourceKind; base: string } | { error: string; fix: string };
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
@@ -286,6 +299,8 @@ export function classifySourceUrl(url: string, dir: string): UrlClass {
     const base = u.href.endsWith('/') ? u.href : `${u.href}/`;
     return { kind: 'http', base };
   }
+  if (/^s3:\/\//i.test(url)) return classifyS3Url(url);
+  if (/^oci:\/\//i.test(url)) return classifyOciUrl(url);
   if (/^file:/i.test(url)) {
     try {
       const p = fileURLToPath(new URL(url));
@@ -301,7 +316,7 @@ export function classifySourceUrl(url: string, dir: string): UrlClass {
   if (scheme) {
     return {
       error: `unsupported url scheme "${scheme[1]}://"`,
-      fix: `use an http(s):// URL (e.g. a public or presigned bucket URL), a file:// URL or a mounted folder path; ${example}`,
+      fix: `use an http(s):// URL, an s3://bucket/prefix/ URL, a file:// URL or a mounted folder path; ${example}`,
     };
   }
   if (/^[A-Za-z]:[\\/]/.test(url) || url.includes('\\')) {
@@ -314,6 +329,65 @@ export function classifySourceUrl(url: string, dir: string): UrlClass {
     };
   }
   return { kind: 'file', base: path.resolve(dir, url) };
+}
+
+/** S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens (Ceph also allows "_"). */
+const BUCKET_RE = /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/;
+
+/** `s3://bucket/prefix/` → base `s3://bucket/prefix/` (the prefix, possibly empty, ends in "/"). */
+function classifyS3Url(url: string): UrlClass {
+  const m = /^s3:\/\/([^/?#]*)(\/[^?#]*)?([?#].*)?$/i.exec(url);
+  const bucket = m?.[1] ?? '';
+  if (!m || m[3] !== undefined) {
+    return { error: 'the s3 url has a ?query or #fragment', fix: 'write s3://bucket/prefix/ (region, endpoint and profile are fields of the source)' };
+  }
+  if (bucket.includes('@') || bucket.includes(':')) {
+    return { error: 'the s3 url contains credentials or a port', fix: 'write s3://bucket/prefix/; credentials come from the AWS chain (environment, profile, role), a custom server goes in `endpoint:`' };
+  }
+  if (!BUCKET_RE.test(bucket)) {
+    return { error: `"${bucket}" is not a valid bucket name`, fix: 'write s3://bucket/prefix/ with a bucket name of 3-63 lowercase letters, digits, "." or "-"' };
+  }
+  const prefix = (m[2] ?? '/').replace(/^\/+/, '');
+  if (prefix.split('/').some((seg, i, all) => (seg === '' && i < all.length - 1) || seg === '.' || seg === '..')) {
+    return { error: 'the s3 prefix has an empty, "." or ".." segment', fix: 'write the key prefix plainly, e.g. s3://models/ml/' };
+  }
+  return { kind: 's3', base: `s3://${bucket}/${prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`}` };
+}
+
+/** registry host[:port] / repository path (docker's grammar) [:tag | @sha256:digest] */
+const OCI_URL_RE =
+  /^oci:\/\/((?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::\d{1,5})?|\[[0-9a-fA-F:]+\](?::\d{1,5})?)\/([a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$/;
+
+/** `oci://registry/team/models[:tag|@sha256:…]` → base `oci://registry/team/models[:tag|@digest]` (host lowercased). */
+function classifyOciUrl(url: string): UrlClass {
+  const m = OCI_URL_RE.exec(url.replace(/^oci:\/\//i, 'oci://'));
+  if (!m) {
+    return {
+      error: `"${redactUrl(url)}" is not an oci://registry/repository reference`,
+      fix: 'write e.g. oci://registry.example.com/team/models:v1 or oci://registry.example.com/team/models@sha256:<64 hex> (lowercase repository, no credentials: they come from ~/.docker/config.json)',
+    };
+  }
+  const [, host, repo, tag, digest] = m;
+  if (tag !== undefined && digest !== undefined) return { error: 'the oci url has both a :tag and an @digest', fix: 'keep only the @sha256: digest (it pins the content)' };
+  return { kind: 'oci', base: `oci://${(host as string).toLowerCase()}/${repo}${tag ? `:${tag}` : ''}${digest ? `@${digest}` : ''}` };
+}
+
+/** The checks on an s3 `endpoint:` URL (http only to loopback, unless `insecure: true`). */
+export function checkS3Endpoint(endpoint: string, insecure: boolean): { error: string; fix: string } | undefined {
+  let u: URL;
+  try {
+    u = new URL(endpoint);
+  } catch {
+    return { error: `"${redactUrl(endpoint)}" is not a URL`, fix: 'write the server URL, e.g. `endpoint: https://s3.example.internal` or `endpoint: http://127.0.0.1:7480`' };
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') return { error: `unsupported endpoint scheme "${u.protocol}"`, fix: 'use an https:// (or, on loopback, http://) endpoint URL' };
+  if (u.username || u.password || u.search || u.hash) {
+    return { error: 'the endpoint has credentials, a ?query or a #fragment', fix: 'give only scheme, host, port (and path); credentials come from the AWS chain' };
+  }
+  if (u.protocol === 'http:' && !insecure && !LOOPBACK_HOSTS.has(u.host.replace(/:\d+$/, ''))) {
+    return { error: 'the endpoint is plain http:// on a host that is not loopback', fix: 'use https://, or add `insecure: true` to the source if the network is trusted' };
+  }
+  return undefined;
 }
 
 // ───────────────────────────── digest ─────────────────────────────
@@ -568,9 +642,20 @@ const FIELDS: Record<string, FieldHelp> = {
     fix: 'Use a name like `mirror` or `nfs`.',
   },
   'sources[].url': {
-    expect: 'an http(s):// base URL, a file:// URL or a folder path relative to this manifest',
-    fix: 'Use e.g. `url: https://models.example.com/ml/`, `url: file:///mnt/models/` or `url: ../models`.',
+    expect: 'an http(s):// base URL, an s3://bucket/prefix/ URL, a file:// URL or a folder path relative to this manifest',
+    fix: 'Use e.g. `url: https://models.example.com/ml/`, `url: s3://models/ml/`, `url: file:///mnt/models/` or `url: ../models`.',
   },
+  'artifacts[].ociRef': {
+    expect: 'a tag or a sha256:<64 hex> digest in the oci source repository',
+    fix: 'Use e.g. `ociRef: v0_ja` or `ociRef: sha256:…` (what `modelmount publish` printed), or remove it.',
+  },
+  'sources[].region': { expect: 'an AWS region name', fix: 'Use e.g. `region: eu-west-1`, or remove it.' },
+  'sources[].endpoint': {
+    expect: 'the URL of an S3-compatible server',
+    fix: 'Use e.g. `endpoint: https://minio.example.internal:9000`, or remove it for AWS S3.',
+  },
+  'sources[].profile': { expect: 'a profile name from ~/.aws/config', fix: 'Use e.g. `profile: models-readonly`, or remove it.' },
+  'sources[].insecure': { expect: 'true or false', fix: 'Write `insecure: true` (plain http to a non-loopback host), or remove it.' },
   'sources[].tokenEnv': {
     expect: 'the name of the environment variable that holds the access token',
     fix: 'Use e.g. `tokenEnv: MODELS_TOKEN` (never put the token itself in the manifest).',
@@ -988,8 +1073,46 @@ function checkSemantics(report: Reporter, raw: unknown, dir: string, absFile: st
       report.at(['sources', j, 'url'], `source url: ${c.error}`, `${c.fix[0]?.toUpperCase()}${c.fix.slice(1)}.`);
       continue;
     }
+    for (const key of ['region', 'endpoint', 'profile'] as const) {
+      if (s?.[key] !== undefined && c.kind !== 's3') {
+        report.at(['sources', j, key], `${key} is set on a ${c.kind} source; it only applies to s3:// sources`, `Remove ${key} from this source, or make its url s3://bucket/prefix/.`);
+      }
+    }
+    if (s?.insecure !== undefined && c.kind !== 's3' && c.kind !== 'oci') {
+      report.at(['sources', j, 'insecure'], `insecure is set on a ${c.kind} source`, 'Remove insecure: it only applies to an s3 endpoint or an oci registry.');
+    }
+    const endpoint = stringAt(s, 'endpoint');
+    if (c.kind === 's3' && endpoint !== undefined) {
+      const bad = checkS3Endpoint(endpoint, s?.insecure === true);
+      if (bad) report.at(['sources', j, 'endpoint'], `endpoint: ${bad.error}`, `${bad.fix[0]?.toUpperCase()}${bad.fix.slice(1)}.`);
+    }
+    if (c.kind === 'oci' && !/[:@][^/]*$/.test(c.base.slice('oci://'.length).replace(/^[^/]*\//, ''))) {
+      const unpinned = asArray(root.artifacts)
+        .map(asObject)
+        .filter((a) => stringAt(a, 'ociRef') === undefined)
+        .map((a) => stringAt(a, 'id') ?? '?');
+      if (unpinned.length) {
+        report.at(
+          ['sources', j, 'url'],
+          `the oci url names no :tag or @sha256: digest, and ${unpinned.slice(0, 3).join(', ')}${unpinned.length > 3 ? ' …' : ''} ha${unpinned.length === 1 ? 's' : 've'} no ociRef`,
+          'Add the tag or digest to the url (oci://registry/repo:v1), or `ociRef: <tag or sha256:…>` to every artifact.',
+        );
+      }
+    }
     const tokenEnv = stringAt(s, 'tokenEnv');
-    if (tokenEnv !== undefined && c.kind === 'file') {
+    if (tokenEnv !== undefined && c.kind === 's3') {
+      report.at(
+        ['sources', j, 'tokenEnv'],
+        'tokenEnv is set on an s3 source, which signs requests with AWS credentials instead',
+        'Remove tokenEnv; give credentials through the AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, `profile:`, or a role).',
+      );
+    } else if (tokenEnv !== undefined && c.kind === 'oci') {
+      report.at(
+        ['sources', j, 'tokenEnv'],
+        'tokenEnv is set on an oci source, which logs in like Docker does',
+        'Remove tokenEnv; log in with `docker login REGISTRY` (or `oras login`): modelmount reads ~/.docker/config.json and its credential helpers.',
+      );
+    } else if (tokenEnv !== undefined && c.kind === 'file') {
       report.at(
         ['sources', j, 'tokenEnv'],
         'tokenEnv is set on a file source, which never sends a token',

@@ -11,6 +11,9 @@ export const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** label keys/values: short, shell- and flag-friendly */
 export const LABEL_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
+/** an OCI tag (docker's grammar) or a sha256 digest */
+export const OCI_REF_RE = /^(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|sha256:[0-9a-f]{64})$/;
+
 export const fileSchema = z.strictObject({
   path: z.string(),
   size: z.number().int().nonnegative(),
@@ -24,12 +27,22 @@ export const artifactSchema = z.strictObject({
   optional: z.boolean().default(false),
   env: z.string().regex(ENV_NAME_RE, 'must be an environment variable name like LEARNING_MACHINE_STUDENT_JA_DIR').optional(),
   files: z.array(fileSchema).min(1, 'an artifact needs at least one file'),
+  /** oci sources: this artifact's tag or sha256:digest in the source's repository (default: the url's) */
+  ociRef: z.string().regex(OCI_REF_RE, 'must be a tag like v0_ja or a digest like sha256:<64 hex>').optional(),
 });
 
 export const sourceSchema = z.strictObject({
   name: z.string().regex(LABEL_RE, 'use letters, digits, "-", "_" or "."'),
   url: z.string().min(1),
   tokenEnv: z.string().regex(ENV_NAME_RE, 'must be an environment variable name like MODELS_TOKEN').optional(),
+  /** s3: the bucket's region (default: AWS_REGION, the profile's region, or us-east-1 with a custom endpoint) */
+  region: z.string().regex(/^[a-z0-9-]{2,40}$/, 'must be a region name like eu-west-1').optional(),
+  /** s3: a custom endpoint (Ceph, MinIO, R2 …), addressed path-style */
+  endpoint: z.string().min(1).optional(),
+  /** s3: the profile in ~/.aws/config and ~/.aws/credentials */
+  profile: z.string().regex(/^[A-Za-z0-9_.+@-]{1,64}$/, 'must be a profile name from ~/.aws/config').optional(),
+  /** s3 endpoint / oci registry: allow plain http to a host that is not loopback */
+  insecure: z.boolean().optional(),
 });
 
 export const requireSchema = z.strictObject({
@@ -67,12 +80,24 @@ export type FileEntry = z.infer<typeof fileSchema>;
 export type Artifact = z.infer<typeof artifactSchema>;
 export type RequireRule = z.infer<typeof requireSchema>;
 
+export type SourceKind = 'http' | 'file' | 's3' | 'oci';
+
 export interface ResolvedSource {
   name: string;
-  kind: 'http' | 'file';
-  /** http(s): base URL ending in "/"; file: absolute folder path */
+  kind: SourceKind;
+  /** http(s): base URL ending in "/"; file: absolute folder path; s3: s3://bucket/prefix/ (prefix may be empty) */
   base: string;
   tokenEnv?: string;
+  /** s3 only */
+  region?: string;
+  /** s3 only: custom endpoint URL (path-style addressing) */
+  endpoint?: string;
+  /** s3 only */
+  profile?: string;
+  /** s3 endpoint / oci registry: plain http allowed beyond loopback */
+  insecure?: boolean;
+  /** oci only: artifact id → its own tag or sha256:digest (`ociRef:` in the manifest) */
+  ociRefs?: Record<string, string>;
 }
 
 export interface ComposeSettings {

@@ -4,6 +4,7 @@
  * done once, by the caller (lib/store/fetch-blob.ts), for every kind of source.
  */
 import type { Readable } from 'node:stream';
+import type { SourceKind } from '../manifest/schema.ts';
 
 export interface OpenRequest {
   /** artifact id, e.g. "student/v0_ja" (already validated as a safe relative path) */
@@ -14,6 +15,8 @@ export interface OpenRequest {
   offset: number;
   /** the size the manifest expects, used to reject a wrong Content-Length early */
   expectedSize: number;
+  /** the sha256 the manifest expects (an OCI source checks it against the layer digest before fetching) */
+  expectedSha256?: string;
   /**
    * With `offset` > 0: the validator (see OpenedRange) of the response the bytes before `offset`
    * came from (in this run or an earlier one: fetchBlob keeps it). An HTTP source sends it as
@@ -41,7 +44,7 @@ export interface OpenedRange {
 export interface Source {
   /** manifest name of the source */
   readonly name: string;
-  readonly kind: 'http' | 'file';
+  readonly kind: SourceKind;
   /** a redacted description, safe for logs and JSON: no token, no query string, no password */
   readonly display: string;
   /** A readable for the bytes of the file from `offset`. Rejects with a SourceError. */

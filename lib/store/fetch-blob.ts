@@ -229,7 +229,7 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
         try {
           if (pos < file.size || file.size === 0) {
             const validator = pos > 0 && saved?.source === source.name ? saved.validator : undefined;
-            const opened = await source.open({ artifactId, path: file.path, offset: pos, expectedSize: file.size, validator, signal });
+            const opened = await source.open({ artifactId, path: file.path, offset: pos, expectedSize: file.size, expectedSha256: file.sha256, validator, signal });
             // Any source's stream may fail before pipeToWriter listens (below, after awaits): keep the
             // error in `stream.errored` for pipeToWriter to report instead of an unhandled 'error' event.
             opened.stream.on('error', () => {});
@@ -347,7 +347,7 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
             stalled++;
           }
           if (!retryable || (sourceGaveUp && pos === before) || stalled > (opts.maxStalledReopens ?? 3)) {
-            attempts.push({ source: source.display, code, message });
+            attempts.push({ source: source.display, code, message, ...(err instanceof SourceError && err.hint ? { hint: err.hint } : {}) });
             break;
           }
           await sleep(delay, undefined, { signal });

@@ -99,6 +99,7 @@ export const CUSTOM_SOURCE = '\0custom';
 /** What a source is, as a person reads it: https, http (plain, unencrypted) or folder. */
 export function sourceKindLabel(s: Pick<ResolvedSource, 'kind' | 'base'>): string {
   if (s.kind === 'file') return 'folder';
+  if (s.kind !== 'http') return s.kind;
   return /^http:/i.test(s.base) ? 'http' : 'https';
 }
 

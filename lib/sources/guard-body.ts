@@ -1,0 +1,121 @@
+/**
+ * The body rules every network source applies to the stream it hands to fetch-blob: exactly
+ * `expected` bytes (more is ESIZE, fewer ETRUNCATED: never a silent early end), an idle limit,
+ * and a minimum-throughput watchdog. A window in which our own buffer still held unread data is
+ * not counted: then the consumer is the slow one. Errors come from the source's own `fail`, so
+ * they name its object and stay redacted. (lib/sources/http.ts has the same rules for got's stream.)
+ */
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { SourceError } from '../errors.ts';
+
+export interface BodyLimits {
+  /** no byte for this long: ESTALLED, ms */
+  idleMs: number;
+  /** below this rate for a whole window: ESTALLED */
+  stallBytesPerSec: number;
+  stallWindowMs: number;
+}
+
+export interface GuardBodyOptions extends BodyLimits {
+  /** bytes the body must have */
+  expected: number;
+  /** where the body starts in the file (for messages) */
+  start: number;
+  total: number;
+  /** build the source's error for `code` (ESIZE, ETRUNCATED, ESTALLED, ECONNRESET, ENETWORK, EABORTED) */
+  fail: (code: string, reason: string, retryable: boolean) => SourceError;
+  signal?: AbortSignal;
+}
+
+function seconds(ms: number): string {
+  const s = ms / 1000;
+  return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;
+}
+
+export function guardBody(upstream: Readable, o: GuardBodyOptions): Readable {
+  let received = 0;
+  let windowBytes = 0;
+  let consumerBound = false;
+  let lastByte = Date.now();
+  const at = () => `after ${o.start + received} of ${o.total} bytes`;
+  const minBytes = (o.stallBytesPerSec * o.stallWindowMs) / 1000;
+
+  const out = new Transform({
+    readableHighWaterMark: 1024 * 1024,
+    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+      received += chunk.length;
+      windowBytes += chunk.length;
+      lastByte = Date.now();
+      if (received > o.expected) {
+        cb(o.fail('ESIZE', `the server sent more than the ${o.total} bytes the manifest says`, false));
+        return;
+      }
+      cb(null, chunk);
+    },
+    flush(cb: TransformCallback) {
+      if (received < o.expected) {
+        cb(o.fail('ETRUNCATED', `the body ended early, ${at()}`, true));
+        return;
+      }
+      cb();
+    },
+  });
+  // The consumer attaches after open() resolves (fetch-blob writes its validator first): an
+  // upstream failure in between must not be an uncaught 'error'. It stays in `out.errored`, which
+  // finished()/pipeline() report to the consumer when it attaches.
+  out.on('error', () => {});
+  const stop = (err: SourceError) => {
+    if (!out.destroyed) out.destroy(err);
+  };
+  const tick = Math.max(50, Math.min(o.stallWindowMs, o.idleMs));
+  let windowStart = Date.now();
+  const timer = setInterval(() => {
+    const now = Date.now();
+    if (out.readableLength > 0 || consumerBound) {
+      // Data is waiting for the consumer (or was, during this window): not a network stall.
+      consumerBound = out.readableLength > 0;
+      windowBytes = 0;
+      windowStart = now;
+      lastByte = now;
+      return;
+    }
+    if (now - lastByte >= o.idleMs) {
+      stop(o.fail('ESTALLED', `stalled: no data for ${seconds(o.idleMs)}, ${at()}`, true));
+      return;
+    }
+    if (now - windowStart >= o.stallWindowMs) {
+      if (windowBytes < minBytes) {
+        stop(o.fail('ESTALLED', `stalled: < ${o.stallBytesPerSec} B/s for ${seconds(o.stallWindowMs)}, ${at()}`, true));
+        return;
+      }
+      windowBytes = 0;
+      windowStart = now;
+    }
+  }, tick);
+  timer.unref();
+
+  const onAbort = () => stop(o.fail('EABORTED', 'aborted', false));
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  const onUpstreamError = (err: unknown) => {
+    const e = err as { code?: string; name?: string };
+    if (e.name === 'AbortError' || e.code === 'ABORT_ERR' || o.signal?.aborted) stop(o.fail('EABORTED', 'aborted', false));
+    else if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT') stop(o.fail('ESTALLED', `stalled: no data for ${seconds(o.idleMs)}, ${at()}`, true));
+    else if (e.code === 'ECONNRESET' || e.code === 'EPIPE' || e.code === 'ECONNABORTED' || e.code === 'ERR_STREAM_PREMATURE_CLOSE') {
+      stop(o.fail('ECONNRESET', `connection reset ${at()}`, true));
+    } else stop(o.fail('ENETWORK', `download failed ${at()}${e.code ? ` (${e.code})` : ''}`, true));
+  };
+  // Closed without 'end' and without an error: never end silently.
+  const onUpstreamClose = () => {
+    if (!upstream.readableEnded) stop(o.fail('ETRUNCATED', `the connection closed early, ${at()}`, true));
+  };
+  upstream.on('error', onUpstreamError);
+  upstream.on('close', onUpstreamClose);
+  if (upstream.destroyed) process.nextTick(() => (upstream.errored ? onUpstreamError(upstream.errored) : onUpstreamClose()));
+  out.on('close', () => {
+    clearInterval(timer);
+    o.signal?.removeEventListener('abort', onAbort);
+    if (!upstream.destroyed && !upstream.readableEnded) upstream.destroy();
+  });
+  upstream.pipe(out);
+  return out;
+}

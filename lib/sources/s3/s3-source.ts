@@ -1,0 +1,323 @@
+/**
+ * An S3 bucket (AWS, or an S3-compatible server: Ceph radosgw, MinIO, R2 …) as a source, through
+ * the AWS SDK v3, imported on the first request only (a run without s3 sources never loads it).
+ *
+ * - Object key: `<prefix><artifact id>/<file path>` under `s3://bucket/prefix/`.
+ * - Credentials: the standard AWS chain (environment, `profile:` / AWS_PROFILE in the shared
+ *   config and credentials files, SSO, web identity, container and instance metadata).
+ * - Resume: a ranged GET with If-Match on the ETag of the response the partial's bytes came
+ *   from; an object that changed since (412) comes back whole, from byte 0.
+ * - Bytes are stored raw: an object with `Content-Encoding: gzip` is fetched as it is stored,
+ *   never decoded (the SDK does not decompress; the manifest's sha256 covers the stored bytes).
+ * - Retries before the body: the SDK's standard strategy (exponential backoff with jitter,
+ *   throttling aware), `--retries` + 1 attempts. The body: the same idle and throughput rules as
+ *   HTTP (guard-body.ts); failures there are reopened by fetch-blob from the new offset.
+ * - Messages name bucket, key and the S3 error code with the fix; they are written here, never
+ *   copied from the SDK, and go through redactText with every credential known from the environment.
+ */
+import type { Readable } from 'node:stream';
+import type { GetObjectCommandOutput, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import { SourceError } from '../../errors.ts';
+import type { ResolvedSource } from '../../manifest/schema.ts';
+import { redactText, redactUrl } from '../../redact.ts';
+import { guardBody, type BodyLimits } from '../guard-body.ts';
+import { HTTP_DEFAULTS, parseContentRange, type HttpSourceOptions } from '../http.ts';
+import type { OpenedRange, OpenRequest, Source } from '../types.ts';
+
+type Sdk = typeof import('@aws-sdk/client-s3');
+
+let sdkModule: Promise<Sdk> | undefined;
+function loadSdk(): Promise<Sdk> {
+  sdkModule ??= import('@aws-sdk/client-s3');
+  return sdkModule;
+}
+
+/** `s3://bucket/prefix/` → bucket and key prefix ("" or ending in "/"). */
+export function parseS3Base(base: string): { bucket: string; prefix: string } {
+  const m = /^s3:\/\/([^/]+)\/(.*)$/i.exec(base);
+  if (!m) throw new Error(`internal: not an s3 base ${base}`);
+  return { bucket: m[1] as string, prefix: m[2] as string };
+}
+
+export function objectKey(prefix: string, artifactId: string, filePath: string): string {
+  return `${prefix}${artifactId}/${filePath}`;
+}
+
+interface S3Failure {
+  name?: string;
+  code?: string;
+  Code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number; attempts?: number };
+}
+
+const AUTH_HINTS: Record<string, string> = {
+  AccessDenied:
+    'The credentials are valid but may not read this object: allow s3:GetObject on it (IAM policy or bucket policy), or use another `profile:`.',
+  Forbidden: 'The credentials may not read this bucket: allow s3:GetObject / s3:ListBucket, or use another `profile:`.',
+  AllAccessDisabled: 'Access to this bucket is disabled by its owner.',
+  InvalidAccessKeyId:
+    'The access key id is not known to this endpoint: check AWS_ACCESS_KEY_ID (or the `profile:` in ~/.aws/credentials), and that `endpoint:` points at the right server.',
+  SignatureDoesNotMatch:
+    'The secret access key does not belong to the access key id (check AWS_SECRET_ACCESS_KEY or the profile), or the `region:` is wrong for this bucket.',
+  ExpiredToken: 'The session credentials expired: refresh them (aws sso login, assume the role again, or renew AWS_SESSION_TOKEN) and run again.',
+  ExpiredTokenException: 'The session credentials expired: refresh them (aws sso login, assume the role again, or renew AWS_SESSION_TOKEN) and run again.',
+  TokenRefreshRequired: 'The session credentials must be refreshed: renew AWS_SESSION_TOKEN (or the profile) and run again.',
+  InvalidToken: 'The session token is malformed or belongs to other keys: renew AWS_SESSION_TOKEN (or the profile) and run again.',
+  RequestExpired: "The signed request expired before it arrived: check this machine's clock.",
+  RequestTimeTooSkewed: "This machine's clock differs too much from the server's: fix the clock (NTP) and run again.",
+};
+
+const CREDENTIAL_HINT =
+  'Give AWS credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (plus AWS_SESSION_TOKEN for temporary ones), `profile:` on the source (or AWS_PROFILE) naming a profile in ~/.aws/credentials, or run where a role is available (ECS task role, instance profile, web identity).';
+
+export interface S3SourceOptions extends HttpSourceOptions {
+  /** tests: a client config merged last (never used by the CLI) */
+  clientOverrides?: Partial<S3ClientConfig>;
+}
+
+/** The Source, plus what `manifest add s3://…` needs to list and read objects the same way. */
+export interface S3Source extends Source {
+  bucket: string;
+  prefix: string;
+  client(): Promise<S3Client>;
+  /** open() by the object's full key */
+  openKey(key: string, req: Omit<OpenRequest, 'artifactId' | 'path'>): Promise<OpenedRange>;
+  sdk(): Promise<Sdk>;
+  /** an SDK failure as a SourceError naming bucket, key and the S3 code */
+  explain(err: unknown, what: string): SourceError;
+}
+
+export function createS3Source(src: ResolvedSource, opts: S3SourceOptions = {}): S3Source {
+  const env = opts.env ?? process.env;
+  const { bucket, prefix } = parseS3Base(src.base);
+  const display = `${src.name} (${src.base}${src.endpoint ? ` at ${redactUrl(src.endpoint)}` : ''})`;
+  const limits: BodyLimits = {
+    idleMs: opts.timeouts?.idleMs ?? HTTP_DEFAULTS.idleMs,
+    stallBytesPerSec: opts.timeouts?.stallBytesPerSec ?? HTTP_DEFAULTS.stallBytesPerSec,
+    stallWindowMs: opts.timeouts?.stallWindowMs ?? HTTP_DEFAULTS.stallWindowMs,
+  };
+  const connectMs = opts.timeouts?.connectMs ?? HTTP_DEFAULTS.connectMs;
+  const secrets = [env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN, env.AWS_ACCESS_KEY_ID, env.AWS_SECURITY_TOKEN];
+  let client: Promise<S3Client> | undefined;
+
+  function fail(code: string, reason: string, what: string, extra: { retryable: boolean; hint?: string; s3Code?: string; status?: number; attempts?: number }): SourceError {
+    return new SourceError(code, redactText(`${reason} (${what})`, secrets), {
+      retryable: extra.retryable,
+      ...(extra.hint ? { hint: redactText(extra.hint, secrets) } : {}),
+      data: {
+        source: src.name,
+        bucket,
+        ...(what.startsWith('s3://') && what.length > `s3://${bucket}/`.length ? { key: what.slice(`s3://${bucket}/`.length) } : {}),
+        ...(extra.s3Code ? { s3Code: extra.s3Code } : {}),
+        ...(extra.status !== undefined ? { status: extra.status } : {}),
+        ...(extra.attempts !== undefined && extra.attempts > 1 ? { attempts: extra.attempts } : {}),
+      },
+    });
+  }
+
+  /** Map anything the SDK threw to a SourceError naming bucket, key and the S3 error code. */
+  function mapError(err: unknown, what: string): SourceError {
+    if (err instanceof SourceError) return err;
+    const e = (err ?? {}) as S3Failure;
+    const name = e.Code ?? e.name ?? '';
+    const status = e.$metadata?.httpStatusCode;
+    const attempts = e.$metadata?.attempts;
+    const tried = attempts !== undefined && attempts > 1 ? `; gave up after ${attempts} attempts` : '';
+    if (name === 'AbortError' || e.code === 'ABORT_ERR') return fail('EABORTED', 'aborted', what, { retryable: false });
+    if (name === 'CredentialsProviderError' || /credential/i.test(name)) {
+      return fail('ENOCREDS', `no AWS credentials found${src.profile ? ` for profile ${src.profile}` : ''}`, what, { retryable: false, hint: CREDENTIAL_HINT });
+    }
+    if (name === 'ProfileNotFound' || /profile/i.test(e.message ?? '') && status === undefined) {
+      return fail('ENOCREDS', `cannot use AWS profile ${src.profile ?? env.AWS_PROFILE ?? 'default'}`, what, { retryable: false, hint: CREDENTIAL_HINT });
+    }
+    if (/region is missing/i.test(e.message ?? '')) {
+      return fail('EREGION', 'no region for this bucket', what, { retryable: false, hint: 'Set `region:` on the source (or AWS_REGION).' });
+    }
+    if (status !== undefined) {
+      const label = `${name || 'error'} (HTTP ${status})${tried}`;
+      if (AUTH_HINTS[name] || status === 401 || status === 403) {
+        return fail('EAUTH', label, what, { retryable: false, hint: AUTH_HINTS[name] ?? AUTH_HINTS.Forbidden, s3Code: name, status, attempts });
+      }
+      if (name === 'NoSuchKey' || (status === 404 && name !== 'NoSuchBucket')) {
+        return fail('ENOTFOUND', label, what, { retryable: false, hint: `The object is not in the bucket: check the url's prefix (${src.base}) and upload the file, or fix the manifest.`, s3Code: name, status });
+      }
+      if (name === 'NoSuchBucket') {
+        return fail('ENOTFOUND', label, what, { retryable: false, hint: 'The bucket does not exist on this endpoint: check the bucket name in the url, `endpoint:` and `region:`.', s3Code: name, status });
+      }
+      if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed' || status === 301) {
+        return fail('EREGION', label, what, { retryable: false, hint: "The bucket is in another region: set the source's `region:` to the bucket's region.", s3Code: name, status });
+      }
+      return fail('ES3', label, what, { retryable: status >= 500 || status === 429 || name === 'SlowDown', s3Code: name, status, attempts });
+    }
+    if (name === 'TimeoutError' || e.code === 'ETIMEDOUT') return fail('ETIMEDOUT', `no answer in time${tried}`, what, { retryable: true, attempts });
+    const code = e.code ?? '';
+    if (code === 'ECONNREFUSED') return fail('ECONNREFUSED', `connection refused${tried}`, what, { retryable: true, attempts });
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+      return fail('EDNS', 'host not found (DNS)', what, { retryable: code === 'EAI_AGAIN', hint: 'Check `endpoint:` (and `region:`) of this source.' });
+    }
+    if (/^(CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_TLS_|ERR_SSL_)/.test(code)) {
+      return fail('ETLS', `TLS certificate problem (${code})`, what, { retryable: false, hint: 'Trust the endpoint\'s CA with NODE_EXTRA_CA_CERTS, or fix its certificate.' });
+    }
+    return fail('ENETWORK', `request failed${code ? ` (${code})` : name ? ` (${name})` : ''}${tried}`, what, { retryable: true, attempts });
+  }
+
+  async function makeClient(): Promise<S3Client> {
+    // The SDK warns on stderr (once per process) that its releases from 2027 on need Node 22; modelmount
+    // pins a release that supports Node 20 (package-lock.json), so the warning is noise in our output.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+    const sdk = await loadSdk();
+    const region = src.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? (src.endpoint ? 'us-east-1' : undefined);
+    const config: S3ClientConfig = {
+      ...(region ? { region } : {}),
+      ...(src.endpoint ? { endpoint: src.endpoint, forcePathStyle: true } : {}),
+      followRegionRedirects: true,
+      maxAttempts: (opts.retry?.limit ?? HTTP_DEFAULTS.retryLimit) + 1,
+      // modelmount hashes every byte itself against the manifest; S3 checksums would only add work
+      // (and checksum trailers that some S3-compatible servers refuse)
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: { connectionTimeout: connectMs, socketTimeout: limits.idleMs },
+      credentials: await credentials(),
+      ...opts.clientOverrides,
+    };
+    return new sdk.S3Client(config);
+  }
+
+  /** The AWS chain, with the environment modelmount was given (the CLI's own, or a test's). */
+  async function credentials(): Promise<NonNullable<S3ClientConfig['credentials']>> {
+    const profile = src.profile ?? env.AWS_PROFILE;
+    if (!src.profile && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
+      return {
+        accessKeyId: env.AWS_ACCESS_KEY_ID,
+        secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+        ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+      };
+    }
+    const { fromNodeProviderChain } = await import('@aws-sdk/credential-providers');
+    return fromNodeProviderChain({
+      ...(profile ? { profile } : {}),
+      ...(env.AWS_SHARED_CREDENTIALS_FILE ? { filepath: env.AWS_SHARED_CREDENTIALS_FILE } : {}),
+      ...(env.AWS_CONFIG_FILE ? { configFilepath: env.AWS_CONFIG_FILE } : {}),
+    });
+  }
+
+  function getClient(): Promise<S3Client> {
+    client ??= makeClient();
+    client.catch(() => (client = undefined));
+    return client;
+  }
+
+  async function get(key: string, range: string | undefined, ifMatch: string | undefined, signal?: AbortSignal): Promise<GetObjectCommandOutput> {
+    const sdk = await loadSdk();
+    const c = await getClient();
+    return c.send(
+      new sdk.GetObjectCommand({ Bucket: bucket, Key: key, ...(range ? { Range: range } : {}), ...(range && ifMatch ? { IfMatch: ifMatch } : {}) }),
+      signal ? { abortSignal: signal } : {},
+    );
+  }
+
+  function open(req: OpenRequest): Promise<OpenedRange> {
+    return openKey(objectKey(prefix, req.artifactId, req.path), req);
+  }
+
+  async function openKey(key: string, req: Omit<OpenRequest, 'artifactId' | 'path'>): Promise<OpenedRange> {
+    const what = `s3://${bucket}/${key}`;
+    const expected = req.expectedSize;
+    const offset = req.offset > 0 && req.offset < expected ? req.offset : 0;
+    const failHere = (code: string, reason: string, retryable: boolean, hint?: string) => fail(code, reason, what, { retryable, ...(hint ? { hint } : {}) });
+    let res: GetObjectCommandOutput;
+    let start = offset;
+    try {
+      try {
+        res = await get(key, offset > 0 ? `bytes=${offset}-` : undefined, req.validator, req.signal);
+      } catch (err) {
+        const e = err as S3Failure;
+        const status = e.$metadata?.httpStatusCode;
+        // 412: the object changed since the partial's bytes came (If-Match); 416: nothing there to resume
+        if (offset === 0 || (status !== 412 && status !== 416)) throw err;
+        start = 0;
+        res = await get(key, undefined, undefined, req.signal);
+      }
+    } catch (err) {
+      if (req.signal?.aborted) throw failHere('EABORTED', 'aborted', false);
+      throw mapError(err, what);
+    }
+    const body = res.Body as Readable | undefined;
+    const abandon = () => body?.destroy();
+    if (!body) throw failHere('ES3', 'the answer has no body', true);
+    if (start > 0) {
+      const cr = parseContentRange(res.ContentRange);
+      if (!cr || cr.start !== offset || cr.end !== expected - 1) {
+        // a range we did not ask for: start over from byte 0
+        abandon();
+        try {
+          res = await get(key, undefined, undefined, req.signal);
+        } catch (err) {
+          throw mapError(err, what);
+        }
+        start = 0;
+        return finish(res, 0);
+      }
+      if (cr.total !== undefined && cr.total !== expected) {
+        abandon();
+        throw sizeError(cr.total);
+      }
+    }
+    return finish(res, start);
+
+    function sizeError(size: number): SourceError {
+      return failHere('ESIZE', `the object is ${size} bytes, the manifest says ${expected}`, false, 'The object in the bucket is not the one in the manifest. Fix the bucket, or update the manifest entry.');
+    }
+
+    function finish(r: GetObjectCommandOutput, from: number): OpenedRange {
+      const stream = r.Body as Readable;
+      const length = r.ContentLength;
+      if (from === 0 && length !== undefined && length !== expected) {
+        stream.destroy();
+        throw sizeError(length);
+      }
+      if (from > 0 && length !== undefined && length !== expected - from) {
+        stream.destroy();
+        throw failHere('ESIZE', `the rest from byte ${from} is ${length} bytes, expected ${expected - from}`, false);
+      }
+      const guarded = guardBody(stream, {
+        ...limits,
+        expected: expected - from,
+        start: from,
+        total: expected,
+        fail: (code, reason, retryable) => failHere(code, reason, retryable),
+        ...(req.signal ? { signal: req.signal } : {}),
+      });
+      return { start: from, totalSize: expected, ...(r.ETag ? { validator: r.ETag } : {}), stream: guarded };
+    }
+  }
+
+  /**
+   * Reachability and credentials: list one key under the prefix. Resolves on an S3 answer below 500 (a 403
+   * may only mean no s3:ListBucket), but rejects when the credentials themselves are wrong
+   * (unknown key id, bad signature, expired token), missing, or the region is wrong.
+   */
+  async function probe(signal?: AbortSignal): Promise<void> {
+    const what = `s3://${bucket}/`;
+    try {
+      const sdk = await loadSdk();
+      const c = await getClient();
+      // a GET (not HEAD): its error body names the S3 code, so a bad signature is told from AccessDenied
+      await c.send(new sdk.ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 1 }), signal ? { abortSignal: signal } : {});
+    } catch (err) {
+      const mapped = mapError(err, what);
+      const status = (err as S3Failure).$metadata?.httpStatusCode;
+      const s3Code = mapped.data?.s3Code as string | undefined;
+      const badCredentials = ['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'ExpiredTokenException', 'InvalidToken', 'TokenRefreshRequired', 'RequestTimeTooSkewed'];
+      if (status !== undefined && status < 500 && mapped.code !== 'EREGION' && !badCredentials.includes(s3Code ?? '')) return;
+      throw mapped;
+    }
+  }
+
+  const prepare = (): void => {
+    getClient().catch(() => {}); // open() reports a failure
+  };
+
+  return { name: src.name, kind: 's3', display, open, probe, prepare, bucket, prefix, client: getClient, openKey, sdk: loadSdk, explain: mapError };
+}
