@@ -44,6 +44,11 @@ export const demoCommand: CommandSpec = {
   flags: [],
   takesManifest: false, // always manifests/demo.yaml
   async run(_flags, io, signal) {
+    if (!(await fs.stat(DEMO_MANIFEST).catch(() => undefined))) {
+      throw new UsageError('The demo ships with the modelmount repository, not with the installed package.', {
+        hint: 'Run it from a clone of the repository: `npm ci && npm run demo`. In your own project, start with `modelmount init`.',
+      });
+    }
     const manifest = await loadManifest(DEMO_MANIFEST);
     const origin = path.join(PROJECT_ROOT, '.demo', 'origin');
     // every run starts from the outage: no models on the host, no override, an empty store (all demo-owned, git-ignored)
