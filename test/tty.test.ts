@@ -2,58 +2,13 @@
  * The interactive path for real: the CLI process on a pseudo-terminal (util-linux `script`),
  * real inquirer prompts answered with keystrokes, the live listr2 renderer.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hostFilePath } from '../lib/layout.ts';
 import { manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempProject } from './helpers/cli.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
-
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'modelmount.mjs');
-const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
-
-interface Session {
-  /** resolves when the screen output contains `text` */
-  waitFor(text: string, timeoutMs?: number): Promise<void>;
-  type(keys: string): void;
-  exit: Promise<number>;
-  output(): string;
-}
-
-function onTerminal(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Session {
-  const cmd = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color', ...extraEnv };
-  delete env.FORCE_COLOR;
-  if (!extraEnv.NO_COLOR) delete env.NO_COLOR;
-  delete env.CI;
-  const p = spawn('script', ['-qfec', cmd, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  const waiters: { text: string; resolve: () => void }[] = [];
-  const onData = (d: Buffer) => {
-    out += d.toString('utf8');
-    for (const w of waiters.splice(0)) (out.includes(w.text) ? w.resolve : () => waiters.push(w))();
-  };
-  p.stdout.on('data', onData);
-  p.stderr.on('data', onData);
-  return {
-    waitFor: (text, timeoutMs = 20_000) =>
-      new Promise<void>((resolve, reject) => {
-        if (out.includes(text)) return resolve();
-        const t = setTimeout(() => reject(new Error(`no "${text}" on the terminal within ${timeoutMs} ms; screen so far:\n${out}`)), timeoutMs);
-        waiters.push({ text, resolve: () => (clearTimeout(t), resolve()) });
-      }),
-    type: (keys) => void p.stdin.write(keys),
-    exit: new Promise((resolve) => p.on('exit', (code) => resolve(code ?? -1))),
-    output: () => out,
-  };
-}
-
-const ENTER = '\r';
-const SPACE = ' ';
-const DOWN = '\x1b[B';
-const CTRL_C = '\x03';
+import { CTRL_C, DOWN, ENTER, SPACE, hasScript, onTerminal } from './helpers/terminal.ts';
 
 describe.skipIf(!hasScript)('on a real terminal', () => {
   let server: FaultServer;
@@ -168,7 +123,7 @@ describe.skipIf(!hasScript)('on a real terminal', () => {
     const colored = onTerminal(['verify', '--manifest', p.manifest]);
     expect(await colored.exit).not.toBe(0); // nothing installed yet
     expect(colored.output()).toMatch(/\x1b\[31m✖\x1b\[39m/);
-    const plain = onTerminal(['verify', '--manifest', p.manifest], { NO_COLOR: '1' });
+    const plain = onTerminal(['verify', '--manifest', p.manifest], { env: { NO_COLOR: '1' } });
     expect(await plain.exit).not.toBe(0);
     expect(plain.output()).toMatch(/^✖ /m);
     expect(plain.output()).not.toMatch(/\x1b\[3\dm✖/);

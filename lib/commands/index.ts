@@ -1,6 +1,7 @@
 /** Every subcommand, in the order `modelmount --help` lists them. */
 import type { CommandSpec } from '../cli/command.ts';
 import { bootstrapCommand } from './bootstrap-command.ts';
+import { initCommand } from './init-command.ts';
 import { composeCommand } from './compose-command.ts';
 import { demoCommand } from './demo-command.ts';
 import { doctorCommand } from './doctor-command.ts';
@@ -13,4 +14,4 @@ import { updateCommand } from './update-command.ts';
 import { verifyCommand } from './verify-command.ts';
 import { warmCommand } from './warm-command.ts';
 
-export const commands: CommandSpec[] = [bootstrapCommand, updateCommand, verifyCommand, composeCommand, doctorCommand, smokeCommand, warmCommand, statusCommand, gcCommand, manifestCommand, publishCommand, demoCommand];
+export const commands: CommandSpec[] = [initCommand, bootstrapCommand, updateCommand, verifyCommand, composeCommand, doctorCommand, smokeCommand, warmCommand, statusCommand, gcCommand, manifestCommand, publishCommand, demoCommand];

@@ -57,7 +57,7 @@ function manifestPathOf(flags: ParsedFlags, io: Io): string {
   return path.resolve(io.cwd, (flags.manifest as string | undefined) ?? DEFAULT_MANIFEST);
 }
 
-async function hashWithProgress(
+export async function hashWithProgress(
   files: Awaited<ReturnType<typeof scanArtifactFolder>>,
   folder: string,
   io: Io,

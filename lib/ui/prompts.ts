@@ -144,3 +144,63 @@ export async function askServices(all: string[], preselected: string[]): Promise
 export async function askRunSmoke(): Promise<boolean> {
   return ask((p) => p.confirm({ message: 'Run the smoke test (a one-off container of each service, no network) at the end?', default: true }));
 }
+
+// ---------------------------------------------------------------------------
+// init: every question has a flag (lib/commands/init-command.ts); `validate` returns true or what is wrong
+
+type Validate = (value: string) => true | string | Promise<true | string>;
+
+export async function askArtifactsFolder(defaultDir: string | undefined, validate: Validate): Promise<string> {
+  const answer = await ask((p) =>
+    p.input({
+      message: 'Folder that holds the artifacts to describe, one sub-folder per artifact (e.g. student/v0_ja/…):',
+      ...(defaultDir ? { default: defaultDir } : {}),
+      validate: (v) => validate(v.trim()),
+    }),
+  );
+  return answer.trim();
+}
+
+export async function askArtifactLabels(id: string, validate: Validate): Promise<string> {
+  const answer = await ask((p) => p.input({ message: `Labels for ${id} (e.g. lang=ja,role=student; empty for none):`, validate: (v) => validate(v.trim()) }));
+  return answer.trim();
+}
+
+export async function askSourceUrls(validate: Validate): Promise<string> {
+  const answer = await ask((p) =>
+    p.input({
+      message: 'Where are the artifacts published? Base URL (https://…/) or folder holding <artifact id>/<file>; several: comma-separated, tried in order:',
+      validate: (v) => validate(v.trim()),
+    }),
+  );
+  return answer.trim();
+}
+
+export async function askComposeFiles(detected: string[], validate: Validate): Promise<string> {
+  const answer = await ask((p) =>
+    p.input({
+      message: 'Your Compose files, comma-separated (empty: no Compose):',
+      ...(detected.length ? { default: detected.join(',') } : {}),
+      validate: (v) => validate(v.trim()),
+    }),
+  );
+  return answer.trim();
+}
+
+export async function askContainerDir(defaultDir: string, validate: Validate): Promise<string> {
+  const answer = await ask((p) => p.input({ message: 'Folder in the containers where the artifacts appear (artifact <id> at <folder>/<id>):', default: defaultDir, validate: (v) => validate(v.trim()) }));
+  return answer.trim();
+}
+
+export async function askSmokeCommand(): Promise<string> {
+  const answer = await ask((p) => p.input({ message: "The app's own load check, run with sh -c in the service's container (empty for none):" }));
+  return answer.trim();
+}
+
+export async function confirmNpmScripts(names: string[]): Promise<boolean> {
+  return ask((p) => p.confirm({ message: `Add the npm scripts ${names.join(', ')} to package.json?`, default: true }));
+}
+
+export async function confirmComposeEnv(envFile: string, value: string): Promise<boolean> {
+  return ask((p) => p.confirm({ message: `Set COMPOSE_FILE=${value} in ${envFile}, so a plain \`docker compose up\` mounts the models?`, default: true }));
+}
