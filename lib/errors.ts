@@ -3,6 +3,7 @@
  * `code`, a `hint` that names the fix, and the process exit status it maps to.
  * Anything else that escapes is an internal bug (exit 1).
  */
+import { commandFor } from './invocation.ts';
 
 export const ExitCode = {
   ok: 0,
@@ -70,7 +71,7 @@ export class ManifestError extends ModelmountError {
       'EMANIFEST',
       ExitCode.usage,
       `The manifest has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${lines.join('\n')}`,
-      { hint: 'Fix every listed line, then run `modelmount manifest check` (or the command again).', data: { problems } },
+      { hint: `Fix every listed line, then run \`${commandFor('manifest check')}\` (or the command again).`, data: { problems } },
     );
     this.problems = problems;
   }

@@ -31,7 +31,7 @@ describe('bootstrap', () => {
       expect.arrayContaining(['node:ok', 'host-dir:ok', 'cache-dir:ok', 'disk-space:ok', 'source:mirror:ok']),
     );
     expect(doc.update.totals.installed).toBe(3);
-    expect(doc.next).toBe('npm run models:verify');
+    expect(doc.next).toBe('modelmount verify');
     const before = server.requests.length;
     const again = await runCliCaptured(['bootstrap', '--manifest', p.manifest, '--yes', '--json']);
     expect(again.code).toBe(0);

@@ -65,7 +65,7 @@ describe.skipIf(!withEngine)(`the ADR outage (real \`${engine?.command.join(' ')
     expect(ja.message).toContain('`learning_machine/artifacts`');
     expect(ja.message).toContain(`no Compose volume mounts it read-only at ${JA} in ml-worker`);
     expect(ja.message).toContain('RuntimeError: At least one model (JA or EN) must be loaded');
-    expect(ja.fix).toContain('npm run models:update');
+    expect(ja.fix).toContain('modelmount update');
     expect(ja.fix).toContain('-f compose/services.yaml -f compose/models.override.yaml');
     // not reported twice as mount-missing, and nothing claims a mount is fine when there is none
     expect(only(findings, 'mount-missing')).toEqual([]);
@@ -246,7 +246,7 @@ describe('checks that need no Compose', () => {
     expect(only(findings, 'mount-source-empty').map((f) => f.message)).toEqual([expect.stringContaining('student/v0_en')]);
     const u = only(findings, 'mount-source-unverified');
     expect(u.map((f) => [f.verdict, f.file])).toEqual([['error', hostFilePath(fx.manifest.hostDir, 'student/v0_ja', 'model.bin')]]);
-    expect(u[0]!.fix).toContain('npm run models:update');
+    expect(u[0]!.fix).toContain('modelmount update');
     await fs.rm(artifactDir(fx.manifest.hostDir, 'student/v0_en'), { recursive: true });
     findings = await doctor(fx, { engine: null });
     expect(verdicts(findings, 'mount-source-missing')).toEqual(['error']);

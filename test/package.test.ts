@@ -2,7 +2,7 @@
  * The package as a team installs it: `npm pack`, then the tarball in a fresh Python project (no
  * package.json) through `npx --package <tgz> modelmount …`, and in a Node project as a dev
  * dependency through its `models:*` npm scripts. Both run init, update, doctor and (with Docker)
- * smoke end to end against a loopback HTTP source. Dependencies come from the local npm cache
+ * smoke end to end against a loopback HTTP source, and their hints name the command as it was run. Dependencies come from the local npm cache
  * (--prefer-offline), else the npm registry.
  */
 import { spawnSync } from 'node:child_process';
@@ -117,6 +117,8 @@ describe('the packed tarball', () => {
     expect(await npx('--version')).toContain('0.1.0');
     await npx('init', ...initFlags());
     expect(existsSync(path.join(dir, 'package.json'))).toBe(false);
+    // hints name the command as it was run
+    expect(await npx('status', '--no-docker')).toContain('→ run `npx modelmount update` to install or repair student/v0_ja, teacher/v0.');
     const update = await npx('update', '--cache-dir', path.join(dir, '.cache'), ...(docker ? [] : ['--no-smoke']));
     expect(update).toContain('student/v0_ja');
     expect(await fs.readFile(path.join(dir, 'models', 'teacher', 'v0', 'model.bin'), 'utf8')).toBe('teacher weights\n');
@@ -124,6 +126,7 @@ describe('the packed tarball', () => {
     await npx('verify', '--full');
     if (skipSmokeUnlessDocker()) return;
     expect(update).toMatch(/smoke command\) passed/);
+    expect(await fs.readFile(path.join(dir, 'compose.models.yaml'), 'utf8')).toContain('Do not edit: regenerate with `npx modelmount compose`.');
     await npx('smoke');
   }, 600_000);
 
@@ -136,12 +139,14 @@ describe('the packed tarball', () => {
     for (const absent of ['esbuild', 'tsx', 'typescript', 'modelmount/lib', 'modelmount/scripts']) expect(existsSync(path.join(dir, 'node_modules', absent)), absent).toBe(false);
     await ok('npx', ['modelmount', 'init', '--npm-scripts', ...initFlags()], dir);
     expect(JSON.parse(await fs.readFile(path.join(dir, 'package.json'), 'utf8')).scripts['models:update']).toBe('modelmount update');
+    expect(await ok('npm', ['run', 'models:status', '--', '--no-docker'], dir)).toContain('→ run `npm run models:update` to install or repair student/v0_ja, teacher/v0.');
     const update = await ok('npm', ['run', 'models:update', '--', '--cache-dir', path.join(dir, '.cache'), ...(docker ? [] : ['--no-smoke'])], dir);
     expect(await fs.readFile(path.join(dir, 'models', 'student', 'v0_ja', 'model.bin'), 'utf8')).toBe('ja weights\n');
     await ok('npm', ['run', 'models:doctor'], dir);
     await ok('npm', ['run', 'models:verify'], dir);
     if (skipSmokeUnlessDocker()) return;
     expect(update).toMatch(/smoke command\) passed/);
+    expect(await fs.readFile(path.join(dir, 'compose.models.yaml'), 'utf8')).toContain('Do not edit: regenerate with `npm run models:compose`.');
     await ok('npm', ['run', 'models:smoke'], dir);
   }, 600_000);
 });

@@ -279,7 +279,7 @@ describe('evaluateCheck', () => {
   it('names a folder that is not there as not mounted, with the fix', () => {
     const ev = evaluateCheck('ml-worker', checks, lines(`MM\tMISSING_DIR\tstudent/v0_ja\t${target}\tno such folder`), false);
     expect(ev.failures.map((f) => f.message)).toEqual([
-      'student/v0_ja is not mounted at /app/learning_machine/artifacts/student/v0_ja in ml-worker: is the override included? run npm run models:compose',
+      'student/v0_ja is not mounted at /app/learning_machine/artifacts/student/v0_ja in ml-worker: is the override included? run modelmount compose',
     ]);
     expect(ev.failures[0]).toMatchObject({ code: 'ESMOKE_NOT_MOUNTED', artifact: 'student/v0_ja', step: 'check' });
     expect(ev.artifacts[0]).toMatchObject({ ok: false, exists: false, mounted: false });
@@ -293,7 +293,7 @@ describe('evaluateCheck', () => {
       false,
     );
     expect(ev.failures).toHaveLength(1);
-    expect(ev.failures[0]?.message).toMatch(/^student\/v0_ja is not mounted at .* in ml-worker \(the folder comes from the image and lacks the model files\): is the override included\? run npm run models:compose$/);
+    expect(ev.failures[0]?.message).toMatch(/^student\/v0_ja is not mounted at .* in ml-worker \(the folder comes from the image and lacks the model files\): is the override included\? run modelmount compose$/);
   });
 
   it('reports writable mounts, sizes, digests, missing and unreadable files', () => {
@@ -436,7 +436,7 @@ describeDocker('models:smoke against the ml-worker fixture (real Docker)', () =>
     expect(r.error).toBeInstanceOf(SmokeError);
     expect(r.error!.exitCode).toBe(8);
     expect(r.error!.message).toContain(
-      'student/v0_ja is not mounted at /app/learning_machine/artifacts/student/v0_ja in ml-worker: is the override included? run npm run models:compose',
+      'student/v0_ja is not mounted at /app/learning_machine/artifacts/student/v0_ja in ml-worker: is the override included? run modelmount compose',
     );
     expect(r.error!.message).toContain('student/v0_en is not mounted at /app/learning_machine/artifacts/student/v0_en in ml-worker');
     expect(r.steps.join('\n')).toContain('does not exist: running with the base files only');

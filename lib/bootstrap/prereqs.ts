@@ -10,6 +10,7 @@ import type { Manifest } from '../manifest/schema.ts';
 import type { SmokeEngine } from '../smoke/engine.ts';
 import type { Source } from '../sources/types.ts';
 import { checkFreeSpace, type SpaceNeed } from '../store/space.ts';
+import { commandFor } from '../invocation.ts';
 
 export interface PrereqCheck {
   id: string;
@@ -43,7 +44,7 @@ export function checkDocker(found: SmokeEngine, smokeWanted: boolean): PrereqChe
     id: 'docker',
     verdict: 'warn',
     message: `${found.reason}: the models will be installed and the override written, but ${smokeWanted ? 'not validated or smoke-tested' : 'not validated'}.`,
-    fix: 'Start Docker (`docker info` must work) and install Compose v2 (`docker compose`) or v1 (`docker-compose`), then run `npm run models:smoke`.',
+    fix: `Start Docker (\`docker info\` must work) and install Compose v2 (\`docker compose\`) or v1 (\`docker-compose\`), then run \`${commandFor('smoke')}\`.`,
   };
 }
 

@@ -5,6 +5,7 @@
  */
 import minimist from 'minimist';
 import { UsageError } from '../errors.ts';
+import { commandFor } from '../invocation.ts';
 
 export type FlagType = 'boolean' | 'string' | 'number' | 'list';
 
@@ -110,7 +111,7 @@ export function parseFlags(argv: string[], specs: FlagSpec[], env: NodeJS.Proces
     });
     const selecting = unknown.some((u) => /^--(only|labels|include-optional)(=|$)/.test(u));
     throw new UsageError(`Unknown option${unknown.length > 1 ? 's' : ''} for ${command || 'this command'}: ${hints.join(', ')}`, {
-      hint: `${selecting ? `${command} does not select artifacts: it acts on the installed set, which \`modelmount update --only IDS\` adds to and \`modelmount update --prune …\` replaces. ` : ''}Run \`modelmount ${command} --help\` to see the options.`,
+      hint: `${selecting ? `${command} does not select artifacts: it acts on the installed set, which \`${commandFor('update', '--only IDS')}\` adds to and \`${commandFor('update', '--prune …')}\` replaces. ` : ''}Run \`${commandFor(command, '--help')}\` to see the options.`,
     });
   }
   const words = raw._.map(String);

@@ -9,6 +9,7 @@ import { formatFailure } from '../ui/format.ts';
 import { colorWanted, paintMarks, transformWrites } from '../ui/color.ts';
 import { COMMON_FLAGS, formatHelp, parseFlags } from './args.ts';
 import { EXIT_CODES_HELP, type CommandSpec } from './command.ts';
+import { commandFor, detectInvocation, setInvocation } from '../invocation.ts';
 
 export function mainHelp(commands: CommandSpec[]): string {
   const rows = commands.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`).join('\n');
@@ -108,6 +109,8 @@ export function installLastResortHandlers(proc: NodeJS.Process = process): void 
 }
 
 export async function runCli(argv: string[], io0: Io, commands: CommandSpec[], signal: AbortSignal): Promise<number> {
+  // every hint from here on names the next command the way this one was run
+  setInvocation(detectInvocation(io0.env));
   const io = outputIo(io0);
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
@@ -124,7 +127,7 @@ export async function runCli(argv: string[], io0: Io, commands: CommandSpec[], s
   let verbose = false;
   try {
     if (!cmd) {
-      throw new UsageError(`Unknown command "${name}".`, { hint: `Commands: ${commands.map((c) => c.name).join(', ')}. Run \`modelmount --help\`.` });
+      throw new UsageError(`Unknown command "${name}".`, { hint: `Commands: ${commands.map((c) => c.name).join(', ')}. Run \`${commandFor('--help')}\`.` });
     }
     // a command may redefine a common flag (gc takes several --manifest)
     const common = COMMON_FLAGS.filter((c) => !cmd.flags.some((f) => f.name === c.name) && (cmd.takesManifest !== false || c.name !== 'manifest'));

@@ -24,6 +24,7 @@ import { afterInstall, POST_INSTALL_FLAGS } from './post-install.ts';
 import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS, WAIT_FLAG } from './specs.ts';
 import { chooseSelection, formatUpdateSummary, runUpdate } from './update.ts';
 import { PassThrough } from 'node:stream';
+import { commandFor, formatExamples } from '../invocation.ts';
 
 const MARK = { ok: '✔', warn: '⚠', error: '✖' } as const;
 
@@ -88,9 +89,12 @@ export const bootstrapCommand: CommandSpec = {
     WAIT_FLAG,
     JSON_FLAG,
   ],
-  details: `Examples:
-  npm run bootstrap                                         # asks every question on a terminal
-  npm run bootstrap -- --yes --labels lang=ja --no-smoke    # unattended`,
+  get details() {
+    return `Examples:\n${formatExamples([
+      [commandFor('bootstrap'), 'asks every question on a terminal'],
+      [commandFor('bootstrap', '--yes --labels lang=ja --no-smoke'), 'unattended'],
+    ])}`;
+  },
   async run(flags0, io, signal) {
     // 1. what needs no answers, checked and shown before the first question (a blocking one stops here)
     const ctx0 = await loadContext(flags0, io);
@@ -157,7 +161,7 @@ export const bootstrapCommand: CommandSpec = {
     }
     const exitCode = post.exitCode || doctorExitCode(findings);
     const compose = 'commandLine' in post.report.compose ? post.report.compose : undefined;
-    const next = compose ? `${compose.commandLine} up -d` : 'npm run models:verify';
+    const next = compose ? `${compose.commandLine} up -d` : commandFor('verify');
     if (ctx.json) {
       io.stdout.write(
         `${JSON.stringify({ command: 'bootstrap', ok: exitCode === 0, checks, update: outcome.report, ...post.report, doctor: findings, next }, null, 2)}\n`,

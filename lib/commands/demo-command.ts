@@ -18,6 +18,7 @@ import { doctorCommand } from './doctor-command.ts';
 import { ensureDemoBaseImage } from '../demo/base-image.ts';
 import { findSmokeEngine } from '../smoke/engine.ts';
 import { verifyCommand } from './verify-command.ts';
+import { commandFor } from '../invocation.ts';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEMO_MANIFEST = path.join(PROJECT_ROOT, 'manifests', 'demo.yaml');
@@ -84,11 +85,11 @@ export const demoCommand: CommandSpec = {
       io.stdout.write(`▶ Serving it at ${server.url}\n`);
 
       io.stdout.write('\n▶ The outage, reproduced: demo/.dockerignore keeps the models out of the image and nothing mounts them.\n');
-      io.stdout.write('▶ npm run models:doctor -- --manifest manifests/demo.yaml\n');
+      io.stdout.write(`▶ ${commandFor('doctor', '--manifest manifests/demo.yaml')}\n`);
       const before = await run(doctorCommand, ['--manifest', DEMO_MANIFEST]);
       io.stdout.write(`  (doctor exit status ${before}: the container would die with "RuntimeError: At least one model (JA or EN) must be loaded")\n`);
 
-      io.stdout.write(`\n▶ npm run models:update -- --manifest manifests/demo.yaml --yes${smokeFlags.length ? ' --no-smoke' : ''}\n`);
+      io.stdout.write(`\n▶ ${commandFor('update', `--manifest manifests/demo.yaml --yes${smokeFlags.length ? ' --no-smoke' : ''}`)}\n`);
       if (imageProblem) io.stdout.write(`  (smoke test skipped: ${imageProblem})\n`);
       const first = await run(updateCommand, [...common, ...smokeFlags]);
       if (first !== 0) return first;
@@ -101,10 +102,10 @@ export const demoCommand: CommandSpec = {
       io.stdout.write(`  (${server.requests - requestsBefore} HTTP requests)\n`);
       if (second !== 0) return second;
 
-      io.stdout.write('\n▶ npm run models:doctor -- --manifest manifests/demo.yaml\n');
+      io.stdout.write(`\n▶ ${commandFor('doctor', '--manifest manifests/demo.yaml')}\n`);
       const after = await run(doctorCommand, ['--manifest', DEMO_MANIFEST]);
       if (after !== 0) return after;
-      io.stdout.write('\n▶ npm run models:verify -- --manifest manifests/demo.yaml --full\n');
+      io.stdout.write(`\n▶ ${commandFor('verify', '--manifest manifests/demo.yaml --full')}\n`);
       return await run(verifyCommand, ['--manifest', DEMO_MANIFEST, '--full']);
     } finally {
       await server.close();

@@ -24,6 +24,7 @@ import * as prompts from '../ui/prompts.ts';
 import { listComposeServices } from './bootstrap-command.ts';
 import { DEFAULT_MANIFEST, defaultJobs, isCI, type Io } from './context.ts';
 import { hashWithProgress } from './manifest-command.ts';
+import { commandFor, formatExamples } from '../invocation.ts';
 
 export const DEFAULT_HOST_DIR = 'models';
 export const DEFAULT_CONTAINER_DIR = '/models';
@@ -74,7 +75,7 @@ function given(flags: ParsedFlags, name: string): boolean {
 
 /** A question nobody can answer here: say which flag answers it. */
 function needFlag(what: string, example: string): UsageError {
-  return new UsageError(`init needs ${what}, and there is no terminal to ask on.`, { hint: `Pass it as a flag, e.g. ${example} (\`modelmount init --help\` lists every flag).` });
+  return new UsageError(`init needs ${what}, and there is no terminal to ask on.`, { hint: `Pass it as a flag, e.g. ${example} (\`${commandFor('init', '--help')}\` lists every flag).` });
 }
 
 async function holdsFiles(dir: string): Promise<boolean> {
@@ -185,7 +186,7 @@ async function planInit(flags: ParsedFlags, io: Io, signal: AbortSignal): Promis
   if (!flags.force && !flags['dry-run'] && (await pathExists(manifestPath))) {
     throw new UsageError(`${shown(cwd, manifestPath)} already exists.`, {
       code: 'EEXIST',
-      hint: `Add artifacts to it with \`modelmount manifest add <folder> --id <id>\`, write another with --manifest PATH, or replace it with --force.`,
+      hint: `Add artifacts to it with \`${commandFor('manifest add', '<folder> --id <id>')}\`, write another with --manifest PATH, or replace it with --force.`,
     });
   }
 
@@ -327,15 +328,18 @@ export const initCommand: CommandSpec = {
   summary: 'start a manifest in your project: hash existing artifacts, name the sources and the Compose services',
   usage: 'modelmount init [--from DIR] [--sources URLS] [--host-dir DIR] [--compose-files FILES] [--services NAMES] [--container-dir DIR] [options]',
   flags: INIT_FLAGS,
-  details: `On a terminal it asks every question the flags leave open (all before hashing); without one
+  get details() {
+    return `On a terminal it asks every question the flags leave open (all before hashing); without one
 (CI, --yes) it takes the defaults above and stops with the flag to add when a question has none.
 The manifest is written to --manifest (default ${DEFAULT_MANIFEST}) and validated first; an existing
 one is kept unless --force.
 
 Examples:
-  npx modelmount init                                   # asks
-  npx modelmount init --yes --from ./artifacts --sources https://models.example.com/ml/ \\
-      --services worker --container-dir /app/models --smoke-command 'python -m app.check_models' --compose-env`,
+${formatExamples([
+  [commandFor('init'), 'asks'],
+  [commandFor('init', "--yes --from ./artifacts --sources https://models.example.com/ml/ --services worker --container-dir /app/models --smoke-command 'python -m app.check_models' --compose-env")],
+])}`;
+  },
   async run(flags, io, signal) {
     const plan = await planInit(flags, io, signal);
     if (flags['dry-run']) {
@@ -359,9 +363,11 @@ Examples:
       await writeComposeEnv(plan.composeEnv.file, plan.composeEnv.value);
       say(`✔ Set COMPOSE_FILE=${plan.composeEnv.value} in ${shown(io.cwd, plan.composeEnv.file)}: a plain \`docker compose up\` includes the override.`);
     }
-    const manifestArg = plan.manifestPath === path.resolve(io.cwd, DEFAULT_MANIFEST) ? '' : ` --manifest ${shown(io.cwd, plan.manifestPath)}`;
+    const manifestArg = plan.manifestPath === path.resolve(io.cwd, DEFAULT_MANIFEST) ? '' : `--manifest ${shown(io.cwd, plan.manifestPath)}`;
+    // the scripts just added carry --manifest themselves
+    const update = plan.npmScripts?.add['models:update'] ? 'npm run models:update' : commandFor('update', manifestArg);
     say(`Next: publish the artifacts at the source${plan.manifest.sources.length === 1 ? '' : 's'} (<url><artifact id>/<file>) if they are not there yet, then`);
-    say(`  modelmount update${manifestArg}   installs and verifies them${plan.manifest.compose ? `, writes ${shown(io.cwd, plan.manifest.compose.override)} and smoke-tests ${plan.manifest.compose.services.join(', ')}` : ''}.`);
+    say(`  ${update}   installs and verifies them${plan.manifest.compose ? `, writes ${shown(io.cwd, plan.manifest.compose.override)} and smoke-tests ${plan.manifest.compose.services.join(', ')}` : ''}.`);
     return 0;
   },
 };

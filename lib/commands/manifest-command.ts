@@ -22,6 +22,7 @@ import { formatBytes } from '../ui/format.ts';
 import { pickRenderer } from '../ui/renderer.ts';
 import { DEFAULT_MANIFEST, defaultJobs, type Io } from './context.ts';
 import { JSON_FLAG } from './specs.ts';
+import { commandFor, formatExamples } from '../invocation.ts';
 
 export interface ManifestAddReport {
   command: 'manifest';
@@ -221,7 +222,7 @@ function formatAdd(r: ManifestAddReport, cwd: string): string {
       : `Updated ${r.id}: ${c.changed.length} changed, ${c.added.length} added, ${c.removed.length} removed, ${c.unchanged} unchanged`;
   const lines = [`${r.dryRun ? '(dry run, nothing written) ' : ''}${what} ${r.created || !r.dryRun ? 'in' : 'for'} ${where}.`];
   for (const f of r.files) lines.push(`  ${f.sha256.slice(0, 12)}…  ${formatBytes(f.size).padStart(10)}  ${f.path}`);
-  if (!r.dryRun) lines.push(`  → publish the files at <source>/${r.id}/…, then \`modelmount manifest check\` and commit ${where}.`);
+  if (!r.dryRun) lines.push(`  → publish the files at <source>/${r.id}/…, then \`${commandFor('manifest check')}\` and commit ${where}.`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -249,14 +250,18 @@ export const manifestCommand: CommandSpec = {
     { name: 'jobs', type: 'number', value: 'N', env: 'MODELS_JOBS', alias: 'j', help: 'add: files hashed at once (default 1 per core, 2 to 4)' },
     JSON_FLAG,
   ],
-  details: `add refuses symlinks, sockets and unsafe or colliding file names; an existing artifact with the
+  get details() {
+    return `add refuses symlinks, sockets and unsafe or colliding file names; an existing artifact with the
 same id gets its files replaced (and the labels/env/description given); every other line of
 the manifest, comments included, stays as it was. The result is validated before it is written.
 check validates every FILE (default: --manifest) and lists every problem with file:line:column.
 
 Examples:
-  npm run models:manifest -- add ./out/student_ja --id student/v1_ja --labels role=student,lang=ja
-  npm run models:manifest -- check                      # in the model repository's CI`,
+${formatExamples([
+  [commandFor('manifest add', './out/student_ja --id student/v1_ja --labels role=student,lang=ja')],
+  [commandFor('manifest check'), "in the model repository's CI"],
+])}`;
+  },
   async run(flags, io, signal) {
     const sub = flags._[0];
     if (sub === 'add') {
@@ -270,7 +275,7 @@ Examples:
       return 0;
     }
     throw new UsageError(sub ? `Unknown manifest subcommand "${sub}".` : 'manifest needs a subcommand: add or check.', {
-      hint: 'modelmount manifest add <folder> --id <id>, or modelmount manifest check. See modelmount manifest --help.',
+      hint: `${commandFor('manifest add', '<folder> --id <id>')}, or ${commandFor('manifest check')}. See ${commandFor('manifest', '--help')}.`,
     });
   },
 };

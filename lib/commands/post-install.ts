@@ -12,6 +12,7 @@ import { withRunLock } from '../lock.ts';
 import { runLockDirs, runLockOptions } from './run-lock.ts';
 import { readInstalledIds } from './installed-selection.ts';
 import type { Artifact } from '../manifest/schema.ts';
+import { commandFor } from '../invocation.ts';
 
 export const POST_INSTALL_FLAGS: FlagSpec[] = [
   { name: 'compose', type: 'boolean', defaultTrue: true, env: 'MODELS_COMPOSE_OVERRIDE', help: 'skip writing and validating the Compose override' },
@@ -58,7 +59,7 @@ export async function afterInstall(
     });
     report.compose = c;
     say(`${c.changed ? 'Wrote' : 'Unchanged:'} ${c.override}${c.validated ? `, validated with ${c.engine!.command.join(' ')} ${c.engine!.fullVersion}` : ` (${c.skipped})`}.`);
-    say(`  Use it with: ${c.commandLine} up   (npm run models:compose -- --print for other ways)`);
+    say(`  Use it with: ${c.commandLine} up   (${commandFor('compose', '--print')} for other ways)`);
     if (!flags.smoke) {
       report.smoke = { skipped: '--no-smoke' };
       say('Smoke test skipped (--no-smoke).');
@@ -78,7 +79,7 @@ export async function afterInstall(
       if (!ctx.json) io.stdout.write(formatSmoke(s.report));
     } else {
       report.smoke = { skipped: s.skipped! };
-      say(`${s.skipped} — run \`npm run models:smoke\` where Docker runs.`);
+      say(`${s.skipped} — run \`${commandFor('smoke')}\` where Docker runs.`);
     }
     return { exitCode: 0, report };
   } catch (err) {

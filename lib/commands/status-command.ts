@@ -22,6 +22,7 @@ import { installedSelection } from './installed-selection.ts';
 import { dockerEngine } from '../smoke/engine.ts';
 import { loadContext, type Io } from './context.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
+import { commandFor } from '../invocation.ts';
 
 export type InstalledState = 'verified' | 'missing' | 'incomplete' | 'damaged';
 
@@ -256,13 +257,13 @@ export function formatStatus(r: StatusReport): string {
     rows.push([a.id, a.selected ? 'yes' : 'no', installed, formatBytes(a.size), a.source ?? '-', override, containers]);
   }
   const lines = [table(rows), '', `Host folder: ${r.hostDir}${r.full ? ' (every file re-hashed)' : ' (verified-state cache; --full re-hashes)'}`];
-  if (r.override) lines.push(`Override: ${r.override.path}${r.override.exists ? '' : ' (not written yet: npm run models:update writes it)'}`);
+  if (r.override) lines.push(`Override: ${r.override.path}${r.override.exists ? '' : ` (not written yet: ${commandFor('update')} writes it)`}`);
   lines.push(`Containers: ${r.docker.detail}`);
   for (const a of r.artifacts) for (const p of a.problems) if (p.status !== 'missing') lines.push(`  ✖ ${a.id}/${p.path}: ${p.status}`);
   const wrong = r.artifacts.filter((a) => a.selected && !a.verified);
-  if (wrong.length) lines.push(`  → run \`npm run models:update\` to install or repair ${wrong.map((a) => a.id).join(', ')}.`);
+  if (wrong.length) lines.push(`  → run \`${commandFor('update')}\` to install or repair ${wrong.map((a) => a.id).join(', ')}.`);
   for (const o of r.otherManifests) if (o.artifacts.length) lines.push(`Also in this host folder, installed for ${o.manifest}: ${o.artifacts.join(', ')}.`);
-  if (r.unlisted.length) lines.push(`Installed but no longer in the manifest: ${r.unlisted.join(', ')} (\`npm run models:gc\` removes what nothing references).`);
+  if (r.unlisted.length) lines.push(`Installed but no longer in the manifest: ${r.unlisted.join(', ')} (\`${commandFor('gc')}\` removes what nothing references).`);
   return `${lines.join('\n')}\n`;
 }
 

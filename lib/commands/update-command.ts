@@ -2,6 +2,7 @@ import type { CommandSpec } from '../cli/command.ts';
 import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS, WAIT_FLAG } from './specs.ts';
 import { formatUpdateSummary, runUpdate } from './update.ts';
 import { afterInstall, POST_INSTALL_FLAGS } from './post-install.ts';
+import { formatExamples, commandFor } from '../invocation.ts';
 
 /** on update, selection adds to what is installed */
 const ADDS: Record<string, string> = {
@@ -29,17 +30,20 @@ export const updateCommand: CommandSpec = {
     WAIT_FLAG,
     JSON_FLAG,
   ],
-  details: `Selection adds to what is installed: \`update student/v0_ja\` (or --only, --labels,
+  get details() {
+    return `Selection adds to what is installed: \`update student/v0_ja\` (or --only, --labels,
 --include-optional) installs that artifact and keeps every installed one mounted. Without any
 selection: every non-optional artifact, plus what is installed. Only --prune removes installed
 artifacts from the override; their folders stay on the host until \`gc\`.
 
-Examples:
-  npm run models:update                              # interactive on a terminal, safe defaults elsewhere
-  npm run models:update -- --yes --labels lang=ja    # unattended: add the Japanese models
-  npm run models:update -- student/v0_en             # add the English student, keep the rest
-  npm run models:update -- --prune --labels lang=ja  # Japanese models only: asks before unmounting the rest
-  npm run models:update -- --dry-run                 # show what would happen`,
+Examples:\n${formatExamples([
+      [commandFor('update'), 'interactive on a terminal, safe defaults elsewhere'],
+      [commandFor('update', '--yes --labels lang=ja'), 'unattended: add the Japanese models'],
+      [commandFor('update', 'student/v0_en'), 'add the English student, keep the rest'],
+      [commandFor('update', '--prune --labels lang=ja'), 'Japanese models only: asks before unmounting the rest'],
+      [commandFor('update', '--dry-run'), 'show what would happen'],
+    ])}`;
+  },
   async run(flags, io, signal) {
     const outcome = await runUpdate(flags, io, signal);
     const { report } = outcome;

@@ -30,6 +30,7 @@ import { withRunLock } from '../lock.ts';
 import type { Source } from '../sources/types.ts';
 import { runLockDirs, runLockOptions } from './run-lock.ts';
 import { formatPlan, planToJson } from './plan-output.ts';
+import { commandFor } from '../invocation.ts';
 
 export interface Selection {
   /** chooseSelection: what flags, prompts or defaults chose; after runUpdate: the installed set the update brings about */
@@ -138,7 +139,7 @@ async function refreshInstalledSet(ctx: CommandContext, flags: ParsedFlags, sele
 function pruneCommand(flags: ParsedFlags, chosen: readonly Artifact[]): string {
   const locations = (['manifest', 'host-dir', 'cache-dir'] as const).flatMap((f) => (typeof flags[f] === 'string' ? [`--${f}`, flags[f] as string] : []));
   const args = [...locations, '--prune', '--only', chosen.map((a) => a.id).join(','), '--yes'];
-  return `npm run models:update -- ${args.map(shellQuote).join(' ')}`;
+  return commandFor('update', args.map(shellQuote).join(' '));
 }
 
 export interface UpdateReport {
@@ -286,7 +287,7 @@ async function installSelection(
     throw new AllSourcesFailedError(
       `${missing.length} file${missing.length > 1 ? 's' : ''} (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''})`,
       [{ source: 'store (offline)', code: 'EOFFLINE', message: `not in the store ${ctx.cacheDir}: ${missing.join(', ')}` }],
-      `Fill the store first with the same selection flags: \`modelmount warm --cache-dir ${ctx.cacheDir}\` (where the sources are reachable), or run without --offline.`,
+      `Fill the store first with the same selection flags: \`${commandFor('warm', `--cache-dir ${ctx.cacheDir}`)}\` (where the sources are reachable), or run without --offline.`,
     );
   }
 

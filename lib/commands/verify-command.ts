@@ -5,6 +5,7 @@ import { formatBytes } from '../ui/format.ts';
 import { verifyHostFiles } from '../verify/verify-files.ts';
 import { loadContext } from './context.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
+import { commandFor } from '../invocation.ts';
 
 export const verifyCommand: CommandSpec = {
   name: 'verify',
@@ -65,7 +66,7 @@ export const verifyCommand: CommandSpec = {
       io.stdout.write(
         `${bad.length ? 'FAILED' : 'OK'}: ${checks.length - bad.length}/${checks.length} files verified (${formatBytes(bytes)}; ${hashed} hashed, ${fromCache} from the state cache) in ${((Date.now() - started) / 1000).toFixed(2)} s.\n`,
       );
-      if (bad.length) io.stdout.write('  → run `npm run models:update` to repair them.\n');
+      if (bad.length) io.stdout.write(`  → run \`${commandFor('update')}\` to repair them.\n`);
     }
     return bad.length ? ExitCode.integrity : ExitCode.ok;
   },

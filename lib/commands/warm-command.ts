@@ -25,6 +25,7 @@ import { loadContext, type Io } from './context.ts';
 import { runLockDirs, runLockOptions } from './run-lock.ts';
 import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS, WAIT_FLAG } from './specs.ts';
 import { chooseSelection, worstExit } from './update.ts';
+import { formatExamples, commandFor } from '../invocation.ts';
 
 export const CACHE_KEY_PREFIX = 'modelmount-v1-';
 
@@ -187,12 +188,16 @@ export const warmCommand: CommandSpec = {
     WAIT_FLAG,
     JSON_FLAG,
   ],
-  details: `The key covers the selected artifacts' ids, file paths, sizes and sha256s — not comments,
+  get details() {
+    return `The key covers the selected artifacts' ids, file paths, sizes and sha256s — not comments,
 descriptions, labels or source URLs — so it changes exactly when the bytes to cache change.
 
-Examples (GitHub Actions / GitLab CI):
-  key=$(npx modelmount warm --key)                 # or: npm run -s models:warm -- --key
-  npm run models:warm -- --cache-dir .cache/models   # then save .cache/models under $key`,
+Examples (GitHub Actions / GitLab CI; from an npm script use npm run -s, or npm's header lines join the key):
+${formatExamples([
+  [`key=$(${commandFor('warm', '--key').replace(/^npm run /, 'npm run -s ')})`],
+  [commandFor('warm', '--cache-dir .cache/models'), 'then save .cache/models under $key'],
+])}`;
+  },
   async run(flags, io, signal) {
     if (flags.key) {
       const ctx = { ...(await loadContext(flags, io)), interactive: false };

@@ -21,6 +21,7 @@ import { artifactDir, containerPathOf } from '../layout.ts';
 import { formatCommandLine } from '../shell.ts';
 import type { Artifact, ComposeSettings, Manifest } from '../manifest/schema.ts';
 import { locateEnv, locateKey, locateService, locateVolume, readIncludes } from './locate.ts';
+import { commandFor } from '../invocation.ts';
 
 // CommonJS module: Node hands ESM the function itself, TypeScript (NodeNext) sees `{ default }`; the package sets both.
 const dockerignore = dockerignoreModule.default;
@@ -66,7 +67,7 @@ function plural(n: number, word: string): string {
 }
 
 function updateFix(ctx: DoctorContext): string {
-  return `Run \`npm run models:update\` (it writes the override too), then start Compose with it: ${composeInvocation(ctx.manifest, ctx.engine, { cwd: ctx.cwd }).commandLine} up`;
+  return `Run \`${commandFor('update')}\` (it writes the override too), then start Compose with it: ${composeInvocation(ctx.manifest, ctx.engine, { cwd: ctx.cwd }).commandLine} up`;
 }
 
 // ---------------------------------------------------------------------------
@@ -94,7 +95,7 @@ export function checkComposeEngine(ctx: DoctorContext): DoctorFinding[] {
         title: 'Compose rejects the project files',
         file: ctx.configFiles[ctx.configFiles.length - 1],
         message: `${formatCommandLine([...ctx.engine.command, ...ctx.configFiles.flatMap((f) => ['-f', f]), 'config'])} failed, so nothing about the mounts could be checked:\n${ctx.mergedUnavailable ?? ''}`,
-        fix: 'Fix the file Compose names above. If it is the generated override, regenerate it with `npm run models:compose` instead of editing it.',
+        fix: `Fix the file Compose names above. If it is the generated override, regenerate it with \`${commandFor('compose')}\` instead of editing it.`,
       },
     ];
   }
@@ -308,7 +309,7 @@ export async function checkMergedMountFindings(ctx: DoctorContext): Promise<Doct
           message: p.message,
           fix: loc && loc.file !== ctx.compose.override
             ? `Make that volume read-only (\`:ro\` or \`read_only: true\`), or remove it and let the override mount ${p.target}.`
-            : 'Regenerate the override with `npm run models:compose`.',
+            : `Regenerate the override with \`${commandFor('compose')}\`.`,
         });
         break;
       }
@@ -333,7 +334,7 @@ export async function checkMergedMountFindings(ctx: DoctorContext): Promise<Doct
           title: `${p.artifactId} is mounted from another folder in ${p.service}`,
           ...loc,
           message: p.message,
-          fix: `Remove that volume, or make it mount ${p.expectedSource}; then regenerate the override with \`npm run models:compose\`.`,
+          fix: `Remove that volume, or make it mount ${p.expectedSource}; then regenerate the override with \`${commandFor('compose')}\`.`,
         });
         break;
       }
@@ -380,7 +381,7 @@ export async function checkMergedMountFindings(ctx: DoctorContext): Promise<Doct
 export function checkMountSourceFindings(ctx: DoctorContext): DoctorFinding[] {
   const findings: DoctorFinding[] = [];
   for (const s of ctx.sources) {
-    const fix = `Run \`npm run models:update\` to install the verified files of ${s.artifactId}.`;
+    const fix = `Run \`${commandFor('update')}\` to install the verified files of ${s.artifactId}.`;
     switch (s.state) {
       case 'ok':
         break;
@@ -392,7 +393,7 @@ export function checkMountSourceFindings(ctx: DoctorContext): DoctorFinding[] {
         break;
       case 'symlink':
       case 'not-directory':
-        findings.push({ id: 'mount-source-invalid', verdict: 'error', title: `${s.artifactId}'s host folder is not a real folder`, file: s.source, message: s.message, fix: `Remove ${s.source} and run \`npm run models:update\`.` });
+        findings.push({ id: 'mount-source-invalid', verdict: 'error', title: `${s.artifactId}'s host folder is not a real folder`, file: s.source, message: s.message, fix: `Remove ${s.source} and run \`${commandFor('update')}\`.` });
         break;
       case 'unverified':
         findings.push({ id: 'mount-source-unverified', verdict: 'error', title: `${s.artifactId}'s host folder does not hold the verified files`, file: s.badFiles[0]?.hostPath ?? s.source, message: s.message, fix: `${fix} It repairs files that do not match the manifest.` });
@@ -475,7 +476,7 @@ export async function checkSymlinks(ctx: DoctorContext): Promise<DoctorFinding[]
         title: `A symlink in ${s.artifactId} points outside the mounted folder`,
         file: e.link,
         message: `${e.link} -> ${e.target}: ${e.reason}. Only ${s.source} is mounted, so this link dangles in the container.`,
-        fix: `Replace the link with the file itself (modelmount installs hardlinks or copies, never symlinks): remove it and run \`npm run models:update\`.`,
+        fix: `Replace the link with the file itself (modelmount installs hardlinks or copies, never symlinks): remove it and run \`${commandFor('update')}\`.`,
       });
     }
   }
@@ -505,7 +506,7 @@ export async function checkOverrideStale(ctx: DoctorContext): Promise<DoctorFind
         title: 'The Compose override does not exist',
         file,
         message: `${file} has not been written, so no service mounts the models.`,
-        fix: 'Run `npm run models:update` (or `npm run models:compose` when the models are already installed).',
+        fix: `Run \`${commandFor('update')}\` (or \`${commandFor('compose')}\` when the models are already installed).`,
       },
     ];
   }
@@ -519,7 +520,7 @@ export async function checkOverrideStale(ctx: DoctorContext): Promise<DoctorFind
         file,
         line: 1,
         message: `${file} lacks the "# Generated by modelmount" header; modelmount will not overwrite it, and cannot tell whether it is current.`,
-        fix: `Rename or remove ${file}, or set \`compose.override\` in ${ctx.manifest.path} to another path, then run \`npm run models:compose\`.`,
+        fix: `Rename or remove ${file}, or set \`compose.override\` in ${ctx.manifest.path} to another path, then run \`${commandFor('compose')}\`.`,
       },
     ];
   }
@@ -562,7 +563,7 @@ export async function checkOverrideStale(ctx: DoctorContext): Promise<DoctorFind
         file,
         line: digestLine ?? 1,
         message: `${file} is out of date: ${reasons.join('; ')}.`,
-        fix: 'Run `npm run models:update` (or `npm run models:compose` if the models are already installed).',
+        fix: `Run \`${commandFor('update')}\` (or \`${commandFor('compose')}\` if the models are already installed).`,
       },
     ];
   }
@@ -670,7 +671,7 @@ export async function checkRequire(ctx: DoctorContext): Promise<DoctorFinding[]>
       title: `None of ${rule.anyOf.join(', ')} is installed`,
       ...(loc ?? { file: ctx.manifest.path }),
       message: `The manifest requires at least one of ${rule.anyOf.join(', ')} (${state}). The app cannot start without one (e.g. \`${OUTAGE_SYMPTOM}\`).`,
-      fix: `Install at least one of them: \`npm run models:update -- --only ${rule.anyOf[0]}\` adds it to what is installed (every installed artifact stays mounted).`,
+      fix: `Install at least one of them: \`${commandFor('update', `--only ${rule.anyOf[0]}`)}\` adds it to what is installed (every installed artifact stays mounted).`,
     });
   }
   if (findings.length === 0) {

@@ -20,6 +20,7 @@ import { sha256File } from '../verify/hash.ts';
 import { parseManifest } from './load.ts';
 import { checkSafeRelativePath, findCollisions } from './paths.ts';
 import type { FileEntry, Manifest } from './schema.ts';
+import { commandFor } from '../invocation.ts';
 
 export interface ScannedFile {
   /** POSIX path relative to the folder */
@@ -38,7 +39,7 @@ export async function scanArtifactFolder(folder: string): Promise<ScannedFile[]>
   try {
     st = await fs.stat(folder);
   } catch {
-    throw new UsageError(`${folder} does not exist.`, { code: 'ENOFOLDER', hint: 'Give the folder that holds the artifact files, e.g. `modelmount manifest add ./out/student_ja --id student/v1_ja`.' });
+    throw new UsageError(`${folder} does not exist.`, { code: 'ENOFOLDER', hint: `Give the folder that holds the artifact files, e.g. \`${commandFor('manifest add', './out/student_ja --id student/v1_ja')}\`.` });
   }
   if (!st.isDirectory()) {
     throw new UsageError(`${folder} is not a folder.`, { code: 'ENOFOLDER', hint: 'Give the folder that holds the artifact files (one artifact = one folder).' });

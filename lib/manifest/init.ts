@@ -9,6 +9,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Document, isMap, isScalar, isSeq, type Node, type Pair, type YAMLMap } from 'yaml';
 import { UsageError } from '../errors.ts';
+import { commandFor } from '../invocation.ts';
 import { parseManifest } from './load.ts';
 import { checkSafeRelativePath } from './paths.ts';
 import type { FileEntry, Manifest } from './schema.ts';
@@ -118,9 +119,11 @@ function comment(node: Node | Pair | undefined, text: string, blankBefore = true
   key.spaceBefore = blankBefore;
 }
 
-const HEADER = `modelmount manifest, written by \`modelmount init\`: edit it freely, then check it with
-\`modelmount manifest check\`. Relative paths resolve against this file's folder.
+function header(): string {
+  return `modelmount manifest, written by \`${commandFor('init')}\`: edit it freely, then check it with
+\`${commandFor('manifest check')}\`. Relative paths resolve against this file's folder.
 Every key is described in the "Manifest reference" section of modelmount's README.`;
+}
 
 /**
  * The commented manifest for the answers. Throws ManifestError (exit 2, every problem) when the
@@ -150,7 +153,7 @@ export function renderInitManifest(a: InitAnswers): { text: string; manifest: Ma
 
   const doc = new Document(value);
   const root = doc.contents as YAMLMap;
-  doc.commentBefore = HEADER.split('\n')
+  doc.commentBefore = header().split('\n')
     .map((l) => ` ${l}`)
     .join('\n');
   const pair = (key: string) => root.items.find((p) => isScalar(p.key) && p.key.value === key);
@@ -162,7 +165,7 @@ export function renderInitManifest(a: InitAnswers): { text: string; manifest: Ma
   comment(pair('sources'), 'Where the files come from, tried in order for each file: <url><artifact id>/<file path>.\nA source that needs a bearer token: add `tokenEnv: MODELS_TOKEN` (the variable\'s name, never the token).');
   comment(
     pair('artifacts'),
-    'The artifacts, hashed from their folders. Add or update one with\n`modelmount manifest add <folder> --id <id> [--labels k=v] [--env VAR] [--optional]`.\nAt least one of a set must be installed? Add a rule:\nrequire:\n  - anyOf: [first/id, second/id]',
+    `The artifacts, hashed from their folders. Add or update one with\n\`${commandFor('manifest add', '<folder> --id <id> [--labels k=v] [--env VAR] [--optional]')}\`.\nAt least one of a set must be installed? Add a rule:\nrequire:\n  - anyOf: [first/id, second/id]`,
   );
   const artifacts = pair('artifacts')?.value;
   if (isSeq(artifacts)) {

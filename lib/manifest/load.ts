@@ -43,6 +43,7 @@ import {
   type ResolvedSource,
   type SourceKind,
 } from './schema.ts';
+import { commandFor } from '../invocation.ts';
 
 export interface LoadManifestOptions {
   /** used for MODELS_MANIFEST when `file` is empty; defaults to process.env */
@@ -672,7 +673,9 @@ const FIELDS: Record<string, FieldHelp> = {
   'require[].anyOf[]': { expect: 'an artifact id', fix: 'Write an artifact id from this manifest, e.g. student/v0_ja.' },
   artifacts: {
     expect: 'a list of at least one artifact',
-    fix: 'Add an artifact with id and files (`modelmount manifest add` writes the entries for you).',
+    get fix() {
+      return `Add an artifact with id and files (\`${commandFor('manifest add')}\` writes the entries for you).`;
+    },
   },
   'artifacts[]': { expect: 'a map with id and files', fix: 'Write `- id: student/v0_ja` followed by `files:`.' },
   'artifacts[].id': {
@@ -695,7 +698,9 @@ const FIELDS: Record<string, FieldHelp> = {
   },
   'artifacts[].files': {
     expect: 'a non-empty list of files with path, size and sha256',
-    fix: 'List the files (`modelmount manifest add` writes the entries for you).',
+    get fix() {
+      return `List the files (\`${commandFor('manifest add')}\` writes the entries for you).`;
+    },
   },
   'artifacts[].files[]': { expect: 'a map with path, size and sha256', fix: 'Write `- path: model.safetensors` followed by size and sha256.' },
   'artifacts[].files[].path': {

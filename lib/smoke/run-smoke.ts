@@ -49,10 +49,10 @@ import {
   type CheckEvent,
   type ParsedCheckOutput,
 } from './in-container-check.ts';
+import { commandFor } from '../invocation.ts';
 
 /** Label put on every smoke container (value: the run id); a final sweep removes what is left. */
 export const SMOKE_LABEL = 'io.modelmount.smoke';
-const REGENERATE = 'npm run models:compose';
 const TAIL_LINES = 20;
 
 export interface SmokeOptions {
@@ -297,7 +297,7 @@ function abortError(ctx: Ctx, what: string, removed = true): SmokeError {
   return new SmokeError(`Smoke test interrupted during ${what}; ${container}.`, {
     code: 'ESMOKE_ABORTED',
     cause: ctx.signal?.reason,
-    hint: 'Run `npm run models:smoke` again when you are ready.',
+    hint: `Run \`${commandFor('smoke')}\` again when you are ready.`,
   });
 }
 
@@ -400,7 +400,7 @@ async function prepareService(ctx: Ctx, service: string): Promise<Prepared | Smo
       service,
       'ESMOKE_COMPOSE',
       `\`${ctx.engine.command.join(' ')} config\` failed for ${service}: ${tailText(outputTail(out.stderr || out.stdout, 8))}`,
-      'Fix the Compose files named above; `npm run models:doctor` checks them too.',
+      `Fix the Compose files named above; \`${commandFor('doctor')}\` checks them too.`,
     );
   }
   // The service declares `networks:`, which an override cannot take away: run a
@@ -452,8 +452,8 @@ export function evaluateCheck(service: string, checks: readonly CheckArtifact[],
   const shaSkipped = parsed.events.some((e) => e.kind === 'sha-skipped');
   const fail = (code: SmokeFailureCode, message: string, hint: string, artifact: string, file?: string) =>
     failures.push({ service, step: 'check', code, message, hint, artifact, ...(file ? { file } : {}) });
-  const notMountedHint = `Write the override with \`${REGENERATE}\` and make Compose read it after your base files (-f, COMPOSE_FILE or include; \`${REGENERATE} -- --print\` shows how).`;
-  const filesHint = 'The mounted host folder does not hold the verified files: run `npm run models:update`, then `npm run models:doctor`.';
+  const notMountedHint = `Write the override with \`${commandFor('compose')}\` and make Compose read it after your base files (-f, COMPOSE_FILE or include; \`${commandFor('compose', '--print')}\` shows how).`;
+  const filesHint = `The mounted host folder does not hold the verified files: run \`${commandFor('update')}\`, then \`${commandFor('doctor')}\`.`;
 
   const artifacts: ArtifactResult[] = [];
   for (const a of checks) {
@@ -515,11 +515,11 @@ export function evaluateCheck(service: string, checks: readonly CheckArtifact[],
     // failures, most fundamental first
     const imageOnly = res.mounted === false && res.exists === true;
     if (missingDir) {
-      fail('ESMOKE_NOT_MOUNTED', `${a.id} is not mounted at ${a.target} in ${service}: is the override included? run ${REGENERATE}`, notMountedHint, a.id);
+      fail('ESMOKE_NOT_MOUNTED', `${a.id} is not mounted at ${a.target} in ${service}: is the override included? run ${commandFor('compose')}`, notMountedHint, a.id);
     } else if (imageOnly && res.files.some((f) => f.status !== 'ok')) {
       fail(
         'ESMOKE_NOT_MOUNTED',
-        `${a.id} is not mounted at ${a.target} in ${service} (the folder comes from the image and lacks the model files): is the override included? run ${REGENERATE}`,
+        `${a.id} is not mounted at ${a.target} in ${service} (the folder comes from the image and lacks the model files): is the override included? run ${commandFor('compose')}`,
         notMountedHint,
         a.id,
       );
@@ -529,7 +529,7 @@ export function evaluateCheck(service: string, checks: readonly CheckArtifact[],
         fail(
           'ESMOKE_WRITABLE',
           `${a.id} at ${a.target} in ${service} is writable: the mount must be read_only (${res.readOnlyEvidence ?? 'write probe succeeded'})`,
-          `Regenerate the override with \`${REGENERATE}\` (it mounts every artifact with read_only: true) and remove any other writable mount of ${a.target} or its parents.`,
+          `Regenerate the override with \`${commandFor('compose')}\` (it mounts every artifact with read_only: true) and remove any other writable mount of ${a.target} or its parents.`,
           a.id,
         );
       }
@@ -723,7 +723,7 @@ export async function runSmoke(manifest: Manifest, artifacts: readonly Artifact[
   const overrideIncluded = listed || overrideExists;
   const files = listed || !overrideExists ? [...compose.files] : [...compose.files, compose.override];
   if (!overrideIncluded) {
-    step(`the override ${compose.override} does not exist: running with the base files only (write it with \`${REGENERATE}\`)`);
+    step(`the override ${compose.override} does not exist: running with the base files only (write it with \`${commandFor('compose')}\`)`);
   }
   const timeoutSeconds = manifest.smoke?.timeoutSeconds ?? 300;
   const totalBytes = artifacts.reduce((n, a) => n + a.files.reduce((m, f) => m + f.size, 0), 0);

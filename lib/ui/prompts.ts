@@ -148,7 +148,6 @@ export async function askRunSmoke(): Promise<boolean> {
 // ---------------------------------------------------------------------------
 // init: every question has a flag (lib/commands/init-command.ts); `validate` returns true or what is wrong
 
-type Validate = (value: string) => true | string | Promise<true | string>;
 
 export async function askArtifactsFolder(defaultDir: string | undefined, validate: Validate): Promise<string> {
   const answer = await ask((p) =>
