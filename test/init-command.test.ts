@@ -9,7 +9,7 @@ import { detectCompose } from '../lib/compose/engine.ts';
 import { loadManifest } from '../lib/manifest/load.ts';
 import { runCliCaptured, serverFiles, sha256, tempDir, writeSourceTree, type TestArtifact } from './helpers/cli.ts';
 import { buildBusyboxImage, cleanupDocker, itDocker, sh, testRunId } from './helpers/docker.ts';
-import { ENTER, SPACE, hasScript, onTerminal } from './helpers/terminal.ts';
+import { CTRL_C, ENTER, SPACE, hasScript, onTerminal } from './helpers/terminal.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 
 const artifacts: TestArtifact[] = [
@@ -141,6 +141,19 @@ describe('init with flags', () => {
 });
 
 describe.skipIf(!hasScript)('init on a real terminal', () => {
+  it('Ctrl+C at a question writes nothing', async () => {
+    const dir = await userProject({ node: true });
+    const s = onTerminal(['init'], { cwd: dir });
+    await s.waitFor('Host folder for the models');
+    s.type(`${ENTER}`);
+    await s.waitFor('Folder that holds the artifacts');
+    s.type(CTRL_C);
+    await s.exit; // its status is the CLI's convention for a cancelled question
+    expect(s.output()).toContain('Cancelled');
+    await expect(fs.access(path.join(dir, 'manifests'))).rejects.toThrow();
+    expect(await fs.readFile(path.join(dir, 'package.json'), 'utf8')).not.toContain('models:');
+  }, 60_000);
+
   it('asks every question, then writes what was answered', async () => {
     const dir = await userProject({ node: true });
     const s = onTerminal(['init'], { cwd: dir });
