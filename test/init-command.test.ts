@@ -65,6 +65,9 @@ describe('init with flags', () => {
     await fs.writeFile(path.join(dir, '.env'), 'APP_PORT=8080\n');
     const r = await runCliCaptured([...FLAGS(), '--manifest', 'ops/models.yaml', '--npm-scripts', '--compose-env'], { cwd: dir });
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('modelmount is not among its dependencies yet: `npm install -D modelmount`');
+    expect(r.stdout).toContain('Next: publish the artifacts');
+    expect(r.stdout).toContain('  npm run models:update   installs and verifies them');
     const pkg = JSON.parse(await fs.readFile(path.join(dir, 'package.json'), 'utf8'));
     expect(pkg.scripts.test).toBe('true');
     expect(pkg.scripts['models:update']).toBe('modelmount update --manifest ops/models.yaml');

@@ -149,7 +149,7 @@ export interface InitPlan {
   text: string;
   manifest: Manifest;
   /** package.json to edit and the scripts to add (those it lacks) */
-  npmScripts?: { file: string; add: Record<string, string>; kept: string[] };
+  npmScripts?: { file: string; add: Record<string, string>; kept: string[]; installed: boolean };
   /** .env to write COMPOSE_FILE into, and the value */
   composeEnv?: { file: string; value: string };
 }
@@ -266,11 +266,12 @@ async function planInit(flags: ParsedFlags, io: Io, signal: AbortSignal): Promis
   const scripts = npmScriptsFor(manifestPath, projectDir);
   let npmScripts: InitPlan['npmScripts'];
   if (await pathExists(packageJson)) {
-    const pkg = JSON.parse(await fs.readFile(packageJson, 'utf8')) as { scripts?: Record<string, string> };
+    const pkg = JSON.parse(await fs.readFile(packageJson, 'utf8')) as { scripts?: Record<string, string>; dependencies?: Record<string, string>; devDependencies?: Record<string, string> };
+    const installed = Boolean(pkg.dependencies?.modelmount ?? pkg.devDependencies?.modelmount);
     const add = Object.fromEntries(Object.entries(scripts).filter(([name]) => pkg.scripts?.[name] === undefined));
     const kept = Object.keys(scripts).filter((name) => pkg.scripts?.[name] !== undefined && pkg.scripts[name] !== scripts[name]);
     const want = given(flags, 'npm-scripts') ? Boolean(flags['npm-scripts']) : interactive && Object.keys(add).length > 0 ? await prompts.confirmNpmScripts(Object.keys(add)) : false;
-    if (want) npmScripts = { file: packageJson, add, kept };
+    if (want) npmScripts = { file: packageJson, add, kept, installed };
   } else if (given(flags, 'npm-scripts') && flags['npm-scripts']) {
     throw new UsageError(`--npm-scripts: there is no package.json in ${projectDir} (not a Node project).`, { hint: 'Leave out --npm-scripts; run modelmount with npx modelmount <command>.' });
   }
@@ -358,6 +359,7 @@ ${formatExamples([
       const added = Object.keys(plan.npmScripts.add);
       if (added.length) say(`✔ Added the npm scripts ${added.join(', ')} to ${shown(io.cwd, plan.npmScripts.file)}.`);
       if (plan.npmScripts.kept.length) say(`  Kept your own ${plan.npmScripts.kept.join(', ')}.`);
+      if (!plan.npmScripts.installed) say('  modelmount is not among its dependencies yet: `npm install -D modelmount` so the scripts find it.');
     }
     if (plan.composeEnv) {
       await writeComposeEnv(plan.composeEnv.file, plan.composeEnv.value);
