@@ -115,7 +115,7 @@ export class IntegrityError extends ModelmountError {
         ? `size ${actual.size} bytes, expected ${expected.size}`
         : `sha256 ${actual.sha256}, expected ${expected.sha256}`;
     super('EINTEGRITY', ExitCode.integrity, `${file}${source ? ` from ${source}` : ''} does not match the manifest: ${what}`, {
-      hint: hint ?? 'The source holds different bytes than the manifest describes; nothing of this artifact was installed. Fix the source or update the manifest entry (modelmount manifest add).',
+      hint: hint ?? `The source holds different bytes than the manifest describes; nothing of this artifact was installed. Fix the source or update the manifest entry (${commandFor('manifest add')}).`,
       data: { file, expected, actual, ...(source ? { source } : {}) },
     });
   }

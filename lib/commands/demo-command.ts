@@ -47,7 +47,7 @@ export const demoCommand: CommandSpec = {
   async run(_flags, io, signal) {
     if (!(await fs.stat(DEMO_MANIFEST).catch(() => undefined))) {
       throw new UsageError('The demo ships with the modelmount repository, not with the installed package.', {
-        hint: 'Run it from a clone of the repository: `npm ci && npm run demo`. In your own project, start with `modelmount init`.',
+        hint: 'Run it from a clone of the repository: `npm ci && npm run demo`. In your own project, start with `npx modelmount init`.',
       });
     }
     const manifest = await loadManifest(DEMO_MANIFEST);

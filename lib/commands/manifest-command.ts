@@ -125,7 +125,7 @@ export async function manifestAdd(flags: ParsedFlags, io: Io, signal: AbortSigna
   const [, folderArg, ...extra] = flags._;
   if (!folderArg || extra.length) {
     throw new UsageError(folderArg ? `manifest add takes one folder, got ${[folderArg, ...extra].join(' ')}.` : 'manifest add needs the folder that holds the artifact files.', {
-      hint: 'e.g. modelmount manifest add ./out/student_ja --id student/v1_ja --labels role=student,lang=ja',
+      hint: `e.g. ${commandFor('manifest add', './out/student_ja --id student/v1_ja --labels role=student,lang=ja')}`,
     });
   }
   const id = flags.id as string | undefined;
