@@ -73,7 +73,7 @@ afterAll(async () => {
   }
 }, 120_000);
 
-/** A user's project: the published artifacts in ./published, and with Docker a compose.yaml. */
+/** A user's project: the published artifacts in ./published and a compose.yaml. */
 async function userProject(files: Record<string, string>): Promise<string> {
   const dir = await tempDir('modelmount-user-');
   for (const [name, text] of Object.entries(files)) {
@@ -81,14 +81,14 @@ async function userProject(files: Record<string, string>): Promise<string> {
     await fs.writeFile(path.join(dir, name), text);
   }
   await writeSourceTree(path.join(dir, 'published'), artifacts);
-  if (docker) await fs.writeFile(path.join(dir, 'compose.yaml'), `services:\n  worker:\n    image: ${IMAGE}\n`);
+  await fs.writeFile(path.join(dir, 'compose.yaml'), `services:\n  worker:\n    image: ${IMAGE}\n`);
   return dir;
 }
 
 function initFlags(): string[] {
   return [
-    '--from', 'published', '--sources', `${server.url}ml/`, '--container-dir', '/app/models',
-    ...(docker ? ['--compose-env', '--smoke-command', 'test -s /app/models/student/v0_ja/model.bin && test -s /app/models/teacher/v0/model.bin'] : []),
+    '--from', 'published', '--sources', `${server.url}ml/`, '--container-dir', '/app/models', '--compose-env',
+    '--smoke-command', 'test -s /app/models/student/v0_ja/model.bin && test -s /app/models/teacher/v0/model.bin',
   ];
 }
 
