@@ -73,7 +73,7 @@ export const demoCommand: CommandSpec = {
       server = await startStaticServer(origin, DEMO_PORT);
     } catch (err) {
       throw new UsageError(`Cannot start the demo server on 127.0.0.1:${DEMO_PORT} (${(err as NodeJS.ErrnoException).code}).`, {
-        hint: 'Another demo may still be running: stop it and run `npm run demo` again.',
+        hint: `Another demo may still be running: stop it and run \`${commandFor('demo')}\` again.`,
       });
     }
     try {
