@@ -70,11 +70,11 @@ function unexpectedArgument(arg: string, command: string): UsageError {
   const maybe = /\.ya?ml$/i.test(arg)
     ? `To use that manifest, pass --manifest ${arg}. `
     : /^[^-]/.test(arg) && arg.includes('/')
-      ? `Artifacts are chosen with update (\`modelmount update ${arg}\`), verify, smoke or status. `
+      ? `Artifacts are chosen with update (\`${commandFor('update', arg)}\`), verify, smoke or status. `
       : '';
   return new UsageError(`${command || 'This command'} takes no arguments, got "${arg}".`, {
     code: 'EUNEXPECTEDARG',
-    hint: `${maybe}Run \`modelmount ${command} --help\` to see the options.`,
+    hint: `${maybe}Run \`${commandFor(command, '--help')}\` to see the options.`,
   });
 }
 
