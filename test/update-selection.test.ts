@@ -179,7 +179,7 @@ describe("doctor's fix for a broken require rule", () => {
     await fs.rm(path.join(p.hostDir, 'student', 'v0_en'), { recursive: true, force: true });
     const d = await runCliCaptured(['doctor', '--manifest', p.manifest, '--json']);
     const finding = (JSON.parse(d.stdout).findings as { id: string; verdict: string; fix: string }[]).find((f) => f.id === 'require-violated' && f.verdict === 'error');
-    const fix = /`npm run models:update -- ([^`]*)`/.exec(finding!.fix)![1]!.split(' ');
+    const fix = /`modelmount update ([^`]*)`/.exec(finding!.fix)![1]!.split(' ');
     expect(fix).toEqual(['--only', 'student/v0_ja']);
     const r = await p.update(...fix);
     expect(r.code, r.stderr).toBe(0);
