@@ -106,7 +106,7 @@ describe('the packed tarball', () => {
     expect(await listFiles(path.join(dir, 'package'))).toEqual(['README.md', 'bin/modelmount.mjs', 'bin/start.mjs', 'dist/cli/hash-worker.mjs', 'dist/cli/modelmount.mjs', 'package.json']);
     const pkg = JSON.parse(await fs.readFile(path.join(dir, 'package', 'package.json'), 'utf8'));
     expect(pkg.private).toBeUndefined();
-    expect(Object.keys(pkg.dependencies).sort()).toEqual(['@inquirer/prompts', 'got', 'zx']);
+    expect(Object.keys(pkg.dependencies).sort()).toEqual(['@aws-sdk/client-s3', '@aws-sdk/credential-providers', '@inquirer/prompts', 'got', 'zx']);
     expect(pkg.devDependencies.esbuild).toBeDefined();
     expect(pkg.devDependencies.tsx).toBeDefined();
   });

@@ -10,6 +10,7 @@ import { formatBytes } from '../ui/format.ts';
 import { loadContext } from './context.ts';
 import { selectOptionsFromFlags } from './installed-selection.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
+import { commandFor } from '../invocation.ts';
 
 export const publishCommand: CommandSpec = {
   name: 'publish',
@@ -28,7 +29,7 @@ export const publishCommand: CommandSpec = {
   async run(flags, io, signal) {
     const target = flags._[0];
     if (typeof target !== 'string' || flags._.length !== 1) {
-      throw new UsageError('publish takes one argument: the registry reference, oci://REGISTRY/REPO:TAG.', { hint: 'e.g. modelmount publish oci://registry.example.com/team/models:v1 --only student/v0_ja' });
+      throw new UsageError('publish takes one argument: the registry reference, oci://REGISTRY/REPO:TAG.', { hint: `e.g. ${commandFor('publish', 'oci://registry.example.com/team/models:v1 --only student/v0_ja')}` });
     }
     const { parsePublishTarget, publishArtifacts } = await import('../sources/oci/publish.ts');
     const ref = parsePublishTarget(target);

@@ -17,6 +17,7 @@ import { sha256File } from '../../verify/hash.ts';
 import type { HttpSourceOptions } from '../http.ts';
 import { MEDIA, TITLE, type ImageManifest, type Layer } from './oci-source.ts';
 import { formatReference, header, parseOciReference, readText, RegistryClient, type OciReference } from './registry.ts';
+import { commandFor } from '../../invocation.ts';
 
 export const SET_ARTIFACT_TYPE = 'application/vnd.modelmount.set.v1+json';
 const EMPTY = Buffer.from('{}');
@@ -54,13 +55,13 @@ async function locate(cacheDir: string, hostDir: string, a: Artifact, f: Artifac
     }
     const actual = await sha256File(file, signal);
     if (actual !== f.sha256) {
-      throw new IntegrityError(`${a.id}/${f.path}`, f, { size: f.size, sha256: actual }, from === 'store' ? 'the store' : 'the host folder', 'Nothing was published. Run `modelmount update` to restore the verified file, then publish again.');
+      throw new IntegrityError(`${a.id}/${f.path}`, f, { size: f.size, sha256: actual }, from === 'store' ? 'the store' : 'the host folder', `Nothing was published. Run \`${commandFor('update')}\` to restore the verified file, then publish again.`);
     }
     return { file, from };
   }
   throw new UsageError(`${a.id}/${f.path} is neither in the store nor in the host folder: nothing to publish it from.`, {
     code: 'ENOFILE',
-    hint: 'Run `modelmount update` (or `warm`) for this selection first, then publish.',
+    hint: `Run \`${commandFor('update')}\` (or \`warm\`) for this selection first, then publish.`,
   });
 }
 
