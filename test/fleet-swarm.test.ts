@@ -12,10 +12,10 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildBusyboxImage, sh, testRunId, TEST_LABEL } from './helpers/docker.ts';
 import { manifestYaml, runCliCaptured, sha256, tempDir, writeSourceTree, type TestArtifact } from './helpers/cli.ts';
-import { requireSwarm, REQUIRE_SWARM_ENV, swarmUnavailable, TestSwarm, type SwarmNodeHandle } from './helpers/swarm-fixture.ts';
+import { describeFleet, swarmUnavailable, TestSwarm, type SwarmNodeHandle } from './helpers/swarm-fixture.ts';
 import type { ProvisionReport } from '../lib/fleet/swarm/provision.ts';
 import type { SwarmSmokeReport } from '../lib/fleet/swarm/smoke.ts';
 
@@ -170,14 +170,4 @@ function suite(): void {
   }, 600_000);
 }
 
-if (!why) describe('modelmount swarm on a real 3-node swarm (Docker-in-Docker)', suite);
-else if (requireSwarm()) {
-  describe('modelmount swarm', () => {
-    it('needs Docker and the swarm node image', () => {
-      throw new Error(`${why}, and ${REQUIRE_SWARM_ENV}=1 says the swarm tests must run.`);
-    });
-  });
-} else {
-  console.warn(`fleet-swarm.test.ts: SKIPPED: ${why} (set ${REQUIRE_SWARM_ENV}=1 to fail instead).`);
-  describe.skip(`modelmount swarm [skipped: ${why}]`, suite);
-}
+describeFleet('modelmount swarm on a real 3-node swarm (Docker-in-Docker)', why, suite);

@@ -2,26 +2,17 @@
 import path from 'node:path';
 import type { ParsedFlags } from '../cli/args.ts';
 import type { CommandSpec } from '../cli/command.ts';
-import { ExitCode, UsageError, toDiskError } from '../errors.ts';
-import { writeFileAtomic } from '../fs-atomic.ts';
-import { checkRequire, selectArtifacts } from '../manifest/select.ts';
+import { ExitCode, UsageError } from '../errors.ts';
 import { loadShell } from '../shell.ts';
 import { runNodeJob } from '../fleet/swarm/node-run.ts';
 import { DEFAULT_IMAGE, formatProvision, provisionExit, provisionSwarm } from '../fleet/swarm/provision.ts';
 import { baseComposeVersion, renderSwarmOverride } from '../fleet/swarm/override.ts';
 import { formatSwarmSmoke, smokeSwarm } from '../fleet/swarm/smoke.ts';
-import { loadContext, type CommandContext, type Io } from './context.ts';
-import { selectOptionsFromFlags } from './installed-selection.ts';
+import { loadContext, type Io } from './context.ts';
+import { fleetSelection, printOrWrite } from './fleet-output.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
 
 const SUBCOMMANDS = ['provision', 'override', 'smoke', 'node-run'] as const;
-
-/** The selection every subcommand acts on: flags, else the manifest's defaults (never the manager's own install). */
-function selectionOf(ctx: CommandContext, flags: ParsedFlags) {
-  const artifacts = selectArtifacts(ctx.manifest, selectOptionsFromFlags(flags));
-  checkRequire(ctx.manifest, artifacts.map((a) => a.id));
-  return artifacts;
-}
 
 async function swarmShell(io: Io) {
   return (await loadShell())({ quiet: true, nothrow: true, timeout: '120s', env: io.env, cwd: io.cwd });
@@ -58,20 +49,12 @@ Exit status of provision: 0 when every node holds the set, else the first failin
     }
     if (sub === 'node-run') return runNodeJob(flags, io, signal);
     const ctx = await loadContext(flags, io);
-    const artifacts = selectionOf(ctx, flags);
+    const artifacts = fleetSelection(ctx, flags);
     if (sub === 'override') {
       const text = renderSwarmOverride({ manifest: ctx.manifest, artifacts, baseVersion: await baseComposeVersion(ctx.manifest) });
       const out = flags.output as string | undefined;
-      if (!out) {
-        io.stdout.write(text);
-        return ExitCode.ok;
-      }
-      const file = path.resolve(io.cwd, out);
-      try {
-        await writeFileAtomic(file, text);
-      } catch (err) {
-        throw toDiskError(err, `writing ${file}`) ?? err;
-      }
+      const file = await printOrWrite(text, out, io);
+      if (!file) return ExitCode.ok;
       if (ctx.json) io.stdout.write(`${JSON.stringify({ command: 'swarm override', ok: true, path: file }, null, 2)}\n`);
       else io.stdout.write(`Wrote ${file}.\n  → docker stack deploy -c <your compose file> -c ${out} <stack>\n`);
       return ExitCode.ok;

@@ -9,6 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { describe, it } from 'vitest';
 import { $ as zx$ } from 'zx';
 import { sh, testRunId, TEST_LABEL } from './docker.ts';
 
@@ -126,5 +127,23 @@ export class TestSwarm {
     await sh`docker network rm ${this.network}`;
     // the nodes' /var/lib/docker is root-owned content written by the nodes
     await fs.rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `describe` for the fleet tests (swarm, podman): runs when `missing` is undefined; else skipped with the
+ * reason, or failed under MODELMOUNT_REQUIRE_SWARM=1 (.ci/run sets it after building the node image).
+ */
+export function describeFleet(name: string, missing: string | undefined, fn: () => void): void {
+  if (!missing) describe(name, fn);
+  else if (requireSwarm()) {
+    describe(name, () => {
+      it('has what it needs', () => {
+        throw new Error(`${missing}, and ${REQUIRE_SWARM_ENV}=1 says the fleet tests must run.`);
+      });
+    });
+  } else {
+    console.warn(`${name}: SKIPPED: ${missing} (set ${REQUIRE_SWARM_ENV}=1 to fail instead).`);
+    describe.skip(`${name} [skipped: ${missing}]`, fn);
   }
 }
