@@ -70,9 +70,15 @@ describe('swarm node-run', () => {
     expect(r.lines.join('\n')).not.toContain('node-token-8');
   });
 
+  it('provision without a reachable manager: exit 7 and what to do, nothing else', async () => {
+    const r = await runCliCaptured(['swarm', 'provision', '--manifest', manifestPath, '--json'], { cwd: dir, env: { DOCKER_HOST: `unix://${dir}/no-such.sock` } });
+    expect(r.code).toBe(7);
+    expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'ESWARM_ENGINE', hint: expect.stringContaining('Swarm manager') });
+  });
+
   it('the CLI refuses an unknown swarm subcommand with the list', async () => {
     const r = await runCliCaptured(['swarm', 'deploy', '--manifest', manifestPath], { cwd: dir });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('provision, override or smoke');
+    expect(r.stderr).toContain('provision, override, smoke or status');
   });
 });

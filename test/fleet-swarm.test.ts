@@ -18,6 +18,7 @@ import { manifestYaml, runCliCaptured, sha256, tempDir, writeSourceTree, type Te
 import { describeFleet, swarmUnavailable, TestSwarm, type SwarmNodeHandle } from './helpers/swarm-fixture.ts';
 import type { ProvisionReport } from '../lib/fleet/swarm/provision.ts';
 import type { SwarmSmokeReport } from '../lib/fleet/swarm/smoke.ts';
+import type { SwarmStatusReport } from '../lib/fleet/swarm/status.ts';
 
 const why = swarmUnavailable();
 const root = path.resolve(import.meta.dirname, '..');
@@ -146,6 +147,14 @@ function suite(): void {
       logs = (await swarm.on(swarm.manager)`docker service logs --raw ${`${stack}_worker`}`).stdout;
     }
     expect(logs).toContain('loaded /models/student/v0_ja');
+
+    // status --swarm: per node, the set it holds and whether the placed service runs there
+    const st = await runCliCaptured(['status', '--swarm', '--json', '--manifest', manifestPath], { env: { DOCKER_HOST: swarm.manager.dockerHost }, cwd: dir });
+    expect(st.code, st.stderr).toBe(0);
+    const status = JSON.parse(st.stdout) as SwarmStatusReport;
+    const [n1, n2] = status.nodes;
+    expect(n1).toMatchObject({ node: swarm.nodes[0]!.name, holds: 'current', services: [{ service: `${stack}_worker`, running: 1, matches: true }] });
+    expect(n2).toMatchObject({ node: swarm.nodes[1]!.name, holds: 'none', set: null, services: [{ service: `${stack}_worker`, running: 0, matches: false }] });
   }, 600_000);
 
   it('the next run provisions the repaired node and one that joined later; the first is a no-op; the worker follows the labels', async () => {
@@ -159,6 +168,9 @@ function suite(): void {
     const digest = await labelOf(swarm.nodes[0]!);
     for (const n of swarm.nodes) expect(await labelOf(n)).toBe(digest);
     expect(await workerNodes(3)).toEqual(swarm.nodes.map((n) => n.name).sort());
+    const st = await cli(['status']);
+    expect(st.code, st.stderr).toBe(0);
+    for (const n of swarm.nodes) expect(st.stdout).toMatch(new RegExp(`${n.name}\\s+ready/active\\s+current\\s+${stack}_worker: 1 running$`, 'm'));
   }, 600_000);
 
   it('swarm smoke runs the app check on every labelled node and reports per node', async () => {

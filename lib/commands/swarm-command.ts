@@ -8,11 +8,13 @@ import { runNodeJob } from '../fleet/swarm/node-run.ts';
 import { DEFAULT_IMAGE, formatProvision, provisionExit, provisionSwarm } from '../fleet/swarm/provision.ts';
 import { baseComposeVersion, renderSwarmOverride } from '../fleet/swarm/override.ts';
 import { formatSwarmSmoke, smokeSwarm } from '../fleet/swarm/smoke.ts';
+import { formatSwarmStatus, swarmStatus } from '../fleet/swarm/status.ts';
+import { selectionDigest } from '../manifest/load.ts';
 import { loadContext, type Io } from './context.ts';
 import { fleetSelection, printOrWrite } from './fleet-output.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
 
-const SUBCOMMANDS = ['provision', 'override', 'smoke', 'node-run'] as const;
+const SUBCOMMANDS = ['provision', 'override', 'smoke', 'status', 'node-run'] as const;
 
 async function swarmShell(io: Io) {
   return (await loadShell())({ quiet: true, nothrow: true, timeout: '120s', env: io.env, cwd: io.cwd });
@@ -23,7 +25,7 @@ const timeoutMs = (flags: ParsedFlags) => ((flags.timeout as number | undefined)
 export const swarmCommand: CommandSpec = {
   name: 'swarm',
   summary: 'Docker Swarm: provision every node (global-job + node label), write the stack override, smoke-test per node',
-  usage: 'modelmount swarm provision|override|smoke [--image IMG] [--constraint EXPR] [--only IDS] [--json]',
+  usage: 'modelmount swarm provision|override|smoke|status [--image IMG] [--constraint EXPR] [--only IDS] [--json]',
   flags: [
     ...pickFlags(SELECTION_FLAGS, 'only', 'labels', 'include-optional', 'source'),
     ...pickFlags(LOCATION_FLAGS, 'host-dir', 'cache-dir', 'retries', 'jobs'),
@@ -39,13 +41,14 @@ export const swarmCommand: CommandSpec = {
   modelmount swarm override -o models.swarm.yaml         # read-only binds + placement on that label
   docker stack deploy -c compose.yaml -c models.swarm.yaml app
   modelmount swarm smoke                                 # smoke.command on every labelled node
+  modelmount swarm status                                # per node: the set it holds, the placed services' tasks there
 Each node's host folder is the manifest's hostDir (or --host-dir); its store the manifest's cacheDir, else /var/cache/modelmount.
 The job bind-mounts the PARENT folders of both (they must exist on the nodes). Tokens (a source's tokenEnv set here) reach the nodes as Swarm secrets.
 Exit status of provision: 0 when every node holds the set, else the first failing node's own status (3 sources, 4 integrity, 5 disk), 7 when Swarm refused or lost a task.`,
   async run(flags, io, signal) {
     const sub = flags._[0];
     if (!SUBCOMMANDS.includes(sub as (typeof SUBCOMMANDS)[number]) || flags._.length > 1) {
-      throw new UsageError(sub ? `Unknown swarm subcommand "${flags._.join(' ')}".` : 'Which swarm subcommand?', { hint: 'Use modelmount swarm provision, override or smoke (modelmount swarm --help).' });
+      throw new UsageError(sub ? `Unknown swarm subcommand "${flags._.join(' ')}".` : 'Which swarm subcommand?', { hint: 'Use modelmount swarm provision, override, smoke or status (modelmount swarm --help).' });
     }
     if (sub === 'node-run') return runNodeJob(flags, io, signal);
     const ctx = await loadContext(flags, io);
@@ -60,6 +63,11 @@ Exit status of provision: 0 when every node holds the set, else the first failin
       return ExitCode.ok;
     }
     const sh = await swarmShell(io);
+    if (sub === 'status') {
+      const report = await swarmStatus(sh, selectionDigest(artifacts));
+      io.stdout.write(ctx.json ? `${JSON.stringify(report, null, 2)}\n` : formatSwarmStatus(report));
+      return ExitCode.ok;
+    }
     if (sub === 'provision') {
       const report = await provisionSwarm(sh, {
         manifest: ctx.manifest,

@@ -11,6 +11,7 @@
 import path from 'node:path';
 import fs from 'node:fs/promises';
 import type { Shell } from 'zx';
+import { formatTable } from '../../ui/format.ts';
 import { ExitCode, UsageError, type ExitStatus } from '../../errors.ts';
 import type { Artifact, Manifest } from '../../manifest/schema.ts';
 import { selectionDigest } from '../../manifest/load.ts';
@@ -213,8 +214,7 @@ export function formatProvision(r: ProvisionReport): string {
           : '';
     rows.push([n.node, n.role, n.state, n.label, detail]);
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  const table = rows.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+  const table = formatTable(rows);
   const held = r.nodes.filter((n) => n.state === 'verified').length;
   const bad = r.nodes.filter((n) => n.state !== 'verified' && n.label !== 'untouched');
   const lines = [table, '', `Set ${r.set} (${r.artifacts.join(', ')}) in ${r.hostDir}: ${held} node${held === 1 ? '' : 's'} labelled ${SET_LABEL}.`];
