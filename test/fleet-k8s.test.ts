@@ -185,7 +185,7 @@ function podmanSuite(): void {
     if (dir) podman(['kube', 'down', path.join(dir, 'play.yaml')]);
     podman(['secret', 'rm', secret]);
     podman(['rmi', '-f', `localhost/${mmImage}`, `localhost/${appImage}`]);
-    await sh`docker rmi -f ${mmImage}`;
+    await sh`docker rmi -f ${mmImage} ${appImage}`;
     await server?.close();
     if (dir) await fs.rm(dir, { recursive: true, force: true });
   }, 120_000);
