@@ -109,6 +109,7 @@ describe('k8s render: valid against the Kubernetes schemas', () => {
     const objs = await render('--volume', 'hostPath', '--kind', 'Pod');
     for (const o of objs) validate(o);
     expect(objs[1]!.spec.volumes).toContainEqual({ name: 'models', hostPath: { path: '/srv/models', type: 'DirectoryOrCreate' } });
+    expect(objs[1]!.spec.volumes).toContainEqual({ name: 'modelmount-store', hostPath: { path: '/var/cache/modelmount', type: 'DirectoryOrCreate' } });
   });
 
   it('pvc pattern: a Job fills the claim once, the app pods mount it readOnly (ReadOnlyMany)', async () => {

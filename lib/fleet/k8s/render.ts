@@ -17,6 +17,7 @@ import { composeSettingsOf } from '../../compose/override.ts';
 import { UsageError } from '../../errors.ts';
 import type { Artifact, Manifest } from '../../manifest/schema.ts';
 import { selectionDigest } from '../../manifest/load.ts';
+import { NODE_CACHE_DIR } from '../swarm/provision.ts';
 
 export const K8S_MANIFEST_DIR = '/etc/modelmount';
 export const K8S_MODELS_DIR = '/models';
@@ -110,8 +111,9 @@ export function renderK8sObjects(o: K8sRenderOptions): Obj[] {
   const bytes = o.artifacts.reduce((s, a) => s + a.files.reduce((t, f) => t + f.size, 0), 0);
   if (o.pattern === 'init') {
     const models = o.volume === 'hostPath' ? { name: 'models', hostPath: { path: o.hostDir, type: 'DirectoryOrCreate' } } : { name: 'models', emptyDir: {} };
-    // the store: an emptyDir next to an emptyDir (nothing to reuse), beside the host folder for hostPath
-    const store = o.volume === 'hostPath' ? { name: 'modelmount-store', hostPath: { path: `${o.hostDir}/.modelmount-store`, type: 'DirectoryOrCreate' } } : { name: 'modelmount-store', emptyDir: {} };
+    // the store: an emptyDir next to an emptyDir (nothing to reuse); the node's store folder next to hostPath
+    // (outside the host folder, which the app mounts)
+    const store = o.volume === 'hostPath' ? { name: 'modelmount-store', hostPath: { path: NODE_CACHE_DIR, type: 'DirectoryOrCreate' } } : { name: 'modelmount-store', emptyDir: {} };
     const podSpec = {
       ...(o.kind === 'Pod' ? { restartPolicy: o.restartPolicy ?? 'Always' } : {}),
       initContainers: [fillContainer(o, ids, secretName)],
