@@ -93,7 +93,7 @@ describe('k8s render: valid against the Kubernetes schemas', () => {
     const pod = dep.spec.template.spec;
     const init = pod.initContainers[0];
     expect(init.image).toBe('reg.example/modelmount:1');
-    expect(init.args).toEqual(['swarm', 'node-run', '--manifest', '/etc/modelmount/models.yaml', '--host-dir', '/models', '--cache-dir', '/var/cache/modelmount', '--only', 'student/v0_ja']);
+    expect(init.args).toEqual(['swarm', 'node-run', '--manifest', '/modelmount/manifest/models.yaml', '--host-dir', '/models', '--cache-dir', '/var/cache/modelmount', '--only', 'student/v0_ja']);
     expect(init.env).toEqual([{ name: 'MODELS_TOKEN', valueFrom: { secretKeyRef: { name: 'worker-tokens', key: 'MODELS_TOKEN', optional: true } } }]);
     expect(pod.containers[0].volumeMounts).toEqual([{ name: 'models', mountPath: '/app/models', readOnly: true }]);
     expect(pod.containers[0].env).toEqual([{ name: 'STUDENT_DIR', value: '/app/models/student/v0_ja' }]);

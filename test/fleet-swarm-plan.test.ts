@@ -50,9 +50,9 @@ describe('provisionJobSpec', () => {
     tokens: { MODELS_TOKEN: 's3cret' },
   });
   it('asks each node for exactly the selected ids, into the given folders', () => {
-    expect(spec.args).toEqual(['swarm', 'node-run', '--manifest', '/run/modelmount/manifest.yaml', '--host-dir', '/srv/models', '--cache-dir', '/var/cache/modelmount', '--only', 'student/v0_ja,student/v0_en', '--retries', '0']);
+    expect(spec.args).toEqual(['swarm', 'node-run', '--manifest', '/modelmount/manifest/models.yaml', '--host-dir', '/srv/models', '--cache-dir', '/var/cache/modelmount', '--only', 'student/v0_ja,student/v0_en', '--retries', '0']);
     expect(spec.constraints).toEqual(['node.labels.gpu==true']);
-    expect(spec.configs).toEqual([{ content: text, target: '/run/modelmount/manifest.yaml' }]);
+    expect(spec.configs).toEqual([{ content: text, target: '/modelmount/manifest/models.yaml' }]);
   });
   it('hands tokens over as secrets, never in arguments or environment', () => {
     expect(spec.secrets).toEqual([{ content: 's3cret', target: 'MODELS_TOKEN' }]);

@@ -19,7 +19,8 @@ import type { Artifact, Manifest } from '../../manifest/schema.ts';
 import { selectionDigest } from '../../manifest/load.ts';
 import { NODE_CACHE_DIR } from '../swarm/provision.ts';
 
-export const K8S_MANIFEST_DIR = '/etc/modelmount';
+/** not below /etc or /run: relative folders in the manifest resolve here, and modelmount refuses system folders */
+export const K8S_MANIFEST_DIR = '/modelmount/manifest';
 export const K8S_MODELS_DIR = '/models';
 export const K8S_STORE_DIR = '/var/cache/modelmount';
 export const SET_LABEL = 'modelmount.io/set';

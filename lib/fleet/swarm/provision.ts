@@ -19,8 +19,8 @@ import { checkSwarmManager, listNodes, runGlobalJob, setNodeLabel, type GlobalJo
 import { parseNodeResult, type NodeResult } from './node-run.ts';
 
 export const SET_LABEL = 'modelmount.set';
-/** where the job finds the manifest (a Swarm config) */
-export const NODE_MANIFEST_PATH = '/run/modelmount/manifest.yaml';
+/** where the job finds the manifest (a Swarm config); not below /run or /etc: relative folders in the manifest resolve there, and modelmount refuses system folders */
+export const NODE_MANIFEST_PATH = '/modelmount/manifest/models.yaml';
 /** the store on each node when the manifest names none (the manager's ~/.cache means nothing there) */
 export const NODE_CACHE_DIR = '/var/cache/modelmount';
 export const DEFAULT_IMAGE = 'modelmount:local';
