@@ -31,7 +31,7 @@ describe('swarm node-run', () => {
     const out: Buffer[] = [];
     const stdout = new PassThrough();
     stdout.on('data', (c: Buffer) => out.push(c));
-    const flags = parseFlags(['node-run', '--manifest', manifestPath, ...args], [...COMMON_FLAGS, ...swarmCommand.flags], {});
+    const flags = parseFlags(['node-run', '--manifest', manifestPath, ...args], [...COMMON_FLAGS, ...swarmCommand.flags], {}, 'swarm', 'own');
     const code = await runNodeJob(flags, { stdout, stderr: new PassThrough(), env: { PATH: process.env.PATH }, cwd: dir, isTTY: false }, new AbortController().signal, { secretsDir });
     return { code, lines: Buffer.concat(out).toString('utf8').split('\n').filter(Boolean) };
   }

@@ -20,6 +20,7 @@ function oneOf<T extends string>(flag: string, value: unknown, allowed: readonly
 
 export const k8sCommand: CommandSpec = {
   name: 'k8s',
+  operands: 'own',
   summary: 'Kubernetes: render YAML (initContainer filling emptyDir/hostPath, or a Job filling a ReadOnlyMany PVC)',
   usage: 'modelmount k8s render [--pattern init|pvc] [--volume emptyDir|hostPath] [--image IMG] [--app-image IMG] [-o FILE]',
   flags: [

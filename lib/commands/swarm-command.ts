@@ -24,6 +24,7 @@ const timeoutMs = (flags: ParsedFlags) => ((flags.timeout as number | undefined)
 
 export const swarmCommand: CommandSpec = {
   name: 'swarm',
+  operands: 'own',
   summary: 'Docker Swarm: provision every node (global-job + node label), write the stack override, smoke-test per node',
   usage: 'modelmount swarm provision|override|smoke|status [--image IMG] [--constraint EXPR] [--only IDS] [--json]',
   flags: [
