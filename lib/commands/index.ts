@@ -7,6 +7,8 @@ import { demoCommand } from './demo-command.ts';
 import { doctorCommand } from './doctor-command.ts';
 import { smokeCommand } from './smoke-command.ts';
 import { statusCommand } from './status-command.ts';
+import { swarmCommand } from './swarm-command.ts';
+import { k8sCommand } from './k8s-command.ts';
 import { gcCommand } from './gc-command.ts';
 import { manifestCommand } from './manifest-command.ts';
 import { publishCommand } from './publish-command.ts';
@@ -14,4 +16,4 @@ import { updateCommand } from './update-command.ts';
 import { verifyCommand } from './verify-command.ts';
 import { warmCommand } from './warm-command.ts';
 
-export const commands: CommandSpec[] = [initCommand, bootstrapCommand, updateCommand, verifyCommand, composeCommand, doctorCommand, smokeCommand, warmCommand, statusCommand, gcCommand, manifestCommand, publishCommand, demoCommand];
+export const commands: CommandSpec[] = [initCommand, bootstrapCommand, updateCommand, verifyCommand, composeCommand, doctorCommand, smokeCommand, warmCommand, statusCommand, gcCommand, manifestCommand, publishCommand, swarmCommand, k8sCommand, demoCommand];

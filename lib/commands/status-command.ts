@@ -19,6 +19,7 @@ import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { formatBytes } from '../ui/format.ts';
 import { verifyHostFiles, type FileStatus } from '../verify/verify-files.ts';
 import { installedSelection } from './installed-selection.ts';
+import { swarmCommand } from './swarm-command.ts';
 import { dockerEngine } from '../smoke/engine.ts';
 import { loadContext, type Io } from './context.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
@@ -277,10 +278,12 @@ export const statusCommand: CommandSpec = {
     ...pickFlags(SELECTION_FLAGS, 'only', 'labels', 'include-optional'),
     ...pickFlags(LOCATION_FLAGS, 'host-dir', 'cache-dir', 'jobs'),
     { name: 'docker', type: 'boolean', defaultTrue: true, env: 'MODELS_STATUS_DOCKER', help: 'do not ask Docker which running containers have the artifacts mounted' },
+    { name: 'swarm', type: 'boolean', help: 'on a Swarm manager: per node, the set it holds and the tasks there (= modelmount swarm status)' },
     JSON_FLAG,
   ],
   details: 'SELECTED marks the installed set (what update installed, which the override mounts); arguments or selection flags mark those artifacts instead. Every artifact of the manifest is listed. Exit status 0 whatever the state (use `verify` to fail on a bad install).',
   async run(flags, io, signal) {
+    if (flags.swarm) return swarmCommand.run({ ...flags, _: ['status'] }, io, signal);
     const report = await gatherStatus(flags, io, { signal });
     io.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
     return 0;

@@ -74,7 +74,13 @@ export interface OverrideHeader {
  * Render the override. Pure: same input → byte-identical output (services,
  * mounts and variables sorted; no timestamps).
  */
-export function renderOverride(input: { manifest: Manifest; artifacts: readonly Artifact[]; version?: string }): string {
+export function renderOverride(input: {
+  manifest: Manifest;
+  artifacts: readonly Artifact[];
+  version?: string;
+  /** Swarm (lib/fleet/swarm): placement constraints added to each service, e.g. node.labels.modelmount.set==<digest> */
+  placement?: string[];
+}): string {
   const { manifest } = input;
   const compose = composeSettingsOf(manifest);
   const byId = new Map<string, Artifact>();
@@ -109,6 +115,7 @@ export function renderOverride(input: { manifest: Manifest; artifacts: readonly 
     const svc: Record<string, unknown> = {};
     if (Object.keys(environment).length > 0) svc.environment = { ...environment };
     if (volumes.length > 0) svc.volumes = volumes.map((v) => ({ ...v }));
+    if (input.placement?.length) svc.deploy = { placement: { constraints: [...input.placement] } };
     services[name] = svc;
   }
   const body = stringify({ services }, { lineWidth: 0, indent: 2, indentSeq: true, sortMapEntries: false });

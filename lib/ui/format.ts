@@ -50,3 +50,9 @@ export class SpeedMeter {
 export function formatFailure(e: { message?: unknown; hint?: unknown }, indent = ''): string {
   return `${indent}✖ ${String(e.message)}\n${e.hint ? `${indent}  → ${String(e.hint)}\n` : ''}`;
 }
+
+/** Rows as aligned columns (two spaces apart; the last column not padded). The first row is the header. */
+export function formatTable(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+}
