@@ -41,7 +41,7 @@ export interface GcReport {
     blobs: number;
     artifacts: GcKept[];
     /** installs registered in the store (host folder still there) whose blobs are kept */
-    projects: { hostDir: string; manifest: string; blobs: number }[];
+    projects: { hostDir: string; manifest: string; blobs: number; warm?: true }[];
   };
   /** store registrations whose host folder or manifest is gone: forgotten (with --dry-run: would be) */
   forgotten: { hostDir: string; manifest: string; reason: string }[];
@@ -157,7 +157,7 @@ export async function gcInputs(flags: ParsedFlags, io: Io) {
         keepBlobs.add(sha);
         if (await exists(blobPath(store, sha))) present++;
       }
-      projects.push({ hostDir: reg.hostDir, manifest: reg.manifestPath, blobs: present });
+      projects.push({ hostDir: reg.hostDir, manifest: reg.manifestPath, blobs: present, ...(reg.kind === 'warm' ? { warm: true as const } : {}) });
     }
   }
   return { manifests, stores, hostDirs, keepBlobs, hosts, projects, forgotten };
@@ -289,7 +289,10 @@ export function formatGc(r: GcReport, asking = false): string {
     );
   }
   lines.push(`Kept ${r.kept.blobs} referenced blob${r.kept.blobs === 1 ? '' : 's'} and ${r.kept.artifacts.length} artifact folder${r.kept.artifacts.length === 1 ? '' : 's'}.`);
-  for (const p of r.kept.projects) if (p.blobs) lines.push(`  Kept ${p.blobs} blob${p.blobs === 1 ? '' : 's'} for ${p.manifest} (host folder ${p.hostDir}).`);
+  for (const p of r.kept.projects) {
+    const why = p.warm ? 'warmed by `warm`; kept while the manifest exists' : `host folder ${p.hostDir}`;
+    if (p.blobs) lines.push(`  Kept ${p.blobs} blob${p.blobs === 1 ? '' : 's'} for ${p.manifest} (${why}).`);
+  }
   for (const f of r.forgotten) lines.push(`  ${r.dryRun ? 'Would forget' : 'Forgot'} the install of ${f.manifest} into ${f.hostDir}: ${f.reason}; its blobs are no longer kept for it.`);
   if (r.held.blobs) {
     lines.push(

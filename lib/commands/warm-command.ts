@@ -13,6 +13,7 @@ import { selectionDigest } from '../manifest/load.ts';
 import type { Artifact } from '../manifest/schema.ts';
 import { planUpdate } from '../plan.ts';
 import { checkFreeSpace } from '../store/space.ts';
+import { registerWarm } from '../store/registrations.ts';
 import { Store } from '../store/store.ts';
 import { installList, installTasks } from '../tasks/install-tasks.ts';
 import { formatBytes, formatFailure } from '../ui/format.ts';
@@ -156,6 +157,8 @@ export async function runWarm(flags: ParsedFlags, io: Io, signal?: AbortSignal):
         errors,
         durationMs: Date.now() - started,
       };
+      // the store learns that this manifest wants these blobs: gc (on a terminal too) keeps them while the manifest exists
+      if (verified.size) await registerWarm(ctx.cacheDir, { hostDir: ctx.hostDir, manifestPath: ctx.manifest.path, blobs: [...verified] });
       const failures = results.map((r) => r.error).filter((e): e is ModelmountError => Boolean(e));
       return { exitCode: errors.length === 0 ? 0 : failures.length ? worstExit(failures) : 4, report };
     } finally {
