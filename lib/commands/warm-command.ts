@@ -16,7 +16,7 @@ import { checkFreeSpace } from '../store/space.ts';
 import { registerWarm } from '../store/registrations.ts';
 import { Store } from '../store/store.ts';
 import { installList, installTasks } from '../tasks/install-tasks.ts';
-import { formatBytes, formatFailure } from '../ui/format.ts';
+import { formatBytes, formatFailure, listSome } from '../ui/format.ts';
 import { pickRenderer } from '../ui/renderer.ts';
 import type { FileResult } from '../update/installer.ts';
 import { StoreFiller } from '../update/store-filler.ts';
@@ -66,7 +66,7 @@ export async function runWarm(flags: ParsedFlags, io: Io, signal?: AbortSignal):
   const { artifacts } = selection;
   const key = cacheKeyOf(artifacts);
   const sources = ctx.makeSources(selection.preferredSource);
-  if (!ctx.json) ctx.log(`Warming ${ctx.cacheDir} for ${artifacts.map((a) => a.id).join(', ')} from ${sources.map((s) => s.display).join(', ')}`);
+  if (!ctx.json) ctx.log(`Warming ${ctx.cacheDir} for ${listSome(artifacts.map((a) => a.id))} from ${sources.map((s) => s.display).join(', ')}`);
 
   return withRunLock(runLockDirs(io.env, [ctx.cacheDir]), runLockOptions(flags, ctx, 'warm', signal), async (locked) => {
     const store = await Store.open(ctx.cacheDir);

@@ -50,3 +50,12 @@ export class SpeedMeter {
 export function formatFailure(e: { message?: unknown; hint?: unknown }, indent = ''): string {
   return `${indent}✖ ${String(e.message)}\n${e.hint ? `${indent}  → ${String(e.hint)}\n` : ''}`;
 }
+
+/**
+ * A list of ids for a line of text: all of them when there are few, else the first `max` and
+ * "and N more" (20,000 artifacts made a 300 KB "Selected …" line). JSON output keeps full lists.
+ */
+export function listSome(items: readonly string[], max = 8): string {
+  if (items.length <= max + 1) return items.join(', ');
+  return `${items.slice(0, max).join(', ')} and ${items.length - max} more`;
+}
