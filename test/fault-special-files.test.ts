@@ -108,14 +108,19 @@ describe('a Compose file that is not a regular file', () => {
     expect(r.output).not.toContain('Internal error');
   });
 
-  it('a FIFO where the override should be: compose refuses it (exit 7) instead of blocking on reading it', async () => {
+  it('a FIFO where the override should be: compose and gc refuse it (exit 7) instead of blocking on reading it; status still reports', async () => {
     const p = await project();
     const override = path.join(p.dir, 'compose.models.yaml');
     mkfifo(override);
-    const r = await run(['compose', '--manifest', p.manifest]);
-    expect(r.signal, r.output).toBeNull();
-    expect(r.code, r.output).toBe(ExitCode.compose);
-    expect(r.output).toContain(`${override} is not a regular file (a FIFO)`);
+    for (const args of [['compose'], ['gc', '--dry-run']]) {
+      const r = await run([...args, '--manifest', p.manifest]);
+      expect(r.signal, `${args[0]}: ${r.output}`).toBeNull();
+      expect(r.code, `${args[0]}: ${r.output}`).toBe(ExitCode.compose);
+      expect(r.output).toContain(`${override} is not a regular file (a FIFO)`);
+    }
+    const status = await run(['status', '--no-docker', '--manifest', p.manifest]);
+    expect(status.signal, status.output).toBeNull();
+    expect(status.code, status.output).toBe(0);
   });
 });
 

@@ -13,7 +13,8 @@ import path from 'node:path';
 import type { ParsedFlags } from '../cli/args.ts';
 import type { CommandSpec } from '../cli/command.ts';
 import { parseComposeConfig } from '../compose/config.ts';
-import { CancelledError } from '../errors.ts';
+import { readExistingOverride } from '../compose/override.ts';
+import { CancelledError, ModelmountError } from '../errors.ts';
 import { thereOrUnsure } from '../fs-atomic.ts';
 import { listInstallRecords, rewriteInstallRecord, type InstallRecord, type StoredRecord } from '../install-record.ts';
 import { blobPath, hostFilePath } from '../layout.ts';
@@ -71,12 +72,12 @@ function toPosixRel(from: string, to: string): string | undefined {
 /** Bind sources of the override file of `m` (every service): what containers mount right now. */
 async function overrideSources(m: Manifest): Promise<string[]> {
   if (!m.compose) return [];
-  let text: string;
-  try {
-    text = await fs.readFile(m.compose.override, 'utf8');
-  } catch {
-    return [];
-  }
+  // a FIFO there is refused (exit 7) instead of blocking gc: what it mounts cannot be known
+  const text = await readExistingOverride(m.compose.override).catch((err: unknown) => {
+    if (err instanceof ModelmountError) throw err;
+    return undefined;
+  });
+  if (text === undefined) return [];
   const out: string[] = [];
   for (const svc of parseComposeConfig(text).values()) {
     for (const mount of svc.mounts) if (mount.type === 'bind' && mount.source) out.push(path.resolve(path.dirname(m.compose.override), mount.source));

@@ -318,7 +318,8 @@ export async function writeComposeOverride(
   return { path: file, changed: true };
 }
 
-async function readExistingOverride(file: string): Promise<string | undefined> {
+/** The override's text, undefined when there is none; a folder, FIFO, socket or device there is refused (exit 7), never read. */
+export async function readExistingOverride(file: string): Promise<string | undefined> {
   const st = await lstatOrUndefined(file);
   if (!st) return undefined;
   if (st.isDirectory()) {
