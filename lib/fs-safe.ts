@@ -37,7 +37,7 @@ export function linkRefused(p: string): DiskError {
 function notRegular(p: string, kind: string): DiskError {
   return new DiskError(`${p} is not a regular file (${kind}); modelmount keeps only regular files there and will not read it.`, {
     code: 'ENOTFILE',
-    data: { path: p },
+    data: { path: p, kind },
     hint: `Remove it (\`rm ${p}\`) and run again; modelmount writes a new one.`,
   });
 }
@@ -171,4 +171,51 @@ export async function readOwnFile(file: string, opts: { realBelow?: string; idle
     }
   };
   return withinDeadline(read(), idleMs, () => stalled(file, idleMs));
+}
+
+/**
+ * A file the user points at (the manifest, a Compose file) that is not a regular file: a FIFO, a
+ * socket, a device or a folder. Callers turn it into their own error (exit 2 for the manifest,
+ * exit 7 for a Compose file); `kind` says what it is ("a FIFO", …).
+ */
+export class NotRegularFileError extends Error {
+  readonly code = 'ENOTFILE';
+  constructor(
+    readonly file: string,
+    readonly kind: string,
+  ) {
+    super(`${file} is not a regular file (${kind})`);
+  }
+}
+
+/**
+ * Open a file the user chose (symlinks followed: they are the user's) without ever blocking on
+ * it: O_NONBLOCK, then fstat. A FIFO, socket, device or folder throws NotRegularFileError at once;
+ * Node's errors (ENOENT, EACCES, …) pass through. `check` sees the file's stats before any read
+ * (e.g. a size limit). Returns the contents as UTF-8.
+ */
+export async function readRegularFile(file: string, check?: (st: Stats) => void): Promise<string> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, fsc.O_RDONLY | fsc.O_NONBLOCK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENXIO') throw new NotRegularFileError(file, 'a socket');
+    throw err;
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new NotRegularFileError(file, kindOf(st));
+    check?.(st);
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close().catch(() => {});
+  }
+}
+
+/** Whether each of `files` that exists is a regular file; the first that is not throws NotRegularFileError. Opens nothing. */
+export async function refuseSpecialFiles(files: readonly string[]): Promise<void> {
+  for (const f of files) {
+    const st = await fs.stat(f).catch(() => undefined);
+    if (st && !st.isFile()) throw new NotRegularFileError(f, kindOf(st));
+  }
 }

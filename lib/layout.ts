@@ -71,6 +71,11 @@ export function storeRegistrationPath(cacheDir: string, hostDir: string, manifes
   return path.join(storeRegistrationsDir(cacheDir), `${shortDigest(`${path.resolve(hostDir)}\0${path.resolve(manifestPath)}`)}.json`);
 }
 
+/** `warm`'s registration of a manifest's warmed blobs in the store (no host folder: it installs nothing). */
+export function storeWarmRegistrationPath(cacheDir: string, manifestPath: string): string {
+  return path.join(storeRegistrationsDir(cacheDir), `warm-${shortDigest(path.resolve(manifestPath))}.json`);
+}
+
 function shortDigest(s: string): string {
   return createHash('sha256').update(s).digest('hex').slice(0, 16);
 }

@@ -20,14 +20,14 @@
  * (unique temp names, partials claimed by rename, verified blobs linked into
  * place, an existing correct target counting as success).
  */
-import fsCb, { readFileSync, rmSync } from 'node:fs';
+import fsCb, { closeSync, fstatSync, openSync, readFileSync, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
-import { LockError, toDiskError } from './errors.ts';
-import { makeDirs } from './fs-safe.ts';
+import { DiskError, LockError, toDiskError } from './errors.ts';
+import { makeDirs, readOwnFile } from './fs-safe.ts';
 import { lockPath } from './layout.ts';
 import { ownerState, ownerTag } from './owner.ts';
 
@@ -81,11 +81,27 @@ function parseHolder(text: string): LockHolder | undefined {
   return undefined;
 }
 
-/** The current holder of the lock on `dir`, if it is locked and says who it is. */
+/** holder.json's text ('' when missing or unreadable); never blocks on a FIFO, never follows a link. */
+async function readHolderText(file: string): Promise<string> {
+  return ((await readOwnFile(file).catch(() => undefined)) ?? '').toString('utf8');
+}
+
+/**
+ * The current holder of the lock on `dir`, if it is locked and says who it is. A holder.json that
+ * is a FIFO, socket or device is refused at once (DiskError, exit 5) instead of blocking the run.
+ */
 export async function readLockHolder(dir: string): Promise<LockHolder | undefined> {
+  const file = path.join(lockPath(dir), HOLDER_FILE);
   try {
-    return parseHolder(await fs.readFile(path.join(lockPath(dir), HOLDER_FILE), 'utf8'));
-  } catch {
+    return parseHolder(((await readOwnFile(file)) ?? '').toString('utf8'));
+  } catch (err) {
+    if (err instanceof DiskError && err.code === 'ENOTFILE') {
+      throw new DiskError(`${file} is not a regular file (${(err.data?.kind as string | undefined) ?? 'a special file'}); modelmount cannot tell who holds the lock on ${dir}.`, {
+        code: 'ENOTFILE',
+        data: { path: file },
+        hint: `If no modelmount run is using ${dir}, remove the lock (\`rm -r ${lockPath(dir)}\`) and run again.`,
+      });
+    }
     return undefined;
   }
 }
@@ -135,7 +151,7 @@ async function removeLockDir(lockDir: string, token: string, staleMs: number): P
   let ours = false;
   let stale = false;
   try {
-    const holder = parseHolder(await fs.readFile(path.join(grave, HOLDER_FILE), 'utf8').catch(() => ''));
+    const holder = parseHolder(await readHolderText(path.join(grave, HOLDER_FILE)));
     ours = holder?.token === token;
     stale = (await fs.stat(grave)).mtimeMs < Date.now() - staleMs;
   } catch {
@@ -167,7 +183,7 @@ async function reclaimIfHolderDead(lockDir: string, current: LockHolder | undefi
   } catch {
     return false;
   }
-  const taken = parseHolder(await fs.readFile(path.join(grave, HOLDER_FILE), 'utf8').catch(() => ''));
+  const taken = parseHolder(await readHolderText(path.join(grave, HOLDER_FILE)));
   if (taken?.token !== current.token) {
     // a live run took the lock meanwhile: give it back
     await fs.rename(grave, lockDir).catch(() => {});
@@ -187,7 +203,13 @@ function lockFs(holder: LockHolder, staleMs: number): Record<string, unknown> {
     rmdirSync: (p: string) => {
       let h: LockHolder | undefined;
       try {
-        h = parseHolder(readFileSync(path.join(p, HOLDER_FILE), 'utf8'));
+        // never blocks at exit: a holder.json that is not a regular file is not ours
+        const fd = openSync(path.join(p, HOLDER_FILE), fsCb.constants.O_RDONLY | fsCb.constants.O_NONBLOCK | fsCb.constants.O_NOFOLLOW);
+        try {
+          h = fstatSync(fd).isFile() ? parseHolder(readFileSync(fd, 'utf8')) : undefined;
+        } finally {
+          closeSync(fd);
+        }
       } catch {
         return;
       }

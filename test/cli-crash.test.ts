@@ -4,7 +4,7 @@
  * MODELMOUNT_DEBUG), and a reader that closes the pipe (`modelmount … | head -1`) ends nothing
  * loudly: EPIPE on stdout or stderr is quiet and the run keeps its own exit status.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { runCli } from '../lib/cli/run-cli.ts';
 import type { CommandSpec } from '../lib/cli/command.ts';
 import { ExitCode } from '../lib/errors.ts';
-import { tempDir } from './helpers/cli.ts';
+import { manifestYaml, runCliCaptured, tempDir, tempProject, writeSourceTree, type TestArtifact } from './helpers/cli.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'modelmount.mjs');
@@ -113,5 +113,58 @@ describe('a closed pipe (EPIPE)', () => {
   it('stderr closed by the reader: quiet, the run keeps its own exit status (2 for an unknown command)', async () => {
     const r = await run([BIN, 'no-such-command'], { close: ['stderr'] });
     expect(r.code).toBe(ExitCode.usage);
+  });
+});
+
+describe('a real shell pipeline whose reader exits early (`modelmount … | head -1`)', () => {
+  /** `bash -c '<modelmount> ARGS 2>ERR | READER'`: modelmount's exit status, stderr, and what the reader printed. */
+  async function piped(args: string[], reader: string): Promise<{ code: number; stderr: string; out: string }> {
+    const dir = await tempDir();
+    const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const r = spawnSync('bash', ['-c', `${quoted} 2>"$1/err" | ${reader}; echo "\${PIPESTATUS[0]}" > "$1/code"`, 'piped', dir], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, CI: 'true' },
+      encoding: 'utf8',
+    });
+    return { code: Number((await fs.readFile(path.join(dir, 'code'), 'utf8')).trim()), stderr: await fs.readFile(path.join(dir, 'err'), 'utf8'), out: r.stdout };
+  }
+
+  function quiet(r: { stderr: string }): void {
+    expect(r.stderr).not.toMatch(/Unhandled|EPIPE|Internal error/);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+  }
+
+  const ART: TestArtifact[] = [{ id: 'student/v0_ja', env: 'STUDENT_JA_DIR', files: [{ path: 'model.bin', data: Buffer.from('weights\n') }] }];
+
+  it('compose --print | head -1 (and a reader that is gone before the first write): quiet, exit 0', async () => {
+    const src = await tempDir();
+    await writeSourceTree(src, ART);
+    const extra = ['compose:', '  files: [compose.yaml]', '  services: [worker]', '  override: compose.models.yaml', '  containerDir: /app/models'].join('\n');
+    const p = await tempProject(manifestYaml({ artifacts: ART, sources: [{ name: 'folder', url: src }], extra }));
+    await fs.writeFile(path.join(p.dir, 'compose.yaml'), 'services:\n  worker:\n    image: busybox\n');
+    expect((await runCliCaptured(['update', '--manifest', p.manifest, '--yes', '--no-compose', '--no-smoke'])).code).toBe(0);
+    for (const reader of ['head -1', 'true']) {
+      const r = await piped(['compose', '--print', '--manifest', p.manifest], reader);
+      quiet(r);
+      expect(r.code, `${reader}: ${r.stderr}`).toBe(0);
+      if (reader === 'head -1') expect(r.out.split('\n').filter(Boolean)).toHaveLength(1);
+    }
+  });
+
+  it('status | head -1 with a table far larger than the pipe buffer (the write must fail with EPIPE): quiet, exit 0', async () => {
+    const many: TestArtifact[] = Array.from({ length: 1500 }, (_, i) => ({ id: `group/artifact_with_a_long_name_${i}`, files: [{ path: 'model.bin', data: Buffer.from(`${i}`) }] }));
+    const p = await tempProject(manifestYaml({ artifacts: many, sources: [{ name: 'folder', url: '/nonexistent' }] }));
+    const r = await piped(['status', '--no-docker', '--manifest', p.manifest], 'head -1');
+    quiet(r);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.out).toMatch(/^ARTIFACT\s+SELECTED/);
+  });
+
+  it('--help | head -1 (and a reader that is gone before the first write): quiet, exit 0', async () => {
+    for (const reader of ['head -1', 'true']) {
+      const r = await piped(['--help'], reader);
+      quiet(r);
+      expect(r.code, `${reader}: ${r.stderr}`).toBe(0);
+    }
   });
 });

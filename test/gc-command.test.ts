@@ -51,7 +51,7 @@ async function gc(manifests: string[], extra: string[] = []): Promise<{ code: nu
  *   manifest.yaml listed student/v0_ja + student/v_old and was installed, then was edited to list
  *   ja, en and the optional teacher and installed again: its install record now wants ja and en and
  *   remembers v_old as installed by it and released; v_old is on disk, wanted by nothing.
- *   old.yaml lists ja + v_old (never installed with); other/v9 was only warmed into the store by other.yaml.
+ *   old.yaml lists ja + v_old (never installed with); other/v9 was only warmed into the store, for a manifest since deleted.
  */
 async function scenario() {
   const sources = [{ name: 'mirror', url: server.url }];
@@ -65,8 +65,12 @@ async function scenario() {
   await fs.writeFile(oldManifest, manifestYaml({ artifacts: [current[0]!, old], sources }));
   const otherManifest = path.join(p.dir, 'other.yaml');
   await fs.writeFile(otherManifest, manifestYaml({ artifacts: [cacheOnly], sources }));
-  r = await runCliCaptured(['warm', '--manifest', otherManifest]);
+  // warmed through a copy since deleted: warm's registration is forgotten, the blob is referenced by nothing
+  const warmedBy = path.join(p.dir, 'warmed-by.yaml');
+  await fs.copyFile(otherManifest, warmedBy);
+  r = await runCliCaptured(['warm', '--manifest', warmedBy]);
   expect(r.code, r.stderr).toBe(0);
+  await fs.rm(warmedBy);
   return { ...p, oldManifest, otherManifest };
 }
 

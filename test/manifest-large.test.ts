@@ -87,6 +87,11 @@ describe('20,000 artifacts', () => {
     expect(doc.selection).toHaveLength(20_000 - 20);
     expect(doc.plan.files.length).toBe(2 * (20_000 - 20));
     expect(doc.plan.files.every((f: { action: string }) => f.action === 'fetch')).toBe(true);
+    // the text line names a few and counts the rest (it listed all 19,980 ids, ~300 KB); JSON keeps them all
+    const selected = r.stderr.split('\n').find((l) => l.startsWith('Selected '));
+    expect(selected).toMatch(/^Selected team1\/model_1, team2\/model_2, .* and 19972 more \(every non-optional artifact;/);
+    expect(selected!.length).toBeLessThan(400);
+    expect(doc.selection[19_979]).toBe('team49/model_19999');
   }, 120_000);
 });
 

@@ -166,4 +166,28 @@ describe('status', () => {
     const dropped = await status(p.manifest, ['--no-docker']);
     expect(dropped.unlisted).toEqual(['student/v0_ja']);
   });
+
+  it('a symlinked <hostDir>/.modelmount: status still exits 0, shows the problem in the table and in JSON, and writes nothing through the link', async () => {
+    const p = await installedProject();
+    const meta = path.join(p.hostDir, '.modelmount');
+    const elsewhere = path.join(p.dir, 'elsewhere');
+    await fs.rename(meta, elsewhere);
+    await fs.symlink(elsewhere, meta);
+    const before = (await fs.readdir(elsewhere, { recursive: true })).sort();
+    const r = await status(p.manifest.path, ['--no-docker']);
+    expect(r.problems).toHaveLength(1);
+    expect(r.problems[0]).toMatchObject({ code: 'ENOTREALDIR' });
+    expect(r.problems[0]!.message).toContain(`${meta} is a symlink`);
+    // the files themselves are still checked (hashed), against the manifest
+    expect(r.artifacts.find((a) => a.id === 'student/v0_ja')).toMatchObject({ installed: 'verified' });
+    const table = await runCliCaptured(['status', '--manifest', p.manifest.path, '--no-docker']);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toContain(`✖ ${meta} is a symlink`);
+    expect(table.stdout).toContain(`rm ${meta}`);
+    expect((await fs.readdir(elsewhere, { recursive: true })).sort()).toEqual(before);
+    // and without a problem, the list is empty
+    await fs.rm(meta);
+    await fs.rename(elsewhere, meta);
+    expect((await status(p.manifest.path, ['--no-docker'])).problems).toEqual([]);
+  });
 });

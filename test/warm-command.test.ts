@@ -59,6 +59,34 @@ describe('warm', () => {
     expect(server.requests.length - before).toBe(3);
   });
 
+  it('registers the warmed blobs in the store: gc run by another project keeps them while the manifest exists, then removes them', async () => {
+    const dir = await tempDir();
+    const store = path.join(dir, 'shared-store');
+    const ci = path.join(dir, 'ci.yaml');
+    await fs.writeFile(ci, manifestYaml({ artifacts, sources: [{ name: 'mirror', url: server.url }], cacheDir: store, hostDir: 'never-created' }));
+    const other = path.join(dir, 'other', 'models.yaml');
+    await fs.mkdir(path.dirname(other));
+    await fs.writeFile(other, manifestYaml({ artifacts: [artifacts[2]!], sources: [{ name: 'mirror', url: server.url }], cacheDir: store }));
+    expect((await runCliCaptured(['warm', '--manifest', ci])).code).toBe(0);
+    const warmed = artifacts.filter((a) => !a.optional).flatMap((a) => a.files.map((f) => blobPath(store, sha256(f.data))));
+    expect(warmed).toHaveLength(3);
+    for (const b of warmed) await fs.stat(b);
+
+    // the other project's gc, told to remove unreferenced blobs, keeps what warm registered
+    const gc = await runCliCaptured(['gc', '--manifest', other, '--yes']);
+    expect(gc.code, gc.stderr).toBe(0);
+    for (const b of warmed) await fs.stat(b);
+    expect(gc.stdout + gc.stderr).toContain(`Kept 3 blobs for ${ci} (warmed by \`warm\`; kept while the manifest exists)`);
+    const json = JSON.parse((await runCliCaptured(['gc', '--manifest', other, '--yes', '--json'])).stdout);
+    expect(json.kept.projects).toEqual([expect.objectContaining({ manifest: ci, blobs: 3, warm: true })]);
+
+    // the warming manifest is gone: its registration is forgotten and its blobs go
+    await fs.rm(ci);
+    const after = await runCliCaptured(['gc', '--manifest', other, '--yes']);
+    expect(after.code, after.stderr).toBe(0);
+    for (const b of warmed) await expect(fs.stat(b)).rejects.toThrow();
+  });
+
   it('re-fetches a blob that went bad in the store (it verifies what it keeps)', async () => {
     const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'mirror', url: server.url }] }));
     expect((await runCliCaptured(['warm', '--manifest', p.manifest, '--only', 'student/v0_en'])).code).toBe(0);

@@ -5,8 +5,8 @@
  * Every question has a flag, so `bootstrap --yes …` runs unattended; on a
  * bootstrapped host it changes nothing.
  */
-import fs from 'node:fs/promises';
 import path from 'node:path';
+import { readRegularFile } from '../fs-safe.ts';
 import { parse as parseYaml } from 'yaml';
 import type { ParsedFlags } from '../cli/args.ts';
 import type { CommandSpec } from '../cli/command.ts';
@@ -33,7 +33,7 @@ export async function listComposeServices(files: string[]): Promise<string[]> {
   const names = new Set<string>();
   for (const f of files) {
     try {
-      const doc = parseYaml(await fs.readFile(f, 'utf8')) as { services?: Record<string, unknown> } | null;
+      const doc = parseYaml(await readRegularFile(f)) as { services?: Record<string, unknown> } | null;
       for (const name of Object.keys(doc?.services ?? {})) names.add(name);
     } catch {
       // unreadable here: doctor reports Compose file problems with their lines

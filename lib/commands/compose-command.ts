@@ -2,25 +2,29 @@ import type { CommandSpec } from '../cli/command.ts';
 import { loadContext } from './context.ts';
 import { composeStep } from './compose-steps.ts';
 import { installedSelection } from './installed-selection.ts';
-import { JSON_FLAG, LOCATION_FLAGS, pickFlags } from './specs.ts';
+import { JSON_FLAG, LOCATION_FLAGS, pickFlags, WAIT_FLAG } from './specs.ts';
 import { composeInvocation, composeSettingsOf } from '../compose/override.ts';
 import { findSmokeEngine } from '../smoke/engine.ts';
+import { withRunLock } from '../lock.ts';
+import { runLockDirs, runLockOptions } from './run-lock.ts';
 
 export const composeCommand: CommandSpec = {
   name: 'compose',
   summary: 'write the Compose override that mounts the installed artifacts read-only, and validate it with Compose',
-  usage: 'modelmount compose [--print] [--force] [--json]',
+  usage: 'modelmount compose [--print] [--force] [--no-wait] [--json]',
   flags: [
     { name: 'print', type: 'boolean', help: 'only print the exact `docker compose -f … -f …` command line and how else to include the override (writes nothing)' },
     { name: 'force', type: 'boolean', help: 'replace an override file that modelmount did not write' },
     ...pickFlags(LOCATION_FLAGS, 'host-dir', 'jobs'),
+    WAIT_FLAG,
     JSON_FLAG,
   ],
   details: `Mounts every installed artifact (the install record: what update installed; before the first
 update, every non-optional artifact). To change that set, run update (it adds; --prune removes). Never edits your base
 Compose files. Checks every mount source exists and holds the verified files before Compose runs,
-then checks in \`config\` output that each artifact is mounted read-only in every listed service.`,
-  async run(flags, io) {
+then checks in \`config\` output that each artifact is mounted read-only in every listed service.
+Holds the host folder's run lock while it reads the install record and writes the override, like update.`,
+  async run(flags, io, signal) {
     const ctx = await loadContext(flags, io);
     if (flags.print) {
       // shows how to use the override and changes nothing: no write, no validation
@@ -31,8 +35,10 @@ then checks in \`config\` output that each artifact is mounted read-only in ever
       else io.stdout.write(`${inv.guidance}\n`);
       return 0;
     }
-    const artifacts = await installedSelection(ctx, flags);
-    const report = await composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, force: Boolean(flags.force), jobs: ctx.jobs });
+    const { artifacts, report } = await withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(flags, ctx, 'compose', signal), async () => {
+      const artifacts = await installedSelection(ctx, flags);
+      return { artifacts, report: await composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, force: Boolean(flags.force), jobs: ctx.jobs }) };
+    });
     if (ctx.json) {
       io.stdout.write(`${JSON.stringify({ command: 'compose', ok: true, artifacts: artifacts.map((a) => a.id), ...report }, null, 2)}\n`);
       return 0;

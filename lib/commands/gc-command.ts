@@ -13,7 +13,8 @@ import path from 'node:path';
 import type { ParsedFlags } from '../cli/args.ts';
 import type { CommandSpec } from '../cli/command.ts';
 import { parseComposeConfig } from '../compose/config.ts';
-import { CancelledError } from '../errors.ts';
+import { readExistingOverride } from '../compose/override.ts';
+import { CancelledError, ModelmountError } from '../errors.ts';
 import { thereOrUnsure } from '../fs-atomic.ts';
 import { listInstallRecords, rewriteInstallRecord, type InstallRecord, type StoredRecord } from '../install-record.ts';
 import { blobPath, hostFilePath } from '../layout.ts';
@@ -41,7 +42,7 @@ export interface GcReport {
     blobs: number;
     artifacts: GcKept[];
     /** installs registered in the store (host folder still there) whose blobs are kept */
-    projects: { hostDir: string; manifest: string; blobs: number }[];
+    projects: { hostDir: string; manifest: string; blobs: number; warm?: true }[];
   };
   /** store registrations whose host folder or manifest is gone: forgotten (with --dry-run: would be) */
   forgotten: { hostDir: string; manifest: string; reason: string }[];
@@ -71,12 +72,12 @@ function toPosixRel(from: string, to: string): string | undefined {
 /** Bind sources of the override file of `m` (every service): what containers mount right now. */
 async function overrideSources(m: Manifest): Promise<string[]> {
   if (!m.compose) return [];
-  let text: string;
-  try {
-    text = await fs.readFile(m.compose.override, 'utf8');
-  } catch {
-    return [];
-  }
+  // a FIFO there is refused (exit 7) instead of blocking gc: what it mounts cannot be known
+  const text = await readExistingOverride(m.compose.override).catch((err: unknown) => {
+    if (err instanceof ModelmountError) throw err;
+    return undefined;
+  });
+  if (text === undefined) return [];
   const out: string[] = [];
   for (const svc of parseComposeConfig(text).values()) {
     for (const mount of svc.mounts) if (mount.type === 'bind' && mount.source) out.push(path.resolve(path.dirname(m.compose.override), mount.source));
@@ -157,7 +158,7 @@ export async function gcInputs(flags: ParsedFlags, io: Io) {
         keepBlobs.add(sha);
         if (await exists(blobPath(store, sha))) present++;
       }
-      projects.push({ hostDir: reg.hostDir, manifest: reg.manifestPath, blobs: present });
+      projects.push({ hostDir: reg.hostDir, manifest: reg.manifestPath, blobs: present, ...(reg.kind === 'warm' ? { warm: true as const } : {}) });
     }
   }
   return { manifests, stores, hostDirs, keepBlobs, hosts, projects, forgotten };
@@ -289,7 +290,10 @@ export function formatGc(r: GcReport, asking = false): string {
     );
   }
   lines.push(`Kept ${r.kept.blobs} referenced blob${r.kept.blobs === 1 ? '' : 's'} and ${r.kept.artifacts.length} artifact folder${r.kept.artifacts.length === 1 ? '' : 's'}.`);
-  for (const p of r.kept.projects) if (p.blobs) lines.push(`  Kept ${p.blobs} blob${p.blobs === 1 ? '' : 's'} for ${p.manifest} (host folder ${p.hostDir}).`);
+  for (const p of r.kept.projects) {
+    const why = p.warm ? 'warmed by `warm`; kept while the manifest exists' : `host folder ${p.hostDir}`;
+    if (p.blobs) lines.push(`  Kept ${p.blobs} blob${p.blobs === 1 ? '' : 's'} for ${p.manifest} (${why}).`);
+  }
   for (const f of r.forgotten) lines.push(`  ${r.dryRun ? 'Would forget' : 'Forgot'} the install of ${f.manifest} into ${f.hostDir}: ${f.reason}; its blobs are no longer kept for it.`);
   if (r.held.blobs) {
     lines.push(

@@ -17,8 +17,12 @@ import { listInstallRecords, readInstallRecord, type InstallRecord } from '../in
 import { artifactDir, blobPath, containerPathOf } from '../layout.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { formatBytes } from '../ui/format.ts';
-import { verifyHostFiles, type FileStatus } from '../verify/verify-files.ts';
-import { installedSelection } from './installed-selection.ts';
+import { checkHostFiles, verifyHostFiles, type FileStatus } from '../verify/verify-files.ts';
+import { StateCache } from '../verify/state-cache.ts';
+import { ExitCode, ModelmountError } from '../errors.ts';
+import { readTextIfExists } from '../compose/override.ts';
+import { selectArtifacts } from '../manifest/select.ts';
+import { installedSelection, selectOptionsFromFlags } from './installed-selection.ts';
 import { swarmCommand } from './swarm-command.ts';
 import { dockerEngine } from '../smoke/engine.ts';
 import { loadContext, type Io } from './context.ts';
@@ -72,6 +76,12 @@ export interface StatusReport {
   unlisted: string[];
   /** other manifests' installs in the same host folder (their own, not stale): manifest path and artifact ids */
   otherManifests: { manifest: string; artifacts: string[] }[];
+  /**
+   * modelmount's own records that could not be read (a symlinked or special `<hostDir>/.modelmount`,
+   * state file or install record): status still reports (files hashed, the manifest's defaults as the
+   * installed set) and exits 0; update, verify and gc refuse them (exit 5).
+   */
+  problems: { code: string; message: string; hint?: string }[];
 }
 
 function installedState(statuses: FileStatus[]): InstalledState {
@@ -89,12 +99,8 @@ function samePath(a: string, b: string): boolean {
 async function overrideMounts(manifest: Manifest, artifacts: readonly Artifact[]): Promise<{ exists: boolean; byId: Map<string, string[]> }> {
   const byId = new Map<string, string[]>(artifacts.map((a) => [a.id, []]));
   const compose = manifest.compose!;
-  let text: string;
-  try {
-    text = await fs.readFile(compose.override, 'utf8');
-  } catch {
-    return { exists: false, byId };
-  }
+  const text = await readTextIfExists(compose.override).catch(() => undefined); // never blocks on a FIFO
+  if (text === undefined) return { exists: false, byId };
   let parsed;
   try {
     parsed = parseComposeConfig(text);
@@ -188,10 +194,28 @@ export interface StatusDeps {
 export async function gatherStatus(flags: ParsedFlags, io: Io, deps: StatusDeps = {}): Promise<StatusReport> {
   const ctx = await loadContext(flags, io);
   const { manifest } = ctx;
-  const selected = new Set((await installedSelection(ctx, flags)).map((a) => a.id));
+  // status always reports (exit 0): a record of its own it cannot read is shown, not thrown
+  const problems: StatusReport['problems'] = [];
+  const orReport = async <T>(work: () => Promise<T>, fallback: () => T | Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (err) {
+      if (!(err instanceof ModelmountError) || err.exitCode !== ExitCode.disk) throw err;
+      if (!problems.some((p) => p.message === err.message)) problems.push({ code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) });
+      return fallback();
+    }
+  };
+  const selected = new Set(
+    (await orReport(() => installedSelection(ctx, flags), () => selectArtifacts(manifest, selectOptionsFromFlags(flags)))).map((a) => a.id),
+  );
   const all = manifest.artifacts;
-  const checks = await verifyHostFiles(ctx.hostDir, all, { full: Boolean(flags.full), jobs: ctx.jobs, signal: deps.signal });
-  const record: InstallRecord | undefined = await readInstallRecord(ctx.hostDir, ctx.manifest.path);
+  const verifyOpts = { full: Boolean(flags.full), jobs: ctx.jobs, signal: deps.signal };
+  const checks = await orReport(
+    () => verifyHostFiles(ctx.hostDir, all, verifyOpts),
+    () => checkHostFiles(ctx.hostDir, all, StateCache.none(), verifyOpts), // hash every file: the cache cannot be trusted
+  );
+  const record: InstallRecord | undefined = await orReport(() => readInstallRecord(ctx.hostDir, ctx.manifest.path), () => undefined);
+  const others = await orReport(() => listInstallRecords(ctx.hostDir), () => []);
   const override = manifest.compose ? await overrideMounts(manifest, all) : undefined;
 
   let docker: StatusReport['docker'] = { checked: false, reachable: false, detail: 'not checked' };
@@ -237,9 +261,10 @@ export async function gatherStatus(flags: ParsedFlags, io: Io, deps: StatusDeps 
     docker,
     artifacts,
     unlisted: [...new Set([...Object.keys(record?.artifacts ?? {}), ...Object.keys(record?.released ?? {})])].filter((id) => !all.some((a) => a.id === id)),
-    otherManifests: (await listInstallRecords(ctx.hostDir))
+    otherManifests: others
       .filter(({ record: r }) => path.resolve(r.manifestPath) !== manifest.path)
       .map(({ record: r }) => ({ manifest: r.manifestPath, artifacts: Object.keys(r.artifacts) })),
+    problems,
   };
 }
 
@@ -257,7 +282,10 @@ export function formatStatus(r: StatusReport): string {
       a.containers === null ? '-' : a.containers.length === 0 ? 'none running' : a.containers.map((c) => `${c.name}: ${c.mounted ? (c.readOnly ? 'mounted ro' : 'mounted RW') : 'NOT mounted'}`).join(', ');
     rows.push([a.id, a.selected ? 'yes' : 'no', installed, formatBytes(a.size), a.source ?? '-', override, containers]);
   }
-  const lines = [table(rows), '', `Host folder: ${r.hostDir}${r.full ? ' (every file re-hashed)' : ' (verified-state cache; --full re-hashes)'}`];
+  const lines = [table(rows), ''];
+  for (const p of r.problems) lines.push(`✖ ${p.message}${p.hint ? `\n  → ${p.hint}` : ''}`);
+  if (r.problems.length) lines.push('  (the table above does without them: every file hashed, the manifest\'s defaults taken as the installed set)', '');
+  lines.push(`Host folder: ${r.hostDir}${r.full ? ' (every file re-hashed)' : ' (verified-state cache; --full re-hashes)'}`);
   if (r.override) lines.push(`Override: ${r.override.path}${r.override.exists ? '' : ` (not written yet: ${commandFor('update')} writes it)`}`);
   lines.push(`Containers: ${r.docker.detail}`);
   for (const a of r.artifacts) for (const p of a.problems) if (p.status !== 'missing') lines.push(`  ✖ ${a.id}/${p.path}: ${p.status}`);
@@ -281,7 +309,7 @@ export const statusCommand: CommandSpec = {
     { name: 'swarm', type: 'boolean', help: 'on a Swarm manager: per node, the set it holds and the tasks there (= modelmount swarm status)' },
     JSON_FLAG,
   ],
-  details: 'SELECTED marks the installed set (what update installed, which the override mounts); arguments or selection flags mark those artifacts instead. Every artifact of the manifest is listed. Exit status 0 whatever the state (use `verify` to fail on a bad install).',
+  details: 'SELECTED marks the installed set (what update installed, which the override mounts); arguments or selection flags mark those artifacts instead. Every artifact of the manifest is listed. Exit status 0 whatever the state, also when modelmount\'s own records cannot be read (a link or special file in <hostDir>/.modelmount: shown as a problem; use `verify` to fail on a bad install).',
   async run(flags, io, signal) {
     if (flags.swarm) return swarmCommand.run({ ...flags, _: ['status'] }, io, signal);
     const report = await gatherStatus(flags, io, { signal });

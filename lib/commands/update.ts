@@ -14,7 +14,7 @@ import { isNoop, planUpdate, type Plan } from '../plan.ts';
 import { checkFreeSpace, sameFilesystem } from '../store/space.ts';
 import { Store } from '../store/store.ts';
 import { installList, installTasks } from '../tasks/install-tasks.ts';
-import { formatBytes, formatFailure } from '../ui/format.ts';
+import { formatBytes, formatFailure, listSome } from '../ui/format.ts';
 import * as prompts from '../ui/prompts.ts';
 import { pickRenderer } from '../ui/renderer.ts';
 import { gatherState } from '../update/gather.ts';
@@ -91,7 +91,7 @@ export async function resolveInstalledSet(ctx: CommandContext, flags: ParsedFlag
   const set = planInstalledSet(ctx.manifest, await readInstalledIds(ctx), chosen.artifacts, { prune });
   checkRequire(ctx.manifest, set.artifacts.map((a) => a.id));
   if (set.kept.length) {
-    ctx.log(`Keeping the installed ${set.kept.join(', ')} (still mounted; --prune makes the installed set exactly the selection).`);
+    ctx.log(`Keeping the installed ${listSome(set.kept)} (still mounted; --prune makes the installed set exactly the selection).`);
   }
   if (set.removed.length) {
     const removed = set.removed.join(', ');
@@ -121,7 +121,7 @@ async function refreshInstalledSet(ctx: CommandContext, flags: ParsedFlags, sele
   const set = planInstalledSet(ctx.manifest, await readInstalledIds(ctx), selection.chosen, { prune: Boolean(flags.prune) });
   const confirmed = new Set(selection.pruned ?? []);
   const unconfirmed = set.removed.filter((id) => !confirmed.has(id));
-  if (unconfirmed.length && flags.yes) ctx.log(`Removing ${unconfirmed.join(', ')} too (installed by another run while this one waited; --prune --yes).`);
+  if (unconfirmed.length && flags.yes) ctx.log(`Removing ${listSome(unconfirmed)} too (installed by another run while this one waited; --prune --yes).`);
   else if (unconfirmed.length) {
     throw new UsageError(`Another run installed ${unconfirmed.join(', ')} while this one waited; --prune would remove ${unconfirmed.length === 1 ? 'it' : 'them'} unconfirmed.`, {
       code: 'EPRUNECONFIRM',
@@ -131,7 +131,7 @@ async function refreshInstalledSet(ctx: CommandContext, flags: ParsedFlags, sele
   }
   const before = new Set(selection.artifacts.map((a) => a.id));
   const meanwhile = set.artifacts.filter((a) => !before.has(a.id)).map((a) => a.id);
-  if (meanwhile.length) ctx.log(`Keeping ${meanwhile.join(', ')} too (installed by another run while this one waited).`);
+  if (meanwhile.length) ctx.log(`Keeping ${listSome(meanwhile)} too (installed by another run while this one waited).`);
   return { ...selection, artifacts: set.artifacts, pruned: set.removed };
 }
 
@@ -229,7 +229,7 @@ export async function runUpdate(flags: ParsedFlags, io: Io, signal?: AbortSignal
   const chosen = await chooseSelection(ctx, flags);
   if (chosen.how === 'defaults') {
     const which = flags['include-optional'] ? 'every artifact, optional ones included' : 'every non-optional artifact';
-    ctx.log(`Selected ${chosen.artifacts.map((a) => a.id).join(', ')} (${which}; choose with --only or --labels).`);
+    ctx.log(`Selected ${listSome(chosen.artifacts.map((a) => a.id))} (${which}; choose with --only or --labels).`);
   }
   const selection = await resolveInstalledSet(ctx, flags, chosen);
   const started = Date.now(); // after the questions: durations measure the work

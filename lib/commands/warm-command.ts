@@ -13,9 +13,10 @@ import { selectionDigest } from '../manifest/load.ts';
 import type { Artifact } from '../manifest/schema.ts';
 import { planUpdate } from '../plan.ts';
 import { checkFreeSpace } from '../store/space.ts';
+import { registerWarm } from '../store/registrations.ts';
 import { Store } from '../store/store.ts';
 import { installList, installTasks } from '../tasks/install-tasks.ts';
-import { formatBytes, formatFailure } from '../ui/format.ts';
+import { formatBytes, formatFailure, listSome } from '../ui/format.ts';
 import { pickRenderer } from '../ui/renderer.ts';
 import type { FileResult } from '../update/installer.ts';
 import { StoreFiller } from '../update/store-filler.ts';
@@ -66,7 +67,7 @@ export async function runWarm(flags: ParsedFlags, io: Io, signal?: AbortSignal):
   const { artifacts } = selection;
   const key = cacheKeyOf(artifacts);
   const sources = ctx.makeSources(selection.preferredSource);
-  if (!ctx.json) ctx.log(`Warming ${ctx.cacheDir} for ${artifacts.map((a) => a.id).join(', ')} from ${sources.map((s) => s.display).join(', ')}`);
+  if (!ctx.json) ctx.log(`Warming ${ctx.cacheDir} for ${listSome(artifacts.map((a) => a.id))} from ${sources.map((s) => s.display).join(', ')}`);
 
   return withRunLock(runLockDirs(io.env, [ctx.cacheDir]), runLockOptions(flags, ctx, 'warm', signal), async (locked) => {
     const store = await Store.open(ctx.cacheDir);
@@ -157,6 +158,8 @@ export async function runWarm(flags: ParsedFlags, io: Io, signal?: AbortSignal):
         errors,
         durationMs: Date.now() - started,
       };
+      // the store learns that this manifest wants these blobs: gc (on a terminal too) keeps them while the manifest exists
+      if (verified.size) await registerWarm(ctx.cacheDir, { hostDir: ctx.hostDir, manifestPath: ctx.manifest.path, blobs: [...verified] });
       const failures = results.map((r) => r.error).filter((e): e is ModelmountError => Boolean(e));
       return { exitCode: errors.length === 0 ? 0 : failures.length ? worstExit(failures) : 4, report };
     } finally {

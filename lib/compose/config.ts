@@ -20,6 +20,7 @@ import { parse as parseYaml } from 'yaml';
 import type { Shell } from 'zx';
 import { ComposeError } from '../errors.ts';
 import { formatCommandLine } from '../shell.ts';
+import { NotRegularFileError, refuseSpecialFiles } from '../fs-safe.ts';
 import { artifactDir, containerPathOf } from '../layout.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import type { ComposeEngine } from './engine.ts';
@@ -49,11 +50,29 @@ export interface MergedService {
 
 export type MergedConfig = Map<string, MergedService>;
 
+/**
+ * Compose blocks for ever reading a FIFO (and cannot read a socket or a device): refuse a Compose
+ * file that is not a regular file at once, exit 7, before Compose is started.
+ */
+export async function refuseSpecialComposeFiles(files: readonly string[]): Promise<void> {
+  try {
+    await refuseSpecialFiles(files);
+  } catch (err) {
+    if (!(err instanceof NotRegularFileError)) throw err;
+    throw new ComposeError(`The Compose file ${err.file} is not a regular file (${err.kind}); Compose would wait on it for ever.`, {
+      code: 'ECOMPOSE_NOTFILE',
+      hint: `Replace ${err.file} with a regular YAML file (or fix \`compose.files\` / \`compose.override\` in the manifest), then run again.`,
+      data: { path: err.file, kind: err.kind },
+    });
+  }
+}
+
 export async function runComposeConfig(
   engine: Pick<ComposeEngine, 'command'>,
   files: readonly string[],
   opts: { cwd?: string; $: Shell; env?: NodeJS.ProcessEnv },
 ): Promise<string> {
+  await refuseSpecialComposeFiles(files);
   const sh = opts.$({ quiet: true, nothrow: true, timeout: '60s', ...(opts.cwd ? { cwd: opts.cwd } : {}), ...(opts.env ? { env: opts.env } : {}) });
   const argv = [...engine.command, ...files.flatMap((f) => ['-f', f]), 'config'];
   const out = await sh`${argv}`;

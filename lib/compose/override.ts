@@ -25,6 +25,7 @@ import { stringify } from 'yaml';
 import { ComposeError, toDiskError } from '../errors.ts';
 import { formatCommandLine, shellQuote } from '../shell.ts';
 import { writeFileAtomic } from '../fs-atomic.ts';
+import { NotRegularFileError, readRegularFile } from '../fs-safe.ts';
 import { artifactDir, containerPathOf } from '../layout.ts';
 import type { Artifact, ComposeSettings, Manifest } from '../manifest/schema.ts';
 import { verifyHostFiles, type FileCheck } from '../verify/verify-files.ts';
@@ -149,12 +150,13 @@ function parseIdList(value: string): string[] {
   }
 }
 
+/** The file's text, undefined when it does not exist or is not a regular file (never blocks on a FIFO). */
 export async function readTextIfExists(file: string): Promise<string | undefined> {
   try {
-    return await fs.readFile(file, 'utf8');
+    return await readRegularFile(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return undefined;
+    if (code === 'ENOENT' || err instanceof NotRegularFileError) return undefined;
     throw err;
   }
 }
@@ -323,7 +325,8 @@ export async function writeComposeOverride(
   return { path: file, changed: true };
 }
 
-async function readExistingOverride(file: string): Promise<string | undefined> {
+/** The override's text, undefined when there is none; a folder, FIFO, socket or device there is refused (exit 7), never read. */
+export async function readExistingOverride(file: string): Promise<string | undefined> {
   const st = await lstatOrUndefined(file);
   if (!st) return undefined;
   if (st.isDirectory()) {
@@ -332,7 +335,16 @@ async function readExistingOverride(file: string): Promise<string | undefined> {
       hint: 'Set `compose.override` in the manifest to a file path, e.g. ../compose/models.override.yaml.',
     });
   }
-  return fs.readFile(file, 'utf8');
+  try {
+    return await readRegularFile(file);
+  } catch (err) {
+    if (!(err instanceof NotRegularFileError)) throw err;
+    throw new ComposeError(`${file} is not a regular file (${err.kind}), not a Compose file modelmount wrote.`, {
+      code: 'EOVERRIDE_FOREIGN',
+      hint: `Remove it (\`rm ${file}\`) or set \`compose.override\` in the manifest to another file path, then run again.`,
+      data: { path: file, kind: err.kind },
+    });
+  }
 }
 
 // ---------------------------------------------------------------------------

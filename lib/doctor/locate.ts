@@ -3,8 +3,8 @@
  * volume / environment entry of a service in a Compose file, an item of the
  * manifest. Best effort: undefined when it cannot be pinned down.
  */
-import fs from 'node:fs/promises';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { readRegularFile } from '../fs-safe.ts';
 import { cleanContainerPath, parseShortVolume } from '../compose/config.ts';
 
 export interface Location {
@@ -22,7 +22,7 @@ const cache = new Map<string, ParsedYaml | null>();
 async function loadYaml(file: string): Promise<ParsedYaml | undefined> {
   let text: string;
   try {
-    text = await fs.readFile(file, 'utf8');
+    text = await readRegularFile(file); // never blocks on a FIFO
   } catch {
     return undefined;
   }

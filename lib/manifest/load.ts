@@ -19,13 +19,13 @@
  */
 import { createHash } from 'node:crypto';
 import { redactUrl } from '../redact.ts';
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FAILSAFE_SCHEMA, load as loadYamlFast, Type as YamlType } from 'js-yaml';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { ManifestError, UsageError, type ManifestProblem } from '../errors.ts';
 import { folderProblems } from './folders.ts';
+import { NotRegularFileError, readRegularFile } from '../fs-safe.ts';
 import { checkSafeRelativePath, findCollisions, foldPath } from './paths.ts';
 import {
   artifactSchema,
@@ -72,12 +72,20 @@ export async function loadManifest(file: string, opts: LoadManifestOptions = {})
   const origin = fromEnv ? ` (from MODELS_MANIFEST=${given})` : '';
   let text: string;
   try {
-    const st = await fs.stat(abs).catch(() => undefined);
-    if (st?.isFile() && st.size > MAX_MANIFEST_BYTES) throw tooLarge(abs, st.size);
-    text = await fs.readFile(abs, 'utf8');
+    // never blocks: a FIFO, socket or device is refused at once (fstat of a non-blocking open)
+    text = await readRegularFile(abs, (st) => {
+      if (st.size > MAX_MANIFEST_BYTES) throw tooLarge(abs, st.size);
+    });
   } catch (err) {
     if (err instanceof UsageError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
+    if (err instanceof NotRegularFileError && err.kind !== 'a folder') {
+      throw new UsageError(`The manifest ${abs}${origin} is not a regular file (${err.kind}); modelmount will not read it.`, {
+        code: 'ENOMANIFEST',
+        hint: `Point --manifest (or MODELS_MANIFEST) at the YAML file itself; to feed a generated manifest, write it to a file first.`,
+        data: { path: abs, kind: err.kind },
+      });
+    }
     if (code === 'ENOENT' || code === 'ENOTDIR') {
       throw new UsageError(`Manifest not found: ${abs}${origin}`, {
         code: 'ENOMANIFEST',
@@ -86,7 +94,7 @@ export async function loadManifest(file: string, opts: LoadManifestOptions = {})
         data: { path: abs },
       });
     }
-    if (code === 'EISDIR') {
+    if (code === 'EISDIR' || err instanceof NotRegularFileError) {
       throw new UsageError(`The manifest path is a folder, not a file: ${abs}${origin}`, {
         code: 'ENOMANIFEST',
         cause: err,

@@ -38,6 +38,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { ProcessOutput, ProcessPromise, Shell } from 'zx';
 import { formatCommandLine, loadShell } from '../shell.ts';
 import type { ComposeEngine } from '../compose/engine.ts';
+import { refuseSpecialComposeFiles } from '../compose/config.ts';
 import { SmokeError, UsageError } from '../errors.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import {
@@ -722,6 +723,7 @@ export async function runSmoke(manifest: Manifest, artifacts: readonly Artifact[
   const overrideExists = await pathExists(compose.override);
   const overrideIncluded = listed || overrideExists;
   const files = listed || !overrideExists ? [...compose.files] : [...compose.files, compose.override];
+  await refuseSpecialComposeFiles(files);
   if (!overrideIncluded) {
     step(`the override ${compose.override} does not exist: running with the base files only (write it with \`${commandFor('compose')}\`)`);
   }

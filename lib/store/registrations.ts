@@ -8,10 +8,16 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { readJsonIfExists, thereOrUnsure, writeFileAtomic } from '../fs-atomic.ts';
 import { refuseLinksBelow } from '../fs-safe.ts';
-import { storeRegistrationPath, storeRegistrationsDir } from '../layout.ts';
+import { storeRegistrationPath, storeRegistrationsDir, storeWarmRegistrationPath } from '../layout.ts';
 
 export interface StoreRegistration {
   version: 1;
+  /**
+   * install (absent in older files): an update into `hostDir`, live while host folder and manifest exist;
+   * warm: `warm` filled the store for the manifest (CI cache-warm), live while the manifest exists
+   * (`hostDir` is the manifest's, for messages only). A later warm of that manifest replaces it.
+   */
+  kind?: 'install' | 'warm';
   hostDir: string;
   manifestPath: string;
   updatedAt: string;
@@ -25,12 +31,20 @@ export interface StoredRegistration {
 }
 
 /** Record (or refresh) that `hostDir`, installed from `manifestPath`, uses `blobs` of the store. */
-export async function registerInstall(cacheDir: string, reg: Omit<StoreRegistration, 'version' | 'updatedAt'>): Promise<void> {
-  const file = storeRegistrationPath(cacheDir, reg.hostDir, reg.manifestPath);
+export async function registerInstall(cacheDir: string, reg: Omit<StoreRegistration, 'version' | 'updatedAt' | 'kind'>): Promise<void> {
+  await register(cacheDir, storeRegistrationPath(cacheDir, reg.hostDir, reg.manifestPath), reg);
+}
+
+/** Record (or replace) that `warm` filled the store with `blobs` for `manifestPath`: kept by gc while the manifest exists. */
+export async function registerWarm(cacheDir: string, reg: Omit<StoreRegistration, 'version' | 'updatedAt' | 'kind'>): Promise<void> {
+  await register(cacheDir, storeWarmRegistrationPath(cacheDir, reg.manifestPath), { ...reg, kind: 'warm' });
+}
+
+async function register(cacheDir: string, file: string, reg: Omit<StoreRegistration, 'version' | 'updatedAt'>): Promise<void> {
   const blobs = [...new Set(reg.blobs)].sort();
   const previous = await readJsonIfExists<StoreRegistration>(file, { realBelow: cacheDir }).catch(() => undefined);
-  if (previous && JSON.stringify(previous.blobs) === JSON.stringify(blobs)) return; // unchanged: no write
-  const body: StoreRegistration = { version: 1, hostDir: reg.hostDir, manifestPath: reg.manifestPath, updatedAt: new Date().toISOString(), blobs };
+  if (previous && previous.hostDir === reg.hostDir && JSON.stringify(previous.blobs) === JSON.stringify(blobs)) return; // unchanged: no write
+  const body: StoreRegistration = { version: 1, ...(reg.kind ? { kind: reg.kind } : {}), hostDir: reg.hostDir, manifestPath: reg.manifestPath, updatedAt: new Date().toISOString(), blobs };
   await writeFileAtomic(file, `${JSON.stringify(body, null, 2)}\n`, 0o644, { realBelow: cacheDir });
 }
 
@@ -54,7 +68,7 @@ export async function listRegistrations(cacheDir: string): Promise<StoredRegistr
 
 /** Why a registration is no longer live (its host folder or its manifest is gone), or undefined while it is. */
 export async function deadRegistration(reg: StoreRegistration): Promise<string | undefined> {
-  if (!(await thereOrUnsure(reg.hostDir))) return 'its host folder is gone';
+  if (reg.kind !== 'warm' && !(await thereOrUnsure(reg.hostDir))) return 'its host folder is gone';
   if (!(await thereOrUnsure(reg.manifestPath))) return 'its manifest is gone';
   return undefined;
 }

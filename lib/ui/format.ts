@@ -56,3 +56,12 @@ export function formatTable(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
 }
+
+/**
+ * A list of ids for a line of text: all of them when there are few, else the first `max` and
+ * "and N more" (20,000 artifacts made a 300 KB "Selected …" line). JSON output keeps full lists.
+ */
+export function listSome(items: readonly string[], max = 8): string {
+  if (items.length <= max + 1) return items.join(', ');
+  return `${items.slice(0, max).join(', ')} and ${items.length - max} more`;
+}

@@ -44,6 +44,11 @@ export class StateCache {
     return StateCache.load(hostStatePath(hostDir), hostDir);
   }
 
+  /** A cache that starts empty and is never saved (status when the host folder's own records are refused). */
+  static none(): StateCache {
+    return new StateCache('', {}, '');
+  }
+
   /** The sha256 recorded for `key` if the file still has the identity it had then. */
   lookup(key: string, st: BigIntStats): string | undefined {
     const e = this.entries[key];
@@ -97,7 +102,7 @@ export class StateCache {
 
   /** Persist if anything changed. A cache that cannot be written only costs a re-hash next time. */
   async save(): Promise<void> {
-    if (!this.dirty) return;
+    if (!this.dirty || !this.file) return;
     const sorted = Object.fromEntries(Object.entries(this.entries).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     try {
       await writeFileAtomic(this.file, `${JSON.stringify({ version: 1, entries: sorted } satisfies CacheFile)}\n`, 0o644, { realBelow: this.realBelow });
