@@ -4,7 +4,6 @@
  * nothing large is committed.
  */
 import { createCipheriv, createHash } from 'node:crypto';
-import { hashSync } from 'hasha';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
@@ -48,7 +47,7 @@ export async function writeDemoOrigin(root: string): Promise<Map<string, string>
   const digests = new Map<string, string>();
   for (const f of DEMO_FILES) {
     const bytes = demoBytes(f);
-    const sha = hashSync(bytes, { algorithm: 'sha256' });
+    const sha = createHash('sha256').update(bytes).digest('hex');
     digests.set(`${f.artifactId}/${f.path}`, sha);
     const target = path.join(root, ...f.artifactId.split('/'), ...f.path.split('/'));
     const existing = await fs.readFile(target).catch(() => undefined);
