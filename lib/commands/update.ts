@@ -313,15 +313,10 @@ async function installSelection(
   const installer = new Installer({ store, hostDir: ctx.hostDir, sources, jobs: ctx.jobs, hostCache, signal });
   const renderer = pickRenderer({ json: ctx.json, quiet: Boolean(flags.quiet), isTTY: io.isTTY, stderrIsTTY: io.stderrIsTTY, env: io.env });
   const list = installList(installTasks(plan, installer, { progressIntervalMs: renderer === 'default' ? 100 : 10_000 }), renderer, io);
-  let results: FileResult[] = [];
-  try {
-    const ctxOut = await list.run();
-    results = ctxOut.results;
-  } finally {
-    await Promise.all([hostCache.save(), store.save()]);
-  }
+  // exitOnError: false — run() collects each task's error in ctx.results and never throws
+  const { results } = await list.run();
+  await Promise.all([hostCache.save(), store.save()]);
   signal?.throwIfAborted();
-  results = results.length ? results : list.ctx.results;
   const report = summarise(ctx, selection, results, started);
   if (report.ok) await recordInstall(ctx, selection, report);
   const failures = results.map((r) => r.error).filter((e): e is ModelmountError => Boolean(e));

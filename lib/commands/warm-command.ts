@@ -103,13 +103,8 @@ export async function runWarm(flags: ParsedFlags, io: Io, signal?: AbortSignal):
         verbs: { doing: 'Fetch', done: 'Fetched' },
       });
       const list = installList(tasks, renderer, io);
-      let results: FileResult[] = [];
-      try {
-        results = (await list.run()).results;
-      } catch {
-        results = list.ctx.results;
-      }
-      results = results.length ? results : list.ctx.results;
+      // exitOnError: false — run() collects each task's error in ctx.results and never throws
+      const { results } = await list.run();
       locked.throwIfAborted();
 
       // Then verify: every blob of the selection is in the store with the right bytes.
