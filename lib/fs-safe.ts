@@ -14,6 +14,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DiskError, toDiskError } from './errors.ts';
 import { STALL_DEFAULTS, seconds, withinDeadline } from './stall.ts';
+import { relativeInside } from './path-inside.ts';
 
 /** What a non-regular file is, for messages: "a FIFO", "a socket", … */
 export function kindOf(st: Stats): string {
@@ -128,8 +129,8 @@ export async function ensureRealDir(root: string, rel: string): Promise<string> 
 
 /** Refuse a symlink at any level of `p` below `root` (what exists of it; `root` itself may be a link). */
 export async function refuseLinksBelow(root: string, p: string): Promise<void> {
-  const rel = path.relative(root, p);
-  if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) return;
+  const rel = relativeInside(root, p);
+  if (!rel) return;
   let current = root;
   for (const seg of rel.split(path.sep)) {
     current = path.join(current, seg);

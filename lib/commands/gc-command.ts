@@ -28,6 +28,7 @@ import { formatBytes } from '../ui/format.ts';
 import { DEFAULT_MANIFEST, isCI, resolveFolders, type Io } from './context.ts';
 import { runLockDirs, runLockOptions } from './run-lock.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, WAIT_FLAG } from './specs.ts';
+import { relativeInside } from '../path-inside.ts';
 
 export interface GcReport {
   command: 'gc';
@@ -63,10 +64,7 @@ async function exists(p: string): Promise<boolean> {
 }
 
 function toPosixRel(from: string, to: string): string | undefined {
-  const rel = path.relative(from, to);
-  if (rel === '') return '';
-  if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) return undefined;
-  return rel.split(path.sep).join('/');
+  return relativeInside(from, to)?.split(path.sep).join('/');
 }
 
 /** Bind sources of the override file of `m` (every service): what containers mount right now. */

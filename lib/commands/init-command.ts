@@ -25,6 +25,7 @@ import { listComposeServices } from './bootstrap-command.ts';
 import { DEFAULT_MANIFEST, defaultJobs, isCI, type Io } from './context.ts';
 import { hashWithProgress } from './manifest-command.ts';
 import { commandFor, formatExamples } from '../invocation.ts';
+import { relativeInside } from '../path-inside.ts';
 
 export const DEFAULT_HOST_DIR = 'models';
 export const DEFAULT_CONTAINER_DIR = '/models';
@@ -65,8 +66,7 @@ const INIT_FLAGS: FlagSpec[] = [
 
 /** relative to the current folder when inside it, else absolute */
 function shown(cwd: string, p: string): string {
-  const rel = path.relative(cwd, p);
-  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p;
+  return relativeInside(cwd, p) || p;
 }
 
 function given(flags: ParsedFlags, name: string): boolean {

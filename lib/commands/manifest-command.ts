@@ -23,6 +23,7 @@ import { pickRenderer } from '../ui/renderer.ts';
 import { DEFAULT_MANIFEST, defaultJobs, type Io } from './context.ts';
 import { JSON_FLAG } from './specs.ts';
 import { commandFor, formatExamples } from '../invocation.ts';
+import { relativeInside } from '../path-inside.ts';
 
 export interface ManifestAddReport {
   command: 'manifest';
@@ -50,8 +51,7 @@ export interface ManifestCheckReport {
 
 /** relative to the current folder when inside it, else absolute */
 function shown(cwd: string, p: string): string {
-  const rel = path.relative(cwd, p);
-  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p;
+  return relativeInside(cwd, p) || p;
 }
 
 function manifestPathOf(flags: ParsedFlags, io: Io): string {

@@ -22,6 +22,7 @@ import { formatCommandLine } from '../shell.ts';
 import type { Artifact, ComposeSettings, Manifest } from '../manifest/schema.ts';
 import { locateEnv, locateKey, locateService, locateVolume, readIncludes } from './locate.ts';
 import { commandFor } from '../invocation.ts';
+import { isSameOrInside, relativeInside } from '../path-inside.ts';
 
 // CommonJS module: Node hands ESM the function itself, TypeScript (NodeNext) sees `{ default }`; the package sets both.
 const dockerignore = dockerignoreModule.default;
@@ -199,8 +200,8 @@ export async function checkDockerignore(ctx: DoctorContext): Promise<DoctorFindi
     let excludedCount = 0;
     for (const a of ctx.selected) {
       const dir = artifactDir(ctx.manifest.hostDir, a.id);
-      const rel = path.relative(bc.dir, dir);
-      if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) continue; // outside this context: the mount checks decide
+      const rel = relativeInside(bc.dir, dir);
+      if (!rel) continue; // outside this context: the mount checks decide
       const relDir = toPosix(rel);
       const match = matchDockerignore(text, [relDir, ...a.files.map((f) => `${relDir}/${f.path}`)]);
       if (!match.excluded) continue;
@@ -262,8 +263,8 @@ async function excludedPairs(ctx: DoctorContext): Promise<Set<string>> {
     const text = await readTextIfExists(bc.ignoreFile);
     if (text === undefined) continue;
     for (const a of ctx.selected) {
-      const rel = path.relative(bc.dir, artifactDir(ctx.manifest.hostDir, a.id));
-      if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) continue;
+      const rel = relativeInside(bc.dir, artifactDir(ctx.manifest.hostDir, a.id));
+      if (!rel) continue;
       const relDir = toPosix(rel);
       if (!matchDockerignore(text, [relDir, ...a.files.map((f) => `${relDir}/${f.path}`)]).excluded) continue;
       for (const s of bc.services.length > 0 ? bc.services : ctx.compose.services) pairs.add(`${s}\0${a.id}`);
@@ -429,11 +430,6 @@ async function walkSymlinks(root: string): Promise<string[]> {
   return links.sort();
 }
 
-function isInside(root: string, p: string): boolean {
-  const rel = path.relative(root, p);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
-}
-
 /** Symlinks in `root` whose target is absolute or resolves outside it (they dangle in the container). */
 export async function findEscapingSymlinks(root: string): Promise<{ link: string; target: string; reason: string }[]> {
   const out: { link: string; target: string; reason: string }[] = [];
@@ -450,13 +446,13 @@ export async function findEscapingSymlinks(root: string): Promise<{ link: string
       continue;
     }
     const resolved = path.resolve(path.dirname(link), target);
-    if (!isInside(root, resolved)) {
+    if (!isSameOrInside(resolved, root)) {
       out.push({ link, target, reason: `resolves to ${resolved}, outside the mounted folder` });
       continue;
     }
     try {
       const real = await fs.realpath(resolved);
-      if (!isInside(realRoot, real)) out.push({ link, target, reason: `resolves (through further links) to ${real}, outside the mounted folder` });
+      if (!isSameOrInside(real, realRoot)) out.push({ link, target, reason: `resolves (through further links) to ${real}, outside the mounted folder` });
     } catch {
       // dangling already on the host, but inside: verification reports missing files
     }

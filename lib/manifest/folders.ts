@@ -13,6 +13,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../errors.ts';
+import { isSameOrInside } from '../path-inside.ts';
 
 /** Folders that are system folders with everything below them. */
 const SYSTEM_TREES = ['/etc', '/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/boot', '/dev', '/proc', '/sys', '/run'];
@@ -35,12 +36,6 @@ export interface FolderProblem {
   field: 'hostDir' | 'cacheDir';
   message: string;
   fix: string;
-}
-
-/** `child` is `parent` or below it (absolute, normalised POSIX paths). */
-export function isSameOrInside(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
 }
 
 /** Why `dir` is a system folder, or undefined. */

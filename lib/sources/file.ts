@@ -15,13 +15,9 @@ import type { ResolvedSource } from '../manifest/schema.ts';
 import { kindOf } from '../fs-safe.ts';
 import { boundStalls, seconds, STALL_DEFAULTS, withinDeadline, type StallBounds } from '../stall.ts';
 import type { OpenedRange, OpenRequest, Source } from './types.ts';
+import { isSameOrInside } from '../path-inside.ts';
 
 const READ_CHUNK = 1024 * 1024;
-
-function isInside(root: string, p: string): boolean {
-  const rel = path.relative(root, p);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
-}
 
 export interface FileSourceOptions {
   /** stall bounds, the HTTP source's by default (lib/stall.ts) */
@@ -63,7 +59,7 @@ export function createFileSource(src: ResolvedSource, opts: FileSourceOptions = 
       if (err instanceof SourceError || req.signal?.aborted) throw err;
       throw fail('EMISSING', `${rel} not found in ${root}`, false, err);
     }
-    if (!isInside(rootReal, parentReal)) {
+    if (!isSameOrInside(parentReal, rootReal)) {
       throw fail('EOUTSIDE', `${rel} resolves outside the source folder ${root} (a symlinked folder): refused`, false);
     }
     let handle: fs.FileHandle;
