@@ -6,6 +6,7 @@
 import minimist from 'minimist';
 import { UsageError } from '../errors.ts';
 import { commandFor } from '../invocation.ts';
+import { levenshtein } from '../levenshtein.ts';
 
 export type FlagType = 'boolean' | 'string' | 'number' | 'list';
 
@@ -43,20 +44,6 @@ export const COMMON_FLAGS: FlagSpec[] = [
   { name: 'quiet', type: 'boolean', alias: 'q', env: 'MODELS_QUIET', help: 'no progress or status lines on stderr (errors stay; results on stdout are unchanged)' },
   { name: 'verbose', type: 'boolean', env: 'MODELS_VERBOSE', help: 'more on stderr: the plan before an update, the cause of an error' },
 ];
-
-function levenshtein(a: string, b: string): number {
-  const dp = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = dp[0]!;
-    dp[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = dp[j]!;
-      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return dp[b.length]!;
-}
 
 function booleanGiven(argv: string[], spec: FlagSpec): boolean {
   const end = argv.indexOf('--');

@@ -44,6 +44,7 @@ import {
   type SourceKind,
 } from './schema.ts';
 import { commandFor } from '../invocation.ts';
+import { levenshtein } from '../levenshtein.ts';
 
 export interface LoadManifestOptions {
   /** used for MODELS_MANIFEST when `file` is empty; defaults to process.env */
@@ -881,20 +882,6 @@ function reportIssue(report: Reporter, raw: unknown, issue: ZodIssueLike): void 
     fix = `This modelmount reads manifest version 1 only: upgrade modelmount, or write the manifest in format 1 (\`version: 1\`).`;
   }
   report.at(segs, message, fix);
-}
-
-function levenshtein(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0] as number;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = prev[j] as number;
-      prev[j] = Math.min(up + 1, (prev[j - 1] as number) + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return prev[b.length] as number;
 }
 
 /** The candidate closest to `s` when it is plausibly a typo of it. */
