@@ -51,6 +51,7 @@ import {
   type ParsedCheckOutput,
 } from './in-container-check.ts';
 import { commandFor } from '../invocation.ts';
+import { pathExists } from '../fs-atomic.ts';
 
 /** Label put on every smoke container (value: the run id); a final sweep removes what is left. */
 export const SMOKE_LABEL = 'io.modelmount.smoke';
@@ -249,15 +250,6 @@ function tailText(lines: string[]): string {
 
 function combined(out: ProcessOutput): string {
   return out.stdall || `${out.stdout}${out.stderr}`;
-}
-
-async function pathExists(p: string): Promise<boolean> {
-  try {
-    await fs.access(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 // ---------------------------------------------------------------------------
