@@ -385,6 +385,26 @@ describe('createHttpSource: body failures are errors, never a silent short end',
     expect(err.message).toMatch(/after 100000 of 307200 bytes/);
   });
 
+  it('a consumer that reads only after the connection closed still gets every byte that arrived, then the error', async () => {
+    const s = await server();
+    s.fault(PATH, { cutAfter: 100_000, cutMode: 'fin' });
+    const r = await open(source(s.url));
+    const out = r.stream as Readable & { writableEnded?: boolean };
+    // do not read until the connection has ended (a busy consumer): the source has taken note of the end
+    for (let i = 0; !(out.destroyed || out.writableEnded); i++) {
+      if (i > 1000) throw new Error('the source never noticed the closed connection');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const chunks: Buffer[] = [];
+    const err = await rejection(
+      (async () => {
+        for await (const c of out) chunks.push(c as Buffer);
+      })(),
+    );
+    expect(err.code).toBe('ETRUNCATED');
+    expect(Buffer.concat(chunks).equals(DATA.subarray(0, 100_000))).toBe(true);
+  });
+
   it('errors when the server resets (RST) after part of the body', async () => {
     const s = await server();
     s.fault(PATH, { cutAfter: 100_000, cutMode: 'rst' });

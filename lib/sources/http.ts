@@ -354,6 +354,10 @@ function guardBody(upstream: GotRequest, o: GuardOptions): Readable {
   let consumerBound = false;
   const at = () => `after ${o.start + received} of ${o.total} bytes`;
   const minBytes = (o.stallBytesPerSec * o.stallWindowMs) / 1000;
+  // How the connection ended, when it ended before the whole body: reported once the consumer has
+  // read every byte that did arrive (destroying `out` at once would drop what is still buffered in it,
+  // and a slow consumer, a loaded machine, would lose bytes it could resume from).
+  let endedEarly: SourceError | undefined;
 
   const out = new Transform({
     readableHighWaterMark: 1024 * 1024,
@@ -367,11 +371,17 @@ function guardBody(upstream: GotRequest, o: GuardOptions): Readable {
       cb(null, chunk);
     },
     flush(cb: TransformCallback) {
-      if (received < o.expected) {
-        cb(sourceError(o.ctx, 'ETRUNCATED', `the body ended early, ${at()}`, { retryable: true }));
+      const err = endedEarly ?? (received < o.expected ? sourceError(o.ctx, 'ETRUNCATED', `the body ended early, ${at()}`, { retryable: true }) : undefined);
+      if (!err) {
+        cb();
         return;
       }
-      cb();
+      const afterDrain = () => {
+        if (out.destroyed) return;
+        if (out.readableLength > 0) setTimeout(afterDrain, 5);
+        else cb(err);
+      };
+      afterDrain();
     },
   });
   // The body can fail before the caller starts reading (a small body cut while the caller still
@@ -380,6 +390,13 @@ function guardBody(upstream: GotRequest, o: GuardOptions): Readable {
   out.on('error', () => {});
   const fail = (err: SourceError) => {
     if (!out.destroyed) out.destroy(err);
+  };
+  /** The connection ended (reset, closed early): what arrived still reaches the consumer, then `err`. */
+  const endEarly = (err: SourceError) => {
+    if (endedEarly || out.destroyed) return;
+    endedEarly = err;
+    upstream.unpipe(out);
+    out.end();
   };
   const timer = setInterval(() => {
     if (out.readableLength > 0 || consumerBound) {
@@ -403,16 +420,16 @@ function guardBody(upstream: GotRequest, o: GuardOptions): Readable {
     } else if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT') {
       fail(sourceError(o.ctx, 'ESTALLED', `stalled: no data for ${seconds(o.idleMs)}, ${at()}`, { retryable: true, cause: err }));
     } else if (e.code === 'ERR_HTTP_CONTENT_LENGTH_MISMATCH') {
-      fail(sourceError(o.ctx, 'ETRUNCATED', `the connection closed early, ${at()}`, { retryable: true, cause: err }));
+      endEarly(sourceError(o.ctx, 'ETRUNCATED', `the connection closed early, ${at()}`, { retryable: true, cause: err }));
     } else if (e.code === 'ECONNRESET' || e.code === 'EPIPE' || e.code === 'ECONNABORTED') {
-      fail(sourceError(o.ctx, 'ECONNRESET', `connection reset ${at()}`, { retryable: true, cause: err }));
+      endEarly(sourceError(o.ctx, 'ECONNRESET', `connection reset ${at()}`, { retryable: true, cause: err }));
     } else {
-      fail(sourceError(o.ctx, 'ENETWORK', `download failed ${at()}${e.code ? ` (${e.code})` : ''}`, { retryable: true, cause: err }));
+      endEarly(sourceError(o.ctx, 'ENETWORK', `download failed ${at()}${e.code ? ` (${e.code})` : ''}`, { retryable: true, cause: err }));
     }
   };
   // Closed without 'end' and without an error (should not happen with got, but never end silently).
   const onUpstreamClose = () => {
-    if (!upstream.readableEnded) fail(sourceError(o.ctx, 'ETRUNCATED', `the connection closed early, ${at()}`, { retryable: true }));
+    if (!upstream.readableEnded) endEarly(sourceError(o.ctx, 'ETRUNCATED', `the connection closed early, ${at()}`, { retryable: true }));
   };
   upstream.on('error', onUpstreamError);
   upstream.on('close', onUpstreamClose);
