@@ -12,6 +12,7 @@ import type { Manifest, ResolvedSource } from '../manifest/schema.ts';
 import type { ParsedFlags } from '../cli/args.ts';
 import { resolveSources } from '../sources/resolve.ts';
 import type { Source } from '../sources/types.ts';
+import type { Clock } from '../clock.ts';
 
 export interface Io {
   stdout: NodeJS.WritableStream;
@@ -22,6 +23,8 @@ export interface Io {
   isTTY: boolean;
   /** stderr is a terminal (progress draws there); undefined: not known, take isTTY */
   stderrIsTTY?: boolean;
+  /** what waits between retries asks for the time (default: the system's; tests pass their own) */
+  clock?: Clock;
 }
 
 export function processIo(): Io {
@@ -123,7 +126,7 @@ export async function loadContext(flags: ParsedFlags, io: Io): Promise<CommandCo
     makeSources: (preferred) =>
       resolveSources(manifest.sources, {
         preferred,
-        http: { env: io.env, ...(flags.retries !== undefined ? { retry: { limit: flags.retries as number } } : {}) },
+        http: { env: io.env, ...(io.clock ? { clock: io.clock } : {}), ...(flags.retries !== undefined ? { retry: { limit: flags.retries as number } } : {}) },
       }),
   };
 }

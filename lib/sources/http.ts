@@ -30,6 +30,7 @@ import type { ResolvedSource } from '../manifest/schema.ts';
 import { redactText, redactUrl } from '../redact.ts';
 import { seconds, STALL_DEFAULTS } from '../stall.ts';
 import type { OpenedRange, OpenRequest, Source } from './types.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 export interface HttpSourceOptions {
   /** Environment for tokenEnv and the proxy variables; default process.env. */
@@ -57,6 +58,8 @@ export interface HttpSourceOptions {
   ca?: string | Buffer | Array<string | Buffer>;
   /** DNS lookup for direct connections (tests map made-up names to loopback). */
   lookup?: LookupFunction;
+  /** waits between retries (Retry-After, backoff) */
+  clock?: Clock;
 }
 
 export const HTTP_DEFAULTS = {
@@ -459,26 +462,10 @@ function header(headers: http.IncomingHttpHeaders, name: string): string | undef
   return Array.isArray(v) ? v[0] : v;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = {}): Source {
   const env = opts.env ?? process.env;
+  const clock = opts.clock ?? systemClock;
   const t = {
     connectMs: opts.timeouts?.connectMs ?? HTTP_DEFAULTS.connectMs,
     idleMs: opts.timeouts?.idleMs ?? HTTP_DEFAULTS.idleMs,
@@ -644,7 +631,7 @@ export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = 
         throw failure;
       }
       try {
-        await sleep(retryDelayMs(retryNo + 1, retryAfter, retry), signal);
+        await clock.sleep(retryDelayMs(retryNo + 1, retryAfter, retry, clock.now()), signal);
       } catch {
         throw sourceError(ctx, 'EABORTED', 'aborted', { retryable: false });
       }

@@ -7,6 +7,7 @@ import { PassThrough } from 'node:stream';
 import { runCli } from '../../lib/cli/run-cli.ts';
 import { commands } from '../../lib/commands/index.ts';
 import type { Io } from '../../lib/commands/context.ts';
+import type { Clock } from '../../lib/clock.ts';
 
 export interface CliResult {
   code: number;
@@ -23,7 +24,10 @@ export function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH, HOME: process.env.HOME, CI: 'true', ...engine, ...extra };
 }
 
-export async function runCliCaptured(argv: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; isTTY?: boolean; signal?: AbortSignal } = {}): Promise<CliResult> {
+export async function runCliCaptured(
+  argv: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; isTTY?: boolean; signal?: AbortSignal; clock?: Clock } = {},
+): Promise<CliResult> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const out: Buffer[] = [];
@@ -36,6 +40,7 @@ export async function runCliCaptured(argv: string[], opts: { env?: NodeJS.Proces
     env: cliEnv(opts.env),
     cwd: opts.cwd ?? process.cwd(),
     isTTY: opts.isTTY ?? false,
+    ...(opts.clock ? { clock: opts.clock } : {}),
   };
   const code = await runCli(argv, io, commands, opts.signal ?? new AbortController().signal);
   return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
