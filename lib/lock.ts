@@ -4,28 +4,28 @@
  * on NFS) holding `holder.json` (pid, host, command, since), so a second run can
  * say whom it waits for.
  *
- * Built on proper-lockfile for the heartbeat (the holder refreshes the lock's
- * mtime every `staleMs / 4`), staleness (a lock not refreshed for `staleMs` —
- * its holder was SIGKILLed or its machine died — is reclaimed), compromise
- * detection and release on exit. Two of its weak spots are covered through
- * its `fs` option:
- *   - holder info is written into a temporary directory that is renamed into
- *     place, so a lock never exists without its holder.json;
- *   - reclaiming a stale lock renames it away first and checks that what it
- *     took is still the stale one; a fresh lock grabbed in the race (another
- *     waiter reclaimed it a moment earlier) is put back instead of deleted.
+ * Our own, small: the holder info is written into a temporary directory that
+ * is renamed into place, so a lock never exists without its holder.json; the
+ * holder refreshes the lock's mtime every `staleMs / 4` (heartbeat) and gives
+ * the lock up (its run is aborted) when the lock is no longer its own or it
+ * could not refresh it within `staleMs`; a lock not refreshed for `staleMs` —
+ * its holder was SIGKILLed or its machine died — is reclaimed, at once when its
+ * holder is a dead process on this host; the lock is removed at exit.
+ * Every removal (release, reclaim) happens under `<lock>.reclaim`, a second
+ * directory taken with mkdir, and removes only the lock it inspected: a fresh
+ * lock another waiter took a moment earlier is never deleted.
  *
  * The lock is a courtesy, not the foundation: locks do not hold on every
  * network filesystem, so the store and the installer stay correct without it
  * (unique temp names, partials claimed by rename, verified blobs linked into
  * place, an existing correct target counting as success).
  */
-import fsCb, { closeSync, fstatSync, openSync, readFileSync, rmSync } from 'node:fs';
+import fsCb, { closeSync, fstatSync, openSync, readFileSync, rmSync, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import lockfile from 'proper-lockfile';
+import { onExit } from 'signal-exit';
+import { systemClock, type Clock } from './clock.ts';
 import { DiskError, LockError, toDiskError } from './errors.ts';
 import { makeDirs, readOwnFile } from './fs-safe.ts';
 import { lockPath } from './layout.ts';
@@ -33,7 +33,7 @@ import { ownerState, ownerTag } from './owner.ts';
 
 /** A holder that stopped refreshing its lock for this long is presumed dead. */
 export const DEFAULT_STALE_MS = 20_000;
-/** proper-lockfile refuses anything shorter. */
+/** the heartbeat runs every second at most: a shorter stale interval would be taken for a dead holder */
 export const MIN_STALE_MS = 2_000;
 
 export interface LockHolder {
@@ -59,6 +59,8 @@ export interface RunLockOptions {
   command?: string;
   /** longest pause between two attempts while waiting (default 500 ms) */
   maxPollMs?: number;
+  /** time for staleness, heartbeats and waits (default: the system's) */
+  clock?: Clock;
 }
 
 const HOLDER_FILE = 'holder.json';
@@ -119,106 +121,140 @@ function errno(err: unknown): string | undefined {
 }
 
 /** mkdir with the holder inside: build it under a unique name, rename it into place. */
-async function createLockDir(lockDir: string, holder: LockHolder): Promise<void> {
+async function createLockDir(lockDir: string, holder: LockHolder, clock: Clock): Promise<boolean> {
   const tmp = `${lockDir}.${ownerTag()}.tmp`;
   await fs.mkdir(tmp);
   try {
-    await fs.writeFile(path.join(tmp, HOLDER_FILE), `${JSON.stringify({ ...holder, since: new Date().toISOString() })}\n`);
+    await fs.writeFile(path.join(tmp, HOLDER_FILE), `${JSON.stringify({ ...holder, since: new Date(clock.now()).toISOString() })}\n`);
+    const now = new Date(clock.now());
+    await fs.utimes(tmp, now, now);
     await fs.rename(tmp, lockDir);
+    return true;
   } catch (err) {
     await fs.rm(tmp, { recursive: true, force: true }).catch(() => {});
     const code = errno(err);
     // rename onto an existing, non-empty directory: somebody holds the lock
-    if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'EISDIR' || code === 'ENOTDIR') {
-      throw Object.assign(new Error(`${lockDir} exists`), { code: 'EEXIST' });
-    }
+    if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'EISDIR' || code === 'ENOTDIR') return false;
     throw err;
   }
 }
 
 /**
- * Remove the lock directory if it is ours (release) or still stale (reclaim).
- * It is renamed away first, so what we inspect is exactly what we took.
+ * Run `fn` holding `<lock>.reclaim`, the right to remove `lockDir` (false: another run holds it
+ * right now). A `.reclaim` left by a process killed within those few milliseconds is itself
+ * removed once it is `staleMs` old.
  */
-async function removeLockDir(lockDir: string, token: string, staleMs: number): Promise<void> {
-  const grave = `${lockDir}.${ownerTag()}.released`;
+async function underReclaim(lockDir: string, staleMs: number, clock: Clock, fn: () => Promise<void>): Promise<boolean> {
+  const guard = `${lockDir}.reclaim`;
   try {
-    await fs.rename(lockDir, grave);
+    await fs.mkdir(guard);
   } catch (err) {
-    if (errno(err) === 'ENOENT') return;
-    throw err;
-  }
-  let ours = false;
-  let stale = false;
-  try {
-    const holder = parseHolder(await readHolderText(path.join(grave, HOLDER_FILE)));
-    ours = holder?.token === token;
-    stale = (await fs.stat(grave)).mtimeMs < Date.now() - staleMs;
-  } catch {
-    stale = true;
-  }
-  if (!ours && !stale) {
-    // Another waiter reclaimed the stale lock a moment before us and this is its fresh lock: give it back.
-    try {
-      await fs.rename(grave, lockDir);
-      return;
-    } catch {
-      // a third run locked meanwhile; the displaced holder's heartbeat notices (ECOMPROMISED) and stops
-    }
-  }
-  await fs.rm(grave, { recursive: true, force: true });
-}
-
-/**
- * A holder on this host whose process is gone (kill -9, a crash) cannot refresh its lock:
- * take the lock over at once instead of waiting out the stale interval. Only the exact lock
- * that dead process wrote is removed (renamed away and checked, like removeLockDir). On
- * another host (a shared NFS store) the pid means nothing, and the stale interval decides.
- */
-async function reclaimIfHolderDead(lockDir: string, current: LockHolder | undefined): Promise<boolean> {
-  if (!current?.token || ownerState(current.host, current.pid) !== 'gone') return false;
-  const grave = `${lockDir}.${ownerTag()}.released`;
-  try {
-    await fs.rename(lockDir, grave);
-  } catch {
+    if (errno(err) !== 'EEXIST') throw err;
+    const st = await fs.stat(guard).catch(() => undefined);
+    if (st && st.mtimeMs < clock.now() - staleMs) await fs.rmdir(guard).catch(() => {});
     return false;
   }
-  const taken = parseHolder(await readHolderText(path.join(grave, HOLDER_FILE)));
-  if (taken?.token !== current.token) {
-    // a live run took the lock meanwhile: give it back
-    await fs.rename(grave, lockDir).catch(() => {});
-    return false;
+  try {
+    await fn();
+  } finally {
+    await fs.rmdir(guard).catch(() => {});
   }
-  await fs.rm(grave, { recursive: true, force: true });
   return true;
 }
 
-/** The `fs` proper-lockfile uses: ours for mkdir/rmdir, node's for the rest. */
-function lockFs(holder: LockHolder, staleMs: number): Record<string, unknown> {
-  type Cb = (err: NodeJS.ErrnoException | null, value?: unknown) => void;
-  return {
-    mkdir: (p: string, cb: Cb) => void createLockDir(p, holder).then(() => cb(null), cb),
-    rmdir: (p: string, cb: Cb) => void removeLockDir(p, holder.token, staleMs).then(() => cb(null), cb),
-    // at exit (signal-exit): remove only our own lock
-    rmdirSync: (p: string) => {
+/** Remove `lockDir` if `still(holder, mtimeMs)` says it is still the one to remove ('busy': another run is removing or reclaiming it). */
+async function removeLockIf(
+  lockDir: string,
+  staleMs: number,
+  clock: Clock,
+  still: (holder: LockHolder | undefined, mtimeMs: number) => boolean,
+): Promise<'removed' | 'kept' | 'busy'> {
+  let removed = false;
+  const ran = await underReclaim(lockDir, staleMs, clock, async () => {
+    let st: Stats;
+    try {
+      st = await fs.stat(lockDir);
+    } catch {
+      return;
+    }
+    const holder = parseHolder(await readHolderText(path.join(lockDir, HOLDER_FILE)));
+    if (!still(holder, st.mtimeMs)) return;
+    const grave = `${lockDir}.${ownerTag()}.released`;
+    await fs.rename(lockDir, grave);
+    await fs.rm(grave, { recursive: true, force: true });
+    removed = true;
+  });
+  return !ran ? 'busy' : removed ? 'removed' : 'kept';
+}
+
+/**
+ * Take the lock over if its holder is gone: a process on this host that no longer runs (kill -9,
+ * a crash) at once; any holder (another host's on a shared NFS store) once the lock has not been
+ * refreshed for `staleMs`.
+ */
+async function reclaimIfAbandoned(lockDir: string, staleMs: number, clock: Clock): Promise<boolean> {
+  const r = await removeLockIf(lockDir, staleMs, clock, (h, mtimeMs) => {
+    if (h?.token && ownerState(h.host, h.pid) === 'gone') return true;
+    return mtimeMs < clock.now() - staleMs;
+  });
+  return r === 'removed';
+}
+
+/** Keep our lock fresh; report when it is no longer ours or could not be refreshed in time. */
+function startHeartbeat(lockDir: string, token: string, staleMs: number, clock: Clock, onCompromised: (err: Error) => void): () => void {
+  const stop = new AbortController();
+  const updateMs = Math.max(1000, Math.floor(staleMs / 4));
+  let last = clock.now();
+  void (async () => {
+    while (!stop.signal.aborted) {
+      try {
+        await clock.sleep(updateMs, stop.signal);
+      } catch {
+        return; // stopped
+      }
+      const now = clock.now();
+      let problem: string | undefined;
+      if (now - last > staleMs) problem = `the lock was not refreshed for ${Math.round((now - last) / 1000)} s`;
+      else {
+        const h = parseHolder(await readHolderText(path.join(lockDir, HOLDER_FILE)));
+        if (h?.token !== token) problem = 'another run took the lock over';
+        else {
+          try {
+            await fs.utimes(lockDir, new Date(now), new Date(now));
+            last = now;
+          } catch (err) {
+            problem = `the lock could not be refreshed (${errno(err) ?? 'error'})`;
+          }
+        }
+      }
+      if (problem && !stop.signal.aborted) {
+        stop.abort();
+        onCompromised(new Error(problem));
+      }
+    }
+  })();
+  return () => stop.abort();
+}
+
+/** At exit (also by a signal), remove the locks this process still holds. */
+const heldLocks = new Map<string, string>();
+let exitHookInstalled = false;
+function removeHeldLocksAtExit(): void {
+  for (const [lockDir, token] of heldLocks) {
+    try {
+      // never blocks at exit: a holder.json that is not a regular file is not ours
+      const fd = openSync(path.join(lockDir, HOLDER_FILE), fsCb.constants.O_RDONLY | fsCb.constants.O_NONBLOCK | fsCb.constants.O_NOFOLLOW);
       let h: LockHolder | undefined;
       try {
-        // never blocks at exit: a holder.json that is not a regular file is not ours
-        const fd = openSync(path.join(p, HOLDER_FILE), fsCb.constants.O_RDONLY | fsCb.constants.O_NONBLOCK | fsCb.constants.O_NOFOLLOW);
-        try {
-          h = fstatSync(fd).isFile() ? parseHolder(readFileSync(fd, 'utf8')) : undefined;
-        } finally {
-          closeSync(fd);
-        }
-      } catch {
-        return;
+        h = fstatSync(fd).isFile() ? parseHolder(readFileSync(fd, 'utf8')) : undefined;
+      } finally {
+        closeSync(fd);
       }
-      if (h?.token === holder.token) rmSync(p, { recursive: true, force: true });
-    },
-    stat: fsCb.stat,
-    utimes: fsCb.utimes,
-    realpath: fsCb.realpath,
-  };
+      if (h?.token === token) rmSync(lockDir, { recursive: true, force: true });
+    } catch {
+      // gone already
+    }
+  }
 }
 
 async function prepareDir(dir: string): Promise<string> {
@@ -236,35 +272,42 @@ async function acquire(
   dir: string,
   opts: RunLockOptions & { staleMs: number },
   holder: LockHolder,
+  clock: Clock,
   onCompromised: (err: Error) => void,
 ): Promise<Release> {
+  const lockDir = lockPath(dir);
   const maxPoll = opts.maxPollMs ?? 500;
   let poll = Math.min(100, maxPoll);
   let lastReported: string | undefined;
   for (;;) {
     opts.signal?.throwIfAborted();
+    let created: boolean;
     try {
-      const release = await lockfile.lock(dir, {
-        lockfilePath: lockPath(dir),
-        realpath: false,
-        retries: 0,
-        stale: opts.staleMs,
-        update: Math.max(1000, Math.floor(opts.staleMs / 4)),
-        fs: lockFs(holder, opts.staleMs),
-        onCompromised,
-      });
+      created = await createLockDir(lockDir, holder, clock);
+    } catch (err) {
+      throw toDiskError(err, `locking ${dir}`) ?? err;
+    }
+    if (created) {
+      heldLocks.set(lockDir, holder.token);
+      if (!exitHookInstalled) {
+        exitHookInstalled = true;
+        onExit(removeHeldLocksAtExit);
+      }
+      const stopHeartbeat = startHeartbeat(lockDir, holder.token, opts.staleMs, clock, onCompromised);
       return async () => {
+        stopHeartbeat();
+        heldLocks.delete(lockDir);
         try {
-          await release();
+          // a waiter checking the lock holds `.reclaim` for a moment: try again
+          while ((await removeLockIf(lockDir, opts.staleMs, clock, (h) => h?.token === holder.token)) === 'busy') await clock.sleep(10);
         } catch {
-          // ERELEASED: the lock was compromised and already given up
+          // the lock folder went away or cannot be removed: the next run reclaims it (our pid will be gone)
         }
       };
-    } catch (err) {
-      if (errno(err) !== 'ELOCKED') throw toDiskError(err, `locking ${dir}`) ?? err;
     }
+    if (await reclaimIfAbandoned(lockDir, opts.staleMs, clock)) continue;
     const current = await readLockHolder(dir);
-    if (await reclaimIfHolderDead(lockPath(dir), current)) continue;
+    if (!current && !(await fs.stat(lockDir).then(() => true, () => false))) continue; // released meanwhile
     if (!opts.wait) {
       throw new LockError(`Another modelmount run holds the lock on ${dir}: ${describeHolder(current)}.`, {
         hint: `Wait for it to finish, or run again without --no-wait to wait for it. A lock whose holder was killed is reclaimed automatically ${Math.round(opts.staleMs / 1000)} s after its last heartbeat; if no modelmount is running, remove ${lockPath(dir)}.`,
@@ -277,7 +320,7 @@ async function acquire(
       opts.onWait?.(`${dir} is in use by ${describeHolder(current)}`);
     }
     const jitter = 0.8 + Math.random() * 0.4;
-    await sleep(Math.round(poll * jitter), undefined, opts.signal ? { signal: opts.signal } : undefined);
+    await clock.sleep(Math.round(poll * jitter), opts.signal);
     poll = Math.min(maxPoll, Math.round(poll * 1.5));
   }
 }
@@ -291,6 +334,7 @@ async function acquire(
  */
 export async function withRunLock<T>(dirs: readonly string[], opts: RunLockOptions, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const staleMs = Math.max(MIN_STALE_MS, opts.staleMs ?? DEFAULT_STALE_MS);
+  const clock = opts.clock ?? systemClock;
   const real = [...new Set(await Promise.all(dirs.map((d) => prepareDir(path.resolve(d)))))].sort();
   const lost = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, lost.signal]) : lost.signal;
@@ -305,7 +349,7 @@ export async function withRunLock<T>(dirs: readonly string[], opts: RunLockOptio
   try {
     for (const dir of real) {
       releases.push(
-        await acquire(dir, { ...opts, staleMs }, holder, (err) => {
+        await acquire(dir, { ...opts, staleMs }, holder, clock, (err) => {
           if (lost.signal.aborted) return;
           lost.abort(
             new LockError(`Lost the run lock on ${dir}: ${err.message}.`, {

@@ -18,6 +18,7 @@ import { ExitCode, LockError } from '../lib/errors.ts';
 import { lockPath } from '../lib/layout.ts';
 import { describeHolder, readLockHolder, withRunLock } from '../lib/lock.ts';
 import { cliEnv, manifestYaml, runCliCaptured, sampleArtifacts, tempDir, tempProject } from './helpers/cli.ts';
+import { recordingClock } from './helpers/clock.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const children: import('node:child_process').ChildProcess[] = [];
@@ -140,8 +141,7 @@ describe('withRunLock', () => {
     const staleMs = 3000;
     const child = await lockInChild(dir, staleMs);
     expect(await readLockHolder(dir)).toMatchObject({ pid: child.pid, command: 'test holder', host: os.hostname() });
-    // a live holder keeps its lock fresh: waiting past the stale interval does not steal it
-    await sleep(staleMs + 500);
+    // a live holder on this host is not taken over
     await expect(withRunLock([dir], { wait: false, staleMs }, async () => 'ran')).rejects.toBeInstanceOf(LockError);
 
     child.kill('SIGKILL');
@@ -155,6 +155,29 @@ describe('withRunLock', () => {
     expect((await fs.readdir(dir)).filter((n) => n.startsWith('.modelmount.lock'))).toEqual([]);
   });
 
+  it('a live holder keeps its lock fresh: past the stale interval (on its clock) it is not taken over', async () => {
+    const dir = await tempDir();
+    const staleMs = 3000;
+    const clock = recordingClock();
+    const start = clock.now();
+    const inside = deferred();
+    const release = deferred();
+    const held = withRunLock([dir], { wait: true, staleMs, clock, command: 'modelmount warm' }, async (signal) => {
+      inside.resolve();
+      await release.promise;
+      expect(signal.aborted).toBe(false); // never taken for lost
+    });
+    await inside.promise;
+    // the holder's heartbeat runs on the clock (each beat moves it on): wait until it has passed the stale interval
+    for (const giveUp = Date.now() + 30_000; clock.now() < start + staleMs + 500; ) {
+      if (Date.now() > giveUp) throw new Error(`the heartbeat stopped: the clock is at +${clock.now() - start} ms`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await expect(withRunLock([dir], { wait: false, staleMs, clock }, async () => 'ran')).rejects.toBeInstanceOf(LockError);
+    release.resolve();
+    await held;
+  });
+
   it('reclaims a lock held from another host (shared store) only after the stale interval', async () => {
     const dir = await tempDir();
     const staleMs = 3000;
@@ -166,13 +189,20 @@ describe('withRunLock', () => {
     const holder = JSON.parse(await fs.readFile(holderFile, 'utf8'));
     await fs.writeFile(holderFile, JSON.stringify({ ...holder, host: 'another-host' }));
     await expect(withRunLock([dir], { wait: false, staleMs }, async () => 'ran')).rejects.toBeInstanceOf(LockError);
-    const killedAt = Date.now();
+    const lastBeat = (await fs.stat(lockPath(dir))).mtimeMs;
+    const clock = recordingClock(lastBeat); // its time starts at the last heartbeat
+    const maxPollMs = 500;
     const waits: string[] = [];
-    const result = await withRunLock([dir], { wait: true, staleMs, onWait: (h) => waits.push(h) }, async () => 'ran');
+    let reclaimedAt = 0;
+    const result = await withRunLock([dir], { wait: true, staleMs, maxPollMs, clock, onWait: (h) => waits.push(h) }, async () => {
+      reclaimedAt = Date.parse((await readLockHolder(dir))!.since); // the new lock's time of creation, on the clock
+      return 'ran';
+    });
     expect(result).toBe('ran');
     expect(waits[0]).toContain(`pid ${child.pid} on host another-host`);
-    // reclaimed at most staleMs after the holder's last heartbeat, plus a poll and some slack
-    expect(Date.now() - killedAt).toBeLessThan(staleMs + 1500);
+    // reclaimed no sooner than staleMs after the holder's last heartbeat, and at most one poll later (on the clock)
+    expect(reclaimedAt - lastBeat).toBeGreaterThanOrEqual(staleMs);
+    expect(reclaimedAt - lastBeat).toBeLessThanOrEqual(staleMs + maxPollMs * 1.2);
   });
 
   it('when several waiters reclaim one stale lock at once, exactly one holds it at a time', async () => {
