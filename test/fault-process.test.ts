@@ -21,6 +21,7 @@ import { cliEnv, listFiles, manifestYaml, runCliCaptured, tempDir, tempProject, 
 import { expectCleanState, sha256, type ExpectedFile } from './helpers/fault-state.ts';
 import { prng, randomData } from './helpers/seeded.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
+import { waitFor } from './helpers/wait.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'modelmount.mjs');
@@ -70,10 +71,9 @@ describe('kill -9 during a multi-file download', () => {
       child.stderr.on('data', (c: Buffer) => (output += c));
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
       const sent = () => s.requests.reduce((n, r) => n + (r.bytesSent ?? 0), 0);
-      const deadline = Date.now() + 30_000;
       let done: number | null | undefined;
       void exited.then((c) => (done = c));
-      while (done === undefined && sent() < point * total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+      await waitFor(() => done !== undefined || sent() >= point * total, `the server to send ${Math.round(point * 100)}% of the bytes`, { everyMs: 2 });
       child.kill('SIGKILL');
       const code = await exited;
       expect(code, `the run ended before the kill point:\n${output}`).toBeNull();
@@ -273,11 +273,10 @@ describe.skipIf(!canMount)('disk full (tmpfs)', () => {
     s.fault(urlOf(V2[0]!), { dripBytes: 64 * 1024, dripIntervalMs: 5 });
     const run = runCliCaptured(['update', '--manifest', manifest, '--json']);
     // once bytes are arriving, another process eats the disk
-    for (let i = 0; i < 2000; i++) {
+    await waitFor(async () => {
       const partials = await fs.readdir(storeTmpDir(dirs.cacheDir)).catch(() => [] as string[]);
-      if (partials.length && (await fs.stat(path.join(storeTmpDir(dirs.cacheDir), partials[0]!)).catch(() => ({ size: 0 }))).size > 1024 * 1024) break;
-      await new Promise((r) => setTimeout(r, 5));
-    }
+      return partials.length > 0 && (await fs.stat(path.join(storeTmpDir(dirs.cacheDir), partials[0]!)).catch(() => ({ size: 0 }))).size > 1024 * 1024;
+    }, 'a partial of more than 1 MiB in the store', { everyMs: 5 });
     await fill(root, 256 * 1024);
     const r = await run;
     expect(r.code, r.stderr).toBe(ExitCode.disk);
@@ -298,11 +297,7 @@ describe.skipIf(!canMount)('disk full (tmpfs)', () => {
     const manifest = await installedV1(s, dirs);
     s.fault(urlOf(V2[0]!), { dripBytes: 256 * 1024, dripIntervalMs: 5 });
     const run = runCliCaptured(['update', '--manifest', manifest, '--json']);
-    for (let i = 0; i < 2000; i++) {
-      const partials = await fs.readdir(storeTmpDir(cacheDir)).catch(() => [] as string[]);
-      if (partials.length) break;
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await waitFor(async () => (await fs.readdir(storeTmpDir(cacheDir)).catch(() => [] as string[])).length > 0, 'a partial in the store', { everyMs: 5 });
     await fill(hostRoot, 2 * 1024 * 1024); // the pre-flight check has passed; now the copy cannot fit
     const r = await run;
     expect(r.code, r.stderr).toBe(ExitCode.disk);

@@ -11,6 +11,7 @@ import { blobPath, hostFilePath, hostStatePath, storeStatePath } from '../lib/la
 import { statIdentity } from '../lib/verify/state-cache.ts';
 import { listFiles, manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempProject, writeSourceTree, tempDir, type TestArtifact } from './helpers/cli.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
+import { waitFor } from './helpers/wait.ts';
 
 const servers: FaultServer[] = [];
 afterEach(async () => {
@@ -159,15 +160,14 @@ describe('update', () => {
     const server = await startFaultServer({ files: serverFiles(artifacts) });
     servers.push(server);
     const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'mirror', url: server.url }] }));
-    server.fault('/student/v0_ja/model.safetensors', { stallAfter: 200_000, stallMs: 10_000 });
+    server.fault('/student/v0_ja/model.safetensors', { stallAfter: 200_000, stallMs: 120_000 }); // outlasts the wait below
     const controller = new AbortController();
     const run = runCliCaptured(['update', '--manifest', p.manifest, '--jobs', '1', '--only', 'student/v0_ja'], { signal: controller.signal });
     // wait until the stall: 200 000 bytes are in the partial file
-    for (let i = 0; i < 200; i++) {
+    await waitFor(async () => {
       const partials = (await listFiles(path.join(p.cacheDir, 'tmp'))).filter((f) => f.endsWith('.partial'));
-      if (partials.length && (await fs.stat(path.join(p.cacheDir, 'tmp', partials[0]!))).size >= 200_000) break;
-      await new Promise((r) => setTimeout(r, 25));
-    }
+      return partials.length > 0 && (await fs.stat(path.join(p.cacheDir, 'tmp', partials[0]!))).size >= 200_000;
+    }, 'the partial file to hold the 200 000 bytes sent before the stall', { everyMs: 25 });
     controller.abort(new DOMException('Interrupted', 'AbortError'));
     const r = await run;
     expect(r.code).toBe(130);
