@@ -1,5 +1,5 @@
 /** A subcommand: its flags (parsed from one table), its help, and what it runs. */
-import type { Io } from '../commands/context.ts';
+import type { Io } from '../io.ts';
 import type { FlagSpec, Operands, ParsedFlags } from './args.ts';
 
 export interface CommandSpec {

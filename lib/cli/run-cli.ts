@@ -4,7 +4,7 @@
  * Ctrl+C aborts the run through an AbortSignal; nothing half-written stays visible.
  */
 import { CancelledError, ExitCode, ModelmountError, UsageError } from '../errors.ts';
-import type { Io } from '../commands/context.ts';
+import type { Io } from '../io.ts';
 import { formatFailure } from '../ui/format.ts';
 import { colorWanted, paintMarks, transformWrites } from '../ui/color.ts';
 import { COMMON_FLAGS, formatHelp, parseFlags } from './args.ts';

@@ -12,31 +12,9 @@ import type { Manifest, ResolvedSource } from '../manifest/schema.ts';
 import type { ParsedFlags } from '../cli/args.ts';
 import { resolveSources } from '../sources/resolve.ts';
 import type { Source } from '../sources/types.ts';
-import type { Clock } from '../clock.ts';
+import { isCI, type Io } from '../io.ts';
 
-export interface Io {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-  env: NodeJS.ProcessEnv;
-  cwd: string;
-  /** stdin and stdout are terminals */
-  isTTY: boolean;
-  /** stderr is a terminal (progress draws there); undefined: not known, take isTTY */
-  stderrIsTTY?: boolean;
-  /** what waits between retries asks for the time (default: the system's; tests pass their own) */
-  clock?: Clock;
-}
-
-export function processIo(): Io {
-  return {
-    stdout: process.stdout,
-    stderr: process.stderr,
-    env: process.env,
-    cwd: process.cwd(),
-    isTTY: Boolean(process.stdin.isTTY && process.stdout.isTTY),
-    stderrIsTTY: Boolean(process.stderr.isTTY),
-  };
-}
+export { isCI, processIo, type Io } from '../io.ts';
 
 export interface CommandContext {
   manifest: Manifest;
@@ -63,10 +41,6 @@ export const DEFAULT_MANIFEST = path.join('manifests', 'models.yaml');
  */
 export function defaultJobs(): number {
   return Math.max(2, Math.min(4, os.availableParallelism()));
-}
-
-export function isCI(env: NodeJS.ProcessEnv): boolean {
-  return Boolean(env.CI && env.CI !== 'false' && env.CI !== '0');
 }
 
 /** `--source-url`: an extra source named "custom", tried first. */

@@ -28,7 +28,7 @@ import { taggedName, tagOwner } from '../owner.ts';
 import { blobPath, storeTmpDir } from '../layout.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import type { Source } from '../sources/types.ts';
-import { formatBytes } from '../ui/format.ts';
+import { formatBytes } from '../format.ts';
 import { sha256File } from '../verify/hash.ts';
 import { BlobWriter, pipeToWriter } from './blob-writer.ts';
 

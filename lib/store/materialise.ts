@@ -14,7 +14,7 @@ import { ensureRealDir } from '../fs-safe.ts';
 import { metaDir } from '../layout.ts';
 import { taggedName, tagOwner } from '../owner.ts';
 import type { FileEntry } from '../manifest/schema.ts';
-import { formatBytes } from '../ui/format.ts';
+import { formatBytes } from '../format.ts';
 import { BlobWriter, pipeToWriter } from './blob-writer.ts';
 
 export type MaterialiseMethod = 'hardlink' | 'reflink' | 'copy';

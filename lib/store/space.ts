@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DiskError } from '../errors.ts';
-import { formatBytes } from '../ui/format.ts';
+import { formatBytes } from '../format.ts';
 
 /** statfs of the nearest existing ancestor of `dir` */
 export async function statNearest(dir: string): Promise<{ free: number; dev: number }> {

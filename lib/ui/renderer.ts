@@ -3,7 +3,7 @@
  * --quiet, the live task list on a terminal, plain lines in CI and pipes. It draws on stderr:
  * progress is not a result.
  */
-import { isCI } from '../commands/context.ts';
+import { isCI } from '../io.ts';
 
 export type RendererName = 'default' | 'simple' | 'silent';
 
