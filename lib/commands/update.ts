@@ -31,6 +31,7 @@ import type { Source } from '../sources/types.ts';
 import { runLockDirs, runLockOptions } from './run-lock.ts';
 import { formatPlan, planToJson } from './plan-output.ts';
 import { commandFor } from '../invocation.ts';
+import { resultErrors, transferTotals } from '../update/results.ts';
 
 export interface Selection {
   /** chooseSelection: what flags, prompts or defaults chose; after runUpdate: the installed set the update brings about */
@@ -182,7 +183,7 @@ function summarise(ctx: CommandContext, selection: Selection, results: FileResul
       files: files.map(({ error, artifactId: _a, ...rest }) => ({ ...rest, ...(error ? { error: error.toJSON() } : {}) })),
     };
   });
-  const errors = results.filter((r) => r.error).map((r) => ({ file: `${r.artifactId}/${r.path}`, ...r.error!.toJSON() }));
+  const errors = resultErrors(results);
   return {
     command: 'update',
     ok: errors.length === 0,
@@ -200,8 +201,7 @@ function summarise(ctx: CommandContext, selection: Selection, results: FileResul
       unchanged: results.filter((r) => r.action === 'skip').length,
       failed: results.filter((r) => r.status === 'failed').length,
       notInstalled: results.filter((r) => r.status === 'not-installed').length,
-      bytesTransferred: results.reduce((s, r) => s + r.bytesTransferred, 0),
-      bytesResumed: results.reduce((s, r) => s + r.resumedFrom, 0),
+      ...transferTotals(results),
     },
     errors,
     durationMs: Date.now() - started,

@@ -27,6 +27,7 @@ import { runLockDirs, runLockOptions } from './run-lock.ts';
 import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS, WAIT_FLAG } from './specs.ts';
 import { chooseSelection, worstExit } from './update.ts';
 import { formatExamples, commandFor } from '../invocation.ts';
+import { resultErrors, transferTotals } from '../update/results.ts';
 
 export const CACHE_KEY_PREFIX = 'modelmount-v1-';
 
@@ -128,7 +129,7 @@ export async function runWarm(flags: ParsedFlags, io: Io, signal?: AbortSignal):
           ...(failure ? { error: failure.toJSON() } : {}),
         };
       });
-      const errors: Record<string, unknown>[] = results.filter((r) => r.error).map((r) => ({ file: `${r.artifactId}/${r.path}`, ...r.error!.toJSON() }));
+      const errors: Record<string, unknown>[] = resultErrors(results);
       for (const b of blobs) {
         const file = b.files[0] ?? b.sha256;
         if (b.status === 'failed' && !b.error) errors.push({ file, code: 'ENOTINSTORE', message: `${file} is not in the store after the run` });
@@ -147,8 +148,7 @@ export async function runWarm(flags: ParsedFlags, io: Io, signal?: AbortSignal):
           present: blobs.filter((b) => b.status === 'present').length,
           fetched: blobs.filter((b) => b.status === 'fetched').length,
           failed: blobs.filter((b) => b.status === 'failed').length,
-          bytesTransferred: results.reduce((s, r) => s + r.bytesTransferred, 0),
-          bytesResumed: results.reduce((s, r) => s + r.resumedFrom, 0),
+          ...transferTotals(results),
         },
         errors,
         durationMs: Date.now() - started,
