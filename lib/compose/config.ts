@@ -67,15 +67,30 @@ export async function refuseSpecialComposeFiles(files: readonly string[]): Promi
   }
 }
 
+/**
+ * `<engine> <args…> config`, never throwing: its exit status and output, for callers that read
+ * the failure (smoke tells a networks conflict from other errors). `args`: `-f` files and other
+ * top-level options.
+ */
+export async function composeConfigOutput(
+  engine: Pick<ComposeEngine, 'command'>,
+  args: readonly string[],
+  opts: { cwd?: string; $: Shell; env?: NodeJS.ProcessEnv; timeout?: `${number}s` },
+): Promise<{ argv: string[]; exitCode: number | null; stdout: string; stderr: string }> {
+  const sh = opts.$({ quiet: true, nothrow: true, timeout: opts.timeout ?? '60s', ...(opts.cwd ? { cwd: opts.cwd } : {}), ...(opts.env ? { env: opts.env } : {}) });
+  const argv = [...engine.command, ...args, 'config'];
+  const out = await sh`${argv}`;
+  return { argv, exitCode: out.exitCode, stdout: out.stdout, stderr: out.stderr };
+}
+
+/** The merged configuration of `files` (`<engine> -f … config`); ComposeError when Compose refuses it. */
 export async function runComposeConfig(
   engine: Pick<ComposeEngine, 'command'>,
   files: readonly string[],
   opts: { cwd?: string; $: Shell; env?: NodeJS.ProcessEnv },
 ): Promise<string> {
   await refuseSpecialComposeFiles(files);
-  const sh = opts.$({ quiet: true, nothrow: true, timeout: '60s', ...(opts.cwd ? { cwd: opts.cwd } : {}), ...(opts.env ? { env: opts.env } : {}) });
-  const argv = [...engine.command, ...files.flatMap((f) => ['-f', f]), 'config'];
-  const out = await sh`${argv}`;
+  const { argv, ...out } = await composeConfigOutput(engine, files.flatMap((f) => ['-f', f]), opts);
   if (out.exitCode !== 0) {
     const stderr = out.stderr.trim() || out.stdout.trim() || `exit status ${out.exitCode}`;
     throw new ComposeError(`\`${formatCommandLine(argv)}\` failed:\n${stderr}`, {
@@ -163,6 +178,15 @@ function parseNetworks(n: unknown): string[] {
   return [];
 }
 
+/**
+ * The `services` section of a parsed Compose document, as it is (entries are the document's own
+ * objects; a service written as `name:` with nothing is null); {} when there is none.
+ */
+export function servicesSection(doc: unknown): Record<string, Record<string, unknown> | null> {
+  const services = (doc as { services?: unknown } | null)?.services;
+  return services && typeof services === 'object' && !Array.isArray(services) ? (services as Record<string, Record<string, unknown> | null>) : {};
+}
+
 /** Parse `config` output (YAML or JSON, v1 or v2) into what modelmount checks. */
 export function parseComposeConfig(text: string): MergedConfig {
   let doc: unknown;
@@ -172,9 +196,7 @@ export function parseComposeConfig(text: string): MergedConfig {
     throw new ComposeError('Could not read the output of `compose config` as YAML.', { code: 'ECOMPOSE_CONFIG', cause: err });
   }
   const result: MergedConfig = new Map();
-  const services = (doc as { services?: unknown } | null)?.services;
-  if (!services || typeof services !== 'object') return result;
-  for (const [name, raw] of Object.entries(services as Record<string, unknown>)) {
+  for (const [name, raw] of Object.entries(servicesSection(doc))) {
     const svc = (raw ?? {}) as Record<string, unknown>;
     const mounts: MergedMount[] = [];
     if (Array.isArray(svc.volumes)) {

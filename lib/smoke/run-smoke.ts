@@ -52,6 +52,7 @@ import {
 } from './in-container-check.ts';
 import { commandFor } from '../invocation.ts';
 import { pathExists } from '../fs-atomic.ts';
+import { composeConfigOutput, servicesSection } from '../compose/config.ts';
 
 /** Label put on every smoke container (value: the run id); a final sweep removes what is left. */
 export const SMOKE_LABEL = 'io.modelmount.smoke';
@@ -352,14 +353,12 @@ function runArgs(ctx: Ctx, prepared: Prepared, name: string): string[] {
 // ---------------------------------------------------------------------------
 // Setup: no network for the one-off container
 
-async function composeConfig(ctx: Ctx, fileArgs: string[]): Promise<ProcessOutput> {
-  return ctx.sh({ timeout: '120s' })`${[...ctx.engine.command, ...fileArgs, 'config']}`;
+function composeConfig(ctx: Ctx, fileArgs: string[]): ReturnType<typeof composeConfigOutput> {
+  return composeConfigOutput(ctx.engine, fileArgs, { $: ctx.sh, timeout: '120s' });
 }
 
-function servicesOf(yamlText: string): Record<string, Record<string, unknown>> {
-  const doc = parseYaml(yamlText, { uniqueKeys: false }) as { services?: unknown } | null;
-  const services = doc?.services;
-  return services && typeof services === 'object' ? (services as Record<string, Record<string, unknown>>) : {};
+function servicesOf(yamlText: string): Record<string, Record<string, unknown> | null> {
+  return servicesSection(parseYaml(yamlText, { uniqueKeys: false }));
 }
 
 function setupFailure(service: string, code: SmokeFailureCode, message: string, hint: string): SmokeFailure {
@@ -402,8 +401,8 @@ async function prepareService(ctx: Ctx, service: string): Promise<Prepared | Smo
   if (merged.exitCode !== 0) {
     return setupFailure(service, 'ESMOKE_COMPOSE', `\`${ctx.engine.command.join(' ')} config\` failed: ${tailText(outputTail(merged.stderr, 8))}`, 'Fix the Compose files named above.');
   }
-  const doc = parseYaml(merged.stdout, { uniqueKeys: false }) as { services?: Record<string, Record<string, unknown>> } | null;
-  const svc = doc?.services?.[service];
+  const doc = parseYaml(merged.stdout, { uniqueKeys: false }) as Record<string, unknown> | null;
+  const svc = servicesSection(doc)[service];
   if (!doc || !svc) return noService(ctx.baseArgs.filter((_, i) => i % 2 === 1).join(', '));
   delete svc.networks;
   Object.assign(svc, attrs);
@@ -411,7 +410,7 @@ async function prepareService(ctx: Ctx, service: string): Promise<Prepared | Smo
   const top = (doc as { networks?: Record<string, unknown> }).networks;
   if (top && typeof top === 'object') {
     const used = new Set<string>();
-    for (const s of Object.values(doc.services ?? {})) {
+    for (const s of Object.values(servicesSection(doc))) {
       const n = s?.networks;
       for (const name of Array.isArray(n) ? n : n && typeof n === 'object' ? Object.keys(n) : []) used.add(String(name));
       if (!s?.network_mode && !n) used.add('default');
