@@ -12,7 +12,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { COMMON_FLAGS, parseFlags, type ParsedFlags } from '../../cli/args.ts';
-import type { Io } from '../../commands/context.ts';
+import type { Io } from '../../io.ts';
 import { runUpdate } from '../../commands/update.ts';
 import { updateCommand } from '../../commands/update-command.ts';
 import { ExitCode, ModelmountError } from '../../errors.ts';
