@@ -39,6 +39,10 @@ export function guardBody(upstream: Readable, o: GuardBodyOptions): Readable {
   let lastByte = Date.now();
   const at = () => `after ${o.start + received} of ${o.total} bytes`;
   const minBytes = (o.stallBytesPerSec * o.stallWindowMs) / 1000;
+  // How the connection ended, when it ended before the whole body: reported once the consumer has
+  // read every byte that did arrive (destroying `out` at once would drop what is still buffered in
+  // it, bytes a slow consumer could have kept for a resume).
+  let endedEarly: SourceError | undefined;
 
   const out = new Transform({
     readableHighWaterMark: 1024 * 1024,
@@ -53,11 +57,17 @@ export function guardBody(upstream: Readable, o: GuardBodyOptions): Readable {
       cb(null, chunk);
     },
     flush(cb: TransformCallback) {
-      if (received < o.expected) {
-        cb(o.fail('ETRUNCATED', `the body ended early, ${at()}`, true));
+      const err = endedEarly ?? (received < o.expected ? o.fail('ETRUNCATED', `the body ended early, ${at()}`, true) : undefined);
+      if (!err) {
+        cb();
         return;
       }
-      cb();
+      const afterDrain = () => {
+        if (out.destroyed) return;
+        if (out.readableLength > 0) setTimeout(afterDrain, 5);
+        else cb(err);
+      };
+      afterDrain();
     },
   });
   // The consumer attaches after open() resolves (fetch-blob writes its validator first): an
@@ -66,6 +76,13 @@ export function guardBody(upstream: Readable, o: GuardBodyOptions): Readable {
   out.on('error', () => {});
   const stop = (err: SourceError) => {
     if (!out.destroyed) out.destroy(err);
+  };
+  /** The connection ended (reset, closed early): what arrived still reaches the consumer, then `err`. */
+  const endEarly = (err: SourceError) => {
+    if (endedEarly || out.destroyed) return;
+    endedEarly = err;
+    upstream.unpipe(out);
+    out.end();
   };
   const tick = Math.max(50, Math.min(o.stallWindowMs, o.idleMs));
   let windowStart = Date.now();
@@ -101,12 +118,12 @@ export function guardBody(upstream: Readable, o: GuardBodyOptions): Readable {
     if (e.name === 'AbortError' || e.code === 'ABORT_ERR' || o.signal?.aborted) stop(o.fail('EABORTED', 'aborted', false));
     else if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT') stop(o.fail('ESTALLED', `stalled: no data for ${seconds(o.idleMs)}, ${at()}`, true));
     else if (e.code === 'ECONNRESET' || e.code === 'EPIPE' || e.code === 'ECONNABORTED' || e.code === 'ERR_STREAM_PREMATURE_CLOSE') {
-      stop(o.fail('ECONNRESET', `connection reset ${at()}`, true));
-    } else stop(o.fail('ENETWORK', `download failed ${at()}${e.code ? ` (${e.code})` : ''}`, true));
+      endEarly(o.fail('ECONNRESET', `connection reset ${at()}`, true));
+    } else endEarly(o.fail('ENETWORK', `download failed ${at()}${e.code ? ` (${e.code})` : ''}`, true));
   };
   // Closed without 'end' and without an error: never end silently.
   const onUpstreamClose = () => {
-    if (!upstream.readableEnded) stop(o.fail('ETRUNCATED', `the connection closed early, ${at()}`, true));
+    if (!upstream.readableEnded) endEarly(o.fail('ETRUNCATED', `the connection closed early, ${at()}`, true));
   };
   upstream.on('error', onUpstreamError);
   upstream.on('close', onUpstreamClose);
