@@ -250,10 +250,14 @@ export async function inspectMountSources(
   const out: MountSourceStatus[] = [];
   const toVerify: Artifact[] = [];
   for (const a of artifacts) {
+    // a release is what gets mounted; the plain folder must still hold the same files for readers outside Compose
     const release = opts.releases?.byId[a.id];
     if (release) {
-      out.push(await inspectRelease(a.id, release));
-      continue;
+      const r = await inspectRelease(a.id, release);
+      if (r.state !== 'ok') {
+        out.push(r);
+        continue;
+      }
     }
     const source = artifactDir(manifest.hostDir, a.id);
     const base = { artifactId: a.id, source, badFiles: [] as FileCheck[] };
@@ -278,7 +282,11 @@ export async function inspectMountSources(
     }
     if (problem) out.push(problem);
     else {
-      out.push({ ...base, state: 'ok', message: `${a.id}: ${source} holds the verified files.` });
+      out.push(
+        release
+          ? { ...base, source: release.source, state: 'ok', message: `${a.id}: the release ${release.source} and ${source} hold the verified files.` }
+          : { ...base, state: 'ok', message: `${a.id}: ${source} holds the verified files.` },
+      );
       toVerify.push(a);
     }
   }
