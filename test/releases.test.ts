@@ -10,10 +10,12 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import { artifactDigest, setDigest } from '../lib/releases/record.ts';
 import { manifestYaml, runCliCaptured, serverFiles, sha256, tempProject, type TestArtifact } from './helpers/cli.ts';
 import { hasCommand } from './helpers/compose-fixture.ts';
-import { buildBusyboxImage, cleanupDocker, describeDocker, itDocker, sh, testRunId } from './helpers/docker.ts';
+import { buildBusyboxImage, cleanupDocker, describeDocker, itDocker, sh, testRunId, trackImage } from './helpers/docker.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 
 const IMAGE = `modelmount-test-busybox-rel:${testRunId}`;
+/** the worker's image declares the models it was built for: the v1 set */
+const WORKER_IMAGE = `modelmount-test-worker-rel:${testRunId}`;
 const ID = 'model/pair';
 
 function pair(version: string): TestArtifact {
@@ -48,7 +50,7 @@ function extra(keep?: number): string {
 
 const BASE = `services:
   worker:
-    image: ${IMAGE}
+    image: ${WORKER_IMAGE}
     command: [sh, -c, '${LOOP}']
     healthcheck:
       test: [CMD, sh, -c, 'test -s /t/seen']
@@ -83,6 +85,9 @@ for (const flavour of ['v2', 'v1'] as const) {
       async () => {
         if (flavour === 'v1' && !(await hasCommand('docker-compose'))) throw new Error('docker-compose (v1) is not installed');
         await buildBusyboxImage(IMAGE);
+        const built = await sh({ input: `FROM ${IMAGE}\nLABEL io.modelmount.expects=${setOf('v1').slice(0, 12)}\n` })`docker build -q -t ${WORKER_IMAGE} -`;
+        expect(built.exitCode, built.stderr).toBe(0);
+        trackImage(WORKER_IMAGE);
         const project = `mmrel${flavour}${testRunId}`;
         const env = { COMPOSE_PROJECT_NAME: project, ...(flavour === 'v1' ? { MODELS_COMPOSE: 'docker-compose' } : {}), ...(process.env.DOCKER_HOST ? { DOCKER_HOST: process.env.DOCKER_HOST } : {}) };
         const compose = flavour === 'v1' ? ['docker-compose'] : ['docker', 'compose'];
@@ -130,6 +135,11 @@ for (const flavour of ['v2', 'v1'] as const) {
           const st = await json(await cli(['status', '--json']));
           expect(st.releases.current).toBe(setOf('v2'));
           expect(st.containers.find((c: { service: string }) => c.service === 'worker')).toMatchObject({ running: true, set: setOf('v1'), current: false });
+          // doctor: the running worker is outdated, and its image was built for v1 while v2 is installed
+          const doc = await json(await cli(['doctor', '--json']));
+          const warn = (id: string) => doc.findings.find((f: { id: string; verdict: string }) => f.id === id && f.verdict === 'warn');
+          expect(warn('container-outdated')?.message).toContain(setOf('v1').slice(0, 12));
+          expect(warn('image-expects-mismatch')?.message).toContain(`io.modelmount.expects=${setOf('v1').slice(0, 12)}`);
 
           // 3. apply: only worker is recreated; web keeps its container; the new worker sees v2 and carries the label
           const applied = await cli(['apply', '--json']);

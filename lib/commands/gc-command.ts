@@ -8,6 +8,7 @@
  * On a terminal it asks first; without one, store blobs go only with --yes.
  * `--dry-run` lists what would go and the bytes it would free; a real run holds the run lock.
  */
+import type { BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { ParsedFlags } from '../cli/args.ts';
@@ -215,7 +216,9 @@ export async function runGc(flags: ParsedFlags, io: Io, signal?: AbortSignal): P
     releases = r.report;
     const removals = [...p.removals, ...r.removals];
     const bytes = r.removals.reduce((s, x) => s + x.bytes, 0);
-    return { ...p, removals, bytes: p.bytes + bytes };
+    // release files are hardlinks of host files and blobs: removing them frees nothing while those stay,
+    // and moves their ctime (the verified-state caches follow it, so nothing is hashed again)
+    return { ...p, removals, bytes: p.bytes + bytes, shared: [...p.shared, ...r.shared] };
   };
   const log = (line: string) => io.stderr.write(`${line}\n`);
   let result: { plan: GcPlan; removed: GcItem[] };
@@ -256,9 +259,10 @@ export async function runGc(flags: ParsedFlags, io: Io, signal?: AbortSignal): P
   return { ...toReport(inputs, result.plan, result.removed, dryRun, started), releases };
 }
 
-async function planReleases(inputs: Awaited<ReturnType<typeof gcInputs>>, io: Io): Promise<{ removals: GcItem[]; report: GcReport['releases'] }> {
+async function planReleases(inputs: Awaited<ReturnType<typeof gcInputs>>, io: Io): Promise<{ removals: GcItem[]; shared: BigIntStats[]; report: GcReport['releases'] }> {
   const sh = (await loadShell())({ quiet: true, nothrow: true, timeout: '60s', env: io.env, cwd: io.cwd });
   const removals: GcItem[] = [];
+  const shared: BigIntStats[] = [];
   const report: GcReport['releases'] = { kept: [] };
   const mounted = (await Promise.all(inputs.manifests.map(overrideSources))).flat();
   for (const dir of inputs.hostDirs) {
@@ -266,10 +270,11 @@ async function planReleases(inputs: Awaited<ReturnType<typeof gcInputs>>, io: Io
     const inUse = await releasesInUse(dir, sh);
     const p = await planReleaseGc(dir, { overrideSources: mounted, inUse: { ...inUse, detail: inUse.reachable ? undefined : '`docker ps -a` failed' } });
     removals.push(...p.removals);
+    shared.push(...p.shared);
     report.kept.push(...p.kept);
     if (p.held) (report.held ??= []).push(p.held);
   }
-  return { removals, report };
+  return { removals, shared, report };
 }
 
 function toReport(inputs: Awaited<ReturnType<typeof gcInputs>>, p: GcPlan, removed: GcItem[], dryRun: boolean, started: number): Omit<GcReport, 'releases'> {

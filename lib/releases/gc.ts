@@ -7,6 +7,7 @@
  *   - mounted by any container of the engine, running or stopped (`docker inspect`).
  * Without an answer from Docker, no release is removed (and gc says why).
  */
+import type { BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { readJsonIfExists } from '../fs-atomic.ts';
@@ -16,6 +17,8 @@ import type { ReleaseRecord } from './record.ts';
 
 export interface ReleaseGcPlan {
   removals: GcItem[];
+  /** files of the removed releases that keep other names (host files, store blobs): their ctime moves */
+  shared: BigIntStats[];
   kept: { path: string; why: string[] }[];
   /** why nothing was removed although something could have been */
   held?: string;
@@ -36,12 +39,17 @@ async function records(hostDir: string): Promise<ReleaseRecord[]> {
   return out;
 }
 
-async function sizeOf(dir: string): Promise<number> {
+/** Apparent size of a release; its files that have other names (the verified-state caches follow them). */
+async function sizeOf(dir: string, shared: BigIntStats[]): Promise<number> {
   let total = 0;
   for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
     const p = path.join(dir, e.name);
-    if (e.isDirectory()) total += await sizeOf(p);
-    else if (e.isFile()) total += (await fs.lstat(p)).size;
+    if (e.isDirectory()) total += await sizeOf(p, shared);
+    else if (e.isFile()) {
+      const st = await fs.lstat(p, { bigint: true });
+      total += Number(st.size);
+      if (st.nlink > 1n) shared.push(st);
+    }
   }
   return total;
 }
@@ -69,6 +77,7 @@ export async function planReleaseGc(
   for (const s of opts.overrideSources) add(s, 'mounted by the Compose override');
   for (const s of opts.inUse.sources) add(s, 'mounted by a container (running or stopped)');
   const removals: GcItem[] = [];
+  const shared: BigIntStats[] = [];
   const kept: ReleaseGcPlan['kept'] = [];
   for (const id of [...ids].sort()) {
     const parent = path.dirname(releaseDir(hostDir, id, 'x'));
@@ -77,13 +86,13 @@ export async function planReleaseGc(
       const p = path.join(parent, e.name);
       const reasons = why.get(p);
       if (reasons) kept.push({ path: p, why: reasons });
-      else removals.push({ kind: 'release', path: p, bytes: await sizeOf(p), id, root: hostDir });
+      else removals.push({ kind: 'release', path: p, bytes: await sizeOf(p, shared), id, root: hostDir });
     }
   }
   if (removals.length && !opts.inUse.reachable) {
-    return { removals: [], kept, held: `${removals.length} release folder${removals.length === 1 ? '' : 's'} left: Docker did not answer, so modelmount cannot tell whether a stopped container still mounts ${removals.length === 1 ? 'it' : 'them'}${opts.inUse.detail ? ` (${opts.inUse.detail})` : ''}` };
+    return { removals: [], shared: [], kept, held: `${removals.length} release folder${removals.length === 1 ? '' : 's'} left: Docker did not answer, so modelmount cannot tell whether a stopped container still mounts ${removals.length === 1 ? 'it' : 'them'}${opts.inUse.detail ? ` (${opts.inUse.detail})` : ''}` };
   }
-  return { removals, kept };
+  return { removals, shared, kept };
 }
 
 export { releasesDir };
