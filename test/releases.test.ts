@@ -128,7 +128,7 @@ for (const flavour of ['v2', 'v1'] as const) {
           const second = await cli(['update', '--yes']);
           expect(second.code, second.stderr).toBe(0);
           expect(second.stderr).toMatch(/Still on an older release set .*: worker\./);
-          expect(second.stderr).toContain('npm run models:apply');
+          expect(second.stderr).toMatch(/Move them with: .*\bapply\b/);
           expect(await fs.readFile(path.join(p.hostDir, 'model', 'pair', 'a.txt'), 'utf8')).toBe('v2\n');
           expect(await inContainer(worker1, 'grep -c MIX /t/seen; true')).toBe('0');
           expect(await inContainer(worker1, 'tail -n 1 /t/seen')).toBe('v1 v1');

@@ -4,6 +4,7 @@
  * Also what `update --apply` and `rollback --apply` run, and the "still on an older release"
  * notice of `update` and `rollback` without --apply.
  */
+import { commandFor } from '../invocation.ts';
 import type { Shell } from 'zx';
 import type { FlagSpec, ParsedFlags } from '../cli/args.ts';
 import type { CommandSpec } from '../cli/command.ts';
@@ -30,7 +31,6 @@ export const APPLY_FLAG: FlagSpec = {
   help: 'recreate the running services whose model mounts changed (compose up -d --no-deps), smoke-test, switch back on failure',
 };
 
-export const APPLY_COMMAND = 'npm run models:apply';
 
 async function dockerShell(io: Io): Promise<Shell> {
   return (await loadShell())({ quiet: true, nothrow: true, env: io.env, cwd: io.cwd });
@@ -98,7 +98,7 @@ export async function outdatedNotice(manifest: Manifest, engine: Pick<ComposeEng
   const olds = [...new Set(containers.filter((c) => services.includes(c.service) && c.running).map((c) => (c.set ? c.set.slice(0, 12) : 'unknown')))];
   return [
     `Still on an older release set (${olds.join(', ')}; current ${cur.digest.slice(0, 12)}): ${services.join(', ')}. They keep their models until recreated.`,
-    `  Move them with: ${APPLY_COMMAND}   (recreates only those services, smoke-tests, switches back on failure)`,
+    `  Move them with: ${commandFor('apply')}   (recreates only those services, smoke-tests, switches back on failure)`,
   ];
 }
 

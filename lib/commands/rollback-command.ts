@@ -4,6 +4,7 @@
  * set's files, rewrites the override, then smoke-tests (or, with --apply, recreates the services
  * whose mounts changed and smoke-tests them).
  */
+import { commandFor } from '../invocation.ts';
 import type { CommandSpec } from '../cli/command.ts';
 import { ModelmountError, UsageError } from '../errors.ts';
 import { withRunLock } from '../lock.ts';
@@ -44,7 +45,7 @@ export const rollbackCommand: CommandSpec = {
       if (!record || !target) {
         throw new UsageError(flags.to ? `No kept release set matches ${String(flags.to)} (exactly one must).` : 'There is no earlier release set to return to.', {
           code: 'ENOROLLBACK',
-          hint: kept.length ? `Kept sets, newest first: ${kept.join('; ')}. Use --to <digest>.` : 'Run `npm run models:update` first: it makes the releases.',
+          hint: kept.length ? `Kept sets, newest first: ${kept.join('; ')}. Use --to <digest>.` : `Run \`${commandFor('update')}\` first: it makes the releases.`,
         });
       }
       const from = record.current;

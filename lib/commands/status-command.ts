@@ -321,7 +321,7 @@ export function formatStatus(r: StatusReport): string {
   lines.push(`Containers: ${r.docker.detail}`);
   if (r.releases.current) lines.push(`Release set: ${r.releases.current.slice(0, 12)} (current); kept: ${r.releases.sets.filter((x) => !x.current).map((x) => x.digest.slice(0, 12)).join(', ') || 'none'}`);
   for (const c of r.containers ?? []) {
-    lines.push(`  ${c.name} (${c.service}, ${c.state}): set ${c.set ? c.set.slice(0, 12) : '-'} ${c.current === null ? '' : c.current ? 'current' : 'OUTDATED (npm run models:apply)'}`.trimEnd());
+    lines.push(`  ${c.name} (${c.service}, ${c.state}): set ${c.set ? c.set.slice(0, 12) : '-'} ${c.current === null ? '' : c.current ? 'current' : `OUTDATED (${commandFor('apply')})`}`.trimEnd());
   }
   for (const a of r.artifacts) for (const p of a.problems) if (p.status !== 'missing') lines.push(`  ✖ ${a.id}/${p.path}: ${p.status}`);
   const wrong = r.artifacts.filter((a) => a.selected && !a.verified);

@@ -717,7 +717,7 @@ export function checkReleaseBinding(ctx: DoctorContext): DoctorFinding[] {
           verdict: 'warn',
           title: `${plural(outdated.length, 'running container')} run${outdated.length === 1 ? 's' : ''} an older release set`,
           message: `${outdated.map((c) => `${c.name} (${c.service}) runs ${c.set ? c.set.slice(0, 12) : 'models not from a release'}`).join('; ')}; the current set is ${cur.digest.slice(0, 12)}. They keep their models until recreated.`,
-          fix: 'Run `npm run models:apply` (recreates exactly those services, smoke-tests, switches back on failure).',
+          fix: `Run \`${commandFor('apply')}\` (recreates exactly those services, smoke-tests, switches back on failure).`,
         }
       : { id: 'container-outdated', verdict: 'ok', title: 'Every running container runs the current release set', message: `Release set ${cur.digest.slice(0, 12)}.` },
   );
@@ -730,7 +730,7 @@ export function checkReleaseBinding(ctx: DoctorContext): DoctorFinding[] {
       message: `${c.image} declares ${EXPECTS_LABEL}=${c.expects}, but the current release set is ${cur.digest.slice(0, 12)} (${Object.entries(cur.artifacts)
         .map(([id, a]) => `${id}=${a.digest.slice(0, 12)}`)
         .join(', ')}).`,
-      fix: 'Install the models the image was built for (or `npm run models:rollback -- --to <set>`), or rebuild the image with the matching label.',
+      fix: `Install the models the image was built for (or \`${commandFor('rollback', '--to <set>')}\`), or rebuild the image with the matching label.`,
     });
   }
   return findings;

@@ -4,6 +4,7 @@
  * (if any) says healthy, smoke-test them; on failure switch back to the set they ran before,
  * rewrite the override, recreate them again and say what happened.
  */
+import { commandFor } from '../invocation.ts';
 import type { Shell } from 'zx';
 import type { ComposeEngine } from '../compose/engine.ts';
 import { ModelmountError, SmokeError, UsageError } from '../errors.ts';
@@ -95,7 +96,7 @@ export async function applyCurrentSet(
   if (!record || !cur) {
     throw new UsageError(`No release set is recorded for ${manifest.path} in ${manifest.hostDir}: nothing to apply.`, {
       code: 'ENORELEASE',
-      hint: 'Run `npm run models:update` first: it makes the releases and writes the override.',
+      hint: `Run \`${commandFor('update')}\` first: it makes the releases and writes the override.`,
     });
   }
   // the override mounts the current set (a no-op when update just wrote it)
@@ -158,7 +159,7 @@ function withReport(err: ModelmountError, report: ApplyReport): ModelmountError 
   const back = report.rolledBack ? ` Switched back to release set ${report.rolledBack.set.slice(0, 12)}${report.rolledBack.ok ? ', which runs again' : ', which did not come up healthy either'}.` : '';
   return new SmokeError(`${err.message}${back}`, {
     code: err.code,
-    hint: report.rolledBack ? `Fix the models (or the image) and run \`modelmount update --apply\` again; \`modelmount status\` shows which set each container runs.` : err.hint,
+    hint: report.rolledBack ? `Fix the models (or the image) and run \`${commandFor('update', '--apply')}\` again; \`${commandFor('status')}\` shows which set each container runs.` : err.hint,
     data: { ...(err.data ?? {}), apply: report },
     cause: err,
   });

@@ -6,6 +6,7 @@
  * first and renamed in. The override is then rewritten by the caller (compose step), so Compose
  * mounts the set's release folders; containers keep what they mounted until they are recreated.
  */
+import { commandFor } from '../invocation.ts';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DiskError } from '../errors.ts';
@@ -65,7 +66,7 @@ export async function switchToSet(manifest: Manifest, record: ReleaseRecord, tar
     if (!(await releaseIntact(releaseDir(hostDir, id, a.digest), a.files))) {
       throw new DiskError(`The release ${releaseDir(hostDir, id, a.digest)} of ${id} is missing or incomplete: cannot switch to set ${target.digest.slice(0, 12)}.`, {
         code: 'ERELEASE_MISSING',
-        hint: 'Pick another set (`modelmount rollback --to <digest>`, `modelmount status` lists them), or run `modelmount update` to make the releases again.',
+        hint: `Pick another set (\`${commandFor('rollback', '--to <digest>')}\`; \`${commandFor('status')}\` lists them), or run \`${commandFor('update')}\` to make the releases again.`,
       });
     }
   }
