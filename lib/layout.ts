@@ -10,6 +10,8 @@
  *   <hostDir>/.modelmount/installed.json     the single record earlier versions kept (still read; migrated on the next update)
  *   <cacheDir>/installs/<hash>.json          per host folder and manifest: which blobs that install uses (store gc keeps them)
  *   <hostDir>/.modelmount/state.json         verified-state cache for host files
+ *   <hostDir>/.modelmount/releases/<artifact id>/<artifact digest>/<file>  immutable releases (hardlinks), what the override mounts (lib/releases/)
+ *   <hostDir>/.modelmount/release-sets/<manifest>-<hash>.json  per manifest: the current release set and the ones kept for rollback
  *   <dir>/.modelmount.lock/holder.json       run lock of the store and of the host folder (lib/lock.ts)
  */
 import { createHash } from 'node:crypto';
@@ -55,6 +57,25 @@ export function installRecordsDir(hostDir: string): string {
 export function installRecordPath(hostDir: string, manifestPath: string): string {
   const name = path.basename(manifestPath).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64);
   return path.join(installRecordsDir(hostDir), `${name}-${shortDigest(path.resolve(manifestPath))}.json`);
+}
+
+/** `<hostDir>/.modelmount/releases/`: one folder per artifact, one immutable release per content digest below it. */
+export function releasesDir(hostDir: string): string {
+  return path.join(metaDir(hostDir), 'releases');
+}
+
+/** `<hostDir>/.modelmount/releases/<artifact id>/<artifact digest>`: never changes once it exists. */
+export function releaseDir(hostDir: string, artifactId: string, digest: string): string {
+  return path.join(releasesDir(hostDir), ...artifactId.split('/'), digest);
+}
+
+/** `<hostDir>/.modelmount/release-sets/<manifest>-<hash>.json`: the release sets of one manifest (current + kept). */
+export function releaseSetsPath(hostDir: string, manifestPath: string): string {
+  return path.join(metaDir(hostDir), 'release-sets', path.basename(installRecordPath(hostDir, manifestPath)));
+}
+
+export function releaseSetsDir(hostDir: string): string {
+  return path.join(metaDir(hostDir), 'release-sets');
 }
 
 /** The one record of earlier versions (whichever manifest updated last). */

@@ -75,7 +75,8 @@ describeDocker('the outage, caught and fixed through the CLI (real Docker)', () 
 
     const override = await fs.readFile(path.join(dir, 'compose.models.yaml'), 'utf8');
     expect(override).toContain('read_only: true');
-    expect(override).toContain(`source: ${path.join(dir, 'learning_machine', 'artifacts', 'student', 'v0_ja')}`);
+    // each artifact is mounted from its immutable release folder, named by its content digest
+    expect(override).toMatch(new RegExp(`source: ${path.join(dir, 'learning_machine', 'artifacts', '.modelmount', 'releases', 'student', 'v0_ja')}/[0-9a-f]{64}\n`));
 
     const doctor = await runCliCaptured(['doctor', '--manifest', manifest, '--json'], { env, cwd: dir });
     expect(doctor.code).toBe(0);

@@ -21,7 +21,7 @@ const LAYERS: { name: string; members: string[] }[] = [
   { name: 'commands (flags → service → output)', members: ['commands/'] },
   { name: 'cli: flag parsing and the run loop the commands plug into', members: ['cli/'] },
   // commands/update.ts is the update service that still lives among the commands (issue 11 moves it)
-  { name: 'services', members: ['commands/update.ts', 'update/', 'tasks/', 'doctor/', 'smoke/', 'bootstrap/', 'demo/', 'fleet/'] },
+  { name: 'services', members: ['commands/update.ts', 'update/', 'tasks/', 'doctor/', 'smoke/', 'bootstrap/', 'demo/', 'fleet/', 'releases/'] },
   { name: 'ui, compose', members: ['ui/', 'compose/'] },
   { name: 'store, plan', members: ['store/', 'plan.ts', 'install-record.ts'] },
   { name: 'sources', members: ['sources/'] },
@@ -57,6 +57,12 @@ const KNOWN_COMMAND_TO_COMMAND = new Set<string>([
   'commands/bootstrap-command.ts -> commands/doctor-command.ts',
   'commands/demo-command.ts -> commands/update-command.ts',
   'commands/demo-command.ts -> commands/doctor-command.ts',
+  // apply's run and report are shared by update --apply and rollback --apply (issue 11: into releases/)
+  'commands/apply-command.ts -> commands/smoke-command.ts',
+  'commands/post-install.ts -> commands/apply-command.ts',
+  'commands/rollback-command.ts -> commands/apply-command.ts',
+  'commands/rollback-command.ts -> commands/smoke-command.ts',
+  'commands/update-command.ts -> commands/apply-command.ts',
 ]);
 
 function layerOf(rel: string): number {

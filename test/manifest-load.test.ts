@@ -164,7 +164,7 @@ describe('parseManifest: every problem at once, with exact positions', () => {
     }
     const [unknownKey, unknownId, digest, unsafe, dup] = problems as [ManifestProblem, ManifestProblem, ManifestProblem, ManifestProblem, ManifestProblem];
     expect(unknownKey.message).toContain('"colour"');
-    expect(unknownKey.fix).toContain('version, hostDir, cacheDir, jobs, sources, require, artifacts, compose, smoke');
+    expect(unknownKey.fix).toContain('version, hostDir, cacheDir, jobs, keepReleases, sources, require, artifacts, compose, smoke');
     expect(unknownId.message).toContain('studnet/v0_en');
     expect(unknownId.fix).toContain('student/v0_ja');
     expect(digest.message).toContain('64 lowercase hex');

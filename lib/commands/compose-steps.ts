@@ -11,6 +11,7 @@ import { SmokeError, UsageError } from '../errors.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { runSmoke, type SmokeReport } from '../smoke/run-smoke.ts';
 import { findSmokeEngine, type SmokeEngine } from '../smoke/engine.ts';
+import { currentReleaseMounts } from '../releases/record.ts';
 
 export interface ComposeStepReport {
   override: string;
@@ -32,12 +33,14 @@ export async function composeStep(
   opts: { env: NodeJS.ProcessEnv; cwd: string; force?: boolean; jobs?: number; found?: SmokeEngine },
 ): Promise<ComposeStepReport> {
   composeSettingsOf(manifest);
-  const written = await writeComposeOverride(manifest, artifacts, { force: opts.force, jobs: opts.jobs });
+  // each artifact is mounted from its current immutable release when it has one (lib/releases/)
+  const releases = await currentReleaseMounts(manifest, artifacts);
+  const written = await writeComposeOverride(manifest, artifacts, { force: opts.force, jobs: opts.jobs, releases });
   // `config` needs only the Compose binary, not a running engine
   const found = opts.found ?? (await findSmokeEngine({ env: opts.env, cwd: opts.cwd }));
   const engine = found.compose;
   const skipped = engine ? undefined : found.reason;
-  if (engine) await validateMergedConfig(manifest, artifacts, { engine, $: (await loadShell())({ env: opts.env }) });
+  if (engine) await validateMergedConfig(manifest, artifacts, { engine, $: (await loadShell())({ env: opts.env }), releases });
   const inv = composeInvocation(manifest, engine, { cwd: opts.cwd });
   return {
     override: written.path,

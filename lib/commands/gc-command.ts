@@ -8,6 +8,7 @@
  * On a terminal it asks first; without one, store blobs go only with --yes.
  * `--dry-run` lists what would go and the bytes it would free; a real run holds the run lock.
  */
+import type { BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { ParsedFlags } from '../cli/args.ts';
@@ -17,7 +18,10 @@ import { readExistingOverride } from '../compose/override.ts';
 import { CancelledError, ModelmountError } from '../errors.ts';
 import { thereOrUnsure } from '../fs-atomic.ts';
 import { listInstallRecords, rewriteInstallRecord, type InstallRecord, type StoredRecord } from '../install-record.ts';
-import { blobPath, hostFilePath } from '../layout.ts';
+import { blobPath, hostFilePath, releasesDir } from '../layout.ts';
+import { loadShell } from '../shell.ts';
+import { releasesInUse } from '../releases/containers.ts';
+import { planReleaseGc } from '../releases/gc.ts';
 import { withRunLock } from '../lock.ts';
 import { loadManifest } from '../manifest/load.ts';
 import type { FileEntry, Manifest } from '../manifest/schema.ts';
@@ -52,6 +56,8 @@ export interface GcReport {
   /** entries of the host folder no install record says modelmount put there: never touched */
   notOurs: { path: string; reason: string }[];
   skipped: { path: string; reason: string }[];
+  /** release folders kept, and why (current or kept set, mounted by the override or by a container) */
+  releases: { kept: { path: string; why: string[] }[]; held?: string[] };
   totals: { items: number; bytes: number; bytesFreed: number };
   durationMs: number;
 }
@@ -194,14 +200,24 @@ export async function runGc(flags: ParsedFlags, io: Io, signal?: AbortSignal): P
   let inputs = await gcInputs(flags, io);
   const dryRun = Boolean(flags['dry-run']);
   const interactive = io.isTTY && !flags.yes && !flags.json && !isCI(io.env);
-  const plan = async (): Promise<GcPlan> =>
-    planGc({
+  let releases: GcReport['releases'] = { kept: [] };
+  const plan = async (): Promise<GcPlan> => {
+    const p = await planGc({
       stores: (await Promise.all(inputs.stores.map(async (s) => ((await exists(s)) ? s : undefined)))).filter((s): s is string => Boolean(s)),
       hostDirs: inputs.hosts,
       keepBlobs: inputs.keepBlobs,
       // store blobs go only when someone said yes: --yes, or the question on a terminal
       holdBlobs: !flags.yes && !interactive,
     });
+    // release folders: never one in a keep window, mounted by the override or by any container
+    const r = await planReleases(inputs, io);
+    releases = r.report;
+    const removals = [...p.removals, ...r.removals];
+    const bytes = r.removals.reduce((s, x) => s + x.bytes, 0);
+    // release files are hardlinks of host files and blobs: removing them frees nothing while those stay,
+    // and moves their ctime (the verified-state caches follow it, so nothing is hashed again)
+    return { ...p, removals, bytes: p.bytes + bytes, shared: [...p.shared, ...r.shared] };
+  };
   const log = (line: string) => io.stderr.write(`${line}\n`);
   let result: { plan: GcPlan; removed: GcItem[] };
   if (dryRun) {
@@ -212,7 +228,7 @@ export async function runGc(flags: ParsedFlags, io: Io, signal?: AbortSignal): P
     if (interactive) {
       const preview = await plan();
       if (preview.removals.length) {
-        io.stderr.write(formatGc(toReport(inputs, preview, preview.removals, true, started), true));
+        io.stderr.write(formatGc({ ...toReport(inputs, preview, preview.removals, true, started), releases }, true));
         const blobs = preview.removals.filter((r) => r.kind === 'blob').length;
         if (!(await prompts.confirmGc(preview.removals.length, preview.bytesFreed, blobs))) throw new CancelledError('declined');
         confirmed = new Set(preview.removals.map((r) => r.path));
@@ -238,10 +254,28 @@ export async function runGc(flags: ParsedFlags, io: Io, signal?: AbortSignal): P
       return { plan: p, removed };
     });
   }
-  return toReport(inputs, result.plan, result.removed, dryRun, started);
+  return { ...toReport(inputs, result.plan, result.removed, dryRun, started), releases };
 }
 
-function toReport(inputs: Awaited<ReturnType<typeof gcInputs>>, p: GcPlan, removed: GcItem[], dryRun: boolean, started: number): GcReport {
+async function planReleases(inputs: Awaited<ReturnType<typeof gcInputs>>, io: Io): Promise<{ removals: GcItem[]; shared: BigIntStats[]; report: GcReport['releases'] }> {
+  const sh = (await loadShell())({ quiet: true, nothrow: true, timeout: '60s', env: io.env, cwd: io.cwd });
+  const removals: GcItem[] = [];
+  const shared: BigIntStats[] = [];
+  const report: GcReport['releases'] = { kept: [] };
+  const mounted = (await Promise.all(inputs.manifests.map(overrideSources))).flat();
+  for (const dir of inputs.hostDirs) {
+    if (!(await exists(releasesDir(dir)))) continue;
+    const inUse = await releasesInUse(dir, sh);
+    const p = await planReleaseGc(dir, { overrideSources: mounted, inUse: { ...inUse, detail: inUse.reachable ? undefined : '`docker ps -a` failed' } });
+    removals.push(...p.removals);
+    shared.push(...p.shared);
+    report.kept.push(...p.kept);
+    if (p.held) (report.held ??= []).push(p.held);
+  }
+  return { removals, shared, report };
+}
+
+function toReport(inputs: Awaited<ReturnType<typeof gcInputs>>, p: GcPlan, removed: GcItem[], dryRun: boolean, started: number): Omit<GcReport, 'releases'> {
   return {
     command: 'gc',
     ok: true,
@@ -270,6 +304,7 @@ const KIND_LABEL: Record<GcItem['kind'], string> = {
   file: 'artifact file',
   partial: 'stale partial download',
   tmp: 'leftover temp file',
+  release: 'release folder',
 };
 
 /** The text report; `asking`: the list shown before the question on a terminal. */
@@ -298,6 +333,9 @@ export function formatGc(r: GcReport, asking = false): string {
       `  Left ${r.held.blobs} unreferenced blob${r.held.blobs === 1 ? '' : 's'} (${formatBytes(r.held.bytes)}) in the store: without a terminal, gc removes store blobs only when you pass --yes.`,
     );
   }
+  if (r.releases.kept.length) lines.push(`Kept ${r.releases.kept.length} release folder${r.releases.kept.length === 1 ? '' : 's'} (current or kept set, or mounted).`);
+  for (const k of r.releases.kept) if (k.why.some((w) => w.startsWith('mounted by a container'))) lines.push(`  kept ${k.path}: ${k.why.join('; ')}`);
+  for (const h of r.releases.held ?? []) lines.push(`  ${h}.`);
   for (const n of r.notOurs) lines.push(`  not ours, left alone: ${n.path}`);
   for (const s of r.skipped) lines.push(`  ! ${s.path}: ${s.reason}`);
   if (r.dryRun && r.removals.length && !asking) lines.push('  → run without --dry-run to remove them.');

@@ -13,6 +13,8 @@ import { runLockDirs, runLockOptions } from './run-lock.ts';
 import { readInstalledIds } from './installed-selection.ts';
 import type { Artifact } from '../manifest/schema.ts';
 import { commandFor } from '../invocation.ts';
+import { formatApply, outdatedNotice, runApply } from './apply-command.ts';
+import type { ApplyReport } from '../releases/apply.ts';
 
 export const POST_INSTALL_FLAGS: FlagSpec[] = [
   { name: 'compose', type: 'boolean', defaultTrue: true, env: 'MODELS_COMPOSE_OVERRIDE', help: 'skip writing and validating the Compose override' },
@@ -23,6 +25,8 @@ export const POST_INSTALL_FLAGS: FlagSpec[] = [
 export interface PostInstallReport {
   compose: ComposeStepReport | { skipped: string };
   smoke: SmokeReport | { skipped: string };
+  /** update --apply: the services recreated on the new release set (lib/releases/apply.ts) */
+  apply?: ApplyReport;
 }
 
 export async function afterInstall(
@@ -60,6 +64,19 @@ export async function afterInstall(
     report.compose = c;
     say(`${c.changed ? 'Wrote' : 'Unchanged:'} ${c.override}${c.validated ? `, validated with ${c.engine!.command.join(' ')} ${c.engine!.fullVersion}` : ` (${c.skipped})`}.`);
     say(`  Use it with: ${c.commandLine} up   (${commandFor('compose', '--print')} for other ways)`);
+    if (flags.apply) {
+      const applied = await withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(flags, ctx, 'update --apply', signal), (locked) => runApply(ctx, flags, io, locked, { found }));
+      if (applied.report) {
+        report.apply = applied.report;
+        if (!ctx.json) io.stdout.write(formatApply(applied.report));
+      }
+      if (applied.error) return { exitCode: applied.exitCode, report, error: applied.error };
+      // apply smoke-tested what it recreated; with nothing recreated the plain smoke test runs below
+      if (applied.report?.recreated.length) {
+        report.smoke = { skipped: 'smoke-tested by --apply' };
+        return { exitCode: 0, report };
+      }
+    }
     if (!flags.smoke) {
       report.smoke = { skipped: '--no-smoke' };
       say('Smoke test skipped (--no-smoke).');
@@ -77,6 +94,7 @@ export async function afterInstall(
     if (s.report) {
       report.smoke = s.report;
       if (!ctx.json) io.stdout.write(formatSmoke(s.report));
+      if (!flags.apply) for (const line of await outdatedNotice(ctx.manifest, found.engine, io)) ctx.log(line);
     } else {
       report.smoke = { skipped: s.skipped! };
       say(`${s.skipped} — run \`${commandFor('smoke')}\` where Docker runs.`);

@@ -14,7 +14,11 @@ import type { ParsedFlags } from '../cli/args.ts';
 import type { CommandSpec } from '../cli/command.ts';
 import { cleanContainerPath, parseComposeConfig } from '../compose/config.ts';
 import { listInstallRecords, readInstallRecord, type InstallRecord } from '../install-record.ts';
-import { artifactDir, blobPath, containerPathOf } from '../layout.ts';
+import { artifactDir, blobPath, containerPathOf, releaseDir } from '../layout.ts';
+import { mountSourceOf, type ReleaseMounts } from '../compose/override.ts';
+import { detectCompose } from '../compose/engine.ts';
+import { listModelContainers, type ModelContainer } from '../releases/containers.ts';
+import { readReleaseRecord, releaseMountsOf } from '../releases/record.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { formatBytes } from '../ui/format.ts';
 import { checkHostFiles, verifyHostFiles, type FileStatus } from '../verify/verify-files.ts';
@@ -72,6 +76,10 @@ export interface StatusReport {
   override: { path: string; exists: boolean } | null;
   docker: { checked: boolean; reachable: boolean; detail: string };
   artifacts: ArtifactStatus[];
+  /** the release sets kept for this manifest, newest first, and which one the override mounts */
+  releases: { current: string | null; sets: { digest: string; createdAt: string; current: boolean; artifacts: Record<string, string> }[] };
+  /** containers of the listed services, running and stopped: the set each runs and whether it is current (null: Docker not asked) */
+  containers: ModelContainer[] | null;
   /** ids this manifest's install record says it installed that the manifest no longer lists (gc removes them) */
   unlisted: string[];
   /** other manifests' installs in the same host folder (their own, not stale): manifest path and artifact ids */
@@ -96,7 +104,7 @@ function samePath(a: string, b: string): boolean {
 }
 
 /** Which listed services the override file mounts each artifact into (read-only bind from its host folder). */
-async function overrideMounts(manifest: Manifest, artifacts: readonly Artifact[]): Promise<{ exists: boolean; byId: Map<string, string[]> }> {
+async function overrideMounts(manifest: Manifest, artifacts: readonly Artifact[], releases: ReleaseMounts): Promise<{ exists: boolean; byId: Map<string, string[]> }> {
   const byId = new Map<string, string[]>(artifacts.map((a) => [a.id, []]));
   const compose = manifest.compose!;
   const text = await readTextIfExists(compose.override).catch(() => undefined); // never blocks on a FIFO
@@ -113,7 +121,7 @@ async function overrideMounts(manifest: Manifest, artifacts: readonly Artifact[]
     for (const a of artifacts) {
       const target = containerPathOf(compose.containerDir, a.id);
       const ok = svc.mounts.some(
-        (m) => m.type === 'bind' && m.readOnly && cleanContainerPath(m.target) === target && samePath(m.source, artifactDir(manifest.hostDir, a.id)),
+        (m) => m.type === 'bind' && m.readOnly && cleanContainerPath(m.target) === target && (samePath(m.source, mountSourceOf(manifest, a.id, releases)) || samePath(m.source, artifactDir(manifest.hostDir, a.id))),
       );
       if (ok) byId.get(a.id)!.push(service);
     }
@@ -149,13 +157,20 @@ async function containerMounts(
   const byId = new Map<string, ContainerMount[]>();
   for (const a of artifacts) {
     const source = artifactDir(manifest.hostDir, a.id);
+    // a container of any release of the artifact has it mounted (status says whether that release is current)
+    const releasesOf = path.dirname(releaseDir(manifest.hostDir, a.id, 'x'));
     const realSource = await fs.realpath(source).catch(() => source);
     const target = containerPathOf(compose.containerDir, a.id);
     byId.set(
       a.id,
       containers.map(({ service, c }) => {
         const m = (c.Mounts ?? []).find(
-          (x) => x.Type === 'bind' && x.Destination && cleanContainerPath(x.Destination) === target && x.Source && (samePath(x.Source, source) || samePath(x.Source, realSource)),
+          (x) =>
+            x.Type === 'bind' &&
+            x.Destination &&
+            cleanContainerPath(x.Destination) === target &&
+            x.Source &&
+            (samePath(x.Source, source) || samePath(x.Source, realSource) || samePath(path.dirname(x.Source), releasesOf)),
         );
         const project = c.Config?.Labels?.['com.docker.compose.project'];
         return {
@@ -216,7 +231,9 @@ export async function gatherStatus(flags: ParsedFlags, io: Io, deps: StatusDeps 
   );
   const record: InstallRecord | undefined = await orReport(() => readInstallRecord(ctx.hostDir, ctx.manifest.path), () => undefined);
   const others = await orReport(() => listInstallRecords(ctx.hostDir), () => []);
-  const override = manifest.compose ? await overrideMounts(manifest, all) : undefined;
+  const releaseRecord = await orReport(() => readReleaseRecord(ctx.hostDir, manifest.path), () => undefined);
+  const override = manifest.compose ? await overrideMounts(manifest, all, releaseMountsOf(ctx.hostDir, releaseRecord, all)) : undefined;
+  let modelContainers: ModelContainer[] | null = null;
 
   let docker: StatusReport['docker'] = { checked: false, reachable: false, detail: 'not checked' };
   let containers: Map<string, ContainerMount[]> | undefined;
@@ -227,6 +244,10 @@ export async function gatherStatus(flags: ParsedFlags, io: Io, deps: StatusDeps 
     const found = await containerMounts(manifest, all, sh);
     docker = { checked: true, reachable: found.reachable, detail: found.detail };
     containers = found.byId;
+    if (found.reachable) {
+      const engine = await detectCompose({ $: deps.$, env: io.env, cwd: io.cwd }).catch(() => undefined);
+      if (engine) modelContainers = await listModelContainers(manifest, engine, sh, releaseRecord);
+    }
   }
 
   const artifacts: ArtifactStatus[] = [];
@@ -260,6 +281,16 @@ export async function gatherStatus(flags: ParsedFlags, io: Io, deps: StatusDeps 
     override: manifest.compose ? { path: manifest.compose.override, exists: Boolean(override?.exists) } : null,
     docker,
     artifacts,
+    releases: {
+      current: releaseRecord?.current ?? null,
+      sets: (releaseRecord?.sets ?? []).map((x) => ({
+        digest: x.digest,
+        createdAt: x.createdAt,
+        current: x.digest === releaseRecord?.current,
+        artifacts: Object.fromEntries(Object.entries(x.artifacts).map(([id, a]) => [id, a.digest])),
+      })),
+    },
+    containers: modelContainers,
     unlisted: [...new Set([...Object.keys(record?.artifacts ?? {}), ...Object.keys(record?.released ?? {})])].filter((id) => !all.some((a) => a.id === id)),
     otherManifests: others
       .filter(({ record: r }) => path.resolve(r.manifestPath) !== manifest.path)
@@ -288,6 +319,10 @@ export function formatStatus(r: StatusReport): string {
   lines.push(`Host folder: ${r.hostDir}${r.full ? ' (every file re-hashed)' : ' (verified-state cache; --full re-hashes)'}`);
   if (r.override) lines.push(`Override: ${r.override.path}${r.override.exists ? '' : ` (not written yet: ${commandFor('update')} writes it)`}`);
   lines.push(`Containers: ${r.docker.detail}`);
+  if (r.releases.current) lines.push(`Release set: ${r.releases.current.slice(0, 12)} (current); kept: ${r.releases.sets.filter((x) => !x.current).map((x) => x.digest.slice(0, 12)).join(', ') || 'none'}`);
+  for (const c of r.containers ?? []) {
+    lines.push(`  ${c.name} (${c.service}, ${c.state}): set ${c.set ? c.set.slice(0, 12) : '-'} ${c.current === null ? '' : c.current ? 'current' : `OUTDATED (${commandFor('apply')})`}`.trimEnd());
+  }
   for (const a of r.artifacts) for (const p of a.problems) if (p.status !== 'missing') lines.push(`  ✖ ${a.id}/${p.path}: ${p.status}`);
   const wrong = r.artifacts.filter((a) => a.selected && !a.verified);
   if (wrong.length) lines.push(`  → run \`${commandFor('update')}\` to install or repair ${wrong.map((a) => a.id).join(', ')}.`);

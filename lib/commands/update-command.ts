@@ -3,6 +3,7 @@ import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS, WAIT_FLAG } from './specs.t
 import { formatUpdateSummary, runUpdate } from './update.ts';
 import { afterInstall, POST_INSTALL_FLAGS } from './post-install.ts';
 import { formatExamples, commandFor } from '../invocation.ts';
+import { APPLY_FLAG } from './apply-command.ts';
 
 /** on update, selection adds to what is installed */
 const ADDS: Record<string, string> = {
@@ -27,6 +28,7 @@ export const updateCommand: CommandSpec = {
     { name: 'dry-run', type: 'boolean', help: 'print the plan (skip/fetch/copy/relink/repair per file) and change nothing' },
     { name: 'offline', type: 'boolean', env: 'MODELS_OFFLINE', help: 'install from the store only; fail (exit 3) naming what is missing' },
     ...POST_INSTALL_FLAGS,
+    APPLY_FLAG,
     WAIT_FLAG,
     JSON_FLAG,
   ],
@@ -42,6 +44,7 @@ Examples:\n${formatExamples([
       [commandFor('update', 'student/v0_en'), 'add the English student, keep the rest'],
       [commandFor('update', '--prune --labels lang=ja'), 'Japanese models only: asks before unmounting the rest'],
       [commandFor('update', '--dry-run'), 'show what would happen'],
+      [commandFor('update', '--yes --apply'), 'then recreate the services on the new release set'],
     ])}`;
   },
   async run(flags, io, signal) {

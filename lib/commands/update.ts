@@ -32,6 +32,7 @@ import { runLockDirs, runLockOptions } from './run-lock.ts';
 import { formatPlan, planToJson } from './plan-output.ts';
 import { commandFor } from '../invocation.ts';
 import { resultErrors, transferTotals } from '../update/results.ts';
+import { recordReleaseSet, type ReleaseOutcome } from '../releases/switch.ts';
 
 export interface Selection {
   /** chooseSelection: what flags, prompts or defaults chose; after runUpdate: the installed set the update brings about */
@@ -167,6 +168,8 @@ export interface UpdateReport {
   totals: { files: number; installed: number; unchanged: number; failed: number; notInstalled: number; bytesTransferred: number; bytesResumed: number };
   errors: Record<string, unknown>[];
   durationMs: number;
+  /** the release set the override mounts after this update (manifests with a `compose:` section) */
+  release?: ReleaseOutcome;
 }
 
 function summarise(ctx: CommandContext, selection: Selection, results: FileResult[], started: number): UpdateReport {
@@ -318,7 +321,13 @@ async function installSelection(
   await Promise.all([hostCache.save(), store.save()]);
   signal?.throwIfAborted();
   const report = summarise(ctx, selection, results, started);
-  if (report.ok) await recordInstall(ctx, selection, report);
+  if (report.ok) {
+    await recordInstall(ctx, selection, report);
+    if (ctx.manifest.compose) {
+      report.release = await recordReleaseSet(ctx.manifest, selection.artifacts, { hostDir: ctx.hostDir, hostCache, otherCaches: [store.cacheWithPaths().cache] });
+      await Promise.all([hostCache.save(), store.save()]);
+    }
+  }
   const failures = results.map((r) => r.error).filter((e): e is ModelmountError => Boolean(e));
   return { exitCode: worstExit(failures), report, plan, ctx, selection };
 }
@@ -360,6 +369,7 @@ export function formatUpdateSummary(report: UpdateReport): string {
       .filter((a) => a.status === 'failed')
       .map((a) => `${a.id}: nothing installed (an artifact is installed whole or not at all); what was there before is unchanged.`),
     `Host folder: ${report.hostDir}`,
+    ...(report.release?.changed ? [`New release set ${report.release.set.slice(0, 12)}${report.release.previous ? ` (was ${report.release.previous.slice(0, 12)})` : ''}: ${report.release.built.length ? `made ${report.release.built.join(', ')}` : 'every release was already there'}.`] : []),
   ];
   return `${lines.join('\n')}\n${report.errors.map((e) => formatFailure(e, '  ')).join('')}`;
 }

@@ -21,10 +21,10 @@ import type { Shell } from 'zx';
 import { ComposeError } from '../errors.ts';
 import { formatCommandLine } from '../shell.ts';
 import { NotRegularFileError, refuseSpecialFiles } from '../fs-safe.ts';
-import { artifactDir, containerPathOf } from '../layout.ts';
+import { containerPathOf } from '../layout.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import type { ComposeEngine } from './engine.ts';
-import { composeSettingsOf } from './override.ts';
+import { composeSettingsOf, mountSourceOf, type ReleaseMounts } from './override.ts';
 import { commandFor } from '../invocation.ts';
 
 export interface MergedMount {
@@ -285,14 +285,14 @@ export function findCoveringMount(mounts: readonly MergedMount[], target: string
  * not mounted at the target, mounted writable, mounted from another host
  * folder, or the env variable missing/pointing elsewhere. Empty = all good.
  */
-export function checkMergedMounts(parsed: MergedConfig, manifest: Manifest, artifacts: readonly Artifact[]): MountProblem[] {
+export function checkMergedMounts(parsed: MergedConfig, manifest: Manifest, artifacts: readonly Artifact[], releases?: ReleaseMounts): MountProblem[] {
   const compose = composeSettingsOf(manifest);
   const problems: MountProblem[] = [];
   for (const service of compose.services) {
     const svc = parsed.get(service);
     for (const a of artifacts) {
       const target = containerPathOf(compose.containerDir, a.id);
-      const expectedSource = artifactDir(manifest.hostDir, a.id);
+      const expectedSource = mountSourceOf(manifest, a.id, releases);
       const base = { service, artifactId: a.id, target, expectedSource };
       if (!svc) {
         problems.push({ ...base, kind: 'service-missing', message: `Service ${service} is not in the merged Compose config, so ${a.id} cannot be mounted into it.` });
@@ -347,13 +347,13 @@ export function checkMergedMounts(parsed: MergedConfig, manifest: Manifest, arti
 export async function validateMergedConfig(
   manifest: Manifest,
   artifacts: readonly Artifact[],
-  opts: { engine: Pick<ComposeEngine, 'command'>; $: Shell; cwd?: string },
+  opts: { engine: Pick<ComposeEngine, 'command'>; $: Shell; cwd?: string; releases?: ReleaseMounts },
 ): Promise<MergedConfig> {
   const compose = composeSettingsOf(manifest);
   const files = [...compose.files.filter((f) => f !== compose.override), compose.override];
   const text = await runComposeConfig(opts.engine, files, { cwd: opts.cwd ?? path.dirname(files[0]!), $: opts.$ });
   const parsed = parseComposeConfig(text);
-  const problems = checkMergedMounts(parsed, manifest, artifacts);
+  const problems = checkMergedMounts(parsed, manifest, artifacts, opts.releases);
   if (problems.length > 0) {
     throw new ComposeError(
       `Compose does not give the services the verified models, even with the override:\n${problems.map((p) => `  - ${p.message}`).join('\n')}`,

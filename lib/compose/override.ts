@@ -27,7 +27,7 @@ import { formatCommandLine, shellQuote } from '../shell.ts';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import { NotRegularFileError, readRegularFile } from '../fs-safe.ts';
 import { artifactDir, containerPathOf } from '../layout.ts';
-import type { Artifact, ComposeSettings, Manifest } from '../manifest/schema.ts';
+import type { Artifact, ComposeSettings, FileEntry, Manifest } from '../manifest/schema.ts';
 import { verifyHostFiles, type FileCheck } from '../verify/verify-files.ts';
 import type { ComposeEngine } from './engine.ts';
 import { commandFor } from '../invocation.ts';
@@ -65,11 +65,33 @@ export function manifestPathForHeader(manifest: Manifest, overridePath: string):
   return toPosix(path.relative(path.dirname(overridePath), manifest.path)) || path.basename(manifest.path);
 }
 
+/**
+ * What to mount instead of `<hostDir>/<artifact id>`: per artifact, its current immutable release
+ * folder (lib/releases/), its digest, and the files in it; `set` is the release-set digest when the
+ * artifacts are exactly the current set. Written on each service as `io.modelmount.*` labels.
+ */
+export interface ReleaseMounts {
+  set?: string;
+  byId: Record<string, { source: string; digest: string; files: FileEntry[] }>;
+}
+
+/** Label keys the override writes on every service it mounts into. */
+export const SET_LABEL = 'io.modelmount.set';
+export const ARTIFACT_LABEL_PREFIX = 'io.modelmount.artifact.';
+/** An image may declare the set (or `id=digest,…` artifact versions) it was built for: doctor compares. */
+export const EXPECTS_LABEL = 'io.modelmount.expects';
+
+/** Where an artifact is mounted from: its release when there is one, else its plain host folder. */
+export function mountSourceOf(manifest: Manifest, artifactId: string, releases?: ReleaseMounts): string {
+  return releases?.byId[artifactId]?.source ?? artifactDir(manifest.hostDir, artifactId);
+}
+
 export interface OverrideHeader {
   generatorVersion: string;
   manifest?: string;
   manifestDigest?: string;
   artifacts: string[];
+  releaseSet?: string;
 }
 
 /**
@@ -82,6 +104,8 @@ export function renderOverride(input: {
   version?: string;
   /** Swarm (lib/fleet/swarm): placement constraints added to each service, e.g. node.labels.modelmount.set==<digest> */
   placement?: string[];
+  /** mount these releases instead of the plain host folders, and label the services with their digests (lib/releases/) */
+  releases?: ReleaseMounts;
 }): string {
   const { manifest } = input;
   const compose = composeSettingsOf(manifest);
@@ -96,13 +120,14 @@ export function renderOverride(input: {
     `# manifest: ${oneLine(manifestPathForHeader(manifest, compose.override))}`,
     `# manifest-digest: ${oneLine(manifest.digest)}`,
     `# artifacts: ${JSON.stringify(ids)}`,
+    ...(input.releases?.set ? [`# release-set: ${input.releases.set}`] : []),
     '# Each artifact folder is bind-mounted read-only; modelmount checked that every source exists and holds the verified files.',
   ];
 
   const volumes = artifacts
     .map((a) => ({
       type: 'bind',
-      source: artifactDir(manifest.hostDir, a.id),
+      source: mountSourceOf(manifest, a.id, input.releases),
       target: containerPathOf(compose.containerDir, a.id),
       read_only: true,
     }))
@@ -112,10 +137,19 @@ export function renderOverride(input: {
     environment[a.env!] = containerPathOf(compose.containerDir, a.id);
   }
 
+  // which models a container runs, readable with `docker inspect` (status, doctor, apply)
+  const labels: Record<string, string> = {};
+  if (input.releases?.set) labels[SET_LABEL] = input.releases.set;
+  for (const a of artifacts) {
+    const r = input.releases?.byId[a.id];
+    if (r) labels[`${ARTIFACT_LABEL_PREFIX}${a.id}`] = r.digest;
+  }
+
   const services: Record<string, Record<string, unknown>> = {};
   for (const name of [...new Set(compose.services)].sort()) {
     const svc: Record<string, unknown> = {};
     if (Object.keys(environment).length > 0) svc.environment = { ...environment };
+    if (Object.keys(labels).length > 0) svc.labels = { ...labels };
     if (volumes.length > 0) svc.volumes = volumes.map((v) => ({ ...v }));
     if (input.placement?.length) svc.deploy = { placement: { constraints: [...input.placement] } };
     services[name] = svc;
@@ -138,6 +172,7 @@ export function parseOverrideHeader(text: string): OverrideHeader | undefined {
     if (key === 'manifest') header.manifest = value;
     else if (key === 'manifest-digest') header.manifestDigest = value;
     else if (key === 'artifacts') header.artifacts = parseIdList(value);
+    else if (key === 'release-set') header.releaseSet = value;
   }
   return header;
 }
@@ -211,11 +246,20 @@ function describeBadFile(c: FileCheck): string {
 export async function inspectMountSources(
   manifest: Manifest,
   artifacts: readonly Artifact[],
-  opts: { full?: boolean; jobs?: number } = {},
+  opts: { full?: boolean; jobs?: number; releases?: ReleaseMounts } = {},
 ): Promise<MountSourceStatus[]> {
   const out: MountSourceStatus[] = [];
   const toVerify: Artifact[] = [];
   for (const a of artifacts) {
+    // a release is what gets mounted; the plain folder must still hold the same files for readers outside Compose
+    const release = opts.releases?.byId[a.id];
+    if (release) {
+      const r = await inspectRelease(a.id, release);
+      if (r.state !== 'ok') {
+        out.push(r);
+        continue;
+      }
+    }
     const source = artifactDir(manifest.hostDir, a.id);
     const base = { artifactId: a.id, source, badFiles: [] as FileCheck[] };
     // every component from hostDir down to the artifact folder must be a real folder
@@ -239,7 +283,11 @@ export async function inspectMountSources(
     }
     if (problem) out.push(problem);
     else {
-      out.push({ ...base, state: 'ok', message: `${a.id}: ${source} holds the verified files.` });
+      out.push(
+        release
+          ? { ...base, source: release.source, state: 'ok', message: `${a.id}: the release ${release.source} and ${source} hold the verified files.` }
+          : { ...base, state: 'ok', message: `${a.id}: ${source} holds the verified files.` },
+      );
       toVerify.push(a);
     }
   }
@@ -258,11 +306,30 @@ export async function inspectMountSources(
   return out;
 }
 
+/**
+ * A release folder is immutable and was verified whole before it was renamed into place: it must
+ * still be a real folder holding every file with its size (a file replaced or missing is reported).
+ */
+async function inspectRelease(artifactId: string, release: ReleaseMounts['byId'][string]): Promise<MountSourceStatus> {
+  const base = { artifactId, source: release.source, badFiles: [] as FileCheck[] };
+  const st = await lstatOrUndefined(release.source);
+  if (!st) return { ...base, state: 'missing', message: `${artifactId}: its release folder ${release.source} does not exist.` };
+  if (!st.isDirectory()) return { ...base, state: st.isSymbolicLink() ? 'symlink' : 'not-directory', message: `${artifactId}: ${release.source} is not a real folder.` };
+  for (const f of release.files) {
+    const hostPath = path.join(release.source, ...f.path.split('/'));
+    const fst = await lstatOrUndefined(hostPath);
+    const status = !fst ? 'missing' : !fst.isFile() ? 'not-regular' : fst.size !== f.size ? 'size' : 'ok';
+    if (status !== 'ok') base.badFiles.push({ artifactId, path: f.path, hostPath, expected: f, status, ...(fst?.isFile() ? { actualSize: fst.size } : {}) });
+  }
+  if (base.badFiles.length) return { ...base, state: 'unverified', message: `${artifactId}: the release ${release.source} does not hold its files: ${base.badFiles.map(describeBadFile).join('; ')}.` };
+  return { ...base, state: 'ok', message: `${artifactId}: the release ${release.source} holds the verified files.` };
+}
+
 /** Throw a ComposeError naming every artifact whose host folder cannot be mounted as is. */
 export async function checkMountSources(
   manifest: Manifest,
   artifacts: readonly Artifact[],
-  opts: { full?: boolean; jobs?: number } = {},
+  opts: { full?: boolean; jobs?: number; releases?: ReleaseMounts } = {},
 ): Promise<MountSourceStatus[]> {
   const statuses = await inspectMountSources(manifest, artifacts, opts);
   const bad = statuses.filter((s) => s.state !== 'ok');
@@ -292,6 +359,8 @@ export interface WriteOverrideOptions {
   jobs?: number;
   /** generator version written in the header (tests); defaults to package.json's */
   version?: string;
+  /** mount these releases instead of the plain host folders (lib/releases/) */
+  releases?: ReleaseMounts;
 }
 
 /**
@@ -315,8 +384,8 @@ export async function writeComposeOverride(
       data: { file },
     });
   }
-  await checkMountSources(manifest, artifacts, { full: opts.full, jobs: opts.jobs });
-  const content = renderOverride({ manifest, artifacts, version: opts.version });
+  await checkMountSources(manifest, artifacts, { full: opts.full, jobs: opts.jobs, releases: opts.releases });
+  const content = renderOverride({ manifest, artifacts, version: opts.version, releases: opts.releases });
   if (existing === content) return { path: file, changed: false };
   try {
     await writeFileAtomic(file, content);

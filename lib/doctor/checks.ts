@@ -14,8 +14,12 @@ import {
   parseOverrideHeader,
   readTextIfExists,
   renderOverride,
+  EXPECTS_LABEL,
+  type ReleaseMounts,
   type MountSourceStatus,
 } from '../compose/override.ts';
+import type { ModelContainer } from '../releases/containers.ts';
+import { currentSet, type ReleaseRecord, type ReleaseSet } from '../releases/record.ts';
 import type { InstallRecord } from '../install-record.ts';
 import { artifactDir, containerPathOf } from '../layout.ts';
 import { formatCommandLine } from '../shell.ts';
@@ -57,6 +61,11 @@ export interface DoctorContext {
   mergedUnavailable?: string;
   /** checkMergedMounts(merged, …) */
   mountProblems: MountProblem[];
+  /** the current releases the override mounts (lib/releases/) */
+  releases?: ReleaseMounts;
+  releaseRecord?: ReleaseRecord;
+  /** containers of the listed services (running and stopped); undefined when Docker was not asked */
+  containers?: ModelContainer[];
   env: NodeJS.ProcessEnv;
   cwd: string;
 }
@@ -547,7 +556,7 @@ export async function checkOverrideStale(ctx: DoctorContext): Promise<DoctorFind
   }
   if (reasons.length === 0) {
     // same digest and artifacts: compare the whole content, rendered with the version that wrote it
-    const rendered = renderOverride({ manifest: ctx.manifest, artifacts: installedSelected(ctx), version: header.generatorVersion });
+    const rendered = renderOverride({ manifest: ctx.manifest, artifacts: installedSelected(ctx), version: header.generatorVersion, releases: ctx.releases });
     if (rendered !== text) reasons.push('its content differs from what the manifest now produces (host folder, services or container folder changed, or it was edited by hand)');
   }
   if (reasons.length > 0) {
@@ -676,3 +685,49 @@ export async function checkRequire(ctx: DoctorContext): Promise<DoctorFinding[]>
   return findings;
 }
 
+
+// ---------------------------------------------------------------------------
+// container-outdated, image-expects-mismatch (releases: which container runs which models)
+
+/** Does an image's io.modelmount.expects label agree with a set? A set digest (or prefix), or `id=digest,…` artifact versions. */
+export function expectsAgrees(expects: string, set: ReleaseSet | undefined): boolean {
+  if (!set) return false;
+  const value = expects.trim();
+  if (!value.includes('=')) return value.length >= 7 && set.digest.startsWith(value.toLowerCase());
+  return value.split(',').every((pair) => {
+    const [id, digest] = pair.split('=').map((x) => x.trim());
+    const a = id ? set.artifacts[id] : undefined;
+    return Boolean(a && digest && digest.length >= 7 && a.digest.startsWith(digest.toLowerCase()));
+  });
+}
+
+export function checkReleaseBinding(ctx: DoctorContext): DoctorFinding[] {
+  const cur = currentSet(ctx.releaseRecord);
+  if (!cur || !ctx.containers) return [];
+  const findings: DoctorFinding[] = [];
+  const outdated = ctx.containers.filter((c) => c.running && c.current === false);
+  findings.push(
+    outdated.length
+      ? {
+          id: 'container-outdated',
+          verdict: 'warn',
+          title: `${plural(outdated.length, 'running container')} run${outdated.length === 1 ? 's' : ''} an older release set`,
+          message: `${outdated.map((c) => `${c.name} (${c.service}) runs ${c.set ? c.set.slice(0, 12) : 'models not from a release'}`).join('; ')}; the current set is ${cur.digest.slice(0, 12)}. They keep their models until recreated.`,
+          fix: `Run \`${commandFor('apply')}\` (recreates exactly those services, smoke-tests, switches back on failure).`,
+        }
+      : { id: 'container-outdated', verdict: 'ok', title: 'Every running container runs the current release set', message: `Release set ${cur.digest.slice(0, 12)}.` },
+  );
+  for (const c of ctx.containers.filter((x) => x.running && x.expects !== undefined)) {
+    if (expectsAgrees(c.expects!, cur)) continue;
+    findings.push({
+      id: 'image-expects-mismatch',
+      verdict: 'warn',
+      title: `The image of ${c.name} expects other models than the installed set`,
+      message: `${c.image} declares ${EXPECTS_LABEL}=${c.expects}, but the current release set is ${cur.digest.slice(0, 12)} (${Object.entries(cur.artifacts)
+        .map(([id, a]) => `${id}=${a.digest.slice(0, 12)}`)
+        .join(', ')}).`,
+      fix: `Install the models the image was built for (or \`${commandFor('rollback', '--to <set>')}\`), or rebuild the image with the matching label.`,
+    });
+  }
+  return findings;
+}

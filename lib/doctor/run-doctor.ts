@@ -13,6 +13,8 @@ import { ExitCode, ModelmountError } from '../errors.ts';
 import { pathExists } from '../fs-atomic.ts';
 import { readInstallRecord } from '../install-record.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
+import { listModelContainers } from '../releases/containers.ts';
+import { readReleaseRecord, releaseMountsOf } from '../releases/record.ts';
 import {
   checkComposeEngine,
   checkDockerignore,
@@ -20,6 +22,7 @@ import {
   checkMountSourceFindings,
   checkOverrideIncluded,
   checkOverrideStale,
+  checkReleaseBinding,
   checkRequire,
   checkSymlinks,
   type DoctorContext,
@@ -65,7 +68,9 @@ export async function runDoctor(manifest: Manifest, selection: SelectionLike, op
   const cwd = opts.cwd ?? process.cwd();
   const selected = selectedArtifacts(manifest, selection);
   const record = await readInstallRecord(manifest.hostDir, manifest.path);
-  const sources = await inspectMountSources(manifest, selected, { full: opts.full, jobs: opts.jobs });
+  const releaseRecord = await readReleaseRecord(manifest.hostDir, manifest.path);
+  const releases = releaseMountsOf(manifest.hostDir, releaseRecord, selected);
+  const sources = await inspectMountSources(manifest, selected, { full: opts.full, jobs: opts.jobs, releases });
 
   let engine: ComposeEngine | undefined;
   let mergedUnavailable: string | undefined;
@@ -100,7 +105,10 @@ export async function runDoctor(manifest: Manifest, selection: SelectionLike, op
     configFiles,
     merged,
     mergedUnavailable,
-    mountProblems: merged ? checkMergedMounts(merged, manifest, selected) : [],
+    mountProblems: merged ? checkMergedMounts(merged, manifest, selected, releases) : [],
+    releases,
+    releaseRecord,
+    containers: engine && releaseRecord ? await listModelContainers(manifest, engine, sh({ quiet: true, nothrow: true, env, cwd }), releaseRecord).catch(() => undefined) : undefined,
     env,
     cwd,
   };
@@ -113,6 +121,7 @@ export async function runDoctor(manifest: Manifest, selection: SelectionLike, op
   findings.push(...(await checkOverrideStale(ctx)));
   findings.push(...(await checkOverrideIncluded(ctx)));
   findings.push(...(await checkRequire(ctx)));
+  findings.push(...checkReleaseBinding(ctx));
   return findings;
 }
 

@@ -269,6 +269,7 @@ function resolveManifest(m: RawManifest, absFile: string, dir: string): Manifest
     hostDir: path.resolve(dir, m.hostDir),
     ...(m.cacheDir === undefined ? {} : { cacheDir: path.resolve(dir, m.cacheDir) }),
     ...(m.jobs === undefined ? {} : { jobs: m.jobs }),
+    ...(m.keepReleases === undefined ? {} : { keepReleases: m.keepReleases }),
     sources,
     require: m.require,
     artifacts: m.artifacts,
@@ -642,6 +643,7 @@ const FIELDS: Record<string, FieldHelp> = {
     fix: 'Give a folder path, or remove cacheDir to use the default per-user cache.',
   },
   jobs: { expect: 'a whole number from 1 to 64', fix: 'Set e.g. `jobs: 4`, or remove it to use the default.' },
+  keepReleases: { expect: 'a whole number from 1 to 100', fix: 'Set e.g. `keepReleases: 3` (release sets kept for rollback), or remove it for the default 3.' },
   sources: {
     expect: 'a list of at least one source',
     fix: 'Add e.g. `sources: [{ name: mirror, url: "https://models.example.com/ml/" }]`.',

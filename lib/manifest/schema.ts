@@ -68,6 +68,8 @@ export const manifestSchema = z.strictObject({
   hostDir: z.string().min(1),
   cacheDir: z.string().min(1).optional(),
   jobs: z.number().int().positive().max(64).optional(),
+  /** release sets kept per manifest for `rollback` (and by `gc`), default 3 */
+  keepReleases: z.number().int().positive().max(100).optional(),
   sources: z.array(sourceSchema).min(1, 'list at least one source'),
   require: z.array(requireSchema).default([]),
   artifacts: z.array(artifactSchema).min(1, 'list at least one artifact'),
@@ -122,6 +124,8 @@ export interface Manifest {
   hostDir: string;
   cacheDir?: string;
   jobs?: number;
+  /** release sets kept for `rollback` (manifest `keepReleases`, default 3) */
+  keepReleases?: number;
   sources: ResolvedSource[];
   require: RequireRule[];
   artifacts: Artifact[];

@@ -30,7 +30,7 @@ import { Store } from './store.ts';
 export const PARTIAL_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 export const LEFTOVER_MAX_AGE_MS = 60 * 60 * 1000;
 
-export type GcKind = 'blob' | 'artifact' | 'file' | 'partial' | 'tmp';
+export type GcKind = 'blob' | 'artifact' | 'file' | 'partial' | 'tmp' | 'release';
 
 export interface GcItem {
   kind: GcKind;
@@ -322,6 +322,12 @@ export async function applyGc(plan: GcPlan): Promise<GcItem[]> {
           if (!cache) hostCaches.set(item.root, (cache = await StateCache.loadHost(item.root)));
           for (const key of cache.keys()) if (key.startsWith(`${item.id}/`)) cache.forget(key);
           await removeEmptyParents(item.root, item.id!);
+        } else if (item.kind === 'release') {
+          // an immutable release folder (lib/releases/gc.ts decided nothing mounts it): gone at once, like an artifact folder
+          const grave = path.join(metaDir(item.root), 'tmp', `gc.${ownerTag()}.tmp`);
+          await fs.mkdir(path.dirname(grave), { recursive: true });
+          await fs.rename(item.path, grave);
+          await fs.rm(grave, { recursive: true, force: true });
         } else if (item.kind === 'file') {
           // only a regular file where modelmount installed one (looked at again: the disk may have changed since the plan)
           if (!(await fs.lstat(item.path)).isFile()) continue;
