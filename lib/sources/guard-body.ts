@@ -3,10 +3,11 @@
  * `expected` bytes (more is ESIZE, fewer ETRUNCATED: never a silent early end), an idle limit,
  * and a minimum-throughput watchdog. A window in which our own buffer still held unread data is
  * not counted: then the consumer is the slow one. Errors come from the source's own `fail`, so
- * they name its object and stay redacted. (lib/sources/http.ts has the same rules for got's stream.)
+ * they name its object and stay redacted. Used by every network source (http, s3, oci).
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { SourceError } from '../errors.ts';
+import { seconds } from '../stall.ts';
 
 export interface BodyLimits {
   /** no byte for this long: ESTALLED, ms */
@@ -23,13 +24,14 @@ export interface GuardBodyOptions extends BodyLimits {
   start: number;
   total: number;
   /** build the source's error for `code` (ESIZE, ETRUNCATED, ESTALLED, ECONNRESET, ENETWORK, EABORTED) */
-  fail: (code: string, reason: string, retryable: boolean) => SourceError;
+  fail: (code: string, reason: string, retryable: boolean, cause?: unknown) => SourceError;
   signal?: AbortSignal;
 }
 
-function seconds(ms: number): string {
-  const s = ms / 1000;
-  return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;
+function rate(bytesPerSec: number): string {
+  if (bytesPerSec >= 1024 * 1024) return `${(bytesPerSec / (1024 * 1024)).toFixed(1)} MiB/s`;
+  if (bytesPerSec >= 1024) return `${Math.round(bytesPerSec / 1024)} KiB/s`;
+  return `${bytesPerSec} B/s`;
 }
 
 export function guardBody(upstream: Readable, o: GuardBodyOptions): Readable {
@@ -102,7 +104,7 @@ export function guardBody(upstream: Readable, o: GuardBodyOptions): Readable {
     }
     if (now - windowStart >= o.stallWindowMs) {
       if (windowBytes < minBytes) {
-        stop(o.fail('ESTALLED', `stalled: < ${o.stallBytesPerSec} B/s for ${seconds(o.stallWindowMs)}, ${at()}`, true));
+        stop(o.fail('ESTALLED', `stalled: < ${rate(o.stallBytesPerSec)} for ${seconds(o.stallWindowMs)}, ${at()}`, true));
         return;
       }
       windowBytes = 0;
@@ -115,11 +117,12 @@ export function guardBody(upstream: Readable, o: GuardBodyOptions): Readable {
   o.signal?.addEventListener('abort', onAbort, { once: true });
   const onUpstreamError = (err: unknown) => {
     const e = err as { code?: string; name?: string };
-    if (e.name === 'AbortError' || e.code === 'ABORT_ERR' || o.signal?.aborted) stop(o.fail('EABORTED', 'aborted', false));
-    else if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT') stop(o.fail('ESTALLED', `stalled: no data for ${seconds(o.idleMs)}, ${at()}`, true));
+    if (e.name === 'AbortError' || e.code === 'ABORT_ERR' || e.code === 'ERR_ABORTED' || o.signal?.aborted) stop(o.fail('EABORTED', 'aborted', false));
+    else if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT') stop(o.fail('ESTALLED', `stalled: no data for ${seconds(o.idleMs)}, ${at()}`, true, err));
+    else if (e.code === 'ERR_HTTP_CONTENT_LENGTH_MISMATCH') endEarly(o.fail('ETRUNCATED', `the connection closed early, ${at()}`, true, err));
     else if (e.code === 'ECONNRESET' || e.code === 'EPIPE' || e.code === 'ECONNABORTED' || e.code === 'ERR_STREAM_PREMATURE_CLOSE') {
-      endEarly(o.fail('ECONNRESET', `connection reset ${at()}`, true));
-    } else endEarly(o.fail('ENETWORK', `download failed ${at()}${e.code ? ` (${e.code})` : ''}`, true));
+      endEarly(o.fail('ECONNRESET', `connection reset ${at()}`, true, err));
+    } else endEarly(o.fail('ENETWORK', `download failed ${at()}${e.code ? ` (${e.code})` : ''}`, true, err));
   };
   // Closed without 'end' and without an error: never end silently.
   const onUpstreamClose = () => {

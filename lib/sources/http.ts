@@ -22,7 +22,6 @@ import type { LookupFunction } from 'node:net';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import tls from 'node:tls';
 import type { Got, OptionsInit, Request as GotRequest } from 'got';
 import { SourceError } from '../errors.ts';
@@ -30,6 +29,7 @@ import type { ResolvedSource } from '../manifest/schema.ts';
 import { redactText, redactUrl } from '../redact.ts';
 import { seconds, STALL_DEFAULTS } from '../stall.ts';
 import type { OpenedRange, OpenRequest, Source } from './types.ts';
+import { guardBody } from './guard-body.ts';
 import { systemClock, type Clock } from '../clock.ts';
 
 export interface HttpSourceOptions {
@@ -227,12 +227,6 @@ interface Ctx {
   sourceName: string;
 }
 
-function humanBytes(n: number): string {
-  if (n >= 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
-  if (n >= 1024) return `${Math.round(n / 1024)} KiB`;
-  return `${n} B`;
-}
-
 /** A cause that is safe to serialise: the redacted message and the code, nothing else. */
 function sanitisedCause(err: unknown, secrets: Secrets): Error {
   const e = err as { message?: unknown; code?: unknown } | undefined;
@@ -330,123 +324,6 @@ function requestError(ctx: Ctx, err: unknown, t: Required<NonNullable<HttpSource
     });
   }
   return sourceError(ctx, 'ENETWORK', `network error${code ? ` (${code})` : ''}`, { retryable: true, cause: err, network: true });
-}
-
-// ───────────────────────────── the body guard ─────────────────────────────
-
-interface GuardOptions {
-  ctx: Ctx;
-  /** bytes the body must have */
-  expected: number;
-  /** where the body starts in the file (for messages) */
-  start: number;
-  total: number;
-  idleMs: number;
-  stallBytesPerSec: number;
-  stallWindowMs: number;
-}
-
-/**
- * Wrap got's stream: count bytes, refuse more than expected (ESIZE), error on fewer at the end
- * (ETRUNCATED), map got errors to SourceErrors, and run the minimum-throughput watchdog. A window
- * in which our own buffer still held unread data is not counted: then the consumer is the slow one.
- */
-function guardBody(upstream: GotRequest, o: GuardOptions): Readable {
-  let received = 0;
-  let windowBytes = 0;
-  let consumerBound = false;
-  const at = () => `after ${o.start + received} of ${o.total} bytes`;
-  const minBytes = (o.stallBytesPerSec * o.stallWindowMs) / 1000;
-  // How the connection ended, when it ended before the whole body: reported once the consumer has
-  // read every byte that did arrive (destroying `out` at once would drop what is still buffered in it,
-  // and a slow consumer, a loaded machine, would lose bytes it could resume from).
-  let endedEarly: SourceError | undefined;
-
-  const out = new Transform({
-    readableHighWaterMark: 1024 * 1024,
-    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
-      received += chunk.length;
-      windowBytes += chunk.length;
-      if (received > o.expected) {
-        cb(sourceError(o.ctx, 'ESIZE', `the server sent more than the ${o.total} bytes the manifest says`, { retryable: false }));
-        return;
-      }
-      cb(null, chunk);
-    },
-    flush(cb: TransformCallback) {
-      const err = endedEarly ?? (received < o.expected ? sourceError(o.ctx, 'ETRUNCATED', `the body ended early, ${at()}`, { retryable: true }) : undefined);
-      if (!err) {
-        cb();
-        return;
-      }
-      const afterDrain = () => {
-        if (out.destroyed) return;
-        if (out.readableLength > 0) setTimeout(afterDrain, 5);
-        else cb(err);
-      };
-      afterDrain();
-    },
-  });
-  // The body can fail before the caller starts reading (a small body cut while the caller still
-  // writes its resume bookkeeping): the error is kept in `out.errored` and reported to whoever
-  // consumes it (finished()/pipeline() report a stored error), never thrown as an unhandled event.
-  out.on('error', () => {});
-  const fail = (err: SourceError) => {
-    if (!out.destroyed) out.destroy(err);
-  };
-  /** The connection ended (reset, closed early): what arrived still reaches the consumer, then `err`. */
-  const endEarly = (err: SourceError) => {
-    if (endedEarly || out.destroyed) return;
-    endedEarly = err;
-    upstream.unpipe(out);
-    out.end();
-  };
-  const timer = setInterval(() => {
-    if (out.readableLength > 0 || consumerBound) {
-      // Data is waiting for the consumer (or was, during this window): not a network stall.
-      consumerBound = out.readableLength > 0;
-      windowBytes = 0;
-      return;
-    }
-    if (windowBytes < minBytes) {
-      const rate = `${humanBytes(o.stallBytesPerSec)}/s`;
-      fail(sourceError(o.ctx, 'ESTALLED', `stalled: < ${rate} for ${seconds(o.stallWindowMs)}, ${at()}`, { retryable: true }));
-    }
-    windowBytes = 0;
-  }, o.stallWindowMs);
-  timer.unref();
-
-  const onUpstreamError = (err: unknown) => {
-    const e = err as { code?: string; name?: string; event?: string };
-    if (e.name === 'AbortError' || e.code === 'ERR_ABORTED') {
-      fail(sourceError(o.ctx, 'EABORTED', 'aborted', { retryable: false }));
-    } else if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT') {
-      fail(sourceError(o.ctx, 'ESTALLED', `stalled: no data for ${seconds(o.idleMs)}, ${at()}`, { retryable: true, cause: err }));
-    } else if (e.code === 'ERR_HTTP_CONTENT_LENGTH_MISMATCH') {
-      endEarly(sourceError(o.ctx, 'ETRUNCATED', `the connection closed early, ${at()}`, { retryable: true, cause: err }));
-    } else if (e.code === 'ECONNRESET' || e.code === 'EPIPE' || e.code === 'ECONNABORTED') {
-      endEarly(sourceError(o.ctx, 'ECONNRESET', `connection reset ${at()}`, { retryable: true, cause: err }));
-    } else {
-      endEarly(sourceError(o.ctx, 'ENETWORK', `download failed ${at()}${e.code ? ` (${e.code})` : ''}`, { retryable: true, cause: err }));
-    }
-  };
-  // Closed without 'end' and without an error (should not happen with got, but never end silently).
-  const onUpstreamClose = () => {
-    if (!upstream.readableEnded) endEarly(sourceError(o.ctx, 'ETRUNCATED', `the connection closed early, ${at()}`, { retryable: true }));
-  };
-  upstream.on('error', onUpstreamError);
-  upstream.on('close', onUpstreamClose);
-  if (upstream.destroyed) {
-    // Failed between the headers and now (abort, reset): report it rather than wait forever.
-    process.nextTick(() => (upstream.errored ? onUpstreamError(upstream.errored) : onUpstreamClose()));
-  }
-  out.on('close', () => {
-    clearInterval(timer);
-    // Consumer gave up (or we failed): close the connection. After a complete body, leave it to keep-alive.
-    if (!upstream.destroyed && !upstream.readableEnded) upstream.destroy();
-  });
-  upstream.pipe(out);
-  return out;
 }
 
 // ───────────────────────────── the source ─────────────────────────────
@@ -717,7 +594,15 @@ export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = 
         ? sizeError(ctx, `the rest from byte ${start}`, Number(cl), expected - start, unlessIdentity)
         : sizeError(ctx, 'the file', Number(cl), expected, unlessIdentity);
     }
-    const stream = guardBody(a.stream, { ctx, expected: expected - start, start, total: expected, ...t });
+    const stream = guardBody(a.stream, {
+      expected: expected - start,
+      start,
+      total: expected,
+      idleMs: t.idleMs,
+      stallBytesPerSec: t.stallBytesPerSec,
+      stallWindowMs: t.stallWindowMs,
+      fail: (code, reason, retryable, cause) => sourceError(ctx, code, reason, { retryable, cause }),
+    });
     return { start, totalSize: expected, validator: validatorOf(a.headers), stream };
   }
 
