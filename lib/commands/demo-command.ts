@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { COMMON_FLAGS, parseFlags } from '../cli/args.ts';
 import type { CommandSpec } from '../cli/command.ts';
 import { UsageError } from '../errors.ts';
-import { writeDemoOrigin } from '../demo/artifacts.ts';
+import { DEMO_NEXT_ARTIFACT, publishDemoNextVersion, writeDemoOrigin } from '../demo/artifacts.ts';
 import { startStaticServer } from '../demo/static-server.ts';
 import { loadManifest } from '../manifest/load.ts';
 import { formatBytes } from '../ui/format.ts';
@@ -19,10 +19,17 @@ import { ensureDemoBaseImage } from '../demo/base-image.ts';
 import { findSmokeEngine } from '../smoke/engine.ts';
 import { verifyCommand } from './verify-command.ts';
 import { commandFor } from '../invocation.ts';
+import { rollbackCommand } from './rollback-command.ts';
+import { composeArgv, composeCwd } from '../releases/containers.ts';
+import { currentSet, readReleaseRecord } from '../releases/record.ts';
+import { loadShell } from '../shell.ts';
+import type { Manifest } from '../manifest/schema.ts';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEMO_MANIFEST = path.join(PROJECT_ROOT, 'manifests', 'demo.yaml');
 export const DEMO_PORT = 47311;
+/** The release story's manifest: a demo-owned, git-ignored copy (manifests/demo.yaml is never edited). Same depth, so its relative paths mean the same. */
+export const DEMO_NEXT_MANIFEST = path.join(PROJECT_ROOT, '.demo', 'demo.yaml');
 
 async function listTree(dir: string, prefix = ''): Promise<string[]> {
   const out: string[] = [];
@@ -36,6 +43,64 @@ async function listTree(dir: string, prefix = ''): Promise<string[]> {
     }
   }
   return out;
+}
+
+/**
+ * The next model update: a second version of one student model is published, the (copied) manifest
+ * names it, `update --apply` makes a new release and recreates the running worker on it (smoke-tested),
+ * `rollback --apply` returns to the first set from the releases on disk. Without Docker: no worker, no apply.
+ */
+async function showReleaseStory(o: {
+  manifest: Manifest;
+  origin: string;
+  show: (p: string) => string;
+  run: (c: CommandSpec, args: string[]) => Promise<number>;
+  io: Parameters<CommandSpec['run']>[1];
+  docker: { command: string[] } | undefined;
+  skipped: string | undefined;
+}): Promise<number> {
+  const { io, show, run, docker } = o;
+  const rel = show(DEMO_NEXT_MANIFEST);
+  const common = ['--manifest', DEMO_NEXT_MANIFEST, '--yes'];
+  const noSmoke = docker ? [] : ['--no-smoke'];
+  io.stdout.write(`\n▶ The next model update. Your project's manifest, here a demo-owned copy: ${rel} (manifests/demo.yaml stays untouched)\n`);
+  await fs.writeFile(DEMO_NEXT_MANIFEST, await fs.readFile(DEMO_MANIFEST, 'utf8'));
+  io.stdout.write(`▶ ${commandFor('update', `--manifest ${rel} --yes --no-smoke`)}   (same models: records the release set in use, downloads nothing)\n`);
+  const recorded = await run(updateCommand, [...common, '--no-smoke']);
+  if (recorded !== 0) return recorded;
+  const manifest = await loadManifest(DEMO_NEXT_MANIFEST);
+  const first = currentSet(await readReleaseRecord(manifest.hostDir, manifest.path))!.digest;
+  const sh = docker ? (await loadShell())({ quiet: true, nothrow: true, env: io.env, cwd: io.cwd }) : undefined;
+  const composeCmd = (args: string[]) => sh!({ cwd: composeCwd(manifest) })`${[...composeArgv(manifest, docker!), ...args]}`;
+  try {
+    if (sh) {
+      io.stdout.write(`\n▶ Starting the worker on release set ${first.slice(0, 12)} (compose up -d ml-worker)\n`);
+      const up = await composeCmd(['up', '-d', ...manifest.compose!.services]);
+      if (up.exitCode !== 0) io.stdout.write(`  (could not start it: ${(up.stderr || up.stdout).trim().split('\n').slice(-1)[0]})\n`);
+    } else io.stdout.write(`\n▶ (no worker started and no --apply: ${o.skipped})\n`);
+
+    const changed = await publishDemoNextVersion(o.origin);
+    let text = await fs.readFile(DEMO_NEXT_MANIFEST, 'utf8');
+    for (const c of changed) text = text.replace(c.from, c.to);
+    await fs.writeFile(`${DEMO_NEXT_MANIFEST}.partial`, text);
+    await fs.rename(`${DEMO_NEXT_MANIFEST}.partial`, DEMO_NEXT_MANIFEST);
+    io.stdout.write(`\n▶ Version 2 of ${DEMO_NEXT_ARTIFACT} is published on the demo server (${changed.map((c) => c.path).join(', ')} changed); ${rel} names the new sha256s.\n`);
+    io.stdout.write('  The update builds a complete new release folder beside the old one; running containers keep the release they started with.\n');
+    const applyFlags = docker ? ['--apply'] : ['--no-smoke'];
+    io.stdout.write(`▶ ${commandFor('update', `--manifest ${rel} --yes ${applyFlags.join(' ')}`)}\n`);
+    const updated = await run(updateCommand, [...common, ...applyFlags]);
+    if (updated !== 0) return updated;
+
+    io.stdout.write(`\n▶ Rolling back to release set ${first.slice(0, 12)}: from the releases on disk, no network\n`);
+    const rollbackFlags = docker ? ['--apply'] : noSmoke;
+    io.stdout.write(`▶ ${commandFor('rollback', `--manifest ${rel}${rollbackFlags.length ? ` ${rollbackFlags.join(' ')}` : ''}`)}\n`);
+    return await run(rollbackCommand, ['--manifest', DEMO_NEXT_MANIFEST, ...rollbackFlags]);
+  } finally {
+    if (sh) {
+      io.stdout.write(`\n▶ Stopping the demo worker (compose down)\n`);
+      await composeCmd(['down']);
+    }
+  }
 }
 
 export const demoCommand: CommandSpec = {
@@ -54,7 +119,7 @@ export const demoCommand: CommandSpec = {
     const origin = path.join(PROJECT_ROOT, '.demo', 'origin');
     // every run starts from the outage: no models on the host, no override, an empty store (all demo-owned, git-ignored)
     const show = (p: string) => path.relative(io.cwd, p) || p;
-    const demoState = [manifest.hostDir, manifest.compose!.override, manifest.cacheDir!];
+    const demoState = [manifest.hostDir, manifest.compose!.override, manifest.cacheDir!, DEMO_NEXT_MANIFEST];
     io.stdout.write(`▶ Starting from the outage state: removing ${demoState.map(show).join(', ')}\n`);
     for (const p of demoState) await fs.rm(p, { recursive: true, force: true });
     io.stdout.write(`▶ Generating the demo artifact set in ${show(origin)}\n`);
@@ -106,7 +171,9 @@ export const demoCommand: CommandSpec = {
       const after = await run(doctorCommand, ['--manifest', DEMO_MANIFEST]);
       if (after !== 0) return after;
       io.stdout.write(`\n▶ ${commandFor('verify', '--manifest manifests/demo.yaml --full')}\n`);
-      return await run(verifyCommand, ['--manifest', DEMO_MANIFEST, '--full']);
+      const verified = await run(verifyCommand, ['--manifest', DEMO_MANIFEST, '--full']);
+      if (verified !== 0) return verified;
+      return await showReleaseStory({ manifest, origin, show, run, io, docker: imageProblem ? undefined : docker.engine, skipped: imageProblem });
     } finally {
       await server.close();
     }

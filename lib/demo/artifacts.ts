@@ -57,3 +57,23 @@ export async function writeDemoOrigin(root: string): Promise<Map<string, string>
   }
   return digests;
 }
+
+/** The demo's "next model update": a second version of student/v0_ja (same paths and sizes, new bytes). */
+export const DEMO_NEXT_ARTIFACT = 'student/v0_ja';
+
+/**
+ * Publish the second version of DEMO_NEXT_ARTIFACT under `root` (its model.safetensors and
+ * config.json replaced, deterministic bytes); returns the old and new sha256 of each replaced file.
+ */
+export async function publishDemoNextVersion(root: string): Promise<{ path: string; from: string; to: string }[]> {
+  const changed = [];
+  for (const f of DEMO_FILES.filter((d) => d.artifactId === DEMO_NEXT_ARTIFACT && d.path !== 'tokenizer/vocab.txt')) {
+    const from = createHash('sha256').update(demoBytes(f)).digest('hex');
+    const bytes = demoBytes({ ...f, artifactId: `${f.artifactId}@2` });
+    const target = path.join(root, ...f.artifactId.split('/'), ...f.path.split('/'));
+    await fs.writeFile(`${target}.partial`, bytes);
+    await fs.rename(`${target}.partial`, target);
+    changed.push({ path: f.path, from, to: createHash('sha256').update(bytes).digest('hex') });
+  }
+  return changed;
+}
