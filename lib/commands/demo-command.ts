@@ -1,7 +1,8 @@
 /**
  * `npm run demo`: the whole job on a built-in artifact set, no external server.
  * Generates the files, serves them on loopback, runs `update` twice (the second
- * run is the no-op every later `npm run models:update` is), then `verify`.
+ * run is the no-op every later `npm run models:update` is), then `verify`, then the release story
+ * (showReleaseStory: a second model version, `update --apply`, `rollback --apply`).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
