@@ -144,7 +144,7 @@ export const demoCommand: CommandSpec = {
     }
     try {
       const common = ['--manifest', DEMO_MANIFEST, '--yes'];
-      const run = (c: CommandSpec, args: string[]) => c.run(parseFlags(args, [...COMMON_FLAGS, ...c.flags], {}), io, signal);
+      const run = (c: CommandSpec, args: string[]) => c.run(parseFlags(args, [...COMMON_FLAGS, ...c.flags], {}, c.name, c.operands), io, signal);
       const docker = await findSmokeEngine({ env: io.env, cwd: io.cwd });
       const imageProblem = docker.engine ? await ensureDemoBaseImage() : docker.reason;
       const smokeFlags = imageProblem ? ['--no-smoke'] : [];
