@@ -31,16 +31,29 @@ export class Semaphore {
   private readonly waiting: (() => void)[] = [];
   constructor(private readonly size: number) {}
 
-  async use<R>(fn: (release: () => void) => Promise<R>): Promise<R> {
-    if (this.active >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
+  /** A slot now if one is free and nobody waits for one (returns its release), else undefined. */
+  tryAcquire(): (() => void) | undefined {
+    if (this.active >= this.size || this.waiting.length > 0) return undefined;
     this.active++;
+    return this.releaser();
+  }
+
+  private releaser(): () => void {
     let held = true;
-    const release = () => {
+    return () => {
       if (!held) return;
       held = false;
-      this.active--;
-      this.waiting.shift()?.();
+      // hand the slot straight to the next waiter (so tryAcquire cannot take it in between)
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
     };
+  }
+
+  async use<R>(fn: (release: () => void) => Promise<R>): Promise<R> {
+    if (this.active >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.active++;
+    const release = this.releaser();
     try {
       return await fn(release);
     } finally {

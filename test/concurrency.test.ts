@@ -74,4 +74,28 @@ describe('Semaphore', () => {
     await expect(sem.use(async () => Promise.reject(new Error('no')))).rejects.toThrow('no');
     expect(await sem.use(async () => 'next')).toBe('next');
   });
+
+  it('tryAcquire takes a free slot only, and never one a waiter was handed', async () => {
+    const sem = new Semaphore(2);
+    const extra = sem.tryAcquire();
+    expect(extra).toBeDefined();
+    let release!: () => void;
+    const holder = sem.use(() => new Promise<void>((r) => (release = r)));
+    await Promise.resolve();
+    expect(sem.tryAcquire()).toBeUndefined(); // both slots taken
+    let ran = false;
+    const waiter = sem.use(async () => {
+      ran = true;
+    });
+    extra!(); // handed straight to the waiter
+    expect(sem.tryAcquire()).toBeUndefined();
+    await waiter;
+    expect(ran).toBe(true);
+    release();
+    await holder;
+    const a = sem.tryAcquire();
+    const b = sem.tryAcquire();
+    expect(a && b).toBeDefined();
+    expect(sem.tryAcquire()).toBeUndefined();
+  });
 });

@@ -541,14 +541,18 @@ export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = 
     const ctx: Ctx = { display, where: redactUrl(url.href), via: viaText(url), secrets: [token, ...baseSecrets], sourceName: src.name };
     const expected = req.expectedSize;
     const offset = req.offset > 0 && req.offset < expected ? req.offset : 0;
+    // one piece of the file (several connections for one large file), else the rest of it
+    const end = req.end !== undefined && req.end > offset && req.end < expected ? req.end : expected;
 
     // Resuming (the caller keeps the validator of the answer its bytes came from, in this run or an
     // earlier one): If-Range makes a server whose file changed since answer 200 with the new file
     // at once, instead of a 206 tail that would not verify.
-    const ifRange = offset > 0 ? req.validator : undefined;
-    let a = await request(url, 'GET', token, offset > 0 ? `bytes=${offset}-` : undefined, ctx, req.signal, ifRange);
+    const ifRange = offset > 0 || end < expected ? req.validator : undefined;
+    const wanted = offset > 0 || end < expected ? `bytes=${offset}-${end < expected ? end - 1 : ''}` : undefined;
+    let a = await request(url, 'GET', token, wanted, ctx, req.signal, ifRange);
     let start = 0;
-    if (offset > 0) {
+    let stop = expected;
+    if (wanted) {
       if (a.status === 206) {
         const cr = parseContentRange(header(a.headers, 'content-range'));
         if (cr?.total !== undefined && cr.total !== expected) {
@@ -557,8 +561,11 @@ export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = 
         }
         const cl = header(a.headers, 'content-length');
         const lengthOk = cl === undefined || (cr !== undefined && Number(cl) === cr.end - cr.start + 1);
-        if (cr && cr.start === offset && cr.end === expected - 1 && lengthOk) {
+        if (cr && cr.start === offset && cr.end === end - 1 && lengthOk) {
           start = offset;
+          stop = end;
+        } else if (offset === 0 && cr && cr.start === 0 && cr.end === expected - 1 && lengthOk) {
+          // the whole file as a 206: fine, the caller sees `end` and falls back to one connection
         } else {
           // A range we did not ask for: cannot resume; start over.
           a.stream.destroy();
@@ -588,14 +595,16 @@ export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = 
     const encoding = header(a.headers, 'content-encoding')?.trim().toLowerCase();
     const unlessIdentity = encoding && encoding !== 'identity' ? encoding : undefined;
     const cl = header(a.headers, 'content-length');
-    if (cl !== undefined && /^\d+$/.test(cl.trim()) && Number(cl) !== expected - start) {
+    if (cl !== undefined && /^\d+$/.test(cl.trim()) && Number(cl) !== stop - start) {
       a.stream.destroy();
-      throw start > 0
-        ? sizeError(ctx, `the rest from byte ${start}`, Number(cl), expected - start, unlessIdentity)
-        : sizeError(ctx, 'the file', Number(cl), expected, unlessIdentity);
+      throw stop < expected
+        ? sizeError(ctx, `bytes ${start}-${stop - 1}`, Number(cl), stop - start, unlessIdentity)
+        : start > 0
+          ? sizeError(ctx, `the rest from byte ${start}`, Number(cl), expected - start, unlessIdentity)
+          : sizeError(ctx, 'the file', Number(cl), expected, unlessIdentity);
     }
     const stream = guardBody(a.stream, {
-      expected: expected - start,
+      expected: stop - start,
       start,
       total: expected,
       idleMs: t.idleMs,
@@ -603,7 +612,7 @@ export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = 
       stallWindowMs: t.stallWindowMs,
       fail: (code, reason, retryable, cause) => sourceError(ctx, code, reason, { retryable, cause }),
     });
-    return { start, totalSize: expected, validator: validatorOf(a.headers), stream };
+    return { start, end: stop, totalSize: expected, validator: validatorOf(a.headers), stream };
   }
 
   /**
@@ -627,7 +636,7 @@ export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = 
   const prepare = (): void => {
     loadGot().catch(() => {}); // the first open() reports a failure
   };
-  return { name: src.name, kind: 'http', display, open, probe, prepare };
+  return { name: src.name, kind: 'http', display, ranges: true, open, probe, prepare };
 }
 
 // ───────────────────────────── proxy agents ─────────────────────────────

@@ -13,6 +13,11 @@ export interface OpenRequest {
   path: string;
   /** byte offset to start from; 0 for a fresh transfer */
   offset: number;
+  /**
+   * Exclusive end of the byte range wanted, for one piece of a file fetched over several
+   * connections (only asked of a source with `ranges: true`); default: the end of the file.
+   */
+  end?: number;
   /** the size the manifest expects, used to reject a wrong Content-Length early */
   expectedSize: number;
   /** the sha256 the manifest expects (an OCI source checks it against the layer digest before fetching) */
@@ -36,6 +41,8 @@ export interface OpenedRange {
   start: number;
   /** total file size as the source reports it, when known */
   totalSize?: number;
+  /** Exclusive end of what the stream carries: the asked `end` when honoured, else the end of the file. */
+  end?: number;
   /** what identifies this version of the file, when the source says (HTTP: a strong ETag, else Last-Modified) */
   validator?: string;
   stream: Readable;
@@ -47,6 +54,8 @@ export interface Source {
   readonly kind: SourceKind;
   /** a redacted description, safe for logs and JSON: no token, no query string, no password */
   readonly display: string;
+  /** open() honours `end` (one piece of a file): a large file may be fetched over several connections */
+  readonly ranges?: boolean;
   /** A readable for the bytes of the file from `offset`. Rejects with a SourceError. */
   open(req: OpenRequest): Promise<OpenedRange>;
   /** Cheap reachability probe (HEAD / stat of the root), for bootstrap and doctor. */

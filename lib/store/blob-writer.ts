@@ -92,6 +92,18 @@ export class BlobWriter {
     this.written = 0;
   }
 
+  /**
+   * Bytes [pos, end) were written to the file by someone else (pieces fetched over several
+   * connections, lib/store/fetch-ranges.ts): take them as written and let the hash follow.
+   * Call only with nothing pushed and not flushed.
+   */
+  markWritten(end: number): void {
+    if (end <= this.pos) return;
+    this.pos = end;
+    this.written = end;
+    this.hash.advance(end);
+  }
+
   /** Flush, then the sha256 (hex) of every byte in the file so far. The writer stays usable. */
   async digest(): Promise<string> {
     await this.flush();
@@ -139,16 +151,7 @@ export class BlobWriter {
         if (n >= left) return done(null);
         if (n === 0) return done(Object.assign(new Error('short write'), { code: 'EIO' }));
         // partial write (rare on regular files): continue after the written bytes
-        let skip = n;
-        const rest: Buffer[] = [];
-        for (const b of bufs) {
-          if (skip >= b.length) skip -= b.length;
-          else {
-            rest.push(skip > 0 ? b.subarray(skip) : b);
-            skip = 0;
-          }
-        }
-        from(rest, at + n, left - n);
+        from(afterWritten(bufs, n), at + n, left - n);
       });
     };
     from(w.bufs, w.at, w.len);
@@ -161,6 +164,20 @@ export class BlobWriter {
   private wake(): void {
     for (const w of this.waiters.splice(0)) w();
   }
+}
+
+/** What is left of `bufs` after the first `n` bytes were written (a partial writev). */
+export function afterWritten(bufs: Buffer[], n: number): Buffer[] {
+  let skip = n;
+  const rest: Buffer[] = [];
+  for (const b of bufs) {
+    if (skip >= b.length) skip -= b.length;
+    else {
+      rest.push(skip > 0 ? b.subarray(skip) : b);
+      skip = 0;
+    }
+  }
+  return rest;
 }
 
 /**

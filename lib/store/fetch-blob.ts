@@ -8,6 +8,9 @@
  * processes never share one), re-hashes its bytes (never trusting a prefix
  * blindly) and asks the source for the rest. A source that answers from byte 0
  * instead restarts the file.
+ *
+ * A large file from a source that serves byte ranges is fetched over several connections
+ * (lib/store/fetch-ranges.ts); `<partial>.prefix` then says how much of the partial is valid.
  */
 import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -31,6 +34,7 @@ import type { Source } from '../sources/types.ts';
 import { formatBytes } from '../format.ts';
 import { sha256File } from '../verify/hash.ts';
 import { BlobWriter, pipeToWriter } from './blob-writer.ts';
+import { fetchRanges, RANGED_MIN_SIZE } from './fetch-ranges.ts';
 
 export interface FetchProgress {
   /** bytes of the file present so far (resumed prefix included) */
@@ -57,6 +61,15 @@ export interface FetchBlobOptions {
   reopenDelayMs?: number;
   /** another host's partials (shared store) untouched for less than this are left alone (default 60 s) */
   partialMinAgeMs?: number;
+  /**
+   * One more connection for this file (pieces of one large file fetched in parallel), if a slot is
+   * free under the overall --jobs bound: returns its release, else undefined. Without it, one connection.
+   */
+  extraConnection?: () => (() => void) | undefined;
+  /** files at least this large are fetched over several connections (default 64 MiB) */
+  rangedMinSize?: number;
+  /** bytes per piece when fetched over several connections (default: chosen from the size) */
+  rangePieceSize?: number;
 }
 
 export interface FetchBlobResult {
@@ -114,6 +127,7 @@ async function claimPartial(tmpDir: string, sha: string, minAgeMs: number): Prom
     try {
       await fs.rename(path.join(tmpDir, c.name), mine);
       await fs.rename(path.join(tmpDir, c.name + VALIDATOR_SUFFIX), mine + VALIDATOR_SUFFIX).catch(() => {});
+      await fs.rename(path.join(tmpDir, c.name + PREFIX_SUFFIX), mine + PREFIX_SUFFIX).catch(() => {});
       return mine;
     } catch {
       // another process claimed it first
@@ -150,6 +164,32 @@ async function writeValidator(partial: string, v: SavedValidator | undefined): P
   } catch {
     // a hint only: without it, a resume in a later run just sends no If-Range
   }
+}
+
+/**
+ * `<partial>.prefix`: while a file is fetched in pieces, bytes past the contiguous prefix may have
+ * been written out of order into a file already extended to its full size. The record says how
+ * many bytes from 0 are valid (never more than are written); a resume cuts the partial back to it.
+ * Unreadable or garbled: nothing of the partial is trusted.
+ */
+const PREFIX_SUFFIX = '.prefix';
+
+async function savePrefix(partial: string, n: number): Promise<void> {
+  const flag = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
+  await fs.writeFile(partial + PREFIX_SUFFIX, `${n}\n`, { mode: 0o600, flag });
+}
+
+/** How much of the partial is valid by its `.prefix` record: undefined without one, 0 if garbled. */
+async function readPrefix(partial: string): Promise<number | undefined> {
+  let text: string | undefined;
+  try {
+    text = (await readOwnFile(partial + PREFIX_SUFFIX))?.toString('utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    return 0;
+  }
+  if (text === undefined) return undefined;
+  return /^\d+\n$/.test(text) ? Number(text.trim()) : 0;
 }
 
 class RestartFromZero extends Error {}
@@ -200,10 +240,18 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
   let keepPartial = true;
 
   try {
+    // A partial left by a fetch in pieces: only its recorded prefix is valid.
+    const validPrefix = await readPrefix(partial);
+    if (validPrefix !== undefined) {
+      if ((await handle.stat()).size > validPrefix) await handle.truncate(validPrefix);
+      await fs.rm(partial + PREFIX_SUFFIX, { force: true });
+    }
     // The resumed prefix is re-hashed (never trusted blindly), then every chunk as it arrives.
     writer = await BlobWriter.open(handle, file.size);
     let pos = writer.pos;
     const resumedFrom = pos;
+    /** bytes present, counting pieces written out of order (for progress) */
+    let have = pos;
 
     // Did the bytes in the partial come from more than one response (an earlier run's prefix, or a
     // resume in this run)? Then a mismatch may be the splice's fault (the file changed on the server
@@ -223,10 +271,54 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
       let stalled = 0;
       let delay = opts.reopenDelayMs ?? 250;
       let restartedForMismatch = false;
+      // several connections for a large file, once per source; what it leaves is resumed below with one
+      let rangedTried = !(source.ranges && opts.extraConnection && file.size >= (opts.rangedMinSize ?? RANGED_MIN_SIZE));
       for (;;) {
         signal?.throwIfAborted();
         const before = pos;
         try {
+          if (!rangedTried && pos < file.size) {
+            rangedTried = true;
+            const fromSaved = pos > 0 && saved?.source === source.name ? saved.validator : undefined;
+            if (pos > 0 && fromSaved === undefined) {
+              // a prefix whose origin no validator describes: pieces could not be checked against it
+            } else {
+              const w = writer;
+              await w.flush();
+              await savePrefix(partial, pos);
+              await handle.truncate(file.size); // pieces then write inside the file, never extending it
+              let ranged;
+              try {
+                ranged = await fetchRanges({
+                  handle, writer: w, source, artifactId, path: file.path, size: file.size, sha256: file.sha256,
+                  validator: fromSaved, signal, pieceSize: opts.rangePieceSize, acquire: opts.extraConnection!,
+                  savePrefix: (n) => savePrefix(partial, n),
+                  onValidator: async (v) => {
+                    saved = { source: source.name, validator: v };
+                    await writeValidator(partial, saved);
+                  },
+                  onBytes: (n) => {
+                    transferred += n;
+                    have += n;
+                    opts.onProgress?.({ done: have, total: file.size, source: source.name });
+                  },
+                  maxStalledReopens: opts.maxStalledReopens, reopenDelayMs: opts.reopenDelayMs,
+                });
+              } finally {
+                pos = w.pos;
+                have = pos;
+                if (pos < file.size) await handle.truncate(pos);
+                await fs.rm(partial + PREFIX_SUFFIX, { force: true });
+              }
+              // pieces no validator ties together may come from different versions of the file
+              if (ranged.validator === undefined && ranged.transferred > 0) spliced = true;
+              const next: SavedValidator | undefined = ranged.validator !== undefined ? { source: source.name, validator: ranged.validator } : undefined;
+              if (next?.validator !== saved?.validator || next?.source !== saved?.source) {
+                saved = next;
+                await writeValidator(partial, saved);
+              }
+            }
+          }
           if (pos < file.size || file.size === 0) {
             const validator = pos > 0 && saved?.source === source.name ? saved.validator : undefined;
             const opened = await source.open({ artifactId, path: file.path, offset: pos, expectedSize: file.size, expectedSha256: file.sha256, validator, signal });
@@ -378,6 +470,7 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
     await handle.close().catch(() => {});
     if (!keepPartial) await fs.rm(partial, { force: true }).catch(() => {});
     if (!keepPartial) await writeValidator(partial, undefined);
+    if (!keepPartial) await fs.rm(partial + PREFIX_SUFFIX, { force: true }).catch(() => {});
   }
 }
 

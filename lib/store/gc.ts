@@ -8,7 +8,7 @@
  * installed that nothing wants any more, and reports everything else as not ours.
  *
  *   <cache>/sha256/ab/<sha>          blobs whose sha256 is not kept (held instead when not confirmed)
- *   <cache>/tmp/*.partial[.validator] interrupted downloads (and their If-Range hint) untouched for a day
+ *   <cache>/tmp/*.partial[.validator|.prefix] interrupted downloads (and their If-Range hint, valid prefix) untouched for a day
  *   <host>/<artifact id>/            a whole artifact folder, when all it holds is ours and unwanted
  *   <host>/<artifact id>/<file>      else each of our unwanted files (the rest stays: not ours)
  *   <host>/.modelmount/tmp/*.tmp     leftovers of interrupted installs
@@ -166,7 +166,7 @@ export async function planGc(input: GcInput): Promise<GcPlan> {
         } else await add({ kind: 'blob', path: p, sha256: e.name, root: store });
       }
     }
-    await oldFiles(storeTmpDir(store), (n) => n.endsWith('.partial') || n.endsWith('.partial.validator'), PARTIAL_MAX_AGE_MS, store, 'partial');
+    await oldFiles(storeTmpDir(store), (n) => n.endsWith('.partial') || n.endsWith('.partial.validator') || n.endsWith('.partial.prefix'), PARTIAL_MAX_AGE_MS, store, 'partial');
     await oldFiles(store, (n) => n.endsWith('.tmp') || lockLeftover(n), LEFTOVER_MAX_AGE_MS, store, 'tmp');
   }
 

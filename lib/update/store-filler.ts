@@ -54,6 +54,8 @@ export class StoreFiller {
           signal: this.deps.signal,
           // the next transfer may start while this blob is fsynced and moved into the store
           onVerified: release,
+          // one large file may use free transfer slots for more connections (pieces in parallel)
+          extraConnection: () => this.transfers.tryAcquire(),
           onProgress: (prog) => {
             for (const l of this.progressListeners.get(pf.sha256) ?? []) l(prog);
           },
