@@ -12,7 +12,9 @@
  *
  * Cases: 1 one big file over HTTP, 2 the file set over HTTP, 3 copy from a folder, 4 verify --full,
  * 5 no-op update, (6 RSS of case 1), 7 one file over a 40 ms link, 8 the set over a 40 ms link,
- * 9 verify --full against openssl on every core, 10 start-up against \`node -e 0\`.
+ * 9 verify --full against openssl on every core, 10 start-up against \`node -e 0\`, 11–14 many files
+ * (20,000 files of 1–64 KiB + 20 × 100 MiB shards; --quick: 2,000 + 4 × 8 MiB): over HTTP against
+ * \`aria2c -i list -j16\`, from a folder against \`cp -r\` + sha256sum, no-op update, verify.
  *
  * The 40 ms link (cases 7, 8; root only): a network namespace whose loopback has a tbf rate limit
  * (1 Gbit) and an iptables-legacy NFQUEUE rule; a small C program (written and compiled here, on
@@ -59,7 +61,7 @@ function parseSize(v: string | number | undefined, fallback: number): number {
 
 const argv = minimist(process.argv.slice(2), {
   boolean: ['quick', 'keep', 'help'],
-  string: ['big', 'small', 'count', 'rounds', 'dir', 'cases', 'out', 'modelmount', 'baseline', 'label', 'link-big'],
+  string: ['big', 'small', 'count', 'rounds', 'dir', 'cases', 'out', 'modelmount', 'baseline', 'label', 'link-big', 'many-count', 'many-shards', 'many-shard-size'],
 });
 if (argv.help) {
   process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0]!.replace(/^\/\*\*?|^ \* ?/gm, ''));
@@ -72,6 +74,9 @@ const opts = {
   small: parseSize(argv.small ?? env.BENCH_SMALL, quick ? 16 * MiB : 128 * MiB),
   count: Number(argv.count ?? env.BENCH_COUNT ?? 8),
   /** the file of case 7 (a 40 ms link is slow: smaller than --big by default) */
+  manyCount: Number(argv['many-count'] ?? env.BENCH_MANY_COUNT ?? (quick ? 2000 : 20000)),
+  manyShards: Number(argv['many-shards'] ?? env.BENCH_MANY_SHARDS ?? (quick ? 4 : 20)),
+  manyShardSize: parseSize(argv['many-shard-size'] ?? env.BENCH_MANY_SHARD_SIZE, quick ? 8 * MiB : 100 * MiB),
   linkBig: parseSize(argv['link-big'] ?? env.BENCH_LINK_BIG, quick ? 64 * MiB : 512 * MiB),
   rounds: Number(argv.rounds ?? env.BENCH_ROUNDS ?? (quick ? 3 : 5)),
   dir: (argv.dir ?? env.BENCH_DIR) as string | undefined,
@@ -198,6 +203,39 @@ async function linkFile(www: string): Promise<DataFile> {
   f.sha256 = await writeRandomFile(path.join(www, f.id, f.path), f.size);
   await fsp.writeFile(metaFile, JSON.stringify(f));
   return f;
+}
+
+/** The many-file artifact: small files of 1–64 KiB (fixed seed) plus shards; reused when --dir holds the same sizes. */
+async function makeManySet(www: string): Promise<DataFile[]> {
+  const metaFile = path.join(www, 'many.json');
+  const want = { count: opts.manyCount, shards: opts.manyShards, shardSize: opts.manyShardSize };
+  try {
+    const meta = JSON.parse(await fsp.readFile(metaFile, 'utf8'));
+    if (JSON.stringify(meta.want) === JSON.stringify(want)) return meta.files;
+  } catch {
+    // none yet
+  }
+  log(`▶ Generating ${opts.manyCount} files of 1–64 KiB + ${opts.manyShards} × ${fmtBytes(opts.manyShardSize)} in ${www}/many`);
+  await fsp.rm(path.join(www, 'many'), { recursive: true, force: true });
+  const files: DataFile[] = [];
+  let seed = 15;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const buf = Buffer.allocUnsafe(64 * 1024);
+  for (let i = 0; i < opts.manyCount; i++) {
+    const size = 1024 + Math.floor(rnd() * 63 * 1024);
+    randomFillSync(buf, 0, size);
+    const rel = `tokenizer/${String(i % 100).padStart(2, '0')}/f${String(i).padStart(5, '0')}.bin`;
+    const file = path.join(www, 'many', rel);
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+    await fsp.writeFile(file, buf.subarray(0, size));
+    files.push({ id: 'many', path: rel, size, sha256: createHash('sha256').update(buf.subarray(0, size)).digest('hex') });
+  }
+  for (let i = 1; i <= opts.manyShards; i++) {
+    const rel = `model-${String(i).padStart(5, '0')}-of-${String(opts.manyShards).padStart(5, '0')}.safetensors`;
+    files.push({ id: 'many', path: rel, size: opts.manyShardSize, sha256: await writeRandomFile(path.join(www, 'many', rel), opts.manyShardSize) });
+  }
+  await fsp.writeFile(metaFile, JSON.stringify({ want, files }));
+  return files;
 }
 
 /** `openssl speed -evp sha256` on one core, 16 KiB blocks: bytes per second (undefined if it cannot be read). */
@@ -675,6 +713,82 @@ async function main(): Promise<void> {
         results.push(c);
       }
     }
+    if (['11', '12', '13', '14'].some((x) => opts.cases.has(x))) {
+      const many = await makeManySet(www);
+      const manyBytes = many.reduce((s, f) => s + f.size, 0);
+      const what = `${opts.manyCount} files of 1–64 KiB + ${opts.manyShards} × ${fmtBytes(opts.manyShardSize)} (${fmtBytes(manyBytes)})`;
+      const srcDir = path.join(www, 'many');
+      await readAll(many.map((f) => path.join(srcDir, f.path)));
+      const mManyHttp = m('many-http.yaml', manifest(nginx.url, [many]));
+      const mManyFile = m('many-file.yaml', manifest(`${www}/`, [many]));
+      if (opts.cases.has('11')) {
+        const list = path.join(work, 'aria11-input.txt');
+        fs.writeFileSync(list, many.map((f) => `${nginx.url}many/${f.path}\n  out=${f.path}`).join('\n') + '\n');
+        const c: CaseResult = {
+          id: '11',
+          title: `many files over HTTP: ${what}`,
+          tool: { name: 'modelmount update', cmd: update(mManyHttp, 'h11', 'c11'), before: fresh('h11', 'c11') },
+          peers: [{ name: 'aria2c -i list -j16', cmd: ['aria2c', '-q', '-j16', '--allow-overwrite=true', '--auto-file-renaming=false', '-d', path.join(work, 'aria11'), '-i', list], before: fresh('aria11') }],
+          samples: new Map(),
+          targets: [{ peer: 'aria2c -i list -j16', max: 0.8 }],
+          note: 'aria2c verifies nothing. Peak RSS target ≤ 200 MB: see the RSS column.',
+        };
+        c.baseline = baselineOf(c.tool, fresh, ['h11', 'c11']);
+        log(`▶ Case 11: ${c.title}`);
+        await runCase(c, work, opts.rounds);
+        results.push(c);
+        await fresh('aria11', 'h11', 'c11', 'h11b', 'c11b')();
+      }
+      if (opts.cases.has('12')) {
+        const dst = path.join(work, 'cp12');
+        const c: CaseResult = {
+          id: '12',
+          title: `many files from a local folder: ${what}`,
+          tool: { name: 'modelmount update (file source)', cmd: update(mManyFile, 'h12', 'c12'), before: fresh('h12', 'c12') },
+          peers: [{ name: 'cp -r + sha256sum', cmd: ['bash', '-c', `cp -r ${srcDir} ${dst} && cd ${dst} && find . -type f -print0 | xargs -0 sha256sum > /dev/null`], before: fresh('cp12') }],
+          samples: new Map(),
+          targets: [{ peer: 'cp -r + sha256sum', max: 0.5 }],
+        };
+        c.baseline = baselineOf(c.tool, fresh, ['h12', 'c12']);
+        log(`▶ Case 12: ${c.title}`);
+        await runCase(c, work, opts.rounds);
+        results.push(c);
+        await fresh('cp12', 'h12b', 'c12b')();
+      }
+      if (opts.cases.has('13') || opts.cases.has('14')) {
+        if (!fs.existsSync(path.join(work, 'h12'))) await measure(update(mManyFile, 'h12', 'c12'), work, fresh('h12', 'c12'));
+        if (opts.cases.has('13')) {
+          const c: CaseResult = {
+            id: '13',
+            title: `no-op update of the installed many-file set (whole process)`,
+            tool: { name: 'modelmount update (no-op)', cmd: update(mManyFile, 'h12', 'c12') },
+            peers: [{ name: 'node -e 0 (info)', cmd: ['node', '-e', '0'] }],
+            samples: new Map(),
+            targets: [],
+            absoluteMaxS: 0.5,
+          };
+          log(`▶ Case 13: ${c.title}`);
+          await runCase(c, work, opts.rounds);
+          results.push(c);
+        }
+        if (opts.cases.has('14')) {
+          const c: CaseResult = {
+            id: '14',
+            title: `verify of the installed many-file set (state cache, whole process)`,
+            tool: { name: 'modelmount verify', cmd: [...mm, 'verify', '--manifest', mManyFile, '--host-dir', path.join(work, 'h12')] },
+            peers: [{ name: 'node -e 0 (info)', cmd: ['node', '-e', '0'] }],
+            samples: new Map(),
+            targets: [],
+            absoluteMaxS: 0.5,
+          };
+          log(`▶ Case 14: ${c.title}`);
+          await runCase(c, work, opts.rounds);
+          results.push(c);
+        }
+      }
+      await fresh('h12', 'c12')();
+    }
+
     if (opts.cases.has('10')) {
       const c: CaseResult = {
         id: '10',
