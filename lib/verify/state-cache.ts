@@ -27,6 +27,12 @@ export function statIdentity(st: BigIntStats): string {
 
 export class StateCache {
   private dirty = false;
+  /**
+   * identity → keys recorded for it, built on the first relinked() and kept up to date after: an
+   * install relinks once per file, and a scan of every entry each time was quadratic (20,000 files:
+   * minutes). Profiled on 2,000 small files: 1.7 s of 10 s CPU in relinked.
+   */
+  private byId: Map<string, Set<string>> | undefined;
   private constructor(
     private readonly file: string,
     private readonly entries: Record<string, Entry>,
@@ -59,8 +65,23 @@ export class StateCache {
     const id = statIdentity(st);
     const e = this.entries[key];
     if (e && e.id === id && e.sha256 === sha256) return;
+    if (e) this.unindex(key, e.id);
     this.entries[key] = { id, sha256 };
+    this.index(key, id);
     this.dirty = true;
+  }
+
+  private index(key: string, id: string): void {
+    if (!this.byId) return;
+    let keys = this.byId.get(id);
+    if (!keys) this.byId.set(id, (keys = new Set()));
+    keys.add(key);
+  }
+
+  private unindex(key: string, id: string): void {
+    const keys = this.byId?.get(id);
+    keys?.delete(key);
+    if (keys && keys.size === 0) this.byId!.delete(id);
   }
 
   /**
@@ -74,18 +95,23 @@ export class StateCache {
     const from = statIdentity(before);
     const to = statIdentity(after);
     if (from === to) return 0;
-    let moved = 0;
-    for (const e of Object.values(this.entries)) {
-      if (e.id !== from) continue;
-      e.id = to;
-      moved++;
+    if (!this.byId) {
+      this.byId = new Map();
+      for (const [key, e] of Object.entries(this.entries)) this.index(key, e.id);
     }
-    if (moved) this.dirty = true;
-    return moved;
+    const keys = [...(this.byId.get(from) ?? [])];
+    for (const key of keys) {
+      this.unindex(key, from);
+      this.entries[key]!.id = to;
+      this.index(key, to);
+    }
+    if (keys.length) this.dirty = true;
+    return keys.length;
   }
 
   forget(key: string): void {
     if (key in this.entries) {
+      this.unindex(key, this.entries[key]!.id);
       delete this.entries[key];
       this.dirty = true;
     }
