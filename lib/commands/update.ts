@@ -173,9 +173,17 @@ export interface UpdateReport {
 }
 
 function summarise(ctx: CommandContext, selection: Selection, results: FileResult[], started: number): UpdateReport {
+  // by artifact and path: a filter over every result for each file was quadratic (20,000 files)
+  const byFile = new Map<string, FileResult[]>();
+  for (const r of results) {
+    const k = `${r.artifactId}\0${r.path}`;
+    const list = byFile.get(k);
+    if (list) list.push(r);
+    else byFile.set(k, [r]);
+  }
   const artifacts = selection.artifacts.map((a) => {
     // manifest order, whatever order the transfers finished in
-    const files = a.files.flatMap((f) => results.filter((r) => r.artifactId === a.id && r.path === f.path));
+    const files = a.files.flatMap((f) => byFile.get(`${a.id}\0${f.path}`) ?? []);
     const failed = files.some((f) => f.status === 'failed');
     const changed = files.some((f) => f.action !== 'skip');
     return {
