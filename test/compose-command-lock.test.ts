@@ -5,23 +5,13 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../lib/cli/run-cli.ts';
-import type { Io } from '../lib/commands/context.ts';
-import { commands } from '../lib/commands/index.ts';
 import { ExitCode } from '../lib/errors.ts';
-import { withRunLock } from '../lib/lock.ts';
 import { manifestYaml, runCliCaptured, tempDir, tempProject, writeSourceTree, type TestArtifact } from './helpers/cli.ts';
+import { holdRunLock, runWatchingStderr } from './helpers/lock-holder.ts';
 
 const ART: TestArtifact[] = [{ id: 'student/v0_ja', env: 'STUDENT_JA_DIR', files: [{ path: 'model.bin', data: Buffer.from('weights\n') }] }];
 const COMPOSE = ['compose:', '  files: [compose.yaml]', '  services: [worker]', '  override: compose.models.yaml', '  containerDir: /app/models'].join('\n');
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
 
 describe('compose under the lock', () => {
   it('--no-wait exits 6 while another run holds the host folder; by default it waits, then writes the override', async () => {
@@ -33,34 +23,18 @@ describe('compose under the lock', () => {
     const override = path.join(p.dir, 'compose.models.yaml');
     await expect(fs.stat(override)).rejects.toThrow();
 
-    const inside = deferred();
-    const release = deferred();
-    const held = withRunLock([p.hostDir], { wait: true, command: 'modelmount update' }, async () => {
-      inside.resolve();
-      await release.promise;
-    });
-    await inside.promise;
+    const lock = await holdRunLock([p.hostDir], 'modelmount update');
     const failed = await runCliCaptured(['compose', '--manifest', p.manifest, '--no-wait']);
     expect(failed.code, failed.stderr).toBe(ExitCode.lock);
     expect(failed.stderr).toContain('(modelmount update)');
     await expect(fs.stat(override)).rejects.toThrow();
 
-    const stderr = new PassThrough();
-    let err = '';
-    const saidWaiting = new Promise<void>((resolve) =>
-      stderr.on('data', (c: Buffer) => {
-        err += c.toString();
-        if (err.includes('Waiting for another modelmount run')) resolve();
-      }),
-    );
-    const io: Io = { stdout: new PassThrough().resume(), stderr, env: { PATH: process.env.PATH, CI: 'true' }, cwd: process.cwd(), isTTY: false };
-    const waiting = runCli(['compose', '--manifest', p.manifest], io, commands, new AbortController().signal);
-    await saidWaiting;
+    const waiting = runWatchingStderr(['compose', '--manifest', p.manifest], { PATH: process.env.PATH, CI: 'true' });
+    await waiting.waiting;
     // nothing written while the other run holds the folder
     await expect(fs.stat(override)).rejects.toThrow();
-    release.resolve();
-    await held;
-    expect(await waiting, err).toBe(0);
+    await lock.release();
+    expect(await waiting.done, waiting.stderr()).toBe(0);
     expect(await fs.readFile(override, 'utf8')).toContain('student/v0_ja');
   });
 });

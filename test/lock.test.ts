@@ -8,16 +8,13 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from '../lib/cli/run-cli.ts';
-import type { Io } from '../lib/commands/context.ts';
-import { commands } from '../lib/commands/index.ts';
 import { ExitCode, LockError } from '../lib/errors.ts';
 import { lockPath } from '../lib/layout.ts';
 import { describeHolder, readLockHolder, withRunLock } from '../lib/lock.ts';
 import { cliEnv, manifestYaml, runCliCaptured, sampleArtifacts, tempDir, tempProject } from './helpers/cli.ts';
+import { deferred, holdRunLock, runWatchingStderr } from './helpers/lock-holder.ts';
 import { recordingClock } from './helpers/clock.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -27,12 +24,6 @@ afterEach(() => {
 });
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
 
 /** A child process that takes the lock on `dir` and holds it until killed. Resolves with its pid once locked. */
 async function lockInChild(dir: string, staleMs: number): Promise<import('node:child_process').ChildProcess> {
@@ -246,13 +237,7 @@ describe('update under the lock', () => {
       }
     }
     const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'folder', url: origin }] }));
-    const inside = deferred();
-    const release = deferred();
-    const held = withRunLock([p.hostDir], { wait: true, command: 'modelmount bootstrap' }, async () => {
-      inside.resolve();
-      await release.promise;
-    });
-    await inside.promise;
+    const lock = await holdRunLock([p.hostDir], 'modelmount bootstrap');
     const args = ['update', '--manifest', p.manifest, '--yes', '--no-compose', '--no-smoke'];
     const failed = await runCliCaptured([...args, '--no-wait', '--json']);
     expect(failed.code).toBe(ExitCode.lock);
@@ -264,21 +249,11 @@ describe('update under the lock', () => {
     await expect(fs.stat(path.join(p.hostDir, 'student'))).rejects.toThrow();
 
     // the waiting run, with its stderr watched: release the lock once it says it waits
-    const stderr = new PassThrough();
-    let err = '';
-    const saidWaiting = new Promise<void>((resolve) =>
-      stderr.on('data', (c: Buffer) => {
-        err += c.toString();
-        if (err.includes('Waiting for another modelmount run')) resolve();
-      }),
-    );
-    const io: Io = { stdout: new PassThrough().resume(), stderr, env: cliEnv(), cwd: process.cwd(), isTTY: false };
-    const waiting = runCli(args, io, commands, new AbortController().signal);
-    await saidWaiting;
-    release.resolve();
-    await held;
-    expect(await waiting).toBe(0);
-    expect(err).toContain('(modelmount bootstrap)');
+    const waiting = runWatchingStderr(args, cliEnv());
+    await waiting.waiting;
+    await lock.release();
+    expect(await waiting.done).toBe(0);
+    expect(waiting.stderr()).toContain('(modelmount bootstrap)');
     await fs.stat(path.join(p.hostDir, 'student/v0_ja/model.safetensors'));
   });
 });

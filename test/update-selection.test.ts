@@ -8,13 +8,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PassThrough } from 'node:stream';
-import { runCli } from '../lib/cli/run-cli.ts';
-import { commands } from '../lib/commands/index.ts';
-import type { Io } from '../lib/commands/context.ts';
 import { parseOverrideHeader } from '../lib/compose/override.ts';
 import { ExitCode } from '../lib/errors.ts';
 import { listFiles, manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, tempProject } from './helpers/cli.ts';
+import { runWatchingStderr } from './helpers/lock-holder.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 
 const servers: FaultServer[] = [];
@@ -129,20 +126,11 @@ async function overlapping(p: Awaited<ReturnType<typeof setup>>, args: string[])
   });
   const a = p.update('--only', 'teacher/v0');
   while (!p.server.requests.some((r) => r.url.includes('teacher'))) await new Promise((r) => setTimeout(r, 20));
-  const stderr = new PassThrough();
-  let said = '';
-  const waiting = new Promise<void>((resolve) =>
-    stderr.on('data', (c: Buffer) => {
-      said += c.toString();
-      if (said.includes('Waiting for another modelmount run')) resolve();
-    }),
-  );
-  const io: Io = { stdout: new PassThrough().resume(), stderr, env: { PATH: process.env.PATH, HOME: process.env.HOME, CI: 'true' }, cwd: process.cwd(), isTTY: false };
-  const b = runCli(['update', '--manifest', p.manifest, '--no-smoke', ...args], io, commands, new AbortController().signal);
-  await waiting;
+  const b = runWatchingStderr(['update', '--manifest', p.manifest, '--no-smoke', ...args], { PATH: process.env.PATH, HOME: process.env.HOME, CI: 'true' });
+  await b.waiting;
   release();
   const ra = await a;
-  return { a: ra, b: await b, bSaid: () => said };
+  return { a: ra, b: await b.done, bSaid: b.stderr };
 }
 
 describe('two updates at once', () => {
