@@ -111,6 +111,24 @@ describe('symlinks in modelmount\'s own folders are never followed', () => {
     expect(await fs.readdir(elsewhere)).toEqual([path.basename(victim)]);
   });
 
+  for (const sub of ['releases', 'release-sets']) {
+    it(`a symlinked <hostDir>/.modelmount/${sub}: refused with exit 5 naming the link; nothing lands in its target`, async () => {
+      const s = await startFaultServer({ files: Object.fromEntries(ART.flatMap((a) => a.files.map((f) => [`/${a.id}/${f.path}`, f.data]))) });
+      servers.push(s);
+      const compose = ['compose:', '  files: [compose.yaml]', '  services: [worker]', '  override: compose.models.yaml', '  containerDir: /app/models'].join('\n');
+      const p = await tempProject(manifestYaml({ artifacts: ART, sources: [{ name: 'mirror', url: s.url }], extra: compose }));
+      await fs.writeFile(path.join(p.dir, 'compose.yaml'), 'services:\n  worker:\n    image: busybox\n');
+      const elsewhere = await tempDir('modelmount-elsewhere-');
+      await fs.mkdir(metaDir(p.hostDir), { recursive: true });
+      await fs.symlink(elsewhere, path.join(metaDir(p.hostDir), sub));
+
+      const r = await runCliCaptured(['update', '--manifest', p.manifest, '--yes', '--no-compose', '--no-smoke']);
+      expect(r.code, r.stderr).toBe(ExitCode.disk);
+      expect(r.stdout + r.stderr).toContain(`${path.join(metaDir(p.hostDir), sub)} is a symlink`);
+      expect(await fs.readdir(elsewhere)).toEqual([]);
+    });
+  }
+
   it('a symlinked <hostDir>/.modelmount: refused with exit 5; no state, record or temp file lands in its target', async () => {
     const p = await projectWithHttp();
     const elsewhere = await tempDir('modelmount-elsewhere-');

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { readJsonIfExists } from '../fs-atomic.ts';
 import { releaseDir, releaseSetsDir, releasesDir } from '../layout.ts';
 import type { GcItem } from '../store/gc.ts';
-import type { ReleaseRecord } from './record.ts';
+import { refuseReleaseLinks, type ReleaseRecord } from './record.ts';
 
 export interface ReleaseGcPlan {
   removals: GcItem[];
@@ -58,6 +58,7 @@ export async function planReleaseGc(
   hostDir: string,
   opts: { overrideSources: string[]; inUse: { reachable: boolean; sources: Set<string>; detail?: string }; show?: (p: string) => string },
 ): Promise<ReleaseGcPlan> {
+  await refuseReleaseLinks(hostDir);
   const show = opts.show ?? ((p: string) => p);
   const why = new Map<string, string[]>();
   const add = (p: string, reason: string) => {

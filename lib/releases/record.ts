@@ -12,7 +12,8 @@
  */
 import { createHash } from 'node:crypto';
 import { readJsonIfExists, writeFileAtomic } from '../fs-atomic.ts';
-import { releaseDir, releaseSetsPath } from '../layout.ts';
+import { refuseLinksBelow } from '../fs-safe.ts';
+import { releaseDir, releaseSetsDir, releaseSetsPath, releasesDir } from '../layout.ts';
 import type { ReleaseMounts } from '../compose/override.ts';
 import type { Artifact, FileEntry, Manifest } from '../manifest/schema.ts';
 
@@ -88,7 +89,14 @@ export async function readReleaseRecord(hostDir: string, manifestPath: string): 
   return isRecord(r) ? r : undefined;
 }
 
+/** Release folders and records are modelmount's own: never made, written or removed through a symlink (exit 5). */
+export async function refuseReleaseLinks(hostDir: string): Promise<void> {
+  await refuseLinksBelow(hostDir, releasesDir(hostDir));
+  await refuseLinksBelow(hostDir, releaseSetsDir(hostDir));
+}
+
 export async function writeReleaseRecord(hostDir: string, record: ReleaseRecord): Promise<void> {
+  await refuseReleaseLinks(hostDir);
   await writeFileAtomic(releaseSetsPath(hostDir, record.manifestPath), `${JSON.stringify(record, null, 2)}\n`);
 }
 

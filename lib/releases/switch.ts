@@ -21,6 +21,7 @@ import { buildRelease, releaseIntact, type BuildReleaseDeps } from './build.ts';
 import {
   DEFAULT_KEEP_RELEASES,
   readReleaseRecord,
+  refuseReleaseLinks,
   releaseSetOf,
   withCurrentSet,
   writeReleaseRecord,
@@ -44,6 +45,7 @@ export function keepReleasesOf(manifest: Manifest): number {
 
 /** After an install: make (or find) the release of every artifact, verified whole, then make their set current. */
 export async function recordReleaseSet(manifest: Manifest, artifacts: readonly Artifact[], deps: BuildReleaseDeps): Promise<ReleaseOutcome> {
+  await refuseReleaseLinks(deps.hostDir);
   const set = releaseSetOf(artifacts, new Date().toISOString());
   const built: string[] = [];
   for (const a of artifacts) {
