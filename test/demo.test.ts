@@ -16,6 +16,8 @@ import { detectCompose } from '../lib/compose/engine.ts';
 import { loadManifest } from '../lib/manifest/load.ts';
 import { artifactDigest, releaseSetOf } from '../lib/releases/record.ts';
 import { dockerStatus, requireDocker } from './helpers/docker.ts';
+import { registryMissing, REQUIRE_OCI_ENV } from './helpers/registry.ts';
+import { sha256File } from '../lib/verify/hash.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const IMAGES = ['modelmount-demo-ml-worker:latest', 'modelmount-demo-busybox:latest'];
@@ -74,6 +76,28 @@ async function expectReleaseStory(out: string, withDocker: boolean): Promise<voi
   }
 }
 
+/**
+ * The registry story at the very end: with docker-registry installed, the demo set is published to a
+ * local registry and installed from it alone (pinned by digest) into .demo/oci-artifacts, byte for byte
+ * what manifests/demo.yaml names; without it, the demo says what it skipped and what to install.
+ */
+async function expectRegistryStory(out: string, withRegistry: boolean): Promise<void> {
+  if (!withRegistry) {
+    expect(out).toContain('(skipped: docker-registry is not installed (apt-get install docker-registry))');
+    return;
+  }
+  expect(out).toMatch(/OK: published student\/v0_ja, student\/v0_en \(5 files, 44\.3 MiB uploaded\) to oci:\/\/127\.0\.0\.1:\d+\/demo\/models:v1/);
+  const pinned = out.match(/url: (oci:\/\/127\.0\.0\.1:\d+\/demo\/models@sha256:[0-9a-f]{64})/)![1]!;
+  expect(out).toContain(`Sources, in order: demo-registry (${pinned})`);
+  expect(out).toContain('✔ Installed student/v0_ja (3 files, 24.3 MiB from demo-registry)');
+  expect(out).toContain('✔ Installed student/v0_en (2 files, 20.0 MiB from demo-registry)');
+  expect(out).toMatch(/OK: 5\/5 files verified \(44\.3 MiB; 5 hashed, 0 from the state cache\)/);
+  const manifest = await loadManifest(path.join(ROOT, 'manifests', 'demo.yaml'));
+  for (const a of manifest.artifacts.filter((x) => !x.optional)) {
+    for (const f of a.files) expect(await sha256File(path.join(ROOT, '.demo', 'oci-artifacts', a.id, f.path))).toBe(f.sha256);
+  }
+}
+
 describe('npm run demo', () => {
   it('reproduces the outage, fixes it, verifies, then updates to a new release and rolls back', async () => {
     const { code, out } = await runDemo(process.env);
@@ -101,6 +125,8 @@ describe('npm run demo', () => {
     expect(out).toMatch(/OK: 0 errors, \d+ warnings?\./);
     expect(out).toMatch(/OK: 5\/5 files verified/);
     await expectReleaseStory(out, Boolean(docker && compose && !/\(smoke test skipped/.test(out)));
+    if (process.env[REQUIRE_OCI_ENV] === '1') expect(registryMissing(), 'docker-registry is required here').toBeUndefined();
+    await expectRegistryStory(out, registryMissing() === undefined);
   }, 300_000);
 
   it('without Docker or Compose on PATH, still shows the release story and says what it skipped', async () => {
@@ -110,6 +136,7 @@ describe('npm run demo', () => {
       expect(code, out).toBe(0);
       expect(out).toMatch(/\(smoke test skipped: .+\)/);
       await expectReleaseStory(out, false);
+      await expectRegistryStory(out, false);
     } finally {
       fs.rmSync(empty, { recursive: true, force: true });
     }

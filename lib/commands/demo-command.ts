@@ -25,10 +25,17 @@ import { composeArgv, composeCwd } from '../releases/containers.ts';
 import { currentSet, readReleaseRecord } from '../releases/record.ts';
 import { loadShell } from '../shell.ts';
 import type { Manifest } from '../manifest/schema.ts';
+import { localRegistryMissing, startLocalRegistry } from '../demo/registry.ts';
+import { writeRegistryManifest } from '../demo/registry-manifest.ts';
+import { publishCommand } from './publish-command.ts';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEMO_MANIFEST = path.join(PROJECT_ROOT, 'manifests', 'demo.yaml');
 export const DEMO_PORT = 47311;
+/** The registry story's manifest: the demo set pulled from a local OCI registry into a separate host folder and store. */
+export const DEMO_OCI_MANIFEST = path.join(PROJECT_ROOT, '.demo', 'demo-oci.yaml');
+/** Where the registry story keeps its registry, host folder and store (relative to DEMO_OCI_MANIFEST's folder in the manifest). */
+const DEMO_OCI_STATE = { registry: path.join(PROJECT_ROOT, '.demo', 'registry'), hostDir: 'oci-artifacts', cacheDir: 'oci-cache' };
 /** The release story's manifest: a demo-owned, git-ignored copy (manifests/demo.yaml is never edited). Same depth, so its relative paths mean the same. */
 export const DEMO_NEXT_MANIFEST = path.join(PROJECT_ROOT, '.demo', 'demo.yaml');
 
@@ -104,6 +111,50 @@ async function showReleaseStory(o: {
   }
 }
 
+/**
+ * The same models from an OCI registry, when Debian's docker-registry is installed: `publish` pushes
+ * the verified set from the store, a manifest whose only source is the registry (pinned by digest)
+ * installs it into a separate host folder and store, and `verify --full` proves the bytes are the same.
+ */
+async function showRegistryStory(o: {
+  show: (p: string) => string;
+  run: (c: CommandSpec, args: string[]) => Promise<number>;
+  io: Parameters<CommandSpec['run']>[1];
+}): Promise<number> {
+  const { io, show, run } = o;
+  io.stdout.write('\n▶ The same models from an OCI registry (a local docker-registry on loopback)\n');
+  const missing = localRegistryMissing(io.env);
+  if (missing) {
+    io.stdout.write(`  (skipped: ${missing})\n`);
+    return 0;
+  }
+  const registry = await startLocalRegistry(DEMO_OCI_STATE.registry, io.env);
+  try {
+    const target = `oci://${registry.host}/demo/models:v1`;
+    io.stdout.write(`▶ ${commandFor('publish', `${target} --manifest manifests/demo.yaml`)}\n`);
+    const published = await run(publishCommand, [target, '--manifest', DEMO_MANIFEST]);
+    if (published !== 0) return published;
+    const pinned = await writeRegistryManifest({
+      from: DEMO_MANIFEST,
+      to: DEMO_OCI_MANIFEST,
+      registry,
+      repository: 'demo/models',
+      tag: 'v1',
+      hostDir: DEMO_OCI_STATE.hostDir,
+      cacheDir: DEMO_OCI_STATE.cacheDir,
+    });
+    const rel = show(DEMO_OCI_MANIFEST);
+    io.stdout.write(`\n▶ ${rel}: the demo manifest with one source, ${pinned}, and its own host folder and store\n`);
+    io.stdout.write(`▶ ${commandFor('update', `--manifest ${rel} --yes`)}\n`);
+    const pulled = await run(updateCommand, ['--manifest', DEMO_OCI_MANIFEST, '--yes']);
+    if (pulled !== 0) return pulled;
+    io.stdout.write(`\n▶ ${commandFor('verify', `--manifest ${rel} --full`)}\n`);
+    return await run(verifyCommand, ['--manifest', DEMO_OCI_MANIFEST, '--full']);
+  } finally {
+    await registry.stop();
+  }
+}
+
 export const demoCommand: CommandSpec = {
   name: 'demo',
   summary: 'run the whole job on a built-in demo artifact set served from loopback (no external server)',
@@ -120,7 +171,7 @@ export const demoCommand: CommandSpec = {
     const origin = path.join(PROJECT_ROOT, '.demo', 'origin');
     // every run starts from the outage: no models on the host, no override, an empty store (all demo-owned, git-ignored)
     const show = (p: string) => path.relative(io.cwd, p) || p;
-    const demoState = [manifest.hostDir, manifest.compose!.override, manifest.cacheDir!, DEMO_NEXT_MANIFEST];
+    const demoState = [manifest.hostDir, manifest.compose!.override, manifest.cacheDir!, DEMO_NEXT_MANIFEST, DEMO_OCI_MANIFEST, DEMO_OCI_STATE.registry, ...[DEMO_OCI_STATE.hostDir, DEMO_OCI_STATE.cacheDir].map((d) => path.join(path.dirname(DEMO_OCI_MANIFEST), d))];
     io.stdout.write(`▶ Starting from the outage state: removing ${demoState.map(show).join(', ')}\n`);
     for (const p of demoState) await fs.rm(p, { recursive: true, force: true });
     io.stdout.write(`▶ Generating the demo artifact set in ${show(origin)}\n`);
@@ -174,7 +225,9 @@ export const demoCommand: CommandSpec = {
       io.stdout.write(`\n▶ ${commandFor('verify', '--manifest manifests/demo.yaml --full')}\n`);
       const verified = await run(verifyCommand, ['--manifest', DEMO_MANIFEST, '--full']);
       if (verified !== 0) return verified;
-      return await showReleaseStory({ manifest, origin, show, run, io, docker: imageProblem ? undefined : docker.engine, skipped: imageProblem });
+      const released = await showReleaseStory({ manifest, origin, show, run, io, docker: imageProblem ? undefined : docker.engine, skipped: imageProblem });
+      if (released !== 0) return released;
+      return await showRegistryStory({ show, run, io });
     } finally {
       await server.close();
     }

@@ -7,19 +7,19 @@
  * Without the package the OCI tests are skipped with a message; with MODELMOUNT_REQUIRE_OCI=1
  * (set by .ci/run, which installs it) they fail instead.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { localRegistryMissing, startLocalRegistry, type LocalRegistry } from '../../lib/demo/registry.ts';
 import { describeWithServer } from './describe-server.ts';
 
 export const REQUIRE_OCI_ENV = 'MODELMOUNT_REQUIRE_OCI';
 
 export function registryMissing(): string | undefined {
-  return spawnSync('sh', ['-c', 'command -v docker-registry']).status === 0 ? undefined : 'not installed (apt-get install docker-registry)';
+  return localRegistryMissing() === undefined ? undefined : 'not installed (apt-get install docker-registry)';
 }
 
 /** `describe` that needs docker-registry: skipped with a message without it, failed under MODELMOUNT_REQUIRE_OCI=1. */
@@ -27,61 +27,16 @@ export function describeOci(name: string, fn: () => void): void {
   describeWithServer('docker-registry', registryMissing(), REQUIRE_OCI_ENV, name, fn);
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+export type Registry = LocalRegistry;
 
-export interface Registry {
-  /** host:port */
-  host: string;
-  url: string;
-  stop(): Promise<void>;
-}
-
+/** A registry with its storage in a fresh temp folder, removed again by stop(). */
 export async function startRegistry(): Promise<Registry> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'modelmount-registry-'));
-  const port = await freePort();
-  const config = path.join(dir, 'config.yml');
-  await fs.writeFile(
-    config,
-    [
-      'version: 0.1',
-      'log: {level: error}',
-      `storage: {filesystem: {rootdirectory: ${dir}/data}, delete: {enabled: true}}`,
-      `http: {addr: "127.0.0.1:${port}"}`,
-      '',
-    ].join('\n'),
-  );
-  const child: ChildProcess = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    try {
-      const r = await fetch(`${url}/v2/`);
-      if (r.status === 200) break;
-    } catch {
-      // not up yet
-    }
-    if (i > 100 || child.exitCode !== null) {
-      child.kill();
-      throw new Error(`docker-registry did not start: ${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const registry = await startLocalRegistry(dir);
   return {
-    host: `127.0.0.1:${port}`,
-    url,
+    ...registry,
     stop: async () => {
-      if (child.exitCode === null) {
-        const done = new Promise((r) => child.once('exit', r));
-        child.kill();
-        await done;
-      }
+      await registry.stop();
       await fs.rm(dir, { recursive: true, force: true });
     },
   };
