@@ -78,6 +78,20 @@ describeOci('oci sources (docker-registry on loopback)', () => {
     expect((dead as SourceError).code).toBe('ECONNREFUSED');
   });
 
+  it("a tag the registry lacks, or a file the artifact lacks, is EMISSING (not Node's DNS code ENOTFOUND)", async () => {
+    await pushArtifact(reg.url, 'team/one-file', 'v1', [{ title: 'a/x.bin', data: Buffer.from('x') }]);
+    const open = (ref: string, file: string) =>
+      createSource({ name: 'registry', kind: 'oci', base: `oci://${reg.host}/team/one-file:${ref}` }, { retry: { limit: 0 } })
+        .open({ artifactId: 'a', path: file, offset: 0, expectedSize: 1 })
+        .catch((e: unknown) => e);
+    const noTag = await open('no-such-tag', 'x.bin');
+    expect(noTag).toBeInstanceOf(SourceError);
+    expect((noTag as SourceError).code).toBe('EMISSING');
+    const noLayer = await open('v1', 'y.bin');
+    expect((noLayer as SourceError).code).toBe('EMISSING');
+    expect((noLayer as SourceError).message).toContain('no layer titled a/y.bin');
+  });
+
   it('per-artifact ociRef (tag or digest) with ORAS-style layers titled by file name', async () => {
     const artifacts = sampleArtifacts({ ja: 30_000, en: 20_000, teacher: 1000 });
     const digests: Record<string, string> = {};

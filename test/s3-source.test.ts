@@ -211,11 +211,11 @@ describeS3('s3 sources (Ceph radosgw on loopback)', () => {
     expect((dead as SourceError).code).toBe('ECONNREFUSED');
   });
 
-  it('a missing object is ENOTFOUND naming bucket, key and NoSuchKey', async () => {
+  it('a missing object is EMISSING (not Node\'s DNS code ENOTFOUND) naming bucket, key and NoSuchKey', async () => {
     const src = createS3Source({ name: 'bucket', kind: 's3', base: `s3://${BUCKET}/direct/`, endpoint: rgw.endpoint }, { env: env() });
     const err = await src.open({ artifactId: 'a', path: 'missing.bin', offset: 0, expectedSize: 1 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SourceError);
-    expect((err as SourceError).code).toBe('ENOTFOUND');
+    expect((err as SourceError).code).toBe('EMISSING');
     expect((err as SourceError).retryable).toBe(false);
     expect((err as SourceError).message).toContain(`s3://${BUCKET}/direct/a/missing.bin`);
     expect((err as SourceError).message).toContain('NoSuchKey');

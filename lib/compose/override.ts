@@ -22,7 +22,7 @@ import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { ComposeError, toDiskError } from '../errors.ts';
+import { ComposeError, toDiskError, type ComposeErrorCode } from '../errors.ts';
 import { formatCommandLine, shellQuote } from '../shell.ts';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import { NotRegularFileError, readRegularFile } from '../fs-safe.ts';
@@ -202,6 +202,14 @@ export async function readTextIfExists(file: string): Promise<string | undefined
 
 export type MountSourceState = 'ok' | 'missing' | 'symlink' | 'not-directory' | 'empty' | 'unverified';
 
+const MOUNT_SOURCE_CODES: Record<Exclude<MountSourceState, 'ok'>, ComposeErrorCode> = {
+  missing: 'EMOUNT_SOURCE_MISSING',
+  symlink: 'EMOUNT_SOURCE_SYMLINK',
+  'not-directory': 'EMOUNT_SOURCE_NOT_DIRECTORY',
+  empty: 'EMOUNT_SOURCE_EMPTY',
+  unverified: 'EMOUNT_SOURCE_UNVERIFIED',
+};
+
 export interface MountSourceStatus {
   artifactId: string;
   /** absolute host folder that is (to be) mounted */
@@ -335,7 +343,7 @@ export async function checkMountSources(
   const bad = statuses.filter((s) => s.state !== 'ok');
   if (bad.length > 0) {
     const states = new Set(bad.map((b) => b.state));
-    const code = states.size === 1 ? `EMOUNT_SOURCE_${[...states][0]!.toUpperCase().replace(/-/g, '_')}` : 'EMOUNT_SOURCE';
+    const code = states.size === 1 ? MOUNT_SOURCE_CODES[[...states][0] as Exclude<MountSourceState, 'ok'>] : 'EMOUNT_SOURCE';
     throw new ComposeError(
       `Cannot mount ${bad.length === 1 ? 'an artifact' : `${bad.length} artifacts`}: Docker would mount an empty or wrong folder.\n${bad.map((b) => `  - ${b.message}`).join('\n')}`,
       {

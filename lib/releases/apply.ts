@@ -157,8 +157,7 @@ export async function applyCurrentSet(
 /** The failure, carrying the apply report for the command's output. */
 function withReport(err: ModelmountError, report: ApplyReport): ModelmountError {
   const back = report.rolledBack ? ` Switched back to release set ${report.rolledBack.set.slice(0, 12)}${report.rolledBack.ok ? ', which runs again' : ', which did not come up healthy either'}.` : '';
-  return new SmokeError(`${err.message}${back}`, {
-    code: err.code,
+  return SmokeError.afterApply(err, `${err.message}${back}`, {
     hint: report.rolledBack ? `Fix the models (or the image) and run \`${commandFor('update', '--apply')}\` again; \`${commandFor('status')}\` shows which set each container runs.` : err.hint,
     data: { ...(err.data ?? {}), apply: report },
     cause: err,

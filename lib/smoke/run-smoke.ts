@@ -39,7 +39,7 @@ import type { ProcessOutput, ProcessPromise, Shell } from 'zx';
 import { formatCommandLine, loadShell } from '../shell.ts';
 import type { ComposeEngine } from '../compose/engine.ts';
 import { refuseSpecialComposeFiles } from '../compose/config.ts';
-import { SmokeError, UsageError } from '../errors.ts';
+import { SmokeError, UsageError, type SmokeFailureCode } from '../errors.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import {
   buildCheckScript,
@@ -128,19 +128,6 @@ export interface CommandStepResult extends StepResult {
   argv: string[];
   timeoutSeconds: number;
 }
-
-export type SmokeFailureCode =
-  | 'ESMOKE_COMPOSE'
-  | 'ESMOKE_NO_SERVICE'
-  | 'ESMOKE_CHECK_ERROR'
-  | 'ESMOKE_NOT_MOUNTED'
-  | 'ESMOKE_WRITABLE'
-  | 'ESMOKE_FILE_MISSING'
-  | 'ESMOKE_UNREADABLE'
-  | 'ESMOKE_SIZE'
-  | 'ESMOKE_SHA256'
-  | 'ESMOKE_COMMAND_FAILED'
-  | 'ESMOKE_TIMEOUT';
 
 export interface SmokeFailure {
   service: string;

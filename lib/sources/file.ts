@@ -10,7 +10,7 @@
 import { constants as fsc, createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { SourceError } from '../errors.ts';
+import { nodeErrorCode, SourceError, type SourceErrorCode } from '../errors.ts';
 import type { ResolvedSource } from '../manifest/schema.ts';
 import { kindOf } from '../fs-safe.ts';
 import { boundStalls, seconds, STALL_DEFAULTS, withinDeadline, type StallBounds } from '../stall.ts';
@@ -30,7 +30,7 @@ export function createFileSource(src: ResolvedSource, opts: FileSourceOptions = 
   const name = src.name;
   const bounds: StallBounds = { ...STALL_DEFAULTS, ...opts.timeouts };
 
-  const fail = (code: string, message: string, retryable: boolean, cause?: unknown): SourceError =>
+  const fail = (code: SourceErrorCode, message: string, retryable: boolean, cause?: unknown): SourceError =>
     new SourceError(code, message, { retryable, cause });
 
   /** One filesystem call, bounded like an HTTP request: a hung mount fails this source, and the next one is tried. */
@@ -75,7 +75,7 @@ export function createFileSource(src: ResolvedSource, opts: FileSourceOptions = 
       }
       if (code === 'ENOENT') throw fail('EMISSING', `${rel} not found in ${root}`, false, err);
       if (code === 'ENXIO') throw fail('ENOTFILE', `${rel} in ${root} is not a regular file (a socket): refused`, false, err);
-      throw fail(code ?? 'EIO', `cannot open ${rel} in ${root} (${code ?? 'error'})`, code === 'EIO' || code === 'ESTALE', err);
+      throw fail(nodeErrorCode(err), `cannot open ${rel} in ${root} (${code ?? 'error'})`, code === 'EIO' || code === 'ESTALE', err);
     }
     try {
       const st = await bounded(`reading ${rel}`, handle.stat(), req.signal);

@@ -6,7 +6,7 @@
  * they name its object and stay redacted. Used by every network source (http, s3, oci).
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import type { SourceError } from '../errors.ts';
+import type { SourceError, SourceErrorCode } from '../errors.ts';
 import { seconds } from '../stall.ts';
 
 export interface BodyLimits {
@@ -24,7 +24,7 @@ export interface GuardBodyOptions extends BodyLimits {
   start: number;
   total: number;
   /** build the source's error for `code` (ESIZE, ETRUNCATED, ESTALLED, ECONNRESET, ENETWORK, EABORTED) */
-  fail: (code: string, reason: string, retryable: boolean, cause?: unknown) => SourceError;
+  fail: (code: SourceErrorCode, reason: string, retryable: boolean, cause?: unknown) => SourceError;
   signal?: AbortSignal;
 }
 

@@ -24,7 +24,7 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Got, OptionsInit, Request as GotRequest } from 'got';
-import { SourceError } from '../errors.ts';
+import { SourceError, type SourceErrorCode } from '../errors.ts';
 import type { ResolvedSource } from '../manifest/schema.ts';
 import { redactText, redactUrl } from '../redact.ts';
 import { seconds, STALL_DEFAULTS } from '../stall.ts';
@@ -237,7 +237,7 @@ function sanitisedCause(err: unknown, secrets: Secrets): Error {
 
 function sourceError(
   ctx: Ctx,
-  code: string,
+  code: SourceErrorCode,
   reason: string,
   opts: { retryable: boolean; status?: number; cause?: unknown; hint?: string; network?: boolean },
 ): SourceError {

@@ -21,6 +21,7 @@ import {
   IntegrityError,
   ModelmountError,
   DiskError,
+  nodeErrorCode,
   SourceError,
   toDiskError,
   type SourceAttempt,
@@ -328,7 +329,7 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
             if (opened.start !== pos) {
               if (opened.start !== 0) {
                 opened.stream.destroy();
-                throw new SourceError('ERANGE', `answered from byte ${opened.start}, asked for ${pos}`);
+                throw new SourceError('EBADRANGE', `answered from byte ${opened.start}, asked for ${pos}`);
               }
               await restart();
             }
@@ -419,7 +420,7 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
           if (err instanceof RestartFromZero) continue;
           if (signal?.aborted) throw signal.reason ?? err;
           if (err instanceof ModelmountError && !(err instanceof SourceError)) throw err; // disk errors end the run
-          const code = (err as { code?: string }).code ?? 'EIO';
+          const code = err instanceof SourceError ? err.code : nodeErrorCode(err);
           const retryable = err instanceof SourceError ? err.retryable : true;
           const message = err instanceof ModelmountError ? err.message : describeStreamError(err);
           // a source that already retried on its own (data.attempts) gets no second round of retries from here

@@ -123,7 +123,7 @@ export function createOciSource(src: ResolvedSource, opts: HttpSourceOptions = {
     const layer = layers.find((l) => l.annotations?.[TITLE] === label) ?? layers.find((l) => l.annotations?.[TITLE] === req.path);
     if (!layer) {
       const titles = layers.map((l) => l.annotations?.[TITLE]).filter(Boolean);
-      throw client.error('ENOTFOUND', `no layer titled ${label} or ${req.path} (${titles.length ? `layers: ${titles.slice(0, 5).join(', ')}${titles.length > 5 ? ', …' : ''}` : 'no titled layers'})`, where, {
+      throw client.error('EMISSING', `no layer titled ${label} or ${req.path} (${titles.length ? `layers: ${titles.slice(0, 5).join(', ')}${titles.length > 5 ? ', …' : ''}` : 'no titled layers'})`, where, {
         retryable: false,
         hint: 'Publish the file into this artifact (modelmount publish), or fix the tag/digest in the manifest.',
       });
@@ -158,12 +158,12 @@ export function createOciSource(src: ResolvedSource, opts: HttpSourceOptions = {
       const cr = parseContentRange(header(res.headers, 'content-range'));
       if (!cr || cr.start !== offset || cr.end !== expected - 1) {
         res.body.destroy();
-        throw client.error('ERANGE', `the registry answered a range we did not ask for (${header(res.headers, 'content-range') ?? 'none'})`, what, { retryable: true });
+        throw client.error('EBADRANGE', `the registry answered a range we did not ask for (${header(res.headers, 'content-range') ?? 'none'})`, what, { retryable: true });
       }
       start = offset;
     } else if (res.status === 206) {
       res.body.destroy();
-      throw client.error('ERANGE', 'the registry answered 206 to a request without Range', what, { retryable: false });
+      throw client.error('EBADRANGE', 'the registry answered 206 to a request without Range', what, { retryable: false });
     }
     const enc = header(res.headers, 'content-encoding')?.trim().toLowerCase();
     if (enc && enc !== 'identity') {

@@ -14,7 +14,7 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { SourceError } from '../../errors.ts';
+import { SourceError, type SourceErrorCode } from '../../errors.ts';
 import { redactText } from '../../redact.ts';
 import { HTTP_DEFAULTS, isLoopbackHost, retryDelayMs, type HttpSourceOptions } from '../http.ts';
 
@@ -182,7 +182,7 @@ export class RegistryClient {
     return redactText(text, this.secrets);
   }
 
-  error(code: string, reason: string, what: string, o: { retryable: boolean; status?: number; hint?: string }): SourceError {
+  error(code: SourceErrorCode, reason: string, what: string, o: { retryable: boolean; status?: number; hint?: string }): SourceError {
     return new SourceError(code, this.redact(`${reason} (${what})`), {
       retryable: o.retryable,
       ...(o.hint ? { hint: o.hint } : {}),
@@ -393,7 +393,7 @@ export class RegistryClient {
         hint: `Log in with \`docker login ${this.target.registry}\` (or \`oras login\`) as a user that may pull ${this.target.repository}; modelmount reads ~/.docker/config.json and its credential helpers.`,
       });
     }
-    if (status === 404) return this.error('ENOTFOUND', label, what, { retryable: false, status });
+    if (status === 404) return this.error('EMISSING', label, what, { retryable: false, status });
     return this.error('EHTTP', label, what, { retryable: status >= 500 || status === 429 || status === 408, status });
   }
 }

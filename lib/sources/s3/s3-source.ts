@@ -17,7 +17,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { GetObjectCommandOutput, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
-import { SourceError } from '../../errors.ts';
+import { SourceError, type SourceErrorCode } from '../../errors.ts';
 import type { ResolvedSource } from '../../manifest/schema.ts';
 import { redactText, redactUrl } from '../../redact.ts';
 import { guardBody, type BodyLimits } from '../guard-body.ts';
@@ -101,7 +101,7 @@ export function createS3Source(src: ResolvedSource, opts: S3SourceOptions = {}):
   const secrets = [env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN, env.AWS_ACCESS_KEY_ID, env.AWS_SECURITY_TOKEN];
   let client: Promise<S3Client> | undefined;
 
-  function fail(code: string, reason: string, what: string, extra: { retryable: boolean; hint?: string; s3Code?: string; status?: number; attempts?: number }): SourceError {
+  function fail(code: SourceErrorCode, reason: string, what: string, extra: { retryable: boolean; hint?: string; s3Code?: string; status?: number; attempts?: number }): SourceError {
     return new SourceError(code, redactText(`${reason} (${what})`, secrets), {
       retryable: extra.retryable,
       ...(extra.hint ? { hint: redactText(extra.hint, secrets) } : {}),
@@ -140,10 +140,10 @@ export function createS3Source(src: ResolvedSource, opts: S3SourceOptions = {}):
         return fail('EAUTH', label, what, { retryable: false, hint: AUTH_HINTS[name] ?? AUTH_HINTS.Forbidden, s3Code: name, status, attempts });
       }
       if (name === 'NoSuchKey' || (status === 404 && name !== 'NoSuchBucket')) {
-        return fail('ENOTFOUND', label, what, { retryable: false, hint: `The object is not in the bucket: check the url's prefix (${src.base}) and upload the file, or fix the manifest.`, s3Code: name, status });
+        return fail('EMISSING', label, what, { retryable: false, hint: `The object is not in the bucket: check the url's prefix (${src.base}) and upload the file, or fix the manifest.`, s3Code: name, status });
       }
       if (name === 'NoSuchBucket') {
-        return fail('ENOTFOUND', label, what, { retryable: false, hint: 'The bucket does not exist on this endpoint: check the bucket name in the url, `endpoint:` and `region:`.', s3Code: name, status });
+        return fail('EMISSING', label, what, { retryable: false, hint: 'The bucket does not exist on this endpoint: check the bucket name in the url, `endpoint:` and `region:`.', s3Code: name, status });
       }
       if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed' || status === 301) {
         return fail('EREGION', label, what, { retryable: false, hint: "The bucket is in another region: set the source's `region:` to the bucket's region.", s3Code: name, status });
@@ -225,7 +225,7 @@ export function createS3Source(src: ResolvedSource, opts: S3SourceOptions = {}):
     const what = `s3://${bucket}/${key}`;
     const expected = req.expectedSize;
     const offset = req.offset > 0 && req.offset < expected ? req.offset : 0;
-    const failHere = (code: string, reason: string, retryable: boolean, hint?: string) => fail(code, reason, what, { retryable, ...(hint ? { hint } : {}) });
+    const failHere = (code: SourceErrorCode, reason: string, retryable: boolean, hint?: string) => fail(code, reason, what, { retryable, ...(hint ? { hint } : {}) });
     let res: GetObjectCommandOutput;
     let start = offset;
     try {
