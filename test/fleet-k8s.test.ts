@@ -22,7 +22,8 @@ import { buildBusyboxImage, sh, testRunId } from './helpers/docker.ts';
 import { manifestYaml, runCliCaptured, sha256, tempDir, type TestArtifact } from './helpers/cli.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 import { describeFleet } from './helpers/swarm-fixture.ts';
-import { selectionDigest, parseManifest } from '../lib/manifest/load.ts';
+import { parseManifest } from '../lib/manifest/load.ts';
+import { selectionDigest } from '../lib/manifest/digest.ts';
 
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: any; data?: any };
 

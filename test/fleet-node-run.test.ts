@@ -7,7 +7,8 @@ import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 import { runNodeJob, parseNodeResult } from '../lib/fleet/swarm/node-run.ts';
 import { parseFlags, COMMON_FLAGS } from '../lib/cli/args.ts';
 import { swarmCommand } from '../lib/commands/swarm-command.ts';
-import { selectionDigest, parseManifest } from '../lib/manifest/load.ts';
+import { parseManifest } from '../lib/manifest/load.ts';
+import { selectionDigest } from '../lib/manifest/digest.ts';
 import { PassThrough } from 'node:stream';
 
 const artifacts = sampleArtifacts({ ja: 20_000, en: 10_000, teacher: 5_000 });

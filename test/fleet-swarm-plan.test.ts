@@ -2,7 +2,8 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { parseManifest, selectionDigest } from '../lib/manifest/load.ts';
+import { parseManifest } from '../lib/manifest/load.ts';
+import { selectionDigest } from '../lib/manifest/digest.ts';
 import { parseNodeResult, NODE_RESULT_PREFIX } from '../lib/fleet/swarm/node-run.ts';
 import { planNodes, provisionExit, provisionJobSpec, provisionMounts, setConstraint } from '../lib/fleet/swarm/provision.ts';
 import { renderSwarmOverride } from '../lib/fleet/swarm/override.ts';

@@ -10,7 +10,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ManifestError, UsageError } from '../lib/errors.ts';
-import { MAX_MANIFEST_BYTES, parseManifest, parseManifestDocument } from '../lib/manifest/load.ts';
+import { MAX_MANIFEST_BYTES, parseManifest } from '../lib/manifest/load.ts';
+import { parseManifestDocument } from '../lib/manifest/parse-yaml.ts';
 import { runCliCaptured, tempDir } from './helpers/cli.ts';
 
 const sha = (i: number) => createHash('sha256').update(String(i)).digest('hex');

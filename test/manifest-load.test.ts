@@ -6,7 +6,10 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ManifestError, UsageError, type ManifestProblem } from '../lib/errors.ts';
-import { classifySourceUrl, loadManifest, manifestDigest, parseManifest, parseManifestDocument, selectionDigest } from '../lib/manifest/load.ts';
+import { loadManifest, parseManifest } from '../lib/manifest/load.ts';
+import { classifySourceUrl } from '../lib/manifest/source-url.ts';
+import { manifestDigest, selectionDigest } from '../lib/manifest/digest.ts';
+import { parseManifestDocument } from '../lib/manifest/parse-yaml.ts';
 import type { Manifest } from '../lib/manifest/schema.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

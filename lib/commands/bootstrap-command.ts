@@ -17,7 +17,7 @@ import { checkDocker, checkNode, checkSources, checkSpace, checkWritable, type P
 import { findSmokeEngine } from '../smoke/engine.ts';
 import * as prompts from '../ui/prompts.ts';
 import { loadShell } from '../shell.ts';
-import { classifySourceUrl } from '../manifest/load.ts';
+import { classifySourceUrl } from '../manifest/source-url.ts';
 import { loadContext, type Io } from './context.ts';
 import { formatFindings } from './doctor-command.ts';
 import { afterInstall, POST_INSTALL_FLAGS } from './post-install.ts';

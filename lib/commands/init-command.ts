@@ -15,7 +15,7 @@ import { UsageError } from '../errors.ts';
 import { pathExists, writeFileAtomic } from '../fs-atomic.ts';
 import { scanArtifactFolder } from '../manifest/author.ts';
 import { findArtifactFolders, renderInitManifest, type InitArtifact } from '../manifest/init.ts';
-import { classifySourceUrl } from '../manifest/load.ts';
+import { classifySourceUrl } from '../manifest/source-url.ts';
 import { composeSchema } from '../manifest/schema.ts';
 import { parseLabelFlags } from '../manifest/select.ts';
 import type { Manifest } from '../manifest/schema.ts';

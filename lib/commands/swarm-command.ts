@@ -9,7 +9,7 @@ import { DEFAULT_IMAGE, formatProvision, provisionExit, provisionSwarm } from '.
 import { baseComposeVersion, renderSwarmOverride } from '../fleet/swarm/override.ts';
 import { formatSwarmSmoke, smokeSwarm } from '../fleet/swarm/smoke.ts';
 import { formatSwarmStatus, swarmStatus } from '../fleet/swarm/status.ts';
-import { selectionDigest } from '../manifest/load.ts';
+import { selectionDigest } from '../manifest/digest.ts';
 import { loadContext, type Io } from './context.ts';
 import { fleetSelection, printOrWrite } from './fleet-output.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';

@@ -9,7 +9,7 @@ import type { ParsedFlags } from '../cli/args.ts';
 import type { CommandSpec } from '../cli/command.ts';
 import { ModelmountError } from '../errors.ts';
 import { withRunLock } from '../lock.ts';
-import { selectionDigest } from '../manifest/load.ts';
+import { selectionDigest } from '../manifest/digest.ts';
 import type { Artifact } from '../manifest/schema.ts';
 import { planUpdate } from '../plan.ts';
 import { checkFreeSpace } from '../store/space.ts';

@@ -5,7 +5,7 @@
  * lib/ui and only ever produce the same options.
  */
 import { UsageError } from '../errors.ts';
-import { closest } from './load.ts';
+import { closest } from './did-you-mean.ts';
 import { LABEL_RE, type Artifact, type Manifest, type ResolvedSource } from './schema.ts';
 
 export interface SelectOptions {

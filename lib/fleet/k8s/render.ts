@@ -16,7 +16,7 @@ import { stringify } from 'yaml';
 import { composeSettingsOf } from '../../compose/override.ts';
 import { UsageError } from '../../errors.ts';
 import type { Artifact, Manifest } from '../../manifest/schema.ts';
-import { selectionDigest } from '../../manifest/load.ts';
+import { selectionDigest } from '../../manifest/digest.ts';
 import { NODE_CACHE_DIR } from '../swarm/provision.ts';
 
 /** not below /etc or /run: relative folders in the manifest resolve here, and modelmount refuses system folders */

@@ -16,7 +16,8 @@ import type { Io } from '../../io.ts';
 import { runUpdate } from '../../commands/update.ts';
 import { updateCommand } from '../../commands/update-command.ts';
 import { ExitCode, ModelmountError } from '../../errors.ts';
-import { loadManifest, selectionDigest } from '../../manifest/load.ts';
+import { loadManifest } from '../../manifest/load.ts';
+import { selectionDigest } from '../../manifest/digest.ts';
 import { verifyHostFiles } from '../../verify/verify-files.ts';
 
 export const NODE_RESULT_PREFIX = 'MODELMOUNT_NODE_RESULT ';

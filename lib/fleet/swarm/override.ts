@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import { parse } from 'yaml';
 import { composeSettingsOf, renderOverride } from '../../compose/override.ts';
 import type { Artifact, Manifest } from '../../manifest/schema.ts';
-import { selectionDigest } from '../../manifest/load.ts';
+import { selectionDigest } from '../../manifest/digest.ts';
 import { setConstraint } from './provision.ts';
 
 export function renderSwarmOverride(input: { manifest: Manifest; artifacts: readonly Artifact[]; baseVersion?: string }): string {

@@ -14,7 +14,7 @@ import type { Shell } from 'zx';
 import { formatTable } from '../../ui/format.ts';
 import { ExitCode, UsageError, type ExitStatus } from '../../errors.ts';
 import type { Artifact, Manifest } from '../../manifest/schema.ts';
-import { selectionDigest } from '../../manifest/load.ts';
+import { selectionDigest } from '../../manifest/digest.ts';
 import { checkSwarmManager, listNodes, runGlobalJob, setNodeLabel, type GlobalJobSpec, type JobMount, type JobTask, type SwarmNode } from './job.ts';
 import { parseNodeResult, type NodeResult } from './node-run.ts';
 

@@ -10,7 +10,7 @@ import { composeSettingsOf } from '../../compose/override.ts';
 import { ExitCode, SmokeError, UsageError } from '../../errors.ts';
 import { artifactDir, containerPathOf } from '../../layout.ts';
 import type { Artifact, Manifest } from '../../manifest/schema.ts';
-import { selectionDigest } from '../../manifest/load.ts';
+import { selectionDigest } from '../../manifest/digest.ts';
 import { checkSwarmManager, listNodes, runGlobalJob, type GlobalJobSpec } from './job.ts';
 import { SET_LABEL, setConstraint } from './provision.ts';
 
