@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ManifestAddReport, ManifestCheckReport } from '../lib/commands/manifest-command.ts';
-import { upsertArtifact } from '../lib/manifest/author.ts';
+import { upsertArtifact } from '../lib/manifest/upsert-artifact.ts';
 import { loadManifest } from '../lib/manifest/load.ts';
 import { manifestYaml, runCliCaptured, sampleArtifacts, sha256, tempDir, tempProject } from './helpers/cli.ts';
 

@@ -13,7 +13,7 @@ import type { CommandSpec } from '../cli/command.ts';
 import { composeInvocation } from '../compose/override.ts';
 import { UsageError } from '../errors.ts';
 import { pathExists, writeFileAtomic } from '../fs-atomic.ts';
-import { scanArtifactFolder } from '../manifest/author.ts';
+import { scanArtifactFolder } from '../manifest/scan-artifact-folder.ts';
 import { findArtifactFolders, renderInitManifest, type InitArtifact } from '../manifest/init.ts';
 import { classifySourceUrl } from '../manifest/source-url.ts';
 import { composeSchema } from '../manifest/schema.ts';

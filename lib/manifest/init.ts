@@ -2,7 +2,7 @@
  * `modelmount init`'s pure half: which folders of an artifacts tree are artifacts, and the
  * commented manifest text for the answers (validated with parseManifest before it is returned).
  *
- *   artifacts tree ──findArtifactFolders──▶ [{id, folder}]   (then scan + hash: ./author.ts)
+ *   artifacts tree ──findArtifactFolders──▶ [{id, folder}]   (then scan + hash: ./scan-artifact-folder.ts, lib/verify/hash-artifact-files.ts)
  *   answers + entries ──renderInitManifest──▶ commented YAML that `manifest check` accepts
  */
 import fs from 'node:fs/promises';

@@ -1,116 +1,18 @@
 /**
- * Manifest authoring for whoever publishes a model version:
+ * Manifest authoring: add an artifact to the manifest text, or replace its files.
  *
- *   folder ──scanArtifactFolder──▶ files (regular files only; symlinks and unsafe names refused)
- *          ──hashArtifactFiles───▶ FileEntry[] (bounded parallel sha256, progress)
- *   text   ──upsertArtifact──────▶ new text (only the artifact's own lines change; comments,
- *                                   order and formatting elsewhere stay byte-for-byte) ──parseManifest──▶ valid
+ *   text ──upsertArtifact──▶ new text (only the artifact's own lines change; comments,
+ *                            order and formatting elsewhere stay byte-for-byte) ──parseManifest──▶ valid
  *
  * The edit goes through the yaml Document API: the node ranges of the parsed
  * document say exactly which bytes to replace. When a range cannot be used
  * (flow-style `artifacts: [...]`), the whole document is re-serialised from the
  * edited Document instead — comments survive that too, formatting may not.
  */
-import fs from 'node:fs/promises';
-import path from 'node:path';
-import { Document, isMap, isScalar, isSeq, parseDocument, stringify, type Node, type YAMLMap, type YAMLSeq } from 'yaml';
-import { mapLimit } from '../concurrency.ts';
+import { Document, isMap, isScalar, isSeq, parseDocument, type Node, type YAMLMap, type YAMLSeq } from 'yaml';
 import { UsageError } from '../errors.ts';
-import { sha256File } from '../verify/hash.ts';
 import { parseManifest } from './load.ts';
-import { checkSafeRelativePath, findCollisions } from './paths.ts';
 import type { FileEntry, Manifest } from './schema.ts';
-import { commandFor } from '../invocation.ts';
-
-export interface ScannedFile {
-  /** POSIX path relative to the folder */
-  path: string;
-  abs: string;
-  size: number;
-}
-
-/**
- * Every regular file below `folder`, sorted by path. Refuses (UsageError, exit 2,
- * every problem listed) symlinks, sockets/devices/FIFOs, names that are not safe
- * relative paths, names that collide on case-insensitive filesystems, and an empty folder.
- */
-export async function scanArtifactFolder(folder: string): Promise<ScannedFile[]> {
-  let st;
-  try {
-    st = await fs.stat(folder);
-  } catch {
-    throw new UsageError(`${folder} does not exist.`, { code: 'ENOFOLDER', hint: `Give the folder that holds the artifact files, e.g. \`${commandFor('manifest add', './out/student_ja --id student/v1_ja')}\`.` });
-  }
-  if (!st.isDirectory()) {
-    throw new UsageError(`${folder} is not a folder.`, { code: 'ENOFOLDER', hint: 'Give the folder that holds the artifact files (one artifact = one folder).' });
-  }
-  const files: ScannedFile[] = [];
-  const problems: string[] = [];
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    const entries = (await fs.readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const e of entries) {
-      const childRel = rel ? `${rel}/${e.name}` : e.name;
-      const abs = path.join(dir, e.name);
-      const unsafe = checkSafeRelativePath(childRel);
-      if (unsafe) {
-        problems.push(`${JSON.stringify(childRel)} ${unsafe}`);
-        continue;
-      }
-      const lst = await fs.lstat(abs);
-      if (lst.isSymbolicLink()) {
-        problems.push(`${childRel} is a symlink (to ${await fs.readlink(abs).catch(() => '?')}): symlinks dangle inside containers; copy the real file in instead`);
-      } else if (lst.isDirectory()) {
-        await walk(abs, childRel);
-      } else if (lst.isFile()) {
-        files.push({ path: childRel, abs, size: lst.size });
-      } else {
-        problems.push(`${childRel} is not a regular file (socket, device or FIFO)`);
-      }
-    }
-  };
-  await walk(folder, '');
-  for (const c of findCollisions(files.map((f) => f.path))) {
-    problems.push(`${c.paths.map((p) => JSON.stringify(p)).join(' and ')} are the same name on case-insensitive filesystems (macOS, Windows): rename one`);
-  }
-  if (problems.length) {
-    throw new UsageError(`Cannot add ${folder}: ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  - ${p}`).join('\n')}`, {
-      code: 'EUNSAFEFOLDER',
-      hint: 'Fix every listed file in the folder, then run the command again. Nothing was written.',
-      data: { folder, problems },
-    });
-  }
-  if (files.length === 0) throw new UsageError(`${folder} holds no files.`, { code: 'EEMPTYFOLDER', hint: 'An artifact needs at least one file.' });
-  return files;
-}
-
-export interface HashProgress {
-  files: number;
-  totalFiles: number;
-  bytes: number;
-  totalBytes: number;
-}
-
-/** sha256 of every file, at most `jobs` at a time; a file that changes while it is hashed is an error. */
-export async function hashArtifactFiles(
-  files: readonly ScannedFile[],
-  opts: { jobs: number; signal?: AbortSignal; onProgress?: (p: HashProgress) => void },
-): Promise<FileEntry[]> {
-  const totalBytes = files.reduce((s, f) => s + f.size, 0);
-  const progress: HashProgress = { files: 0, totalFiles: files.length, bytes: 0, totalBytes };
-  opts.onProgress?.({ ...progress });
-  return mapLimit(files, opts.jobs, async (f) => {
-    const before = await fs.lstat(f.abs);
-    const sha256 = await sha256File(f.abs, opts.signal);
-    const after = await fs.lstat(f.abs);
-    if (!after.isFile() || after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ino !== before.ino) {
-      throw new UsageError(`${f.path} changed while it was being hashed.`, { code: 'ECHANGED', hint: 'Wait until whatever writes the folder has finished, then run again.' });
-    }
-    progress.files++;
-    progress.bytes += f.size;
-    opts.onProgress?.({ ...progress });
-    return { path: f.path, size: after.size, sha256 };
-  });
-}
 
 export interface ArtifactEdit {
   id: string;
