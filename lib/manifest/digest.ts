@@ -3,7 +3,7 @@
  * the CI cache key of `warm --key`), both sha256 of canonical JSON with a format tag.
  */
 import { createHash } from 'node:crypto';
-import type { Artifact, Manifest, RequireRule } from './schema.ts';
+import { sortedFileEntries, type Artifact, type Manifest, type RequireRule } from './schema.ts';
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -23,7 +23,7 @@ export function canonicalJson(value: unknown): string {
 function canonicalArtifact(a: Artifact): Record<string, unknown> {
   return {
     id: a.id,
-    files: [...a.files].sort((x, y) => cmp(x.path, y.path)).map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 })),
+    files: sortedFileEntries(a.files),
     labels: a.labels,
     optional: a.optional,
     env: a.env ?? null,
@@ -66,7 +66,7 @@ export function selectionDigest(artifacts: readonly Artifact[]): string {
       .sort((a, b) => cmp(a.id, b.id))
       .map((a) => ({
         id: a.id,
-        files: [...a.files].sort((x, y) => cmp(x.path, y.path)).map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 })),
+        files: sortedFileEntries(a.files),
       })),
   };
   return sha256Hex(canonicalJson(content));

@@ -12,7 +12,7 @@ import { UsageError } from '../errors.ts';
 import { commandFor } from '../invocation.ts';
 import { parseManifest } from './load.ts';
 import { checkSafeRelativePath } from './paths.ts';
-import type { FileEntry, Manifest } from './schema.ts';
+import { sortedFileEntries, type FileEntry, type Manifest } from './schema.ts';
 
 /** modelmount's own metadata folder in a host folder: never an artifact */
 const METADATA_DIR = '.modelmount';
@@ -138,7 +138,7 @@ export function renderInitManifest(a: InitAnswers): { text: string; manifest: Ma
     artifacts: a.artifacts.map((x) => ({
       id: x.id,
       ...(Object.keys(x.labels).length ? { labels: x.labels } : {}),
-      files: [...x.files].sort((p, q) => (p.path < q.path ? -1 : p.path > q.path ? 1 : 0)).map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 })),
+      files: sortedFileEntries(x.files),
     })),
   };
   if (a.compose) {

@@ -132,3 +132,8 @@ export interface Manifest {
   compose?: ComposeSettings;
   smoke?: { command?: string[]; timeoutSeconds: number };
 }
+
+/** Files as a manifest lists and hashes them: path, size and sha256 only, sorted by path (code-unit order). */
+export function sortedFileEntries(files: readonly FileEntry[]): FileEntry[] {
+  return [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)).map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 }));
+}

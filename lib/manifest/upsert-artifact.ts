@@ -12,7 +12,7 @@
 import { Document, isMap, isScalar, isSeq, parseDocument, type Node, type YAMLMap, type YAMLSeq } from 'yaml';
 import { UsageError } from '../errors.ts';
 import { parseManifest } from './load.ts';
-import type { FileEntry, Manifest } from './schema.ts';
+import { sortedFileEntries, type FileEntry, type Manifest } from './schema.ts';
 
 export interface ArtifactEdit {
   id: string;
@@ -58,10 +58,6 @@ function renderLike(value: unknown, like: Node | undefined, column: number, flow
   return flow || !root || isScalar(root) ? text.replace(/\n$/, '') : indentRest(text, column);
 }
 
-function fileEntries(files: readonly FileEntry[]): { path: string; size: number; sha256: string }[] {
-  return [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)).map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 }));
-}
-
 interface Splice {
   at: number;
   end: number;
@@ -79,7 +75,7 @@ function spliceEdit(text: string, doc: Document.Parsed, edit: ArtifactEdit): { s
   const artifacts = doc.get('artifacts', true) as Node | undefined;
   if (!artifacts || !isSeq(artifacts) || artifacts.flow || !artifacts.range || artifacts.items.length === 0) return undefined;
   const item = artifacts.items.find((it) => isMap(it) && it.get('id') === edit.id) as YAMLMap | undefined;
-  const files = fileEntries(edit.files);
+  const files = sortedFileEntries(edit.files);
 
   if (!item) {
     const first = artifacts.items[0] as Node;
@@ -166,16 +162,16 @@ function reserialiseEdit(doc: Document.Parsed, edit: ArtifactEdit): { text: stri
   if (edit.labels) item.set('labels', doc.createNode(edit.labels, { flow: true }));
   if (edit.optional) item.set('optional', true);
   if (edit.env !== undefined) item.set('env', edit.env);
-  item.set('files', doc.createNode(fileEntries(edit.files)));
+  item.set('files', doc.createNode(sortedFileEntries(edit.files)));
   return { text: doc.toString({ lineWidth: 0 }), created };
 }
 
 function sameFiles(m: Manifest, edit: ArtifactEdit): boolean {
   const a = m.artifacts.find((x) => x.id === edit.id);
   if (!a) return false;
-  const want = JSON.stringify(fileEntries(edit.files));
+  const want = JSON.stringify(sortedFileEntries(edit.files));
   const labelsOk = !edit.labels || JSON.stringify(a.labels) === JSON.stringify(edit.labels);
-  return JSON.stringify(fileEntries(a.files)) === want && labelsOk && (edit.env === undefined || a.env === edit.env);
+  return JSON.stringify(sortedFileEntries(a.files)) === want && labelsOk && (edit.env === undefined || a.env === edit.env);
 }
 
 /**
