@@ -1,10 +1,11 @@
 /**
  * Read a manifest, validate it completely, resolve it.
  *
- *   text ──yaml Document (with ranges)──▶ syntax problems            ./parse-yaml.ts
- *        ──zod schema──────────────────▶ shape problems      ┐ all   ./schema-problems.ts, ./field-help.ts
- *        ──semantic checks on raw data─▶ meaning problems    ┘ thrown together: ./checks.ts
- *        ──resolve──────────────────────▶ Manifest (absolute paths, digest): ./resolve.ts
+ *   file ──read (this file: not found, not a file, too large)──▶ text
+ *   text ──yaml Document (with ranges)──▶ syntax problems   ┐ all collected,    ./parse-yaml.ts
+ *        ──zod schema──────────────────▶ shape problems     │ thrown together   ./schema-problems.ts
+ *        ──semantic checks on raw data─▶ meaning problems   ┘                   ./checks.ts
+ *        ──resolve──────────────────────▶ Manifest (absolute paths, digest)     ./resolve.ts
  *
  * Every problem carries file:line:column, a dotted `where`, a message and a
  * concrete fix, and all of them are reported at once in one ManifestError (./problem-reporter.ts).
