@@ -58,6 +58,7 @@ const KNOWN_COMMAND_TO_COMMAND = new Set<string>([
   'commands/demo-command.ts -> commands/update-command.ts',
   'commands/demo-command.ts -> commands/doctor-command.ts',
   'commands/demo-command.ts -> commands/rollback-command.ts',
+  'commands/demo-command.ts -> commands/publish-command.ts',
   // apply's run and report are shared by update --apply and rollback --apply (issue 11: into releases/)
   'commands/apply-command.ts -> commands/smoke-command.ts',
   'commands/post-install.ts -> commands/apply-command.ts',
