@@ -21,7 +21,11 @@ import {
   shQuote,
   type CheckArtifact,
 } from '../lib/smoke/in-container-check.ts';
-import { entrypointWord, evaluateCheck, outputTail, runSmoke, type SmokeReport } from '../lib/smoke/run-smoke.ts';
+import { entrypointWord } from '../lib/smoke/command-step.ts';
+import { outputTail } from '../lib/smoke/container-output.ts';
+import { evaluateCheck } from '../lib/smoke/evaluate-check.ts';
+import type { SmokeReport } from '../lib/smoke/report.ts';
+import { runSmoke } from '../lib/smoke/run-smoke.ts';
 import {
   buildBusyboxImage,
   cleanupDocker,

@@ -9,7 +9,8 @@ import { validateMergedConfig } from '../compose/config.ts';
 import { composeInvocation, composeSettingsOf, writeComposeOverride } from '../compose/override.ts';
 import { SmokeError, UsageError } from '../errors.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
-import { runSmoke, type SmokeReport } from '../smoke/run-smoke.ts';
+import { runSmoke } from '../smoke/run-smoke.ts';
+import type { SmokeReport } from '../smoke/report.ts';
 import { findSmokeEngine, type SmokeEngine } from '../smoke/engine.ts';
 import { currentReleaseMounts } from '../releases/record.ts';
 
