@@ -13,7 +13,7 @@ import {
   composeConfigOutput,
 } from '../lib/compose/config.ts';
 import { detectCompose, type ComposeEngine } from '../lib/compose/engine.ts';
-import { writeComposeOverride } from '../lib/compose/override.ts';
+import { writeComposeOverride } from '../lib/compose/write-override.ts';
 import { ComposeError } from '../lib/errors.ts';
 import type { Manifest } from '../lib/manifest/schema.ts';
 import { CONTAINER_DIR, makeFixture, REQUIRE_DOCKER, type Fixture } from './helpers/compose-fixture.ts';

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as stringifyYaml } from 'yaml';
 import { $ as zx$, type Shell } from 'zx';
 import { detectCompose, type ComposeEngine } from '../lib/compose/engine.ts';
-import { writeComposeOverride } from '../lib/compose/override.ts';
+import { writeComposeOverride } from '../lib/compose/write-override.ts';
 import { SmokeError } from '../lib/errors.ts';
 import { artifactDir, containerPathOf } from '../lib/layout.ts';
 import { loadManifest } from '../lib/manifest/load.ts';

@@ -6,7 +6,8 @@
 import { loadShell } from '../shell.ts';
 import { validateMergedConfig } from '../compose/config.ts';
 
-import { composeInvocation, composeSettingsOf, writeComposeOverride } from '../compose/override.ts';
+import { composeInvocation, composeSettingsOf } from '../compose/override.ts';
+import { writeComposeOverride } from '../compose/write-override.ts';
 import { SmokeError, UsageError } from '../errors.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { runSmoke } from '../smoke/run-smoke.ts';

@@ -24,7 +24,7 @@ import { NotRegularFileError, refuseSpecialFiles } from '../fs-safe.ts';
 import { containerPathOf } from '../layout.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import type { ComposeEngine } from './engine.ts';
-import { composeSettingsOf, mountSourceOf, type ReleaseMounts } from './override.ts';
+import { composeFilesWithOverride, composeSettingsOf, mountSourceOf, type ReleaseMounts } from './override.ts';
 import { commandFor } from '../invocation.ts';
 import { serviceNetworks, servicesSection } from './services.ts';
 
@@ -336,7 +336,7 @@ export async function validateMergedConfig(
   opts: { engine: Pick<ComposeEngine, 'command'>; $: Shell; cwd?: string; releases?: ReleaseMounts },
 ): Promise<MergedConfig> {
   const compose = composeSettingsOf(manifest);
-  const files = [...compose.files.filter((f) => f !== compose.override), compose.override];
+  const files = composeFilesWithOverride(compose);
   const text = await runComposeConfig(opts.engine, files, { cwd: opts.cwd ?? path.dirname(files[0]!), $: opts.$ });
   const parsed = parseComposeConfig(text);
   const problems = checkMergedMounts(parsed, manifest, artifacts, opts.releases);
