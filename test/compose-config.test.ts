@@ -11,10 +11,9 @@ import {
   runComposeConfig,
   validateMergedConfig,
   composeConfigOutput,
-  servicesSection,
 } from '../lib/compose/config.ts';
 import { detectCompose, type ComposeEngine } from '../lib/compose/engine.ts';
-import { writeComposeOverride } from '../lib/compose/override.ts';
+import { writeComposeOverride } from '../lib/compose/write-override.ts';
 import { ComposeError } from '../lib/errors.ts';
 import type { Manifest } from '../lib/manifest/schema.ts';
 import { CONTAINER_DIR, makeFixture, REQUIRE_DOCKER, type Fixture } from './helpers/compose-fixture.ts';
@@ -285,23 +284,6 @@ describe.skipIf(!engine && !REQUIRE_DOCKER)(`real \`${engine?.command.join(' ') 
     await fs.copyFile(fx.manifest.compose!.files[0]!, spaced);
     const quoted = (await runComposeConfig(engine!, [spaced], { cwd: fx.root, $ }).catch((e: unknown) => e)) as ComposeError;
     expect(quoted.message).toContain(`-f '${spaced}' config\` failed`);
-  });
-});
-
-describe('servicesSection: the one reader of a Compose document\'s services', () => {
-  it('returns the services as they are, a bare `name:` as null', () => {
-    const doc = { services: { worker: { image: 'x' }, bare: null } };
-    const services = servicesSection(doc);
-    expect(services.worker).toBe(doc.services.worker); // the document's own object: callers may edit and write it back
-    expect(services.bare).toBeNull();
-  });
-
-  it('is empty without a services section, or with one that is not a map', () => {
-    expect(servicesSection(null)).toEqual({});
-    expect(servicesSection({})).toEqual({});
-    expect(servicesSection({ services: null })).toEqual({});
-    expect(servicesSection({ services: 'worker' })).toEqual({});
-    expect(servicesSection({ services: ['worker'] })).toEqual({});
   });
 });
 

@@ -9,8 +9,8 @@ import {
   MODELMOUNT_VERSION,
   parseOverrideHeader,
   renderOverride,
-  writeComposeOverride,
 } from '../lib/compose/override.ts';
+import { writeComposeOverride } from '../lib/compose/write-override.ts';
 import { ComposeError } from '../lib/errors.ts';
 import { artifactDir, hostFilePath } from '../lib/layout.ts';
 import type { Artifact, Manifest } from '../lib/manifest/schema.ts';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
 import { detectCompose, type ComposeEngine } from '../lib/compose/engine.ts';
-import { writeComposeOverride } from '../lib/compose/override.ts';
+import { writeComposeOverride } from '../lib/compose/write-override.ts';
 import { findEscapingSymlinks, matchDockerignore, type DoctorFinding } from '../lib/doctor/checks.ts';
 import { doctorExitCode, runDoctor, selectedArtifacts } from '../lib/doctor/run-doctor.ts';
 import { formatFindings } from '../lib/commands/doctor-command.ts';

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as stringifyYaml } from 'yaml';
 import { $ as zx$, type Shell } from 'zx';
 import { detectCompose, type ComposeEngine } from '../lib/compose/engine.ts';
-import { writeComposeOverride } from '../lib/compose/override.ts';
+import { writeComposeOverride } from '../lib/compose/write-override.ts';
 import { SmokeError } from '../lib/errors.ts';
 import { artifactDir, containerPathOf } from '../lib/layout.ts';
 import { loadManifest } from '../lib/manifest/load.ts';
@@ -21,7 +21,11 @@ import {
   shQuote,
   type CheckArtifact,
 } from '../lib/smoke/in-container-check.ts';
-import { entrypointWord, evaluateCheck, outputTail, runSmoke, type SmokeReport } from '../lib/smoke/run-smoke.ts';
+import { entrypointWord } from '../lib/smoke/command-step.ts';
+import { outputTail } from '../lib/smoke/container-output.ts';
+import { evaluateCheck } from '../lib/smoke/evaluate-check.ts';
+import type { SmokeReport } from '../lib/smoke/report.ts';
+import { runSmoke } from '../lib/smoke/run-smoke.ts';
 import {
   buildBusyboxImage,
   cleanupDocker,

@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { ParsedFlags } from '../cli/args.ts';
 import type { CommandSpec } from '../cli/command.ts';
 import { parseComposeConfig } from '../compose/config.ts';
-import { readExistingOverride } from '../compose/override.ts';
+import { readExistingOverride } from '../compose/write-override.ts';
 import { CancelledError, ModelmountError } from '../errors.ts';
 import { thereOrUnsure } from '../fs-atomic.ts';
 import { listInstallRecords, rewriteInstallRecord, type InstallRecord, type StoredRecord } from '../install-record.ts';

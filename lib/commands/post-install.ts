@@ -3,7 +3,7 @@ import type { FlagSpec, ParsedFlags } from '../cli/args.ts';
 import { ModelmountError } from '../errors.ts';
 import { findSmokeEngine, type SmokeEngine } from '../smoke/engine.ts';
 import { formatFailure } from '../ui/format.ts';
-import type { SmokeReport } from '../smoke/run-smoke.ts';
+import type { SmokeReport } from '../smoke/report.ts';
 import { composeStep, smokeStep, type ComposeStepReport } from './compose-steps.ts';
 import type { Io } from './context.ts';
 import { formatSmoke } from './smoke-command.ts';

@@ -1,5 +1,5 @@
 import type { CommandSpec } from '../cli/command.ts';
-import type { SmokeReport } from '../smoke/run-smoke.ts';
+import type { SmokeReport } from '../smoke/report.ts';
 import { SmokeError } from '../errors.ts';
 import { loadContext } from './context.ts';
 import { smokeStep } from './compose-steps.ts';

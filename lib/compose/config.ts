@@ -24,8 +24,9 @@ import { NotRegularFileError, refuseSpecialFiles } from '../fs-safe.ts';
 import { containerPathOf } from '../layout.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import type { ComposeEngine } from './engine.ts';
-import { composeSettingsOf, mountSourceOf, type ReleaseMounts } from './override.ts';
+import { composeFilesWithOverride, composeSettingsOf, mountSourceOf, type ReleaseMounts } from './override.ts';
 import { commandFor } from '../invocation.ts';
+import { serviceNetworks, servicesSection } from './services.ts';
 
 export interface MergedMount {
   /** 'bind' | 'volume' | 'tmpfs' | 'npipe' | … */
@@ -172,21 +173,6 @@ function parseEnvironment(env: unknown): Record<string, string> {
   return out;
 }
 
-function parseNetworks(n: unknown): string[] {
-  if (Array.isArray(n)) return n.filter((x): x is string => typeof x === 'string');
-  if (n && typeof n === 'object') return Object.keys(n);
-  return [];
-}
-
-/**
- * The `services` section of a parsed Compose document, as it is (entries are the document's own
- * objects; a service written as `name:` with nothing is null); {} when there is none.
- */
-export function servicesSection(doc: unknown): Record<string, Record<string, unknown> | null> {
-  const services = (doc as { services?: unknown } | null)?.services;
-  return services && typeof services === 'object' && !Array.isArray(services) ? (services as Record<string, Record<string, unknown> | null>) : {};
-}
-
 /** Parse `config` output (YAML or JSON, v1 or v2) into what modelmount checks. */
 export function parseComposeConfig(text: string): MergedConfig {
   let doc: unknown;
@@ -205,7 +191,7 @@ export function parseComposeConfig(text: string): MergedConfig {
         else if (v && typeof v === 'object') mounts.push(parseLongVolume(v as Record<string, unknown>));
       }
     }
-    const networks = parseNetworks(svc.networks);
+    const networks = serviceNetworks(svc);
     const entry: MergedService = {
       mounts,
       environment: parseEnvironment(svc.environment),
@@ -350,7 +336,7 @@ export async function validateMergedConfig(
   opts: { engine: Pick<ComposeEngine, 'command'>; $: Shell; cwd?: string; releases?: ReleaseMounts },
 ): Promise<MergedConfig> {
   const compose = composeSettingsOf(manifest);
-  const files = [...compose.files.filter((f) => f !== compose.override), compose.override];
+  const files = composeFilesWithOverride(compose);
   const text = await runComposeConfig(opts.engine, files, { cwd: opts.cwd ?? path.dirname(files[0]!), $: opts.$ });
   const parsed = parseComposeConfig(text);
   const problems = checkMergedMounts(parsed, manifest, artifacts, opts.releases);

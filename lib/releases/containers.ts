@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Shell } from 'zx';
 import { cleanContainerPath } from '../compose/config.ts';
 import type { ComposeEngine } from '../compose/engine.ts';
-import { composeSettingsOf, EXPECTS_LABEL, SET_LABEL } from '../compose/override.ts';
+import { composeFilesWithOverride, composeSettingsOf, EXPECTS_LABEL, SET_LABEL } from '../compose/override.ts';
 import { containerPathOf, releasesDir } from '../layout.ts';
 import type { Manifest } from '../manifest/schema.ts';
 import { isSameOrInside } from '../path-inside.ts';
@@ -56,8 +56,7 @@ export async function inspectContainers(sh: Shell, ids: string[]): Promise<Inspe
 
 /** `compose -f <base…> -f <override>` with absolute paths (the project folder is the first file's). */
 export function composeArgv(manifest: Manifest, engine: Pick<ComposeEngine, 'command'>): string[] {
-  const compose = composeSettingsOf(manifest);
-  const files = [...compose.files.filter((f) => f !== compose.override), compose.override];
+  const files = composeFilesWithOverride(composeSettingsOf(manifest));
   return [...engine.command, ...files.flatMap((f) => ['-f', f])];
 }
 

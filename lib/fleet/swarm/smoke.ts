@@ -3,10 +3,9 @@
  * labelled with the verified set, as one `global-job` of the service's image with the same
  * read-only mounts and variables the override gives it. Reports per node.
  */
-import fs from 'node:fs/promises';
 import type { Shell } from 'zx';
-import { parse } from 'yaml';
 import { composeSettingsOf } from '../../compose/override.ts';
+import { serviceImage } from '../../compose/services.ts';
 import { ExitCode, SmokeError, UsageError } from '../../errors.ts';
 import { artifactDir, containerPathOf } from '../../layout.ts';
 import type { Artifact, Manifest } from '../../manifest/schema.ts';
@@ -32,21 +31,6 @@ export interface SwarmSmokeReport {
   image: string;
   smokeCommand: string[];
   nodes: SmokeNodeReport[];
-}
-
-/** The service's `image:` as the Compose files give it (the last file that sets one wins). */
-export async function serviceImage(manifest: Manifest, service: string): Promise<string | undefined> {
-  let image: string | undefined;
-  for (const file of composeSettingsOf(manifest).files) {
-    try {
-      const doc = parse(await fs.readFile(file, 'utf8')) as { services?: Record<string, { image?: unknown }> } | null;
-      const v = doc?.services?.[service]?.image;
-      if (typeof v === 'string') image = v;
-    } catch {
-      /* an unreadable file sets nothing; `docker stack deploy` will say why */
-    }
-  }
-  return image;
 }
 
 /** The smoke job (pure). */

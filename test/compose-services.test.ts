@@ -1,0 +1,79 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { listComposeServices, serviceImage, serviceNetworks, servicesSection } from '../lib/compose/services.ts';
+import type { Manifest } from '../lib/manifest/schema.ts';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
+});
+
+async function composeFiles(contents: Record<string, string>): Promise<{ dir: string; files: string[] }> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mm-compose-services-'));
+  dirs.push(dir);
+  const files: string[] = [];
+  for (const [name, text] of Object.entries(contents)) {
+    files.push(path.join(dir, name));
+    await fs.writeFile(path.join(dir, name), text);
+  }
+  return { dir, files };
+}
+
+const manifestWith = (files: string[]) => ({ path: '/x/models.yaml', compose: { files, services: ['worker'], override: '/x/o.yaml', containerDir: '/models' } }) as unknown as Manifest;
+
+describe('servicesSection: the one reader of a Compose document\'s services', () => {
+  it('returns the services as they are, a bare `name:` as null', () => {
+    const doc = { services: { worker: { image: 'x' }, bare: null } };
+    const services = servicesSection(doc);
+    expect(services.worker).toBe(doc.services.worker); // the document's own object: callers may edit and write it back
+    expect(services.bare).toBeNull();
+  });
+
+  it('is empty without a services section, or with one that is not a map', () => {
+    expect(servicesSection(null)).toEqual({});
+    expect(servicesSection({})).toEqual({});
+    expect(servicesSection({ services: null })).toEqual({});
+    expect(servicesSection({ services: 'worker' })).toEqual({});
+    expect(servicesSection({ services: ['worker'] })).toEqual({});
+  });
+});
+
+describe('serviceNetworks', () => {
+  it('names the networks of a list or a map, none otherwise', () => {
+    expect(serviceNetworks({ networks: ['front', 'back'] })).toEqual(['front', 'back']);
+    expect(serviceNetworks({ networks: { default: null, front: { aliases: ['w'] } } })).toEqual(['default', 'front']);
+    expect(serviceNetworks({})).toEqual([]);
+    expect(serviceNetworks(null)).toEqual([]);
+  });
+});
+
+describe('the Compose files as written: listComposeServices and serviceImage', () => {
+  it('lists every service of every file once, and takes the image from the last file that sets one', async () => {
+    const { files } = await composeFiles({
+      'base.yaml': 'services:\n  worker:\n    image: app:1\n  db:\n    image: pg\n',
+      'more.yaml': 'services:\n  worker:\n    image: app:2\n  cache:\n',
+      'env.yaml': 'services:\n  worker:\n    environment: {A: b}\n',
+    });
+    expect(await listComposeServices(files)).toEqual(['worker', 'db', 'cache']);
+    expect(await serviceImage(manifestWith(files), 'worker')).toBe('app:2');
+    expect(await serviceImage(manifestWith(files), 'cache')).toBeUndefined();
+  });
+
+  it('an unreadable, invalid or missing file sets nothing', async () => {
+    const { dir, files } = await composeFiles({ 'bad.yaml': 'services: [\n', 'ok.yaml': 'services:\n  worker:\n    image: app:1\n' });
+    const all = [path.join(dir, 'missing.yaml'), ...files, dir];
+    expect(await listComposeServices(all)).toEqual(['worker']);
+    expect(await serviceImage(manifestWith(all), 'worker')).toBe('app:1');
+  });
+
+  it('never blocks on a FIFO in the place of a Compose file', async () => {
+    const { dir, files } = await composeFiles({ 'ok.yaml': 'services:\n  worker:\n    image: app:1\n' });
+    const fifo = path.join(dir, 'fifo.yaml');
+    execFileSync('mkfifo', [fifo]);
+    expect(await serviceImage(manifestWith([fifo, ...files]), 'worker')).toBe('app:1');
+    expect(await listComposeServices([fifo, ...files])).toEqual(['worker']);
+  });
+});
