@@ -129,60 +129,64 @@ export async function fetchRanges(o: FetchRangesOptions): Promise<FetchRangesRes
     }
   };
 
+  /** One request for what is left of `piece`, written at its offset as it arrives; throws how it failed. */
+  const readPiece = async (piece: Piece, onHeaders: () => void): Promise<void> => {
+    const offset = piece.start + piece.written;
+    const opened = await o.source.open({ artifactId: o.artifactId, path: o.path, offset, end: piece.end, expectedSize: size, expectedSha256: o.sha256, validator, signal });
+    opened.stream.on('error', () => {});
+    if (opened.start !== offset || opened.end !== piece.end) {
+      opened.stream.destroy();
+      end(`the source answered bytes ${opened.start}-${(opened.end ?? size) - 1} to a request for ${offset}-${piece.end - 1}`);
+      signal.throwIfAborted();
+    }
+    if (validator === undefined) {
+      validator = opened.validator;
+      // kept with the partial now: a resume after a kill sends it as If-Range
+      if (validator !== undefined) await o.onValidator?.(validator);
+    } else if (opened.validator !== validator) {
+      opened.stream.destroy();
+      end('the file changed on the source (another validator)');
+      signal.throwIfAborted();
+    }
+    onHeaders();
+    let batch: Buffer[] = [];
+    let batchLen = 0;
+    const flush = async (): Promise<void> => {
+      if (batchLen === 0) return;
+      const bufs = batch;
+      const len = batchLen;
+      batch = [];
+      batchLen = 0;
+      await writeAllAt(o.handle.fd, bufs, len, piece.start + piece.written);
+      piece.written += len;
+      transferred += len;
+      o.onBytes?.(len);
+      advance();
+    };
+    try {
+      for await (const chunk of opened.stream as AsyncIterable<Buffer>) {
+        if (piece.written + batchLen + chunk.length > piece.end - piece.start) {
+          throw new SourceError('ESIZE', `sent more than bytes ${piece.start}-${piece.end - 1}`, { retryable: false });
+        }
+        batch.push(chunk);
+        batchLen += chunk.length;
+        if (batchLen >= WRITE_BATCH) await flush();
+      }
+    } finally {
+      // what arrived before a failure is kept
+      await flush();
+    }
+    if (piece.written < piece.end - piece.start) throw new SourceError('ESHORT', `connection ended after ${piece.start + piece.written} of bytes ${piece.start}-${piece.end - 1}`);
+  };
+
   /** Fetch what is left of `piece` until it is complete; throws what ends the pass. */
   const runPiece = async (piece: Piece, onHeaders: () => void): Promise<void> => {
     const reopens = new ReopenBudget(o);
     for (;;) {
       signal.throwIfAborted();
-      const offset = piece.start + piece.written;
       const before = piece.written;
       try {
-        const opened = await o.source.open({ artifactId: o.artifactId, path: o.path, offset, end: piece.end, expectedSize: size, expectedSha256: o.sha256, validator, signal });
-        opened.stream.on('error', () => {});
-        if (opened.start !== offset || opened.end !== piece.end) {
-          opened.stream.destroy();
-          end(`the source answered bytes ${opened.start}-${(opened.end ?? size) - 1} to a request for ${offset}-${piece.end - 1}`);
-          signal.throwIfAborted();
-        }
-        if (validator === undefined) {
-          validator = opened.validator;
-          // kept with the partial now: a resume after a kill sends it as If-Range
-          if (validator !== undefined) await o.onValidator?.(validator);
-        } else if (opened.validator !== validator) {
-          opened.stream.destroy();
-          end('the file changed on the source (another validator)');
-          signal.throwIfAborted();
-        }
-        onHeaders();
-        let batch: Buffer[] = [];
-        let batchLen = 0;
-        const flush = async (): Promise<void> => {
-          if (batchLen === 0) return;
-          const bufs = batch;
-          const len = batchLen;
-          batch = [];
-          batchLen = 0;
-          await writeAllAt(o.handle.fd, bufs, len, piece.start + piece.written);
-          piece.written += len;
-          transferred += len;
-          o.onBytes?.(len);
-          advance();
-        };
-        try {
-          for await (const chunk of opened.stream as AsyncIterable<Buffer>) {
-            if (piece.written + batchLen + chunk.length > piece.end - piece.start) {
-              throw new SourceError('ESIZE', `sent more than bytes ${piece.start}-${piece.end - 1}`, { retryable: false });
-            }
-            batch.push(chunk);
-            batchLen += chunk.length;
-            if (batchLen >= WRITE_BATCH) await flush();
-          }
-        } finally {
-          // what arrived before a failure is kept
-          await flush();
-        }
-        if (piece.written < piece.end - piece.start) throw new SourceError('ESHORT', `connection ended after ${piece.start + piece.written} of bytes ${piece.start}-${piece.end - 1}`);
-        return;
+        return await readPiece(piece, onHeaders);
       } catch (err) {
         if (signal.aborted) throw signal.reason ?? err;
         if (isLocal(err)) throw err;
