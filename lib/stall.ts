@@ -1,11 +1,13 @@
 /**
  * Stall bounds for every wait on something outside the process: one set of settings (the HTTP
- * source's, which file sources and state-file reads share), a watchdog for byte streams and a
- * deadline for single operations. A file on a hung network mount blocks a libuv thread in the
- * kernel, where nothing can interrupt it: the run stops waiting for it (and says so), and the
- * operation is counted as stuck so the entry point knows the process cannot end normally.
+ * source's, which every source and state-file reads share), the one idle/throughput watchdog for
+ * byte streams and a deadline for single operations. A file on a hung network mount blocks a
+ * libuv thread in the kernel, where nothing can interrupt it: the run stops waiting for it (and
+ * says so), and the operation is counted as stuck so the entry point knows the process cannot
+ * end normally.
  */
 import { PassThrough, type Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 
 export interface StallBounds {
   /** No byte (or no answer) for this long, ms. */
@@ -22,6 +24,15 @@ export const STALL_DEFAULTS: StallBounds = {
   stallWindowMs: 30_000,
 };
 
+/** A source's stall bounds from its `timeouts` option (which may hold other timeouts too): the defaults where unset. */
+export function stallBounds(timeouts: Partial<StallBounds> = {}): StallBounds {
+  return {
+    idleMs: timeouts.idleMs ?? STALL_DEFAULTS.idleMs,
+    stallBytesPerSec: timeouts.stallBytesPerSec ?? STALL_DEFAULTS.stallBytesPerSec,
+    stallWindowMs: timeouts.stallWindowMs ?? STALL_DEFAULTS.stallWindowMs,
+  };
+}
+
 export function seconds(ms: number): string {
   const s = ms / 1000;
   return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;
@@ -37,7 +48,7 @@ export function stuckOperations(): number {
 /** Wait up to `ms` for the stuck operations to return (one given up on at Ctrl+C may just be slow): true when none is left. */
 export async function stuckOperationsSettled(ms: number): Promise<boolean> {
   const until = Date.now() + ms;
-  while (stuck > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  while (stuck > 0 && Date.now() < until) await delay(50);
   return stuck === 0;
 }
 
@@ -88,55 +99,83 @@ export function withinDeadline<T>(
 }
 
 /**
- * `upstream`'s bytes, failing with `onStall(why)` when fewer than `stallBytesPerSec` arrive in a
- * whole `stallWindowMs` (or none for `idleMs`) while nothing waits in our own buffer (then the
- * consumer is the slow one). The failure reaches the consumer at once, even when `upstream` is
- * stuck in a read that never returns.
+ * The one idle and minimum-throughput watchdog (every source's byte stream: http, s3, oci, file).
+ * Call `bytes(n)` as bytes arrive; `onStall(why)` is called once when none arrived for `idleMs`,
+ * or fewer than `stallBytesPerSec` in a whole `stallWindowMs`. A window in which `buffer` (the
+ * stream the consumer reads) still held unread data is not counted: then the consumer is the slow one.
  */
-export function boundStalls(upstream: Readable, bounds: StallBounds, onStall: (why: string) => Error): Readable {
-  const out = new PassThrough({ highWaterMark: upstream.readableHighWaterMark });
+export function watchStalls(
+  buffer: { readonly readableLength: number; readonly writableLength: number },
+  bounds: StallBounds,
+  onStall: (why: string) => void,
+): { bytes(n: number): void; stop(): void } {
   const minBytes = (bounds.stallBytesPerSec * bounds.stallWindowMs) / 1000;
+  const buffered = () => buffer.readableLength > 0 || buffer.writableLength > 0;
   let windowBytes = 0;
-  let last = Date.now();
-  let consumerBound = false;
-  const fail = (err: Error) => {
-    clearInterval(timer);
-    if (!out.destroyed) out.destroy(err);
-    upstream.destroy();
-  };
-  const tick = Math.min(bounds.idleMs, bounds.stallWindowMs);
   let windowStart = Date.now();
+  let last = windowStart;
+  let consumerBound = false;
+  const stall = (why: string) => {
+    clearInterval(timer);
+    onStall(why);
+  };
   const timer = setInterval(() => {
     const now = Date.now();
-    if (out.readableLength > 0 || out.writableLength > 0 || consumerBound) {
-      consumerBound = out.readableLength > 0 || out.writableLength > 0;
+    if (buffered() || consumerBound) {
+      // Data is waiting for the consumer (or was, during this window): not a stall upstream.
+      consumerBound = buffered();
       windowBytes = 0;
       windowStart = now;
       last = now;
       return;
     }
-    if (now - last >= bounds.idleMs) {
-      fail(onStall(`no data for ${seconds(bounds.idleMs)}`));
-      return;
-    }
+    if (now - last >= bounds.idleMs) return stall(idleStall(bounds));
     if (now - windowStart >= bounds.stallWindowMs) {
-      if (windowBytes < minBytes) {
-        fail(onStall(`< ${bounds.stallBytesPerSec} B/s for ${seconds(bounds.stallWindowMs)}`));
-        return;
-      }
+      if (windowBytes < minBytes) return stall(`< ${formatRate(bounds.stallBytesPerSec)} for ${seconds(bounds.stallWindowMs)}`);
       windowBytes = 0;
       windowStart = now;
     }
-  }, tick);
+  }, Math.max(50, Math.min(bounds.idleMs, bounds.stallWindowMs)));
   timer.unref();
+  return {
+    bytes(n) {
+      windowBytes += n;
+      last = Date.now();
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** The watchdog's words for "no byte for `idleMs`" (a transport's own idle timeout says the same). */
+export function idleStall(bounds: Pick<StallBounds, 'idleMs'>): string {
+  return `no data for ${seconds(bounds.idleMs)}`;
+}
+
+function formatRate(bytesPerSec: number): string {
+  if (bytesPerSec >= 1024 * 1024) return `${(bytesPerSec / (1024 * 1024)).toFixed(1)} MiB/s`;
+  if (bytesPerSec >= 1024) return `${Math.round(bytesPerSec / 1024)} KiB/s`;
+  return `${bytesPerSec} B/s`;
+}
+
+/**
+ * `upstream`'s bytes under the stall watchdog, failing with `onStall(why)`. The failure reaches
+ * the consumer at once, even when `upstream` is stuck in a read that never returns (a hung mount).
+ */
+export function boundStalls(upstream: Readable, bounds: StallBounds, onStall: (why: string) => Error): Readable {
+  const out = new PassThrough({ highWaterMark: upstream.readableHighWaterMark });
+  const fail = (err: Error) => {
+    watchdog.stop();
+    if (!out.destroyed) out.destroy(err);
+    upstream.destroy();
+  };
+  const watchdog = watchStalls(out, bounds, (why) => fail(onStall(why)));
   upstream.on('data', (chunk: Buffer) => {
-    windowBytes += chunk.length;
-    last = Date.now();
+    watchdog.bytes(chunk.length);
     if (!out.write(chunk)) upstream.pause();
   });
   out.on('drain', () => upstream.resume());
   upstream.on('end', () => {
-    clearInterval(timer);
+    watchdog.stop();
     out.end();
   });
   upstream.on('error', (err) => fail(err));
@@ -144,7 +183,7 @@ export function boundStalls(upstream: Readable, bounds: StallBounds, onStall: (w
     if (!upstream.readableEnded) fail(onStall('closed early'));
   });
   out.on('close', () => {
-    clearInterval(timer);
+    watchdog.stop();
     if (!upstream.destroyed) upstream.destroy();
   });
   return out;

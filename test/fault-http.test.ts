@@ -15,7 +15,8 @@ import { AllSourcesFailedError, ExitCode, type ModelmountError } from '../lib/er
 import { hostFilePath } from '../lib/layout.ts';
 import type { FileEntry } from '../lib/manifest/schema.ts';
 import { createHttpSource, type HttpSourceOptions } from '../lib/sources/http.ts';
-import { ensureRealDir, materialiseFile } from '../lib/store/materialise.ts';
+import { materialiseFile } from '../lib/store/materialise.ts';
+import { ensureRealDir } from '../lib/fs-safe.ts';
 import { fetchBlob } from '../lib/store/fetch-blob.ts';
 import { manifestYaml, runCliCaptured, tempProject, type TestArtifact } from './helpers/cli.ts';
 import { expectCleanState, sha256, type ExpectedFile } from './helpers/fault-state.ts';

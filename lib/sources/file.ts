@@ -13,7 +13,7 @@ import path from 'node:path';
 import { nodeErrorCode, SourceError, type SourceErrorCode } from '../errors.ts';
 import type { ResolvedSource } from '../manifest/schema.ts';
 import { kindOf } from '../fs-safe.ts';
-import { boundStalls, seconds, STALL_DEFAULTS, withinDeadline, type StallBounds } from '../stall.ts';
+import { boundStalls, seconds, stallBounds, withinDeadline, type StallBounds } from '../stall.ts';
 import type { OpenedRange, OpenRequest, Source } from './types.ts';
 import { isSameOrInside } from '../path-inside.ts';
 
@@ -28,7 +28,7 @@ export function createFileSource(src: ResolvedSource, opts: FileSourceOptions = 
   const root = src.base;
   let realRoot: Promise<string> | undefined;
   const name = src.name;
-  const bounds: StallBounds = { ...STALL_DEFAULTS, ...opts.timeouts };
+  const bounds = stallBounds(opts.timeouts);
 
   const fail = (code: SourceErrorCode, message: string, retryable: boolean, cause?: unknown): SourceError =>
     new SourceError(code, message, { retryable, cause });

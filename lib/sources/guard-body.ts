@@ -1,23 +1,15 @@
 /**
  * The body rules every network source applies to the stream it hands to fetch-blob: exactly
- * `expected` bytes (more is ESIZE, fewer ETRUNCATED: never a silent early end), an idle limit,
- * and a minimum-throughput watchdog. A window in which our own buffer still held unread data is
- * not counted: then the consumer is the slow one. Errors come from the source's own `fail`, so
- * they name its object and stay redacted. Used by every network source (http, s3, oci).
+ * `expected` bytes (more is ESIZE, fewer ETRUNCATED: never a silent early end), and the stall
+ * watchdog (lib/stall.ts: idle limit, minimum throughput) as ESTALLED. Errors come from the
+ * source's own `fail`, so they name its object and stay redacted. Used by every network source
+ * (http, s3, oci).
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { SourceError, SourceErrorCode } from '../errors.ts';
-import { seconds } from '../stall.ts';
+import { idleStall, watchStalls, type StallBounds } from '../stall.ts';
 
-export interface BodyLimits {
-  /** no byte for this long: ESTALLED, ms */
-  idleMs: number;
-  /** below this rate for a whole window: ESTALLED */
-  stallBytesPerSec: number;
-  stallWindowMs: number;
-}
-
-export interface GuardBodyOptions extends BodyLimits {
+export interface GuardBodyOptions extends StallBounds {
   /** bytes the body must have */
   expected: number;
   /** where the body starts in the file (for messages) */
@@ -28,19 +20,9 @@ export interface GuardBodyOptions extends BodyLimits {
   signal?: AbortSignal;
 }
 
-function rate(bytesPerSec: number): string {
-  if (bytesPerSec >= 1024 * 1024) return `${(bytesPerSec / (1024 * 1024)).toFixed(1)} MiB/s`;
-  if (bytesPerSec >= 1024) return `${Math.round(bytesPerSec / 1024)} KiB/s`;
-  return `${bytesPerSec} B/s`;
-}
-
 export function guardBody(upstream: Readable, o: GuardBodyOptions): Readable {
   let received = 0;
-  let windowBytes = 0;
-  let consumerBound = false;
-  let lastByte = Date.now();
   const at = () => `after ${o.start + received} of ${o.total} bytes`;
-  const minBytes = (o.stallBytesPerSec * o.stallWindowMs) / 1000;
   // How the connection ended, when it ended before the whole body: reported once the consumer has
   // read every byte that did arrive (destroying `out` at once would drop what is still buffered in
   // it, bytes a slow consumer could have kept for a resume).
@@ -50,8 +32,7 @@ export function guardBody(upstream: Readable, o: GuardBodyOptions): Readable {
     readableHighWaterMark: 1024 * 1024,
     transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
       received += chunk.length;
-      windowBytes += chunk.length;
-      lastByte = Date.now();
+      watchdog.bytes(chunk.length);
       if (received > o.expected) {
         cb(o.fail('ESIZE', `the server sent more than the ${o.total} bytes the manifest says`, false));
         return;
@@ -86,39 +67,14 @@ export function guardBody(upstream: Readable, o: GuardBodyOptions): Readable {
     upstream.unpipe(out);
     out.end();
   };
-  const tick = Math.max(50, Math.min(o.stallWindowMs, o.idleMs));
-  let windowStart = Date.now();
-  const timer = setInterval(() => {
-    const now = Date.now();
-    if (out.readableLength > 0 || consumerBound) {
-      // Data is waiting for the consumer (or was, during this window): not a network stall.
-      consumerBound = out.readableLength > 0;
-      windowBytes = 0;
-      windowStart = now;
-      lastByte = now;
-      return;
-    }
-    if (now - lastByte >= o.idleMs) {
-      stop(o.fail('ESTALLED', `stalled: no data for ${seconds(o.idleMs)}, ${at()}`, true));
-      return;
-    }
-    if (now - windowStart >= o.stallWindowMs) {
-      if (windowBytes < minBytes) {
-        stop(o.fail('ESTALLED', `stalled: < ${rate(o.stallBytesPerSec)} for ${seconds(o.stallWindowMs)}, ${at()}`, true));
-        return;
-      }
-      windowBytes = 0;
-      windowStart = now;
-    }
-  }, tick);
-  timer.unref();
+  const watchdog = watchStalls(out, o, (why) => stop(o.fail('ESTALLED', `stalled: ${why}, ${at()}`, true)));
 
   const onAbort = () => stop(o.fail('EABORTED', 'aborted', false));
   o.signal?.addEventListener('abort', onAbort, { once: true });
   const onUpstreamError = (err: unknown) => {
     const e = err as { code?: string; name?: string };
     if (e.name === 'AbortError' || e.code === 'ABORT_ERR' || e.code === 'ERR_ABORTED' || o.signal?.aborted) stop(o.fail('EABORTED', 'aborted', false));
-    else if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT') stop(o.fail('ESTALLED', `stalled: no data for ${seconds(o.idleMs)}, ${at()}`, true, err));
+    else if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT') stop(o.fail('ESTALLED', `stalled: ${idleStall(o)}, ${at()}`, true, err));
     else if (e.code === 'ERR_HTTP_CONTENT_LENGTH_MISMATCH') endEarly(o.fail('ETRUNCATED', `the connection closed early, ${at()}`, true, err));
     else if (e.code === 'ECONNRESET' || e.code === 'EPIPE' || e.code === 'ECONNABORTED' || e.code === 'ERR_STREAM_PREMATURE_CLOSE') {
       endEarly(o.fail('ECONNRESET', `connection reset ${at()}`, true, err));
@@ -132,7 +88,7 @@ export function guardBody(upstream: Readable, o: GuardBodyOptions): Readable {
   upstream.on('close', onUpstreamClose);
   if (upstream.destroyed) process.nextTick(() => (upstream.errored ? onUpstreamError(upstream.errored) : onUpstreamClose()));
   out.on('close', () => {
-    clearInterval(timer);
+    watchdog.stop();
     o.signal?.removeEventListener('abort', onAbort);
     if (!upstream.destroyed && !upstream.readableEnded) upstream.destroy();
   });

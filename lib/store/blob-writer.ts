@@ -14,6 +14,7 @@
 import fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { finished, type Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { hashPool, type HashFollower } from '../verify/hash-pool.ts';
 
 /** bytes gathered before one writev */
@@ -145,16 +146,7 @@ export class BlobWriter {
       this.wake();
       this.writeNext();
     };
-    const from = (bufs: Buffer[], at: number, left: number): void => {
-      fs.writev(this.handle.fd, bufs, at, (err, n) => {
-        if (err) return done(err);
-        if (n >= left) return done(null);
-        if (n === 0) return done(Object.assign(new Error('short write'), { code: 'EIO' }));
-        // partial write (rare on regular files): continue after the written bytes
-        from(afterWritten(bufs, n), at + n, left - n);
-      });
-    };
-    from(w.bufs, w.at, w.len);
+    writeAllAt(this.handle.fd, w.bufs, w.len, w.at).then(() => done(null), done);
   }
 
   private nextEvent(): Promise<void> {
@@ -166,8 +158,25 @@ export class BlobWriter {
   }
 }
 
+const writev = promisify(fs.writev);
+
+/** Write the `len` bytes of `bufs` at `at` in `fd`, one writev at a time (a short write continues after what was written). */
+export async function writeAllAt(fd: number, bufs: Buffer[], len: number, at: number): Promise<void> {
+  let left = len;
+  let pos = at;
+  let rest = bufs;
+  while (left > 0) {
+    const { bytesWritten: n } = await writev(fd, rest, pos);
+    if (n === 0) throw Object.assign(new Error('short write'), { code: 'EIO' });
+    left -= n;
+    pos += n;
+    // partial write (rare on regular files): continue after the written bytes
+    if (left > 0) rest = afterWritten(rest, n);
+  }
+}
+
 /** What is left of `bufs` after the first `n` bytes were written (a partial writev). */
-export function afterWritten(bufs: Buffer[], n: number): Buffer[] {
+function afterWritten(bufs: Buffer[], n: number): Buffer[] {
   let skip = n;
   const rest: Buffer[] = [];
   for (const b of bufs) {

@@ -18,10 +18,11 @@
  * one piece per connection: simpler and safer than trusting a map of holes in a sparse file.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { systemClock, type Clock } from '../clock.ts';
 import { ModelmountError, SourceError } from '../errors.ts';
 import type { Source } from '../sources/types.ts';
-import { afterWritten, type BlobWriter } from './blob-writer.ts';
+import { WRITE_BATCH, writeAllAt, type BlobWriter } from './blob-writer.ts';
+import { ReopenBudget, type ReopenOptions } from './reopen-budget.ts';
 
 /** files at least this large are fetched over several connections when the source allows */
 export const RANGED_MIN_SIZE = 64 * 1024 * 1024;
@@ -29,14 +30,10 @@ export const RANGED_MIN_SIZE = 64 * 1024 * 1024;
 export const RANGED_MAX_CONNECTIONS = 8;
 const MIN_PIECE = 4 * 1024 * 1024;
 const MAX_PIECE = 64 * 1024 * 1024;
-/** bytes gathered before one positional write */
-const WRITE_BATCH = 1024 * 1024;
 /** how far the prefix advances between two updates of the `.prefix` record */
 const SAVE_STEP = 16 * 1024 * 1024;
-/** a piece attempt that delivers less than this (or less than the rest of the piece) counts as stalled */
-const MIN_PROGRESS = 1024 * 1024;
 
-export interface FetchRangesOptions {
+export interface FetchRangesOptions extends ReopenOptions {
   handle: FileHandle;
   /** its `pos` is the valid prefix; it is advanced as the prefix grows */
   writer: BlobWriter;
@@ -58,8 +55,8 @@ export interface FetchRangesOptions {
   onBytes?: (n: number) => void;
   /** the first validator the source answered with (the prefix had none) */
   onValidator?: (v: string) => Promise<void>;
-  maxStalledReopens?: number;
-  reopenDelayMs?: number;
+  /** waits before reopening a piece (default: real time) */
+  clock?: Clock;
 }
 
 export interface FetchRangesResult {
@@ -132,90 +129,73 @@ export async function fetchRanges(o: FetchRangesOptions): Promise<FetchRangesRes
     }
   };
 
-  const writeAt = async (bufs: Buffer[], len: number, at: number): Promise<void> => {
-    let left = len;
-    let pos = at;
-    let rest_ = bufs;
-    while (left > 0) {
-      const { bytesWritten: n } = await o.handle.writev(rest_, pos);
-      if (n === 0) throw Object.assign(new Error('short write'), { code: 'EIO' });
-      left -= n;
-      pos += n;
-      if (left > 0) rest_ = afterWritten(rest_, n);
+  /** One request for what is left of `piece`, written at its offset as it arrives; throws how it failed. */
+  const readPiece = async (piece: Piece, onHeaders: () => void): Promise<void> => {
+    const offset = piece.start + piece.written;
+    const opened = await o.source.open({ artifactId: o.artifactId, path: o.path, offset, end: piece.end, expectedSize: size, expectedSha256: o.sha256, validator, signal });
+    opened.stream.on('error', () => {});
+    if (opened.start !== offset || opened.end !== piece.end) {
+      opened.stream.destroy();
+      end(`the source answered bytes ${opened.start}-${(opened.end ?? size) - 1} to a request for ${offset}-${piece.end - 1}`);
+      signal.throwIfAborted();
     }
+    if (validator === undefined) {
+      validator = opened.validator;
+      // kept with the partial now: a resume after a kill sends it as If-Range
+      if (validator !== undefined) await o.onValidator?.(validator);
+    } else if (opened.validator !== validator) {
+      opened.stream.destroy();
+      end('the file changed on the source (another validator)');
+      signal.throwIfAborted();
+    }
+    onHeaders();
+    let batch: Buffer[] = [];
+    let batchLen = 0;
+    const flush = async (): Promise<void> => {
+      if (batchLen === 0) return;
+      const bufs = batch;
+      const len = batchLen;
+      batch = [];
+      batchLen = 0;
+      await writeAllAt(o.handle.fd, bufs, len, piece.start + piece.written);
+      piece.written += len;
+      transferred += len;
+      o.onBytes?.(len);
+      advance();
+    };
+    try {
+      for await (const chunk of opened.stream as AsyncIterable<Buffer>) {
+        if (piece.written + batchLen + chunk.length > piece.end - piece.start) {
+          throw new SourceError('ESIZE', `sent more than bytes ${piece.start}-${piece.end - 1}`, { retryable: false });
+        }
+        batch.push(chunk);
+        batchLen += chunk.length;
+        if (batchLen >= WRITE_BATCH) await flush();
+      }
+    } finally {
+      // what arrived before a failure is kept
+      await flush();
+    }
+    if (piece.written < piece.end - piece.start) throw new SourceError('ESHORT', `connection ended after ${piece.start + piece.written} of bytes ${piece.start}-${piece.end - 1}`);
   };
 
   /** Fetch what is left of `piece` until it is complete; throws what ends the pass. */
   const runPiece = async (piece: Piece, onHeaders: () => void): Promise<void> => {
-    let stalled = 0;
-    let delay = o.reopenDelayMs ?? 250;
+    const reopens = new ReopenBudget(o);
     for (;;) {
       signal.throwIfAborted();
-      const offset = piece.start + piece.written;
       const before = piece.written;
       try {
-        const opened = await o.source.open({ artifactId: o.artifactId, path: o.path, offset, end: piece.end, expectedSize: size, expectedSha256: o.sha256, validator, signal });
-        opened.stream.on('error', () => {});
-        if (opened.start !== offset || opened.end !== piece.end) {
-          opened.stream.destroy();
-          end(`the source answered bytes ${opened.start}-${(opened.end ?? size) - 1} to a request for ${offset}-${piece.end - 1}`);
-          signal.throwIfAborted();
-        }
-        if (validator === undefined) {
-          validator = opened.validator;
-          // kept with the partial now: a resume after a kill sends it as If-Range
-          if (validator !== undefined) await o.onValidator?.(validator);
-        } else if (opened.validator !== validator) {
-          opened.stream.destroy();
-          end('the file changed on the source (another validator)');
-          signal.throwIfAborted();
-        }
-        onHeaders();
-        let batch: Buffer[] = [];
-        let batchLen = 0;
-        const flush = async (): Promise<void> => {
-          if (batchLen === 0) return;
-          const bufs = batch;
-          const len = batchLen;
-          batch = [];
-          batchLen = 0;
-          await writeAt(bufs, len, piece.start + piece.written);
-          piece.written += len;
-          transferred += len;
-          o.onBytes?.(len);
-          advance();
-        };
-        try {
-          for await (const chunk of opened.stream as AsyncIterable<Buffer>) {
-            if (piece.written + batchLen + chunk.length > piece.end - piece.start) {
-              throw new SourceError('ESIZE', `sent more than bytes ${piece.start}-${piece.end - 1}`, { retryable: false });
-            }
-            batch.push(chunk);
-            batchLen += chunk.length;
-            if (batchLen >= WRITE_BATCH) await flush();
-          }
-        } finally {
-          // what arrived before a failure is kept
-          await flush();
-        }
-        if (piece.written < piece.end - piece.start) throw new SourceError('ESHORT', `connection ended after ${piece.start + piece.written} of bytes ${piece.start}-${piece.end - 1}`);
-        return;
+        return await readPiece(piece, onHeaders);
       } catch (err) {
         if (signal.aborted) throw signal.reason ?? err;
         if (isLocal(err)) throw err;
-        const retryable = err instanceof SourceError ? err.retryable : true;
-        const progress = piece.written - before;
-        if (progress > 0 && progress >= Math.min(MIN_PROGRESS, piece.end - piece.start - before)) {
-          stalled = 0;
-          delay = o.reopenDelayMs ?? 250;
-        } else stalled++;
-        const sourceGaveUp = err instanceof SourceError && typeof err.data?.attempts === 'number';
-        if (!retryable || (sourceGaveUp && progress === 0) || stalled > (o.maxStalledReopens ?? 3)) {
+        const wait = reopens.afterFailure(err, piece.written - before, piece.end - piece.start - before);
+        if (wait === undefined) {
           end(`bytes ${piece.start}-${piece.end - 1} failed: ${err instanceof Error ? err.message : String(err)}`);
           throw err;
         }
-        await sleep(delay, undefined, { signal });
-        delay = Math.min(delay * 2, 4000);
+        await (o.clock ?? systemClock).sleep(wait, signal);
       }
     }
   };

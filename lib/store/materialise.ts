@@ -19,9 +19,16 @@ import { BlobWriter, pipeToWriter } from './blob-writer.ts';
 
 export type MaterialiseMethod = 'hardlink' | 'reflink' | 'copy';
 
+const LINK_UNSUPPORTED = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/** link() failed because a hardlink cannot be made here (another filesystem, no hardlinks, too many links): fall back to a copy. */
+export function cannotHardlink(err: unknown): boolean {
+  return LINK_UNSUPPORTED.has((err as NodeJS.ErrnoException).code ?? '');
+}
+
 const TMP_SUFFIX = '.tmp';
 /** another host's temp file (shared host folder) untouched this long is taken for abandoned */
-const FOREIGN_TMP_MAX_AGE_MS = 60 * 60 * 1000;
+export const FOREIGN_TMP_MAX_AGE_MS = 60 * 60 * 1000;
 
 /** `<name>.<host>.<pid>.<random>.tmp` (the name shortened to fit 255 bytes): who made it, so a dead process's leftovers can be removed. */
 function tmpName(base: string): string {
@@ -34,8 +41,6 @@ const swept = new Set<string>();
 export function hostTempOwner(name: string): ReturnType<typeof tagOwner> {
   return tagOwner(name, TMP_SUFFIX);
 }
-
-export { FOREIGN_TMP_MAX_AGE_MS };
 
 /**
  * Remove what killed runs left in <hostDir>/.modelmount/tmp: a hardlink is only a name, but a
@@ -76,8 +81,6 @@ export async function sweepHostTemps(hostDir: string, now = Date.now()): Promise
   }
   return removed;
 }
-
-export { ensureRealDir };
 
 /**
  * Copy `blob` to `tmp` (another filesystem), hashing the copy as it is written: the same
@@ -172,8 +175,7 @@ export async function stageFile(hostDir: string, blob: string, dest: string, exp
     try {
       await fs.link(blob, tmp);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
+      if (!cannotHardlink(err)) throw err;
       try {
         await fs.copyFile(blob, tmp, fsc.COPYFILE_FICLONE_FORCE | fsc.COPYFILE_EXCL);
         method = 'reflink';

@@ -15,8 +15,9 @@
 import { createHash } from 'node:crypto';
 import { IntegrityError, SourceError } from '../../errors.ts';
 import type { ResolvedSource } from '../../manifest/schema.ts';
-import { guardBody, type BodyLimits } from '../guard-body.ts';
-import { HTTP_DEFAULTS, parseContentRange, type HttpSourceOptions } from '../http.ts';
+import { guardBody } from '../guard-body.ts';
+import { stallBounds } from '../../stall.ts';
+import { parseContentRange, type HttpSourceOptions } from '../http.ts';
 import type { OpenedRange, OpenRequest, Source } from '../types.ts';
 import { formatReference, header, parseOciReference, readText, RegistryClient } from './registry.ts';
 
@@ -58,11 +59,7 @@ export function createOciSource(src: ResolvedSource, opts: HttpSourceOptions = {
   const target = parseOciReference(src.base);
   const client = new RegistryClient(target, src.insecure === true, opts);
   const display = `${src.name} (${formatReference(target)})`;
-  const limits: BodyLimits = {
-    idleMs: opts.timeouts?.idleMs ?? HTTP_DEFAULTS.idleMs,
-    stallBytesPerSec: opts.timeouts?.stallBytesPerSec ?? HTTP_DEFAULTS.stallBytesPerSec,
-    stallWindowMs: opts.timeouts?.stallWindowMs ?? HTTP_DEFAULTS.stallWindowMs,
-  };
+  const limits = stallBounds(opts.timeouts);
   const manifests = new Map<string, Promise<ImageManifest>>();
 
   function refFor(artifactId: string): string {

@@ -20,7 +20,8 @@ import type { GetObjectCommandOutput, S3Client, S3ClientConfig } from '@aws-sdk/
 import { SourceError, type SourceErrorCode } from '../../errors.ts';
 import type { ResolvedSource } from '../../manifest/schema.ts';
 import { redactText, redactUrl } from '../../redact.ts';
-import { guardBody, type BodyLimits } from '../guard-body.ts';
+import { guardBody } from '../guard-body.ts';
+import { stallBounds } from '../../stall.ts';
 import { HTTP_DEFAULTS, parseContentRange, type HttpSourceOptions } from '../http.ts';
 import type { OpenedRange, OpenRequest, Source } from '../types.ts';
 
@@ -92,11 +93,7 @@ export function createS3Source(src: ResolvedSource, opts: S3SourceOptions = {}):
   const env = opts.env ?? process.env;
   const { bucket, prefix } = parseS3Base(src.base);
   const display = `${src.name} (${src.base}${src.endpoint ? ` at ${redactUrl(src.endpoint)}` : ''})`;
-  const limits: BodyLimits = {
-    idleMs: opts.timeouts?.idleMs ?? HTTP_DEFAULTS.idleMs,
-    stallBytesPerSec: opts.timeouts?.stallBytesPerSec ?? HTTP_DEFAULTS.stallBytesPerSec,
-    stallWindowMs: opts.timeouts?.stallWindowMs ?? HTTP_DEFAULTS.stallWindowMs,
-  };
+  const limits = stallBounds(opts.timeouts);
   const connectMs = opts.timeouts?.connectMs ?? HTTP_DEFAULTS.connectMs;
   const secrets = [env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN, env.AWS_ACCESS_KEY_ID, env.AWS_SECURITY_TOKEN];
   let client: Promise<S3Client> | undefined;

@@ -1,0 +1,87 @@
+/**
+ * Where a fetch meets the store folder: its temp folder, and the move of a verified file into
+ * <cache>/sha256/ab/abcdef…. Neither is ever done through a link in the store's own folders.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { DiskError, ModelmountError, toDiskError } from '../errors.ts';
+import { fsyncDir } from '../fs-atomic.ts';
+import { ensureRealDir } from '../fs-safe.ts';
+import { blobPath, storeTmpDir } from '../layout.ts';
+import type { FileEntry } from '../manifest/schema.ts';
+import { sha256File } from '../verify/hash.ts';
+import { cannotHardlink } from './materialise.ts';
+
+/** <cache>/tmp, a real folder (never through a link): where partial downloads live. */
+export async function prepareStoreTmp(cacheDir: string): Promise<string> {
+  const tmpDir = storeTmpDir(cacheDir);
+  try {
+    await ensureRealDir(cacheDir, path.basename(tmpDir));
+  } catch (err) {
+    throw asStoreError(err, `creating ${tmpDir}`);
+  }
+  return tmpDir;
+}
+
+/** Make the verified, fsynced, closed file `partial` the store's blob of `file`, durably. Returns the blob's path. */
+export async function moveIntoStore(partial: string, cacheDir: string, file: FileEntry, label: string, signal?: AbortSignal): Promise<string> {
+  const dest = blobPath(cacheDir, file.sha256);
+  try {
+    await fs.chmod(partial, 0o444);
+    // never through a link at <cache>/sha256 or its shard folders
+    await ensureRealDir(cacheDir, path.relative(cacheDir, path.dirname(dest)).split(path.sep).join('/'));
+    await placeBlob(partial, dest, file, signal);
+  } catch (err) {
+    // the bytes were right but the store would not take them: a local problem, not the source's
+    throw asStoreError(err, `moving ${label} into the store ${cacheDir}`);
+  }
+  await fsyncDir(path.dirname(dest));
+  return dest;
+}
+
+/** A store folder that cannot be used (a file where a folder should be, …): exit 5 with the path, not an internal error. */
+function asStoreError(err: unknown, action: string): ModelmountError {
+  if (err instanceof ModelmountError) return err;
+  const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+  return (
+    toDiskError(err, action) ??
+    new DiskError(`Failed ${action} (${code}).`, {
+      code: 'ESTORE',
+      cause: err,
+      hint: 'Something in the store folder is not what modelmount made there (a file where a folder should be?). Remove the store folder, or point --cache-dir elsewhere, and run again.',
+    })
+  );
+}
+
+/**
+ * Put the verified file `partial` at `dest` in the store. Another process may have
+ * placed the same blob meanwhile (no lock on this filesystem, or a run that does
+ * not take it): an existing correct blob counts as success and is kept, so host
+ * files already hardlinked to it stay shared with the store. A wrong one is replaced.
+ */
+async function placeBlob(partial: string, dest: string, file: FileEntry, signal?: AbortSignal): Promise<void> {
+  try {
+    await fs.link(partial, dest);
+    await fs.rm(partial, { force: true });
+    return;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      let correct = false;
+      try {
+        const st = await fs.lstat(dest);
+        correct = st.isFile() && st.size === file.size && (await sha256File(dest, signal)) === file.sha256;
+      } catch {
+        // vanished or unreadable: replace it
+      }
+      if (correct) {
+        await fs.rm(partial, { force: true });
+        return;
+      }
+    } else if (!cannotHardlink(err)) {
+      throw toDiskError(err, `moving ${file.path} into the store`) ?? err;
+    }
+  }
+  // no hardlinks here (or a wrong blob in the way): rename, which replaces atomically
+  await fs.rename(partial, dest);
+}
