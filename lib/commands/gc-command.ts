@@ -22,7 +22,7 @@ import { blobPath, hostFilePath, releasesDir } from '../layout.ts';
 import { loadShell } from '../shell.ts';
 import { releasesInUse } from '../releases/containers.ts';
 import { planReleaseGc } from '../releases/gc.ts';
-import { withRunLock } from '../lock.ts';
+import { withRunLock } from '../lock/run-lock.ts';
 import { loadManifest } from '../manifest/load.ts';
 import type { FileEntry, Manifest } from '../manifest/schema.ts';
 import { applyGc, planGc, type GcHost, type GcItem, type GcKept, type GcPlan } from '../store/gc.ts';
