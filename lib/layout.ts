@@ -12,7 +12,7 @@
  *   <hostDir>/.modelmount/state.json         verified-state cache for host files
  *   <hostDir>/.modelmount/releases/<artifact id>/<artifact digest>/<file>  immutable releases (hardlinks), what the override mounts (lib/releases/)
  *   <hostDir>/.modelmount/release-sets/<manifest>-<hash>.json  per manifest: the current release set and the ones kept for rollback
- *   <dir>/.modelmount.lock/holder.json       run lock of the store and of the host folder (lib/lock.ts)
+ *   <dir>/.modelmount.lock/holder.json       run lock of the store and of the host folder (lib/lock/)
  */
 import { createHash } from 'node:crypto';
 import os from 'node:os';

@@ -39,34 +39,44 @@ export function isFresh() {
   }
 }
 
+/**
+ * The bundle recipe, the one place it is written: scripts/modelmount.ts and what it imports, except
+ * `external`, into `outfile`, and the workers copied next to the bundle's final name `bundle`.
+ * Returns esbuild's metafile.
+ */
+async function bundleTo(outfile, bundle, external) {
+  const { build: esbuild } = await import('esbuild');
+  const result = await esbuild({
+    absWorkingDir: ROOT,
+    entryPoints: [ENTRY],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    external,
+    // bundled CommonJS dependencies may still require() Node built-ins or optional modules
+    banner: { js: "import { createRequire as __modelmountRequire } from 'node:module'; const require = __modelmountRequire(import.meta.url);" },
+    metafile: true,
+    logLevel: 'silent',
+  });
+  for (const w of WORKERS) {
+    const dest = path.join(path.dirname(bundle), path.basename(w));
+    fs.copyFileSync(path.join(ROOT, w), `${dest}.${process.pid}.tmp`);
+    fs.renameSync(`${dest}.${process.pid}.tmp`, dest);
+  }
+  return result.metafile;
+}
+
 /** Build the bundle and copy the workers; every file is written under a temp name and renamed. */
 export async function build() {
-  const { build: esbuild } = await import('esbuild');
   fs.mkdirSync(OUT_DIR, { recursive: true });
   const tmp = `${BUNDLE}.${process.pid}.tmp`;
   try {
-    const result = await esbuild({
-      absWorkingDir: ROOT,
-      entryPoints: [ENTRY],
-      outfile: tmp,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      external: [...LAZY, ...LAZY.map((p) => `${p}/*`)],
-      // bundled CommonJS dependencies may still require() Node built-ins or optional modules
-      banner: { js: "import { createRequire as __modelmountRequire } from 'node:module'; const require = __modelmountRequire(import.meta.url);" },
-      metafile: true,
-      logLevel: 'silent',
-    });
-    for (const w of WORKERS) {
-      const dest = path.join(OUT_DIR, path.basename(w));
-      fs.copyFileSync(path.join(ROOT, w), `${dest}.${process.pid}.tmp`);
-      fs.renameSync(`${dest}.${process.pid}.tmp`, dest);
-    }
+    const metafile = await bundleTo(tmp, BUNDLE, [...LAZY, ...LAZY.map((p) => `${p}/*`)]);
     // our sources only: a dependency changes with the lockfile (and stat-ing hundreds of files would cost each start)
     const inputs = [
-      ...Object.keys(result.metafile.inputs).filter((f) => !f.startsWith('node_modules/')),
+      ...Object.keys(metafile.inputs).filter((f) => !f.startsWith('node_modules/')),
       ...WORKERS,
       ...(fs.existsSync(path.join(ROOT, LOCKFILE)) ? [LOCKFILE] : []),
     ];
@@ -78,10 +88,33 @@ export async function build() {
   }
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+/**
+ * The same bundle with every dependency inside (no node_modules needed), as `<dir>/modelmount.mjs`
+ * with the workers: what an image without npm runs (lib/fleet/image/build-local.sh).
+ */
+export async function buildSelfContained(dir) {
+  fs.mkdirSync(dir, { recursive: true });
+  const bundle = path.join(dir, path.basename(BUNDLE));
+  const tmp = `${bundle}.${process.pid}.tmp`;
   try {
-    await build();
-    process.stdout.write(`built ${path.relative(ROOT, BUNDLE)}\n`);
+    await bundleTo(tmp, bundle, []);
+    fs.renameSync(tmp, bundle);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+  return bundle;
+}
+
+// `node scripts/build.mjs` builds dist/cli; `node scripts/build.mjs --self-contained DIR` builds into DIR.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const [flag, dir] = process.argv.slice(2);
+  try {
+    if (flag === '--self-contained' && dir) process.stdout.write(`built ${await buildSelfContained(path.resolve(dir))}\n`);
+    else if (flag !== undefined) throw new Error(`unknown arguments: ${process.argv.slice(2).join(' ')} (usage: node scripts/build.mjs [--self-contained DIR])`);
+    else {
+      await build();
+      process.stdout.write(`built ${path.relative(ROOT, BUNDLE)}\n`);
+    }
   } catch (err) {
     process.stderr.write(`build failed: ${err?.message ?? err}\n`);
     process.exitCode = 1;

@@ -21,7 +21,7 @@ setMaxListeners(0, controller.signal);
 /**
  * End the process by `signal`'s default action. process.exit() would wait for every libuv thread,
  * and one blocked in the kernel (a hung network mount) never returns; a signal ends the process
- * regardless. The run lock's exit hook (lib/lock.ts, signal-exit) still removes our lock.
+ * regardless. The run lock's exit hook (lib/lock/release-at-exit.ts, signal-exit) still removes our lock.
  */
 function endBy(signal: NodeJS.Signals): void {
   process.off('SIGINT', onSignal);

@@ -103,7 +103,7 @@ describe('kill -9 during a multi-file download', () => {
       // 3. the next run completes and fetches nothing it had verified, resuming partials where they end
       s.setFaults({});
       const before = s.requests.length;
-      // The killed run's lock is reclaimed once stale (lib/lock.ts, 20 s): the first kill point goes
+      // The killed run's lock is reclaimed once stale (lib/lock/, 20 s): the first kill point goes
       // through that for real; the others skip the lock to keep the suite fast (its recovery is
       // tested in test/lock.test.ts).
       const env = i === 0 ? {} : { MODELMOUNT_UNSAFE_NO_LOCK: '1' };

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { GcReport } from '../lib/commands/gc-command.ts';
 import { blobPath, hostFilePath, hostStatePath, installRecordPath, lockPath, storeStatePath } from '../lib/layout.ts';
 import { statIdentity } from '../lib/verify/state-cache.ts';
-import { withRunLock } from '../lib/lock.ts';
+import { withRunLock } from '../lib/lock/run-lock.ts';
 import { listFiles, manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 

@@ -1,5 +1,5 @@
 /**
- * The run lock (lib/lock.ts) with real folders and real processes: a second
+ * The run lock (lib/lock/) with real folders and real processes: a second
  * holder waits and is told who holds it, --no-wait fails with exit 6, a lock
  * left by a SIGKILLed process is reclaimed within the stale interval, and a
  * stale lock reclaimed by several waiters at once ends with one holder.
@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitCode, LockError } from '../lib/errors.ts';
 import { lockPath } from '../lib/layout.ts';
-import { describeHolder, readLockHolder, withRunLock } from '../lib/lock.ts';
+import { describeHolder, readLockHolder } from '../lib/lock/holder.ts';
+import { withRunLock } from '../lib/lock/run-lock.ts';
 import { cliEnv, manifestYaml, runCliCaptured, sampleArtifacts, tempDir, tempProject } from './helpers/cli.ts';
 import { deferred, holdRunLock, runWatchingStderr } from './helpers/lock-holder.ts';
 import { recordingClock } from './helpers/clock.ts';
@@ -30,7 +31,7 @@ async function lockInChild(dir: string, staleMs: number): Promise<import('node:c
   const script = path.join(await tempDir('modelmount-lock-child-'), 'hold.mts');
   await fs.writeFile(
     script,
-    `import { withRunLock } from ${JSON.stringify(path.join(ROOT, 'lib', 'lock.ts'))};
+    `import { withRunLock } from ${JSON.stringify(path.join(ROOT, 'lib', 'lock', 'run-lock.ts'))};
 await withRunLock([${JSON.stringify(dir)}], { wait: true, staleMs: ${staleMs}, command: 'test holder' }, async () => {
   process.stdout.write('locked\\n');
   await new Promise(() => setInterval(() => {}, 1 << 30)); // hold until killed

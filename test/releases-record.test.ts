@@ -2,7 +2,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { expectsAgrees } from '../lib/doctor/checks.ts';
+import { expectsAgrees } from '../lib/doctor/checks/release-binding.ts';
 import { hostStatePath, releaseDir } from '../lib/layout.ts';
 import { buildRelease, releaseIntact } from '../lib/releases/build.ts';
 import { planReleaseGc } from '../lib/releases/gc.ts';

@@ -22,7 +22,7 @@ import { loadContext, type CommandContext, type Io } from './context.ts';
 import { runLockDirs, runLockOptions } from './run-lock.ts';
 import { formatSmoke } from './smoke-command.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, WAIT_FLAG } from './specs.ts';
-import { withRunLock } from '../lock.ts';
+import { withRunLock } from '../lock/run-lock.ts';
 
 export const APPLY_FLAG: FlagSpec = {
   name: 'apply',

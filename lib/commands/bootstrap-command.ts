@@ -11,7 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import type { ParsedFlags } from '../cli/args.ts';
 import type { CommandSpec } from '../cli/command.ts';
 import { doctorExitCode, runDoctor } from '../doctor/run-doctor.ts';
-import type { DoctorFinding } from '../doctor/checks.ts';
+import type { DoctorFinding } from '../doctor/check.ts';
 import { ExitCode } from '../errors.ts';
 import { checkDocker, checkNode, checkSources, checkSpace, checkWritable, type PrereqCheck } from '../bootstrap/prereqs.ts';
 import { findSmokeEngine } from '../smoke/engine.ts';

@@ -5,7 +5,7 @@ import { installedSelection } from './installed-selection.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, WAIT_FLAG } from './specs.ts';
 import { composeInvocation, composeSettingsOf } from '../compose/override.ts';
 import { findSmokeEngine } from '../smoke/engine.ts';
-import { withRunLock } from '../lock.ts';
+import { withRunLock } from '../lock/run-lock.ts';
 import { runLockDirs, runLockOptions } from './run-lock.ts';
 
 export const composeCommand: CommandSpec = {

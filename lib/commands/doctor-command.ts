@@ -1,7 +1,7 @@
 import { loadShell } from '../shell.ts';
 import type { CommandSpec } from '../cli/command.ts';
 import { doctorExitCode, runDoctor } from '../doctor/run-doctor.ts';
-import type { DoctorFinding } from '../doctor/checks.ts';
+import type { DoctorFinding } from '../doctor/check.ts';
 import { loadContext } from './context.ts';
 import { installedSelection } from './installed-selection.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags } from './specs.ts';

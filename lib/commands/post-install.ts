@@ -8,7 +8,7 @@ import { composeStep, smokeStep, type ComposeStepReport } from './compose-steps.
 import type { Io } from './context.ts';
 import { formatSmoke } from './smoke-command.ts';
 import type { UpdateOutcome } from './update.ts';
-import { withRunLock } from '../lock.ts';
+import { withRunLock } from '../lock/run-lock.ts';
 import { runLockDirs, runLockOptions } from './run-lock.ts';
 import { readInstalledIds } from './installed-selection.ts';
 import type { Artifact } from '../manifest/schema.ts';

@@ -7,7 +7,7 @@
 import { commandFor } from '../invocation.ts';
 import type { CommandSpec } from '../cli/command.ts';
 import { ModelmountError, UsageError } from '../errors.ts';
-import { withRunLock } from '../lock.ts';
+import { withRunLock } from '../lock/run-lock.ts';
 import { artifactsOfSet, readReleaseRecord, rollbackTarget } from '../releases/record.ts';
 import { switchToSet } from '../releases/switch.ts';
 import { findSmokeEngine } from '../smoke/engine.ts';

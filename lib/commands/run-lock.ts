@@ -1,6 +1,6 @@
-/** How commands take the run lock (lib/lock.ts): which folders, and what --no-wait and waiting look like. */
+/** How commands take the run lock (lib/lock/): which folders, and what --no-wait and waiting look like. */
 import type { ParsedFlags } from '../cli/args.ts';
-import type { RunLockOptions } from '../lock.ts';
+import type { RunLockOptions } from '../lock/run-lock.ts';
 import type { CommandContext } from './context.ts';
 
 /**

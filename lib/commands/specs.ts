@@ -19,7 +19,7 @@ export const SELECTION_FLAGS: FlagSpec[] = [
   { name: 'yes', type: 'boolean', alias: 'y', env: 'MODELS_YES', help: 'ask nothing: take flags and defaults, replace modified files' },
 ];
 
-/** Runs that change the store or the host folder take the run lock (lib/lock.ts); this says what to do when it is taken. */
+/** Runs that change the store or the host folder take the run lock (lib/lock/); this says what to do when it is taken. */
 export const WAIT_FLAG: FlagSpec = {
   name: 'wait',
   type: 'boolean',

@@ -26,7 +26,7 @@ import { StateCache } from '../verify/state-cache.ts';
 import { refuseLinksBelow } from '../fs-safe.ts';
 import type { ParsedFlags } from '../cli/args.ts';
 import { loadContext, type CommandContext, type Io } from './context.ts';
-import { withRunLock } from '../lock.ts';
+import { withRunLock } from '../lock/run-lock.ts';
 import type { Source } from '../sources/types.ts';
 import { runLockDirs, runLockOptions } from './run-lock.ts';
 import { formatPlan, planToJson } from './plan-output.ts';

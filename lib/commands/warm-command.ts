@@ -8,7 +8,7 @@
 import type { ParsedFlags } from '../cli/args.ts';
 import type { CommandSpec } from '../cli/command.ts';
 import { ModelmountError } from '../errors.ts';
-import { withRunLock } from '../lock.ts';
+import { withRunLock } from '../lock/run-lock.ts';
 import { selectionDigest } from '../manifest/digest.ts';
 import type { Artifact } from '../manifest/schema.ts';
 import { planUpdate } from '../plan.ts';

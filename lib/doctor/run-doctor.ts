@@ -15,19 +15,30 @@ import { readInstallRecord } from '../install-record.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { listModelContainers } from '../releases/containers.ts';
 import { readReleaseRecord, releaseMountsOf } from '../releases/record.ts';
-import {
+import type { DoctorCheck, DoctorContext, DoctorFinding } from './check.ts';
+import { checkComposeEngine } from './checks/compose-engine.ts';
+import { checkDockerignore } from './checks/dockerignore-excludes.ts';
+import { checkMergedMountFindings } from './checks/merged-mounts.ts';
+import { checkMountSourceFindings } from './checks/mount-sources.ts';
+import { checkOverrideIncluded } from './checks/override-included.ts';
+import { checkOverrideStale } from './checks/override-stale.ts';
+import { checkReleaseBinding } from './checks/release-binding.ts';
+import { checkRequire } from './checks/require.ts';
+import { checkSymlinks } from './checks/symlink-escapes.ts';
+import { readIgnoreVerdicts } from './dockerignore.ts';
+
+/** Every check, in the order of the report. */
+const CHECKS: readonly DoctorCheck[] = [
   checkComposeEngine,
   checkDockerignore,
   checkMergedMountFindings,
   checkMountSourceFindings,
-  checkOverrideIncluded,
-  checkOverrideStale,
-  checkReleaseBinding,
-  checkRequire,
   checkSymlinks,
-  type DoctorContext,
-  type DoctorFinding,
-} from './checks.ts';
+  checkOverrideStale,
+  checkOverrideIncluded,
+  checkRequire,
+  checkReleaseBinding,
+];
 
 /** The selected artifacts, however the caller holds them. */
 export type SelectionLike = readonly Artifact[] | readonly string[] | { artifacts: readonly Artifact[] };
@@ -106,6 +117,7 @@ export async function runDoctor(manifest: Manifest, selection: SelectionLike, op
     merged,
     mergedUnavailable,
     mountProblems: merged ? checkMergedMounts(merged, manifest, selected, releases) : [],
+    ignoreVerdicts: await readIgnoreVerdicts({ manifest, compose, merged, selected }),
     releases,
     releaseRecord,
     containers: engine && releaseRecord ? await listModelContainers(manifest, engine, sh({ quiet: true, nothrow: true, env, cwd }), releaseRecord).catch(() => undefined) : undefined,
@@ -113,15 +125,7 @@ export async function runDoctor(manifest: Manifest, selection: SelectionLike, op
     cwd,
   };
   const findings: DoctorFinding[] = [];
-  findings.push(...checkComposeEngine(ctx));
-  findings.push(...(await checkDockerignore(ctx)));
-  findings.push(...(await checkMergedMountFindings(ctx)));
-  findings.push(...checkMountSourceFindings(ctx));
-  findings.push(...(await checkSymlinks(ctx)));
-  findings.push(...(await checkOverrideStale(ctx)));
-  findings.push(...(await checkOverrideIncluded(ctx)));
-  findings.push(...(await checkRequire(ctx)));
-  findings.push(...checkReleaseBinding(ctx));
+  for (const check of CHECKS) findings.push(...(await check(ctx)));
   return findings;
 }
 

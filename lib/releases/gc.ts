@@ -12,7 +12,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { readJsonIfExists } from '../fs-atomic.ts';
 import { releaseDir, releaseSetsDir, releasesDir } from '../layout.ts';
-import type { GcItem } from '../store/gc.ts';
+import type { GcItem } from '../store/gc/types.ts';
 import { refuseReleaseLinks, type ReleaseRecord } from './record.ts';
 
 export interface ReleaseGcPlan {

@@ -6,7 +6,7 @@ import { PassThrough } from 'node:stream';
 import { runCli } from '../../lib/cli/run-cli.ts';
 import { commands } from '../../lib/commands/index.ts';
 import type { Io } from '../../lib/io.ts';
-import { withRunLock } from '../../lib/lock.ts';
+import { withRunLock } from '../../lib/lock/run-lock.ts';
 
 export function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;

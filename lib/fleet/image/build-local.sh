@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the modelmount image without a registry: FROM scratch with this machine's `node` binary (and the
-# shared libraries it links), busybox-static as /bin/sh, and modelmount bundled into one file by esbuild
-# (every dependency inside, so no node_modules). Same entry point and layout as lib/fleet/image/Dockerfile.
+# shared libraries it links), busybox-static as /bin/sh, and modelmount's bundle built self-contained by
+# scripts/build.mjs (every dependency inside, so no node_modules). Same entry point as lib/fleet/image/Dockerfile.
 # Usage: lib/fleet/image/build-local.sh [IMAGE]   (default modelmount:local; NODE=/path/to/node picks the binary)
 # Prints the image name on success.
 set -euo pipefail
@@ -13,7 +13,7 @@ busybox=/bin/busybox
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fs="$work/rootfs"
-mkdir -p "$fs/bin" "$fs/usr/local/bin" "$fs/opt/modelmount/.build/cli" "$fs/tmp" "$fs/root" "$fs/etc"
+mkdir -p "$fs/bin" "$fs/usr/local/bin" "$fs/opt/modelmount" "$fs/tmp" "$fs/root" "$fs/etc"
 chmod 1777 "$fs/tmp"
 cp "$busybox" "$fs/bin/busybox"
 for applet in sh cat ls mkdir rm sha256sum test env; do ln -s busybox "$fs/bin/$applet"; done
@@ -25,26 +25,19 @@ for lib in $(ldd "$node_bin" | grep -o '/[^ ]*'); do
 done
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$fs/etc/passwd"
 printf 'root:x:0:\n' >"$fs/etc/group"
+# the bundle reads ../../package.json (its version) as it does in a checkout: same layout, dist/cli/
 cp "$root/package.json" "$fs/opt/modelmount/package.json"
-cp "$root/lib/verify/hash-worker.mjs" "$fs/opt/modelmount/.build/cli/hash-worker.mjs"
-(cd "$root" && node --input-type=module -e "
-  import { build } from 'esbuild';
-  await build({
-    absWorkingDir: process.cwd(), entryPoints: ['scripts/modelmount.ts'], outfile: process.argv[1],
-    bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'error',
-    external: ['esbuild', 'tsx'],
-    banner: { js: \"import { createRequire as __modelmountRequire } from 'node:module'; const require = __modelmountRequire(import.meta.url);\" },
-  });" "$fs/opt/modelmount/.build/cli/modelmount.mjs")
+node "$root/scripts/build.mjs" --self-contained "$fs/opt/modelmount/dist/cli" >/dev/null
 cat >"$fs/usr/local/bin/modelmount" <<'SH'
 #!/bin/sh
-exec /usr/local/bin/node /opt/modelmount/.build/cli/modelmount.mjs "$@"
+exec /usr/local/bin/node /opt/modelmount/dist/cli/modelmount.mjs "$@"
 SH
 chmod +x "$fs/usr/local/bin/modelmount"
 cat >"$work/Dockerfile" <<'DF'
 FROM scratch
 COPY rootfs/ /
 ENV PATH=/usr/local/bin:/bin HOME=/root
-ENTRYPOINT ["/usr/local/bin/node", "/opt/modelmount/.build/cli/modelmount.mjs"]
+ENTRYPOINT ["/usr/local/bin/node", "/opt/modelmount/dist/cli/modelmount.mjs"]
 DF
 docker build -q -t "$image" "$work" >/dev/null 2>"$work/build.err" || { cat "$work/build.err" >&2; exit 1; }
 echo "$image"

@@ -1,0 +1,76 @@
+/** override-not-included: does anything make Compose read the override (COMPOSE_FILE, include:, the default name)? */
+import path from 'node:path';
+import { parseEnv } from 'node:util';
+import { composeInvocation, readTextIfExists } from '../../compose/override.ts';
+import { readIncludes } from '../locate.ts';
+import type { DoctorContext, DoctorFinding } from '../check.ts';
+
+const DEFAULT_BASE = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml'];
+const DEFAULT_OVERRIDE: Record<string, string[]> = {
+  'compose.yaml': ['compose.override.yaml', 'compose.override.yml'],
+  'compose.yml': ['compose.override.yml', 'compose.override.yaml'],
+  'docker-compose.yaml': ['docker-compose.override.yaml', 'docker-compose.override.yml'],
+  'docker-compose.yml': ['docker-compose.override.yml', 'docker-compose.override.yaml'],
+};
+
+function splitComposeFile(value: string, env: NodeJS.ProcessEnv): string[] {
+  const sep = env.COMPOSE_PATH_SEPARATOR || path.delimiter;
+  return value.split(sep).map((s) => s.trim()).filter(Boolean);
+}
+
+export async function checkOverrideIncluded(ctx: DoctorContext): Promise<DoctorFinding[]> {
+  const id = 'override-not-included';
+  const override = path.resolve(ctx.compose.override);
+  const inv = composeInvocation(ctx.manifest, ctx.engine, { cwd: ctx.cwd });
+  const base = ctx.compose.files[0];
+  const projectDir = base ? path.dirname(base) : ctx.manifest.dir;
+  const notIncluded = (message: string, extra: Partial<DoctorFinding> = {}): DoctorFinding[] => [
+    { id, verdict: 'warn', title: 'Compose may not read the override', file: ctx.compose.override, message, fix: inv.guidance, ...extra },
+  ];
+
+  // 1. COMPOSE_FILE in the environment, else in the project's .env (Compose reads both)
+  let composeFile: { value: string; from: string; dir: string } | undefined;
+  if (ctx.env.COMPOSE_FILE) composeFile = { value: ctx.env.COMPOSE_FILE, from: 'the COMPOSE_FILE environment variable', dir: ctx.cwd };
+  else {
+    const dotenv = await readTextIfExists(path.join(projectDir, '.env'));
+    const value = dotenv === undefined ? undefined : parseEnv(dotenv).COMPOSE_FILE;
+    // relative entries resolve against the directory Compose runs in, as for the environment variable
+    if (value) composeFile = { value, from: `COMPOSE_FILE in ${path.join(projectDir, '.env')}`, dir: ctx.cwd };
+  }
+  const listed = composeFile ? splitComposeFile(composeFile.value, ctx.env).map((f) => path.resolve(composeFile!.dir, f)) : undefined;
+  if (listed?.includes(override)) {
+    return [{ id, verdict: 'ok', title: 'COMPOSE_FILE includes the override', message: `${composeFile!.from} lists ${ctx.compose.override}.` }];
+  }
+
+  // 2. include: in a base file (Compose v2.20.3+), merged together with the base: `path: [base, override]`
+  const candidates = listed ?? ctx.compose.files;
+  for (const file of candidates) {
+    for (const inc of await readIncludes(file)) {
+      const resolved = inc.paths.map((p) => path.resolve(path.dirname(file), p));
+      const at = resolved.indexOf(override);
+      if (at === -1) continue;
+      if (at > 0) {
+        const v1 = ctx.engine?.version === 'v1' ? ' Note: docker-compose v1 does not support `include:`; use Compose v2.20.3+.' : '';
+        return [{ id, verdict: v1 ? 'warn' : 'ok', title: 'A base file includes the override', file, line: inc.line, message: `${file} includes ${ctx.compose.override} merged after ${inc.paths.slice(0, at).join(', ')}.${v1}`, ...(v1 ? { fix: inv.guidance } : {}) }];
+      }
+      return notIncluded(
+        `${file} includes ${ctx.compose.override} on its own. Compose loads an included file as a separate project, so its partial \`${ctx.compose.services.join('`, `')}\` service conflicts with yours instead of being merged into it.`,
+        { file, line: inc.line },
+      );
+    }
+  }
+  if (composeFile) {
+    return notIncluded(`${composeFile.from} is set to "${composeFile.value}" and does not list ${ctx.compose.override}: Compose will not read the override, so the models are not mounted.`);
+  }
+
+  // 3. the default override next to the default base file is read when Compose runs without -f
+  if (ctx.compose.files.length === 1 && base && DEFAULT_BASE.includes(path.basename(base))) {
+    const names = DEFAULT_OVERRIDE[path.basename(base)] ?? [];
+    if (path.dirname(override) === path.dirname(base) && names.includes(path.basename(override))) {
+      return [{ id, verdict: 'ok', title: 'The override has the default override name', message: `Compose reads ${path.basename(override)} automatically next to ${path.basename(base)} when run in ${path.dirname(base)} without -f or COMPOSE_FILE.` }];
+    }
+  }
+  return notIncluded(
+    `Nothing makes Compose read ${ctx.compose.override}: it is not in COMPOSE_FILE, not included by ${ctx.compose.files.map((f) => path.basename(f)).join(', ')}, and not the default override name. A plain \`docker compose up\` would start without the model mounts. (If your scripts pass -f, this is fine.)`,
+  );
+}

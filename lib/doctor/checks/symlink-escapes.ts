@@ -1,0 +1,78 @@
+/** symlink-escapes: links in a mounted folder that point outside it dangle in the container. */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { commandFor } from '../../invocation.ts';
+import { isSameOrInside } from '../../path-inside.ts';
+import type { DoctorContext, DoctorFinding } from '../check.ts';
+
+async function walkSymlinks(root: string): Promise<string[]> {
+  const links: string[] = [];
+  const stack = [root];
+  while (stack.length > 0) {
+    const dir = stack.pop()!;
+    let entries;
+    try {
+      entries = await fs.readdir(dir, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const e of entries) {
+      const p = path.join(dir, e.name);
+      if (e.isSymbolicLink()) links.push(p);
+      else if (e.isDirectory()) stack.push(p);
+    }
+  }
+  return links.sort();
+}
+
+/** Symlinks in `root` whose target is absolute or resolves outside it (they dangle in the container). */
+export async function findEscapingSymlinks(root: string): Promise<{ link: string; target: string; reason: string }[]> {
+  const out: { link: string; target: string; reason: string }[] = [];
+  let realRoot: string;
+  try {
+    realRoot = await fs.realpath(root);
+  } catch {
+    return out;
+  }
+  for (const link of await walkSymlinks(root)) {
+    const target = await fs.readlink(link);
+    if (path.isAbsolute(target)) {
+      out.push({ link, target, reason: 'absolute target: inside the container it resolves against the container\'s own file system' });
+      continue;
+    }
+    const resolved = path.resolve(path.dirname(link), target);
+    if (!isSameOrInside(resolved, root)) {
+      out.push({ link, target, reason: `resolves to ${resolved}, outside the mounted folder` });
+      continue;
+    }
+    try {
+      const real = await fs.realpath(resolved);
+      if (!isSameOrInside(real, realRoot)) out.push({ link, target, reason: `resolves (through further links) to ${real}, outside the mounted folder` });
+    } catch {
+      // dangling already on the host, but inside: verification reports missing files
+    }
+  }
+  return out;
+}
+
+export async function checkSymlinks(ctx: DoctorContext): Promise<DoctorFinding[]> {
+  const findings: DoctorFinding[] = [];
+  for (const s of ctx.sources) {
+    if (s.state === 'missing' || s.state === 'not-directory' || s.state === 'symlink') continue;
+    const escaping = await findEscapingSymlinks(s.source);
+    for (const e of escaping) {
+      findings.push({
+        id: 'symlink-escapes',
+        verdict: 'error',
+        title: `A symlink in ${s.artifactId} points outside the mounted folder`,
+        file: e.link,
+        message: `${e.link} -> ${e.target}: ${e.reason}. Only ${s.source} is mounted, so this link dangles in the container.`,
+        fix: `Replace the link with the file itself (modelmount installs hardlinks or copies, never symlinks): remove it and run \`${commandFor('update')}\`.`,
+      });
+    }
+  }
+  if (findings.length === 0) {
+    findings.push({ id: 'symlink-escapes', verdict: 'ok', title: 'No symlink leaves a mounted folder', message: 'No artifact folder holds a symlink that points outside it.' });
+  }
+  return findings;
+}
