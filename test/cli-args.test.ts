@@ -66,3 +66,78 @@ describe('environment variables', () => {
     expect(r.stderr).toContain('MODELS_SMOKE=nope: MODELS_SMOKE must be true, false, 1 or 0.');
   });
 });
+
+/** What the parser accepts, pinned before it moved from minimist to node:util parseArgs. */
+describe('parsing', () => {
+  const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseFlags(argv, updateSpecs, env, 'update', 'artifacts');
+  const parseError = (argv: string[], specs: FlagSpec[] = updateSpecs, command = 'update') => usageError(() => parseFlags(argv, specs, {}, command, command === 'update' ? 'artifacts' : undefined));
+
+  it('aliases, --flag=value, short values attached or apart', () => {
+    for (const argv of [['-j', '4'], ['-j4'], ['--jobs=4'], ['--jobs', '4']]) expect(parse(argv).jobs, argv.join(' ')).toBe(4);
+    expect(parse(['-y', '-q'])).toMatchObject({ yes: true, quiet: true });
+    expect(parse(['--manifest=m.yaml']).manifest).toBe('m.yaml');
+  });
+
+  it('lists by repeat or comma (blanks dropped); other flags repeated: the last wins', () => {
+    expect(parse(['--only', 'a,b', '--only', 'c']).only).toEqual(['a', 'b', 'c']);
+    expect(parse(['--only=a, b,,']).only).toEqual(['a', 'b']);
+    expect(parse([], { MODELS_ONLY: 'a, b' }).only).toEqual(['a', 'b']);
+    expect(parse(['--jobs', '2', '--jobs', '3']).jobs).toBe(3);
+    expect(parse(['--manifest', 'a', '--manifest=b']).manifest).toBe('b');
+  });
+
+  it('booleans: --no-x turns off, --x=false and --x false too; defaults and MODELS_* fall back (flag > env > default)', () => {
+    const none = parse([]);
+    expect(none).toMatchObject({ yes: false, smoke: true, compose: true, wait: true });
+    expect(none.jobs).toBeUndefined();
+    expect(parse(['--no-smoke', '--no-wait'])).toMatchObject({ smoke: false, wait: false });
+    expect(parse(['--no-yes'], { MODELS_YES: '1' }).yes).toBe(false);
+    expect(parse(['--yes'], { MODELS_YES: '0' }).yes).toBe(true);
+    expect(parse([], { MODELS_YES: '1', MODELS_SMOKE: 'false' })).toMatchObject({ yes: true, smoke: false });
+    expect(parse(['--yes=false']).yes).toBe(false);
+    expect(parse(['--yes=true']).yes).toBe(true);
+    expect(parse(['--yes', 'false']).yes).toBe(false);
+    expect(parse(['-y', 'false']).yes).toBe(false);
+    expect(parse(['--yes', '--yes']).yes).toBe(true);
+  });
+
+  it('numbers: flag > env > default, MODELS_X="" is unset, the minimum is checked', () => {
+    expect(parse([], { MODELS_JOBS: '5' }).jobs).toBe(5);
+    expect(parse(['--jobs', '2'], { MODELS_JOBS: '5' }).jobs).toBe(2);
+    expect(parse([], { MODELS_JOBS: '' }).jobs).toBeUndefined();
+    expect(parse(['--retries', '0']).retries).toBe(0);
+    expect(parseError(['--jobs', '0']).message).toBe('--jobs must be a whole number ≥ 1, got "0".');
+    expect(parseError(['--jobs', '1.5']).message).toBe('--jobs must be a whole number ≥ 1, got "1.5".');
+    expect(parseError(['--retries', '-1']).message).toMatch(/^Unknown option for update: -1/);
+  });
+
+  it('a value that is missing or looks like an option: needs a value (the option after it still counts)', () => {
+    for (const argv of [['--manifest'], ['--manifest='], ['--manifest', '--yes']]) expect(parseError(argv).message, argv.join(' ')).toBe('--manifest needs a value (PATH).');
+    expect(parseError(['--manifest', '--bogus']).message).toBe('Unknown option for update: --bogus');
+  });
+
+  it('which names were answered by a flag or a variable, not by a default', () => {
+    const f = parse(['--no-smoke', '--jobs', '2'], { MODELS_YES: '1' });
+    for (const name of ['smoke', 'jobs', 'yes']) expect(f._set, name).toContain(name);
+    for (const name of ['compose', 'wait', 'only', 'manifest']) expect(f._set, name).not.toContain(name);
+  });
+
+  it('unknown options: all of them, with "did you mean", and a hint when a command that does not select is given selection flags', () => {
+    expect(parseError(['--foo', '--bar=1', '-z']).message).toBe('Unknown options for update: --foo, --bar=1, -z');
+    const typo = parseError(['--dryrun']);
+    expect(typo.message).toBe('Unknown option for update: --dryrun (did you mean --dry-run?)');
+    expect(typo.hint).toBe('Run `modelmount update --help` to see the options.');
+    expect(parseError(['--Yes']).message).toBe('Unknown option for update: --Yes (did you mean --yes?)');
+    const doctorSpecs = [...COMMON_FLAGS, { name: 'full', type: 'boolean', help: '' } as FlagSpec];
+    const selecting = parseError(['--only=x', '--labels', 'a=b'], doctorSpecs, 'doctor');
+    expect(selecting.message).toBe('Unknown options for doctor: --only=x, --labels');
+    expect(selecting.hint).toBe(
+      'doctor does not select artifacts: it acts on the installed set, which `modelmount update --only IDS` adds to and `modelmount update --prune …` replaces. Run `modelmount doctor --help` to see the options.',
+    );
+  });
+
+  it('`--` ends the options: what follows is an argument even if it looks like one', () => {
+    expect(parse(['a', '--', 'b', '--yes'])).toMatchObject({ only: ['a', 'b', '--yes'], yes: false });
+    expect(parseFlags(['add', '--json', '--', '--x'], specs.concat({ name: 'json', type: 'boolean', help: '' }), {}, 'manifest', 'own')).toMatchObject({ _: ['add', '--x'], json: true });
+  });
+});
