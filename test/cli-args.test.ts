@@ -15,7 +15,7 @@ describe('arguments', () => {
     const f = parseFlags(['student/v0_ja', '--only', 'teacher/v0', 'student/v0_en'], specs, {}, 'update', 'artifacts');
     expect(f.only).toEqual(['student/v0_ja', 'student/v0_en', 'teacher/v0']);
     expect(f._).toEqual([]);
-    expect(f._set).toContain('only');
+    expect([...f.given]).toContain('only');
     expect(parseFlags(['student/v0_en'], specs, { MODELS_ONLY: 'student/v0_ja' }, 'update', 'artifacts').only).toEqual(['student/v0_en']);
     expect(parseFlags([], specs, { MODELS_ONLY: 'student/v0_ja' }, 'update', 'artifacts').only).toEqual(['student/v0_ja']);
   });
@@ -73,7 +73,7 @@ describe('parsing', () => {
   const parseError = (argv: string[], specs: FlagSpec[] = updateSpecs, command = 'update') => usageError(() => parseFlags(argv, specs, {}, command, command === 'update' ? 'artifacts' : undefined));
 
   it('aliases, --flag=value, short values attached or apart', () => {
-    for (const argv of [['-j', '4'], ['-j4'], ['--jobs=4'], ['--jobs', '4']]) expect(parse(argv).jobs, argv.join(' ')).toBe(4);
+    for (const argv of [['-j', '4'], ['-j4'], ['-j=4'], ['--jobs=4'], ['--jobs', '4']]) expect(parse(argv).jobs, argv.join(' ')).toBe(4);
     expect(parse(['-y', '-q'])).toMatchObject({ yes: true, quiet: true });
     expect(parse(['--manifest=m.yaml']).manifest).toBe('m.yaml');
   });
@@ -118,8 +118,8 @@ describe('parsing', () => {
 
   it('which names were answered by a flag or a variable, not by a default', () => {
     const f = parse(['--no-smoke', '--jobs', '2'], { MODELS_YES: '1' });
-    for (const name of ['smoke', 'jobs', 'yes']) expect(f._set, name).toContain(name);
-    for (const name of ['compose', 'wait', 'only', 'manifest']) expect(f._set, name).not.toContain(name);
+    for (const name of ['smoke', 'jobs', 'yes']) expect(f.given.has(name), name).toBe(true);
+    for (const name of ['compose', 'wait', 'only', 'manifest']) expect(f.given.has(name), name).toBe(false);
   });
 
   it('unknown options: all of them, with "did you mean", and a hint when a command that does not select is given selection flags', () => {
@@ -134,6 +134,16 @@ describe('parsing', () => {
     expect(selecting.hint).toBe(
       'doctor does not select artifacts: it acts on the installed set, which `modelmount update --only IDS` adds to and `modelmount update --prune …` replaces. Run `modelmount doctor --help` to see the options.',
     );
+  });
+
+  it('fixed with the move to parseArgs: grouped short flags all count, a number needs a value, arguments stay as typed, --no- only for switches', () => {
+    expect(parse(['-yq'])).toMatchObject({ yes: true, quiet: true });
+    expect(parse(['-yj', '3'])).toMatchObject({ yes: true, jobs: 3 });
+    expect(parseError(['--retries']).message).toBe('--retries needs a value (N).');
+    expect(parseError(['--jobs']).message).toBe('--jobs needs a value (N).');
+    expect(parse(['007']).only).toEqual(['007']);
+    expect(parseError(['--no-jobs']).message).toBe('Unknown option for update: --no-jobs (did you mean --jobs?)');
+    expect(parseError(['--no-only']).message).toBe('Unknown option for update: --no-only (did you mean --only?)');
   });
 
   it('`--` ends the options: what follows is an argument even if it looks like one', () => {

@@ -70,7 +70,7 @@ async function askOpenQuestions(flags: ParsedFlags, io: Io): Promise<ParsedFlags
     const preselected = ctx.manifest.compose.services;
     answered.services = all.length > 1 ? await prompts.askServices([...new Set([...preselected, ...all])], preselected) : preselected;
   }
-  if (ctx.manifest.compose && !flags._set?.includes('smoke')) {
+  if (ctx.manifest.compose && !flags.given.has('smoke')) {
     answered.smoke = await prompts.askRunSmoke();
   }
   return answered;
