@@ -118,8 +118,8 @@ describe('parsing', () => {
 
   it('which names were answered by a flag or a variable, not by a default', () => {
     const f = parse(['--no-smoke', '--jobs', '2'], { MODELS_YES: '1' });
-    for (const name of ['smoke', 'jobs', 'yes']) expect(f.given.has(name), name).toBe(true);
-    for (const name of ['compose', 'wait', 'only', 'manifest']) expect(f.given.has(name), name).toBe(false);
+    for (const name of ['smoke', 'jobs', 'yes'] as const) expect(f.given.has(name), name).toBe(true);
+    for (const name of ['compose', 'wait', 'only', 'manifest'] as const) expect(f.given.has(name), name).toBe(false);
   });
 
   it('unknown options: all of them, with "did you mean", and a hint when a command that does not select is given selection flags', () => {

@@ -36,10 +36,15 @@ export type Operands = 'artifacts' | 'own';
 /** The value a flag of this type parses to: a boolean always has one (its default), the others only when given. */
 type FlagValue<T extends FlagType> = T extends 'boolean' ? boolean : T extends 'number' ? number | undefined : T extends 'list' ? string[] | undefined : string | undefined;
 
-/** The values of a set of flags (a union of their specs, declared `as const`), by name. */
-export type FlagValues<S extends FlagSpec> = { [K in S as K['name']]: FlagValue<K['type']> };
+/** The values of a set of flags (a union of their specs, declared `as const`), by name; a flag not given and without a default is absent. */
+export type FlagValues<S extends FlagSpec> = { [K in S as K['type'] extends 'boolean' ? K['name'] : never]: boolean } & {
+  [K in S as K['type'] extends 'boolean' ? never : K['name']]?: FlagValue<K['type']>;
+};
 
-interface FlagsMeta<Name extends string> {
+/** What a helper shared by several commands reads: any of these flags, each of which a command may lack. */
+export type SomeFlags<S extends FlagSpec> = Partial<FlagValues<S> & FlagsMeta<string>>;
+
+export interface FlagsMeta<Name extends string> {
   /** the arguments, for commands whose operands are 'own' (else empty) */
   _: string[];
   /** names answered by a flag or an environment variable (not by a default) */
@@ -47,12 +52,12 @@ interface FlagsMeta<Name extends string> {
 }
 
 /**
- * What parseFlags returns for these specs. Without a type argument: flags read by name with a cast,
- * for code not yet given its command's spec type.
+ * What parseFlags returns for these specs. Without them (specs typed only as FlagSpec): untyped,
+ * for the commands not yet declared with defineCommand (lib/cli/command.ts), which read flags with casts.
  */
-export type ParsedFlags<S extends FlagSpec = FlagSpec> = string extends S['name']
-  ? FlagsMeta<string> & { [name: string]: any }
-  : FlagValues<S> & FlagsMeta<S['name']>;
+export type ParsedFlags<S extends FlagSpec = FlagSpec> = string extends S['name'] ? UntypedFlags : FlagValues<S> & FlagsMeta<S['name']>;
+
+type UntypedFlags = { _: string[]; given: ReadonlySet<string>; [name: string]: any };
 
 export const COMMON_FLAGS = [
   { name: 'manifest', type: 'string', value: 'PATH', env: 'MODELS_MANIFEST', help: 'manifest file (default manifests/models.yaml)' },
