@@ -1,5 +1,5 @@
 /** parseFlags: what arguments that are not options mean per command, and MODELS_* variables: errors name what the user actually set. */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { COMMON_FLAGS, parseFlags, type FlagSpec } from '../lib/cli/args.ts';
 import { updateCommand } from '../lib/commands/update-command.ts';
 import { SELECTION_FLAGS } from '../lib/commands/specs.ts';
@@ -144,6 +144,16 @@ describe('parsing', () => {
     expect(parse(['007']).only).toEqual(['007']);
     expect(parseError(['--no-jobs']).message).toBe('Unknown option for update: --no-jobs (did you mean --jobs?)');
     expect(parseError(['--no-only']).message).toBe('Unknown option for update: --no-only (did you mean --only?)');
+  });
+
+  it("types come from the spec table: a switch is a boolean, a value flag is absent unless given", () => {
+    const f = parse([]);
+    expectTypeOf(f.jobs).toEqualTypeOf<number | undefined>();
+    expectTypeOf(f.only).toEqualTypeOf<string[] | undefined>();
+    expectTypeOf(f.manifest).toEqualTypeOf<string | undefined>();
+    expectTypeOf(f.smoke).toEqualTypeOf<boolean>();
+    expectTypeOf(f.given).toEqualTypeOf<ReadonlySet<(typeof updateSpecs)[number]['name']>>();
+    expect('jobs' in f).toBe(false);
   });
 
   it('`--` ends the options: what follows is an argument even if it looks like one', () => {
