@@ -3,7 +3,7 @@
  * validation and --help text all come from the same table.
  * Precedence: flag > environment variable > manifest default > built-in default.
  */
-import minimist from 'minimist';
+import { parseArgs } from 'node:util';
 import { UsageError } from '../errors.ts';
 import { commandFor } from '../invocation.ts';
 import { levenshtein } from '../levenshtein.ts';
@@ -11,17 +11,18 @@ import { levenshtein } from '../levenshtein.ts';
 export type FlagType = 'boolean' | 'string' | 'number' | 'list';
 
 export interface FlagSpec {
-  name: string;
-  type: FlagType;
-  help: string;
-  env?: string;
-  alias?: string;
+  readonly name: string;
+  readonly type: FlagType;
+  readonly help: string;
+  readonly env?: string;
+  /** one letter: -j */
+  readonly alias?: string;
   /** shown in help, e.g. "PATH" */
-  value?: string;
+  readonly value?: string;
   /** booleans that default to true and are turned off with --no-<name> */
-  defaultTrue?: boolean;
+  readonly defaultTrue?: boolean;
   /** smallest accepted number (default 1) */
-  min?: number;
+  readonly min?: number;
 }
 
 /**
@@ -32,25 +33,40 @@ export interface FlagSpec {
  */
 export type Operands = 'artifacts' | 'own';
 
-export type ParsedFlags = Record<string, string | number | boolean | string[] | undefined> & {
-  _: string[];
-  /** names answered by a flag or an environment variable (not by a default) */
-  _set?: string[];
+/** The value a flag of this type parses to: a boolean always has one (its default), the others only when given. */
+type FlagValue<T extends FlagType> = T extends 'boolean' ? boolean : T extends 'number' ? number | undefined : T extends 'list' ? string[] | undefined : string | undefined;
+
+/** The values of a set of flags (a union of their specs, declared `as const`), by name; a flag not given and without a default is absent. */
+export type FlagValues<S extends FlagSpec> = { [K in S as K['type'] extends 'boolean' ? K['name'] : never]: boolean } & {
+  [K in S as K['type'] extends 'boolean' ? never : K['name']]?: FlagValue<K['type']>;
 };
 
-export const COMMON_FLAGS: FlagSpec[] = [
+/** What a helper shared by several commands reads: any of these flags, each of which a command may lack. */
+export type SomeFlags<S extends FlagSpec> = Partial<FlagValues<S> & FlagsMeta<string>>;
+
+export interface FlagsMeta<Name extends string> {
+  /** the arguments, for commands whose operands are 'own' (else empty) */
+  _: string[];
+  /** names answered by a flag or an environment variable (not by a default) */
+  given: ReadonlySet<Name>;
+}
+
+/**
+ * What parseFlags returns for these specs. Without them (specs typed only as FlagSpec): untyped,
+ * for the commands not yet declared with defineCommand (lib/cli/command.ts), which read flags with casts.
+ */
+export type ParsedFlags<S extends FlagSpec = FlagSpec> = string extends S['name'] ? UntypedFlags : FlagValues<S> & FlagsMeta<S['name']>;
+
+type UntypedFlags = { _: string[]; given: ReadonlySet<string>; [name: string]: any };
+
+export const COMMON_FLAGS = [
   { name: 'manifest', type: 'string', value: 'PATH', env: 'MODELS_MANIFEST', help: 'manifest file (default manifests/models.yaml)' },
   { name: 'help', type: 'boolean', alias: 'h', help: 'show this help' },
   { name: 'quiet', type: 'boolean', alias: 'q', env: 'MODELS_QUIET', help: 'no progress or status lines on stderr (errors stay; results on stdout are unchanged)' },
   { name: 'verbose', type: 'boolean', env: 'MODELS_VERBOSE', help: 'more on stderr: the plan before an update, the cause of an error' },
-];
+] as const satisfies readonly FlagSpec[];
 
-function booleanGiven(argv: string[], spec: FlagSpec): boolean {
-  const end = argv.indexOf('--');
-  return (end === -1 ? argv : argv.slice(0, end)).some(
-    (a) => a === `--${spec.name}` || a === `--no-${spec.name}` || a.startsWith(`--${spec.name}=`) || (spec.alias !== undefined && a === `-${spec.alias}`),
-  );
-}
+export type CommonFlag = (typeof COMMON_FLAGS)[number];
 
 /** An argument a command without operands was given: say what it could have meant. */
 function unexpectedArgument(arg: string, command: string): UsageError {
@@ -72,45 +88,94 @@ export function parseBooleanEnv(name: string, text: string): boolean {
   throw new UsageError(`${name}=${text}: ${name} must be true, false, 1 or 0.`, { hint: `e.g. ${name}=1, or unset ${name}.` });
 }
 
-export function parseFlags(argv: string[], specs: FlagSpec[], env: NodeJS.ProcessEnv = process.env, command = '', operands?: Operands): ParsedFlags {
-  const booleans = specs.filter((s) => s.type === 'boolean').map((s) => s.name);
-  const strings = specs.filter((s) => s.type !== 'boolean').map((s) => s.name);
-  const alias = Object.fromEntries(specs.filter((s) => s.alias).map((s) => [s.alias!, s.name]));
-  const unknown: string[] = [];
-  const raw = minimist(argv, {
-    boolean: booleans,
-    string: strings,
-    alias,
-    unknown: (arg) => {
-      if (arg.startsWith('-')) {
-        unknown.push(arg);
-        return false;
-      }
-      return true;
-    },
-  });
-  if (unknown.length) {
-    const known = specs.map((s) => s.name);
-    const hints = unknown.map((u) => {
-      const name = u.replace(/^--?(no-)?/, '').replace(/=.*$/, '');
-      const best = known.map((k) => [k, levenshtein(name, k)] as const).sort((a, b) => a[1] - b[1])[0];
-      return best && best[1] <= 2 ? `${u} (did you mean --${best[0]}?)` : u;
+type ArgsOptions = Record<string, { type: 'boolean' | 'string'; short?: string }>;
+
+/**
+ * parseArgs's tokens, read loosely (strict: false) so that every unknown option is reported, not
+ * only the first. A value never looks like an option: `--manifest --yes` leaves --manifest without
+ * one and --yes still counts (a value starting with "-" is written --manifest=-x).
+ */
+type Token =
+  | { kind: 'option'; name: string; rawName: string; index: number; value?: string | undefined; inlineValue?: boolean | undefined }
+  | { kind: 'positional'; index: number; value: string }
+  | { kind: 'option-terminator'; index: number };
+
+function tokenize(argv: readonly string[], options: ArgsOptions): Token[] {
+  const tokens: Token[] = [];
+  for (let from = 0; ; ) {
+    const part: Token[] = parseArgs({ args: argv.slice(from), options, strict: false, allowPositionals: true, allowNegative: true, tokens: true }).tokens.map((t) => {
+      const index = t.index + from;
+      if (t.kind !== 'option') return { ...t, index };
+      // -j=4 as --jobs=4
+      const value = t.inlineValue && !t.rawName.startsWith('--') && t.value?.startsWith('=') ? t.value.slice(1) : t.value;
+      return { ...t, index, value };
     });
-    const selecting = unknown.some((u) => /^--(only|labels|include-optional)(=|$)/.test(u));
-    throw new UsageError(`Unknown option${unknown.length > 1 ? 's' : ''} for ${command || 'this command'}: ${hints.join(', ')}`, {
-      hint: `${selecting ? `${command} does not select artifacts: it acts on the installed set, which \`${commandFor('update', '--only IDS')}\` adds to and \`${commandFor('update', '--prune …')}\` replaces. ` : ''}Run \`${commandFor(command, '--help')}\` to see the options.`,
-    });
+    const cut = part.find((t) => t.kind === 'option' && t.inlineValue === false && /^(--$|--?[^-])/.test(t.value ?? ''));
+    if (cut?.kind !== 'option') return [...tokens, ...part];
+    // the option gets no value; what it took is read again as an option
+    tokens.push(...part.slice(0, part.indexOf(cut)), { ...cut, value: undefined });
+    from = cut.index + 1;
   }
-  const words = raw._.map(String);
+}
+
+interface ReadArgv {
+  /** per flag named on the command line: a switch's last setting, or every value given (in order) */
+  values: Map<string, boolean | string[]>;
+  words: string[];
+  /** unknown options as typed: "--bar=1", "-z" */
+  unknown: string[];
+}
+
+function readArgv(argv: readonly string[], specs: readonly FlagSpec[]): ReadArgv {
+  const byName = new Map(specs.map((s) => [s.name, s]));
+  const options: ArgsOptions = Object.fromEntries(specs.map((s) => [s.name, { type: s.type === 'boolean' ? 'boolean' : 'string', ...(s.alias ? { short: s.alias } : {}) }]));
+  const out: ReadArgv = { values: new Map(), words: [], unknown: [] };
+  const tokens = tokenize(argv, options);
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    if (t.kind === 'positional') out.words.push(t.value);
+    if (t.kind !== 'option') continue;
+    const spec = byName.get(t.name);
+    const negated = t.rawName === `--no-${t.name}`;
+    if (!spec || (negated && spec.type !== 'boolean')) {
+      out.unknown.push(t.rawName.startsWith('--') ? argv[t.index]! : t.rawName);
+    } else if (spec.type !== 'boolean') {
+      out.values.set(spec.name, [...((out.values.get(spec.name) as string[] | undefined) ?? []), t.value ?? '']);
+    } else {
+      // as minimist read them: --yes=false, and `--yes false` / `-y true` with the word after it
+      const next = tokens[i + 1];
+      const word = !negated && t.value === undefined && next?.kind === 'positional' && next.index === t.index + 1 && /^(true|false)$/.test(next.value) ? next.value : undefined;
+      if (word !== undefined) i++;
+      out.values.set(spec.name, !negated && (word ?? t.value) !== 'false');
+    }
+  }
+  return out;
+}
+
+function unknownOptions(unknown: string[], specs: readonly FlagSpec[], command: string): UsageError {
+  const known = specs.map((s) => s.name);
+  const hints = unknown.map((u) => {
+    const name = u.replace(/^--?(no-)?/, '').replace(/=.*$/, '');
+    const best = known.map((k) => [k, levenshtein(name, k)] as const).sort((a, b) => a[1] - b[1])[0];
+    return best && best[1] <= 2 ? `${u} (did you mean --${best[0]}?)` : u;
+  });
+  const selecting = unknown.some((u) => /^--(only|labels|include-optional)(=|$)/.test(u));
+  return new UsageError(`Unknown option${unknown.length > 1 ? 's' : ''} for ${command || 'this command'}: ${hints.join(', ')}`, {
+    hint: `${selecting ? `${command} does not select artifacts: it acts on the installed set, which \`${commandFor('update', '--only IDS')}\` adds to and \`${commandFor('update', '--prune …')}\` replaces. ` : ''}Run \`${commandFor(command, '--help')}\` to see the options.`,
+  });
+}
+
+export function parseFlags<S extends FlagSpec>(argv: readonly string[], specs: readonly S[], env: NodeJS.ProcessEnv = process.env, command = '', operands?: Operands): ParsedFlags<S> {
+  const { values, words, unknown } = readArgv(argv, specs);
+  if (unknown.length) throw unknownOptions(unknown, specs, command);
   if (operands === 'artifacts' && words.length) {
     // `update a b --only c` = `update --only a,b,c`; as a flag, they win over MODELS_ONLY
-    raw.only = [...words, ...(raw.only === undefined ? [] : [raw.only].flat())];
+    values.set('only', [...words, ...((values.get('only') as string[] | undefined) ?? [])]);
   } else if (operands === undefined && words.length) throw unexpectedArgument(words[0]!, command);
-  const out: ParsedFlags = { _: operands === 'own' ? words : [], _set: [] };
+  const given = new Set<string>();
+  const out: Record<string, unknown> = { _: operands === 'own' ? words : [], given };
   for (const spec of specs) {
-    // minimist defaults every boolean to false, so for booleans look at argv itself
-    const given = spec.type === 'boolean' ? booleanGiven(argv, spec) : raw[spec.name] !== undefined;
-    let value: unknown = given ? raw[spec.name] : undefined;
+    let value: boolean | string | string[] | undefined = values.get(spec.name);
     /** where the value came from, as the user would recognise it in an error: "--jobs" or "MODELS_JOBS=abc" */
     let origin = `--${spec.name}`;
     if (value === undefined && spec.env && env[spec.env] !== undefined && env[spec.env] !== '') {
@@ -119,42 +184,43 @@ export function parseFlags(argv: string[], specs: FlagSpec[], env: NodeJS.Proces
       value = spec.type === 'boolean' ? parseBooleanEnv(spec.env, text) : text;
     }
     if (value === undefined) {
-      if (spec.type === 'boolean') out[spec.name] = spec.defaultTrue ? true : false;
+      if (spec.type === 'boolean') out[spec.name] = spec.defaultTrue === true;
       continue;
     }
-    out._set!.push(spec.name);
-    if (Array.isArray(value) && spec.type !== 'list') value = value[value.length - 1];
-    switch (spec.type) {
-      case 'boolean':
-        out[spec.name] = Boolean(value);
-        break;
-      case 'number': {
-        const n = Number(value);
-        const min = spec.min ?? 1;
-        if (!Number.isInteger(n) || n < min) {
-          if (origin.startsWith('--')) throw new UsageError(`--${spec.name} must be a whole number ≥ ${min}, got "${String(value)}".`, { hint: `e.g. --${spec.name} 4` });
-          throw new UsageError(`${origin}: ${spec.env} must be a whole number ≥ ${min}.`, { hint: `e.g. ${spec.env}=4, or unset ${spec.env} (it stands for --${spec.name}).` });
-        }
-        out[spec.name] = n;
-        break;
-      }
-      case 'list':
-        out[spec.name] = (Array.isArray(value) ? value : [value])
-          .flatMap((v) => String(v).split(','))
-          .map((v) => v.trim())
-          .filter(Boolean);
-        break;
-      default:
-        if (typeof value !== 'string' || value === '') {
-          throw new UsageError(`--${spec.name} needs a value${spec.value ? ` (${spec.value})` : ''}.`);
-        }
-        out[spec.name] = value;
-    }
+    given.add(spec.name);
+    if (Array.isArray(value) && spec.type !== 'list') value = value[value.length - 1]!;
+    out[spec.name] = flagValue(spec, value, origin);
   }
-  return out;
+  return out as ParsedFlags<S>;
 }
 
-export function formatHelp(usage: string, summary: string, specs: FlagSpec[], extra = ''): string {
+/** A flag's value (from the command line or its variable) checked and converted to its type. */
+function flagValue(spec: FlagSpec, value: boolean | string | string[], origin: string): boolean | number | string | string[] {
+  switch (spec.type) {
+    case 'boolean':
+      return Boolean(value);
+    case 'list':
+      return (Array.isArray(value) ? value : [String(value)])
+        .flatMap((v) => v.split(','))
+        .map((v) => v.trim())
+        .filter(Boolean);
+    case 'number': {
+      if (value === '') break;
+      const n = Number(value);
+      const min = spec.min ?? 1;
+      if (!Number.isInteger(n) || n < min) {
+        if (origin.startsWith('--')) throw new UsageError(`--${spec.name} must be a whole number ≥ ${min}, got "${String(value)}".`, { hint: `e.g. --${spec.name} 4` });
+        throw new UsageError(`${origin}: ${spec.env} must be a whole number ≥ ${min}.`, { hint: `e.g. ${spec.env}=4, or unset ${spec.env} (it stands for --${spec.name}).` });
+      }
+      return n;
+    }
+    default:
+      if (typeof value === 'string' && value !== '') return value;
+  }
+  throw new UsageError(`--${spec.name} needs a value${spec.value ? ` (${spec.value})` : ''}.`);
+}
+
+export function formatHelp(usage: string, summary: string, specs: readonly FlagSpec[], extra = ''): string {
   const rows = specs.map((s) => {
     const left = `  ${s.alias ? `-${s.alias}, ` : '    '}--${s.defaultTrue ? 'no-' : ''}${s.name}${s.value ? ` ${s.value}` : ''}`;
     return `${left.padEnd(30)} ${s.help}${s.env ? ` [env ${s.env}]` : ''}`;

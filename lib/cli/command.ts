@@ -1,13 +1,20 @@
 /** A subcommand: its flags (parsed from one table), its help, and what it runs. */
 import type { Io } from '../io.ts';
-import type { FlagSpec, Operands, ParsedFlags } from './args.ts';
+import type { CommonFlag, FlagSpec, Operands, ParsedFlags } from './args.ts';
 
-export interface CommandSpec {
+/** A command's parsed flags: its own, and the common ones it does not redefine. */
+export type CommandFlags<S extends FlagSpec> = ParsedFlags<S | Exclude<CommonFlag, { name: S['name'] }>>;
+
+/**
+ * A command, with the specs of its own flags. Without them (`CommandSpec`): any command, its flags
+ * untyped — the command list, and commands not yet declared with defineCommand.
+ */
+export interface CommandSpec<S extends FlagSpec = any> {
   name: string;
   /** one line for the command list */
   summary: string;
   usage: string;
-  flags: FlagSpec[];
+  flags: readonly S[];
   /** what its arguments mean (see Operands); absent: it takes none */
   operands?: Operands;
   /** false: the command takes no --manifest (it brings its own) */
@@ -15,7 +22,12 @@ export interface CommandSpec {
   /** extra help text: examples, exit codes */
   details?: string;
   /** returns the exit status; throws ModelmountError for reported failures */
-  run(flags: ParsedFlags, io: Io, signal: AbortSignal): Promise<number>;
+  run(flags: CommandFlags<S>, io: Io, signal: AbortSignal): Promise<number>;
+}
+
+/** A command whose run() reads its flags typed from its own table (declare the table inline or `as const`). */
+export function defineCommand<const S extends FlagSpec>(spec: CommandSpec<S>): CommandSpec<S> {
+  return spec;
 }
 
 export const EXIT_CODES_HELP = `Exit status: 0 ok, 1 internal bug, 2 usage or manifest error, 3 every source failed,

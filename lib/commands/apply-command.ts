@@ -24,12 +24,12 @@ import { formatSmoke } from './smoke-command.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, WAIT_FLAG } from './specs.ts';
 import { withRunLock } from '../lock/run-lock.ts';
 
-export const APPLY_FLAG: FlagSpec = {
+export const APPLY_FLAG = {
   name: 'apply',
   type: 'boolean',
   env: 'MODELS_APPLY',
   help: 'recreate the running services whose model mounts changed (compose up -d --no-deps), smoke-test, switch back on failure',
-};
+} as const satisfies FlagSpec;
 
 
 async function dockerShell(io: Io): Promise<Shell> {

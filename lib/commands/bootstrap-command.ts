@@ -8,8 +8,8 @@
 import path from 'node:path';
 import { readRegularFile } from '../fs-safe.ts';
 import { parse as parseYaml } from 'yaml';
-import type { ParsedFlags } from '../cli/args.ts';
-import type { CommandSpec } from '../cli/command.ts';
+import type { FlagSpec } from '../cli/args.ts';
+import { defineCommand, type CommandFlags } from '../cli/command.ts';
 import { doctorExitCode, runDoctor } from '../doctor/run-doctor.ts';
 import type { DoctorFinding } from '../doctor/check.ts';
 import { ExitCode } from '../errors.ts';
@@ -21,12 +21,23 @@ import { classifySourceUrl } from '../manifest/source-url.ts';
 import { loadContext, type Io } from './context.ts';
 import { formatFindings } from './doctor-command.ts';
 import { afterInstall, POST_INSTALL_FLAGS } from './post-install.ts';
-import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS, WAIT_FLAG } from './specs.ts';
+import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS, SERVICES_FLAG, WAIT_FLAG } from './specs.ts';
 import { chooseSelection, formatUpdateSummary, runUpdate } from './update.ts';
 import { PassThrough } from 'node:stream';
 import { commandFor, formatExamples } from '../invocation.ts';
 
 const MARK = { ok: '✔', warn: '⚠', error: '✖' } as const;
+
+const BOOTSTRAP_FLAGS = [
+  ...SELECTION_FLAGS,
+  ...LOCATION_FLAGS,
+  SERVICES_FLAG,
+  ...pickFlags(POST_INSTALL_FLAGS, 'smoke', 'full'),
+  WAIT_FLAG,
+  JSON_FLAG,
+] as const satisfies readonly FlagSpec[];
+
+type BootstrapFlags = CommandFlags<(typeof BOOTSTRAP_FLAGS)[number]>;
 
 /** Services defined in the project's base Compose files (for the "which services?" question). */
 export async function listComposeServices(files: string[]): Promise<string[]> {
@@ -47,10 +58,10 @@ function formatChecks(checks: PrereqCheck[]): string {
 }
 
 /** Answer the questions flags left open (interactive only); returns flags that answer everything. An invalid answer is asked again. */
-async function askOpenQuestions(flags: ParsedFlags, io: Io): Promise<ParsedFlags> {
+async function askOpenQuestions(flags: BootstrapFlags, io: Io): Promise<BootstrapFlags> {
   const ctx = await loadContext(flags, io);
   if (!ctx.interactive) return flags;
-  const answered: ParsedFlags = { ...flags };
+  const answered: BootstrapFlags = { ...flags };
   if (!flags.source && !flags['source-url']) {
     const choice = await prompts.askSourceOrCustom(ctx.manifest.sources, (url) => {
       const c = classifySourceUrl(url, io.cwd);
@@ -65,30 +76,23 @@ async function askOpenQuestions(flags: ParsedFlags, io: Io): Promise<ParsedFlags
       return c.verdict === 'error' ? `${c.message} ${c.fix ?? ''}`.trim() : true;
     });
   }
-  if (ctx.manifest.compose && !(flags.services as string[] | undefined)?.length) {
+  if (ctx.manifest.compose && !flags.services?.length) {
     const all = await listComposeServices(ctx.manifest.compose.files);
     const preselected = ctx.manifest.compose.services;
     answered.services = all.length > 1 ? await prompts.askServices([...new Set([...preselected, ...all])], preselected) : preselected;
   }
-  if (ctx.manifest.compose && !flags._set?.includes('smoke')) {
+  if (ctx.manifest.compose && !flags.given.has('smoke')) {
     answered.smoke = await prompts.askRunSmoke();
   }
   return answered;
 }
 
-export const bootstrapCommand: CommandSpec = {
+export const bootstrapCommand = defineCommand({
   name: 'bootstrap',
   operands: 'artifacts',
   summary: 'set up a new environment: check prerequisites, ask, install, write the override, smoke-test, doctor',
   usage: 'modelmount bootstrap [ID...] [--yes] [--labels K=V] [--source NAME | --source-url URL] [--host-dir DIR] [--services S] [--no-smoke]',
-  flags: [
-    ...SELECTION_FLAGS,
-    ...LOCATION_FLAGS,
-    { name: 'services', type: 'list', value: 'NAMES', env: 'MODELS_SERVICES', help: 'Compose services that get the models (default: the manifest\'s compose.services)' },
-    ...POST_INSTALL_FLAGS.filter((f) => f.name !== 'compose'),
-    WAIT_FLAG,
-    JSON_FLAG,
-  ],
+  flags: BOOTSTRAP_FLAGS,
   get details() {
     return `Examples:\n${formatExamples([
       [commandFor('bootstrap'), 'asks every question on a terminal'],
@@ -129,9 +133,9 @@ export const bootstrapCommand: CommandSpec = {
 
     // 3. checks that depend on the answers: the plan (a dry run, quiet) tells how much must move
     const quiet: Io = { ...io, stdout: new PassThrough(), stderr: new PassThrough(), isTTY: false };
-    const runFlags: ParsedFlags = { ...flags, only: selection.artifacts.map((a) => a.id), labels: undefined, source: selection.preferredSource ?? flags.source, yes: true };
+    const runFlags = { ...flags, only: selection.artifacts.map((a) => a.id), labels: undefined, source: selection.preferredSource ?? flags.source, yes: true };
     const dry = await runUpdate({ ...runFlags, 'dry-run': true, json: true }, quiet, signal);
-    const sources = ctx.makeSources(selection.preferredSource ?? (flags.source as string | undefined));
+    const sources = ctx.makeSources(selection.preferredSource ?? flags.source);
     const later = [
       await checkWritable(ctx.hostDir),
       await checkSpace([
@@ -175,4 +179,4 @@ export const bootstrapCommand: CommandSpec = {
     }
     return exitCode;
   },
-};
+});

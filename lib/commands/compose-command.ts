@@ -1,4 +1,4 @@
-import type { CommandSpec } from '../cli/command.ts';
+import { defineCommand } from '../cli/command.ts';
 import { loadContext } from './context.ts';
 import { composeStep } from './compose-steps.ts';
 import { installedSelection } from './installed-selection.ts';
@@ -8,7 +8,7 @@ import { findSmokeEngine } from '../smoke/engine.ts';
 import { withRunLock } from '../lock/run-lock.ts';
 import { runLockDirs, runLockOptions } from './run-lock.ts';
 
-export const composeCommand: CommandSpec = {
+export const composeCommand = defineCommand({
   name: 'compose',
   summary: 'write the Compose override that mounts the installed artifacts read-only, and validate it with Compose',
   usage: 'modelmount compose [--print] [--force] [--no-wait] [--json]',
@@ -37,7 +37,7 @@ Holds the host folder's run lock while it reads the install record and writes th
     }
     const { artifacts, report } = await withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(flags, ctx, 'compose', signal), async () => {
       const artifacts = await installedSelection(ctx, flags);
-      return { artifacts, report: await composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, force: Boolean(flags.force), jobs: ctx.jobs }) };
+      return { artifacts, report: await composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, force: flags.force, jobs: ctx.jobs }) };
     });
     if (ctx.json) {
       io.stdout.write(`${JSON.stringify({ command: 'compose', ok: true, artifacts: artifacts.map((a) => a.id), ...report }, null, 2)}\n`);
@@ -48,4 +48,4 @@ Holds the host folder's run lock while it reads the install record and writes th
     io.stdout.write(`Use it with: ${report.commandLine} up   (--print for other ways)\n`);
     return 0;
   },
-};
+});

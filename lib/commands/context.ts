@@ -10,7 +10,8 @@ import { checkFolders } from '../manifest/folders.ts';
 import { loadManifest } from '../manifest/load.ts';
 import { classifySourceUrl } from '../manifest/source-url.ts';
 import type { Manifest, ResolvedSource } from '../manifest/schema.ts';
-import type { ParsedFlags } from '../cli/args.ts';
+import type { CommonFlag, SomeFlags } from '../cli/args.ts';
+import type { JSON_FLAG, LocationFlag, SelectionFlag, SERVICES_FLAG } from './specs.ts';
 import { resolveSources } from '../sources/resolve.ts';
 import type { Source } from '../sources/types.ts';
 import { isCI, type Io } from '../io.ts';
@@ -30,6 +31,10 @@ export interface CommandContext {
   log: (line: string) => void;
   makeSources: (preferred?: string) => Source[];
 }
+
+/** The flags loadContext reads; a command has some of them. */
+export type ContextFlags = SomeFlags<CommonFlag | LocationFlag | SelectionFlag | typeof JSON_FLAG | typeof SERVICES_FLAG>;
+type FolderFlags = SomeFlags<Extract<LocationFlag, { name: 'host-dir' | 'cache-dir' }>>;
 
 export const DEFAULT_MANIFEST = path.join('manifests', 'models.yaml');
 
@@ -52,7 +57,7 @@ export function withCustomSource(sources: ResolvedSource[], url: string | undefi
   return [{ name: 'custom', kind: c.kind, base: c.base }, ...sources.filter((s) => s.name !== 'custom')];
 }
 
-function folderLabel(flags: ParsedFlags, io: Io, name: 'host-dir' | 'cache-dir', env: string, field: string): string {
+function folderLabel(flags: FolderFlags, io: Io, name: 'host-dir' | 'cache-dir', env: string, field: string): string {
   if (!flags[name]) return field;
   return io.env[env] === flags[name] ? env : `--${name}`;
 }
@@ -61,9 +66,9 @@ function folderLabel(flags: ParsedFlags, io: Io, name: 'host-dir' | 'cache-dir',
  * The host folder and store of `m` after --host-dir / --cache-dir (or their environment
  * variables), checked by the same rules as the manifest's own (lib/manifest/folders.ts): exit 2 otherwise.
  */
-export async function resolveFolders(flags: ParsedFlags, io: Io, m: Manifest): Promise<{ hostDir: string; cacheDir: string }> {
-  const hostDir = flags['host-dir'] ? path.resolve(io.cwd, flags['host-dir'] as string) : m.hostDir;
-  const cacheDir = flags['cache-dir'] ? path.resolve(io.cwd, flags['cache-dir'] as string) : (m.cacheDir ?? defaultCacheDir(io.env));
+export async function resolveFolders(flags: FolderFlags, io: Io, m: Manifest): Promise<{ hostDir: string; cacheDir: string }> {
+  const hostDir = flags['host-dir'] ? path.resolve(io.cwd, flags['host-dir']) : m.hostDir;
+  const cacheDir = flags['cache-dir'] ? path.resolve(io.cwd, flags['cache-dir']) : (m.cacheDir ?? defaultCacheDir(io.env));
   await checkFolders({
     hostDir,
     cacheDir,
@@ -75,19 +80,19 @@ export async function resolveFolders(flags: ParsedFlags, io: Io, m: Manifest): P
   return { hostDir, cacheDir };
 }
 
-export async function loadContext(flags: ParsedFlags, io: Io): Promise<CommandContext> {
-  const manifestPath = path.resolve(io.cwd, (flags.manifest as string | undefined) ?? DEFAULT_MANIFEST);
+export async function loadContext(flags: ContextFlags, io: Io): Promise<CommandContext> {
+  const manifestPath = path.resolve(io.cwd, flags.manifest ?? DEFAULT_MANIFEST);
   const loaded = await loadManifest(manifestPath, { env: io.env });
   const json = Boolean(flags.json);
   const { hostDir, cacheDir } = await resolveFolders(flags, io, loaded);
   // --host-dir / --cache-dir / --source-url / --services win everywhere downstream (override writer, doctor, smoke) through the manifest itself
-  const manifest: Manifest = { ...loaded, hostDir, cacheDir, sources: withCustomSource(loaded.sources, flags['source-url'] as string | undefined, io.cwd) };
-  const services = flags.services as string[] | undefined;
+  const manifest: Manifest = { ...loaded, hostDir, cacheDir, sources: withCustomSource(loaded.sources, flags['source-url'], io.cwd) };
+  const services = flags.services;
   if (services?.length) {
     if (!manifest.compose) throw new UsageError('--services needs a `compose:` section in the manifest.', { hint: 'Add `compose: {files, services, override, containerDir}` to the manifest.' });
     manifest.compose = { ...manifest.compose, services };
   }
-  const jobs = (flags.jobs as number | undefined) ?? manifest.jobs ?? defaultJobs();
+  const jobs = flags.jobs ?? manifest.jobs ?? defaultJobs();
   const interactive = io.isTTY && !flags.yes && !json && !isCI(io.env);
   return {
     manifest,
@@ -101,7 +106,7 @@ export async function loadContext(flags: ParsedFlags, io: Io): Promise<CommandCo
     makeSources: (preferred) =>
       resolveSources(manifest.sources, {
         preferred,
-        http: { env: io.env, ...(io.clock ? { clock: io.clock } : {}), ...(flags.retries !== undefined ? { retry: { limit: flags.retries as number } } : {}) },
+        http: { env: io.env, ...(io.clock ? { clock: io.clock } : {}), ...(flags.retries !== undefined ? { retry: { limit: flags.retries } } : {}) },
       }),
   };
 }

@@ -1,5 +1,5 @@
 import { loadShell } from '../shell.ts';
-import type { CommandSpec } from '../cli/command.ts';
+import { defineCommand } from '../cli/command.ts';
 import { doctorExitCode, runDoctor } from '../doctor/run-doctor.ts';
 import type { DoctorFinding } from '../doctor/check.ts';
 import { loadContext } from './context.ts';
@@ -38,7 +38,7 @@ export function formatFindings(findings: readonly DoctorFinding[], opts: { verbo
   return `${lines.join('\n')}\n${errors ? 'FAILED' : 'OK'}: ${errors} error${errors === 1 ? '' : 's'}, ${warns} warning${warns === 1 ? '' : 's'}.\n`;
 }
 
-export const doctorCommand: CommandSpec = {
+export const doctorCommand = defineCommand({
   name: 'doctor',
   summary: 'check .dockerignore, Compose mounts, env vars, host folders and the override for the "models not mounted" failure',
   usage: 'modelmount doctor [--full] [--json]',
@@ -51,10 +51,10 @@ export const doctorCommand: CommandSpec = {
   async run(flags, io) {
     const ctx = await loadContext(flags, io);
     const artifacts = await installedSelection(ctx, flags);
-    const findings = await runDoctor(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, full: Boolean(flags.full), jobs: ctx.jobs, $: (await loadShell())({ env: io.env }) });
+    const findings = await runDoctor(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, full: flags.full, jobs: ctx.jobs, $: (await loadShell())({ env: io.env }) });
     const exitCode = doctorExitCode(findings);
     if (ctx.json) io.stdout.write(`${JSON.stringify({ command: 'doctor', ok: exitCode === 0, artifacts: artifacts.map((a) => a.id), findings }, null, 2)}\n`);
-    else io.stdout.write(formatFindings(findings, { verbose: Boolean(flags.verbose) }));
+    else io.stdout.write(formatFindings(findings, { verbose: flags.verbose }));
     return exitCode;
   },
-};
+});

@@ -1,15 +1,14 @@
 /** What `swarm` and `k8s` share: the selection they render for, and "print, or write atomically to --output". */
 import path from 'node:path';
-import type { ParsedFlags } from '../cli/args.ts';
 import { toDiskError } from '../errors.ts';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import { checkRequire, selectArtifacts } from '../manifest/select.ts';
 import type { Artifact } from '../manifest/schema.ts';
 import type { CommandContext, Io } from './context.ts';
-import { selectOptionsFromFlags } from './installed-selection.ts';
+import { selectOptionsFromFlags, type SelectionFlags } from './installed-selection.ts';
 
 /** Flags, else the manifest's defaults: never this machine's own install record (the manager need not hold models). */
-export function fleetSelection(ctx: CommandContext, flags: ParsedFlags): Artifact[] {
+export function fleetSelection(ctx: CommandContext, flags: SelectionFlags): Artifact[] {
   const artifacts = selectArtifacts(ctx.manifest, selectOptionsFromFlags(flags));
   checkRequire(ctx.manifest, artifacts.map((a) => a.id));
   return artifacts;

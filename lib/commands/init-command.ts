@@ -70,7 +70,7 @@ function shown(cwd: string, p: string): string {
 }
 
 function given(flags: ParsedFlags, name: string): boolean {
-  return flags._set?.includes(name) ?? false;
+  return flags.given.has(name);
 }
 
 /** A question nobody can answer here: say which flag answers it. */

@@ -1,7 +1,7 @@
 /** `modelmount k8s render`: thin; the rendering is in lib/fleet/k8s/render.ts. */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { CommandSpec } from '../cli/command.ts';
+import { defineCommand } from '../cli/command.ts';
 import { composeSettingsOf } from '../compose/override.ts';
 import { ExitCode, UsageError } from '../errors.ts';
 import { renderK8sYaml, type K8sKind, type K8sPattern, type K8sVolume } from '../fleet/k8s/render.ts';
@@ -11,14 +11,14 @@ import { loadContext } from './context.ts';
 import { fleetSelection, printOrWrite } from './fleet-output.ts';
 import { pickFlags, SELECTION_FLAGS } from './specs.ts';
 
-function oneOf<T extends string>(flag: string, value: unknown, allowed: readonly T[], fallback: T): T {
+function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
-  const hit = allowed.find((a) => a.toLowerCase() === String(value).toLowerCase());
-  if (!hit) throw new UsageError(`--${flag} ${String(value)}: expected one of ${allowed.join(', ')}.`);
+  const hit = allowed.find((a) => a.toLowerCase() === value.toLowerCase());
+  if (!hit) throw new UsageError(`--${flag} ${value}: expected one of ${allowed.join(', ')}.`);
   return hit;
 }
 
-export const k8sCommand: CommandSpec = {
+export const k8sCommand = defineCommand({
   name: 'k8s',
   operands: 'own',
   summary: 'Kubernetes: render YAML (initContainer filling emptyDir/hostPath, or a Job filling a ReadOnlyMany PVC)',
@@ -50,7 +50,7 @@ The manifest goes into a ConfigMap; tokens come from the Secret <name>-tokens (c
     const artifacts = fleetSelection(ctx, flags);
     const compose = composeSettingsOf(ctx.manifest);
     const service = compose.services[0]!;
-    const appImage = (flags['app-image'] as string | undefined) ?? (await serviceImage(ctx.manifest, service));
+    const appImage = flags['app-image'] ?? (await serviceImage(ctx.manifest, service));
     if (!appImage) throw new UsageError(`The Compose files give service ${service} no \`image:\`.`, { hint: 'Pass --app-image NAME (the image your cluster runs).' });
     const yaml = renderK8sYaml({
       manifest: ctx.manifest,
@@ -60,16 +60,16 @@ The manifest goes into a ConfigMap; tokens come from the Secret <name>-tokens (c
       volume: oneOf<K8sVolume>('volume', flags.volume, ['emptyDir', 'hostPath'], 'emptyDir'),
       kind: oneOf<K8sKind>('kind', flags.kind, ['Deployment', 'Pod'], 'Deployment'),
       restartPolicy: oneOf('restart-policy', flags['restart-policy'], ['Always', 'OnFailure', 'Never'] as const, 'Always'),
-      name: (flags.name as string | undefined) ?? service,
-      ...(flags.namespace ? { namespace: flags.namespace as string } : {}),
-      image: (flags.image as string | undefined) ?? DEFAULT_IMAGE,
+      name: flags.name ?? service,
+      ...(flags.namespace ? { namespace: flags.namespace } : {}),
+      image: flags.image ?? DEFAULT_IMAGE,
       appImage,
       appName: service,
-      hostDir: flags['host-dir'] ? path.resolve(io.cwd, flags['host-dir'] as string) : ctx.hostDir,
-      ...(flags.storage ? { storage: flags.storage as string } : {}),
+      hostDir: flags['host-dir'] ? path.resolve(io.cwd, flags['host-dir']) : ctx.hostDir,
+      ...(flags.storage ? { storage: flags.storage } : {}),
     });
-    const file = await printOrWrite(yaml, flags.output as string | undefined, io);
+    const file = await printOrWrite(yaml, flags.output, io);
     if (file) io.stderr.write(`Wrote ${file}.\n`);
     return ExitCode.ok;
   },
-};
+});

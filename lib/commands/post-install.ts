@@ -16,11 +16,11 @@ import { commandFor } from '../invocation.ts';
 import { formatApply, outdatedNotice, runApply } from './apply-command.ts';
 import type { ApplyReport } from '../releases/apply.ts';
 
-export const POST_INSTALL_FLAGS: FlagSpec[] = [
+export const POST_INSTALL_FLAGS = [
   { name: 'compose', type: 'boolean', defaultTrue: true, env: 'MODELS_COMPOSE_OVERRIDE', help: 'skip writing and validating the Compose override' },
   { name: 'smoke', type: 'boolean', defaultTrue: true, env: 'MODELS_SMOKE', help: 'skip the container smoke test' },
   { name: 'full', type: 'boolean', help: 'smoke test: also compare sha256 inside the container' },
-];
+] as const satisfies readonly FlagSpec[];
 
 export interface PostInstallReport {
   compose: ComposeStepReport | { skipped: string };

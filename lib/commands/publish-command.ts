@@ -3,7 +3,7 @@
  * the store or the host folder) to an OCI registry as one artifact, and print the manifest source
  * entry that pins it by digest. The OCI code loads only when this command runs.
  */
-import type { CommandSpec } from '../cli/command.ts';
+import { defineCommand } from '../cli/command.ts';
 import { UsageError } from '../errors.ts';
 import { selectArtifacts } from '../manifest/select.ts';
 import { formatBytes } from '../ui/format.ts';
@@ -12,7 +12,7 @@ import { selectOptionsFromFlags } from './installed-selection.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
 import { commandFor } from '../invocation.ts';
 
-export const publishCommand: CommandSpec = {
+export const publishCommand = defineCommand({
   name: 'publish',
   operands: 'own',
   summary: 'push the selected artifacts to an OCI registry as one artifact and print the source entry that pins it',
@@ -40,12 +40,12 @@ export const publishCommand: CommandSpec = {
       artifacts,
       cacheDir: ctx.cacheDir,
       hostDir: ctx.hostDir,
-      insecure: flags.insecure === true,
-      http: { env: io.env, ...(flags.retries !== undefined ? { retry: { limit: flags.retries as number } } : {}) },
+      insecure: flags.insecure,
+      http: { env: io.env, ...(flags.retries !== undefined ? { retry: { limit: flags.retries } } : {}) },
       signal,
       ...(ctx.json ? {} : { onLayer: (l) => ctx.log(`${l.uploaded ? 'Pushed' : 'Present'} ${l.title} (${formatBytes(l.size)}, from the ${l.from})`) }),
     });
-    const name = (flags.name as string | undefined) ?? 'registry';
+    const name = flags.name ?? 'registry';
     if (ctx.json) {
       io.stdout.write(`${JSON.stringify({ command: 'publish', ok: true, ...result, source: { name, url: result.pinned } }, null, 2)}\n`);
     } else {
@@ -62,4 +62,4 @@ export const publishCommand: CommandSpec = {
     }
     return 0;
   },
-};
+});

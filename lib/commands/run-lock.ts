@@ -1,7 +1,8 @@
 /** How commands take the run lock (lib/lock/): which folders, and what --no-wait and waiting look like. */
-import type { ParsedFlags } from '../cli/args.ts';
+import type { SomeFlags } from '../cli/args.ts';
 import type { RunLockOptions } from '../lock/run-lock.ts';
 import type { CommandContext } from './context.ts';
+import type { WAIT_FLAG } from './specs.ts';
 
 /**
  * TEST ONLY: MODELMOUNT_UNSAFE_NO_LOCK=1 skips the lock, to prove that concurrent
@@ -13,7 +14,7 @@ export function runLockDirs(env: NodeJS.ProcessEnv, dirs: string[]): string[] {
   return env[UNSAFE_NO_LOCK_ENV] === '1' ? [] : dirs;
 }
 
-export function runLockOptions(flags: ParsedFlags, ctx: Pick<CommandContext, 'log'>, command: string, signal?: AbortSignal): RunLockOptions {
+export function runLockOptions(flags: SomeFlags<typeof WAIT_FLAG>, ctx: Pick<CommandContext, 'log'>, command: string, signal?: AbortSignal): RunLockOptions {
   return {
     wait: flags.wait !== false,
     command: `modelmount ${command}`,

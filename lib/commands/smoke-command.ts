@@ -1,4 +1,4 @@
-import type { CommandSpec } from '../cli/command.ts';
+import { defineCommand } from '../cli/command.ts';
 import type { SmokeReport } from '../smoke/report.ts';
 import { SmokeError } from '../errors.ts';
 import { loadContext } from './context.ts';
@@ -19,7 +19,7 @@ export function formatSmoke(report: SmokeReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-export const smokeCommand: CommandSpec = {
+export const smokeCommand = defineCommand({
   name: 'smoke',
   summary: 'run a one-off container of each service (no network): files visible read-only, then the app\'s own load check',
   usage: 'modelmount smoke [ID...] [--full] [--only IDS] [--labels K=V] [--json]',
@@ -37,7 +37,7 @@ export const smokeCommand: CommandSpec = {
     let report: SmokeReport | undefined;
     let error: SmokeError | undefined;
     try {
-      report = (await smokeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, full: Boolean(flags.full), signal, optional: false, onStep: ctx.json ? undefined : (m) => ctx.log(`  ${m}`) })).report;
+      report = (await smokeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, full: flags.full, signal, optional: false, onStep: ctx.json ? undefined : (m) => ctx.log(`  ${m}`) })).report;
     } catch (err) {
       if (!(err instanceof SmokeError) || !err.data?.report) throw err;
       error = err;
@@ -51,4 +51,4 @@ export const smokeCommand: CommandSpec = {
     }
     return error ? error.exitCode : 0;
   },
-};
+});

@@ -1,7 +1,6 @@
 /** `modelmount swarm provision | override | smoke | node-run`: thin; the work is in lib/fleet/swarm/. */
 import path from 'node:path';
-import type { ParsedFlags } from '../cli/args.ts';
-import type { CommandSpec } from '../cli/command.ts';
+import { defineCommand, type CommandSpec } from '../cli/command.ts';
 import { ExitCode, UsageError } from '../errors.ts';
 import { loadShell } from '../shell.ts';
 import { runNodeJob } from '../fleet/swarm/node-run.ts';
@@ -20,9 +19,8 @@ async function swarmShell(io: Io) {
   return (await loadShell())({ quiet: true, nothrow: true, timeout: '120s', env: io.env, cwd: io.cwd });
 }
 
-const timeoutMs = (flags: ParsedFlags) => ((flags.timeout as number | undefined) ?? 900) * 1000;
-
-export const swarmCommand: CommandSpec = {
+// typed inside; exported untyped while `status --swarm` (status-command.ts, flags untyped) runs it with its own flags
+export const swarmCommand: CommandSpec = defineCommand({
   name: 'swarm',
   operands: 'own',
   summary: 'Docker Swarm: provision every node (global-job + node label), write the stack override, smoke-test per node',
@@ -54,9 +52,10 @@ Exit status of provision: 0 when every node holds the set, else the first failin
     if (sub === 'node-run') return runNodeJob(flags, io, signal);
     const ctx = await loadContext(flags, io);
     const artifacts = fleetSelection(ctx, flags);
+    const timeoutMs = (flags.timeout ?? 900) * 1000;
     if (sub === 'override') {
       const text = renderSwarmOverride({ manifest: ctx.manifest, artifacts, baseVersion: await baseComposeVersion(ctx.manifest) });
-      const out = flags.output as string | undefined;
+      const out = flags.output;
       const file = await printOrWrite(text, out, io);
       if (!file) return ExitCode.ok;
       if (ctx.json) io.stdout.write(`${JSON.stringify({ command: 'swarm override', ok: true, path: file }, null, 2)}\n`);
@@ -73,14 +72,14 @@ Exit status of provision: 0 when every node holds the set, else the first failin
       const report = await provisionSwarm(sh, {
         manifest: ctx.manifest,
         artifacts,
-        image: (flags.image as string | undefined) ?? DEFAULT_IMAGE,
+        image: flags.image ?? DEFAULT_IMAGE,
         hostDir: ctx.hostDir,
-        cacheDir: flags['cache-dir'] ? path.resolve(io.cwd, flags['cache-dir'] as string) : undefined,
-        constraints: (flags.constraint as string[] | undefined) ?? [],
-        retries: flags.retries as number | undefined,
-        source: flags.source as string | undefined,
+        cacheDir: flags['cache-dir'] ? path.resolve(io.cwd, flags['cache-dir']) : undefined,
+        constraints: flags.constraint ?? [],
+        retries: flags.retries,
+        source: flags.source,
         env: io.env,
-        timeoutMs: timeoutMs(flags),
+        timeoutMs,
         signal,
         log: ctx.json ? undefined : ctx.log,
       });
@@ -91,12 +90,12 @@ Exit status of provision: 0 when every node holds the set, else the first failin
       manifest: ctx.manifest,
       artifacts,
       hostDir: ctx.hostDir,
-      service: flags.service as string | undefined,
-      image: flags.image as string | undefined,
-      timeoutMs: timeoutMs(flags),
+      service: flags.service,
+      image: flags.image,
+      timeoutMs,
       signal,
     });
     io.stdout.write(ctx.json ? `${JSON.stringify(report, null, 2)}\n` : formatSwarmSmoke(report));
     return report.ok ? ExitCode.ok : ExitCode.smoke;
   },
-};
+});

@@ -1,4 +1,4 @@
-import type { CommandSpec } from '../cli/command.ts';
+import { defineCommand } from '../cli/command.ts';
 import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS, WAIT_FLAG } from './specs.ts';
 import { formatUpdateSummary, runUpdate } from './update.ts';
 import { afterInstall, POST_INSTALL_FLAGS } from './post-install.ts';
@@ -12,7 +12,7 @@ const ADDS: Record<string, string> = {
   'include-optional': 'also add the optional artifacts',
 };
 
-export const updateCommand: CommandSpec = {
+export const updateCommand = defineCommand({
   name: 'update',
   summary: 'download or copy, verify and install the selected artifacts (then write the Compose override and smoke-test)',
   usage: 'modelmount update [ID...] [--only IDS] [--labels K=V] [--include-optional] [--prune] [--source NAME] [--yes] [--dry-run] [--json]',
@@ -64,4 +64,4 @@ Examples:\n${formatExamples([
     }
     return exitCode;
   },
-};
+});

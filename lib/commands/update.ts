@@ -71,7 +71,7 @@ export async function chooseSelection(ctx: CommandContext, flags: ParsedFlags): 
     const candidates = filterByLabelChoice(manifest.artifacts, chosenLabels, offered);
     const optional = candidates.filter((a) => a.optional);
     // --include-optional / --no-include-optional answer the question
-    const extra = flags._set?.includes('include-optional')
+    const extra = flags.given.has('include-optional')
       ? flags['include-optional'] ? optional.map((a) => a.id) : []
       : optional.length ? await prompts.askOptionalArtifacts(optional) : [];
     artifacts = candidates.filter((a) => !a.optional || extra.includes(a.id));

@@ -1,4 +1,4 @@
-import type { CommandSpec } from '../cli/command.ts';
+import { defineCommand } from '../cli/command.ts';
 import { ExitCode } from '../errors.ts';
 import { installedSelection } from './installed-selection.ts';
 import { formatBytes } from '../ui/format.ts';
@@ -7,7 +7,7 @@ import { loadContext } from './context.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
 import { commandFor } from '../invocation.ts';
 
-export const verifyCommand: CommandSpec = {
+export const verifyCommand = defineCommand({
   name: 'verify',
   summary: 'check the installed files against the manifest (fast: state cache; --full: re-hash every byte)',
   usage: 'modelmount verify [ID...] [--full] [--only IDS] [--labels K=V] [--json]',
@@ -24,7 +24,7 @@ export const verifyCommand: CommandSpec = {
     // what the last update installed, unless flags say otherwise
     const artifacts = await installedSelection(ctx, flags);
     const started = Date.now();
-    const checks = await verifyHostFiles(ctx.hostDir, artifacts, { full: Boolean(flags.full), jobs: ctx.jobs, signal });
+    const checks = await verifyHostFiles(ctx.hostDir, artifacts, { full: flags.full, jobs: ctx.jobs, signal });
     const bad = checks.filter((c) => c.status !== 'ok');
     const bytes = checks.reduce((s, c) => s + c.expected.size, 0);
     if (ctx.json) {
@@ -33,7 +33,7 @@ export const verifyCommand: CommandSpec = {
           {
             command: 'verify',
             ok: bad.length === 0,
-            full: Boolean(flags.full),
+            full: flags.full,
             hostDir: ctx.hostDir,
             files: checks.map((c) => ({
               artifactId: c.artifactId,
@@ -70,4 +70,4 @@ export const verifyCommand: CommandSpec = {
     }
     return bad.length ? ExitCode.integrity : ExitCode.ok;
   },
-};
+});

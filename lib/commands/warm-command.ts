@@ -5,8 +5,8 @@
  * (ids, paths, sizes, digests; not comments, labels or source URLs), so a CI
  * cache keyed by it is invalidated exactly when the bytes change.
  */
-import type { ParsedFlags } from '../cli/args.ts';
-import type { CommandSpec } from '../cli/command.ts';
+import type { FlagSpec } from '../cli/args.ts';
+import { defineCommand, type CommandFlags } from '../cli/command.ts';
 import { ModelmountError } from '../errors.ts';
 import { withRunLock } from '../lock/run-lock.ts';
 import { selectionDigest } from '../manifest/digest.ts';
@@ -24,7 +24,7 @@ import { mapLimit } from '../concurrency.ts';
 import type { FileStatus } from '../verify/verify-files.ts';
 import { loadContext, type Io } from './context.ts';
 import { runLockDirs, runLockOptions } from './run-lock.ts';
-import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS, WAIT_FLAG } from './specs.ts';
+import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS, WAIT_FLAG } from './specs.ts';
 import { chooseSelection, worstExit } from './update.ts';
 import { formatExamples, commandFor } from '../invocation.ts';
 import { resultErrors, transferTotals } from '../update/results.ts';
@@ -61,7 +61,16 @@ export interface WarmReport {
   durationMs: number;
 }
 
-export async function runWarm(flags: ParsedFlags, io: Io, signal?: AbortSignal): Promise<{ exitCode: number; report: WarmReport }> {
+const WARM_FLAGS = [
+  { name: 'key', type: 'boolean', help: 'print only the cache key of the selection (modelmount-v1-<sha256>) and do nothing else' },
+  { name: 'full', type: 'boolean', help: 're-hash every blob already in the store instead of trusting the verified-state cache' },
+  ...pickFlags(SELECTION_FLAGS, 'only', 'labels', 'include-optional', 'source', 'source-url'),
+  ...pickFlags(LOCATION_FLAGS, 'cache-dir', 'retries', 'jobs'),
+  WAIT_FLAG,
+  JSON_FLAG,
+] as const satisfies readonly FlagSpec[];
+
+export async function runWarm(flags: CommandFlags<(typeof WARM_FLAGS)[number]>, io: Io, signal?: AbortSignal): Promise<{ exitCode: number; report: WarmReport }> {
   const started = Date.now();
   const ctx = { ...(await loadContext(flags, io)), interactive: false }; // never asks: CI by nature
   const selection = await chooseSelection(ctx, flags);
@@ -79,7 +88,7 @@ export async function runWarm(flags: ParsedFlags, io: Io, signal?: AbortSignal):
       for (const a of artifacts) for (const f of a.files) if (!unique.has(f.sha256)) unique.set(f.sha256, f);
       const storeHas = new Set<string>();
       await mapLimit([...unique.values()], ctx.jobs, async (f) => {
-        if (await store.has(f, { full: Boolean(flags.full), signal: locked })) storeHas.add(f.sha256);
+        if (await store.has(f, { full: flags.full, signal: locked })) storeHas.add(f.sha256);
       });
       // The update plan with "host" = the store: a blob it holds is a skip, anything else a fetch or copy.
       const host = new Map<string, FileStatus>();
@@ -98,7 +107,7 @@ export async function runWarm(flags: ParsedFlags, io: Io, signal?: AbortSignal):
           return { ...base, status: 'ok', ...r };
         },
       };
-      const renderer = pickRenderer({ json: ctx.json, quiet: Boolean(flags.quiet), isTTY: io.isTTY, stderrIsTTY: io.stderrIsTTY, env: io.env });
+      const renderer = pickRenderer({ json: ctx.json, quiet: flags.quiet, isTTY: io.isTTY, stderrIsTTY: io.stderrIsTTY, env: io.env });
       const tasks = installTasks(plan, fetchOnly, {
         progressIntervalMs: renderer === 'default' ? 100 : 10_000,
         verbs: { doing: 'Fetch', done: 'Fetched' },
@@ -173,19 +182,12 @@ export function formatWarmSummary(r: WarmReport): string {
   return `${lines.join('\n')}\n${r.errors.map((e) => formatFailure(e, '  ')).join('')}`;
 }
 
-export const warmCommand: CommandSpec = {
+export const warmCommand = defineCommand({
   name: 'warm',
   summary: 'fill the download store for the selection and verify it (CI cache warm step; no host folder, no Docker); --key prints the cache key',
   operands: 'artifacts',
   usage: 'modelmount warm [ID...] [--key] [--only IDS] [--labels K=V] [--source NAME] [--cache-dir DIR] [--json]',
-  flags: [
-    { name: 'key', type: 'boolean', help: 'print only the cache key of the selection (modelmount-v1-<sha256>) and do nothing else' },
-    { name: 'full', type: 'boolean', help: 're-hash every blob already in the store instead of trusting the verified-state cache' },
-    ...SELECTION_FLAGS.filter((f) => f.name !== 'yes'),
-    ...LOCATION_FLAGS.filter((f) => f.name !== 'host-dir'),
-    WAIT_FLAG,
-    JSON_FLAG,
-  ],
+  flags: WARM_FLAGS,
   get details() {
     return `The key covers the selected artifacts' ids, file paths, sizes and sha256s — not comments,
 descriptions, labels or source URLs — so it changes exactly when the bytes to cache change.
@@ -208,4 +210,4 @@ ${formatExamples([
     io.stdout.write(report && flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatWarmSummary(report));
     return exitCode;
   },
-};
+});

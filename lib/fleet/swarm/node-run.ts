@@ -11,7 +11,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { COMMON_FLAGS, parseFlags, type ParsedFlags } from '../../cli/args.ts';
+import { COMMON_FLAGS, parseFlags, type FlagsMeta } from '../../cli/args.ts';
 import type { Io } from '../../io.ts';
 import { runUpdate } from '../../commands/update.ts';
 import { updateCommand } from '../../commands/update-command.ts';
@@ -67,15 +67,26 @@ const silent = (): NodeJS.WritableStream => {
   return sink;
 };
 
-export async function runNodeJob(flags: ParsedFlags, io: Io, signal: AbortSignal, opts: { secretsDir?: string } = {}): Promise<number> {
-  const manifestPath = path.resolve(io.cwd, (flags.manifest as string | undefined) ?? '');
-  const only = (flags.only as string[] | undefined) ?? [];
+/** The swarm flags a node job passes on to update (lib/commands/swarm-command.ts). */
+export interface NodeJobFlags extends Partial<FlagsMeta<string>> {
+  manifest?: string | undefined;
+  only?: string[] | undefined;
+  'host-dir'?: string | undefined;
+  'cache-dir'?: string | undefined;
+  retries?: number | undefined;
+  jobs?: number | undefined;
+  source?: string | undefined;
+}
+
+export async function runNodeJob(flags: NodeJobFlags, io: Io, signal: AbortSignal, opts: { secretsDir?: string } = {}): Promise<number> {
+  const manifestPath = path.resolve(io.cwd, flags.manifest ?? '');
+  const only = flags.only ?? [];
   const emit = (r: NodeResult) => io.stdout.write(`${NODE_RESULT_PREFIX}${JSON.stringify(r)}\n`);
   let result: NodeResult = { ok: false, artifacts: only, installed: 0, bytesTransferred: 0 };
   try {
     const env = await tokensFromSecrets(manifestPath, io.env, opts.secretsDir ?? SECRETS_DIR);
     const argv = ['--manifest', manifestPath, '--yes', '--json', '--no-compose', '--no-smoke'];
-    for (const name of ['host-dir', 'cache-dir', 'retries', 'jobs', 'source']) if (flags[name] !== undefined) argv.push(`--${name}`, String(flags[name]));
+    for (const name of ['host-dir', 'cache-dir', 'retries', 'jobs', 'source'] as const) if (flags[name] !== undefined) argv.push(`--${name}`, String(flags[name]));
     if (only.length) argv.push('--only', only.join(','));
     const updateFlags = parseFlags(argv, [...COMMON_FLAGS, ...updateCommand.flags], env, 'update');
     const outcome = await runUpdate(updateFlags, { ...io, env, stdout: silent(), isTTY: false }, signal);
