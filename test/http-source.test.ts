@@ -7,17 +7,12 @@ import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SourceError } from '../lib/errors.ts';
 import { redactText, redactUrl } from '../lib/redact.ts';
-import {
-  createHttpSource,
-  fileUrl,
-  isLoopbackHost,
-  matchesNoProxy,
-  parseContentRange,
-  parseRetryAfter,
-  proxyForUrl,
-  retryDelayMs,
-  type HttpSourceOptions,
-} from '../lib/sources/http.ts';
+import type { HttpSourceOptions } from '../lib/sources/http/options.ts';
+import { matchesNoProxy, proxyForUrl } from '../lib/sources/http/proxy-env.ts';
+import { parseContentRange } from '../lib/sources/http/range.ts';
+import { parseRetryAfter, retryDelayMs } from '../lib/sources/http/retry.ts';
+import { createHttpSource } from '../lib/sources/http/source.ts';
+import { fileUrl, isLoopbackHost } from '../lib/sources/http/url.ts';
 import type { Source } from '../lib/sources/types.ts';
 import { startFaultServer, startTestProxy, TEST_TLS, type FaultServer, type TestProxy } from './helpers/with-server.ts';
 import { recordingClock } from './helpers/clock.ts';

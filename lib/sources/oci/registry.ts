@@ -16,7 +16,9 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { SourceError, type SourceErrorCode } from '../../errors.ts';
 import { redactText } from '../../redact.ts';
-import { HTTP_DEFAULTS, isLoopbackHost, retryDelayMs, type HttpSourceOptions } from '../http.ts';
+import { HTTP_DEFAULTS, type HttpSourceOptions } from '../http/options.ts';
+import { retryDelayMs } from '../http/retry.ts';
+import { isLoopbackHost } from '../http/url.ts';
 
 export interface OciReference {
   /** host[:port], lowercase */

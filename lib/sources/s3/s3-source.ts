@@ -22,7 +22,8 @@ import type { ResolvedSource } from '../../manifest/schema.ts';
 import { redactText, redactUrl } from '../../redact.ts';
 import { guardBody } from '../guard-body.ts';
 import { stallBounds } from '../../stall.ts';
-import { HTTP_DEFAULTS, parseContentRange, type HttpSourceOptions } from '../http.ts';
+import { HTTP_DEFAULTS, type HttpSourceOptions } from '../http/options.ts';
+import { parseContentRange } from '../http/range.ts';
 import type { OpenedRange, OpenRequest, Source } from '../types.ts';
 
 type Sdk = typeof import('@aws-sdk/client-s3');
