@@ -14,7 +14,7 @@
  * - Redirects: at most 5, loops refused, never to plain http (except loopback), the bearer
  *   token only ever goes to the source's own origin.
  * - HTTPS_PROXY / HTTP_PROXY / NO_PROXY are honoured (got has no proxy support of its own:
- *   proxy-tunnel.ts has the agents).
+ *   proxy-agent.ts chooses per request, the proxy-agents library tunnels).
  * - Every message is redacted (no token, no userinfo, no query string) and errors carry
  *   only a sanitised `cause`, never got's error objects (they hold the request headers).
  */
@@ -28,7 +28,7 @@ import type { OpenedRange, OpenRequest, Source } from '../types.ts';
 import { sizeError, sourceError, type Ctx } from './errors.ts';
 import { resolveHttpOptions, type HttpSourceOptions } from './options.ts';
 import { proxyForUrl } from './proxy-env.ts';
-import { ProxyAwareHttpAgent, ProxyAwareHttpsAgent } from './proxy-tunnel.ts';
+import { createProxyAgents } from './proxy-agent.ts';
 import { parseContentRange, partialAnswer, plannedRange } from './range.ts';
 import { createRequester, header, loadGot, type Attempt } from './request.ts';
 import { fileUrl } from './url.ts';
@@ -43,10 +43,7 @@ export function createHttpSource(src: ResolvedSource, opts: HttpSourceOptions = 
   const baseSecrets = [base.password ? decodeURIComponent(base.password) : undefined, base.password || undefined, base.search.slice(1) || undefined];
   for (const v of base.searchParams.values()) if (v.length >= 4) baseSecrets.push(v);
   const userAgent = opts.userAgent ?? 'modelmount';
-  const agents = {
-    http: new ProxyAwareHttpAgent(env, t.connectMs),
-    https: new ProxyAwareHttpsAgent(env, t.connectMs),
-  };
+  const agents = createProxyAgents(env, t.connectMs);
 
   function viaText(url: URL): string {
     try {
