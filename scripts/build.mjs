@@ -23,7 +23,7 @@ export const BUNDLE = path.join(OUT_DIR, 'modelmount.mjs');
 const INPUTS = path.join(ROOT, 'dist', 'inputs.json');
 const ENTRY = 'scripts/modelmount.ts';
 const WORKERS = ['lib/verify/hash-worker.mjs'];
-/** imported on first use (lib/shell.ts, lib/sources/http.ts, lib/sources/s3/, lib/ui/prompts.ts): runtime dependencies, left outside */
+/** imported on first use (lib/shell.ts, lib/sources/http/request.ts, lib/sources/s3/, lib/ui/prompts.ts): runtime dependencies, left outside */
 export const LAZY = ['zx', 'got', '@inquirer/prompts', '@aws-sdk/client-s3', '@aws-sdk/credential-providers'];
 /** what a dependency change touches: the bundle is rebuilt when it is newer */
 const LOCKFILE = 'package-lock.json';

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hostFilePath } from '../lib/layout.ts';
 import type { FileEntry } from '../lib/manifest/schema.ts';
-import { createHttpSource } from '../lib/sources/http.ts';
+import { createHttpSource } from '../lib/sources/http/source.ts';
 import { fetchBlob } from '../lib/store/fetch-blob.ts';
 import { materialiseFile } from '../lib/store/materialise.ts';
 import { ensureRealDir } from '../lib/fs-safe.ts';

@@ -11,7 +11,7 @@ import { AllSourcesFailedError, ExitCode, IntegrityError } from '../lib/errors.t
 import { blobPath, storeTmpDir } from '../lib/layout.ts';
 import type { FileEntry } from '../lib/manifest/schema.ts';
 import { createFileSource } from '../lib/sources/file.ts';
-import { createHttpSource } from '../lib/sources/http.ts';
+import { createHttpSource } from '../lib/sources/http/source.ts';
 import type { Source } from '../lib/sources/types.ts';
 import { fetchBlob } from '../lib/store/fetch-blob.ts';
 import { sha256, tempDir } from './helpers/cli.ts';

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Semaphore } from '../lib/concurrency.ts';
 import { blobPath, storeTmpDir } from '../lib/layout.ts';
 import type { FileEntry } from '../lib/manifest/schema.ts';
-import { createHttpSource } from '../lib/sources/http.ts';
+import { createHttpSource } from '../lib/sources/http/source.ts';
 import type { Source } from '../lib/sources/types.ts';
 import { fetchBlob } from '../lib/store/fetch-blob.ts';
 import { sha256, tempDir } from './helpers/cli.ts';

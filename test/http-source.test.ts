@@ -1,23 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
-import type { LookupFunction } from 'node:net';
+import net, { type AddressInfo, type LookupFunction } from 'node:net';
 import type { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SourceError } from '../lib/errors.ts';
 import { redactText, redactUrl } from '../lib/redact.ts';
-import {
-  createHttpSource,
-  fileUrl,
-  isLoopbackHost,
-  matchesNoProxy,
-  parseContentRange,
-  parseRetryAfter,
-  proxyForUrl,
-  retryDelayMs,
-  type HttpSourceOptions,
-} from '../lib/sources/http.ts';
+import type { HttpSourceOptions } from '../lib/sources/http/options.ts';
+import { matchesNoProxy, proxyForUrl } from '../lib/sources/http/proxy-env.ts';
+import { parseContentRange } from '../lib/sources/http/range.ts';
+import { parseRetryAfter, retryDelayMs } from '../lib/sources/http/retry.ts';
+import { createHttpSource } from '../lib/sources/http/source.ts';
+import { fileUrl, isLoopbackHost } from '../lib/sources/http/url.ts';
 import type { Source } from '../lib/sources/types.ts';
 import { startFaultServer, startTestProxy, TEST_TLS, type FaultServer, type TestProxy } from './helpers/with-server.ts';
 import { recordingClock } from './helpers/clock.ts';
@@ -683,6 +678,57 @@ describe('createHttpSource: proxies', () => {
     expect((await readAll((await open(loop)).stream)).equals(DATA)).toBe(true);
     expect(p.connects).toEqual([]);
     expect(s.requests).toHaveLength(2);
+  });
+
+  it('decides per request: a redirect to a NO_PROXY host goes direct, the first hop through the proxy', async () => {
+    const cdn = await server({ '/cdn/blob': DATA }, true);
+    const s = await server({ [PATH]: DATA }, true);
+    s.fault(PATH, { redirect: `https://mirror.test:${cdn.port}/cdn/blob` });
+    const p = await proxy();
+    const env = { HTTPS_PROXY: p.url, NO_PROXY: 'mirror.test' };
+    const r = await open(source(`https://models.test:${s.port}/`, { env, ca: TEST_TLS.cert, lookup: lookupToLoopback }));
+    expect((await readAll(r.stream)).equals(DATA)).toBe(true);
+    expect(p.connects).toEqual([`models.test:${s.port}`]);
+    expect(cdn.requests[0]?.headers.host).toBe(`mirror.test:${cdn.port}`);
+  });
+
+  it('decides per request: a direct first hop redirected to a host that needs the proxy goes through it', async () => {
+    const moved = await server({ '/moved/blob': DATA }, true);
+    const s = await server({ [PATH]: DATA }, true);
+    s.fault(PATH, { redirect: `https://models.test:${moved.port}/moved/blob` });
+    const p = await proxy();
+    const env = { HTTPS_PROXY: p.url, NO_PROXY: 'mirror.test' };
+    const r = await open(source(`https://mirror.test:${s.port}/`, { env, ca: TEST_TLS.cert, lookup: lookupToLoopback }));
+    expect((await readAll(r.stream)).equals(DATA)).toBe(true);
+    expect(p.connects).toEqual([`models.test:${moved.port}`]);
+    expect(s.requests).toHaveLength(1);
+  });
+
+  it('keeps a tunnel alive for the next request to the same origin', async () => {
+    const s = await server({ [PATH]: DATA }, true);
+    const p = await proxy();
+    const src = source(`https://models.test:${s.port}/`, { env: { HTTPS_PROXY: p.url }, ca: TEST_TLS.cert });
+    for (let i = 0; i < 2; i++) expect((await readAll((await open(src)).stream)).equals(DATA)).toBe(true);
+    expect(s.requests).toHaveLength(2);
+    expect(p.connects).toEqual([`models.test:${s.port}`]);
+  });
+
+  it('gives up on a proxy that accepts and never answers CONNECT, and closes the connection', async () => {
+    const closed: Promise<void>[] = [];
+    const silent = net.createServer((socket) => {
+      socket.on('error', () => {});
+      socket.resume(); // reads the CONNECT, never answers; sees the client's FIN
+      closed.push(once(socket, 'close').then(() => undefined));
+    });
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    cleanups.push(() => new Promise((resolve) => silent.close(() => resolve())));
+    const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const err = await rejection(open(source('https://models.test:1/', { env: { HTTPS_PROXY: url }, timeouts: { connectMs: 200 }, retry: { limit: 0 } })));
+    expect(err.code).toBe('EPROXY');
+    expect(err.message).toMatch(/proxy http:\/\/127\.0\.0\.1:\d+\/ did not open a tunnel to models\.test:1 within/);
+    expect(closed).toHaveLength(1);
+    await closed[0];
   });
 
   it('names the proxy when it cannot be reached', async () => {

@@ -15,7 +15,7 @@ import { createSource } from '../lib/sources/resolve.ts';
 import { blobPath, hostFilePath } from '../lib/layout.ts';
 import { manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
 import { runRealCli } from './helpers/real-cli.ts';
-import { startFaultServer } from './helpers/with-server.ts';
+import { startFaultServer, startTestProxy } from './helpers/with-server.ts';
 import { describeOci, pushArtifact, startAuthGateway, startRegistry, type AuthGateway, type Registry } from './helpers/registry.ts';
 
 let reg: Registry;
@@ -233,6 +233,33 @@ describeOci('oci sources (docker-registry on loopback)', () => {
     const r = await runCliCaptured(['update', '--manifest', p.manifest]);
     expect(r.code).toBe(ExitCode.sources);
     expect(r.stdout + r.stderr).toMatch(/the layer is an archive \(application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip\)/);
+  });
+
+  it('goes through HTTP_PROXY (with its credentials) to a registry NO_PROXY does not name; an unreachable proxy is EPROXY, no secret printed', async () => {
+    const artifacts = sampleArtifacts({ ja: 20_000, en: 20_000, teacher: 1000 });
+    await pushSet(reg.url, 'team/proxied', 'v1', artifacts);
+    const proxy = await startTestProxy();
+    closers.push(() => proxy.close());
+    // a name only the proxy resolves (to the registry on loopback): the request cannot go direct
+    const host = `registry.test:${reg.host.split(':')[1]}`;
+    const url = `oci://${host}/team/proxied:v1`;
+    const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'registry', url }] }).replace(`    url: "${url}"\n`, `    url: "${url}"\n    insecure: true\n`));
+    const proxyUrl = proxy.url.replace('http://', 'http://bob:canary-proxy-pw@');
+    const r = await runCliCaptured(['update', '--manifest', p.manifest, '--json'], { env: { HTTP_PROXY: proxyUrl, NO_PROXY: 'example.org' } });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    await expectInstalled(p.hostDir, artifacts);
+    expect(proxy.forwards).toContain(`http://${host}/v2/team/proxied/manifests/v1`);
+    expect(proxy.forwards.some((f) => f.startsWith(`http://${host}/v2/team/proxied/blobs/sha256:`))).toBe(true);
+    expect(proxy.proxyAuthorizations[0]).toBe(`Basic ${Buffer.from('bob:canary-proxy-pw').toString('base64')}`);
+    expect(r.stdout + r.stderr).not.toContain('canary');
+
+    await proxy.close();
+    const down = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'registry', url }] }).replace(`    url: "${url}"\n`, `    url: "${url}"\n    insecure: true\n`));
+    const r2 = await runCliCaptured(['update', '--manifest', down.manifest, '--json', '--retries', '0'], { env: { HTTP_PROXY: proxyUrl } });
+    expect(r2.code).toBe(ExitCode.sources);
+    expect(r2.stdout).toContain('EPROXY');
+    expect(r2.stdout).toMatch(/cannot reach proxy http:\/\/127\.0\.0\.1:\d+\/: connection refused/);
+    expect(r2.stdout + r2.stderr).not.toContain('canary');
   });
 
   it('a registry that is not loopback is reached over https unless the source says insecure: true', async () => {

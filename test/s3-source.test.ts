@@ -17,7 +17,7 @@ import { fetchBlob } from '../lib/store/fetch-blob.ts';
 import { manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
 import { describeS3, startRadosgw, type Radosgw } from './helpers/radosgw.ts';
 import { runRealCli } from './helpers/real-cli.ts';
-import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
+import { startFaultServer, startTestProxy, type FaultServer } from './helpers/with-server.ts';
 
 // the SDK's once-per-process notice that its 2027 releases need Node 22 (modelmount silences it the same way)
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -299,6 +299,33 @@ describeS3('s3 sources (Ceph radosgw on loopback)', () => {
     const none = await runCliCaptured(['manifest', 'add', `s3://${BUCKET}/author/nothing-here/`, '--id', 'x/y', '--endpoint', rgw.endpoint, '--manifest', p.manifest], { env: env() });
     expect(none.code).toBe(ExitCode.usage);
     expect(none.stderr).toContain('No objects under s3://models/author/nothing-here/');
+  });
+
+  it('goes through HTTP_PROXY (with its credentials) to an endpoint NO_PROXY does not name; an unreachable proxy is EPROXY, no secret printed', async () => {
+    const artifacts = sampleArtifacts({ ja: 20_000, en: 20_000, teacher: 1000 });
+    await upload('proxied/', artifacts);
+    const proxy = await startTestProxy();
+    closers.push(() => proxy.close());
+    // a name only the proxy resolves (to radosgw on loopback): the request cannot go direct
+    const endpoint = `http://rgw.test:${new URL(rgw.endpoint).port}`;
+    const manifest = s3Manifest(artifacts, 'proxied/', { endpoint }).replace(`endpoint: ${endpoint}\n`, `endpoint: ${endpoint}\n    insecure: true\n`);
+    const p = await tempProject(manifest);
+    const proxyUrl = proxy.url.replace('http://', 'http://bob:canary-proxy-pw@');
+    const r = await runCliCaptured(['update', '--manifest', p.manifest, '--json'], { env: env({ HTTP_PROXY: proxyUrl, NO_PROXY: 'example.org' }) });
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    await expectInstalled(p.hostDir, artifacts);
+    expect(proxy.forwards.some((f) => f.startsWith(`${endpoint}/${BUCKET}/proxied/student/v0_ja/`))).toBe(true);
+    expect(proxy.proxyAuthorizations[0]).toBe(`Basic ${Buffer.from('bob:canary-proxy-pw').toString('base64')}`);
+    expect(r.stdout + r.stderr).not.toContain('canary');
+
+    await proxy.close();
+    const down = await tempProject(manifest);
+    const r2 = await runCliCaptured(['update', '--manifest', down.manifest, '--json', '--retries', '0'], { env: env({ HTTP_PROXY: proxyUrl }) });
+    expect(r2.code).toBe(ExitCode.sources);
+    expect(r2.stdout).toContain('EPROXY');
+    expect(r2.stdout).toMatch(/cannot reach proxy http:\/\/127\.0\.0\.1:\d+\/: connection refused/);
+    expect(r2.stdout + r2.stderr).not.toContain('canary');
+    expect(r2.stdout + r2.stderr).not.toContain(rgw.secretAccessKey);
   });
 
   it('the real CLI loads the AWS SDK for an s3 download only, and nothing on the no-op run after it', async () => {

@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { boundStalls, STALL_DEFAULTS, stuckOperations, withinDeadline } from '../lib/stall.ts';
-import { HTTP_DEFAULTS } from '../lib/sources/http.ts';
+import { HTTP_DEFAULTS } from '../lib/sources/http/options.ts';
 import { tempDir } from './helpers/cli.ts';
 
 async function fifoWithSilentWriter(): Promise<{ fifo: string; release: () => Promise<void> }> {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { ExitCode } from '../lib/errors.ts';
 import { hostFilePath, hostStatePath } from '../lib/layout.ts';
 import type { PlannedFile } from '../lib/plan.ts';
-import { createHttpSource } from '../lib/sources/http.ts';
+import { createHttpSource } from '../lib/sources/http/source.ts';
 import { Store } from '../lib/store/store.ts';
 import { Installer } from '../lib/update/installer.ts';
 import { StateCache } from '../lib/verify/state-cache.ts';

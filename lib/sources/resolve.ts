@@ -3,7 +3,8 @@ import type { ResolvedSource } from '../manifest/schema.ts';
 import { orderSources } from '../manifest/select.ts';
 import { redactUrl } from '../redact.ts';
 import { createFileSource } from './file.ts';
-import { createHttpSource, type HttpSourceOptions } from './http.ts';
+import type { HttpSourceOptions } from './http/options.ts';
+import { createHttpSource } from './http/source.ts';
 import type { OpenRequest, Source } from './types.ts';
 
 export function createSource(src: ResolvedSource, http: HttpSourceOptions = {}): Source {

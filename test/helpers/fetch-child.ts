@@ -5,7 +5,7 @@
  * the blob path when done.
  */
 import { Semaphore } from '../../lib/concurrency.ts';
-import { createHttpSource } from '../../lib/sources/http.ts';
+import { createHttpSource } from '../../lib/sources/http/source.ts';
 import { fetchBlob } from '../../lib/store/fetch-blob.ts';
 
 const [cacheDir, base, filePath, size, sha256, pieceSize] = process.argv.slice(2) as [string, string, string, string, string, string];

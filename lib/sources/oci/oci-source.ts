@@ -17,7 +17,8 @@ import { IntegrityError, SourceError } from '../../errors.ts';
 import type { ResolvedSource } from '../../manifest/schema.ts';
 import { guardBody } from '../guard-body.ts';
 import { stallBounds } from '../../stall.ts';
-import { parseContentRange, type HttpSourceOptions } from '../http.ts';
+import type { HttpSourceOptions } from '../http/options.ts';
+import { parseContentRange } from '../http/range.ts';
 import type { OpenedRange, OpenRequest, Source } from '../types.ts';
 import { formatReference, header, parseOciReference, readText, RegistryClient } from './registry.ts';
 

@@ -14,7 +14,7 @@ import { IntegrityError, SourceError, UsageError } from '../../errors.ts';
 import { blobPath, hostFilePath } from '../../layout.ts';
 import type { Artifact } from '../../manifest/schema.ts';
 import { sha256File } from '../../verify/hash.ts';
-import type { HttpSourceOptions } from '../http.ts';
+import type { HttpSourceOptions } from '../http/options.ts';
 import { MEDIA, TITLE, type ImageManifest, type Layer } from './oci-source.ts';
 import { formatReference, header, parseOciReference, readText, RegistryClient, type OciReference } from './registry.ts';
 import { commandFor } from '../../invocation.ts';

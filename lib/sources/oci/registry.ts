@@ -16,7 +16,10 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { SourceError, type SourceErrorCode } from '../../errors.ts';
 import { redactText } from '../../redact.ts';
-import { HTTP_DEFAULTS, isLoopbackHost, retryDelayMs, type HttpSourceOptions } from '../http.ts';
+import { HTTP_DEFAULTS, type HttpSourceOptions } from '../http/options.ts';
+import { createProxyAgents, type ProxyAgents } from '../http/proxy-agent.ts';
+import { retryDelayMs } from '../http/retry.ts';
+import { isLoopbackHost } from '../http/url.ts';
 
 export interface OciReference {
   /** host[:port], lowercase */
@@ -157,7 +160,8 @@ export class RegistryClient {
   private readonly tokens = new Map<string, string>();
   private basic = false;
   private readonly secrets: string[] = [];
-  private readonly agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+  /** keep-alive, and HTTPS_PROXY / HTTP_PROXY / NO_PROXY decided per request like the http source */
+  private readonly agents: ProxyAgents;
 
   constructor(
     readonly target: OciReference,
@@ -175,6 +179,7 @@ export class RegistryClient {
       baseDelayMs: opts.retry?.baseDelayMs ?? HTTP_DEFAULTS.baseDelayMs,
       maxDelayMs: opts.retry?.maxDelayMs ?? HTTP_DEFAULTS.maxDelayMs,
     };
+    this.agents = createProxyAgents(this.env, this.connectMs);
   }
 
   /** What any message may say: every token and password this client has seen, removed. */
@@ -312,6 +317,8 @@ export class RegistryClient {
   }
 
   private networkError(err: unknown, what: string, signal?: AbortSignal): SourceError {
+    // the proxy agent's own failures (EPROXY) already say what went wrong
+    if (err instanceof SourceError) return this.error(err.code, err.message, what, { retryable: err.retryable, ...(err.hint ? { hint: err.hint } : {}) });
     const e = err as { code?: string; name?: string; connect?: boolean };
     if (signal?.aborted || e.name === 'AbortError') return this.error('EABORTED', 'aborted', what, { retryable: false });
     const code = e.code ?? '';

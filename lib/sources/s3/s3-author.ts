@@ -9,7 +9,7 @@ import { UsageError } from '../../errors.ts';
 import { mapLimit } from '../../concurrency.ts';
 import { checkSafeRelativePath } from '../../manifest/paths.ts';
 import type { FileEntry, ResolvedSource } from '../../manifest/schema.ts';
-import type { HttpSourceOptions } from '../http.ts';
+import type { HttpSourceOptions } from '../http/options.ts';
 import { createS3Source } from './s3-source.ts';
 
 export interface S3Listed extends FileEntry {

@@ -22,7 +22,9 @@ import type { ResolvedSource } from '../../manifest/schema.ts';
 import { redactText, redactUrl } from '../../redact.ts';
 import { guardBody } from '../guard-body.ts';
 import { stallBounds } from '../../stall.ts';
-import { HTTP_DEFAULTS, parseContentRange, type HttpSourceOptions } from '../http.ts';
+import { HTTP_DEFAULTS, type HttpSourceOptions } from '../http/options.ts';
+import { createProxyAgents } from '../http/proxy-agent.ts';
+import { parseContentRange } from '../http/range.ts';
 import type { OpenedRange, OpenRequest, Source } from '../types.ts';
 
 type Sdk = typeof import('@aws-sdk/client-s3');
@@ -95,6 +97,7 @@ export function createS3Source(src: ResolvedSource, opts: S3SourceOptions = {}):
   const display = `${src.name} (${src.base}${src.endpoint ? ` at ${redactUrl(src.endpoint)}` : ''})`;
   const limits = stallBounds(opts.timeouts);
   const connectMs = opts.timeouts?.connectMs ?? HTTP_DEFAULTS.connectMs;
+  const agents = createProxyAgents(env, connectMs);
   const secrets = [env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN, env.AWS_ACCESS_KEY_ID, env.AWS_SECURITY_TOKEN];
   let client: Promise<S3Client> | undefined;
 
@@ -115,7 +118,11 @@ export function createS3Source(src: ResolvedSource, opts: S3SourceOptions = {}):
 
   /** Map anything the SDK threw to a SourceError naming bucket, key and the S3 error code. */
   function mapError(err: unknown, what: string): SourceError {
-    if (err instanceof SourceError) return err;
+    if (err instanceof SourceError) {
+      // raised by the proxy agent: name the object too
+      if (err.code !== 'EPROXY' || err.message.includes(what)) return err;
+      return fail(err.code, err.message, what, { retryable: err.retryable, ...(err.hint ? { hint: err.hint } : {}) });
+    }
     const e = (err ?? {}) as S3Failure;
     const name = e.Code ?? e.name ?? '';
     const status = e.$metadata?.httpStatusCode;
@@ -174,7 +181,8 @@ export function createS3Source(src: ResolvedSource, opts: S3SourceOptions = {}):
       // (and checksum trailers that some S3-compatible servers refuse)
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { connectionTimeout: connectMs, socketTimeout: limits.idleMs },
+      // HTTPS_PROXY / HTTP_PROXY / NO_PROXY, decided per request like the http source
+      requestHandler: { connectionTimeout: connectMs, socketTimeout: limits.idleMs, httpAgent: agents.http, httpsAgent: agents.https },
       credentials: await credentials(),
       ...opts.clientOverrides,
     };
@@ -196,6 +204,8 @@ export function createS3Source(src: ResolvedSource, opts: S3SourceOptions = {}):
       ...(profile ? { profile } : {}),
       ...(env.AWS_SHARED_CREDENTIALS_FILE ? { filepath: env.AWS_SHARED_CREDENTIALS_FILE } : {}),
       ...(env.AWS_CONFIG_FILE ? { configFilepath: env.AWS_CONFIG_FILE } : {}),
+      // STS (web identity, assumed roles) through the same proxy agents; metadata services stay direct
+      clientConfig: { requestHandler: { httpAgent: agents.http, httpsAgent: agents.https } },
     });
   }
 
