@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ExitCode } from '../lib/errors.ts';
 import { readJsonIfExists, writeFileAtomic } from '../lib/fs-atomic.ts';
 import { ensureRealDir, makeDirs, readOwnFile, refuseLinksBelow } from '../lib/fs-safe.ts';
@@ -69,6 +69,57 @@ describe('links in own folders', () => {
     await expect(writeFileAtomic(path.join(dir2, '.modelmount/state.json'), '{}', 0o644, { realBelow: dir2 })).rejects.toMatchObject({ exitCode: ExitCode.disk });
     expect(await fs.readFile(path.join(elsewhere, 'x.json'), 'utf8')).toBe('theirs');
     await expect(readJsonIfExists(path.join(dir2, '.modelmount/state.json'), { realBelow: dir2 })).rejects.toMatchObject({ exitCode: ExitCode.disk });
+  });
+});
+
+describe('ensureRealDir remembers the folders it checked (issue 15: ~6 lstat per installed file)', () => {
+  const birthTimes = async (dir: string) => (await fs.lstat(dir, { bigint: true })).birthtimeNs > 0n;
+
+  it('a second call for the same folder looks at that folder only (one lstat, no walk)', async () => {
+    const dir = await tempDir();
+    await ensureRealDir(dir, 'a/b/c');
+    if (!(await birthTimes(path.join(dir, 'a/b/c')))) return; // no birth times here: nothing is remembered
+    const lstat = vi.spyOn(fs, 'lstat');
+    const stat = vi.spyOn(fs, 'stat');
+    try {
+      expect(await ensureRealDir(dir, 'a/b/c')).toBe(path.join(dir, 'a/b/c'));
+      expect(lstat.mock.calls.map((c) => c[0])).toEqual([path.join(dir, 'a/b/c')]);
+      expect(stat).not.toHaveBeenCalled();
+    } finally {
+      lstat.mockRestore();
+      stat.mockRestore();
+    }
+  });
+
+  it('a level replaced by a link after the check is refused on the next call; nothing lands in its target', async () => {
+    const dir = await tempDir();
+    const elsewhere = await tempDir();
+    await ensureRealDir(dir, 'a/b/c');
+    await fs.rm(path.join(dir, 'a'), { recursive: true });
+    await fs.mkdir(path.join(elsewhere, 'b/c'), { recursive: true });
+    await fs.symlink(elsewhere, path.join(dir, 'a'));
+    await expect(ensureRealDir(dir, 'a/b/c')).rejects.toMatchObject({ exitCode: ExitCode.disk, code: 'ENOTREALDIR' });
+    expect(await fs.readdir(path.join(elsewhere, 'b/c'))).toEqual([]);
+  });
+
+  it('the folder itself replaced by a link or a file after the check: refused', async () => {
+    const dir = await tempDir();
+    const elsewhere = await tempDir();
+    await ensureRealDir(dir, 'a/b');
+    await fs.rmdir(path.join(dir, 'a/b'));
+    await fs.symlink(elsewhere, path.join(dir, 'a/b'));
+    await expect(ensureRealDir(dir, 'a/b')).rejects.toThrow(`${path.join(dir, 'a/b')} is a symlink`);
+    await fs.rm(path.join(dir, 'a/b'));
+    await fs.writeFile(path.join(dir, 'a/b'), '');
+    await expect(ensureRealDir(dir, 'a/b')).rejects.toThrow(`${path.join(dir, 'a/b')} is not a folder`);
+  });
+
+  it('a folder removed after the check is made again', async () => {
+    const dir = await tempDir();
+    await ensureRealDir(dir, 'a/b/c');
+    await fs.rm(path.join(dir, 'a'), { recursive: true });
+    await ensureRealDir(dir, 'a/b/c');
+    expect((await fs.lstat(path.join(dir, 'a/b/c'))).isDirectory()).toBe(true);
   });
 });
 

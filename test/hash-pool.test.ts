@@ -52,6 +52,54 @@ describe('HashPool', () => {
     }
   });
 
+  it('hashes a small followed file on the calling thread (no worker), and hands it to a worker once it grows past the limit', async () => {
+    const dir = await tempDir();
+    const pool = new HashPool(1, 64 * 1024);
+    const fd = fs.openSync(path.join(dir, 'partial'), 'w+');
+    try {
+      const head = randomBytes(1000);
+      fs.writeSync(fd, head, 0, head.length, 0);
+      const f = pool.follow(fd, head.length); // a resumed partial: 1000 bytes there already
+      const more = randomBytes(20_000);
+      fs.writeSync(fd, more, 0, more.length, head.length);
+      f.advance(head.length + more.length);
+      expect(await f.digest()).toEqual({ sha256: sha(Buffer.concat([head, more])), size: head.length + more.length });
+      expect(pool.workerCount).toBe(0);
+
+      fs.ftruncateSync(fd, 0);
+      f.reset();
+      const again = randomBytes(777);
+      fs.writeSync(fd, again, 0, again.length, 0);
+      f.advance(again.length);
+      expect(await f.digest()).toEqual({ sha256: sha(again), size: again.length });
+      expect(pool.workerCount).toBe(0);
+
+      const big = randomBytes(200 * 1024);
+      fs.writeSync(fd, big, 0, big.length, again.length);
+      f.advance(again.length + big.length);
+      expect(await f.digest()).toEqual({ sha256: sha(Buffer.concat([again, big])), size: again.length + big.length });
+      expect(pool.workerCount).toBe(1);
+      await f.close();
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
+  it('a small followed file cut short: the digest fails with EIO, as on a worker', async () => {
+    const dir = await tempDir();
+    const pool = new HashPool(1, 64 * 1024);
+    const fd = fs.openSync(path.join(dir, 'partial'), 'w+');
+    try {
+      fs.writeSync(fd, randomBytes(100), 0, 100, 0);
+      const f = pool.follow(fd, 0);
+      f.advance(500);
+      await expect(f.digest()).rejects.toMatchObject({ code: 'EIO' });
+      await f.close();
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
   it.runIf(process.platform === 'linux')('runs its workers at a lower priority than the thread that receives downloads', async () => {
     const dir = await tempDir();
     const f = path.join(dir, 'x');

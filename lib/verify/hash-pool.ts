@@ -9,6 +9,8 @@
  * has written (`follow`): handing the received batches to a worker instead cost more CPU than it
  * saved on the 2-core machine we measured (copies, wake-ups), reading back did not.
  */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
@@ -81,13 +83,8 @@ class PoolWorker {
   }
 }
 
-/**
- * sha256 of a file that is being written (a download): a worker reads back what has been written,
- * from the page cache, and hashes it while the main thread receives and writes the rest. Reading
- * back costs a memory copy but takes the hash (~1 s per 2 GiB) off the thread that receives.
- * The caller owns the file descriptor and must `await close()` before closing it.
- */
-export class HashFollower {
+/** A follow job on a worker: it reads back what has been written and hashes it. */
+class WorkerFollow {
   private gen = 0;
   private posted: number;
   private closed = false;
@@ -137,12 +134,93 @@ export class HashFollower {
 /** how far the written bytes must advance before the worker is told */
 const FOLLOW_STEP = 4 * 1024 * 1024;
 
+/**
+ * sha256 of a file that is being written (a download): a worker reads back what has been written,
+ * from the page cache, and hashes it while the main thread receives and writes the rest. Reading
+ * back costs a memory copy but takes the hash (~1 s per 2 GiB) off the thread that receives.
+ * The caller owns the file descriptor and must `await close()` before closing it.
+ *
+ * A file below the pool's `inlineBelow` never reaches a worker: digest() reads it back in one read
+ * and hashes it here. A worker costs four messages per file (follow, digest and its reply, drop);
+ * with thousands of small files those round trips, not hashing, were the main thread's work
+ * (issue 15). The file is handed to a worker as soon as it reaches the limit.
+ */
+export class HashFollower {
+  private onWorker?: WorkerFollow;
+  private hash = createHash('sha256');
+  /** bytes [0, hashed) are in `hash` (while not on a worker) */
+  private hashed = 0;
+  private gen = 0;
+
+  constructor(
+    private readonly pool: HashPool,
+    private readonly fd: number,
+    private avail: number,
+    private readonly inlineBelow: number,
+  ) {
+    if (avail >= inlineBelow) this.onWorker = pool.followOnWorker(fd, avail);
+  }
+
+  /** Bytes [0, avail) are written. */
+  advance(avail: number): void {
+    this.avail = avail;
+    if (this.onWorker) this.onWorker.advance(avail);
+    else if (avail >= this.inlineBelow) this.onWorker = this.pool.followOnWorker(this.fd, avail);
+  }
+
+  /** The file was truncated to 0: start over. */
+  reset(): void {
+    this.avail = 0;
+    if (this.onWorker) return this.onWorker.reset();
+    this.gen++;
+    this.hash = createHash('sha256');
+    this.hashed = 0;
+  }
+
+  /** sha256 (hex) of bytes [0, avail) once they are hashed. The follower stays usable. */
+  async digest(): Promise<{ sha256: string; size: number }> {
+    if (this.onWorker) return this.onWorker.digest();
+    const { gen, avail, hashed } = this;
+    const buf = Buffer.allocUnsafe(avail - hashed);
+    for (let got = 0; got < buf.length; ) {
+      const n = await readAt(this.fd, buf, got, hashed + got);
+      if (n === 0) throw Object.assign(new Error(`read nothing at byte ${hashed + got} of ${avail}`), { code: 'EIO' });
+      got += n;
+    }
+    if (this.onWorker || gen !== this.gen || hashed !== this.hashed) return this.digest(); // reset or moved meanwhile
+    this.hash.update(buf);
+    this.hashed = avail;
+    return { sha256: this.hash.copy().digest('hex'), size: avail };
+  }
+
+  /** Stop; after this nothing reads the file. Never throws; safe to call twice. */
+  async close(): Promise<void> {
+    await this.onWorker?.close();
+  }
+}
+
+function readAt(fd: number, buf: Buffer, offset: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.read(fd, buf, offset, buf.length - offset, position, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+/** below this size a followed file is hashed on the main thread (HashFollower); see bench/RESULTS.md, issue 15 */
+export const INLINE_HASH_BELOW = 256 * 1024;
+
 export class HashPool {
   private readonly workers: PoolWorker[] = [];
   private nextJob = 1;
   private readonly url = new URL('./hash-worker.mjs', import.meta.url);
 
-  constructor(readonly size: number = Math.min(4, Math.max(1, availableParallelism()))) {}
+  /** `inlineBelow`: followed files smaller than this are hashed on the calling thread (HashFollower) */
+  constructor(
+    readonly size: number = Math.min(4, Math.max(1, availableParallelism())),
+    private readonly inlineBelow = 0,
+  ) {}
+
+  /** how many workers are running (tests) */
+  get workerCount(): number {
+    return this.workers.filter((w) => !w.dead).length;
+  }
 
   private pick(): PoolWorker {
     for (let i = this.workers.length - 1; i >= 0; i--) if (this.workers[i]!.dead) this.workers.splice(i, 1);
@@ -179,11 +257,16 @@ export class HashPool {
 
   /** Hash the open file `fd` from byte 0 as it is written; `avail` bytes are there already (a resumed partial). */
   follow(fd: number, avail: number): HashFollower {
+    return new HashFollower(this, fd, avail, this.inlineBelow);
+  }
+
+  /** @internal a follow job on a worker, for HashFollower */
+  followOnWorker(fd: number, avail: number): WorkerFollow {
     const worker = this.pick();
     const job = this.nextJob++;
     worker.follows++;
     worker.post({ type: 'follow', job, fd, avail });
-    return new HashFollower(worker, job, avail);
+    return new WorkerFollow(worker, job, avail);
   }
 }
 
@@ -191,7 +274,7 @@ let shared: HashPool | undefined;
 
 /** The process-wide pool. */
 export function hashPool(): HashPool {
-  shared ??= new HashPool();
+  shared ??= new HashPool(undefined, INLINE_HASH_BELOW);
   return shared;
 }
 
