@@ -1,16 +1,21 @@
-/** What `swarm` and `k8s` share: the selection they render for, and "print, or write atomically to --output". */
+/** What `swarm`, `k8s` and `status --swarm` share: the selection they render for, "print, or write atomically to --output", the swarm status. */
 import path from 'node:path';
 import type { ParsedFlags } from '../cli/args.ts';
-import { toDiskError } from '../errors.ts';
+import { ExitCode, toDiskError } from '../errors.ts';
+import { formatSwarmStatus, swarmStatus } from '../fleet/swarm/status.ts';
 import { writeFileAtomic } from '../fs-atomic.ts';
+import { selectionDigest } from '../manifest/digest.ts';
 import { checkRequire, selectArtifacts } from '../manifest/select.ts';
+import { loadShell } from '../shell.ts';
 import type { Artifact } from '../manifest/schema.ts';
-import type { CommandContext, Io } from './context.ts';
-import { selectOptionsFromFlags } from './installed-selection.ts';
+import type { Io } from '../io.ts';
+import type { RunContext } from '../run-context.ts';
+import { selectOptionsOf } from '../update/installed-set.ts';
+import { loadContext, selectionOptions } from './options.ts';
 
 /** Flags, else the manifest's defaults: never this machine's own install record (the manager need not hold models). */
-export function fleetSelection(ctx: CommandContext, flags: ParsedFlags): Artifact[] {
-  const artifacts = selectArtifacts(ctx.manifest, selectOptionsFromFlags(flags));
+export function fleetSelection(ctx: RunContext, flags: ParsedFlags): Artifact[] {
+  const artifacts = selectArtifacts(ctx.manifest, selectOptionsOf(selectionOptions(flags)));
   checkRequire(ctx.manifest, artifacts.map((a) => a.id));
   return artifacts;
 }
@@ -28,4 +33,17 @@ export async function printOrWrite(text: string, out: string | undefined, io: Io
     throw toDiskError(err, `writing ${file}`) ?? err;
   }
   return file;
+}
+
+export async function swarmShell(io: Io) {
+  return (await loadShell())({ quiet: true, nothrow: true, timeout: '120s', env: io.env, cwd: io.cwd });
+}
+
+/** `swarm status` (and `status --swarm`): per node, the set it holds and the tasks there. */
+export async function printSwarmStatus(flags: ParsedFlags, io: Io): Promise<number> {
+  const ctx = await loadContext(flags, io);
+  const artifacts = fleetSelection(ctx, flags);
+  const report = await swarmStatus(await swarmShell(io), selectionDigest(artifacts));
+  io.stdout.write(ctx.json ? `${JSON.stringify(report, null, 2)}\n` : formatSwarmStatus(report));
+  return ExitCode.ok;
 }

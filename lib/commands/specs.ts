@@ -28,7 +28,46 @@ export const WAIT_FLAG: FlagSpec = {
   help: 'fail at once (exit 6) instead of waiting while another modelmount run uses the same store or host folder',
 };
 
+/** update --apply, rollback --apply */
+export const APPLY_FLAG: FlagSpec = {
+  name: 'apply',
+  type: 'boolean',
+  env: 'MODELS_APPLY',
+  help: 'recreate the running services whose model mounts changed (compose up -d --no-deps), smoke-test, switch back on failure',
+};
+
+/** What runs after an install (update, bootstrap): the Compose override, the smoke test */
+export const POST_INSTALL_FLAGS: FlagSpec[] = [
+  { name: 'compose', type: 'boolean', defaultTrue: true, env: 'MODELS_COMPOSE_OVERRIDE', help: 'skip writing and validating the Compose override' },
+  { name: 'smoke', type: 'boolean', defaultTrue: true, env: 'MODELS_SMOKE', help: 'skip the container smoke test' },
+  { name: 'full', type: 'boolean', help: 'smoke test: also compare sha256 inside the container' },
+];
+
 /** The named flags of a table, in the table's order. */
 export function pickFlags(table: FlagSpec[], ...names: string[]): FlagSpec[] {
   return table.filter((f) => names.includes(f.name));
 }
+
+/** on update, selection adds to what is installed */
+const ADDS: Record<string, string> = {
+  only: 'artifact ids to add to what is installed, comma-separated or repeated (e.g. student/v0_ja); the same as ID arguments',
+  labels: 'add the artifacts with these labels, e.g. lang=ja or lang=ja,en (repeatable; keys AND, values OR)',
+  'include-optional': 'also add the optional artifacts',
+};
+
+/** update's flags (also what a Swarm node's job parses: lib/commands/swarm-node-run.ts) */
+export const UPDATE_FLAGS: FlagSpec[] = [
+  ...SELECTION_FLAGS.map((f) => ({ ...f, help: ADDS[f.name] ?? f.help })),
+  {
+    name: 'prune',
+    type: 'boolean',
+    help: 'make the installed set exactly the selection: installed artifacts not selected leave the override (asks first; --yes confirms; refused if it breaks a require rule)',
+  },
+  ...LOCATION_FLAGS,
+  { name: 'dry-run', type: 'boolean', help: 'print the plan (skip/fetch/copy/relink/repair per file) and change nothing' },
+  { name: 'offline', type: 'boolean', env: 'MODELS_OFFLINE', help: 'install from the store only; fail (exit 3) naming what is missing' },
+  ...POST_INSTALL_FLAGS,
+  APPLY_FLAG,
+  WAIT_FLAG,
+  JSON_FLAG,
+];

@@ -3,22 +3,15 @@ import path from 'node:path';
 import type { ParsedFlags } from '../cli/args.ts';
 import type { CommandSpec } from '../cli/command.ts';
 import { ExitCode, UsageError } from '../errors.ts';
-import { loadShell } from '../shell.ts';
-import { runNodeJob } from '../fleet/swarm/node-run.ts';
+import { runNodeJob } from './swarm-node-run.ts';
 import { DEFAULT_IMAGE, formatProvision, provisionExit, provisionSwarm } from '../fleet/swarm/provision.ts';
 import { baseComposeVersion, renderSwarmOverride } from '../fleet/swarm/override.ts';
 import { formatSwarmSmoke, smokeSwarm } from '../fleet/swarm/smoke.ts';
-import { formatSwarmStatus, swarmStatus } from '../fleet/swarm/status.ts';
-import { selectionDigest } from '../manifest/digest.ts';
-import { loadContext, type Io } from './context.ts';
-import { fleetSelection, printOrWrite } from './fleet-output.ts';
+import { loadContext } from './options.ts';
+import { fleetSelection, printOrWrite, printSwarmStatus, swarmShell } from './fleet-output.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
 
 const SUBCOMMANDS = ['provision', 'override', 'smoke', 'status', 'node-run'] as const;
-
-async function swarmShell(io: Io) {
-  return (await loadShell())({ quiet: true, nothrow: true, timeout: '120s', env: io.env, cwd: io.cwd });
-}
 
 const timeoutMs = (flags: ParsedFlags) => ((flags.timeout as number | undefined) ?? 900) * 1000;
 
@@ -52,6 +45,7 @@ Exit status of provision: 0 when every node holds the set, else the first failin
       throw new UsageError(sub ? `Unknown swarm subcommand "${flags._.join(' ')}".` : 'Which swarm subcommand?', { hint: 'Use modelmount swarm provision, override, smoke or status (modelmount swarm --help).' });
     }
     if (sub === 'node-run') return runNodeJob(flags, io, signal);
+    if (sub === 'status') return printSwarmStatus(flags, io);
     const ctx = await loadContext(flags, io);
     const artifacts = fleetSelection(ctx, flags);
     if (sub === 'override') {
@@ -64,11 +58,6 @@ Exit status of provision: 0 when every node holds the set, else the first failin
       return ExitCode.ok;
     }
     const sh = await swarmShell(io);
-    if (sub === 'status') {
-      const report = await swarmStatus(sh, selectionDigest(artifacts));
-      io.stdout.write(ctx.json ? `${JSON.stringify(report, null, 2)}\n` : formatSwarmStatus(report));
-      return ExitCode.ok;
-    }
     if (sub === 'provision') {
       const report = await provisionSwarm(sh, {
         manifest: ctx.manifest,
