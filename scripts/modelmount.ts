@@ -4,7 +4,7 @@
  * and SIGTERM to an AbortSignal, sets process.exitCode. The logic lives in lib/.
  */
 import { setMaxListeners } from 'node:events';
-import { processIo } from '../lib/commands/context.ts';
+import { processIo } from '../lib/io.ts';
 import { installLastResortHandlers, runCli } from '../lib/cli/run-cli.ts';
 import { commands } from '../lib/commands/index.ts';
 import { stuckOperations, stuckOperationsSettled } from '../lib/stall.ts';

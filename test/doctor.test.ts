@@ -8,7 +8,7 @@ import type { DoctorFinding } from '../lib/doctor/check.ts';
 import { findEscapingSymlinks } from '../lib/doctor/checks/symlink-escapes.ts';
 import { matchDockerignore } from '../lib/doctor/dockerignore.ts';
 import { doctorExitCode, runDoctor, selectedArtifacts } from '../lib/doctor/run-doctor.ts';
-import { formatFindings } from '../lib/commands/doctor-command.ts';
+import { formatFindings } from '../lib/doctor/format-findings.ts';
 import { readInstallRecord, writeInstallRecord } from '../lib/install-record.ts';
 import { artifactDir, hostFilePath } from '../lib/layout.ts';
 import { CONTAINER_DIR, makeFixture, REQUIRE_DOCKER, type Fixture } from './helpers/compose-fixture.ts';

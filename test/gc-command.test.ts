@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { GcReport } from '../lib/commands/gc-command.ts';
+import type { GcReport } from '../lib/gc/report.ts';
 import { blobPath, hostFilePath, hostStatePath, installRecordPath, lockPath, storeStatePath } from '../lib/layout.ts';
 import { statIdentity } from '../lib/verify/state-cache.ts';
 import { withRunLock } from '../lib/lock/run-lock.ts';

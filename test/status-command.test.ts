@@ -6,7 +6,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StatusReport } from '../lib/commands/status-command.ts';
+import type { StatusReport } from '../lib/status/report.ts';
 import { renderOverride } from '../lib/compose/override.ts';
 import { loadManifest } from '../lib/manifest/load.ts';
 import { manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, tempProject, type TestArtifact } from './helpers/cli.ts';

@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blobPath } from '../lib/layout.ts';
-import type { WarmReport } from '../lib/commands/warm-command.ts';
+import type { WarmReport } from '../lib/update/run-warm.ts';
 import { listFiles, manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 

@@ -1,12 +1,12 @@
 import { defineCommand } from '../cli/command.ts';
-import { loadContext } from './context.ts';
-import { composeStep } from './compose-steps.ts';
-import { installedSelection } from './installed-selection.ts';
+import { loadContext, lockOptions, selectionOptions } from './options.ts';
+import { composeStep } from '../releases/compose-steps.ts';
+import { installedSelection } from '../update/installed-set.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, WAIT_FLAG } from './specs.ts';
 import { composeInvocation, composeSettingsOf } from '../compose/override.ts';
 import { findSmokeEngine } from '../smoke/engine.ts';
 import { withRunLock } from '../lock/run-lock.ts';
-import { runLockDirs, runLockOptions } from './run-lock.ts';
+import { runLockDirs, runLockOptions } from '../lock/run-lock-options.ts';
 
 export const composeCommand = defineCommand({
   name: 'compose',
@@ -35,9 +35,9 @@ Holds the host folder's run lock while it reads the install record and writes th
       else io.stdout.write(`${inv.guidance}\n`);
       return 0;
     }
-    const { artifacts, report } = await withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(flags, ctx, 'compose', signal), async () => {
-      const artifacts = await installedSelection(ctx, flags);
-      return { artifacts, report: await composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, force: flags.force, jobs: ctx.jobs }) };
+    const { artifacts, report } = await withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(lockOptions(flags), ctx, 'compose', signal), async () => {
+      const artifacts = await installedSelection(ctx, selectionOptions(flags));
+      return { artifacts, report: await composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, force: Boolean(flags.force), jobs: ctx.jobs }) };
     });
     if (ctx.json) {
       io.stdout.write(`${JSON.stringify({ command: 'compose', ok: true, artifacts: artifacts.map((a) => a.id), ...report }, null, 2)}\n`);

@@ -4,49 +4,16 @@
  * Compose files, services and container folder, and the smoke command; writes a commented
  * manifest that `manifest check` accepts; in a Node project offers the `models:*` npm scripts;
  * offers COMPOSE_FILE in the project's .env so a plain `docker compose up` includes the override.
- * Every question is answered before anything is hashed or written.
+ * Every question is answered before anything is hashed or written (the work: lib/author/init-plan.ts, init-apply.ts).
  */
-import fs from 'node:fs/promises';
-import path from 'node:path';
-import type { FlagSpec, ParsedFlags } from '../cli/args.ts';
-import type { CommandSpec } from '../cli/command.ts';
-import { composeInvocation } from '../compose/override.ts';
-import { UsageError } from '../errors.ts';
-import { pathExists, writeFileAtomic } from '../fs-atomic.ts';
-import { scanArtifactFolder } from '../manifest/scan-artifact-folder.ts';
-import { findArtifactFolders, renderInitManifest, type InitArtifact } from '../manifest/init.ts';
-import { classifySourceUrl } from '../manifest/source-url.ts';
-import { composeSchema } from '../manifest/schema.ts';
-import { parseLabelFlags } from '../manifest/select.ts';
-import type { Manifest } from '../manifest/schema.ts';
-import { formatBytes } from '../ui/format.ts';
-import * as prompts from '../ui/prompts.ts';
-import { listComposeServices } from './bootstrap-command.ts';
-import { DEFAULT_MANIFEST, defaultJobs, isCI, type Io } from './context.ts';
-import { hashWithProgress } from './manifest-command.ts';
+import type { FlagSpec } from '../cli/args.ts';
+import { defineCommand } from '../cli/command.ts';
+import { applyInit } from '../author/init-apply.ts';
+import { COMPOSE_DEFAULT_FILES, DEFAULT_CONTAINER_DIR, DEFAULT_HOST_DIR, DEFAULT_OVERRIDE_NAME, planInit } from '../author/init-plan.ts';
 import { commandFor, formatExamples } from '../invocation.ts';
-import { relativeInside } from '../path-inside.ts';
+import { DEFAULT_MANIFEST } from '../run-context.ts';
 
-export const DEFAULT_HOST_DIR = 'models';
-export const DEFAULT_CONTAINER_DIR = '/models';
-export const DEFAULT_OVERRIDE_NAME = 'compose.models.yaml';
-/** the files `docker compose` reads by default, in its order */
-const COMPOSE_DEFAULT_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml'];
-/** the npm scripts init offers: script name → modelmount subcommand */
-export const NPM_SCRIPTS: Record<string, string> = {
-  'models:update': 'update',
-  'models:verify': 'verify',
-  'models:compose': 'compose',
-  'models:doctor': 'doctor',
-  'models:smoke': 'smoke',
-  'models:status': 'status',
-  'models:warm': 'warm',
-  'models:gc': 'gc',
-  'models:manifest': 'manifest',
-  'models:bootstrap': 'bootstrap',
-};
-
-const INIT_FLAGS: FlagSpec[] = [
+const INIT_FLAGS = [
   { name: 'host-dir', type: 'string', value: 'DIR', help: `host folder the containers mount (default ${DEFAULT_HOST_DIR})` },
   { name: 'from', type: 'string', value: 'DIR', help: 'folder of existing artifacts, one sub-folder per artifact, hashed into entries (default: the host folder when it holds files)' },
   { name: 'labels', type: 'list', value: '[ID:]K=V', help: 'labels: K=V for every artifact, ID:K=V for one, e.g. student/v0_ja:lang=ja (default: none)' },
@@ -62,269 +29,9 @@ const INIT_FLAGS: FlagSpec[] = [
   { name: 'dry-run', type: 'boolean', help: 'ask and hash, print the manifest, write nothing' },
   { name: 'yes', type: 'boolean', alias: 'y', env: 'MODELS_YES', help: 'ask nothing: take the flags and the defaults' },
   { name: 'jobs', type: 'number', value: 'N', env: 'MODELS_JOBS', alias: 'j', help: 'files hashed at once (default 1 per core, 2 to 4)' },
-];
+] as const satisfies readonly FlagSpec[];
 
-/** relative to the current folder when inside it, else absolute */
-function shown(cwd: string, p: string): string {
-  return relativeInside(cwd, p) || p;
-}
-
-function given(flags: ParsedFlags, name: string): boolean {
-  return flags.given.has(name);
-}
-
-/** A question nobody can answer here: say which flag answers it. */
-function needFlag(what: string, example: string): UsageError {
-  return new UsageError(`init needs ${what}, and there is no terminal to ask on.`, { hint: `Pass it as a flag, e.g. ${example} (\`${commandFor('init', '--help')}\` lists every flag).` });
-}
-
-async function holdsFiles(dir: string): Promise<boolean> {
-  const entries = await fs.readdir(dir).catch(() => []);
-  return entries.some((e) => e !== '.modelmount');
-}
-
-function checkSources(urls: string[], cwd: string): true | string {
-  if (urls.length === 0) return 'Give at least one URL or folder.';
-  for (const u of urls) {
-    const c = classifySourceUrl(u, cwd);
-    if ('error' in c) return `${u}: ${c.error} (${c.fix}).`;
-  }
-  return true;
-}
-
-function checkContainerDir(dir: string): true | string {
-  return composeSchema.shape.containerDir.safeParse(dir).success ? true : `${JSON.stringify(dir)} must be an absolute container path without a trailing slash, e.g. ${DEFAULT_CONTAINER_DIR}.`;
-}
-
-async function checkComposeFiles(files: string[], cwd: string): Promise<true | string> {
-  for (const f of files) if (!(await pathExists(path.resolve(cwd, f)))) return `${f} does not exist (in ${cwd}).`;
-  return true;
-}
-
-function splitList(answer: string): string[] {
-  return answer
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
-
-/** --labels: K=V for every artifact, ID:K=V for one artifact. */
-function labelsFromFlags(values: string[], ids: string[]): Map<string, Record<string, string>> {
-  const out = new Map<string, Record<string, string>>(ids.map((id) => [id, {}]));
-  for (const raw of values) {
-    const colon = raw.indexOf(':');
-    const eq = raw.indexOf('=');
-    const id = colon >= 0 && (eq === -1 || colon < eq) ? raw.slice(0, colon) : undefined;
-    const spec = id === undefined ? raw : raw.slice(colon + 1);
-    if (id !== undefined && !out.has(id)) throw new UsageError(`--labels ${raw}: there is no artifact ${id}.`, { hint: `The artifacts found are ${ids.join(', ')}.` });
-    for (const [k, vs] of Object.entries(parseLabelFlags([spec]))) {
-      if (vs.length !== 1) throw new UsageError(`--labels ${raw}: an artifact has one value per label.`, { hint: `e.g. --labels ${id ? `${id}:` : ''}${k}=${vs[0]}` });
-      for (const target of id === undefined ? ids : [id]) out.get(target)![k] = vs[0]!;
-    }
-  }
-  return out;
-}
-
-function parseOneLabelAnswer(answer: string): Record<string, string> {
-  if (!answer) return {};
-  const out: Record<string, string> = {};
-  for (const piece of splitList(answer)) {
-    const [k, vs] = Object.entries(parseLabelFlags([piece]))[0]!;
-    out[k] = vs[0]!;
-  }
-  return out;
-}
-
-function labelAnswerProblem(answer: string): true | string {
-  try {
-    parseOneLabelAnswer(answer);
-    return true;
-  } catch (err) {
-    return (err as Error).message;
-  }
-}
-
-export interface InitPlan {
-  manifestPath: string;
-  text: string;
-  manifest: Manifest;
-  /** package.json to edit and the scripts to add (those it lacks) */
-  npmScripts?: { file: string; add: Record<string, string>; kept: string[]; installed: boolean };
-  /** .env to write COMPOSE_FILE into, and the value */
-  composeEnv?: { file: string; value: string };
-}
-
-/** npm scripts that run modelmount on this manifest: `modelmount <cmd>` (+ --manifest when not the default). */
-function npmScriptsFor(manifestPath: string, projectDir: string): Record<string, string> {
-  const rel = path.relative(projectDir, manifestPath).split(path.sep).join('/');
-  const manifestArg = rel === DEFAULT_MANIFEST.split(path.sep).join('/') ? '' : ` --manifest ${/^[A-Za-z0-9_./-]+$/.test(rel) ? rel : JSON.stringify(rel)}`;
-  return Object.fromEntries(Object.entries(NPM_SCRIPTS).map(([name, cmd]) => [name, `modelmount ${cmd}${manifestArg}`]));
-}
-
-/** COMPOSE_FILE for the .env next to the first Compose file: its current entries, plus the base files and the override. */
-function composeFileValue(manifest: Manifest, envDir: string, current: string | undefined): string {
-  const wanted = composeInvocation(manifest, undefined, { cwd: envDir }).composeFile.split(path.delimiter);
-  const existing = (current ?? '')
-    .split(path.delimiter)
-    .map((s) => s.trim())
-    .filter(Boolean);
-  return [...existing, ...wanted.filter((w) => !existing.some((e) => path.resolve(envDir, e) === path.resolve(envDir, w)))].join(path.delimiter);
-}
-
-const ENV_LINE = /^\s*(?:export\s+)?COMPOSE_FILE\s*=\s*(.*)$/;
-
-function unquote(v: string): string {
-  const t = v.trim();
-  return /^(['"]).*\1$/.test(t) ? t.slice(1, -1) : t.replace(/\s+#.*$/, '');
-}
-
-/** Ask every open question, hash, render: nothing is written here. */
-async function planInit(flags: ParsedFlags, io: Io, signal: AbortSignal): Promise<InitPlan> {
-  const cwd = io.cwd;
-  const interactive = io.isTTY && !flags.yes && !isCI(io.env);
-  const manifestPath = path.resolve(cwd, (flags.manifest as string | undefined) ?? DEFAULT_MANIFEST);
-  if (!flags.force && !flags['dry-run'] && (await pathExists(manifestPath))) {
-    throw new UsageError(`${shown(cwd, manifestPath)} already exists.`, {
-      code: 'EEXIST',
-      hint: `Add artifacts to it with \`${commandFor('manifest add', '<folder> --id <id>')}\`, write another with --manifest PATH, or replace it with --force.`,
-    });
-  }
-
-  const hostDir = path.resolve(cwd, given(flags, 'host-dir') ? (flags['host-dir'] as string) : interactive ? await prompts.askHostDir(DEFAULT_HOST_DIR) : DEFAULT_HOST_DIR);
-
-  let from: string;
-  if (given(flags, 'from')) from = path.resolve(cwd, flags.from as string);
-  else if (interactive) {
-    const def = (await holdsFiles(hostDir)) ? shown(cwd, hostDir) : undefined;
-    from = path.resolve(cwd, await prompts.askArtifactsFolder(def, async (v) => (v && (await fs.stat(path.resolve(cwd, v)).catch(() => undefined))?.isDirectory() ? true : `${v || 'an empty answer'} is not a folder.`)));
-  } else if (await holdsFiles(hostDir)) from = hostDir;
-  else throw needFlag('the folder of the artifacts to describe (one sub-folder per artifact)', '--from ./artifacts');
-  const folders = await findArtifactFolders(from);
-  // every folder is checked (symlinks, unsafe names) before anything is asked or hashed
-  const scanned = [];
-  for (const f of folders) scanned.push({ ...f, files: await scanArtifactFolder(f.folder) });
-  const ids = folders.map((f) => f.id);
-
-  let labels: Map<string, Record<string, string>>;
-  if (given(flags, 'labels')) labels = labelsFromFlags(flags.labels as string[], ids);
-  else {
-    labels = new Map(ids.map((id) => [id, {}]));
-    if (interactive) for (const id of ids) labels.set(id, parseOneLabelAnswer(await prompts.askArtifactLabels(id, labelAnswerProblem)));
-  }
-
-  let sources: string[];
-  if (given(flags, 'sources')) {
-    sources = flags.sources as string[];
-    const problem = checkSources(sources, cwd);
-    if (problem !== true) throw new UsageError(`--sources: ${problem}`, { hint: 'e.g. --sources https://models.example.com/ml/ (where <artifact id>/<file> is served), or a folder path.' });
-  } else if (interactive) sources = splitList(await prompts.askSourceUrls((v) => checkSources(splitList(v), cwd)));
-  else throw needFlag('the sources the artifacts are downloaded from', '--sources https://models.example.com/ml/ (serving <artifact id>/<file>), or a folder path');
-  // folders are written relative to the manifest: resolve them against where the user typed them
-  sources = sources.map((s) => (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(s) ? s : path.resolve(cwd, s)));
-
-  const detected: string[] = [];
-  for (const f of COMPOSE_DEFAULT_FILES) if (await pathExists(path.join(cwd, f))) detected.push(f);
-  let composeFiles: string[];
-  if (given(flags, 'compose-files')) {
-    composeFiles = flags['compose-files'] as string[];
-    const problem = await checkComposeFiles(composeFiles, cwd);
-    if (problem !== true) throw new UsageError(`--compose-files: ${problem}`, { hint: 'Name your base Compose files, e.g. --compose-files compose.yaml.' });
-  } else if (interactive) composeFiles = splitList(await prompts.askComposeFiles(detected.slice(0, 1), (v) => checkComposeFiles(splitList(v), cwd)));
-  else composeFiles = detected.slice(0, 1);
-  composeFiles = composeFiles.map((f) => path.resolve(cwd, f));
-
-  let compose: Parameters<typeof renderInitManifest>[0]['compose'];
-  let smokeCommand: string | undefined;
-  if (composeFiles.length) {
-    const all = await listComposeServices(composeFiles);
-    if (all.length === 0) throw new UsageError(`${composeFiles.map((f) => shown(cwd, f)).join(', ')} define${composeFiles.length === 1 ? 's' : ''} no services.`, { hint: 'Name the Compose files that define your services with --compose-files.' });
-    let services: string[];
-    if (given(flags, 'services')) {
-      services = flags.services as string[];
-      const unknown = services.filter((s) => !all.includes(s));
-      if (unknown.length) throw new UsageError(`--services: ${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not defined in ${composeFiles.map((f) => shown(cwd, f)).join(', ')}.`, { hint: `The services there: ${all.join(', ')}.` });
-    } else if (all.length === 1) services = all;
-    else if (interactive) services = await prompts.askServices(all, []);
-    else throw needFlag(`the services that load the models (${all.join(', ')})`, `--services ${all[0]}`);
-
-    let containerDir: string;
-    if (given(flags, 'container-dir')) {
-      containerDir = flags['container-dir'] as string;
-      const problem = checkContainerDir(containerDir);
-      if (problem !== true) throw new UsageError(`--container-dir: ${problem}`);
-    } else containerDir = interactive ? await prompts.askContainerDir(DEFAULT_CONTAINER_DIR, checkContainerDir) : DEFAULT_CONTAINER_DIR;
-    const override = given(flags, 'override') ? path.resolve(cwd, flags.override as string) : path.join(path.dirname(composeFiles[0]!), DEFAULT_OVERRIDE_NAME);
-    compose = { files: composeFiles, services, override, containerDir };
-    smokeCommand = given(flags, 'smoke-command') ? (flags['smoke-command'] as string) : interactive ? await prompts.askSmokeCommand() : undefined;
-  } else if (given(flags, 'services') || given(flags, 'smoke-command')) {
-    throw new UsageError('--services and --smoke-command need Compose files, and none were found here.', { hint: 'Name them with --compose-files compose.yaml.' });
-  }
-
-  // the questions about files init would edit: asked now too, so nothing waits after the hashing
-  const projectDir = cwd;
-  const packageJson = path.join(projectDir, 'package.json');
-  const scripts = npmScriptsFor(manifestPath, projectDir);
-  let npmScripts: InitPlan['npmScripts'];
-  if (await pathExists(packageJson)) {
-    const pkg = JSON.parse(await fs.readFile(packageJson, 'utf8')) as { scripts?: Record<string, string>; dependencies?: Record<string, string>; devDependencies?: Record<string, string> };
-    const installed = Boolean(pkg.dependencies?.modelmount ?? pkg.devDependencies?.modelmount);
-    const add = Object.fromEntries(Object.entries(scripts).filter(([name]) => pkg.scripts?.[name] === undefined));
-    const kept = Object.keys(scripts).filter((name) => pkg.scripts?.[name] !== undefined && pkg.scripts[name] !== scripts[name]);
-    const want = given(flags, 'npm-scripts') ? Boolean(flags['npm-scripts']) : interactive && Object.keys(add).length > 0 ? await prompts.confirmNpmScripts(Object.keys(add)) : false;
-    if (want) npmScripts = { file: packageJson, add, kept, installed };
-  } else if (given(flags, 'npm-scripts') && flags['npm-scripts']) {
-    throw new UsageError(`--npm-scripts: there is no package.json in ${projectDir} (not a Node project).`, { hint: 'Leave out --npm-scripts; run modelmount with npx modelmount <command>.' });
-  }
-
-  const artifacts: InitArtifact[] = [];
-  for (const s of scanned) {
-    const files = await hashWithProgress(s.files, shown(cwd, s.folder), io, { jobs: (flags.jobs as number | undefined) ?? defaultJobs(), json: false, signal });
-    artifacts.push({ id: s.id, labels: labels.get(s.id) ?? {}, files });
-  }
-  signal.throwIfAborted();
-  const { text, manifest } = renderInitManifest({ manifestPath, hostDir, sources, artifacts, ...(compose ? { compose } : {}), ...(smokeCommand ? { smokeCommand } : {}) });
-
-  let composeEnv: InitPlan['composeEnv'];
-  if (compose) {
-    const envFile = path.join(path.dirname(compose.files[0]!), '.env');
-    const currentText = await fs.readFile(envFile, 'utf8').catch(() => '');
-    const currentLine = currentText.split('\n').map((l) => ENV_LINE.exec(l)).find(Boolean);
-    const value = composeFileValue(manifest, path.dirname(envFile), currentLine ? unquote(currentLine[1]!) : undefined);
-    const want = given(flags, 'compose-env') ? Boolean(flags['compose-env']) : interactive ? await prompts.confirmComposeEnv(shown(cwd, envFile), value) : false;
-    if (want) composeEnv = { file: envFile, value };
-  } else if (given(flags, 'compose-env') && flags['compose-env']) {
-    throw new UsageError('--compose-env needs Compose files, and none were found here.', { hint: 'Name them with --compose-files compose.yaml.' });
-  }
-  return { manifestPath, text, manifest, ...(npmScripts ? { npmScripts } : {}), ...(composeEnv ? { composeEnv } : {}) };
-}
-
-async function writePackageScripts(file: string, add: Record<string, string>): Promise<void> {
-  const text = await fs.readFile(file, 'utf8');
-  const indent = /^\{\s*\n([ \t]+)"/.exec(text)?.[1] ?? '  ';
-  const pkg = JSON.parse(text) as { scripts?: Record<string, string> };
-  pkg.scripts = { ...pkg.scripts, ...add };
-  const mode = (await fs.stat(file)).mode & 0o777;
-  await writeFileAtomic(file, `${JSON.stringify(pkg, null, indent)}${text.endsWith('\n') ? '\n' : ''}`, mode);
-}
-
-async function writeComposeEnv(file: string, value: string): Promise<void> {
-  const current = await fs.readFile(file, 'utf8').catch(() => undefined);
-  const line = `COMPOSE_FILE=${value}`;
-  let next: string;
-  if (current === undefined) next = `# Compose reads this file: COMPOSE_FILE makes a plain \`docker compose up\` include modelmount's override.\n${line}\n`;
-  else {
-    const lines = current.replace(/\n$/, '').split('\n');
-    const at = lines.findIndex((l) => ENV_LINE.test(l));
-    if (at >= 0) lines[at] = line;
-    else if (lines.length === 1 && lines[0] === '') lines[0] = line;
-    else lines.push(line);
-    next = `${lines.join('\n')}\n`;
-  }
-  const mode = current === undefined ? 0o644 : (await fs.stat(file)).mode & 0o777;
-  await writeFileAtomic(file, next, mode);
-}
-
-export const initCommand: CommandSpec = {
+export const initCommand = defineCommand({
   name: 'init',
   summary: 'start a manifest in your project: hash existing artifacts, name the sources and the Compose services',
   usage: 'modelmount init [--from DIR] [--sources URLS] [--host-dir DIR] [--compose-files FILES] [--services NAMES] [--container-dir DIR] [options]',
@@ -342,34 +49,33 @@ ${formatExamples([
 ])}`;
   },
   async run(flags, io, signal) {
-    const plan = await planInit(flags, io, signal);
+    const given = (name: (typeof INIT_FLAGS)[number]['name']) => flags.given.has(name);
+    const plan = await planInit(
+      {
+        manifest: flags.manifest,
+        hostDir: given('host-dir') ? flags['host-dir'] : undefined,
+        from: given('from') ? flags.from : undefined,
+        labels: given('labels') ? flags.labels : undefined,
+        sources: given('sources') ? flags.sources : undefined,
+        composeFiles: given('compose-files') ? flags['compose-files'] : undefined,
+        services: given('services') ? flags.services : undefined,
+        containerDir: given('container-dir') ? flags['container-dir'] : undefined,
+        override: given('override') ? flags.override : undefined,
+        smokeCommand: given('smoke-command') ? flags['smoke-command'] : undefined,
+        npmScripts: given('npm-scripts') ? Boolean(flags['npm-scripts']) : undefined,
+        composeEnv: given('compose-env') ? Boolean(flags['compose-env']) : undefined,
+        force: Boolean(flags.force),
+        dryRun: Boolean(flags['dry-run']),
+        yes: Boolean(flags.yes),
+        jobs: flags.jobs,
+      },
+      io,
+      signal,
+    );
     if (flags['dry-run']) {
       io.stdout.write(plan.text);
       return 0;
     }
-    await fs.mkdir(path.dirname(plan.manifestPath), { recursive: true });
-    await writeFileAtomic(plan.manifestPath, plan.text);
-    const files = plan.manifest.artifacts.flatMap((a) => a.files);
-    const say = (line: string) => io.stdout.write(`${line}\n`);
-    say(
-      `✔ Wrote ${shown(io.cwd, plan.manifestPath)}: ${plan.manifest.artifacts.length} artifact${plan.manifest.artifacts.length === 1 ? '' : 's'} (${plan.manifest.artifacts.map((a) => a.id).join(', ')}), ${files.length} file${files.length === 1 ? '' : 's'}, ${formatBytes(files.reduce((s, f) => s + f.size, 0))}.`,
-    );
-    if (plan.npmScripts) {
-      await writePackageScripts(plan.npmScripts.file, plan.npmScripts.add);
-      const added = Object.keys(plan.npmScripts.add);
-      if (added.length) say(`✔ Added the npm scripts ${added.join(', ')} to ${shown(io.cwd, plan.npmScripts.file)}.`);
-      if (plan.npmScripts.kept.length) say(`  Kept your own ${plan.npmScripts.kept.join(', ')}.`);
-      if (!plan.npmScripts.installed) say('  modelmount is not among its dependencies yet: `npm install -D modelmount` so the scripts find it.');
-    }
-    if (plan.composeEnv) {
-      await writeComposeEnv(plan.composeEnv.file, plan.composeEnv.value);
-      say(`✔ Set COMPOSE_FILE=${plan.composeEnv.value} in ${shown(io.cwd, plan.composeEnv.file)}: a plain \`docker compose up\` includes the override.`);
-    }
-    const manifestArg = plan.manifestPath === path.resolve(io.cwd, DEFAULT_MANIFEST) ? '' : `--manifest ${shown(io.cwd, plan.manifestPath)}`;
-    // the scripts just added carry --manifest themselves
-    const update = plan.npmScripts?.add['models:update'] ? 'npm run models:update' : commandFor('update', manifestArg);
-    say(`Next: publish the artifacts at the source${plan.manifest.sources.length === 1 ? '' : 's'} (<url><artifact id>/<file>) if they are not there yet, then`);
-    say(`  ${update}   installs and verifies them${plan.manifest.compose ? `, writes ${shown(io.cwd, plan.manifest.compose.override)} and smoke-tests ${plan.manifest.compose.services.join(', ')}` : ''}.`);
-    return 0;
+    return applyInit(plan, io);
   },
-};
+});

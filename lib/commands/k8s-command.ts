@@ -7,7 +7,7 @@ import { ExitCode, UsageError } from '../errors.ts';
 import { renderK8sYaml, type K8sKind, type K8sPattern, type K8sVolume } from '../fleet/k8s/render.ts';
 import { DEFAULT_IMAGE } from '../fleet/swarm/provision.ts';
 import { serviceImage } from '../compose/services.ts';
-import { loadContext } from './context.ts';
+import { loadContext } from './options.ts';
 import { fleetSelection, printOrWrite } from './fleet-output.ts';
 import { pickFlags, SELECTION_FLAGS } from './specs.ts';
 

@@ -1,23 +1,11 @@
 import { defineCommand } from '../cli/command.ts';
 import type { SmokeReport } from '../smoke/report.ts';
 import { SmokeError } from '../errors.ts';
-import { loadContext } from './context.ts';
-import { smokeStep } from './compose-steps.ts';
-import { installedSelection } from './installed-selection.ts';
+import { formatSmoke } from '../smoke/format-smoke.ts';
+import { smokeStep } from '../releases/compose-steps.ts';
+import { installedSelection } from '../update/installed-set.ts';
+import { loadContext, selectionOptions } from './options.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
-
-export function formatSmoke(report: SmokeReport): string {
-  const lines: string[] = [];
-  for (const s of report.services) {
-    lines.push(`${s.failures.length ? '✖' : '✔'} ${s.service}: step 1 (files in the container) ${s.check.status}${s.command ? `, step 2 (smoke command) ${s.command.status}` : ', no smoke.command in the manifest'}`);
-    // first line of each failure; the app's output is shown once, below
-    for (const f of s.failures) lines.push(`    ✖ ${f.message.split('\n')[0]!.replace(/:$/, '')}`);
-    for (const w of s.warnings) lines.push(`    ⚠ ${w}`);
-    if (s.command && s.command.status !== 'passed' && s.command.outputTail.length) lines.push(...s.command.outputTail.map((t) => `    | ${t}`));
-  }
-  lines.push(`${report.ok ? 'OK' : 'FAILED'}: smoke test in ${(report.durationMs / 1000).toFixed(1)} s with ${report.engine.command.join(' ')} ${report.engine.fullVersion}.`);
-  return `${lines.join('\n')}\n`;
-}
 
 export const smokeCommand = defineCommand({
   name: 'smoke',
@@ -33,11 +21,11 @@ export const smokeCommand = defineCommand({
   details: 'Checks the installed set (what update installed, all mounted by the override), or only the artifacts named by arguments / --only / --labels. Exit 8 when a service does not see an artifact read-only with the manifest sizes, or smoke.command fails or times out.',
   async run(flags, io, signal) {
     const ctx = await loadContext(flags, io);
-    const artifacts = await installedSelection(ctx, flags);
+    const artifacts = await installedSelection(ctx, selectionOptions(flags));
     let report: SmokeReport | undefined;
     let error: SmokeError | undefined;
     try {
-      report = (await smokeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, full: flags.full, signal, optional: false, onStep: ctx.json ? undefined : (m) => ctx.log(`  ${m}`) })).report;
+      report = (await smokeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, full: Boolean(flags.full), signal, optional: false, onStep: ctx.json ? undefined : (m) => ctx.log(`  ${m}`) })).report;
     } catch (err) {
       if (!(err instanceof SmokeError) || !err.data?.report) throw err;
       error = err;

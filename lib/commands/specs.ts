@@ -40,7 +40,46 @@ export const SERVICES_FLAG = {
 export type LocationFlag = (typeof LOCATION_FLAGS)[number];
 export type SelectionFlag = (typeof SELECTION_FLAGS)[number];
 
+/** update --apply, rollback --apply */
+export const APPLY_FLAG = {
+  name: 'apply',
+  type: 'boolean',
+  env: 'MODELS_APPLY',
+  help: 'recreate the running services whose model mounts changed (compose up -d --no-deps), smoke-test, switch back on failure',
+} as const satisfies FlagSpec;
+
+/** What runs after an install (update, bootstrap): the Compose override, the smoke test */
+export const POST_INSTALL_FLAGS = [
+  { name: 'compose', type: 'boolean', defaultTrue: true, env: 'MODELS_COMPOSE_OVERRIDE', help: 'skip writing and validating the Compose override' },
+  { name: 'smoke', type: 'boolean', defaultTrue: true, env: 'MODELS_SMOKE', help: 'skip the container smoke test' },
+  { name: 'full', type: 'boolean', help: 'smoke test: also compare sha256 inside the container' },
+] as const satisfies readonly FlagSpec[];
+
 /** The named flags of a table, in the table's order. */
 export function pickFlags<S extends FlagSpec, N extends S['name']>(table: readonly S[], ...names: N[]): Extract<S, { name: N }>[] {
   return table.filter((f): f is Extract<S, { name: N }> => (names as string[]).includes(f.name));
 }
+
+/** on update, selection adds to what is installed */
+const ADDS: Record<string, string> = {
+  only: 'artifact ids to add to what is installed, comma-separated or repeated (e.g. student/v0_ja); the same as ID arguments',
+  labels: 'add the artifacts with these labels, e.g. lang=ja or lang=ja,en (repeatable; keys AND, values OR)',
+  'include-optional': 'also add the optional artifacts',
+};
+
+/** update's flags (also what a Swarm node's job parses: lib/commands/swarm-node-run.ts) */
+export const UPDATE_FLAGS = [
+  ...SELECTION_FLAGS.map((f) => ({ ...f, help: ADDS[f.name] ?? f.help })),
+  {
+    name: 'prune',
+    type: 'boolean',
+    help: 'make the installed set exactly the selection: installed artifacts not selected leave the override (asks first; --yes confirms; refused if it breaks a require rule)',
+  },
+  ...LOCATION_FLAGS,
+  { name: 'dry-run', type: 'boolean', help: 'print the plan (skip/fetch/copy/relink/repair per file) and change nothing' },
+  { name: 'offline', type: 'boolean', env: 'MODELS_OFFLINE', help: 'install from the store only; fail (exit 3) naming what is missing' },
+  ...POST_INSTALL_FLAGS,
+  APPLY_FLAG,
+  WAIT_FLAG,
+  JSON_FLAG,
+] as const satisfies readonly FlagSpec[];

@@ -1,26 +1,20 @@
 /** `modelmount swarm provision | override | smoke | node-run`: thin; the work is in lib/fleet/swarm/. */
 import path from 'node:path';
-import { defineCommand, type CommandSpec } from '../cli/command.ts';
+import { defineCommand } from '../cli/command.ts';
 import { ExitCode, UsageError } from '../errors.ts';
-import { loadShell } from '../shell.ts';
-import { runNodeJob } from '../fleet/swarm/node-run.ts';
+import { runNodeJob } from './swarm-node-run.ts';
 import { DEFAULT_IMAGE, formatProvision, provisionExit, provisionSwarm } from '../fleet/swarm/provision.ts';
 import { baseComposeVersion, renderSwarmOverride } from '../fleet/swarm/override.ts';
 import { formatSwarmSmoke, smokeSwarm } from '../fleet/swarm/smoke.ts';
-import { formatSwarmStatus, swarmStatus } from '../fleet/swarm/status.ts';
-import { selectionDigest } from '../manifest/digest.ts';
-import { loadContext, type Io } from './context.ts';
-import { fleetSelection, printOrWrite } from './fleet-output.ts';
+import { loadContext } from './options.ts';
+import { fleetSelection, printOrWrite, printSwarmStatus, swarmShell } from './fleet-output.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
 
 const SUBCOMMANDS = ['provision', 'override', 'smoke', 'status', 'node-run'] as const;
 
-async function swarmShell(io: Io) {
-  return (await loadShell())({ quiet: true, nothrow: true, timeout: '120s', env: io.env, cwd: io.cwd });
-}
+const timeoutMs = (seconds: number | undefined) => (seconds ?? 900) * 1000;
 
-// typed inside; exported untyped while `status --swarm` (status-command.ts, flags untyped) runs it with its own flags
-export const swarmCommand: CommandSpec = defineCommand({
+export const swarmCommand = defineCommand({
   name: 'swarm',
   operands: 'own',
   summary: 'Docker Swarm: provision every node (global-job + node label), write the stack override, smoke-test per node',
@@ -50,9 +44,9 @@ Exit status of provision: 0 when every node holds the set, else the first failin
       throw new UsageError(sub ? `Unknown swarm subcommand "${flags._.join(' ')}".` : 'Which swarm subcommand?', { hint: 'Use modelmount swarm provision, override, smoke or status (modelmount swarm --help).' });
     }
     if (sub === 'node-run') return runNodeJob(flags, io, signal);
+    if (sub === 'status') return printSwarmStatus(flags, io);
     const ctx = await loadContext(flags, io);
     const artifacts = fleetSelection(ctx, flags);
-    const timeoutMs = (flags.timeout ?? 900) * 1000;
     if (sub === 'override') {
       const text = renderSwarmOverride({ manifest: ctx.manifest, artifacts, baseVersion: await baseComposeVersion(ctx.manifest) });
       const out = flags.output;
@@ -63,11 +57,6 @@ Exit status of provision: 0 when every node holds the set, else the first failin
       return ExitCode.ok;
     }
     const sh = await swarmShell(io);
-    if (sub === 'status') {
-      const report = await swarmStatus(sh, selectionDigest(artifacts));
-      io.stdout.write(ctx.json ? `${JSON.stringify(report, null, 2)}\n` : formatSwarmStatus(report));
-      return ExitCode.ok;
-    }
     if (sub === 'provision') {
       const report = await provisionSwarm(sh, {
         manifest: ctx.manifest,
@@ -79,7 +68,7 @@ Exit status of provision: 0 when every node holds the set, else the first failin
         retries: flags.retries,
         source: flags.source,
         env: io.env,
-        timeoutMs,
+        timeoutMs: timeoutMs(flags.timeout),
         signal,
         log: ctx.json ? undefined : ctx.log,
       });
@@ -92,7 +81,7 @@ Exit status of provision: 0 when every node holds the set, else the first failin
       hostDir: ctx.hostDir,
       service: flags.service,
       image: flags.image,
-      timeoutMs,
+      timeoutMs: timeoutMs(flags.timeout),
       signal,
     });
     io.stdout.write(ctx.json ? `${JSON.stringify(report, null, 2)}\n` : formatSwarmSmoke(report));

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { runCli } from '../../lib/cli/run-cli.ts';
 import { commands } from '../../lib/commands/index.ts';
-import type { Io } from '../../lib/commands/context.ts';
+import type { Io } from '../../lib/io.ts';
 import type { Clock } from '../../lib/clock.ts';
 
 export interface CliResult {

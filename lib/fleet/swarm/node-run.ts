@@ -11,10 +11,8 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { COMMON_FLAGS, parseFlags, type FlagsMeta } from '../../cli/args.ts';
 import type { Io } from '../../io.ts';
-import { runUpdate } from '../../commands/update.ts';
-import { updateCommand } from '../../commands/update-command.ts';
+import { runUpdate, type UpdateOptions } from '../../update/run-update.ts';
 import { ExitCode, ModelmountError } from '../../errors.ts';
 import { loadManifest } from '../../manifest/load.ts';
 import { selectionDigest } from '../../manifest/digest.ts';
@@ -67,29 +65,27 @@ const silent = (): NodeJS.WritableStream => {
   return sink;
 };
 
-/** The swarm flags a node job passes on to update (lib/commands/swarm-command.ts). */
-export interface NodeJobFlags extends Partial<FlagsMeta<string>> {
-  manifest?: string | undefined;
-  only?: string[] | undefined;
-  'host-dir'?: string | undefined;
-  'cache-dir'?: string | undefined;
-  retries?: number | undefined;
-  jobs?: number | undefined;
-  source?: string | undefined;
+/** What the manager asked this node for (`swarm node-run` flags, read by lib/commands/swarm-node-run.ts). */
+export interface NodeJob {
+  /** the manifest path as given (relative to the cwd) */
+  manifest?: string;
+  /** the artifact ids the manager chose */
+  only: string[];
+  /**
+   * The update's options (`update --manifest <abs> --yes --json --no-compose --no-smoke` and the
+   * job's location flags), read with the node's environment: `env` has the tokens from the secrets.
+   */
+  updateOptions: (manifestPath: string, env: NodeJS.ProcessEnv) => UpdateOptions;
 }
 
-export async function runNodeJob(flags: NodeJobFlags, io: Io, signal: AbortSignal, opts: { secretsDir?: string } = {}): Promise<number> {
-  const manifestPath = path.resolve(io.cwd, flags.manifest ?? '');
-  const only = flags.only ?? [];
+export async function runNodeUpdate(job: NodeJob, io: Io, signal: AbortSignal, opts: { secretsDir?: string } = {}): Promise<number> {
+  const manifestPath = path.resolve(io.cwd, job.manifest ?? '');
+  const only = job.only;
   const emit = (r: NodeResult) => io.stdout.write(`${NODE_RESULT_PREFIX}${JSON.stringify(r)}\n`);
   let result: NodeResult = { ok: false, artifacts: only, installed: 0, bytesTransferred: 0 };
   try {
     const env = await tokensFromSecrets(manifestPath, io.env, opts.secretsDir ?? SECRETS_DIR);
-    const argv = ['--manifest', manifestPath, '--yes', '--json', '--no-compose', '--no-smoke'];
-    for (const name of ['host-dir', 'cache-dir', 'retries', 'jobs', 'source'] as const) if (flags[name] !== undefined) argv.push(`--${name}`, String(flags[name]));
-    if (only.length) argv.push('--only', only.join(','));
-    const updateFlags = parseFlags(argv, [...COMMON_FLAGS, ...updateCommand.flags], env, 'update');
-    const outcome = await runUpdate(updateFlags, { ...io, env, stdout: silent(), isTTY: false }, signal);
+    const outcome = await runUpdate(job.updateOptions(manifestPath, env), { ...io, env, stdout: silent(), isTTY: false }, signal);
     const { report } = outcome;
     result = { ...result, artifacts: report.selection, installed: report.totals.installed, bytesTransferred: report.totals.bytesTransferred };
     if (!report.ok) {

@@ -6,7 +6,7 @@ import { Listr, ListrLogger, ProcessOutput, type ListrTask } from 'listr2';
 import { ExitCode, ModelmountError } from '../errors.ts';
 import type { Plan, PlannedFile } from '../plan.ts';
 import type { FetchProgress } from '../store/fetch-blob.ts';
-import type { FileResult, Installer } from '../update/installer.ts';
+import type { FileResult, Installer } from './installer.ts';
 import { formatBytes, formatProgress, SpeedMeter } from '../ui/format.ts';
 
 export interface InstallCtx {

@@ -5,15 +5,14 @@
  */
 import { loadShell } from '../shell.ts';
 import { validateMergedConfig } from '../compose/config.ts';
-
 import { composeInvocation, composeSettingsOf } from '../compose/override.ts';
 import { writeComposeOverride } from '../compose/write-override.ts';
-import { SmokeError, UsageError } from '../errors.ts';
+import { SmokeError } from '../errors.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { runSmoke } from '../smoke/run-smoke.ts';
 import type { SmokeReport } from '../smoke/report.ts';
 import { findSmokeEngine, type SmokeEngine } from '../smoke/engine.ts';
-import { currentReleaseMounts } from '../releases/record.ts';
+import { currentReleaseMounts } from './record.ts';
 
 export interface ComposeStepReport {
   override: string;

@@ -1,26 +1,31 @@
-/** After a successful install: write and validate the Compose override, then smoke-test the container. */
-import type { FlagSpec, ParsedFlags } from '../cli/args.ts';
+/** After a successful install: write and validate the Compose override, then smoke-test the container (or, with apply, recreate the services). */
 import { ModelmountError } from '../errors.ts';
-import { findSmokeEngine, type SmokeEngine } from '../smoke/engine.ts';
-import { formatFailure } from '../ui/format.ts';
-import type { SmokeReport } from '../smoke/report.ts';
-import { composeStep, smokeStep, type ComposeStepReport } from './compose-steps.ts';
-import type { Io } from './context.ts';
-import { formatSmoke } from './smoke-command.ts';
-import type { UpdateOutcome } from './update.ts';
-import { withRunLock } from '../lock/run-lock.ts';
-import { runLockDirs, runLockOptions } from './run-lock.ts';
-import { readInstalledIds } from './installed-selection.ts';
-import type { Artifact } from '../manifest/schema.ts';
 import { commandFor } from '../invocation.ts';
-import { formatApply, outdatedNotice, runApply } from './apply-command.ts';
+import type { Io } from '../io.ts';
+import { withRunLock } from '../lock/run-lock.ts';
+import type { Artifact } from '../manifest/schema.ts';
 import type { ApplyReport } from '../releases/apply.ts';
+import { formatApply, outdatedNotice, runApply } from '../releases/run-apply.ts';
+import { runLockDirs, runLockOptions } from '../lock/run-lock-options.ts';
+import { findSmokeEngine, type SmokeEngine } from '../smoke/engine.ts';
+import { formatSmoke } from '../smoke/format-smoke.ts';
+import type { SmokeReport } from '../smoke/report.ts';
+import { formatFailure } from '../ui/format.ts';
+import { composeStep, smokeStep, type ComposeStepReport } from '../releases/compose-steps.ts';
+import { readInstalledIds } from './installed-set.ts';
+import type { UpdateOutcome } from './run-update.ts';
 
-export const POST_INSTALL_FLAGS = [
-  { name: 'compose', type: 'boolean', defaultTrue: true, env: 'MODELS_COMPOSE_OVERRIDE', help: 'skip writing and validating the Compose override' },
-  { name: 'smoke', type: 'boolean', defaultTrue: true, env: 'MODELS_SMOKE', help: 'skip the container smoke test' },
-  { name: 'full', type: 'boolean', help: 'smoke test: also compare sha256 inside the container' },
-] as const satisfies readonly FlagSpec[];
+/** --compose, --smoke, --full, --apply, --wait */
+export interface PostInstallOptions {
+  /** false: no override written, no smoke test */
+  compose: boolean;
+  smoke: boolean;
+  /** smoke test: also compare sha256 inside the container */
+  full?: boolean;
+  /** recreate the running services whose mounts changed */
+  apply?: boolean;
+  wait?: boolean;
+}
 
 export interface PostInstallReport {
   compose: ComposeStepReport | { skipped: string };
@@ -31,7 +36,7 @@ export interface PostInstallReport {
 
 export async function afterInstall(
   outcome: UpdateOutcome,
-  flags: ParsedFlags,
+  opts: PostInstallOptions,
   io: Io,
   signal: AbortSignal,
   /** what bootstrap already found out about Docker and Compose (asked once per run) */
@@ -46,7 +51,7 @@ export async function afterInstall(
     report.compose = report.smoke = { skipped: 'the manifest has no compose: section' };
     return { exitCode: 0, report };
   }
-  if (!flags.compose) {
+  if (!opts.compose) {
     report.compose = report.smoke = { skipped: '--no-compose' };
     say('Compose override not written (--no-compose); smoke test skipped.');
     return { exitCode: 0, report };
@@ -56,7 +61,7 @@ export async function afterInstall(
     // the override mounts the installed set as recorded now, written under the run lock: when two
     // updates overlap, the last one to write it writes the newest record, so no artifact drops out
     let artifacts: Artifact[] = selection.artifacts;
-    const c = await withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(flags, ctx, 'update', signal), async () => {
+    const c = await withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(opts, ctx, 'update', signal), async () => {
       const installed = new Set(await readInstalledIds(ctx));
       if (installed.size) artifacts = ctx.manifest.artifacts.filter((a) => installed.has(a.id));
       return composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, jobs: ctx.jobs, found });
@@ -64,8 +69,8 @@ export async function afterInstall(
     report.compose = c;
     say(`${c.changed ? 'Wrote' : 'Unchanged:'} ${c.override}${c.validated ? `, validated with ${c.engine!.command.join(' ')} ${c.engine!.fullVersion}` : ` (${c.skipped})`}.`);
     say(`  Use it with: ${c.commandLine} up   (${commandFor('compose', '--print')} for other ways)`);
-    if (flags.apply) {
-      const applied = await withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(flags, ctx, 'update --apply', signal), (locked) => runApply(ctx, flags, io, locked, { found }));
+    if (opts.apply) {
+      const applied = await withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(opts, ctx, 'update --apply', signal), (locked) => runApply(ctx, opts, io, locked, { found }));
       if (applied.report) {
         report.apply = applied.report;
         if (!ctx.json) io.stdout.write(formatApply(applied.report));
@@ -77,7 +82,7 @@ export async function afterInstall(
         return { exitCode: 0, report };
       }
     }
-    if (!flags.smoke) {
+    if (!opts.smoke) {
       report.smoke = { skipped: '--no-smoke' };
       say('Smoke test skipped (--no-smoke).');
       return { exitCode: 0, report };
@@ -85,7 +90,7 @@ export async function afterInstall(
     const s = await smokeStep(ctx.manifest, artifacts, {
       env: io.env,
       cwd: io.cwd,
-      full: Boolean(flags.full),
+      full: Boolean(opts.full),
       signal,
       optional: true,
       found,
@@ -94,7 +99,7 @@ export async function afterInstall(
     if (s.report) {
       report.smoke = s.report;
       if (!ctx.json) io.stdout.write(formatSmoke(s.report));
-      if (!flags.apply) for (const line of await outdatedNotice(ctx.manifest, found.engine, io)) ctx.log(line);
+      if (!opts.apply) for (const line of await outdatedNotice(ctx.manifest, found.engine, io)) ctx.log(line);
     } else {
       report.smoke = { skipped: s.skipped! };
       say(`${s.skipped} — run \`${commandFor('smoke')}\` where Docker runs.`);

@@ -1,0 +1,123 @@
+/**
+ * What every run needs before it starts: the manifest, the resolved folders,
+ * whether we may ask questions, and where output goes. Built from typed options
+ * (the commands map their flags to ContextOptions).
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { defaultCacheDir } from './layout.ts';
+import { UsageError } from './errors.ts';
+import { checkFolders } from './manifest/folders.ts';
+import { classifySourceUrl } from './manifest/source-url.ts';
+import { loadManifest } from './manifest/load.ts';
+import type { Manifest, ResolvedSource } from './manifest/schema.ts';
+import { resolveSources } from './sources/resolve.ts';
+import type { Source } from './sources/types.ts';
+import { isCI, type Io } from './io.ts';
+
+/** --manifest, --host-dir, --cache-dir, --source-url, --services, --jobs, --retries, --json, --yes */
+export interface ContextOptions {
+  /** the manifest path as given (relative to the cwd); default manifests/models.yaml */
+  manifest?: string;
+  hostDir?: string;
+  cacheDir?: string;
+  sourceUrl?: string;
+  services?: string[];
+  jobs?: number;
+  retries?: number;
+  json?: boolean;
+  yes?: boolean;
+}
+
+export interface RunContext {
+  manifest: Manifest;
+  hostDir: string;
+  cacheDir: string;
+  jobs: number;
+  json: boolean;
+  /** may we ask questions? TTY, no --yes, no CI, no --json */
+  interactive: boolean;
+  io: Io;
+  /** messages for humans: stderr, so stdout stays clean for --json and pipes */
+  log: (line: string) => void;
+  makeSources: (preferred?: string) => Source[];
+}
+
+export const DEFAULT_MANIFEST = path.join('manifests', 'models.yaml');
+
+/**
+ * One transfer (and its hash worker) per core, at least 2, at most 4 (the hash pool's size).
+ * Every response is received on the one main thread, and each transfer keeps a hash worker
+ * busy: more transfers than cores only contend. Measured on the 2-core bench machine, 8 files
+ * over loopback: 4 jobs 2.16–2.31 s, 2 jobs 1.87–1.91 s (medians). A slow, far server
+ * (per-connection limits, long round trips) may want more: --jobs, MODELS_JOBS or `jobs:`.
+ */
+export function defaultJobs(): number {
+  return Math.max(2, Math.min(4, os.availableParallelism()));
+}
+
+/** The manifest path the options name, absolute. */
+export function manifestPathOf(opts: Pick<ContextOptions, 'manifest'>, io: Pick<Io, 'cwd'>): string {
+  return path.resolve(io.cwd, opts.manifest ?? DEFAULT_MANIFEST);
+}
+
+/** `--source-url`: an extra source named "custom", tried first. */
+export function withCustomSource(sources: ResolvedSource[], url: string | undefined, cwd: string): ResolvedSource[] {
+  if (!url) return sources;
+  const c = classifySourceUrl(url, cwd);
+  if ('error' in c) throw new UsageError(`--source-url: ${c.error}.`, { hint: c.fix });
+  return [{ name: 'custom', kind: c.kind, base: c.base }, ...sources.filter((s) => s.name !== 'custom')];
+}
+
+function folderLabel(given: string | undefined, io: Io, flag: 'host-dir' | 'cache-dir', env: string, field: string): string {
+  if (!given) return field;
+  return io.env[env] === given ? env : `--${flag}`;
+}
+
+/**
+ * The host folder and store of `m` after --host-dir / --cache-dir (or their environment
+ * variables), checked by the same rules as the manifest's own (lib/manifest/folders.ts): exit 2 otherwise.
+ */
+export async function resolveFolders(opts: Pick<ContextOptions, 'hostDir' | 'cacheDir'>, io: Io, m: Manifest): Promise<{ hostDir: string; cacheDir: string }> {
+  const hostDir = opts.hostDir ? path.resolve(io.cwd, opts.hostDir) : m.hostDir;
+  const cacheDir = opts.cacheDir ? path.resolve(io.cwd, opts.cacheDir) : (m.cacheDir ?? defaultCacheDir(io.env));
+  await checkFolders({
+    hostDir,
+    cacheDir,
+    manifestPath: m.path,
+    composeFiles: m.compose?.files,
+    hostLabel: folderLabel(opts.hostDir, io, 'host-dir', 'MODELS_HOST_DIR', 'hostDir'),
+    cacheLabel: folderLabel(opts.cacheDir, io, 'cache-dir', 'MODELS_CACHE_DIR', m.cacheDir ? 'cacheDir' : 'the default store'),
+  });
+  return { hostDir, cacheDir };
+}
+
+export async function loadRunContext(opts: ContextOptions, io: Io): Promise<RunContext> {
+  const loaded = await loadManifest(manifestPathOf(opts, io), { env: io.env });
+  const json = Boolean(opts.json);
+  const { hostDir, cacheDir } = await resolveFolders(opts, io, loaded);
+  // --host-dir / --cache-dir / --source-url / --services win everywhere downstream (override writer, doctor, smoke) through the manifest itself
+  const manifest: Manifest = { ...loaded, hostDir, cacheDir, sources: withCustomSource(loaded.sources, opts.sourceUrl, io.cwd) };
+  const services = opts.services;
+  if (services?.length) {
+    if (!manifest.compose) throw new UsageError('--services needs a `compose:` section in the manifest.', { hint: 'Add `compose: {files, services, override, containerDir}` to the manifest.' });
+    manifest.compose = { ...manifest.compose, services };
+  }
+  const jobs = opts.jobs ?? manifest.jobs ?? defaultJobs();
+  const interactive = io.isTTY && !opts.yes && !json && !isCI(io.env);
+  return {
+    manifest,
+    hostDir,
+    cacheDir,
+    jobs,
+    json,
+    interactive,
+    io,
+    log: (line) => io.stderr.write(`${line}\n`),
+    makeSources: (preferred) =>
+      resolveSources(manifest.sources, {
+        preferred,
+        http: { env: io.env, ...(io.clock ? { clock: io.clock } : {}), ...(opts.retries !== undefined ? { retry: { limit: opts.retries } } : {}) },
+      }),
+  };
+}

@@ -1,0 +1,26 @@
+/**
+ * What `update` runs: the update, its summary, then (after a successful install) the Compose
+ * override and the smoke test, or --apply; one JSON document with all of it under --json.
+ */
+import type { Io } from '../io.ts';
+import { afterInstall, type PostInstallOptions } from './post-install.ts';
+import { formatUpdateSummary } from './report.ts';
+import { runUpdate, type UpdateOptions } from './run-update.ts';
+
+export async function updateAndDeploy(opts: UpdateOptions & PostInstallOptions, io: Io, signal: AbortSignal): Promise<number> {
+  const outcome = await runUpdate(opts, io, signal);
+  const { report } = outcome;
+  if (!outcome.ctx.json && !report.dryRun) io.stdout.write(formatUpdateSummary(report));
+  let exitCode = outcome.exitCode;
+  let post: Awaited<ReturnType<typeof afterInstall>> | undefined;
+  if (!report.dryRun && report.ok) {
+    post = await afterInstall(outcome, opts, io, signal);
+    if (post.exitCode !== 0) exitCode = post.exitCode;
+  }
+  if (outcome.ctx.json) {
+    // the smoke report is already under `smoke`: the error names code, message and fix only
+    const errors = post?.error ? [...report.errors, { code: post.error.code, message: post.error.message, hint: post.error.hint }] : report.errors;
+    io.stdout.write(`${JSON.stringify({ ...report, ok: report.ok && exitCode === 0, errors, ...(post?.report ?? {}) }, null, 2)}\n`);
+  }
+  return exitCode;
+}
