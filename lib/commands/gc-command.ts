@@ -13,7 +13,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { ParsedFlags } from '../cli/args.ts';
 import type { CommandSpec } from '../cli/command.ts';
-import { parseComposeConfig } from '../compose/config.ts';
+import { parseComposeConfig } from '../compose/parse-config.ts';
 import { readExistingOverride } from '../compose/write-override.ts';
 import { CancelledError, ModelmountError } from '../errors.ts';
 import { thereOrUnsure } from '../fs-atomic.ts';

@@ -10,7 +10,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { FlagSpec, ParsedFlags } from '../cli/args.ts';
 import type { CommandSpec } from '../cli/command.ts';
-import { composeInvocation } from '../compose/override.ts';
+import { composeInvocation } from '../compose/invocation.ts';
 import { UsageError } from '../errors.ts';
 import { pathExists, writeFileAtomic } from '../fs-atomic.ts';
 import { scanArtifactFolder } from '../manifest/scan-artifact-folder.ts';

@@ -12,7 +12,7 @@ import type { Shell } from 'zx';
 import { loadShell } from '../shell.ts';
 import type { ParsedFlags } from '../cli/args.ts';
 import type { CommandSpec } from '../cli/command.ts';
-import { cleanContainerPath, parseComposeConfig } from '../compose/config.ts';
+import { cleanContainerPath, parseComposeConfig } from '../compose/parse-config.ts';
 import { listInstallRecords, readInstallRecord, type InstallRecord } from '../install-record.ts';
 import { artifactDir, blobPath, containerPathOf, releaseDir } from '../layout.ts';
 import { mountSourceOf, type ReleaseMounts } from '../compose/override.ts';
