@@ -16,3 +16,8 @@ export function relativeInside(root: string, p: string): string | undefined {
 export function isSameOrInside(child: string, parent: string): boolean {
   return relativeInside(parent, child) !== undefined;
 }
+
+/** `a` and `b` name the same path once resolved, trailing separators ignored (no file system access). */
+export function samePath(a: string, b: string): boolean {
+  return path.resolve(a).replace(/[\\/]+$/, '') === path.resolve(b).replace(/[\\/]+$/, '');
+}

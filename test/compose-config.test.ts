@@ -3,15 +3,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
-import {
-  checkMergedMounts,
-  findCoveringMount,
-  parseComposeConfig,
-  parseShortVolume,
-  runComposeConfig,
-  validateMergedConfig,
-  composeConfigOutput,
-} from '../lib/compose/config.ts';
+import { checkMergedMounts, findCoveringMount, validateMergedConfig } from '../lib/compose/check-merged-mounts.ts';
+import { parseComposeConfig, parseShortVolume } from '../lib/compose/parse-config.ts';
+import { runComposeConfig, composeConfigOutput } from '../lib/compose/run-config.ts';
 import { detectCompose, type ComposeEngine } from '../lib/compose/engine.ts';
 import { writeComposeOverride } from '../lib/compose/write-override.ts';
 import { ComposeError } from '../lib/errors.ts';

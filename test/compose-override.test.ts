@@ -2,14 +2,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  checkMountSources,
-  composeInvocation,
-  inspectMountSources,
-  MODELMOUNT_VERSION,
-  parseOverrideHeader,
-  renderOverride,
-} from '../lib/compose/override.ts';
+import { checkMountSources, inspectMountSources } from '../lib/compose/mount-sources.ts';
+import { composeInvocation } from '../lib/compose/invocation.ts';
+import { MODELMOUNT_VERSION, parseOverrideHeader, renderOverride } from '../lib/compose/override.ts';
 import { writeComposeOverride } from '../lib/compose/write-override.ts';
 import { ComposeError } from '../lib/errors.ts';
 import { artifactDir, hostFilePath } from '../lib/layout.ts';

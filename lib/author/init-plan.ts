@@ -10,7 +10,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { listComposeServices } from '../compose/services.ts';
-import { composeInvocation } from '../compose/override.ts';
+import { composeInvocation } from '../compose/invocation.ts';
 import { UsageError } from '../errors.ts';
 import { pathExists } from '../fs-atomic.ts';
 import { commandFor } from '../invocation.ts';

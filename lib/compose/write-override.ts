@@ -6,7 +6,8 @@ import { ComposeError, toDiskError } from '../errors.ts';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import { NotRegularFileError, readRegularFile } from '../fs-safe.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
-import { checkMountSources, composeSettingsOf, lstatOrUndefined, parseOverrideHeader, renderOverride, type ReleaseMounts } from './override.ts';
+import { checkMountSources, lstatOrUndefined } from './mount-sources.ts';
+import { composeSettingsOf, parseOverrideHeader, renderOverride, type ReleaseMounts } from './override.ts';
 
 export interface WriteOverrideOptions {
   /** overwrite a file at the override path even if modelmount did not write it */

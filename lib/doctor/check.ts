@@ -3,9 +3,12 @@
  * its findings — at least one per check, `ok` when nothing is wrong, so `--json` shows what was
  * checked as well as what failed. The checks live in checks/, one file each; run-doctor.ts lists them in report order.
  */
-import type { MergedConfig, MountProblem } from '../compose/config.ts';
+import type { MergedConfig } from '../compose/parse-config.ts';
+import type { MountProblem } from '../compose/check-merged-mounts.ts';
 import type { ComposeEngine } from '../compose/engine.ts';
-import { composeInvocation, type MountSourceStatus, type ReleaseMounts } from '../compose/override.ts';
+import { composeInvocation } from '../compose/invocation.ts';
+import type { MountSourceStatus } from '../compose/mount-sources.ts';
+import type { ReleaseMounts } from '../compose/override.ts';
 import type { InstallRecord } from '../install-record.ts';
 import type { Artifact, ComposeSettings, Manifest } from '../manifest/schema.ts';
 import type { ModelContainer } from '../releases/containers.ts';

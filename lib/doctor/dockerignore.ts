@@ -5,7 +5,7 @@
  */
 import dockerignoreModule from '@balena/dockerignore';
 import path from 'node:path';
-import type { MergedConfig } from '../compose/config.ts';
+import type { MergedConfig } from '../compose/parse-config.ts';
 import { readTextIfExists } from '../compose/override.ts';
 import { artifactDir } from '../layout.ts';
 import type { Artifact, ComposeSettings, Manifest } from '../manifest/schema.ts';

@@ -5,7 +5,7 @@
  */
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import { readRegularFile } from '../fs-safe.ts';
-import { cleanContainerPath, parseShortVolume } from '../compose/config.ts';
+import { cleanContainerPath, parseShortVolume } from '../compose/parse-config.ts';
 
 export interface Location {
   file: string;

@@ -6,9 +6,11 @@
 import path from 'node:path';
 import type { Shell } from 'zx';
 import { loadShell } from '../shell.ts';
-import { checkMergedMounts, parseComposeConfig, runComposeConfig, type MergedConfig } from '../compose/config.ts';
+import { checkMergedMounts } from '../compose/check-merged-mounts.ts';
+import { parseComposeConfig, type MergedConfig } from '../compose/parse-config.ts';
+import { runComposeConfig } from '../compose/run-config.ts';
 import { detectCompose, type ComposeEngine } from '../compose/engine.ts';
-import { inspectMountSources } from '../compose/override.ts';
+import { inspectMountSources } from '../compose/mount-sources.ts';
 import { ExitCode, ModelmountError } from '../errors.ts';
 import { pathExists } from '../fs-atomic.ts';
 import { readInstallRecord } from '../install-record.ts';

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { parseComposeConfig } from '../compose/config.ts';
+import { parseComposeConfig } from '../compose/parse-config.ts';
 import { readExistingOverride } from '../compose/write-override.ts';
 import { ModelmountError } from '../errors.ts';
 import { pathExists, thereOrUnsure } from '../fs-atomic.ts';

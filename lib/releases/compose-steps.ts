@@ -4,8 +4,9 @@
  * a JSON-ready report and throws ComposeError (exit 7) / SmokeError (exit 8).
  */
 import { loadShell } from '../shell.ts';
-import { validateMergedConfig } from '../compose/config.ts';
-import { composeInvocation, composeSettingsOf } from '../compose/override.ts';
+import { validateMergedConfig } from '../compose/check-merged-mounts.ts';
+import { composeInvocation } from '../compose/invocation.ts';
+import { composeSettingsOf } from '../compose/override.ts';
 import { writeComposeOverride } from '../compose/write-override.ts';
 import { SmokeError } from '../errors.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';

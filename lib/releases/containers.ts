@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import type { Shell } from 'zx';
-import { cleanContainerPath } from '../compose/config.ts';
+import { cleanContainerPath } from '../compose/parse-config.ts';
 import type { ComposeEngine } from '../compose/engine.ts';
 import { composeFilesWithOverride, composeSettingsOf, EXPECTS_LABEL, SET_LABEL } from '../compose/override.ts';
 import { containerPathOf, releasesDir } from '../layout.ts';

@@ -13,7 +13,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { composeConfigOutput } from '../compose/config.ts';
+import { composeConfigOutput } from '../compose/run-config.ts';
 import { serviceNetworks, servicesSection, type ComposeServices } from '../compose/services.ts';
 import { commandFor } from '../invocation.ts';
 import { outputTail, tailText } from './container-output.ts';

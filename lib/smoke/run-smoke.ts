@@ -16,7 +16,7 @@ import path from 'node:path';
 import type { Shell } from 'zx';
 import { formatCommandLine, loadShell } from '../shell.ts';
 import type { ComposeEngine } from '../compose/engine.ts';
-import { refuseSpecialComposeFiles } from '../compose/config.ts';
+import { refuseSpecialComposeFiles } from '../compose/run-config.ts';
 import { SmokeError, UsageError } from '../errors.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { commandFor } from '../invocation.ts';

@@ -9,7 +9,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Shell } from 'zx';
-import { cleanContainerPath, parseComposeConfig } from '../compose/config.ts';
+import { cleanContainerPath, parseComposeConfig } from '../compose/parse-config.ts';
+import { samePath } from '../path-inside.ts';
 import { detectCompose } from '../compose/engine.ts';
 import { mountSourceOf, readTextIfExists, type ReleaseMounts } from '../compose/override.ts';
 import { ExitCode, ModelmountError } from '../errors.ts';
@@ -32,10 +33,6 @@ function installedState(statuses: FileStatus[]): InstalledState {
   if (statuses.every((s) => s === 'missing')) return 'missing';
   if (statuses.every((s) => s === 'ok' || s === 'missing')) return 'incomplete';
   return 'damaged';
-}
-
-function samePath(a: string, b: string): boolean {
-  return path.resolve(a).replace(/\/+$/, '') === path.resolve(b).replace(/\/+$/, '');
 }
 
 /** Which listed services the override file mounts each artifact into (read-only bind from its host folder). */

@@ -1,6 +1,6 @@
 /** dockerignore-excludes-artifacts: an artifact kept out of the image must come in through a mount. */
 import path from 'node:path';
-import { findCoveringMount } from '../../compose/config.ts';
+import { findCoveringMount } from '../../compose/check-merged-mounts.ts';
 import { containerPathOf } from '../../layout.ts';
 import { OUTAGE_SYMPTOM, updateFix, type DoctorContext, type DoctorFinding } from '../check.ts';
 

@@ -1,7 +1,8 @@
 /** override-not-included: does anything make Compose read the override (COMPOSE_FILE, include:, the default name)? */
 import path from 'node:path';
 import { parseEnv } from 'node:util';
-import { composeInvocation, readTextIfExists } from '../../compose/override.ts';
+import { composeInvocation } from '../../compose/invocation.ts';
+import { readTextIfExists } from '../../compose/override.ts';
 import { readIncludes } from '../locate.ts';
 import type { DoctorContext, DoctorFinding } from '../check.ts';
 
