@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Shell } from 'zx';
 import { ComposeError } from '../../errors.ts';
+import { systemClock } from '../../clock.ts';
 
 export interface SwarmNode {
   id: string;
@@ -146,12 +147,6 @@ function outcomeOf(state: string): TaskOutcome {
   return state === 'complete' ? 'complete' : state === 'rejected' ? 'rejected' : 'failed';
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
-  });
-
 export interface RunJobOptions {
   /** give up waiting after this long: unfinished tasks are reported as `timeout` */
   timeoutMs: number;
@@ -212,7 +207,7 @@ export async function runGlobalJob(sh: Shell, spec: GlobalJobSpec, opts: RunJobO
         timedOut = true;
         break;
       }
-      await sleep(opts.pollMs ?? 1000, opts.signal);
+      await systemClock.sleep(opts.pollMs ?? 1000, opts.signal);
     }
     const logs = await collectLogs(sh, service);
     // one task per node: the last one Swarm made there
@@ -236,7 +231,7 @@ export async function runGlobalJob(sh: Shell, spec: GlobalJobSpec, opts: RunJobO
       for (let i = 0; i < 20; i++) {
         const rm = await sh`docker ${m.kind} rm ${m.name}`;
         if (rm.exitCode === 0 || /not found|No such/i.test(rm.stderr)) break;
-        await sleep(500);
+        await systemClock.sleep(500);
       }
     }
   }
