@@ -20,7 +20,8 @@ import { stallBounds } from '../../stall.ts';
 import type { HttpSourceOptions } from '../http/options.ts';
 import { parseContentRange } from '../http/range.ts';
 import type { OpenedRange, OpenRequest, Source } from '../types.ts';
-import { formatReference, header, parseOciReference, readText, RegistryClient } from './registry.ts';
+import { formatReference, parseOciReference } from './reference.ts';
+import { header, readText, RegistryClient } from './registry.ts';
 
 export const MEDIA = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',

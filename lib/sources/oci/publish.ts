@@ -16,7 +16,8 @@ import type { Artifact } from '../../manifest/schema.ts';
 import { sha256File } from '../../verify/hash.ts';
 import type { HttpSourceOptions } from '../http/options.ts';
 import { MEDIA, TITLE, type ImageManifest, type Layer } from './oci-source.ts';
-import { formatReference, header, parseOciReference, readText, RegistryClient, type OciReference } from './registry.ts';
+import { formatReference, parseOciReference, type OciReference } from './reference.ts';
+import { header, readText, RegistryClient } from './registry.ts';
 import { commandFor } from '../../invocation.ts';
 
 export const SET_ARTIFACT_TYPE = 'application/vnd.modelmount.set.v1+json';

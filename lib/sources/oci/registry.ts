@@ -7,109 +7,18 @@
  *
  * Plain http only to a loopback registry or with `insecure: true`.
  */
-import { spawn } from 'node:child_process';
-import fs from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
-import os from 'node:os';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { SourceError, type SourceErrorCode } from '../../errors.ts';
 import { redactText } from '../../redact.ts';
+import { gaveUp } from '../http/errors.ts';
 import { HTTP_DEFAULTS, type HttpSourceOptions } from '../http/options.ts';
 import { createProxyAgents, type ProxyAgents } from '../http/proxy-agent.ts';
 import { retryDelayMs } from '../http/retry.ts';
 import { isLoopbackHost } from '../http/url.ts';
-
-export interface OciReference {
-  /** host[:port], lowercase */
-  registry: string;
-  repository: string;
-  /** tag or sha256:digest, when the url names one */
-  ref?: string;
-}
-
-/** `oci://registry/repo[:tag|@sha256:…]` (as classified by the manifest loader). */
-export function parseOciReference(base: string): OciReference {
-  const m = /^oci:\/\/([^/]+)\/([^:@]+)(?::([^@]+))?(?:@(sha256:[0-9a-f]{64}))?$/.exec(base);
-  if (!m) throw new Error(`internal: not an oci reference ${base}`);
-  const ref = m[4] ?? m[3];
-  return { registry: m[1] as string, repository: m[2] as string, ...(ref ? { ref } : {}) };
-}
-
-export function formatReference(r: OciReference, ref = r.ref): string {
-  return `oci://${r.registry}/${r.repository}${ref ? (ref.startsWith('sha256:') ? `@${ref}` : `:${ref}`) : ''}`;
-}
-
-export interface RegistryCredentials {
-  username: string;
-  password: string;
-}
-
-/** Docker's credential helper protocol: `docker-credential-<name> get`, registry on stdin, JSON on stdout. */
-function runCredentialHelper(helper: string, registry: string, env: NodeJS.ProcessEnv): Promise<RegistryCredentials | undefined> {
-  return new Promise((resolve) => {
-    const child = spawn(`docker-credential-${helper}`, ['get'], { env, stdio: ['pipe', 'pipe', 'ignore'] });
-    let out = '';
-    const timer = setTimeout(() => child.kill(), 30_000);
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', () => resolve(undefined));
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (code !== 0) return resolve(undefined);
-      try {
-        const j = JSON.parse(out) as { Username?: string; Secret?: string };
-        resolve(j.Secret ? { username: j.Username ?? '', password: j.Secret } : undefined);
-      } catch {
-        resolve(undefined);
-      }
-    });
-    child.stdin.end(registry);
-  });
-}
-
-/** The login `docker login REGISTRY` (or `oras login`) left for this registry, if any. */
-export async function dockerCredentials(registry: string, env: NodeJS.ProcessEnv): Promise<RegistryCredentials | undefined> {
-  const dir = env.DOCKER_CONFIG ?? path.join(env.HOME ?? os.homedir(), '.docker');
-  let config: { auths?: Record<string, { auth?: string; username?: string; password?: string; identitytoken?: string }>; credHelpers?: Record<string, string>; credsStore?: string };
-  try {
-    config = JSON.parse(await fs.readFile(path.join(dir, 'config.json'), 'utf8'));
-  } catch {
-    return undefined;
-  }
-  const keys = [registry, `https://${registry}`, `http://${registry}`, `https://${registry}/v1/`, `https://${registry}/v2/`];
-  const helper = config.credHelpers?.[registry] ?? config.credsStore;
-  if (helper) {
-    const fromHelper = await runCredentialHelper(helper, registry, env);
-    if (fromHelper) return fromHelper;
-  }
-  for (const k of keys) {
-    const a = config.auths?.[k];
-    if (!a) continue;
-    if (a.username && a.password) return { username: a.username, password: a.password };
-    if (a.auth) {
-      const text = Buffer.from(a.auth, 'base64').toString('utf8');
-      const i = text.indexOf(':');
-      if (i > 0) return { username: text.slice(0, i), password: text.slice(i + 1) };
-    }
-  }
-  return undefined;
-}
-
-interface Challenge {
-  scheme: string;
-  params: Record<string, string>;
-}
-
-/** `Bearer realm="https://auth/token",service="registry",scope="repository:x:pull"` */
-export function parseChallenge(header: string | undefined): Challenge | undefined {
-  if (!header) return undefined;
-  const m = /^\s*(\w+)\s*(.*)$/s.exec(header);
-  if (!m) return undefined;
-  const params: Record<string, string> = {};
-  for (const p of (m[2] as string).matchAll(/(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g)) params[(p[1] as string).toLowerCase()] = p[2] ?? p[3] ?? '';
-  return { scheme: (m[1] as string).toLowerCase(), params };
-}
+import { dockerCredentials, parseChallenge, type Challenge, type RegistryCredentials } from './auth.ts';
+import type { OciReference } from './reference.ts';
 
 export interface RegistryResponse {
   status: number;
@@ -371,13 +280,7 @@ export class RegistryClient {
         failure = err;
       }
       if (!failure.retryable || attempt >= this.retry.limit || o.signal?.aborted) {
-        if (attempt > 0 && failure.retryable) {
-          throw new SourceError(failure.code, `${failure.message}; gave up after ${attempt + 1} attempts`, {
-            retryable: true,
-            ...(failure.hint ? { hint: failure.hint } : {}),
-            data: { ...failure.data, attempts: attempt + 1 },
-          });
-        }
+        if (attempt > 0 && failure.retryable) throw gaveUp(failure, attempt + 1);
         throw failure;
       }
       await new Promise((r) => setTimeout(r, retryDelayMs(attempt + 1, retryAfter, this.retry)));
