@@ -14,6 +14,7 @@ import type { Manifest, ResolvedSource } from './manifest/schema.ts';
 import { resolveSources } from './sources/resolve.ts';
 import type { Source } from './sources/types.ts';
 import { isCI, type Io } from './io.ts';
+import { DEFAULT_MANIFEST } from './defaults.ts';
 
 /** --manifest, --host-dir, --cache-dir, --source-url, --services, --jobs, --retries, --json, --yes */
 export interface ContextOptions {
@@ -43,7 +44,6 @@ export interface RunContext {
   makeSources: (preferred?: string) => Source[];
 }
 
-export const DEFAULT_MANIFEST = path.join('manifests', 'models.yaml');
 
 /**
  * One transfer (and its hash worker) per core, at least 2, at most 4 (the hash pool's size).

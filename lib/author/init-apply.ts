@@ -4,9 +4,9 @@ import path from 'node:path';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import { commandFor } from '../invocation.ts';
 import type { Io } from '../io.ts';
-import { DEFAULT_MANIFEST } from '../run-context.ts';
 import { formatBytes } from '../ui/format.ts';
 import { ENV_LINE, shown, type InitPlan } from './init-plan.ts';
+import { DEFAULT_MANIFEST } from '../defaults.ts';
 
 async function writePackageScripts(file: string, add: Record<string, string>): Promise<void> {
   const text = await fs.readFile(file, 'utf8');

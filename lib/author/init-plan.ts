@@ -21,15 +21,11 @@ import { classifySourceUrl } from '../manifest/source-url.ts';
 import { composeSchema, type Manifest } from '../manifest/schema.ts';
 import { parseLabelFlags } from '../manifest/select.ts';
 import { relativeInside } from '../path-inside.ts';
-import { DEFAULT_MANIFEST, defaultJobs, manifestPathOf } from '../run-context.ts';
+import { defaultJobs, manifestPathOf } from '../run-context.ts';
 import * as prompts from '../ui/prompts.ts';
 import { hashWithProgress } from './hash-progress.ts';
+import { DEFAULT_MANIFEST, DEFAULT_HOST_DIR, DEFAULT_CONTAINER_DIR, DEFAULT_OVERRIDE_NAME, COMPOSE_DEFAULT_FILES } from '../defaults.ts';
 
-export const DEFAULT_HOST_DIR = 'models';
-export const DEFAULT_CONTAINER_DIR = '/models';
-export const DEFAULT_OVERRIDE_NAME = 'compose.models.yaml';
-/** the files `docker compose` reads by default, in its order */
-export const COMPOSE_DEFAULT_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml'];
 /** the npm scripts init offers: script name → modelmount subcommand */
 export const NPM_SCRIPTS: Record<string, string> = {
   'models:update': 'update',

@@ -4,9 +4,6 @@
  * The run and its report: lib/releases/run-apply.ts.
  */
 import { defineCommand } from '../cli/command.ts';
-import { withRunLock } from '../lock/run-lock.ts';
-import { formatApply, runApply } from '../releases/run-apply.ts';
-import { runLockDirs, runLockOptions } from '../lock/run-lock-options.ts';
 import { loadContext, lockOptions } from './options.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, WAIT_FLAG } from './specs.ts';
 
@@ -20,6 +17,9 @@ mount another release set than the current one, waits for their healthcheck, run
 and on failure switches back to the set they ran before, rewrites the override and recreates them
 again. Exit 8 when the smoke test (or health) failed.`,
   async run(flags, io, signal) {
+    const { withRunLock } = await import('../lock/run-lock.ts');
+    const { formatApply, runApply } = await import('../releases/run-apply.ts');
+    const { runLockDirs, runLockOptions } = await import('../lock/run-lock-options.ts');
     const ctx = await loadContext(flags, io);
     const out = await withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(lockOptions(flags), ctx, 'apply', signal), (locked) => runApply(ctx, { full: Boolean(flags.full) }, io, locked));
     if (ctx.json) {

@@ -6,7 +6,6 @@
  * bootstrapped host it changes nothing.
  */
 import { defineCommand } from '../cli/command.ts';
-import { runBootstrap } from '../bootstrap/run-bootstrap.ts';
 import { commandFor, formatExamples } from '../invocation.ts';
 import { updateOptions } from './options.ts';
 import { JSON_FLAG, LOCATION_FLAGS, POST_INSTALL_FLAGS, SELECTION_FLAGS, WAIT_FLAG } from './specs.ts';
@@ -30,5 +29,8 @@ export const bootstrapCommand = defineCommand({
       [commandFor('bootstrap', '--yes --labels lang=ja --no-smoke'), 'unattended'],
     ])}`;
   },
-  run: (flags, io, signal) => runBootstrap({ ...updateOptions(flags), smoke: flags.given.has('smoke') ? Boolean(flags.smoke) : undefined, full: Boolean(flags.full) }, io, signal),
+  async run(flags, io, signal) {
+    const { runBootstrap } = await import('../bootstrap/run-bootstrap.ts');
+    return runBootstrap({ ...updateOptions(flags), smoke: flags.given.has('smoke') ? Boolean(flags.smoke) : undefined, full: Boolean(flags.full) }, io, signal);
+  },
 });

@@ -1,13 +1,6 @@
 import { defineCommand } from '../cli/command.ts';
 import { loadContext, lockOptions, selectionOptions } from './options.ts';
-import { composeStep } from '../releases/compose-steps.ts';
-import { installedSelection } from '../update/installed-set.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, WAIT_FLAG } from './specs.ts';
-import { composeInvocation } from '../compose/invocation.ts';
-import { composeSettingsOf } from '../compose/override.ts';
-import { findSmokeEngine } from '../smoke/engine.ts';
-import { withRunLock } from '../lock/run-lock.ts';
-import { runLockDirs, runLockOptions } from '../lock/run-lock-options.ts';
 
 export const composeCommand = defineCommand({
   name: 'compose',
@@ -26,6 +19,13 @@ Compose files. Checks every mount source exists and holds the verified files bef
 then checks in \`config\` output that each artifact is mounted read-only in every listed service.
 Holds the host folder's run lock while it reads the install record and writes the override, like update.`,
   async run(flags, io, signal) {
+    const { composeStep } = await import('../releases/compose-steps.ts');
+    const { installedSelection } = await import('../update/installed-set.ts');
+    const { composeInvocation } = await import('../compose/invocation.ts');
+    const { composeSettingsOf } = await import('../compose/override.ts');
+    const { findSmokeEngine } = await import('../smoke/engine.ts');
+    const { withRunLock } = await import('../lock/run-lock.ts');
+    const { runLockDirs, runLockOptions } = await import('../lock/run-lock-options.ts');
     const ctx = await loadContext(flags, io);
     if (flags.print) {
       // shows how to use the override and changes nothing: no write, no validation

@@ -5,7 +5,6 @@
  * (a second model version, `update --apply`, `rollback --apply`). The work: lib/demo/run-demo.ts.
  */
 import type { CommandSpec } from '../cli/command.ts';
-import { runDemo } from '../demo/run-demo.ts';
 
 export const demoCommand: CommandSpec = {
   name: 'demo',
@@ -13,5 +12,5 @@ export const demoCommand: CommandSpec = {
   usage: 'modelmount demo',
   flags: [],
   takesManifest: false, // always manifests/demo.yaml
-  run: (_flags, io, signal) => runDemo(io, signal),
+  run: async (_flags, io, signal) => (await import('../demo/run-demo.ts')).runDemo(io, signal),
 };

@@ -1,5 +1,4 @@
 import { defineCommand } from '../cli/command.ts';
-import { doctorInstalled } from '../doctor/doctor-installed.ts';
 import { contextOptions, selectionOptions } from './options.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags } from './specs.ts';
 
@@ -13,5 +12,8 @@ export const doctorCommand = defineCommand({
     JSON_FLAG,
   ],
   details: 'Checks the installed set (what update installed; before the first update, every non-optional artifact): what the override mounts. Each finding has an id, a verdict (ok / warn / error), the file and line that cause it, and the fix. Exit 7 when any error is found.',
-  run: (flags, io) => doctorInstalled({ ...contextOptions(flags), ...selectionOptions(flags), full: Boolean(flags.full), verbose: Boolean(flags.verbose) }, io),
+  async run(flags, io) {
+    const { doctorInstalled } = await import('../doctor/doctor-installed.ts');
+    return doctorInstalled({ ...contextOptions(flags), ...selectionOptions(flags), full: Boolean(flags.full), verbose: Boolean(flags.verbose) }, io);
+  },
 });

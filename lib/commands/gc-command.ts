@@ -4,8 +4,6 @@
  * `--dry-run` lists what would go and the bytes it would free; a real run holds the run lock.
  */
 import { defineCommand } from '../cli/command.ts';
-import { formatGc } from '../gc/report.ts';
-import { runGc } from '../gc/run-gc.ts';
 import { lockOptions } from './options.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, WAIT_FLAG } from './specs.ts';
 
@@ -37,6 +35,8 @@ On a terminal gc lists what it would remove and asks; without a terminal it remo
 only with --yes (it says how many it left). Also removed: partial downloads untouched for a day,
 leftover temp files. Host folders without a .modelmount/ folder inside are never touched.`,
   async run(flags, io, signal) {
+    const { formatGc } = await import('../gc/report.ts');
+    const { runGc } = await import('../gc/run-gc.ts');
     const report = await runGc(
       {
         ...lockOptions(flags),

@@ -8,10 +8,8 @@
  */
 import type { FlagSpec } from '../cli/args.ts';
 import { defineCommand } from '../cli/command.ts';
-import { applyInit } from '../author/init-apply.ts';
-import { COMPOSE_DEFAULT_FILES, DEFAULT_CONTAINER_DIR, DEFAULT_HOST_DIR, DEFAULT_OVERRIDE_NAME, planInit } from '../author/init-plan.ts';
 import { commandFor, formatExamples } from '../invocation.ts';
-import { DEFAULT_MANIFEST } from '../run-context.ts';
+import { DEFAULT_MANIFEST, DEFAULT_HOST_DIR, DEFAULT_CONTAINER_DIR, DEFAULT_OVERRIDE_NAME, COMPOSE_DEFAULT_FILES } from '../defaults.ts';
 
 const INIT_FLAGS = [
   { name: 'host-dir', type: 'string', value: 'DIR', help: `host folder the containers mount (default ${DEFAULT_HOST_DIR})` },
@@ -49,7 +47,9 @@ ${formatExamples([
 ])}`;
   },
   async run(flags, io, signal) {
-    const given = (name: (typeof INIT_FLAGS)[number]['name']) => flags.given.has(name);
+    const { applyInit } = await import('../author/init-apply.ts');
+    const { planInit } = await import('../author/init-plan.ts');
+        const given = (name: (typeof INIT_FLAGS)[number]['name']) => flags.given.has(name);
     const plan = await planInit(
       {
         manifest: flags.manifest,

@@ -2,14 +2,11 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { defineCommand } from '../cli/command.ts';
-import { composeSettingsOf } from '../compose/override.ts';
 import { ExitCode, UsageError } from '../errors.ts';
-import { renderK8sYaml, type K8sKind, type K8sPattern, type K8sVolume } from '../fleet/k8s/render.ts';
-import { DEFAULT_IMAGE } from '../fleet/swarm/provision.ts';
-import { serviceImage } from '../compose/services.ts';
+import type { K8sKind, K8sPattern, K8sVolume } from '../fleet/k8s/render.ts';
 import { loadContext } from './options.ts';
-import { fleetSelection, printOrWrite } from './fleet-output.ts';
 import { pickFlags, SELECTION_FLAGS } from './specs.ts';
+import { DEFAULT_IMAGE } from '../defaults.ts';
 
 function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
@@ -43,6 +40,10 @@ export const k8sCommand = defineCommand({
   modelmount k8s render --pattern pvc -o models.k8s.yaml          # a Job fills a PVC once; pods mount it readOnly
 The manifest goes into a ConfigMap; tokens come from the Secret <name>-tokens (create it yourself, see the YAML's header).`,
   async run(flags, io) {
+    const { composeSettingsOf } = await import('../compose/override.ts');
+    const { renderK8sYaml } = await import('../fleet/k8s/render.ts');
+        const { serviceImage } = await import('../compose/services.ts');
+    const { fleetSelection, printOrWrite } = await import('./fleet-output.ts');
     if (flags._[0] !== 'render' || flags._.length > 1) {
       throw new UsageError(flags._.length ? `Unknown k8s subcommand "${flags._.join(' ')}".` : 'Which k8s subcommand?', { hint: 'Use modelmount k8s render (modelmount k8s --help).' });
     }

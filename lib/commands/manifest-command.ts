@@ -4,8 +4,6 @@
  * lib/author/manifest-add.ts).
  */
 import { defineCommand } from '../cli/command.ts';
-import { formatAdd, manifestAdd } from '../author/manifest-add.ts';
-import { formatCheck, manifestCheck } from '../author/manifest-check.ts';
 import { UsageError } from '../errors.ts';
 import { commandFor, formatExamples } from '../invocation.ts';
 import { JSON_FLAG } from './specs.ts';
@@ -41,6 +39,8 @@ ${formatExamples([
 ])}`;
   },
   async run(flags, io, signal) {
+    const { formatAdd, manifestAdd } = await import('../author/manifest-add.ts');
+    const { formatCheck, manifestCheck } = await import('../author/manifest-check.ts');
     const sub = flags._[0];
     if (sub === 'add') {
       const report = await manifestAdd(

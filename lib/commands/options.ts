@@ -5,7 +5,7 @@
  */
 import type { CommonFlag, SomeFlags } from '../cli/args.ts';
 import type { Io } from '../io.ts';
-import { loadRunContext, type ContextOptions, type RunContext } from '../run-context.ts';
+import type { ContextOptions, RunContext } from '../run-context.ts';
 import type { SelectionOptions } from '../update/installed-set.ts';
 import type { PostInstallOptions } from '../update/post-install.ts';
 import type { UpdateOptions } from '../update/run-update.ts';
@@ -28,7 +28,8 @@ export function contextOptions(flags: ContextFlags): ContextOptions {
 }
 
 /** The run context of a command: its manifest, folders and output, from its flags. */
-export function loadContext(flags: ContextFlags, io: Io): Promise<RunContext> {
+export async function loadContext(flags: ContextFlags, io: Io): Promise<RunContext> {
+  const { loadRunContext } = await import('../run-context.ts');
   return loadRunContext(contextOptions(flags), io);
 }
 

@@ -4,7 +4,6 @@
  * entry that pins it by digest. The work: lib/author/publish.ts.
  */
 import { defineCommand } from '../cli/command.ts';
-import { publishSet } from '../author/publish.ts';
 import { contextOptions, selectionOptions } from './options.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
 
@@ -22,6 +21,6 @@ export const publishCommand = defineCommand({
   ],
   details:
     'One layer per file, titled <artifact id>/<path>, with the empty config and artifactType application/vnd.modelmount.set.v1+json. Each file is checked against the manifest (size, sha256) before it is pushed; blobs the repository has are not uploaded again. Credentials: ~/.docker/config.json (docker login / oras login). Exit status 2 (a file is not installed), 3 (registry or auth failure), 4 (a local copy does not match the manifest).',
-  run: (flags, io, signal) =>
-    publishSet({ ...contextOptions(flags), ...selectionOptions(flags), args: flags._, insecure: flags.insecure === true, name: flags.name }, io, signal),
+  run: async (flags, io, signal) =>
+    (await import('../author/publish.ts')).publishSet({ ...contextOptions(flags), ...selectionOptions(flags), args: flags._, insecure: flags.insecure === true, name: flags.name }, io, signal),
 });

@@ -5,7 +5,6 @@
  * whose mounts changed and smoke-tests them). The work: lib/releases/run-rollback.ts.
  */
 import { defineCommand } from '../cli/command.ts';
-import { runRollback } from '../releases/run-rollback.ts';
 import { contextOptions, lockOptions } from './options.ts';
 import { APPLY_FLAG, JSON_FLAG, LOCATION_FLAGS, pickFlags, WAIT_FLAG } from './specs.ts';
 
@@ -24,6 +23,6 @@ export const rollbackCommand = defineCommand({
   ],
   details: `Keeps the last keepReleases sets (manifest, default 3). Exit 2 when there is no set to return to,
 5 when its releases are gone, 8 when the smoke test fails.`,
-  run: (flags, io, signal) =>
-    runRollback({ ...contextOptions(flags), ...lockOptions(flags), to: flags.to, apply: Boolean(flags.apply), smoke: flags.smoke !== false, full: Boolean(flags.full) }, io, signal),
+  run: async (flags, io, signal) =>
+    (await import('../releases/run-rollback.ts')).runRollback({ ...contextOptions(flags), ...lockOptions(flags), to: flags.to, apply: Boolean(flags.apply), smoke: flags.smoke !== false, full: Boolean(flags.full) }, io, signal),
 });

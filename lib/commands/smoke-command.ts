@@ -1,9 +1,6 @@
 import { defineCommand } from '../cli/command.ts';
 import type { SmokeReport } from '../smoke/report.ts';
 import { SmokeError } from '../errors.ts';
-import { formatSmoke } from '../smoke/format-smoke.ts';
-import { smokeStep } from '../releases/compose-steps.ts';
-import { installedSelection } from '../update/installed-set.ts';
 import { loadContext, selectionOptions } from './options.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
 
@@ -20,6 +17,9 @@ export const smokeCommand = defineCommand({
   ],
   details: 'Checks the installed set (what update installed, all mounted by the override), or only the artifacts named by arguments / --only / --labels. Exit 8 when a service does not see an artifact read-only with the manifest sizes, or smoke.command fails or times out.',
   async run(flags, io, signal) {
+    const { formatSmoke } = await import('../smoke/format-smoke.ts');
+    const { smokeStep } = await import('../releases/compose-steps.ts');
+    const { installedSelection } = await import('../update/installed-set.ts');
     const ctx = await loadContext(flags, io);
     const artifacts = await installedSelection(ctx, selectionOptions(flags));
     let report: SmokeReport | undefined;

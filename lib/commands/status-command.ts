@@ -1,8 +1,5 @@
 /** `modelmount status`: one row per artifact of the manifest (the work: lib/status/gather-status.ts). */
 import { defineCommand } from '../cli/command.ts';
-import { formatStatus } from '../status/format-status.ts';
-import { gatherStatus } from '../status/gather-status.ts';
-import { printSwarmStatus } from './fleet-output.ts';
 import { contextOptions, selectionOptions } from './options.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
 
@@ -21,6 +18,9 @@ export const statusCommand = defineCommand({
   ],
   details: 'SELECTED marks the installed set (what update installed, which the override mounts); arguments or selection flags mark those artifacts instead. Every artifact of the manifest is listed. Exit status 0 whatever the state, also when modelmount\'s own records cannot be read (a link or special file in <hostDir>/.modelmount: shown as a problem; use `verify` to fail on a bad install).',
   async run(flags, io, signal) {
+    const { formatStatus } = await import('../status/format-status.ts');
+    const { gatherStatus } = await import('../status/gather-status.ts');
+    const { printSwarmStatus } = await import('./fleet-output.ts');
     if (flags.swarm) return printSwarmStatus(flags, io);
     const report = await gatherStatus({ ...contextOptions(flags), ...selectionOptions(flags), full: Boolean(flags.full), docker: flags.docker !== false }, io, { signal });
     io.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));

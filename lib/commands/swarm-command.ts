@@ -2,13 +2,9 @@
 import path from 'node:path';
 import { defineCommand } from '../cli/command.ts';
 import { ExitCode, UsageError } from '../errors.ts';
-import { runNodeJob } from './swarm-node-run.ts';
-import { DEFAULT_IMAGE, formatProvision, provisionExit, provisionSwarm } from '../fleet/swarm/provision.ts';
-import { baseComposeVersion, renderSwarmOverride } from '../fleet/swarm/override.ts';
-import { formatSwarmSmoke, smokeSwarm } from '../fleet/swarm/smoke.ts';
 import { loadContext } from './options.ts';
-import { fleetSelection, printOrWrite, printSwarmStatus, swarmShell } from './fleet-output.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
+import { DEFAULT_IMAGE } from '../defaults.ts';
 
 const SUBCOMMANDS = ['provision', 'override', 'smoke', 'status', 'node-run'] as const;
 
@@ -39,6 +35,11 @@ Each node's host folder is the manifest's hostDir (or --host-dir); its store the
 The job bind-mounts the PARENT folders of both (they must exist on the nodes). Tokens (a source's tokenEnv set here) reach the nodes as Swarm secrets.
 Exit status of provision: 0 when every node holds the set, else the first failing node's own status (3 sources, 4 integrity, 5 disk), 7 when Swarm refused or lost a task.`,
   async run(flags, io, signal) {
+    const { runNodeJob } = await import('./swarm-node-run.ts');
+    const { formatProvision, provisionExit, provisionSwarm } = await import('../fleet/swarm/provision.ts');
+    const { baseComposeVersion, renderSwarmOverride } = await import('../fleet/swarm/override.ts');
+    const { formatSwarmSmoke, smokeSwarm } = await import('../fleet/swarm/smoke.ts');
+    const { fleetSelection, printOrWrite, printSwarmStatus, swarmShell } = await import('./fleet-output.ts');
     const sub = flags._[0];
     if (!SUBCOMMANDS.includes(sub as (typeof SUBCOMMANDS)[number]) || flags._.length > 1) {
       throw new UsageError(sub ? `Unknown swarm subcommand "${flags._.join(' ')}".` : 'Which swarm subcommand?', { hint: 'Use modelmount swarm provision, override, smoke or status (modelmount swarm --help).' });

@@ -1,6 +1,5 @@
 import { defineCommand } from '../cli/command.ts';
 import { formatExamples, commandFor } from '../invocation.ts';
-import { updateAndDeploy } from '../update/update-and-deploy.ts';
 import { postInstallOptions, updateOptions } from './options.ts';
 import { UPDATE_FLAGS } from './specs.ts';
 
@@ -25,5 +24,8 @@ Examples:\n${formatExamples([
       [commandFor('update', '--yes --apply'), 'then recreate the services on the new release set'],
     ])}`;
   },
-  run: (flags, io, signal) => updateAndDeploy({ ...updateOptions(flags), ...postInstallOptions(flags) }, io, signal),
+  async run(flags, io, signal) {
+    const { updateAndDeploy } = await import('../update/update-and-deploy.ts');
+    return updateAndDeploy({ ...updateOptions(flags), ...postInstallOptions(flags) }, io, signal);
+  },
 });

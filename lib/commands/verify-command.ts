@@ -1,5 +1,4 @@
 import { defineCommand } from '../cli/command.ts';
-import { verifyInstalled } from '../update/verify-installed.ts';
 import { contextOptions, selectionOptions } from './options.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, SELECTION_FLAGS } from './specs.ts';
 
@@ -15,5 +14,8 @@ export const verifyCommand = defineCommand({
     JSON_FLAG,
   ],
   details: 'Checks the installed set (what update installed), or the artifacts named by arguments / --only / --labels / --include-optional. Exit status 4 when any selected file is missing, has the wrong size or content, or is not a regular file.',
-  run: (flags, io, signal) => verifyInstalled({ ...contextOptions(flags), ...selectionOptions(flags), full: Boolean(flags.full) }, io, signal),
+  async run(flags, io, signal) {
+    const { verifyInstalled } = await import('../update/verify-installed.ts');
+    return verifyInstalled({ ...contextOptions(flags), ...selectionOptions(flags), full: Boolean(flags.full) }, io, signal);
+  },
 });

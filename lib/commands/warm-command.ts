@@ -4,8 +4,6 @@
  */
 import { defineCommand } from '../cli/command.ts';
 import { commandFor, formatExamples } from '../invocation.ts';
-import { chooseSelection } from '../update/choose-selection.ts';
-import { cacheKeyOf, formatWarmSummary, runWarm } from '../update/run-warm.ts';
 import { contextOptions, loadContext, lockOptions, selectionOptions } from './options.ts';
 import { JSON_FLAG, LOCATION_FLAGS, SELECTION_FLAGS, WAIT_FLAG } from './specs.ts';
 
@@ -33,6 +31,8 @@ ${formatExamples([
 ])}`;
   },
   async run(flags, io, signal) {
+    const { chooseSelection } = await import('../update/choose-selection.ts');
+    const { cacheKeyOf, formatWarmSummary, runWarm } = await import('../update/run-warm.ts');
     if (flags.key) {
       const ctx = { ...(await loadContext(flags, io)), interactive: false };
       const { artifacts } = await chooseSelection(ctx, selectionOptions(flags));

@@ -15,11 +15,12 @@ import { blobPath, hostFilePath } from '../layout.ts';
 import { loadManifest } from '../manifest/load.ts';
 import type { FileEntry, Manifest } from '../manifest/schema.ts';
 import { relativeInside } from '../path-inside.ts';
-import { DEFAULT_MANIFEST, resolveFolders } from '../run-context.ts';
+import { resolveFolders } from '../run-context.ts';
 import type { GcHost } from '../store/gc/types.ts';
 import { deadRegistration, listRegistrations } from '../store/registrations.ts';
 import type { GcOptions } from './run-gc.ts';
 import type { GcReport } from './report.ts';
+import { DEFAULT_MANIFEST } from '../defaults.ts';
 
 function toPosixRel(from: string, to: string): string | undefined {
   return relativeInside(from, to)?.split(path.sep).join('/');

@@ -23,7 +23,6 @@ export const SET_LABEL = 'modelmount.set';
 export const NODE_MANIFEST_PATH = '/modelmount/manifest/models.yaml';
 /** the store on each node when the manifest names none (the manager's ~/.cache means nothing there) */
 export const NODE_CACHE_DIR = '/var/cache/modelmount';
-export const DEFAULT_IMAGE = 'modelmount:local';
 
 /** The placement constraint a service gets so it only runs where the verified set is. */
 export function setConstraint(digest: string, label = SET_LABEL): string {
