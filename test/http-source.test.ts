@@ -173,6 +173,19 @@ describe('pure helpers', () => {
       expect(everything(err)).not.toContain('secretpw');
     }
   });
+
+  it('a proxy setting that is not a URL is refused without echoing its password (scheme-less, as curl takes it)', () => {
+    const env = { HTTPS_PROXY: 'user:secret@proxy.example:port3128' };
+    let caught: unknown;
+    try {
+      proxyForUrl(new URL('https://m.example/'), env);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toMatchObject({ code: 'EPROXY' });
+    expect(String((caught as Error).message)).toContain('is not a URL');
+    expect(everything(caught)).not.toContain('secret');
+  });
 });
 
 describe('createHttpSource: downloads', () => {

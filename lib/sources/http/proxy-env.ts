@@ -69,11 +69,13 @@ export function proxyForUrl(target: URL, env: NodeJS.ProcessEnv): URL | undefine
     target.protocol === 'https:' ? env.https_proxy || env.HTTPS_PROXY : target.protocol === 'http:' ? env.http_proxy || env.HTTP_PROXY : undefined;
   if (!raw) return undefined;
   if (matchesNoProxy(target, env.no_proxy || env.NO_PROXY || '')) return undefined;
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`;
   let proxy: URL;
   try {
-    proxy = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`);
+    proxy = new URL(withScheme);
   } catch {
-    throw new SourceError('EPROXY', `the proxy setting for ${target.protocol.slice(0, -1)} is not a URL: ${redactUrl(raw)}`, {
+    // redacted with its scheme: the textual fallback drops user:password@ only after one
+    throw new SourceError('EPROXY', `the proxy setting for ${target.protocol.slice(0, -1)} is not a URL: ${redactUrl(withScheme)}`, {
       retryable: false,
       hint: 'Set HTTPS_PROXY / HTTP_PROXY to http://host:port (or unset it).',
     });
