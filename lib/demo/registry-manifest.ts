@@ -11,7 +11,11 @@ const MANIFEST_TYPES = ['application/vnd.oci.image.manifest.v1+json', 'applicati
 
 /** The digest the registry serves `repository:tag` under (Docker-Content-Digest of the manifest). */
 async function tagDigest(registryUrl: string, repository: string, tag: string): Promise<string> {
-  const r = await fetch(`${registryUrl}/v2/${repository}/manifests/${tag}`, { method: 'HEAD', headers: { accept: MANIFEST_TYPES.join(', ') } });
+  const r = await fetch(`${registryUrl}/v2/${repository}/manifests/${tag}`, {
+    method: 'HEAD',
+    headers: { accept: MANIFEST_TYPES.join(', ') },
+    signal: AbortSignal.timeout(10_000),
+  });
   const digest = r.headers.get('docker-content-digest');
   if (r.status !== 200 || !digest?.startsWith('sha256:')) throw new Error(`the registry has no ${repository}:${tag} (HTTP ${r.status})`);
   return digest;

@@ -57,7 +57,7 @@ export async function startLocalRegistry(dir: string, env: NodeJS.ProcessEnv = p
     }
   };
   for (let i = 0; ; i++) {
-    const up = await fetch(`${url}/v2/`).then((r) => r.status === 200, () => false);
+    const up = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.status === 200, () => false);
     if (up) break;
     if (i > 100 || child.exitCode !== null) {
       await stop();
