@@ -12,6 +12,7 @@
 // 0.23 s -> 0.17 s). The packages loaded only when needed stay outside (LAZY): a run without
 // Docker, downloads or questions never reads them (test/startup.test.ts).
 import fs from 'node:fs';
+import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -25,6 +26,23 @@ const ENTRY = 'scripts/modelmount.ts';
 const WORKERS = ['lib/verify/hash-worker.mjs'];
 /** imported on first use (lib/shell.ts, lib/sources/http/request.ts, lib/sources/s3/, lib/ui/prompts.ts): runtime dependencies, left outside */
 export const LAZY = ['zx', 'got', '@inquirer/prompts', '@aws-sdk/client-s3', '@aws-sdk/credential-providers'];
+/**
+ * Node's built-in modules, loaded where they are first used. An ESM bundle hoists every `import`
+ * to its top, so each start would load http, https, tls, net, child_process, worker_threads, … for
+ * the modules it only initialises on first use (lib/commands: `await import` inside run). Each
+ * import of a built-in instead becomes a bundled `require()` in the module that makes it, run when
+ * that module is initialised (measured: `--version` CPU 0.118 -> 0.110 s, 10 alternating runs).
+ */
+const BUILTINS = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?[a-z_]+(\/[a-z_]+)?$/ }, (a) =>
+      BUILTINS.has(a.path) && a.kind !== 'require-call' ? { path: a.path, namespace: 'lazy-builtin' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (a) => ({ contents: `module.exports = require(${JSON.stringify(a.path)});`, loader: 'js' }));
+  },
+};
 /** what a dependency change touches: the bundle is rebuilt when it is newer */
 const LOCKFILE = 'package-lock.json';
 
@@ -57,6 +75,7 @@ async function bundleTo(outfile, bundle, external) {
     external,
     // bundled CommonJS dependencies may still require() Node built-ins or optional modules
     banner: { js: "import { createRequire as __modelmountRequire } from 'node:module'; const require = __modelmountRequire(import.meta.url);" },
+    plugins: [lazyBuiltins],
     metafile: true,
     logLevel: 'silent',
   });
@@ -74,9 +93,9 @@ export async function build() {
   const tmp = `${BUNDLE}.${process.pid}.tmp`;
   try {
     const metafile = await bundleTo(tmp, BUNDLE, [...LAZY, ...LAZY.map((p) => `${p}/*`)]);
-    // our sources only: a dependency changes with the lockfile (and stat-ing hundreds of files would cost each start)
+    // our sources only (not the built-ins): a dependency changes with the lockfile (and stat-ing hundreds of files would cost each start)
     const inputs = [
-      ...Object.keys(metafile.inputs).filter((f) => !f.startsWith('node_modules/')),
+      ...Object.keys(metafile.inputs).filter((f) => !f.startsWith('node_modules/') && !f.startsWith('lazy-builtin:')),
       ...WORKERS,
       ...(fs.existsSync(path.join(ROOT, LOCKFILE)) ? [LOCKFILE] : []),
     ];

@@ -12,10 +12,11 @@ import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const HOOK = pathToFileURL(path.join(ROOT, 'test', 'helpers', 'import-log.mjs')).href;
+const BUILTINS_HOOK = pathToFileURL(path.join(ROOT, 'test', 'helpers', 'builtins-log.mjs')).href;
 
-function run(args: string[]): Promise<{ code: number | null; stderr: string; imports: string[] }> {
+function run(args: string[], hook = HOOK): Promise<{ code: number | null; stderr: string; imports: string[] }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', HOOK, path.join(ROOT, 'bin', 'modelmount.mjs'), ...args], {
+    const child = spawn(process.execPath, ['--import', hook, path.join(ROOT, 'bin', 'modelmount.mjs'), ...args], {
       env: { ...process.env, CI: 'true' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -42,6 +43,14 @@ describe('start-up imports', () => {
       expect(r.code, r.stderr).toBe(0);
       expect(r.imports).toEqual([]);
     }
+  });
+
+  it('--version loads none of the built-ins only services use (http, https, tls, child_process, worker_threads, crypto)', async () => {
+    const r = await run(['--version'], BUILTINS_HOOK);
+    expect(r.code, r.stderr).toBe(0);
+    const loaded = r.stderr.match(/^\[builtins\] (.*)$/m)?.[1]?.split(' ') ?? [];
+    expect(loaded).toContain('fs'); // the hook works
+    expect(loaded.filter((n) => ['http', 'https', 'tls', 'child_process', 'worker_threads', 'crypto'].includes(n))).toEqual([]);
   });
 
   it('a download imports got (and only got); the no-op run after it imports none of them', async () => {
