@@ -4,7 +4,9 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// the loader, and the bundle it runs (scripts/build.mjs)
 const bundle = path.join(root, 'dist', 'cli', 'modelmount.mjs');
+const bundleMain = path.join(root, 'dist', 'cli', 'modelmount-main.js');
 
 /** A source checkout (this repository): the build script ships only there. */
 function inCheckout() {
@@ -14,7 +16,8 @@ function inCheckout() {
 async function runTypeScript() {
   const { register } = await import('tsx/esm/api');
   register();
-  await import(pathToFileURL(path.join(root, 'scripts', 'modelmount.ts')).href);
+  const { main } = await import(pathToFileURL(path.join(root, 'scripts', 'modelmount.ts')).href);
+  await main();
 }
 
 export async function start() {
@@ -29,8 +32,8 @@ export async function start() {
         return runTypeScript();
       }
     }
-  } else if (!fs.existsSync(bundle)) {
-    process.stderr.write(`✖ modelmount is not built: ${bundle} is missing.\n    → Reinstall the package (npm install -D modelmount), or in a clone of its repository run \`npm ci\`.\n`);
+  } else if (!fs.existsSync(bundle) || !fs.existsSync(bundleMain)) {
+    process.stderr.write(`✖ modelmount is not built: ${fs.existsSync(bundle) ? bundleMain : bundle} is missing.\n    → Reinstall the package (npm install -D modelmount), or in a clone of its repository run \`npm ci\`.\n`);
     process.exitCode = 1;
     return;
   }

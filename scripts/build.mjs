@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Builds what the `modelmount` bin runs: dist/cli/modelmount.mjs, one esbuild bundle of the
-// sources and of the dependencies every run needs, plus the hash worker next to it.
+// Builds what the `modelmount` bin runs: dist/cli/modelmount-main.js, one esbuild bundle of the
+// sources and of the dependencies every run needs, dist/cli/modelmount.mjs that runs it with a V8
+// code cache (scripts/bundle-loader.mjs: why and how), and the hash worker next to them.
 // Run by `npm run build`, by `prepare` (after `npm ci` / `npm install` in this repository and
 // before `npm pack` / `npm publish`), and by the bin itself in a source checkout when a source
 // is newer than the bundle. An installed package only runs the built files: esbuild and tsx are
@@ -11,8 +12,8 @@
 // the hundreds of files of zod, yaml, listr2, … cost ~60 ms of each start (no-op update
 // 0.23 s -> 0.17 s). The packages loaded only when needed stay outside (LAZY): a run without
 // Docker, downloads or questions never reads them (test/startup.test.ts).
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,36 +21,23 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 // Two levels below the root, like lib/<area>/*.ts: import.meta.url-relative paths in the sources
 // ('../../package.json', './hash-worker.mjs' copied alongside) resolve the same in the bundle.
 export const OUT_DIR = path.join(ROOT, 'dist', 'cli');
+/** what the bin imports: the loader */
 export const BUNDLE = path.join(OUT_DIR, 'modelmount.mjs');
+/** the bundle itself, a script the loader compiles; written last, by one rename */
+export const MAIN = path.join(OUT_DIR, 'modelmount-main.js');
 const INPUTS = path.join(ROOT, 'dist', 'inputs.json');
 const ENTRY = 'scripts/modelmount.ts';
-const WORKERS = ['lib/verify/hash-worker.mjs'];
+/** copied next to the bundle under these names: the loader and the workers */
+const COPIED = { 'scripts/bundle-loader.mjs': path.basename(BUNDLE), 'lib/verify/hash-worker.mjs': 'hash-worker.mjs' };
 /** imported on first use (lib/shell.ts, lib/sources/http/request.ts, lib/sources/s3/, lib/ui/prompts.ts): runtime dependencies, left outside */
 export const LAZY = ['zx', 'got', '@inquirer/prompts', '@aws-sdk/client-s3', '@aws-sdk/credential-providers'];
-/**
- * Node's built-in modules, loaded where they are first used. An ESM bundle hoists every `import`
- * to its top, so each start would load http, https, tls, net, child_process, worker_threads, … for
- * the modules it only initialises on first use (lib/commands: `await import` inside run). Each
- * import of a built-in instead becomes a bundled `require()` in the module that makes it, run when
- * that module is initialised (measured: `--version` CPU 0.118 -> 0.110 s, 10 alternating runs).
- */
-const BUILTINS = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
-const lazyBuiltins = {
-  name: 'lazy-builtins',
-  setup(b) {
-    b.onResolve({ filter: /^(node:)?[a-z_]+(\/[a-z_]+)?$/ }, (a) =>
-      BUILTINS.has(a.path) && a.kind !== 'require-call' ? { path: a.path, namespace: 'lazy-builtin' } : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (a) => ({ contents: `module.exports = require(${JSON.stringify(a.path)});`, loader: 'js' }));
-  },
-};
 /** what a dependency change touches: the bundle is rebuilt when it is newer */
 const LOCKFILE = 'package-lock.json';
 
 /** In a source checkout: is the bundle newer than every source it was built from (and the lockfile)? */
 export function isFresh() {
   try {
-    const built = fs.statSync(BUNDLE).mtimeMs;
+    const built = fs.statSync(MAIN).mtimeMs;
     const inputs = JSON.parse(fs.readFileSync(INPUTS, 'utf8'));
     return inputs.length > 0 && inputs.every((rel) => fs.statSync(path.join(ROOT, rel)).mtimeMs <= built);
   } catch {
@@ -59,69 +47,91 @@ export function isFresh() {
 
 /**
  * The bundle recipe, the one place it is written: scripts/modelmount.ts and what it imports, except
- * `external`, into `outfile`, and the workers copied next to the bundle's final name `bundle`.
- * Returns esbuild's metafile.
+ * `external`, as the text of a script that evaluates to `function (exports, require, module,
+ * __filename, __dirname, __mmUrl, __mmImport)` (what scripts/bundle-loader.mjs calls), its first
+ * line `// modelmount build <hash of the rest>` (the code cache's key). CommonJS output: an import
+ * of a Node built-in becomes a require() where the module that makes it is initialised, so a
+ * command loads only the built-ins it uses. `import.meta.url` is the bundle's URL (__mmUrl), and
+ * each import() of an external package goes through the loader's import() (__mmImport), which
+ * resolves from dist/cli/ as an ES module would. Returns the text and esbuild's metafile.
  */
-async function bundleTo(outfile, bundle, external) {
+async function bundle(external) {
   const { build: esbuild } = await import('esbuild');
   const result = await esbuild({
     absWorkingDir: ROOT,
     entryPoints: [ENTRY],
-    outfile,
     bundle: true,
+    write: false,
+    outfile: MAIN,
     platform: 'node',
-    format: 'esm',
+    format: 'cjs',
     target: 'node20',
     external,
-    // bundled CommonJS dependencies may still require() Node built-ins or optional modules
-    banner: { js: "import { createRequire as __modelmountRequire } from 'node:module'; const require = __modelmountRequire(import.meta.url);" },
-    plugins: [lazyBuiltins],
+    define: { 'import.meta.url': '__mmUrl' },
     metafile: true,
     logLevel: 'silent',
   });
-  for (const w of WORKERS) {
-    const dest = path.join(path.dirname(bundle), path.basename(w));
-    fs.copyFileSync(path.join(ROOT, w), `${dest}.${process.pid}.tmp`);
-    fs.renameSync(`${dest}.${process.pid}.tmp`, dest);
-  }
-  return result.metafile;
+  let text = result.outputFiles[0].text;
+  // every import() left in the output is of an external package (the metafile names each): through the loader
+  const dynamic = Object.values(result.metafile.outputs)[0].imports.filter((i) => i.kind === 'dynamic-import' && i.external);
+  for (const { path: spec } of dynamic) text = text.split(`import(${JSON.stringify(spec)})`).join(`__mmImport(${JSON.stringify(spec)})`);
+  if (/\bimport\(/.test(text.replace(/^\s*\/\/.*$/gm, ''))) throw new Error('the bundle has an import() scripts/build.mjs does not route through the loader');
+  const body = `(function (exports, require, module, __filename, __dirname, __mmUrl, __mmImport) {\n${text}\n})\n`;
+  const hash = createHash('sha256').update(body).digest('hex').slice(0, 32);
+  return { text: `// modelmount build ${hash}\n${body}`, metafile: result.metafile };
 }
 
-/** Build the bundle and copy the workers; every file is written under a temp name and renamed. */
+/** Copy the loader and the workers into `dir`, each under a temp name, then renamed. */
+function copyBeside(dir) {
+  for (const [src, name] of Object.entries(COPIED)) {
+    const dest = path.join(dir, name);
+    fs.copyFileSync(path.join(ROOT, src), `${dest}.${process.pid}.tmp`);
+    fs.renameSync(`${dest}.${process.pid}.tmp`, dest);
+  }
+}
+
+/**
+ * Build the bundle and copy the loader and the workers; every file is written under a temp name and
+ * renamed, the bundle last: a run starting meanwhile reads the old bundle or the new one, whole.
+ */
 export async function build() {
   fs.mkdirSync(OUT_DIR, { recursive: true });
-  const tmp = `${BUNDLE}.${process.pid}.tmp`;
+  const tmp = `${MAIN}.${process.pid}.tmp`;
   try {
-    const metafile = await bundleTo(tmp, BUNDLE, [...LAZY, ...LAZY.map((p) => `${p}/*`)]);
-    // our sources only (not the built-ins): a dependency changes with the lockfile (and stat-ing hundreds of files would cost each start)
+    const { text, metafile } = await bundle([...LAZY, ...LAZY.map((p) => `${p}/*`)]);
+    fs.writeFileSync(tmp, text);
+    copyBeside(OUT_DIR);
+    // our sources only: a dependency changes with the lockfile (and stat-ing hundreds of files would cost each start)
     const inputs = [
-      ...Object.keys(metafile.inputs).filter((f) => !f.startsWith('node_modules/') && !f.startsWith('lazy-builtin:')),
-      ...WORKERS,
+      ...Object.keys(metafile.inputs).filter((f) => !f.startsWith('node_modules/')),
+      ...Object.keys(COPIED),
       ...(fs.existsSync(path.join(ROOT, LOCKFILE)) ? [LOCKFILE] : []),
     ];
     fs.writeFileSync(`${INPUTS}.${process.pid}.tmp`, JSON.stringify(inputs));
     fs.renameSync(`${INPUTS}.${process.pid}.tmp`, INPUTS);
-    fs.renameSync(tmp, BUNDLE);
+    fs.renameSync(tmp, MAIN);
   } finally {
     fs.rmSync(tmp, { force: true });
   }
 }
 
 /**
- * The same bundle with every dependency inside (no node_modules needed), as `<dir>/modelmount.mjs`
- * with the workers: what an image without npm runs (lib/fleet/image/build-local.sh).
+ * The same bundle with every dependency inside (no node_modules needed), in `dir` with the loader
+ * (`<dir>/modelmount.mjs`, what to run) and the workers: what an image without npm runs
+ * (lib/fleet/image/build-local.sh).
  */
 export async function buildSelfContained(dir) {
   fs.mkdirSync(dir, { recursive: true });
-  const bundle = path.join(dir, path.basename(BUNDLE));
-  const tmp = `${bundle}.${process.pid}.tmp`;
+  const main = path.join(dir, path.basename(MAIN));
+  const tmp = `${main}.${process.pid}.tmp`;
   try {
-    await bundleTo(tmp, bundle, []);
-    fs.renameSync(tmp, bundle);
+    fs.writeFileSync(tmp, (await bundle([])).text);
+    copyBeside(dir);
+    fs.renameSync(tmp, main);
   } finally {
     fs.rmSync(tmp, { force: true });
   }
-  return bundle;
+  return path.join(dir, path.basename(BUNDLE));
 }
 
 // `node scripts/build.mjs` builds dist/cli; `node scripts/build.mjs --self-contained DIR` builds into DIR.
