@@ -3,6 +3,7 @@
  * Node version in $XDG_CACHE_HOME/modelmount-code-cache, written after a run that succeeded, read
  * only from a folder of this user no one else may write to, and never needed to run.
  */
+import { isAscii } from 'node:buffer';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -39,6 +40,13 @@ describe('the code cache', () => {
     expect(fs.statSync(path.join(dir, file!)).mtimeMs).toBe(before);
     expect(run(['update', '--help'], { XDG_CACHE_HOME: home }).status).toBe(0);
     expect(files(dir).map((f) => f.split('.')[1])).toEqual(['none', 'update-help']);
+  });
+
+  it('the bundle is ASCII (the loader reads it as Latin-1), its non-ASCII text escaped', () => {
+    expect(run(['--version'], { MODELMOUNT_CODE_CACHE: '0' }).status).toBe(0); // built if stale
+    const bytes = fs.readFileSync(path.join(ROOT, 'dist', 'cli', 'modelmount-main.js'));
+    expect(isAscii(bytes)).toBe(true);
+    expect(bytes.toString('latin1')).toContain('\\u2714'); // ✔ in the output marks
   });
 
   it('a run that fails writes none', () => {
