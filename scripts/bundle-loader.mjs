@@ -7,11 +7,12 @@
 // the code V8 produced for the same bundle and command in an earlier run: `--version` CPU
 // 0.129 -> 0.094 s, a no-op update 0.191 -> 0.146 s (8 alternating runs; node -e 0 is 0.068 s).
 //
-// The cache is modelmount's own folder, $XDG_CACHE_HOME/modelmount-code-cache (~/.cache/…), one
-// file per bundle build, command and Node version. It is only read from a folder of this user
-// that no one else may write to, written (under a temp name, then renamed) after a run that
-// succeeded, and never needed: a folder that cannot be made or written means no cache, and a
-// cache V8 rejects is compiled anew. MODELMOUNT_CODE_CACHE=0 turns it off.
+// The cache is modelmount's own folder, <os.tmpdir()>/modelmount-code-cache-<uid> (a local folder:
+// this runs before anything else, synchronously, and a home folder may be a network mount that
+// hangs), one file per bundle build, command and Node version. It is only read from a folder of
+// this user that no one else may write to, written (under a temp name, then renamed) after a run
+// that succeeded, and never needed: a folder that cannot be made or written means no cache, and a
+// cache V8 rejects is compiled anew. MODELMOUNT_CODE_CACHE=0 turns it off, =<absolute folder> moves it.
 import { isAscii } from 'node:buffer';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -26,9 +27,10 @@ const STALE_MS = 24 * 60 * 60 * 1000;
 
 /** The cache folder, or undefined when there is none. */
 export function codeCacheDir(env = process.env) {
-  if (env.MODELMOUNT_CODE_CACHE === '0') return undefined;
-  const base = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
-  return path.isAbsolute(base) ? path.join(base, 'modelmount-code-cache') : undefined;
+  const setting = env.MODELMOUNT_CODE_CACHE;
+  if (setting === '0') return undefined;
+  if (setting) return path.isAbsolute(setting) ? setting : undefined;
+  return path.join(os.tmpdir(), `modelmount-code-cache-${typeof process.getuid === 'function' ? process.getuid() : 'user'}`);
 }
 
 /** The cache file's name: the bundle's build hash (its first line), the command, the Node version. */

@@ -1,7 +1,8 @@
 /**
  * The built bin's V8 code cache (scripts/bundle-loader.mjs): one file per bundle build, command and
- * Node version in $XDG_CACHE_HOME/modelmount-code-cache, written after a run that succeeded, read
- * only from a folder of this user no one else may write to, and never needed to run.
+ * Node version in <tmpdir>/modelmount-code-cache-<uid> (or MODELMOUNT_CODE_CACHE), written after a
+ * run that succeeded, read only from a folder of this user no one else may write to, and never
+ * needed to run.
  */
 import { isAscii } from 'node:buffer';
 import { spawnSync } from 'node:child_process';
@@ -20,8 +21,8 @@ function run(args: string[], env: Record<string, string>): { status: number | nu
 }
 
 function cacheHome(): { home: string; dir: string } {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'modelmount-xdg-'));
-  return { home, dir: path.join(home, 'modelmount-code-cache') };
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'modelmount-cc-'));
+  return { home, dir: path.join(home, 'cache') };
 }
 
 const files = (dir: string): string[] => (fs.existsSync(dir) ? fs.readdirSync(dir).sort() : []);
@@ -29,16 +30,16 @@ const files = (dir: string): string[] => (fs.existsSync(dir) ? fs.readdirSync(di
 describe('the code cache', () => {
   it('is written by the first run of a command, used (not rewritten) by the next, one file per command', () => {
     const { home, dir } = cacheHome();
-    const first = run(['--version'], { XDG_CACHE_HOME: home });
+    const first = run(['--version'], { MODELMOUNT_CODE_CACHE: dir });
     expect(first.status, first.stderr).toBe(0);
     const [file] = files(dir);
     expect(file).toMatch(new RegExp(`^[0-9a-f]{32}\\.none\\.${process.version.replace(/\./g, '\\.')}-${process.arch}\\.v8$`));
     expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
     const before = fs.statSync(path.join(dir, file!)).mtimeMs;
-    const again = run(['--version'], { XDG_CACHE_HOME: home });
+    const again = run(['--version'], { MODELMOUNT_CODE_CACHE: dir });
     expect(again.stdout).toBe(first.stdout);
     expect(fs.statSync(path.join(dir, file!)).mtimeMs).toBe(before);
-    expect(run(['update', '--help'], { XDG_CACHE_HOME: home }).status).toBe(0);
+    expect(run(['update', '--help'], { MODELMOUNT_CODE_CACHE: dir }).status).toBe(0);
     expect(files(dir).map((f) => f.split('.')[1])).toEqual(['none', 'update-help']);
   });
 
@@ -51,17 +52,17 @@ describe('the code cache', () => {
 
   it('a run that fails writes none', () => {
     const { home, dir } = cacheHome();
-    const r = run(['verify', '--manifest', path.join(home, 'missing.yaml')], { XDG_CACHE_HOME: home });
+    const r = run(['verify', '--manifest', path.join(home, 'missing.yaml')], { MODELMOUNT_CODE_CACHE: dir });
     expect(r.status).not.toBe(0);
     expect(files(dir)).toEqual([]);
   });
 
   it('a cache V8 rejects (not its bytes) is compiled anew and replaced', () => {
     const { home, dir } = cacheHome();
-    expect(run(['--version'], { XDG_CACHE_HOME: home }).status).toBe(0);
+    expect(run(['--version'], { MODELMOUNT_CODE_CACHE: dir }).status).toBe(0);
     const file = path.join(dir, files(dir)[0]!);
     fs.writeFileSync(file, Buffer.alloc(4096, 7));
-    const r = run(['--version'], { XDG_CACHE_HOME: home });
+    const r = run(['--version'], { MODELMOUNT_CODE_CACHE: dir });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
     expect(fs.readFileSync(file).equals(Buffer.alloc(4096, 7))).toBe(false);
@@ -71,7 +72,7 @@ describe('the code cache', () => {
     const { home, dir } = cacheHome();
     fs.mkdirSync(dir);
     fs.chmodSync(dir, 0o777);
-    const r = run(['--version'], { XDG_CACHE_HOME: home });
+    const r = run(['--version'], { MODELMOUNT_CODE_CACHE: dir });
     expect(r.status, r.stderr).toBe(0);
     expect(files(dir)).toEqual([]);
   });
@@ -79,12 +80,20 @@ describe('the code cache', () => {
   it('no folder (it cannot be made) or MODELMOUNT_CODE_CACHE=0: the run is the same, without a cache', () => {
     const { home, dir } = cacheHome();
     fs.writeFileSync(path.join(home, 'file'), '');
-    const blocked = run(['--version'], { XDG_CACHE_HOME: path.join(home, 'file') });
+    const blocked = run(['--version'], { MODELMOUNT_CODE_CACHE: path.join(home, 'file', 'cache') });
     expect(blocked.status, blocked.stderr).toBe(0);
     expect(blocked.stderr).toBe('');
-    const off = run(['--version'], { XDG_CACHE_HOME: home, MODELMOUNT_CODE_CACHE: '0' });
+    const off = run(['--version'], { TMPDIR: home, MODELMOUNT_CODE_CACHE: '0' });
     expect(off.status, off.stderr).toBe(0);
     expect(off.stdout).toBe(blocked.stdout);
-    expect(files(dir)).toEqual([]);
+    expect(fs.readdirSync(home)).toEqual(['file']);
+  });
+
+  it('by default: <tmpdir>/modelmount-code-cache-<uid>', () => {
+    const { home } = cacheHome();
+    const env: Record<string, string> = { TMPDIR: home };
+    const r = spawnSync(process.execPath, [BIN, '--version'], { encoding: 'utf8', env: { ...process.env, CI: 'true', ...env, MODELMOUNT_CODE_CACHE: '' } });
+    expect(r.status, r.stderr).toBe(0);
+    expect(files(path.join(home, `modelmount-code-cache-${process.getuid!()}`))).toHaveLength(1);
   });
 });
