@@ -12,7 +12,6 @@
 // the hundreds of files of zod, yaml, listr2, … cost ~60 ms of each start (no-op update
 // 0.23 s -> 0.17 s). The packages loaded only when needed stay outside (LAZY): a run without
 // Docker, downloads or questions never reads them (test/startup.test.ts).
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,7 +55,8 @@ export function isFresh() {
  * resolves from dist/cli/ as an ES module would. Returns the text and esbuild's metafile.
  */
 async function bundle(external) {
-  const { build: esbuild } = await import('esbuild');
+  // imported here, not at the top: every start in a checkout imports this file for isFresh()
+  const [{ build: esbuild }, { createHash }] = await Promise.all([import('esbuild'), import('node:crypto')]);
   const result = await esbuild({
     absWorkingDir: ROOT,
     entryPoints: [ENTRY],

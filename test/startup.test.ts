@@ -45,12 +45,12 @@ describe('start-up imports', () => {
     }
   });
 
-  it('--version loads none of the built-ins only services use (http, https, tls, child_process, worker_threads)', async () => {
+  it('--version loads none of the built-ins only services use (http, https, tls, child_process, worker_threads, crypto)', async () => {
     const r = await run(['--version'], BUILTINS_HOOK);
     expect(r.code, r.stderr).toBe(0);
     const loaded = r.stderr.match(/^\[builtins\] (.*)$/m)?.[1]?.split(' ') ?? [];
     expect(loaded).toContain('fs'); // the hook works
-    expect(loaded.filter((n) => ['http', 'https', 'tls', 'child_process', 'worker_threads'].includes(n))).toEqual([]);
+    expect(loaded.filter((n) => ['http', 'https', 'tls', 'child_process', 'worker_threads', 'crypto'].includes(n))).toEqual([]);
   });
 
   it('a download imports got (and only got); the no-op run after it imports none of them', async () => {
