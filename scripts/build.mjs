@@ -27,7 +27,7 @@ export const MAIN = path.join(OUT_DIR, 'modelmount-main.js');
 const INPUTS = path.join(ROOT, 'dist', 'inputs.json');
 const ENTRY = 'scripts/modelmount.ts';
 /** copied next to the bundle under these names: the loader and the workers */
-const COPIED = { 'scripts/bundle-loader.mjs': path.basename(BUNDLE), 'lib/verify/hash-worker.mjs': 'hash-worker.mjs' };
+const COPIED = { 'scripts/bundle-loader.mjs': path.basename(BUNDLE), 'lib/verify/hash-worker.mjs': 'hash-worker.mjs', 'lib/verify/stat-worker.mjs': 'stat-worker.mjs' };
 /** imported on first use (lib/shell.ts, lib/sources/http/request.ts, lib/sources/s3/, lib/ui/prompts.ts): runtime dependencies, left outside */
 export const LAZY = ['zx', 'got', '@inquirer/prompts', '@aws-sdk/client-s3', '@aws-sdk/credential-providers'];
 /** what a dependency change touches: the bundle is rebuilt when it is newer */

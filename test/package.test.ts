@@ -103,7 +103,7 @@ describe('the packed tarball', () => {
   it('holds the built bin and nothing of the sources', async () => {
     const dir = await tempDir('modelmount-unpack-');
     await ok('tar', ['-xzf', tgz, '-C', dir], dir);
-    expect(await listFiles(path.join(dir, 'package'))).toEqual(['README.md', 'bin/modelmount.mjs', 'bin/start.mjs', 'dist/cli/hash-worker.mjs', 'dist/cli/modelmount-main.js', 'dist/cli/modelmount.mjs', 'package.json']);
+    expect(await listFiles(path.join(dir, 'package'))).toEqual(['README.md', 'bin/modelmount.mjs', 'bin/start.mjs', 'dist/cli/hash-worker.mjs', 'dist/cli/modelmount-main.js', 'dist/cli/modelmount.mjs', 'dist/cli/stat-worker.mjs', 'package.json']);
     const pkg = JSON.parse(await fs.readFile(path.join(dir, 'package', 'package.json'), 'utf8'));
     expect(pkg.private).toBeUndefined();
     expect(Object.keys(pkg.dependencies).sort()).toEqual(['@aws-sdk/client-s3', '@aws-sdk/credential-providers', '@inquirer/prompts', 'got', 'zx']);

@@ -61,6 +61,17 @@ export class StateCache {
     return e && e.id === statIdentity(st) ? e.sha256 : undefined;
   }
 
+  /** The identity `key`'s entry was recorded for ('' when there is none): what a stat must show for lookup() to hit. */
+  recordedIdentity(key: string): string {
+    return this.entries[key]?.id ?? '';
+  }
+
+  /** The sha256 recorded for `key` if its entry is still the one for identity `id` (a stat elsewhere showed `id`). */
+  lookupIdentity(key: string, id: string): string | undefined {
+    const e = this.entries[key];
+    return e && id && e.id === id ? e.sha256 : undefined;
+  }
+
   record(key: string, st: BigIntStats, sha256: string): void {
     const id = statIdentity(st);
     const e = this.entries[key];

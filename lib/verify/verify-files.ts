@@ -10,6 +10,7 @@ import type { Artifact, FileEntry } from '../manifest/schema.ts';
 import { mapLimit, Semaphore } from '../concurrency.ts';
 import { sha256File } from './hash.ts';
 import { StateCache } from './state-cache.ts';
+import { STAT_WORKER_MIN, statVerdicts, VERDICT, type StatQuery } from './stat-verdicts.ts';
 
 export type FileStatus = 'ok' | 'missing' | 'size' | 'modified' | 'not-regular';
 
@@ -99,17 +100,65 @@ export async function checkHostFiles(hostDir: string, artifacts: Artifact[], cac
   };
   const present = await mapLimit(artifacts, opts.jobs ?? 2, (a) => folderThere(artifactDir(hostDir, a.id)));
   const work = artifacts.flatMap((a, i) => a.files.map((f) => ({ id: a.id, f, present: present[i] })));
+  const settled = await settleFromCache(hostDir, work, cache, opts);
   // `jobs` bounds the hashing; the lstat that settles most files from the state cache runs with
   // more in flight: one at a time per job, 20,000 files waited on 20,000 thread-pool round trips.
   const jobs = opts.jobs ?? 2;
   const hashSlots = new Semaphore(jobs);
-  return mapLimit(work, Math.max(jobs, STAT_JOBS), async ({ id, f, present: there }) => {
+  const checks = new Array<FileCheck>(work.length);
+  const rest: number[] = [];
+  for (let i = 0; i < work.length; i++) {
+    const check = settled?.[i];
+    if (!check) rest.push(i);
+    else {
+      checks[i] = check;
+      opts.onFile?.(check);
+    }
+  }
+  await mapLimit(rest, Math.max(jobs, STAT_JOBS), async (i) => {
+    const { id, f, present: there } = work[i]!;
     const check: FileCheck = there
       ? await checkHostFile(hostDir, id, f, cache, { ...opts, hashSlots })
       : { artifactId: id, path: f.path, hostPath: hostFilePath(hostDir, id, f.path), expected: f, status: 'missing' };
+    checks[i] = check;
     opts.onFile?.(check);
-    return check;
   });
+  return checks;
+}
+
+/**
+ * Many files, trusting the cache: one worker looks at all of them (./stat-verdicts.ts) and the
+ * checks it settles are made here; the rest (undefined) go the per-file way. Undefined when the
+ * worker is not worth starting or could not answer.
+ */
+async function settleFromCache(
+  hostDir: string,
+  work: readonly { id: string; f: FileEntry; present: boolean | undefined }[],
+  cache: StateCache,
+  opts: VerifyOptions,
+): Promise<(FileCheck | undefined)[] | undefined> {
+  if (opts.full || work.length < STAT_WORKER_MIN) return undefined;
+  const queries: StatQuery[] = [];
+  const index: number[] = [];
+  for (const [i, { id, f, present }] of work.entries()) {
+    if (!present) continue;
+    index.push(i);
+    queries.push({ path: hostFilePath(hostDir, id, f.path), size: f.size, id: cache.recordedIdentity(cacheKey(id, f.path)) });
+  }
+  if (queries.length < STAT_WORKER_MIN) return undefined;
+  const verdicts = await statVerdicts(queries, opts.signal);
+  if (!verdicts) return undefined;
+  const out = new Array<FileCheck | undefined>(work.length);
+  for (const [q, i] of index.entries()) {
+    const { id, f } = work[i]!;
+    const base = { artifactId: id, path: f.path, hostPath: queries[q]!.path, expected: f };
+    if (verdicts[q] === VERDICT.missing) out[i] = { ...base, status: 'missing' };
+    else if (verdicts[q] === VERDICT.cached) {
+      const known = cache.lookupIdentity(cacheKey(id, f.path), queries[q]!.id);
+      if (known !== undefined) out[i] = { ...base, status: known === f.sha256 ? 'ok' : 'modified', actualSize: f.size, actualSha256: known, cached: true };
+    }
+  }
+  return out;
 }
 
 export async function verifyHostFiles(hostDir: string, artifacts: Artifact[], opts: VerifyOptions = {}): Promise<FileCheck[]> {
