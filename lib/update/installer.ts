@@ -68,10 +68,15 @@ export class Installer {
     this.filler = new StoreFiller(deps);
   }
 
+  /** The result of a file the plan skips (already the verified bytes): nothing to do, no wait. */
+  skipResult(pf: PlannedFile): FileResult {
+    return { artifactId: pf.artifactId, path: pf.path, size: pf.size, sha256: pf.sha256, action: pf.action, status: 'ok', bytesTransferred: 0, resumedFrom: 0 };
+  }
+
   /** Fetch (if needed) and stage one file; nothing in the host folder changes until finishArtifact(). */
   async installFile(pf: PlannedFile, onProgress: (p: FetchProgress) => void = () => {}): Promise<FileResult> {
+    if (pf.action === 'skip') return this.skipResult(pf);
     const base = { artifactId: pf.artifactId, path: pf.path, size: pf.size, sha256: pf.sha256, action: pf.action };
-    if (pf.action === 'skip') return { ...base, status: 'ok', bytesTransferred: 0, resumedFrom: 0 };
     const { store, hostDir, hostCache } = this.deps;
     const { source, bytesTransferred, resumedFrom } = await this.filler.ensure(pf, onProgress);
     const dest = hostFilePath(hostDir, pf.artifactId, pf.path);

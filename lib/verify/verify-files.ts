@@ -140,10 +140,14 @@ async function settleFromCache(
   if (opts.full || work.length < STAT_WORKER_MIN) return undefined;
   const queries: StatQuery[] = [];
   const index: number[] = [];
+  const dirs = new Map<string, string>();
   for (const [i, { id, f, present }] of work.entries()) {
     if (!present) continue;
+    let dir = dirs.get(id);
+    if (dir === undefined) dirs.set(id, (dir = artifactDir(hostDir, id)));
     index.push(i);
-    queries.push({ path: hostFilePath(hostDir, id, f.path), size: f.size, id: cache.recordedIdentity(cacheKey(id, f.path)) });
+    // = hostFilePath(hostDir, id, f.path): join normalises the same with or without the split
+    queries.push({ path: path.join(dir, f.path), size: f.size, id: cache.recordedIdentity(cacheKey(id, f.path)) });
   }
   if (queries.length < STAT_WORKER_MIN) return undefined;
   const verdicts = await statVerdicts(queries, opts.signal);
