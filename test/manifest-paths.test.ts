@@ -156,3 +156,25 @@ describe('foldPath / findCollisions', () => {
     expect(findCollisions(['a/b', 'a/c', 'ab', 'a.b', 'student/v0_ja', 'student/v0_en', 'student/v0_ja2'])).toEqual([]);
   });
 });
+
+describe('foldPath: the ASCII shortcut (issue 15)', () => {
+  const fullFold = (p: string) => p.normalize('NFC').toUpperCase().toLowerCase().normalize('NFC');
+  it('gives what the full fold gives, for ASCII and for anything else', () => {
+    for (const p of ['Model.BIN', 'a/B/c', '', 'I', 'tokenizer/00/F00001.bin', 'caf\u00e9', 'cafe\u0301', 'STRA\u00dfE', '\u212Aelvin', '\u0130x']) {
+      expect(foldPath(p)).toBe(fullFold(p));
+    }
+    fc.assert(fc.property(fc.string({ unit: 'grapheme-ascii' }), (p) => foldPath(p) === fullFold(p)), { numRuns: 500 });
+    fc.assert(fc.property(fc.string({ unit: 'binary' }), (p) => foldPath(p) === fullFold(p)), { numRuns: 500 });
+  });
+
+  it('findCollisions reports a nested path below a deep parent once per parent', () => {
+    expect(findCollisions(['a/b/c/d', 'a', 'a/b', 'A/B'])).toEqual([
+      { kind: 'fold', paths: ['a/b', 'A/B'], indexes: [2, 3] },
+      { kind: 'prefix', paths: ['a', 'a/b/c/d'], indexes: [1, 0] },
+      { kind: 'prefix', paths: ['a/b', 'a/b/c/d'], indexes: [2, 0] },
+      { kind: 'prefix', paths: ['A/B', 'a/b/c/d'], indexes: [3, 0] },
+      { kind: 'prefix', paths: ['a', 'a/b'], indexes: [1, 2] },
+      { kind: 'prefix', paths: ['a', 'A/B'], indexes: [1, 3] },
+    ]);
+  });
+});
