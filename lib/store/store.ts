@@ -13,10 +13,17 @@ import { StateCache, type CacheWithPaths } from '../verify/state-cache.ts';
 import { fetchBlob, type FetchBlobOptions, type FetchBlobResult } from './fetch-blob.ts';
 
 export class Store {
-  private constructor(
-    readonly dir: string,
-    private readonly cache: StateCache,
-  ) {}
+  /**
+   * The store's verified-state cache (<cacheDir>/state.json), read on first use: a no-op update
+   * never asks the store, and the file holds an entry per blob (20,000 blobs: 4 MB of JSON).
+   */
+  private cacheLoad: Promise<StateCache> | undefined;
+
+  private constructor(readonly dir: string) {}
+
+  private stateCache(): Promise<StateCache> {
+    return (this.cacheLoad ??= StateCache.load(storeStatePath(this.dir)));
+  }
 
   /** `readOnly` (dry runs): nothing is created, evicted or saved. */
   static async open(dir: string, opts: { readOnly?: boolean } = {}): Promise<Store> {
@@ -25,7 +32,7 @@ export class Store {
     }
     // the store's own folders are never used through a link (lib/fs-safe.ts)
     for (const sub of [path.join(dir, 'sha256'), storeTmpDir(dir), storeRegistrationsDir(dir)]) await refuseLinksBelow(dir, sub);
-    const store = new Store(dir, await StateCache.load(storeStatePath(dir)));
+    const store = new Store(dir);
     store.readOnly = Boolean(opts.readOnly);
     return store;
   }
@@ -49,13 +56,14 @@ export class Store {
       await this.evict(file.sha256);
       return false;
     }
-    if (!opts.full && this.cache.lookup(file.sha256, st) === file.sha256) return true;
+    const cache = await this.stateCache();
+    if (!opts.full && cache.lookup(file.sha256, st) === file.sha256) return true;
     const sha = await sha256File(p, opts.signal);
     if (sha !== file.sha256) {
       await this.evict(file.sha256);
       return false;
     }
-    this.cache.record(file.sha256, st, sha);
+    cache.record(file.sha256, st, sha);
     return true;
   }
 
@@ -70,27 +78,30 @@ export class Store {
   }
 
   /** the verified-state cache with each key's blob path: the installer and gc carry entries over when a blob gains or loses a hardlink */
-  cacheWithPaths(): CacheWithPaths {
-    return { cache: this.cache, pathOf: (sha256) => this.blobPath(sha256) };
+  async cacheWithPaths(): Promise<CacheWithPaths> {
+    return { cache: await this.stateCache(), pathOf: (sha256) => this.blobPath(sha256) };
   }
 
   /** Record the blob's current identity as verified (after we wrote it). */
   async remember(sha256: string): Promise<void> {
+    const cache = await this.stateCache();
     try {
       const st = await fs.lstat(this.blobPath(sha256), { bigint: true });
-      this.cache.record(sha256, st, sha256);
+      cache.record(sha256, st, sha256);
     } catch {
-      this.cache.forget(sha256);
+      cache.forget(sha256);
     }
   }
 
   async evict(sha256: string): Promise<void> {
     if (this.readOnly) return;
-    this.cache.forget(sha256);
+    (await this.stateCache()).forget(sha256);
     await fs.rm(this.blobPath(sha256), { force: true });
   }
 
-  save(): Promise<void> {
-    return this.readOnly ? Promise.resolve() : this.cache.save();
+  /** Persist the state cache if it was read and changed. */
+  async save(): Promise<void> {
+    if (this.readOnly || !this.cacheLoad) return;
+    await (await this.cacheLoad).save();
   }
 }

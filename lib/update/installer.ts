@@ -93,7 +93,7 @@ export class Installer {
       });
       if (s.method === 'hardlink' && before) {
         const st = await fs.lstat(s.tmp, { bigint: true });
-        store.cacheWithPaths().cache.relinked(before, st);
+        (await store.cacheWithPaths()).cache.relinked(before, st);
         hostCache.relinked(before, st);
       }
       return s;
@@ -139,7 +139,7 @@ export class Installer {
           switched.push({ pf: f.pf, backup: backups.get(f) });
           const st = await fs.lstat(f.staged.dest, { bigint: true });
           if (f.staged.method === 'hardlink' && before) {
-            store.cacheWithPaths().cache.relinked(before, st);
+            (await store.cacheWithPaths()).cache.relinked(before, st);
             hostCache.relinked(before, st);
           }
           hostCache.record(cacheKey(f.pf.artifactId, f.pf.path), st, f.pf.sha256);
@@ -158,7 +158,7 @@ export class Installer {
       for (const backup of backups.values()) if (backup) await fs.rm(backup, { force: true }).catch(() => {});
       const live = await Promise.all(files.map((f) => fs.lstat(f.staged.dest, { bigint: true }).catch(() => undefined)));
       const stale = replaced.filter((r) => !live.some((l) => l && l.dev === r.dev && l.ino === r.ino));
-      if (stale.length) await carryOverRelinked(stale, [store.cacheWithPaths(), { cache: hostCache, pathOf: (key) => hostKeyPath(hostDir, key) }]);
+      if (stale.length) await carryOverRelinked(stale, [await store.cacheWithPaths(), { cache: hostCache, pathOf: (key) => hostKeyPath(hostDir, key) }]);
       for (const dir of new Set(files.map((f) => path.dirname(f.staged.dest)))) await fsyncDir(dir);
     }
     return undefined;

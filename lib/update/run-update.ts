@@ -148,7 +148,7 @@ async function installSelection(
   if (report.ok) {
     await recordInstall(ctx, selection, report);
     if (ctx.manifest.compose) {
-      report.release = await recordReleaseSet(ctx.manifest, selection.artifacts, { hostDir: ctx.hostDir, hostCache, otherCaches: [store.cacheWithPaths().cache] });
+      report.release = await recordReleaseSet(ctx.manifest, selection.artifacts, { hostDir: ctx.hostDir, hostCache, otherCaches: [(await store.cacheWithPaths()).cache] });
       await Promise.all([hostCache.save(), store.save()]);
     }
   }

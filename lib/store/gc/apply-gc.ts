@@ -65,7 +65,7 @@ export async function applyGc(plan: GcPlan): Promise<GcItem[]> {
       }
       await carryOverRelinked(plan.shared, [
         ...[...hostCaches].map(([dir, cache]) => ({ cache, pathOf: (key: string) => hostKeyPath(dir, key) })),
-        ...[...stores.values()].map((store) => store.cacheWithPaths()),
+        ...(await Promise.all([...stores.values()].map((store) => store.cacheWithPaths()))),
       ]);
     }
   } finally {
