@@ -15,6 +15,7 @@
 import path from 'node:path';
 import { UsageError } from '../errors.ts';
 import { NotRegularFileError, readRegularFile } from '../fs-safe.ts';
+import { defaultParsedCache, readParsedManifest, writeParsedManifest, type ParsedCache } from './parsed-cache.ts';
 import { parseManifestDocument, parseManifestFast } from './parse-yaml.ts';
 import type { Manifest } from './schema.ts';
 
@@ -23,6 +24,8 @@ export interface LoadManifestOptions {
   env?: NodeJS.ProcessEnv;
   /** folder a relative `file` is resolved against; defaults to process.cwd() */
   cwd?: string;
+  /** where a large validated manifest is kept parsed (./parsed-cache.ts); default: the user's cache when run from the bundle; false: none */
+  parsedCache?: ParsedCache | false;
 }
 
 /**
@@ -82,7 +85,12 @@ export async function loadManifest(file: string, opts: LoadManifestOptions = {})
       data: { path: abs },
     });
   }
-  return parseManifest(text, abs);
+  const cache = opts.parsedCache === undefined ? await defaultParsedCache(env) : opts.parsedCache || undefined;
+  const kept = cache ? await readParsedManifest(cache, abs, text) : undefined;
+  if (kept) return kept;
+  const manifest = parseManifest(text, abs);
+  if (cache) await writeParsedManifest(cache, abs, text, manifest);
+  return manifest;
 }
 
 /** A manifest larger than this is refused: a real one with 20,000 artifacts is ~4 MB. */

@@ -1,0 +1,109 @@
+/** A large validated manifest kept parsed (lib/manifest/parsed-cache.ts, issue 15): hits only for the same bytes, path and code. */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadManifest, parseManifest } from '../lib/manifest/load.ts';
+import { CACHE_MIN_BYTES, readParsedManifest, writeParsedManifest, type ParsedCache } from '../lib/manifest/parsed-cache.ts';
+import { tempDir } from './helpers/cli.ts';
+
+/** a manifest of `n` files: above CACHE_MIN_BYTES from ~2,000 */
+function manifestText(n: number, variant = 0): string {
+  const lines = ['version: 1', 'hostDir: ./host', 'sources:', '  - name: origin', '    url: "https://example.com/m/"', 'artifacts:', '  - id: many', '    files:'];
+  for (let i = 0; i < n; i++) {
+    const sha = createHash('sha256').update(`${variant}:${i}`).digest('hex');
+    lines.push(`      - {path: tokenizer/${String(i % 10)}/f${String(i).padStart(5, '0')}.bin, size: ${1000 + i}, sha256: ${sha}}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function setup() {
+  const root = await tempDir();
+  const cache: ParsedCache = { dir: path.join(root, 'cache', 'modelmount-manifests'), code: 'build-1' };
+  const file = path.join(root, 'project', 'models.yaml');
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const text = manifestText(3000);
+  expect(text.length).toBeGreaterThan(CACHE_MIN_BYTES);
+  await fs.writeFile(file, text);
+  return { root, cache, file, text };
+}
+
+describe('parsed manifest cache', () => {
+  it('gives back exactly what the parse gave, for the same bytes, path and code only', async () => {
+    const { cache, file, text } = await setup();
+    expect(await readParsedManifest(cache, file, text)).toBeUndefined();
+    const parsed = parseManifest(text, file);
+    await writeParsedManifest(cache, file, text, parsed);
+    expect(await readParsedManifest(cache, file, text)).toEqual(parsed);
+    // one more file, the same text with one byte changed, another path, another build: misses
+    expect(await readParsedManifest(cache, file, manifestText(3000, 1))).toBeUndefined();
+    expect(await readParsedManifest(cache, file, text.replace('size: 1000,', 'size: 1001,'))).toBeUndefined();
+    expect(await readParsedManifest(cache, `${file}.other`, text)).toBeUndefined();
+    expect(await readParsedManifest({ ...cache, code: 'build-2' }, file, text)).toBeUndefined();
+    const mode = (await fs.stat(cache.dir)).mode & 0o777;
+    expect(mode).toBe(0o700);
+  });
+
+  it('loadManifest: a changed manifest is parsed again (and an invalid one is reported, never taken from the cache)', async () => {
+    const { cache, file, text } = await setup();
+    const first = await loadManifest(file, { parsedCache: cache });
+    expect((await fs.readdir(cache.dir)).length).toBe(1);
+    expect(await loadManifest(file, { parsedCache: cache })).toEqual(first);
+    const changed = text.replace('size: 1000,', 'size: 1234,');
+    await fs.writeFile(file, changed);
+    const second = await loadManifest(file, { parsedCache: cache });
+    expect(second.artifacts[0]!.files[0]!.size).toBe(1234);
+    expect(second.digest).not.toBe(first.digest);
+    await fs.writeFile(file, changed.replace('tokenizer/0/f00000.bin', '../escape.bin'));
+    await expect(loadManifest(file, { parsedCache: cache })).rejects.toThrow(/not a safe relative path/);
+    // back to the first bytes: the cache holds the last valid one, so this parses again and is right
+    await fs.writeFile(file, text);
+    expect(await loadManifest(file, { parsedCache: cache })).toEqual(first);
+  });
+
+  it('a small manifest is not kept', async () => {
+    const { cache, file } = await setup();
+    const small = manifestText(3);
+    await writeParsedManifest(cache, file, small, parseManifest(small, file));
+    expect(await fs.readdir(cache.dir).catch(() => [])).toEqual([]);
+  });
+
+  it('an entry that is not privately ours, a link, or corrupt is a miss', async () => {
+    const { root, cache, file, text } = await setup();
+    const parsed = parseManifest(text, file);
+    await writeParsedManifest(cache, file, text, parsed);
+    const [name] = await fs.readdir(cache.dir);
+    const entry = path.join(cache.dir, name!);
+    await fs.chmod(entry, 0o622);
+    expect(await readParsedManifest(cache, file, text)).toBeUndefined();
+    await fs.chmod(entry, 0o600);
+    await fs.chmod(cache.dir, 0o770);
+    expect(await readParsedManifest(cache, file, text)).toBeUndefined();
+    await fs.chmod(cache.dir, 0o700);
+    expect(await readParsedManifest(cache, file, text)).toEqual(parsed);
+    // the entry a link to a copy elsewhere
+    const elsewhere = path.join(root, 'elsewhere.json');
+    await fs.rename(entry, elsewhere);
+    await fs.symlink(elsewhere, entry);
+    expect(await readParsedManifest(cache, file, text)).toBeUndefined();
+    await fs.rm(entry);
+    // the folder a link to a private folder holding the entry
+    const realDir = path.join(root, 'real-dir');
+    await fs.mkdir(realDir, { mode: 0o700 });
+    await fs.rename(elsewhere, path.join(realDir, name!));
+    await fs.rm(cache.dir, { recursive: true });
+    await fs.symlink(realDir, cache.dir);
+    expect(await readParsedManifest(cache, file, text)).toBeUndefined();
+    // corrupt
+    await fs.rm(cache.dir);
+    await fs.mkdir(cache.dir, { mode: 0o700 });
+    await fs.writeFile(path.join(cache.dir, name!), '{"format":', { mode: 0o600 });
+    expect(await readParsedManifest(cache, file, text)).toBeUndefined();
+    // and a write through that folder link is never made
+    await fs.rm(cache.dir, { recursive: true });
+    await fs.symlink(realDir, cache.dir);
+    await fs.rm(path.join(realDir, name!));
+    await writeParsedManifest(cache, file, text, parsed);
+    expect(await fs.readdir(realDir)).toEqual([]);
+  });
+});
