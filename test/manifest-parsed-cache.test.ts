@@ -106,4 +106,21 @@ describe('parsed manifest cache', () => {
     await writeParsedManifest(cache, file, text, parsed);
     expect(await fs.readdir(realDir)).toEqual([]);
   });
+
+  it('builds keep their own entries side by side, at most four per manifest path', async () => {
+    const { cache, file, text } = await setup();
+    const parsed = parseManifest(text, file);
+    for (let b = 1; b <= 6; b++) {
+      await writeParsedManifest({ ...cache, code: `build-${b}` }, file, text, parsed);
+      await new Promise((r) => setTimeout(r, 15)); // distinct mtimes
+    }
+    expect((await fs.readdir(cache.dir)).length).toBe(4);
+    expect(await readParsedManifest({ ...cache, code: 'build-6' }, file, text)).toEqual(parsed);
+    expect(await readParsedManifest({ ...cache, code: 'build-3' }, file, text)).toEqual(parsed);
+    expect(await readParsedManifest({ ...cache, code: 'build-2' }, file, text)).toBeUndefined();
+    // another manifest path does not count against this one's
+    const other = `${file}.2`;
+    await writeParsedManifest({ ...cache, code: 'build-1' }, other, text, parseManifest(text, other));
+    expect((await fs.readdir(cache.dir)).length).toBe(5);
+  });
 });

@@ -1,6 +1,6 @@
 /**
  * A large manifest, once validated, is kept parsed: <user cache>/modelmount-manifests/<hash of
- * its path>.json holds the resolved Manifest with the sha256 of the text it came from and the
+ * its path>-<hash of the build>.json holds the resolved Manifest with the sha256 of the text it came from and the
  * identity of the code that checked it. The next run with the same bytes, path and code reads
  * that JSON (20,000 files: ~10 ms) instead of parsing and checking the YAML again (~300 ms of
  * CPU). Any other text, path or build of modelmount misses and parses as always.
@@ -53,8 +53,26 @@ export async function defaultParsedCache(env: NodeJS.ProcessEnv): Promise<Parsed
   }
 }
 
+/** entries kept per manifest path: one per build of modelmount that read it (a global and a project's own, a before and an after) */
+const KEEP_PER_PATH = 4;
+
+function shortHash(s: string): string {
+  return createHash('sha256').update(s).digest('hex').slice(0, 24);
+}
+
+/** <hash of the path>-<hash of the build>.json */
 function entryPath(cache: ParsedCache, file: string): string {
-  return path.join(cache.dir, `${createHash('sha256').update(file).digest('hex').slice(0, 32)}.json`);
+  return path.join(cache.dir, `${shortHash(file)}-${shortHash(cache.code)}.json`);
+}
+
+/** Remove all but the newest KEEP_PER_PATH entries of `file`'s path (other builds, long gone). */
+async function pruneEntries(cache: ParsedCache, file: string): Promise<void> {
+  const prefix = `${shortHash(file)}-`;
+  const names = (await fs.readdir(cache.dir)).filter((n) => n.startsWith(prefix) && n.endsWith('.json'));
+  if (names.length <= KEEP_PER_PATH) return;
+  const dated = await Promise.all(names.map(async (n) => ({ n, at: (await fs.lstat(path.join(cache.dir, n)).catch(() => undefined))?.mtimeMs ?? 0 })));
+  dated.sort((a, b) => b.at - a.at);
+  for (const { n } of dated.slice(KEEP_PER_PATH)) await fs.rm(path.join(cache.dir, n), { force: true });
 }
 
 function textDigest(text: string): string {
@@ -115,6 +133,7 @@ export async function writeParsedManifest(cache: ParsedCache, file: string, text
     const dir = await fs.lstat(cache.dir);
     if (!dir.isDirectory() || !ownedPrivately(dir)) return;
     await writeFileAtomic(entryPath(cache, file), json, 0o600, { realBelow: cache.dir });
+    await pruneEntries(cache, file);
   } catch {
     // read-only or full home, another writer: the next run parses again
   }
