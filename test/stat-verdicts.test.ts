@@ -6,10 +6,12 @@ import { describe, expect, it } from 'vitest';
 import type { Artifact } from '../lib/manifest/schema.ts';
 import { StateCache, statIdentity } from '../lib/verify/state-cache.ts';
 import { STAT_WORKER_MIN, statVerdicts, VERDICT } from '../lib/verify/stat-verdicts.ts';
-import { cacheKey, checkHostFiles } from '../lib/verify/verify-files.ts';
+import { cacheKey, checkHostFiles, joinPlain } from '../lib/verify/verify-files.ts';
+import fc from 'fast-check';
 import { tempDir } from './helpers/cli.ts';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+const cols = (list: { path: string; size: number; id: string }[]) => ({ paths: list.map((q) => q.path), sizes: list.map((q) => q.size), ids: list.map((q) => q.id) });
 
 describe('statVerdicts', () => {
   it('vouches only for a regular file of the wanted size with exactly the recorded identity', async () => {
@@ -21,7 +23,7 @@ describe('statVerdicts', () => {
     const id = async (n: string) => statIdentity(await fs.lstat(file(n), { bigint: true }));
     const ids = { same: await id('same'), touched: await id('touched'), resized: await id('resized'), link: statIdentity(await fs.stat(file('link'), { bigint: true })) };
     await fs.utimes(file('touched'), new Date(2000, 1, 1), new Date(2000, 1, 1)); // same bytes, other mtime: no longer vouched for
-    const verdicts = await statVerdicts([
+    const verdicts = await statVerdicts(cols([
       { path: file('same'), size: 4, id: ids.same },
       { path: file('touched'), size: 4, id: ids.touched },
       { path: file('resized'), size: 5, id: ids.resized }, // the manifest wants another size
@@ -30,13 +32,13 @@ describe('statVerdicts', () => {
       { path: file('gone'), size: 4, id: ids.same },
       { path: path.join(file('plain-file'), 'below'), size: 4, id: ids.same }, // ENOTDIR
       { path: dir, size: 4096, id: await id('same') }, // a folder
-    ]);
+    ]));
     expect([...verdicts!]).toEqual([VERDICT.cached, VERDICT.look, VERDICT.look, VERDICT.look, VERDICT.look, VERDICT.missing, VERDICT.missing, VERDICT.look]);
   });
 
   it('rejects with the abort reason when the run is aborted, already or while the worker looks', async () => {
     const dir = await tempDir();
-    const q = [{ path: path.join(dir, 'x'), size: 1, id: '' }];
+    const q = cols([{ path: path.join(dir, 'x'), size: 1, id: '' }]);
     await expect(statVerdicts(q, AbortSignal.abort(new Error('stop now')))).rejects.toThrow('stop now');
     const ac = new AbortController();
     const p = statVerdicts(q, ac.signal);
@@ -97,5 +99,15 @@ describe('checkHostFiles with many files (the worker settles what the cache vouc
     for (const f of files) cache.record(cacheKey('a', f.path), await fs.lstat(path.join(host, 'a', f.path), { bigint: true }), f.path === 'f1' ? '1'.repeat(64) : f.sha256);
     const checks = await checkHostFiles(host, [{ id: 'a', files }] as unknown as Artifact[], cache, { jobs: 2 });
     expect(checks.filter((c) => c.status !== 'ok').map((c) => [c.path, c.status, c.cached])).toEqual([['f1', 'modified', true]]);
+  });
+});
+
+describe('joinPlain', () => {
+  it('is path.join for a normalised folder and any relative path', () => {
+    for (const rel of ['a', 'a/b.bin', './a', 'a/./b', 'a/../b', '../x', 'a//b', '/abs', 'a/', '', '.', '..', '.hidden/x', 'a/..b', '...']) {
+      expect(joinPlain('/h/art', rel)).toBe(path.join('/h/art', rel));
+      expect(joinPlain('/', rel)).toBe(path.join('/', rel));
+    }
+    fc.assert(fc.property(fc.array(fc.constantFrom('a', '.', '..', '', 'b.c', '..d', '/'), { maxLength: 6 }), (parts) => joinPlain('/h/x', parts.join('/')) === path.join('/h/x', parts.join('/'))), { numRuns: 2000 });
   });
 });

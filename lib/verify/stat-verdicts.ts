@@ -14,13 +14,14 @@ import { Worker } from 'node:worker_threads';
 /** worker answers (stat-worker.mjs) */
 export const VERDICT = { look: 0, cached: 1, missing: 2 } as const;
 
-export interface StatQuery {
+/** One entry per file, by column (no object per file): */
+export interface StatQueries {
   /** the host file (never followed if it is a link) */
-  path: string;
+  paths: string[];
   /** the size the manifest wants */
-  size: number;
-  /** the identity the state-cache entry was recorded for ('' when there is none) */
-  id: string;
+  sizes: number[];
+  /** the identity its state-cache entry was recorded for ('' when there is none) */
+  ids: string[];
 }
 
 /** Below this many files the worker's start (~20 ms of CPU) costs more than it saves. */
@@ -30,13 +31,13 @@ export const STAT_WORKER_MIN = 512;
  * One verdict per query (VERDICT), or undefined when the worker could not do it (the caller
  * looks at every file itself). Rejects with an AbortError when `signal` is aborted.
  */
-export async function statVerdicts(queries: readonly StatQuery[], signal?: AbortSignal): Promise<Uint8Array | undefined> {
+export async function statVerdicts(queries: StatQueries, signal?: AbortSignal): Promise<Uint8Array | undefined> {
   signal?.throwIfAborted();
   return new Promise((resolve, reject) => {
     let worker: Worker;
     try {
       worker = new Worker(new URL('./stat-worker.mjs', import.meta.url), {
-        workerData: { paths: queries.map((q) => q.path), sizes: queries.map((q) => q.size), ids: queries.map((q) => q.id) },
+        workerData: { paths: queries.paths, sizes: queries.sizes, ids: queries.ids },
       });
     } catch {
       resolve(undefined);
@@ -59,7 +60,7 @@ export async function statVerdicts(queries: readonly StatQuery[], signal?: Abort
     signal?.addEventListener('abort', onAbort, { once: true });
     worker.once('message', (m: { verdicts?: unknown }) => {
       const v = m?.verdicts;
-      finish(v instanceof Uint8Array && v.length === queries.length ? v : undefined);
+      finish(v instanceof Uint8Array && v.length === queries.paths.length ? v : undefined);
     });
     worker.once('error', () => finish(undefined));
     worker.once('exit', () => finish(undefined));

@@ -10,7 +10,7 @@ import type { Artifact, FileEntry } from '../manifest/schema.ts';
 import { mapLimit, Semaphore } from '../concurrency.ts';
 import { sha256File } from './hash.ts';
 import { StateCache } from './state-cache.ts';
-import { STAT_WORKER_MIN, statVerdicts, VERDICT, type StatQuery } from './stat-verdicts.ts';
+import { STAT_WORKER_MIN, statVerdicts, VERDICT, type StatQueries } from './stat-verdicts.ts';
 
 export type FileStatus = 'ok' | 'missing' | 'size' | 'modified' | 'not-regular';
 
@@ -138,31 +138,46 @@ async function settleFromCache(
   opts: VerifyOptions,
 ): Promise<(FileCheck | undefined)[] | undefined> {
   if (opts.full || work.length < STAT_WORKER_MIN) return undefined;
-  const queries: StatQuery[] = [];
+  const q: StatQueries = { paths: [], sizes: [], ids: [] };
+  const keys: string[] = [];
   const index: number[] = [];
   const dirs = new Map<string, string>();
-  for (const [i, { id, f, present }] of work.entries()) {
+  for (let i = 0; i < work.length; i++) {
+    const { id, f, present } = work[i]!;
     if (!present) continue;
     let dir = dirs.get(id);
     if (dir === undefined) dirs.set(id, (dir = artifactDir(hostDir, id)));
+    const key = cacheKey(id, f.path);
     index.push(i);
-    // = hostFilePath(hostDir, id, f.path): join normalises the same with or without the split
-    queries.push({ path: path.join(dir, f.path), size: f.size, id: cache.recordedIdentity(cacheKey(id, f.path)) });
+    keys.push(key);
+    q.paths.push(joinPlain(dir, f.path));
+    q.sizes.push(f.size);
+    q.ids.push(cache.recordedIdentity(key));
   }
-  if (queries.length < STAT_WORKER_MIN) return undefined;
-  const verdicts = await statVerdicts(queries, opts.signal);
+  if (index.length < STAT_WORKER_MIN) return undefined;
+  const verdicts = await statVerdicts(q, opts.signal);
   if (!verdicts) return undefined;
   const out = new Array<FileCheck | undefined>(work.length);
-  for (const [q, i] of index.entries()) {
+  for (let n = 0; n < index.length; n++) {
+    const i = index[n]!;
     const { id, f } = work[i]!;
-    const base = { artifactId: id, path: f.path, hostPath: queries[q]!.path, expected: f };
-    if (verdicts[q] === VERDICT.missing) out[i] = { ...base, status: 'missing' };
-    else if (verdicts[q] === VERDICT.cached) {
-      const known = cache.lookupIdentity(cacheKey(id, f.path), queries[q]!.id);
-      if (known !== undefined) out[i] = { ...base, status: known === f.sha256 ? 'ok' : 'modified', actualSize: f.size, actualSha256: known, cached: true };
+    if (verdicts[n] === VERDICT.missing) out[i] = { artifactId: id, path: f.path, hostPath: q.paths[n]!, expected: f, status: 'missing' };
+    else if (verdicts[n] === VERDICT.cached) {
+      const known = cache.lookupIdentity(keys[n]!, q.ids[n]!);
+      if (known !== undefined) {
+        out[i] = { artifactId: id, path: f.path, hostPath: q.paths[n]!, expected: f, status: known === f.sha256 ? 'ok' : 'modified', actualSize: f.size, actualSha256: known, cached: true };
+      }
     }
   }
   return out;
+}
+
+/** a path that path.join would change (".", "..", "//", a leading or trailing "/"): joined by path.join */
+const NOT_PLAIN = /(?:^|\/)\.\.?(?:\/|$)|\/\/|^\/|\/$/;
+
+/** path.join(dir, rel) for a normalised `dir`, by concatenation when `rel` is plain (every path of a valid manifest) */
+export function joinPlain(dir: string, rel: string): string {
+  return rel === '' || dir.endsWith('/') || NOT_PLAIN.test(rel) ? path.join(dir, rel) : `${dir}/${rel}`;
 }
 
 export async function verifyHostFiles(hostDir: string, artifacts: Artifact[], opts: VerifyOptions = {}): Promise<FileCheck[]> {
