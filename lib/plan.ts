@@ -68,15 +68,16 @@ export function planUpdate(input: PlanInput): Plan {
   for (const artifact of input.artifacts) {
     for (const file of artifact.files) {
       const host = input.host.get(`${artifact.id}/${file.path}`) ?? 'missing';
-      const base = { artifactId: artifact.id, path: file.path, size: file.size, sha256: file.sha256, host };
+      // one object literal per file (no spread of a shared base: 20,000 files)
       let planned: PlannedFile;
       if (host === 'ok') {
-        planned = { ...base, action: 'skip', reason: 'verified' };
+        planned = { artifactId: artifact.id, path: file.path, size: file.size, sha256: file.sha256, host, action: 'skip', reason: 'verified' };
       } else {
         const inStore = input.storeHas.has(file.sha256);
         const via = inStore ? 'store' : input.firstSourceKind;
         const action: PlanAction = host !== 'missing' ? 'repair' : inStore ? 'relink' : via === 'file' ? 'copy' : 'fetch';
-        planned = { ...base, action, via, reason: `${REASON[host]}${inStore ? '; bytes in the store' : ''}` };
+        const reason = `${REASON[host]}${inStore ? '; bytes in the store' : ''}`;
+        planned = { artifactId: artifact.id, path: file.path, size: file.size, sha256: file.sha256, host, action, via, reason };
         bytesToInstall += file.size;
         if (!inStore) {
           toTransfer.set(file.sha256, file.size);

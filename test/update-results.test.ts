@@ -2,6 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { SourceError } from '../lib/errors.ts';
 import { resultErrors, transferTotals } from '../lib/update/results.ts';
+import { reportedFile } from '../lib/update/report.ts';
+import type { FileResult } from '../lib/update/installer.ts';
 
 describe('transferTotals', () => {
   it('is zero for no results', () => {
@@ -32,5 +34,22 @@ describe('resultErrors', () => {
 
   it('is empty when nothing failed', () => {
     expect(resultErrors([{ artifactId: 'a', path: 'b' }])).toEqual([]);
+  });
+});
+
+describe('reportedFile (issue 15: the skipped file written out)', () => {
+  const generic = ({ error, artifactId: _a, ...rest }: FileResult) => ({ ...rest, ...(error ? { error: error.toJSON() } : {}) });
+  it('gives the same keys, in the same order, as the generic copy for every shape', async () => {
+    const { Installer } = await import('../lib/update/installer.ts');
+    const pf = { artifactId: 'a', path: 'p', size: 3, sha256: '0'.repeat(64), action: 'skip' as const, host: 'ok' as const, reason: 'verified' };
+    const skip = Installer.prototype.skipResult.call(undefined, pf);
+    const shapes: FileResult[] = [
+      skip,
+      { ...skip, source: 'store' },
+      { ...skip, action: 'fetch', source: 'origin', method: 'hardlink', bytesTransferred: 3 },
+      { ...skip, action: 'fetch', status: 'failed', error: new SourceError('EHTTP', 'x', { hint: 'y' }) },
+      { ...skip, action: 'relink', status: 'not-installed' },
+    ];
+    for (const r of shapes) expect(JSON.stringify(reportedFile(r))).toBe(JSON.stringify(generic(r)));
   });
 });

@@ -36,6 +36,18 @@ export interface UpdateReport {
   release?: ReleaseOutcome;
 }
 
+type ReportedFile = UpdateReport['artifacts'][number]['files'][number];
+
+/** A file's result as the report shows it: without its artifact id, its error as JSON (the same keys in the same order). */
+export function reportedFile(r: FileResult): ReportedFile {
+  if (r.action === 'skip' && r.error === undefined && r.source === undefined && r.method === undefined && Object.keys(r).length === 8) {
+    // a skipped file (Installer.skipResult's shape), written out: rest and spread per file were most of the summary of 20,000 files
+    return { path: r.path, size: r.size, sha256: r.sha256, action: r.action, status: r.status, bytesTransferred: r.bytesTransferred, resumedFrom: r.resumedFrom };
+  }
+  const { error, artifactId: _a, ...rest } = r;
+  return { ...rest, ...(error ? { error: error.toJSON() } : {}) };
+}
+
 export function summarise(ctx: RunContext, selection: Selection, results: FileResult[], started: number): UpdateReport {
   // by artifact and path: a filter over every result for each file was quadratic (20,000 files)
   const byFile = new Map<string, FileResult[]>();
@@ -55,7 +67,7 @@ export function summarise(ctx: RunContext, selection: Selection, results: FileRe
       status: failed ? ('failed' as const) : changed ? ('installed' as const) : ('unchanged' as const),
       sources: [...new Set(files.map((f) => f.source).filter((s): s is string => Boolean(s)))],
       bytes: a.files.reduce((s, f) => s + f.size, 0),
-      files: files.map(({ error, artifactId: _a, ...rest }) => ({ ...rest, ...(error ? { error: error.toJSON() } : {}) })),
+      files: files.map(reportedFile),
     };
   });
   const errors = resultErrors(results);
