@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { readJsonIfExists, thereOrUnsure, writeFileAtomic } from '../fs-atomic.ts';
 import { refuseLinksBelow } from '../fs-safe.ts';
+import { sameJson } from '../same-json.ts';
 import { storeRegistrationPath, storeRegistrationsDir, storeWarmRegistrationPath } from '../layout.ts';
 
 export interface StoreRegistration {
@@ -43,7 +44,7 @@ export async function registerWarm(cacheDir: string, reg: Omit<StoreRegistration
 async function register(cacheDir: string, file: string, reg: Omit<StoreRegistration, 'version' | 'updatedAt'>): Promise<void> {
   const blobs = [...new Set(reg.blobs)].sort();
   const previous = await readJsonIfExists<StoreRegistration>(file, { realBelow: cacheDir }).catch(() => undefined);
-  if (previous && previous.hostDir === reg.hostDir && JSON.stringify(previous.blobs) === JSON.stringify(blobs)) return; // unchanged: no write
+  if (previous && previous.hostDir === reg.hostDir && sameJson(previous.blobs, blobs)) return; // unchanged: no write
   const body: StoreRegistration = { version: 1, ...(reg.kind ? { kind: reg.kind } : {}), hostDir: reg.hostDir, manifestPath: reg.manifestPath, updatedAt: new Date().toISOString(), blobs };
   await writeFileAtomic(file, `${JSON.stringify(body, null, 2)}\n`, 0o644, { realBelow: cacheDir });
 }

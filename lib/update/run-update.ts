@@ -17,6 +17,7 @@ import { recordReleaseSet } from '../releases/switch.ts';
 import { loadRunContext, type ContextOptions, type RunContext } from '../run-context.ts';
 import { runLockDirs, runLockOptions } from '../lock/run-lock-options.ts';
 import type { Source } from '../sources/types.ts';
+import { sameJson } from '../same-json.ts';
 import { registerInstall } from '../store/registrations.ts';
 import { checkFreeSpace, sameFilesystem } from '../store/space.ts';
 import { Store } from '../store/store.ts';
@@ -165,7 +166,7 @@ async function recordInstall(ctx: RunContext, selection: Selection, report: Upda
   for (const a of selection.artifacts) {
     const r = report.artifacts.find((x) => x.id === a.id);
     const prev = previous?.artifacts[a.id];
-    const unchanged = r?.status === 'unchanged' && prev && JSON.stringify(prev.files) === JSON.stringify(a.files);
+    const unchanged = r?.status === 'unchanged' && prev && sameJson(prev.files, a.files);
     wanted[a.id] = unchanged
       ? prev
       : { files: a.files, source: r?.sources.filter((s) => s !== 'store').join(', ') || prev?.source || 'store', installedAt: now };
@@ -174,7 +175,7 @@ async function recordInstall(ctx: RunContext, selection: Selection, report: Upda
   const { updatedAt: _u, ...withoutTime } = record;
   const { updatedAt: _p, ...prevWithoutTime } = previous ?? ({} as InstallRecord);
   const legacy = await pathExists(legacyInstallRecordPath(ctx.hostDir));
-  if (legacy || JSON.stringify(withoutTime) !== JSON.stringify(prevWithoutTime)) await writeInstallRecord(ctx.hostDir, record);
+  if (legacy || !sameJson(withoutTime, prevWithoutTime)) await writeInstallRecord(ctx.hostDir, record);
   // the store learns who uses which of its blobs (gc of a shared store keeps them)
   await registerInstall(ctx.cacheDir, {
     hostDir: ctx.hostDir,
