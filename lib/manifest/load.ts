@@ -15,7 +15,7 @@
 import path from 'node:path';
 import { UsageError } from '../errors.ts';
 import { NotRegularFileError, readRegularFile } from '../fs-safe.ts';
-import { defaultParsedCache, readParsedManifest, writeParsedManifest, type ParsedCache } from './parsed-cache.ts';
+import { CACHE_MIN_BYTES, defaultParsedCache, readParsedManifest, writeParsedManifest, type ParsedCache } from './parsed-cache.ts';
 import { parseManifestDocument, parseManifestFast } from './parse-yaml.ts';
 import type { Manifest } from './schema.ts';
 
@@ -85,7 +85,8 @@ export async function loadManifest(file: string, opts: LoadManifestOptions = {})
       data: { path: abs },
     });
   }
-  const cache = opts.parsedCache === undefined ? await defaultParsedCache(env) : opts.parsedCache || undefined;
+  const large = text.length >= CACHE_MIN_BYTES; // a small manifest parses in milliseconds: no cache, not even its lookup
+  const cache = !large ? undefined : opts.parsedCache === undefined ? await defaultParsedCache(env) : opts.parsedCache || undefined;
   const kept = cache ? await readParsedManifest(cache, abs, text) : undefined;
   if (kept) return kept;
   const manifest = parseManifest(text, abs);
