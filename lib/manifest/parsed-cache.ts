@@ -44,7 +44,8 @@ export interface ParsedCache {
 /** Where the cache lives and which code this is; undefined (no cache) when run from the sources rather than the bundle. */
 export async function defaultParsedCache(env: NodeJS.ProcessEnv): Promise<ParsedCache | undefined> {
   const self = import.meta.url;
-  if (!self.startsWith('file:') || !self.endsWith('.mjs')) return undefined; // tsx / vitest: sources change without a build
+  // the bundle (dist/cli/modelmount-main.js); from the sources (tsx, vitest: a .ts file) they change without a build
+  if (!self.startsWith('file:') || self.endsWith('.ts')) return undefined;
   try {
     const st = await fs.stat(fileURLToPath(self), { bigint: true });
     return { dir: path.join(path.dirname(defaultCacheDir(env)), 'modelmount-manifests'), code: `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}` };
