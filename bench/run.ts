@@ -9,12 +9,19 @@
  *   npm run bench -- --cases 1,4 --modelmount /path/to/other/checkout/bin/modelmount.mjs
  *   npm run bench -- --baseline /path/to/older/checkout/bin/modelmount.mjs   # before/after in the same rounds
  *   npm run bench -- --cases 7,8 --link-big 512M                 # only the 40 ms link cases
+ *   npm run bench -- --cases 1,15 --out ''                       # the seed's size (5.5 GiB) and case 1's RSS beside it
+ *   npm run bench -- --cases 1,15 --seed-big 512M --seed-small 64M --rounds 2   # the same at a reduced size
  *
  * Cases: 1 one big file over HTTP, 2 the file set over HTTP, 3 copy from a folder, 4 verify --full,
  * 5 no-op update, (6 RSS of case 1), 7 one file over a 40 ms link, 8 the set over a 40 ms link,
  * 9 verify --full against openssl on every core, 10 start-up against \`node -e 0\`, 11–14 many files
  * (20,000 files of 1–64 KiB + 20 × 100 MiB shards; --quick: 2,000 + 4 × 8 MiB): over HTTP against
- * \`aria2c -i list -j16\`, from a folder against \`cp -r\` + sha256sum, no-op update, verify.
+ * \`aria2c -i list -j16\`, from a folder against \`cp -r\` + sha256sum, no-op update, verify,
+ * 15 the seed's size (opt-in: \`--cases …,15\`; 2 × 2 GiB + 6 × 256 MiB = 5.5 GiB, --quick: 2 × 256 MiB +
+ * 6 × 32 MiB) over HTTP against \`xargs -P<jobs> curl -o\` with modelmount's \`--jobs <jobs>\` (default:
+ * modelmount's own default, 1 per core, 2 to 4), and modelmount's peak RSS there against case 1's
+ * (flat in the set size: at most 1.2× case 1's, same jobs; ≤ 200 MB when case 1 is not run).
+ * Case 15 writes 5.5 GiB per measurement: each contender's output is deleted right after it.
  *
  * The 40 ms link (cases 7, 8; root only): a network namespace whose loopback has a tbf rate limit
  * (1 Gbit) and an iptables-legacy NFQUEUE rule; a small C program (written and compiled here, on
@@ -22,7 +29,8 @@
  * (netem is not available on the bench machine). nginx and every contender run inside it.
  *
  * Every flag has an environment twin: BENCH_BIG, BENCH_SMALL, BENCH_COUNT, BENCH_ROUNDS,
- * BENCH_DIR, BENCH_CASES, BENCH_OUT, BENCH_MODELMOUNT, BENCH_BASELINE.
+ * BENCH_DIR, BENCH_CASES, BENCH_OUT, BENCH_MODELMOUNT, BENCH_BASELINE, BENCH_SEED_BIG, BENCH_SEED_SMALL,
+ * BENCH_SEED_COUNT, BENCH_SEED_JOBS.
  *
  * Method (the same for tool and peer): every measurement is a whole process (start-up
  * included) timed from spawn to exit; tool and peer alternate inside each round and swap
@@ -61,7 +69,7 @@ function parseSize(v: string | number | undefined, fallback: number): number {
 
 const argv = minimist(process.argv.slice(2), {
   boolean: ['quick', 'keep', 'help'],
-  string: ['big', 'small', 'count', 'rounds', 'dir', 'cases', 'out', 'modelmount', 'baseline', 'label', 'link-big', 'many-count', 'many-shards', 'many-shard-size'],
+  string: ['big', 'small', 'count', 'rounds', 'dir', 'cases', 'out', 'modelmount', 'baseline', 'label', 'link-big', 'many-count', 'many-shards', 'many-shard-size', 'seed-big', 'seed-small', 'seed-count', 'seed-jobs'],
 });
 if (argv.help) {
   process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0]!.replace(/^\/\*\*?|^ \* ?/gm, ''));
@@ -78,6 +86,12 @@ const opts = {
   manyShards: Number(argv['many-shards'] ?? env.BENCH_MANY_SHARDS ?? (quick ? 4 : 20)),
   manyShardSize: parseSize(argv['many-shard-size'] ?? env.BENCH_MANY_SHARD_SIZE, quick ? 8 * MiB : 100 * MiB),
   linkBig: parseSize(argv['link-big'] ?? env.BENCH_LINK_BIG, quick ? 64 * MiB : 512 * MiB),
+  /** case 15, the seed's size: 2 × seedBig + seedCount × seedSmall, fetched with --jobs seedJobs against xargs -P<seedJobs> curl */
+  seedBig: parseSize(argv['seed-big'] ?? env.BENCH_SEED_BIG, quick ? 256 * MiB : 2 * GiB),
+  seedSmall: parseSize(argv['seed-small'] ?? env.BENCH_SEED_SMALL, quick ? 32 * MiB : 256 * MiB),
+  seedCount: Number(argv['seed-count'] ?? env.BENCH_SEED_COUNT ?? 6),
+  /** modelmount's own default (lib/run-context.ts): 1 per core, 2 to 4 */
+  seedJobs: Number(argv['seed-jobs'] ?? env.BENCH_SEED_JOBS ?? Math.max(2, Math.min(4, os.availableParallelism()))),
   rounds: Number(argv.rounds ?? env.BENCH_ROUNDS ?? (quick ? 3 : 5)),
   dir: (argv.dir ?? env.BENCH_DIR) as string | undefined,
   cases: new Set(String(argv.cases ?? env.BENCH_CASES ?? '1,2,3,4,5,7,8,9,10').split(',').map((s) => s.trim())),
@@ -203,6 +217,28 @@ async function linkFile(www: string): Promise<DataFile> {
   f.sha256 = await writeRandomFile(path.join(www, f.id, f.path), f.size);
   await fsp.writeFile(metaFile, JSON.stringify(f));
   return f;
+}
+
+/** Case 15's set: 2 big files and seedCount smaller ones in one artifact; reused when --dir holds the same sizes. */
+async function makeSeedSet(www: string): Promise<DataFile[]> {
+  const metaFile = path.join(www, 'seed.json');
+  const want = { big: opts.seedBig, small: opts.seedSmall, count: opts.seedCount };
+  try {
+    const meta = JSON.parse(await fsp.readFile(metaFile, 'utf8'));
+    if (JSON.stringify(meta.want) === JSON.stringify(want)) return meta.files;
+  } catch {
+    // none yet
+  }
+  log(`▶ Generating 2 × ${fmtBytes(opts.seedBig)} + ${opts.seedCount} × ${fmtBytes(opts.seedSmall)} in ${www}/seed`);
+  await fsp.rm(path.join(www, 'seed'), { recursive: true, force: true });
+  const sizes = [opts.seedBig, opts.seedBig, ...Array.from({ length: opts.seedCount }, () => opts.seedSmall)];
+  const files: DataFile[] = [];
+  for (const [i, size] of sizes.entries()) {
+    const rel = `model-${String(i + 1).padStart(5, '0')}-of-${String(sizes.length).padStart(5, '0')}.safetensors`;
+    files.push({ id: 'seed', path: rel, size, sha256: await writeRandomFile(path.join(www, 'seed', rel), size) });
+  }
+  await fsp.writeFile(metaFile, JSON.stringify({ want, files }));
+  return files;
 }
 
 /** The many-file artifact: small files of 1–64 KiB (fixed seed) plus shards; reused when --dir holds the same sizes. */
@@ -483,6 +519,8 @@ interface Contender {
   cmd: string[];
   /** prepare a clean start (delete outputs) — not timed */
   before?: () => Promise<void>;
+  /** delete the outputs right after the measurement (large cases: keeps the page cache and disk for the next) — not timed */
+  after?: () => Promise<void>;
 }
 
 interface CaseResult {
@@ -508,6 +546,7 @@ async function runCase(c: CaseResult, cwd: string, rounds: number): Promise<void
     const line: string[] = [];
     for (const x of order) {
       const s = await measure(x.cmd, cwd, x.before);
+      if (x.after) await x.after();
       c.samples.get(x.name)!.push(s);
       line.push(`${x.name} ${s.wallS.toFixed(2)} s`);
     }
@@ -540,7 +579,8 @@ async function main(): Promise<void> {
   const baselineOf = (tool: Contender, fresh?: (...d: string[]) => () => Promise<void>, dirs: string[] = []): Contender | undefined => {
     if (!opts.baseline) return undefined;
     const cmd = tool.cmd.map((a) => (a === opts.modelmount ? opts.baseline! : dirs.some((d) => a.endsWith(`/${d}`)) ? `${a}b` : a));
-    return { name: 'modelmount before', cmd, ...(fresh && dirs.length ? { before: fresh(...dirs.map((d) => `${d}b`)) } : {}) };
+    const own = fresh && dirs.length ? fresh(...dirs.map((d) => `${d}b`)) : undefined;
+    return { name: 'modelmount before', cmd, ...(own ? { before: own } : {}), ...(own && tool.after ? { after: own } : {}) };
   };
   const results: CaseResult[] = [];
   const started = new Date();
@@ -646,6 +686,40 @@ async function main(): Promise<void> {
       await runCase(c, work, opts.rounds);
       results.push(c);
       await fresh('cp.bin', 'h3', 'c3', 'h3b', 'c3b')();
+    }
+
+    if (opts.cases.has('15')) {
+      const seed = await makeSeedSet(www);
+      const seedBytes = seed.reduce((s, f) => s + f.size, 0);
+      await readAll(seed.map((f) => path.join(www, f.id, f.path)));
+      const jobs = opts.seedJobs;
+      const list = path.join(work, 'curl15-urls.txt');
+      fs.writeFileSync(list, seed.map((f) => `${nginx.url}${f.id}/${f.path}\n`).join(''));
+      const curlDir = path.join(work, 'curl15');
+      const curlAll = `xargs -a ${list} -P${jobs} -n1 curl -fsS --create-dirs --output-dir ${curlDir} -O`;
+      const curlPeer = `xargs -P${jobs} curl -o`;
+      const c: CaseResult = {
+        id: '15',
+        title: `the seed's size: 2 × ${fmtBytes(opts.seedBig)} + ${opts.seedCount} × ${fmtBytes(opts.seedSmall)} (${fmtBytes(seedBytes)}) over HTTP, ${jobs} at a time`,
+        tool: {
+          name: `modelmount update --jobs ${jobs}`,
+          cmd: [...update(m('seed-http.yaml', manifest(nginx.url, [seed])), 'h15', 'c15'), '--jobs', String(jobs)],
+          before: fresh('h15', 'c15'),
+          after: fresh('h15', 'c15'),
+        },
+        peers: [
+          { name: curlPeer, cmd: ['bash', '-c', curlAll], before: fresh('curl15'), after: fresh('curl15') },
+          { name: `${curlPeer} && sync (info)`, cmd: ['bash', '-c', `${curlAll} && sync -f ${curlDir}`], before: fresh('curl15'), after: fresh('curl15') },
+        ],
+        samples: new Map(),
+        targets: [{ peer: curlPeer, max: 1.0 }],
+        note: `modelmount verifies every file, fsyncs and installs it; curl only downloads (see the "&& sync" row). Same parallelism: \`xargs -P${jobs}\` runs ${jobs} curls at a time, modelmount runs with \`--jobs ${jobs}\`. Each contender's output is deleted right after its measurement. The RSS row compares modelmount's peak RSS here with case 1's (one ${fmtBytes(opts.big)} file, the same default jobs on this machine).`,
+      };
+      c.baseline = baselineOf(c.tool, fresh, ['h15', 'c15']);
+      log(`▶ Case 15: ${c.title}`);
+      await runCase(c, work, opts.rounds);
+      results.push(c);
+      await fresh('curl15', 'h15', 'c15', 'h15b', 'c15b')();
     }
 
     if (opts.cases.has('4') || opts.cases.has('5') || opts.cases.has('9')) {
@@ -941,6 +1015,22 @@ async function formatReport(results: CaseResult[], started: Date, dataDir: strin
       const rssB = c.baseline ? Math.max(...c.samples.get(c.baseline.name)!.map((x) => x.rssMB)) : undefined;
       rows.push(`| 6 | peak RSS of modelmount during case 1 (max over rounds) | — | **${rss.toFixed(0)} MB** | | ${rssB !== undefined ? `${rssB.toFixed(0)} MB | ` : '— | '}| ≤ 200 MB | ${rss <= 200 ? '✅' : '❌'} |`);
       verdicts.push(`${rss <= 200 ? 'PASS' : 'MISS'} case 6: peak RSS ${rss.toFixed(0)} MB (target ≤ 200 MB)${rssB !== undefined ? `; before: ${rssB.toFixed(0)} MB` : ''}`);
+    }
+    if (c.id === '15') {
+      // flat in the set size: case 15's peak RSS against case 1's (one file) in the same run, else the 200 MB of case 6
+      const peak = (cr: CaseResult, name: string) => Math.max(...cr.samples.get(name)!.map((x) => x.rssMB));
+      const one = results.find((r) => r.id === '1');
+      const rss = peak(c, c.tool.name);
+      const rssB = c.baseline ? peak(c, c.baseline.name) : undefined;
+      const ref = one ? peak(one, one.tool.name) : undefined;
+      const refB = one?.baseline && c.baseline ? peak(one, one.baseline.name) : undefined;
+      const limit = ref !== undefined ? ref * 1.2 : 200;
+      const ok = rss <= limit;
+      const target = ref !== undefined ? `≤ 1.2× case 1` : '≤ 200 MB';
+      rows.push(
+        `| 15 | peak RSS of modelmount: this set against case 1 (max over rounds) | ${ref !== undefined ? `case 1: ${ref.toFixed(0)} MB` : 'case 1 not run'} | **${rss.toFixed(0)} MB** | ${ref !== undefined ? `**${(rss / ref).toFixed(2)}×**` : ''} | ${rssB !== undefined ? `${rssB.toFixed(0)} MB | ${refB !== undefined ? `${(rssB / refB).toFixed(2)}×` : ''}` : '— | —'} | ${target} | ${ok ? '✅' : '❌'} |`,
+      );
+      verdicts.push(`${ok ? 'PASS' : 'MISS'} case 15 RSS: ${rss.toFixed(0)} MB${ref !== undefined ? ` against case 1's ${ref.toFixed(0)} MB = ${(rss / ref).toFixed(2)}×` : ''} (target ${target})${rssB !== undefined ? `; before: ${rssB.toFixed(0)} MB` : ''}`);
     }
   }
   const detail: string[] = [];
