@@ -100,15 +100,41 @@ describe('HashPool', () => {
     }
   });
 
-  it.runIf(process.platform === 'linux')('runs its workers at a lower priority than the thread that receives downloads', async () => {
+  it.runIf(process.platform === 'linux')('hashes whole files at the process priority while nothing is downloaded (verify --full)', async () => {
+    const dir = await tempDir();
+    const files = await Promise.all(
+      [0, 1].map(async (i) => {
+        const f = path.join(dir, `f${i}`);
+        await fsp.writeFile(f, randomBytes(1024));
+        return f;
+      }),
+    );
+    const pool = new HashPool(2);
+    await Promise.all(files.map((f) => pool.hashFile(f))); // both workers exist now
+    expect(pool.workerCount).toBe(2);
+    expect(await pool.workerNices()).toEqual([os.getPriority(0), os.getPriority(0)]);
+  });
+
+  it.runIf(process.platform === 'linux')('runs its workers at a lower priority than the thread that receives, from the first download on', async () => {
     const dir = await tempDir();
     const f = path.join(dir, 'x');
     await fsp.writeFile(f, 'x');
-    const pool = new HashPool(1);
-    await pool.hashFile(f); // the worker exists now
+    const pool = new HashPool(2);
+    await pool.hashFile(f); // one worker exists, not lowered
     const mine = os.getPriority(0);
-    // field 19 of /proc/<tid>/stat is the nice value (fields counted after the command name)
-    const nices = fs.readdirSync('/proc/self/task').map((tid) => Number(fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]));
-    expect(nices).toContain(Math.min(19, mine + 10));
+    const lowered = Math.min(19, mine + 10);
+    expect(await pool.workerNices()).toEqual([mine]);
+    const fd = fs.openSync(path.join(dir, 'dl'), 'w+');
+    try {
+      fs.writeSync(fd, 'abc');
+      const follower = pool.follow(fd, 3); // a download: lowers the existing worker and every new one
+      const [, second] = await Promise.all([follower.digest(), pool.hashFile(f)]);
+      expect(second).toBe(sha(Buffer.from('x')));
+      await follower.close();
+    } finally {
+      fs.closeSync(fd);
+    }
+    expect(pool.workerCount).toBe(2);
+    expect(await pool.workerNices()).toEqual([lowered, lowered]);
   });
 });

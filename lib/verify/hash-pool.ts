@@ -8,6 +8,10 @@
  * Downloads are hashed by a worker too, reading back from the page cache what the main thread
  * has written (`follow`): handing the received batches to a worker instead cost more CPU than it
  * saved on the 2-core machine we measured (copies, wake-ups), reading back did not.
+ *
+ * From the first download on, the workers run at a lower priority (nice +10, Linux, per thread)
+ * so the thread that receives wins the core; before it, and in a process that downloads nothing
+ * (`verify --full`), they hash at the process's own priority (bench case 9).
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -21,6 +25,7 @@ interface Reply {
   message?: string;
   sha256?: string;
   size?: number;
+  nice?: number;
 }
 
 type Request = { type: string } & Record<string, unknown>;
@@ -38,8 +43,8 @@ class PoolWorker {
   follows = 0;
   dead = false;
 
-  constructor(url: URL) {
-    this.worker = new Worker(url);
+  constructor(url: URL, yieldCores: boolean) {
+    this.worker = new Worker(url, { workerData: { yieldCores } });
     this.worker.unref();
     this.worker.on('message', (r: Reply) => {
       const p = this.pending.get(r.rid);
@@ -210,12 +215,20 @@ export class HashPool {
   private readonly workers: PoolWorker[] = [];
   private nextJob = 1;
   private readonly url = new URL('./hash-worker.mjs', import.meta.url);
+  /** a download has been followed on a worker: every worker yields its core to the receiving thread */
+  private yieldCores = false;
 
   /** `inlineBelow`: followed files smaller than this are hashed on the calling thread (HashFollower) */
   constructor(
     readonly size: number = Math.min(4, Math.max(1, availableParallelism())),
     private readonly inlineBelow = 0,
   ) {}
+
+  /** each running worker's nice value, as the worker reads it for its own thread (tests) */
+  async workerNices(): Promise<number[]> {
+    const live = this.workers.filter((w) => !w.dead);
+    return Promise.all(live.map(async (w) => (await w.send({ type: 'priority' })).nice ?? NaN));
+  }
 
   /** how many workers are running (tests) */
   get workerCount(): number {
@@ -227,7 +240,7 @@ export class HashPool {
     const idle = this.workers.find((w) => w.load === 0);
     if (idle) return idle;
     if (this.workers.length < this.size) {
-      const w = new PoolWorker(this.url);
+      const w = new PoolWorker(this.url, this.yieldCores);
       this.workers.push(w);
       return w;
     }
@@ -262,6 +275,10 @@ export class HashPool {
 
   /** @internal a follow job on a worker, for HashFollower */
   followOnWorker(fd: number, avail: number): WorkerFollow {
+    if (!this.yieldCores) {
+      this.yieldCores = true;
+      for (const w of this.workers) w.post({ type: 'yieldCores' });
+    }
     const worker = this.pick();
     const job = this.nextJob++;
     worker.follows++;

@@ -12,23 +12,33 @@
 //                                      truncated: start over from byte 0 (no reply)
 //   followDigest { job, avail, gen }   reply { sha256, size } once bytes [0, avail) are hashed
 //   followDrop   { job }               forget the job -> {}
+//   yieldCores   {}                    lower this thread's priority from now on (no reply)
+//   priority     {}                    -> { nice } this thread's nice value (tests)
+// workerData { yieldCores: true } lowers the priority from the start.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 
-// Hashing is throughput work that may lag a little; receiving is not (a socket not read in time
-// slows the sender). On Linux the nice value is per thread: this lowers only this worker, so the
-// main thread wins the core when both want it. Measured on the 2-core bench machine, 8 files over
-// loopback: 2.49 -> 2.19 s (median of 9). Elsewhere (macOS: per process) it would slow the whole
-// process, so it is Linux only; where it is not allowed, nothing changes.
-if (process.platform === 'linux') {
+// While downloads run, hashing is throughput work that may lag a little; receiving is not (a
+// socket not read in time slows the sender). On Linux the nice value is per thread: this lowers
+// only this worker, so the main thread wins the core when both want it. Measured on the 2-core
+// bench machine, 8 files over loopback: 2.49 -> 2.19 s (median of 9). Without downloads
+// (`verify --full`) the same nice only gave the cores away to other processes, so the pool asks
+// for it when its first download starts (and an unprivileged thread cannot take it back).
+// Elsewhere (macOS: per process) it would slow the whole process, so it is Linux only; where it
+// is not allowed, nothing changes.
+let yielded = false;
+function yieldCores() {
+  if (yielded || process.platform !== 'linux') return;
+  yielded = true;
   try {
     os.setPriority(0, Math.min(19, os.getPriority(0) + 10));
   } catch {
     // not permitted here: hash at normal priority
   }
 }
+if (workerData?.yieldCores) yieldCores();
 
 const READ_CHUNK = 4 * 1024 * 1024;
 /** smaller for follow jobs: several downloads may be followed at once */
@@ -155,6 +165,12 @@ parentPort.on('message', (m) => {
     case 'followDrop':
       follows.delete(m.job);
       parentPort.postMessage({ rid: m.rid, ok: true });
+      break;
+    case 'yieldCores':
+      yieldCores();
+      break;
+    case 'priority':
+      parentPort.postMessage({ rid: m.rid, ok: true, nice: os.getPriority(0) });
       break;
     case 'cancel':
       if (running.has(m.target)) cancelled.add(m.target);
