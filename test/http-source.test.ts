@@ -649,6 +649,28 @@ describe('createHttpSource: redirects and the token', () => {
   });
 });
 
+describe('createHttpSource: connections', () => {
+  it('reuses one keep-alive connection for requests one after another (plain http, as https does)', async () => {
+    const s = await server();
+    const src = source(s.url);
+    for (let i = 0; i < 3; i++) {
+      const r = await src.open({ artifactId: ART, path: FILE, offset: i * 1000, end: (i + 1) * 1000, expectedSize: DATA.length });
+      expect((await readAll(r.stream)).equals(DATA.subarray(i * 1000, (i + 1) * 1000))).toBe(true);
+    }
+    expect(s.requests.map((q) => q.headers.connection)).toEqual(['keep-alive', 'keep-alive', 'keep-alive']);
+    expect(new Set(s.requests.map((q) => q.remotePort)).size).toBe(1);
+  });
+
+  it('forwards every plain http request through HTTP_PROXY, also on a connection kept from an earlier one', async () => {
+    const s = await server();
+    const p = await proxy();
+    const src = source(`http://models.test:${s.port}/`, { env: { HTTP_PROXY: p.url } });
+    for (let i = 0; i < 2; i++) expect((await readAll((await open(src)).stream)).equals(DATA)).toBe(true);
+    expect(p.forwards).toEqual([`http://models.test:${s.port}${PATH}`, `http://models.test:${s.port}${PATH}`]);
+    expect(s.requests.map((q) => q.url)).toEqual([PATH, PATH]);
+  });
+});
+
 describe('createHttpSource: proxies', () => {
   it('tunnels https through HTTPS_PROXY with CONNECT', async () => {
     const s = await server({ [PATH]: DATA }, true);

@@ -94,6 +94,8 @@ export interface RecordedRequest {
   fault?: Fault;
   /** body bytes handed to the socket so far for this request (file responses) */
   bytesSent?: number;
+  /** the client's port: requests with the same one came over the same connection */
+  remotePort?: number;
 }
 
 export interface FaultServer {
@@ -229,7 +231,7 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
     const rawUrl = req.url ?? '/';
     const path = rawUrl.startsWith('/') ? rawUrl.replace(/[?#].*$/s, '') : new URL(rawUrl).pathname;
     const f = takeFault(path) ?? {};
-    const record: RecordedRequest = { method: req.method ?? 'GET', url: rawUrl, path, headers: req.headers, ...(Object.keys(f).length ? { fault: f } : {}) };
+    const record: RecordedRequest = { method: req.method ?? 'GET', url: rawUrl, path, headers: req.headers, remotePort: req.socket.remotePort, ...(Object.keys(f).length ? { fault: f } : {}) };
     requests.push(record);
 
     if (f.resetBeforeHeaders) {

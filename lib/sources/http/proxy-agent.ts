@@ -47,11 +47,20 @@ class ProxyChooser extends Agent {
     private readonly env: NodeJS.ProcessEnv,
     private readonly connectMs: number,
   ) {
-    // Tunnelled TLS connections are kept alive here, one pool per origin like direct ones. Forwarded
-    // plain-http requests are not: each must be rewritten for the proxy, which a reused socket skips.
-    super({ keepAlive: secure, scheduling: 'lifo' });
+    // keepAlive here decides what a request asks for (Node sends `Connection: close` through an
+    // agent without it), so it is on for both schemes: direct connections are then kept in
+    // `direct`'s pool (with plain http off, every ranged piece paid a new TCP connection and its
+    // slow start, bench case 7). Tunnelled TLS connections are kept in this pool, one per origin
+    // like direct ones. Forwarded plain-http requests are not (keepSocketAlive): each must be
+    // rewritten for the proxy, which a reused socket skips.
+    super({ keepAlive: true, scheduling: 'lifo' });
     const keep = { keepAlive: true, scheduling: 'lifo' } as const;
     this.direct = secure ? new https.Agent(keep) : new http.Agent(keep);
+  }
+
+  /** The sockets this pool holds are proxy connections: tunnels (https) are reused, forwarding ones (http) are not. */
+  override keepSocketAlive(socket: Duplex): boolean {
+    return this.secure && Boolean(super.keepSocketAlive(socket)); // Node's answers whether it kept it (typed void)
   }
 
   /** One chooser per scheme: no guessing from the options (the AWS SDK does not pass `protocol`). */
