@@ -44,7 +44,7 @@ function http(s: FaultServer): Source {
 }
 
 /** fetch with up to `slots` extra connections; counts the extra connections taken */
-async function fetchRanged(cache: string, s: FaultServer, slots = 3, piece: { size?: number; stealMin?: number } = {}) {
+async function fetchRanged(cache: string, s: FaultServer, slots = 3) {
   const sem = new Semaphore(slots);
   let extra = 0;
   const r = await fetchBlob({
@@ -55,8 +55,7 @@ async function fetchRanged(cache: string, s: FaultServer, slots = 3, piece: { si
     reopenDelayMs: 10,
     partialMinAgeMs: 0,
     rangedMinSize: 0,
-    rangePieceSize: piece.size ?? PIECE,
-    rangeStealMin: piece.stealMin ?? 2 * data.length, // no split unless a test asks for one
+    rangePieceSize: PIECE,
     extraConnection: () => {
       const release = sem.tryAcquire();
       if (release) extra++;
@@ -112,48 +111,6 @@ describe('one file over several ranged connections', () => {
     expect(sha256(await fs.readFile(r.blob))).toBe(entry.sha256);
     expect(r.extra).toBe(0); // no other connection was opened
     expect(ranges(s)).toEqual([`bytes=0-${PIECE - 1}`, undefined]);
-  });
-
-  it('the tail: a free connection takes the second half of a piece in progress, and its connection stops at the new end', async () => {
-    const s = await server();
-    s.fault(P, { dripBytes: 32 * 1024, dripIntervalMs: 5 }, 50); // slow enough that the split connections overlap
-    const cache = await tempDir();
-    // the first piece is all but the last byte: its 206 shows that Range is honoured
-    const r = await fetchRanged(cache, s, 3, { size: data.length - 1, stealMin: 64 * 1024 });
-    expect(sha256(await fs.readFile(r.blob))).toBe(entry.sha256);
-    expect(r.extra, ranges(s).join(', ')).toBeGreaterThan(0);
-    // one piece asked whole, then halves of what was left, each ending where another starts
-    const asked = ranges(s).map((h) => Number(/^bytes=(\d+)-/.exec(h!)![1]));
-    expect(asked[0]).toBe(0);
-    expect(asked.length, ranges(s).join(', ')).toBeGreaterThan(2);
-    expect(asked.slice(1).every((at) => at > 0 && at < data.length)).toBe(true);
-    expect(r.transferred).toBe(data.length); // every byte written once: the cut responses wrote nothing past their new end
-    expect(await fs.readdir(storeTmpDir(cache))).toEqual([]);
-  });
-
-  it('the tail: a split piece whose first connection is cut mid-way is asked again up to its new end only', async () => {
-    const s = await server();
-    s.fault(P, { dripBytes: 32 * 1024, dripIntervalMs: 5, cutAfter: 100_000, cutMode: 'rst' });
-    s.fault(P, { dripBytes: 32 * 1024, dripIntervalMs: 5 }, 50);
-    const cache = await tempDir();
-    const r = await fetchRanged(cache, s, 1, { size: data.length - 1, stealMin: 64 * 1024 });
-    expect(sha256(await fs.readFile(r.blob))).toBe(entry.sha256);
-    expect(r.transferred).toBe(data.length);
-    // the cut piece is asked again from where it stopped, to a bounded end below the file's (the rest went to the other connection)
-    const again = ranges(s).find((h) => /^bytes=(\d+)-(\d+)$/.test(h!) && Number(/^bytes=(\d+)-/.exec(h!)![1]) > 0 && Number(/^bytes=(\d+)-/.exec(h!)![1]) <= 100_000);
-    expect(again, ranges(s).join(', ')).toBeDefined();
-    expect(Number(/-(\d+)$/.exec(again!)![1])).toBeLessThan(data.length - 1);
-  });
-
-  it('the tail: no split before a response has shown that Range is honoured (one piece of the whole file from a server ignoring Range)', async () => {
-    const s = await server();
-    s.fault(P, { ignoreRange: true, dripBytes: 32 * 1024, dripIntervalMs: 5 });
-    const cache = await tempDir();
-    const r = await fetchRanged(cache, s, 3, { size: data.length, stealMin: 64 * 1024 });
-    expect(sha256(await fs.readFile(r.blob))).toBe(entry.sha256);
-    expect(r.extra).toBe(0);
-    expect(ranges(s)).toEqual([undefined]); // the whole file is asked without a Range
-    expect(r.transferred).toBe(data.length);
   });
 
   it('kill -9 mid-way, then resume: pieces past the recorded prefix are discarded, the bytes are right', async () => {

@@ -54,8 +54,6 @@ export interface FetchBlobOptions extends ReopenOptions {
   rangedMinSize?: number;
   /** bytes per piece when fetched over several connections (default: chosen from the size) */
   rangePieceSize?: number;
-  /** a piece in progress is split for a free connection when at least twice this is left (default 2 MiB) */
-  rangeStealMin?: number;
   /** waits before reopening a source (default: real time) */
   clock?: Clock;
 }
@@ -280,7 +278,7 @@ async function fetchInPieces(f: Fetch, source: Source): Promise<void> {
   try {
     ranged = await fetchRanges({
       handle: partial.handle, writer: w, source, artifactId: opts.artifactId, path: file.path, size: file.size, sha256: file.sha256,
-      validator, signal: opts.signal, pieceSize: opts.rangePieceSize, stealMin: opts.rangeStealMin, acquire: opts.extraConnection!,
+      validator, signal: opts.signal, pieceSize: opts.rangePieceSize, acquire: opts.extraConnection!,
       savePrefix: (n) => partial.savePrefix(n),
       onValidator: (v) => partial.recordValidator({ source: source.name, validator: v }),
       onBytes: (n) => {

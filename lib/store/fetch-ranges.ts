@@ -9,13 +9,7 @@
  * The first piece is asked alone: a server that ignores Range (200, or a 206 for the whole file)
  * ends the pass before any other connection is opened, and fetchBlob goes on with one connection.
  * Extra connections take a slot from `acquire` (the --jobs bound, shared with other files) and
- * only while one is free.
- *
- * The tail: once every piece is taken, a connection that is free (its piece done, or a slot freed
- * by another file) takes the second half of the piece with the most bytes left, as aria2c does;
- * the piece's own connection stops at the new end (its response is cut there, and that socket is
- * not reused). Only once a response has shown that Range is honoured: a piece of the whole file
- * comes back the same from a server that ignores it. Without it the last pieces ran on one connection each while the others idled. Any failure a piece cannot recover from ends the pass: fetchBlob keeps
+ * only while one is free. Any failure a piece cannot recover from ends the pass: fetchBlob keeps
  * the contiguous prefix and continues from it with one connection (and then other sources).
  *
  * Resume after a kill: bytes past the contiguous prefix may have been written out of order; the
@@ -36,8 +30,6 @@ export const RANGED_MIN_SIZE = 64 * 1024 * 1024;
 export const RANGED_MAX_CONNECTIONS = 8;
 const MIN_PIECE = 4 * 1024 * 1024;
 const MAX_PIECE = 64 * 1024 * 1024;
-/** a piece in progress is split for a free connection only when at least twice this is left of it */
-const STEAL_MIN = 2 * 1024 * 1024;
 /** how far the prefix advances between two updates of the `.prefix` record */
 const SAVE_STEP = 16 * 1024 * 1024;
 
@@ -55,8 +47,6 @@ export interface FetchRangesOptions extends ReopenOptions {
   signal?: AbortSignal;
   /** bytes per piece (default: the rest / (connections × 4), 4–64 MiB) */
   pieceSize?: number;
-  /** a piece in progress is split for a free connection when at least twice this is left (default 2 MiB) */
-  stealMin?: number;
   maxConnections?: number;
   /** a slot for one more connection, or undefined when none is free; call the result to give it back */
   acquire: () => (() => void) | undefined;
@@ -83,12 +73,9 @@ export interface FetchRangesResult {
 
 interface Piece {
   start: number;
-  /** lowered when the rest of the piece is given to another connection */
   end: number;
   /** bytes of the piece written to the file */
   written: number;
-  /** bytes of the piece received (written, or in a batch not written yet): a split never cuts below */
-  received: number;
   taken: boolean;
 }
 
@@ -101,8 +88,7 @@ export async function fetchRanges(o: FetchRangesOptions): Promise<FetchRangesRes
   const rest = size - first;
   const pieceSize = o.pieceSize ?? Math.min(MAX_PIECE, Math.max(MIN_PIECE, Math.ceil(rest / (maxConnections * 4))));
   const pieces: Piece[] = [];
-  const stealMin = Math.max(1, o.stealMin ?? STEAL_MIN);
-  for (let at = first; at < size; at += pieceSize) pieces.push({ start: at, end: Math.min(size, at + pieceSize), written: 0, received: 0, taken: false });
+  for (let at = first; at < size; at += pieceSize) pieces.push({ start: at, end: Math.min(size, at + pieceSize), written: 0, taken: false });
 
   const stop = new AbortController();
   const signal = o.signal ? AbortSignal.any([o.signal, stop.signal]) : stop.signal;
@@ -115,8 +101,6 @@ export async function fetchRanges(o: FetchRangesOptions): Promise<FetchRangesRes
   let saving: Promise<void> | undefined;
   let active = 0;
   let peak = 0;
-  /** a response proved that Range is honoured (it was not the whole file, which a server ignoring Range sends too) */
-  let rangesHonoured = false;
   const running: Promise<void>[] = [];
 
   const end = (why: string, err?: unknown): void => {
@@ -148,13 +132,11 @@ export async function fetchRanges(o: FetchRangesOptions): Promise<FetchRangesRes
   /** One request for what is left of `piece`, written at its offset as it arrives; throws how it failed. */
   const readPiece = async (piece: Piece, onHeaders: () => void): Promise<void> => {
     const offset = piece.start + piece.written;
-    /** the end asked for; piece.end may be lowered meanwhile (split) */
-    const asked = piece.end;
-    const opened = await o.source.open({ artifactId: o.artifactId, path: o.path, offset, end: asked, expectedSize: size, expectedSha256: o.sha256, validator, signal });
+    const opened = await o.source.open({ artifactId: o.artifactId, path: o.path, offset, end: piece.end, expectedSize: size, expectedSha256: o.sha256, validator, signal });
     opened.stream.on('error', () => {});
-    if (opened.start !== offset || opened.end !== asked) {
+    if (opened.start !== offset || opened.end !== piece.end) {
       opened.stream.destroy();
-      end(`the source answered bytes ${opened.start}-${(opened.end ?? size) - 1} to a request for ${offset}-${asked - 1}`);
+      end(`the source answered bytes ${opened.start}-${(opened.end ?? size) - 1} to a request for ${offset}-${piece.end - 1}`);
       signal.throwIfAborted();
     }
     if (validator === undefined) {
@@ -166,7 +148,6 @@ export async function fetchRanges(o: FetchRangesOptions): Promise<FetchRangesRes
       end('the file changed on the source (another validator)');
       signal.throwIfAborted();
     }
-    if (offset > 0 || asked < size) rangesHonoured = true;
     onHeaders();
     let batch: Buffer[] = [];
     let batchLen = 0;
@@ -184,16 +165,11 @@ export async function fetchRanges(o: FetchRangesOptions): Promise<FetchRangesRes
     };
     try {
       for await (const chunk of opened.stream as AsyncIterable<Buffer>) {
-        if (piece.start + piece.received + chunk.length > asked) {
-          throw new SourceError('ESIZE', `sent more than bytes ${offset}-${asked - 1}`, { retryable: false });
+        if (piece.written + batchLen + chunk.length > piece.end - piece.start) {
+          throw new SourceError('ESIZE', `sent more than bytes ${piece.start}-${piece.end - 1}`, { retryable: false });
         }
-        // the rest of the piece went to another connection: keep what is ours and leave the response
-        const cut = piece.start + piece.received + chunk.length > piece.end;
-        const mine = cut ? chunk.subarray(0, piece.end - piece.start - piece.received) : chunk;
-        piece.received += mine.length;
-        batch.push(mine);
-        batchLen += mine.length;
-        if (cut) break;
+        batch.push(chunk);
+        batchLen += chunk.length;
         if (batchLen >= WRITE_BATCH) await flush();
       }
     } finally {
@@ -212,8 +188,6 @@ export async function fetchRanges(o: FetchRangesOptions): Promise<FetchRangesRes
       try {
         return await readPiece(piece, onHeaders);
       } catch (err) {
-        piece.received = piece.written; // what was not written is asked again
-        if (piece.written >= piece.end - piece.start) return; // a split left nothing more to fetch
         if (signal.aborted) throw signal.reason ?? err;
         if (isLocal(err)) throw err;
         const wait = reopens.afterFailure(err, piece.written - before, piece.end - piece.start - before);
@@ -232,9 +206,8 @@ export async function fetchRanges(o: FetchRangesOptions): Promise<FetchRangesRes
     peak = Math.max(peak, active);
     try {
       for (;;) {
-        if (signal.aborted) return;
-        const piece = pieces.find((p) => !p.taken) ?? split();
-        if (!piece) return;
+        const piece = pieces.find((p) => !p.taken);
+        if (!piece || signal.aborted) return;
         piece.taken = true;
         await runPiece(piece, () => {
           firstHeaders?.();
@@ -253,38 +226,9 @@ export async function fetchRanges(o: FetchRangesOptions): Promise<FetchRangesRes
     }
   };
 
-  /** The second half of the piece in progress with the most bytes left (inserted in file order), if one has enough left. */
-  const split = (): Piece | undefined => {
-    const at = bestSplit();
-    if (at === -1) return undefined;
-    const victim = pieces[at]!;
-    const from = victim.start + victim.received;
-    const mid = from + Math.ceil((victim.end - from) / 2);
-    const piece: Piece = { start: mid, end: victim.end, written: 0, received: 0, taken: false };
-    victim.end = mid;
-    pieces.splice(at + 1, 0, piece);
-    return piece;
-  };
-
-  /** index of the piece a free connection would split, or -1 */
-  const bestSplit = (): number => {
-    if (!rangesHonoured) return -1;
-    let best = -1;
-    let bestLeft = 2 * stealMin - 1;
-    for (let i = head; i < pieces.length; i++) {
-      const p = pieces[i]!;
-      const left = p.end - p.start - p.received;
-      if (p.taken && left > bestLeft) {
-        best = i;
-        bestLeft = left;
-      }
-    }
-    return best;
-  };
-
-  /** Open more connections while pieces wait (or one can be split) and slots are free. */
+  /** Open more connections while pieces wait and slots are free. */
   const grow = (): void => {
-    while (!signal.aborted && active < maxConnections && (pieces.some((p) => !p.taken) || bestSplit() !== -1)) {
+    while (!signal.aborted && active < maxConnections && pieces.some((p) => !p.taken)) {
       const release = o.acquire();
       if (!release) return;
       running.push(connection(release));
