@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
+import { getEventListeners, once } from 'node:events';
 import http from 'node:http';
 import net, { type AddressInfo, type LookupFunction } from 'node:net';
 import type { Readable } from 'node:stream';
@@ -659,6 +659,20 @@ describe('createHttpSource: connections', () => {
     }
     expect(s.requests.map((q) => q.headers.connection)).toEqual(['keep-alive', 'keep-alive', 'keep-alive']);
     expect(new Set(s.requests.map((q) => q.remotePort)).size).toBe(1);
+  });
+
+  it('leaves no listener on the signal it was given once a response is read to its end', async () => {
+    const s = await server();
+    const src = source(s.url);
+    const ac = new AbortController();
+    for (let i = 0; i < 12; i++) {
+      const r = await src.open({ artifactId: ART, path: FILE, offset: 0, expectedSize: DATA.length, signal: ac.signal });
+      expect((await readAll(r.stream)).equals(DATA)).toBe(true);
+    }
+    await new Promise((r) => setImmediate(r));
+    // got adds one per request and removes it only when its stream is destroyed: 12 were left (a leak, and Node's MaxListenersExceededWarning on stderr from 11)
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+    expect(new Set(s.requests.map((q) => q.remotePort)).size).toBe(1); // still one kept-alive connection
   });
 
   it('forwards every plain http request through HTTP_PROXY, also on a connection kept from an earlier one', async () => {
