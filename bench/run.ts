@@ -22,6 +22,7 @@
  * modelmount's own default, 1 per core, 2 to 4), and modelmount's peak RSS there against case 1's
  * (flat in the set size: at most 1.2× case 1's, same jobs; ≤ 200 MB when case 1 is not run).
  * Case 15 writes 5.5 GiB per measurement: each contender's output is deleted right after it.
+ * 16 start-up of a no-op update of a small set (the installed set of case 4/5) against `node -e 0`.
  *
  * The 40 ms link (cases 7, 8; root only): a network namespace whose loopback has a tbf rate limit
  * (1 Gbit) and an iptables-legacy NFQUEUE rule; a small C program (written and compiled here, on
@@ -94,7 +95,7 @@ const opts = {
   seedJobs: Number(argv['seed-jobs'] ?? env.BENCH_SEED_JOBS ?? Math.max(2, Math.min(4, os.availableParallelism()))),
   rounds: Number(argv.rounds ?? env.BENCH_ROUNDS ?? (quick ? 3 : 5)),
   dir: (argv.dir ?? env.BENCH_DIR) as string | undefined,
-  cases: new Set(String(argv.cases ?? env.BENCH_CASES ?? '1,2,3,4,5,7,8,9,10').split(',').map((s) => s.trim())),
+  cases: new Set(String(argv.cases ?? env.BENCH_CASES ?? '1,2,3,4,5,7,8,9,10,16').split(',').map((s) => s.trim())),
   out: (argv.out ?? env.BENCH_OUT ?? (quick ? '' : path.join(ROOT, 'bench', 'RESULTS.md'))) as string,
   modelmount: path.resolve((argv.modelmount ?? env.BENCH_MODELMOUNT ?? path.join(ROOT, 'bin', 'modelmount.mjs')) as string),
   /** another checkout's bin/modelmount.mjs, measured in the same rounds ("before") */
@@ -722,7 +723,7 @@ async function main(): Promise<void> {
       await fresh('curl15', 'h15', 'c15', 'h15b', 'c15b')();
     }
 
-    if (opts.cases.has('4') || opts.cases.has('5') || opts.cases.has('9')) {
+    if (opts.cases.has('4') || opts.cases.has('5') || opts.cases.has('9') || opts.cases.has('16')) {
       // One installed copy of the whole set for verify and the no-op update.
       log('▶ Installing the whole set once for cases 4 and 5');
       await measure(update(mAll, 'h-all', 'c-all'), work, fresh('h-all', 'c-all'));
@@ -784,6 +785,21 @@ async function main(): Promise<void> {
         c.baseline = baselineOf(c.tool);
         log(`▶ Case 5: ${c.title}`);
         await runCase(c, work, opts.rounds);
+        results.push(c);
+      }
+      if (opts.cases.has('16')) {
+        const c: CaseResult = {
+          id: '16',
+          title: `start-up: a no-op update of a small set (the ${allFiles.length} installed files) against \`node -e 0\``,
+          tool: { name: 'modelmount update (no-op)', cmd: update(mAll, 'h-all', 'c-all') },
+          peers: [{ name: 'node -e 0', cmd: ['node', '-e', '0'] }],
+          samples: new Map(),
+          targets: [],
+          diffMaxS: { peer: 'node -e 0', maxS: 0.1 },
+        };
+        c.baseline = baselineOf(c.tool);
+        log(`▶ Case 16: ${c.title}`);
+        await runCase(c, work, Math.max(opts.rounds, 5));
         results.push(c);
       }
     }
