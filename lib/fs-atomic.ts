@@ -35,7 +35,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
     await fs.rename(tmp, file);
   } catch (err) {
     await handle?.close().catch(() => {});
-    await fs.rm(tmp, { force: true }).catch(() => {});
+    await removeFile(tmp).catch(() => {});
     throw err;
   }
   await fsyncDir(path.dirname(file));
@@ -62,6 +62,19 @@ export async function readJsonIfExists<T>(file: string, opts: OwnFileOptions = {
     return JSON.parse(bytes.toString('utf8')) as T;
   } catch {
     return undefined; // a corrupt cache is treated as empty; it is rebuilt
+  }
+}
+
+/**
+ * Remove the file `p` if it is there: one unlink, "not there" (ENOENT) is fine. What
+ * `fs.rm(p, { force: true })` does for a file, without rimraf's lstat first (issue 15: ~0.5 s of
+ * the main thread for 2,000 files). Never removes a folder (EISDIR/EPERM are thrown).
+ */
+export async function removeFile(p: string): Promise<void> {
+  try {
+    await fs.unlink(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }
 

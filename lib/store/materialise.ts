@@ -9,7 +9,7 @@ import { constants as fsc, createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DiskError, IntegrityError, ModelmountError, toDiskError } from '../errors.ts';
-import { fsyncDir } from '../fs-atomic.ts';
+import { fsyncDir, removeFile } from '../fs-atomic.ts';
 import { ensureRealDir } from '../fs-safe.ts';
 import { metaDir } from '../layout.ts';
 import { taggedName, tagOwner } from '../owner.ts';
@@ -180,7 +180,7 @@ export async function stageFile(hostDir: string, blob: string, dest: string, exp
         await fs.copyFile(blob, tmp, fsc.COPYFILE_FICLONE_FORCE | fsc.COPYFILE_EXCL);
         method = 'reflink';
       } catch {
-        await fs.rm(tmp, { force: true });
+        await removeFile(tmp);
         await copyVerified(blob, tmp, expected);
         method = 'copy';
       }
@@ -188,7 +188,7 @@ export async function stageFile(hostDir: string, blob: string, dest: string, exp
     }
     return { tmp, dest, method };
   } catch (err) {
-    await fs.rm(tmp, { force: true }).catch(() => {});
+    await removeFile(tmp).catch(() => {});
     if (err instanceof ModelmountError) throw err;
     throw toDiskError(err, `installing ${dest} (${formatBytes(expected.size)})`) ?? notRealDir(dest, err);
   }
@@ -211,12 +211,12 @@ export async function placeStaged(staged: StagedFile): Promise<void> {
     throw toDiskError(err, `installing ${staged.dest}`) ?? notRealDir(staged.dest, err);
   }
   // rename() is a no-op when tmp and dest are already the same inode: drop the extra link then.
-  await fs.rm(staged.tmp, { force: true });
+  await removeFile(staged.tmp);
 }
 
 /** Remove staged files that will not be placed. Best effort. */
 export async function discardStaged(staged: Iterable<StagedFile>): Promise<void> {
-  for (const s of staged) await fs.rm(s.tmp, { force: true }).catch(() => {});
+  for (const s of staged) await removeFile(s.tmp).catch(() => {});
 }
 
 /**
@@ -238,7 +238,7 @@ export async function backupDest(hostDir: string, dest: string): Promise<string 
 /** Put the previous file back (or remove the new one when there was none). Best effort. */
 export async function restoreBackup(dest: string, backup: string | undefined): Promise<void> {
   if (backup) await fs.rename(backup, dest).catch(() => {});
-  else await fs.rm(dest, { force: true }).catch(() => {});
+  else await removeFile(dest).catch(() => {});
 }
 
 /** Make `dest` (inside hostDir) hold the bytes of `blob`, on its own. Returns how. */

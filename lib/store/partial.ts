@@ -11,6 +11,7 @@ import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { toDiskError } from '../errors.ts';
+import { removeFile } from '../fs-atomic.ts';
 import { readOwnFile } from '../fs-safe.ts';
 import { taggedName, tagOwner } from '../owner.ts';
 import { BlobWriter } from './blob-writer.ts';
@@ -127,7 +128,7 @@ export class PartialBlob {
   }
 
   async clearPrefix(): Promise<void> {
-    await fs.rm(this.file + PREFIX_SUFFIX, { force: true });
+    await removeFile(this.file + PREFIX_SUFFIX);
   }
 
   /** Is the open file still the one at our name, with exactly `size` bytes? */
@@ -165,7 +166,7 @@ export class PartialBlob {
     await this.writer?.close();
     await this.handle.close().catch(() => {});
     if (this.worthKeeping) return;
-    await fs.rm(this.file, { force: true }).catch(() => {});
+    await removeFile(this.file).catch(() => {});
     await writeRecord(this.file + VALIDATOR_SUFFIX, undefined);
     await this.clearPrefix().catch(() => {});
   }
@@ -197,7 +198,7 @@ export class PartialBlob {
 async function writeRecord(file: string, text: string | undefined): Promise<void> {
   try {
     if (text !== undefined) await fs.writeFile(file, text, { mode: 0o600, flag: RECORD_FLAGS });
-    else await fs.rm(file, { force: true });
+    else await removeFile(file);
   } catch {
     // a hint only
   }

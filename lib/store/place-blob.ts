@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DiskError, ModelmountError, toDiskError } from '../errors.ts';
-import { fsyncDir } from '../fs-atomic.ts';
+import { fsyncDir, removeFile } from '../fs-atomic.ts';
 import { ensureRealDir } from '../fs-safe.ts';
 import { blobPath, storeTmpDir } from '../layout.ts';
 import type { FileEntry } from '../manifest/schema.ts';
@@ -62,7 +62,7 @@ function asStoreError(err: unknown, action: string): ModelmountError {
 async function placeBlob(partial: string, dest: string, file: FileEntry, signal?: AbortSignal): Promise<void> {
   try {
     await fs.link(partial, dest);
-    await fs.rm(partial, { force: true });
+    await removeFile(partial);
     return;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -75,7 +75,7 @@ async function placeBlob(partial: string, dest: string, file: FileEntry, signal?
         // vanished or unreadable: replace it
       }
       if (correct) {
-        await fs.rm(partial, { force: true });
+        await removeFile(partial);
         return;
       }
     } else if (!cannotHardlink(err)) {

@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { removeFile } from '../fs-atomic.ts';
 import { makeDirs, refuseLinksBelow } from '../fs-safe.ts';
 import { blobPath, storeRegistrationsDir, storeStatePath, storeTmpDir } from '../layout.ts';
 import type { FileEntry } from '../manifest/schema.ts';
@@ -96,7 +97,7 @@ export class Store {
   async evict(sha256: string): Promise<void> {
     if (this.readOnly) return;
     (await this.stateCache()).forget(sha256);
-    await fs.rm(this.blobPath(sha256), { force: true });
+    await removeFile(this.blobPath(sha256));
   }
 
   /** Persist the state cache if it was read and changed. */

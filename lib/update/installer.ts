@@ -8,7 +8,7 @@ import type { BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { IntegrityError, ModelmountError } from '../errors.ts';
-import { fsyncDir } from '../fs-atomic.ts';
+import { fsyncDir, removeFile } from '../fs-atomic.ts';
 import { hostFilePath } from '../layout.ts';
 import type { PlannedFile } from '../plan.ts';
 import type { Source } from '../sources/types.ts';
@@ -155,7 +155,7 @@ export class Installer {
       return { path: current?.pf.path ?? files[0]?.pf.path ?? '', error };
     } finally {
       await discardStaged(files.map((f) => f.staged));
-      for (const backup of backups.values()) if (backup) await fs.rm(backup, { force: true }).catch(() => {});
+      for (const backup of backups.values()) if (backup) await removeFile(backup).catch(() => {});
       const live = await Promise.all(files.map((f) => fs.lstat(f.staged.dest, { bigint: true }).catch(() => undefined)));
       const stale = replaced.filter((r) => !live.some((l) => l && l.dev === r.dev && l.ino === r.ino));
       if (stale.length) await carryOverRelinked(stale, [await store.cacheWithPaths(), { cache: hostCache, pathOf: (key) => hostKeyPath(hostDir, key) }]);
