@@ -3,7 +3,7 @@
  * hash-while-streaming, resume, restart on 200, fallback, integrity.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import { createFileSource } from '../lib/sources/file.ts';
 import { createHttpSource } from '../lib/sources/http/source.ts';
 import type { Source } from '../lib/sources/types.ts';
 import { fetchBlob } from '../lib/store/fetch-blob.ts';
+import { Store } from '../lib/store/store.ts';
 import { sha256, tempDir } from './helpers/cli.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 
@@ -246,5 +247,55 @@ describe('fetchBlob', () => {
     const r = await fetchInto(cache, [createFileSource({ name: 'nfs', kind: 'file', base: root })]);
     expect(r.source).toBe('nfs');
     expect(Buffer.compare(await fs.readFile(r.blob), data)).toBe(0);
+  });
+});
+
+describe('partials and their records (issue 15: fewer file operations per blob)', () => {
+  it('a large file records its validator as soon as its response starts; a fresh partial leaves nothing behind', async () => {
+    const big = randomBytes(3 * 1024 * 1024 + 7);
+    const bigEntry: FileEntry = { path: 'model.safetensors', size: big.length, sha256: sha256(big) };
+    const s = await server({ [P]: big });
+    s.fault(P, { headers: { etag: '"v1"' } });
+    const cache = await tempDir();
+    let seenMidway: string[] | undefined;
+    await fetchBlob({
+      cacheDir: cache, artifactId: 'student/v0_ja', file: bigEntry, sources: [http(s)], partialMinAgeMs: 0,
+      onProgress: (p) => {
+        if (!seenMidway && p.done > 1024 * 1024 && p.done < big.length) seenMidway = readdirSync(storeTmpDir(cache));
+      },
+    });
+    expect(seenMidway?.filter((n) => n.endsWith('.partial.validator'))).toHaveLength(1);
+    expect(await fs.readdir(storeTmpDir(cache))).toEqual([]);
+  });
+
+  it("a Store reads <cache>/tmp once, and still resumes a partial from before the run and one it left itself", async () => {
+    const big = randomBytes(2 * 1024 * 1024 + 11);
+    const BP = '/student/v0_ja/big.bin';
+    const bigEntry: FileEntry = { path: 'big.bin', size: big.length, sha256: sha256(big) };
+    const s = await server({ ...files, [BP]: big });
+    s.fault(P, { headers: { etag: '"v1"' }, cutAfter: 100_000 });
+    const cache = await tempDir();
+    // an earlier run cut off in the middle of the small file
+    await fetchBlob({ cacheDir: cache, artifactId: 'student/v0_ja', file: entry, sources: [http(s)], reopenDelayMs: 10, maxStalledReopens: 0, partialMinAgeMs: 0 }).catch(() => {});
+    s.fault(P, { headers: { etag: '"v1"' } }); // the resume below: the same file
+    expect((await fs.readdir(storeTmpDir(cache))).sort().map((n) => n.replace(/^[0-9a-f]+\..*\.partial/, 'X.partial'))).toEqual(['X.partial', 'X.partial.validator']);
+
+    const store = await Store.open(cache);
+    const src = http(s);
+    // this run: the large file is stopped half-way (a partial this run leaves), after <cache>/tmp was read
+    s.fault(BP, { headers: { etag: '"b1"' } }, 2);
+    const opts = { artifactId: 'student/v0_ja', sources: [src], reopenDelayMs: 10, maxStalledReopens: 0, partialMinAgeMs: 0 };
+    const stop = new AbortController();
+    const onProgress = (p: { done: number }) => {
+      if (p.done >= 1_000_000) stop.abort(new Error('stopped'));
+    };
+    await expect(store.fetch({ ...opts, file: bigEntry, signal: stop.signal, onProgress })).rejects.toThrow('stopped');
+    const small = await store.fetch({ ...opts, file: entry });
+    expect(small).toMatchObject({ resumedFrom: 100_000, transferred: data.length - 100_000 });
+    const again = await store.fetch({ ...opts, file: bigEntry });
+    expect(again.resumedFrom).toBeGreaterThanOrEqual(1_000_000);
+    expect(again.transferred).toBe(big.length - again.resumedFrom);
+    expect(s.requestsTo(BP).at(-1)?.headers['if-range']).toBe('"b1"');
+    expect(await fs.readdir(storeTmpDir(cache))).toEqual([]);
   });
 });

@@ -20,7 +20,7 @@ import type { Source } from '../sources/types.ts';
 import { formatBytes } from '../format.ts';
 import { pipeToWriter } from './blob-writer.ts';
 import { fetchRanges, RANGED_MIN_SIZE } from './fetch-ranges.ts';
-import { PartialBlob } from './partial.ts';
+import { PartialBlob, type TmpListing } from './partial.ts';
 import { moveIntoStore, prepareStoreTmp } from './place-blob.ts';
 import { ReopenBudget, type ReopenOptions } from './reopen-budget.ts';
 
@@ -56,6 +56,8 @@ export interface FetchBlobOptions extends ReopenOptions {
   rangePieceSize?: number;
   /** waits before reopening a source (default: real time) */
   clock?: Clock;
+  /** the names in <cache>/tmp read once for the run (default: a readdir per blob) */
+  tmpListing?: TmpListing;
 }
 
 export interface FetchBlobResult {
@@ -100,7 +102,7 @@ interface SourceRun {
 export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult> {
   const { file } = opts;
   const tmpDir = await prepareStoreTmp(opts.cacheDir);
-  const partial = await PartialBlob.claim(tmpDir, file.sha256, opts.partialMinAgeMs ?? 60_000);
+  const partial = await PartialBlob.claim(tmpDir, file.sha256, opts.partialMinAgeMs ?? 60_000, opts.tmpListing);
   const f: Fetch = { opts, file, label: `${opts.artifactId}/${file.path}`, tmpDir, partial, transferred: 0, attempts: [] };
   try {
     await partial.load(file.size);
@@ -210,6 +212,7 @@ async function verifyAndPlace(f: Fetch, run: SourceRun): Promise<Step> {
   await partial.closeFiles();
   partial.worthKeeping = false;
   const blob = await moveIntoStore(partial.file, opts.cacheDir, file, f.label, opts.signal);
+  partial.moved = true;
   return { kind: 'done', result: { blob, source: source.name, transferred: f.transferred, resumedFrom: partial.resumedFrom } };
 }
 

@@ -30,6 +30,12 @@ const VALIDATOR_SUFFIX = '.validator';
  * Unreadable or garbled: nothing of the partial is trusted.
  */
 const PREFIX_SUFFIX = '.prefix';
+/**
+ * Below this size a validator record is written only when the partial is kept (close), not at the
+ * start of every response: for a small file it is two file writes per blob for a hint that matters
+ * only after a kill -9, and then only for a few KiB (issue 15: 20,000 small files).
+ */
+const EAGER_RECORD_MIN_SIZE = 1024 * 1024;
 /** how often a live fetch refreshes its partial's mtime; well below the default partialMinAgeMs */
 const PARTIAL_HEARTBEAT_MS = 10_000;
 /** written without following a link, and without blocking on a FIFO in the way */
@@ -66,12 +72,22 @@ export class PartialBlob {
   resumedFrom = 0;
   /** removed on close() unless it holds bytes worth resuming */
   worthKeeping = true;
+  /** the partial's name is gone (moved into the store): close() has nothing to remove */
+  moved = false;
+  /**
+   * Records that may exist next to the partial: a claimed one may have both; a fresh one has none
+   * until one is written, so nothing is read or removed for it (each miss was a failed syscall).
+   */
+  private readonly mayHave = { validator: true, prefix: true };
+  /** a validator not yet written (a small file: written only if the partial is kept) */
+  private unwritten = false;
   private readonly heartbeat: NodeJS.Timeout;
 
   private constructor(
     private readonly tmpDir: string,
     public file: string,
     public handle: fs.FileHandle,
+    private readonly listing: TmpListing | undefined,
   ) {
     this.heartbeat = setInterval(() => {
       const now = new Date();
@@ -80,15 +96,21 @@ export class PartialBlob {
     this.heartbeat.unref();
   }
 
-  /** Claim the largest abandoned partial for `sha` in `tmpDir` (else a fresh name) and open it. */
-  static async claim(tmpDir: string, sha: string, minAgeMs: number): Promise<PartialBlob> {
-    const file = await claimName(tmpDir, sha, minAgeMs);
-    return new PartialBlob(tmpDir, file, await openPartial(tmpDir, file, 0));
+  /**
+   * Claim the largest abandoned partial for `sha` in `tmpDir` (else a fresh name) and open it.
+   * `listing`: the folder's names read once for the run, instead of a readdir per blob.
+   */
+  static async claim(tmpDir: string, sha: string, minAgeMs: number, listing?: TmpListing): Promise<PartialBlob> {
+    const { file, claimed } = await claimName(tmpDir, sha, minAgeMs, listing);
+    const partial = new PartialBlob(tmpDir, file, await openPartial(tmpDir, file, claimed ? 0 : fsc.O_EXCL), listing);
+    if (!claimed) partial.mayHave.validator = partial.mayHave.prefix = false;
+    return partial;
   }
 
   /** Take what the partial holds: only its recorded prefix after a fetch in pieces, re-hashed, and its validator. */
   async load(limit: number): Promise<void> {
-    const validPrefix = await this.readPrefix();
+    this.small = limit < EAGER_RECORD_MIN_SIZE;
+    const validPrefix = this.mayHave.prefix ? await this.readPrefix() : undefined;
     if (validPrefix !== undefined) {
       if ((await this.handle.stat()).size > validPrefix) await this.handle.truncate(validPrefix);
       await this.clearPrefix();
@@ -115,20 +137,33 @@ export class PartialBlob {
     return this.pos > 0 && this.saved?.source === source ? this.saved.validator : undefined;
   }
 
+  private small = false;
+
   /** Record where the bytes now come from (undefined: no validator describes them). */
   async recordValidator(next: SavedValidator | undefined): Promise<void> {
     if (next?.validator === this.saved?.validator && next?.source === this.saved?.source) return;
     this.saved = next;
-    await writeRecord(this.file + VALIDATOR_SUFFIX, next && `${JSON.stringify(next)}\n`);
+    // a small file's record is written by close() if the partial is kept; meanwhile an older
+    // record (a claimed partial's) must not describe the new bytes
+    this.unwritten = next !== undefined && this.small;
+    await this.writeValidator(this.unwritten ? undefined : next);
+  }
+
+  private async writeValidator(next: SavedValidator | undefined): Promise<void> {
+    if (next === undefined && !this.mayHave.validator) return;
+    this.mayHave.validator = !(await writeRecord(this.file + VALIDATOR_SUFFIX, next && `${JSON.stringify(next)}\n`)) || next !== undefined;
   }
 
   /** Record that bytes [0, n) are valid (while pieces are written out of order). */
   async savePrefix(n: number): Promise<void> {
+    this.mayHave.prefix = true;
     await fs.writeFile(this.file + PREFIX_SUFFIX, `${n}\n`, { mode: 0o600, flag: RECORD_FLAGS });
   }
 
   async clearPrefix(): Promise<void> {
+    if (!this.mayHave.prefix) return;
     await removeFile(this.file + PREFIX_SUFFIX);
+    this.mayHave.prefix = false;
   }
 
   /** Is the open file still the one at our name, with exactly `size` bytes? */
@@ -150,6 +185,8 @@ export class PartialBlob {
     await this.handle.close().catch(() => {});
     this.file = path.join(this.tmpDir, taggedName(sha, PARTIAL_SUFFIX));
     this.saved = undefined;
+    this.unwritten = false;
+    this.mayHave.validator = this.mayHave.prefix = false;
     this.handle = await openPartial(this.tmpDir, this.file, fsc.O_EXCL);
     this.writer = await BlobWriter.open(this.handle, 0);
   }
@@ -165,9 +202,13 @@ export class PartialBlob {
     clearInterval(this.heartbeat);
     await this.writer?.close();
     await this.handle.close().catch(() => {});
-    if (this.worthKeeping) return;
-    await removeFile(this.file).catch(() => {});
-    await writeRecord(this.file + VALIDATOR_SUFFIX, undefined);
+    if (this.worthKeeping) {
+      if (this.unwritten) await this.writeValidator(this.saved);
+      this.listing?.add(path.basename(this.file));
+      return;
+    }
+    if (!this.moved) await removeFile(this.file).catch(() => {});
+    await this.writeValidator(undefined);
     await this.clearPrefix().catch(() => {});
   }
 
@@ -194,13 +235,17 @@ export class PartialBlob {
   }
 }
 
-/** A validator record written (or removed, `text` undefined). A hint only: without it, a resume in a later run just sends no If-Range. */
-async function writeRecord(file: string, text: string | undefined): Promise<void> {
+/**
+ * A validator record written (or removed, `text` undefined); false if that failed. A hint only:
+ * without it, a resume in a later run just sends no If-Range.
+ */
+async function writeRecord(file: string, text: string | undefined): Promise<boolean> {
   try {
     if (text !== undefined) await fs.writeFile(file, text, { mode: 0o600, flag: RECORD_FLAGS });
     else await removeFile(file);
+    return true;
   } catch {
-    // a hint only
+    return false; // a hint only
   }
 }
 
@@ -212,15 +257,56 @@ async function openPartial(tmpDir: string, file: string, flags: number): Promise
   }
 }
 
-/** Rename the largest abandoned partial for `sha` to our own unique name (`<sha>.<host>.<pid>.<random>.partial`); else just that name. */
-async function claimName(tmpDir: string, sha: string, minAgeMs: number): Promise<string> {
-  const mine = path.join(tmpDir, taggedName(sha, PARTIAL_SUFFIX));
-  let names: string[] = [];
-  try {
-    names = (await fs.readdir(tmpDir)).filter((n) => n.startsWith(`${sha}.`) && n.endsWith(PARTIAL_SUFFIX));
-  } catch {
-    return mine;
+/**
+ * The names in <cache>/tmp, read once per run (a Store's): a readdir per blob was one of ~30 file
+ * operations per small file. A partial some other process leaves there later in the run is not
+ * seen (it is fetched anew instead, as when that process is still at work); those this process
+ * keeps are added, those it claims go.
+ */
+export class TmpListing {
+  private names: Promise<Set<string>> | undefined;
+
+  constructor(private readonly tmpDir: string) {}
+
+  /** the partials of `sha` in the folder (read on the first call) */
+  async partialsOf(sha: string): Promise<string[]> {
+    this.names ??= fs.readdir(this.tmpDir).then(
+      (n) => new Set(n.filter((x) => x.endsWith(PARTIAL_SUFFIX))),
+      () => new Set(),
+    );
+    const all = await this.names;
+    const out: string[] = [];
+    for (const n of all) if (n.startsWith(`${sha}.`)) out.push(n);
+    return out;
   }
+
+  add(name: string): void {
+    void this.names?.then((s) => s.add(name));
+  }
+
+  delete(name: string): void {
+    void this.names?.then((s) => s.delete(name));
+  }
+}
+
+/** The partials of `sha` in `tmpDir`: from the run's listing, else one readdir. */
+async function partialsOf(tmpDir: string, sha: string, listing: TmpListing | undefined): Promise<string[] | undefined> {
+  if (listing) return listing.partialsOf(sha);
+  try {
+    return (await fs.readdir(tmpDir)).filter((n) => n.startsWith(`${sha}.`) && n.endsWith(PARTIAL_SUFFIX));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Rename the largest abandoned partial for `sha` to our own unique name (`<sha>.<host>.<pid>.<random>.partial`);
+ * else just that name (`claimed` false: a name nothing has used, with no records).
+ */
+async function claimName(tmpDir: string, sha: string, minAgeMs: number, listing?: TmpListing): Promise<{ file: string; claimed: boolean }> {
+  const mine = path.join(tmpDir, taggedName(sha, PARTIAL_SUFFIX));
+  const names = await partialsOf(tmpDir, sha, listing);
+  if (!names?.length) return { file: mine, claimed: false };
   const candidates: { name: string; size: number }[] = [];
   for (const name of names) {
     try {
@@ -233,13 +319,15 @@ async function claimName(tmpDir: string, sha: string, minAgeMs: number): Promise
   candidates.sort((a, b) => b.size - a.size);
   for (const c of candidates) {
     try {
+      listing?.delete(c.name);
       await fs.rename(path.join(tmpDir, c.name), mine);
       await fs.rename(path.join(tmpDir, c.name + VALIDATOR_SUFFIX), mine + VALIDATOR_SUFFIX).catch(() => {});
       await fs.rename(path.join(tmpDir, c.name + PREFIX_SUFFIX), mine + PREFIX_SUFFIX).catch(() => {});
-      return mine;
+      return { file: mine, claimed: true };
     } catch {
       // another process claimed it first
     }
   }
-  return mine;
+  // the partials seen were gone or not abandoned: `mine` is still a fresh name
+  return { file: mine, claimed: false };
 }

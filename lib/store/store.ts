@@ -12,6 +12,7 @@ import type { FileEntry } from '../manifest/schema.ts';
 import { sha256File } from '../verify/hash.ts';
 import { StateCache, type CacheWithPaths } from '../verify/state-cache.ts';
 import { fetchBlob, type FetchBlobOptions, type FetchBlobResult } from './fetch-blob.ts';
+import { TmpListing } from './partial.ts';
 
 export class Store {
   /**
@@ -39,6 +40,8 @@ export class Store {
   }
 
   private readOnly = false;
+  /** <cache>/tmp's names, read once for this run's fetches */
+  private tmpListing: TmpListing | undefined;
 
   blobPath(sha256: string): string {
     return blobPath(this.dir, sha256);
@@ -68,12 +71,12 @@ export class Store {
     return true;
   }
 
-  async fetch(opts: Omit<FetchBlobOptions, 'cacheDir'>): Promise<FetchBlobResult> {
+  async fetch(opts: Omit<FetchBlobOptions, 'cacheDir' | 'tmpListing'>): Promise<FetchBlobResult> {
     // another run may have put the blob here since the plan was made (no lock, or a shared store)
     if (await this.has(opts.file, { signal: opts.signal })) {
       return { blob: this.blobPath(opts.file.sha256), source: 'store', transferred: 0, resumedFrom: 0 };
     }
-    const result = await fetchBlob({ ...opts, cacheDir: this.dir });
+    const result = await fetchBlob({ ...opts, cacheDir: this.dir, tmpListing: (this.tmpListing ??= new TmpListing(storeTmpDir(this.dir))) });
     await this.remember(opts.file.sha256);
     return result;
   }
