@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { HOST_TAG, ownerTag, tagOwner } from '../lib/owner.ts';
-import { isAbandoned } from '../lib/store/partial.ts';
+import { isAbandoned } from '../lib/store/claim-partial.ts';
 import { hostTempOwner } from '../lib/store/materialise.ts';
 
 /** a pid that existed and has exited (spawnSync waits for it) */

@@ -20,7 +20,8 @@ import type { Source } from '../sources/types.ts';
 import { formatBytes } from '../format.ts';
 import { pipeToWriter } from './blob-writer.ts';
 import { fetchRanges, RANGED_MIN_SIZE } from './fetch-ranges.ts';
-import { PartialBlob, type TmpListing } from './partial.ts';
+import { type TmpListing } from './claim-partial.ts';
+import { PartialBlob } from './partial.ts';
 import { moveIntoStore, prepareStoreTmp } from './place-blob.ts';
 import { ReopenBudget, type ReopenOptions } from './reopen-budget.ts';
 

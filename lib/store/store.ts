@@ -12,7 +12,7 @@ import type { FileEntry } from '../manifest/schema.ts';
 import { sha256File } from '../verify/hash.ts';
 import { StateCache, type CacheWithPaths } from '../verify/state-cache.ts';
 import { fetchBlob, type FetchBlobOptions, type FetchBlobResult } from './fetch-blob.ts';
-import { TmpListing } from './partial.ts';
+import { TmpListing } from './claim-partial.ts';
 
 export class Store {
   /**
