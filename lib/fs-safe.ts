@@ -109,7 +109,12 @@ function cannotCreate(dir: string, at: string, err: unknown): DiskError {
  */
 const checkedDirs = new Map<string, string>();
 
-function identityOf(st: BigIntStats): string | undefined {
+/**
+ * A folder's identity (device, inode, birth time) for remembering that it was checked: the same
+ * identity later IS that folder. Undefined for anything else, and without birth times (an inode
+ * number can come back for a new folder there).
+ */
+export function folderIdentity(st: BigIntStats): string | undefined {
   return st.isDirectory() && st.birthtimeNs > 0n ? `${st.dev}:${st.ino}:${st.birthtimeNs}` : undefined;
 }
 
@@ -124,7 +129,7 @@ export async function ensureRealDir(root: string, rel: string): Promise<string> 
   if (known !== undefined) {
     const dir = path.join(root, ...segs);
     const st = await fs.lstat(dir, { bigint: true }).catch(() => undefined);
-    if (st && identityOf(st) === known) return dir;
+    if (st && folderIdentity(st) === known) return dir;
     checkedDirs.delete(key);
   }
   await makeDirs(root);
@@ -159,7 +164,7 @@ export async function ensureRealDir(root: string, rel: string): Promise<string> 
   if (segs.length > 0) {
     // the last level was just made: its identity is one lstat away (once per folder and process)
     st ??= await fs.lstat(current, { bigint: true }).catch(() => undefined);
-    const id = st && identityOf(st);
+    const id = st && folderIdentity(st);
     if (id !== undefined) checkedDirs.set(key, id);
   }
   return current;

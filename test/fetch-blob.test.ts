@@ -239,6 +239,33 @@ describe('fetchBlob', () => {
     await expect(fs.access(blobPath(cache, entry.sha256))).rejects.toThrow();
   });
 
+  it('a file source that remembered a folder notices it swapped for a link that leaves the root', async () => {
+    const root = await tempDir();
+    const outside = await tempDir();
+    const dir = path.join(root, 'student', 'v0_ja');
+    await fs.mkdir(dir, { recursive: true });
+    const other = randomBytes(4000);
+    const otherEntry: FileEntry = { path: 'other.bin', size: other.length, sha256: sha256(other) };
+    await fs.writeFile(path.join(dir, 'model.safetensors'), data);
+    await fs.writeFile(path.join(dir, 'other.bin'), other);
+    const src = createFileSource({ name: 'nfs', kind: 'file', base: root });
+    const cache = await tempDir();
+    await fetchInto(cache, [src]); // the folder is remembered
+    const fetchOther = () => fetchBlob({ cacheDir: cache, artifactId: 'student/v0_ja', file: otherEntry, sources: [src] });
+
+    // the same folder moved out of the root, a link to it in its place
+    await fs.rename(dir, path.join(outside, 'v0_ja'));
+    await fs.symlink(path.join(outside, 'v0_ja'), dir);
+    expect((await fetchOther().catch((e) => e)).message).toMatch(/outside the source folder/);
+
+    // a real folder again (a new one, with the same file): used
+    await fs.unlink(dir);
+    await fs.mkdir(dir);
+    await fs.writeFile(path.join(dir, 'other.bin'), other);
+    expect((await fetchOther()).source).toBe('nfs');
+    expect(await fs.readdir(storeTmpDir(cache))).toEqual([]);
+  });
+
   it('copies from a file source in one pass and verifies', async () => {
     const root = await tempDir();
     await fs.mkdir(path.join(root, 'student', 'v0_ja'), { recursive: true });

@@ -12,7 +12,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { nodeErrorCode, SourceError, type SourceErrorCode } from '../errors.ts';
 import type { ResolvedSource } from '../manifest/schema.ts';
-import { kindOf } from '../fs-safe.ts';
+import { folderIdentity, kindOf } from '../fs-safe.ts';
 import { boundStalls, seconds, stallBounds, withinDeadline, type StallBounds } from '../stall.ts';
 import type { OpenedRange, OpenRequest, Source } from './types.ts';
 import { isSameOrInside } from '../path-inside.ts';
@@ -40,6 +40,37 @@ export function createFileSource(src: ResolvedSource, opts: FileSourceOptions = 
       ...(onLate ? { onLate } : {}),
     });
 
+  /**
+   * Folders whose real path is their path (no link on the way), by path: their identity when
+   * realpath said so. A many-file artifact asks for the same folders once per file, and realpath
+   * is a readlink per level (6 per file, measured in issue 15); a folder whose lstat (not following
+   * a final link) still shows that identity is the folder realpath checked, so its files are opened
+   * where they were. A folder swapped for a link, removed or made anew shows another identity or
+   * none, and goes through realpath again (which refuses a link that leaves the root). What a hit
+   * does not notice is what ensureRealDir's memo does not (lib/fs-safe.ts): a level above moved
+   * away and replaced by a link back to the same folder; the bytes still come from that folder.
+   */
+  const realDirs = new Map<string, string>();
+
+  async function realFolder(dir: string, bound: <T>(work: Promise<T>) => Promise<T>): Promise<string> {
+    const known = realDirs.get(dir);
+    if (known !== undefined) {
+      const st = await bound(fs.lstat(dir, { bigint: true })).catch((err: unknown) => {
+        if (err instanceof SourceError) throw err; // stalled: a hung mount
+        return undefined;
+      });
+      if (st && folderIdentity(st) === known) return dir;
+      realDirs.delete(dir);
+    }
+    const real = await bound(fs.realpath(dir));
+    if (real === dir) {
+      const st = await bound(fs.lstat(dir, { bigint: true })).catch(() => undefined);
+      const id = st && folderIdentity(st);
+      if (id !== undefined) realDirs.set(dir, id);
+    }
+    return real;
+  }
+
   async function open(req: OpenRequest): Promise<OpenedRange> {
     const rel = `${req.artifactId}/${req.path}`;
     const file = path.join(root, ...rel.split('/'));
@@ -54,7 +85,7 @@ export function createFileSource(src: ResolvedSource, opts: FileSourceOptions = 
     }
     let parentReal: string;
     try {
-      parentReal = await bounded(`opening ${rel}`, fs.realpath(path.dirname(file)), req.signal);
+      parentReal = await realFolder(path.dirname(file), (work) => bounded(`opening ${rel}`, work, req.signal));
     } catch (err) {
       if (err instanceof SourceError || req.signal?.aborted) throw err;
       throw fail('EMISSING', `${rel} not found in ${root}`, false, err);
