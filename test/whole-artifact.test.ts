@@ -142,4 +142,27 @@ describe('switching an artifact in', () => {
     expect(sha256(await fs.readFile(hostFilePath(p.hostDir, A, v1model.path)))).toBe(sha256(v1model.data));
     expect(await listFiles(path.join(p.hostDir, '.modelmount', 'tmp'))).toEqual([]);
   });
+
+  it('no staged name stays in .modelmount/tmp, also when a destination already is the staged file', async () => {
+    const v1 = version(1);
+    const { s, p } = await setup(v1);
+    const [a] = version(2);
+    for (const f of a!.files) s.setFile(`/${A}/${f.path}`, f.data);
+    const store = await Store.open(p.cacheDir);
+    const hostCache = await StateCache.load(hostStatePath(p.hostDir));
+    const installer = new Installer({ store, hostDir: p.hostDir, sources: [createHttpSource({ name: 'mirror', kind: 'http', base: s.url })], jobs: 2, hostCache });
+    const planned = (f: { path: string; data: Buffer }): PlannedFile => ({
+      artifactId: A, path: f.path, size: f.data.length, sha256: sha256(f.data), action: 'fetch', via: 'http', host: 'missing', reason: 'test',
+    });
+    for (const f of a!.files) expect((await installer.installFile(planned(f))).status).toBe('ok');
+    // something links the staged model in place before the switch: rename() then keeps both names
+    const tmpDir = path.join(p.hostDir, '.modelmount', 'tmp');
+    const stagedModel = (await fs.readdir(tmpDir)).find((n) => n.startsWith('model.safetensors.'))!;
+    const dest = hostFilePath(p.hostDir, A, 'model.safetensors');
+    await fs.mkdir(path.dirname(dest), { recursive: true });
+    await fs.link(path.join(tmpDir, stagedModel), dest);
+    expect(await installer.finishArtifact(A, true)).toBeUndefined();
+    for (const f of a!.files) expect(sha256(await fs.readFile(hostFilePath(p.hostDir, A, f.path)))).toBe(sha256(f.data));
+    expect(await listFiles(tmpDir)).toEqual([]);
+  });
 });

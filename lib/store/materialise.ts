@@ -201,8 +201,12 @@ function folderInTheWay(dest: string): DiskError {
   });
 }
 
-/** Rename a staged file over its destination: a container sees the old file or the new one, never half. */
-export async function placeStaged(staged: StagedFile): Promise<void> {
+/**
+ * Rename a staged file over its destination: a container sees the old file or the new one, never
+ * half. `sameInode`: whether the destination may already be the staged inode (then rename() does
+ * nothing and the staged name is removed); a caller that has both stats says false to save that.
+ */
+export async function placeStaged(staged: StagedFile, sameInode = true): Promise<void> {
   try {
     await fs.rename(staged.tmp, staged.dest);
   } catch (err) {
@@ -211,7 +215,7 @@ export async function placeStaged(staged: StagedFile): Promise<void> {
     throw toDiskError(err, `installing ${staged.dest}`) ?? notRealDir(staged.dest, err);
   }
   // rename() is a no-op when tmp and dest are already the same inode: drop the extra link then.
-  await removeFile(staged.tmp);
+  if (sameInode) await removeFile(staged.tmp);
 }
 
 /** Remove staged files that will not be placed. Best effort. */
@@ -222,9 +226,9 @@ export async function discardStaged(staged: Iterable<StagedFile>): Promise<void>
 /**
  * Keep the file at `dest` (if any) reachable under a temp name while an artifact's files are
  * switched, so a failure half-way can put it back (restoreBackup). A hardlink: no bytes copied.
+ * `st`: the lstat of `dest` the caller just made (undefined: nothing there).
  */
-export async function backupDest(hostDir: string, dest: string): Promise<string | undefined> {
-  const st = await fs.lstat(dest).catch(() => undefined);
+export async function backupDest(hostDir: string, dest: string, st: { isFile(): boolean } | undefined): Promise<string | undefined> {
   if (!st?.isFile()) return undefined;
   const backup = path.join(await prepareTmpDir(hostDir), tmpName(path.basename(dest)));
   try {

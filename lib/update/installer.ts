@@ -119,23 +119,38 @@ export class Installer {
     const { store, hostDir, hostCache } = this.deps;
     const switched: { pf: PlannedFile; backup: string | undefined }[] = [];
     const backups = new Map<Pending, string | undefined>();
+    /** what each destination was before the switch (undefined: nothing) */
+    const olds = new Map<Pending, BigIntStats | undefined>();
     /** the files replaced, as they were: another name of an older blob changes ctime when they go */
     const replaced: BigIntStats[] = [];
+    /** staged names gone by their switch: nothing to discard */
+    const placed = new Set<Pending>();
     let current: Pending | undefined;
     try {
+      // the folders checked real once per switch: the renames below all come after this loop anyway
+      const checked = new Set<string>();
       for (const f of files) {
         current = f;
-        await ensureRealDir(hostDir, path.posix.dirname(`${f.pf.artifactId}/${f.pf.path}`));
+        const dir = path.posix.dirname(`${f.pf.artifactId}/${f.pf.path}`);
+        if (!checked.has(dir)) {
+          await ensureRealDir(hostDir, dir);
+          checked.add(dir);
+        }
         const old = await fs.lstat(f.staged.dest, { bigint: true }).catch(() => undefined);
         if (old?.isFile() && old.nlink > 1n) replaced.push(old);
-        backups.set(f, await backupDest(hostDir, f.staged.dest));
+        olds.set(f, old);
+        backups.set(f, await backupDest(hostDir, f.staged.dest, old));
       }
       for (const f of files) {
         current = f;
         await this.oneLinkAtATime(f.pf.sha256, async () => {
           // renaming moves the staged inode's ctime: carry its entries over once more
           const before = await fs.lstat(f.staged.tmp, { bigint: true }).catch(() => undefined);
-          await placeStaged(f.staged);
+          const old = olds.get(f);
+          // rename() leaves the staged name only when the destination already is that inode
+          const same = !before || (old !== undefined && old.dev === before.dev && old.ino === before.ino);
+          await placeStaged(f.staged, same);
+          if (!same) placed.add(f);
           switched.push({ pf: f.pf, backup: backups.get(f) });
           const st = await fs.lstat(f.staged.dest, { bigint: true });
           if (f.staged.method === 'hardlink' && before) {
@@ -154,11 +169,13 @@ export class Installer {
       }
       return { path: current?.pf.path ?? files[0]?.pf.path ?? '', error };
     } finally {
-      await discardStaged(files.map((f) => f.staged));
+      await discardStaged(files.filter((f) => !placed.has(f)).map((f) => f.staged));
       for (const backup of backups.values()) if (backup) await removeFile(backup).catch(() => {});
-      const live = await Promise.all(files.map((f) => fs.lstat(f.staged.dest, { bigint: true }).catch(() => undefined)));
-      const stale = replaced.filter((r) => !live.some((l) => l && l.dev === r.dev && l.ino === r.ino));
-      if (stale.length) await carryOverRelinked(stale, [await store.cacheWithPaths(), { cache: hostCache, pathOf: (key) => hostKeyPath(hostDir, key) }]);
+      if (replaced.length) {
+        const live = await Promise.all(files.map((f) => fs.lstat(f.staged.dest, { bigint: true }).catch(() => undefined)));
+        const stale = replaced.filter((r) => !live.some((l) => l && l.dev === r.dev && l.ino === r.ino));
+        if (stale.length) await carryOverRelinked(stale, [await store.cacheWithPaths(), { cache: hostCache, pathOf: (key) => hostKeyPath(hostDir, key) }]);
+      }
       for (const dir of new Set(files.map((f) => path.dirname(f.staged.dest)))) await fsyncDir(dir);
     }
     return undefined;
