@@ -115,7 +115,13 @@ export function createFileSource(src: ResolvedSource, opts: FileSourceOptions = 
         throw fail('ESIZE', `${rel} in ${root} is ${st.size} bytes, the manifest says ${req.expectedSize}`, false);
       }
       const start = req.offset <= st.size ? req.offset : 0;
-      const raw = createReadStream('', { fd: handle, start, highWaterMark: READ_CHUNK, autoClose: true, signal: req.signal });
+      // Reads of the file's own size (at most READ_CHUNK), and none past the size fstat gave: a
+      // ReadStream allocates a buffer of its highWaterMark per read, and one more read finds the
+      // end. For a 30 KiB file that was 2 MiB of allocations and a read more (issue 15, RSS).
+      const rest = st.size - start;
+      const raw = createReadStream('', {
+        fd: handle, start, ...(rest > 0 ? { end: st.size - 1 } : {}), highWaterMark: Math.max(1, Math.min(READ_CHUNK, rest)), autoClose: true, signal: req.signal,
+      });
       const stream = boundStalls(raw, bounds, (why) => fail('ESTALLED', `reading ${rel} in ${root} stalled: ${why} (a hung mount?)`, true));
       return { start, totalSize: st.size, stream };
     } catch (err) {
