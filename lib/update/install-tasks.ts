@@ -3,6 +3,7 @@
  * parallel (bounded by the installer's transfer slots), progress as task output.
  */
 import { Listr, ListrLogger, ProcessOutput, type ListrTask } from 'listr2';
+import { mapLimit } from '../concurrency.ts';
 import { ExitCode, ModelmountError } from '../errors.ts';
 import type { Plan, PlannedFile } from '../plan.ts';
 import type { FetchProgress } from '../store/fetch-blob.ts';
@@ -19,6 +20,13 @@ export interface InstallTaskOptions {
   /** how often progress output may change: short on a TTY, long in CI logs */
   progressIntervalMs: number;
 }
+
+/**
+ * Files of one artifact under way at once (the transfers themselves are bounded by the installer's
+ * --jobs slots). Starting all of them at once kept a chain of promises, closures and progress
+ * listeners per file waiting for a slot: 20,000 files, tens of MB (issue 15, RSS).
+ */
+const FILES_IN_FLIGHT = 64;
 
 function groupByArtifact(files: PlannedFile[]): Map<string, PlannedFile[]> {
   const groups = new Map<string, PlannedFile[]>();
@@ -81,23 +89,21 @@ export function installTasks(plan: Plan, installer: InstallDriver, opts: Install
         const sources = new Set<string>();
         const results: FileResult[] = [];
         let interrupted: unknown;
-        await Promise.all(
-          work.map(async (pf) => {
+        await mapLimit(work, FILES_IN_FLIGHT, async (pf) => {
+          try {
+            const r = await installer.installFile(pf, onProgress(pf));
+            if (r.source) sources.add(r.source);
+            results.push(r);
+          } catch (err) {
             try {
-              const r = await installer.installFile(pf, onProgress(pf));
-              if (r.source) sources.add(r.source);
-              results.push(r);
-            } catch (err) {
-              try {
-                const e = asReported(err);
-                errors.push(e);
-                results.push(failedResult(pf, e));
-              } catch (abort) {
-                interrupted ??= abort;
-              }
+              const e = asReported(err);
+              errors.push(e);
+              results.push(failedResult(pf, e));
+            } catch (abort) {
+              interrupted ??= abort;
             }
-          }),
-        );
+          }
+        });
         // An artifact is installed whole or not at all: switch its files in only if every one is ready.
         const failure = await installer.finishArtifact?.(artifactId, errors.length === 0 && interrupted === undefined);
         if (interrupted !== undefined) throw interrupted;

@@ -62,6 +62,9 @@ export class StoreFiller {
         }),
       );
       this.inflight.set(pf.sha256, p);
+      // a settled fetch reports no more progress: its listeners (closures over their files) go
+      const drop = (): void => void this.progressListeners.delete(pf.sha256);
+      p.then(drop, drop);
     }
     return p;
   }
