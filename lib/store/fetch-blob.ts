@@ -59,6 +59,11 @@ export interface FetchBlobOptions extends ReopenOptions {
   clock?: Clock;
   /** the names in <cache>/tmp read once for the run (default: a readdir per blob) */
   tmpListing?: TmpListing;
+  /**
+   * The blob's store folder is fsynced by the caller, once for many blobs, before anything depends
+   * on its name (default: at once, one fsync per blob).
+   */
+  deferDirSync?: (dir: string) => void;
 }
 
 export interface FetchBlobResult {
@@ -212,7 +217,7 @@ async function verifyAndPlace(f: Fetch, run: SourceRun): Promise<Step> {
   }
   await partial.closeFiles();
   partial.worthKeeping = false;
-  const blob = await moveIntoStore(partial.file, opts.cacheDir, file, f.label, opts.signal);
+  const blob = await moveIntoStore(partial.file, opts.cacheDir, file, f.label, opts.signal, opts.deferDirSync);
   partial.moved = true;
   return { kind: 'done', result: { blob, source: source.name, transferred: f.transferred, resumedFrom: partial.resumedFrom } };
 }

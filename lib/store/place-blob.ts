@@ -23,8 +23,14 @@ export async function prepareStoreTmp(cacheDir: string): Promise<string> {
   return tmpDir;
 }
 
-/** Make the verified, fsynced, closed file `partial` the store's blob of `file`, durably. Returns the blob's path. */
-export async function moveIntoStore(partial: string, cacheDir: string, file: FileEntry, label: string, signal?: AbortSignal): Promise<string> {
+/**
+ * Make the verified, fsynced, closed file `partial` the store's blob of `file`, durably. Returns the
+ * blob's path. `deferDirSync`: the caller fsyncs the blob's folder later, once for many blobs
+ * (lib/store/store.ts: before an artifact is switched in and before the run ends); else here.
+ */
+export async function moveIntoStore(
+  partial: string, cacheDir: string, file: FileEntry, label: string, signal?: AbortSignal, deferDirSync?: (dir: string) => void,
+): Promise<string> {
   const dest = blobPath(cacheDir, file.sha256);
   try {
     await fs.chmod(partial, 0o444);
@@ -35,7 +41,8 @@ export async function moveIntoStore(partial: string, cacheDir: string, file: Fil
     // the bytes were right but the store would not take them: a local problem, not the source's
     throw asStoreError(err, `moving ${label} into the store ${cacheDir}`);
   }
-  await fsyncDir(path.dirname(dest));
+  if (deferDirSync) deferDirSync(path.dirname(dest));
+  else await fsyncDir(path.dirname(dest));
   return dest;
 }
 

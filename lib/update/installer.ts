@@ -117,6 +117,8 @@ export class Installer {
       return undefined;
     }
     const { store, hostDir, hostCache } = this.deps;
+    // durable before the switch: the store names of this artifact's new blobs (their bytes are already)
+    await store.syncNewBlobs();
     const switched: { pf: PlannedFile; backup: string | undefined }[] = [];
     const backups = new Map<Pending, string | undefined>();
     /** what each destination was before the switch (undefined: nothing) */
