@@ -165,4 +165,23 @@ describe('switching an artifact in', () => {
     for (const f of a!.files) expect(sha256(await fs.readFile(hostFilePath(p.hostDir, A, f.path)))).toBe(sha256(f.data));
     expect(await listFiles(tmpDir)).toEqual([]);
   });
+
+  it('a folder where a new file goes, there before the run: exit 5 naming it, no file of that artifact switched in, nothing staged left', async () => {
+    const v1 = version(1);
+    const { p } = await setup(v1);
+    const blocker = hostFilePath(p.hostDir, A, 'tokenizer/vocab.txt');
+    await fs.mkdir(path.join(blocker, 'inside'), { recursive: true });
+    const r = await update(p.manifest);
+    expect(r.code).toBe(ExitCode.disk);
+    expect(r.stdout + r.stderr).toContain(`${blocker} is a folder where the manifest expects a file`);
+    const a = r.report.artifacts.find((x: { id: string }) => x.id === A);
+    expect(a.files.map((f: { path: string; status: string }) => `${f.path}:${f.status}`).sort()).toEqual([
+      'config.json:not-installed',
+      'model.safetensors:not-installed',
+      'tokenizer/vocab.txt:failed',
+    ]);
+    await expect(fs.access(hostFilePath(p.hostDir, A, 'model.safetensors'))).rejects.toThrow();
+    expect((await fs.stat(path.join(blocker, 'inside'))).isDirectory()).toBe(true);
+    expect(await listFiles(path.join(p.hostDir, '.modelmount', 'tmp'))).toEqual([]);
+  });
 });

@@ -13,7 +13,7 @@ import { hostFilePath } from '../layout.ts';
 import type { PlannedFile } from '../plan.ts';
 import type { Source } from '../sources/types.ts';
 import type { FetchProgress } from '../store/fetch-blob.ts';
-import { backupDest, discardStaged, placeStaged, restoreBackup, stageFile, type MaterialiseMethod, type StagedFile } from '../store/materialise.ts';
+import { backupDest, discardStaged, folderInTheWay, placeStaged, restoreBackup, stageFile, type MaterialiseMethod, type StagedFile } from '../store/materialise.ts';
 import { ensureRealDir } from '../fs-safe.ts';
 import type { Store } from '../store/store.ts';
 import { carryOverRelinked, type StateCache } from '../verify/state-cache.ts';
@@ -86,7 +86,7 @@ export class Installer {
       // store's, other host files with the same bytes) includes: carry them over, or the next run
       // would hash those files again.
       const before = await fs.lstat(blob, { bigint: true }).catch(() => undefined); // missing: stageFile says so
-      const s = await stageFile(hostDir, blob, dest, { path: pf.path, size: pf.size, sha256: pf.sha256 }).catch(async (err: unknown) => {
+      const s = await stageFile(hostDir, blob, dest, { path: pf.path, size: pf.size, sha256: pf.sha256 }, true).catch(async (err: unknown) => {
         // a store copy that no longer verifies (seen while copying it) must not be used again
         if (err instanceof IntegrityError) await store.evict(pf.sha256);
         throw err;
@@ -139,6 +139,7 @@ export class Installer {
           checked.add(dir);
         }
         const old = await fs.lstat(f.staged.dest, { bigint: true }).catch(() => undefined);
+        if (old?.isDirectory()) throw folderInTheWay(f.staged.dest); // before any file is switched
         if (old?.isFile() && old.nlink > 1n) replaced.push(old);
         olds.set(f, old);
         backups.set(f, await backupDest(hostDir, f.staged.dest, old));
