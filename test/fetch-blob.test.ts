@@ -3,7 +3,7 @@
  * hash-while-streaming, resume, restart on 200, fallback, integrity.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -324,5 +324,23 @@ describe('partials and their records (issue 15: fewer file operations per blob)'
     expect(again.transferred).toBe(big.length - again.resumedFrom);
     expect(s.requestsTo(BP).at(-1)?.headers['if-range']).toBe('"b1"');
     expect(await fs.readdir(storeTmpDir(cache))).toEqual([]);
+  });
+
+  it('a partial another process took over (renamed away) before the move into the store: fetched again in a fresh one', async () => {
+    const s = await server(files);
+    const cache = await tempDir();
+    let taken = '';
+    const r = await fetchBlob({
+      cacheDir: cache, artifactId: 'student/v0_ja', file: entry, sources: [http(s)], partialMinAgeMs: 0,
+      onVerified: () => {
+        if (taken) return;
+        const name = readdirSync(storeTmpDir(cache)).find((n) => n.endsWith('.partial'))!;
+        taken = path.join(storeTmpDir(cache), `${name}.taken`);
+        renameSync(path.join(storeTmpDir(cache), name), taken);
+      },
+    });
+    expect(r.transferred).toBe(2 * data.length);
+    expect(sha256(await fs.readFile(blobPath(cache, entry.sha256)))).toBe(entry.sha256);
+    expect(await fs.readdir(storeTmpDir(cache))).toEqual([path.basename(taken)]); // the other process's, untouched
   });
 });

@@ -38,6 +38,8 @@ export class BlobWriter {
     private readonly handle: FileHandle,
     private readonly hash: HashFollower,
     prefix: number,
+    /** the open file's device and inode (from the fstat at open) */
+    readonly file: { dev: number; ino: number },
   ) {
     this.pos = prefix;
     this.written = prefix;
@@ -54,7 +56,7 @@ export class BlobWriter {
       await handle.truncate(0);
       length = 0;
     }
-    return new BlobWriter(handle, hashPool().follow(handle.fd, length), length);
+    return new BlobWriter(handle, hashPool().follow(handle.fd, length), length, { dev: st.dev, ino: st.ino });
   }
 
   /**

@@ -145,8 +145,10 @@ export class PartialBlob {
   /** Is the open file still the one at our name, with exactly `size` bytes? */
   async stillOurs(size: number): Promise<boolean> {
     try {
-      const [mine, there] = await Promise.all([this.handle.stat(), fs.lstat(this.file)]);
-      return mine.ino === there.ino && mine.dev === there.dev && mine.size === size;
+      // the open file's identity is the writer's (fstat at open); the name's size is the file's
+      const mine = this.writer!.file;
+      const there = await fs.lstat(this.file);
+      return mine.ino === there.ino && mine.dev === there.dev && there.size === size;
     } catch {
       return false;
     }
