@@ -127,10 +127,6 @@ export function createRequester(cfg: RequesterConfig): (url: URL, args: RequestA
         stream.off('error', onError);
         // Until someone consumes the stream, swallow late errors (they resurface via guardBody).
         stream.on('error', () => {});
-        // got streams never destroy themselves (autoDestroy off), and only destroying removes the
-        // listener got put on `signal`: without this every request left one (with its Request) on
-        // the run's signal. After the end the connection is already back in the agent's pool.
-        stream.once('end', () => stream.destroy());
         resolve({ stream, status: response.statusCode ?? 0, headers: response.headers });
       };
       stream.once('error', onError);
