@@ -94,10 +94,9 @@ async function installSelection(
     firstSourceKind: sources[0]?.kind ?? 'http',
     offline: Boolean(opts.offline),
   });
-  const base = summarise(ctx, selection, [], started);
-
   if (dryRun) {
     // a dry run changes nothing, not even the caches
+    const base = summarise(ctx, selection, [], started);
     const report: UpdateReport = {
       ...base,
       dryRun: true,
