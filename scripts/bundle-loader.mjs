@@ -24,6 +24,8 @@ import vm from 'node:vm';
 const MAIN = fileURLToPath(new URL('./modelmount-main.js', import.meta.url));
 /** a cache of another build is removed when it has not been written for this long */
 const STALE_MS = 24 * 60 * 60 * 1000;
+/** a run's cache is taken at its end or after this long, whichever comes first */
+const CAPTURE_MS = 300;
 
 /** The cache folder, or undefined when there is none. */
 export function codeCacheDir(env = process.env) {
@@ -82,9 +84,15 @@ const name = dir && codeCacheName(code, process.argv.slice(2));
 const cachedData = name ? readCache(dir, name) : undefined;
 const script = new vm.Script(code, { filename: MAIN, cachedData });
 if (name && (!cachedData || script.cachedDataRejected)) {
-  // after the run: the cache then holds the functions the command compiled, not only the top level
+  // Taken once the command has started (not only the top level compiled), at the latest after
+  // CAPTURE_MS: V8 drops the bytecode of functions a long run no longer calls, so a cache taken at
+  // the end of a minutes-long install lacked most of what starting needs (a no-op update with it:
+  // 0.19 s, as with none; with one taken early: 0.14 s). Written only when the run succeeded.
+  let data;
+  const capture = () => (data ??= script.createCachedData());
+  setTimeout(capture, CAPTURE_MS).unref();
   process.once('exit', (exitCode) => {
-    if (exitCode === 0) writeCache(dir, name, script.createCachedData());
+    if (exitCode === 0) writeCache(dir, name, capture());
   });
 }
 const module = { exports: {} };
