@@ -13,7 +13,6 @@
 // this user that no one else may write to, written (under a temp name, then renamed) after a run
 // that succeeded, and never needed: a folder that cannot be made or written means no cache, and a
 // cache V8 rejects is compiled anew. MODELMOUNT_CODE_CACHE=0 turns it off, =<absolute folder> moves it.
-import { isAscii } from 'node:buffer';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -76,9 +75,7 @@ function writeCache(dir, name, data) {
   }
 }
 
-// the build writes ASCII only: decoded as Latin-1 it is the same text, ~10x faster than as UTF-8 (1 ms, not 10)
-const bytes = fs.readFileSync(MAIN);
-const code = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
+const code = fs.readFileSync(MAIN, 'utf8');
 const dir = codeCacheDir();
 const name = dir && codeCacheName(code, process.argv.slice(2));
 const cachedData = name ? readCache(dir, name) : undefined;
