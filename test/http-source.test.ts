@@ -815,18 +815,3 @@ describe('fault server', () => {
     expect(s.requests[0]?.headers.range).toBe('bytes=0-9');
   });
 });
-
-describe('a body read to its end lets go of the run', () => {
-  it('no abort listener per request stays on the run signal (got keeps one until its stream is destroyed)', async () => {
-    const s = await server();
-    const src = source(s.url);
-    const run = new AbortController();
-    for (let i = 0; i < 3; i++) {
-      const opened = await src.open({ artifactId: ART, path: FILE, offset: 0, expectedSize: DATA.length, signal: run.signal });
-      expect((await readAll(opened.stream)).equals(DATA)).toBe(true);
-      if (!opened.stream.destroyed) await once(opened.stream, 'close');
-    }
-    await new Promise((r) => setImmediate(r));
-    expect(getEventListeners(run.signal, 'abort')).toHaveLength(0);
-  });
-});
