@@ -9,13 +9,17 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 const log: string[] = [];
+/** fsyncDir waits for this (a slow disk) */
+let gate: Promise<void> = Promise.resolve();
 vi.mock('../lib/fs-atomic.ts', async (importOriginal) => {
   const real = await importOriginal<typeof import('../lib/fs-atomic.ts')>();
   return {
     ...real,
     fsyncDir: async (dir: string) => {
       log.push(`fsync ${dir}`);
+      await gate;
       await real.fsyncDir(dir);
+      log.push(`synced ${dir}`);
     },
   };
 });
@@ -82,5 +86,30 @@ describe('store folders fsynced once, before the switch', () => {
     // nothing left to sync: save() adds no second fsync of those folders
     await store.save();
     for (const d of shardDirs) expect(log.filter((l) => l === `fsync ${d}`)).toHaveLength(1);
+  });
+
+  it('an artifact switched while another still fsyncs the folders waits for those fsyncs too', async () => {
+    const data = randomBytes(4000);
+    const s = await startFaultServer({ files: { [`/${A}/x.bin`]: data } });
+    servers.push(s);
+    const cacheDir = await tempDir();
+    const store = await Store.open(cacheDir);
+    const source = createHttpSource({ name: 'mirror', kind: 'http', base: s.url });
+    await store.fetch({ file: { path: 'x.bin', size: data.length, sha256: sha256(data) }, artifactId: A, sources: [source] });
+    let open!: () => void;
+    gate = new Promise((r) => (open = r));
+    try {
+      const first = store.syncNewBlobs(); // takes the folder, its fsync is slow
+      let secondDone = false;
+      const second = store.syncNewBlobs().then(() => (secondDone = true)); // finds nothing left to take
+      await new Promise((r) => setTimeout(r, 50));
+      expect(secondDone).toBe(false); // it must not report the names durable yet
+      open();
+      await Promise.all([first, second]);
+      expect(log.filter((l) => l.startsWith('synced '))).toEqual([`synced ${path.dirname(blobPath(cacheDir, sha256(data)))}`]);
+    } finally {
+      open();
+      gate = Promise.resolve();
+    }
   });
 });

@@ -46,11 +46,14 @@ export class TmpListing {
 
   /** the partials of `sha` in the folder (read on the first call) */
   async partialsOf(sha: string): Promise<string[]> {
-    this.names ??= fs.readdir(this.tmpDir).then(
-      (n) => new Set(n.filter((x) => x.endsWith(PARTIAL_SUFFIX))),
-      () => new Set(),
-    );
-    const all = await this.names;
+    this.names ??= fs.readdir(this.tmpDir).then((n) => new Set(n.filter((x) => x.endsWith(PARTIAL_SUFFIX))));
+    let all: Set<string>;
+    try {
+      all = await this.names;
+    } catch {
+      this.names = undefined; // not a listing for the rest of the run: read again next time
+      return [];
+    }
     const out: string[] = [];
     for (const n of all) if (n.startsWith(`${sha}.`)) out.push(n);
     return out;

@@ -13,6 +13,7 @@ import type { FileEntry } from '../manifest/schema.ts';
 import { sha256File } from '../verify/hash.ts';
 import { StateCache, type CacheWithPaths } from '../verify/state-cache.ts';
 import { fetchBlob, type FetchBlobOptions, type FetchBlobResult } from './fetch-blob.ts';
+import { RANGED_MIN_SIZE } from './fetch-ranges.ts';
 import { TmpListing } from './claim-partial.ts';
 
 export class Store {
@@ -50,6 +51,8 @@ export class Store {
    * fsynced one by one before they get a name.
    */
   private readonly unsynced = new Set<string>();
+  /** the folder fsyncs under way (syncNewBlobs) */
+  private syncing: Promise<void> = Promise.resolve();
 
   blobPath(sha256: string): string {
     return blobPath(this.dir, sha256);
@@ -84,11 +87,15 @@ export class Store {
     if (await this.has(opts.file, { signal: opts.signal })) {
       return { blob: this.blobPath(opts.file.sha256), source: 'store', transferred: 0, resumedFrom: 0 };
     }
+    // Only small blobs share the run's listing of <cache>/tmp and the folder fsync per artifact: a
+    // big one looks for a partial left since (another run's, killed) and makes its name durable at
+    // once, so a crash in a long run never costs a multi-GiB download again.
+    const small = opts.file.size < RANGED_MIN_SIZE;
     const result = await fetchBlob({
       ...opts,
       cacheDir: this.dir,
-      tmpListing: (this.tmpListing ??= new TmpListing(storeTmpDir(this.dir))),
-      deferDirSync: (dir) => this.unsynced.add(dir),
+      tmpListing: small ? (this.tmpListing ??= new TmpListing(storeTmpDir(this.dir))) : undefined,
+      deferDirSync: small ? (dir) => this.unsynced.add(dir) : undefined,
     });
     await this.remember(opts.file.sha256);
     return result;
@@ -120,7 +127,10 @@ export class Store {
   async syncNewBlobs(): Promise<void> {
     const dirs = [...this.unsynced];
     this.unsynced.clear();
-    await mapLimit(dirs, 4, fsyncDir);
+    // artifacts switch in parallel: one that finds the set emptied by another must still wait for those fsyncs
+    const done = Promise.all([this.syncing, mapLimit(dirs, 4, fsyncDir)]).then(() => undefined);
+    this.syncing = done.catch(() => undefined);
+    await done;
   }
 
   /** Make the new blobs' names durable, and persist the state cache if it was read and changed. */
