@@ -6,10 +6,11 @@
  * The worker (./stat-worker.mjs) only says which files the cache vouches for and which are not
  * there; everything else is looked at again on the main thread by the usual rules.
  *
- * lstatSync is never called on the main thread: on a hung mount only the worker hangs, and an
- * aborted run terminates it.
+ * lstatSync is never called on the main thread: on a hung mount only the worker hangs; the run
+ * gives up on it (abort or deadline) and is not held by it (see statVerdicts).
  */
 import { Worker } from 'node:worker_threads';
+import { STALL_DEFAULTS, withinDeadline } from '../stall.ts';
 
 /** worker answers (stat-worker.mjs) */
 export const VERDICT = { look: 0, cached: 1, missing: 2 } as const;
@@ -29,40 +30,36 @@ export const STAT_WORKER_MIN = 512;
 
 /**
  * One verdict per query (VERDICT), or undefined when the worker could not do it (the caller
- * looks at every file itself). Rejects with an AbortError when `signal` is aborted.
+ * looks at every file itself). Rejects with an AbortError when `signal` is aborted. A worker that
+ * has not answered within STALL_DEFAULTS.idleMs (a hung mount) is given up on and counted as a
+ * stuck operation until its thread really ends: a thread blocked in a system call cannot be
+ * terminated, and the process cannot exit normally while it lives (stuckOperations()).
  */
 export async function statVerdicts(queries: StatQueries, signal?: AbortSignal): Promise<Uint8Array | undefined> {
   signal?.throwIfAborted();
-  return new Promise((resolve, reject) => {
-    let worker: Worker;
-    try {
-      worker = new Worker(new URL('./stat-worker.mjs', import.meta.url), {
-        workerData: { paths: queries.paths, sizes: queries.sizes, ids: queries.ids },
-      });
-    } catch {
-      resolve(undefined);
-      return;
-    }
-    let settled = false;
-    const finish = (value: Uint8Array | undefined, err?: unknown): void => {
-      if (settled) return;
-      settled = true;
-      signal?.removeEventListener('abort', onAbort);
-      if (err !== undefined) reject(err);
-      else resolve(value);
-    };
-    const onAbort = (): void => {
-      // a worker stuck in a hung mount may never end: do not wait for it, and never let it keep the process alive
-      worker.unref();
-      void worker.terminate().catch(() => undefined);
-      finish(undefined, signal?.reason ?? new DOMException('The operation was aborted', 'AbortError'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
+  let worker: Worker;
+  try {
+    worker = new Worker(new URL('./stat-worker.mjs', import.meta.url), {
+      workerData: { paths: queries.paths, sizes: queries.sizes, ids: queries.ids },
+    });
+  } catch {
+    return undefined;
+  }
+  // settles when the thread has ended, with its answer if it gave one
+  const ended = new Promise<Uint8Array | undefined>((resolve) => {
+    let verdicts: Uint8Array | undefined;
     worker.once('message', (m: { verdicts?: unknown }) => {
       const v = m?.verdicts;
-      finish(v instanceof Uint8Array && v.length === queries.paths.length ? v : undefined);
+      if (v instanceof Uint8Array && v.length === queries.paths.length) verdicts = v;
     });
-    worker.once('error', () => finish(undefined));
-    worker.once('exit', () => finish(undefined));
+    worker.on('error', () => undefined);
+    worker.once('exit', () => resolve(verdicts));
   });
+  try {
+    return await withinDeadline(ended, STALL_DEFAULTS.idleMs, () => new Error('the stat worker did not answer'), { signal });
+  } catch (err) {
+    void worker.terminate().catch(() => undefined);
+    if (signal?.aborted) throw signal.reason ?? err;
+    return undefined;
+  }
 }
