@@ -16,7 +16,7 @@ import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFileAtomic } from '../fs-atomic.ts';
+import { removeFile, writeFileAtomic } from '../fs-atomic.ts';
 import { defaultCacheDir } from '../layout.ts';
 import { STALL_DEFAULTS, withinDeadline } from '../stall.ts';
 import type { Manifest } from './schema.ts';
@@ -73,7 +73,7 @@ async function pruneEntries(cache: ParsedCache, file: string): Promise<void> {
   if (names.length <= KEEP_PER_PATH) return;
   const dated = await Promise.all(names.map(async (n) => ({ n, at: (await fs.lstat(path.join(cache.dir, n)).catch(() => undefined))?.mtimeMs ?? 0 })));
   dated.sort((a, b) => b.at - a.at);
-  for (const { n } of dated.slice(KEEP_PER_PATH)) await fs.rm(path.join(cache.dir, n), { force: true });
+  for (const { n } of dated.slice(KEEP_PER_PATH)) await removeFile(path.join(cache.dir, n));
 }
 
 function textDigest(text: string): string {
@@ -129,13 +129,17 @@ export async function writeParsedManifest(cache: ParsedCache, file: string, text
   const entry: Entry = { format: FORMAT, code: cache.code, file, textSha256: textDigest(text), manifest };
   const json = faithfulJson(entry);
   if (json === undefined) return;
-  try {
+  const write = async (): Promise<void> => {
     await fs.mkdir(cache.dir, { recursive: true, mode: 0o700 });
     const dir = await fs.lstat(cache.dir);
     if (!dir.isDirectory() || !ownedPrivately(dir)) return;
     await writeFileAtomic(entryPath(cache, file), json, 0o600, { realBelow: cache.dir });
     await pruneEntries(cache, file);
+  };
+  try {
+    // bounded like the read: a home folder on a hung mount must not hold the run
+    await withinDeadline(write(), STALL_DEFAULTS.idleMs, () => new Error('stalled'));
   } catch {
-    // read-only or full home, another writer: the next run parses again
+    // read-only or full home, another writer, a hung mount: the next run parses again
   }
 }
