@@ -31,6 +31,8 @@ function runCredentialHelper(helper: string, registry: string, env: NodeJS.Proce
         resolve(undefined);
       }
     });
+    // a helper that exits without reading stdin: EPIPE here, the exit status above decides
+    child.stdin.on('error', () => undefined);
     child.stdin.end(registry);
   });
 }
