@@ -183,8 +183,22 @@ describe('pure helpers', () => {
       caught = err;
     }
     expect(caught).toMatchObject({ code: 'EPROXY' });
-    expect(String((caught as Error).message)).toContain('is not a URL');
+    expect(String((caught as Error).message)).toContain('HTTPS_PROXY is not a proxy URL');
     expect(everything(caught)).not.toContain('secret');
+  });
+
+  it('a password with / ? or # in a proxy setting, or a proxy URL with a path, is never echoed', () => {
+    for (const value of ['user:pa/ss-secret@proxy:3128', 'http://user:s3cr?t-secret@proxy:3128', 'http://u:123/secret@proxy:3128', 'http://user:x#secret@proxy:3128']) {
+      let caught: unknown;
+      try {
+        proxyForUrl(new URL('https://m.example/'), { https_proxy: value });
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught, value).toMatchObject({ code: 'EPROXY' });
+      expect(everything(caught), value).not.toContain('secret');
+      expect(String((caught as Error).message)).toContain('https_proxy');
+    }
   });
 });
 

@@ -65,8 +65,9 @@ export function matchesNoProxy(target: URL, noProxy: string): boolean {
  */
 export function proxyForUrl(target: URL, env: NodeJS.ProcessEnv): URL | undefined {
   if (isLoopbackHost(target.hostname)) return undefined;
-  const raw =
-    target.protocol === 'https:' ? env.https_proxy || env.HTTPS_PROXY : target.protocol === 'http:' ? env.http_proxy || env.HTTP_PROXY : undefined;
+  const names = target.protocol === 'https:' ? (['https_proxy', 'HTTPS_PROXY'] as const) : target.protocol === 'http:' ? (['http_proxy', 'HTTP_PROXY'] as const) : [];
+  const name = names.find((n) => env[n]);
+  const raw = name && env[name];
   if (!raw) return undefined;
   if (matchesNoProxy(target, env.no_proxy || env.NO_PROXY || '')) return undefined;
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`;
@@ -74,10 +75,14 @@ export function proxyForUrl(target: URL, env: NodeJS.ProcessEnv): URL | undefine
   try {
     proxy = new URL(withScheme);
   } catch {
-    // redacted with its scheme: the textual fallback drops user:password@ only after one
-    throw new SourceError('EPROXY', `the proxy setting for ${target.protocol.slice(0, -1)} is not a URL: ${redactUrl(withScheme)}`, {
+    proxy = undefined as never;
+  }
+  // A value that is not a URL, or one with a path, query or fragment (http://u:123/secret@host
+  // parses as host u with a path): never echoed, it may hold a password a parser cannot find.
+  if (!proxy || (proxy.pathname !== '/' && proxy.pathname !== '') || proxy.search || proxy.hash) {
+    throw new SourceError('EPROXY', `${name} is not a proxy URL of the form http://[user:password@]host:port (its value is not shown: it may hold a password)`, {
       retryable: false,
-      hint: 'Set HTTPS_PROXY / HTTP_PROXY to http://host:port (or unset it).',
+      hint: `Set ${name} to http://host:port (or unset it).`,
     });
   }
   if (proxy.protocol !== 'http:') {
