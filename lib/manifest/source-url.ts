@@ -102,7 +102,7 @@ const OCI_URL_RE =
   /^oci:\/\/((?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::\d{1,5})?|\[[0-9a-fA-F:]+\](?::\d{1,5})?)\/([a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$/;
 
 /** `oci://registry/team/models[:tag|@sha256:…]` → base `oci://registry/team/models[:tag|@digest]` (host lowercased). */
-function classifyOciUrl(url: string): UrlClass {
+export function classifyOciUrl(url: string): UrlClass {
   const m = OCI_URL_RE.exec(url.replace(/^oci:\/\//i, 'oci://'));
   if (!m) {
     return {

@@ -13,6 +13,8 @@ import type { Readable } from 'node:stream';
 import { IntegrityError, SourceError, UsageError } from '../../errors.ts';
 import { blobPath, hostFilePath } from '../../layout.ts';
 import type { Artifact } from '../../manifest/schema.ts';
+import { classifyOciUrl } from '../../manifest/source-url.ts';
+import { redactUrl } from '../../redact.ts';
 import { sha256File } from '../../verify/hash.ts';
 import type { HttpSourceOptions } from '../http/options.ts';
 import { MEDIA, TITLE, type ImageManifest, type Layer } from './oci-source.ts';
@@ -66,13 +68,14 @@ async function locate(cacheDir: string, hostDir: string, a: Artifact, f: Artifac
   });
 }
 
+/** The registry reference `publish` writes to: the manifest's oci:// grammar (one parser), with a tag and no digest. */
 export function parsePublishTarget(target: string): OciReference {
-  const m = /^oci:\/\/([^/]+)\/(.+?)(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?$/.exec(target);
-  if (!m || !/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(m[2] as string)) {
-    throw new UsageError(`Not a registry reference to publish to: ${target}`, { hint: 'Give oci://registry.example.com/team/models:TAG (a tag; the digest is what publish prints).' });
-  }
-  if (!m[3]) throw new UsageError(`Give a tag to publish under: ${target}:TAG`, { hint: 'e.g. oci://registry.example.com/team/models:v1' });
-  return parseOciReference(`oci://${(m[1] as string).toLowerCase()}/${m[2]}:${m[3]}`);
+  const c = classifyOciUrl(target);
+  if ('error' in c) throw new UsageError(`Not a registry reference to publish to: ${c.error}`, { hint: `Give oci://registry.example.com/team/models:TAG (a tag; the digest is what publish prints). ${c.fix}.` });
+  const ref = parseOciReference(c.base);
+  if (ref.ref?.startsWith('sha256:')) throw new UsageError('publish writes a tag, not a digest', { hint: 'e.g. oci://registry.example.com/team/models:v1 (the digest is what publish prints)' });
+  if (!ref.ref) throw new UsageError(`Give a tag to publish under: ${redactUrl(target)}:TAG`, { hint: 'e.g. oci://registry.example.com/team/models:v1' });
+  return ref;
 }
 
 export async function publishArtifacts(opts: {
