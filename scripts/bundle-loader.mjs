@@ -50,11 +50,19 @@ function isOwnFolder(dir) {
   return st.isDirectory() && (typeof process.getuid !== 'function' || st.uid === process.getuid()) && (st.mode & 0o022) === 0;
 }
 
+/** the cache file, if it is a regular file of this user that no one else may write to (never through a link) */
 function readCache(dir, name) {
+  let fd;
   try {
-    return isOwnFolder(dir) ? fs.readFileSync(path.join(dir, name)) : undefined;
+    if (!isOwnFolder(dir)) return undefined;
+    fd = fs.openSync(path.join(dir, name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    const st = fs.fstatSync(fd);
+    const own = st.isFile() && (typeof process.getuid !== 'function' || st.uid === process.getuid()) && (st.mode & 0o022) === 0;
+    return own ? fs.readFileSync(fd) : undefined;
   } catch {
     return undefined;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 
@@ -89,7 +97,12 @@ if (name && (!cachedData || script.cachedDataRejected)) {
   const capture = () => (data ??= script.createCachedData());
   setTimeout(capture, CAPTURE_MS).unref();
   process.once('exit', (exitCode) => {
-    if (exitCode === 0) writeCache(dir, name, capture());
+    if (exitCode !== 0) return;
+    try {
+      writeCache(dir, name, capture());
+    } catch {
+      // no cache this time
+    }
   });
 }
 const module = { exports: {} };

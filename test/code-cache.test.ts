@@ -60,6 +60,20 @@ describe('the code cache', () => {
     expect(fs.readFileSync(file).equals(Buffer.alloc(4096, 7))).toBe(false);
   });
 
+  it('a cache file that is a link is not read through, and is replaced by a file (the link\'s target untouched)', () => {
+    const { home, dir } = cacheHome();
+    expect(run(['--version'], { MODELMOUNT_CODE_CACHE: dir }).status).toBe(0);
+    const name = path.join(dir, files(dir)[0]!);
+    const elsewhere = path.join(home, 'elsewhere.v8');
+    fs.renameSync(name, elsewhere); // a valid cache, reached only through the link
+    fs.symlinkSync(elsewhere, name);
+    const before = fs.readFileSync(elsewhere);
+    const r = run(['--version'], { MODELMOUNT_CODE_CACHE: dir });
+    expect(r.status, r.stderr).toBe(0);
+    expect(fs.lstatSync(name).isFile()).toBe(true);
+    expect(fs.readFileSync(elsewhere).equals(before)).toBe(true);
+  });
+
   it('a folder others may write to is neither read nor written', () => {
     const { home, dir } = cacheHome();
     fs.mkdirSync(dir);
