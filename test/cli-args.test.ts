@@ -113,6 +113,7 @@ describe('parsing', () => {
 
   it('a value that is missing or looks like an option: needs a value (the option after it still counts)', () => {
     for (const argv of [['--manifest'], ['--manifest='], ['--manifest', '--yes']]) expect(parseError(argv).message, argv.join(' ')).toBe('--manifest needs a value (PATH).');
+    expect(parseError(['--jobs']).hint).toContain('e.g. --jobs N');
     expect(parseError(['--manifest', '--bogus']).message).toBe('Unknown option for update: --bogus');
   });
 

@@ -800,6 +800,7 @@ describe('createHttpSource: proxies', () => {
     const err = await rejection(open(source('https://models.test:1/', { env: { HTTPS_PROXY: p.url } })));
     expect(err.code).toBe('EPROXY');
     expect(err.message).toMatch(/cannot reach proxy http:\/\/127\.0\.0\.1:\d+\/: connection refused/);
+    expect((err as { hint?: string }).hint).toContain('NO_PROXY');
   });
 });
 

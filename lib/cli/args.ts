@@ -217,7 +217,9 @@ function flagValue(spec: FlagSpec, value: boolean | string | string[], origin: s
     default:
       if (typeof value === 'string' && value !== '') return value;
   }
-  throw new UsageError(`--${spec.name} needs a value${spec.value ? ` (${spec.value})` : ''}.`);
+  throw new UsageError(`--${spec.name} needs a value${spec.value ? ` (${spec.value})` : ''}.`, {
+    hint: `Write it after the flag, e.g. --${spec.name} ${spec.value ?? 'VALUE'} (or --${spec.name}=${spec.value ?? 'VALUE'}); --help lists every flag.`,
+  });
 }
 
 export function formatHelp(usage: string, summary: string, specs: readonly FlagSpec[], extra = ''): string {

@@ -19,6 +19,8 @@ import { SourceError } from '../../errors.ts';
 import { redactText, redactUrl } from '../../redact.ts';
 import { seconds } from '../../stall.ts';
 import { sanitisedCause } from './errors.ts';
+
+const CHECK_PROXY = 'Check HTTPS_PROXY / HTTP_PROXY (http://host:port of a proxy that is up), or add the host to NO_PROXY to go direct.';
 import { proxyForUrl } from './proxy-env.ts';
 
 export interface ProxyAgents {
@@ -94,7 +96,7 @@ class ProxyChooser extends Agent {
         const reason = `HTTP ${status} ${http.STATUS_CODES[status] ?? ''}`.trim();
         throw new SourceError('EPROXY', `proxy ${name} refused the tunnel to ${authority}: ${reason}`, {
           retryable: status >= 500 || status === 429,
-          ...(status === 407 ? { hint: 'The proxy wants credentials: put them in the proxy URL (http://user:password@proxy:port).' } : {}),
+          hint: status === 407 ? 'The proxy wants credentials: put them in the proxy URL (http://user:password@proxy:port).' : CHECK_PROXY,
         });
       }
       return socket;
@@ -102,11 +104,11 @@ class ProxyChooser extends Agent {
       if (err instanceof SourceError) throw err;
       if (deadline.signal.aborted) {
         const what = this.secure ? `did not open a tunnel to ${authority}` : 'could not be reached';
-        throw new SourceError('EPROXY', `proxy ${name} ${what} within ${seconds(this.connectMs)}`, { retryable: true });
+        throw new SourceError('EPROXY', `proxy ${name} ${what} within ${seconds(this.connectMs)}`, { retryable: true, hint: CHECK_PROXY });
       }
       const e = err as NodeJS.ErrnoException;
       const why = e.code === 'ECONNREFUSED' ? 'connection refused' : redactText(e.code ?? e.message, secrets);
-      throw new SourceError('EPROXY', `cannot reach proxy ${name}: ${why}`, { retryable: true, cause: sanitisedCause(err, secrets) });
+      throw new SourceError('EPROXY', `cannot reach proxy ${name}: ${why}`, { retryable: true, hint: CHECK_PROXY, cause: sanitisedCause(err, secrets) });
     } finally {
       clearTimeout(timer);
     }
