@@ -154,7 +154,10 @@ async function settleFromCache(
     q.sizes.push(f.size);
     q.ids.push(cache.recordedIdentity(key));
   }
-  if (index.length < STAT_WORKER_MIN) return undefined;
+  // the worker can vouch only for files the state cache knows: with few (a new or lost state.json) it would look for nothing
+  let known = 0;
+  for (const id of q.ids) if (id) known++;
+  if (known < STAT_WORKER_MIN) return undefined;
   const verdicts = await statVerdicts(q, opts.signal);
   if (!verdicts) return undefined;
   const out = new Array<FileCheck | undefined>(work.length);
