@@ -30,7 +30,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Starts docker-registry with its config and data in `dir`; resolves once /v2/ answers. */
-export async function startLocalRegistry(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<LocalRegistry> {
+export async function startLocalRegistry(dir: string, env: NodeJS.ProcessEnv = process.env, signal?: AbortSignal): Promise<LocalRegistry> {
   await fs.mkdir(dir, { recursive: true });
   const port = await freePort();
   const config = path.join(dir, 'config.yml');
@@ -53,14 +53,22 @@ export async function startLocalRegistry(dir: string, env: NodeJS.ProcessEnv = p
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill();
+      // one that ignores SIGTERM is killed, not waited for without end
+      const hard = setTimeout(() => child.kill('SIGKILL'), 5_000);
       await exited;
+      clearTimeout(hard);
     }
   };
   for (let i = 0; ; i++) {
+    if (signal?.aborted) {
+      await stop();
+      signal.throwIfAborted();
+    }
     const up = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.status === 200, () => false);
     if (up) break;
     if (i > 100 || child.exitCode !== null) {
       await stop();
+      signal?.throwIfAborted(); // Ctrl+C also ends the child: that is the user stopping, not a registry that would not start
       throw new Error(`docker-registry did not start on ${url}: ${log.trim() || 'no output'}`);
     }
     await new Promise((r) => setTimeout(r, 100));

@@ -128,8 +128,9 @@ async function showRegistryStory(o: {
   }
   let registry: LocalRegistry;
   try {
-    registry = await startLocalRegistry(DEMO_OCI_STATE.registry, io.env);
+    registry = await startLocalRegistry(DEMO_OCI_STATE.registry, io.env, o.signal);
   } catch (err) {
+    if (o.signal.aborted) throw err;
     // an optional step: the demo's own job is done, so say why it is skipped instead of failing
     io.stdout.write(`  (skipped: ${(err as Error).message})\n`);
     return 0;
