@@ -120,7 +120,7 @@ export function createFileSource(src: ResolvedSource, opts: FileSourceOptions = 
       // end. For a 30 KiB file that was 2 MiB of allocations and a read more (issue 15, RSS).
       const rest = st.size - start;
       const raw = createReadStream('', {
-        fd: handle, start, ...(rest > 0 ? { end: st.size - 1 } : {}), highWaterMark: Math.max(1, Math.min(READ_CHUNK, rest)), autoClose: true, signal: req.signal,
+        fd: handle, start, ...(rest > 0 ? { end: st.size - 1 } : {}), highWaterMark: rest > 0 ? Math.min(READ_CHUNK, rest) : 64 * 1024, autoClose: true, signal: req.signal,
       });
       const stream = boundStalls(raw, bounds, (why) => fail('ESTALLED', `reading ${rel} in ${root} stalled: ${why} (a hung mount?)`, true));
       return { start, totalSize: st.size, stream };

@@ -90,6 +90,7 @@ export function installTasks(plan: Plan, installer: InstallDriver, opts: Install
         const results: FileResult[] = [];
         let interrupted: unknown;
         await mapLimit(work, FILES_IN_FLIGHT, async (pf) => {
+          if (interrupted !== undefined) return; // stopped: start no more files
           try {
             const r = await installer.installFile(pf, onProgress(pf));
             if (r.source) sources.add(r.source);
