@@ -10,10 +10,11 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
+import { systemClock, type Clock } from '../../clock.ts';
 import { SourceError, type SourceErrorCode } from '../../errors.ts';
 import { redactText } from '../../redact.ts';
 import { gaveUp } from '../http/errors.ts';
-import { HTTP_DEFAULTS, type HttpSourceOptions } from '../http/options.ts';
+import { HTTP_DEFAULTS, resolveHttpOptions, type HttpSourceOptions } from '../http/options.ts';
 import { createProxyAgents, type ProxyAgents } from '../http/proxy-agent.ts';
 import { retryDelayMs } from '../http/retry.ts';
 import { isLoopbackHost } from '../http/url.ts';
@@ -64,6 +65,8 @@ export class RegistryClient {
   private readonly connectMs: number;
   readonly idleMs: number;
   private readonly retry: { limit: number; baseDelayMs: number; maxDelayMs: number };
+  /** backoff waits (tests run them without real time; Ctrl+C ends them) */
+  private readonly clock: Clock;
   private creds: Promise<RegistryCredentials | undefined> | undefined;
   /** bearer tokens by scope actions; or the Basic header once the registry asked for it */
   private readonly tokens = new Map<string, string>();
@@ -81,13 +84,11 @@ export class RegistryClient {
     const host = target.registry.replace(/:\d+$/, '');
     const plain = insecure || isLoopbackHost(host);
     this.base = new URL(`${plain ? 'http' : 'https'}://${target.registry}/`);
-    this.connectMs = opts.timeouts?.connectMs ?? HTTP_DEFAULTS.connectMs;
-    this.idleMs = opts.timeouts?.idleMs ?? HTTP_DEFAULTS.idleMs;
-    this.retry = {
-      limit: opts.retry?.limit ?? HTTP_DEFAULTS.retryLimit,
-      baseDelayMs: opts.retry?.baseDelayMs ?? HTTP_DEFAULTS.baseDelayMs,
-      maxDelayMs: opts.retry?.maxDelayMs ?? HTTP_DEFAULTS.maxDelayMs,
-    };
+    const { timeouts, retry } = resolveHttpOptions(opts);
+    this.connectMs = timeouts.connectMs;
+    this.idleMs = timeouts.idleMs;
+    this.retry = retry;
+    this.clock = opts.clock ?? systemClock;
     this.agents = createProxyAgents(this.env, this.connectMs);
   }
 
@@ -283,7 +284,7 @@ export class RegistryClient {
         if (attempt > 0 && failure.retryable) throw gaveUp(failure, attempt + 1);
         throw failure;
       }
-      await new Promise((r) => setTimeout(r, retryDelayMs(attempt + 1, retryAfter, this.retry)));
+      await this.clock.sleep(retryDelayMs(attempt + 1, retryAfter, this.retry, this.clock.now()), o.signal);
     }
   }
 

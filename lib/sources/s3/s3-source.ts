@@ -22,7 +22,7 @@ import type { ResolvedSource } from '../../manifest/schema.ts';
 import { redactUrl } from '../../redact.ts';
 import { guardBody } from '../guard-body.ts';
 import { stallBounds } from '../../stall.ts';
-import { HTTP_DEFAULTS, type HttpSourceOptions } from '../http/options.ts';
+import { resolveHttpOptions, type HttpSourceOptions } from '../http/options.ts';
 import { createProxyAgents } from '../http/proxy-agent.ts';
 import { parseContentRange } from '../http/range.ts';
 import type { OpenedRange, OpenRequest, Source } from '../types.ts';
@@ -68,9 +68,9 @@ export function createS3Source(src: ResolvedSource, opts: S3SourceOptions = {}):
   const env = opts.env ?? process.env;
   const { bucket, prefix } = parseS3Base(src.base);
   const display = `${src.name} (${src.base}${src.endpoint ? ` at ${redactUrl(src.endpoint)}` : ''})`;
-  const limits = stallBounds(opts.timeouts);
-  const connectMs = opts.timeouts?.connectMs ?? HTTP_DEFAULTS.connectMs;
-  const agents = createProxyAgents(env, connectMs);
+  const { timeouts, retry } = resolveHttpOptions(opts);
+  const limits = stallBounds(timeouts);
+  const agents = createProxyAgents(env, timeouts.connectMs);
   const secrets = [env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN, env.AWS_ACCESS_KEY_ID, env.AWS_SECURITY_TOKEN];
   let client: Promise<S3Client> | undefined;
 
@@ -86,13 +86,13 @@ export function createS3Source(src: ResolvedSource, opts: S3SourceOptions = {}):
       ...(region ? { region } : {}),
       ...(src.endpoint ? { endpoint: src.endpoint, forcePathStyle: true } : {}),
       followRegionRedirects: true,
-      maxAttempts: (opts.retry?.limit ?? HTTP_DEFAULTS.retryLimit) + 1,
+      maxAttempts: retry.limit + 1,
       // modelmount hashes every byte itself against the manifest; S3 checksums would only add work
       // (and checksum trailers that some S3-compatible servers refuse)
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       // HTTPS_PROXY / HTTP_PROXY / NO_PROXY, decided per request like the http source
-      requestHandler: { connectionTimeout: connectMs, socketTimeout: limits.idleMs, httpAgent: agents.http, httpsAgent: agents.https },
+      requestHandler: { connectionTimeout: timeouts.connectMs, socketTimeout: limits.idleMs, httpAgent: agents.http, httpsAgent: agents.https },
       credentials: await credentials(),
       ...opts.clientOverrides,
     };
