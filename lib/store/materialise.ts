@@ -206,10 +206,10 @@ export function folderInTheWay(dest: string): DiskError {
 
 /**
  * Rename a staged file over its destination: a container sees the old file or the new one, never
- * half. `sameInode`: whether the destination may already be the staged inode (then rename() does
- * nothing and the staged name is removed); a caller that has both stats says false to save that.
+ * half. When the destination already is the staged inode (another run may have made it so at any
+ * moment), rename() does nothing: the staged name is removed after it, always.
  */
-export async function placeStaged(staged: StagedFile, sameInode = true): Promise<void> {
+export async function placeStaged(staged: StagedFile): Promise<void> {
   try {
     await fs.rename(staged.tmp, staged.dest);
   } catch (err) {
@@ -217,8 +217,7 @@ export async function placeStaged(staged: StagedFile, sameInode = true): Promise
     if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') throw folderInTheWay(staged.dest);
     throw toDiskError(err, `installing ${staged.dest}`) ?? notRealDir(staged.dest, err);
   }
-  // rename() is a no-op when tmp and dest are already the same inode: drop the extra link then.
-  if (sameInode) await removeFile(staged.tmp);
+  await removeFile(staged.tmp);
 }
 
 /** Remove staged files that will not be placed. Best effort. */

@@ -122,7 +122,6 @@ export class Installer {
     const switched: { pf: PlannedFile; backup: string | undefined }[] = [];
     const backups = new Map<Pending, string | undefined>();
     /** what each destination was before the switch (undefined: nothing) */
-    const olds = new Map<Pending, BigIntStats | undefined>();
     /** the files replaced, as they were: another name of an older blob changes ctime when they go */
     const replaced: BigIntStats[] = [];
     /** staged names gone by their switch: nothing to discard */
@@ -141,7 +140,6 @@ export class Installer {
         const old = await fs.lstat(f.staged.dest, { bigint: true }).catch(() => undefined);
         if (old?.isDirectory()) throw folderInTheWay(f.staged.dest); // before any file is switched
         if (old?.isFile() && old.nlink > 1n) replaced.push(old);
-        olds.set(f, old);
         backups.set(f, await backupDest(hostDir, f.staged.dest, old));
       }
       for (const f of files) {
@@ -149,11 +147,10 @@ export class Installer {
         await this.oneLinkAtATime(f.pf.sha256, async () => {
           // renaming moves the staged inode's ctime: carry its entries over once more
           const before = await fs.lstat(f.staged.tmp, { bigint: true }).catch(() => undefined);
-          const old = olds.get(f);
-          // rename() leaves the staged name only when the destination already is that inode
-          const same = !before || (old !== undefined && old.dev === before.dev && old.ino === before.ino);
-          await placeStaged(f.staged, same);
-          if (!same) placed.add(f);
+          // rename() leaves the staged name when the destination already is that inode, which
+          // another run (no lock, as on NFS) may have made so since the first pass: always drop it
+          await placeStaged(f.staged);
+          placed.add(f);
           switched.push({ pf: f.pf, backup: backups.get(f) });
           const st = await fs.lstat(f.staged.dest, { bigint: true });
           if (f.staged.method === 'hardlink' && before) {
