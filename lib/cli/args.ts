@@ -51,13 +51,8 @@ export interface FlagsMeta<Name extends string> {
   given: ReadonlySet<Name>;
 }
 
-/**
- * What parseFlags returns for these specs. Without them (specs typed only as FlagSpec): untyped,
- * for the commands not yet declared with defineCommand (lib/cli/command.ts), which read flags with casts.
- */
-export type ParsedFlags<S extends FlagSpec = FlagSpec> = string extends S['name'] ? UntypedFlags : FlagValues<S> & FlagsMeta<S['name']>;
-
-type UntypedFlags = { _: string[]; given: ReadonlySet<string>; [name: string]: any };
+/** What parseFlags returns for these specs. */
+export type ParsedFlags<S extends FlagSpec> = FlagValues<S> & FlagsMeta<S['name']>;
 
 export const COMMON_FLAGS = [
   { name: 'manifest', type: 'string', value: 'PATH', env: 'MODELS_MANIFEST', help: 'manifest file (default manifests/models.yaml)' },
