@@ -62,7 +62,7 @@ export function manifestPathOf(opts: Pick<ContextOptions, 'manifest'>, io: Pick<
 }
 
 /** `--source-url`: an extra source named "custom", tried first. */
-export function withCustomSource(sources: ResolvedSource[], url: string | undefined, cwd: string): ResolvedSource[] {
+function withCustomSource(sources: ResolvedSource[], url: string | undefined, cwd: string): ResolvedSource[] {
   if (!url) return sources;
   const c = classifySourceUrl(url, cwd);
   if ('error' in c) throw new UsageError(`--source-url: ${c.error}.`, { hint: c.fix });

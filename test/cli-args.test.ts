@@ -65,6 +65,26 @@ describe('environment variables', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('MODELS_SMOKE=nope: MODELS_SMOKE must be true, false, 1 or 0.');
   });
+
+  it('--flag=word reads the same words as its variable: --smoke=0 is false like MODELS_SMOKE=0', () => {
+    for (const [text, want] of [['1', true], ['true', true], ['TRUE', true], ['0', false], ['false', false], ['False', false]] as const) {
+      expect(parseFlags([`--smoke=${text}`], updateSpecs, {}).smoke, text).toBe(want);
+      expect(parseFlags([`--yes=${text}`], updateSpecs, {}).yes, text).toBe(want);
+    }
+    // the flag still wins over the variable
+    expect(parseFlags(['--smoke=0'], updateSpecs, { MODELS_SMOKE: '1' }).smoke).toBe(false);
+  });
+
+  it('--flag=word with another word is a usage error naming the accepted words', async () => {
+    for (const text of ['yes', 'no', 'off', 'maybe', '2', '']) {
+      const err = fail([`--smoke=${text}`], {});
+      expect(err.message).toBe(`--smoke=${text}: --smoke must be true, false, 1 or 0.`);
+      expect(err.hint).toContain('--no-smoke');
+    }
+    const r = await runCliCaptured(['update', '--manifest', `${await tempDir()}/none.yaml`, '--yes=maybe']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--yes=maybe: --yes must be true, false, 1 or 0.');
+  });
 });
 
 /** What the parser accepts, pinned before it moved from minimist to node:util parseArgs. */

@@ -10,10 +10,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { PassThrough } from 'node:stream';
+import { publishSet } from '../lib/author/publish.ts';
 import { ExitCode, SourceError } from '../lib/errors.ts';
 import { createSource } from '../lib/sources/resolve.ts';
 import { blobPath, hostFilePath } from '../lib/layout.ts';
-import { manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
+import { cliEnv, manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
 import { runRealCli } from './helpers/real-cli.ts';
 import { startFaultServer, startTestProxy } from './helpers/with-server.ts';
 import { describeOci, pushArtifact, startAuthGateway, startRegistry, type AuthGateway, type Registry } from './helpers/registry.ts';
@@ -322,6 +324,17 @@ describeOci('publish (docker-registry on loopback)', () => {
 
     const again = await runCliCaptured(['publish', `oci://${reg.host}/team/published:v1`, '--manifest', p.manifest, '--only', 'student/v0_ja,student/v0_en', '--json']);
     expect(JSON.parse(again.stdout).bytesUploaded).toBe(0);
+  });
+
+  it('publishSet returns the digest the registry serves the tag under (the demo pins it without asking again)', async () => {
+    const artifacts = sampleArtifacts({ ja: 20_000, en: 10_000, teacher: 1000 });
+    const p = await installedProject(artifacts);
+    const io = { stdout: new PassThrough(), stderr: new PassThrough(), env: cliEnv(), cwd: p.dir, isTTY: false };
+    const result = await publishSet({ manifest: p.manifest, args: [`oci://${reg.host}/team/returned:v1`] }, io, new AbortController().signal);
+    const head = await fetch(`${reg.url}/v2/team/returned/manifests/v1`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    expect(result.digest).toBe(head.headers.get('docker-content-digest'));
+    expect(result.pinned).toBe(`oci://${reg.host}/team/returned@${result.digest}`);
+    expect(result.artifacts).toEqual(['student/v0_ja', 'student/v0_en']);
   });
 
   it('publish through the Bearer flow asks for push scope with the docker login; a damaged local copy publishes nothing (exit 4)', async () => {

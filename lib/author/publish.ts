@@ -10,6 +10,7 @@ import { selectArtifacts } from '../manifest/select.ts';
 import { loadRunContext, type ContextOptions } from '../run-context.ts';
 import { formatBytes } from '../ui/format.ts';
 import { selectOptionsOf, type SelectionOptions } from '../update/installed-set.ts';
+import type { PublishResult } from '../sources/oci/publish.ts';
 
 export interface PublishOptions extends ContextOptions, SelectionOptions {
   /** the words after `publish`: one registry reference, oci://REGISTRY/REPO:TAG */
@@ -20,7 +21,8 @@ export interface PublishOptions extends ContextOptions, SelectionOptions {
   name?: string;
 }
 
-export async function publishSet(opts: PublishOptions, io: Io, signal: AbortSignal): Promise<number> {
+/** Pushes the set, prints what it pushed, and returns it (the manifest's digest and the reference that pins it). */
+export async function publishSet(opts: PublishOptions, io: Io, signal: AbortSignal): Promise<PublishResult> {
   const target = opts.args[0];
   if (typeof target !== 'string' || opts.args.length !== 1) {
     throw new UsageError('publish takes one argument: the registry reference, oci://REGISTRY/REPO:TAG.', { hint: `e.g. ${commandFor('publish', 'oci://registry.example.com/team/models:v1 --only student/v0_ja')}` });
@@ -54,5 +56,5 @@ export async function publishSet(opts: PublishOptions, io: Io, signal: AbortSign
       ].join('\n'),
     );
   }
-  return 0;
+  return result;
 }

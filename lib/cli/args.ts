@@ -51,13 +51,8 @@ export interface FlagsMeta<Name extends string> {
   given: ReadonlySet<Name>;
 }
 
-/**
- * What parseFlags returns for these specs. Without them (specs typed only as FlagSpec): untyped,
- * for the commands not yet declared with defineCommand (lib/cli/command.ts), which read flags with casts.
- */
-export type ParsedFlags<S extends FlagSpec = FlagSpec> = string extends S['name'] ? UntypedFlags : FlagValues<S> & FlagsMeta<S['name']>;
-
-type UntypedFlags = { _: string[]; given: ReadonlySet<string>; [name: string]: any };
+/** What parseFlags returns for these specs. */
+export type ParsedFlags<S extends FlagSpec> = FlagValues<S> & FlagsMeta<S['name']>;
 
 export const COMMON_FLAGS = [
   { name: 'manifest', type: 'string', value: 'PATH', env: 'MODELS_MANIFEST', help: 'manifest file (default manifests/models.yaml)' },
@@ -81,11 +76,22 @@ function unexpectedArgument(arg: string, command: string): UsageError {
   });
 }
 
-/** A boolean MODELS_* variable: true/false/1/0 (any case); anything else is a usage error naming the variable. */
-export function parseBooleanEnv(name: string, text: string): boolean {
-  if (/^(1|true)$/i.test(text.trim())) return true;
-  if (/^(0|false)$/i.test(text.trim())) return false;
-  throw new UsageError(`${name}=${text}: ${name} must be true, false, 1 or 0.`, { hint: `e.g. ${name}=1, or unset ${name}.` });
+/** The words a boolean takes, in any case, written as --smoke=0 or MODELS_SMOKE=0 (the same rule for both). */
+const BOOLEAN_WORDS = new Map([
+  ['true', true],
+  ['1', true],
+  ['false', false],
+  ['0', false],
+]);
+
+/** A boolean flag's or variable's word; another word is a usage error naming where it was written. */
+function parseBooleanWord(spec: FlagSpec, text: string, fromEnv: boolean): boolean {
+  const value = BOOLEAN_WORDS.get(text.trim().toLowerCase());
+  if (value !== undefined) return value;
+  const name = fromEnv ? spec.env! : `--${spec.name}`;
+  throw new UsageError(`${name}=${text}: ${name} must be true, false, 1 or 0.`, {
+    hint: fromEnv ? `e.g. ${name}=1, or unset ${name}.` : `e.g. --${spec.name} or --no-${spec.name} (or --${spec.name}=false).`,
+  });
 }
 
 type ArgsOptions = Record<string, { type: 'boolean' | 'string'; short?: string }>;
@@ -119,8 +125,8 @@ function tokenize(argv: readonly string[], options: ArgsOptions): Token[] {
 }
 
 interface ReadArgv {
-  /** per flag named on the command line: a switch's last setting, or every value given (in order) */
-  values: Map<string, boolean | string[]>;
+  /** per flag named on the command line: a switch's last setting (or the word it was given), or every value given (in order) */
+  values: Map<string, boolean | string | string[]>;
   words: string[];
   /** unknown options as typed: "--bar=1", "-z" */
   unknown: string[];
@@ -142,11 +148,11 @@ function readArgv(argv: readonly string[], specs: readonly FlagSpec[]): ReadArgv
     } else if (spec.type !== 'boolean') {
       out.values.set(spec.name, [...((out.values.get(spec.name) as string[] | undefined) ?? []), t.value ?? '']);
     } else {
-      // as minimist read them: --yes=false, and `--yes false` / `-y true` with the word after it
+      // a word: --yes=0 (read by parseBooleanWord), and `--yes false` / `-y true` with the word after it
       const next = tokens[i + 1];
       const word = !negated && t.value === undefined && next?.kind === 'positional' && next.index === t.index + 1 && /^(true|false)$/.test(next.value) ? next.value : undefined;
       if (word !== undefined) i++;
-      out.values.set(spec.name, !negated && (word ?? t.value) !== 'false');
+      out.values.set(spec.name, negated ? false : (word ?? t.value ?? true));
     }
   }
   return out;
@@ -175,13 +181,13 @@ export function parseFlags<S extends FlagSpec>(argv: readonly string[], specs: r
   const given = new Set<string>();
   const out: Record<string, unknown> = { _: operands === 'own' ? words : [], given };
   for (const spec of specs) {
-    let value: boolean | string | string[] | undefined = values.get(spec.name);
+    let value = values.get(spec.name);
     /** where the value came from, as the user would recognise it in an error: "--jobs" or "MODELS_JOBS=abc" */
     let origin = `--${spec.name}`;
     if (value === undefined && spec.env && env[spec.env] !== undefined && env[spec.env] !== '') {
       const text = env[spec.env]!;
       origin = `${spec.env}=${text}`;
-      value = spec.type === 'boolean' ? parseBooleanEnv(spec.env, text) : text;
+      value = text;
     }
     if (value === undefined) {
       if (spec.type === 'boolean') out[spec.name] = spec.defaultTrue === true;
@@ -198,7 +204,7 @@ export function parseFlags<S extends FlagSpec>(argv: readonly string[], specs: r
 function flagValue(spec: FlagSpec, value: boolean | string | string[], origin: string): boolean | number | string | string[] {
   switch (spec.type) {
     case 'boolean':
-      return Boolean(value);
+      return typeof value === 'boolean' ? value : parseBooleanWord(spec, String(value), !origin.startsWith('--'));
     case 'list':
       return (Array.isArray(value) ? value : [String(value)])
         .flatMap((v) => v.split(','))

@@ -6,8 +6,8 @@ import type { CommonFlag, FlagSpec, Operands, ParsedFlags } from './args.ts';
 export type CommandFlags<S extends FlagSpec> = ParsedFlags<S | Exclude<CommonFlag, { name: S['name'] }>>;
 
 /**
- * A command, with the specs of its own flags. Without them (`CommandSpec`): any command, its flags
- * untyped — the command list, and commands not yet declared with defineCommand.
+ * A command, with the specs of its own flags. Without them (`CommandSpec`): any command, as the
+ * command list holds them (runCli parses each one's flags with its own table before its run()).
  */
 export interface CommandSpec<S extends FlagSpec = any> {
   name: string;

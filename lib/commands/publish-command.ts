@@ -21,6 +21,8 @@ export const publishCommand = defineCommand({
   ],
   details:
     'One layer per file, titled <artifact id>/<path>, with the empty config and artifactType application/vnd.modelmount.set.v1+json. Each file is checked against the manifest (size, sha256) before it is pushed; blobs the repository has are not uploaded again. Credentials: ~/.docker/config.json (docker login / oras login). Exit status 2 (a file is not installed), 3 (registry or auth failure), 4 (a local copy does not match the manifest).',
-  run: async (flags, io, signal) =>
-    (await import('../author/publish.ts')).publishSet({ ...contextOptions(flags), ...selectionOptions(flags), args: flags._, insecure: flags.insecure === true, name: flags.name }, io, signal),
+  run: async (flags, io, signal) => {
+    await (await import('../author/publish.ts')).publishSet({ ...contextOptions(flags), ...selectionOptions(flags), args: flags._, insecure: flags.insecure === true, name: flags.name }, io, signal);
+    return 0;
+  },
 });

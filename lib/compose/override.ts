@@ -61,7 +61,7 @@ export function toPosix(p: string): string {
 }
 
 /** The manifest path as the header shows it: relative to the override's folder, POSIX separators. */
-export function manifestPathForHeader(manifest: Manifest, overridePath: string): string {
+function manifestPathForHeader(manifest: Manifest, overridePath: string): string {
   return toPosix(path.relative(path.dirname(overridePath), manifest.path)) || path.basename(manifest.path);
 }
 

@@ -138,17 +138,8 @@ async function showRegistryStory(o: {
   try {
     const target = `oci://${registry.host}/demo/models:v1`;
     io.stdout.write(`▶ ${commandFor('publish', `${target} --manifest manifests/demo.yaml`)}\n`);
-    const published = await publishSet({ manifest: DEMO_MANIFEST, args: [target] }, io, o.signal);
-    if (published !== 0) return published;
-    const pinned = await writeRegistryManifest({
-      from: DEMO_MANIFEST,
-      to: DEMO_OCI_MANIFEST,
-      registry,
-      repository: 'demo/models',
-      tag: 'v1',
-      hostDir: DEMO_OCI_STATE.hostDir,
-      cacheDir: DEMO_OCI_STATE.cacheDir,
-    });
+    const { pinned } = await publishSet({ manifest: DEMO_MANIFEST, args: [target] }, io, o.signal);
+    await writeRegistryManifest({ from: DEMO_MANIFEST, to: DEMO_OCI_MANIFEST, pinned, hostDir: DEMO_OCI_STATE.hostDir, cacheDir: DEMO_OCI_STATE.cacheDir });
     const rel = show(DEMO_OCI_MANIFEST);
     io.stdout.write(`\n▶ ${rel}: the demo manifest with one source, ${pinned}, and its own host folder and store\n`);
     io.stdout.write(`▶ ${commandFor('update', `--manifest ${rel} --yes`)}\n`);

@@ -100,7 +100,7 @@ export async function runGc(opts: GcOptions, io: Io, signal?: AbortSignal): Prom
   return { ...toReport(inputs, result.plan, result.removed, dryRun, started), releases };
 }
 
-export async function planReleases(inputs: GcInputs, io: Io): Promise<{ removals: GcItem[]; shared: BigIntStats[]; report: GcReport['releases'] }> {
+async function planReleases(inputs: GcInputs, io: Io): Promise<{ removals: GcItem[]; shared: BigIntStats[]; report: GcReport['releases'] }> {
   const sh = (await loadShell())({ quiet: true, nothrow: true, timeout: '60s', env: io.env, cwd: io.cwd });
   const removals: GcItem[] = [];
   const shared: BigIntStats[] = [];

@@ -92,7 +92,7 @@ async function imageLabel(sh: Shell, image: string, label: string): Promise<stri
   }
 }
 
-export function describeContainer(manifest: Manifest, c: InspectedContainer, record: ReleaseRecord | undefined, expects?: string): ModelContainer {
+function describeContainer(manifest: Manifest, c: InspectedContainer, record: ReleaseRecord | undefined, expects?: string): ModelContainer {
   const compose = composeSettingsOf(manifest);
   const cur = currentSet(record);
   const ids = new Set([...Object.keys(cur?.artifacts ?? {}), ...(record?.sets ?? []).flatMap((s) => Object.keys(s.artifacts))]);

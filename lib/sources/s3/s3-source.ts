@@ -37,13 +37,13 @@ function loadSdk(): Promise<Sdk> {
 }
 
 /** `s3://bucket/prefix/` → bucket and key prefix ("" or ending in "/"). */
-export function parseS3Base(base: string): { bucket: string; prefix: string } {
+function parseS3Base(base: string): { bucket: string; prefix: string } {
   const m = /^s3:\/\/([^/]+)\/(.*)$/i.exec(base);
   if (!m) throw new Error(`internal: not an s3 base ${base}`);
   return { bucket: m[1] as string, prefix: m[2] as string };
 }
 
-export function objectKey(prefix: string, artifactId: string, filePath: string): string {
+function objectKey(prefix: string, artifactId: string, filePath: string): string {
   return `${prefix}${artifactId}/${filePath}`;
 }
 
