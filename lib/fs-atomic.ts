@@ -16,8 +16,17 @@ export interface OwnFileOptions {
   realBelow?: string;
 }
 
+export interface WriteAtomicOptions extends OwnFileOptions {
+  /**
+   * false: skip the fsyncs (of the file, and of its folder after the rename), for a cache: a
+   * crash may lose the new file or leave it torn, which its reader must take as a miss. Default true.
+   */
+  durable?: boolean;
+}
+
 /** Write `data` to `file` through a unique temp file in the same folder, fsync, rename. */
-export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644, opts: OwnFileOptions = {}): Promise<void> {
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644, opts: WriteAtomicOptions = {}): Promise<void> {
+  const durable = opts.durable ?? true;
   if (opts.realBelow !== undefined) {
     await ensureRealDir(opts.realBelow, path.relative(opts.realBelow, path.dirname(file)).split(path.sep).join('/'));
     if ((await fs.lstat(file).catch(() => undefined))?.isSymbolicLink()) throw linkRefused(file);
@@ -29,7 +38,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
   try {
     handle = await fs.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
     await handle.writeFile(data);
-    await handle.sync();
+    if (durable) await handle.sync();
     await handle.close();
     handle = undefined;
     await fs.rename(tmp, file);
@@ -38,7 +47,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
     await removeFile(tmp).catch(() => {});
     throw err;
   }
-  await fsyncDir(path.dirname(file));
+  if (durable) await fsyncDir(path.dirname(file));
 }
 
 /** Make a rename durable. Best effort: some filesystems refuse to open folders for fsync. */

@@ -187,15 +187,37 @@ export async function refuseLinksBelow(root: string, p: string): Promise<void> {
   }
 }
 
+/** Owned by this user and writable by nobody else (always true where there are no users, e.g. Windows). */
+export function isPrivate(st: { uid: number; mode: number }): boolean {
+  const uid = process.getuid?.();
+  return uid === undefined || (st.uid === uid && (st.mode & 0o022) === 0);
+}
+
+export interface ReadOwnFileOptions {
+  /** no folder below this one on the file's path may be a link (default: the file's own folder) */
+  realBelow?: string;
+  idleMs?: number;
+  /**
+   * For a cache whose contents are trusted as they are (lib/manifest/parsed-cache.ts): the file
+   * reads as missing (undefined) unless it and its folder (a real folder, not a link) are owned
+   * by this user and writable by nobody else, and it is at most `maxBytes`.
+   */
+  privateCache?: { maxBytes: number };
+}
+
 /**
  * Read a file modelmount keeps for itself (a state file, an install record): undefined when it
  * does not exist. Never follows a link (below `realBelow`, default: the file's own folder), never
  * blocks on a FIFO, and gives up after the stall bound.
  */
-export async function readOwnFile(file: string, opts: { realBelow?: string; idleMs?: number } = {}): Promise<Buffer | undefined> {
+export async function readOwnFile(file: string, opts: ReadOwnFileOptions = {}): Promise<Buffer | undefined> {
   const idleMs = opts.idleMs ?? STALL_DEFAULTS.idleMs;
-  await refuseLinksBelow(opts.realBelow ?? path.dirname(file), file);
   const read = async (): Promise<Buffer | undefined> => {
+    await refuseLinksBelow(opts.realBelow ?? path.dirname(file), file);
+    if (opts.privateCache) {
+      const dir = await fs.lstat(path.dirname(file)).catch(() => undefined);
+      if (!dir?.isDirectory() || !isPrivate(dir)) return undefined;
+    }
     let handle: fs.FileHandle;
     try {
       handle = await fs.open(file, fsc.O_RDONLY | fsc.O_NONBLOCK | fsc.O_NOFOLLOW);
@@ -209,6 +231,7 @@ export async function readOwnFile(file: string, opts: { realBelow?: string; idle
     try {
       const st = await handle.stat();
       if (!st.isFile()) throw notRegular(file, kindOf(st));
+      if (opts.privateCache && (!isPrivate(st) || st.size > opts.privateCache.maxBytes)) return undefined;
       return await handle.readFile();
     } finally {
       await handle.close().catch(() => {});

@@ -13,6 +13,7 @@
  *   <hostDir>/.modelmount/releases/<artifact id>/<artifact digest>/<file>  immutable releases (hardlinks), what the override mounts (lib/releases/)
  *   <hostDir>/.modelmount/release-sets/<manifest>-<hash>.json  per manifest: the current release set and the ones kept for rollback
  *   <dir>/.modelmount.lock/holder.json       run lock of the store and of the host folder (lib/lock/)
+ *   <user cache>/modelmount-manifests/<path hash>-<build hash>.json  large manifests kept parsed (lib/manifest/parsed-cache.ts)
  */
 import { createHash } from 'node:crypto';
 import os from 'node:os';
@@ -22,6 +23,11 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.XDG_CACHE_HOME) return path.join(env.XDG_CACHE_HOME, 'modelmount');
   if (process.platform === 'darwin') return path.join(os.homedir(), 'Library', 'Caches', 'modelmount');
   return path.join(os.homedir(), '.cache', 'modelmount');
+}
+
+/** `<user cache>/modelmount-manifests/`, beside the default store: large validated manifests kept parsed (lib/manifest/parsed-cache.ts). */
+export function parsedManifestsDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(path.dirname(defaultCacheDir(env)), 'modelmount-manifests');
 }
 
 export function blobPath(cacheDir: string, sha256: string): string {
@@ -40,6 +46,11 @@ export function artifactDir(hostDir: string, artifactId: string): string {
   return path.join(hostDir, ...artifactId.split('/'));
 }
 
+/**
+ * A host file's path from its ids (path.join: normalises whatever it is given). lib/verify's
+ * joinPlain gives the same path for a plain manifest path from the artifact's folder made once,
+ * by concatenation: the cached check of 20,000 files joins each one without normalising again.
+ */
 export function hostFilePath(hostDir: string, artifactId: string, filePath: string): string {
   return path.join(artifactDir(hostDir, artifactId), ...filePath.split('/'));
 }

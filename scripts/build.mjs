@@ -47,8 +47,9 @@ export function isFresh() {
 /**
  * The bundle recipe, the one place it is written: scripts/modelmount.ts and what it imports, except
  * `external`, as the text of a script that evaluates to `function (exports, require, module,
- * __filename, __dirname, __mmUrl, __mmImport)` (what scripts/bundle-loader.mjs calls), its first
- * line `// modelmount build <hash of the rest>` (the code cache's key). CommonJS output: an import
+ * __filename, __dirname, __mmUrl, __mmImport, __mmBuild)` (what scripts/bundle-loader.mjs calls), its
+ * first line `// modelmount build <hash of the rest>` (the key of the code cache, and of the parsed
+ * manifests: the loader passes it back in as __mmBuild, which the sources read as MODELMOUNT_BUILD). CommonJS output: an import
  * of a Node built-in becomes a require() where the module that makes it is initialised, so a
  * command loads only the built-ins it uses. `import.meta.url` is the bundle's URL (__mmUrl), and
  * each import() of an external package goes through the loader's import() (__mmImport), which
@@ -67,7 +68,7 @@ async function bundle(external) {
     format: 'cjs',
     target: 'node20',
     external,
-    define: { 'import.meta.url': '__mmUrl' },
+    define: { 'import.meta.url': '__mmUrl', MODELMOUNT_BUILD: '__mmBuild' },
     metafile: true,
     logLevel: 'silent',
   });
@@ -76,7 +77,7 @@ async function bundle(external) {
   const dynamic = Object.values(result.metafile.outputs)[0].imports.filter((i) => i.kind === 'dynamic-import' && i.external);
   for (const { path: spec } of dynamic) text = text.split(`import(${JSON.stringify(spec)})`).join(`__mmImport(${JSON.stringify(spec)})`);
   if (/\bimport\(/.test(text.replace(/^\s*\/\/.*$/gm, ''))) throw new Error('the bundle has an import() scripts/build.mjs does not route through the loader');
-  const body = `(function (exports, require, module, __filename, __dirname, __mmUrl, __mmImport) {\n${text}\n})\n`;
+  const body = `(function (exports, require, module, __filename, __dirname, __mmUrl, __mmImport, __mmBuild) {\n${text}\n})\n`;
   const hash = createHash('sha256').update(body).digest('hex').slice(0, 32);
   return { text: `// modelmount build ${hash}\n${body}`, metafile: result.metafile };
 }

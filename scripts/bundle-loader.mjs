@@ -34,9 +34,14 @@ export function codeCacheDir(env = process.env) {
   return path.join(os.tmpdir(), `modelmount-code-cache-${typeof process.getuid === 'function' ? process.getuid() : 'user'}`);
 }
 
-/** The cache file's name: the bundle's build hash (its first line), the command, the Node version. */
+/** The bundle's build hash (its first line: a hash of the rest, scripts/build.mjs), or undefined. */
+export function buildHashOf(code) {
+  return /^\/\/ modelmount build ([0-9a-f]{16,64})\n/.exec(code)?.[1];
+}
+
+/** The cache file's name: the bundle's build hash, the command, the Node version. */
 export function codeCacheName(code, argv) {
-  const build = /^\/\/ modelmount build ([0-9a-f]{16,64})\n/.exec(code)?.[1];
+  const build = buildHashOf(code);
   if (!build) return undefined;
   const word = argv.find((a) => !a.startsWith('-'));
   const command = word === undefined ? 'none' : /^[a-z][a-z0-9-]{0,31}$/.test(word) ? word : 'other';
@@ -106,6 +111,9 @@ if (name && (!cachedData || script.cachedDataRejected)) {
   });
 }
 const module = { exports: {} };
-// import() in the bundle (the dependencies loaded on first use) resolves from here, as it would in an ES module bundle
-script.runInThisContext()(module.exports, createRequire(MAIN), module, MAIN, path.dirname(MAIN), pathToFileURL(MAIN).href, (specifier) => import(specifier));
+// import() in the bundle (the dependencies loaded on first use) resolves from here, as it would in an
+// ES module bundle; the build hash of the code it runs (MODELMOUNT_BUILD in the sources) keys what
+// that code validated and kept (lib/manifest/parsed-cache.ts)
+const importHere = (specifier) => import(specifier);
+script.runInThisContext()(module.exports, createRequire(MAIN), module, MAIN, path.dirname(MAIN), pathToFileURL(MAIN).href, importHere, buildHashOf(code));
 await module.exports.main();

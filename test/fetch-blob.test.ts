@@ -14,6 +14,7 @@ import { createFileSource } from '../lib/sources/file.ts';
 import { createHttpSource } from '../lib/sources/http/source.ts';
 import type { Source } from '../lib/sources/types.ts';
 import { fetchBlob } from '../lib/store/fetch-blob.ts';
+import { RANGED_MIN_SIZE } from '../lib/store/fetch-ranges.ts';
 import { Store } from '../lib/store/store.ts';
 import { sha256, tempDir } from './helpers/cli.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
@@ -324,6 +325,34 @@ describe('partials and their records (issue 15: fewer file operations per blob)'
     expect(again.transferred).toBe(big.length - again.resumedFrom);
     expect(s.requestsTo(BP).at(-1)?.headers['if-range']).toBe('"b1"');
     expect(await fs.readdir(storeTmpDir(cache))).toEqual([]);
+  });
+
+  it('a partial another run leaves in <cache>/tmp after this run read it: a big blob still resumes it, a small blob leaves it alone', async () => {
+    // a big blob (RANGED_MIN_SIZE or more) looks for partials itself; a small one uses the run's listing
+    const big = Buffer.concat([randomBytes(1024 * 1024), Buffer.alloc(RANGED_MIN_SIZE)]);
+    const BP = '/student/v0_ja/big.bin';
+    const bigEntry: FileEntry = { path: 'big.bin', size: big.length, sha256: sha256(big) };
+    const other = randomBytes(200_000);
+    const OP = '/student/v0_ja/other.bin';
+    const otherEntry: FileEntry = { path: 'other.bin', size: other.length, sha256: sha256(other) };
+    const s = await server({ ...files, [BP]: big, [OP]: other });
+    const cache = await tempDir();
+    const store = await Store.open(cache);
+    const opts = { artifactId: 'student/v0_ja', sources: [http(s)], reopenDelayMs: 10, maxStalledReopens: 0, partialMinAgeMs: 0 };
+    expect(await store.fetch({ ...opts, file: entry })).toMatchObject({ resumedFrom: 0 }); // <cache>/tmp read now
+    // then another run, killed, leaves partials of both (names of no process of this host: abandoned at once here)
+    const tmp = storeTmpDir(cache);
+    await fs.writeFile(path.join(tmp, `${bigEntry.sha256}.1.later.partial`), big.subarray(0, 3_000_000));
+    const otherPartial = path.join(tmp, `${otherEntry.sha256}.1.later.partial`);
+    await fs.writeFile(otherPartial, other.subarray(0, 50_000));
+    const bigResult = await store.fetch({ ...opts, file: bigEntry });
+    expect(bigResult).toMatchObject({ resumedFrom: 3_000_000, transferred: big.length - 3_000_000 });
+    expect(sha256(await fs.readFile(blobPath(cache, bigEntry.sha256)))).toBe(bigEntry.sha256);
+    // the small one is fetched whole under a name of its own: the later partial is not seen, and not touched
+    expect(await store.fetch({ ...opts, file: otherEntry })).toMatchObject({ resumedFrom: 0, transferred: other.length });
+    expect(sha256(await fs.readFile(blobPath(cache, otherEntry.sha256)))).toBe(otherEntry.sha256);
+    expect(await fs.readdir(tmp)).toEqual([path.basename(otherPartial)]);
+    expect((await fs.readFile(otherPartial)).equals(other.subarray(0, 50_000))).toBe(true);
   });
 
   it('a partial another process took over (renamed away) before the move into the store: fetched again in a fresh one', async () => {

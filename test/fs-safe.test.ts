@@ -134,6 +134,26 @@ describe('readOwnFile', () => {
     expect((err as Error).message).toContain(`${fifo} is not a regular file (a FIFO)`);
   });
 
+  it('privateCache: a file, or a folder, not this user\'s alone, a folder that is a link, or a file too large reads as missing', async () => {
+    const root = await tempDir();
+    const dir = path.join(root, 'cache');
+    await fs.mkdir(dir, { mode: 0o700 });
+    const file = path.join(dir, 'entry.json');
+    await fs.writeFile(file, '{}', { mode: 0o600 });
+    const read = (f = file, maxBytes = 2) => readOwnFile(f, { privateCache: { maxBytes } });
+    expect((await read())?.toString()).toBe('{}');
+    expect(await read(file, 1)).toBeUndefined();
+    await fs.chmod(file, 0o620);
+    expect(await read()).toBeUndefined();
+    await fs.chmod(file, 0o600);
+    await fs.chmod(dir, 0o702);
+    expect(await read()).toBeUndefined();
+    await fs.chmod(dir, 0o700);
+    await fs.symlink(dir, path.join(root, 'link'));
+    expect(await read(path.join(root, 'link', 'entry.json'))).toBeUndefined();
+    expect(await readOwnFile(path.join(root, 'link', 'entry.json'))).toBeDefined(); // without the option, the folder is the caller's
+  });
+
   it('a corrupt JSON file reads as missing (a cache is rebuilt)', async () => {
     const dir = await tempDir();
     await fs.writeFile(path.join(dir, 's.json'), '{"half');

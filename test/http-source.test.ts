@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SourceError } from '../lib/errors.ts';
 import { redactText, redactUrl } from '../lib/redact.ts';
 import type { HttpSourceOptions } from '../lib/sources/http/options.ts';
+import { createProxyAgents } from '../lib/sources/http/proxy-agent.ts';
 import { matchesNoProxy, proxyForUrl } from '../lib/sources/http/proxy-env.ts';
 import { parseContentRange } from '../lib/sources/http/range.ts';
 import { parseRetryAfter, retryDelayMs } from '../lib/sources/http/retry.ts';
@@ -729,6 +730,28 @@ describe('createHttpSource: proxies', () => {
     expect((await readAll(r.stream)).equals(DATA)).toBe(true);
     expect(p.forwards).toEqual([`http://models.test:${s.port}${PATH}`]);
     expect(s.requests[0]?.url).toBe(PATH);
+  });
+
+  it('forwards concurrent plain http requests to one host each through the proxy (the chooser\'s pool never queues: see keepSocketAlive)', async () => {
+    const s = await server();
+    const p = await proxy();
+    const agents = createProxyAgents({ HTTP_PROXY: p.url }, 5000);
+    cleanups.push(async () => {
+      agents.http.destroy();
+      agents.https.destroy();
+    });
+    const url = `http://models.test:${s.port}${PATH}`;
+    const get = () =>
+      new Promise<number>((resolve, reject) => {
+        http.get(url, { agent: agents.http }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0)).on('error', reject);
+        }).on('error', reject);
+      });
+    // a queued request would be handed the freed forwarding socket by Node without keepSocketAlive
+    // or connect(), so without the proxy's absolute-form rewrite: the proxy answers 400
+    expect(await Promise.all([get(), get(), get(), get()])).toEqual([200, 200, 200, 200]);
+    expect(p.forwards).toEqual(Array(4).fill(url));
   });
 
   it('goes direct for NO_PROXY hosts and for loopback', async () => {

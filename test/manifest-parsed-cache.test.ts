@@ -1,11 +1,15 @@
 /** A large validated manifest kept parsed (lib/manifest/parsed-cache.ts, issue 15): hits only for the same bytes, path and code. */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadManifest, parseManifest } from '../lib/manifest/load.ts';
-import { CACHE_MIN_BYTES, readParsedManifest, writeParsedManifest, type ParsedCache } from '../lib/manifest/parsed-cache.ts';
+import { CACHE_MIN_BYTES, defaultParsedCache, readParsedManifest, writeParsedManifest, type ParsedCache } from '../lib/manifest/parsed-cache.ts';
 import { tempDir } from './helpers/cli.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** a manifest of `n` files: above CACHE_MIN_BYTES from ~2,000 */
 function manifestText(n: number, variant = 0): string {
@@ -122,5 +126,70 @@ describe('parsed manifest cache', () => {
     const other = `${file}.2`;
     await writeParsedManifest({ ...cache, code: 'build-1' }, other, text, parseManifest(text, other));
     expect((await fs.readdir(cache.dir)).length).toBe(5);
+  });
+
+  it('a torn, zeroed or half-written entry is a miss, and the next write replaces it (entries are not fsynced)', async () => {
+    const { cache, file, text } = await setup();
+    const parsed = parseManifest(text, file);
+    await writeParsedManifest(cache, file, text, parsed);
+    const [name] = await fs.readdir(cache.dir);
+    const entry = path.join(cache.dir, name!);
+    const whole = await fs.readFile(entry);
+    // what a crash can leave of a file renamed before its data reached the disk
+    for (const torn of [whole.subarray(0, whole.length >> 1), Buffer.alloc(whole.length), Buffer.alloc(0)]) {
+      await fs.writeFile(entry, torn);
+      expect(await readParsedManifest(cache, file, text)).toBeUndefined();
+      expect(await loadManifest(file, { parsedCache: cache })).toEqual(parsed);
+      expect((await fs.readFile(entry)).equals(whole)).toBe(true);
+    }
+    // a temp file of a write that never reached its rename is never read, and does not stop the next write
+    await fs.rm(entry);
+    await fs.writeFile(`${entry}.999999-dead.tmp`, whole.subarray(0, 100), { mode: 0o600 });
+    expect(await readParsedManifest(cache, file, text)).toBeUndefined();
+    await writeParsedManifest(cache, file, text, parsed);
+    expect(await readParsedManifest(cache, file, text)).toEqual(parsed);
+  });
+
+  it('from the sources (vitest, tsx) there is no cache: only the bundle has a build hash', () => {
+    expect(defaultParsedCache({ XDG_CACHE_HOME: '/nowhere' })).toBeUndefined();
+  });
+
+  it('the bundle keys entries by the hash of its code: a copy of the same build hits, another build with the same mtime misses', async () => {
+    const { root, file } = await setup();
+    const env = { ...process.env, CI: 'true', XDG_CACHE_HOME: path.join(root, 'xdg'), MODELMOUNT_CODE_CACHE: '0' };
+    const dir = path.join(root, 'xdg', 'modelmount-manifests');
+    const check = (bin: string) => {
+      const r = spawnSync(process.execPath, [bin, 'manifest', 'check', file], { encoding: 'utf8', env });
+      expect(r.status, r.stderr).toBe(0);
+    };
+    check(path.join(ROOT, 'bin', 'modelmount.mjs')); // rebuilds dist/cli first when a source is newer
+    const main = await fs.readFile(path.join(ROOT, 'dist', 'cli', 'modelmount-main.js'), 'utf8');
+    const build = /^\/\/ modelmount build ([0-9a-f]+)\n/.exec(main)![1];
+    const [name] = await fs.readdir(dir);
+    expect(JSON.parse(await fs.readFile(path.join(dir, name!), 'utf8')).code).toBe(build);
+    const written = (await fs.stat(path.join(dir, name!))).mtimeMs;
+    // a reinstall: the same build in other files (two levels below the root, where node_modules resolves)
+    const copy = await fs.mkdtemp(path.join(ROOT, 'dist', 'test-copy-'));
+    try {
+      await fs.cp(path.join(ROOT, 'dist', 'cli'), copy, { recursive: true });
+      const copiedMain = path.join(copy, 'modelmount-main.js');
+      check(path.join(copy, 'modelmount.mjs'));
+      expect(await fs.readdir(dir)).toEqual([name]);
+      expect((await fs.stat(path.join(dir, name!))).mtimeMs).toBe(written); // read, not written again
+      // another build written over the same inode, its mtime put back
+      const before = await fs.stat(copiedMain);
+      const body = `${main.slice(main.indexOf('\n') + 1)}// another build\n`;
+      const other = createHash('sha256').update(body).digest('hex').slice(0, 32);
+      await fs.writeFile(copiedMain, `// modelmount build ${other}\n${body}`);
+      await fs.utimes(copiedMain, before.atime, before.mtime);
+      expect((await fs.stat(copiedMain)).ino).toBe(before.ino);
+      check(path.join(copy, 'modelmount.mjs'));
+      const names = await fs.readdir(dir);
+      expect(names).toHaveLength(2);
+      const codes = await Promise.all(names.map(async (n) => JSON.parse(await fs.readFile(path.join(dir, n), 'utf8')).code as string));
+      expect(codes.sort()).toEqual([build, other].sort());
+    } finally {
+      await fs.rm(copy, { recursive: true, force: true });
+    }
   });
 });

@@ -52,4 +52,23 @@ describe('reportedFile (issue 15: the skipped file written out)', () => {
     ];
     for (const r of shapes) expect(JSON.stringify(reportedFile(r))).toBe(JSON.stringify(generic(r)));
   });
+
+  it('a skipped file with eight keys that are not skipResult\'s, or not in its order, is not taken for one', async () => {
+    const { Installer } = await import('../lib/update/installer.ts');
+    const pf = { artifactId: 'a', path: 'p', size: 3, sha256: '0'.repeat(64), action: 'skip' as const, host: 'ok' as const, reason: 'verified' };
+    const { resumedFrom, bytesTransferred, ...head } = Installer.prototype.skipResult.call(undefined, pf);
+    const shapes = [
+      // the same keys, another order: the report keeps the result's order
+      { ...head, resumedFrom, bytesTransferred },
+      // one key fewer, one other (a field a later skip result might carry)
+      { ...head, bytesTransferred, note: 'kept' } as unknown as FileResult,
+      // resumedFrom missing, the error key there (undefined)
+      { ...head, bytesTransferred, error: undefined } as unknown as FileResult,
+    ];
+    for (const r of shapes) {
+      expect(Object.keys(r)).toHaveLength(8);
+      expect(JSON.stringify(reportedFile(r))).toBe(JSON.stringify(generic(r)));
+      expect(Object.keys(reportedFile(r))).toEqual(Object.keys(generic(r)));
+    }
+  });
 });

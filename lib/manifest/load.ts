@@ -86,7 +86,7 @@ export async function loadManifest(file: string, opts: LoadManifestOptions = {})
     });
   }
   const large = text.length >= CACHE_MIN_BYTES; // a small manifest parses in milliseconds: no cache, not even its lookup
-  const cache = !large ? undefined : opts.parsedCache === undefined ? await defaultParsedCache(env) : opts.parsedCache || undefined;
+  const cache = !large ? undefined : opts.parsedCache === undefined ? defaultParsedCache(env) : opts.parsedCache || undefined;
   const kept = cache ? await readParsedManifest(cache, abs, text) : undefined;
   if (kept) return kept;
   const manifest = parseManifest(text, abs);

@@ -1,7 +1,7 @@
 /**
  * A large manifest, once validated, is kept parsed: <user cache>/modelmount-manifests/<hash of
- * its path>-<hash of the build>.json holds the resolved Manifest with the sha256 of the text it came from and the
- * identity of the code that checked it. The next run with the same bytes, path and code reads
+ * its path>-<hash of the build>.json holds the resolved Manifest with the sha256 of the text it
+ * came from and the build hash of the code that checked it (MODELMOUNT_BUILD below). The next run with the same bytes, path and code reads
  * that JSON (20,000 files: ~10 ms) instead of parsing and checking the YAML again (~300 ms of
  * CPU). Any other text, path or build of modelmount misses and parses as always.
  *
@@ -12,12 +12,11 @@
  * only costs the parse next time.
  */
 import { createHash } from 'node:crypto';
-import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { removeFile, writeFileAtomic } from '../fs-atomic.ts';
-import { defaultCacheDir } from '../layout.ts';
+import { isPrivate, readOwnFile } from '../fs-safe.ts';
+import { parsedManifestsDir } from '../layout.ts';
 import { STALL_DEFAULTS, withinDeadline } from '../stall.ts';
 import type { Manifest } from './schema.ts';
 
@@ -41,17 +40,21 @@ export interface ParsedCache {
   code: string;
 }
 
-/** Where the cache lives and which code this is; undefined (no cache) when run from the sources rather than the bundle. */
-export async function defaultParsedCache(env: NodeJS.ProcessEnv): Promise<ParsedCache | undefined> {
-  const self = import.meta.url;
-  // the bundle (dist/cli/modelmount-main.js); from the sources (tsx, vitest: a .ts file) they change without a build
-  if (!self.startsWith('file:') || self.endsWith('.ts')) return undefined;
-  try {
-    const st = await fs.stat(fileURLToPath(self), { bigint: true });
-    return { dir: path.join(path.dirname(defaultCacheDir(env)), 'modelmount-manifests'), code: `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}` };
-  } catch {
-    return undefined;
-  }
+/**
+ * The build hash of the running bundle: scripts/build.mjs makes the bundle's first line a sha256 of
+ * its code, and dist/cli/modelmount.mjs passes that line's hash in as this (an esbuild define). It
+ * is the code that runs, by content: a reinstall of the same build hits, any other build misses
+ * whatever its file's mtime or inode. Not defined when run from the sources (tsx, vitest).
+ */
+declare const MODELMOUNT_BUILD: string | undefined;
+
+/**
+ * Where the cache lives and which code this is. From the sources there is no cache (undefined):
+ * they change without a build, and nothing cheap identifies them as safely as the bundle's hash.
+ */
+export function defaultParsedCache(env: NodeJS.ProcessEnv): ParsedCache | undefined {
+  const build = typeof MODELMOUNT_BUILD === 'string' ? MODELMOUNT_BUILD : undefined;
+  return build ? { dir: parsedManifestsDir(env), code: build } : undefined;
 }
 
 /** entries kept per manifest path: one per build of modelmount that read it (a global and a project's own, a before and an after) */
@@ -80,33 +83,17 @@ function textDigest(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** ours: owned by this user, writable by nobody else (where there are users) */
-function ownedPrivately(st: { uid: number; mode: number }): boolean {
-  const uid = process.getuid?.();
-  return uid === undefined || (st.uid === uid && (st.mode & 0o022) === 0);
-}
-
 /** The manifest validated earlier from exactly `text` at `file` by this code, or undefined. */
 export async function readParsedManifest(cache: ParsedCache, file: string, text: string): Promise<Manifest | undefined> {
   if (text.length < CACHE_MIN_BYTES) return undefined;
-  const read = async (): Promise<Manifest | undefined> => {
-    const dir = await fs.lstat(cache.dir);
-    if (!dir.isDirectory() || !ownedPrivately(dir)) return undefined;
-    const handle = await fs.open(entryPath(cache, file), fsc.O_RDONLY | fsc.O_NONBLOCK | fsc.O_NOFOLLOW);
-    try {
-      const st = await handle.stat();
-      if (!st.isFile() || !ownedPrivately(st) || st.size > MAX_ENTRY_BYTES) return undefined;
-      const entry = JSON.parse(await handle.readFile('utf8')) as Partial<Entry>;
-      const ok = entry.format === FORMAT && entry.code === cache.code && entry.file === file && entry.textSha256 === textDigest(text);
-      return ok && entry.manifest && typeof entry.manifest === 'object' ? entry.manifest : undefined;
-    } finally {
-      await handle.close().catch(() => {});
-    }
-  };
   try {
-    return await withinDeadline(read(), STALL_DEFAULTS.idleMs, () => new Error('stalled'));
+    const bytes = await readOwnFile(entryPath(cache, file), { privateCache: { maxBytes: MAX_ENTRY_BYTES } });
+    if (bytes === undefined) return undefined;
+    const entry = JSON.parse(bytes.toString('utf8')) as Partial<Entry>;
+    const ok = entry.format === FORMAT && entry.code === cache.code && entry.file === file && entry.textSha256 === textDigest(text);
+    return ok && entry.manifest && typeof entry.manifest === 'object' ? entry.manifest : undefined;
   } catch {
-    return undefined; // missing, not ours, a link, corrupt, stalled: parse as always
+    return undefined; // not ours, a link, torn or corrupt (JSON that does not parse), stalled: parse as always
   }
 }
 
@@ -132,8 +119,9 @@ export async function writeParsedManifest(cache: ParsedCache, file: string, text
   const write = async (): Promise<void> => {
     await fs.mkdir(cache.dir, { recursive: true, mode: 0o700 });
     const dir = await fs.lstat(cache.dir);
-    if (!dir.isDirectory() || !ownedPrivately(dir)) return;
-    await writeFileAtomic(entryPath(cache, file), json, 0o600, { realBelow: cache.dir });
+    if (!dir.isDirectory() || !isPrivate(dir)) return;
+    // replaced whole (temp file, rename) but not fsynced: a crash may lose or tear it, a miss either way
+    await writeFileAtomic(entryPath(cache, file), json, 0o600, { realBelow: cache.dir, durable: false });
     await pruneEntries(cache, file);
   };
   try {

@@ -38,9 +38,18 @@ export interface UpdateReport {
 
 type ReportedFile = UpdateReport['artifacts'][number]['files'][number];
 
+/** Installer.skipResult's keys, in its order: what the fast path of reportedFile writes out */
+const SKIP_KEYS = ['artifactId', 'path', 'size', 'sha256', 'action', 'status', 'bytesTransferred', 'resumedFrom'] as const;
+
+/** `r` has exactly SKIP_KEYS, in that order: then the copy below gives what the generic one would (keys, order, values). */
+function hasSkipShape(r: FileResult): boolean {
+  const keys = Object.keys(r);
+  return keys.length === SKIP_KEYS.length && keys.every((k, i) => k === SKIP_KEYS[i]);
+}
+
 /** A file's result as the report shows it: without its artifact id, its error as JSON (the same keys in the same order). */
 export function reportedFile(r: FileResult): ReportedFile {
-  if (r.action === 'skip' && r.error === undefined && r.source === undefined && r.method === undefined && Object.keys(r).length === 8) {
+  if (r.action === 'skip' && hasSkipShape(r)) {
     // a skipped file (Installer.skipResult's shape), written out: rest and spread per file were most of the summary of 20,000 files
     return { path: r.path, size: r.size, sha256: r.sha256, action: r.action, status: r.status, bytesTransferred: r.bytesTransferred, resumedFrom: r.resumedFrom };
   }

@@ -55,12 +55,19 @@ class ProxyChooser extends Agent {
     // slow start, bench case 7). Tunnelled TLS connections are kept in this pool, one per origin
     // like direct ones. Forwarded plain-http requests are not (keepSocketAlive): each must be
     // rewritten for the proxy, which a reused socket skips.
+    // maxSockets stays Infinity (Node's default) for keepSocketAlive's sake: see there.
     super({ keepAlive: true, scheduling: 'lifo' });
     const keep = { keepAlive: true, scheduling: 'lifo' } as const;
     this.direct = secure ? new https.Agent(keep) : new http.Agent(keep);
   }
 
-  /** The sockets this pool holds are proxy connections: tunnels (https) are reused, forwarding ones (http) are not. */
+  /**
+   * The sockets this pool holds are proxy connections: tunnels (https) are reused, forwarding ones (http) are not.
+   * Safe only while maxSockets is Infinity: with a limit, Node queues the requests over it and hands
+   * a freed socket straight to the next one for the same host, asking neither keepSocketAlive nor
+   * connect(), so a queued plain-http request would go out on a forwarding socket without the
+   * proxy's rewrite (test/http-source.test.ts, "forwards concurrent plain http requests").
+   */
   override keepSocketAlive(socket: Duplex): boolean {
     return this.secure && Boolean(super.keepSocketAlive(socket)); // Node's answers whether it kept it (typed void)
   }
