@@ -143,6 +143,31 @@ describe('switching an artifact in', () => {
     expect(await listFiles(path.join(p.hostDir, '.modelmount', 'tmp'))).toEqual([]);
   });
 
+  it('files are switched several at a time: one that fails half-way puts back every file switched, also those under way beside it', async () => {
+    const many = (n: number): TestArtifact[] => [
+      { id: A, files: Array.from({ length: 60 }, (_, i) => ({ path: `shard/${String(i).padStart(2, '0')}.bin`, data: randomBytes(1_000 + i * 10 + n) })) },
+    ];
+    const v1 = many(1);
+    const { s, p } = await setup(v1);
+    expect((await update(p.manifest)).code).toBe(0);
+    const [a] = many(2);
+    for (const f of a!.files) s.setFile(`/${A}/${f.path}`, f.data);
+    const store = await Store.open(p.cacheDir);
+    const hostCache = await StateCache.load(hostStatePath(p.hostDir));
+    const installer = new Installer({ store, hostDir: p.hostDir, sources: [createHttpSource({ name: 'mirror', kind: 'http', base: s.url })], jobs: 4, hostCache });
+    for (const f of a!.files) {
+      const pf: PlannedFile = { artifactId: A, path: f.path, size: f.data.length, sha256: sha256(f.data), action: 'fetch', via: 'http', host: 'changed', reason: 'test' };
+      expect((await installer.installFile(pf)).status).toBe('ok');
+    }
+    // the staged name of file 40 vanishes: its rename fails after files before it (and some after it) were switched
+    const tmpDir = path.join(p.hostDir, '.modelmount', 'tmp');
+    await fs.rm(path.join(tmpDir, (await fs.readdir(tmpDir)).find((n) => n.startsWith('40.bin.'))!));
+    const failure = await installer.finishArtifact(A, true);
+    expect(failure?.path).toBe('shard/40.bin');
+    for (const f of v1[0]!.files) expect(sha256(await fs.readFile(hostFilePath(p.hostDir, A, f.path))), f.path).toBe(sha256(f.data));
+    expect(await listFiles(tmpDir)).toEqual([]);
+  });
+
   it('no staged name stays in .modelmount/tmp, also when a destination already is the staged file', async () => {
     const v1 = version(1);
     const { s, p } = await setup(v1);

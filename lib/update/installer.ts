@@ -7,6 +7,7 @@
 import type { BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { mapLimit } from '../concurrency.ts';
 import { IntegrityError, ModelmountError } from '../errors.ts';
 import { fsyncDir, removeFile } from '../fs-atomic.ts';
 import { hostFilePath } from '../layout.ts';
@@ -44,6 +45,9 @@ export interface InstallerDeps {
   hostCache: StateCache;
   signal?: AbortSignal;
 }
+
+/** files of one artifact looked at, switched, cleaned up at once (each a few syscalls: thread-pool round trips) */
+const SWITCH_IN_FLIGHT = 16;
 
 interface Pending {
   pf: PlannedFile;
@@ -106,8 +110,8 @@ export class Installer {
 
   /**
    * Switch every staged file of `artifactId` into place (`complete`: each of its files was staged),
-   * or discard them all. Resolves with the file whose switch failed (everything switched before it
-   * was put back), or undefined.
+   * or discard them all. Resolves with the file whose switch failed (every file switched was put
+   * back), or undefined.
    */
   async finishArtifact(artifactId: string, complete: boolean): Promise<{ path: string; error: unknown } | undefined> {
     const files = this.pending.get(artifactId) ?? [];
@@ -121,30 +125,44 @@ export class Installer {
     await store.syncNewBlobs();
     const switched: { pf: PlannedFile; backup: string | undefined }[] = [];
     const backups = new Map<Pending, string | undefined>();
-    /** what each destination was before the switch (undefined: nothing) */
     /** the files replaced, as they were: another name of an older blob changes ctime when they go */
     const replaced: BigIntStats[] = [];
     /** staged names gone by their switch: nothing to discard */
     const placed = new Set<Pending>();
-    let current: Pending | undefined;
+    /** the first file whose check or switch failed */
+    let failed: Pending | undefined;
+    const each = (work: (f: Pending) => Promise<void>) =>
+      mapLimit(files, SWITCH_IN_FLIGHT, async (f) => {
+        try {
+          await work(f);
+        } catch (err) {
+          failed ??= f;
+          throw err;
+        }
+      });
     try {
-      // the folders checked real once per switch: the renames below all come after this loop anyway
+      // the folders checked real once per switch: the renames below all come after this
       const checked = new Set<string>();
       for (const f of files) {
-        current = f;
         const dir = path.posix.dirname(`${f.pf.artifactId}/${f.pf.path}`);
-        if (!checked.has(dir)) {
-          await ensureRealDir(hostDir, dir);
-          checked.add(dir);
-        }
+        if (checked.has(dir)) continue;
+        failed = f;
+        await ensureRealDir(hostDir, dir);
+        checked.add(dir);
+      }
+      failed = undefined;
+      // every destination looked at (and kept reachable) before any file is switched
+      await each(async (f) => {
         const old = await fs.lstat(f.staged.dest, { bigint: true }).catch(() => undefined);
-        if (old?.isDirectory()) throw folderInTheWay(f.staged.dest); // before any file is switched
+        if (old?.isDirectory()) throw folderInTheWay(f.staged.dest);
         if (old?.isFile() && old.nlink > 1n) replaced.push(old);
         backups.set(f, await backupDest(hostDir, f.staged.dest, old));
-      }
-      for (const f of files) {
-        current = f;
-        await this.oneLinkAtATime(f.pf.sha256, async () => {
+      });
+      // Switched SWITCH_IN_FLIGHT at a time (one after another, 20,000 files took seconds of
+      // round trips after the last byte); a failure starts no more and waits for those under way,
+      // so `switched` is complete when it is rolled back.
+      await each((f) =>
+        this.oneLinkAtATime(f.pf.sha256, async () => {
           // renaming moves the staged inode's ctime: carry its entries over once more
           const before = await fs.lstat(f.staged.tmp, { bigint: true }).catch(() => undefined);
           // rename() leaves the staged name when the destination already is that inode, which
@@ -158,25 +176,26 @@ export class Installer {
             hostCache.relinked(before, st);
           }
           hostCache.record(cacheKey(f.pf.artifactId, f.pf.path), st, f.pf.sha256);
-        });
-      }
-      current = undefined;
+        }),
+      );
     } catch (error) {
       // put the previous version back, newest switch first
       for (const s of switched.reverse()) {
         await restoreBackup(hostFilePath(hostDir, s.pf.artifactId, s.pf.path), s.backup);
         hostCache.forget(cacheKey(s.pf.artifactId, s.pf.path));
       }
-      return { path: current?.pf.path ?? files[0]?.pf.path ?? '', error };
+      return { path: failed?.pf.path ?? files[0]?.pf.path ?? '', error };
     } finally {
       await discardStaged(files.filter((f) => !placed.has(f)).map((f) => f.staged));
-      for (const backup of backups.values()) if (backup) await removeFile(backup).catch(() => {});
+      await mapLimit([...backups.values()], SWITCH_IN_FLIGHT, async (backup) => {
+        if (backup) await removeFile(backup).catch(() => {});
+      });
       if (replaced.length) {
         const live = await Promise.all(files.map((f) => fs.lstat(f.staged.dest, { bigint: true }).catch(() => undefined)));
         const stale = replaced.filter((r) => !live.some((l) => l && l.dev === r.dev && l.ino === r.ino));
         if (stale.length) await carryOverRelinked(stale, [await store.cacheWithPaths(), { cache: hostCache, pathOf: (key) => hostKeyPath(hostDir, key) }]);
       }
-      for (const dir of new Set(files.map((f) => path.dirname(f.staged.dest)))) await fsyncDir(dir);
+      await mapLimit([...new Set(files.map((f) => path.dirname(f.staged.dest)))], SWITCH_IN_FLIGHT, fsyncDir);
     }
     return undefined;
   }
