@@ -156,7 +156,7 @@ describe('switching an artifact in', () => {
     const hostCache = await StateCache.load(hostStatePath(p.hostDir));
     const installer = new Installer({ store, hostDir: p.hostDir, sources: [createHttpSource({ name: 'mirror', kind: 'http', base: s.url })], jobs: 4, hostCache });
     for (const f of a!.files) {
-      const pf: PlannedFile = { artifactId: A, path: f.path, size: f.data.length, sha256: sha256(f.data), action: 'fetch', via: 'http', host: 'changed', reason: 'test' };
+      const pf: PlannedFile = { artifactId: A, path: f.path, size: f.data.length, sha256: sha256(f.data), action: 'fetch', via: 'http', host: 'modified', reason: 'test' };
       expect((await installer.installFile(pf)).status).toBe('ok');
     }
     // the staged name of file 40 vanishes: its rename fails after files before it (and some after it) were switched
