@@ -87,6 +87,24 @@ describe('checkHostFiles with many files (the worker settles what the cache vouc
     expect(cache2.lookup(cacheKey('a', 'f3'), st)).toBe(sha('file 9999x'));
   });
 
+  it('an artifact folder gone since the cache was written: every file missing, settled by the worker', async () => {
+    const host = await tempDir();
+    const n = STAT_WORKER_MIN + 1;
+    await fs.mkdir(path.join(host, 'a'), { recursive: true });
+    const files = [];
+    for (let i = 0; i < n; i++) {
+      await fs.writeFile(path.join(host, 'a', `f${i}`), `body ${i}`);
+      files.push({ path: `f${i}`, size: `body ${i}`.length, sha256: sha(`body ${i}`) });
+    }
+    const artifacts = [{ id: 'a', files }] as unknown as Artifact[];
+    const cache = await StateCache.loadHost(host);
+    await checkHostFiles(host, artifacts, cache, { jobs: 2 });
+    await cache.save();
+    await fs.rename(path.join(host, 'a'), path.join(host, 'gone'));
+    const after = await checkHostFiles(host, artifacts, await StateCache.loadHost(host), { jobs: 2 });
+    expect(after.map((c) => c.status)).toEqual(files.map(() => 'missing'));
+  });
+
   it('a cache entry that says other bytes than the manifest wants is "modified"', async () => {
     const host = await tempDir();
     await fs.mkdir(path.join(host, 'a'), { recursive: true });

@@ -98,8 +98,8 @@ export async function checkHostFiles(hostDir: string, artifacts: Artifact[], cac
     }
     return p;
   };
-  const present = await mapLimit(artifacts, opts.jobs ?? 2, (a) => folderThere(artifactDir(hostDir, a.id)));
-  const work = artifacts.flatMap((a, i) => a.files.map((f) => ({ id: a.id, f, present: present[i] })));
+  const work = artifacts.flatMap((a) => a.files.map((f) => ({ id: a.id, f })));
+  // the worker settles a missing file (or folder) itself: folders are looked at only for the rest
   const settled = await settleFromCache(hostDir, work, cache, opts);
   // `jobs` bounds the hashing; the lstat that settles most files from the state cache runs with
   // more in flight: one at a time per job, 20,000 files waited on 20,000 thread-pool round trips.
@@ -116,8 +116,8 @@ export async function checkHostFiles(hostDir: string, artifacts: Artifact[], cac
     }
   }
   await mapLimit(rest, Math.max(jobs, STAT_JOBS), async (i) => {
-    const { id, f, present: there } = work[i]!;
-    const check: FileCheck = there
+    const { id, f } = work[i]!;
+    const check: FileCheck = (await folderThere(artifactDir(hostDir, id)))
       ? await checkHostFile(hostDir, id, f, cache, { ...opts, hashSlots })
       : { artifactId: id, path: f.path, hostPath: hostFilePath(hostDir, id, f.path), expected: f, status: 'missing' };
     checks[i] = check;
@@ -133,7 +133,7 @@ export async function checkHostFiles(hostDir: string, artifacts: Artifact[], cac
  */
 async function settleFromCache(
   hostDir: string,
-  work: readonly { id: string; f: FileEntry; present: boolean | undefined }[],
+  work: readonly { id: string; f: FileEntry }[],
   cache: StateCache,
   opts: VerifyOptions,
 ): Promise<(FileCheck | undefined)[] | undefined> {
@@ -143,8 +143,7 @@ async function settleFromCache(
   const index: number[] = [];
   const dirs = new Map<string, string>();
   for (let i = 0; i < work.length; i++) {
-    const { id, f, present } = work[i]!;
-    if (!present) continue;
+    const { id, f } = work[i]!;
     let dir = dirs.get(id);
     if (dir === undefined) dirs.set(id, (dir = artifactDir(hostDir, id)));
     const key = cacheKey(id, f.path);
