@@ -6,36 +6,20 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, renameSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AllSourcesFailedError, ExitCode, IntegrityError } from '../lib/errors.ts';
 import { blobPath, storeTmpDir } from '../lib/layout.ts';
 import type { FileEntry } from '../lib/manifest/schema.ts';
 import { createFileSource } from '../lib/sources/file.ts';
-import { createHttpSource } from '../lib/sources/http/source.ts';
 import type { Source } from '../lib/sources/types.ts';
 import { fetchBlob } from '../lib/store/fetch-blob.ts';
 import { RANGED_MIN_SIZE } from '../lib/store/fetch-ranges.ts';
 import { Store } from '../lib/store/store.ts';
 import { sha256, tempDir } from './helpers/cli.ts';
-import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
+import { fastHttp, useFaultServers } from './helpers/fetch-servers.ts';
 
-const servers: FaultServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-async function server(files: Record<string, Buffer>): Promise<FaultServer> {
-  const s = await startFaultServer({ files });
-  servers.push(s);
-  return s;
-}
-
-function http(s: FaultServer, name = 'mirror'): Source {
-  return createHttpSource(
-    { name, kind: 'http', base: s.url },
-    { timeouts: { idleMs: 2000, connectMs: 2000, stallWindowMs: 2000 }, retry: { limit: 2, baseDelayMs: 20, maxDelayMs: 1500 } },
-  );
-}
+const server = useFaultServers();
+const http = fastHttp;
 
 const P = '/student/v0_ja/model.safetensors';
 const data = randomBytes(256 * 1024 + 123);

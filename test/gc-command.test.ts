@@ -171,6 +171,10 @@ describe('gc', () => {
     await fs.writeFile(fresh, randomBytes(500));
     const old = new Date(Date.now() - DAY - 60_000);
     await fs.utimes(stale, old, old);
+    // a small blob's sealed bytes left by a crash between their write and their link into the store
+    const sealed = path.join(tmp, `${'c'.repeat(64)}.otherhost.3.ghi.sealed`);
+    await fs.writeFile(sealed, randomBytes(300));
+    await fs.utimes(sealed, old, old);
     const hostTmp = path.join(p.hostDir, '.modelmount/tmp');
     await fs.mkdir(hostTmp, { recursive: true });
     // left by a process of this host that is gone (a child that has exited): removed
@@ -183,7 +187,7 @@ describe('gc', () => {
     const r = await gc([p.manifest, p.otherManifest, p.oldManifest]);
     expect(r.code).toBe(0);
     expect(r.report.removals.map((x) => `${x.kind} ${path.basename(x.path)}`).sort()).toEqual(
-      [`partial ${path.basename(stale)}`, `tmp ${leftover}`].sort(),
+      [`partial ${path.basename(stale)}`, `partial ${path.basename(sealed)}`, `tmp ${leftover}`].sort(),
     );
     await fs.stat(fresh);
     expect(await listFiles(hostTmp)).toEqual([foreign]);

@@ -16,6 +16,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { finished, type Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { hashPool, type HashFollower } from '../verify/hash-pool.ts';
+import type { ChunkSink, SinkWriter } from './blob-sink.ts';
 
 /** bytes gathered before one writev */
 export const WRITE_BATCH = 1024 * 1024;
@@ -29,7 +30,7 @@ const MAX_QUEUED = 4 * WRITE_BATCH;
  */
 export const WRITEBACK_STEP = 64 * 1024 * 1024;
 
-export class BlobWriter {
+export class BlobWriter implements SinkWriter {
   /** bytes accepted so far, resumed prefix included: the file's length once everything is written */
   pos: number;
   private written: number;
@@ -238,7 +239,7 @@ function afterWritten(bufs: Buffer[], n: number): Buffer[] {
  */
 export function pipeToWriter(
   stream: Readable,
-  writer: BlobWriter,
+  writer: ChunkSink,
   hooks: { check?: (chunk: Buffer) => void; onChunk?: (chunk: Buffer) => void } = {},
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {

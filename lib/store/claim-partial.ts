@@ -21,6 +21,12 @@ export const VALIDATOR_SUFFIX = '.validator';
  * Unreadable or garbled: nothing of the partial is trusted.
  */
 export const PREFIX_SUFFIX = '.prefix';
+/**
+ * `<sha>.<host>.<pid>.<random>.sealed`: a small blob's verified bytes (lib/store/memory-blob.ts),
+ * written, fsynced and read-only, between their write and their link into the store. Never resumed;
+ * one left by a crash is removed by gc.
+ */
+export const SEALED_SUFFIX = '.sealed';
 
 /**
  * May we take over this partial? Ours (this process) or a dead process's on this
@@ -78,6 +84,11 @@ async function partialsOf(tmpDir: string, sha: string, listing: TmpListing | und
   } catch {
     return undefined;
   }
+}
+
+/** Is there a partial of `sha` in `tmpDir` (abandoned or not)? From the run's listing, else one readdir. */
+export async function hasPartials(tmpDir: string, sha: string, listing?: TmpListing): Promise<boolean> {
+  return Boolean((await partialsOf(tmpDir, sha, listing))?.length);
 }
 
 /**

@@ -1,7 +1,9 @@
 /**
  * Get one blob into the content-addressed store from the first source that
- * delivers the right bytes. One pass: every chunk is hashed and written as it
- * arrives; a blob is renamed into the store only after size and sha256 match.
+ * delivers the right bytes. One pass: every chunk is hashed as it arrives and kept
+ * in a sink (lib/store/blob-sink.ts): written to a partial file at once, or, for a
+ * small blob, in memory until verified. A blob gets its store name only after size
+ * and sha256 match and its bytes are fsynced.
  *
  * Resume: an interrupted transfer leaves a partial (lib/store/partial.ts); the
  * next attempt re-hashes its bytes and asks the source for the rest. A source
@@ -21,6 +23,8 @@ import { formatBytes } from '../format.ts';
 import { pipeToWriter } from './blob-writer.ts';
 import { fetchRanges, RANGED_MIN_SIZE } from './fetch-ranges.ts';
 import { type TmpListing } from './claim-partial.ts';
+import type { BlobSink } from './blob-sink.ts';
+import { openSink } from './memory-blob.ts';
 import { PartialBlob } from './partial.ts';
 import { moveIntoStore, prepareStoreTmp } from './place-blob.ts';
 import { ReopenBudget, type ReopenOptions } from './reopen-budget.ts';
@@ -81,7 +85,8 @@ interface Fetch {
   file: FileEntry;
   label: string;
   tmpDir: string;
-  partial: PartialBlob;
+  /** where the bytes go until verified: memory (small blobs) or a partial file */
+  partial: BlobSink;
   transferred: number;
   attempts: SourceAttempt[];
   integrityFailure?: IntegrityError;
@@ -108,7 +113,7 @@ interface SourceRun {
 export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult> {
   const { file } = opts;
   const tmpDir = await prepareStoreTmp(opts.cacheDir);
-  const partial = await PartialBlob.claim(tmpDir, file.sha256, opts.partialMinAgeMs ?? 60_000, opts.tmpListing);
+  const partial = await openSink(tmpDir, file, { ...opts, rangedMinSize: opts.rangedMinSize ?? RANGED_MIN_SIZE });
   const f: Fetch = { opts, file, label: `${opts.artifactId}/${file.path}`, tmpDir, partial, transferred: 0, attempts: [] };
   try {
     await partial.load(file.size);
@@ -140,7 +145,7 @@ async function fetchFrom(f: Fetch, source: Source): Promise<FetchBlobResult | un
     source,
     reopens: new ReopenBudget(opts),
     restartedForMismatch: false,
-    rangedTried: !(source.ranges && opts.extraConnection && file.size >= (opts.rangedMinSize ?? RANGED_MIN_SIZE)),
+    rangedTried: !(f.partial instanceof PartialBlob && source.ranges && opts.extraConnection && file.size >= (opts.rangedMinSize ?? RANGED_MIN_SIZE)),
   };
   for (;;) {
     opts.signal?.throwIfAborted();
@@ -156,9 +161,9 @@ async function trySource(f: Fetch, run: SourceRun): Promise<Step> {
   const { file, partial } = f;
   const before = partial.pos;
   try {
-    if (!run.rangedTried && partial.pos < file.size) {
+    if (!run.rangedTried && partial instanceof PartialBlob && partial.pos < file.size) {
       run.rangedTried = true;
-      await fetchInPieces(f, run.source);
+      await fetchInPieces(f, partial, run.source);
     }
     if (partial.pos < file.size || file.size === 0) await fetchStream(f, run.source);
     if (partial.pos < file.size) throw new SourceError('ESHORT', `connection ended after ${partial.pos} of ${file.size} bytes`);
@@ -210,14 +215,9 @@ async function verifyAndPlace(f: Fetch, run: SourceRun): Promise<Step> {
   }
   // Verified: make it durable and move it into the store.
   opts.onVerified?.();
-  await partial.handle.sync();
-  if (!(await partial.stillOurs(file.size))) {
-    await partial.startFresh(file.sha256);
-    return { kind: 'again' };
-  }
-  await partial.closeFiles();
-  partial.worthKeeping = false;
-  const blob = await moveIntoStore(partial.file, opts.cacheDir, file, f.label, opts.signal, opts.deferDirSync);
+  const sealed = await partial.seal(file.sha256);
+  if (sealed === undefined) return { kind: 'again' }; // lost to another process: from byte 0
+  const blob = await moveIntoStore(sealed, opts.cacheDir, file, f.label, opts.signal, opts.deferDirSync);
   partial.moved = true;
   return { kind: 'done', result: { blob, source: source.name, transferred: f.transferred, resumedFrom: partial.resumedFrom } };
 }
@@ -273,8 +273,8 @@ async function fetchStream(f: Fetch, source: Source): Promise<void> {
 }
 
 /** The rest of a large file from `source` in pieces over several connections; what it leaves is resumed with one. */
-async function fetchInPieces(f: Fetch, source: Source): Promise<void> {
-  const { file, partial, opts } = f;
+async function fetchInPieces(f: Fetch, partial: PartialBlob, source: Source): Promise<void> {
+  const { file, opts } = f;
   const w = partial.writer!;
   const validator = partial.validatorFor(source.name);
   // a prefix whose origin no validator describes: pieces could not be checked against it

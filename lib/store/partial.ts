@@ -15,7 +15,8 @@ import { removeFile } from '../fs-atomic.ts';
 import { readOwnFile } from '../fs-safe.ts';
 import { taggedName } from '../owner.ts';
 import { claimName, PARTIAL_SUFFIX, PREFIX_SUFFIX, VALIDATOR_SUFFIX, type TmpListing } from './claim-partial.ts';
-import { BlobWriter } from './blob-writer.ts';
+import { BlobSink, type SavedValidator } from './blob-sink.ts';
+import { BlobWriter, writeAllAt } from './blob-writer.ts';
 
 /**
  * Below this size a validator record is written only when the partial is kept (close), not at the
@@ -28,28 +29,8 @@ const PARTIAL_HEARTBEAT_MS = 10_000;
 /** written without following a link, and without blocking on a FIFO in the way */
 const RECORD_FLAGS = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
 
-export interface SavedValidator {
-  source: string;
-  validator: string;
-}
-
-export class PartialBlob {
-  /** the valid bytes from 0 are hashed as they are written; undefined until load() */
+export class PartialBlob extends BlobSink {
   writer: BlobWriter | undefined;
-  /** where the partial's bytes came from, sent back as If-Range on every resume */
-  saved: SavedValidator | undefined;
-  /**
-   * Did the bytes come from more than one response (an earlier run's prefix, or a resume in this
-   * run)? Then a mismatch may be the splice's fault (the file changed on the server between the
-   * responses, a stale mirror answered first): worth one download from byte 0.
-   */
-  spliced = false;
-  /** bytes reused from an earlier partial (re-hashed) */
-  resumedFrom = 0;
-  /** removed on close() unless it holds bytes worth resuming */
-  worthKeeping = true;
-  /** the partial's name is gone (moved into the store): close() has nothing to remove */
-  moved = false;
   /**
    * Records that may exist next to the partial: a claimed one may have both; a fresh one has none
    * until one is written, so nothing is read or removed for it (each miss was a failed syscall).
@@ -65,6 +46,7 @@ export class PartialBlob {
     public handle: fs.FileHandle,
     private readonly listing: TmpListing | undefined,
   ) {
+    super();
     this.heartbeat = setInterval(() => {
       const now = new Date();
       this.handle.utimes(now, now).catch(() => {});
@@ -83,6 +65,29 @@ export class PartialBlob {
     return partial;
   }
 
+  /**
+   * Leave `len` bytes received elsewhere (lib/store/memory-blob.ts) as a fresh partial of `sha`
+   * for a later resume, with their validator. Never throws: a partial is only a head start.
+   */
+  static async keep(tmpDir: string, sha: string, bytes: Buffer[], len: number, saved: SavedValidator | undefined, listing?: TmpListing): Promise<void> {
+    const file = path.join(tmpDir, taggedName(sha, PARTIAL_SUFFIX));
+    let handle: fs.FileHandle;
+    try {
+      handle = await openPartial(tmpDir, file, fsc.O_EXCL);
+    } catch {
+      return;
+    }
+    listing?.add(path.basename(file));
+    try {
+      await writeAllAt(handle.fd, bytes, len, 0);
+    } catch {
+      // what was written is a valid prefix (re-hashed on resume), or nothing
+    } finally {
+      await handle.close().catch(() => {});
+    }
+    if (saved) await writeRecord(file + VALIDATOR_SUFFIX, `${JSON.stringify(saved)}\n`);
+  }
+
   /** Take what the partial holds: only its recorded prefix after a fetch in pieces, re-hashed, and its validator. */
   async load(limit: number): Promise<void> {
     this.small = limit < EAGER_RECORD_MIN_SIZE;
@@ -95,22 +100,6 @@ export class PartialBlob {
     this.resumedFrom = this.writer.pos;
     this.spliced = this.resumedFrom > 0;
     this.saved = this.resumedFrom > 0 ? await this.readValidator() : undefined;
-  }
-
-  /** bytes of the file present from 0 */
-  get pos(): number {
-    return this.writer!.pos;
-  }
-
-  /** Start the file over from byte 0. */
-  async restart(): Promise<void> {
-    await this.writer!.reset();
-    this.spliced = false;
-  }
-
-  /** The validator to send to `source` with a resume: only one it gave for the bytes we hold. */
-  validatorFor(source: string): string | undefined {
-    return this.pos > 0 && this.saved?.source === source ? this.saved.validator : undefined;
   }
 
   private small = false;
@@ -142,8 +131,26 @@ export class PartialBlob {
     this.mayHave.prefix = false;
   }
 
+  /** See BlobSink.seal: fsync, check the name is still ours, 0444, close. */
+  async seal(sha: string): Promise<string | undefined> {
+    const size = this.pos;
+    await this.handle.sync();
+    if (!(await this.stillOurs(size))) {
+      await this.startFresh(sha);
+      return undefined;
+    }
+    try {
+      await this.handle.chmod(0o444);
+    } catch (err) {
+      throw toDiskError(err, `making ${this.file} read-only`) ?? err;
+    }
+    await this.closeFiles();
+    this.worthKeeping = false;
+    return this.file;
+  }
+
   /** Is the open file still the one at our name, with exactly `size` bytes? */
-  async stillOurs(size: number): Promise<boolean> {
+  private async stillOurs(size: number): Promise<boolean> {
     try {
       // the open file's identity is the writer's (fstat at open); the name's size is the file's
       const mine = this.writer!.file;
@@ -158,7 +165,7 @@ export class PartialBlob {
    * Another process took our partial for abandoned (this one stalled past the minimum age) and
    * claimed it: its bytes are no longer ours to vouch for. Go on in a fresh partial from byte 0.
    */
-  async startFresh(sha: string): Promise<void> {
+  private async startFresh(sha: string): Promise<void> {
     await this.writer?.close();
     await this.handle.close().catch(() => {});
     this.file = path.join(this.tmpDir, taggedName(sha, PARTIAL_SUFFIX));
@@ -170,7 +177,7 @@ export class PartialBlob {
   }
 
   /** Wait for the writer (a write may still be in flight on this descriptor), then close the file. */
-  async closeFiles(): Promise<void> {
+  private async closeFiles(): Promise<void> {
     await this.writer?.close();
     await this.handle.close();
   }

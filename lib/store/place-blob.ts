@@ -24,7 +24,7 @@ export async function prepareStoreTmp(cacheDir: string): Promise<string> {
 }
 
 /**
- * Make the verified, fsynced, closed file `partial` the store's blob of `file`, durably. Returns the
+ * Make the verified, fsynced, read-only (0444), closed file `partial` (BlobSink.seal) the store's blob of `file`, durably. Returns the
  * blob's path. `deferDirSync`: the caller fsyncs the blob's folder later, once for many blobs
  * (lib/store/store.ts: before an artifact is switched in and before the run ends); else here.
  */
@@ -33,7 +33,6 @@ export async function moveIntoStore(
 ): Promise<string> {
   const dest = blobPath(cacheDir, file.sha256);
   try {
-    await fs.chmod(partial, 0o444);
     // never through a link at <cache>/sha256 or its shard folders
     await ensureRealDir(cacheDir, path.relative(cacheDir, path.dirname(dest)).split(path.sep).join('/'));
     await placeBlob(partial, dest, file, signal);

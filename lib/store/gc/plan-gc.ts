@@ -20,6 +20,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { refuseLinksBelow } from '../../fs-safe.ts';
 import { metaDir, storeTmpDir } from '../../layout.ts';
+import { SEALED_SUFFIX } from '../claim-partial.ts';
 import { FOREIGN_TMP_MAX_AGE_MS, hostTempOwner } from '../materialise.ts';
 import { planHost } from './plan-host.ts';
 import { readDir } from './read-dir.ts';
@@ -91,7 +92,7 @@ export async function planGc(input: GcInput): Promise<GcPlan> {
         } else await add({ kind: 'blob', path: p, sha256: e.name, root: store });
       }
     }
-    await oldFiles(storeTmpDir(store), (n) => n.endsWith('.partial') || n.endsWith('.partial.validator') || n.endsWith('.partial.prefix'), PARTIAL_MAX_AGE_MS, store, 'partial');
+    await oldFiles(storeTmpDir(store), (n) => n.endsWith('.partial') || n.endsWith('.partial.validator') || n.endsWith('.partial.prefix') || n.endsWith(SEALED_SUFFIX), PARTIAL_MAX_AGE_MS, store, 'partial');
     await oldFiles(store, (n) => n.endsWith('.tmp') || lockLeftover(n), LEFTOVER_MAX_AGE_MS, store, 'tmp');
   }
 

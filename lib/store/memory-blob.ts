@@ -1,0 +1,133 @@
+/**
+ * A small blob received into memory (lib/store/blob-sink.ts): hashed as its chunks arrive, and
+ * written to disk once, after its sha256 matched, in a fresh file created read-only, fsynced,
+ * closed, then linked into the store (lib/store/place-blob.ts). A partial file on disk cost a
+ * dozen file operations per blob (create, fstat, write, read back for the hash, fsync, lstat,
+ * chmod, …), each a trip through libuv's thread pool: with 20,000 files of a few KiB that,
+ * not the bytes, was the work (issue 15).
+ *
+ * Interrupted (all sources failed, abort), the bytes that arrived are left as an ordinary partial
+ * (PartialBlob.keep) so a later run resumes them; a blob with an abandoned partial to resume is
+ * fetched in that partial instead (openSink).
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { constants as fsc } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { toDiskError } from '../errors.ts';
+import type { FileEntry } from '../manifest/schema.ts';
+import { removeFile } from '../fs-atomic.ts';
+import { taggedName } from '../owner.ts';
+import { INLINE_HASH_BELOW } from '../verify/hash-pool.ts';
+import { BlobSink, type SavedValidator, type SinkWriter } from './blob-sink.ts';
+import { writeAllAt } from './blob-writer.ts';
+import { hasPartials, SEALED_SUFFIX, type TmpListing } from './claim-partial.ts';
+import { PartialBlob } from './partial.ts';
+
+/**
+ * Blobs below this size are received into memory: the size below which the hash was already
+ * computed on the receiving thread from one read back (lib/verify/hash-pool.ts). With at most
+ * `--jobs` transfers at a time, that is at most jobs × 256 KiB of memory.
+ */
+export const MEMORY_BLOB_MAX = INLINE_HASH_BELOW;
+
+/**
+ * Where a fetch of `file` puts its bytes: memory for a small blob with no partial to resume and
+ * never fetched in pieces (below `rangedMinSize`), else a partial file (claimed, or fresh).
+ */
+export async function openSink(
+  tmpDir: string, file: FileEntry, opts: { rangedMinSize: number; partialMinAgeMs?: number; tmpListing?: TmpListing },
+): Promise<BlobSink> {
+  if (file.size < Math.min(MEMORY_BLOB_MAX, opts.rangedMinSize) && !(await hasPartials(tmpDir, file.sha256, opts.tmpListing))) {
+    return new MemoryBlob(tmpDir, file.sha256, opts.tmpListing);
+  }
+  return PartialBlob.claim(tmpDir, file.sha256, opts.partialMinAgeMs ?? 60_000, opts.tmpListing);
+}
+
+/** created read-only (no chmod afterwards), never through a link, never an existing file */
+const SEALED_FLAGS = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
+/** a umask that takes read permission from 0444 (rare): then chmod as a partial does */
+let umaskTakesRead: boolean | undefined;
+
+class MemoryWriter implements SinkWriter {
+  pos = 0;
+  chunks: Buffer[] = [];
+  private hash: Hash = createHash('sha256');
+
+  push(chunk: Buffer): boolean {
+    this.hash.update(chunk);
+    this.chunks.push(chunk);
+    this.pos += chunk.length;
+    return true;
+  }
+
+  async ready(): Promise<void> {}
+
+  async flush(): Promise<void> {}
+
+  async reset(): Promise<void> {
+    this.chunks = [];
+    this.pos = 0;
+    this.hash = createHash('sha256');
+  }
+
+  async digest(): Promise<string> {
+    return this.hash.copy().digest('hex');
+  }
+
+  async close(): Promise<void> {}
+}
+
+export class MemoryBlob extends BlobSink {
+  readonly writer = new MemoryWriter();
+  /** the sealed file in <cache>/tmp, once written */
+  private sealed: string | undefined;
+
+  constructor(
+    private readonly tmpDir: string,
+    private readonly sha: string,
+    private readonly listing?: TmpListing,
+  ) {
+    super();
+  }
+
+  /** nothing to take: a blob with a partial to resume is not fetched in memory */
+  async load(): Promise<void> {}
+
+  async recordValidator(next: SavedValidator | undefined): Promise<void> {
+    this.saved = next;
+  }
+
+  /** See BlobSink.seal: the bytes written once, fsynced, before anything gives them a name in the store. */
+  async seal(sha: string): Promise<string> {
+    const file = path.join(this.tmpDir, taggedName(sha, SEALED_SUFFIX));
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(file, SEALED_FLAGS, 0o444);
+    } catch (err) {
+      throw toDiskError(err, `creating a temporary file in ${this.tmpDir}`) ?? err;
+    }
+    this.sealed = file;
+    this.worthKeeping = false;
+    try {
+      await writeAllAt(handle.fd, this.writer.chunks, this.writer.pos, 0);
+      if ((umaskTakesRead ??= (process.umask() & 0o444) !== 0)) await handle.chmod(0o444);
+      await handle.sync();
+    } catch (err) {
+      throw toDiskError(err, `writing ${file}`) ?? err;
+    } finally {
+      await handle.close().catch(() => {});
+    }
+    return file;
+  }
+
+  async close(): Promise<void> {
+    const { chunks, pos } = this.writer;
+    this.writer.chunks = [];
+    if (this.sealed !== undefined) {
+      if (!this.moved) await removeFile(this.sealed).catch(() => {});
+    } else if (this.worthKeeping && pos > 0) {
+      await PartialBlob.keep(this.tmpDir, this.sha, chunks, pos, this.saved, this.listing);
+    }
+  }
+}
