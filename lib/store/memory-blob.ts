@@ -26,8 +26,10 @@ import { PartialBlob } from './partial.ts';
 
 /**
  * Blobs below this size are received into memory: the size below which the hash was already
- * computed on the receiving thread from one read back (lib/verify/hash-pool.ts). With at most
- * `--jobs` transfers at a time, that is at most jobs × 256 KiB of memory.
+ * computed on the receiving thread from one read back (lib/verify/hash-pool.ts). A blob is held
+ * from its first byte until its sealed file is written; a transfer slot is freed once it verified
+ * (onVerified), so the bound is the files in flight (64 per artifact, lib/update/install-tasks.ts):
+ * at most 16 MiB per artifact.
  */
 export const MEMORY_BLOB_MAX = INLINE_HASH_BELOW;
 
