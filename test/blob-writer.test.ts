@@ -21,11 +21,11 @@ async function openFile(): Promise<{ file: string; handle: fs.FileHandle }> {
 describe('BlobWriter background writeback', () => {
   it('flushes every writebackStep bytes while writing; bytes and sha256 are those pushed', async () => {
     const { file, handle } = await openFile();
+    // counted, not run: a real flush under load can span the whole write (one at a time), which
+    // would make the count depend on the machine
     let syncs = 0;
-    const datasync = handle.datasync.bind(handle);
     handle.datasync = async () => {
       syncs++;
-      await datasync();
     };
     const data = randomBytes(5 * STEP + 12345);
     const w = await BlobWriter.open(handle, data.length, { writebackStep: STEP });
@@ -35,7 +35,7 @@ describe('BlobWriter background writeback', () => {
     expect(await w.digest()).toBe(createHash('sha256').update(data).digest('hex'));
     await w.close();
     await handle.close();
-    expect(syncs).toBeGreaterThanOrEqual(2);
+    expect(syncs).toBeGreaterThanOrEqual(4); // at 2, 4, 6, 8 and 10 MiB written
     expect((await fs.readFile(file)).equals(data)).toBe(true);
   });
 
