@@ -56,4 +56,16 @@ describe('BlobWriter background writeback', () => {
     await w.close();
     await handle.close();
   });
+
+  it('a background flush that fails after the last write: digest() passes, sync() reports it (the blob never gets a name)', async () => {
+    const { handle } = await openFile();
+    handle.datasync = () => new Promise((_, reject) => setTimeout(() => reject(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })), 50));
+    const data = randomBytes(STEP + 1);
+    const w = await BlobWriter.open(handle, data.length, { writebackStep: STEP });
+    w.push(data);
+    expect(await w.digest()).toBe(createHash('sha256').update(data).digest('hex'));
+    await expect(w.sync()).rejects.toMatchObject({ code: 'EIO' });
+    await w.close();
+    await handle.close();
+  });
 });

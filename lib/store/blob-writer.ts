@@ -130,6 +130,18 @@ export class BlobWriter implements SinkWriter {
     return d.sha256;
   }
 
+  /**
+   * Everything pushed on disk for good: written, the background flush under way ended, fsynced.
+   * Throws the first write or flush error — also one a background flush took from the descriptor
+   * after the last write, which the final fsync would no longer report.
+   */
+  async sync(): Promise<void> {
+    await this.flush();
+    await this.syncing;
+    if (this.failure) throw this.failure;
+    await this.handle.sync();
+  }
+
   /** Wait until no write is in flight; drop what is queued. Never throws. Call before closing the file. */
   async close(): Promise<void> {
     this.batch = [];

@@ -10,7 +10,7 @@
 import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { toDiskError } from '../errors.ts';
+import { DiskError, nodeErrorCode, toDiskError } from '../errors.ts';
 import { removeFile } from '../fs-atomic.ts';
 import { readOwnFile } from '../fs-safe.ts';
 import { taggedName } from '../owner.ts';
@@ -131,10 +131,20 @@ export class PartialBlob extends BlobSink {
     this.mayHave.prefix = false;
   }
 
-  /** See BlobSink.seal: fsync, check the name is still ours, 0444, close. */
+  /** See BlobSink.seal: fsync (after any background flush, whose error counts), check the name is still ours, 0444, close. */
   async seal(sha: string): Promise<string | undefined> {
     const size = this.pos;
-    await this.handle.sync();
+    try {
+      await this.writer!.sync();
+    } catch (err) {
+      throw (
+        toDiskError(err, `writing ${this.file} to disk`) ??
+        new DiskError(`Writing ${this.file} to disk failed (${nodeErrorCode(err)}).`, {
+          cause: err,
+          hint: 'The disk reported an error (see `dmesg`); nothing unverified entered the store. Check the disk, then run again.',
+        })
+      );
+    }
     if (!(await this.stillOurs(size))) {
       await this.startFresh(sha);
       return undefined;
