@@ -164,6 +164,7 @@ describe('switching an artifact in', () => {
     await fs.rm(path.join(tmpDir, (await fs.readdir(tmpDir)).find((n) => n.startsWith('40.bin.'))!));
     const failure = await installer.finishArtifact(A, true);
     expect(failure?.path).toBe('shard/40.bin');
+    expect(String((failure?.error as Error).message)).toContain('40.bin'); // the failing file's own error
     for (const f of v1[0]!.files) expect(sha256(await fs.readFile(hostFilePath(p.hostDir, A, f.path))), f.path).toBe(sha256(f.data));
     expect(await listFiles(tmpDir)).toEqual([]);
   });

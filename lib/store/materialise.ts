@@ -209,7 +209,7 @@ export function folderInTheWay(dest: string): DiskError {
  * half. When the destination already is the staged inode (another run may have made it so at any
  * moment), rename() does nothing: the staged name is removed after it, always.
  */
-export async function placeStaged(staged: StagedFile): Promise<void> {
+export async function placeStaged(staged: StagedFile, onRenamed?: () => void): Promise<void> {
   try {
     await fs.rename(staged.tmp, staged.dest);
   } catch (err) {
@@ -217,6 +217,8 @@ export async function placeStaged(staged: StagedFile): Promise<void> {
     if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') throw folderInTheWay(staged.dest);
     throw toDiskError(err, `installing ${staged.dest}`) ?? notRealDir(staged.dest, err);
   }
+  // the destination changed: a caller that puts things back must know it even if the rest fails
+  onRenamed?.();
   await removeFile(staged.tmp);
 }
 
@@ -241,10 +243,13 @@ export async function backupDest(hostDir: string, dest: string, st: { isFile(): 
   }
 }
 
-/** Put the previous file back (or remove the new one when there was none). Best effort. */
-export async function restoreBackup(dest: string, backup: string | undefined): Promise<void> {
-  if (backup) await fs.rename(backup, dest).catch(() => {});
-  else await removeFile(dest).catch(() => {});
+/** Put the previous file back (or remove the new one when there was none). Best effort: false when the backup could not be put back (keep it then). */
+export async function restoreBackup(dest: string, backup: string | undefined): Promise<boolean> {
+  if (!backup) {
+    await removeFile(dest).catch(() => {});
+    return true;
+  }
+  return fs.rename(backup, dest).then(() => true, () => false);
 }
 
 /** Make `dest` (inside hostDir) hold the bytes of `blob`, on its own. Returns how. */

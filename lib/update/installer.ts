@@ -129,15 +129,17 @@ export class Installer {
     const replaced: BigIntStats[] = [];
     /** staged names gone by their switch: nothing to discard */
     const placed = new Set<Pending>();
-    /** the first file whose check or switch failed */
-    let failed: Pending | undefined;
+    /** backups a rollback could not put back: the previous files' only names left, never removed */
+    const keep = new Set<string>();
+    /** the first file whose check or switch failed, with its error */
+    let failed: { f: Pending; error: unknown } | undefined;
     const each = (work: (f: Pending) => Promise<void>) =>
       mapLimit(files, SWITCH_IN_FLIGHT, async (f) => {
         try {
           await work(f);
-        } catch (err) {
-          failed ??= f;
-          throw err;
+        } catch (error) {
+          failed ??= { f, error };
+          throw error;
         }
       });
     try {
@@ -146,11 +148,14 @@ export class Installer {
       for (const f of files) {
         const dir = path.posix.dirname(`${f.pf.artifactId}/${f.pf.path}`);
         if (checked.has(dir)) continue;
-        failed = f;
-        await ensureRealDir(hostDir, dir);
+        try {
+          await ensureRealDir(hostDir, dir);
+        } catch (error) {
+          failed = { f, error };
+          throw error;
+        }
         checked.add(dir);
       }
-      failed = undefined;
       // every destination looked at (and kept reachable) before any file is switched
       await each(async (f) => {
         const old = await fs.lstat(f.staged.dest, { bigint: true }).catch(() => undefined);
@@ -167,9 +172,10 @@ export class Installer {
           const before = await fs.lstat(f.staged.tmp, { bigint: true }).catch(() => undefined);
           // rename() leaves the staged name when the destination already is that inode, which
           // another run (no lock, as on NFS) may have made so since the first pass: always drop it
-          await placeStaged(f.staged);
-          placed.add(f);
-          switched.push({ pf: f.pf, backup: backups.get(f) });
+          await placeStaged(f.staged, () => {
+            placed.add(f);
+            switched.push({ pf: f.pf, backup: backups.get(f) });
+          });
           const st = await fs.lstat(f.staged.dest, { bigint: true });
           if (f.staged.method === 'hardlink' && before) {
             (await store.cacheWithPaths()).cache.relinked(before, st);
@@ -179,16 +185,16 @@ export class Installer {
         }),
       );
     } catch (error) {
-      // put the previous version back, newest switch first
+      // put the previous version back, newest switch first; a backup that could not be put back is kept
       for (const s of switched.reverse()) {
-        await restoreBackup(hostFilePath(hostDir, s.pf.artifactId, s.pf.path), s.backup);
+        if (!(await restoreBackup(hostFilePath(hostDir, s.pf.artifactId, s.pf.path), s.backup))) keep.add(s.backup!);
         hostCache.forget(cacheKey(s.pf.artifactId, s.pf.path));
       }
-      return { path: failed?.pf.path ?? files[0]?.pf.path ?? '', error };
+      return { path: failed?.f.pf.path ?? files[0]?.pf.path ?? '', error: failed?.error ?? error };
     } finally {
       await discardStaged(files.filter((f) => !placed.has(f)).map((f) => f.staged));
       await mapLimit([...backups.values()], SWITCH_IN_FLIGHT, async (backup) => {
-        if (backup) await removeFile(backup).catch(() => {});
+        if (backup && !keep.has(backup)) await removeFile(backup).catch(() => {});
       });
       if (replaced.length) {
         const live = await Promise.all(files.map((f) => fs.lstat(f.staged.dest, { bigint: true }).catch(() => undefined)));
