@@ -27,6 +27,7 @@ import { pickRenderer } from '../ui/renderer.ts';
 import { StateCache } from '../verify/state-cache.ts';
 import { chooseSelection, refreshInstalledSet, resolveInstalledSet, type InstalledSetOptions, type Selection } from './choose-selection.ts';
 import { gatherState } from './gather.ts';
+import { tightenHeapGrowthFor } from './heap-growth.ts';
 import { installList, installTasks } from './install-tasks.ts';
 import { Installer } from './installer.ts';
 import type { SelectionOptions } from './installed-set.ts';
@@ -139,6 +140,7 @@ async function installSelection(
 
   const installer = new Installer({ store, hostDir: ctx.hostDir, sources, jobs: ctx.jobs, hostCache, signal });
   const renderer = pickRenderer({ json: ctx.json, quiet: Boolean(opts.quiet), isTTY: io.isTTY, stderrIsTTY: io.stderrIsTTY, env: io.env });
+  tightenHeapGrowthFor(plan);
   const list = installList(installTasks(plan, installer, { progressIntervalMs: renderer === 'default' ? 100 : 10_000 }), renderer, io);
   // exitOnError: false — run() collects each task's error in ctx.results and never throws
   const { results } = await list.run();

@@ -21,6 +21,7 @@ import { formatBytes, formatFailure, listSome } from '../ui/format.ts';
 import { pickRenderer } from '../ui/renderer.ts';
 import type { FileStatus } from '../verify/verify-files.ts';
 import { chooseSelection } from './choose-selection.ts';
+import { tightenHeapGrowthFor } from './heap-growth.ts';
 import { installList, installTasks } from './install-tasks.ts';
 import type { FileResult } from './installer.ts';
 import type { SelectionOptions } from './installed-set.ts';
@@ -106,6 +107,7 @@ export async function runWarm(opts: WarmOptions, io: Io, signal?: AbortSignal): 
         },
       };
       const renderer = pickRenderer({ json: ctx.json, quiet: Boolean(opts.quiet), isTTY: io.isTTY, stderrIsTTY: io.stderrIsTTY, env: io.env });
+      tightenHeapGrowthFor(plan);
       const tasks = installTasks(plan, fetchOnly, {
         progressIntervalMs: renderer === 'default' ? 100 : 10_000,
         verbs: { doing: 'Fetch', done: 'Fetched' },

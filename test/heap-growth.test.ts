@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MANY_FILES, tightenHeapGrowth } from '../lib/update/install-tasks.ts';
+import { MANY_FILES, tightenHeapGrowth } from '../lib/update/heap-growth.ts';
 
 describe('tightenHeapGrowth', () => {
   it('caps the heap growth once per process, only for a plan with many files to fetch', () => {
