@@ -267,6 +267,17 @@ export class CancelledError extends ModelmountError {
 }
 
 /** Map a Node fs error to the right ModelmountError (disk full, permissions) or undefined. */
+/** toDiskError, else an EDISK naming `action` (EIO and other codes the disk reports): never a raw error */
+export function diskFailure(err: unknown, action: string): DiskError {
+  return (
+    toDiskError(err, action) ??
+    new DiskError(`Failed ${action} (${nodeErrorCode(err)}).`, {
+      cause: err,
+      hint: 'The disk reported an error (see `dmesg`); nothing unverified entered the store. Check the disk, then run again.',
+    })
+  );
+}
+
 export function toDiskError(err: unknown, action: string): DiskError | undefined {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOSPC' || code === 'EDQUOT') {

@@ -12,9 +12,8 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
-import fs from 'node:fs/promises';
 import path from 'node:path';
-import { toDiskError } from '../errors.ts';
+import { diskFailure } from '../errors.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import { removeFile } from '../fs-atomic.ts';
 import { taggedName } from '../owner.ts';
@@ -22,7 +21,7 @@ import { INLINE_HASH_BELOW } from '../verify/hash-pool.ts';
 import { BlobSink, type SavedValidator, type SinkWriter } from './blob-sink.ts';
 import { writeAllAt } from './blob-writer.ts';
 import { hasPartials, SEALED_SUFFIX, type TmpListing } from './claim-partial.ts';
-import { PartialBlob } from './partial.ts';
+import { openInTmp, PartialBlob } from './partial.ts';
 
 /**
  * Blobs below this size are received into memory: the size below which the hash was already
@@ -40,15 +39,29 @@ export const MEMORY_BLOB_MAX = INLINE_HASH_BELOW;
 export async function openSink(
   tmpDir: string, file: FileEntry, opts: { rangedMinSize: number; partialMinAgeMs?: number; tmpListing?: TmpListing },
 ): Promise<BlobSink> {
-  if (file.size < Math.min(MEMORY_BLOB_MAX, opts.rangedMinSize) && !(await hasPartials(tmpDir, file.sha256, opts.tmpListing))) {
-    return new MemoryBlob(tmpDir, file.sha256, opts.tmpListing);
+  const small = file.size < Math.min(MEMORY_BLOB_MAX, opts.rangedMinSize);
+  // checked after the await and taken at once (MemoryBlob's constructor): no other fetch in between
+  if (small && !(await hasPartials(tmpDir, file.sha256, opts.tmpListing)) && held + file.size <= MEMORY_BLOBS_BUDGET) {
+    return new MemoryBlob(tmpDir, file.sha256, file.size, opts.tmpListing);
   }
   return PartialBlob.claim(tmpDir, file.sha256, opts.partialMinAgeMs ?? 60_000, opts.tmpListing);
 }
 
-/** created read-only (no chmod afterwards), never through a link, never an existing file */
-const SEALED_FLAGS = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
-/** a umask that takes read permission from 0444 (rare): then chmod as a partial does */
+/**
+ * Bytes all memory blobs of this process may hold at once: artifacts install in parallel, each with
+ * up to 64 files under way, and a verified blob waits for its write and fsync after its transfer slot
+ * is free (a slow disk). Past it, a small blob goes to a partial file as a large one does.
+ */
+const MEMORY_BLOBS_BUDGET = 64 * 1024 * 1024;
+let held = 0;
+
+/** created read-only (no chmod afterwards); openInTmp adds O_CREAT and O_NOFOLLOW */
+const SEALED_FLAGS = fsc.O_WRONLY | fsc.O_EXCL;
+/**
+ * Does the umask take read permission from 0444 (rare)? Then chmod as a partial does. Seen on the
+ * first sealed file's mode: process.umask() without an argument sets the umask to 0 for a moment,
+ * and another thread creating a file then would get it without the umask.
+ */
 let umaskTakesRead: boolean | undefined;
 
 class MemoryWriter implements SinkWriter {
@@ -85,12 +98,18 @@ export class MemoryBlob extends BlobSink {
   /** the sealed file in <cache>/tmp, once written */
   private sealed: string | undefined;
 
+  /** counted in `held` until close() */
+  private holding: number;
+
   constructor(
     private readonly tmpDir: string,
     private readonly sha: string,
+    size: number,
     private readonly listing?: TmpListing,
   ) {
     super();
+    this.holding = size;
+    held += size;
   }
 
   /** nothing to take: a blob with a partial to resume is not fetched in memory */
@@ -103,20 +122,16 @@ export class MemoryBlob extends BlobSink {
   /** See BlobSink.seal: the bytes written once, fsynced, before anything gives them a name in the store. */
   async seal(sha: string): Promise<string> {
     const file = path.join(this.tmpDir, taggedName(sha, SEALED_SUFFIX));
-    let handle: fs.FileHandle;
-    try {
-      handle = await fs.open(file, SEALED_FLAGS, 0o444);
-    } catch (err) {
-      throw toDiskError(err, `creating a temporary file in ${this.tmpDir}`) ?? err;
-    }
+    const handle = await openInTmp(this.tmpDir, file, SEALED_FLAGS, 0o444);
     this.sealed = file;
     this.worthKeeping = false;
     try {
       await writeAllAt(handle.fd, this.writer.chunks, this.writer.pos, 0);
-      if ((umaskTakesRead ??= (process.umask() & 0o444) !== 0)) await handle.chmod(0o444);
+      umaskTakesRead ??= ((await handle.stat()).mode & 0o444) !== 0o444;
+      if (umaskTakesRead) await handle.chmod(0o444);
       await handle.sync();
     } catch (err) {
-      throw toDiskError(err, `writing ${file}`) ?? err;
+      throw diskFailure(err, `writing ${file}`);
     } finally {
       await handle.close().catch(() => {});
     }
@@ -124,6 +139,8 @@ export class MemoryBlob extends BlobSink {
   }
 
   async close(): Promise<void> {
+    held -= this.holding;
+    this.holding = 0;
     const { chunks, pos } = this.writer;
     this.writer.chunks = [];
     if (this.sealed !== undefined) {

@@ -10,7 +10,7 @@
 import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { DiskError, nodeErrorCode, toDiskError } from '../errors.ts';
+import { diskFailure, toDiskError } from '../errors.ts';
 import { removeFile } from '../fs-atomic.ts';
 import { readOwnFile } from '../fs-safe.ts';
 import { taggedName } from '../owner.ts';
@@ -77,7 +77,6 @@ export class PartialBlob extends BlobSink {
     } catch {
       return;
     }
-    listing?.add(path.basename(file));
     try {
       await writeAllAt(handle.fd, bytes, len, 0);
     } catch {
@@ -86,6 +85,7 @@ export class PartialBlob extends BlobSink {
       await handle.close().catch(() => {});
     }
     if (saved) await writeRecord(file + VALIDATOR_SUFFIX, `${JSON.stringify(saved)}\n`);
+    listing?.add(path.basename(file));
   }
 
   /** Take what the partial holds: only its recorded prefix after a fetch in pieces, re-hashed, and its validator. */
@@ -137,13 +137,7 @@ export class PartialBlob extends BlobSink {
     try {
       await this.writer!.sync();
     } catch (err) {
-      throw (
-        toDiskError(err, `writing ${this.file} to disk`) ??
-        new DiskError(`Writing ${this.file} to disk failed (${nodeErrorCode(err)}).`, {
-          cause: err,
-          hint: 'The disk reported an error (see `dmesg`); nothing unverified entered the store. Check the disk, then run again.',
-        })
-      );
+      throw diskFailure(err, `writing ${this.file} to disk`);
     }
     if (!(await this.stillOurs(size))) {
       await this.startFresh(sha);
@@ -244,10 +238,15 @@ async function writeRecord(file: string, text: string | undefined): Promise<bool
   }
 }
 
-async function openPartial(tmpDir: string, file: string, flags: number): Promise<fs.FileHandle> {
+/** Create (or, without O_EXCL in `flags`, open) `file` in the store's tmp folder, never through a link. */
+export async function openInTmp(tmpDir: string, file: string, flags: number, mode: number): Promise<fs.FileHandle> {
   try {
-    return await fs.open(file, flags | fsc.O_RDWR | fsc.O_CREAT | fsc.O_NOFOLLOW, 0o600);
+    return await fs.open(file, flags | fsc.O_CREAT | fsc.O_NOFOLLOW, mode);
   } catch (err) {
     throw toDiskError(err, `creating a temporary file in ${tmpDir}`) ?? err;
   }
+}
+
+function openPartial(tmpDir: string, file: string, flags: number): Promise<fs.FileHandle> {
+  return openInTmp(tmpDir, file, flags | fsc.O_RDWR, 0o600);
 }
