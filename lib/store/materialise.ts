@@ -9,6 +9,7 @@ import { constants as fsc, createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DiskError, IntegrityError, ModelmountError, toDiskError } from '../errors.ts';
+import { mapLimit } from '../concurrency.ts';
 import { fsyncDir, removeFile } from '../fs-atomic.ts';
 import { ensureRealDir } from '../fs-safe.ts';
 import { metaDir } from '../layout.ts';
@@ -224,7 +225,7 @@ export async function placeStaged(staged: StagedFile, onRenamed?: () => void): P
 
 /** Remove staged files that will not be placed. Best effort. */
 export async function discardStaged(staged: Iterable<StagedFile>): Promise<void> {
-  for (const s of staged) await removeFile(s.tmp).catch(() => {});
+  await mapLimit([...staged], 16, (s) => removeFile(s.tmp).catch(() => {}));
 }
 
 /**

@@ -185,11 +185,12 @@ export class Installer {
         }),
       );
     } catch (error) {
-      // put the previous version back, newest switch first; a backup that could not be put back is kept
-      for (const s of switched.reverse()) {
+      // put the previous version back (SWITCH_IN_FLIGHT at a time: each file has its own destination);
+      // a backup that could not be put back is kept
+      await mapLimit(switched, SWITCH_IN_FLIGHT, async (s) => {
         if (!(await restoreBackup(hostFilePath(hostDir, s.pf.artifactId, s.pf.path), s.backup))) keep.add(s.backup!);
         hostCache.forget(cacheKey(s.pf.artifactId, s.pf.path));
-      }
+      });
       return { path: failed?.f.pf.path ?? files[0]?.pf.path ?? '', error: failed?.error ?? error };
     } finally {
       await discardStaged(files.filter((f) => !placed.has(f)).map((f) => f.staged));
