@@ -128,6 +128,26 @@ describe('parsed manifest cache', () => {
     expect((await fs.readdir(cache.dir)).length).toBe(5);
   });
 
+  it("entries of any path not written for a week, and a day-old temp file, go at the next write; recent ones of other paths stay", async () => {
+    const { cache, file, text } = await setup();
+    const parsed = parseManifest(text, file);
+    const gone = `${file}.gone`;
+    const recent = `${file}.recent`;
+    await writeParsedManifest(cache, gone, text, parseManifest(text, gone));
+    await writeParsedManifest(cache, recent, text, parseManifest(text, recent));
+    const old = new Date(Date.now() - 8 * 24 * 3600 * 1000);
+    const goneEntry = (await fs.readdir(cache.dir)).find((n) => n.startsWith(createHash('sha256').update(gone).digest('hex').slice(0, 24)))!;
+    await fs.utimes(path.join(cache.dir, goneEntry), old, old);
+    const tmp = path.join(cache.dir, 'x.json.host.1.abcd.tmp');
+    await fs.writeFile(tmp, 'half');
+    await fs.utimes(tmp, old, old);
+    await writeParsedManifest(cache, file, text, parsed);
+    expect(await readParsedManifest(cache, gone, text)).toBeUndefined();
+    expect(await readParsedManifest(cache, recent, text)).toEqual(parseManifest(text, recent));
+    expect(await readParsedManifest(cache, file, text)).toEqual(parsed);
+    expect((await fs.readdir(cache.dir)).length).toBe(2);
+  });
+
   it('a torn, zeroed or half-written entry is a miss, and the next write replaces it (entries are not fsynced)', async () => {
     const { cache, file, text } = await setup();
     const parsed = parseManifest(text, file);

@@ -69,14 +69,25 @@ function entryPath(cache: ParsedCache, file: string): string {
   return path.join(cache.dir, `${shortHash(file)}-${shortHash(cache.code)}.json`);
 }
 
-/** Remove all but the newest KEEP_PER_PATH entries of `file`'s path (other builds, long gone). */
-async function pruneEntries(cache: ParsedCache, file: string): Promise<void> {
+/** entries of any path not written for this long go (a CI job's checkout folder that never comes back) */
+const STALE_ENTRY_MS = 7 * 24 * 3600 * 1000;
+/** a temp file of an interrupted write, this old, goes */
+const STALE_TMP_MS = 24 * 3600 * 1000;
+
+/**
+ * Remove all but the newest KEEP_PER_PATH entries of `file`'s path (other builds, long gone), any
+ * entry not written for STALE_ENTRY_MS and any temp file older than STALE_TMP_MS. The folder is
+ * modelmount's own (lib/layout.ts parsedManifestsDir), private to the user.
+ */
+async function pruneEntries(cache: ParsedCache, file: string, now = Date.now()): Promise<void> {
   const prefix = `${shortHash(file)}-`;
-  const names = (await fs.readdir(cache.dir)).filter((n) => n.startsWith(prefix) && n.endsWith('.json'));
-  if (names.length <= KEEP_PER_PATH) return;
-  const dated = await Promise.all(names.map(async (n) => ({ n, at: (await fs.lstat(path.join(cache.dir, n)).catch(() => undefined))?.mtimeMs ?? 0 })));
-  dated.sort((a, b) => b.at - a.at);
-  for (const { n } of dated.slice(KEEP_PER_PATH)) await removeFile(path.join(cache.dir, n));
+  const dated = await Promise.all(
+    (await fs.readdir(cache.dir)).map(async (n) => ({ n, at: (await fs.lstat(path.join(cache.dir, n)).catch(() => undefined))?.mtimeMs ?? now })),
+  );
+  const mine = dated.filter(({ n }) => n.startsWith(prefix) && n.endsWith('.json')).sort((a, b) => b.at - a.at);
+  const gone = new Set(mine.slice(KEEP_PER_PATH).map(({ n }) => n));
+  for (const { n, at } of dated) if (now - at >= (n.endsWith('.json') ? STALE_ENTRY_MS : STALE_TMP_MS)) gone.add(n);
+  for (const n of gone) await removeFile(path.join(cache.dir, n));
 }
 
 function textDigest(text: string): string {
