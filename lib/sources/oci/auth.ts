@@ -18,7 +18,12 @@ function runCredentialHelper(helper: string, registry: string, env: NodeJS.Proce
   return new Promise((resolve) => {
     const child = spawn(`docker-credential-${helper}`, ['get'], { env, stdio: ['pipe', 'pipe', 'ignore'] });
     let out = '';
-    const timer = setTimeout(() => child.kill(), 30_000);
+    // a helper that ignores SIGTERM, or leaves a child holding stdout open, must not hold the run
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve(undefined);
+    }, 30_000);
+    timer.unref();
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', () => resolve(undefined));
     child.on('close', (code) => {
