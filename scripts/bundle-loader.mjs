@@ -99,12 +99,20 @@ if (name && (!cachedData || script.cachedDataRejected)) {
   // the end of a minutes-long install lacked most of what starting needs (a no-op update with it:
   // 0.19 s, as with none; with one taken early: 0.14 s). Written only when the run succeeded.
   let data;
-  const capture = () => (data ??= script.createCachedData());
+  const capture = () => {
+    try {
+      data ??= script.createCachedData();
+    } catch {
+      // no cache this time; never the run's failure
+    }
+    return data;
+  };
   setTimeout(capture, CAPTURE_MS).unref();
   process.once('exit', (exitCode) => {
     if (exitCode !== 0) return;
     try {
-      writeCache(dir, name, capture());
+      const captured = capture();
+      if (captured) writeCache(dir, name, captured);
     } catch {
       // no cache this time
     }
