@@ -71,7 +71,8 @@ async function locate(cacheDir: string, hostDir: string, a: Artifact, f: Artifac
 /** The registry reference `publish` writes to: the manifest's oci:// grammar (one parser), with a tag and no digest. */
 export function parsePublishTarget(target: string): OciReference {
   const c = classifyOciUrl(target);
-  if ('error' in c) throw new UsageError(`Not a registry reference to publish to: ${c.error}`, { hint: `Give oci://registry.example.com/team/models:TAG (a tag; the digest is what publish prints). ${c.fix}.` });
+  // c.fix may suggest an @sha256: digest, which publish refuses: its own hint instead
+  if ('error' in c) throw new UsageError(`Not a registry reference to publish to: ${c.error}`, { hint: 'Give oci://registry.example.com/team/models:TAG, a tag only (the digest is what publish prints).' });
   const ref = parseOciReference(c.base);
   if (ref.ref?.startsWith('sha256:')) throw new UsageError('publish writes a tag, not a digest', { hint: 'e.g. oci://registry.example.com/team/models:v1 (the digest is what publish prints)' });
   if (!ref.ref) throw new UsageError(`Give a tag to publish under: ${redactUrl(target)}:TAG`, { hint: 'e.g. oci://registry.example.com/team/models:v1' });
