@@ -231,7 +231,8 @@ function flagValue(spec: FlagSpec, value: boolean | string | string[], origin: s
 export function formatHelp(usage: string, summary: string, specs: readonly FlagSpec[], extra = ''): string {
   const rows = specs.map((s) => {
     const left = `  ${s.alias ? `-${s.alias}, ` : '    '}--${s.defaultTrue ? 'no-' : ''}${s.name}${s.value ? ` ${s.value}` : ''}`;
-    return `${left.padEnd(30)} ${s.help}${s.env ? ` [env ${s.env}]` : ''}`;
+    // a switch shown as --no-NAME: its variable turns it off with 0 (MODELS_SMOKE=1 is on)
+    return `${left.padEnd(30)} ${s.help}${s.env ? ` [env ${s.env}${s.defaultTrue ? '=0' : ''}]` : ''}`;
   });
   return `${summary}\n\nUsage: ${usage}\n\nOptions:\n${rows.join('\n')}\n${extra ? `\n${extra}\n` : ''}`;
 }
