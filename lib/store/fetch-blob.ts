@@ -145,7 +145,7 @@ async function fetchFrom(f: Fetch, source: Source): Promise<FetchBlobResult | un
     source,
     reopens: new ReopenBudget(opts),
     restartedForMismatch: false,
-    rangedTried: !(f.partial instanceof PartialBlob && source.ranges && opts.extraConnection && file.size >= (opts.rangedMinSize ?? RANGED_MIN_SIZE)),
+    rangedTried: !(source.ranges && opts.extraConnection && file.size >= (opts.rangedMinSize ?? RANGED_MIN_SIZE)),
   };
   for (;;) {
     opts.signal?.throwIfAborted();

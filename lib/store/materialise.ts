@@ -223,9 +223,12 @@ export async function placeStaged(staged: StagedFile, onRenamed?: () => void): P
   await removeFile(staged.tmp);
 }
 
+/** staged files placed, discarded or put back at once (each a few syscalls: thread-pool round trips) */
+export const SWITCH_IN_FLIGHT = 16;
+
 /** Remove staged files that will not be placed. Best effort. */
 export async function discardStaged(staged: Iterable<StagedFile>): Promise<void> {
-  await mapLimit([...staged], 16, (s) => removeFile(s.tmp).catch(() => {}));
+  await mapLimit([...staged], SWITCH_IN_FLIGHT, (s) => removeFile(s.tmp).catch(() => {}));
 }
 
 /**

@@ -14,7 +14,7 @@ import { hostFilePath } from '../layout.ts';
 import type { PlannedFile } from '../plan.ts';
 import type { Source } from '../sources/types.ts';
 import type { FetchProgress } from '../store/fetch-blob.ts';
-import { backupDest, discardStaged, folderInTheWay, placeStaged, restoreBackup, stageFile, type MaterialiseMethod, type StagedFile } from '../store/materialise.ts';
+import { backupDest, discardStaged, folderInTheWay, placeStaged, restoreBackup, stageFile, SWITCH_IN_FLIGHT, type MaterialiseMethod, type StagedFile } from '../store/materialise.ts';
 import { ensureRealDir } from '../fs-safe.ts';
 import type { Store } from '../store/store.ts';
 import { carryOverRelinked, type StateCache } from '../verify/state-cache.ts';
@@ -45,9 +45,6 @@ export interface InstallerDeps {
   hostCache: StateCache;
   signal?: AbortSignal;
 }
-
-/** files of one artifact looked at, switched, cleaned up at once (each a few syscalls: thread-pool round trips) */
-const SWITCH_IN_FLIGHT = 16;
 
 interface Pending {
   pf: PlannedFile;
