@@ -43,8 +43,9 @@ function notRegular(p: string, kind: string): DiskError {
   });
 }
 
-function stalled(p: string, ms: number): DiskError {
-  return new DiskError(`Reading ${p} stalled: no answer for ${seconds(ms)} (a hung network mount?).`, {
+/** `what` (e.g. "Reading", "Looking at the files in") `p` got no answer for `ms`: exit 5. */
+export function stalled(what: string, p: string, ms: number): DiskError {
+  return new DiskError(`${what} ${p} stalled: no answer for ${seconds(ms)} (a hung network mount?).`, {
     code: 'ESTALLED',
     data: { path: p },
     hint: 'Check the filesystem that holds it (`ls` it, remount a hung NFS share), or point --host-dir / --cache-dir elsewhere.',
@@ -237,7 +238,7 @@ export async function readOwnFile(file: string, opts: ReadOwnFileOptions = {}): 
       await handle.close().catch(() => {});
     }
   };
-  return withinDeadline(read(), idleMs, () => stalled(file, idleMs));
+  return withinDeadline(read(), idleMs, () => stalled('Reading', file, idleMs));
 }
 
 /**

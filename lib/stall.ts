@@ -98,6 +98,81 @@ export function withinDeadline<T>(
   });
 }
 
+/** One idle deadline shared by many waits (idleDeadline). */
+export interface IdleDeadline {
+  /** Wait for `work`, under the shared deadline. */
+  bound<T>(work: Promise<T>): Promise<T>;
+  /** Something moved (a worker's progress message): the deadline starts again. */
+  progress(): void;
+}
+
+/**
+ * One deadline for many operations together (a folder's lstats, a worker's answer) that follows
+ * progress: while any bound wait is pending and nothing moved for `ms` (no wait settled, no
+ * `progress()`), every pending and later wait fails with `onTimeout()`; an abort of `signal` ends
+ * them with its reason. A slow but moving run never hits it. As with withinDeadline, a wait given up
+ * on counts as stuck until its operation returns. One timer, not one per operation.
+ */
+export function idleDeadline(ms: number, onTimeout: () => Error, opts: { signal?: AbortSignal } = {}): IdleDeadline {
+  const { signal } = opts;
+  const waiting = new Set<(err: unknown) => void>();
+  let last = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  let failure: { err: unknown } | undefined;
+  const idle = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    signal?.removeEventListener('abort', onAbort);
+  };
+  const failAll = (err: unknown) => {
+    failure ??= { err };
+    idle();
+    for (const giveUp of [...waiting]) giveUp(failure.err);
+  };
+  const onAbort = () => failAll(signal!.reason);
+  const check = () => {
+    const left = last + ms - Date.now();
+    if (left > 0) timer = setTimeout(check, left);
+    else failAll(onTimeout());
+  };
+  return {
+    progress() {
+      last = Date.now();
+    },
+    bound<T>(work: Promise<T>): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        let abandoned = false;
+        const giveUp = (err: unknown) => {
+          abandoned = true;
+          stuck++;
+          waiting.delete(giveUp);
+          reject(err);
+        };
+        const done = (fn: () => void) => {
+          if (abandoned) return void stuck--;
+          waiting.delete(giveUp);
+          last = Date.now();
+          if (waiting.size === 0) idle();
+          fn();
+        };
+        if (failure || signal?.aborted) giveUp(failure ? failure.err : signal!.reason);
+        else {
+          if (waiting.size === 0) {
+            last = Date.now();
+            timer = setTimeout(check, ms);
+            signal?.addEventListener('abort', onAbort, { once: true });
+          }
+          waiting.add(giveUp);
+        }
+        work.then(
+          (value) => done(() => resolve(value)),
+          (err: unknown) => done(() => reject(err)),
+        );
+      });
+    },
+  };
+}
+
 /**
  * The one idle and minimum-throughput watchdog (every source's byte stream: http, s3, oci, file).
  * Call `bytes(n)` as bytes arrive; `onStall(why)` is called once when none arrived for `idleMs`,

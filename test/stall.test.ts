@@ -10,7 +10,8 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { boundStalls, STALL_DEFAULTS, stuckOperations, withinDeadline } from '../lib/stall.ts';
+import { boundStalls, idleDeadline, STALL_DEFAULTS, stuckOperations, withinDeadline } from '../lib/stall.ts';
+import { setTimeout as delay } from 'node:timers/promises';
 import { HTTP_DEFAULTS } from '../lib/sources/http/options.ts';
 import { tempDir } from './helpers/cli.ts';
 
@@ -86,5 +87,49 @@ describe('stall bounds', () => {
     const waiting = withinDeadline(never, 60_000, () => new Error('timed out'), { signal: c.signal });
     c.abort(new Error('Terminated'));
     await expect(waiting).rejects.toThrow('Terminated');
+  });
+
+  it('idleDeadline: a blocked open (FIFO) next to ones that finished fails every pending wait once nothing moved, and later waits at once', async () => {
+    const dir = await tempDir();
+    const fifo = path.join(dir, 'pipe');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const before = stuckOperations();
+    const deadline = idleDeadline(150, () => new Error('stalled'));
+    expect((await deadline.bound(fs.lstat(dir))).isDirectory()).toBe(true);
+    const opening = fs.open(fifo, fsc.O_RDONLY); // blocks until a writer opens it
+    const blocked = deadline.bound(opening).catch((e: unknown) => e);
+    let finish = () => {};
+    const held = new Promise<void>((r) => (finish = r));
+    const queued = deadline.bound(held).catch((e: unknown) => e);
+    expect(await blocked).toMatchObject({ message: 'stalled' });
+    expect(await queued).toMatchObject({ message: 'stalled' });
+    await expect(deadline.bound(held)).rejects.toThrow('stalled');
+    expect(stuckOperations()).toBe(before + 3); // each counted until its operation returns
+    const writer = await fs.open(fifo, fsc.O_WRONLY);
+    await (await opening).close();
+    await writer.close();
+    finish();
+    await new Promise((r) => setImmediate(r));
+    expect(stuckOperations()).toBe(before);
+  });
+
+  it('idleDeadline: waits that keep finishing, or progress(), are never cut however long the whole takes', async () => {
+    const deadline = idleDeadline(300, () => new Error('stalled'));
+    for (let i = 0; i < 12; i++) await deadline.bound(delay(40)); // 480 ms in all
+    const long = deadline.bound(delay(600).then(() => 'done'));
+    for (let i = 0; i < 15; i++) {
+      await delay(40);
+      deadline.progress();
+    }
+    expect(await long).toBe('done');
+  });
+
+  it('idleDeadline: an abort ends every pending wait at once with the abort reason', async () => {
+    const c = new AbortController();
+    const deadline = idleDeadline(60_000, () => new Error('stalled'), { signal: c.signal });
+    const waiting = deadline.bound(delay(50));
+    c.abort(new Error('Terminated'));
+    await expect(waiting).rejects.toThrow('Terminated');
+    await expect(deadline.bound(delay(1))).rejects.toThrow('Terminated');
   });
 });

@@ -8,6 +8,7 @@ import { StateCache, statIdentity } from '../lib/verify/state-cache.ts';
 import { STAT_WORKER_MIN, statVerdicts, VERDICT } from '../lib/verify/stat-verdicts.ts';
 import { cacheKey, checkHostFiles, joinPlain } from '../lib/verify/verify-files.ts';
 import fc from 'fast-check';
+import { stuckOperationsSettled } from '../lib/stall.ts';
 import { tempDir } from './helpers/cli.ts';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -32,20 +33,36 @@ describe('statVerdicts', () => {
       { path: file('gone'), size: 4, id: ids.same },
       { path: path.join(file('plain-file'), 'below'), size: 4, id: ids.same }, // ENOTDIR
       { path: dir, size: 4096, id: await id('same') }, // a folder
-    ]));
+    ]), { folder: dir });
     expect([...verdicts!]).toEqual([VERDICT.cached, VERDICT.look, VERDICT.look, VERDICT.look, VERDICT.look, VERDICT.missing, VERDICT.missing, VERDICT.look]);
   });
 
   it('rejects with the abort reason when the run is aborted, already or while the worker looks', async () => {
     const dir = await tempDir();
     const q = cols([{ path: path.join(dir, 'x'), size: 1, id: '' }]);
-    await expect(statVerdicts(q, AbortSignal.abort(new Error('stop now')))).rejects.toThrow('stop now');
+    await expect(statVerdicts(q, { signal: AbortSignal.abort(new Error('stop now')), folder: dir })).rejects.toThrow('stop now');
     const ac = new AbortController();
-    const p = statVerdicts(q, ac.signal);
+    const p = statVerdicts(q, { signal: ac.signal, folder: dir });
     ac.abort(new Error('stopped'));
     await expect(p).rejects.toThrow('stopped');
   });
 });
+
+/** A host folder with `n` files of artifact "a", all recorded in its state cache (saved). */
+async function cachedHost(n: number): Promise<{ host: string; artifacts: Artifact[] }> {
+  const host = await tempDir();
+  await fs.mkdir(path.join(host, 'a'), { recursive: true });
+  const files = [];
+  for (let i = 0; i < n; i++) {
+    await fs.writeFile(path.join(host, 'a', `f${i}`), `body ${i}`);
+    files.push({ path: `f${i}`, size: `body ${i}`.length, sha256: sha(`body ${i}`) });
+  }
+  const artifacts = [{ id: 'a', files }] as unknown as Artifact[];
+  const cache = await StateCache.loadHost(host);
+  await checkHostFiles(host, artifacts, cache, { jobs: 2 });
+  await cache.save();
+  return { host, artifacts };
+}
 
 describe('checkHostFiles with many files (the worker settles what the cache vouches for)', () => {
   it('reports a changed, a missing, a replaced-by-link and a resized file; the rest come from the cache', async () => {
@@ -88,21 +105,10 @@ describe('checkHostFiles with many files (the worker settles what the cache vouc
   });
 
   it('an artifact folder gone since the cache was written: every file missing, settled by the worker', async () => {
-    const host = await tempDir();
-    const n = STAT_WORKER_MIN + 1;
-    await fs.mkdir(path.join(host, 'a'), { recursive: true });
-    const files = [];
-    for (let i = 0; i < n; i++) {
-      await fs.writeFile(path.join(host, 'a', `f${i}`), `body ${i}`);
-      files.push({ path: `f${i}`, size: `body ${i}`.length, sha256: sha(`body ${i}`) });
-    }
-    const artifacts = [{ id: 'a', files }] as unknown as Artifact[];
-    const cache = await StateCache.loadHost(host);
-    await checkHostFiles(host, artifacts, cache, { jobs: 2 });
-    await cache.save();
+    const { host, artifacts } = await cachedHost(STAT_WORKER_MIN + 1);
     await fs.rename(path.join(host, 'a'), path.join(host, 'gone'));
     const after = await checkHostFiles(host, artifacts, await StateCache.loadHost(host), { jobs: 2 });
-    expect(after.map((c) => c.status)).toEqual(files.map(() => 'missing'));
+    expect(after.map((c) => c.status)).toEqual(artifacts[0]!.files.map(() => 'missing'));
   });
 
   it('a cache entry that says other bytes than the manifest wants is "modified"', async () => {
@@ -117,6 +123,48 @@ describe('checkHostFiles with many files (the worker settles what the cache vouc
     for (const f of files) cache.record(cacheKey('a', f.path), await fs.lstat(path.join(host, 'a', f.path), { bigint: true }), f.path === 'f1' ? '1'.repeat(64) : f.sha256);
     const checks = await checkHostFiles(host, [{ id: 'a', files }] as unknown as Artifact[], cache, { jobs: 2 });
     expect(checks.filter((c) => c.status !== 'ok').map((c) => [c.path, c.status, c.cached])).toEqual([['f1', 'modified', true]]);
+  });
+});
+
+const helper = (name: string) => new URL(`./helpers/${name}`, import.meta.url);
+
+describe('checkHostFiles when the stat worker is silent, slow or cannot start', () => {
+  it('a worker that goes silent is a stall naming the host folder (exit 5); nothing is looked at again on the main thread', async () => {
+    const { host, artifacts } = await cachedHost(STAT_WORKER_MIN);
+    const seen: string[] = [];
+    const err = await checkHostFiles(host, artifacts, await StateCache.loadHost(host), {
+      jobs: 2,
+      idleMs: 300,
+      statWorkerUrl: helper('stat-worker-silent.mjs'),
+      onFile: (c) => seen.push(c.path),
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ESTALLED', exitCode: 5 });
+    expect((err as Error).message).toContain(host);
+    expect((err as { hint?: string }).hint).toMatch(/remount/);
+    expect(seen).toEqual([]); // no verdict at all: the main thread did not look at the files itself
+    expect(await stuckOperationsSettled(10_000)).toBe(true); // the silent worker was terminated
+  });
+
+  it('a worker that reports progress steadily for longer than the idle bound is waited for', async () => {
+    const { host, artifacts } = await cachedHost(STAT_WORKER_MIN);
+    const checks = await checkHostFiles(host, artifacts, await StateCache.loadHost(host), {
+      jobs: 2,
+      idleMs: 1000,
+      statWorkerUrl: helper('stat-worker-slow.mjs'),
+    });
+    expect(checks.every((c) => c.status === 'ok' && c.cached)).toBe(true);
+  });
+
+  it('a worker that cannot start: the files are looked at on the main thread, with the same verdicts', async () => {
+    const { host, artifacts } = await cachedHost(STAT_WORKER_MIN);
+    await fs.rm(path.join(host, 'a', 'f1'));
+    const checks = await checkHostFiles(host, artifacts, await StateCache.loadHost(host), {
+      jobs: 2,
+      idleMs: 1000,
+      statWorkerUrl: helper('no-such-worker.mjs'),
+    });
+    expect(checks.filter((c) => c.status !== 'ok').map((c) => [c.path, c.status])).toEqual([['f1', 'missing']]);
+    expect(checks.filter((c) => c.cached).length).toBe(STAT_WORKER_MIN - 1);
   });
 });
 

@@ -7,10 +7,12 @@
  * there; everything else is looked at again on the main thread by the usual rules.
  *
  * lstatSync is never called on the main thread: on a hung mount only the worker hangs; the run
- * gives up on it (abort or deadline) and is not held by it (see statVerdicts).
+ * gives up on it (abort, or no progress for the idle bound: a stall) and is not held by it (see
+ * statVerdicts).
  */
 import { Worker } from 'node:worker_threads';
-import { STALL_DEFAULTS, withinDeadline } from '../stall.ts';
+import { stalled } from '../fs-safe.ts';
+import { idleDeadline, STALL_DEFAULTS } from '../stall.ts';
 
 /** worker answers (stat-worker.mjs) */
 export const VERDICT = { look: 0, cached: 1, missing: 2 } as const;
@@ -28,38 +30,53 @@ export interface StatQueries {
 /** Below this many files the worker's start (~20 ms of CPU) costs more than it saves. */
 export const STAT_WORKER_MIN = 512;
 
+export interface StatVerdictOptions {
+  signal?: AbortSignal;
+  /** the host folder the files are in, named by a stall error */
+  folder: string;
+  /** no progress from the worker for this long is a stall (default STALL_DEFAULTS.idleMs) */
+  idleMs?: number;
+  /** the worker script (tests: one that is silent, slow or missing); default ./stat-worker.mjs */
+  workerUrl?: URL;
+}
+
 /**
- * One verdict per query (VERDICT), or undefined when the worker could not do it (the caller
- * looks at every file itself). Rejects with an AbortError when `signal` is aborted. A worker that
- * has not answered within STALL_DEFAULTS.idleMs (a hung mount) is given up on and counted as a
- * stuck operation until its thread really ends: a thread blocked in a system call cannot be
- * terminated, and the process cannot exit normally while it lives (stuckOperations()).
+ * One verdict per query (VERDICT), or undefined when the worker could not do it (it could not
+ * start, or ended without an answer: the caller looks at every file itself, under its own bound).
+ * The worker reports progress as it goes; silent for `idleMs` (a hung mount) it is a stall: a
+ * DiskError (ESTALLED, exit 5) naming `folder`, and nobody looks again on the main thread, where the
+ * same lstat would hang too. Rejects with the abort reason when `signal` is aborted. A worker given
+ * up on counts as a stuck operation until its thread really ends: a thread blocked in a system call
+ * cannot be terminated, and the process cannot exit normally while it lives (stuckOperations()).
  */
-export async function statVerdicts(queries: StatQueries, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+export async function statVerdicts(queries: StatQueries, opts: StatVerdictOptions): Promise<Uint8Array | undefined> {
+  const { signal, folder } = opts;
+  const idleMs = opts.idleMs ?? STALL_DEFAULTS.idleMs;
   signal?.throwIfAborted();
   let worker: Worker;
   try {
-    worker = new Worker(new URL('./stat-worker.mjs', import.meta.url), {
-      workerData: { paths: queries.paths, sizes: queries.sizes, ids: queries.ids },
+    worker = new Worker(opts.workerUrl ?? new URL('./stat-worker.mjs', import.meta.url), {
+      workerData: { paths: queries.paths, sizes: queries.sizes, ids: queries.ids, progressMs: Math.min(250, idleMs / 4) },
     });
   } catch {
     return undefined;
   }
+  const deadline = idleDeadline(idleMs, () => stalled('Looking at the files in', folder, idleMs), { signal });
   // settles when the thread has ended, with its answer if it gave one
   const ended = new Promise<Uint8Array | undefined>((resolve) => {
     let verdicts: Uint8Array | undefined;
-    worker.once('message', (m: { verdicts?: unknown }) => {
+    worker.on('message', (m: { verdicts?: unknown }) => {
       const v = m?.verdicts;
       if (v instanceof Uint8Array && v.length === queries.paths.length) verdicts = v;
+      else deadline.progress();
     });
     worker.on('error', () => undefined);
     worker.once('exit', () => resolve(verdicts));
   });
   try {
-    return await withinDeadline(ended, STALL_DEFAULTS.idleMs, () => new Error('the stat worker did not answer'), { signal });
+    return await deadline.bound(ended);
   } catch (err) {
     void worker.terminate().catch(() => undefined);
-    if (signal?.aborted) throw signal.reason ?? err;
-    return undefined;
+    throw err;
   }
 }

@@ -10,6 +10,8 @@ import type { Artifact, FileEntry } from '../manifest/schema.ts';
 import { mapLimit, Semaphore } from '../concurrency.ts';
 import { sha256File } from './hash.ts';
 import { StateCache } from './state-cache.ts';
+import { stalled } from '../fs-safe.ts';
+import { idleDeadline, STALL_DEFAULTS, type IdleDeadline } from '../stall.ts';
 import { STAT_WORKER_MIN, statVerdicts, VERDICT, type StatQueries } from './stat-verdicts.ts';
 
 export type FileStatus = 'ok' | 'missing' | 'size' | 'modified' | 'not-regular';
@@ -32,6 +34,10 @@ export interface VerifyOptions {
   jobs?: number;
   signal?: AbortSignal;
   onFile?: (check: FileCheck) => void;
+  /** no answer from the host folder (an lstat, the stat worker's progress) for this long is a stall, exit 5; default STALL_DEFAULTS.idleMs */
+  idleMs?: number;
+  /** the stat worker's script (tests: one that is silent, slow or missing) */
+  statWorkerUrl?: URL;
 }
 
 export function cacheKey(artifactId: string, filePath: string): string {
@@ -48,14 +54,15 @@ export async function checkHostFile(
   artifactId: string,
   file: FileEntry,
   cache: StateCache,
-  opts: Pick<VerifyOptions, 'full' | 'signal'> & { hashSlots?: Semaphore } = {},
+  opts: Pick<VerifyOptions, 'full' | 'signal'> & { hashSlots?: Semaphore; deadline?: IdleDeadline } = {},
 ): Promise<FileCheck> {
   const hostPath = hostFilePath(hostDir, artifactId, file.path);
   const base = { artifactId, path: file.path, hostPath, expected: file };
   const key = cacheKey(artifactId, file.path);
   let st;
   try {
-    st = await fs.lstat(hostPath, { bigint: true });
+    const looking = fs.lstat(hostPath, { bigint: true });
+    st = await (opts.deadline ? opts.deadline.bound(looking) : looking);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') {
       return { ...base, status: 'missing' };
@@ -82,6 +89,9 @@ const STAT_JOBS = 16;
 
 /** Every file of `artifacts` in the host folder, `jobs` at a time, through `cache`. */
 export async function checkHostFiles(hostDir: string, artifacts: Artifact[], cache: StateCache, opts: VerifyOptions = {}): Promise<FileCheck[]> {
+  const idleMs = opts.idleMs ?? STALL_DEFAULTS.idleMs;
+  // every lstat here waits under one deadline that follows progress: a hung host folder is a stall, never a hang
+  const deadline = idleDeadline(idleMs, () => stalled('Looking at the files in', hostDir, idleMs), { signal: opts.signal });
   // An artifact whose folder (or a folder above it, the host folder itself on a first install) is
   // not there has none of its files: one lstat per folder instead of one failing lstat per file
   // (each ENOENT costs an Error: 20,000 new artifacts took a second of CPU).
@@ -92,7 +102,7 @@ export async function checkHostFiles(hostDir: string, artifacts: Artifact[], cac
       const parent = path.dirname(dir);
       const above = dir === hostDir || parent === dir ? Promise.resolve(true) : folderThere(parent);
       p = above.then((ok) =>
-        ok ? fs.lstat(dir).then(() => true, (err: NodeJS.ErrnoException) => err.code !== 'ENOENT' && err.code !== 'ENOTDIR') : false,
+        ok ? deadline.bound(fs.lstat(dir)).then(() => true, (err: NodeJS.ErrnoException) => err.code !== 'ENOENT' && err.code !== 'ENOTDIR') : false,
       );
       seen.set(dir, p);
     }
@@ -118,7 +128,7 @@ export async function checkHostFiles(hostDir: string, artifacts: Artifact[], cac
   await mapLimit(rest, Math.max(jobs, STAT_JOBS), async (i) => {
     const { id, f } = work[i]!;
     const check: FileCheck = (await folderThere(artifactDir(hostDir, id)))
-      ? await checkHostFile(hostDir, id, f, cache, { ...opts, hashSlots })
+      ? await checkHostFile(hostDir, id, f, cache, { ...opts, hashSlots, deadline })
       : { artifactId: id, path: f.path, hostPath: hostFilePath(hostDir, id, f.path), expected: f, status: 'missing' };
     checks[i] = check;
     opts.onFile?.(check);
@@ -129,7 +139,7 @@ export async function checkHostFiles(hostDir: string, artifacts: Artifact[], cac
 /**
  * Many files, trusting the cache: one worker looks at all of them (./stat-verdicts.ts) and the
  * checks it settles are made here; the rest (undefined) go the per-file way. Undefined when the
- * worker is not worth starting or could not answer.
+ * worker is not worth starting or could not answer; a worker that stops answering is a stall (thrown).
  */
 async function settleFromCache(
   hostDir: string,
@@ -157,7 +167,7 @@ async function settleFromCache(
   let known = 0;
   for (const id of q.ids) if (id) known++;
   if (known < STAT_WORKER_MIN) return undefined;
-  const verdicts = await statVerdicts(q, opts.signal);
+  const verdicts = await statVerdicts(q, { signal: opts.signal, folder: hostDir, idleMs: opts.idleMs, workerUrl: opts.statWorkerUrl });
   if (!verdicts) return undefined;
   const out = new Array<FileCheck | undefined>(work.length);
   for (let n = 0; n < index.length; n++) {
