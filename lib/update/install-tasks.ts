@@ -6,7 +6,7 @@ import { Listr, ListrLogger, ProcessOutput, type ListrTask } from 'listr2';
 import { mapLimit } from '../concurrency.ts';
 import { ExitCode, ModelmountError } from '../errors.ts';
 import type { Plan, PlannedFile } from '../plan.ts';
-import type { FetchProgress } from '../store/fetch-blob.ts';
+import type { FetchProgress } from '../store/receive-bytes.ts';
 import type { FileResult, Installer } from './installer.ts';
 import { formatBytes, formatProgress, SpeedMeter } from '../ui/format.ts';
 

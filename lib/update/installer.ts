@@ -13,7 +13,7 @@ import { fsyncDir, removeFile } from '../fs-atomic.ts';
 import { hostFilePath } from '../layout.ts';
 import type { PlannedFile } from '../plan.ts';
 import type { Source } from '../sources/types.ts';
-import type { FetchProgress } from '../store/fetch-blob.ts';
+import type { FetchProgress } from '../store/receive-bytes.ts';
 import { backupDest, discardStaged, folderInTheWay, placeStaged, restoreBackup, stageFile, SWITCH_IN_FLIGHT, type MaterialiseMethod, type StagedFile } from '../store/materialise.ts';
 import { ensureRealDir } from '../fs-safe.ts';
 import type { Store } from '../store/store.ts';

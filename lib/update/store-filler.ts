@@ -7,7 +7,8 @@
 import { Semaphore } from '../concurrency.ts';
 import type { PlannedFile } from '../plan.ts';
 import type { Source } from '../sources/types.ts';
-import type { FetchBlobResult, FetchProgress } from '../store/fetch-blob.ts';
+import type { FetchBlobResult } from '../store/fetch-blob.ts';
+import type { FetchProgress } from '../store/receive-bytes.ts';
 import type { Store } from '../store/store.ts';
 
 export interface StoreFillerDeps {
