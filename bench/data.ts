@@ -34,99 +34,89 @@ async function writeRandomFile(file: string, size: number): Promise<string> {
   return hash.digest('hex');
 }
 
-/** The files a previous run generated in --dir, when it was asked for the same sizes (`want`). */
-async function readPreviousSet<T>(metaFile: string, want: object): Promise<T | undefined> {
+/**
+ * The files a previous run generated in --dir when it was asked for the same sizes (`want`,
+ * recorded in `metaFile`), else the ones `generate` writes now, recorded for the next run.
+ */
+async function reuseOrGenerate<T>(metaFile: string, want: object, generate: () => Promise<T>): Promise<T> {
   try {
     const meta = JSON.parse(await fsp.readFile(metaFile, 'utf8'));
-    if (JSON.stringify(meta.want) === JSON.stringify(want)) return meta.files as T;
+    if (JSON.stringify(meta.want) === JSON.stringify(want)) {
+      log(`▶ Reusing the files of ${metaFile}`);
+      return meta.files as T;
+    }
   } catch {
     // none yet
   }
-  return undefined;
+  const files = await generate();
+  await fsp.writeFile(metaFile, JSON.stringify({ want, files }));
+  return files;
 }
 
-export async function makeDataSet(www: string, opts: BenchOptions): Promise<{ big: DataFile; set: DataFile[] }> {
-  const metaFile = path.join(www, 'dataset.json');
-  const want = { big: opts.big, small: opts.small, count: opts.count };
-  const previous = await readPreviousSet<{ big: DataFile; set: DataFile[] }>(metaFile, want);
-  if (previous) {
-    log(`▶ Reusing the data set in ${www}`);
-    return previous;
-  }
-  log(`▶ Generating ${fmtBytes(opts.big)} + ${opts.count} × ${fmtBytes(opts.small)} of random bytes in ${www}`);
-  const big: DataFile = { id: 'big', path: 'model.bin', size: opts.big, sha256: '' };
-  big.sha256 = await writeRandomFile(path.join(www, big.id, big.path), big.size);
-  const set: DataFile[] = [];
-  for (let i = 1; i <= opts.count; i++) {
-    const f: DataFile = { id: 'set', path: `part-${String(i).padStart(2, '0')}.bin`, size: opts.small, sha256: '' };
-    f.sha256 = await writeRandomFile(path.join(www, f.id, f.path), f.size);
-    set.push(f);
-  }
-  await fsp.writeFile(metaFile, JSON.stringify({ want, files: { big, set } }, null, 2));
-  return { big, set };
+export function makeDataSet(www: string, opts: BenchOptions): Promise<{ big: DataFile; set: DataFile[] }> {
+  return reuseOrGenerate(path.join(www, 'dataset.json'), { big: opts.big, small: opts.small, count: opts.count }, async () => {
+    log(`▶ Generating ${fmtBytes(opts.big)} + ${opts.count} × ${fmtBytes(opts.small)} of random bytes in ${www}`);
+    const big: DataFile = { id: 'big', path: 'model.bin', size: opts.big, sha256: '' };
+    big.sha256 = await writeRandomFile(path.join(www, big.id, big.path), big.size);
+    const set: DataFile[] = [];
+    for (let i = 1; i <= opts.count; i++) {
+      const f: DataFile = { id: 'set', path: `part-${String(i).padStart(2, '0')}.bin`, size: opts.small, sha256: '' };
+      f.sha256 = await writeRandomFile(path.join(www, f.id, f.path), f.size);
+      set.push(f);
+    }
+    return { big, set };
+  });
 }
 
 /** The file of case 7 (reused when a previous run left the same size in --dir). */
-export async function makeLinkFile(www: string, opts: BenchOptions): Promise<DataFile> {
-  const metaFile = path.join(www, 'link.json');
-  try {
-    const meta = JSON.parse(await fsp.readFile(metaFile, 'utf8')) as DataFile;
-    if (meta.size === opts.linkBig && fs.statSync(path.join(www, meta.id, meta.path)).size === meta.size) return meta;
-  } catch {
-    // none yet
-  }
-  log(`▶ Generating ${fmtBytes(opts.linkBig)} of random bytes for the link case`);
-  const f: DataFile = { id: 'link', path: 'model.bin', size: opts.linkBig, sha256: '' };
-  f.sha256 = await writeRandomFile(path.join(www, f.id, f.path), f.size);
-  await fsp.writeFile(metaFile, JSON.stringify(f));
-  return f;
+export function makeLinkFile(www: string, opts: BenchOptions): Promise<DataFile> {
+  return reuseOrGenerate(path.join(www, 'link.json'), { size: opts.linkBig }, async () => {
+    log(`▶ Generating ${fmtBytes(opts.linkBig)} of random bytes for the link case`);
+    const f: DataFile = { id: 'link', path: 'model.bin', size: opts.linkBig, sha256: '' };
+    f.sha256 = await writeRandomFile(path.join(www, f.id, f.path), f.size);
+    return f;
+  });
 }
 
 /** Case 15's set: 2 big files and seedCount smaller ones in one artifact; reused when --dir holds the same sizes. */
-export async function makeSeedSet(www: string, opts: BenchOptions): Promise<DataFile[]> {
-  const metaFile = path.join(www, 'seed.json');
-  const want = { big: opts.seedBig, small: opts.seedSmall, count: opts.seedCount };
-  const previous = await readPreviousSet<DataFile[]>(metaFile, want);
-  if (previous) return previous;
-  log(`▶ Generating 2 × ${fmtBytes(opts.seedBig)} + ${opts.seedCount} × ${fmtBytes(opts.seedSmall)} in ${www}/seed`);
-  await fsp.rm(path.join(www, 'seed'), { recursive: true, force: true });
-  const sizes = [opts.seedBig, opts.seedBig, ...Array.from({ length: opts.seedCount }, () => opts.seedSmall)];
-  const files: DataFile[] = [];
-  for (const [i, size] of sizes.entries()) {
-    const rel = `model-${String(i + 1).padStart(5, '0')}-of-${String(sizes.length).padStart(5, '0')}.safetensors`;
-    files.push({ id: 'seed', path: rel, size, sha256: await writeRandomFile(path.join(www, 'seed', rel), size) });
-  }
-  await fsp.writeFile(metaFile, JSON.stringify({ want, files }));
-  return files;
+export function makeSeedSet(www: string, opts: BenchOptions): Promise<DataFile[]> {
+  return reuseOrGenerate(path.join(www, 'seed.json'), { big: opts.seedBig, small: opts.seedSmall, count: opts.seedCount }, async () => {
+    log(`▶ Generating 2 × ${fmtBytes(opts.seedBig)} + ${opts.seedCount} × ${fmtBytes(opts.seedSmall)} in ${www}/seed`);
+    await fsp.rm(path.join(www, 'seed'), { recursive: true, force: true });
+    const sizes = [opts.seedBig, opts.seedBig, ...Array.from({ length: opts.seedCount }, () => opts.seedSmall)];
+    const files: DataFile[] = [];
+    for (const [i, size] of sizes.entries()) {
+      const rel = `model-${String(i + 1).padStart(5, '0')}-of-${String(sizes.length).padStart(5, '0')}.safetensors`;
+      files.push({ id: 'seed', path: rel, size, sha256: await writeRandomFile(path.join(www, 'seed', rel), size) });
+    }
+    return files;
+  });
 }
 
 /** The many-file artifact: small files of 1–64 KiB (fixed seed) plus shards; reused when --dir holds the same sizes. */
-export async function makeManySet(www: string, opts: BenchOptions): Promise<DataFile[]> {
-  const metaFile = path.join(www, 'many.json');
-  const want = { count: opts.manyCount, shards: opts.manyShards, shardSize: opts.manyShardSize };
-  const previous = await readPreviousSet<DataFile[]>(metaFile, want);
-  if (previous) return previous;
-  log(`▶ Generating ${opts.manyCount} files of 1–64 KiB + ${opts.manyShards} × ${fmtBytes(opts.manyShardSize)} in ${www}/many`);
-  await fsp.rm(path.join(www, 'many'), { recursive: true, force: true });
-  const files: DataFile[] = [];
-  let seed = 15;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
-  const buf = Buffer.allocUnsafe(64 * 1024);
-  for (let i = 0; i < opts.manyCount; i++) {
-    const size = 1024 + Math.floor(rnd() * 63 * 1024);
-    randomFillSync(buf, 0, size);
-    const rel = `tokenizer/${String(i % 100).padStart(2, '0')}/f${String(i).padStart(5, '0')}.bin`;
-    const file = path.join(www, 'many', rel);
-    await fsp.mkdir(path.dirname(file), { recursive: true });
-    await fsp.writeFile(file, buf.subarray(0, size));
-    files.push({ id: 'many', path: rel, size, sha256: createHash('sha256').update(buf.subarray(0, size)).digest('hex') });
-  }
-  for (let i = 1; i <= opts.manyShards; i++) {
-    const rel = `model-${String(i).padStart(5, '0')}-of-${String(opts.manyShards).padStart(5, '0')}.safetensors`;
-    files.push({ id: 'many', path: rel, size: opts.manyShardSize, sha256: await writeRandomFile(path.join(www, 'many', rel), opts.manyShardSize) });
-  }
-  await fsp.writeFile(metaFile, JSON.stringify({ want, files }));
-  return files;
+export function makeManySet(www: string, opts: BenchOptions): Promise<DataFile[]> {
+  return reuseOrGenerate(path.join(www, 'many.json'), { count: opts.manyCount, shards: opts.manyShards, shardSize: opts.manyShardSize }, async () => {
+    log(`▶ Generating ${opts.manyCount} files of 1–64 KiB + ${opts.manyShards} × ${fmtBytes(opts.manyShardSize)} in ${www}/many`);
+    await fsp.rm(path.join(www, 'many'), { recursive: true, force: true });
+    const files: DataFile[] = [];
+    let seed = 15;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const buf = Buffer.allocUnsafe(64 * 1024);
+    for (let i = 0; i < opts.manyCount; i++) {
+      const size = 1024 + Math.floor(rnd() * 63 * 1024);
+      randomFillSync(buf, 0, size);
+      const rel = `tokenizer/${String(i % 100).padStart(2, '0')}/f${String(i).padStart(5, '0')}.bin`;
+      const file = path.join(www, 'many', rel);
+      await fsp.mkdir(path.dirname(file), { recursive: true });
+      await fsp.writeFile(file, buf.subarray(0, size));
+      files.push({ id: 'many', path: rel, size, sha256: createHash('sha256').update(buf.subarray(0, size)).digest('hex') });
+    }
+    for (let i = 1; i <= opts.manyShards; i++) {
+      const rel = `model-${String(i).padStart(5, '0')}-of-${String(opts.manyShards).padStart(5, '0')}.safetensors`;
+      files.push({ id: 'many', path: rel, size: opts.manyShardSize, sha256: await writeRandomFile(path.join(www, 'many', rel), opts.manyShardSize) });
+    }
+    return files;
+  });
 }
 
 /** A manifest with one artifact per group of files, all from one source. */

@@ -1,6 +1,9 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { $ } from 'zx';
+import type { CaseContext } from './cases/context.ts';
 import { log } from './log.ts';
+import type { Contender } from './measure.ts';
 
 /** Installs the peers (and, for the link cases 7 and 8, what builds the namespace) with apt-get when missing; root only. */
 export async function ensureTools(cases: Set<string>): Promise<void> {
@@ -21,6 +24,18 @@ export async function ensureTools(cases: Set<string>): Promise<void> {
   log(`▶ apt-get install ${missing.join(' ')}`);
   await $({ env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })`apt-get update -qq`;
   await $({ env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })`apt-get install -y -qq --no-install-recommends ${missing}`;
+}
+
+/**
+ * aria2c as a peer: `flags` (files and connections at once) and what to fetch (`input`), written
+ * into <work>/<out> (overwriting), which is deleted before each round.
+ */
+export function aria2cPeer({ work, fresh }: Pick<CaseContext, 'work' | 'fresh'>, p: { name: string; flags: string[]; out: string; input: string[] }): Contender {
+  return {
+    name: p.name,
+    cmd: ['aria2c', '-q', ...p.flags, '--allow-overwrite=true', '--auto-file-renaming=false', '-d', path.join(work, p.out), ...p.input],
+    before: fresh(p.out),
+  };
 }
 
 export async function readVersions(): Promise<Record<string, string>> {

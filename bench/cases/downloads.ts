@@ -3,6 +3,7 @@ import path from 'node:path';
 import { formatManifest, makeSeedSet } from '../data.ts';
 import { readAll, type CaseResult } from '../measure.ts';
 import { fmtBytes } from '../sizes.ts';
+import { aria2cPeer } from '../tools.ts';
 import type { CaseContext } from './context.ts';
 
 /** Cases 1 (one big file over HTTP; its RSS is case 6), 2 (the file set), 3 (from a local folder), 15 (the seed's size). */
@@ -46,23 +47,19 @@ async function runOneFileCase({ work, www, url, big, fresh, update, writeManifes
   await fresh('curl.bin', 'tee.bin', 'curls.bin', 'h1', 'c1', 'h1b', 'c1b')();
 }
 
-async function runFileSetCase({ work, www, url, set, fresh, update, writeManifest, baselineOf, run }: CaseContext): Promise<void> {
+async function runFileSetCase(ctx: CaseContext): Promise<void> {
+  const { work, www, url, set, fresh, update, writeManifest, baselineOf, run } = ctx;
   await readAll(set.map((f) => path.join(www, f.id, f.path)));
   const list = path.join(work, 'aria2-input.txt');
   fs.writeFileSync(list, set.map((f) => `${url}${f.id}/${f.path}\n  out=${f.path}`).join('\n') + '\n');
+  const aria = aria2cPeer(ctx, { name: 'aria2c -j8 -x4', flags: ['-j8', '-x4'], out: 'aria2', input: ['-i', list] });
   const c: CaseResult = {
     id: '2',
     title: `download of the ${set.length}-file set (${fmtBytes(set.reduce((s, f) => s + f.size, 0))}) over HTTP`,
     tool: { name: 'modelmount update', cmd: update(writeManifest('set-http.yaml', formatManifest(url, [set])), 'h2', 'c2'), before: fresh('h2', 'c2') },
-    peers: [
-      {
-        name: 'aria2c -j8 -x4',
-        cmd: ['aria2c', '-q', '-j8', '-x4', '--allow-overwrite=true', '--auto-file-renaming=false', '-d', path.join(work, 'aria2'), '-i', list],
-        before: fresh('aria2'),
-      },
-    ],
+    peers: [aria],
     samples: new Map(),
-    targets: [{ peer: 'aria2c -j8 -x4', max: 1.0 }],
+    targets: [{ peer: aria.name, max: 1.0 }],
     note: 'modelmount verifies every file and installs it; aria2c only downloads. modelmount runs with its default --jobs (1 per core, 2 to 4).',
   };
   c.baseline = baselineOf(c.tool, ['h2', 'c2']);

@@ -3,13 +3,15 @@ import path from 'node:path';
 import { formatManifest, makeManySet } from '../data.ts';
 import { measure, readAll, type CaseResult } from '../measure.ts';
 import { fmtBytes } from '../sizes.ts';
+import { aria2cPeer } from '../tools.ts';
 import type { CaseContext } from './context.ts';
 
 /**
  * Cases 11–14 on the many-file artifact (many files of 1–64 KiB + a few shards): 11 over HTTP against aria2c,
  * 12 from a local folder against `cp -r` + sha256sum, 13 a no-op update and 14 verify of what 12 installed.
  */
-export async function runManyFilesCases({ opts, work, www, url, mm, fresh, update, writeManifest, baselineOf, run }: CaseContext): Promise<void> {
+export async function runManyFilesCases(ctx: CaseContext): Promise<void> {
+  const { opts, work, www, url, mm, fresh, update, writeManifest, baselineOf, run } = ctx;
   if (!['11', '12', '13', '14'].some((x) => opts.cases.has(x))) return;
   const many = await makeManySet(www, opts);
   const manyBytes = many.reduce((s, f) => s + f.size, 0);
@@ -21,13 +23,14 @@ export async function runManyFilesCases({ opts, work, www, url, mm, fresh, updat
   if (opts.cases.has('11')) {
     const list = path.join(work, 'aria11-input.txt');
     fs.writeFileSync(list, many.map((f) => `${url}many/${f.path}\n  out=${f.path}`).join('\n') + '\n');
+    const aria = aria2cPeer(ctx, { name: 'aria2c -i list -j16', flags: ['-j16'], out: 'aria11', input: ['-i', list] });
     const c: CaseResult = {
       id: '11',
       title: `many files over HTTP: ${what}`,
       tool: { name: 'modelmount update', cmd: update(mManyHttp, 'h11', 'c11'), before: fresh('h11', 'c11') },
-      peers: [{ name: 'aria2c -i list -j16', cmd: ['aria2c', '-q', '-j16', '--allow-overwrite=true', '--auto-file-renaming=false', '-d', path.join(work, 'aria11'), '-i', list], before: fresh('aria11') }],
+      peers: [aria],
       samples: new Map(),
-      targets: [{ peer: 'aria2c -i list -j16', max: 0.8 }],
+      targets: [{ peer: aria.name, max: 0.8 }],
       note: 'aria2c verifies nothing. Peak RSS target ≤ 200 MB: see the RSS column.',
     };
     c.baseline = baselineOf(c.tool, ['h11', 'c11']);
