@@ -182,12 +182,11 @@ export function parseFlags<S extends FlagSpec>(argv: readonly string[], specs: r
   const out: Record<string, unknown> = { _: operands === 'own' ? words : [], given };
   for (const spec of specs) {
     let value = values.get(spec.name);
-    /** where the value came from, as the user would recognise it in an error: "--jobs" or "MODELS_JOBS=abc" */
-    let origin = `--${spec.name}`;
+    /** the value is the variable's text (not a flag's): errors name the variable */
+    let fromEnv = false;
     if (value === undefined && spec.env && env[spec.env] !== undefined && env[spec.env] !== '') {
-      const text = env[spec.env]!;
-      origin = `${spec.env}=${text}`;
-      value = text;
+      value = env[spec.env]!;
+      fromEnv = true;
     }
     if (value === undefined) {
       if (spec.type === 'boolean') out[spec.name] = spec.defaultTrue === true;
@@ -195,16 +194,16 @@ export function parseFlags<S extends FlagSpec>(argv: readonly string[], specs: r
     }
     given.add(spec.name);
     if (Array.isArray(value) && spec.type !== 'list') value = value[value.length - 1]!;
-    out[spec.name] = flagValue(spec, value, origin);
+    out[spec.name] = flagValue(spec, value, fromEnv);
   }
   return out as ParsedFlags<S>;
 }
 
 /** A flag's value (from the command line or its variable) checked and converted to its type. */
-function flagValue(spec: FlagSpec, value: boolean | string | string[], origin: string): boolean | number | string | string[] {
+function flagValue(spec: FlagSpec, value: boolean | string | string[], fromEnv: boolean): boolean | number | string | string[] {
   switch (spec.type) {
     case 'boolean':
-      return typeof value === 'boolean' ? value : parseBooleanWord(spec, String(value), !origin.startsWith('--'));
+      return typeof value === 'boolean' ? value : parseBooleanWord(spec, String(value), fromEnv);
     case 'list':
       return (Array.isArray(value) ? value : [String(value)])
         .flatMap((v) => v.split(','))
@@ -215,8 +214,8 @@ function flagValue(spec: FlagSpec, value: boolean | string | string[], origin: s
       const n = Number(value);
       const min = spec.min ?? 1;
       if (!Number.isInteger(n) || n < min) {
-        if (origin.startsWith('--')) throw new UsageError(`--${spec.name} must be a whole number ≥ ${min}, got "${String(value)}".`, { hint: `e.g. --${spec.name} 4` });
-        throw new UsageError(`${origin}: ${spec.env} must be a whole number ≥ ${min}.`, { hint: `e.g. ${spec.env}=4, or unset ${spec.env} (it stands for --${spec.name}).` });
+        if (!fromEnv) throw new UsageError(`--${spec.name} must be a whole number ≥ ${min}, got "${String(value)}".`, { hint: `e.g. --${spec.name} 4` });
+        throw new UsageError(`${spec.env}=${String(value)}: ${spec.env} must be a whole number ≥ ${min}.`, { hint: `e.g. ${spec.env}=4, or unset ${spec.env} (it stands for --${spec.name}).` });
       }
       return n;
     }

@@ -90,9 +90,11 @@ export class Store {
     // Only small blobs share the run's listing of <cache>/tmp and the folder fsync per artifact: a
     // big one looks for a partial left since (another run's, killed) and makes its name durable at
     // once, so a crash in a long run never costs a multi-GiB download again.
-    const small = opts.file.size < RANGED_MIN_SIZE;
+    const rangedMinSize = opts.rangedMinSize ?? RANGED_MIN_SIZE;
+    const small = opts.file.size < rangedMinSize;
     const result = await fetchBlob({
       ...opts,
+      rangedMinSize,
       cacheDir: this.dir,
       tmpListing: small ? (this.tmpListing ??= new TmpListing(storeTmpDir(this.dir))) : undefined,
       deferDirSync: small ? (dir) => this.unsynced.add(dir) : undefined,

@@ -19,9 +19,9 @@ import { SourceError } from '../../errors.ts';
 import { redactText, redactUrl } from '../../redact.ts';
 import { seconds } from '../../stall.ts';
 import { sanitisedCause } from './errors.ts';
+import { proxyForUrl } from './proxy-env.ts';
 
 const CHECK_PROXY = 'Check HTTPS_PROXY / HTTP_PROXY (http://host:port of a proxy that is up), or add the host to NO_PROXY to go direct.';
-import { proxyForUrl } from './proxy-env.ts';
 
 export interface ProxyAgents {
   http: http.Agent;

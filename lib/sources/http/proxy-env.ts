@@ -71,11 +71,11 @@ export function proxyForUrl(target: URL, env: NodeJS.ProcessEnv): URL | undefine
   if (!raw) return undefined;
   if (matchesNoProxy(target, env.no_proxy || env.NO_PROXY || '')) return undefined;
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`;
-  let proxy: URL;
+  let proxy: URL | undefined;
   try {
     proxy = new URL(withScheme);
   } catch {
-    proxy = undefined as never;
+    // not a URL: refused below
   }
   // A value that is not a URL, or one with a path, query or fragment (http://u:123/secret@host
   // parses as host u with a path): never echoed, it may hold a password a parser cannot find.
