@@ -5,6 +5,7 @@
  * (no "1 file installed" next to "Nothing was installed"). Other artifacts are not affected.
  */
 import { randomBytes } from 'node:crypto';
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import path from 'node:path';
@@ -167,6 +168,48 @@ describe('switching an artifact in', () => {
     expect(String((failure?.error as Error).message)).toContain('40.bin'); // the failing file's own error
     for (const f of v1[0]!.files) expect(sha256(await fs.readFile(hostFilePath(p.hostDir, A, f.path))), f.path).toBe(sha256(f.data));
     expect(await listFiles(tmpDir)).toEqual([]);
+  });
+
+  it('a switched file whose previous version cannot be put back: its backup is kept with the old bytes, and the failure names it', async () => {
+    const v1 = version(1);
+    const { s, p } = await setup(v1);
+    expect((await update(p.manifest)).code).toBe(0);
+    const [a] = version(2);
+    const [model, , vocab] = a!.files;
+    for (const f of [model!, vocab!]) s.setFile(`/${A}/${f.path}`, f.data);
+    const store = await Store.open(p.cacheDir);
+    const hostCache = await StateCache.load(hostStatePath(p.hostDir));
+    const installer = new Installer({ store, hostDir: p.hostDir, sources: [createHttpSource({ name: 'mirror', kind: 'http', base: s.url })], jobs: 2, hostCache });
+    const planned = (f: { path: string; data: Buffer }): PlannedFile => ({
+      artifactId: A, path: f.path, size: f.data.length, sha256: sha256(f.data), action: 'fetch', via: 'http', host: 'modified', reason: 'test',
+    });
+    for (const f of [model!, vocab!]) expect((await installer.installFile(planned(f))).status).toBe('ok');
+    // the vocabulary's staged name vanishes: its switch fails, and the model switched beside it is rolled back
+    const tmpDir = path.join(p.hostDir, '.modelmount', 'tmp');
+    await fs.rm(path.join(tmpDir, (await fs.readdir(tmpDir)).find((n) => n.startsWith('vocab.txt.'))!));
+    // right after the model is switched in (when the installer records it), something puts a
+    // non-empty folder at its place: renaming the backup back over it then fails (ENOTEMPTY)
+    const modelDest = hostFilePath(p.hostDir, A, model!.path);
+    const record = hostCache.record.bind(hostCache);
+    hostCache.record = (key, st, sha) => {
+      record(key, st, sha);
+      if (sha !== sha256(model!.data)) return;
+      fsSync.rmSync(modelDest);
+      fsSync.mkdirSync(path.join(modelDest, 'inside'), { recursive: true });
+    };
+    const failure = await installer.finishArtifact(A, true);
+    expect(failure?.path).toBe(vocab!.path);
+    // the model's previous version: only its backup is left, with the v1 bytes, and never removed
+    const left = await fs.readdir(tmpDir);
+    expect(left).toHaveLength(1);
+    const backup = path.join(tmpDir, left[0]!);
+    expect(sha256(await fs.readFile(backup))).toBe(sha256(v1[0]!.files[0]!.data));
+    expect(failure?.notPutBack?.map((n) => n.path)).toEqual([model!.path]);
+    const message = failure!.notPutBack![0]!.error.message;
+    expect(message).toContain(modelDest);
+    expect(message).toContain(backup);
+    // the vocabulary was never switched: still v1
+    expect(sha256(await fs.readFile(hostFilePath(p.hostDir, A, vocab!.path)))).toBe(sha256(v1[0]!.files[2]!.data));
   });
 
   it('no staged name stays in .modelmount/tmp, also when a destination already is the staged file', async () => {

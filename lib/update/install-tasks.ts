@@ -108,11 +108,12 @@ export function installTasks(plan: Plan, installer: InstallDriver, opts: Install
         // An artifact is installed whole or not at all: switch its files in only if every one is ready.
         const failure = await installer.finishArtifact?.(artifactId, errors.length === 0 && interrupted === undefined);
         if (interrupted !== undefined) throw interrupted;
-        if (failure) {
-          const e = asReported(failure.error);
+        // the failed switch, then each file left switched in (its previous version kept aside)
+        for (const f of failure ? [failure, ...(failure.notPutBack ?? [])] : []) {
+          const e = asReported(f.error);
           errors.push(e);
-          const i = results.findIndex((r) => r.path === failure.path);
-          if (i >= 0) results[i] = failedResult(work.find((pf) => pf.path === failure.path)!, e);
+          const i = results.findIndex((r) => r.path === f.path);
+          if (i >= 0) results[i] = failedResult(work.find((pf) => pf.path === f.path)!, e);
         }
         if (errors.length && installer.finishArtifact) {
           for (const [i, r] of results.entries()) {

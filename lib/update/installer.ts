@@ -8,13 +8,13 @@ import type { BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { mapLimit } from '../concurrency.ts';
-import { IntegrityError, ModelmountError } from '../errors.ts';
+import { IntegrityError, ModelmountError, type DiskError } from '../errors.ts';
 import { fsyncDir, removeFile } from '../fs-atomic.ts';
 import { hostFilePath } from '../layout.ts';
 import type { PlannedFile } from '../plan.ts';
 import type { Source } from '../sources/types.ts';
 import type { FetchProgress } from '../store/receive-bytes.ts';
-import { backupDest, discardStaged, folderInTheWay, placeStaged, restoreBackup, stageFile, SWITCH_IN_FLIGHT, type MaterialiseMethod, type StagedFile } from '../store/materialise.ts';
+import { backupDest, backupNotPutBack, discardStaged, folderInTheWay, placeStaged, restoreBackup, stageFile, SWITCH_IN_FLIGHT, type MaterialiseMethod, type StagedFile } from '../store/materialise.ts';
 import { ensureRealDir } from '../fs-safe.ts';
 import type { Store } from '../store/store.ts';
 import { carryOverRelinked, type StateCache } from '../verify/state-cache.ts';
@@ -49,6 +49,14 @@ export interface InstallerDeps {
 interface Pending {
   pf: PlannedFile;
   staged: StagedFile;
+}
+
+/** The file of an artifact whose check or switch failed (every file switched was put back, unless `notPutBack`). */
+export interface SwitchFailure {
+  path: string;
+  error: unknown;
+  /** files switched in whose previous version could not be put back: each error names where it is kept */
+  notPutBack?: { path: string; error: DiskError }[];
 }
 
 /**
@@ -107,10 +115,9 @@ export class Installer {
 
   /**
    * Switch every staged file of `artifactId` into place (`complete`: each of its files was staged),
-   * or discard them all. Resolves with the file whose switch failed (every file switched was put
-   * back), or undefined.
+   * or discard them all. Resolves with the file whose switch failed, or undefined.
    */
-  async finishArtifact(artifactId: string, complete: boolean): Promise<{ path: string; error: unknown } | undefined> {
+  async finishArtifact(artifactId: string, complete: boolean): Promise<SwitchFailure | undefined> {
     const files = this.pending.get(artifactId) ?? [];
     this.pending.delete(artifactId);
     if (!complete) {
@@ -128,6 +135,7 @@ export class Installer {
     const placed = new Set<Pending>();
     /** backups a rollback could not put back: the previous files' only names left, never removed */
     const keep = new Set<string>();
+    const notPutBack: { path: string; error: DiskError }[] = [];
     /** the first file whose check or switch failed, with its error */
     let failed: { f: Pending; error: unknown } | undefined;
     const each = (work: (f: Pending) => Promise<void>) =>
@@ -185,10 +193,14 @@ export class Installer {
       // put the previous version back (SWITCH_IN_FLIGHT at a time: each file has its own destination);
       // a backup that could not be put back is kept
       await mapLimit(switched, SWITCH_IN_FLIGHT, async (s) => {
-        if (!(await restoreBackup(hostFilePath(hostDir, s.pf.artifactId, s.pf.path), s.backup))) keep.add(s.backup!);
+        const dest = hostFilePath(hostDir, s.pf.artifactId, s.pf.path);
+        if (!(await restoreBackup(dest, s.backup))) {
+          keep.add(s.backup!);
+          notPutBack.push({ path: s.pf.path, error: backupNotPutBack(dest, s.backup!) });
+        }
         hostCache.forget(cacheKey(s.pf.artifactId, s.pf.path));
       });
-      return { path: failed?.f.pf.path ?? files[0]?.pf.path ?? '', error: failed?.error ?? error };
+      return { path: failed?.f.pf.path ?? files[0]?.pf.path ?? '', error: failed?.error ?? error, ...(notPutBack.length ? { notPutBack } : {}) };
     } finally {
       await discardStaged(files.filter((f) => !placed.has(f)).map((f) => f.staged));
       await mapLimit([...backups.values()], SWITCH_IN_FLIGHT, async (backup) => {
