@@ -5,11 +5,16 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StatusReport } from '../lib/status/report.ts';
 import { renderOverride } from '../lib/compose/override.ts';
 import { loadManifest } from '../lib/manifest/load.ts';
-import { manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, tempProject, type TestArtifact } from './helpers/cli.ts';
+import { stuckOperationsSettled } from '../lib/stall.ts';
+import { gatherStatus } from '../lib/status/gather-status.ts';
+import { STAT_WORKER_MIN } from '../lib/verify/stat-verdicts.ts';
+import { verifyHostFiles } from '../lib/verify/verify-files.ts';
+import { cliEnv, manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, tempProject, writeSourceTree, type TestArtifact } from './helpers/cli.ts';
 import { buildBusyboxImage, cleanupDocker, itDocker, sh, TEST_LABEL, testRunId } from './helpers/docker.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 
@@ -189,5 +194,20 @@ describe('status', () => {
     await fs.rm(meta);
     await fs.rename(elsewhere, meta);
     expect((await status(p.manifest.path, ['--no-docker'])).problems).toEqual([]);
+  });
+
+  it('a host folder that stops answering (the stat worker goes silent) is a stall at once (ESTALLED, exit 5): its files are not looked at again on the main thread', async () => {
+    const many: TestArtifact = { id: 'many/v0', files: Array.from({ length: STAT_WORKER_MIN }, (_, i) => ({ path: `f${i}`, data: Buffer.from(`body ${i}`) })) };
+    const p = await tempProject(manifestYaml({ artifacts: [many], sources: [{ name: 'mirror', url: server.url }] }));
+    await writeSourceTree(p.hostDir, [many]);
+    // the state cache vouches for every file: status asks the stat worker
+    expect((await verifyHostFiles(p.hostDir, (await loadManifest(p.manifest)).artifacts)).every((c) => c.status === 'ok')).toBe(true);
+    const io = { stdout: new PassThrough(), stderr: new PassThrough(), env: cliEnv(), cwd: p.dir, isTTY: false };
+    const silent = new URL('./helpers/stat-worker-silent.mjs', import.meta.url);
+    const err = await gatherStatus({ manifest: p.manifest, docker: false }, io, { verify: { idleMs: 300, statWorkerUrl: silent } }).catch((e: unknown) => e);
+    // a retry on the main thread (where this folder answers) would end in a report listing the stall as a problem
+    expect(err).toMatchObject({ code: 'ESTALLED', exitCode: 5 });
+    expect((err as Error).message).toContain(p.hostDir);
+    expect(await stuckOperationsSettled(10_000)).toBe(true); // the silent worker was terminated
   });
 });

@@ -26,7 +26,7 @@ import { loadShell } from '../shell.ts';
 import { dockerEngine } from '../smoke/engine.ts';
 import { installedSelection, selectOptionsOf, type SelectionOptions } from '../update/installed-set.ts';
 import { StateCache } from '../verify/state-cache.ts';
-import { checkHostFiles, verifyHostFiles, type FileStatus } from '../verify/verify-files.ts';
+import { checkHostFiles, verifyHostFiles, type FileStatus, type VerifyOptions } from '../verify/verify-files.ts';
 import type { ArtifactStatus, ContainerMount, InstalledState, StatusReport } from './report.ts';
 function installedState(statuses: FileStatus[]): InstalledState {
   if (statuses.every((s) => s === 'ok')) return 'verified';
@@ -144,18 +144,22 @@ export interface StatusDeps {
   /** zx shell for docker (tests pass one with another PATH); default zx's $ */
   $?: Shell;
   signal?: AbortSignal;
+  /** the host files' check: its stall bound and stat worker (tests: a silent worker, a short bound) */
+  verify?: Pick<VerifyOptions, 'idleMs' | 'statWorkerUrl'>;
 }
 
 export async function gatherStatus(opts: StatusOptions, io: Io, deps: StatusDeps = {}): Promise<StatusReport> {
   const ctx = await loadRunContext(opts, io);
   const { manifest } = ctx;
-  // status always reports (exit 0): a record of its own it cannot read is shown, not thrown
+  // status always reports (exit 0): a record of its own it cannot read is shown, not thrown. A
+  // stall (ESTALLED: the host folder does not answer) is thrown at once: a fallback would wait on
+  // the same folder for the idle bound again, on the main thread, and fail the same way.
   const problems: StatusReport['problems'] = [];
   const orReport = async <T>(work: () => Promise<T>, fallback: () => T | Promise<T>): Promise<T> => {
     try {
       return await work();
     } catch (err) {
-      if (!(err instanceof ModelmountError) || err.exitCode !== ExitCode.disk) throw err;
+      if (!(err instanceof ModelmountError) || err.exitCode !== ExitCode.disk || err.code === 'ESTALLED') throw err;
       if (!problems.some((p) => p.message === err.message)) problems.push({ code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) });
       return fallback();
     }
@@ -164,7 +168,7 @@ export async function gatherStatus(opts: StatusOptions, io: Io, deps: StatusDeps
     (await orReport(() => installedSelection(ctx, opts), () => selectArtifacts(manifest, selectOptionsOf(opts)))).map((a) => a.id),
   );
   const all = manifest.artifacts;
-  const verifyOpts = { full: Boolean(opts.full), jobs: ctx.jobs, signal: deps.signal };
+  const verifyOpts: VerifyOptions = { ...deps.verify, full: Boolean(opts.full), jobs: ctx.jobs, signal: deps.signal };
   const checks = await orReport(
     () => verifyHostFiles(ctx.hostDir, all, verifyOpts),
     () => checkHostFiles(ctx.hostDir, all, StateCache.none(), verifyOpts), // hash every file: the cache cannot be trusted
