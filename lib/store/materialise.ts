@@ -208,9 +208,12 @@ export function folderInTheWay(dest: string): DiskError {
 /**
  * Rename a staged file over its destination: a container sees the old file or the new one, never
  * half. When the destination already is the staged inode (another run may have made it so at any
- * moment), rename() does nothing: the staged name is removed after it, always.
+ * moment), rename() does nothing: the staged name is removed after it, unless the caller saw
+ * another file at the destination just before (`destWasOther`: the rename took the staged name;
+ * one failing unlink less per file). Should another run link the same inode there in between,
+ * the staged name is left, a hardlink in .modelmount/tmp that the next run's sweep removes.
  */
-export async function placeStaged(staged: StagedFile, onRenamed?: () => void): Promise<void> {
+export async function placeStaged(staged: StagedFile, onRenamed?: () => void, destWasOther = false): Promise<void> {
   try {
     await fs.rename(staged.tmp, staged.dest);
   } catch (err) {
@@ -220,7 +223,7 @@ export async function placeStaged(staged: StagedFile, onRenamed?: () => void): P
   }
   // the destination changed: a caller that puts things back must know it even if the rest fails
   onRenamed?.();
-  await removeFile(staged.tmp);
+  if (!destWasOther) await removeFile(staged.tmp);
 }
 
 /** staged files placed, discarded or put back at once (each a few syscalls: thread-pool round trips) */

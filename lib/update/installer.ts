@@ -129,6 +129,8 @@ export class Installer {
     await store.syncNewBlobs();
     const switched: { pf: PlannedFile; backup: string | undefined }[] = [];
     const backups = new Map<Pending, string | undefined>();
+    /** what each destination was before the switch (dev:ino), undefined for nothing */
+    const previous = new Map<Pending, string>();
     /** the files replaced, as they were: another name of an older blob changes ctime when they go */
     const replaced: BigIntStats[] = [];
     /** staged names gone by their switch: nothing to discard */
@@ -166,6 +168,7 @@ export class Installer {
         const old = await fs.lstat(f.staged.dest, { bigint: true }).catch(() => undefined);
         if (old?.isDirectory()) throw folderInTheWay(f.staged.dest);
         if (old?.isFile() && old.nlink > 1n) replaced.push(old);
+        if (old) previous.set(f, `${old.dev}:${old.ino}`);
         backups.set(f, await backupDest(hostDir, f.staged.dest, old));
       });
       // Switched SWITCH_IN_FLIGHT at a time (one after another, 20,000 files took seconds of
@@ -175,12 +178,17 @@ export class Installer {
         this.oneLinkAtATime(f.pf.sha256, async () => {
           // renaming moves the staged inode's ctime: carry its entries over once more
           const before = await fs.lstat(f.staged.tmp, { bigint: true }).catch(() => undefined);
-          // rename() leaves the staged name when the destination already is that inode, which
-          // another run (no lock, as on NFS) may have made so since the first pass: always drop it
-          await placeStaged(f.staged, () => {
-            placed.add(f);
-            switched.push({ pf: f.pf, backup: backups.get(f) });
-          });
+          // rename() leaves the staged name when the destination already is that inode: drop it
+          // then (placeStaged), and whenever the first pass did not see another file there
+          const destWasOther = before !== undefined && previous.get(f) !== `${before.dev}:${before.ino}`;
+          await placeStaged(
+            f.staged,
+            () => {
+              placed.add(f);
+              switched.push({ pf: f.pf, backup: backups.get(f) });
+            },
+            destWasOther,
+          );
           const st = await fs.lstat(f.staged.dest, { bigint: true });
           if (f.staged.method === 'hardlink' && before) {
             (await store.cacheWithPaths()).cache.relinked(before, st);
