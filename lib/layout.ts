@@ -59,6 +59,14 @@ export function metaDir(hostDir: string): string {
   return path.join(hostDir, '.modelmount');
 }
 
+/**
+ * `<hostDir>/.modelmount/kept/`: previous versions of files a failed switch could not put back,
+ * `<artifact id>/<path>.<UTC time>`. The user's to restore or delete: nothing of modelmount removes them.
+ */
+export function keptDir(hostDir: string): string {
+  return path.join(metaDir(hostDir), 'kept');
+}
+
 /** `<hostDir>/.modelmount/installs/`: one install record per manifest that installed into the folder. */
 export function installRecordsDir(hostDir: string): string {
   return path.join(metaDir(hostDir), 'installs');

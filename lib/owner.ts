@@ -29,7 +29,7 @@ export function ownerTag(): string {
 export const NAME_MAX_BYTES = 255;
 
 /** The longest prefix of `s` of at most `max` UTF-8 bytes, never cutting a character in two. */
-function truncateUtf8(s: string, max: number): string {
+export function truncateUtf8(s: string, max: number): string {
   if (Buffer.byteLength(s) <= max) return s;
   let out = '';
   let used = 0;

@@ -4,15 +4,19 @@
  * host folder, the previous install stays exactly as it was, and the summary says what happened
  * (no "1 file installed" next to "Nothing was installed"). Other artifacts are not affected.
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import path from 'node:path';
+import type { DoctorContext } from '../lib/doctor/check.ts';
+import { checkKeptVersions } from '../lib/doctor/checks/kept-versions.ts';
 import { ExitCode } from '../lib/errors.ts';
 import { hostFilePath, hostStatePath } from '../lib/layout.ts';
 import type { PlannedFile } from '../lib/plan.ts';
 import { createHttpSource } from '../lib/sources/http/source.ts';
+import { sweepHostTemps } from '../lib/store/materialise.ts';
 import { Store } from '../lib/store/store.ts';
 import { Installer } from '../lib/update/installer.ts';
 import { StateCache } from '../lib/verify/state-cache.ts';
@@ -199,17 +203,34 @@ describe('switching an artifact in', () => {
     };
     const failure = await installer.finishArtifact(A, true);
     expect(failure?.path).toBe(vocab!.path);
-    // the model's previous version: only its backup is left, with the v1 bytes, and never removed
-    const left = await fs.readdir(tmpDir);
-    expect(left).toHaveLength(1);
-    const backup = path.join(tmpDir, left[0]!);
-    expect(sha256(await fs.readFile(backup))).toBe(sha256(v1[0]!.files[0]!.data));
     expect(failure?.notPutBack?.map((n) => n.path)).toEqual([model!.path]);
-    const message = failure!.notPutBack![0]!.error.message;
+    const { message, hint } = failure!.notPutBack![0]!.error;
     expect(message).toContain(modelDest);
-    expect(message).toContain(backup);
+    // the model's previous version is kept under .modelmount/kept, named in the error, with the v1 bytes
+    const keptDir = path.join(p.hostDir, '.modelmount', 'kept');
+    const keptFiles = await listFiles(keptDir);
+    expect(keptFiles).toHaveLength(1);
+    const kept = path.join(keptDir, keptFiles[0]!);
+    expect(keptFiles[0]).toMatch(new RegExp(`^${`${A}/${model!.path}`.replaceAll(".", "\\.")}\\.\\d{8}T\\d{6}Z$`));
+    expect(message).toContain(kept);
+    expect(hint).toContain(`mv ${kept} ${modelDest}`);
+    expect(hint).toContain('never removes');
+    expect(sha256(await fs.readFile(kept))).toBe(sha256(v1[0]!.files[0]!.data));
+    expect(await fs.readdir(tmpDir)).toEqual([]); // the backup's temp name went: it is only a name
     // the vocabulary was never switched: still v1
     expect(sha256(await fs.readFile(hostFilePath(p.hostDir, A, vocab!.path)))).toBe(sha256(v1[0]!.files[2]!.data));
+    // later runs (this process gone: what it left in .modelmount/tmp now names a dead owner) sweep
+    // .modelmount/tmp and collect garbage: the kept version stays where the error said
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    for (const n of await fs.readdir(tmpDir)) await fs.rename(path.join(tmpDir, n), path.join(tmpDir, n.replace(`.${process.pid}.`, `.${dead}.`)));
+    await sweepHostTemps(p.hostDir);
+    expect((await update(p.manifest)).code).not.toBe(0); // the folder at the model's place is still there
+    expect((await runCliCaptured(['gc', '--manifest', p.manifest, '--yes'])).code).toBe(0);
+    expect(sha256(await fs.readFile(kept))).toBe(sha256(v1[0]!.files[0]!.data));
+    // and doctor points at it
+    const [finding] = await checkKeptVersions({ manifest: { hostDir: p.hostDir } } as DoctorContext);
+    expect(finding).toMatchObject({ id: 'kept-versions', verdict: 'warn' });
+    expect(finding!.message).toContain(kept);
   });
 
   it('no staged name stays in .modelmount/tmp, also when a destination already is the staged file', async () => {

@@ -20,6 +20,7 @@ import { readReleaseRecord, releaseMountsOf } from '../releases/record.ts';
 import type { DoctorCheck, DoctorContext, DoctorFinding } from './check.ts';
 import { checkComposeEngine } from './checks/compose-engine.ts';
 import { checkDockerignore } from './checks/dockerignore-excludes.ts';
+import { checkKeptVersions } from './checks/kept-versions.ts';
 import { checkMergedMountFindings } from './checks/merged-mounts.ts';
 import { checkMountSourceFindings } from './checks/mount-sources.ts';
 import { checkOverrideIncluded } from './checks/override-included.ts';
@@ -40,6 +41,7 @@ const CHECKS: readonly DoctorCheck[] = [
   checkOverrideIncluded,
   checkRequire,
   checkReleaseBinding,
+  checkKeptVersions,
 ];
 
 /** The selected artifacts, however the caller holds them. */

@@ -259,13 +259,6 @@ export async function restoreBackup(dest: string, backup: string | undefined): P
   return fs.rename(backup, dest).then(() => true, () => false);
 }
 
-/** A file switched in whose previous version restoreBackup could not put back: where that version is kept. */
-export function backupNotPutBack(dest: string, backup: string): DiskError {
-  return new DiskError(`${dest} could not be put back to its previous version: that file is kept at ${backup}.`, {
-    hint: `Move it back by hand (mv ${backup} ${dest}, once what is at ${dest} is moved away) before the next run, which removes what this one left in ${path.dirname(backup)}.`,
-  });
-}
-
 /** Make `dest` (inside hostDir) hold the bytes of `blob`, on its own. Returns how. */
 export async function materialiseFile(hostDir: string, blob: string, dest: string, expected: FileEntry): Promise<MaterialiseMethod> {
   const staged = await stageFile(hostDir, blob, dest, expected);

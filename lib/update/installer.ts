@@ -14,8 +14,9 @@ import { hostFilePath } from '../layout.ts';
 import type { PlannedFile } from '../plan.ts';
 import type { Source } from '../sources/types.ts';
 import type { FetchProgress } from '../store/receive-bytes.ts';
-import { backupDest, backupNotPutBack, discardStaged, folderInTheWay, placeStaged, restoreBackup, stageFile, SWITCH_IN_FLIGHT, type MaterialiseMethod, type StagedFile } from '../store/materialise.ts';
+import { backupDest, discardStaged, folderInTheWay, placeStaged, restoreBackup, stageFile, SWITCH_IN_FLIGHT, type MaterialiseMethod, type StagedFile } from '../store/materialise.ts';
 import { ensureRealDir } from '../fs-safe.ts';
+import { backupNotPutBack, keepBackup } from '../store/keep-backup.ts';
 import type { Store } from '../store/store.ts';
 import { carryOverRelinked, type StateCache } from '../verify/state-cache.ts';
 import { StoreFiller } from './store-filler.ts';
@@ -135,7 +136,7 @@ export class Installer {
     const replaced: BigIntStats[] = [];
     /** staged names gone by their switch: nothing to discard */
     const placed = new Set<Pending>();
-    /** backups a rollback could not put back: the previous files' only names left, never removed */
+    /** backups a rollback could neither put back nor keep aside: the previous files' only names left, never removed */
     const keep = new Set<string>();
     const notPutBack: { path: string; error: DiskError }[] = [];
     /** the first file whose check or switch failed, with its error */
@@ -199,12 +200,13 @@ export class Installer {
       );
     } catch (error) {
       // put the previous version back (SWITCH_IN_FLIGHT at a time: each file has its own destination);
-      // a backup that could not be put back is kept
+      // a backup that could not be put back is kept below .modelmount/kept (or, failing that, where it is)
       await mapLimit(switched, SWITCH_IN_FLIGHT, async (s) => {
         const dest = hostFilePath(hostDir, s.pf.artifactId, s.pf.path);
         if (!(await restoreBackup(dest, s.backup))) {
-          keep.add(s.backup!);
-          notPutBack.push({ path: s.pf.path, error: backupNotPutBack(dest, s.backup!) });
+          const kept = await keepBackup(hostDir, s.pf.artifactId, s.pf.path, s.backup!).catch(() => undefined);
+          if (kept === undefined) keep.add(s.backup!);
+          notPutBack.push({ path: s.pf.path, error: backupNotPutBack(dest, kept ?? s.backup!, kept !== undefined) });
         }
         hostCache.forget(cacheKey(s.pf.artifactId, s.pf.path));
       });
