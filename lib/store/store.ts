@@ -3,6 +3,7 @@
  * that entered only after their size and sha256 matched. This is what a CI
  * cache-warm step fills and caches, and what `update --offline` installs from.
  */
+import type { BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { mapLimit } from '../concurrency.ts';
@@ -60,32 +61,39 @@ export class Store {
 
   /** Is a blob with exactly these bytes in the store? Uses the state cache unless `full`. A bad blob is removed. */
   async has(file: FileEntry, opts: { full?: boolean; signal?: AbortSignal } = {}): Promise<boolean> {
+    return (await this.check(file, opts)) !== undefined;
+  }
+
+  /** has(), answered with the blob's lstat (undefined: not there, or removed as bad). */
+  async check(file: FileEntry, opts: { full?: boolean; signal?: AbortSignal } = {}): Promise<BigIntStats | undefined> {
     const p = this.blobPath(file.sha256);
     let st;
     try {
       st = await fs.lstat(p, { bigint: true });
     } catch {
-      return false;
+      return undefined;
     }
     if (!st.isFile() || Number(st.size) !== file.size) {
       await this.evict(file.sha256);
-      return false;
+      return undefined;
     }
     const cache = await this.stateCache();
-    if (!opts.full && cache.lookup(file.sha256, st) === file.sha256) return true;
+    if (!opts.full && cache.lookup(file.sha256, st) === file.sha256) return st;
     const sha = await sha256File(p, opts.signal);
     if (sha !== file.sha256) {
       await this.evict(file.sha256);
-      return false;
+      return undefined;
     }
     cache.record(file.sha256, st, sha);
-    return true;
+    return st;
   }
 
-  async fetch(opts: Omit<FetchBlobOptions, 'cacheDir' | 'tmpListing' | 'deferDirSync'>): Promise<FetchBlobResult> {
+  /** fetchBlob into this store; `blobStat`: the blob's lstat once it is there (the installer's "before" of its first link) */
+  async fetch(opts: Omit<FetchBlobOptions, 'cacheDir' | 'tmpListing' | 'deferDirSync'>): Promise<FetchBlobResult & { blobStat?: BigIntStats }> {
     // another run may have put the blob here since the plan was made (no lock, or a shared store)
-    if (await this.has(opts.file, { signal: opts.signal })) {
-      return { blob: this.blobPath(opts.file.sha256), source: 'store', transferred: 0, resumedFrom: 0 };
+    const present = await this.check(opts.file, { signal: opts.signal });
+    if (present) {
+      return { blob: this.blobPath(opts.file.sha256), source: 'store', transferred: 0, resumedFrom: 0, blobStat: present };
     }
     // Only small blobs share the run's listing of <cache>/tmp and the folder fsync per artifact: a
     // big one looks for a partial left since (another run's, killed) and makes its name durable at
@@ -99,8 +107,7 @@ export class Store {
       tmpListing: small ? (this.tmpListing ??= new TmpListing(storeTmpDir(this.dir))) : undefined,
       deferDirSync: small ? (dir) => this.unsynced.add(dir) : undefined,
     });
-    await this.remember(opts.file.sha256);
-    return result;
+    return { ...result, blobStat: await this.remember(opts.file.sha256) };
   }
 
   /** the verified-state cache with each key's blob path: the installer and gc carry entries over when a blob gains or loses a hardlink */
@@ -108,14 +115,16 @@ export class Store {
     return { cache: await this.stateCache(), pathOf: (sha256) => this.blobPath(sha256) };
   }
 
-  /** Record the blob's current identity as verified (after we wrote it). */
-  async remember(sha256: string): Promise<void> {
+  /** Record the blob's current identity as verified (after we wrote it). Returns its lstat (undefined: gone). */
+  async remember(sha256: string): Promise<BigIntStats | undefined> {
     const cache = await this.stateCache();
     try {
       const st = await fs.lstat(this.blobPath(sha256), { bigint: true });
       cache.record(sha256, st, sha256);
+      return st;
     } catch {
       cache.forget(sha256);
+      return undefined;
     }
   }
 

@@ -4,6 +4,7 @@
  * time, progress fanned out to every file waiting for the same blob. Used by
  * the Installer (update) and by `warm`, which fills the store and stops there.
  */
+import type { BigIntStats } from 'node:fs';
 import { Semaphore } from '../concurrency.ts';
 import type { PlannedFile } from '../plan.ts';
 import type { Source } from '../sources/types.ts';
@@ -24,11 +25,15 @@ export interface EnsuredBlob {
   /** bytes received for this blob; reported on the first file that asked for it, 0 on the others */
   bytesTransferred: number;
   resumedFrom: number;
+  /** the blob's lstat when the store last looked at it in this run (before any link of this run's, if the first) */
+  blobStat?: BigIntStats;
 }
 
 export class StoreFiller {
   private readonly transfers: Semaphore;
   private readonly inflight = new Map<string, Promise<FetchBlobResult>>();
+  /** a fetched blob's lstat until the file that started its fetch takes it (not kept for the run: 20,000 of them) */
+  private readonly fetchedStats = new Map<string, BigIntStats>();
   private readonly progressListeners = new Map<string, Set<(p: FetchProgress) => void>>();
   private readonly counted = new Set<string>();
 
@@ -61,7 +66,10 @@ export class StoreFiller {
             for (const l of this.progressListeners.get(pf.sha256) ?? []) l(prog);
           },
         }),
-      );
+      ).then(({ blobStat, ...result }) => {
+        if (blobStat) this.fetchedStats.set(pf.sha256, blobStat);
+        return result;
+      });
       this.inflight.set(pf.sha256, p);
       // a settled fetch reports no more progress: its listeners (closures over their files) go
       const drop = (): void => void this.progressListeners.delete(pf.sha256);
@@ -73,13 +81,16 @@ export class StoreFiller {
   /** Make sure the store holds `pf`'s verified bytes (planned `via: 'store'`: check, else fetch). */
   async ensure(pf: PlannedFile, onProgress: (p: FetchProgress) => void = () => {}): Promise<EnsuredBlob> {
     const { store } = this.deps;
-    if (pf.via === 'store' && (await store.has({ path: pf.path, size: pf.size, sha256: pf.sha256 }, { signal: this.deps.signal }))) {
-      return { source: 'store', bytesTransferred: 0, resumedFrom: 0 };
+    if (pf.via === 'store') {
+      const blobStat = await store.check({ path: pf.path, size: pf.size, sha256: pf.sha256 }, { signal: this.deps.signal });
+      if (blobStat) return { source: 'store', bytesTransferred: 0, resumedFrom: 0, blobStat };
     }
     const fetched = await this.fetchOnce(pf, onProgress);
     // shared fetches report their bytes once, on the file that started them
     if (this.counted.has(pf.sha256)) return { source: fetched.source, bytesTransferred: 0, resumedFrom: 0 };
     this.counted.add(pf.sha256);
-    return { source: fetched.source, bytesTransferred: fetched.transferred, resumedFrom: fetched.resumedFrom };
+    const blobStat = this.fetchedStats.get(pf.sha256);
+    this.fetchedStats.delete(pf.sha256);
+    return { source: fetched.source, bytesTransferred: fetched.transferred, resumedFrom: fetched.resumedFrom, blobStat };
   }
 }
