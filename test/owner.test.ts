@@ -34,4 +34,12 @@ describe('tagOwner', () => {
     expect(isAbandoned(`${sha}.far.4242.0123456789ab.partial`, now - 61_000, 60_000, now)).toBe(true);
     expect(hostTempOwner(`weights.bin.${HOST_TAG}.${deadPid()}.0123456789ab.tmp`)).toBe('gone');
   });
+
+  it('counts age in whole milliseconds: a file written in this millisecond is 0 ms old, not younger', () => {
+    // Date.now() drops the fraction a file's mtimeMs keeps: 1000 against 1000.6 is age 0, not -0.6
+    const sha = 'cd'.repeat(32);
+    expect(isAbandoned(`${sha}.1.x.partial`, 1_000.6, 0, 1_000)).toBe(true);
+    expect(isAbandoned(`${sha}.far.4242.0123456789ab.partial`, 1_000.6, 60_000, 61_000)).toBe(true);
+    expect(isAbandoned(`${sha}.far.4242.0123456789ab.partial`, 1_000.6, 60_000, 60_999)).toBe(false);
+  });
 });

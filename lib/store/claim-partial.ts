@@ -36,7 +36,8 @@ export const SEALED_SUFFIX = '.sealed';
 export function isAbandoned(name: string, mtimeMs: number, minAgeMs: number, now = Date.now()): boolean {
   const owner = tagOwner(name, PARTIAL_SUFFIX);
   if (owner !== 'unknown') return owner !== 'alive';
-  return now - mtimeMs >= minAgeMs;
+  // in whole milliseconds, as Date.now() counts: a partial written this millisecond is 0 ms old
+  return now - Math.floor(mtimeMs) >= minAgeMs;
 }
 
 /**
