@@ -247,6 +247,26 @@ describe('verify', () => {
     expect(store[sha256(shared)]?.id).toBe(now);
   });
 
+  it('the same when the shared blob was in the store already (warm first): each link starts from the inode as it is then', async () => {
+    const shared = randomBytes(150_000);
+    const artifacts: TestArtifact[] = [
+      { id: 'student/v0_ja', files: [{ path: 'model.safetensors', data: shared }, { path: 'copy.safetensors', data: shared }] },
+      { id: 'student/v0_en', files: [{ path: 'model.safetensors', data: shared }, { path: 'copy.safetensors', data: shared }] },
+    ];
+    const server = await startFaultServer({ files: serverFiles(artifacts) });
+    servers.push(server);
+    const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'mirror', url: server.url }] }));
+    expect((await runCliCaptured(['warm', '--manifest', p.manifest])).code).toBe(0);
+    const r = await runCliCaptured(['update', '--manifest', p.manifest]);
+    expect(r.code, r.stderr).toBe(0);
+    const files = artifacts.flatMap((a) => a.files.map((f) => hostFilePath(p.hostDir, a.id, f.path)));
+    const host = JSON.parse(await fs.readFile(hostStatePath(p.hostDir), 'utf8')).entries as Record<string, { id: string }>;
+    const store = JSON.parse(await fs.readFile(storeStatePath(p.cacheDir), 'utf8')).entries as Record<string, { id: string }>;
+    const now = statIdentity(await fs.lstat(files[0]!, { bigint: true }));
+    expect(Object.values(host).map((e) => e.id)).toEqual(files.map(() => now));
+    expect(store[sha256(shared)]?.id).toBe(now);
+  });
+
   it("replacing a file keeps the old version's blob verified in the store (its entry follows the unlink)", async () => {
     const v1 = randomBytes(90_000);
     const v2 = randomBytes(90_000);

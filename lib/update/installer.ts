@@ -50,9 +50,6 @@ export interface InstallerDeps {
 interface Pending {
   pf: PlannedFile;
   staged: StagedFile;
-  /** a hardlink's lstat right after staging, and its blob's relink count then (Installer.relinks) */
-  stagedStat?: BigIntStats;
-  relinksThen?: number;
 }
 
 /** The file of an artifact whose check or switch failed (every file switched was put back, unless `notPutBack`). */
@@ -77,13 +74,13 @@ export class Installer {
   /** per artifact: its staged files, waiting for finishArtifact() */
   private readonly pending = new Map<string, Pending[]>();
   /**
-   * per blob: how often this run linked or renamed its inode (each moves its ctime). An lstat taken
-   * at a count that still holds is that inode's state now, as far as this process goes: the look
-   * before a link or rename is then not made again (two of the ~12 per small file, issue 15). What
-   * another process does meanwhile only makes a carried-over cache entry a miss, never a false hit
-   * (relinked() carries only between stats of the same device, inode, size and mtime).
+   * Blobs this run has hardlinked (each link moves the inode's ctime). Before a blob's first link,
+   * the store's own lstat of it (taken when it verified or was found) is its state still, as far as
+   * this process goes: the look before the link is not made again (one of the ~12 per small file,
+   * issue 15). What another process does meanwhile only makes a carried-over cache entry a miss,
+   * never a false hit (relinked() carries only between stats of one device, inode, size and mtime).
    */
-  private readonly relinks = new Map<string, number>();
+  private readonly linkedOnce = new Set<string>();
 
   constructor(private readonly deps: InstallerDeps) {
     this.filler = new StoreFiller(deps);
@@ -101,29 +98,30 @@ export class Installer {
     const { store, hostDir, hostCache } = this.deps;
     const { source, bytesTransferred, resumedFrom, blobStat } = await this.filler.ensure(pf, onProgress);
     const dest = hostFilePath(hostDir, pf.artifactId, pf.path);
-    const entry = await this.oneLinkAtATime(pf.sha256, async (): Promise<Omit<Pending, 'pf'>> => {
+    const staged = await this.oneLinkAtATime(pf.sha256, async () => {
       const blob = store.blobPath(pf.sha256);
       // Hardlinking changes the blob's ctime, which every verified-state entry of that inode (the
       // store's, other host files with the same bytes) includes: carry them over, or the next run
       // would hash those files again. The store's own lstat will do if nothing of this run linked it since.
       const before =
-        (!this.relinks.has(pf.sha256) ? blobStat : undefined) ?? (await fs.lstat(blob, { bigint: true }).catch(() => undefined)); // missing: stageFile says so
+        (!this.linkedOnce.has(pf.sha256) ? blobStat : undefined) ?? (await fs.lstat(blob, { bigint: true }).catch(() => undefined)); // missing: stageFile says so
       const staged = await stageFile(hostDir, blob, dest, { path: pf.path, size: pf.size, sha256: pf.sha256 }, true).catch(async (err: unknown) => {
         // a store copy that no longer verifies (seen while copying it) must not be used again
         if (err instanceof IntegrityError) await store.evict(pf.sha256);
         throw err;
       });
-      if (staged.method !== 'hardlink') return { staged };
-      const relinksThen = this.relinked(pf.sha256);
-      if (!before) return { staged };
-      const st = await fs.lstat(staged.tmp, { bigint: true });
-      (await store.cacheWithPaths()).cache.relinked(before, st);
-      hostCache.relinked(before, st);
-      return { staged, stagedStat: st, relinksThen };
+      if (staged.method === 'hardlink') {
+        this.linkedOnce.add(pf.sha256);
+        if (before) {
+          const st = await fs.lstat(staged.tmp, { bigint: true });
+          (await store.cacheWithPaths()).cache.relinked(before, st);
+          hostCache.relinked(before, st);
+        }
+      }
+      return staged;
     });
-    const staged = entry.staged;
     const list = this.pending.get(pf.artifactId) ?? this.pending.set(pf.artifactId, []).get(pf.artifactId)!;
-    list.push({ pf, ...entry });
+    list.push({ pf, staged });
     onProgress({ done: pf.size, total: pf.size, source });
     return { ...base, status: 'ok', source, method: staged.method, bytesTransferred, resumedFrom };
   }
@@ -193,10 +191,7 @@ export class Installer {
         this.oneLinkAtATime(f.pf.sha256, async () => {
           // renaming moves the staged inode's ctime: carry its entries over once more
           const hardlink = f.staged.method === 'hardlink';
-          const before = !hardlink
-            ? undefined
-            : ((this.relinks.get(f.pf.sha256) === f.relinksThen ? f.stagedStat : undefined) ??
-              (await fs.lstat(f.staged.tmp, { bigint: true }).catch(() => undefined)));
+          const before = hardlink ? await fs.lstat(f.staged.tmp, { bigint: true }).catch(() => undefined) : undefined;
           // rename() leaves the staged name when the destination already is that inode: drop it
           // then (placeStaged), and whenever the first pass did not see another file there (a
           // copy is a fresh inode: never there)
@@ -209,7 +204,6 @@ export class Installer {
             },
             destWasOther,
           );
-          if (hardlink) this.relinked(f.pf.sha256);
           const st = await fs.lstat(f.staged.dest, { bigint: true });
           if (hardlink && before) {
             (await store.cacheWithPaths()).cache.relinked(before, st);
@@ -244,13 +238,6 @@ export class Installer {
       await mapLimit([...new Set(files.map((f) => path.dirname(f.staged.dest)))], SWITCH_IN_FLIGHT, fsyncDir);
     }
     return undefined;
-  }
-
-  /** one more link or rename of the blob's inode by this run; returns the new count */
-  private relinked(sha256: string): number {
-    const n = (this.relinks.get(sha256) ?? 0) + 1;
-    this.relinks.set(sha256, n);
-    return n;
   }
 
   private async oneLinkAtATime<T>(sha256: string, fn: () => Promise<T>): Promise<T> {
