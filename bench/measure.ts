@@ -79,12 +79,19 @@ export interface CaseResult {
   note?: string;
 }
 
-/** `rounds` rounds of every contender in turn, the order reversed every other round. */
+/**
+ * `rounds` rounds of every contender in turn, the order rotated by one each round, so that each
+ * contender runs first, second, … equally often (over a multiple of their number of rounds). The
+ * first run after a round's deletions pays for them: with three contenders and the order only
+ * reversed, the middle one never ran first, and the many-file cases measured that instead of the
+ * tools (bench/RESULTS.md, issue 15, fifth round).
+ */
 export async function runCase(c: CaseResult, cwd: string, rounds: number): Promise<void> {
   const all = [c.tool, ...(c.baseline ? [c.baseline] : []), ...c.peers];
   for (const x of all) c.samples.set(x.name, []);
   for (let round = 0; round < rounds; round++) {
-    const order = round % 2 === 0 ? all : [...all].reverse();
+    const shift = round % all.length;
+    const order = [...all.slice(shift), ...all.slice(0, shift)];
     const line: string[] = [];
     for (const x of order) {
       const s = await measure(x.cmd, cwd, x.before);

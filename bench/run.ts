@@ -34,8 +34,8 @@
  * BENCH_SEED_COUNT, BENCH_SEED_JOBS.
  *
  * Method (the same for tool and peer): every measurement is a whole process (start-up
- * included) timed from spawn to exit; tool and peer alternate inside each round and swap
- * order every other round; the report gives medians and tool/peer ratios. Outputs of a
+ * included) timed from spawn to exit; tool and peers alternate inside each round, the order
+ * rotated by one each round; the report gives medians and tool/peer ratios. Outputs of a
  * previous run are deleted and `sync` runs before each measurement, so nobody pays for
  * someone else's dirty pages. Page caches are NOT dropped: the served/copied/verified data
  * is read once before each case so both sides read it from memory (a loopback benchmark
