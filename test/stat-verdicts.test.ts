@@ -48,15 +48,21 @@ describe('statVerdicts', () => {
   });
 });
 
-/** A host folder with `n` files of artifact "a", all recorded in its state cache (saved). */
-async function cachedHost(n: number): Promise<{ host: string; artifacts: Artifact[] }> {
-  const host = await tempDir();
+/** `n` files f0… of artifact "a" in `host`, file i holding body(i); returns their manifest entries. */
+async function writeFiles(host: string, n: number, body: (i: number) => string): Promise<{ path: string; size: number; sha256: string }[]> {
   await fs.mkdir(path.join(host, 'a'), { recursive: true });
   const files = [];
   for (let i = 0; i < n; i++) {
-    await fs.writeFile(path.join(host, 'a', `f${i}`), `body ${i}`);
-    files.push({ path: `f${i}`, size: `body ${i}`.length, sha256: sha(`body ${i}`) });
+    await fs.writeFile(path.join(host, 'a', `f${i}`), body(i));
+    files.push({ path: `f${i}`, size: body(i).length, sha256: sha(body(i)) });
   }
+  return files;
+}
+
+/** A host folder with `n` files of artifact "a", all recorded in its state cache (saved). */
+async function cachedHost(n: number): Promise<{ host: string; artifacts: Artifact[] }> {
+  const host = await tempDir();
+  const files = await writeFiles(host, n, (i) => `body ${i}`);
   const artifacts = [{ id: 'a', files }] as unknown as Artifact[];
   const cache = await StateCache.loadHost(host);
   await checkHostFiles(host, artifacts, cache, { jobs: 2 });
@@ -68,13 +74,7 @@ describe('checkHostFiles with many files (the worker settles what the cache vouc
   it('reports a changed, a missing, a replaced-by-link and a resized file; the rest come from the cache', async () => {
     const host = await tempDir();
     const n = STAT_WORKER_MIN + 10;
-    await fs.mkdir(path.join(host, 'a'), { recursive: true });
-    const files = [];
-    for (let i = 0; i < n; i++) {
-      const body = `file ${String(i).padStart(5, '0')}`;
-      await fs.writeFile(path.join(host, 'a', `f${i}`), body);
-      files.push({ path: `f${i}`, size: body.length, sha256: sha(body) });
-    }
+    const files = await writeFiles(host, n, (i) => `file ${String(i).padStart(5, '0')}`);
     const artifacts = [{ id: 'a', files }] as unknown as Artifact[];
     const cache = await StateCache.loadHost(host);
     const first = await checkHostFiles(host, artifacts, cache, { jobs: 2 });
@@ -113,12 +113,7 @@ describe('checkHostFiles with many files (the worker settles what the cache vouc
 
   it('a cache entry that says other bytes than the manifest wants is "modified"', async () => {
     const host = await tempDir();
-    await fs.mkdir(path.join(host, 'a'), { recursive: true });
-    const files = [];
-    for (let i = 0; i < STAT_WORKER_MIN; i++) {
-      await fs.writeFile(path.join(host, 'a', `f${i}`), `b${i}`);
-      files.push({ path: `f${i}`, size: `b${i}`.length, sha256: sha(`b${i}`) });
-    }
+    const files = await writeFiles(host, STAT_WORKER_MIN, (i) => `b${i}`);
     const cache = StateCache.none();
     for (const f of files) cache.record(cacheKey('a', f.path), await fs.lstat(path.join(host, 'a', f.path), { bigint: true }), f.path === 'f1' ? '1'.repeat(64) : f.sha256);
     const checks = await checkHostFiles(host, [{ id: 'a', files }] as unknown as Artifact[], cache, { jobs: 2 });
