@@ -266,7 +266,6 @@ export class CancelledError extends ModelmountError {
   }
 }
 
-/** Map a Node fs error to the right ModelmountError (disk full, permissions) or undefined. */
 /** toDiskError, else an EDISK naming `action` (EIO and other codes the disk reports): never a raw error */
 export function diskFailure(err: unknown, action: string): DiskError {
   return (
@@ -278,6 +277,7 @@ export function diskFailure(err: unknown, action: string): DiskError {
   );
 }
 
+/** Map a Node fs error to the right ModelmountError (disk full, permissions) or undefined. */
 export function toDiskError(err: unknown, action: string): DiskError | undefined {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOSPC' || code === 'EDQUOT') {

@@ -11,18 +11,20 @@ import os from 'node:os';
 export const HOST_TAG = os.hostname().replace(/[^A-Za-z0-9-]/g, '-').slice(0, 64) || 'host';
 
 /**
- * The 12 hex digits of ownerTag(): 6 random per process, then a counter. Unique per call in this
- * process, unguessable to others; 20,000 small files made 40,000 temp names, and a fresh random
- * number and a getpid() call for each showed in the profile (issue 15).
+ * The 12 hex digits of ownerTag(): a 48-bit random start per process, plus a counter. Unique per
+ * call in this process (for 2^48 calls), as unlikely as before to meet another process's (two
+ * containers with the same host name and pid); 20,000 small files made 40,000 temp names, and a
+ * fresh random number and a getpid() call for each showed in the profile (issue 15).
  */
 const PID = process.pid;
-const TAG_RANDOM = randomBytes(3).toString('hex');
+const TAG_SPACE = 2 ** 48;
+const TAG_START = randomBytes(6).readUIntBE(0, 6);
 let tagCount = 0;
 
 /** `<host>.<pid>.<12 hex>`: unique per call, names its owner */
 export function ownerTag(): string {
-  tagCount = (tagCount + 1) % 0x1000000;
-  return `${HOST_TAG}.${PID}.${TAG_RANDOM}${tagCount.toString(16).padStart(6, '0')}`;
+  tagCount++;
+  return `${HOST_TAG}.${PID}.${((TAG_START + tagCount) % TAG_SPACE).toString(16).padStart(12, '0')}`;
 }
 
 /** One name in a folder: the limit of ext4, xfs, btrfs, tmpfs, NFS … (the manifest allows names this long). */

@@ -87,7 +87,7 @@ async function pruneEntries(cache: ParsedCache, file: string, now = Date.now()):
   const mine = dated.filter(({ n }) => n.startsWith(prefix) && n.endsWith('.json')).sort((a, b) => b.at - a.at);
   const gone = new Set(mine.slice(KEEP_PER_PATH).map(({ n }) => n));
   for (const { n, at } of dated) if (now - at >= (n.endsWith('.json') ? STALE_ENTRY_MS : STALE_TMP_MS)) gone.add(n);
-  for (const n of gone) await removeFile(path.join(cache.dir, n));
+  for (const n of gone) await removeFile(path.join(cache.dir, n)).catch(() => {}); // best effort: one that cannot go stops no other
 }
 
 function textDigest(text: string): string {

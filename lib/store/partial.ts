@@ -10,7 +10,7 @@
 import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { diskFailure, toDiskError } from '../errors.ts';
+import { diskFailure } from '../errors.ts';
 import { removeFile } from '../fs-atomic.ts';
 import { readOwnFile } from '../fs-safe.ts';
 import { taggedName } from '../owner.ts';
@@ -146,7 +146,7 @@ export class PartialBlob extends BlobSink {
     try {
       await this.handle.chmod(0o444);
     } catch (err) {
-      throw toDiskError(err, `making ${this.file} read-only`) ?? err;
+      throw diskFailure(err, `making ${this.file} read-only`);
     }
     await this.closeFiles();
     this.worthKeeping = false;
@@ -243,7 +243,7 @@ export async function openInTmp(tmpDir: string, file: string, flags: number, mod
   try {
     return await fs.open(file, flags | fsc.O_CREAT | fsc.O_NOFOLLOW, mode);
   } catch (err) {
-    throw toDiskError(err, `creating a temporary file in ${tmpDir}`) ?? err;
+    throw diskFailure(err, `creating a temporary file in ${tmpDir}`);
   }
 }
 

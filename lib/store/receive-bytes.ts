@@ -6,7 +6,7 @@
  * `transferred` and is reported as progress.
  */
 import type { Clock } from '../clock.ts';
-import { SourceError, toDiskError } from '../errors.ts';
+import { diskFailure, ModelmountError, SourceError } from '../errors.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import type { Source } from '../sources/types.ts';
 import { formatBytes } from '../format.ts';
@@ -95,7 +95,7 @@ export async function fetchStream(f: Transfer, source: Source): Promise<void> {
     try {
       await w.flush();
     } catch (err) {
-      throw toDiskError(err, `writing ${f.label} to ${f.tmpDir} (the file needs ${formatBytes(file.size)}, ${formatBytes(file.size - w.pos)} of it still unwritten)`) ?? err;
+      throw diskFailure(err, `writing ${f.label} to ${f.tmpDir} (the file needs ${formatBytes(file.size)}, ${formatBytes(file.size - w.pos)} of it still unwritten)`);
     }
   }
 }
@@ -107,9 +107,14 @@ export async function fetchInPieces(f: Transfer, partial: PartialBlob, source: S
   const validator = partial.validatorFor(source.name);
   // a prefix whose origin no validator describes: pieces could not be checked against it
   if (partial.pos > 0 && validator === undefined) return;
-  await w.flush();
-  await partial.savePrefix(partial.pos);
-  await partial.handle.truncate(file.size); // pieces then write inside the file, never extending it
+  try {
+    await w.flush();
+    await partial.savePrefix(partial.pos);
+    await partial.handle.truncate(file.size); // pieces then write inside the file, never extending it
+  } catch (err) {
+    if (err instanceof ModelmountError) throw err;
+    throw diskFailure(err, `preparing ${f.label} in ${f.tmpDir} for pieces`);
+  }
   let have = partial.pos; // bytes present, counting pieces written out of order (for progress)
   let ranged;
   try {

@@ -21,6 +21,9 @@ function runCredentialHelper(helper: string, registry: string, env: NodeJS.Proce
     // a helper that ignores SIGTERM, or leaves a child holding stdout open, must not hold the run
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
+      // a grandchild may still hold the pipes: they would keep the process alive
+      child.stdout.destroy();
+      child.stdin.destroy();
       resolve(undefined);
     }, 30_000);
     timer.unref();
