@@ -16,7 +16,7 @@ export const statusCommand = defineCommand({
     { name: 'swarm', type: 'boolean', help: 'on a Swarm manager: per node, the set it holds and the tasks there (= modelmount swarm status)' },
     JSON_FLAG,
   ],
-  details: 'SELECTED marks the installed set (what update installed, which the override mounts); arguments or selection flags mark those artifacts instead. Every artifact of the manifest is listed. Exit status 0 whatever the state, also when modelmount\'s own records cannot be read (a link or special file in <hostDir>/.modelmount: shown as a problem; use `verify` to fail on a bad install).',
+  details: 'SELECTED marks the installed set (what update installed, which the override mounts); arguments or selection flags mark those artifacts instead. Every artifact of the manifest is listed. Exit status 0 whatever the state, also when modelmount\'s own records cannot be read (a link or special file in <hostDir>/.modelmount: shown as a problem; use `verify` to fail on a bad install); 5 (ESTALLED) when the host folder stops answering.',
   async run(flags, io, signal) {
     const { formatStatus } = await import('../status/format-status.ts');
     const { gatherStatus } = await import('../status/gather-status.ts');

@@ -13,7 +13,7 @@ export const verifyCommand = defineCommand({
     ...pickFlags(LOCATION_FLAGS, 'host-dir', 'jobs'),
     JSON_FLAG,
   ],
-  details: 'Checks the installed set (what update installed), or the artifacts named by arguments / --only / --labels / --include-optional. Exit status 4 when any selected file is missing, has the wrong size or content, or is not a regular file.',
+  details: 'Checks the installed set (what update installed), or the artifacts named by arguments / --only / --labels / --include-optional. Exit status 4 when any selected file is missing, has the wrong size or content, or is not a regular file; 5 (ESTALLED) when the host folder stops answering.',
   async run(flags, io, signal) {
     const { verifyInstalled } = await import('../update/verify-installed.ts');
     return verifyInstalled({ ...contextOptions(flags), ...selectionOptions(flags), full: Boolean(flags.full) }, io, signal);

@@ -10,6 +10,7 @@ import { DiskError } from '../errors.ts';
 import { fsyncDir } from '../fs-atomic.ts';
 import { ensureRealDir } from '../fs-safe.ts';
 import { keptDir } from '../layout.ts';
+import { shellQuote } from '../shell.ts';
 import { NAME_MAX_BYTES, truncateUtf8 } from '../owner.ts';
 
 /** `20261130T201000Z`: sorts by time, no characters a shell or a file system minds */
@@ -42,7 +43,7 @@ export async function keepBackup(hostDir: string, artifactId: string, filePath: 
 
 /** A file switched in whose previous version could not be put back: where that version is now (`kept`: by keepBackup). */
 export function backupNotPutBack(dest: string, at: string, kept: boolean): DiskError {
-  const restore = `To restore it, move away what is at ${dest}, then \`mv ${at} ${dest}\``;
+  const restore = `To restore it, move away what is at ${dest}, then \`mv ${shellQuote(at)} ${shellQuote(dest)}\``;
   return new DiskError(`${dest} could not be put back to its previous version: that version is kept at ${at}.`, {
     hint: kept
       ? `${restore}. modelmount never removes what is in ${path.dirname(at)}: delete it yourself once it is not needed.`
