@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ExitCode, IntegrityError } from '../lib/errors.ts';
 import { blobPath, hostFilePath, metaDir, storeStatePath } from '../lib/layout.ts';
 import type { FileEntry } from '../lib/manifest/schema.ts';
-import { materialiseFile } from '../lib/store/materialise.ts';
+import { dropStagedLeftovers, materialiseFile, placeStaged, stageFile } from '../lib/store/materialise.ts';
 import { ensureRealDir } from '../lib/fs-safe.ts';
 import { statIdentity } from '../lib/verify/state-cache.ts';
 import { manifestYaml, runCliCaptured, serverFiles, tempDir, tempProject } from './helpers/cli.ts';
@@ -128,5 +128,22 @@ describe('materialiseFile', () => {
       await expect(fs.access(dest)).rejects.toThrow();
       expect(await leftovers(hostDir)).toEqual([]);
     });
+  });
+});
+
+describe('placing staged files', () => {
+  it('a staged name the rename left (another run linked the same inode there just before) is removed afterwards; the tmp folder holds nothing else of ours', async () => {
+    const blob = await blobWith(data);
+    const { hostDir, dest } = await hostOn(undefined);
+    const staged = await stageFile(hostDir, blob, dest, entry);
+    const other = path.join(metaDir(hostDir), 'tmp', 'model.safetensors.otherhost.1.000000000001.tmp');
+    await fs.writeFile(other, 'another run');
+    // the race: another run put the same blob at dest between our look and our rename
+    await fs.link(blob, dest);
+    await placeStaged(staged, undefined, true);
+    expect((await fs.stat(dest)).ino).toBe((await fs.stat(blob)).ino);
+    await dropStagedLeftovers([staged]);
+    expect(await leftovers(hostDir)).toEqual([path.basename(other)]);
+    expect((await fs.stat(blob)).nlink).toBe(2);
   });
 });

@@ -211,7 +211,7 @@ export function folderInTheWay(dest: string): DiskError {
  * moment), rename() does nothing: the staged name is removed after it, unless the caller saw
  * another file at the destination just before (`destWasOther`: the rename took the staged name;
  * one failing unlink less per file). Should another run link the same inode there in between,
- * the staged name is left, a hardlink in .modelmount/tmp that the next run's sweep removes.
+ * the staged name is left: the caller removes such names with dropStagedLeftovers().
  */
 export async function placeStaged(staged: StagedFile, onRenamed?: () => void, destWasOther = false): Promise<void> {
   try {
@@ -228,6 +228,29 @@ export async function placeStaged(staged: StagedFile, onRenamed?: () => void, de
 
 /** staged files placed, discarded or put back at once (each a few syscalls: thread-pool round trips) */
 export const SWITCH_IN_FLIGHT = 16;
+
+/**
+ * Remove the staged names placeStaged(…, destWasOther) left because the destination already was
+ * their inode (another run, unlocked, placed it in between): one readdir per folder instead of
+ * one (nearly always failing) unlink per file. Best effort; other runs' names are never touched.
+ */
+export async function dropStagedLeftovers(placed: Iterable<StagedFile>): Promise<void> {
+  const byDir = new Map<string, Set<string>>();
+  for (const s of placed) {
+    const dir = path.dirname(s.tmp);
+    let names = byDir.get(dir);
+    if (!names) byDir.set(dir, (names = new Set()));
+    names.add(path.basename(s.tmp));
+  }
+  for (const [dir, ours] of byDir) {
+    const present = await fs.readdir(dir).catch(() => [] as string[]);
+    await mapLimit(
+      present.filter((n) => ours.has(n)),
+      SWITCH_IN_FLIGHT,
+      (n) => removeFile(path.join(dir, n)).catch(() => {}),
+    );
+  }
+}
 
 /** Remove staged files that will not be placed. Best effort. */
 export async function discardStaged(staged: Iterable<StagedFile>): Promise<void> {

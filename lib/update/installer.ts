@@ -14,7 +14,7 @@ import { hostFilePath } from '../layout.ts';
 import type { PlannedFile } from '../plan.ts';
 import type { Source } from '../sources/types.ts';
 import type { FetchProgress } from '../store/receive-bytes.ts';
-import { backupDest, discardStaged, folderInTheWay, placeStaged, restoreBackup, stageFile, SWITCH_IN_FLIGHT, type MaterialiseMethod, type StagedFile } from '../store/materialise.ts';
+import { backupDest, discardStaged, dropStagedLeftovers, folderInTheWay, placeStaged, restoreBackup, stageFile, SWITCH_IN_FLIGHT, type MaterialiseMethod, type StagedFile } from '../store/materialise.ts';
 import { ensureRealDir } from '../fs-safe.ts';
 import { backupNotPutBack, keepBackup } from '../store/keep-backup.ts';
 import type { Store } from '../store/store.ts';
@@ -230,6 +230,7 @@ export class Installer {
       await mapLimit([...backups.values()], SWITCH_IN_FLIGHT, async (backup) => {
         if (backup && !keep.has(backup)) await removeFile(backup).catch(() => {});
       });
+      await dropStagedLeftovers([...placed].map((f) => f.staged));
       if (replaced.length) {
         const live = await Promise.all(files.map((f) => fs.lstat(f.staged.dest, { bigint: true }).catch(() => undefined)));
         const stale = replaced.filter((r) => !live.some((l) => l && l.dev === r.dev && l.ino === r.ino));
