@@ -36,12 +36,14 @@ async function writeRandomFile(file: string, size: number): Promise<string> {
 
 /**
  * The files a previous run generated in --dir when it was asked for the same sizes (`want`,
- * recorded in `metaFile`), else the ones `generate` writes now, recorded for the next run.
+ * recorded in `metaFile`) and each is still there with its size, else the ones `generate` writes
+ * now, recorded for the next run. Files are at <www>/<id>/<path>.
  */
-async function reuseOrGenerate<T>(metaFile: string, want: object, generate: () => Promise<T>): Promise<T> {
+async function reuseOrGenerate<T>(www: string, metaName: string, want: object, filesOf: (t: T) => DataFile[], generate: () => Promise<T>): Promise<T> {
+  const metaFile = path.join(www, metaName);
   try {
     const meta = JSON.parse(await fsp.readFile(metaFile, 'utf8'));
-    if (JSON.stringify(meta.want) === JSON.stringify(want)) {
+    if (JSON.stringify(meta.want) === JSON.stringify(want) && (await allThere(www, filesOf(meta.files as T)))) {
       log(`▶ Reusing the files of ${metaFile}`);
       return meta.files as T;
     }
@@ -53,8 +55,17 @@ async function reuseOrGenerate<T>(metaFile: string, want: object, generate: () =
   return files;
 }
 
+/** every file at <www>/<id>/<path> with its recorded size (one deleted or cut short: generate again) */
+async function allThere(www: string, files: DataFile[]): Promise<boolean> {
+  for (const f of files) {
+    const st = await fsp.stat(path.join(www, f.id, f.path)).catch(() => undefined);
+    if (st?.size !== f.size) return false;
+  }
+  return true;
+}
+
 export function makeDataSet(www: string, opts: BenchOptions): Promise<{ big: DataFile; set: DataFile[] }> {
-  return reuseOrGenerate(path.join(www, 'dataset.json'), { big: opts.big, small: opts.small, count: opts.count }, async () => {
+  return reuseOrGenerate(www, 'dataset.json', { big: opts.big, small: opts.small, count: opts.count }, (d) => [d.big, ...d.set], async () => {
     log(`▶ Generating ${fmtBytes(opts.big)} + ${opts.count} × ${fmtBytes(opts.small)} of random bytes in ${www}`);
     const big: DataFile = { id: 'big', path: 'model.bin', size: opts.big, sha256: '' };
     big.sha256 = await writeRandomFile(path.join(www, big.id, big.path), big.size);
@@ -70,7 +81,7 @@ export function makeDataSet(www: string, opts: BenchOptions): Promise<{ big: Dat
 
 /** The file of case 7 (reused when a previous run left the same size in --dir). */
 export function makeLinkFile(www: string, opts: BenchOptions): Promise<DataFile> {
-  return reuseOrGenerate(path.join(www, 'link.json'), { size: opts.linkBig }, async () => {
+  return reuseOrGenerate(www, 'link.json', { size: opts.linkBig }, (f) => [f], async () => {
     log(`▶ Generating ${fmtBytes(opts.linkBig)} of random bytes for the link case`);
     const f: DataFile = { id: 'link', path: 'model.bin', size: opts.linkBig, sha256: '' };
     f.sha256 = await writeRandomFile(path.join(www, f.id, f.path), f.size);
@@ -80,7 +91,7 @@ export function makeLinkFile(www: string, opts: BenchOptions): Promise<DataFile>
 
 /** Case 15's set: 2 big files and seedCount smaller ones in one artifact; reused when --dir holds the same sizes. */
 export function makeSeedSet(www: string, opts: BenchOptions): Promise<DataFile[]> {
-  return reuseOrGenerate(path.join(www, 'seed.json'), { big: opts.seedBig, small: opts.seedSmall, count: opts.seedCount }, async () => {
+  return reuseOrGenerate(www, 'seed.json', { big: opts.seedBig, small: opts.seedSmall, count: opts.seedCount }, (f) => f, async () => {
     log(`▶ Generating 2 × ${fmtBytes(opts.seedBig)} + ${opts.seedCount} × ${fmtBytes(opts.seedSmall)} in ${www}/seed`);
     await fsp.rm(path.join(www, 'seed'), { recursive: true, force: true });
     const sizes = [opts.seedBig, opts.seedBig, ...Array.from({ length: opts.seedCount }, () => opts.seedSmall)];
@@ -95,7 +106,7 @@ export function makeSeedSet(www: string, opts: BenchOptions): Promise<DataFile[]
 
 /** The many-file artifact: small files of 1–64 KiB (fixed seed) plus shards; reused when --dir holds the same sizes. */
 export function makeManySet(www: string, opts: BenchOptions): Promise<DataFile[]> {
-  return reuseOrGenerate(path.join(www, 'many.json'), { count: opts.manyCount, shards: opts.manyShards, shardSize: opts.manyShardSize }, async () => {
+  return reuseOrGenerate(www, 'many.json', { count: opts.manyCount, shards: opts.manyShards, shardSize: opts.manyShardSize }, (f) => f, async () => {
     log(`▶ Generating ${opts.manyCount} files of 1–64 KiB + ${opts.manyShards} × ${fmtBytes(opts.manyShardSize)} in ${www}/many`);
     await fsp.rm(path.join(www, 'many'), { recursive: true, force: true });
     const files: DataFile[] = [];
