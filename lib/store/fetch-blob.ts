@@ -25,6 +25,7 @@ import { type TmpListing } from './claim-partial.ts';
 import { openSink } from './memory-blob.ts';
 import { PartialBlob } from './partial.ts';
 import { moveIntoStore, prepareStoreTmp } from './place-blob.ts';
+import type { RunFolders } from '../run-folders.ts';
 import { fetchInPieces, fetchStream, type Transfer, type TransferOptions } from './receive-bytes.ts';
 import { ReopenBudget } from './reopen-budget.ts';
 
@@ -48,6 +49,8 @@ export interface FetchBlobOptions extends TransferOptions {
    * on its name (default: at once, one fsync per blob).
    */
   deferDirSync?: (dir: string) => void;
+  /** the store folders this run checked are real (lib/run-folders.ts; default: checked for this blob) */
+  folders?: RunFolders;
 }
 
 export interface FetchBlobResult {
@@ -86,7 +89,7 @@ interface SourceRun {
 
 export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult> {
   const { file } = opts;
-  const tmpDir = await prepareStoreTmp(opts.cacheDir);
+  const tmpDir = await prepareStoreTmp(opts.cacheDir, opts.folders);
   const partial = await openSink(tmpDir, file, { ...opts, rangedMinSize: opts.rangedMinSize ?? RANGED_MIN_SIZE });
   const f: Fetch = { opts, file, label: `${opts.artifactId}/${file.path}`, tmpDir, partial, transferred: 0, attempts: [] };
   try {
@@ -191,7 +194,7 @@ async function verifyAndPlace(f: Fetch, run: SourceRun): Promise<Step> {
   opts.onVerified?.();
   const sealed = await partial.seal(file.sha256);
   if (sealed === undefined) return { kind: 'again' }; // lost to another process: from byte 0
-  const blob = await moveIntoStore(sealed, opts.cacheDir, file, f.label, opts.signal, opts.deferDirSync);
+  const blob = await moveIntoStore(sealed, opts.cacheDir, file, f.label, { signal: opts.signal, deferDirSync: opts.deferDirSync, folders: opts.folders });
   partial.moved = true;
   return { kind: 'done', result: { blob, source: source.name, transferred: f.transferred, resumedFrom: partial.resumedFrom } };
 }

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { DiskError, IntegrityError, ModelmountError, toDiskError } from '../errors.ts';
 import { mapLimit } from '../concurrency.ts';
 import { fsyncDir, removeFile } from '../fs-atomic.ts';
-import { ensureRealDir } from '../fs-safe.ts';
+import { RunFolders } from '../run-folders.ts';
 import { metaDir } from '../layout.ts';
 import { taggedName, tagOwner } from '../owner.ts';
 import type { FileEntry } from '../manifest/schema.ts';
@@ -150,9 +150,9 @@ export interface StagedFile {
   method: MaterialiseMethod;
 }
 
-async function prepareTmpDir(hostDir: string): Promise<string> {
+async function prepareTmpDir(hostDir: string, folders = new RunFolders()): Promise<string> {
   // a link at .modelmount or .modelmount/tmp is refused before anything is swept or written
-  const tmpDir = await ensureRealDir(hostDir, `${path.basename(metaDir(hostDir))}/tmp`);
+  const tmpDir = await folders.ensure(hostDir, `${path.basename(metaDir(hostDir))}/tmp`);
   if (!swept.has(hostDir)) {
     swept.add(hostDir);
     await sweepHostTemps(hostDir);
@@ -166,9 +166,13 @@ async function prepareTmpDir(hostDir: string): Promise<string> {
  * `dest`; discardStaged() removes it. A folder in the way of `dest` is refused here, before any
  * file of the artifact replaces anything; `destChecked`: the caller refuses it itself before its
  * first rename (the installer looks at every destination then anyway: one lstat less per file).
+ * `folders`: the run's checked folders (an Installer's), for many files.
  */
-export async function stageFile(hostDir: string, blob: string, dest: string, expected: FileEntry, destChecked = false): Promise<StagedFile> {
-  const tmpDir = await prepareTmpDir(hostDir);
+export async function stageFile(
+  hostDir: string, blob: string, dest: string, expected: FileEntry, opts: { destChecked?: boolean; folders?: RunFolders } = {},
+): Promise<StagedFile> {
+  const { destChecked = false, folders } = opts;
+  const tmpDir = await prepareTmpDir(hostDir, folders);
   if (!destChecked) {
     const existing = await fs.lstat(dest).catch(() => undefined);
     if (existing?.isDirectory()) throw folderInTheWay(dest);
@@ -262,9 +266,9 @@ export async function discardStaged(staged: Iterable<StagedFile>): Promise<void>
  * switched, so a failure half-way can put it back (restoreBackup). A hardlink: no bytes copied.
  * `st`: the lstat of `dest` the caller just made (undefined: nothing there).
  */
-export async function backupDest(hostDir: string, dest: string, st: { isFile(): boolean } | undefined): Promise<string | undefined> {
+export async function backupDest(hostDir: string, dest: string, st: { isFile(): boolean } | undefined, folders?: RunFolders): Promise<string | undefined> {
   if (!st?.isFile()) return undefined;
-  const backup = path.join(await prepareTmpDir(hostDir), tmpName(path.basename(dest)));
+  const backup = path.join(await prepareTmpDir(hostDir, folders), tmpName(path.basename(dest)));
   try {
     await fs.link(dest, backup);
     return backup;

@@ -6,17 +6,17 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DiskError, ModelmountError, toDiskError } from '../errors.ts';
 import { fsyncDir, removeFile } from '../fs-atomic.ts';
-import { ensureRealDir } from '../fs-safe.ts';
+import { RunFolders } from '../run-folders.ts';
 import { blobPath, storeTmpDir } from '../layout.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import { sha256File } from '../verify/hash.ts';
 import { cannotHardlink } from './materialise.ts';
 
-/** <cache>/tmp, a real folder (never through a link): where partial downloads live. */
-export async function prepareStoreTmp(cacheDir: string): Promise<string> {
+/** <cache>/tmp, a real folder (never through a link): where partial downloads live. `folders`: the run's (a Store's). */
+export async function prepareStoreTmp(cacheDir: string, folders = new RunFolders()): Promise<string> {
   const tmpDir = storeTmpDir(cacheDir);
   try {
-    await ensureRealDir(cacheDir, path.basename(tmpDir));
+    await folders.ensure(cacheDir, path.basename(tmpDir));
   } catch (err) {
     throw asStoreError(err, `creating ${tmpDir}`);
   }
@@ -29,12 +29,14 @@ export async function prepareStoreTmp(cacheDir: string): Promise<string> {
  * (lib/store/store.ts: before an artifact is switched in and before the run ends); else here.
  */
 export async function moveIntoStore(
-  partial: string, cacheDir: string, file: FileEntry, label: string, signal?: AbortSignal, deferDirSync?: (dir: string) => void,
+  partial: string, cacheDir: string, file: FileEntry, label: string,
+  opts: { signal?: AbortSignal; deferDirSync?: (dir: string) => void; folders?: RunFolders } = {},
 ): Promise<string> {
+  const { signal, deferDirSync, folders = new RunFolders() } = opts;
   const dest = blobPath(cacheDir, file.sha256);
   try {
     // never through a link at <cache>/sha256 or its shard folders
-    await ensureRealDir(cacheDir, path.relative(cacheDir, path.dirname(dest)).split(path.sep).join('/'));
+    await folders.ensure(cacheDir, path.relative(cacheDir, path.dirname(dest)).split(path.sep).join('/'));
     await placeBlob(partial, dest, file, signal);
   } catch (err) {
     // the bytes were right but the store would not take them: a local problem, not the source's

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { mapLimit } from '../concurrency.ts';
 import { fsyncDir, removeFile } from '../fs-atomic.ts';
 import { makeDirs, refuseLinksBelow } from '../fs-safe.ts';
+import { RunFolders } from '../run-folders.ts';
 import { blobPath, storeRegistrationsDir, storeStatePath, storeTmpDir } from '../layout.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import { sha256File } from '../verify/hash.ts';
@@ -52,6 +53,8 @@ export class Store {
    * fsynced one by one before they get a name.
    */
   private readonly unsynced = new Set<string>();
+  /** <cache>/tmp and the blob folders, checked real once a second for this run's many fetches */
+  private readonly folders = new RunFolders();
   /** the folder fsyncs under way (syncNewBlobs) */
   private syncing: Promise<void> = Promise.resolve();
 
@@ -89,7 +92,7 @@ export class Store {
   }
 
   /** fetchBlob into this store; `blobStat`: the blob's lstat once it is there (the installer's "before" of its first link) */
-  async fetch(opts: Omit<FetchBlobOptions, 'cacheDir' | 'tmpListing' | 'deferDirSync'>): Promise<FetchBlobResult & { blobStat?: BigIntStats }> {
+  async fetch(opts: Omit<FetchBlobOptions, 'cacheDir' | 'tmpListing' | 'deferDirSync' | 'folders'>): Promise<FetchBlobResult & { blobStat?: BigIntStats }> {
     // another run may have put the blob here since the plan was made (no lock, or a shared store)
     const present = await this.check(opts.file, { signal: opts.signal });
     if (present) {
@@ -106,6 +109,7 @@ export class Store {
       cacheDir: this.dir,
       tmpListing: small ? (this.tmpListing ??= new TmpListing(storeTmpDir(this.dir))) : undefined,
       deferDirSync: small ? (dir) => this.unsynced.add(dir) : undefined,
+      folders: this.folders,
     });
     return { ...result, blobStat: await this.remember(opts.file.sha256) };
   }

@@ -16,6 +16,7 @@ import type { Source } from '../sources/types.ts';
 import type { FetchProgress } from '../store/receive-bytes.ts';
 import { backupDest, discardStaged, dropStagedLeftovers, folderInTheWay, placeStaged, restoreBackup, stageFile, SWITCH_IN_FLIGHT, type MaterialiseMethod, type StagedFile } from '../store/materialise.ts';
 import { ensureRealDir } from '../fs-safe.ts';
+import { RunFolders } from '../run-folders.ts';
 import { backupNotPutBack, keepBackup } from '../store/keep-backup.ts';
 import type { Store } from '../store/store.ts';
 import { carryOverRelinked, type StateCache } from '../verify/state-cache.ts';
@@ -81,6 +82,8 @@ export class Installer {
    * never a false hit (relinked() carries only between stats of one device, inode, size and mtime).
    */
   private readonly linkedOnce = new Set<string>();
+  /** <hostDir>/.modelmount/tmp, checked real once a second for this run's many stagings */
+  private readonly folders = new RunFolders();
 
   constructor(private readonly deps: InstallerDeps) {
     this.filler = new StoreFiller(deps);
@@ -105,7 +108,7 @@ export class Installer {
       // would hash those files again. The store's own lstat will do if nothing of this run linked it since.
       const before =
         (!this.linkedOnce.has(pf.sha256) ? blobStat : undefined) ?? (await fs.lstat(blob, { bigint: true }).catch(() => undefined)); // missing: stageFile says so
-      const staged = await stageFile(hostDir, blob, dest, { path: pf.path, size: pf.size, sha256: pf.sha256 }, true).catch(async (err: unknown) => {
+      const staged = await stageFile(hostDir, blob, dest, { path: pf.path, size: pf.size, sha256: pf.sha256 }, { destChecked: true, folders: this.folders }).catch(async (err: unknown) => {
         // a store copy that no longer verifies (seen while copying it) must not be used again
         if (err instanceof IntegrityError) await store.evict(pf.sha256);
         throw err;
@@ -182,7 +185,7 @@ export class Installer {
         if (old?.isDirectory()) throw folderInTheWay(f.staged.dest);
         if (old?.isFile() && old.nlink > 1n) replaced.push(old);
         if (old) previous.set(f, `${old.dev}:${old.ino}`);
-        backups.set(f, await backupDest(hostDir, f.staged.dest, old));
+        backups.set(f, await backupDest(hostDir, f.staged.dest, old, this.folders));
       });
       // Switched SWITCH_IN_FLIGHT at a time (one after another, 20,000 files took seconds of
       // round trips after the last byte); a failure starts no more and waits for those under way,
