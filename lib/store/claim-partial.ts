@@ -45,7 +45,7 @@ export function isAbandoned(name: string, mtimeMs: number, minAgeMs: number, now
  * operations per small file. A partial some other process leaves there later in the run is not
  * seen (it is fetched anew under another name, as when that process is still at work, and that
  * partial is left as it is); those this process keeps are added, those it claims go. Small blobs
- * only: Store.fetch gives a big one (RANGED_MIN_SIZE or more) no listing, so it finds and resumes
+ * only: fetchBlob uses no listing for a big one (RANGED_MIN_SIZE or more), so it finds and resumes
  * a partial left at any time (both: test/fetch-blob.test.ts).
  */
 export class TmpListing {

@@ -42,15 +42,25 @@ export interface FetchBlobOptions extends TransferOptions {
   partialMinAgeMs?: number;
   /** files at least this large are fetched over several connections (default 64 MiB) */
   rangedMinSize?: number;
-  /** the names in <cache>/tmp read once for the run (default: a readdir per blob) */
+  /**
+   * The names in <cache>/tmp read once for the run (default: a readdir per blob). Used for a blob
+   * below `rangedMinSize` only: a big one looks for a partial left since (another run's, killed).
+   */
   tmpListing?: TmpListing;
   /**
    * The blob's store folder is fsynced by the caller, once for many blobs, before anything depends
-   * on its name (default: at once, one fsync per blob).
+   * on its name (default: at once, one fsync per blob). Used for a blob below `rangedMinSize` only:
+   * a big one's name is made durable at once, so a crash in a long run never costs a multi-GiB
+   * download again.
    */
   deferDirSync?: (dir: string) => void;
   /** the store folders this run checked are real (lib/run-folders.ts; default: checked for this blob) */
   folders?: RunFolders;
+}
+
+/** FetchBlobOptions with their defaults applied (resolveOptions) */
+interface ResolvedOptions extends FetchBlobOptions {
+  rangedMinSize: number;
 }
 
 export interface FetchBlobResult {
@@ -64,7 +74,7 @@ export interface FetchBlobResult {
 
 /** One fetch of one blob: its partial, and what the sources did so far. */
 interface Fetch extends Transfer {
-  opts: FetchBlobOptions;
+  opts: ResolvedOptions;
   attempts: SourceAttempt[];
   integrityFailure?: IntegrityError;
 }
@@ -87,10 +97,11 @@ interface SourceRun {
   rangedTried: boolean;
 }
 
-export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult> {
+export async function fetchBlob(options: FetchBlobOptions): Promise<FetchBlobResult> {
+  const opts = resolveOptions(options);
   const { file } = opts;
   const tmpDir = await prepareStoreTmp(opts.cacheDir, opts.folders);
-  const partial = await openSink(tmpDir, file, { ...opts, rangedMinSize: opts.rangedMinSize ?? RANGED_MIN_SIZE });
+  const partial = await openSink(tmpDir, file, opts);
   const f: Fetch = { opts, file, label: `${opts.artifactId}/${file.path}`, tmpDir, partial, transferred: 0, attempts: [] };
   try {
     await partial.load(file.size);
@@ -115,6 +126,12 @@ export async function fetchBlob(opts: FetchBlobOptions): Promise<FetchBlobResult
   }
 }
 
+function resolveOptions(opts: FetchBlobOptions): ResolvedOptions {
+  const rangedMinSize = opts.rangedMinSize ?? RANGED_MIN_SIZE;
+  if (opts.file.size < rangedMinSize) return { ...opts, rangedMinSize };
+  return { ...opts, rangedMinSize, tmpListing: undefined, deferDirSync: undefined };
+}
+
 /** Attempts at one source until it delivers (the result) or is done (undefined). */
 async function fetchFrom(f: Fetch, source: Source): Promise<FetchBlobResult | undefined> {
   const { opts, file } = f;
@@ -122,7 +139,7 @@ async function fetchFrom(f: Fetch, source: Source): Promise<FetchBlobResult | un
     source,
     reopens: new ReopenBudget(opts),
     restartedForMismatch: false,
-    rangedTried: !(source.ranges && opts.extraConnection && file.size >= (opts.rangedMinSize ?? RANGED_MIN_SIZE)),
+    rangedTried: !(source.ranges && opts.extraConnection && file.size >= opts.rangedMinSize),
   };
   for (;;) {
     opts.signal?.throwIfAborted();

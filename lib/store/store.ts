@@ -15,7 +15,6 @@ import type { FileEntry } from '../manifest/schema.ts';
 import { sha256File } from '../verify/hash.ts';
 import { StateCache, type CacheWithPaths } from '../verify/state-cache.ts';
 import { fetchBlob, type FetchBlobOptions, type FetchBlobResult } from './fetch-blob.ts';
-import { RANGED_MIN_SIZE } from './fetch-ranges.ts';
 import { TmpListing } from './claim-partial.ts';
 
 export class Store {
@@ -98,17 +97,12 @@ export class Store {
     if (present) {
       return { blob: this.blobPath(opts.file.sha256), source: 'store', transferred: 0, resumedFrom: 0, blobStat: present };
     }
-    // Only small blobs share the run's listing of <cache>/tmp and the folder fsync per artifact: a
-    // big one looks for a partial left since (another run's, killed) and makes its name durable at
-    // once, so a crash in a long run never costs a multi-GiB download again.
-    const rangedMinSize = opts.rangedMinSize ?? RANGED_MIN_SIZE;
-    const small = opts.file.size < rangedMinSize;
+    // a small blob shares the run's listing of <cache>/tmp and the folder fsync per artifact (a big one: neither, see FetchBlobOptions)
     const result = await fetchBlob({
       ...opts,
-      rangedMinSize,
       cacheDir: this.dir,
-      tmpListing: small ? (this.tmpListing ??= new TmpListing(storeTmpDir(this.dir))) : undefined,
-      deferDirSync: small ? (dir) => this.unsynced.add(dir) : undefined,
+      tmpListing: (this.tmpListing ??= new TmpListing(storeTmpDir(this.dir))),
+      deferDirSync: (dir) => this.unsynced.add(dir),
       folders: this.folders,
     });
     return { ...result, blobStat: await this.remember(opts.file.sha256) };
