@@ -148,6 +148,21 @@ describe('parsed manifest cache', () => {
     expect((await fs.readdir(cache.dir)).length).toBe(2);
   });
 
+  it('a hit counts as a use: an entry read every run is never pruned as old, whatever its write time', async () => {
+    const { cache, file, text } = await setup();
+    const parsed = parseManifest(text, file);
+    await writeParsedManifest(cache, file, text, parsed);
+    const [name] = await fs.readdir(cache.dir);
+    const old = new Date(Date.now() - 8 * 24 * 3600 * 1000);
+    await fs.utimes(path.join(cache.dir, name!), old, old);
+    expect(await readParsedManifest(cache, file, text)).toEqual(parsed);
+    expect((await fs.stat(path.join(cache.dir, name!))).mtimeMs).toBeGreaterThan(Date.now() - 3600 * 1000);
+    // the next write (another manifest's) prunes by mtime: the entry just used stays
+    const other = `${file}.other`;
+    await writeParsedManifest(cache, other, text, parseManifest(text, other));
+    expect(await readParsedManifest(cache, file, text)).toEqual(parsed);
+  });
+
   it('a torn, zeroed or half-written entry is a miss, and the next write replaces it (entries are not fsynced)', async () => {
     const { cache, file, text } = await setup();
     const parsed = parseManifest(text, file);
@@ -187,7 +202,7 @@ describe('parsed manifest cache', () => {
     const build = /^\/\/ modelmount build ([0-9a-f]+)\n/.exec(main)![1];
     const [name] = await fs.readdir(dir);
     expect(JSON.parse(await fs.readFile(path.join(dir, name!), 'utf8')).code).toBe(build);
-    const written = (await fs.stat(path.join(dir, name!))).mtimeMs;
+    const written = (await fs.stat(path.join(dir, name!))).ino;
     // a reinstall: the same build in other files (two levels below the root, where node_modules resolves)
     const copy = await fs.mkdtemp(path.join(ROOT, 'dist', 'test-copy-'));
     try {
@@ -195,7 +210,7 @@ describe('parsed manifest cache', () => {
       const copiedMain = path.join(copy, 'modelmount-main.js');
       check(path.join(copy, 'modelmount.mjs'));
       expect(await fs.readdir(dir)).toEqual([name]);
-      expect((await fs.stat(path.join(dir, name!))).mtimeMs).toBe(written); // read, not written again
+      expect((await fs.stat(path.join(dir, name!))).ino).toBe(written); // read (and touched), not written again: a write replaces the file
       // another build written over the same inode, its mtime put back
       const before = await fs.stat(copiedMain);
       const body = `${main.slice(main.indexOf('\n') + 1)}// another build\n`;

@@ -69,14 +69,15 @@ function entryPath(cache: ParsedCache, file: string): string {
   return path.join(cache.dir, `${shortHash(file)}-${shortHash(cache.code)}.json`);
 }
 
-/** entries of any path not written for this long go (a CI job's checkout folder that never comes back) */
+/** entries of any path not written or read for this long go (a CI job's checkout folder that never comes back) */
 const STALE_ENTRY_MS = 7 * 24 * 3600 * 1000;
 /** a temp file of an interrupted write, this old, goes */
 const STALE_TMP_MS = 24 * 3600 * 1000;
 
 /**
- * Remove all but the newest KEEP_PER_PATH entries of `file`'s path (other builds, long gone), any
- * entry not written for STALE_ENTRY_MS and any temp file older than STALE_TMP_MS. The folder is
+ * Remove all but the last used KEEP_PER_PATH entries of `file`'s path (other builds, long gone), any
+ * entry not used for STALE_ENTRY_MS and any temp file older than STALE_TMP_MS. An entry's mtime is
+ * its last use: its write, or its last hit (touchEntry). The folder is
  * modelmount's own (lib/layout.ts parsedManifestsDir), private to the user.
  */
 async function pruneEntries(cache: ParsedCache, file: string, now = Date.now()): Promise<void> {
@@ -97,15 +98,28 @@ function textDigest(text: string): string {
 /** The manifest validated earlier from exactly `text` at `file` by this code, or undefined. */
 export async function readParsedManifest(cache: ParsedCache, file: string, text: string): Promise<Manifest | undefined> {
   if (text.length < CACHE_MIN_BYTES) return undefined;
+  const p = entryPath(cache, file);
+  let manifest: Manifest | undefined;
   try {
-    const bytes = await readOwnFile(entryPath(cache, file), { privateCache: { maxBytes: MAX_ENTRY_BYTES } });
+    const bytes = await readOwnFile(p, { privateCache: { maxBytes: MAX_ENTRY_BYTES } });
     if (bytes === undefined) return undefined;
     const entry = JSON.parse(bytes.toString('utf8')) as Partial<Entry>;
     const ok = entry.format === FORMAT && entry.code === cache.code && entry.file === file && entry.textSha256 === textDigest(text);
-    return ok && entry.manifest && typeof entry.manifest === 'object' ? entry.manifest : undefined;
+    manifest = ok && entry.manifest && typeof entry.manifest === 'object' ? entry.manifest : undefined;
   } catch {
     return undefined; // not ours, a link, torn or corrupt (JSON that does not parse), stalled: parse as always
   }
+  if (manifest) await touchEntry(p);
+  return manifest;
+}
+
+/**
+ * A hit is a use: the entry's mtime moves to now, so pruning (by mtime) keeps the entry every run
+ * reads. Best effort and bounded like the read; lutimes, never through a link.
+ */
+async function touchEntry(p: string): Promise<void> {
+  const now = new Date();
+  await withinDeadline(fs.lutimes(p, now, now), STALL_DEFAULTS.idleMs, () => new Error('stalled')).catch(() => {});
 }
 
 /** JSON that reads back as the same value (no undefined in arrays, no NaN or Infinity, no class instances), or undefined. */
