@@ -272,7 +272,10 @@ export function diskFailure(err: unknown, action: string): DiskError {
     toDiskError(err, action) ??
     new DiskError(`Failed ${action} (${nodeErrorCode(err)}).`, {
       cause: err,
-      hint: 'The disk reported an error (see `dmesg`); nothing unverified entered the store. Check the disk, then run again.',
+      hint:
+        nodeErrorCode(err) === 'EFBIG'
+          ? 'The file is larger than this filesystem or the file size limit (`ulimit -f`) allows; nothing unverified entered the store. Raise the limit or point --cache-dir at another filesystem, then run again.'
+          : 'The disk reported an error (see `dmesg`); nothing unverified entered the store. Check the disk, then run again.',
     })
   );
 }

@@ -44,6 +44,10 @@ export async function main(): Promise<void> {
   }
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A write past the file size limit (ulimit -f) raises SIGXFSZ. Node ignores it, so the write fails
+  // with EFBIG (an EDISK, exit 5); but signal-exit (the run lock's exit hook) handles it and, as the
+  // only listener, raises it again: the process died with no message. Another listener stops that.
+  process.on('SIGXFSZ', () => {});
 
   process.exitCode = await runCli(process.argv.slice(2), processIo(), commands, controller.signal);
   if (!(await stuckOperationsSettled(2_000))) {
