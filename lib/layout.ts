@@ -55,8 +55,15 @@ export function hostFilePath(hostDir: string, artifactId: string, filePath: stri
   return path.join(artifactDir(hostDir, artifactId), ...filePath.split('/'));
 }
 
+const META_DIR = '.modelmount';
+
 export function metaDir(hostDir: string): string {
-  return path.join(hostDir, '.modelmount');
+  return path.join(hostDir, META_DIR);
+}
+
+/** keptDir relative to the host folder, POSIX (what ensureRealDir takes). */
+export function keptRelDir(): string {
+  return `${META_DIR}/kept`;
 }
 
 /**
@@ -64,7 +71,7 @@ export function metaDir(hostDir: string): string {
  * `<artifact id>/<path>.<UTC time>`. The user's to restore or delete: nothing of modelmount removes them.
  */
 export function keptDir(hostDir: string): string {
-  return path.join(metaDir(hostDir), 'kept');
+  return path.join(hostDir, keptRelDir());
 }
 
 /** `<hostDir>/.modelmount/installs/`: one install record per manifest that installed into the folder. */

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { DiskError } from '../errors.ts';
 import { fsyncDir } from '../fs-atomic.ts';
 import { ensureRealDir } from '../fs-safe.ts';
-import { keptDir } from '../layout.ts';
+import { keptDir, keptRelDir } from '../layout.ts';
 import { shellQuote } from '../shell.ts';
 import { NAME_MAX_BYTES, truncateUtf8 } from '../owner.ts';
 
@@ -24,7 +24,7 @@ function stamp(now: Date): string {
  * copied, and never over another file (link() fails on an existing name, where rename() replaces it).
  */
 export async function keepBackup(hostDir: string, artifactId: string, filePath: string, backup: string, now = new Date()): Promise<string> {
-  const rel = path.posix.join(path.relative(hostDir, keptDir(hostDir)), artifactId, filePath);
+  const rel = path.posix.join(keptRelDir(), artifactId, filePath);
   const dir = await ensureRealDir(hostDir, path.posix.dirname(rel));
   for (let n = 0; ; n++) {
     // the name shortened like a temp name's, so a 255-byte file name can be kept too
