@@ -9,7 +9,7 @@ import path from 'node:path';
 import { DiskError } from '../errors.ts';
 import { fsyncDir } from '../fs-atomic.ts';
 import { ensureRealDir } from '../fs-safe.ts';
-import { keptDir, keptRelDir } from '../layout.ts';
+import { keptRelDir } from '../layout.ts';
 import { shellQuote } from '../shell.ts';
 import { NAME_MAX_BYTES, truncateUtf8 } from '../owner.ts';
 
@@ -49,21 +49,4 @@ export function backupNotPutBack(dest: string, at: string, kept: boolean): DiskE
       ? `${restore}. modelmount never removes what is in ${path.dirname(at)}: delete it yourself once it is not needed.`
       : `${restore} before the next run, which removes what this one left in ${path.dirname(at)}.`,
   });
-}
-
-/** The files kept below .modelmount/kept (absolute paths, sorted); a link there is not followed. */
-export async function listKept(hostDir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (dir: string): Promise<void> => {
-    const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
-    for (const e of entries) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) await walk(p);
-      else if (e.isFile()) out.push(p);
-    }
-  };
-  // only a real folder: never through a link at .modelmount or .modelmount/kept
-  const real = async (p: string) => (await fs.lstat(p).catch(() => undefined))?.isDirectory() === true;
-  if ((await real(path.dirname(keptDir(hostDir)))) && (await real(keptDir(hostDir)))) await walk(keptDir(hostDir));
-  return out.sort();
 }

@@ -1,11 +1,28 @@
 /** kept-versions: previous versions a failed update could not put back, waiting for the user in .modelmount/kept. */
+import { ModelmountError } from '../../errors.ts';
 import { keptDir } from '../../layout.ts';
-import { listKept } from '../../store/keep-backup.ts';
+import { shellQuote } from '../../shell.ts';
+import { listKept } from '../../store/list-kept.ts';
 import { plural, type DoctorContext, type DoctorFinding } from '../check.ts';
 
 export async function checkKeptVersions(ctx: DoctorContext): Promise<DoctorFinding[]> {
   const dir = keptDir(ctx.manifest.hostDir);
-  const kept = await listKept(ctx.manifest.hostDir);
+  let kept: string[];
+  try {
+    kept = await listKept(ctx.manifest.hostDir);
+  } catch (err) {
+    // not "nothing kept": what cannot be looked at may be the only copy of a previous version
+    const known = err instanceof ModelmountError;
+    return [
+      {
+        id: 'kept-versions',
+        verdict: 'warn',
+        title: 'The previous versions kept aside could not be listed',
+        message: `${known ? err.message : String(err)} ${dir} is where an update keeps a previous version it could not put back; whether any is there is unknown.`,
+        fix: (known && err.hint) || `Check ${dir} (\`ls -la ${shellQuote(dir)}\`), then run doctor again.`,
+      },
+    ];
+  }
   if (kept.length === 0) {
     return [{ id: 'kept-versions', verdict: 'ok', title: 'No previous version is kept aside', message: `${dir} holds no file.` }];
   }

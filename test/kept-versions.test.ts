@@ -1,0 +1,91 @@
+/**
+ * doctor's kept-versions check and listKept: previous versions a failed switch could not put back,
+ * below <hostDir>/.modelmount/kept. Only a missing folder means "none": a folder that cannot be
+ * read is a finding, never a pass that hides the user's only copy of a previous version.
+ */
+import type { PathLike } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { DoctorContext } from '../lib/doctor/check.ts';
+import { checkKeptVersions } from '../lib/doctor/checks/kept-versions.ts';
+import { keptDir } from '../lib/layout.ts';
+import { keepBackup } from '../lib/store/keep-backup.ts';
+import { tempDir } from './helpers/cli.ts';
+
+afterEach(() => vi.restoreAllMocks());
+
+const A = 'student/v0_ja';
+
+/** A host folder with `files` (artifact A's paths) kept aside as keepBackup names them. */
+async function hostWithKept(files: string[]): Promise<{ hostDir: string; kept: string[] }> {
+  const hostDir = await tempDir();
+  const kept: string[] = [];
+  for (const f of files) {
+    const backup = path.join(hostDir, `backup-${kept.length}`);
+    await fs.writeFile(backup, f);
+    kept.push(await keepBackup(hostDir, A, f, backup, new Date('2026-11-30T20:10:00Z')));
+    await fs.rm(backup);
+  }
+  return { hostDir, kept };
+}
+
+const check = (hostDir: string) => checkKeptVersions({ manifest: { hostDir } } as DoctorContext);
+
+/** fs.readdir failing with `code` for `dir`, answering as usual elsewhere. */
+function failReaddir(dir: string, code: string): void {
+  const readdir = fs.readdir;
+  vi.spyOn(fs, 'readdir').mockImplementation((async (p: PathLike, opts: unknown) => {
+    if (String(p) === dir) throw Object.assign(new Error(`${code}: failed, scandir '${dir}'`), { code });
+    return readdir(p, opts as never);
+  }) as typeof fs.readdir);
+}
+
+describe('doctor kept-versions', () => {
+  it('no kept folder (nor .modelmount): nothing kept, ok', async () => {
+    const hostDir = await tempDir();
+    expect(await check(hostDir)).toMatchObject([{ id: 'kept-versions', verdict: 'ok' }]);
+    await fs.mkdir(path.join(hostDir, '.modelmount'));
+    expect(await check(hostDir)).toMatchObject([{ id: 'kept-versions', verdict: 'ok' }]);
+  });
+
+  it('a kept folder that cannot be read (EACCES, EIO) is a finding naming it, not "no previous version is kept"', async () => {
+    for (const code of ['EACCES', 'EIO']) {
+      const { hostDir } = await hostWithKept(['model.safetensors']);
+      failReaddir(keptDir(hostDir), code);
+      const [finding, ...more] = await check(hostDir);
+      expect(more).toEqual([]);
+      expect(finding).toMatchObject({ id: 'kept-versions', verdict: 'warn' });
+      expect(finding!.title).not.toMatch(/No previous version/);
+      expect(finding!.message).toContain(keptDir(hostDir));
+      expect(finding!.message).toContain(code);
+      expect(finding!.fix).toContain(`ls -la ${keptDir(hostDir)}`);
+      vi.restoreAllMocks();
+    }
+  });
+
+  it('a kept sub-folder that cannot be read is a finding too (not skipped)', async () => {
+    const { hostDir } = await hostWithKept(['model.safetensors']);
+    const sub = path.join(keptDir(hostDir), 'student');
+    failReaddir(sub, 'EACCES');
+    const [finding] = await check(hostDir);
+    expect(finding).toMatchObject({ id: 'kept-versions', verdict: 'warn' });
+    expect(finding!.message).toContain(sub);
+  });
+
+  it('a file or a link where the kept folder belongs is a finding: what is there is not looked at, nor passed as "none"', async () => {
+    const file = await tempDir();
+    await fs.mkdir(path.join(file, '.modelmount'));
+    await fs.writeFile(keptDir(file), 'not a folder');
+    const link = await tempDir();
+    await fs.mkdir(path.join(link, '.modelmount'));
+    await fs.symlink((await hostWithKept(['model.safetensors'])).hostDir, keptDir(link));
+    const linkedMeta = await tempDir();
+    await fs.symlink(path.join((await hostWithKept(['model.safetensors'])).hostDir, '.modelmount'), path.join(linkedMeta, '.modelmount'));
+    for (const [hostDir, at] of [[file, keptDir(file)], [link, keptDir(link)], [linkedMeta, path.join(linkedMeta, '.modelmount')]] as const) {
+      const [finding] = await check(hostDir);
+      expect(finding, hostDir).toMatchObject({ id: 'kept-versions', verdict: 'warn' });
+      expect(finding!.message).toContain(at);
+    }
+  });
+});
