@@ -10,7 +10,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { DoctorContext } from '../lib/doctor/check.ts';
 import { checkKeptVersions } from '../lib/doctor/checks/kept-versions.ts';
 import { keptDir } from '../lib/layout.ts';
+import { STALL_DEFAULTS, stuckOperationsSettled } from '../lib/stall.ts';
 import { keepBackup } from '../lib/store/keep-backup.ts';
+import { listKept } from '../lib/store/list-kept.ts';
 import { tempDir } from './helpers/cli.ts';
 
 afterEach(() => vi.restoreAllMocks());
@@ -87,5 +89,48 @@ describe('doctor kept-versions', () => {
       expect(finding, hostDir).toMatchObject({ id: 'kept-versions', verdict: 'warn' });
       expect(finding!.message).toContain(at);
     }
+  });
+});
+
+describe('listKept on a host folder that stops answering', () => {
+  /** fs.readdir of `dir` hanging until release() (a hung NFS mount), answering as usual elsewhere. */
+  function hangReaddir(dir: string): { called: () => boolean; release: () => void } {
+    const readdir = fs.readdir;
+    let release = () => {};
+    const spy = vi.spyOn(fs, 'readdir').mockImplementation((async (p: PathLike, opts: unknown) => {
+      if (String(p) === dir) await new Promise<void>((resolve) => (release = resolve));
+      return readdir(p, opts as never);
+    }) as typeof fs.readdir);
+    return { called: () => spy.mock.calls.some((c) => String(c[0]) === dir), release: () => release() };
+  }
+
+  it('is a stall naming the kept folder (ESTALLED, exit 5), not a hang', async () => {
+    const { hostDir } = await hostWithKept(['model.safetensors']);
+    const hung = hangReaddir(keptDir(hostDir));
+    const err = await listKept(hostDir, { idleMs: 300 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ESTALLED', exitCode: 5 });
+    expect((err as Error).message).toContain(keptDir(hostDir));
+    hung.release();
+    expect(await stuckOperationsSettled(10_000)).toBe(true);
+  });
+
+  it('doctor reports it as a kept-versions finding after the stall bound', async () => {
+    const { hostDir } = await hostWithKept(['model.safetensors']);
+    const hung = hangReaddir(path.join(keptDir(hostDir), 'student'));
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      const result = check(hostDir);
+      while (!hung.called()) await new Promise((resolve) => setImmediate(resolve));
+      await vi.advanceTimersByTimeAsync(STALL_DEFAULTS.idleMs);
+      const [finding] = await result;
+      expect(finding).toMatchObject({ id: 'kept-versions', verdict: 'warn' });
+      expect(finding!.message).toMatch(/stalled/);
+      expect(finding!.message).toContain(keptDir(hostDir));
+      expect(finding!.fix).toMatch(/remount/);
+    } finally {
+      vi.useRealTimers();
+      hung.release();
+    }
+    expect(await stuckOperationsSettled(10_000)).toBe(true);
   });
 });

@@ -2,13 +2,15 @@
  * What is kept below <hostDir>/.modelmount/kept (lib/store/keep-backup.ts), for doctor. Only a
  * missing folder means "nothing kept": any other failure to look (a folder that cannot be read, a
  * link or a file where a folder belongs) is thrown, since the folder may hold the user's only copy
- * of a previous version.
+ * of a previous version. Every look is under the stall bound: a hung mount is an ESTALLED, not a hang.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DiskError, nodeErrorCode } from '../errors.ts';
+import { stalled } from '../fs-safe.ts';
 import { keptDir, metaDir } from '../layout.ts';
 import { shellQuote } from '../shell.ts';
+import { idleDeadline, STALL_DEFAULTS, type IdleDeadline } from '../stall.ts';
 
 function unreadable(dir: string, err: unknown): DiskError {
   return new DiskError(`Listing ${dir} failed (${nodeErrorCode(err)}).`, {
@@ -27,30 +29,39 @@ function notRealDir(p: string): DiskError {
 }
 
 /** A real folder: true; nothing there: false; a link, a file or an error: thrown. */
-async function isRealDir(p: string): Promise<boolean> {
-  const st = await fs.lstat(p).catch((err: unknown) => {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw unreadable(p, err);
-  });
+async function isRealDir(p: string, deadline: IdleDeadline): Promise<boolean> {
+  const st = await deadline.bound(
+    fs.lstat(p).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw unreadable(p, err);
+    }),
+  );
   if (!st) return false;
   if (!st.isDirectory()) throw notRealDir(p);
   return true;
 }
 
-/** The files kept below .modelmount/kept (absolute paths, sorted); a link there is not followed. */
-export async function listKept(hostDir: string): Promise<string[]> {
+/**
+ * The files kept below .modelmount/kept (absolute paths, sorted); a link there is not followed.
+ * `idleMs`: how long one look may go unanswered (default: the stall bound).
+ */
+export async function listKept(hostDir: string, opts: { idleMs?: number } = {}): Promise<string[]> {
+  const idleMs = opts.idleMs ?? STALL_DEFAULTS.idleMs;
+  const deadline = idleDeadline(idleMs, () => stalled('Looking at the kept versions in', keptDir(hostDir), idleMs));
   const out: string[] = [];
   const walk = async (dir: string): Promise<void> => {
-    const entries = await fs.readdir(dir, { withFileTypes: true }).catch((err: unknown) => {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []; // removed meanwhile
-      throw unreadable(dir, err);
-    });
+    const entries = await deadline.bound(
+      fs.readdir(dir, { withFileTypes: true }).catch((err: unknown) => {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []; // removed meanwhile
+        throw unreadable(dir, err);
+      }),
+    );
     for (const e of entries) {
       const p = path.join(dir, e.name);
       if (e.isDirectory()) await walk(p);
       else if (e.isFile()) out.push(p);
     }
   };
-  if ((await isRealDir(metaDir(hostDir))) && (await isRealDir(keptDir(hostDir)))) await walk(keptDir(hostDir));
+  if ((await isRealDir(metaDir(hostDir), deadline)) && (await isRealDir(keptDir(hostDir), deadline))) await walk(keptDir(hostDir));
   return out.sort();
 }
