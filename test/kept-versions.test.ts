@@ -9,7 +9,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { DoctorContext } from '../lib/doctor/check.ts';
 import { checkKeptVersions } from '../lib/doctor/checks/kept-versions.ts';
-import { keptDir } from '../lib/layout.ts';
+import { hostFilePath, keptDir } from '../lib/layout.ts';
+import { shellQuote } from '../lib/shell.ts';
 import { STALL_DEFAULTS, stuckOperationsSettled } from '../lib/stall.ts';
 import { keepBackup } from '../lib/store/keep-backup.ts';
 import { listKept } from '../lib/store/list-kept.ts';
@@ -89,6 +90,34 @@ describe('doctor kept-versions', () => {
       expect(finding, hostDir).toMatchObject({ id: 'kept-versions', verdict: 'warn' });
       expect(finding!.message).toContain(at);
     }
+  });
+});
+
+describe('doctor kept-versions: the command that restores each kept file', () => {
+  it('is the real mv, shell-quoted, from the kept name (nested paths, spaces, a .<n> after the time)', async () => {
+    const { hostDir, kept } = await hostWithKept(['shard/40.bin', 'my model.bin', 'my model.bin']);
+    expect(kept[2]).toMatch(/Z\.1$/); // the same file kept twice in one second
+    const [finding] = await check(hostDir);
+    expect(finding).toMatchObject({ id: 'kept-versions', verdict: 'warn' });
+    const dest = (f: string) => hostFilePath(hostDir, A, f);
+    expect(finding!.fix).toContain(`\`mv ${shellQuote(kept[0]!)} ${shellQuote(dest('shard/40.bin'))}\``);
+    expect(finding!.fix).toContain(`\`mv ${shellQuote(kept[1]!)} ${shellQuote(dest('my model.bin'))}\``);
+    expect(finding!.fix).toContain(`\`mv ${shellQuote(kept[2]!)} ${shellQuote(dest('my model.bin'))}\``);
+    expect(finding!.fix).toContain(`move away what is at ${dest('shard/40.bin')}`);
+    expect(finding!.fix).not.toContain('<kept file>');
+  });
+
+  it('says the original path cannot be told where the name was shortened to fit 255 bytes, or is not one modelmount gives', async () => {
+    const long = `${'x'.repeat(250)}.bin`;
+    const { hostDir, kept } = await hostWithKept([long]);
+    expect(Buffer.byteLength(path.basename(kept[0]!))).toBeLessThanOrEqual(255);
+    const foreign = path.join(keptDir(hostDir), A, 'notes.txt');
+    await fs.writeFile(foreign, 'the user put it here');
+    const [finding] = await check(hostDir);
+    expect(finding!.fix).not.toMatch(/`mv /);
+    expect(finding!.fix).toContain(`${kept[0]}: its name was shortened`);
+    expect(finding!.fix).toContain(`${foreign}: `);
+    expect(finding!.fix).not.toContain(long);
   });
 });
 

@@ -2,6 +2,7 @@
 import { ModelmountError } from '../../errors.ts';
 import { keptDir } from '../../layout.ts';
 import { shellQuote } from '../../shell.ts';
+import { keptOrigin, restoreAdvice } from '../../store/keep-backup.ts';
 import { listKept } from '../../store/list-kept.ts';
 import { plural, type DoctorContext, type DoctorFinding } from '../check.ts';
 
@@ -26,14 +27,19 @@ export async function checkKeptVersions(ctx: DoctorContext): Promise<DoctorFindi
   if (kept.length === 0) {
     return [{ id: 'kept-versions', verdict: 'ok', title: 'No previous version is kept aside', message: `${dir} holds no file.` }];
   }
-  const shown = kept.slice(0, 5).join(', ') + (kept.length > 5 ? ` and ${kept.length - 5} more` : '');
+  const shown = kept.slice(0, 5);
+  const restore = shown.map((k) => {
+    const origin = keptOrigin(ctx.manifest.hostDir, k);
+    return 'dest' in origin ? `To restore ${k}, ${restoreAdvice(k, origin.dest)}.` : `${k}: ${origin.why}; move it back by hand.`;
+  });
+  if (kept.length > shown.length) restore.push(`Likewise for the ${kept.length - shown.length} more (\`find ${shellQuote(dir)} -type f\` lists them).`);
   return [
     {
       id: 'kept-versions',
       verdict: 'warn',
       title: `${plural(kept.length, 'previous version')} kept aside by a failed update`,
-      message: `An update could not put ${kept.length === 1 ? 'this file' : 'these files'} back after a failed switch: ${shown}. Each is named <artifact id>/<path>.<UTC time> below ${dir}.`,
-      fix: `Restore one with \`mv <kept file> <hostDir>/<artifact id>/<path>\` (after moving away what is there), or delete it; modelmount never removes what is in ${dir}.`,
+      message: `An update could not put ${kept.length === 1 ? 'this file' : 'these files'} back after a failed switch: ${shown.join(', ')}${kept.length > shown.length ? ` and ${kept.length - shown.length} more` : ''}. Each is named <artifact id>/<path>.<UTC time> below ${dir}.`,
+      fix: `${restore.join(' ')} Or delete a kept file once it is not needed; modelmount never removes what is in ${dir}.`,
     },
   ];
 }
