@@ -30,8 +30,13 @@ export class Store {
     return (this.cacheLoad ??= StateCache.load(storeStatePath(this.dir)));
   }
 
-  /** `readOnly` (dry runs): nothing is created, evicted or saved. */
-  static async open(dir: string, opts: { readOnly?: boolean } = {}): Promise<Store> {
+  /**
+   * `readOnly` (dry runs): nothing is created, evicted or saved. `locked`: this run holds the
+   * store's run lock, so no other run adds blobs meanwhile and fetch() need not look again for
+   * one its plan did not find (one failing lstat per new file). Where a lock does not hold (some
+   * network filesystems) a blob placed meanwhile is still met safely: placeBlob keeps it.
+   */
+  static async open(dir: string, opts: { readOnly?: boolean; locked?: boolean } = {}): Promise<Store> {
     if (!opts.readOnly) {
       await makeDirs(dir);
     }
@@ -39,10 +44,12 @@ export class Store {
     for (const sub of [path.join(dir, 'sha256'), storeTmpDir(dir), storeRegistrationsDir(dir)]) await refuseLinksBelow(dir, sub);
     const store = new Store(dir);
     store.readOnly = Boolean(opts.readOnly);
+    store.locked = Boolean(opts.locked);
     return store;
   }
 
   private readOnly = false;
+  private locked = false;
   /** <cache>/tmp's names, read once for this run's fetches */
   private tmpListing: TmpListing | undefined;
   /**
@@ -93,7 +100,7 @@ export class Store {
   /** fetchBlob into this store; `blobStat`: the blob's lstat once it is there (the installer's "before" of its first link) */
   async fetch(opts: Omit<FetchBlobOptions, 'cacheDir' | 'tmpListing' | 'deferDirSync' | 'folders'>): Promise<FetchBlobResult & { blobStat?: BigIntStats }> {
     // another run may have put the blob here since the plan was made (no lock, or a shared store)
-    const present = await this.check(opts.file, { signal: opts.signal });
+    const present = this.locked ? undefined : await this.check(opts.file, { signal: opts.signal });
     if (present) {
       return { blob: this.blobPath(opts.file.sha256), source: 'store', transferred: 0, resumedFrom: 0, blobStat: present };
     }

@@ -67,7 +67,7 @@ export async function runUpdate(opts: UpdateOptions, io: Io, signal?: AbortSigna
   // one run at a time per store and host folder (a dry run changes nothing and does not wait)
   const lockDirs = opts.dryRun ? [] : runLockDirs(io.env, [ctx.cacheDir, ctx.hostDir]);
   return withRunLock(lockDirs, runLockOptions(opts, ctx, 'update', signal), (locked) =>
-    installSelection(ctx, selection, sources, opts, io, started, locked),
+    installSelection(ctx, selection, sources, opts, io, started, locked, lockDirs.includes(ctx.cacheDir)),
   );
 }
 
@@ -80,10 +80,11 @@ async function installSelection(
   io: Io,
   started: number,
   signal: AbortSignal,
+  storeLocked: boolean,
 ): Promise<UpdateOutcome> {
   selection = await refreshInstalledSet(ctx, opts, selection);
   const dryRun = Boolean(opts.dryRun);
-  const store = await Store.open(ctx.cacheDir, { readOnly: dryRun });
+  const store = await Store.open(ctx.cacheDir, { readOnly: dryRun, locked: storeLocked });
   const hostCache = await StateCache.loadHost(ctx.hostDir);
   // refused before any byte moves: installs are prepared in <hostDir>/.modelmount/tmp
   await refuseLinksBelow(ctx.hostDir, path.join(metaDir(ctx.hostDir), 'tmp'));

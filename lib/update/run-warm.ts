@@ -78,8 +78,9 @@ export async function runWarm(opts: WarmOptions, io: Io, signal?: AbortSignal): 
   const sources = ctx.makeSources(selection.preferredSource);
   if (!ctx.json) ctx.log(`Warming ${ctx.cacheDir} for ${listSome(artifacts.map((a) => a.id))} from ${sources.map((s) => s.display).join(', ')}`);
 
-  return withRunLock(runLockDirs(io.env, [ctx.cacheDir]), runLockOptions(opts, ctx, 'warm', signal), async (locked) => {
-    const store = await Store.open(ctx.cacheDir);
+  const lockDirs = runLockDirs(io.env, [ctx.cacheDir]);
+  return withRunLock(lockDirs, runLockOptions(opts, ctx, 'warm', signal), async (locked) => {
+    const store = await Store.open(ctx.cacheDir, { locked: lockDirs.length > 0 });
     try {
       // What the store already holds, verified (state cache, or a hash where it cannot vouch; --full: always hash).
       // A restored CI cache has new inode numbers, so its blobs are hashed once here.
