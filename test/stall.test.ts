@@ -30,6 +30,29 @@ async function fifoWithSilentWriter(): Promise<{ fifo: string; release: () => Pr
   };
 }
 
+/**
+ * An open of a new FIFO for reading, blocked in the kernel until `unblock()` opens a writer
+ * (O_RDWR, which never blocks itself). Call `release()` in a `finally`: a failed assertion must
+ * not leave the open blocking a thread (the test file would hang).
+ */
+async function blockedFifoOpen(): Promise<{ dir: string; opening: Promise<fs.FileHandle>; unblock: () => Promise<fs.FileHandle>; release: () => Promise<void> }> {
+  const dir = await tempDir();
+  const fifo = path.join(dir, 'pipe');
+  expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+  const opening = fs.open(fifo, fsc.O_RDONLY); // blocks until a writer opens it
+  let writer: Promise<fs.FileHandle> | undefined;
+  const unblock = () => (writer ??= fs.open(fifo, fsc.O_RDWR));
+  return {
+    dir,
+    opening,
+    unblock,
+    release: async () => {
+      await (await unblock()).close();
+      await (await opening).close().catch(() => undefined); // closed already by the test, or not
+    },
+  };
+}
+
 describe('stall bounds', () => {
   it('file sources and state files share the HTTP source\'s settings', () => {
     expect(HTTP_DEFAULTS).toMatchObject(STALL_DEFAULTS);
@@ -37,12 +60,15 @@ describe('stall bounds', () => {
 
   it('boundStalls: a read stuck in the kernel fails the consumer with the stall error', async () => {
     const { fifo, release } = await fifoWithSilentWriter();
-    const raw = createReadStream(fifo);
-    const out = boundStalls(raw, { idleMs: 200, stallBytesPerSec: 1, stallWindowMs: 200 }, (why) => Object.assign(new Error(`stalled: ${why}`), { code: 'ESTALLED' }));
-    const sink = new Writable({ write: (_c, _e, cb) => cb() });
-    const err = await pipeline(out, sink).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'ESTALLED', message: 'stalled: no data for 0.2 s' });
-    await release();
+    try {
+      const raw = createReadStream(fifo);
+      const out = boundStalls(raw, { idleMs: 200, stallBytesPerSec: 1, stallWindowMs: 200 }, (why) => Object.assign(new Error(`stalled: ${why}`), { code: 'ESTALLED' }));
+      const sink = new Writable({ write: (_c, _e, cb) => cb() });
+      const err = await pipeline(out, sink).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ESTALLED', message: 'stalled: no data for 0.2 s' });
+    } finally {
+      await release();
+    }
   });
 
   it('boundStalls passes every byte through and ends when the source ends', async () => {
@@ -64,21 +90,21 @@ describe('stall bounds', () => {
   });
 
   it('withinDeadline: an open that blocks (FIFO without O_NONBLOCK) times out, counts as stuck, and a late handle is closed', async () => {
-    const dir = await tempDir();
-    const fifo = path.join(dir, 'pipe');
-    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
-    const before = stuckOperations();
-    let late: fs.FileHandle | undefined;
-    const opening = fs.open(fifo, fsc.O_RDONLY); // blocks until a writer opens it
-    const err = await withinDeadline(opening, 100, () => new Error('timed out'), { onLate: (h) => (late = h) }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ message: 'timed out' });
-    expect(stuckOperations()).toBe(before + 1);
-    const writer = await fs.open(fifo, fsc.O_WRONLY); // unblocks the reader's open
-    await opening;
-    await new Promise((r) => setImmediate(r));
-    expect(stuckOperations()).toBe(before);
-    expect(late).toBeDefined();
-    await writer.close();
+    const { opening, unblock, release } = await blockedFifoOpen();
+    try {
+      const before = stuckOperations();
+      let late: fs.FileHandle | undefined;
+      const err = await withinDeadline(opening, 100, () => new Error('timed out'), { onLate: (h) => (late = h) }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ message: 'timed out' });
+      expect(stuckOperations()).toBe(before + 1);
+      await unblock(); // unblocks the reader's open
+      await opening;
+      await new Promise((r) => setImmediate(r));
+      expect(stuckOperations()).toBe(before);
+      expect(late).toBeDefined();
+    } finally {
+      await release();
+    }
   });
 
   it('withinDeadline: an abort ends the wait at once with the abort reason', async () => {
@@ -90,27 +116,28 @@ describe('stall bounds', () => {
   });
 
   it('idleDeadline: a blocked open (FIFO) next to ones that finished fails every pending wait once nothing moved, and later waits at once', async () => {
-    const dir = await tempDir();
-    const fifo = path.join(dir, 'pipe');
-    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
-    const before = stuckOperations();
-    const deadline = idleDeadline(150, () => new Error('stalled'));
-    expect((await deadline.bound(fs.lstat(dir))).isDirectory()).toBe(true);
-    const opening = fs.open(fifo, fsc.O_RDONLY); // blocks until a writer opens it
-    const blocked = deadline.bound(opening).catch((e: unknown) => e);
+    const { dir, opening, unblock, release } = await blockedFifoOpen();
     let finish = () => {};
-    const held = new Promise<void>((r) => (finish = r));
-    const queued = deadline.bound(held).catch((e: unknown) => e);
-    expect(await blocked).toMatchObject({ message: 'stalled' });
-    expect(await queued).toMatchObject({ message: 'stalled' });
-    await expect(deadline.bound(held)).rejects.toThrow('stalled');
-    expect(stuckOperations()).toBe(before + 3); // each counted until its operation returns
-    const writer = await fs.open(fifo, fsc.O_WRONLY);
-    await (await opening).close();
-    await writer.close();
-    finish();
-    await new Promise((r) => setImmediate(r));
-    expect(stuckOperations()).toBe(before);
+    try {
+      const before = stuckOperations();
+      const deadline = idleDeadline(150, () => new Error('stalled'));
+      expect((await deadline.bound(fs.lstat(dir))).isDirectory()).toBe(true);
+      const blocked = deadline.bound(opening).catch((e: unknown) => e);
+      const held = new Promise<void>((r) => (finish = r));
+      const queued = deadline.bound(held).catch((e: unknown) => e);
+      expect(await blocked).toMatchObject({ message: 'stalled' });
+      expect(await queued).toMatchObject({ message: 'stalled' });
+      await expect(deadline.bound(held)).rejects.toThrow('stalled');
+      expect(stuckOperations()).toBe(before + 3); // each counted until its operation returns
+      await unblock();
+      await (await opening).close();
+      finish();
+      await new Promise((r) => setImmediate(r));
+      expect(stuckOperations()).toBe(before);
+    } finally {
+      finish();
+      await release();
+    }
   });
 
   it('idleDeadline: waits that keep finishing, or progress(), are never cut however long the whole takes', async () => {
