@@ -54,7 +54,8 @@ export async function stuckOperationsSettled(ms: number): Promise<boolean> {
 
 /**
  * Wait for `work` at most `ms`, and not after `signal` aborts. On a timeout `onTimeout()` is
- * thrown; a result that arrives late goes to `onLate` (to close a handle nobody will use).
+ * thrown; a result that arrives late goes to `onLate` (to close a handle nobody will use). An
+ * idleDeadline of its own for one wait: with nothing else to make progress, that is a plain timeout.
  */
 export function withinDeadline<T>(
   work: Promise<T>,
@@ -62,46 +63,13 @@ export function withinDeadline<T>(
   onTimeout: () => Error,
   opts: { signal?: AbortSignal; onLate?: (value: T) => void } = {},
 ): Promise<T> {
-  const { signal, onLate } = opts;
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    let abandoned = false;
-    const finish = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      fn();
-    };
-    const giveUp = (err: unknown) => {
-      if (settled) return;
-      abandoned = true;
-      stuck++;
-      finish(() => reject(err));
-    };
-    const onAbort = () => giveUp(signal!.reason);
-    const timer = setTimeout(() => giveUp(onTimeout()), ms);
-    if (signal?.aborted) return giveUp(signal.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        if (abandoned) {
-          stuck--;
-          onLate?.(value);
-        } else finish(() => resolve(value));
-      },
-      (err: unknown) => {
-        if (abandoned) stuck--;
-        else finish(() => reject(err));
-      },
-    );
-  });
+  return idleDeadline(ms, onTimeout, { signal: opts.signal }).bound(work, opts.onLate);
 }
 
 /** One idle deadline shared by many waits (idleDeadline). */
 export interface IdleDeadline {
-  /** Wait for `work`, under the shared deadline. */
-  bound<T>(work: Promise<T>): Promise<T>;
+  /** Wait for `work`, under the shared deadline; a result that arrives after it gave up goes to `onLate`. */
+  bound<T>(work: Promise<T>, onLate?: (value: T) => void): Promise<T>;
   /** Something moved (a worker's progress message): the deadline starts again. */
   progress(): void;
 }
@@ -110,8 +78,8 @@ export interface IdleDeadline {
  * One deadline for many operations together (a folder's lstats, a worker's answer) that follows
  * progress: while any bound wait is pending and nothing moved for `ms` (no wait settled, no
  * `progress()`), every pending and later wait fails with `onTimeout()`; an abort of `signal` ends
- * them with its reason. A slow but moving run never hits it. As with withinDeadline, a wait given up
- * on counts as stuck until its operation returns. One timer, not one per operation.
+ * them with its reason. A slow but moving run never hits it. A wait given up on counts as stuck until
+ * its operation returns. One timer, not one per operation.
  */
 export function idleDeadline(ms: number, onTimeout: () => Error, opts: { signal?: AbortSignal } = {}): IdleDeadline {
   const { signal } = opts;
@@ -139,7 +107,7 @@ export function idleDeadline(ms: number, onTimeout: () => Error, opts: { signal?
     progress() {
       last = Date.now();
     },
-    bound<T>(work: Promise<T>): Promise<T> {
+    bound<T>(work: Promise<T>, onLate?: (value: T) => void): Promise<T> {
       return new Promise<T>((resolve, reject) => {
         let abandoned = false;
         const giveUp = (err: unknown) => {
@@ -149,7 +117,6 @@ export function idleDeadline(ms: number, onTimeout: () => Error, opts: { signal?
           reject(err);
         };
         const done = (fn: () => void) => {
-          if (abandoned) return void stuck--;
           waiting.delete(giveUp);
           last = Date.now();
           if (waiting.size === 0) idle();
@@ -165,8 +132,15 @@ export function idleDeadline(ms: number, onTimeout: () => Error, opts: { signal?
           waiting.add(giveUp);
         }
         work.then(
-          (value) => done(() => resolve(value)),
-          (err: unknown) => done(() => reject(err)),
+          (value) => {
+            if (!abandoned) return done(() => resolve(value));
+            stuck--;
+            onLate?.(value);
+          },
+          (err: unknown) => {
+            if (abandoned) stuck--;
+            else done(() => reject(err));
+          },
         );
       });
     },
