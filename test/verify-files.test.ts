@@ -47,3 +47,62 @@ describe('checkHostFiles', () => {
     }
   });
 });
+
+describe('checkHostFiles on a host folder that stops answering', () => {
+  /** artifact "a" with three files in a new host folder; the lstat of its folder hangs (a hung mount) until `release()` */
+  async function hungArtifactFolder() {
+    const host = await tempDir();
+    await fs.mkdir(path.join(host, 'a'));
+    const files = [];
+    for (const name of ['x', 'y', 'z']) {
+      await fs.writeFile(path.join(host, 'a', name), name);
+      files.push({ path: name, size: 1, sha256: createHash('sha256').update(name).digest('hex') });
+    }
+    const folder = path.join(host, 'a');
+    let release = () => {};
+    const hung = new Promise<void>((r) => (release = r));
+    const looked: string[] = [];
+    const realLstat = fs.lstat.bind(fs);
+    const spy = vi.spyOn(fs, 'lstat').mockImplementation((async (p: string, opts?: object) => {
+      looked.push(String(p));
+      if (p === folder) await hung;
+      return realLstat(p, opts as never);
+    }) as typeof fs.lstat);
+    return {
+      host,
+      folder,
+      artifacts: [{ id: 'a', files }] as unknown as Artifact[],
+      filesLooked: () => looked.filter((p) => p.startsWith(folder + path.sep)),
+      release: () => {
+        release();
+        spy.mockRestore();
+      },
+    };
+  }
+
+  it('a stall while its artifact folder is looked at is thrown (exit 5), and none of its files is looked at on the hung mount', async () => {
+    const h = await hungArtifactFolder();
+    try {
+      const err = await checkHostFiles(h.host, h.artifacts, StateCache.none(), { jobs: 2, idleMs: 200 }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ESTALLED', exitCode: 5 });
+      expect((err as Error).message).toContain(h.host);
+      expect(h.filesLooked()).toEqual([]);
+    } finally {
+      h.release();
+    }
+  });
+
+  it('an abort while its artifact folder is looked at ends the check with the abort reason, and none of its files is looked at', async () => {
+    const h = await hungArtifactFolder();
+    try {
+      const ac = new AbortController();
+      const checking = checkHostFiles(h.host, h.artifacts, StateCache.none(), { jobs: 2, signal: ac.signal }).catch((e: unknown) => e);
+      await vi.waitFor(() => expect(vi.mocked(fs.lstat)).toHaveBeenCalledWith(h.folder));
+      ac.abort(new Error('Terminated'));
+      expect(await checking).toMatchObject({ message: 'Terminated' });
+      expect(h.filesLooked()).toEqual([]);
+    } finally {
+      h.release();
+    }
+  });
+});

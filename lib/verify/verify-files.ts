@@ -101,8 +101,10 @@ export async function checkHostFiles(hostDir: string, artifacts: Artifact[], cac
     if (!p) {
       const parent = path.dirname(dir);
       const above = dir === hostDir || parent === dir ? Promise.resolve(true) : folderThere(parent);
+      // only the lstat's own failure means "not there" (or "look at the file to see why"); a stall
+      // or an abort of the deadline is thrown: no file is looked at in a folder that does not answer
       p = above.then((ok) =>
-        ok ? deadline.bound(fs.lstat(dir)).then(() => true, (err: NodeJS.ErrnoException) => err.code !== 'ENOENT' && err.code !== 'ENOTDIR') : false,
+        ok ? deadline.bound(fs.lstat(dir).then(() => true, (err: NodeJS.ErrnoException) => err.code !== 'ENOENT' && err.code !== 'ENOTDIR')) : false,
       );
       seen.set(dir, p);
     }
