@@ -68,6 +68,8 @@ export function withinDeadline<T>(
 
 /** One idle deadline shared by many waits (idleDeadline). */
 export interface IdleDeadline {
+  /** the idle bound, ms (a worker reports progress a few times within it) */
+  readonly ms: number;
   /** Wait for `work`, under the shared deadline; a result that arrives after it gave up goes to `onLate`. */
   bound<T>(work: Promise<T>, onLate?: (value: T) => void): Promise<T>;
   /** Something moved (a worker's progress message): the deadline starts again. */
@@ -104,6 +106,7 @@ export function idleDeadline(ms: number, onTimeout: () => Error, opts: { signal?
     else failAll(onTimeout());
   };
   return {
+    ms,
     progress() {
       last = Date.now();
     },

@@ -11,8 +11,7 @@
  * statVerdicts).
  */
 import { Worker } from 'node:worker_threads';
-import { stalled } from '../fs-safe.ts';
-import { idleDeadline, STALL_DEFAULTS } from '../stall.ts';
+import type { IdleDeadline } from '../stall.ts';
 
 /** worker answers (stat-worker.mjs) */
 export const VERDICT = { look: 0, cached: 1, missing: 2 } as const;
@@ -31,37 +30,32 @@ export interface StatQueries {
 export const STAT_WORKER_MIN = 512;
 
 export interface StatVerdictOptions {
-  signal?: AbortSignal;
-  /** the host folder the files are in, named by a stall error */
-  folder: string;
-  /** no progress from the worker for this long is a stall (default STALL_DEFAULTS.idleMs) */
-  idleMs?: number;
+  /** the verify's deadline on the host folder (naming it in its stall error, ending at its abort) */
+  deadline: IdleDeadline;
   /** the worker script (tests: one that is silent, slow or missing); default ./stat-worker.mjs */
   workerUrl?: URL;
 }
 
 /**
  * One verdict per query (VERDICT), or undefined when the worker could not do it (it could not
- * start, or ended without an answer: the caller looks at every file itself, under its own bound).
- * The worker reports progress as it goes; silent for `idleMs` (a hung mount) it is a stall: a
- * DiskError (ESTALLED, exit 5) naming `folder`, and nobody looks again on the main thread, where the
- * same lstat would hang too. Rejects with the abort reason when `signal` is aborted. A worker given
- * up on counts as a stuck operation until its thread really ends: a thread blocked in a system call
- * cannot be terminated, and the process cannot exit normally while it lives (stuckOperations()).
+ * start, or ended without an answer: the caller looks at every file itself, under the same deadline).
+ * The worker reports progress as it goes, which `deadline` follows; silent for its idle bound (a
+ * hung mount) it is the deadline's stall (a DiskError, ESTALLED, exit 5, naming the host folder),
+ * and nobody looks again on the main thread, where the same lstat would hang too. Rejects with the
+ * abort reason when the deadline's signal is aborted. A worker given up on counts as a stuck
+ * operation until its thread really ends: a thread blocked in a system call cannot be terminated,
+ * and the process cannot exit normally while it lives (stuckOperations()).
  */
 export async function statVerdicts(queries: StatQueries, opts: StatVerdictOptions): Promise<Uint8Array | undefined> {
-  const { signal, folder } = opts;
-  const idleMs = opts.idleMs ?? STALL_DEFAULTS.idleMs;
-  signal?.throwIfAborted();
+  const { deadline } = opts;
   let worker: Worker;
   try {
     worker = new Worker(opts.workerUrl ?? new URL('./stat-worker.mjs', import.meta.url), {
-      workerData: { paths: queries.paths, sizes: queries.sizes, ids: queries.ids, progressMs: Math.min(250, idleMs / 4) },
+      workerData: { paths: queries.paths, sizes: queries.sizes, ids: queries.ids, progressMs: Math.min(250, deadline.ms / 4) },
     });
   } catch {
     return undefined;
   }
-  const deadline = idleDeadline(idleMs, () => stalled('Looking at the files in', folder, idleMs), { signal });
   // settles when the thread has ended, with its answer if it gave one
   const ended = new Promise<Uint8Array | undefined>((resolve) => {
     let verdicts: Uint8Array | undefined;

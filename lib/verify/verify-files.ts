@@ -84,14 +84,22 @@ export async function checkHostFile(
   return { ...base, status: sha === file.sha256 ? 'ok' : 'modified', actualSize: size, actualSha256: sha };
 }
 
+/**
+ * The one deadline of a check of `hostDir`: every wait on the host folder (an lstat, the stat
+ * worker's progress) is bound by it, so a hung host folder is a stall naming it (exit 5), never a hang.
+ */
+export function hostFolderDeadline(hostDir: string, opts: Pick<VerifyOptions, 'idleMs' | 'signal'> = {}): IdleDeadline {
+  const idleMs = opts.idleMs ?? STALL_DEFAULTS.idleMs;
+  return idleDeadline(idleMs, () => stalled('Looking at the files in', hostDir, idleMs), { signal: opts.signal });
+}
+
 /** how many files are looked at (lstat) at once; hashing stays bounded by `jobs` */
 const STAT_JOBS = 16;
 
 /** Every file of `artifacts` in the host folder, `jobs` at a time, through `cache`. */
 export async function checkHostFiles(hostDir: string, artifacts: Artifact[], cache: StateCache, opts: VerifyOptions = {}): Promise<FileCheck[]> {
-  const idleMs = opts.idleMs ?? STALL_DEFAULTS.idleMs;
-  // every lstat here waits under one deadline that follows progress: a hung host folder is a stall, never a hang
-  const deadline = idleDeadline(idleMs, () => stalled('Looking at the files in', hostDir, idleMs), { signal: opts.signal });
+  opts.signal?.throwIfAborted();
+  const deadline = hostFolderDeadline(hostDir, opts);
   // An artifact whose folder (or a folder above it, the host folder itself on a first install) is
   // not there has none of its files: one lstat per folder instead of one failing lstat per file
   // (each ENOENT costs an Error: 20,000 new artifacts took a second of CPU).
@@ -112,7 +120,7 @@ export async function checkHostFiles(hostDir: string, artifacts: Artifact[], cac
   };
   const work = artifacts.flatMap((a) => a.files.map((f) => ({ id: a.id, f })));
   // the worker settles a missing file (or folder) itself: folders are looked at only for the rest
-  const settled = await settleFromCache(hostDir, work, cache, opts);
+  const settled = await settleFromCache(hostDir, work, cache, { ...opts, deadline });
   // `jobs` bounds the hashing; the lstat that settles most files from the state cache runs with
   // more in flight: one at a time per job, 20,000 files waited on 20,000 thread-pool round trips.
   const jobs = opts.jobs ?? 2;
@@ -147,7 +155,7 @@ async function settleFromCache(
   hostDir: string,
   work: readonly { id: string; f: FileEntry }[],
   cache: StateCache,
-  opts: VerifyOptions,
+  opts: VerifyOptions & { deadline: IdleDeadline },
 ): Promise<(FileCheck | undefined)[] | undefined> {
   if (opts.full || work.length < STAT_WORKER_MIN) return undefined;
   const q: StatQueries = { paths: [], sizes: [], ids: [] };
@@ -169,7 +177,7 @@ async function settleFromCache(
   let known = 0;
   for (const id of q.ids) if (id) known++;
   if (known < STAT_WORKER_MIN) return undefined;
-  const verdicts = await statVerdicts(q, { signal: opts.signal, folder: hostDir, idleMs: opts.idleMs, workerUrl: opts.statWorkerUrl });
+  const verdicts = await statVerdicts(q, { deadline: opts.deadline, workerUrl: opts.statWorkerUrl });
   if (!verdicts) return undefined;
   const out = new Array<FileCheck | undefined>(work.length);
   for (let n = 0; n < index.length; n++) {
