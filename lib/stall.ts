@@ -76,8 +76,13 @@ export interface IdleDeadline {
   progress(): void;
 }
 
+/** How often a worker waited on under `deadline` reports progress: a few times within its bound, at most every 250 ms. */
+export function progressInterval(deadline: Pick<IdleDeadline, 'ms'>): number {
+  return Math.min(250, deadline.ms / 4);
+}
+
 /**
- * One deadline for many operations together (a folder's lstats, a worker's answer) that follows
+ * One deadline for many operations together (a folder's lstats, a worker's answer, hashes) that follows
  * progress: while any bound wait is pending and nothing moved for `ms` (no wait settled, no
  * `progress()`), every pending and later wait fails with `onTimeout()`; an abort of `signal` ends
  * them with its reason. A slow but moving run never hits it. A wait given up on counts as stuck until

@@ -25,6 +25,18 @@ describe('HashPool', () => {
     expect(await Promise.all(files.map((f) => pool.hashFile(f)))).toEqual(bodies.map(sha));
   });
 
+  it('reports the bytes read so far as it hashes a whole file, when asked (a wait on a hung mount follows it)', async () => {
+    const dir = await tempDir();
+    const pool = new HashPool(1);
+    const body = randomBytes(9 * 1024 * 1024 + 5);
+    const f = path.join(dir, 'big');
+    await fsp.writeFile(f, body);
+    const seen: number[] = [];
+    expect(await pool.hashFile(f, undefined, { everyMs: 0, onProgress: (bytes) => seen.push(bytes) })).toBe(sha(body));
+    expect(seen).toEqual([4 * 1024 * 1024, 8 * 1024 * 1024, body.length]); // one report per chunk read
+    expect(await pool.hashFile(f)).toBe(sha(body)); // not asked: none
+  });
+
   it('follows a file as it is written, and starts over after a reset', async () => {
     const dir = await tempDir();
     const pool = new HashPool(1);

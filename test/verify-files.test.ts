@@ -6,18 +6,23 @@ import { describe, expect, it, vi } from 'vitest';
 import type { Artifact } from '../lib/manifest/schema.ts';
 import { checkHostFiles } from '../lib/verify/verify-files.ts';
 import { StateCache } from '../lib/verify/state-cache.ts';
+import type { ReadProgress } from '../lib/verify/hash-pool-worker.ts';
+import { setTimeout as delay } from 'node:timers/promises';
 import { tempDir } from './helpers/cli.ts';
 
 const running = { now: 0, max: 0 };
+/** what the hash of a file does before the real one (tests below): hang as on a hung mount, or report progress slowly */
+const beforeHash = new Map<string, (progress?: ReadProgress) => Promise<void>>();
 vi.mock('../lib/verify/hash.ts', async (orig) => {
   const real = await orig<typeof import('../lib/verify/hash.ts')>();
   return {
-    sha256File: async (file: string, signal?: AbortSignal) => {
+    sha256File: async (file: string, signal?: AbortSignal, progress?: ReadProgress) => {
       running.now++;
       running.max = Math.max(running.max, running.now);
       try {
         await new Promise((r) => setTimeout(r, 2));
-        return await real.sha256File(file, signal);
+        await beforeHash.get(file)?.(progress);
+        return await real.sha256File(file, signal, progress);
       } finally {
         running.now--;
       }
@@ -48,16 +53,22 @@ describe('checkHostFiles', () => {
   });
 });
 
+/** artifact "a" with files x, y, z in a new host folder */
+async function hostWithFiles() {
+  const host = await tempDir();
+  await fs.mkdir(path.join(host, 'a'));
+  const files = [];
+  for (const name of ['x', 'y', 'z']) {
+    await fs.writeFile(path.join(host, 'a', name), name);
+    files.push({ path: name, size: 1, sha256: createHash('sha256').update(name).digest('hex') });
+  }
+  return { host, artifacts: [{ id: 'a', files }] as unknown as Artifact[], file: (name: string) => path.join(host, 'a', name) };
+}
+
 describe('checkHostFiles on a host folder that stops answering', () => {
-  /** artifact "a" with three files in a new host folder; the lstat of its folder hangs (a hung mount) until `release()` */
+  /** hostWithFiles, where the lstat of the artifact's folder hangs (a hung mount) until `release()` */
   async function hungArtifactFolder() {
-    const host = await tempDir();
-    await fs.mkdir(path.join(host, 'a'));
-    const files = [];
-    for (const name of ['x', 'y', 'z']) {
-      await fs.writeFile(path.join(host, 'a', name), name);
-      files.push({ path: name, size: 1, sha256: createHash('sha256').update(name).digest('hex') });
-    }
+    const { host, artifacts } = await hostWithFiles();
     const folder = path.join(host, 'a');
     let release = () => {};
     const hung = new Promise<void>((r) => (release = r));
@@ -71,7 +82,7 @@ describe('checkHostFiles on a host folder that stops answering', () => {
     return {
       host,
       folder,
-      artifacts: [{ id: 'a', files }] as unknown as Artifact[],
+      artifacts,
       filesLooked: () => looked.filter((p) => p.startsWith(folder + path.sep)),
       release: () => {
         release();
@@ -103,6 +114,42 @@ describe('checkHostFiles on a host folder that stops answering', () => {
       expect(h.filesLooked()).toEqual([]);
     } finally {
       h.release();
+    }
+  });
+});
+
+describe('checkHostFiles while a file is hashed', () => {
+  it('a hash that stops moving (its file on a hung mount) is a stall naming the host folder (exit 5)', async () => {
+    const h = await hostWithFiles();
+    let release = () => {};
+    const hung = new Promise<void>((r) => (release = r));
+    beforeHash.set(h.file('y'), async (progress) => {
+      progress?.onProgress(0); // read a little, then nothing more
+      await hung;
+    });
+    try {
+      const err = await checkHostFiles(h.host, h.artifacts, StateCache.none(), { jobs: 2, idleMs: 300 }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ESTALLED', exitCode: 5 });
+      expect((err as Error).message).toContain(h.host);
+    } finally {
+      beforeHash.clear();
+      release();
+    }
+  });
+
+  it('a slow hash that keeps reporting progress for longer than the idle bound is waited for', async () => {
+    const h = await hostWithFiles();
+    beforeHash.set(h.file('y'), async (progress) => {
+      for (let i = 0; i < 30; i++) {
+        await delay(50);
+        progress?.onProgress(i);
+      }
+    });
+    try {
+      const checks = await checkHostFiles(h.host, h.artifacts, StateCache.none(), { jobs: 2, idleMs: 1000 });
+      expect(checks.map((c) => c.status)).toEqual(['ok', 'ok', 'ok']);
+    } finally {
+      beforeHash.clear();
     }
   });
 });

@@ -16,77 +16,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
-
-interface Reply {
-  rid: number;
-  ok: boolean;
-  code?: string;
-  message?: string;
-  sha256?: string;
-  size?: number;
-  nice?: number;
-}
-
-type Request = { type: string } & Record<string, unknown>;
-
-function replyError(r: Reply): Error {
-  if (r.code === 'ABORT_ERR') return new DOMException(r.message ?? 'The operation was aborted', 'AbortError');
-  return Object.assign(new Error(r.message ?? 'hashing failed'), { code: r.code ?? 'EIO' });
-}
-
-class PoolWorker {
-  private readonly worker: Worker;
-  private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
-  private nextRid = 1;
-  /** follow jobs living on this worker */
-  follows = 0;
-  dead = false;
-
-  constructor(url: URL, yieldCores: boolean) {
-    this.worker = new Worker(url, { workerData: { yieldCores } });
-    this.worker.unref();
-    this.worker.on('message', (r: Reply) => {
-      const p = this.pending.get(r.rid);
-      if (!p) return;
-      this.pending.delete(r.rid);
-      if (this.pending.size === 0) this.worker.unref();
-      p.resolve(r);
-    });
-    const die = (err: Error) => {
-      this.dead = true;
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
-    };
-    this.worker.on('error', die);
-    this.worker.on('exit', (code) => die(new Error(`hash worker exited (${code})`)));
-  }
-
-  get load(): number {
-    return this.pending.size + this.follows;
-  }
-
-  /** Fire and forget (no reply expected). */
-  post(msg: Request): void {
-    if (!this.dead) this.worker.postMessage(msg);
-  }
-
-  /** Send a request; `onSent` receives its id (for cancel). */
-  send(msg: Request, onSent?: (rid: number) => void): Promise<Reply> {
-    if (this.dead) return Promise.reject(new Error('hash worker is gone'));
-    const rid = this.nextRid++;
-    return new Promise<Reply>((resolve, reject) => {
-      this.pending.set(rid, { resolve, reject });
-      if (this.pending.size === 1) this.worker.ref();
-      this.worker.postMessage({ ...msg, rid });
-      onSent?.(rid);
-    });
-  }
-
-  cancel(rid: number): void {
-    if (!this.dead) this.worker.postMessage({ type: 'cancel', target: rid });
-  }
-}
+import { PoolWorker, replyError, type ReadProgress } from './hash-pool-worker.ts';
 
 /** A follow job on a worker: it reads back what has been written and hashes it. */
 class WorkerFollow {
@@ -247,8 +177,8 @@ export class HashPool {
     return this.workers.reduce((a, b) => (b.load < a.load ? b : a));
   }
 
-  /** sha256 (hex) of the file at `file` (not following a final symlink). */
-  async hashFile(file: string, signal?: AbortSignal): Promise<string> {
+  /** sha256 (hex) of the file at `file` (not following a final symlink); `progress` hears how far it has read. */
+  async hashFile(file: string, signal?: AbortSignal, progress?: ReadProgress): Promise<string> {
     signal?.throwIfAborted();
     const worker = this.pick();
     let rid: number | undefined;
@@ -257,7 +187,7 @@ export class HashPool {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const r = await worker.send({ type: 'hashFile', path: file }, (id) => (rid = id));
+      const r = await worker.send({ type: 'hashFile', path: file, progressMs: progress?.everyMs }, (id) => (rid = id), progress?.onProgress);
       if (!r.ok) throw replyError(r);
       return r.sha256 ?? '';
     } catch (err) {

@@ -3,8 +3,10 @@
 //
 // Requests carry a request id `rid`; those that are answered get one reply
 // { rid, ok: true, ... } or { rid, ok: false, code, message }:
-//   hashFile     { path }              sha256 of a whole file, read here (O_NOFOLLOW), yielding
-//                                      between chunks -> { sha256, size }
+//   hashFile     { path, progressMs }  sha256 of a whole file, read here (O_NOFOLLOW), yielding
+//                                      between chunks -> { sha256, size }; with `progressMs`, after
+//                                      a chunk at most that often { rid, progress } (bytes read so
+//                                      far) before the reply
 //   cancel       { target }            stop the hashFile request `target` (it rejects with ABORT_ERR)
 //   follow       { job, fd, avail }    hash an open file that is being written, from byte 0, as far
 //                                      as `avail` bytes are known to be written (no reply)
@@ -40,6 +42,8 @@ function yieldCores() {
 }
 if (workerData?.yieldCores) yieldCores();
 
+// Progress is reported per chunk: a file read slower than one chunk per idle bound (4 MiB in 30 s)
+// counts as stalled.
 const READ_CHUNK = 4 * 1024 * 1024;
 /** smaller for follow jobs: several downloads may be followed at once */
 const FOLLOW_CHUNK = 1024 * 1024;
@@ -51,8 +55,11 @@ function fail(rid, err) {
   parentPort.postMessage({ rid, ok: false, code: err?.code ?? 'EIO', message: String(err?.message ?? err) });
 }
 
-/** Hash `length` bytes of `fd` from 0 into `hash`, yielding between chunks so cancels and other jobs get through. */
-async function hashRange(fd, hash, length, rid) {
+/**
+ * Hash `length` bytes of `fd` from 0 into `hash`, yielding between chunks so cancels and other jobs
+ * get through; `progress(pos)` after each chunk.
+ */
+async function hashRange(fd, hash, length, rid, progress) {
   const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(length, 1)));
   let pos = 0;
   while (pos < length) {
@@ -65,9 +72,21 @@ async function hashRange(fd, hash, length, rid) {
     if (n === 0) break;
     hash.update(n === buf.length ? buf : buf.subarray(0, n));
     pos += n;
+    progress?.(pos);
     await yieldToEvents();
   }
   return pos;
+}
+
+/** A progress callback that posts { rid, progress } at most every `ms`. */
+function reportEvery(rid, ms) {
+  let next = 0;
+  return (pos) => {
+    const now = Date.now();
+    if (now < next) return;
+    next = now + ms;
+    parentPort.postMessage({ rid, progress: pos });
+  };
 }
 
 async function hashFile(m) {
@@ -76,7 +95,7 @@ async function hashFile(m) {
   try {
     fd = fs.openSync(m.path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     const hash = createHash('sha256');
-    const size = await hashRange(fd, hash, fs.fstatSync(fd).size, m.rid);
+    const size = await hashRange(fd, hash, fs.fstatSync(fd).size, m.rid, m.progressMs === undefined ? undefined : reportEvery(m.rid, m.progressMs));
     parentPort.postMessage({ rid: m.rid, ok: true, sha256: hash.digest('hex'), size });
   } catch (err) {
     fail(m.rid, err);

@@ -3,7 +3,9 @@
  * files hash on several cores at once. Never follows a final symlink.
  */
 import { hashPool } from './hash-pool.ts';
+import type { ReadProgress } from './hash-pool-worker.ts';
 
-export function sha256File(file: string, signal?: AbortSignal): Promise<string> {
-  return hashPool().hashFile(file, signal);
+/** `progress`: how far it has read, at most every `everyMs` (a wait on a hung mount follows it). */
+export function sha256File(file: string, signal?: AbortSignal, progress?: ReadProgress): Promise<string> {
+  return hashPool().hashFile(file, signal, progress);
 }

@@ -11,7 +11,7 @@
  * statVerdicts).
  */
 import { Worker } from 'node:worker_threads';
-import type { IdleDeadline } from '../stall.ts';
+import { progressInterval, type IdleDeadline } from '../stall.ts';
 
 /** worker answers (stat-worker.mjs) */
 export const VERDICT = { look: 0, cached: 1, missing: 2 } as const;
@@ -51,7 +51,7 @@ export async function statVerdicts(queries: StatQueries, opts: StatVerdictOption
   let worker: Worker;
   try {
     worker = new Worker(opts.workerUrl ?? new URL('./stat-worker.mjs', import.meta.url), {
-      workerData: { paths: queries.paths, sizes: queries.sizes, ids: queries.ids, progressMs: Math.min(250, deadline.ms / 4) },
+      workerData: { paths: queries.paths, sizes: queries.sizes, ids: queries.ids, progressMs: progressInterval(deadline) },
     });
   } catch {
     return undefined;

@@ -11,7 +11,7 @@ import { mapLimit, Semaphore } from '../concurrency.ts';
 import { sha256File } from './hash.ts';
 import { StateCache } from './state-cache.ts';
 import { stalled } from '../fs-safe.ts';
-import { idleDeadline, STALL_DEFAULTS, type IdleDeadline } from '../stall.ts';
+import { idleDeadline, progressInterval, STALL_DEFAULTS, type IdleDeadline } from '../stall.ts';
 import { STAT_WORKER_MIN, statVerdicts, VERDICT, type StatQueries } from './stat-verdicts.ts';
 
 export type FileStatus = 'ok' | 'missing' | 'size' | 'modified' | 'not-regular';
@@ -34,7 +34,7 @@ export interface VerifyOptions {
   jobs?: number;
   signal?: AbortSignal;
   onFile?: (check: FileCheck) => void;
-  /** no answer from the host folder (an lstat, the stat worker's progress) for this long is a stall, exit 5; default STALL_DEFAULTS.idleMs */
+  /** no answer from the host folder (an lstat, the stat worker's or a hash's progress) for this long is a stall, exit 5; default STALL_DEFAULTS.idleMs */
   idleMs?: number;
   /** the stat worker's script (tests: one that is silent, slow or missing) */
   statWorkerUrl?: URL;
@@ -54,15 +54,15 @@ export async function checkHostFile(
   artifactId: string,
   file: FileEntry,
   cache: StateCache,
-  opts: Pick<VerifyOptions, 'full' | 'signal'> & { hashSlots?: Semaphore; deadline?: IdleDeadline } = {},
+  opts: Pick<VerifyOptions, 'full' | 'signal'> & { deadline: IdleDeadline; hashSlots?: Semaphore },
 ): Promise<FileCheck> {
+  const { deadline } = opts;
   const hostPath = hostFilePath(hostDir, artifactId, file.path);
   const base = { artifactId, path: file.path, hostPath, expected: file };
   const key = cacheKey(artifactId, file.path);
   let st;
   try {
-    const looking = fs.lstat(hostPath, { bigint: true });
-    st = await (opts.deadline ? opts.deadline.bound(looking) : looking);
+    st = await deadline.bound(fs.lstat(hostPath, { bigint: true }));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') {
       return { ...base, status: 'missing' };
@@ -78,7 +78,9 @@ export async function checkHostFile(
       return { ...base, status: known === file.sha256 ? 'ok' : 'modified', actualSize: size, actualSha256: known, cached: true };
     }
   }
-  const sha = await (opts.hashSlots ? opts.hashSlots.use(() => sha256File(hostPath, opts.signal)) : sha256File(hostPath, opts.signal));
+  // the hash reports its progress: one that stops moving (a hung mount) is a stall, a slow one is waited for
+  const hashing = () => deadline.bound(sha256File(hostPath, opts.signal, { everyMs: progressInterval(deadline), onProgress: () => deadline.progress() }));
+  const sha = await (opts.hashSlots ? opts.hashSlots.use(hashing) : hashing());
   // Record against the identity seen before hashing: if the file changed meanwhile, the entry will not match next time.
   cache.record(key, st, sha);
   return { ...base, status: sha === file.sha256 ? 'ok' : 'modified', actualSize: size, actualSha256: sha };
@@ -86,7 +88,8 @@ export async function checkHostFile(
 
 /**
  * The one deadline of a check of `hostDir`: every wait on the host folder (an lstat, the stat
- * worker's progress) is bound by it, so a hung host folder is a stall naming it (exit 5), never a hang.
+ * worker, a hash, each following its progress) is bound by it, so a hung host folder is a stall
+ * naming it (exit 5), never a hang.
  */
 export function hostFolderDeadline(hostDir: string, opts: Pick<VerifyOptions, 'idleMs' | 'signal'> = {}): IdleDeadline {
   const idleMs = opts.idleMs ?? STALL_DEFAULTS.idleMs;
