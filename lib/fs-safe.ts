@@ -43,7 +43,7 @@ function notRegular(p: string, kind: string): DiskError {
   });
 }
 
-/** `what` (e.g. "Reading", "Looking at the files in") `p` got no answer for `ms`: exit 5. */
+/** `what` (e.g. "Reading", "Checking the files in") `p` got no answer for `ms`: exit 5. */
 export function stalled(what: string, p: string, ms: number): DiskError {
   return new DiskError(`${what} ${p} stalled: no answer for ${seconds(ms)} (a hung network mount?).`, {
     code: 'ESTALLED',
