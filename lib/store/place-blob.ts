@@ -36,8 +36,7 @@ export async function moveIntoStore(
   const dest = blobPath(cacheDir, file.sha256);
   try {
     // never through a link at <cache>/sha256 or its shard folders
-    await folders.ensure(cacheDir, path.relative(cacheDir, path.dirname(dest)).split(path.sep).join('/'));
-    await placeBlob(partial, dest, file, signal);
+    await folders.use(cacheDir, path.relative(cacheDir, path.dirname(dest)).split(path.sep).join('/'), () => placeBlob(partial, dest, file, signal));
   } catch (err) {
     // the bytes were right but the store would not take them: a local problem, not the source's
     throw asStoreError(err, `moving ${label} into the store ${cacheDir}`);
