@@ -233,7 +233,9 @@ export class Installer {
       await mapLimit([...backups.values()], SWITCH_IN_FLIGHT, async (backup) => {
         if (backup && !keep.has(backup)) await removeFile(backup).catch(() => {});
       });
-      await dropStagedLeftovers([...placed].map((f) => f.staged));
+      // only a hardlink can already be the destination's inode (a copy is a fresh one)
+      const linked = [...placed].filter((f) => f.staged.method === 'hardlink').map((f) => f.staged);
+      if (linked.length) await dropStagedLeftovers(linked);
       if (replaced.length) {
         const live = await Promise.all(files.map((f) => fs.lstat(f.staged.dest, { bigint: true }).catch(() => undefined)));
         const stale = replaced.filter((r) => !live.some((l) => l && l.dev === r.dev && l.ino === r.ino));
