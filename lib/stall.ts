@@ -93,10 +93,12 @@ export function idleDeadline(ms: number, onTimeout: () => Error, opts: { signal?
   const waiting = new Set<(err: unknown) => void>();
   let last = Date.now();
   let timer: NodeJS.Timeout | undefined;
+  let confirming: NodeJS.Immediate | undefined;
   let failure: { err: unknown } | undefined;
   const idle = () => {
     clearTimeout(timer);
-    timer = undefined;
+    clearImmediate(confirming);
+    timer = confirming = undefined;
     signal?.removeEventListener('abort', onAbort);
   };
   const failAll = (err: unknown) => {
@@ -105,10 +107,13 @@ export function idleDeadline(ms: number, onTimeout: () => Error, opts: { signal?
     for (const giveUp of [...waiting]) giveUp(failure.err);
   };
   const onAbort = () => failAll(signal!.reason);
-  const check = () => {
+  const check = (confirmed = false) => {
     const left = last + ms - Date.now();
     if (left > 0) timer = setTimeout(check, left);
-    else failAll(onTimeout());
+    else if (confirmed) failAll(onTimeout());
+    // an event loop held up for `ms` runs its timers before the progress messages and answers
+    // that arrived meanwhile: look once more after them
+    else confirming = setImmediate(() => check(true));
   };
   return {
     ms,

@@ -4,6 +4,7 @@
  * consumer gets the stall error anyway, and the stuck operation is counted until it returns.
  */
 import { spawnSync } from 'node:child_process';
+import { MessageChannel } from 'node:worker_threads';
 import { constants as fsc, createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -52,6 +53,23 @@ async function blockedFifoOpen(): Promise<{ dir: string; opening: Promise<fs.Fil
     },
   };
 }
+
+describe('idleDeadline with a held-up event loop', () => {
+  it('progress that arrived while the loop was held up for longer than the bound counts: timers run before messages, the deadline looks once more after them', async () => {
+    const deadline = idleDeadline(100, () => new Error('stalled'));
+    const { port1, port2 } = new MessageChannel();
+    port2.on('message', () => deadline.progress());
+    try {
+      const work = deadline.bound(delay(250));
+      port1.postMessage('moved'); // a worker's progress, delivered only once the loop turns
+      const until = Date.now() + 150;
+      while (Date.now() < until); // the main thread busy past the bound
+      await expect(work).resolves.toBeUndefined();
+    } finally {
+      port2.close();
+    }
+  });
+});
 
 describe('stall bounds', () => {
   it('file sources and state files share the HTTP source\'s settings', () => {
