@@ -12,7 +12,7 @@ import { tempDir } from './helpers/cli.ts';
 
 const running = { now: 0, max: 0 };
 /** what the hash of a file does before the real one (tests below): hang as on a hung mount, or report progress slowly */
-const beforeHash = new Map<string, (progress?: ReadProgress) => Promise<void>>();
+const beforeHash = new Map<string, (progress?: ReadProgress, signal?: AbortSignal) => Promise<void>>();
 vi.mock('../lib/verify/hash.ts', async (orig) => {
   const real = await orig<typeof import('../lib/verify/hash.ts')>();
   return {
@@ -21,7 +21,7 @@ vi.mock('../lib/verify/hash.ts', async (orig) => {
       running.max = Math.max(running.max, running.now);
       try {
         await new Promise((r) => setTimeout(r, 2));
-        await beforeHash.get(file)?.(progress);
+        await beforeHash.get(file)?.(progress, signal);
         return await real.sha256File(file, signal, progress);
       } finally {
         running.now--;
@@ -134,6 +134,28 @@ describe('checkHostFiles while a file is hashed', () => {
     } finally {
       beforeHash.clear();
       release();
+    }
+  });
+
+  it('a hash given up on is cancelled (its signal aborts with the stall), so no worker reads on for nobody', async () => {
+    const h = await hostWithFiles();
+    let seen: AbortSignal | undefined;
+    beforeHash.set(h.file('y'), async (_progress, signal) => {
+      seen = signal;
+      // a slow read that would go on long after the bound, but ends when cancelled
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 20_000);
+        signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+      });
+      signal?.throwIfAborted();
+    });
+    try {
+      const err = await checkHostFiles(h.host, h.artifacts, StateCache.none(), { jobs: 2, idleMs: 300 }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ESTALLED' });
+      expect(seen?.aborted).toBe(true);
+      expect(seen?.reason).toBe(err);
+    } finally {
+      beforeHash.clear();
     }
   });
 

@@ -78,8 +78,18 @@ export async function checkHostFile(
       return { ...base, status: known === file.sha256 ? 'ok' : 'modified', actualSize: size, actualSha256: known, cached: true };
     }
   }
-  // the hash reports its progress: one that stops moving (a hung mount) is a stall, a slow one is waited for
-  const hashing = () => deadline.bound(sha256File(hostPath, opts.signal, { everyMs: progressInterval(deadline), onProgress: () => deadline.progress() }));
+  // the hash reports its progress: one that stops moving (a hung mount) is a stall, a slow one is
+  // waited for; a hash given up on is cancelled, so a worker does not read on for nobody
+  const hashing = async () => {
+    const givenUp = new AbortController();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, givenUp.signal]) : givenUp.signal;
+    try {
+      return await deadline.bound(sha256File(hostPath, signal, { everyMs: progressInterval(deadline), onProgress: () => deadline.progress() }));
+    } catch (err) {
+      givenUp.abort(err);
+      throw err;
+    }
+  };
   const sha = await (opts.hashSlots ? opts.hashSlots.use(hashing) : hashing());
   // Record against the identity seen before hashing: if the file changed meanwhile, the entry will not match next time.
   cache.record(key, st, sha);
