@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { writeFileAtomic } from '../lib/fs-atomic.ts';
 import { hostFilePath } from '../lib/layout.ts';
 import { NAME_MAX_BYTES, taggedName, tagOwner } from '../lib/owner.ts';
-import { hostTempOwner } from '../lib/store/materialise.ts';
+import { hostTempOwner } from '../lib/store/host-temps.ts';
 import { manifestYaml, runCliCaptured, serverFiles, sha256, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 

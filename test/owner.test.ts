@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { HOST_TAG, ownerTag, tagOwner } from '../lib/owner.ts';
 import { isAbandoned } from '../lib/store/claim-partial.ts';
-import { hostTempOwner } from '../lib/store/materialise.ts';
+import { hostTempOwner } from '../lib/store/host-temps.ts';
 
 /** a pid that existed and has exited (spawnSync waits for it) */
 const deadPid = () => spawnSync(process.execPath, ['-e', '0']).pid;

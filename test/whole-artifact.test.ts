@@ -16,7 +16,7 @@ import { ExitCode } from '../lib/errors.ts';
 import { hostFilePath, hostStatePath } from '../lib/layout.ts';
 import type { PlannedFile } from '../lib/plan.ts';
 import { createHttpSource } from '../lib/sources/http/source.ts';
-import { sweepHostTemps } from '../lib/store/materialise.ts';
+import { sweepHostTemps } from '../lib/store/host-temps.ts';
 import { Store } from '../lib/store/store.ts';
 import { Installer } from '../lib/update/installer.ts';
 import { StateCache } from '../lib/verify/state-cache.ts';

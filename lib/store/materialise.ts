@@ -11,12 +11,11 @@ import path from 'node:path';
 import { DiskError, IntegrityError, ModelmountError, toDiskError } from '../errors.ts';
 import { mapLimit } from '../concurrency.ts';
 import { fsyncDir, removeFile } from '../fs-atomic.ts';
-import { RunFolders } from '../run-folders.ts';
-import { metaDir } from '../layout.ts';
-import { taggedName, tagOwner } from '../owner.ts';
+import type { RunFolders } from '../run-folders.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import { formatBytes } from '../format.ts';
 import { BlobWriter, pipeToWriter } from './blob-writer.ts';
+import { hostTmpName, prepareHostTmpDir } from './host-temps.ts';
 
 export type MaterialiseMethod = 'hardlink' | 'reflink' | 'copy';
 
@@ -25,62 +24,6 @@ const LINK_UNSUPPORTED = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOT
 /** link() failed because a hardlink cannot be made here (another filesystem, no hardlinks, too many links): fall back to a copy. */
 export function cannotHardlink(err: unknown): boolean {
   return LINK_UNSUPPORTED.has((err as NodeJS.ErrnoException).code ?? '');
-}
-
-const TMP_SUFFIX = '.tmp';
-/** another host's temp file (shared host folder) untouched this long is taken for abandoned */
-export const FOREIGN_TMP_MAX_AGE_MS = 60 * 60 * 1000;
-
-/** `<name>.<host>.<pid>.<random>.tmp` (the name shortened to fit 255 bytes): who made it, so a dead process's leftovers can be removed. */
-function tmpName(base: string): string {
-  return taggedName(base, TMP_SUFFIX);
-}
-
-const swept = new Set<string>();
-
-/** Who made a host temp file `<name>.<host>.<pid>.<random>.tmp`, as far as this host can tell. */
-export function hostTempOwner(name: string): ReturnType<typeof tagOwner> {
-  return tagOwner(name, TMP_SUFFIX);
-}
-
-/**
- * Remove what killed runs left in <hostDir>/.modelmount/tmp: a hardlink is only a name, but a
- * copy to another filesystem can be gigabytes. Leftovers of a dead process on this host go at
- * once; another host's (or unnamed ones) once unchanged for an hour (ctime: link() updates it).
- * Once per host folder and process; best effort.
- */
-export async function sweepHostTemps(hostDir: string, now = Date.now()): Promise<string[]> {
-  const dir = path.join(metaDir(hostDir), 'tmp');
-  const removed: string[] = [];
-  let names: string[];
-  try {
-    // only ever inside real folders: never through a link at .modelmount or .modelmount/tmp
-    if (!(await fs.lstat(metaDir(hostDir))).isDirectory() || !(await fs.lstat(dir)).isDirectory()) return removed;
-    names = await fs.readdir(dir);
-  } catch {
-    return removed;
-  }
-  for (const name of names) {
-    const owner = hostTempOwner(name);
-    let stale: boolean;
-    if (owner !== 'unknown') {
-      stale = owner === 'gone';
-    } else {
-      try {
-        stale = now - (await fs.lstat(path.join(dir, name))).ctimeMs >= FOREIGN_TMP_MAX_AGE_MS;
-      } catch {
-        continue;
-      }
-    }
-    if (!stale) continue;
-    try {
-      await fs.rm(path.join(dir, name), { force: true, recursive: true });
-      removed.push(name);
-    } catch {
-      // best effort
-    }
-  }
-  return removed;
 }
 
 /**
@@ -133,9 +76,19 @@ const STORE_CHANGED =
 
 class TooLong extends Error {}
 
-/** Something in the host folder modelmount does not own got in the way: exit 5 with the path, not an internal error. */
-function notRealDir(where: string, err: unknown): DiskError {
+/** Why a file in the host folder could not be installed: the disk (EIO, EFBIG) or something modelmount does not own in the way; exit 5 with the path, not an internal error. */
+function hostFailure(where: string, err: unknown): DiskError {
   const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+  if (code === 'EIO' || code === 'EFBIG') {
+    // the disk (or a size limit), not something in the way
+    return new DiskError(`Failed installing ${where} (${code}).`, {
+      cause: err,
+      hint:
+        code === 'EFBIG'
+          ? 'The file is larger than the host folder\'s filesystem or the file size limit (`ulimit -f`) allows; the previous install is untouched. Raise the limit or choose another host folder, then run again.'
+          : 'The disk reported an error (see `dmesg`); the previous install is untouched. Check the disk, then run again.',
+    });
+  }
   return new DiskError(`Cannot use ${where} (${code}).`, {
     code: 'ENOTREALDIR',
     cause: err,
@@ -150,16 +103,6 @@ export interface StagedFile {
   method: MaterialiseMethod;
 }
 
-async function prepareTmpDir(hostDir: string, folders = new RunFolders()): Promise<string> {
-  // a link at .modelmount or .modelmount/tmp is refused before anything is swept or written
-  const tmpDir = await folders.ensure(hostDir, `${path.basename(metaDir(hostDir))}/tmp`);
-  if (!swept.has(hostDir)) {
-    swept.add(hostDir);
-    await sweepHostTemps(hostDir);
-  }
-  return tmpDir;
-}
-
 /**
  * Prepare the bytes of `blob` for `dest` (inside hostDir) without touching `dest`: a hardlink, a
  * reflink or a verified copy under <hostDir>/.modelmount/tmp. placeStaged() then renames it over
@@ -172,12 +115,12 @@ export async function stageFile(
   hostDir: string, blob: string, dest: string, expected: FileEntry, opts: { destChecked?: boolean; folders?: RunFolders } = {},
 ): Promise<StagedFile> {
   const { destChecked = false, folders } = opts;
-  const tmpDir = await prepareTmpDir(hostDir, folders);
+  const tmpDir = await prepareHostTmpDir(hostDir, folders);
   if (!destChecked) {
     const existing = await fs.lstat(dest).catch(() => undefined);
     if (existing?.isDirectory()) throw folderInTheWay(dest);
   }
-  const tmp = path.join(tmpDir, tmpName(path.basename(dest)));
+  const tmp = path.join(tmpDir, hostTmpName(path.basename(dest)));
   let method: MaterialiseMethod = 'hardlink';
   try {
     try {
@@ -198,7 +141,7 @@ export async function stageFile(
   } catch (err) {
     await removeFile(tmp).catch(() => {});
     if (err instanceof ModelmountError) throw err;
-    throw toDiskError(err, `installing ${dest} (${formatBytes(expected.size)})`) ?? notRealDir(dest, err);
+    throw toDiskError(err, `installing ${dest} (${formatBytes(expected.size)})`) ?? hostFailure(dest, err);
   }
 }
 
@@ -223,7 +166,7 @@ export async function placeStaged(staged: StagedFile, onRenamed?: () => void, de
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') throw folderInTheWay(staged.dest);
-    throw toDiskError(err, `installing ${staged.dest}`) ?? notRealDir(staged.dest, err);
+    throw toDiskError(err, `installing ${staged.dest}`) ?? hostFailure(staged.dest, err);
   }
   // the destination changed: a caller that puts things back must know it even if the rest fails
   onRenamed?.();
@@ -268,12 +211,12 @@ export async function discardStaged(staged: Iterable<StagedFile>): Promise<void>
  */
 export async function backupDest(hostDir: string, dest: string, st: { isFile(): boolean } | undefined, folders?: RunFolders): Promise<string | undefined> {
   if (!st?.isFile()) return undefined;
-  const backup = path.join(await prepareTmpDir(hostDir, folders), tmpName(path.basename(dest)));
+  const backup = path.join(await prepareHostTmpDir(hostDir, folders), hostTmpName(path.basename(dest)));
   try {
     await fs.link(dest, backup);
     return backup;
   } catch (err) {
-    throw toDiskError(err, `keeping the previous ${dest} until the new version is in place`) ?? notRealDir(dest, err);
+    throw toDiskError(err, `keeping the previous ${dest} until the new version is in place`) ?? hostFailure(dest, err);
   }
 }
 

@@ -21,7 +21,7 @@ import path from 'node:path';
 import { refuseLinksBelow } from '../../fs-safe.ts';
 import { metaDir, storeTmpDir } from '../../layout.ts';
 import { SEALED_SUFFIX } from '../claim-partial.ts';
-import { FOREIGN_TMP_MAX_AGE_MS, hostTempOwner } from '../materialise.ts';
+import { FOREIGN_TMP_MAX_AGE_MS, hostTempOwner } from '../host-temps.ts';
 import { planHost } from './plan-host.ts';
 import { readDir } from './read-dir.ts';
 import type { GcInput, GcItem, GcKind, GcPlan } from './types.ts';
