@@ -113,10 +113,14 @@ describe('doctor kept-versions: the command that restores each kept file', () =>
     expect(Buffer.byteLength(path.basename(kept[0]!))).toBeLessThanOrEqual(255);
     const foreign = path.join(keptDir(hostDir), A, 'notes.txt');
     await fs.writeFile(foreign, 'the user put it here');
+    // a name that is only a time: its "place" would be the artifact's folder itself
+    const dots = path.join(keptDir(hostDir), A, '..20261130T201000Z');
+    await fs.writeFile(dots, 'the user put it here too');
     const [finding] = await check(hostDir);
     expect(finding!.fix).not.toMatch(/`mv /);
-    expect(finding!.fix).toContain(`${kept[0]}: its name was shortened`);
+    expect(finding!.fix).toContain(`${kept[0]}: its name may have been shortened`);
     expect(finding!.fix).toContain(`${foreign}: `);
+    expect(finding!.fix).toContain(`${dots}: `);
     expect(finding!.fix).not.toContain(long);
   });
 });

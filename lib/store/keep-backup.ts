@@ -53,12 +53,12 @@ export function keptOrigin(hostDir: string, kept: string): { dest: string } | { 
   const rel = path.relative(keptDir(hostDir), kept).split(path.sep);
   const name = rel.at(-1) ?? '';
   const base = name.replace(KEPT_TAIL, '');
-  if (rel.length < 2 || rel[0] === '..' || base === name || base === '') {
+  if (rel.length < 2 || rel[0] === '..' || base === name || base === '' || base === '.' || base === '..') {
     return { why: 'its name is not <artifact id>/<path>.<UTC time>, as modelmount names a kept version, so where it was is unknown' };
   }
   // keepBackup cut the base to at most NAME_MAX_BYTES with its tail, up to 3 bytes short of it (a UTF-8 character not cut in two)
   if (Buffer.byteLength(name) > NAME_MAX_BYTES - 4) {
-    return { why: `its name was shortened to fit ${NAME_MAX_BYTES} bytes, so its original name in ${path.join(hostDir, ...rel.slice(0, -1))} cannot be told from it` };
+    return { why: `its name may have been shortened to fit ${NAME_MAX_BYTES} bytes, so its original name in ${path.join(hostDir, ...rel.slice(0, -1))} cannot be told from it` };
   }
   return { dest: path.join(hostDir, ...rel.slice(0, -1), base) };
 }
