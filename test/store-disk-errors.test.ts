@@ -3,7 +3,8 @@
  * of its bytes, the prefix record and truncate before a fetch in pieces) ends the fetch as a
  * DiskError (exit 5), never as a failing source (exit 3, "check the network"). Real conditions: the
  * store's tmp folder replaced by a file mid-fetch (ENOTDIR), and a child whose file size limit is
- * lowered with prlimit (unprivileged: EFBIG on a write or truncate past it).
+ * lowered with prlimit (unprivileged: EFBIG on a write or truncate past it), also for the copy of a
+ * stored blob into a host folder on another filesystem.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -110,6 +111,30 @@ describe('a file size limit (EFBIG, SIGXFSZ) while a blob is written to <cache>/
     expect(r.stdout).toContain('EFBIG');
     expect(r.stdout).toContain('ulimit -f'); // the hint names the limit, not a failing disk
     expect(r.stderr + r.stdout).not.toMatch(/network/i);
+  });
+
+  it('update: the copy into a host folder on another filesystem (the blob already in the store) → exit 5 naming the limit and the host file', async (ctx) => {
+    const shm = await fs.stat('/dev/shm').catch(() => undefined);
+    if (!shm || shm.dev === (await fs.stat(await tempDir())).dev) return ctx.skip(); // no other filesystem to copy across
+    const s = await serve({ '/a/v1/f.bin': big });
+    const yaml = manifestYaml({ artifacts: [{ id: 'a/v1', files: [{ path: 'f.bin', data: big }] }], sources: [{ name: 'origin', url: s.url }] });
+    const p = await tempProject(yaml);
+    const bin = path.join(ROOT, 'bin', 'modelmount.mjs');
+    const env = cliEnv({ MODELMOUNT_CODE_CACHE: '0' });
+    // the store filled with no limit (asynchronously: the server answers from this process)
+    const warm = await underFileSizeLimit(2 ** 40, [bin, 'warm', '--manifest', p.manifest], env);
+    expect(warm.code, warm.stderr).toBe(0);
+    const hostDir = await fs.mkdtemp('/dev/shm/modelmount-efbig-');
+    try {
+      const r = await underFileSizeLimit(1024 * 1024, [bin, 'update', '--manifest', p.manifest, '--host-dir', hostDir, '--yes', '--no-compose', '--no-smoke', '--json'], env);
+      expect(r.code, r.stderr).toBe(ExitCode.disk);
+      expect(r.stdout).toContain('EFBIG');
+      expect(r.stdout).toContain('ulimit -f');
+      expect(r.stdout).not.toContain('is not what modelmount made there');
+      await expect(fs.access(path.join(hostDir, 'a/v1/f.bin'))).rejects.toThrow(); // nothing half-written in place
+    } finally {
+      await fs.rm(hostDir, { recursive: true, force: true });
+    }
   });
 
   it('a fetch in pieces: the truncate of the partial to its full size fails → EDISK', async () => {
