@@ -42,9 +42,12 @@ function yieldCores() {
 }
 if (workerData?.yieldCores) yieldCores();
 
-// Progress is reported per chunk: a file read slower than one chunk per idle bound (4 MiB in 30 s)
-// counts as stalled.
 const READ_CHUNK = 4 * 1024 * 1024;
+/**
+ * Reads when the caller follows progress (a deadline that a hash which stops moving fails): a file
+ * read slower than one of these per idle bound (1 MiB in 30 s, ~35 KB/s) counts as stalled.
+ */
+const PROGRESS_READ = 1024 * 1024;
 /** smaller for follow jobs: several downloads may be followed at once */
 const FOLLOW_CHUNK = 1024 * 1024;
 const running = new Set();
@@ -60,7 +63,7 @@ function fail(rid, err) {
  * get through; `progress(pos)` after each chunk.
  */
 async function hashRange(fd, hash, length, rid, progress) {
-  const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(length, 1)));
+  const buf = Buffer.allocUnsafe(Math.min(progress ? PROGRESS_READ : READ_CHUNK, Math.max(length, 1)));
   let pos = 0;
   while (pos < length) {
     if (rid !== undefined && cancelled.has(rid)) {
