@@ -266,16 +266,23 @@ export class CancelledError extends ModelmountError {
   }
 }
 
-/** toDiskError, else an EDISK naming `action` (EIO and other codes the disk reports): never a raw error */
-export function diskFailure(err: unknown, action: string): DiskError {
+/**
+ * toDiskError, else an EDISK naming `action` (EIO and other codes the disk reports): never a raw
+ * error. `where`: what is untouched and where else to write (the store's wording by default).
+ */
+export function diskFailure(
+  err: unknown,
+  action: string,
+  where: { untouched: string; elsewhere: string } = { untouched: 'nothing unverified entered the store', elsewhere: 'point --cache-dir at another filesystem' },
+): DiskError {
   return (
     toDiskError(err, action) ??
     new DiskError(`Failed ${action} (${nodeErrorCode(err)}).`, {
       cause: err,
       hint:
         nodeErrorCode(err) === 'EFBIG'
-          ? 'The file is larger than this filesystem or the file size limit (`ulimit -f`) allows; nothing unverified entered the store. Raise the limit or point --cache-dir at another filesystem, then run again.'
-          : 'The disk reported an error (see `dmesg`); nothing unverified entered the store. Check the disk, then run again.',
+          ? `The file is larger than this filesystem or the file size limit (\`ulimit -f\`) allows; ${where.untouched}. Raise the limit (\`ulimit -f unlimited\`, if the hard limit allows) or ${where.elsewhere}, then run again.`
+          : `The disk reported an error (see \`dmesg\`); ${where.untouched}. Check the disk, then run again.`,
     })
   );
 }

@@ -8,7 +8,7 @@
 import { constants as fsc, createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { DiskError, IntegrityError, ModelmountError, toDiskError } from '../errors.ts';
+import { DiskError, diskFailure, IntegrityError, ModelmountError, toDiskError } from '../errors.ts';
 import { mapLimit } from '../concurrency.ts';
 import { fsyncDir, removeFile } from '../fs-atomic.ts';
 import type { RunFolders } from '../run-folders.ts';
@@ -81,13 +81,7 @@ function hostFailure(where: string, err: unknown): DiskError {
   const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
   if (code === 'EIO' || code === 'EFBIG') {
     // the disk (or a size limit), not something in the way
-    return new DiskError(`Failed installing ${where} (${code}).`, {
-      cause: err,
-      hint:
-        code === 'EFBIG'
-          ? 'The file is larger than the host folder\'s filesystem or the file size limit (`ulimit -f`) allows; the previous install is untouched. Raise the limit or choose another host folder, then run again.'
-          : 'The disk reported an error (see `dmesg`); the previous install is untouched. Check the disk, then run again.',
-    });
+    return diskFailure(err, `installing ${where}`, { untouched: 'the previous install is untouched', elsewhere: 'choose a host folder on another filesystem (--host-dir)' });
   }
   return new DiskError(`Cannot use ${where} (${code}).`, {
     code: 'ENOTREALDIR',
