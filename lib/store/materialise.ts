@@ -149,12 +149,11 @@ export function folderInTheWay(dest: string): DiskError {
 /**
  * Rename a staged file over its destination: a container sees the old file or the new one, never
  * half. When the destination already is the staged inode (another run may have made it so at any
- * moment), rename() does nothing: the staged name is removed after it, unless the caller saw
- * another file at the destination just before (`destWasOther`: the rename took the staged name;
- * one failing unlink less per file). Should another run link the same inode there in between,
- * the staged name is left: the caller removes such names with dropStagedLeftovers().
+ * moment), rename() does nothing and leaves the staged name: it is removed after the rename, or,
+ * with `leaveName`, by the caller's dropStagedLeftovers() for many files at once (one readdir
+ * instead of one nearly always failing unlink per file).
  */
-export async function placeStaged(staged: StagedFile, onRenamed?: () => void, destWasOther = false): Promise<void> {
+export async function placeStaged(staged: StagedFile, onRenamed?: () => void, leaveName = false): Promise<void> {
   try {
     await fs.rename(staged.tmp, staged.dest);
   } catch (err) {
@@ -164,16 +163,16 @@ export async function placeStaged(staged: StagedFile, onRenamed?: () => void, de
   }
   // the destination changed: a caller that puts things back must know it even if the rest fails
   onRenamed?.();
-  if (!destWasOther) await removeFile(staged.tmp);
+  if (!leaveName) await removeFile(staged.tmp);
 }
 
 /** staged files placed, discarded or put back at once (each a few syscalls: thread-pool round trips) */
 export const SWITCH_IN_FLIGHT = 16;
 
 /**
- * Remove the staged names placeStaged(…, destWasOther) left because the destination already was
- * their inode (another run, unlocked, placed it in between): one readdir per folder instead of
- * one (nearly always failing) unlink per file. Best effort; other runs' names are never touched.
+ * Remove the staged names placeStaged(…, leaveName) left because the destination already was their
+ * inode (another run, unlocked, placed it in between): one readdir per folder. Only a hardlink can
+ * be left so (a copy is a fresh inode). Best effort; other runs' names are never touched.
  */
 export async function dropStagedLeftovers(placed: Iterable<StagedFile>): Promise<void> {
   const byDir = new Map<string, Set<string>>();

@@ -145,8 +145,6 @@ export class Installer {
     await store.syncNewBlobs();
     const switched: { pf: PlannedFile; backup: string | undefined }[] = [];
     const backups = new Map<Pending, string | undefined>();
-    /** what each destination was before the switch (dev:ino), undefined for nothing */
-    const previous = new Map<Pending, string>();
     /** the files replaced, as they were: another name of an older blob changes ctime when they go */
     const replaced: BigIntStats[] = [];
     /** staged names gone by their switch: nothing to discard */
@@ -184,7 +182,6 @@ export class Installer {
         const old = await fs.lstat(f.staged.dest, { bigint: true }).catch(() => undefined);
         if (old?.isDirectory()) throw folderInTheWay(f.staged.dest);
         if (old?.isFile() && old.nlink > 1n) replaced.push(old);
-        if (old) previous.set(f, `${old.dev}:${old.ino}`);
         backups.set(f, await backupDest(hostDir, f.staged.dest, old, this.folders));
       });
       // Switched SWITCH_IN_FLIGHT at a time (one after another, 20,000 files took seconds of
@@ -195,17 +192,15 @@ export class Installer {
           // renaming moves the staged inode's ctime: carry its entries over once more
           const hardlink = f.staged.method === 'hardlink';
           const before = hardlink ? await fs.lstat(f.staged.tmp, { bigint: true }).catch(() => undefined) : undefined;
-          // rename() leaves the staged name when the destination already is that inode: drop it
-          // then (placeStaged), and whenever the first pass did not see another file there (a
-          // copy is a fresh inode: never there)
-          const destWasOther = !hardlink || (before !== undefined && previous.get(f) !== `${before.dev}:${before.ino}`);
+          // a staged name rename() leaves (the destination already was that inode) goes below, with
+          // the others', in one dropStagedLeftovers
           await placeStaged(
             f.staged,
             () => {
               placed.add(f);
               switched.push({ pf: f.pf, backup: backups.get(f) });
             },
-            destWasOther,
+            true,
           );
           const st = await fs.lstat(f.staged.dest, { bigint: true });
           if (hardlink && before) {
