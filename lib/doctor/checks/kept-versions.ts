@@ -20,7 +20,11 @@ export async function checkKeptVersions(ctx: DoctorContext): Promise<DoctorFindi
         verdict: 'warn',
         title: 'The previous versions kept aside could not be listed',
         message: `${known ? err.message : String(err)} ${dir} is where an update keeps a previous version it could not put back; whether any is there is unknown.`,
-        fix: (known && err.hint) || `Check ${dir} (\`ls -la ${shellQuote(dir)}\`), then run doctor again.`,
+        // a stall's usual hint (point --host-dir elsewhere) would hide what may be kept there
+        fix:
+          known && err.code === 'ESTALLED'
+            ? `Check the filesystem that holds ${dir} (\`ls -la ${shellQuote(dir)}\`, remount a hung NFS share), then run doctor again; it may hold previous versions a failed update could not put back.`
+            : (known && err.hint) || `Check ${dir} (\`ls -la ${shellQuote(dir)}\`), then run doctor again.`,
       },
     ];
   }
