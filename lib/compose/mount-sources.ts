@@ -8,7 +8,8 @@ import path from 'node:path';
 import { ComposeError, type ComposeErrorCode } from '../errors.ts';
 import { artifactDir } from '../layout.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
-import { verifyHostFiles, type FileCheck } from '../verify/verify-files.ts';
+import type { IdleDeadline } from '../stall.ts';
+import { hostFolderDeadline, verifyHostFiles, type FileCheck } from '../verify/verify-files.ts';
 import { commandFor } from '../invocation.ts';
 import type { ReleaseMounts } from './override.ts';
 
@@ -58,24 +59,31 @@ function describeBadFile(c: FileCheck): string {
   }
 }
 
+export interface MountSourceOptions {
+  full?: boolean;
+  jobs?: number;
+  releases?: ReleaseMounts;
+  /** no answer from the host folder for this long is a stall (ESTALLED, exit 5); default STALL_DEFAULTS.idleMs */
+  idleMs?: number;
+  signal?: AbortSignal;
+}
+
 /**
  * Look at every artifact's host folder without changing anything: it must
  * exist, be a real folder (no symlink anywhere below hostDir), be non-empty and
  * hold the verified files. Docker would otherwise create a missing source as an
  * empty folder, or mount something else than what the manifest describes.
+ * Every look is under the host folder's stall bound: a hung mount is an ESTALLED, not a hang.
  */
-export async function inspectMountSources(
-  manifest: Manifest,
-  artifacts: readonly Artifact[],
-  opts: { full?: boolean; jobs?: number; releases?: ReleaseMounts } = {},
-): Promise<MountSourceStatus[]> {
+export async function inspectMountSources(manifest: Manifest, artifacts: readonly Artifact[], opts: MountSourceOptions = {}): Promise<MountSourceStatus[]> {
+  const deadline = hostFolderDeadline(manifest.hostDir, opts);
   const out: MountSourceStatus[] = [];
   const toVerify: Artifact[] = [];
   for (const a of artifacts) {
     // a release is what gets mounted; the plain folder must still hold the same files for readers outside Compose
     const release = opts.releases?.byId[a.id];
     if (release) {
-      const r = await inspectRelease(a.id, release);
+      const r = await inspectRelease(a.id, release, deadline);
       if (r.state !== 'ok') {
         out.push(r);
         continue;
@@ -88,7 +96,7 @@ export async function inspectMountSources(
     let cur = manifest.hostDir;
     for (const seg of ['', ...a.id.split('/')]) {
       cur = seg === '' ? cur : path.join(cur, seg);
-      const st = await lstatOrUndefined(cur);
+      const st = await deadline.bound(lstatOrUndefined(cur));
       if (!st) {
         problem = { ...base, state: 'missing', message: `${a.id}: the host folder ${source} does not exist (${cur} is missing).` };
       } else if (st.isSymbolicLink() && seg !== '') {
@@ -99,7 +107,7 @@ export async function inspectMountSources(
       if (problem) break;
     }
     if (!problem) {
-      const entries = await fs.readdir(source);
+      const entries = await deadline.bound(fs.readdir(source));
       if (entries.length === 0) problem = { ...base, state: 'empty', message: `${a.id}: the host folder ${source} is empty.` };
     }
     if (problem) out.push(problem);
@@ -113,7 +121,7 @@ export async function inspectMountSources(
     }
   }
   if (toVerify.length > 0) {
-    const checks = await verifyHostFiles(manifest.hostDir, toVerify, { full: opts.full, jobs: opts.jobs ?? manifest.jobs });
+    const checks = await verifyHostFiles(manifest.hostDir, toVerify, { full: opts.full, jobs: opts.jobs ?? manifest.jobs, idleMs: opts.idleMs, signal: opts.signal });
     for (const status of out) {
       if (status.state !== 'ok') continue;
       const bad = checks.filter((c) => c.artifactId === status.artifactId && c.status !== 'ok');
@@ -131,14 +139,14 @@ export async function inspectMountSources(
  * A release folder is immutable and was verified whole before it was renamed into place: it must
  * still be a real folder holding every file with its size (a file replaced or missing is reported).
  */
-async function inspectRelease(artifactId: string, release: ReleaseMounts['byId'][string]): Promise<MountSourceStatus> {
+async function inspectRelease(artifactId: string, release: ReleaseMounts['byId'][string], deadline: IdleDeadline): Promise<MountSourceStatus> {
   const base = { artifactId, source: release.source, badFiles: [] as FileCheck[] };
-  const st = await lstatOrUndefined(release.source);
+  const st = await deadline.bound(lstatOrUndefined(release.source));
   if (!st) return { ...base, state: 'missing', message: `${artifactId}: its release folder ${release.source} does not exist.` };
   if (!st.isDirectory()) return { ...base, state: st.isSymbolicLink() ? 'symlink' : 'not-directory', message: `${artifactId}: ${release.source} is not a real folder.` };
   for (const f of release.files) {
     const hostPath = path.join(release.source, ...f.path.split('/'));
-    const fst = await lstatOrUndefined(hostPath);
+    const fst = await deadline.bound(lstatOrUndefined(hostPath));
     const status = !fst ? 'missing' : !fst.isFile() ? 'not-regular' : fst.size !== f.size ? 'size' : 'ok';
     if (status !== 'ok') base.badFiles.push({ artifactId, path: f.path, hostPath, expected: f, status, ...(fst?.isFile() ? { actualSize: fst.size } : {}) });
   }
@@ -147,11 +155,7 @@ async function inspectRelease(artifactId: string, release: ReleaseMounts['byId']
 }
 
 /** Throw a ComposeError naming every artifact whose host folder cannot be mounted as is. */
-export async function checkMountSources(
-  manifest: Manifest,
-  artifacts: readonly Artifact[],
-  opts: { full?: boolean; jobs?: number; releases?: ReleaseMounts } = {},
-): Promise<MountSourceStatus[]> {
+export async function checkMountSources(manifest: Manifest, artifacts: readonly Artifact[], opts: MountSourceOptions = {}): Promise<MountSourceStatus[]> {
   const statuses = await inspectMountSources(manifest, artifacts, opts);
   const bad = statuses.filter((s) => s.state !== 'ok');
   if (bad.length > 0) {
