@@ -147,6 +147,24 @@ describe('listKept on a host folder that stops answering', () => {
     expect(await stuckOperationsSettled(10_000)).toBe(true);
   });
 
+  it('an abort (Ctrl+C) ends the wait at once with its reason, whatever the bound; doctor passes it on, not as a finding', async () => {
+    const { hostDir } = await hostWithKept(['model.safetensors']);
+    const hung = hangReaddir(keptDir(hostDir));
+    try {
+      const ac = new AbortController();
+      const listing = listKept(hostDir, { idleMs: 10 * 60_000, signal: ac.signal }).catch((e: unknown) => e);
+      await vi.waitFor(() => expect(hung.called()).toBe(true));
+      ac.abort(new Error('Interrupted'));
+      expect(await listing).toMatchObject({ message: 'Interrupted' });
+      const aborted = AbortSignal.abort(new Error('Terminated'));
+      const err = await checkKeptVersions({ manifest: { hostDir }, signal: aborted } as DoctorContext).catch((e: unknown) => e);
+      expect(err).toMatchObject({ message: 'Terminated' });
+    } finally {
+      hung.release();
+    }
+    expect(await stuckOperationsSettled(10_000)).toBe(true);
+  });
+
   it('doctor reports it as a kept-versions finding after the stall bound', async () => {
     const { hostDir } = await hostWithKept(['model.safetensors']);
     const hung = hangReaddir(path.join(keptDir(hostDir), 'student'));

@@ -12,8 +12,8 @@ export const doctorCommand = defineCommand({
     JSON_FLAG,
   ],
   details: 'Checks the installed set (what update installed; before the first update, every non-optional artifact): what the override mounts. Each finding has an id, a verdict (ok / warn / error), the file and line that cause it, and the fix. Exit 7 when any error is found; 5 (ESTALLED) when the host folder stops answering while its files are checked.',
-  async run(flags, io) {
+  async run(flags, io, signal) {
     const { doctorInstalled } = await import('../doctor/doctor-installed.ts');
-    return doctorInstalled({ ...contextOptions(flags), ...selectionOptions(flags), full: Boolean(flags.full), verbose: Boolean(flags.verbose) }, io);
+    return doctorInstalled({ ...contextOptions(flags), ...selectionOptions(flags), full: Boolean(flags.full), verbose: Boolean(flags.verbose) }, io, signal);
   },
 });

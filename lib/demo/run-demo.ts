@@ -194,7 +194,7 @@ export async function runDemo(io: Io, signal: AbortSignal): Promise<number> {
 
     io.stdout.write('\n▶ The outage, reproduced: demo/.dockerignore keeps the models out of the image and nothing mounts them.\n');
     io.stdout.write(`▶ ${commandFor('doctor', '--manifest manifests/demo.yaml')}\n`);
-    const before = await doctorInstalled({ manifest: DEMO_MANIFEST }, io);
+    const before = await doctorInstalled({ manifest: DEMO_MANIFEST }, io, signal);
     io.stdout.write(`  (doctor exit status ${before}: the container would die with "RuntimeError: At least one model (JA or EN) must be loaded")\n`);
 
     io.stdout.write(`\n▶ ${commandFor('update', `--manifest manifests/demo.yaml --yes${imageProblem ? ' --no-smoke' : ''}`)}\n`);
@@ -211,7 +211,7 @@ export async function runDemo(io: Io, signal: AbortSignal): Promise<number> {
     if (second !== 0) return second;
 
     io.stdout.write(`\n▶ ${commandFor('doctor', '--manifest manifests/demo.yaml')}\n`);
-    const after = await doctorInstalled({ manifest: DEMO_MANIFEST }, io);
+    const after = await doctorInstalled({ manifest: DEMO_MANIFEST }, io, signal);
     if (after !== 0) return after;
     io.stdout.write(`\n▶ ${commandFor('verify', '--manifest manifests/demo.yaml --full')}\n`);
     const verified = await verifyInstalled({ manifest: DEMO_MANIFEST, full: true }, io, signal);

@@ -55,6 +55,8 @@ export interface DoctorContext {
   containers?: ModelContainer[];
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** the run's signal (Ctrl+C): a check waiting on a folder stops at once */
+  signal?: AbortSignal;
 }
 
 export type DoctorCheck = (ctx: DoctorContext) => DoctorFinding[] | Promise<DoctorFinding[]>;

@@ -13,10 +13,10 @@ export interface DoctorOptions extends ContextOptions, SelectionOptions {
   verbose?: boolean;
 }
 
-export async function doctorInstalled(opts: DoctorOptions, io: Io): Promise<number> {
+export async function doctorInstalled(opts: DoctorOptions, io: Io, signal?: AbortSignal): Promise<number> {
   const ctx = await loadRunContext(opts, io);
   const artifacts = await installedSelection(ctx, opts);
-  const findings = await runDoctor(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, full: Boolean(opts.full), jobs: ctx.jobs, $: (await loadShell())({ env: io.env }) });
+  const findings = await runDoctor(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, full: Boolean(opts.full), jobs: ctx.jobs, signal, $: (await loadShell())({ env: io.env }) });
   const exitCode = doctorExitCode(findings);
   if (ctx.json) io.stdout.write(`${JSON.stringify({ command: 'doctor', ok: exitCode === 0, artifacts: artifacts.map((a) => a.id), findings }, null, 2)}\n`);
   else io.stdout.write(formatFindings(findings, { verbose: Boolean(opts.verbose) }));

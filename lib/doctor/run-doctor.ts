@@ -62,6 +62,8 @@ export interface RunDoctorOptions {
   /** re-hash every file instead of trusting the verified-state cache */
   full?: boolean;
   jobs?: number;
+  /** the run's signal (Ctrl+C) */
+  signal?: AbortSignal;
 }
 
 export async function runDoctor(manifest: Manifest, selection: SelectionLike, opts: RunDoctorOptions = {}): Promise<DoctorFinding[]> {
@@ -85,7 +87,7 @@ export async function runDoctor(manifest: Manifest, selection: SelectionLike, op
   const record = await readInstallRecord(manifest.hostDir, manifest.path);
   const releaseRecord = await readReleaseRecord(manifest.hostDir, manifest.path);
   const releases = releaseMountsOf(manifest.hostDir, releaseRecord, selected);
-  const sources = await inspectMountSources(manifest, selected, { full: opts.full, jobs: opts.jobs, releases });
+  const sources = await inspectMountSources(manifest, selected, { full: opts.full, jobs: opts.jobs, releases, signal: opts.signal });
 
   let engine: ComposeEngine | undefined;
   let mergedUnavailable: string | undefined;
@@ -127,6 +129,7 @@ export async function runDoctor(manifest: Manifest, selection: SelectionLike, op
     containers: engine && releaseRecord ? await listModelContainers(manifest, engine, sh({ quiet: true, nothrow: true, env, cwd }), releaseRecord).catch(() => undefined) : undefined,
     env,
     cwd,
+    signal: opts.signal,
   };
   const findings: DoctorFinding[] = [];
   for (const check of CHECKS) findings.push(...(await check(ctx)));

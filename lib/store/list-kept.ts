@@ -2,7 +2,8 @@
  * What is kept below <hostDir>/.modelmount/kept (lib/store/keep-backup.ts), for doctor. Only a
  * missing folder means "nothing kept": any other failure to look (a folder that cannot be read, a
  * link or a file where a folder belongs) is thrown, since the folder may hold the user's only copy
- * of a previous version. Every look is under the stall bound: a hung mount is an ESTALLED, not a hang.
+ * of a previous version. Every look is under the stall bound: a hung mount is an ESTALLED, not a hang;
+ * an abort of the run's signal (Ctrl+C) ends the wait at once.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -43,11 +44,11 @@ async function isRealDir(p: string, deadline: IdleDeadline): Promise<boolean> {
 
 /**
  * The files kept below .modelmount/kept (absolute paths, sorted); a link there is not followed.
- * `idleMs`: how long one look may go unanswered (default: the stall bound).
+ * `idleMs`: how long one look may go unanswered (default: the stall bound); `signal` aborts the wait.
  */
-export async function listKept(hostDir: string, opts: { idleMs?: number } = {}): Promise<string[]> {
+export async function listKept(hostDir: string, opts: { idleMs?: number; signal?: AbortSignal } = {}): Promise<string[]> {
   const idleMs = opts.idleMs ?? STALL_DEFAULTS.idleMs;
-  const deadline = idleDeadline(idleMs, () => stalled('Looking at the kept versions in', keptDir(hostDir), idleMs));
+  const deadline = idleDeadline(idleMs, () => stalled('Looking at the kept versions in', keptDir(hostDir), idleMs), { signal: opts.signal });
   const out: string[] = [];
   const walk = async (dir: string): Promise<void> => {
     const entries = await deadline.bound(

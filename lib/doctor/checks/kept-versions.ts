@@ -10,8 +10,9 @@ export async function checkKeptVersions(ctx: DoctorContext): Promise<DoctorFindi
   const dir = keptDir(ctx.manifest.hostDir);
   let kept: string[];
   try {
-    kept = await listKept(ctx.manifest.hostDir);
+    kept = await listKept(ctx.manifest.hostDir, { signal: ctx.signal });
   } catch (err) {
+    if (ctx.signal?.aborted) throw err; // the run was stopped: nothing to report
     // not "nothing kept": what cannot be looked at may be the only copy of a previous version
     const known = err instanceof ModelmountError;
     return [
