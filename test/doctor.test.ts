@@ -11,7 +11,7 @@ import { doctorExitCode, runDoctor, selectedArtifacts } from '../lib/doctor/run-
 import { formatFindings } from '../lib/doctor/format-findings.ts';
 import { readInstallRecord, writeInstallRecord } from '../lib/install-record.ts';
 import { artifactDir, hostFilePath } from '../lib/layout.ts';
-import { CONTAINER_DIR, makeFixture, REQUIRE_DOCKER, type Fixture } from './helpers/compose-fixture.ts';
+import { CONTAINER_DIR, DEFAULT_ARTIFACTS, installArtifacts, makeFixture, REQUIRE_DOCKER, type Fixture } from './helpers/compose-fixture.ts';
 
 const JA = `${CONTAINER_DIR}/student/v0_ja`;
 const OUTAGE_IGNORE = '# keep the build context small\nnode_modules\nlearning_machine/artifacts\n*.log\n';
@@ -253,6 +253,25 @@ describe('checks that need no Compose', () => {
     findings = await doctor(fx, { engine: null });
     expect(verdicts(findings, 'mount-source-missing')).toEqual(['error']);
     expect(only(findings, 'mount-source-missing')[0]!.message).toContain('empty root-owned folder');
+  });
+
+  it('a file where the host folder (or its .modelmount) belongs is reported once, by the check that owns it', async () => {
+    fx = await makeFixture();
+    const hostDir = fx.manifest.hostDir;
+    await fs.rm(hostDir, { recursive: true });
+    await fs.writeFile(hostDir, 'not a folder');
+    let findings = await doctor(fx, { engine: null });
+    const naming = (at: string) => findings.filter((f) => f.verdict !== 'ok' && f.message.includes(at)).map((f) => f.id);
+    // the host-folder check owns it (one finding per artifact mounted from it); kept-versions has nothing to add
+    expect(naming(hostDir)).toEqual(['mount-source-invalid', 'mount-source-invalid']);
+    expect(verdicts(findings, 'kept-versions')).toEqual(['ok']);
+    await fs.rm(hostDir);
+    await installArtifacts(fx.manifest, DEFAULT_ARTIFACTS);
+    const meta = path.join(hostDir, '.modelmount');
+    await fs.rm(meta, { recursive: true });
+    await fs.writeFile(meta, 'not a folder');
+    findings = await doctor(fx, { engine: null });
+    expect(naming(meta)).toEqual(['kept-versions']);
   });
 
   it('symlink-escapes: links leaving the mounted folder (relative or absolute) are errors; inside links are fine', async () => {

@@ -1,9 +1,9 @@
 /**
  * What is kept below <hostDir>/.modelmount/kept (lib/store/keep-backup.ts), for doctor. Only a
- * missing folder means "nothing kept": any other failure to look (a folder that cannot be read, a
- * link or a file where a folder belongs) is thrown, since the folder may hold the user's only copy
- * of a previous version. Every look is under the stall bound: a hung mount is an ESTALLED, not a hang;
- * an abort of the run's signal (Ctrl+C) ends the wait at once.
+ * missing folder (or a file above it) means "nothing kept": any other failure to look (a folder
+ * that cannot be read, a link or a file where a folder belongs) is thrown, since the folder may
+ * hold the user's only copy of a previous version. Every look is under the stall bound: a hung
+ * mount is an ESTALLED, not a hang; an abort of the run's signal (Ctrl+C) ends the wait at once.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -29,11 +29,16 @@ function notRealDir(p: string): DiskError {
   });
 }
 
-/** A real folder: true; nothing there: false; a link, a file or an error: thrown. */
+/**
+ * A real folder: true; nothing there: false; a link, a file or an error: thrown. ENOTDIR is nothing
+ * there: a folder above is not a folder (the host folder is a file, which doctor's host-folder check
+ * reports), so nothing can be kept below it.
+ */
 async function isRealDir(p: string, deadline: IdleDeadline): Promise<boolean> {
   const st = await deadline.bound(
     fs.lstat(p).catch((err: unknown) => {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
       throw unreadable(p, err);
     }),
   );
