@@ -45,6 +45,20 @@ export function stuckOperations(): number {
   return stuck;
 }
 
+/**
+ * Start nothing, wait for nothing: `work` (a best-effort touch) runs on while the caller goes on.
+ * Its failure is ignored (never an unhandled rejection), and it counts as stuck until it returns,
+ * so the entry point knows whether the process can end normally (one blocked in the kernel keeps
+ * it alive).
+ */
+export function leaveRunning(work: Promise<unknown>): void {
+  stuck++;
+  work.then(
+    () => stuck--,
+    () => stuck--,
+  );
+}
+
 /** Wait up to `ms` for the stuck operations to return (one given up on at Ctrl+C may just be slow): true when none is left. */
 export async function stuckOperationsSettled(ms: number): Promise<boolean> {
   const until = Date.now() + ms;

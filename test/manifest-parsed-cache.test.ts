@@ -4,9 +4,10 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { loadManifest, parseManifest } from '../lib/manifest/load.ts';
 import { CACHE_MIN_BYTES, defaultParsedCache, readParsedManifest, writeParsedManifest, type ParsedCache } from '../lib/manifest/parsed-cache.ts';
+import { stuckOperations, stuckOperationsSettled } from '../lib/stall.ts';
 import { tempDir } from './helpers/cli.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -156,11 +157,34 @@ describe('parsed manifest cache', () => {
     const old = new Date(Date.now() - 8 * 24 * 3600 * 1000);
     await fs.utimes(path.join(cache.dir, name!), old, old);
     expect(await readParsedManifest(cache, file, text)).toEqual(parsed);
+    expect(await stuckOperationsSettled(10_000)).toBe(true); // the hit does not wait for its touch
     expect((await fs.stat(path.join(cache.dir, name!))).mtimeMs).toBeGreaterThan(Date.now() - 3600 * 1000);
     // the next write (another manifest's) prunes by mtime: the entry just used stays
     const other = `${file}.other`;
     await writeParsedManifest(cache, other, text, parseManifest(text, other));
     expect(await readParsedManifest(cache, file, text)).toEqual(parsed);
+  });
+
+  it("a hit does not wait for its touch (best effort): one that never returns (a hung mount) holds up nothing, and one that fails is ignored", async () => {
+    const { cache, file, text } = await setup();
+    const parsed = parseManifest(text, file);
+    await writeParsedManifest(cache, file, text, parsed);
+    let release = () => {};
+    const hung = new Promise<void>((resolve) => (release = resolve));
+    const touch = vi.spyOn(fs, 'lutimes').mockImplementation(() => hung);
+    try {
+      const before = stuckOperations();
+      expect(await readParsedManifest(cache, file, text)).toEqual(parsed);
+      expect(touch).toHaveBeenCalledTimes(1);
+      // left running: counted until it returns, so the entry point knows whether the process can end normally
+      expect(stuckOperations()).toBe(before + 1);
+      touch.mockRejectedValue(Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' }));
+      expect(await readParsedManifest(cache, file, text)).toEqual(parsed);
+    } finally {
+      release();
+      touch.mockRestore();
+    }
+    expect(await stuckOperationsSettled(10_000)).toBe(true);
   });
 
   it('a torn, zeroed or half-written entry is a miss, and the next write replaces it (entries are not fsynced)', async () => {

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { removeFile, writeFileAtomic } from '../fs-atomic.ts';
 import { isPrivate, readOwnFile } from '../fs-safe.ts';
 import { parsedManifestsDir } from '../layout.ts';
-import { STALL_DEFAULTS, withinDeadline } from '../stall.ts';
+import { leaveRunning, STALL_DEFAULTS, withinDeadline } from '../stall.ts';
 import type { Manifest } from './schema.ts';
 
 /** below this a manifest is parsed every time */
@@ -109,17 +109,18 @@ export async function readParsedManifest(cache: ParsedCache, file: string, text:
   } catch {
     return undefined; // not ours, a link, torn or corrupt (JSON that does not parse), stalled: parse as always
   }
-  if (manifest) await touchEntry(p);
+  if (manifest) touchEntry(p);
   return manifest;
 }
 
 /**
  * A hit is a use: the entry's mtime moves to now, so pruning (by mtime) keeps the entry every run
- * reads. Best effort and bounded like the read; lutimes, never through a link.
+ * reads. Best effort and not waited for: a touch that hangs (a hung mount) must not hold up the run
+ * it saves a parse for. lutimes, never through a link.
  */
-async function touchEntry(p: string): Promise<void> {
+function touchEntry(p: string): void {
   const now = new Date();
-  await withinDeadline(fs.lutimes(p, now, now), STALL_DEFAULTS.idleMs, () => new Error('stalled')).catch(() => {});
+  leaveRunning(fs.lutimes(p, now, now));
 }
 
 /** JSON that reads back as the same value (no undefined in arrays, no NaN or Infinity, no class instances), or undefined. */
