@@ -74,16 +74,22 @@ describe('inspectMountSources on a host folder that stops answering', () => {
 });
 
 describe('doctor on a host folder that stops answering', () => {
-  it('ends with the stall (ESTALLED, exit 5) after the stall bound, with a hint', async () => {
-    fx = await makeFixture();
-    const hung = hang('lstat', fx.manifest.hostDir);
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-    const result = runDoctor(fx.manifest, fx.artifacts, { engine: null, cwd: fx.root, env: {} }).catch((e: unknown) => e);
-    while (!hung.called()) await new Promise((resolve) => setImmediate(resolve));
-    await vi.advanceTimersByTimeAsync(STALL_DEFAULTS.idleMs);
-    const err = await result;
-    expect(err).toMatchObject({ code: 'ESTALLED', exitCode: 5 });
-    expect((err as Error).message).toContain(`Checking the files in ${fx.manifest.hostDir} stalled`);
-    expect((err as { hint?: string }).hint).toMatch(/remount/);
-  });
+  const cases: [string, (f: Fixture) => ['lstat' | 'readdir', string]][] = [
+    ['the host folder, while the mount sources are checked', (f) => ['lstat', f.manifest.hostDir]],
+    ['a folder below an artifact folder, while doctor looks for symlinks', (f) => ['readdir', path.join(artifactDir(f.manifest.hostDir, 'student/v0_ja'), 'tokenizer')]],
+  ];
+  for (const [what, target] of cases) {
+    it(`${what}: ends with the stall (ESTALLED, exit 5) after the stall bound, with a hint`, async () => {
+      fx = await makeFixture();
+      const hung = hang(...target(fx));
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+      const result = runDoctor(fx.manifest, fx.artifacts, { engine: null, cwd: fx.root, env: {} }).catch((e: unknown) => e);
+      while (!hung.called()) await new Promise((resolve) => setImmediate(resolve));
+      await vi.advanceTimersByTimeAsync(STALL_DEFAULTS.idleMs);
+      const err = await result;
+      expect(err).toMatchObject({ code: 'ESTALLED', exitCode: 5 });
+      expect((err as Error).message).toContain(`Checking the files in ${fx.manifest.hostDir} stalled`);
+      expect((err as { hint?: string }).hint).toMatch(/remount/);
+    });
+  }
 });

@@ -1,21 +1,22 @@
-/** symlink-escapes: links in a mounted folder that point outside it dangle in the container. */
+/**
+ * symlink-escapes: links in a mounted folder that point outside it dangle in the container. Every
+ * look is under the host folder's stall bound: a hung mount is ESTALLED (exit 5), not a hang.
+ */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { commandFor } from '../../invocation.ts';
 import { isSameOrInside } from '../../path-inside.ts';
+import type { IdleDeadline } from '../../stall.ts';
+import { hostFolderDeadline } from '../../verify/verify-files.ts';
 import type { DoctorContext, DoctorFinding } from '../check.ts';
 
-async function walkSymlinks(root: string): Promise<string[]> {
+async function walkSymlinks(root: string, deadline: IdleDeadline): Promise<string[]> {
   const links: string[] = [];
   const stack = [root];
   while (stack.length > 0) {
     const dir = stack.pop()!;
-    let entries;
-    try {
-      entries = await fs.readdir(dir, { withFileTypes: true });
-    } catch {
-      continue;
-    }
+    const entries = await deadline.bound(fs.readdir(dir, { withFileTypes: true }).catch(() => undefined));
+    if (!entries) continue;
     for (const e of entries) {
       const p = path.join(dir, e.name);
       if (e.isSymbolicLink()) links.push(p);
@@ -26,16 +27,12 @@ async function walkSymlinks(root: string): Promise<string[]> {
 }
 
 /** Symlinks in `root` whose target is absolute or resolves outside it (they dangle in the container). */
-export async function findEscapingSymlinks(root: string): Promise<{ link: string; target: string; reason: string }[]> {
+export async function findEscapingSymlinks(root: string, deadline = hostFolderDeadline(root)): Promise<{ link: string; target: string; reason: string }[]> {
   const out: { link: string; target: string; reason: string }[] = [];
-  let realRoot: string;
-  try {
-    realRoot = await fs.realpath(root);
-  } catch {
-    return out;
-  }
-  for (const link of await walkSymlinks(root)) {
-    const target = await fs.readlink(link);
+  const realRoot = await deadline.bound(fs.realpath(root).catch(() => undefined));
+  if (realRoot === undefined) return out;
+  for (const link of await walkSymlinks(root, deadline)) {
+    const target = await deadline.bound(fs.readlink(link));
     if (path.isAbsolute(target)) {
       out.push({ link, target, reason: 'absolute target: inside the container it resolves against the container\'s own file system' });
       continue;
@@ -45,21 +42,19 @@ export async function findEscapingSymlinks(root: string): Promise<{ link: string
       out.push({ link, target, reason: `resolves to ${resolved}, outside the mounted folder` });
       continue;
     }
-    try {
-      const real = await fs.realpath(resolved);
-      if (!isSameOrInside(real, realRoot)) out.push({ link, target, reason: `resolves (through further links) to ${real}, outside the mounted folder` });
-    } catch {
-      // dangling already on the host, but inside: verification reports missing files
-    }
+    // undefined: dangling already on the host, but inside: verification reports missing files
+    const real = await deadline.bound(fs.realpath(resolved).catch(() => undefined));
+    if (real !== undefined && !isSameOrInside(real, realRoot)) out.push({ link, target, reason: `resolves (through further links) to ${real}, outside the mounted folder` });
   }
   return out;
 }
 
 export async function checkSymlinks(ctx: DoctorContext): Promise<DoctorFinding[]> {
   const findings: DoctorFinding[] = [];
+  const deadline = hostFolderDeadline(ctx.manifest.hostDir, { signal: ctx.signal });
   for (const s of ctx.sources) {
     if (s.state === 'missing' || s.state === 'not-directory' || s.state === 'symlink') continue;
-    const escaping = await findEscapingSymlinks(s.source);
+    const escaping = await findEscapingSymlinks(s.source, deadline);
     for (const e of escaping) {
       findings.push({
         id: 'symlink-escapes',
