@@ -46,7 +46,7 @@ export function stuckOperations(): number {
 }
 
 /**
- * Start nothing, wait for nothing: `work` (a best-effort touch) runs on while the caller goes on.
+ * Do not wait for `work` (a best-effort touch): it runs on while the caller goes on.
  * Its failure is ignored (never an unhandled rejection), and it counts as stuck until it returns,
  * so the entry point knows whether the process can end normally (one blocked in the kernel keeps
  * it alive).
