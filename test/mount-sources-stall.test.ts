@@ -9,8 +9,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { inspectMountSources } from '../lib/compose/mount-sources.ts';
+import { writeComposeOverride } from '../lib/compose/write-override.ts';
 import { runDoctor } from '../lib/doctor/run-doctor.ts';
 import { artifactDir } from '../lib/layout.ts';
+import { composeStep } from '../lib/releases/compose-steps.ts';
 import { STALL_DEFAULTS, stuckOperationsSettled } from '../lib/stall.ts';
 import { makeFixture, type Fixture } from './helpers/compose-fixture.ts';
 
@@ -70,6 +72,33 @@ describe('inspectMountSources on a host folder that stops answering', () => {
     await vi.waitFor(() => expect(hung.called()).toBe(true));
     ac.abort(new Error('Interrupted'));
     expect(await checking).toMatchObject({ message: 'Interrupted' });
+  });
+});
+
+describe('compose, smoke and update on a host folder that stops answering: the run\'s signal ends the check', () => {
+  it('writeComposeOverride: an abort ends the wait at once with its reason (whatever the bound); nothing is written', async () => {
+    fx = await makeFixture();
+    const hung = hang('lstat', fx.manifest.hostDir);
+    const ac = new AbortController();
+    const writing = writeComposeOverride(fx.manifest, fx.artifacts, { idleMs: 10 * 60_000, signal: ac.signal }).catch((e: unknown) => e);
+    await vi.waitFor(() => expect(hung.called()).toBe(true));
+    ac.abort(new Error('Interrupted'));
+    expect(await writing).toMatchObject({ message: 'Interrupted' });
+    await expect(fs.stat(fx.manifest.compose!.override)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('composeStep (compose, update, rollback, apply): an abort ends the wait with its reason, before the stall bound could', async () => {
+    fx = await makeFixture();
+    const hung = hang('lstat', fx.manifest.hostDir);
+    // the stall bound's timer only fires when the test moves the clock: the abort comes first
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const ac = new AbortController();
+    const found = { reason: 'no engine in this test' };
+    const step = composeStep(fx.manifest, fx.artifacts, { env: {}, cwd: fx.root, found, signal: ac.signal }).catch((e: unknown) => e);
+    while (!hung.called()) await new Promise((resolve) => setImmediate(resolve));
+    ac.abort(new Error('Interrupted'));
+    await vi.advanceTimersByTimeAsync(STALL_DEFAULTS.idleMs);
+    expect(await step).toMatchObject({ message: 'Interrupted' });
   });
 });
 

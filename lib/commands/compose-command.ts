@@ -36,9 +36,9 @@ Holds the host folder's run lock while it reads the install record and writes th
       else io.stdout.write(`${inv.guidance}\n`);
       return 0;
     }
-    const { artifacts, report } = await withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(lockOptions(flags), ctx, 'compose', signal), async () => {
+    const { artifacts, report } = await withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(lockOptions(flags), ctx, 'compose', signal), async (locked) => {
       const artifacts = await installedSelection(ctx, selectionOptions(flags));
-      return { artifacts, report: await composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, force: Boolean(flags.force), jobs: ctx.jobs }) };
+      return { artifacts, report: await composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, signal: locked, force: Boolean(flags.force), jobs: ctx.jobs }) };
     });
     if (ctx.json) {
       io.stdout.write(`${JSON.stringify({ command: 'compose', ok: true, artifacts: artifacts.map((a) => a.id), ...report }, null, 2)}\n`);

@@ -6,19 +6,15 @@ import { ComposeError, toDiskError } from '../errors.ts';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import { NotRegularFileError, readRegularFile } from '../fs-safe.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
-import { checkMountSources, lstatOrUndefined } from './mount-sources.ts';
-import { composeSettingsOf, parseOverrideHeader, renderOverride, type ReleaseMounts } from './override.ts';
+import { checkMountSources, lstatOrUndefined, type MountSourceOptions } from './mount-sources.ts';
+import { composeSettingsOf, parseOverrideHeader, renderOverride } from './override.ts';
 
-export interface WriteOverrideOptions {
+/** The mount-source check's options (`full` re-hashes every file; `releases` are mounted instead of the plain host folders; `signal` ends the check) and: */
+export interface WriteOverrideOptions extends MountSourceOptions {
   /** overwrite a file at the override path even if modelmount did not write it */
   force?: boolean;
-  /** re-hash every file instead of trusting the verified-state cache */
-  full?: boolean;
-  jobs?: number;
   /** generator version written in the header (tests); defaults to package.json's */
   version?: string;
-  /** mount these releases instead of the plain host folders (lib/releases/) */
-  releases?: ReleaseMounts;
 }
 
 /**
@@ -42,7 +38,7 @@ export async function writeComposeOverride(
       data: { file },
     });
   }
-  await checkMountSources(manifest, artifacts, { full: opts.full, jobs: opts.jobs, releases: opts.releases });
+  await checkMountSources(manifest, artifacts, opts);
   const content = renderOverride({ manifest, artifacts, version: opts.version, releases: opts.releases });
   if (existing === content) return { path: file, changed: false };
   try {

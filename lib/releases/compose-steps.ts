@@ -28,16 +28,19 @@ export interface ComposeStepReport {
 }
 
 
-/** Write the override (refusing a foreign file), then validate the merged config when an engine exists. */
+/**
+ * Write the override (refusing a foreign file), then validate the merged config when an engine
+ * exists. `signal`: the run's (Ctrl+C, a lost run lock) ends the check of the mount sources at once.
+ */
 export async function composeStep(
   manifest: Manifest,
   artifacts: Artifact[],
-  opts: { env: NodeJS.ProcessEnv; cwd: string; force?: boolean; jobs?: number; found?: SmokeEngine },
+  opts: { env: NodeJS.ProcessEnv; cwd: string; signal: AbortSignal; force?: boolean; jobs?: number; found?: SmokeEngine },
 ): Promise<ComposeStepReport> {
   composeSettingsOf(manifest);
   // each artifact is mounted from its current immutable release when it has one (lib/releases/)
   const releases = await currentReleaseMounts(manifest, artifacts);
-  const written = await writeComposeOverride(manifest, artifacts, { force: opts.force, jobs: opts.jobs, releases });
+  const written = await writeComposeOverride(manifest, artifacts, { force: opts.force, jobs: opts.jobs, releases, signal: opts.signal });
   // `config` needs only the Compose binary, not a running engine
   const found = opts.found ?? (await findSmokeEngine({ env: opts.env, cwd: opts.cwd }));
   const engine = found.compose;

@@ -48,7 +48,7 @@ export async function runApply(
     const report = await applyCurrentSet(ctx.manifest, engine, sh, {
       log: say,
       writeOverride: async (artifacts) => {
-        await composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, jobs: ctx.jobs, found, force: false });
+        await composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, signal, jobs: ctx.jobs, found, force: false });
       },
       smoke: async (artifacts) => {
         const s = await smokeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, full: Boolean(opts.full), signal, optional: false, found, onStep: ctx.json ? undefined : (m) => say(`  ${m}`) });

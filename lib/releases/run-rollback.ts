@@ -49,7 +49,7 @@ export async function runRollback(opts: RollbackOptions, io: Io, signal: AbortSi
     const out: Record<string, unknown> = { command: 'rollback', from, to: target.digest };
     let exitCode = 0;
     try {
-      out.compose = await composeStep(manifest, artifacts, { env: io.env, cwd: io.cwd, jobs: ctx.jobs, found });
+      out.compose = await composeStep(manifest, artifacts, { env: io.env, cwd: io.cwd, signal: locked, jobs: ctx.jobs, found });
       ctx.log(`Release set ${target.digest.slice(0, 12)} is current again (was ${from.slice(0, 12)}); ${manifest.compose!.override} mounts it.`);
       if (opts.apply) {
         const applied = await runApply(ctx, opts, io, locked, { found });

@@ -61,10 +61,10 @@ export async function afterInstall(
     // the override mounts the installed set as recorded now, written under the run lock: when two
     // updates overlap, the last one to write it writes the newest record, so no artifact drops out
     let artifacts: Artifact[] = selection.artifacts;
-    const c = await withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(opts, ctx, 'update', signal), async () => {
+    const c = await withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(opts, ctx, 'update', signal), async (locked) => {
       const installed = new Set(await readInstalledIds(ctx));
       if (installed.size) artifacts = ctx.manifest.artifacts.filter((a) => installed.has(a.id));
-      return composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, jobs: ctx.jobs, found });
+      return composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, signal: locked, jobs: ctx.jobs, found });
     });
     report.compose = c;
     say(`${c.changed ? 'Wrote' : 'Unchanged:'} ${c.override}${c.validated ? `, validated with ${c.engine!.command.join(' ')} ${c.engine!.fullVersion}` : ` (${c.skipped})`}.`);
