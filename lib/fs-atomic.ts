@@ -5,7 +5,7 @@
 import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ensureRealDir, linkRefused, makeDirs, readOwnFile } from './fs-safe.ts';
+import { ensureRealDir, linkRefused, makeDirs, readOwnFile, type ReadOwnFileOptions } from './fs-safe.ts';
 import { taggedName } from './owner.ts';
 
 export interface OwnFileOptions {
@@ -64,7 +64,7 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 /** A JSON file modelmount keeps for itself (never through a link, never blocking: lib/fs-safe.ts); undefined when missing. */
-export async function readJsonIfExists<T>(file: string, opts: OwnFileOptions = {}): Promise<T | undefined> {
+export async function readJsonIfExists<T>(file: string, opts: Pick<ReadOwnFileOptions, 'realBelow' | 'folder'> = {}): Promise<T | undefined> {
   const bytes = await readOwnFile(file, opts);
   if (bytes === undefined) return undefined;
   try {

@@ -43,12 +43,21 @@ function notRegular(p: string, kind: string): DiskError {
   });
 }
 
-/** `what` (e.g. "Reading", "Checking the files in") `p` got no answer for `ms`: exit 5. */
-export function stalled(what: string, p: string, ms: number): DiskError {
+/**
+ * Which of modelmount's folders `p` is in: the host folder or the store (cache). A stall's hint
+ * names the option that moves that folder; every command that looks there has it (doctor, compose,
+ * verify… have --host-dir and no --cache-dir). Unset: no option is named.
+ */
+export type StalledFolder = 'host' | 'cache';
+
+const MOVE_OPTION: Record<StalledFolder, string> = { host: '--host-dir', cache: '--cache-dir' };
+
+/** `what` (e.g. "Reading", "Checking the files in") `p`, in `folder`, got no answer for `ms`: exit 5. */
+export function stalled(what: string, p: string, ms: number, folder?: StalledFolder): DiskError {
   return new DiskError(`${what} ${p} stalled: no answer for ${seconds(ms)} (a hung network mount?).`, {
     code: 'ESTALLED',
     data: { path: p },
-    hint: 'Check the filesystem that holds it (`ls` it, remount a hung NFS share), or point --host-dir / --cache-dir elsewhere.',
+    hint: `Check the filesystem that holds it (\`ls\` it, remount a hung NFS share)${folder ? `, or point ${MOVE_OPTION[folder]} elsewhere` : ''}.`,
   });
 }
 
@@ -198,6 +207,8 @@ export interface ReadOwnFileOptions {
   /** no folder below this one on the file's path may be a link (default: the file's own folder) */
   realBelow?: string;
   idleMs?: number;
+  /** the folder the file is in, for a stall's hint */
+  folder?: StalledFolder;
   /**
    * For a cache whose contents are trusted as they are (lib/manifest/parsed-cache.ts): the file
    * reads as missing (undefined) unless it and its folder (a real folder, not a link) are owned
@@ -238,7 +249,7 @@ export async function readOwnFile(file: string, opts: ReadOwnFileOptions = {}): 
       await handle.close().catch(() => {});
     }
   };
-  return withinDeadline(read(), idleMs, () => stalled('Reading', file, idleMs));
+  return withinDeadline(read(), idleMs, () => stalled('Reading', file, idleMs, opts.folder));
 }
 
 /**

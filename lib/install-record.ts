@@ -59,7 +59,7 @@ function writeRecordFile(file: string, record: InstallRecord): Promise<void> {
 }
 
 async function readRecordFile(file: string): Promise<InstallRecord | undefined> {
-  const rec = await readJsonIfExists<unknown>(file, ownFile(file));
+  const rec = await readJsonIfExists<unknown>(file, { ...ownFile(file), folder: 'host' });
   return isRecord(rec) ? rec : undefined;
 }
 

@@ -27,7 +27,7 @@ describe('a switch racing an unlocked run that places the same blob', () => {
     const cacheDir = await tempDir();
     const hostDir = await tempDir();
     const store = await Store.open(cacheDir);
-    const hostCache = await StateCache.load(hostStatePath(hostDir));
+    const hostCache = await StateCache.load(hostStatePath(hostDir), 'host');
     const installer = new Installer({ store, hostDir, sources: [createFileSource({ name: 'local', kind: 'file', base: root })], jobs: 2, hostCache });
     const pf: PlannedFile = { artifactId: A, path: 'w.bin', size: data.length, sha256: sha256(data), action: 'copy', via: 'file', host: 'missing', reason: 'test' };
     expect((await installer.installFile(pf)).status).toBe('ok');

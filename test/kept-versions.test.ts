@@ -15,6 +15,7 @@ import { STALL_DEFAULTS, stuckOperationsSettled } from '../lib/stall.ts';
 import { keepBackup } from '../lib/store/keep-backup.ts';
 import { listKept } from '../lib/store/list-kept.ts';
 import { tempDir } from './helpers/cli.ts';
+import { hangFs } from './helpers/hung-fs.ts';
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -127,15 +128,7 @@ describe('doctor kept-versions: the command that restores each kept file', () =>
 
 describe('listKept on a host folder that stops answering', () => {
   /** fs.readdir of `dir` hanging until release() (a hung NFS mount), answering as usual elsewhere. */
-  function hangReaddir(dir: string): { called: () => boolean; release: () => void } {
-    const readdir = fs.readdir;
-    let release = () => {};
-    const spy = vi.spyOn(fs, 'readdir').mockImplementation((async (p: PathLike, opts: unknown) => {
-      if (String(p) === dir) await new Promise<void>((resolve) => (release = resolve));
-      return readdir(p, opts as never);
-    }) as typeof fs.readdir);
-    return { called: () => spy.mock.calls.some((c) => String(c[0]) === dir), release: () => release() };
-  }
+  const hangReaddir = (dir: string) => hangFs('readdir', dir);
 
   it('is a stall naming the kept folder (ESTALLED, exit 5), not a hang', async () => {
     const { hostDir } = await hostWithKept(['model.safetensors']);

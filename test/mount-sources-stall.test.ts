@@ -4,7 +4,6 @@
  * readdir of the artifact folder, a release's lstats) is under the stall bound, so a hung mount is
  * ESTALLED (exit 5) naming the host folder, never a hang.
  */
-import type { PathLike } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -13,30 +12,16 @@ import { writeComposeOverride } from '../lib/compose/write-override.ts';
 import { runDoctor } from '../lib/doctor/run-doctor.ts';
 import { artifactDir } from '../lib/layout.ts';
 import { composeStep } from '../lib/releases/compose-steps.ts';
-import { STALL_DEFAULTS, stuckOperationsSettled } from '../lib/stall.ts';
+import { STALL_DEFAULTS } from '../lib/stall.ts';
 import { makeFixture, type Fixture } from './helpers/compose-fixture.ts';
+import { endHungLooks, hangFs } from './helpers/hung-fs.ts';
 
 let fx: Fixture | undefined;
-let release = () => {};
 afterEach(async () => {
-  vi.useRealTimers();
-  release();
-  vi.restoreAllMocks();
-  expect(await stuckOperationsSettled(10_000)).toBe(true);
+  await endHungLooks();
   await fx?.cleanup();
   fx = undefined;
 });
-
-/** fs[method] of `p` hanging (a hung NFS mount) until the test ends, answering as usual elsewhere; `called()` once it was asked. */
-function hang(method: 'lstat' | 'readdir', p: string): { called: () => boolean } {
-  const real = fs[method] as (p: PathLike, opts?: unknown) => Promise<unknown>;
-  const hung = new Promise<void>((resolve) => (release = resolve));
-  const spy = vi.spyOn(fs, method).mockImplementation((async (q: PathLike, opts?: unknown) => {
-    if (String(q) === p) await hung;
-    return real(q, opts);
-  }) as never);
-  return { called: () => spy.mock.calls.some((c) => String(c[0]) === p) };
-}
 
 describe('inspectMountSources on a host folder that stops answering', () => {
   const cases: [string, (f: Fixture) => ['lstat' | 'readdir', string]][] = [
@@ -47,7 +32,7 @@ describe('inspectMountSources on a host folder that stops answering', () => {
   for (const [what, target] of cases) {
     it(`${what}: a stall naming the host folder (ESTALLED, exit 5), not a hang`, async () => {
       fx = await makeFixture();
-      hang(...target(fx));
+      hangFs(...target(fx));
       const err = await inspectMountSources(fx.manifest, fx.artifacts, { idleMs: 200 }).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'ESTALLED', exitCode: 5 });
       expect((err as Error).message).toBe(`Checking the files in ${fx.manifest.hostDir} stalled: no answer for 0.2 s (a hung network mount?).`);
@@ -57,7 +42,7 @@ describe('inspectMountSources on a host folder that stops answering', () => {
   it("a release folder's lstat: the same stall", async () => {
     fx = await makeFixture();
     const source = path.join(fx.manifest.hostDir, '.modelmount', 'releases', 'student', 'v0_ja', 'd1');
-    hang('lstat', source);
+    hangFs('lstat', source);
     const releases = { byId: { 'student/v0_ja': { source, digest: 'd1', files: fx.artifacts[0]!.files } } };
     const err = await inspectMountSources(fx.manifest, fx.artifacts, { idleMs: 200, releases }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ESTALLED', exitCode: 5 });
@@ -66,7 +51,7 @@ describe('inspectMountSources on a host folder that stops answering', () => {
 
   it('an abort ends the wait at once with its reason (whatever the bound)', async () => {
     fx = await makeFixture();
-    const hung = hang('lstat', fx.manifest.hostDir);
+    const hung = hangFs('lstat', fx.manifest.hostDir);
     const ac = new AbortController();
     const checking = inspectMountSources(fx.manifest, fx.artifacts, { idleMs: 10 * 60_000, signal: ac.signal }).catch((e: unknown) => e);
     await vi.waitFor(() => expect(hung.called()).toBe(true));
@@ -78,7 +63,7 @@ describe('inspectMountSources on a host folder that stops answering', () => {
 describe('compose, smoke and update on a host folder that stops answering: the run\'s signal ends the check', () => {
   it('writeComposeOverride: an abort ends the wait at once with its reason (whatever the bound); nothing is written', async () => {
     fx = await makeFixture();
-    const hung = hang('lstat', fx.manifest.hostDir);
+    const hung = hangFs('lstat', fx.manifest.hostDir);
     const ac = new AbortController();
     const writing = writeComposeOverride(fx.manifest, fx.artifacts, { idleMs: 10 * 60_000, signal: ac.signal }).catch((e: unknown) => e);
     await vi.waitFor(() => expect(hung.called()).toBe(true));
@@ -89,7 +74,7 @@ describe('compose, smoke and update on a host folder that stops answering: the r
 
   it('composeStep (compose, update, rollback, apply): an abort ends the wait with its reason, before the stall bound could', async () => {
     fx = await makeFixture();
-    const hung = hang('lstat', fx.manifest.hostDir);
+    const hung = hangFs('lstat', fx.manifest.hostDir);
     // the stall bound's timer only fires when the test moves the clock: the abort comes first
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     const ac = new AbortController();
@@ -110,7 +95,7 @@ describe('doctor on a host folder that stops answering', () => {
   for (const [what, target] of cases) {
     it(`${what}: ends with the stall (ESTALLED, exit 5) after the stall bound, with a hint`, async () => {
       fx = await makeFixture();
-      const hung = hang(...target(fx));
+      const hung = hangFs(...target(fx));
       vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
       const result = runDoctor(fx.manifest, fx.artifacts, { engine: null, cwd: fx.root, env: {} }).catch((e: unknown) => e);
       while (!hung.called()) await new Promise((resolve) => setImmediate(resolve));

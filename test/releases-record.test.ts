@@ -70,7 +70,7 @@ describe('release folders', () => {
   it('a release is the same inodes as the verified files, made whole; a host file that changed is refused and nothing appears', async () => {
     fx = await makeFixture();
     const [ja] = fx.artifacts;
-    const hostCache = await StateCache.load(hostStatePath(fx.manifest.hostDir));
+    const hostCache = await StateCache.load(hostStatePath(fx.manifest.hostDir), 'host');
     const digest = artifactDigest(ja!.files);
     expect(await buildRelease({ hostDir: fx.manifest.hostDir, hostCache }, ja!.id, digest, ja!.files)).toBe('built');
     const dir = releaseDir(fx.manifest.hostDir, ja!.id, digest);

@@ -58,7 +58,7 @@ describe('store folders fsynced once, before the switch', () => {
     const cacheDir = await tempDir();
     const hostDir = await tempDir();
     const store = await Store.open(cacheDir);
-    const hostCache = await StateCache.load(hostStatePath(hostDir));
+    const hostCache = await StateCache.load(hostStatePath(hostDir), 'host');
     const installer = new Installer({ store, hostDir, sources: [createHttpSource({ name: 'mirror', kind: 'http', base: s.url })], jobs: 2, hostCache });
     const planned = (f: { path: string; data: Buffer }): PlannedFile => ({
       artifactId: A, path: f.path, size: f.data.length, sha256: sha256(f.data), action: 'fetch', via: 'http', host: 'missing', reason: 'test',

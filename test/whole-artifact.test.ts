@@ -122,7 +122,7 @@ describe('switching an artifact in', () => {
     const added = { path: 'extra/new.bin', data: randomBytes(777) };
     for (const f of [model, added]) s.setFile(`/${A}/${f.path}`, f.data);
     const store = await Store.open(p.cacheDir);
-    const hostCache = await StateCache.load(hostStatePath(p.hostDir));
+    const hostCache = await StateCache.load(hostStatePath(p.hostDir), 'host');
     const installer = new Installer({ store, hostDir: p.hostDir, sources: [createHttpSource({ name: 'mirror', kind: 'http', base: s.url })], jobs: 2, hostCache });
     const planned = (f: { path: string; data: Buffer }): PlannedFile => ({
       artifactId: A,
@@ -158,7 +158,7 @@ describe('switching an artifact in', () => {
     const [a] = many(2);
     for (const f of a!.files) s.setFile(`/${A}/${f.path}`, f.data);
     const store = await Store.open(p.cacheDir);
-    const hostCache = await StateCache.load(hostStatePath(p.hostDir));
+    const hostCache = await StateCache.load(hostStatePath(p.hostDir), 'host');
     const installer = new Installer({ store, hostDir: p.hostDir, sources: [createHttpSource({ name: 'mirror', kind: 'http', base: s.url })], jobs: 4, hostCache });
     for (const f of a!.files) {
       const pf: PlannedFile = { artifactId: A, path: f.path, size: f.data.length, sha256: sha256(f.data), action: 'fetch', via: 'http', host: 'modified', reason: 'test' };
@@ -182,7 +182,7 @@ describe('switching an artifact in', () => {
     const [model, , vocab] = a!.files;
     for (const f of [model!, vocab!]) s.setFile(`/${A}/${f.path}`, f.data);
     const store = await Store.open(p.cacheDir);
-    const hostCache = await StateCache.load(hostStatePath(p.hostDir));
+    const hostCache = await StateCache.load(hostStatePath(p.hostDir), 'host');
     const installer = new Installer({ store, hostDir: p.hostDir, sources: [createHttpSource({ name: 'mirror', kind: 'http', base: s.url })], jobs: 2, hostCache });
     const planned = (f: { path: string; data: Buffer }): PlannedFile => ({
       artifactId: A, path: f.path, size: f.data.length, sha256: sha256(f.data), action: 'fetch', via: 'http', host: 'modified', reason: 'test',
@@ -239,7 +239,7 @@ describe('switching an artifact in', () => {
     const [a] = version(2);
     for (const f of a!.files) s.setFile(`/${A}/${f.path}`, f.data);
     const store = await Store.open(p.cacheDir);
-    const hostCache = await StateCache.load(hostStatePath(p.hostDir));
+    const hostCache = await StateCache.load(hostStatePath(p.hostDir), 'host');
     const installer = new Installer({ store, hostDir: p.hostDir, sources: [createHttpSource({ name: 'mirror', kind: 'http', base: s.url })], jobs: 2, hostCache });
     const planned = (f: { path: string; data: Buffer }): PlannedFile => ({
       artifactId: A, path: f.path, size: f.data.length, sha256: sha256(f.data), action: 'fetch', via: 'http', host: 'missing', reason: 'test',

@@ -85,7 +85,7 @@ function isRecord(x: unknown): x is ReleaseRecord {
 }
 
 export async function readReleaseRecord(hostDir: string, manifestPath: string): Promise<ReleaseRecord | undefined> {
-  const r = await readJsonIfExists<unknown>(releaseSetsPath(hostDir, manifestPath));
+  const r = await readJsonIfExists<unknown>(releaseSetsPath(hostDir, manifestPath), { folder: 'host' });
   return isRecord(r) ? r : undefined;
 }
 

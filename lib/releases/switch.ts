@@ -73,7 +73,7 @@ export async function switchToSet(manifest: Manifest, record: ReleaseRecord, tar
       });
     }
   }
-  const hostCache = await StateCache.load(hostStatePath(hostDir));
+  const hostCache = await StateCache.load(hostStatePath(hostDir), 'host');
   try {
     for (const [id, a] of Object.entries(target.artifacts)) await placeArtifactFromRelease(hostDir, id, a, hostCache);
   } finally {

@@ -27,7 +27,7 @@ export class Store {
   private constructor(readonly dir: string) {}
 
   private stateCache(): Promise<StateCache> {
-    return (this.cacheLoad ??= StateCache.load(storeStatePath(this.dir)));
+    return (this.cacheLoad ??= StateCache.load(storeStatePath(this.dir), 'cache'));
   }
 
   /**

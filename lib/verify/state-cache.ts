@@ -9,6 +9,7 @@ import type { BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { readJsonIfExists, writeFileAtomic } from '../fs-atomic.ts';
+import type { StalledFolder } from '../fs-safe.ts';
 import { hostStatePath } from '../layout.ts';
 
 interface Entry {
@@ -39,15 +40,18 @@ export class StateCache {
     private readonly realBelow: string,
   ) {}
 
-  /** `realBelow`: no link is followed on the way from this folder to the file (default: the file's own folder). */
-  static async load(file: string, realBelow = path.dirname(file)): Promise<StateCache> {
-    const data = await readJsonIfExists<CacheFile>(file, { realBelow });
+  /**
+   * `realBelow`: no link is followed on the way from this folder to the file (default: the file's
+   * own folder); `folder`: the host folder's cache or the store's, for a stall's hint.
+   */
+  static async load(file: string, folder: StalledFolder, realBelow = path.dirname(file)): Promise<StateCache> {
+    const data = await readJsonIfExists<CacheFile>(file, { realBelow, folder });
     return new StateCache(file, data?.version === 1 && data.entries ? data.entries : {}, realBelow);
   }
 
   /** The host folder's cache, <hostDir>/.modelmount/state.json (never through a link in .modelmount). */
   static loadHost(hostDir: string): Promise<StateCache> {
-    return StateCache.load(hostStatePath(hostDir), hostDir);
+    return StateCache.load(hostStatePath(hostDir), 'host', hostDir);
   }
 
   /** A cache that starts empty and is never saved (status when the host folder's own records are refused). */

@@ -103,7 +103,7 @@ export async function checkHostFile(
  */
 export function hostFolderDeadline(hostDir: string, opts: Pick<VerifyOptions, 'idleMs' | 'signal'> = {}): IdleDeadline {
   const idleMs = opts.idleMs ?? STALL_DEFAULTS.idleMs;
-  return idleDeadline(idleMs, () => stalled('Checking the files in', hostDir, idleMs), { signal: opts.signal });
+  return idleDeadline(idleMs, () => stalled('Checking the files in', hostDir, idleMs, 'host'), { signal: opts.signal });
 }
 
 /** how many files are looked at (lstat) at once; hashing stays bounded by `jobs` */

@@ -1,0 +1,60 @@
+/**
+ * The hint of a stall (ESTALLED, exit 5) names only an option of the command that prints it: a
+ * stalled host folder names --host-dir, a stalled store --cache-dir (doctor, compose, verify… have
+ * no --cache-dir). A look at a hung mount is made with a spy that never answers for one path.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { storeStatePath } from '../lib/layout.ts';
+import { STALL_DEFAULTS } from '../lib/stall.ts';
+import { endHungLooks, hangFs } from './helpers/hung-fs.ts';
+import { manifestYaml, runCliCaptured, tempDir, tempProject, writeSourceTree, type TestArtifact } from './helpers/cli.ts';
+
+const ART: TestArtifact[] = [{ id: 'student/v0_ja', env: 'STUDENT_JA_DIR', files: [{ path: 'model.bin', data: Buffer.from('weights\n') }] }];
+const COMPOSE = ['compose:', '  files: [compose.yaml]', '  services: [worker]', '  override: compose.models.yaml', '  containerDir: /app/models'].join('\n');
+
+afterEach(endHungLooks);
+
+/** Run the CLI until it looks at the hung path, then let the stall bound pass. */
+async function runPastTheStall(argv: string[], hung: { called: () => boolean }): Promise<{ code: number; stderr: string }> {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+  const run = runCliCaptured(argv);
+  let done = false;
+  run.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  while (!hung.called() && !done) await new Promise((resolve) => setImmediate(resolve));
+  await vi.advanceTimersByTimeAsync(STALL_DEFAULTS.idleMs);
+  return run;
+}
+
+async function project(): Promise<Awaited<ReturnType<typeof tempProject>>> {
+  const src = await tempDir();
+  await writeSourceTree(src, ART);
+  const p = await tempProject(manifestYaml({ artifacts: ART, sources: [{ name: 'folder', url: src }], extra: COMPOSE }));
+  await fs.writeFile(path.join(p.dir, 'compose.yaml'), 'services:\n  worker:\n    image: busybox\n');
+  return p;
+}
+
+describe('the hint of a stall names only the printing command\'s options', () => {
+  it('doctor, on a stalled host folder: --host-dir, no --cache-dir (doctor has none)', async () => {
+    const p = await project();
+    expect((await runCliCaptured(['update', '--manifest', p.manifest, '--yes', '--no-compose'])).code).toBe(0);
+    const r = await runPastTheStall(['doctor', '--manifest', p.manifest], hangFs('lstat', p.hostDir));
+    expect(r.code, r.stderr).toBe(5);
+    expect(r.stderr).toContain(`Checking the files in ${p.hostDir} stalled`);
+    expect(r.stderr).toContain('--host-dir');
+    expect(r.stderr).not.toContain('--cache-dir');
+  });
+
+  it('update, on a stalled store: --cache-dir, no --host-dir', async () => {
+    const p = await project();
+    const r = await runPastTheStall(['update', '--manifest', p.manifest, '--yes', '--no-compose'], hangFs('open', storeStatePath(p.cacheDir)));
+    expect(r.code, r.stderr).toBe(5);
+    expect(r.stderr).toContain(`Reading ${storeStatePath(p.cacheDir)} stalled`);
+    expect(r.stderr).toContain('--cache-dir');
+    expect(r.stderr).not.toContain('--host-dir');
+  });
+});
