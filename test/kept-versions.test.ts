@@ -94,6 +94,14 @@ describe('doctor kept-versions', () => {
   });
 });
 
+describe('listKept', () => {
+  it('a file where the host folder belongs: nothing can be kept below it (ENOTDIR is nothing there, not an error)', async () => {
+    const hostDir = path.join(await tempDir(), 'models');
+    await fs.writeFile(hostDir, 'not a folder');
+    expect(await listKept(hostDir)).toEqual([]);
+  });
+});
+
 describe('doctor kept-versions: the command that restores each kept file', () => {
   it('is the real mv, shell-quoted, from the kept name (nested paths, spaces, a .<n> after the time)', async () => {
     const { hostDir, kept } = await hostWithKept(['shard/40.bin', 'my model.bin', 'my model.bin']);
