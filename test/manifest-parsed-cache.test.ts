@@ -180,6 +180,7 @@ describe('parsed manifest cache', () => {
       expect(stuckOperations()).toBe(before + 1);
       touch.mockRejectedValue(Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' }));
       expect(await readParsedManifest(cache, file, text)).toEqual(parsed);
+      expect(touch).toHaveBeenCalledTimes(2); // the failing touch did run
     } finally {
       release();
       touch.mockRestore();
