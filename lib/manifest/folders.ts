@@ -8,12 +8,15 @@
  *   - host folder and store apart: neither equal to nor inside the other.
  *
  * `folderProblems` is pure (the manifest loader reports its findings at file:line);
- * `checkFolders` adds the on-disk checks (`.git`, symlinks resolved) and throws exit 2.
+ * `checkFolders` adds the on-disk checks (`.git`, symlinks resolved) and throws exit 2. Its looks
+ * are under the stall bound: a folder on a hung mount is ESTALLED (exit 5), not a hang.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../errors.ts';
+import { stalled } from '../fs-safe.ts';
 import { isSameOrInside } from '../path-inside.ts';
+import { idleDeadline, STALL_DEFAULTS, type IdleDeadline } from '../stall.ts';
 
 /** Folders that are system folders with everything below them. */
 const SYSTEM_TREES = ['/etc', '/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/boot', '/dev', '/proc', '/sys', '/run'];
@@ -91,30 +94,47 @@ export function folderProblems(f: FolderInput): FolderProblem[] {
 }
 
 /** The real path of `p`: its nearest existing ancestor resolved through symlinks, the rest appended. */
-async function realPathOf(p: string): Promise<string> {
+async function realPathOf(p: string, opts: FolderLookOptions): Promise<string> {
+  const deadline = folderDeadline(p, opts);
   const rest: string[] = [];
   let cur = path.resolve(p);
   for (;;) {
-    try {
-      return path.join(await fs.realpath(cur), ...rest.reverse());
-    } catch {
-      const parent = path.dirname(cur);
-      if (parent === cur) return path.resolve(p);
-      rest.push(path.basename(cur));
-      cur = parent;
-    }
+    // undefined: not there (or not readable): its parent is looked at instead
+    const real = await deadline.bound(fs.realpath(cur).catch(() => undefined));
+    if (real !== undefined) return path.join(real, ...rest.reverse());
+    const parent = path.dirname(cur);
+    if (parent === cur) return path.resolve(p);
+    rest.push(path.basename(cur));
+    cur = parent;
   }
+}
+
+export interface FolderLookOptions {
+  /** no answer from a folder for this long is a stall (ESTALLED, exit 5); default STALL_DEFAULTS.idleMs */
+  idleMs?: number;
+  /** the run's signal: an abort ends a wait at once */
+  signal?: AbortSignal;
+}
+
+/**
+ * The deadline of the looks at `dir` (a hung mount is a stall naming it). Its hint names no option:
+ * every command checks its folders, and not every one has --host-dir and --cache-dir (warm, doctor…).
+ */
+function folderDeadline(dir: string, opts: FolderLookOptions): IdleDeadline {
+  const idleMs = opts.idleMs ?? STALL_DEFAULTS.idleMs;
+  return idleDeadline(idleMs, () => stalled('Looking at', path.resolve(dir), idleMs), { signal: opts.signal });
 }
 
 /**
  * The check every command runs once its folders are resolved (manifest, flags, environment):
  * the pure rules on the paths as given and as the file system resolves them, plus a `.git` inside
- * the host folder. Throws UsageError (exit 2) naming the fix.
+ * the host folder. Throws UsageError (exit 2) naming the fix; a folder that does not answer is
+ * ESTALLED (exit 5).
  */
-export async function checkFolders(f: FolderInput): Promise<void> {
+export async function checkFolders(f: FolderInput, opts: FolderLookOptions = {}): Promise<void> {
   const problems = folderProblems(f);
   if (!problems.length) {
-    const real = { ...f, hostDir: f.hostDir && (await realPathOf(f.hostDir)), cacheDir: f.cacheDir && (await realPathOf(f.cacheDir)) };
+    const real = { ...f, hostDir: f.hostDir && (await realPathOf(f.hostDir, opts)), cacheDir: f.cacheDir && (await realPathOf(f.cacheDir, opts)) };
     const links = [
       [f.hostDir, real.hostDir],
       [f.cacheDir, real.cacheDir],
@@ -126,7 +146,7 @@ export async function checkFolders(f: FolderInput): Promise<void> {
   }
   if (!problems.length && f.hostDir) {
     const git = path.join(f.hostDir, '.git');
-    if (await fs.lstat(git).then(() => true, () => false)) {
+    if (await folderDeadline(f.hostDir, opts).bound(fs.lstat(git).then(() => true, () => false))) {
       problems.push({ field: 'hostDir', message: `${f.hostLabel ?? 'hostDir'} (${path.resolve(f.hostDir)}) holds a .git: it is a project folder, not a folder for models`, fix: HOST_FIX });
     }
   }

@@ -7,7 +7,7 @@ import { stuckOperationsSettled } from '../../lib/stall.ts';
 const pending = new Set<() => void>();
 
 /** fs[method] of `p` hanging until `release()` (or endHungLooks()), answering as usual elsewhere; `called()` once it was asked. */
-export function hangFs(method: 'lstat' | 'readdir' | 'open', p: string): { called: () => boolean; release: () => void } {
+export function hangFs(method: 'lstat' | 'readdir' | 'open' | 'realpath', p: string): { called: () => boolean; release: () => void } {
   const real = fs[method] as (q: PathLike, ...rest: unknown[]) => Promise<unknown>;
   let release = () => {};
   const hung = new Promise<void>((resolve) => (release = resolve));

@@ -1,0 +1,51 @@
+/**
+ * The folder check every command runs first (checkFolders, through loadRunContext/resolveFolders)
+ * on a host folder or store that stops answering: its looks (the realpath of each folder, the lstat
+ * of <hostDir>/.git) are under the stall bound and the run's signal, so a mount hung from the start
+ * is ESTALLED (exit 5) naming the folder, never a hang before any other check.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { checkFolders } from '../lib/manifest/folders.ts';
+import { tempDir } from './helpers/cli.ts';
+import { endHungLooks, hangFs } from './helpers/hung-fs.ts';
+
+afterEach(endHungLooks);
+
+async function folders(): Promise<{ hostDir: string; cacheDir: string }> {
+  const root = await tempDir();
+  return { hostDir: path.join(root, 'models'), cacheDir: path.join(root, 'store') };
+}
+
+describe('checkFolders on a folder that stops answering', () => {
+  const cases: [string, (f: { hostDir: string; cacheDir: string }) => Parameters<typeof hangFs>, (f: { hostDir: string; cacheDir: string }) => string][] = [
+    ["the host folder's realpath", (f) => ['realpath', f.hostDir], (f) => f.hostDir],
+    ["the store's realpath", (f) => ['realpath', f.cacheDir], (f) => f.cacheDir],
+    ['the lstat of <hostDir>/.git', (f) => ['lstat', path.join(f.hostDir, '.git')], (f) => f.hostDir],
+  ];
+  for (const [what, target, named] of cases) {
+    it(`${what}: a stall naming the folder (ESTALLED, exit 5), not a hang`, async () => {
+      const f = await folders();
+      await fs.mkdir(f.hostDir);
+      await fs.mkdir(f.cacheDir);
+      hangFs(...target(f));
+      const err = await checkFolders(f, { idleMs: 200 }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ESTALLED', exitCode: 5 });
+      expect((err as Error).message).toBe(`Looking at ${named(f)} stalled: no answer for 0.2 s (a hung network mount?).`);
+      // every command checks its folders, not all have --host-dir and --cache-dir: no option is named
+      expect((err as { hint?: string }).hint).toMatch(/remount/);
+      expect((err as { hint?: string }).hint).not.toMatch(/--host-dir|--cache-dir/);
+    });
+  }
+
+  it('an abort (Ctrl+C) ends the wait at once with its reason, whatever the bound; a folder not there yet is looked at through its parent, bound too', async () => {
+    const f = await folders();
+    const hung = hangFs('realpath', path.dirname(f.hostDir));
+    const ac = new AbortController();
+    const checking = checkFolders(f, { idleMs: 10 * 60_000, signal: ac.signal }).catch((e: unknown) => e);
+    await vi.waitFor(() => expect(hung.called()).toBe(true));
+    ac.abort(new Error('Interrupted'));
+    expect(await checking).toMatchObject({ message: 'Interrupted' });
+  });
+});
