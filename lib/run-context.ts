@@ -76,9 +76,10 @@ function folderLabel(given: string | undefined, io: Io, flag: 'host-dir' | 'cach
 
 /**
  * The host folder and store of `m` after --host-dir / --cache-dir (or their environment
- * variables), checked by the same rules as the manifest's own (lib/manifest/folders.ts): exit 2 otherwise.
+ * variables), checked by the same rules as the manifest's own (lib/manifest/folders.ts): exit 2 otherwise;
+ * exit 5 (ESTALLED) when one does not answer. `signal`: the run's, an abort ends that wait at once.
  */
-export async function resolveFolders(opts: Pick<ContextOptions, 'hostDir' | 'cacheDir'>, io: Io, m: Manifest): Promise<{ hostDir: string; cacheDir: string }> {
+export async function resolveFolders(opts: Pick<ContextOptions, 'hostDir' | 'cacheDir'>, io: Io, m: Manifest, signal?: AbortSignal): Promise<{ hostDir: string; cacheDir: string }> {
   const hostDir = opts.hostDir ? path.resolve(io.cwd, opts.hostDir) : m.hostDir;
   const cacheDir = opts.cacheDir ? path.resolve(io.cwd, opts.cacheDir) : (m.cacheDir ?? defaultCacheDir(io.env));
   await checkFolders({
@@ -88,14 +89,15 @@ export async function resolveFolders(opts: Pick<ContextOptions, 'hostDir' | 'cac
     composeFiles: m.compose?.files,
     hostLabel: folderLabel(opts.hostDir, io, 'host-dir', 'MODELS_HOST_DIR', 'hostDir'),
     cacheLabel: folderLabel(opts.cacheDir, io, 'cache-dir', 'MODELS_CACHE_DIR', m.cacheDir ? 'cacheDir' : 'the default store'),
-  });
+  }, { signal });
   return { hostDir, cacheDir };
 }
 
-export async function loadRunContext(opts: ContextOptions, io: Io): Promise<RunContext> {
+/** The run context of `opts`; `signal` (the run's) ends the wait on a folder that does not answer. */
+export async function loadRunContext(opts: ContextOptions, io: Io, signal?: AbortSignal): Promise<RunContext> {
   const loaded = await loadManifest(manifestPathOf(opts, io), { env: io.env });
   const json = Boolean(opts.json);
-  const { hostDir, cacheDir } = await resolveFolders(opts, io, loaded);
+  const { hostDir, cacheDir } = await resolveFolders(opts, io, loaded, signal);
   // --host-dir / --cache-dir / --source-url / --services win everywhere downstream (override writer, doctor, smoke) through the manifest itself
   const manifest: Manifest = { ...loaded, hostDir, cacheDir, sources: withCustomSource(loaded.sources, opts.sourceUrl, io.cwd) };
   const services = opts.services;

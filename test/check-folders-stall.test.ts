@@ -7,8 +7,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Io } from '../lib/io.ts';
 import { checkFolders } from '../lib/manifest/folders.ts';
-import { tempDir } from './helpers/cli.ts';
+import { loadRunContext } from '../lib/run-context.ts';
+import { manifestYaml, sampleArtifacts, tempDir, tempProject } from './helpers/cli.ts';
 import { endHungLooks, hangFs } from './helpers/hung-fs.ts';
 
 afterEach(endHungLooks);
@@ -47,5 +49,17 @@ describe('checkFolders on a folder that stops answering', () => {
     await vi.waitFor(() => expect(hung.called()).toBe(true));
     ac.abort(new Error('Interrupted'));
     expect(await checking).toMatchObject({ message: 'Interrupted' });
+  });
+
+  it("loadRunContext (every command's start) passes the run's signal on: an abort ends the wait on a hung host folder", async () => {
+    const project = await tempProject(manifestYaml({ artifacts: sampleArtifacts({ ja: 10, en: 10, teacher: 10 }), sources: [{ name: 'web', url: 'https://models.example/' }] }));
+    await fs.mkdir(project.hostDir);
+    const hung = hangFs('realpath', project.hostDir);
+    const io: Io = { stdout: process.stdout, stderr: process.stderr, env: {}, cwd: project.dir, isTTY: false };
+    const ac = new AbortController();
+    const loading = loadRunContext({ manifest: project.manifest }, io, ac.signal).catch((e: unknown) => e);
+    await vi.waitFor(() => expect(hung.called()).toBe(true));
+    ac.abort(new Error('Interrupted'));
+    expect(await loading).toMatchObject({ message: 'Interrupted' });
   });
 });

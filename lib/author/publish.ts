@@ -29,7 +29,7 @@ export async function publishSet(opts: PublishOptions, io: Io, signal: AbortSign
   }
   const { parsePublishTarget, publishArtifacts } = await import('../sources/oci/publish.ts');
   const ref = parsePublishTarget(target);
-  const ctx = await loadRunContext(opts, io);
+  const ctx = await loadRunContext(opts, io, signal);
   const artifacts = selectArtifacts(ctx.manifest, selectOptionsOf(opts));
   const result = await publishArtifacts({
     target: ref,

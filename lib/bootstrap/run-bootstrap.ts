@@ -39,8 +39,8 @@ function formatChecks(checks: PrereqCheck[]): string {
 }
 
 /** Answer the questions flags left open (interactive only); returns options that answer everything. An invalid answer is asked again. */
-async function askOpenQuestions(opts: BootstrapOptions, io: Io): Promise<BootstrapOptions> {
-  const ctx = await loadRunContext(opts, io);
+async function askOpenQuestions(opts: BootstrapOptions, io: Io, signal: AbortSignal): Promise<BootstrapOptions> {
+  const ctx = await loadRunContext(opts, io, signal);
   if (!ctx.interactive) return opts;
   const answered: BootstrapOptions = { ...opts };
   if (!opts.source && !opts.sourceUrl) {
@@ -70,7 +70,7 @@ async function askOpenQuestions(opts: BootstrapOptions, io: Io): Promise<Bootstr
 
 export async function runBootstrap(opts0: BootstrapOptions, io: Io, signal: AbortSignal): Promise<number> {
   // 1. what needs no answers, checked and shown before the first question (a blocking one stops here)
-  const ctx0 = await loadRunContext(opts0, io);
+  const ctx0 = await loadRunContext(opts0, io, signal);
   const status = (text: string): void => {
     if (!ctx0.json) io.stderr.write(text);
   };
@@ -91,8 +91,8 @@ export async function runBootstrap(opts0: BootstrapOptions, io: Io, signal: Abor
   if (stoppedEarly !== undefined) return stoppedEarly;
 
   // 2. every question, before any byte moves
-  const opts = await askOpenQuestions(opts0, io);
-  const ctx = await loadRunContext(opts, io);
+  const opts = await askOpenQuestions(opts0, io, signal);
+  const ctx = await loadRunContext(opts, io, signal);
   const selection = await chooseSelection(ctx, opts);
   const smokeWanted = opts.smoke !== false && Boolean(ctx.manifest.compose);
   const say = (text: string): void => {

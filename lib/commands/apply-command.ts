@@ -20,7 +20,7 @@ again. Exit 8 when the smoke test (or health) failed.`,
     const { withRunLock } = await import('../lock/run-lock.ts');
     const { formatApply, runApply } = await import('../releases/run-apply.ts');
     const { runLockDirs, runLockOptions } = await import('../lock/run-lock-options.ts');
-    const ctx = await loadContext(flags, io);
+    const ctx = await loadContext(flags, io, signal);
     const out = await withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(lockOptions(flags), ctx, 'apply', signal), (locked) => runApply(ctx, { full: Boolean(flags.full) }, io, locked));
     if (ctx.json) {
       const error = out.error ? { code: out.error.code, message: out.error.message, hint: out.error.hint } : undefined;

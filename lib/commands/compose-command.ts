@@ -26,7 +26,7 @@ Holds the host folder's run lock while it reads the install record and writes th
     const { findSmokeEngine } = await import('../smoke/engine.ts');
     const { withRunLock } = await import('../lock/run-lock.ts');
     const { runLockDirs, runLockOptions } = await import('../lock/run-lock-options.ts');
-    const ctx = await loadContext(flags, io);
+    const ctx = await loadContext(flags, io, signal);
     if (flags.print) {
       // shows how to use the override and changes nothing: no write, no validation
       composeSettingsOf(ctx.manifest);

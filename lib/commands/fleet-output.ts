@@ -44,8 +44,8 @@ export async function swarmShell(io: Io) {
 }
 
 /** `swarm status` (and `status --swarm`): per node, the set it holds and the tasks there. */
-export async function printSwarmStatus(flags: FleetFlags, io: Io): Promise<number> {
-  const ctx = await loadContext(flags, io);
+export async function printSwarmStatus(flags: FleetFlags, io: Io, signal: AbortSignal): Promise<number> {
+  const ctx = await loadContext(flags, io, signal);
   const artifacts = fleetSelection(ctx, flags);
   const report = await swarmStatus(await swarmShell(io), selectionDigest(artifacts));
   io.stdout.write(ctx.json ? `${JSON.stringify(report, null, 2)}\n` : formatSwarmStatus(report));

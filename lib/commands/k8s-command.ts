@@ -39,7 +39,7 @@ export const k8sCommand = defineCommand({
   modelmount k8s render --volume hostPath --image reg/modelmount:1 # the node folder: the next pod on that node reuses it
   modelmount k8s render --pattern pvc -o models.k8s.yaml          # a Job fills a PVC once; pods mount it readOnly
 The manifest goes into a ConfigMap; tokens come from the Secret <name>-tokens (create it yourself, see the YAML's header).`,
-  async run(flags, io) {
+  async run(flags, io, signal) {
     const { composeSettingsOf } = await import('../compose/override.ts');
     const { renderK8sYaml } = await import('../fleet/k8s/render.ts');
         const { serviceImage } = await import('../compose/services.ts');
@@ -47,7 +47,7 @@ The manifest goes into a ConfigMap; tokens come from the Secret <name>-tokens (c
     if (flags._[0] !== 'render' || flags._.length > 1) {
       throw new UsageError(flags._.length ? `Unknown k8s subcommand "${flags._.join(' ')}".` : 'Which k8s subcommand?', { hint: 'Use modelmount k8s render (modelmount k8s --help).' });
     }
-    const ctx = await loadContext(flags, io);
+    const ctx = await loadContext(flags, io, signal);
     const artifacts = fleetSelection(ctx, flags);
     const compose = composeSettingsOf(ctx.manifest);
     const service = compose.services[0]!;

@@ -27,10 +27,10 @@ export function contextOptions(flags: ContextFlags): ContextOptions {
   };
 }
 
-/** The run context of a command: its manifest, folders and output, from its flags. */
-export async function loadContext(flags: ContextFlags, io: Io): Promise<RunContext> {
+/** The run context of a command: its manifest, folders and output, from its flags; `signal`: the run's. */
+export async function loadContext(flags: ContextFlags, io: Io, signal: AbortSignal): Promise<RunContext> {
   const { loadRunContext } = await import('../run-context.ts');
-  return loadRunContext(contextOptions(flags), io);
+  return loadRunContext(contextOptions(flags), io, signal);
 }
 
 /** --only / --labels / --include-optional / --source (includeOptional undefined: not given, the question is open) */

@@ -20,7 +20,7 @@ export const smokeCommand = defineCommand({
     const { formatSmoke } = await import('../smoke/format-smoke.ts');
     const { smokeStep } = await import('../releases/compose-steps.ts');
     const { installedSelection } = await import('../update/installed-set.ts');
-    const ctx = await loadContext(flags, io);
+    const ctx = await loadContext(flags, io, signal);
     const artifacts = await installedSelection(ctx, selectionOptions(flags));
     let report: SmokeReport | undefined;
     let error: SmokeError | undefined;

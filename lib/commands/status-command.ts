@@ -21,7 +21,7 @@ export const statusCommand = defineCommand({
     const { formatStatus } = await import('../status/format-status.ts');
     const { gatherStatus } = await import('../status/gather-status.ts');
     const { printSwarmStatus } = await import('./fleet-output.ts');
-    if (flags.swarm) return printSwarmStatus(flags, io);
+    if (flags.swarm) return printSwarmStatus(flags, io, signal);
     const report = await gatherStatus({ ...contextOptions(flags), ...selectionOptions(flags), full: Boolean(flags.full), docker: flags.docker !== false }, io, { signal });
     io.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
     return 0;

@@ -45,8 +45,8 @@ Exit status of provision: 0 when every node holds the set, else the first failin
       throw new UsageError(sub ? `Unknown swarm subcommand "${flags._.join(' ')}".` : 'Which swarm subcommand?', { hint: 'Use modelmount swarm provision, override, smoke or status (modelmount swarm --help).' });
     }
     if (sub === 'node-run') return runNodeJob(flags, io, signal);
-    if (sub === 'status') return printSwarmStatus(flags, io);
-    const ctx = await loadContext(flags, io);
+    if (sub === 'status') return printSwarmStatus(flags, io, signal);
+    const ctx = await loadContext(flags, io, signal);
     const artifacts = fleetSelection(ctx, flags);
     if (sub === 'override') {
       const text = renderSwarmOverride({ manifest: ctx.manifest, artifacts, baseVersion: await baseComposeVersion(ctx.manifest) });

@@ -34,7 +34,7 @@ ${formatExamples([
     const { chooseSelection } = await import('../update/choose-selection.ts');
     const { cacheKeyOf, formatWarmSummary, runWarm } = await import('../update/run-warm.ts');
     if (flags.key) {
-      const ctx = { ...(await loadContext(flags, io)), interactive: false };
+      const ctx = { ...(await loadContext(flags, io, signal)), interactive: false };
       const { artifacts } = await chooseSelection(ctx, selectionOptions(flags));
       const key = cacheKeyOf(artifacts);
       io.stdout.write(ctx.json ? `${JSON.stringify({ command: 'warm', ok: true, key, selection: artifacts.map((a) => a.id) }, null, 2)}\n` : `${key}\n`);

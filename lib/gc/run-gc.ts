@@ -40,7 +40,7 @@ export interface GcOptions extends Pick<ContextOptions, 'hostDir' | 'cacheDir'> 
 
 export async function runGc(opts: GcOptions, io: Io, signal?: AbortSignal): Promise<GcReport> {
   const started = Date.now();
-  let inputs = await gcInputs(opts, io);
+  let inputs = await gcInputs(opts, io, signal);
   const dryRun = Boolean(opts.dryRun);
   const interactive = io.isTTY && !opts.yes && !opts.json && !isCI(io.env);
   let releases: GcReport['releases'] = { kept: [] };
@@ -83,7 +83,7 @@ export async function runGc(opts: GcOptions, io: Io, signal?: AbortSignal): Prom
     );
     result = await withRunLock(runLockDirs(io.env, existing), runLockOptions(opts, { log }, 'gc', signal), async (locked) => {
       // read the records and registrations again under the lock: an update may have finished meanwhile
-      inputs = await gcInputs(opts, io);
+      inputs = await gcInputs(opts, io, locked);
       let p = await plan();
       if (confirmed) {
         // only what was asked about: anything new since the question stays for the next run

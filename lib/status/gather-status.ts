@@ -149,7 +149,7 @@ export interface StatusDeps {
 }
 
 export async function gatherStatus(opts: StatusOptions, io: Io, deps: StatusDeps = {}): Promise<StatusReport> {
-  const ctx = await loadRunContext(opts, io);
+  const ctx = await loadRunContext(opts, io, deps.signal);
   const { manifest } = ctx;
   // status always reports (exit 0): a record of its own it cannot read is shown, not thrown. A
   // stall (ESTALLED: the host folder does not answer) is thrown at once: a fallback would wait on

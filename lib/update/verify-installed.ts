@@ -13,7 +13,7 @@ export interface VerifyOptions extends ContextOptions, SelectionOptions {
 }
 
 export async function verifyInstalled(opts: VerifyOptions, io: Io, signal: AbortSignal): Promise<number> {
-  const ctx = await loadRunContext(opts, io);
+  const ctx = await loadRunContext(opts, io, signal);
   // what the last update installed, unless flags say otherwise
   const artifacts = await installedSelection(ctx, opts);
   const started = Date.now();
