@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { $ } from 'zx';
 import { detectCompose, type ComposeEngine } from '../lib/compose/engine.ts';
 import { writeComposeOverride } from '../lib/compose/write-override.ts';
@@ -11,6 +11,7 @@ import { doctorExitCode, runDoctor, selectedArtifacts } from '../lib/doctor/run-
 import { formatFindings } from '../lib/doctor/format-findings.ts';
 import { readInstallRecord, writeInstallRecord } from '../lib/install-record.ts';
 import { artifactDir, hostFilePath } from '../lib/layout.ts';
+import { hostFolderDeadline } from '../lib/verify/verify-files.ts';
 import { CONTAINER_DIR, DEFAULT_ARTIFACTS, installArtifacts, makeFixture, REQUIRE_DOCKER, type Fixture } from './helpers/compose-fixture.ts';
 
 const JA = `${CONTAINER_DIR}/student/v0_ja`;
@@ -288,7 +289,29 @@ describe('checks that need no Compose', () => {
       ['error', 'escape.bin'],
     ]);
     expect(s.find((f) => f.file!.endsWith('escape.bin'))!.message).toContain('dangles in the container');
-    expect((await findEscapingSymlinks(ja)).map((e) => path.basename(e.link)).sort()).toEqual(['absolute.bin', 'escape.bin']);
+    expect((await findEscapingSymlinks(ja, hostFolderDeadline(fx.manifest.hostDir))).map((e) => path.basename(e.link)).sort()).toEqual(['absolute.bin', 'escape.bin']);
+  });
+
+  it('symlink-escapes: a link removed or replaced between the listing and its readlink (ENOENT, EINVAL) is skipped, not an internal error', async () => {
+    fx = await makeFixture();
+    const ja = artifactDir(fx.manifest.hostDir, 'student/v0_ja');
+    await fs.symlink('/etc/passwd', path.join(ja, 'absolute.bin'));
+    await fs.symlink('/etc/hosts', path.join(ja, 'gone.bin'));
+    await fs.symlink('/etc/hostname', path.join(ja, 'replaced.bin'));
+    const readlink = fs.readlink;
+    const failing: Record<string, string> = { [path.join(ja, 'gone.bin')]: 'ENOENT', [path.join(ja, 'replaced.bin')]: 'EINVAL' };
+    const spy = vi.spyOn(fs, 'readlink').mockImplementation((async (p: string, opts?: unknown) => {
+      const code = failing[String(p)];
+      if (code) throw Object.assign(new Error(`${code}: readlink '${String(p)}'`), { code });
+      return readlink(p, opts as never);
+    }) as never);
+    try {
+      const escaping = await findEscapingSymlinks(ja, hostFolderDeadline(fx.manifest.hostDir));
+      expect(spy).toHaveBeenCalledTimes(3);
+      expect(escaping.map((e) => path.basename(e.link))).toEqual(['absolute.bin']);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('override-missing, override-foreign, override-stale (manifest digest, installed set) and current', async () => {

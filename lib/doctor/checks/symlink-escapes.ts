@@ -26,13 +26,18 @@ async function walkSymlinks(root: string, deadline: IdleDeadline): Promise<strin
   return links.sort();
 }
 
-/** Symlinks in `root` whose target is absolute or resolves outside it (they dangle in the container). */
-export async function findEscapingSymlinks(root: string, deadline = hostFolderDeadline(root)): Promise<{ link: string; target: string; reason: string }[]> {
+/**
+ * Symlinks in `root` whose target is absolute or resolves outside it (they dangle in the container).
+ * `deadline`: the host folder's (hostFolderDeadline), which names it in a stall.
+ */
+export async function findEscapingSymlinks(root: string, deadline: IdleDeadline): Promise<{ link: string; target: string; reason: string }[]> {
   const out: { link: string; target: string; reason: string }[] = [];
   const realRoot = await deadline.bound(fs.realpath(root).catch(() => undefined));
   if (realRoot === undefined) return out;
   for (const link of await walkSymlinks(root, deadline)) {
-    const target = await deadline.bound(fs.readlink(link));
+    // undefined: removed or replaced since the listing (ENOENT, EINVAL): nothing to look at
+    const target = await deadline.bound(fs.readlink(link).catch(() => undefined));
+    if (target === undefined) continue;
     if (path.isAbsolute(target)) {
       out.push({ link, target, reason: 'absolute target: inside the container it resolves against the container\'s own file system' });
       continue;
