@@ -7,7 +7,6 @@
  * end normally.
  */
 import { PassThrough, type Readable } from 'node:stream';
-import { setTimeout as delay } from 'node:timers/promises';
 
 export interface StallBounds {
   /** No byte (or no answer) for this long, ms. */
@@ -39,8 +38,20 @@ export function seconds(ms: number): string {
 }
 
 let stuck = 0;
+/** stuckOperationsSettled's waiters, called when the count reaches 0 */
+const settledWaiters = new Set<() => void>();
 
-/** Operations that timed out and never returned (a hung mount): the process cannot exit normally while any is pending. */
+/** One stuck operation returned. */
+function unstuck(): void {
+  stuck--;
+  if (stuck === 0) for (const wake of [...settledWaiters]) wake();
+}
+
+/**
+ * Operations the run does not wait for that have not returned yet: ones given up on after a
+ * timeout or an abort (a hung mount), and best-effort ones left running (leaveRunning). The process
+ * cannot exit normally while any is pending.
+ */
 export function stuckOperations(): number {
   return stuck;
 }
@@ -53,17 +64,24 @@ export function stuckOperations(): number {
  */
 export function leaveRunning(work: Promise<unknown>): void {
   stuck++;
-  work.then(
-    () => stuck--,
-    () => stuck--,
-  );
+  work.then(unstuck, unstuck);
 }
 
-/** Wait up to `ms` for the stuck operations to return (one given up on at Ctrl+C may just be slow): true when none is left. */
-export async function stuckOperationsSettled(ms: number): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (stuck > 0 && Date.now() < until) await delay(50);
-  return stuck === 0;
+/**
+ * Wait up to `ms` for the stuck operations to return (one given up on at Ctrl+C may just be slow):
+ * true when none is left. It ends as soon as the last one returns.
+ */
+export function stuckOperationsSettled(ms: number): Promise<boolean> {
+  if (stuck === 0) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const wake = () => {
+      clearTimeout(timer);
+      settledWaiters.delete(wake);
+      resolve(stuck === 0);
+    };
+    const timer = setTimeout(wake, ms);
+    settledWaiters.add(wake);
+  });
 }
 
 /**
@@ -161,11 +179,11 @@ export function idleDeadline(ms: number, onTimeout: () => Error, opts: { signal?
         work.then(
           (value) => {
             if (!abandoned) return done(() => resolve(value));
-            stuck--;
+            unstuck();
             onLate?.(value);
           },
           (err: unknown) => {
-            if (abandoned) stuck--;
+            if (abandoned) unstuck();
             else done(() => reject(err));
           },
         );

@@ -10,8 +10,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
-import { boundStalls, idleDeadline, STALL_DEFAULTS, stuckOperations, withinDeadline } from '../lib/stall.ts';
+import { describe, expect, it, vi } from 'vitest';
+import { boundStalls, idleDeadline, leaveRunning, STALL_DEFAULTS, stuckOperations, stuckOperationsSettled, withinDeadline } from '../lib/stall.ts';
 import { setTimeout as delay } from 'node:timers/promises';
 import { HTTP_DEFAULTS } from '../lib/sources/http/options.ts';
 import { tempDir } from './helpers/cli.ts';
@@ -127,10 +127,12 @@ describe('stall bounds', () => {
 
   it('withinDeadline: an abort ends the wait at once with the abort reason', async () => {
     const c = new AbortController();
-    const never = new Promise<never>(() => {});
+    let finish = () => {};
+    const never = new Promise<void>((r) => (finish = r));
     const waiting = withinDeadline(never, 60_000, () => new Error('timed out'), { signal: c.signal });
     c.abort(new Error('Terminated'));
     await expect(waiting).rejects.toThrow('Terminated');
+    finish(); // not left stuck for the tests after it
   });
 
   it('idleDeadline: a blocked open (FIFO) next to ones that finished fails every pending wait once nothing moved, and later waits at once', async () => {
@@ -176,5 +178,78 @@ describe('stall bounds', () => {
     c.abort(new Error('Terminated'));
     await expect(waiting).rejects.toThrow('Terminated');
     await expect(deadline.bound(delay(1))).rejects.toThrow('Terminated');
+  });
+});
+
+describe('operations left running (leaveRunning) and the end-of-run wait (stuckOperationsSettled)', () => {
+  /** A promise that settles when the test says so. */
+  function held<T>(): { work: Promise<T>; resolve: (v: T) => void; reject: (err: unknown) => void } {
+    let resolve!: (v: T) => void;
+    let reject!: (err: unknown) => void;
+    const work = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+    return { work, resolve, reject };
+  }
+  const turn = () => new Promise((r) => setImmediate(r));
+
+  it('leaveRunning: the work counts as stuck until it settles, whether it succeeds or fails', async () => {
+    const before = stuckOperations();
+    const ok = held<void>();
+    const failing = held<void>();
+    leaveRunning(ok.work);
+    leaveRunning(failing.work);
+    expect(stuckOperations()).toBe(before + 2);
+    ok.resolve();
+    await turn();
+    expect(stuckOperations()).toBe(before + 1);
+    failing.reject(new Error('EROFS: read-only file system'));
+    await turn();
+    expect(stuckOperations()).toBe(before);
+  });
+
+  it('leaveRunning: a rejection is not unhandled', async () => {
+    const unhandled = vi.fn();
+    process.on('unhandledRejection', unhandled);
+    try {
+      leaveRunning(Promise.reject(new Error('EIO')));
+      const failing = held<void>();
+      leaveRunning(failing.work);
+      failing.reject(new Error('EROFS'));
+      for (let i = 0; i < 3; i++) await turn();
+      expect(unhandled).not.toHaveBeenCalled();
+    } finally {
+      process.off('unhandledRejection', unhandled);
+    }
+    expect(await stuckOperationsSettled(10_000)).toBe(true);
+  });
+
+  it('stuckOperationsSettled: true at once when none is left, and as soon as the last one returns (no polling)', async () => {
+    expect(await stuckOperationsSettled(10 * 60_000)).toBe(true);
+    const a = held<void>();
+    const b = held<void>();
+    leaveRunning(a.work);
+    leaveRunning(b.work);
+    let settled: boolean | undefined;
+    void stuckOperationsSettled(10 * 60_000).then((v) => (settled = v));
+    a.resolve();
+    await turn();
+    expect(settled).toBeUndefined(); // one is still running
+    b.resolve();
+    await turn();
+    expect(settled).toBe(true);
+  });
+
+  it('stuckOperationsSettled: false after `ms` while one is still running', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const a = held<void>();
+    try {
+      leaveRunning(a.work);
+      const settled = stuckOperationsSettled(2_000);
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(await settled).toBe(false);
+    } finally {
+      vi.useRealTimers();
+      a.resolve();
+    }
+    expect(await stuckOperationsSettled(10_000)).toBe(true);
   });
 });
