@@ -135,12 +135,9 @@ describe('doctor kept-versions: the command that restores each kept file', () =>
 });
 
 describe('listKept on a host folder that stops answering', () => {
-  /** fs.readdir of `dir` hanging until release() (a hung NFS mount), answering as usual elsewhere. */
-  const hangReaddir = (dir: string) => hangFs('readdir', dir);
-
   it('is a stall naming the kept folder (ESTALLED, exit 5), not a hang', async () => {
     const { hostDir } = await hostWithKept(['model.safetensors']);
-    const hung = hangReaddir(keptDir(hostDir));
+    const hung = hangFs('readdir', keptDir(hostDir));
     const err = await listKept(hostDir, { idleMs: 300 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ESTALLED', exitCode: 5 });
     expect((err as Error).message).toContain(keptDir(hostDir));
@@ -150,7 +147,7 @@ describe('listKept on a host folder that stops answering', () => {
 
   it('an abort (Ctrl+C) ends the wait at once with its reason, whatever the bound; doctor passes it on, not as a finding', async () => {
     const { hostDir } = await hostWithKept(['model.safetensors']);
-    const hung = hangReaddir(keptDir(hostDir));
+    const hung = hangFs('readdir', keptDir(hostDir));
     try {
       const ac = new AbortController();
       const listing = listKept(hostDir, { idleMs: 10 * 60_000, signal: ac.signal }).catch((e: unknown) => e);
@@ -168,7 +165,7 @@ describe('listKept on a host folder that stops answering', () => {
 
   it('doctor reports it as a kept-versions finding after the stall bound', async () => {
     const { hostDir } = await hostWithKept(['model.safetensors']);
-    const hung = hangReaddir(path.join(keptDir(hostDir), 'student'));
+    const hung = hangFs('readdir', path.join(keptDir(hostDir), 'student'));
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     try {
       const result = check(hostDir);
