@@ -10,7 +10,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { boundStalls, idleDeadline, leaveRunning, STALL_DEFAULTS, stuckOperations, stuckOperationsSettled, withinDeadline } from '../lib/stall.ts';
 import { setTimeout as delay } from 'node:timers/promises';
 import { HTTP_DEFAULTS } from '../lib/sources/http/options.ts';
@@ -178,6 +178,8 @@ describe('stall bounds', () => {
     c.abort(new Error('Terminated'));
     await expect(waiting).rejects.toThrow('Terminated');
     await expect(deadline.bound(delay(1))).rejects.toThrow('Terminated');
+    // the two waits given up on count as stuck until their delays return: none is left for the tests after
+    expect(await stuckOperationsSettled(1_000)).toBe(true);
   });
 });
 
@@ -191,19 +193,28 @@ describe('operations left running (leaveRunning) and the end-of-run wait (stuckO
   }
   const turn = () => new Promise((r) => setImmediate(r));
 
+  // every test here counts stuck operations exactly: it starts with none (an earlier test's waits given up on have returned)
+  beforeEach(async () => {
+    expect(await stuckOperationsSettled(5_000)).toBe(true);
+  });
+
   it('leaveRunning: the work counts as stuck until it settles, whether it succeeds or fails', async () => {
-    const before = stuckOperations();
     const ok = held<void>();
     const failing = held<void>();
-    leaveRunning(ok.work);
-    leaveRunning(failing.work);
-    expect(stuckOperations()).toBe(before + 2);
-    ok.resolve();
-    await turn();
-    expect(stuckOperations()).toBe(before + 1);
-    failing.reject(new Error('EROFS: read-only file system'));
-    await turn();
-    expect(stuckOperations()).toBe(before);
+    try {
+      leaveRunning(ok.work);
+      leaveRunning(failing.work);
+      expect(stuckOperations()).toBe(2);
+      ok.resolve();
+      await turn();
+      expect(stuckOperations()).toBe(1);
+      failing.reject(new Error('EROFS: read-only file system'));
+      await turn();
+      expect(stuckOperations()).toBe(0);
+    } finally {
+      ok.resolve();
+      failing.reject(new Error('EROFS'));
+    }
   });
 
   it('leaveRunning: a rejection is not unhandled', async () => {
@@ -223,13 +234,13 @@ describe('operations left running (leaveRunning) and the end-of-run wait (stuckO
   });
 
   it('stuckOperationsSettled: true at once when none is left, and as soon as the last one returns (no polling)', async () => {
-    expect(await stuckOperationsSettled(10 * 60_000)).toBe(true);
+    expect(await stuckOperationsSettled(5_000)).toBe(true);
     const a = held<void>();
     const b = held<void>();
     leaveRunning(a.work);
     leaveRunning(b.work);
     let settled: boolean | undefined;
-    void stuckOperationsSettled(10 * 60_000).then((v) => (settled = v));
+    void stuckOperationsSettled(5_000).then((v) => (settled = v));
     a.resolve();
     await turn();
     expect(settled).toBeUndefined(); // one is still running
