@@ -5,6 +5,7 @@
 import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { DiskFolder } from './disk-folder.ts';
 import { ensureRealDir, linkRefused, makeDirs, readOwnFile, type ReadOwnFileOptions } from './fs-safe.ts';
 import { taggedName } from './owner.ts';
 
@@ -14,6 +15,8 @@ export interface OwnFileOptions {
    * its path, nor the file, may be a symlink (refused, exit 5); missing folders are created real.
    */
   realBelow?: string;
+  /** the folder the file is in, for an error's hint (lib/disk-folder.ts) */
+  folder?: DiskFolder;
 }
 
 export interface WriteAtomicOptions extends OwnFileOptions {
@@ -28,10 +31,10 @@ export interface WriteAtomicOptions extends OwnFileOptions {
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644, opts: WriteAtomicOptions = {}): Promise<void> {
   const durable = opts.durable ?? true;
   if (opts.realBelow !== undefined) {
-    await ensureRealDir(opts.realBelow, path.relative(opts.realBelow, path.dirname(file)).split(path.sep).join('/'));
+    await ensureRealDir(opts.realBelow, path.relative(opts.realBelow, path.dirname(file)).split(path.sep).join('/'), opts.folder);
     if ((await fs.lstat(file).catch(() => undefined))?.isSymbolicLink()) throw linkRefused(file);
   } else {
-    await makeDirs(path.dirname(file));
+    await makeDirs(path.dirname(file), opts.folder);
   }
   const tmp = path.join(path.dirname(file), taggedName(path.basename(file), '.tmp'));
   let handle: fs.FileHandle | undefined;
@@ -64,7 +67,7 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 /** A JSON file modelmount keeps for itself (never through a link, never blocking: lib/fs-safe.ts); undefined when missing. */
-export async function readJsonIfExists<T>(file: string, opts: Pick<ReadOwnFileOptions, 'realBelow' | 'folder'> = {}): Promise<T | undefined> {
+export async function readJsonIfExists<T>(file: string, opts: Pick<ReadOwnFileOptions, 'realBelow' | 'folder' | 'signal'> = {}): Promise<T | undefined> {
   const bytes = await readOwnFile(file, opts);
   if (bytes === undefined) return undefined;
   try {

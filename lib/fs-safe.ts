@@ -12,6 +12,7 @@
 import { constants as fsc, type BigIntStats, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { moveOption, type DiskFolder, folderSetting } from './disk-folder.ts';
 import { DiskError, toDiskError } from './errors.ts';
 import { STALL_DEFAULTS, seconds, withinDeadline } from './stall.ts';
 import { relativeInside } from './path-inside.ts';
@@ -44,40 +45,35 @@ function notRegular(p: string, kind: string): DiskError {
 }
 
 /**
- * Which of modelmount's folders `p` is in: the host folder or the store (cache). A stall's hint
- * names the option that moves that folder; every command that looks there has it (doctor, compose,
- * verify… have --host-dir and no --cache-dir). Unset: no option is named.
+ * `what` (e.g. "Reading", "Checking the files in") `p`, in `folder`, got no answer for `ms`: exit 5.
+ * The hint names the option that moves `folder` (lib/disk-folder.ts); unset: none.
  */
-export type StalledFolder = 'host' | 'cache';
-
-const MOVE_OPTION: Record<StalledFolder, string> = { host: '--host-dir', cache: '--cache-dir' };
-
-/** `what` (e.g. "Reading", "Checking the files in") `p`, in `folder`, got no answer for `ms`: exit 5. */
-export function stalled(what: string, p: string, ms: number, folder?: StalledFolder): DiskError {
+export function stalled(what: string, p: string, ms: number, folder?: DiskFolder): DiskError {
   return new DiskError(`${what} ${p} stalled: no answer for ${seconds(ms)} (a hung network mount?).`, {
     code: 'ESTALLED',
     data: { path: p },
-    hint: `Check the filesystem that holds it (\`ls\` it, remount a hung NFS share)${folder ? `, or point ${MOVE_OPTION[folder]} elsewhere` : ''}.`,
+    hint: `Check the filesystem that holds it (\`ls\` it, remount a hung NFS share)${folder ? `, or point ${moveOption(folder)} elsewhere` : ''}.`,
   });
 }
 
 /**
  * Create `dir` and its missing parents one level at a time. A level that cannot be created
- * (under /proc, a parent that is a file) fails at once with exit 5.
+ * (under /proc, a parent that is a file) fails at once with exit 5, its hint naming how to move
+ * `folder` (lib/disk-folder.ts).
  */
-export async function makeDirs(dir: string): Promise<void> {
+export async function makeDirs(dir: string, folder?: DiskFolder): Promise<void> {
   const abs = path.resolve(dir);
   const missing: string[] = [];
   for (let p = abs; ; p = path.dirname(p)) {
     try {
       const st = await fs.stat(p);
-      if (!st.isDirectory()) throw cannotCreate(abs, p, Object.assign(new Error('not a folder'), { code: 'ENOTDIR' }));
+      if (!st.isDirectory()) throw cannotCreate(abs, p, Object.assign(new Error('not a folder'), { code: 'ENOTDIR' }), folder);
       break;
     } catch (err) {
       if (err instanceof DiskError) throw err;
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') throw toDiskError(err, `creating ${abs}`) ?? cannotCreate(abs, p, err);
-      if (path.dirname(p) === p) throw cannotCreate(abs, p, err);
+      if (code !== 'ENOENT') throw toDiskError(err, `creating ${abs}`, folder) ?? cannotCreate(abs, p, err, folder);
+      if (path.dirname(p) === p) throw cannotCreate(abs, p, err, folder);
       missing.unshift(p);
     }
   }
@@ -86,18 +82,18 @@ export async function makeDirs(dir: string): Promise<void> {
       await fs.mkdir(p, { mode: 0o755 });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST' && (await fs.stat(p).catch(() => undefined))?.isDirectory()) continue;
-      throw toDiskError(err, `creating ${abs}`) ?? cannotCreate(abs, p, err);
+      throw toDiskError(err, `creating ${abs}`, folder) ?? cannotCreate(abs, p, err, folder);
     }
   }
 }
 
-function cannotCreate(dir: string, at: string, err: unknown): DiskError {
+function cannotCreate(dir: string, at: string, err: unknown, folder: DiskFolder | undefined): DiskError {
   const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
   return new DiskError(`Cannot create ${at === dir ? dir : `${at} (for ${dir})`}: ${code}.`, {
     code: 'EMKDIR',
     cause: err,
     data: { path: dir },
-    hint: `${path.dirname(at)} does not accept new folders (a system or virtual filesystem such as /proc, or a file where a folder should be). Choose another folder (--host-dir / --cache-dir, or the manifest's hostDir / cacheDir).`,
+    hint: `${path.dirname(at)} does not accept new folders (a system or virtual filesystem such as /proc, or a file where a folder should be). Choose another folder (${folderSetting(folder)}).`,
   });
 }
 
@@ -132,7 +128,7 @@ export function folderIdentity(st: BigIntStats): string | undefined {
  * Make sure `rel` (POSIX segments) below `root` consists of real folders, creating the missing
  * ones; `root` itself (and its parents) may be links, which the user chose. Returns the path.
  */
-export async function ensureRealDir(root: string, rel: string): Promise<string> {
+export async function ensureRealDir(root: string, rel: string, folder?: DiskFolder): Promise<string> {
   const segs = rel.split('/').filter(Boolean);
   const key = `${root}\0${segs.join('/')}`;
   const known = segs.length > 0 ? checkedDirs.get(key) : undefined;
@@ -142,7 +138,7 @@ export async function ensureRealDir(root: string, rel: string): Promise<string> 
     if (st && folderIdentity(st) === known) return dir;
     checkedDirs.delete(key);
   }
-  await makeDirs(root);
+  await makeDirs(root, folder);
   let current = root;
   let st: BigIntStats | undefined;
   for (const seg of segs) {
@@ -151,14 +147,14 @@ export async function ensureRealDir(root: string, rel: string): Promise<string> 
     try {
       st = await fs.lstat(current, { bigint: true });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw toDiskError(err, `creating ${current}`) ?? err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw toDiskError(err, `creating ${current}`, folder) ?? err;
     }
     if (!st) {
       try {
         await fs.mkdir(current, { mode: 0o755 });
         continue;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw toDiskError(err, `creating ${current}`) ?? err;
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw toDiskError(err, `creating ${current}`, folder) ?? err;
         st = await fs.lstat(current, { bigint: true }); // made by another run meanwhile
       }
     }
@@ -207,8 +203,10 @@ export interface ReadOwnFileOptions {
   /** no folder below this one on the file's path may be a link (default: the file's own folder) */
   realBelow?: string;
   idleMs?: number;
-  /** the folder the file is in, for a stall's hint */
-  folder?: StalledFolder;
+  /** the folder the file is in, for an error's hint */
+  folder?: DiskFolder;
+  /** Ctrl+C (or a lost run lock): the read is given up at once with the abort's reason */
+  signal?: AbortSignal;
   /**
    * For a cache whose contents are trusted as they are (lib/manifest/parsed-cache.ts): the file
    * reads as missing (undefined) unless it and its folder (a real folder, not a link) are owned
@@ -238,7 +236,7 @@ export async function readOwnFile(file: string, opts: ReadOwnFileOptions = {}): 
       if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
       if (code === 'ELOOP') throw linkRefused(file);
       if (code === 'ENXIO') throw notRegular(file, 'a socket');
-      throw toDiskError(err, `reading ${file}`) ?? err;
+      throw toDiskError(err, `reading ${file}`, opts.folder) ?? err;
     }
     try {
       const st = await handle.stat();
@@ -249,7 +247,7 @@ export async function readOwnFile(file: string, opts: ReadOwnFileOptions = {}): 
       await handle.close().catch(() => {});
     }
   };
-  return withinDeadline(read(), idleMs, () => stalled('Reading', file, idleMs, opts.folder));
+  return withinDeadline(read(), idleMs, () => stalled('Reading', file, idleMs, opts.folder), { signal: opts.signal });
 }
 
 /**

@@ -51,7 +51,7 @@ function ownFile(file: string): OwnFileOptions {
   const meta = path.basename(metaDir(''));
   let dir = path.dirname(file);
   while (path.basename(dir) !== meta && path.dirname(dir) !== dir) dir = path.dirname(dir);
-  return { realBelow: path.dirname(dir) };
+  return { realBelow: path.dirname(dir), folder: 'host' };
 }
 
 function writeRecordFile(file: string, record: InstallRecord): Promise<void> {
@@ -59,7 +59,7 @@ function writeRecordFile(file: string, record: InstallRecord): Promise<void> {
 }
 
 async function readRecordFile(file: string): Promise<InstallRecord | undefined> {
-  const rec = await readJsonIfExists<unknown>(file, { ...ownFile(file), folder: 'host' });
+  const rec = await readJsonIfExists<unknown>(file, ownFile(file));
   return isRecord(rec) ? rec : undefined;
 }
 
@@ -85,7 +85,7 @@ export async function listInstallRecords(hostDir: string): Promise<StoredRecord[
     names = (await fs.readdir(installRecordsDir(hostDir))).filter((n) => n.endsWith('.json')).sort();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw toDiskError(err, `reading ${installRecordsDir(hostDir)}`) ?? err;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw toDiskError(err, `reading ${installRecordsDir(hostDir)}`, 'host') ?? err;
   }
   for (const name of names) {
     const file = path.join(installRecordsDir(hostDir), name);

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import type { DiskFolder } from './disk-folder.ts';
 import { ensureRealDir } from './fs-safe.ts';
 
 /**
@@ -15,13 +16,14 @@ export class RunFolders {
 
   constructor(private readonly recheckMs = 1000) {}
 
-  ensure(root: string, rel: string): Promise<string> {
+  /** `folder`: the one `root` is, for an error's hint (lib/disk-folder.ts) */
+  ensure(root: string, rel: string, folder?: DiskFolder): Promise<string> {
     const key = `${root}\0${rel}`;
     // a monotonic clock: a wall clock stepped back would stretch the window
     const now = performance.now();
     const hit = this.checked.get(key);
     if (hit && now - hit.at < this.recheckMs) return hit.dir;
-    const dir = ensureRealDir(root, rel);
+    const dir = ensureRealDir(root, rel, folder);
     this.checked.set(key, { dir, at: now });
     // a refusal is not remembered: the next call checks again (and throws its own error)
     dir.catch(() => {
@@ -31,13 +33,13 @@ export class RunFolders {
   }
 
   /** `work(dir)` in the checked folder; an ENOENT from it checks the folder again (made anew if it went) and tries once more */
-  async use<T>(root: string, rel: string, work: (dir: string) => Promise<T>): Promise<T> {
+  async use<T>(root: string, rel: string, work: (dir: string) => Promise<T>, folder?: DiskFolder): Promise<T> {
     try {
-      return await work(await this.ensure(root, rel));
+      return await work(await this.ensure(root, rel, folder));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       this.checked.delete(`${root}\0${rel}`);
-      return work(await this.ensure(root, rel));
+      return work(await this.ensure(root, rel, folder));
     }
   }
 }

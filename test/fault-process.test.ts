@@ -9,7 +9,6 @@
  *   the store fills up mid-download, and when the host folder fills up mid-copy.
  */
 import { spawn } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +19,7 @@ import { blobPath, hostFilePath, storeTmpDir } from '../lib/layout.ts';
 import { cliEnv, listFiles, manifestYaml, runCliCaptured, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
 import { expectCleanState, sha256, type ExpectedFile } from './helpers/fault-state.ts';
 import { prng, randomData } from './helpers/seeded.ts';
+import { canMount, tmpfs } from './helpers/tmpfs.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -165,36 +165,8 @@ describe('leftovers of killed runs in the host folder', () => {
 
 // ───────────────────────────── disk full ─────────────────────────────
 
-const isRoot = process.getuid?.() === 0;
-let canMount = false;
-if (isRoot) {
-  try {
-    execFileSync('mount', ['--version'], { stdio: 'ignore' });
-    canMount = true;
-  } catch {
-    canMount = false;
-  }
-}
 if (!canMount) {
   process.stderr.write('test/fault-process.test.ts: disk-full tests skipped: they mount small tmpfs filesystems and need root (CI runs as root).\n');
-}
-
-const mounts: string[] = [];
-afterEach(() => {
-  for (const m of mounts.splice(0)) {
-    try {
-      execFileSync('umount', [m], { stdio: 'ignore' });
-    } catch {
-      execFileSync('umount', ['-l', m], { stdio: 'ignore' });
-    }
-  }
-});
-
-async function tmpfs(sizeMiB: number): Promise<string> {
-  const dir = await tempDir('modelmount-tmpfs-');
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMiB}m`, 'tmpfs', dir]);
-  mounts.push(dir);
-  return dir;
 }
 
 async function freeBytes(dir: string): Promise<number> {

@@ -3,16 +3,12 @@
  * stalled host folder names --host-dir, a stalled store --cache-dir (doctor, compose, verify… have
  * no --cache-dir). A look at a hung mount is made with a spy that never answers for one path.
  */
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { storeStatePath } from '../lib/layout.ts';
 import { STALL_DEFAULTS } from '../lib/stall.ts';
 import { endHungLooks, hangFs } from './helpers/hung-fs.ts';
-import { manifestYaml, runCliCaptured, tempDir, tempProject, writeSourceTree, type TestArtifact } from './helpers/cli.ts';
-
-const ART: TestArtifact[] = [{ id: 'student/v0_ja', env: 'STUDENT_JA_DIR', files: [{ path: 'model.bin', data: Buffer.from('weights\n') }] }];
-const COMPOSE = ['compose:', '  files: [compose.yaml]', '  services: [worker]', '  override: compose.models.yaml', '  containerDir: /app/models'].join('\n');
+import { runCliCaptured } from './helpers/cli.ts';
+import { oneArtifactProject } from './helpers/one-artifact-project.ts';
 
 afterEach(endHungLooks);
 
@@ -30,17 +26,9 @@ async function runPastTheStall(argv: string[], hung: { called: () => boolean }):
   return run;
 }
 
-async function project(): Promise<Awaited<ReturnType<typeof tempProject>>> {
-  const src = await tempDir();
-  await writeSourceTree(src, ART);
-  const p = await tempProject(manifestYaml({ artifacts: ART, sources: [{ name: 'folder', url: src }], extra: COMPOSE }));
-  await fs.writeFile(path.join(p.dir, 'compose.yaml'), 'services:\n  worker:\n    image: busybox\n');
-  return p;
-}
-
 describe('the hint of a stall names only the printing command\'s options', () => {
   it('doctor, on a stalled host folder: --host-dir, no --cache-dir (doctor has none)', async () => {
-    const p = await project();
+    const p = await oneArtifactProject();
     expect((await runCliCaptured(['update', '--manifest', p.manifest, '--yes', '--no-compose'])).code).toBe(0);
     const r = await runPastTheStall(['doctor', '--manifest', p.manifest], hangFs('lstat', p.hostDir));
     expect(r.code, r.stderr).toBe(5);
@@ -50,7 +38,7 @@ describe('the hint of a stall names only the printing command\'s options', () =>
   });
 
   it('update, on a stalled store: --cache-dir, no --host-dir', async () => {
-    const p = await project();
+    const p = await oneArtifactProject();
     const r = await runPastTheStall(['update', '--manifest', p.manifest, '--yes', '--no-compose'], hangFs('open', storeStatePath(p.cacheDir)));
     expect(r.code, r.stderr).toBe(5);
     expect(r.stderr).toContain(`Reading ${storeStatePath(p.cacheDir)} stalled`);

@@ -109,7 +109,7 @@ export async function runBootstrap(opts0: BootstrapOptions, io: Io, signal: Abor
     await checkWritable(ctx.hostDir),
     await checkSpace([
       // the store holds the blobs (their temp files become the blobs: no extra copy); hardlinks cost the host folder nothing
-      { dir: ctx.cacheDir, bytes: dry.plan.bytesToTransfer, what: 'the store' },
+      { dir: ctx.cacheDir, folder: 'cache', bytes: dry.plan.bytesToTransfer, what: 'the store' },
     ]),
   ];
   // probing the network is the slow check: only when it matters

@@ -34,7 +34,7 @@ export async function printOrWrite(text: string, out: string | undefined, io: Io
   try {
     await writeFileAtomic(file, text);
   } catch (err) {
-    throw toDiskError(err, `writing ${file}`) ?? err;
+    throw toDiskError(err, `writing ${file}`, 'none') ?? err;
   }
   return file;
 }

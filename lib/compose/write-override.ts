@@ -44,7 +44,7 @@ export async function writeComposeOverride(
   try {
     await writeFileAtomic(file, content);
   } catch (err) {
-    throw toDiskError(err, `writing ${file}`) ?? err;
+    throw toDiskError(err, `writing ${file}`, 'none') ?? err;
   }
   return { path: file, changed: true };
 }

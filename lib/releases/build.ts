@@ -75,7 +75,7 @@ export async function buildRelease(deps: BuildReleaseDeps, artifactId: string, d
     return 'built';
   } catch (err) {
     if (err instanceof IntegrityError || err instanceof DiskError) throw err;
-    throw toDiskError(err, `making the release ${final}`) ?? err;
+    throw toDiskError(err, `making the release ${final}`, 'host') ?? err;
   } finally {
     await fs.rm(staging, { recursive: true, force: true }).catch(() => {});
   }

@@ -97,7 +97,7 @@ export async function refuseReleaseLinks(hostDir: string): Promise<void> {
 
 export async function writeReleaseRecord(hostDir: string, record: ReleaseRecord): Promise<void> {
   await refuseReleaseLinks(hostDir);
-  await writeFileAtomic(releaseSetsPath(hostDir, record.manifestPath), `${JSON.stringify(record, null, 2)}\n`);
+  await writeFileAtomic(releaseSetsPath(hostDir, record.manifestPath), `${JSON.stringify(record, null, 2)}\n`, 0o644, { folder: 'host' });
 }
 
 /** The releases of the current set for `artifacts` (an artifact outside the set, or with other files, is mounted from its plain folder). */

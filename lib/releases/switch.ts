@@ -103,7 +103,7 @@ async function placeArtifactFromRelease(hostDir: string, id: string, a: ReleaseS
       const cur = await fs.lstat(dest, { bigint: true }).catch(() => undefined);
       const rel = await fs.lstat(src, { bigint: true });
       if (cur && cur.dev === rel.dev && cur.ino === rel.ino) continue; // already that file
-      await ensureRealDir(hostDir, path.posix.dirname(`${id}/${f.path}`));
+      await ensureRealDir(hostDir, path.posix.dirname(`${id}/${f.path}`), 'host');
       staged.push({ staged: await stageFile(hostDir, src, dest, f), key: cacheKey(id, f.path), sha256: f.sha256 });
     }
     for (const s of staged) {

@@ -68,7 +68,7 @@ export async function sweepHostTemps(hostDir: string, now = Date.now()): Promise
 /** <hostDir>/.modelmount/tmp, a real folder (never through a link), swept of dead runs' leftovers once per process. `folders`: the run's. */
 export async function prepareHostTmpDir(hostDir: string, folders = new RunFolders()): Promise<string> {
   // a link at .modelmount or .modelmount/tmp is refused before anything is swept or written
-  const tmpDir = await folders.ensure(hostDir, `${path.basename(metaDir(hostDir))}/tmp`);
+  const tmpDir = await folders.ensure(hostDir, `${path.basename(metaDir(hostDir))}/tmp`, 'host');
   if (!swept.has(hostDir)) {
     swept.add(hostDir);
     await sweepHostTemps(hostDir);

@@ -28,7 +28,7 @@ const KEPT_TAIL = /\.\d{8}T\d{6}Z(?:\.\d+)?$/;
  */
 export async function keepBackup(hostDir: string, artifactId: string, filePath: string, backup: string, now = new Date()): Promise<string> {
   const rel = path.posix.join(keptRelDir(), artifactId, filePath);
-  const dir = await ensureRealDir(hostDir, path.posix.dirname(rel));
+  const dir = await ensureRealDir(hostDir, path.posix.dirname(rel), 'host');
   for (let n = 0; ; n++) {
     // the name shortened like a temp name's, so a 255-byte file name can be kept too
     const tail = keptTail(now, n);

@@ -81,7 +81,7 @@ function hostFailure(where: string, err: unknown): DiskError {
   const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
   if (code === 'EIO' || code === 'EFBIG') {
     // the disk (or a size limit), not something in the way
-    return diskFailure(err, `installing ${where}`, { untouched: 'the previous install is untouched', elsewhere: 'choose a host folder on another filesystem (--host-dir)' });
+    return diskFailure(err, `installing ${where}`, { untouched: 'the previous install is untouched', folder: 'host' });
   }
   return new DiskError(`Cannot use ${where} (${code}).`, {
     code: 'ENOTREALDIR',
@@ -135,7 +135,7 @@ export async function stageFile(
   } catch (err) {
     await removeFile(tmp).catch(() => {});
     if (err instanceof ModelmountError) throw err;
-    throw toDiskError(err, `installing ${dest} (${formatBytes(expected.size)})`) ?? hostFailure(dest, err);
+    throw toDiskError(err, `installing ${dest} (${formatBytes(expected.size)})`, 'host') ?? hostFailure(dest, err);
   }
 }
 
@@ -159,7 +159,7 @@ export async function placeStaged(staged: StagedFile, onRenamed?: () => void, le
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') throw folderInTheWay(staged.dest);
-    throw toDiskError(err, `installing ${staged.dest}`) ?? hostFailure(staged.dest, err);
+    throw toDiskError(err, `installing ${staged.dest}`, 'host') ?? hostFailure(staged.dest, err);
   }
   // the destination changed: a caller that puts things back must know it even if the rest fails
   onRenamed?.();
@@ -209,7 +209,7 @@ export async function backupDest(hostDir: string, dest: string, st: { isFile(): 
     await fs.link(dest, backup);
     return backup;
   } catch (err) {
-    throw toDiskError(err, `keeping the previous ${dest} until the new version is in place`) ?? hostFailure(dest, err);
+    throw toDiskError(err, `keeping the previous ${dest} until the new version is in place`, 'host') ?? hostFailure(dest, err);
   }
 }
 

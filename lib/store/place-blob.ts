@@ -16,7 +16,7 @@ import { cannotHardlink } from './materialise.ts';
 export async function prepareStoreTmp(cacheDir: string, folders = new RunFolders()): Promise<string> {
   const tmpDir = storeTmpDir(cacheDir);
   try {
-    await folders.ensure(cacheDir, path.basename(tmpDir));
+    await folders.ensure(cacheDir, path.basename(tmpDir), 'cache');
   } catch (err) {
     throw asStoreError(err, `creating ${tmpDir}`);
   }
@@ -36,7 +36,7 @@ export async function moveIntoStore(
   const dest = blobPath(cacheDir, file.sha256);
   try {
     // never through a link at <cache>/sha256 or its shard folders
-    await folders.use(cacheDir, path.relative(cacheDir, path.dirname(dest)).split(path.sep).join('/'), () => placeBlob(partial, dest, file, signal));
+    await folders.use(cacheDir, path.relative(cacheDir, path.dirname(dest)).split(path.sep).join('/'), () => placeBlob(partial, dest, file, signal), 'cache');
   } catch (err) {
     // the bytes were right but the store would not take them: a local problem, not the source's
     throw asStoreError(err, `moving ${label} into the store ${cacheDir}`);
@@ -51,7 +51,7 @@ function asStoreError(err: unknown, action: string): ModelmountError {
   if (err instanceof ModelmountError) return err;
   const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
   return (
-    toDiskError(err, action) ??
+    toDiskError(err, action, 'cache') ??
     new DiskError(`Failed ${action} (${code}).`, {
       code: 'ESTORE',
       cause: err,
@@ -86,7 +86,7 @@ async function placeBlob(partial: string, dest: string, file: FileEntry, signal?
         return;
       }
     } else if (!cannotHardlink(err)) {
-      throw toDiskError(err, `moving ${file.path} into the store`) ?? err;
+      throw toDiskError(err, `moving ${file.path} into the store`, 'cache') ?? err;
     }
   }
   // no hardlinks here (or a wrong blob in the way): rename, which replaces atomically

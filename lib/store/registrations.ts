@@ -43,10 +43,10 @@ export async function registerWarm(cacheDir: string, reg: Omit<StoreRegistration
 
 async function register(cacheDir: string, file: string, reg: Omit<StoreRegistration, 'version' | 'updatedAt'>): Promise<void> {
   const blobs = [...new Set(reg.blobs)].sort();
-  const previous = await readJsonIfExists<StoreRegistration>(file, { realBelow: cacheDir }).catch(() => undefined);
+  const previous = await readJsonIfExists<StoreRegistration>(file, { realBelow: cacheDir, folder: 'cache' }).catch(() => undefined);
   if (previous && previous.hostDir === reg.hostDir && sameJson(previous.blobs, blobs)) return; // unchanged: no write
   const body: StoreRegistration = { version: 1, ...(reg.kind ? { kind: reg.kind } : {}), hostDir: reg.hostDir, manifestPath: reg.manifestPath, updatedAt: new Date().toISOString(), blobs };
-  await writeFileAtomic(file, `${JSON.stringify(body, null, 2)}\n`, 0o644, { realBelow: cacheDir });
+  await writeFileAtomic(file, `${JSON.stringify(body, null, 2)}\n`, 0o644, { realBelow: cacheDir, folder: 'cache' });
 }
 
 export async function listRegistrations(cacheDir: string): Promise<StoredRegistration[]> {

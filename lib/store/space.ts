@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { folderSetting, type DiskFolder } from '../disk-folder.ts';
 import { DiskError } from '../errors.ts';
 import { formatBytes } from '../format.ts';
 
@@ -24,6 +25,8 @@ export async function statNearest(dir: string): Promise<{ free: number; dev: num
 
 export interface SpaceNeed {
   dir: string;
+  /** which folder `dir` is, for the hint naming how to move it */
+  folder: DiskFolder;
   bytes: number;
   what: string;
 }
@@ -40,13 +43,14 @@ export async function sameFilesystem(a: string, b: string): Promise<boolean> {
 
 /** Throws DiskError (exit 5) naming how much is needed where. Needs on the same filesystem add up. */
 export async function checkFreeSpace(needs: SpaceNeed[], margin = 64 * 1024 * 1024): Promise<void> {
-  const byDev = new Map<number, { free: number; bytes: number; dirs: string[]; whats: string[] }>();
+  const byDev = new Map<number, { free: number; bytes: number; dirs: string[]; folders: DiskFolder[]; whats: string[] }>();
   for (const need of needs) {
     if (need.bytes <= 0) continue;
     const { free, dev } = await statNearest(need.dir);
-    const entry = byDev.get(dev) ?? { free, bytes: 0, dirs: [], whats: [] };
+    const entry = byDev.get(dev) ?? { free, bytes: 0, dirs: [], folders: [], whats: [] };
     entry.bytes += need.bytes;
     entry.dirs.push(need.dir);
+    entry.folders.push(need.folder);
     entry.whats.push(need.what);
     byDev.set(dev, entry);
   }
@@ -56,7 +60,7 @@ export async function checkFreeSpace(needs: SpaceNeed[], margin = 64 * 1024 * 10
         `Not enough free space: ${e.whats.join(' and ')} need ${formatBytes(e.bytes)} (plus ${formatBytes(margin)} headroom) in ${e.dirs.join(', ')}, but only ${formatBytes(e.free)} is free.`,
         {
           code: 'ENOSPC',
-          hint: 'Free some space, or point --cache-dir / --host-dir at a bigger disk. Nothing was changed.',
+          hint: `Free some space, or point ${folderSetting(e.folders)} at a bigger disk. Nothing was changed.`,
           data: { needed: e.bytes, free: e.free, dirs: e.dirs },
         },
       );

@@ -38,7 +38,7 @@ export class Store {
    */
   static async open(dir: string, opts: { readOnly?: boolean; locked?: boolean } = {}): Promise<Store> {
     if (!opts.readOnly) {
-      await makeDirs(dir);
+      await makeDirs(dir, 'cache');
     }
     // the store's own folders are never used through a link (lib/fs-safe.ts)
     for (const sub of [path.join(dir, 'sha256'), storeTmpDir(dir), storeRegistrationsDir(dir)]) await refuseLinksBelow(dir, sub);

@@ -170,7 +170,7 @@ export class Installer {
         const dir = path.posix.dirname(`${f.pf.artifactId}/${f.pf.path}`);
         if (checked.has(dir)) continue;
         try {
-          await ensureRealDir(hostDir, dir);
+          await ensureRealDir(hostDir, dir, 'host');
         } catch (error) {
           failed = { f, error };
           throw error;

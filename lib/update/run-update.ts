@@ -134,8 +134,8 @@ async function installSelection(
     if (plan.bytesToTransfer > 0) for (const s of sources) s.prepare?.(); // while the space is checked and the tasks set up
     const sameDevice = await sameFilesystem(ctx.cacheDir, ctx.hostDir);
     await checkFreeSpace([
-      { dir: ctx.cacheDir, bytes: plan.bytesToTransfer, what: 'the store' },
-      { dir: ctx.hostDir, bytes: sameDevice ? 0 : plan.bytesToInstall, what: 'the host folder (copies: different filesystem from the store)' },
+      { dir: ctx.cacheDir, folder: 'cache', bytes: plan.bytesToTransfer, what: 'the store' },
+      { dir: ctx.hostDir, folder: 'host', bytes: sameDevice ? 0 : plan.bytesToInstall, what: 'the host folder (copies: different filesystem from the store)' },
     ]);
   }
 

@@ -95,7 +95,7 @@ export async function runWarm(opts: WarmOptions, io: Io, signal?: AbortSignal): 
       for (const a of artifacts) for (const f of a.files) host.set(`${a.id}/${f.path}`, storeHas.has(f.sha256) ? 'ok' : 'missing');
       const plan = planUpdate({ artifacts, host, storeHas: new Set(), firstSourceKind: sources[0]?.kind ?? 'http' });
       if (plan.bytesToTransfer > 0) for (const s of sources) s.prepare?.(); // while the space is checked
-      await checkFreeSpace([{ dir: ctx.cacheDir, bytes: plan.bytesToTransfer, what: 'the store' }]);
+      await checkFreeSpace([{ dir: ctx.cacheDir, folder: 'cache', bytes: plan.bytesToTransfer, what: 'the store' }]);
 
       const filler = new StoreFiller({ store, sources, jobs: ctx.jobs, signal: locked });
       const fetchOnly = {

@@ -9,7 +9,7 @@ import type { BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { readJsonIfExists, writeFileAtomic } from '../fs-atomic.ts';
-import type { StalledFolder } from '../fs-safe.ts';
+import type { DiskFolder } from '../disk-folder.ts';
 import { hostStatePath } from '../layout.ts';
 
 interface Entry {
@@ -44,7 +44,7 @@ export class StateCache {
    * `realBelow`: no link is followed on the way from this folder to the file (default: the file's
    * own folder); `folder`: the host folder's cache or the store's, for a stall's hint.
    */
-  static async load(file: string, folder: StalledFolder, realBelow = path.dirname(file)): Promise<StateCache> {
+  static async load(file: string, folder: DiskFolder, realBelow = path.dirname(file)): Promise<StateCache> {
     const data = await readJsonIfExists<CacheFile>(file, { realBelow, folder });
     return new StateCache(file, data?.version === 1 && data.entries ? data.entries : {}, realBelow);
   }
