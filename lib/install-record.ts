@@ -58,16 +58,19 @@ function writeRecordFile(file: string, record: InstallRecord): Promise<void> {
   return writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`, 0o644, ownFile(file));
 }
 
-async function readRecordFile(file: string): Promise<InstallRecord | undefined> {
-  const rec = await readJsonIfExists<unknown>(file, ownFile(file));
+async function readRecordFile(file: string, signal?: AbortSignal): Promise<InstallRecord | undefined> {
+  const rec = await readJsonIfExists<unknown>(file, { ...ownFile(file), signal });
   return isRecord(rec) ? rec : undefined;
 }
 
-/** The record of `manifestPath` in `hostDir` (or the earlier versions' single record when it is that manifest's). */
-export async function readInstallRecord(hostDir: string, manifestPath: string): Promise<InstallRecord | undefined> {
-  const own = await readRecordFile(installRecordPath(hostDir, manifestPath));
+/**
+ * The record of `manifestPath` in `hostDir` (or the earlier versions' single record when it is that
+ * manifest's). `signal`: the run's (Ctrl+C, a lost run lock) ends a read of a hung mount at once.
+ */
+export async function readInstallRecord(hostDir: string, manifestPath: string, opts: { signal?: AbortSignal } = {}): Promise<InstallRecord | undefined> {
+  const own = await readRecordFile(installRecordPath(hostDir, manifestPath), opts.signal);
   if (own) return own;
-  const legacy = await readRecordFile(legacyInstallRecordPath(hostDir));
+  const legacy = await readRecordFile(legacyInstallRecordPath(hostDir), opts.signal);
   return legacy && path.resolve(legacy.manifestPath) === path.resolve(manifestPath) ? legacy : undefined;
 }
 

@@ -37,7 +37,7 @@ Holds the host folder's run lock while it reads the install record and writes th
       return 0;
     }
     const { artifacts, report } = await withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(lockOptions(flags), ctx, 'compose', signal), async (locked) => {
-      const artifacts = await installedSelection(ctx, selectionOptions(flags));
+      const artifacts = await installedSelection(ctx, selectionOptions(flags), { signal: locked });
       return { artifacts, report: await composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, signal: locked, force: Boolean(flags.force), jobs: ctx.jobs }) };
     });
     if (ctx.json) {

@@ -21,7 +21,7 @@ export const smokeCommand = defineCommand({
     const { smokeStep } = await import('../releases/compose-steps.ts');
     const { installedSelection } = await import('../update/installed-set.ts');
     const ctx = await loadContext(flags, io, signal);
-    const artifacts = await installedSelection(ctx, selectionOptions(flags));
+    const artifacts = await installedSelection(ctx, selectionOptions(flags), { signal });
     let report: SmokeReport | undefined;
     let error: SmokeError | undefined;
     try {

@@ -84,8 +84,8 @@ export async function runDoctor(manifest: Manifest, selection: SelectionLike, op
   const env = opts.env ?? process.env;
   const cwd = opts.cwd ?? process.cwd();
   const selected = selectedArtifacts(manifest, selection);
-  const record = await readInstallRecord(manifest.hostDir, manifest.path);
-  const releaseRecord = await readReleaseRecord(manifest.hostDir, manifest.path);
+  const record = await readInstallRecord(manifest.hostDir, manifest.path, { signal: opts.signal });
+  const releaseRecord = await readReleaseRecord(manifest.hostDir, manifest.path, { signal: opts.signal });
   const releases = releaseMountsOf(manifest.hostDir, releaseRecord, selected);
   const sources = await inspectMountSources(manifest, selected, { full: opts.full, jobs: opts.jobs, releases, signal: opts.signal });
 

@@ -91,7 +91,7 @@ export async function applyCurrentSet(
   steps: ApplySteps,
   opts: { signal?: AbortSignal; fallback?: string } = {},
 ): Promise<ApplyReport> {
-  const record = await readReleaseRecord(manifest.hostDir, manifest.path);
+  const record = await readReleaseRecord(manifest.hostDir, manifest.path, { signal: opts.signal });
   const cur = currentSet(record);
   if (!record || !cur) {
     throw new UsageError(`No release set is recorded for ${manifest.path} in ${manifest.hostDir}: nothing to apply.`, {
@@ -144,7 +144,7 @@ export async function applyCurrentSet(
   }
   steps.log(`Release set ${cur.digest.slice(0, 12)} failed: ${failure.message.split('\n')[0]}`);
   steps.log(`Switching back to release set ${back.digest.slice(0, 12)} and recreating ${services.join(', ')} again.`);
-  await switchToSet(manifest, record, back);
+  await switchToSet(manifest, record, back, { signal: opts.signal });
   const backArtifacts = artifactsOfSet(manifest, back);
   await steps.writeOverride(backArtifacts);
   const again = await recreateServices(manifest, engine, sh, services, opts.signal);

@@ -39,7 +39,7 @@ export async function composeStep(
 ): Promise<ComposeStepReport> {
   composeSettingsOf(manifest);
   // each artifact is mounted from its current immutable release when it has one (lib/releases/)
-  const releases = await currentReleaseMounts(manifest, artifacts);
+  const releases = await currentReleaseMounts(manifest, artifacts, { signal: opts.signal });
   const written = await writeComposeOverride(manifest, artifacts, { force: opts.force, jobs: opts.jobs, releases, signal: opts.signal });
   // `config` needs only the Compose binary, not a running engine
   const found = opts.found ?? (await findSmokeEngine({ env: opts.env, cwd: opts.cwd }));

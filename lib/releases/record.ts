@@ -84,8 +84,9 @@ function isRecord(x: unknown): x is ReleaseRecord {
   return r?.version === 1 && typeof r.current === 'string' && Array.isArray(r.sets);
 }
 
-export async function readReleaseRecord(hostDir: string, manifestPath: string): Promise<ReleaseRecord | undefined> {
-  const r = await readJsonIfExists<unknown>(releaseSetsPath(hostDir, manifestPath), { folder: 'host' });
+/** `signal`: the run's (Ctrl+C, a lost run lock) ends a read of a hung mount at once. */
+export async function readReleaseRecord(hostDir: string, manifestPath: string, opts: { signal?: AbortSignal } = {}): Promise<ReleaseRecord | undefined> {
+  const r = await readJsonIfExists<unknown>(releaseSetsPath(hostDir, manifestPath), { folder: 'host', signal: opts.signal });
   return isRecord(r) ? r : undefined;
 }
 
@@ -127,6 +128,6 @@ export function keptReleases(record: ReleaseRecord | undefined): Set<string> {
 }
 
 /** The current releases of `artifacts` in the manifest's host folder (nothing when none was made yet). */
-export async function currentReleaseMounts(manifest: Manifest, artifacts: readonly Artifact[]): Promise<ReleaseMounts> {
-  return releaseMountsOf(manifest.hostDir, await readReleaseRecord(manifest.hostDir, manifest.path), artifacts);
+export async function currentReleaseMounts(manifest: Manifest, artifacts: readonly Artifact[], opts: { signal?: AbortSignal } = {}): Promise<ReleaseMounts> {
+  return releaseMountsOf(manifest.hostDir, await readReleaseRecord(manifest.hostDir, manifest.path, opts), artifacts);
 }

@@ -33,7 +33,7 @@ export async function runRollback(opts: RollbackOptions, io: Io, signal: AbortSi
   const { manifest } = ctx;
   if (!manifest.compose) throw new UsageError(`${manifest.path} has no \`compose:\` section: releases are made for the Compose override only.`, { code: 'ENOCOMPOSE', hint: 'Add a `compose:` section (see the README).' });
   return withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(opts, ctx, 'rollback', signal), async (locked) => {
-    const record = await readReleaseRecord(ctx.hostDir, manifest.path);
+    const record = await readReleaseRecord(ctx.hostDir, manifest.path, { signal: locked });
     const kept = (record?.sets ?? []).map((s) => `${s.digest.slice(0, 12)} (${s.createdAt}${s.digest === record?.current ? ', current' : ''})`);
     const target = record && rollbackTarget(record, opts.to);
     if (!record || !target) {
@@ -43,7 +43,7 @@ export async function runRollback(opts: RollbackOptions, io: Io, signal: AbortSi
       });
     }
     const from = record.current;
-    if (target.digest !== from) await switchToSet(manifest, record, target);
+    if (target.digest !== from) await switchToSet(manifest, record, target, { signal: locked });
     const artifacts = artifactsOfSet(manifest, target);
     const found = await findSmokeEngine({ env: io.env, cwd: io.cwd });
     const out: Record<string, unknown> = { command: 'rollback', from, to: target.digest };

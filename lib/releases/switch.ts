@@ -63,7 +63,7 @@ export async function recordReleaseSet(manifest: Manifest, artifacts: readonly A
  * Make `target` (a kept set) current: check each of its releases is still complete, bring the plain
  * artifact folders to its files, update the install record, then move the pointer. No network.
  */
-export async function switchToSet(manifest: Manifest, record: ReleaseRecord, target: ReleaseSet): Promise<ReleaseRecord> {
+export async function switchToSet(manifest: Manifest, record: ReleaseRecord, target: ReleaseSet, opts: { signal?: AbortSignal } = {}): Promise<ReleaseRecord> {
   const hostDir = manifest.hostDir;
   for (const [id, a] of Object.entries(target.artifacts)) {
     if (!(await releaseIntact(releaseDir(hostDir, id, a.digest), a.files))) {
@@ -79,7 +79,7 @@ export async function switchToSet(manifest: Manifest, record: ReleaseRecord, tar
   } finally {
     await hostCache.save();
   }
-  const previous = await readInstallRecord(hostDir, manifest.path);
+  const previous = await readInstallRecord(hostDir, manifest.path, opts);
   const now = new Date().toISOString();
   const artifacts: InstallRecord['artifacts'] = {};
   for (const [id, a] of Object.entries(target.artifacts)) {

@@ -31,16 +31,19 @@ export function selectOptionsOf(opts: SelectionOptions): SelectOptions {
 }
 
 /** The ids the install record lists that this manifest still has, in manifest order ([] before the first update). */
-export async function readInstalledIds(ctx: Pick<RunContext, 'manifest' | 'hostDir'>): Promise<string[]> {
-  const record = await readInstallRecord(ctx.hostDir, ctx.manifest.path);
+export async function readInstalledIds(ctx: Pick<RunContext, 'manifest' | 'hostDir'>, opts: { signal?: AbortSignal } = {}): Promise<string[]> {
+  const record = await readInstallRecord(ctx.hostDir, ctx.manifest.path, opts);
   return ctx.manifest.artifacts.filter((a) => record?.artifacts[a.id] !== undefined).map((a) => a.id);
 }
 
-/** The artifacts named by selection options, else the installed set, else (nothing installed yet) the manifest's defaults. */
-export async function installedSelection(ctx: RunContext, selection: SelectionOptions): Promise<Artifact[]> {
+/**
+ * The artifacts named by selection options, else the installed set, else (nothing installed yet)
+ * the manifest's defaults. `signal`: the run's, for the read of the install record.
+ */
+export async function installedSelection(ctx: RunContext, selection: SelectionOptions, read: { signal?: AbortSignal } = {}): Promise<Artifact[]> {
   const opts = selectOptionsOf(selection);
   if (opts.only?.length || opts.labels || opts.includeOptional) return selectArtifacts(ctx.manifest, opts);
-  const installed = new Set(await readInstalledIds(ctx));
+  const installed = new Set(await readInstalledIds(ctx, read));
   if (installed.size) return ctx.manifest.artifacts.filter((a) => installed.has(a.id));
   return selectArtifacts(ctx.manifest, {});
 }

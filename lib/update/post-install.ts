@@ -62,7 +62,7 @@ export async function afterInstall(
     // updates overlap, the last one to write it writes the newest record, so no artifact drops out
     let artifacts: Artifact[] = selection.artifacts;
     const c = await withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(opts, ctx, 'update', signal), async (locked) => {
-      const installed = new Set(await readInstalledIds(ctx));
+      const installed = new Set(await readInstalledIds(ctx, { signal: locked }));
       if (installed.size) artifacts = ctx.manifest.artifacts.filter((a) => installed.has(a.id));
       return composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, signal: locked, jobs: ctx.jobs, found });
     });

@@ -15,7 +15,7 @@ export interface VerifyOptions extends ContextOptions, SelectionOptions {
 export async function verifyInstalled(opts: VerifyOptions, io: Io, signal: AbortSignal): Promise<number> {
   const ctx = await loadRunContext(opts, io, signal);
   // what the last update installed, unless flags say otherwise
-  const artifacts = await installedSelection(ctx, opts);
+  const artifacts = await installedSelection(ctx, opts, { signal });
   const started = Date.now();
   const checks = await verifyHostFiles(ctx.hostDir, artifacts, { full: Boolean(opts.full), jobs: ctx.jobs, signal });
   const bad = checks.filter((c) => c.status !== 'ok');
