@@ -3,6 +3,7 @@
  * stalled host folder names --host-dir, a stalled store --cache-dir (doctor, compose, verify… have
  * no --cache-dir). A look at a hung mount is made with a spy that never answers for one path.
  */
+import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { storeStatePath } from '../lib/layout.ts';
 import { STALL_DEFAULTS } from '../lib/stall.ts';
@@ -34,6 +35,17 @@ describe('the hint of a stall names only the printing command\'s options', () =>
     expect(r.code, r.stderr).toBe(5);
     expect(r.stderr).toContain(`Checking the files in ${p.hostDir} stalled`);
     expect(r.stderr).toContain('--host-dir');
+    expect(r.stderr).not.toContain('--cache-dir');
+  });
+
+  it("compose, on a stalled override file (the Compose project's folder): no folder option", async () => {
+    const p = await oneArtifactProject();
+    expect((await runCliCaptured(['update', '--manifest', p.manifest, '--yes', '--no-compose'])).code).toBe(0);
+    const override = path.join(p.dir, 'compose.models.yaml');
+    const r = await runPastTheStall(['compose', '--manifest', p.manifest], hangFs('lstat', override));
+    expect(r.code, r.stderr).toBe(5);
+    expect(r.stderr).toContain(`Reading ${override} stalled`);
+    expect(r.stderr).not.toContain('--host-dir');
     expect(r.stderr).not.toContain('--cache-dir');
   });
 
