@@ -49,7 +49,7 @@ describe('a folder that cannot be created', () => {
 });
 
 describe.skipIf(!canMount)('a read-only host folder', () => {
-  it('compose (no --cache-dir): exit 5, the hint names no --cache-dir (the run lock, in either folder: the manifest keys)', async () => {
+  it("compose (no --cache-dir): exit 5 at its run lock there, the hint names --host-dir and hostDir, no --cache-dir", async () => {
     const p = await oneArtifactProject();
     const root = await tmpfs(80); // host folder and store: room for the 64 MiB headroom
     const hostDir = path.join(root, 'host');
@@ -59,7 +59,7 @@ describe.skipIf(!canMount)('a read-only host folder', () => {
     const r = await runCliCaptured(['compose', '--manifest', p.manifest, '--host-dir', hostDir]);
     expect(r.code, r.stderr).toBe(5);
     expect(r.stderr).toMatch(/EROFS/);
-    expect(r.stderr).toContain("the manifest's hostDir / cacheDir");
+    expect(r.stderr).toContain("--host-dir (or the manifest's hostDir)");
     expect(r.stderr).not.toContain('--cache-dir');
   });
 });

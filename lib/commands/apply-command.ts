@@ -21,7 +21,7 @@ again. Exit 8 when the smoke test (or health) failed.`,
     const { formatApply, runApply } = await import('../releases/run-apply.ts');
     const { runLockDirs, runLockOptions } = await import('../lock/run-lock-options.ts');
     const ctx = await loadContext(flags, io, signal);
-    const out = await withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(lockOptions(flags), ctx, 'apply', signal), (locked) => runApply(ctx, { full: Boolean(flags.full) }, io, locked));
+    const out = await withRunLock(runLockDirs(io.env, [{ dir: ctx.hostDir, folder: 'host' }]), runLockOptions(lockOptions(flags), ctx, 'apply', signal), (locked) => runApply(ctx, { full: Boolean(flags.full) }, io, locked));
     if (ctx.json) {
       const error = out.error ? { code: out.error.code, message: out.error.message, hint: out.error.hint } : undefined;
       io.stdout.write(`${JSON.stringify({ command: 'apply', ok: out.exitCode === 0, ...(out.report ?? {}), ...(error ? { error } : {}) }, null, 2)}\n`);

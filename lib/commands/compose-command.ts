@@ -36,7 +36,7 @@ Holds the host folder's run lock while it reads the install record and writes th
       else io.stdout.write(`${inv.guidance}\n`);
       return 0;
     }
-    const { artifacts, report } = await withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(lockOptions(flags), ctx, 'compose', signal), async (locked) => {
+    const { artifacts, report } = await withRunLock(runLockDirs(io.env, [{ dir: ctx.hostDir, folder: 'host' }]), runLockOptions(lockOptions(flags), ctx, 'compose', signal), async (locked) => {
       const artifacts = await installedSelection(ctx, selectionOptions(flags), { signal: locked });
       return { artifacts, report: await composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, signal: locked, force: Boolean(flags.force), jobs: ctx.jobs }) };
     });

@@ -1,5 +1,5 @@
 /** How runs take the run lock (run-lock.ts): which folders, and what --no-wait and waiting look like. */
-import type { RunLockOptions } from './run-lock.ts';
+import type { LockFolder, RunLockOptions } from './run-lock.ts';
 
 /**
  * TEST ONLY: MODELMOUNT_UNSAFE_NO_LOCK=1 skips the lock, to prove that concurrent
@@ -7,7 +7,7 @@ import type { RunLockOptions } from './run-lock.ts';
  */
 export const UNSAFE_NO_LOCK_ENV = 'MODELMOUNT_UNSAFE_NO_LOCK';
 
-export function runLockDirs(env: NodeJS.ProcessEnv, dirs: string[]): string[] {
+export function runLockDirs(env: NodeJS.ProcessEnv, dirs: LockFolder[]): LockFolder[] {
   return env[UNSAFE_NO_LOCK_ENV] === '1' ? [] : dirs;
 }
 

@@ -18,6 +18,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { systemClock, type Clock } from '../clock.ts';
+import type { DiskFolder } from '../disk-folder.ts';
 import { LockError, toDiskError } from '../errors.ts';
 import { makeDirs } from '../fs-safe.ts';
 import { lockPath } from '../layout.ts';
@@ -43,12 +44,15 @@ export interface RunLockOptions {
   clock?: Clock;
 }
 
-async function prepareDir(dir: string): Promise<string> {
-  await makeDirs(dir);
+/** A folder to lock, and (for an error's hint) which one it is: the host folder or the store. */
+export type LockFolder = string | { dir: string; folder: DiskFolder };
+
+async function prepareDir(dir: string, folder: DiskFolder | undefined): Promise<string> {
+  await makeDirs(dir, folder);
   try {
     return await fs.realpath(dir);
   } catch (err) {
-    throw toDiskError(err, `creating ${dir} to lock it`) ?? err;
+    throw toDiskError(err, `creating ${dir} to lock it`, folder) ?? err;
   }
 }
 
@@ -60,6 +64,7 @@ async function acquire(
   holder: LockHolder,
   clock: Clock,
   onCompromised: (err: Error) => void,
+  folder: DiskFolder | undefined,
 ): Promise<Release> {
   const lockDir = lockPath(dir);
   const maxPoll = opts.maxPollMs ?? 500;
@@ -71,7 +76,7 @@ async function acquire(
     try {
       created = await createLockDir(lockDir, holder, clock);
     } catch (err) {
-      throw toDiskError(err, `locking ${dir}`) ?? err;
+      throw toDiskError(err, `locking ${dir}`, folder) ?? err;
     }
     if (created) {
       releaseAtExit(lockDir, holder.token);
@@ -114,10 +119,17 @@ async function acquire(
  * (another run judged it stale: this process stalled for longer than `staleMs`),
  * combined with `opts.signal`. Not re-entrant: do not nest runs on one folder.
  */
-export async function withRunLock<T>(dirs: readonly string[], opts: RunLockOptions, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function withRunLock<T>(dirs: readonly LockFolder[], opts: RunLockOptions, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const staleMs = Math.max(MIN_STALE_MS, opts.staleMs ?? DEFAULT_STALE_MS);
   const clock = opts.clock ?? systemClock;
-  const real = [...new Set(await Promise.all(dirs.map((d) => prepareDir(path.resolve(d)))))].sort();
+  const prepared = await Promise.all(
+    dirs.map(async (d) => {
+      const { dir, folder } = typeof d === 'string' ? { dir: d, folder: undefined } : d;
+      return [await prepareDir(path.resolve(dir), folder), folder] as const;
+    }),
+  );
+  const folderOf = new Map(prepared);
+  const real = [...folderOf.keys()].sort();
   const lost = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, lost.signal]) : lost.signal;
   const holder = makeHolder(opts.command);
@@ -133,7 +145,7 @@ export async function withRunLock<T>(dirs: readonly string[], opts: RunLockOptio
               data: { dir, lockPath: lockPath(dir) },
             }),
           );
-        }),
+        }, folderOf.get(dir)),
       );
     }
     return await fn(signal);

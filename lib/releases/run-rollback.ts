@@ -32,7 +32,7 @@ export async function runRollback(opts: RollbackOptions, io: Io, signal: AbortSi
   const ctx = await loadRunContext(opts, io, signal);
   const { manifest } = ctx;
   if (!manifest.compose) throw new UsageError(`${manifest.path} has no \`compose:\` section: releases are made for the Compose override only.`, { code: 'ENOCOMPOSE', hint: 'Add a `compose:` section (see the README).' });
-  return withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(opts, ctx, 'rollback', signal), async (locked) => {
+  return withRunLock(runLockDirs(io.env, [{ dir: ctx.hostDir, folder: 'host' }]), runLockOptions(opts, ctx, 'rollback', signal), async (locked) => {
     const record = await readReleaseRecord(ctx.hostDir, manifest.path, { signal: locked });
     const kept = (record?.sets ?? []).map((s) => `${s.digest.slice(0, 12)} (${s.createdAt}${s.digest === record?.current ? ', current' : ''})`);
     const target = record && rollbackTarget(record, opts.to);

@@ -61,7 +61,7 @@ export async function afterInstall(
     // the override mounts the installed set as recorded now, written under the run lock: when two
     // updates overlap, the last one to write it writes the newest record, so no artifact drops out
     let artifacts: Artifact[] = selection.artifacts;
-    const c = await withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(opts, ctx, 'update', signal), async (locked) => {
+    const c = await withRunLock(runLockDirs(io.env, [{ dir: ctx.hostDir, folder: 'host' }]), runLockOptions(opts, ctx, 'update', signal), async (locked) => {
       const installed = new Set(await readInstalledIds(ctx, { signal: locked }));
       if (installed.size) artifacts = ctx.manifest.artifacts.filter((a) => installed.has(a.id));
       return composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, signal: locked, jobs: ctx.jobs, found });
@@ -70,7 +70,7 @@ export async function afterInstall(
     say(`${c.changed ? 'Wrote' : 'Unchanged:'} ${c.override}${c.validated ? `, validated with ${c.engine!.command.join(' ')} ${c.engine!.fullVersion}` : ` (${c.skipped})`}.`);
     say(`  Use it with: ${c.commandLine} up   (${commandFor('compose', '--print')} for other ways)`);
     if (opts.apply) {
-      const applied = await withRunLock(runLockDirs(io.env, [ctx.hostDir]), runLockOptions(opts, ctx, 'update --apply', signal), (locked) => runApply(ctx, opts, io, locked, { found }));
+      const applied = await withRunLock(runLockDirs(io.env, [{ dir: ctx.hostDir, folder: 'host' }]), runLockOptions(opts, ctx, 'update --apply', signal), (locked) => runApply(ctx, opts, io, locked, { found }));
       if (applied.report) {
         report.apply = applied.report;
         if (!ctx.json) io.stdout.write(formatApply(applied.report));

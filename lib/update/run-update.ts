@@ -65,9 +65,9 @@ export async function runUpdate(opts: UpdateOptions, io: Io, signal?: AbortSigna
   const sources = ctx.makeSources(selection.preferredSource);
   if (!ctx.json && !opts.offline) ctx.log(`Sources, in order: ${sources.map((s) => s.display).join(', ')}`);
   // one run at a time per store and host folder (a dry run changes nothing and does not wait)
-  const lockDirs = opts.dryRun ? [] : runLockDirs(io.env, [ctx.cacheDir, ctx.hostDir]);
+  const lockDirs = opts.dryRun ? [] : runLockDirs(io.env, [{ dir: ctx.cacheDir, folder: 'cache' }, { dir: ctx.hostDir, folder: 'host' }]);
   return withRunLock(lockDirs, runLockOptions(opts, ctx, 'update', signal), (locked) =>
-    installSelection(ctx, selection, sources, opts, io, started, locked, lockDirs.includes(ctx.cacheDir)),
+    installSelection(ctx, selection, sources, opts, io, started, locked, lockDirs.length > 0),
   );
 }
 

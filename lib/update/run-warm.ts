@@ -78,7 +78,7 @@ export async function runWarm(opts: WarmOptions, io: Io, signal?: AbortSignal): 
   const sources = ctx.makeSources(selection.preferredSource);
   if (!ctx.json) ctx.log(`Warming ${ctx.cacheDir} for ${listSome(artifacts.map((a) => a.id))} from ${sources.map((s) => s.display).join(', ')}`);
 
-  const lockDirs = runLockDirs(io.env, [ctx.cacheDir]);
+  const lockDirs = runLockDirs(io.env, [{ dir: ctx.cacheDir, folder: 'cache' }]);
   return withRunLock(lockDirs, runLockOptions(opts, ctx, 'warm', signal), async (locked) => {
     const store = await Store.open(ctx.cacheDir, { locked: lockDirs.length > 0 });
     try {
