@@ -1,20 +1,47 @@
 /**
- * Which of modelmount's folders a path is in — the host folder or the store (cache) — for a disk
- * error's hint that names how to move it. Not every command has both options (doctor, compose,
- * verify, smoke, rollback, apply have --host-dir and no --cache-dir): a hint names the option of
- * the folder concerned, which every command that writes or looks there has, and else only the
- * manifest's keys.
+ * Which of modelmount's folders a path is in — the host folder or the store (cache) — and what set
+ * it, for a disk error's hint that names how to move it. Not every command has both options (doctor,
+ * compose, verify, smoke, rollback, apply have --host-dir and no --cache-dir): a hint names the
+ * option of the folder concerned, which every command that writes or looks there has, and else only
+ * the manifest's keys. The folder check every command runs first names what set the folder.
  */
 export type DiskFolder = 'host' | 'cache';
 
-const SETTING: Record<DiskFolder, { option: string; key: string }> = {
-  host: { option: '--host-dir', key: 'hostDir' },
-  cache: { option: '--cache-dir', key: 'cacheDir' },
+/** What set a folder: its command-line option, its environment variable, the manifest, or no one (the default store). */
+export type FolderSetBy = 'option' | 'env' | 'manifest' | 'default';
+
+/** A folder and what set it (lib/run-context.ts resolveFolders). */
+export interface FolderOrigin {
+  folder: DiskFolder;
+  setBy: FolderSetBy;
+}
+
+const SETTING: Record<DiskFolder, { option: string; env: string; key: string }> = {
+  host: { option: '--host-dir', env: 'MODELS_HOST_DIR', key: 'hostDir' },
+  cache: { option: '--cache-dir', env: 'MODELS_CACHE_DIR', key: 'cacheDir' },
 };
 
-/** The command-line option that moves `folder`: "--host-dir". */
-export function moveOption(folder: DiskFolder): string {
-  return SETTING[folder].option;
+/** The environment variable of `folder`'s option: "MODELS_HOST_DIR". */
+export function folderEnv(folder: DiskFolder): string {
+  return SETTING[folder].env;
+}
+
+/** How a folder is named in a message: "--host-dir", "MODELS_HOST_DIR", "hostDir" or "the default store". */
+export function folderLabel({ folder, setBy }: FolderOrigin): string {
+  if (setBy === 'option') return SETTING[folder].option;
+  if (setBy === 'env') return SETTING[folder].env;
+  return setBy === 'default' && folder === 'cache' ? 'the default store' : SETTING[folder].key;
+}
+
+/**
+ * What moves a folder, for a stall's hint. Its origin known: what set it ("--host-dir",
+ * "MODELS_HOST_DIR", else "the manifest's hostDir"), never an option that was not given (the
+ * command may lack it); a bare folder: its command-line option ("--host-dir"), for looks only
+ * commands that have it make.
+ */
+export function moveOption(at: DiskFolder | FolderOrigin): string {
+  if (typeof at === 'string') return SETTING[at].option;
+  return at.setBy === 'option' || at.setBy === 'env' ? folderLabel(at) : `the manifest's ${SETTING[at.folder].key}`;
 }
 
 /**

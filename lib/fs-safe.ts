@@ -12,7 +12,7 @@
 import { constants as fsc, type BigIntStats, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { moveOption, type DiskFolder, folderSetting } from './disk-folder.ts';
+import { moveOption, type DiskFolder, type FolderOrigin, folderSetting } from './disk-folder.ts';
 import { DiskError, toDiskError } from './errors.ts';
 import { STALL_DEFAULTS, seconds, withinDeadline } from './stall.ts';
 import { relativeInside } from './path-inside.ts';
@@ -46,9 +46,9 @@ function notRegular(p: string, kind: string): DiskError {
 
 /**
  * `what` (e.g. "Reading", "Checking the files in") `p`, in `folder`, got no answer for `ms`: exit 5.
- * The hint names the option that moves `folder` (lib/disk-folder.ts); unset: none.
+ * The hint names what moves `folder` (lib/disk-folder.ts moveOption); unset: nothing.
  */
-export function stalled(what: string, p: string, ms: number, folder?: DiskFolder): DiskError {
+export function stalled(what: string, p: string, ms: number, folder?: DiskFolder | FolderOrigin): DiskError {
   return new DiskError(`${what} ${p} stalled: no answer for ${seconds(ms)} (a hung network mount?).`, {
     code: 'ESTALLED',
     data: { path: p },

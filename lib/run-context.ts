@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import { folderEnv, type DiskFolder, type FolderSetBy } from './disk-folder.ts';
 import { defaultCacheDir } from './layout.ts';
 import { UsageError } from './errors.ts';
 import { checkFolders } from './manifest/folders.ts';
@@ -69,9 +70,10 @@ function withCustomSource(sources: ResolvedSource[], url: string | undefined, cw
   return [{ name: 'custom', kind: c.kind, base: c.base }, ...sources.filter((s) => s.name !== 'custom')];
 }
 
-function folderLabel(given: string | undefined, io: Io, flag: 'host-dir' | 'cache-dir', env: string, field: string): string {
-  if (!given) return field;
-  return io.env[env] === given ? env : `--${flag}`;
+/** What set `folder`: `given` (the option's value, from the command line or its environment variable), else the manifest's `fromManifest`. */
+function setByOf(folder: DiskFolder, given: string | undefined, fromManifest: string | undefined, io: Io): FolderSetBy {
+  if (given) return io.env[folderEnv(folder)] === given ? 'env' : 'option';
+  return fromManifest ? 'manifest' : 'default';
 }
 
 /**
@@ -87,8 +89,7 @@ export async function resolveFolders(opts: Pick<ContextOptions, 'hostDir' | 'cac
     cacheDir,
     manifestPath: m.path,
     composeFiles: m.compose?.files,
-    hostLabel: folderLabel(opts.hostDir, io, 'host-dir', 'MODELS_HOST_DIR', 'hostDir'),
-    cacheLabel: folderLabel(opts.cacheDir, io, 'cache-dir', 'MODELS_CACHE_DIR', m.cacheDir ? 'cacheDir' : 'the default store'),
+    setBy: { host: setByOf('host', opts.hostDir, m.hostDir, io), cache: setByOf('cache', opts.cacheDir, m.cacheDir, io) },
   }, { signal });
   return { hostDir, cacheDir };
 }

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Io } from '../lib/io.ts';
 import { checkFolders } from '../lib/manifest/folders.ts';
-import { loadRunContext } from '../lib/run-context.ts';
+import { loadRunContext, type ContextOptions } from '../lib/run-context.ts';
+import { STALL_DEFAULTS } from '../lib/stall.ts';
 import { manifestYaml, sampleArtifacts, tempDir, tempProject } from './helpers/cli.ts';
 import { endHungLooks, hangFs } from './helpers/hung-fs.ts';
 
@@ -61,5 +62,63 @@ describe('checkFolders on a folder that stops answering', () => {
     await vi.waitFor(() => expect(hung.called()).toBe(true));
     ac.abort(new Error('Interrupted'));
     expect(await loading).toMatchObject({ message: 'Interrupted' });
+  });
+});
+
+describe('the stall hint of the folder check names how that folder was set', () => {
+  /** loadRunContext (every command's start) with fs.realpath of `hung` never answering, past the stall bound. */
+  async function stallOf(opts: ContextOptions, env: NodeJS.ProcessEnv, project: { dir: string }, hung: string): Promise<{ code?: string; message: string; hint?: string }> {
+    const look = hangFs('realpath', hung);
+    const io: Io = { stdout: process.stdout, stderr: process.stderr, env, cwd: project.dir, isTTY: false };
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    let done = false;
+    const loading = loadRunContext(opts, io, undefined).then(
+      () => ((done = true), new Error('no stall')),
+      (e: unknown) => ((done = true), e),
+    );
+    while (!look.called() && !done) await new Promise((resolve) => setImmediate(resolve));
+    expect(look.called()).toBe(true);
+    await vi.advanceTimersByTimeAsync(STALL_DEFAULTS.idleMs);
+    return (await loading) as { code?: string; message: string; hint?: string };
+  }
+
+  async function project(): Promise<Awaited<ReturnType<typeof tempProject>> & { other: string }> {
+    const p = await tempProject(manifestYaml({ artifacts: sampleArtifacts({ ja: 10, en: 10, teacher: 10 }), sources: [{ name: 'web', url: 'https://models.example/' }] }));
+    const other = path.join(p.dir, 'elsewhere');
+    for (const d of [p.hostDir, p.cacheDir, other]) await fs.mkdir(d);
+    return { ...p, other };
+  }
+
+  it('--host-dir given: the hint names --host-dir', async () => {
+    const p = await project();
+    const err = await stallOf({ manifest: p.manifest, hostDir: p.other }, {}, p, p.other);
+    expect(err).toMatchObject({ code: 'ESTALLED', message: expect.stringContaining(`Looking at ${p.other} stalled`) });
+    expect(err.hint).toContain('or point --host-dir elsewhere');
+    expect(err.hint).not.toMatch(/MODELS_HOST_DIR|--cache-dir|hostDir/);
+  });
+
+  it('MODELS_HOST_DIR set: the hint names MODELS_HOST_DIR, not --host-dir', async () => {
+    const p = await project();
+    const err = await stallOf({ manifest: p.manifest, hostDir: p.other }, { MODELS_HOST_DIR: p.other }, p, p.other);
+    expect(err.hint).toContain('or point MODELS_HOST_DIR elsewhere');
+    expect(err.hint).not.toMatch(/--host-dir|--cache-dir/);
+  });
+
+  it("the manifest's hostDir: the hint names it, not a command-line option the command may lack", async () => {
+    const p = await project();
+    const err = await stallOf({ manifest: p.manifest }, {}, p, p.hostDir);
+    expect(err).toMatchObject({ code: 'ESTALLED', message: expect.stringContaining(`Looking at ${p.hostDir} stalled`) });
+    expect(err.hint).toContain("or point the manifest's hostDir elsewhere");
+    expect(err.hint).not.toMatch(/--host-dir|--cache-dir|MODELS_/);
+  });
+
+  it("the store: --cache-dir when given, else the manifest's cacheDir", async () => {
+    const p = await project();
+    const given = await stallOf({ manifest: p.manifest, cacheDir: p.other }, {}, p, p.other);
+    expect(given.hint).toContain('or point --cache-dir elsewhere');
+    await endHungLooks();
+    const fromManifest = await stallOf({ manifest: p.manifest }, {}, p, p.cacheDir);
+    expect(fromManifest.hint).toContain("or point the manifest's cacheDir elsewhere");
+    expect(fromManifest.hint).not.toMatch(/--host-dir|--cache-dir/);
   });
 });

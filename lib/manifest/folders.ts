@@ -13,6 +13,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { folderLabel, type FolderOrigin, type FolderSetBy } from '../disk-folder.ts';
 import { UsageError } from '../errors.ts';
 import { stalled } from '../fs-safe.ts';
 import { isSameOrInside } from '../path-inside.ts';
@@ -30,9 +31,12 @@ export interface FolderInput {
   cacheDir?: string;
   manifestPath?: string;
   composeFiles?: string[];
-  /** how the folders are named in messages: `hostDir` (manifest) or `--host-dir` … */
-  hostLabel?: string;
-  cacheLabel?: string;
+  /** what set each folder, which messages and a stall's hint name (default: the manifest) */
+  setBy?: { host: FolderSetBy; cache: FolderSetBy };
+}
+
+function originOf(f: FolderInput, folder: 'host' | 'cache'): FolderOrigin {
+  return { folder, setBy: f.setBy?.[folder] ?? 'manifest' };
 }
 
 export interface FolderProblem {
@@ -56,8 +60,8 @@ const HOST_FIX = 'Use a dedicated folder for the models, e.g. `hostDir: ../learn
 
 export function folderProblems(f: FolderInput): FolderProblem[] {
   const out: FolderProblem[] = [];
-  const hostLabel = f.hostLabel ?? 'hostDir';
-  const cacheLabel = f.cacheLabel ?? 'cacheDir';
+  const hostLabel = folderLabel(originOf(f, 'host'));
+  const cacheLabel = folderLabel(originOf(f, 'cache'));
   if (f.hostDir !== undefined) {
     const host = path.resolve(f.hostDir);
     const sys = systemFolder(host);
@@ -94,8 +98,8 @@ export function folderProblems(f: FolderInput): FolderProblem[] {
 }
 
 /** The real path of `p`: its nearest existing ancestor resolved through symlinks, the rest appended. */
-async function realPathOf(p: string, opts: FolderLookOptions): Promise<string> {
-  const deadline = folderDeadline(p, opts);
+async function realPathOf(p: string, origin: FolderOrigin, opts: FolderLookOptions): Promise<string> {
+  const deadline = folderDeadline(p, origin, opts);
   const rest: string[] = [];
   let cur = path.resolve(p);
   for (;;) {
@@ -117,12 +121,13 @@ export interface FolderLookOptions {
 }
 
 /**
- * The deadline of the looks at `dir` (a hung mount is a stall naming it). Its hint names no option:
- * every command checks its folders, and not every one has --host-dir and --cache-dir (warm, doctor…).
+ * The deadline of the looks at `dir` (a hung mount is a stall naming it). Its hint names what set the
+ * folder (`origin`): every command checks its folders, and not every one has --host-dir and
+ * --cache-dir (warm, doctor…), so an option only when it was given.
  */
-function folderDeadline(dir: string, opts: FolderLookOptions): IdleDeadline {
+function folderDeadline(dir: string, origin: FolderOrigin, opts: FolderLookOptions): IdleDeadline {
   const idleMs = opts.idleMs ?? STALL_DEFAULTS.idleMs;
-  return idleDeadline(idleMs, () => stalled('Looking at', path.resolve(dir), idleMs), { signal: opts.signal });
+  return idleDeadline(idleMs, () => stalled('Looking at', path.resolve(dir), idleMs, origin), { signal: opts.signal });
 }
 
 /**
@@ -134,7 +139,7 @@ function folderDeadline(dir: string, opts: FolderLookOptions): IdleDeadline {
 export async function checkFolders(f: FolderInput, opts: FolderLookOptions = {}): Promise<void> {
   const problems = folderProblems(f);
   if (!problems.length) {
-    const real = { ...f, hostDir: f.hostDir && (await realPathOf(f.hostDir, opts)), cacheDir: f.cacheDir && (await realPathOf(f.cacheDir, opts)) };
+    const real = { ...f, hostDir: f.hostDir && (await realPathOf(f.hostDir, originOf(f, 'host'), opts)), cacheDir: f.cacheDir && (await realPathOf(f.cacheDir, originOf(f, 'cache'), opts)) };
     const links = [
       [f.hostDir, real.hostDir],
       [f.cacheDir, real.cacheDir],
@@ -146,8 +151,8 @@ export async function checkFolders(f: FolderInput, opts: FolderLookOptions = {})
   }
   if (!problems.length && f.hostDir) {
     const git = path.join(f.hostDir, '.git');
-    if (await folderDeadline(f.hostDir, opts).bound(fs.lstat(git).then(() => true, () => false))) {
-      problems.push({ field: 'hostDir', message: `${f.hostLabel ?? 'hostDir'} (${path.resolve(f.hostDir)}) holds a .git: it is a project folder, not a folder for models`, fix: HOST_FIX });
+    if (await folderDeadline(f.hostDir, originOf(f, 'host'), opts).bound(fs.lstat(git).then(() => true, () => false))) {
+      problems.push({ field: 'hostDir', message: `${folderLabel(originOf(f, 'host'))} (${path.resolve(f.hostDir)}) holds a .git: it is a project folder, not a folder for models`, fix: HOST_FIX });
     }
   }
   const first = problems[0];
