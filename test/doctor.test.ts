@@ -292,23 +292,46 @@ describe('checks that need no Compose', () => {
     expect((await findEscapingSymlinks(ja, hostFolderDeadline(fx.manifest.hostDir))).map((e) => path.basename(e.link)).sort()).toEqual(['absolute.bin', 'escape.bin']);
   });
 
+  /** fs.readlink failing with the code given for each of these links, answering as usual elsewhere. */
+  function failReadlink(failing: Record<string, string>) {
+    const readlink = fs.readlink;
+    return vi.spyOn(fs, 'readlink').mockImplementation((async (p: string, opts?: unknown) => {
+      const code = failing[String(p)];
+      if (code) throw Object.assign(new Error(`${code}: readlink '${String(p)}'`), { code });
+      return readlink(p, opts as never);
+    }) as never);
+  }
+
   it('symlink-escapes: a link removed or replaced between the listing and its readlink (ENOENT, EINVAL) is skipped, not an internal error', async () => {
     fx = await makeFixture();
     const ja = artifactDir(fx.manifest.hostDir, 'student/v0_ja');
     await fs.symlink('/etc/passwd', path.join(ja, 'absolute.bin'));
     await fs.symlink('/etc/hosts', path.join(ja, 'gone.bin'));
     await fs.symlink('/etc/hostname', path.join(ja, 'replaced.bin'));
-    const readlink = fs.readlink;
-    const failing: Record<string, string> = { [path.join(ja, 'gone.bin')]: 'ENOENT', [path.join(ja, 'replaced.bin')]: 'EINVAL' };
-    const spy = vi.spyOn(fs, 'readlink').mockImplementation((async (p: string, opts?: unknown) => {
-      const code = failing[String(p)];
-      if (code) throw Object.assign(new Error(`${code}: readlink '${String(p)}'`), { code });
-      return readlink(p, opts as never);
-    }) as never);
+    const spy = failReadlink({ [path.join(ja, 'gone.bin')]: 'ENOENT', [path.join(ja, 'replaced.bin')]: 'EINVAL' });
     try {
       const escaping = await findEscapingSymlinks(ja, hostFolderDeadline(fx.manifest.hostDir));
       expect(spy).toHaveBeenCalledTimes(3);
       expect(escaping.map((e) => path.basename(e.link))).toEqual(['absolute.bin']);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('symlink-escapes: a link whose readlink fails otherwise (EACCES, EIO) is reported (warn: where it leads is unknown), never "ok"', async () => {
+    fx = await makeFixture();
+    const ja = artifactDir(fx.manifest.hostDir, 'student/v0_ja');
+    await fs.symlink('tokenizer/vocab.txt', path.join(ja, 'denied.txt'));
+    await fs.symlink('model.bin', path.join(ja, 'broken.bin'));
+    const spy = failReadlink({ [path.join(ja, 'denied.txt')]: 'EACCES', [path.join(ja, 'broken.bin')]: 'EIO' });
+    try {
+      const s = only(await doctor(fx, { engine: null }), 'symlink-escapes');
+      expect(s.map((f) => [f.verdict, f.file && path.basename(f.file)]).sort()).toEqual([
+        ['warn', 'broken.bin'],
+        ['warn', 'denied.txt'],
+      ]);
+      expect(s.find((f) => f.file!.endsWith('denied.txt'))!.message).toContain('EACCES');
+      expect(s.find((f) => f.file!.endsWith('broken.bin'))!.message).toContain('EIO');
     } finally {
       spy.mockRestore();
     }

@@ -4,8 +4,10 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { nodeErrorCode } from '../../errors.ts';
 import { commandFor } from '../../invocation.ts';
 import { isSameOrInside } from '../../path-inside.ts';
+import { shellQuote } from '../../shell.ts';
 import type { IdleDeadline } from '../../stall.ts';
 import { hostFolderDeadline } from '../../verify/verify-files.ts';
 import type { DoctorContext, DoctorFinding } from '../check.ts';
@@ -26,18 +28,39 @@ async function walkSymlinks(root: string, deadline: IdleDeadline): Promise<strin
   return links.sort();
 }
 
+/** A link that leaves the mounted folder (`target`, `reason`), or one whose target could not be read (`failed`: the error code). */
+export type SymlinkFinding = { link: string; target: string; reason: string } | { link: string; failed: string };
+
 /**
- * Symlinks in `root` whose target is absolute or resolves outside it (they dangle in the container).
+ * The target of `link`; undefined when it was removed or replaced by a non-link since the listing
+ * (ENOENT, EINVAL): nothing to look at. Any other failure is said (its code), not taken for "fine".
+ */
+async function readTarget(link: string): Promise<{ target: string } | { failed: string } | undefined> {
+  try {
+    return { target: await fs.readlink(link) };
+  } catch (err) {
+    const code = nodeErrorCode(err);
+    return code === 'ENOENT' || code === 'EINVAL' ? undefined : { failed: code };
+  }
+}
+
+/**
+ * Symlinks in `root` whose target is absolute or resolves outside it (they dangle in the container),
+ * and those whose target could not be read (EACCES, EIO…: where they lead is unknown).
  * `deadline`: the host folder's (hostFolderDeadline), which names it in a stall.
  */
-export async function findEscapingSymlinks(root: string, deadline: IdleDeadline): Promise<{ link: string; target: string; reason: string }[]> {
-  const out: { link: string; target: string; reason: string }[] = [];
+export async function findEscapingSymlinks(root: string, deadline: IdleDeadline): Promise<SymlinkFinding[]> {
+  const out: SymlinkFinding[] = [];
   const realRoot = await deadline.bound(fs.realpath(root).catch(() => undefined));
   if (realRoot === undefined) return out;
   for (const link of await walkSymlinks(root, deadline)) {
-    // undefined: removed or replaced since the listing (ENOENT, EINVAL): nothing to look at
-    const target = await deadline.bound(fs.readlink(link).catch(() => undefined));
-    if (target === undefined) continue;
+    const read = await deadline.bound(readTarget(link));
+    if (read === undefined) continue;
+    if ('failed' in read) {
+      out.push({ link, failed: read.failed });
+      continue;
+    }
+    const { target } = read;
     if (path.isAbsolute(target)) {
       out.push({ link, target, reason: 'absolute target: inside the container it resolves against the container\'s own file system' });
       continue;
@@ -61,6 +84,17 @@ export async function checkSymlinks(ctx: DoctorContext): Promise<DoctorFinding[]
     if (s.state === 'missing' || s.state === 'not-directory' || s.state === 'symlink') continue;
     const escaping = await findEscapingSymlinks(s.source, deadline);
     for (const e of escaping) {
+      if ('failed' in e) {
+        findings.push({
+          id: 'symlink-escapes',
+          verdict: 'warn',
+          title: `A symlink in ${s.artifactId} could not be read`,
+          file: e.link,
+          message: `The target of ${e.link} could not be read (${e.failed}): whether it points outside the mounted folder, and so dangles in the container, is unknown.`,
+          fix: `Check the link and the filesystem that holds it (\`ls -la ${shellQuote(e.link)}\`), then run doctor again.`,
+        });
+        continue;
+      }
       findings.push({
         id: 'symlink-escapes',
         verdict: 'error',
