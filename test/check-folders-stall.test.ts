@@ -12,7 +12,7 @@ import { checkFolders } from '../lib/manifest/folders.ts';
 import { loadRunContext, type ContextOptions } from '../lib/run-context.ts';
 import { STALL_DEFAULTS } from '../lib/stall.ts';
 import { manifestYaml, sampleArtifacts, tempDir, tempProject } from './helpers/cli.ts';
-import { endHungLooks, hangFs } from './helpers/hung-fs.ts';
+import { endHungLooks, hangFs, untilAsked } from './helpers/hung-fs.ts';
 
 afterEach(endHungLooks);
 
@@ -71,13 +71,11 @@ describe('the stall hint of the folder check names how that folder was set', () 
     const look = hangFs('realpath', hung);
     const io: Io = { stdout: process.stdout, stderr: process.stderr, env, cwd: project.dir, isTTY: false };
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-    let done = false;
     const loading = loadRunContext(opts, io, undefined).then(
-      () => ((done = true), new Error('no stall')),
-      (e: unknown) => ((done = true), e),
+      () => new Error('no stall'),
+      (e: unknown) => e,
     );
-    while (!look.called() && !done) await new Promise((resolve) => setImmediate(resolve));
-    expect(look.called()).toBe(true);
+    await untilAsked(look, loading);
     await vi.advanceTimersByTimeAsync(STALL_DEFAULTS.idleMs);
     return (await loading) as { code?: string; message: string; hint?: string };
   }

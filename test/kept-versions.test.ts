@@ -11,13 +11,13 @@ import type { DoctorContext } from '../lib/doctor/check.ts';
 import { checkKeptVersions } from '../lib/doctor/checks/kept-versions.ts';
 import { hostFilePath, keptDir } from '../lib/layout.ts';
 import { shellQuote } from '../lib/shell.ts';
-import { STALL_DEFAULTS, stuckOperationsSettled } from '../lib/stall.ts';
+import { STALL_DEFAULTS } from '../lib/stall.ts';
 import { keepBackup } from '../lib/store/keep-backup.ts';
 import { listKept } from '../lib/store/list-kept.ts';
 import { tempDir } from './helpers/cli.ts';
-import { hangFs } from './helpers/hung-fs.ts';
+import { endHungLooks, hangFs, untilAsked } from './helpers/hung-fs.ts';
 
-afterEach(() => vi.restoreAllMocks());
+afterEach(endHungLooks);
 
 const A = 'student/v0_ja';
 
@@ -141,47 +141,34 @@ describe('listKept on a host folder that stops answering', () => {
     const err = await listKept(hostDir, { idleMs: 300 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ESTALLED', exitCode: 5 });
     expect((err as Error).message).toContain(keptDir(hostDir));
-    hung.release();
-    expect(await stuckOperationsSettled(10_000)).toBe(true);
   });
 
   it('an abort (Ctrl+C) ends the wait at once with its reason, whatever the bound; doctor passes it on, not as a finding', async () => {
     const { hostDir } = await hostWithKept(['model.safetensors']);
     const hung = hangFs('readdir', keptDir(hostDir));
-    try {
-      const ac = new AbortController();
-      const listing = listKept(hostDir, { idleMs: 10 * 60_000, signal: ac.signal }).catch((e: unknown) => e);
-      await vi.waitFor(() => expect(hung.called()).toBe(true));
-      ac.abort(new Error('Interrupted'));
-      expect(await listing).toMatchObject({ message: 'Interrupted' });
-      const aborted = AbortSignal.abort(new Error('Terminated'));
-      const err = await checkKeptVersions({ manifest: { hostDir }, signal: aborted } as DoctorContext).catch((e: unknown) => e);
-      expect(err).toMatchObject({ message: 'Terminated' });
-    } finally {
-      hung.release();
-    }
-    expect(await stuckOperationsSettled(10_000)).toBe(true);
+    const ac = new AbortController();
+    const listing = listKept(hostDir, { idleMs: 10 * 60_000, signal: ac.signal }).catch((e: unknown) => e);
+    await vi.waitFor(() => expect(hung.called()).toBe(true));
+    ac.abort(new Error('Interrupted'));
+    expect(await listing).toMatchObject({ message: 'Interrupted' });
+    const aborted = AbortSignal.abort(new Error('Terminated'));
+    const err = await checkKeptVersions({ manifest: { hostDir }, signal: aborted } as DoctorContext).catch((e: unknown) => e);
+    expect(err).toMatchObject({ message: 'Terminated' });
   });
 
   it('doctor reports it as a kept-versions finding after the stall bound', async () => {
     const { hostDir } = await hostWithKept(['model.safetensors']);
     const hung = hangFs('readdir', path.join(keptDir(hostDir), 'student'));
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-    try {
-      const result = check(hostDir);
-      while (!hung.called()) await new Promise((resolve) => setImmediate(resolve));
-      await vi.advanceTimersByTimeAsync(STALL_DEFAULTS.idleMs);
-      const [finding] = await result;
-      expect(finding).toMatchObject({ id: 'kept-versions', verdict: 'warn' });
-      expect(finding!.message).toMatch(/stalled/);
-      expect(finding!.message).toContain(keptDir(hostDir));
-      expect(finding!.fix).toMatch(/remount/);
-      // pointing elsewhere would hide what may be the only copy of a previous version
-      expect(finding!.fix).not.toMatch(/--host-dir|--cache-dir/);
-    } finally {
-      vi.useRealTimers();
-      hung.release();
-    }
-    expect(await stuckOperationsSettled(10_000)).toBe(true);
+    const result = check(hostDir);
+    await untilAsked(hung, result);
+    await vi.advanceTimersByTimeAsync(STALL_DEFAULTS.idleMs);
+    const [finding] = await result;
+    expect(finding).toMatchObject({ id: 'kept-versions', verdict: 'warn' });
+    expect(finding!.message).toMatch(/stalled/);
+    expect(finding!.message).toContain(keptDir(hostDir));
+    expect(finding!.fix).toMatch(/remount/);
+    // pointing elsewhere would hide what may be the only copy of a previous version
+    expect(finding!.fix).not.toMatch(/--host-dir|--cache-dir/);
   });
 });

@@ -14,7 +14,7 @@ import { artifactDir } from '../lib/layout.ts';
 import { composeStep } from '../lib/releases/compose-steps.ts';
 import { STALL_DEFAULTS } from '../lib/stall.ts';
 import { makeFixture, type Fixture } from './helpers/compose-fixture.ts';
-import { endHungLooks, hangFs } from './helpers/hung-fs.ts';
+import { endHungLooks, hangFs, untilAsked } from './helpers/hung-fs.ts';
 
 let fx: Fixture | undefined;
 afterEach(async () => {
@@ -80,7 +80,7 @@ describe('compose, smoke and update on a host folder that stops answering: the r
     const ac = new AbortController();
     const found = { reason: 'no engine in this test' };
     const step = composeStep(fx.manifest, fx.artifacts, { env: {}, cwd: fx.root, found, signal: ac.signal }).catch((e: unknown) => e);
-    while (!hung.called()) await new Promise((resolve) => setImmediate(resolve));
+    await untilAsked(hung, step);
     ac.abort(new Error('Interrupted'));
     await vi.advanceTimersByTimeAsync(STALL_DEFAULTS.idleMs);
     expect(await step).toMatchObject({ message: 'Interrupted' });
@@ -98,7 +98,7 @@ describe('doctor on a host folder that stops answering', () => {
       const hung = hangFs(...target(fx));
       vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
       const result = runDoctor(fx.manifest, fx.artifacts, { engine: null, cwd: fx.root, env: {} }).catch((e: unknown) => e);
-      while (!hung.called()) await new Promise((resolve) => setImmediate(resolve));
+      await untilAsked(hung, result);
       await vi.advanceTimersByTimeAsync(STALL_DEFAULTS.idleMs);
       const err = await result;
       expect(err).toMatchObject({ code: 'ESTALLED', exitCode: 5 });

@@ -15,7 +15,7 @@ import type { RunContext } from '../lib/run-context.ts';
 import { STALL_DEFAULTS } from '../lib/stall.ts';
 import { installedSelection } from '../lib/update/installed-set.ts';
 import { makeFixture, type Fixture } from './helpers/compose-fixture.ts';
-import { endHungLooks, hangFs } from './helpers/hung-fs.ts';
+import { endHungLooks, hangFs, untilAsked } from './helpers/hung-fs.ts';
 
 let fx: Fixture | undefined;
 afterEach(async () => {
@@ -33,7 +33,7 @@ async function abortedWhileHung(file: string, read: (signal: AbortSignal) => Pro
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
   const ac = new AbortController();
   const reading = read(ac.signal).catch((e: unknown) => e);
-  while (!hung.called()) await new Promise((resolve) => setImmediate(resolve));
+  await untilAsked(hung, reading);
   ac.abort(new Error('Interrupted'));
   await vi.advanceTimersByTimeAsync(STALL_DEFAULTS.idleMs);
   return reading;

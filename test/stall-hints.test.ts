@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { storeStatePath } from '../lib/layout.ts';
 import { STALL_DEFAULTS } from '../lib/stall.ts';
-import { endHungLooks, hangFs } from './helpers/hung-fs.ts';
+import { endHungLooks, hangFs, untilAsked } from './helpers/hung-fs.ts';
 import { runCliCaptured } from './helpers/cli.ts';
 import { oneArtifactProject } from './helpers/one-artifact-project.ts';
 
@@ -17,12 +17,7 @@ afterEach(endHungLooks);
 async function runPastTheStall(argv: string[], hung: { called: () => boolean }): Promise<{ code: number; stderr: string }> {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
   const run = runCliCaptured(argv);
-  let done = false;
-  run.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  while (!hung.called() && !done) await new Promise((resolve) => setImmediate(resolve));
+  await untilAsked(hung, run);
   await vi.advanceTimersByTimeAsync(STALL_DEFAULTS.idleMs);
   return run;
 }

@@ -2,13 +2,14 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Artifact } from '../lib/manifest/schema.ts';
 import { checkHostFiles } from '../lib/verify/verify-files.ts';
 import { StateCache } from '../lib/verify/state-cache.ts';
 import type { ReadProgress } from '../lib/verify/hash-pool-worker.ts';
 import { setTimeout as delay } from 'node:timers/promises';
 import { tempDir } from './helpers/cli.ts';
+import { endHungLooks, hangFs, untilAsked } from './helpers/hung-fs.ts';
 
 const running = { now: 0, max: 0 };
 /** what the hash of a file does before the real one (tests below): hang as on a hung mount, or report progress slowly */
@@ -66,55 +67,32 @@ async function hostWithFiles() {
 }
 
 describe('checkHostFiles on a host folder that stops answering', () => {
-  /** hostWithFiles, where the lstat of the artifact's folder hangs (a hung mount) until `release()` */
+  afterEach(endHungLooks);
+
+  /** hostWithFiles, where the lstat of the artifact's folder hangs (a hung mount) */
   async function hungArtifactFolder() {
     const { host, artifacts } = await hostWithFiles();
     const folder = path.join(host, 'a');
-    let release = () => {};
-    const hung = new Promise<void>((r) => (release = r));
-    const looked: string[] = [];
-    const realLstat = fs.lstat.bind(fs);
-    const spy = vi.spyOn(fs, 'lstat').mockImplementation((async (p: string, opts?: object) => {
-      looked.push(String(p));
-      if (p === folder) await hung;
-      return realLstat(p, opts as never);
-    }) as typeof fs.lstat);
-    return {
-      host,
-      folder,
-      artifacts,
-      filesLooked: () => looked.filter((p) => p.startsWith(folder + path.sep)),
-      release: () => {
-        release();
-        spy.mockRestore();
-      },
-    };
+    const hung = hangFs('lstat', folder);
+    return { host, artifacts, hung, filesLooked: () => hung.asked().filter((p) => p.startsWith(folder + path.sep)) };
   }
 
   it('a stall while its artifact folder is looked at is thrown (exit 5), and none of its files is looked at on the hung mount', async () => {
     const h = await hungArtifactFolder();
-    try {
-      const err = await checkHostFiles(h.host, h.artifacts, StateCache.none(), { jobs: 2, idleMs: 200 }).catch((e: unknown) => e);
-      expect(err).toMatchObject({ code: 'ESTALLED', exitCode: 5 });
-      expect((err as Error).message).toContain(h.host);
-      expect(h.filesLooked()).toEqual([]);
-    } finally {
-      h.release();
-    }
+    const err = await checkHostFiles(h.host, h.artifacts, StateCache.none(), { jobs: 2, idleMs: 200 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ESTALLED', exitCode: 5 });
+    expect((err as Error).message).toContain(h.host);
+    expect(h.filesLooked()).toEqual([]);
   });
 
   it('an abort while its artifact folder is looked at ends the check with the abort reason, and none of its files is looked at', async () => {
     const h = await hungArtifactFolder();
-    try {
-      const ac = new AbortController();
-      const checking = checkHostFiles(h.host, h.artifacts, StateCache.none(), { jobs: 2, signal: ac.signal }).catch((e: unknown) => e);
-      await vi.waitFor(() => expect(vi.mocked(fs.lstat)).toHaveBeenCalledWith(h.folder));
-      ac.abort(new Error('Terminated'));
-      expect(await checking).toMatchObject({ message: 'Terminated' });
-      expect(h.filesLooked()).toEqual([]);
-    } finally {
-      h.release();
-    }
+    const ac = new AbortController();
+    const checking = checkHostFiles(h.host, h.artifacts, StateCache.none(), { jobs: 2, signal: ac.signal }).catch((e: unknown) => e);
+    await untilAsked(h.hung, checking);
+    ac.abort(new Error('Terminated'));
+    expect(await checking).toMatchObject({ message: 'Terminated' });
+    expect(h.filesLooked()).toEqual([]);
   });
 });
 

@@ -6,8 +6,22 @@ import { stuckOperationsSettled } from '../../lib/stall.ts';
 
 const pending = new Set<() => void>();
 
-/** fs[method] of `p` hanging until `release()` (or endHungLooks()), answering as usual elsewhere; `called()` once it was asked. */
-export function hangFs(method: 'lstat' | 'readdir' | 'open' | 'realpath', p: string): { called: () => boolean; release: () => void } {
+export interface HungLook {
+  /** fs[method] was asked for the hung path */
+  called: () => boolean;
+  /** every path fs[method] was asked for, hung or not, in order */
+  asked: () => string[];
+  /** answer the hung look (and any later one) as usual */
+  release: () => void;
+}
+
+/**
+ * fs[method] of `p` hanging until `release()` (or endHungLooks()), answering as usual elsewhere.
+ * One per method at a time: a second spy on the same method would silently replace the first, so
+ * that (or any other mock of it) throws.
+ */
+export function hangFs(method: 'lstat' | 'readdir' | 'open' | 'realpath', p: string): HungLook {
+  if (vi.isMockFunction(fs[method])) throw new Error(`hangFs: fs.${method} is already mocked in this test; a second hang of it would replace the first`);
   const real = fs[method] as (q: PathLike, ...rest: unknown[]) => Promise<unknown>;
   let release = () => {};
   const hung = new Promise<void>((resolve) => (release = resolve));
@@ -16,7 +30,23 @@ export function hangFs(method: 'lstat' | 'readdir' | 'open' | 'realpath', p: str
     if (String(q) === p) await hung;
     return real(q, ...rest);
   }) as never);
-  return { called: () => spy.mock.calls.some((c) => String(c[0]) === p), release };
+  const asked = () => spy.mock.calls.map((c) => String(c[0]));
+  return { called: () => asked().includes(p), asked, release };
+}
+
+/**
+ * Until `hung` is asked, one turn of the event loop at a time (so also under fake timers); fails at
+ * once when `run` settles first (the code no longer looks there), instead of spinning until the
+ * test's timeout.
+ */
+export async function untilAsked(hung: Pick<HungLook, 'called'>, run: Promise<unknown>): Promise<void> {
+  let settled = false;
+  run.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  while (!hung.called() && !settled) await new Promise((resolve) => setImmediate(resolve));
+  expect(hung.called(), 'the run ended without looking at the hung path').toBe(true);
 }
 
 /** After a test: real timers, every hung look answered and no longer hung, and none left stuck. */
