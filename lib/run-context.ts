@@ -81,7 +81,7 @@ function setByOf(folder: DiskFolder, given: string | undefined, fromManifest: st
  * variables), checked by the same rules as the manifest's own (lib/manifest/folders.ts): exit 2 otherwise;
  * exit 5 (ESTALLED) when one does not answer. `signal`: the run's, an abort ends that wait at once.
  */
-export async function resolveFolders(opts: Pick<ContextOptions, 'hostDir' | 'cacheDir'>, io: Io, m: Manifest, signal?: AbortSignal): Promise<{ hostDir: string; cacheDir: string }> {
+export async function resolveFolders(opts: Pick<ContextOptions, 'hostDir' | 'cacheDir'>, io: Io, m: Manifest, signal: AbortSignal | undefined): Promise<{ hostDir: string; cacheDir: string }> {
   const hostDir = opts.hostDir ? path.resolve(io.cwd, opts.hostDir) : m.hostDir;
   const cacheDir = opts.cacheDir ? path.resolve(io.cwd, opts.cacheDir) : (m.cacheDir ?? defaultCacheDir(io.env));
   await checkFolders({
@@ -95,7 +95,7 @@ export async function resolveFolders(opts: Pick<ContextOptions, 'hostDir' | 'cac
 }
 
 /** The run context of `opts`; `signal` (the run's) ends the wait on a folder that does not answer. */
-export async function loadRunContext(opts: ContextOptions, io: Io, signal?: AbortSignal): Promise<RunContext> {
+export async function loadRunContext(opts: ContextOptions, io: Io, signal: AbortSignal | undefined): Promise<RunContext> {
   const loaded = await loadManifest(manifestPathOf(opts, io), { env: io.env });
   const json = Boolean(opts.json);
   const { hostDir, cacheDir } = await resolveFolders(opts, io, loaded, signal);

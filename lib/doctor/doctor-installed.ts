@@ -13,7 +13,7 @@ export interface DoctorOptions extends ContextOptions, SelectionOptions {
   verbose?: boolean;
 }
 
-export async function doctorInstalled(opts: DoctorOptions, io: Io, signal?: AbortSignal): Promise<number> {
+export async function doctorInstalled(opts: DoctorOptions, io: Io, signal: AbortSignal): Promise<number> {
   const ctx = await loadRunContext(opts, io, signal);
   const artifacts = await installedSelection(ctx, opts, { signal });
   const findings = await runDoctor(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, full: Boolean(opts.full), jobs: ctx.jobs, signal, $: (await loadShell())({ env: io.env }) });

@@ -75,7 +75,7 @@ function addWanted(wanted: Map<string, { why: string[]; files: Set<string> }>, i
 
 export type GcInputs = Awaited<ReturnType<typeof gcInputs>>;
 
-export async function gcInputs(opts: GcOptions, io: Io, signal?: AbortSignal) {
+export async function gcInputs(opts: GcOptions, io: Io, signal: AbortSignal) {
   const given = opts.manifests?.length ? opts.manifests : [DEFAULT_MANIFEST];
   const manifests: Manifest[] = [];
   for (const m of [...new Set(given.map((g) => path.resolve(io.cwd, g)))]) manifests.push(await loadManifest(m, { env: io.env, cwd: io.cwd }));

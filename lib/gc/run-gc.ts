@@ -38,7 +38,7 @@ export interface GcOptions extends Pick<ContextOptions, 'hostDir' | 'cacheDir'> 
   wait?: boolean;
 }
 
-export async function runGc(opts: GcOptions, io: Io, signal?: AbortSignal): Promise<GcReport> {
+export async function runGc(opts: GcOptions, io: Io, signal: AbortSignal): Promise<GcReport> {
   const started = Date.now();
   let inputs = await gcInputs(opts, io, signal);
   const dryRun = Boolean(opts.dryRun);

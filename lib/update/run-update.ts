@@ -53,7 +53,7 @@ export interface UpdateOutcome {
 }
 
 /** Bring the host folder to the selection. Returns the report; throws only for errors before any change. */
-export async function runUpdate(opts: UpdateOptions, io: Io, signal?: AbortSignal): Promise<UpdateOutcome> {
+export async function runUpdate(opts: UpdateOptions, io: Io, signal: AbortSignal): Promise<UpdateOutcome> {
   const ctx = await loadRunContext(opts, io, signal);
   const chosen = await chooseSelection(ctx, opts);
   if (chosen.how === 'defaults') {
