@@ -12,8 +12,9 @@
 import { constants as fsc, type BigIntStats, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { toDiskError } from './disk-failure.ts';
 import { moveOption, type DiskFolder, type FolderOrigin, folderSetting } from './disk-folder.ts';
-import { DiskError, toDiskError } from './errors.ts';
+import { DiskError } from './errors.ts';
 import { STALL_DEFAULTS, seconds, withinDeadline } from './stall.ts';
 import { relativeInside } from './path-inside.ts';
 

@@ -12,7 +12,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { toDiskError } from './errors.ts';
+import { toDiskError } from './disk-failure.ts';
 import { installRecordPath, installRecordsDir, legacyInstallRecordPath, metaDir } from './layout.ts';
 import { readJsonIfExists, writeFileAtomic, type OwnFileOptions } from './fs-atomic.ts';
 import { refuseLinksBelow } from './fs-safe.ts';

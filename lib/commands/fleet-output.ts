@@ -1,7 +1,8 @@
 /** What `swarm`, `k8s` and `status --swarm` share: the selection they render for, "print, or write atomically to --output", the swarm status. */
 import path from 'node:path';
 import type { CommonFlag, SomeFlags } from '../cli/args.ts';
-import { ExitCode, toDiskError } from '../errors.ts';
+import { toDiskError } from '../disk-failure.ts';
+import { ExitCode } from '../errors.ts';
 import { formatSwarmStatus, swarmStatus } from '../fleet/swarm/status.ts';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import { selectionDigest } from '../manifest/digest.ts';

@@ -2,7 +2,8 @@
  * Write the override: refuse a file modelmount did not write (EOVERRIDE_FOREIGN), check every
  * mount source, render (override.ts, pure) and replace the file atomically when its content changed.
  */
-import { ComposeError, toDiskError } from '../errors.ts';
+import { toDiskError } from '../disk-failure.ts';
+import { ComposeError } from '../errors.ts';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import { NotRegularFileError, readRegularFile, stalled } from '../fs-safe.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';

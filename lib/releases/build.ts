@@ -9,7 +9,8 @@
 import type { BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { DiskError, IntegrityError, toDiskError } from '../errors.ts';
+import { toDiskError } from '../disk-failure.ts';
+import { DiskError, IntegrityError } from '../errors.ts';
 import { fsyncDir } from '../fs-atomic.ts';
 import { hostFilePath, metaDir, releaseDir } from '../layout.ts';
 import type { FileEntry } from '../manifest/schema.ts';

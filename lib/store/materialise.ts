@@ -8,7 +8,8 @@
 import { constants as fsc, createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { DiskError, diskFailure, IntegrityError, ModelmountError, toDiskError } from '../errors.ts';
+import { diskFailure, toDiskError } from '../disk-failure.ts';
+import { DiskError, IntegrityError, ModelmountError } from '../errors.ts';
 import { mapLimit } from '../concurrency.ts';
 import { fsyncDir, removeFile } from '../fs-atomic.ts';
 import type { RunFolders } from '../run-folders.ts';

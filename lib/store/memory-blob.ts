@@ -13,7 +13,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import path from 'node:path';
-import { diskFailure } from '../errors.ts';
+import { diskFailure } from '../disk-failure.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import { removeFile } from '../fs-atomic.ts';
 import { taggedName } from '../owner.ts';

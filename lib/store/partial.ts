@@ -10,7 +10,7 @@
 import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { diskFailure } from '../errors.ts';
+import { diskFailure } from '../disk-failure.ts';
 import { removeFile } from '../fs-atomic.ts';
 import { readOwnFile } from '../fs-safe.ts';
 import { taggedName } from '../owner.ts';

@@ -4,7 +4,8 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { DiskError, ModelmountError, toDiskError } from '../errors.ts';
+import { toDiskError } from '../disk-failure.ts';
+import { DiskError, ModelmountError } from '../errors.ts';
 import { fsyncDir, removeFile } from '../fs-atomic.ts';
 import { RunFolders } from '../run-folders.ts';
 import { blobPath, storeTmpDir } from '../layout.ts';

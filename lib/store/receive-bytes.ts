@@ -6,7 +6,8 @@
  * `transferred` and is reported as progress.
  */
 import type { Clock } from '../clock.ts';
-import { diskFailure, ModelmountError, SourceError } from '../errors.ts';
+import { diskFailure } from '../disk-failure.ts';
+import { ModelmountError, SourceError } from '../errors.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import type { Source } from '../sources/types.ts';
 import { formatBytes } from '../format.ts';

@@ -1,7 +1,8 @@
 /** Remove what a gc plan lists, and keep the verified-state caches in step with the removals. */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { DiskError, toDiskError } from '../../errors.ts';
+import { toDiskError } from '../../disk-failure.ts';
+import { DiskError } from '../../errors.ts';
 import { ensureRealDir } from '../../fs-safe.ts';
 import { metaDir, storeStatePath } from '../../layout.ts';
 import { ownerTag } from '../../owner.ts';

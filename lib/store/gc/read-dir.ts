@@ -1,6 +1,6 @@
 import type { Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
-import { toDiskError } from '../../errors.ts';
+import { toDiskError } from '../../disk-failure.ts';
 
 /** A folder's entries; none when it is missing or not a folder (gone meanwhile is not an error for gc). */
 export async function readDir(dir: string): Promise<Dirent[]> {
