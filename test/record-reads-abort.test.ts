@@ -1,21 +1,30 @@
 /**
- * The install and release records are read under the stall bound (30 s) and the run's signal:
+ * The install and release records (and state.json, the Compose override gc reads) are read under the stall bound (30 s) and the run's signal:
  * Ctrl+C (or a lost run lock) during a read of a record on a hung mount ends it at once with the
  * abort's reason, not after the bound. A hung read is a spy that never answers for one path; the
  * stall bound's timer fires only when the test moves the clock, after the abort.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { PassThrough } from 'node:stream';
 import { runDoctor } from '../lib/doctor/run-doctor.ts';
+import { overrideSources } from '../lib/gc/gc-inputs.ts';
+import { loadManifest } from '../lib/manifest/load.ts';
+import { outdatedNotice } from '../lib/releases/run-apply.ts';
+import { gatherStatus } from '../lib/status/gather-status.ts';
+import { runUpdate } from '../lib/update/run-update.ts';
+import { StateCache } from '../lib/verify/state-cache.ts';
 import { readInstallRecord } from '../lib/install-record.ts';
-import { installRecordPath, releaseSetsPath } from '../lib/layout.ts';
+import { hostStatePath, installRecordPath, releaseSetsPath } from '../lib/layout.ts';
 import { composeStep } from '../lib/releases/compose-steps.ts';
 import { readReleaseRecord, type ReleaseRecord } from '../lib/releases/record.ts';
-import { switchToSet } from '../lib/releases/switch.ts';
+import { recordReleaseSet, switchToSet } from '../lib/releases/switch.ts';
 import type { RunContext } from '../lib/run-context.ts';
 import { STALL_DEFAULTS } from '../lib/stall.ts';
 import { installedSelection } from '../lib/update/installed-set.ts';
 import { makeFixture, type Fixture } from './helpers/compose-fixture.ts';
+import { cliEnv } from './helpers/cli.ts';
 import { endHungLooks, hangFs, untilAsked } from './helpers/hung-fs.ts';
+import { oneArtifactProject } from './helpers/one-artifact-project.ts';
 
 let fx: Fixture | undefined;
 afterEach(async () => {
@@ -27,9 +36,9 @@ afterEach(async () => {
 const installRecordOf = (f: Fixture) => installRecordPath(f.manifest.hostDir, f.manifest.path);
 const releaseRecordOf = (f: Fixture) => releaseSetsPath(f.manifest.hostDir, f.manifest.path);
 
-/** `read(signal)` while the open of `file` hangs: aborted once it is asked, then the stall bound passes. */
-async function abortedWhileHung(file: string, read: (signal: AbortSignal) => Promise<unknown>): Promise<unknown> {
-  const hung = hangFs('open', file);
+/** `read(signal)` while fs[method] (the open, by default) of `file` hangs: aborted once it is asked, then the stall bound passes. */
+async function abortedWhileHung(file: string, read: (signal: AbortSignal) => Promise<unknown>, method: 'open' | 'lstat' = 'open'): Promise<unknown> {
+  const hung = hangFs(method, file);
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
   const ac = new AbortController();
   const reading = read(ac.signal).catch((e: unknown) => e);
@@ -59,6 +68,16 @@ describe('a read of a record on a hung mount ends with the abort (Ctrl+C), not a
         return switchToSet(f.manifest, record, { digest: 'd0', createdAt: '', artifacts: {} }, { signal });
       },
     ],
+    [
+      'switchToSet: the host folder\'s state.json',
+      (f) => hostStatePath(f.manifest.hostDir),
+      (f, signal) => {
+        const record: ReleaseRecord = { version: 1, manifestPath: f.manifest.path, current: 'd1', sets: [] };
+        return switchToSet(f.manifest, record, { digest: 'd0', createdAt: '', artifacts: {} }, { signal });
+      },
+    ],
+    ['recordReleaseSet (update): the release record', releaseRecordOf, (f, signal) => recordReleaseSet(f.manifest, [], { hostDir: f.manifest.hostDir, hostCache: StateCache.none() }, { signal })],
+    ['outdatedNotice (update, rollback): the release record', releaseRecordOf, (f, signal) => outdatedNotice(f.manifest, { command: ['docker', 'compose'] }, { env: {}, cwd: f.root } as never, signal)],
   ];
   for (const [what, file, read] of cases) {
     it(what, async () => {
@@ -67,4 +86,28 @@ describe('a read of a record on a hung mount ends with the abort (Ctrl+C), not a
       expect(await abortedWhileHung(file(f), (signal) => read(f, signal))).toMatchObject({ message: 'Interrupted' });
     });
   }
+});
+
+describe('update, status and gc end with the abort on a hung read of their own files', () => {
+  const io = (cwd: string) => ({ stdout: new PassThrough(), stderr: new PassThrough(), env: cliEnv(), cwd, isTTY: false });
+
+  it('update: the install record read for the installed set', async () => {
+    const p = await oneArtifactProject();
+    const m = await loadManifest(p.manifest);
+    const run = (signal: AbortSignal) => runUpdate({ manifest: p.manifest, yes: true }, io(p.dir), signal);
+    expect(await abortedWhileHung(installRecordPath(p.hostDir, m.path), run)).toMatchObject({ message: 'Interrupted' });
+  });
+
+  it('status (gatherStatus): the install record', async () => {
+    const p = await oneArtifactProject();
+    const m = await loadManifest(p.manifest);
+    const run = (signal: AbortSignal) => gatherStatus({ manifest: p.manifest, docker: false }, io(p.dir), { signal });
+    expect(await abortedWhileHung(installRecordPath(p.hostDir, m.path), run)).toMatchObject({ message: 'Interrupted' });
+  });
+
+  it('gc (overrideSources): the Compose override', async () => {
+    fx = await makeFixture();
+    const f = fx;
+    expect(await abortedWhileHung(f.manifest.compose!.override, (signal) => overrideSources(f.manifest, signal), 'lstat')).toMatchObject({ message: 'Interrupted' });
+  });
 });

@@ -27,11 +27,11 @@ function toPosixRel(from: string, to: string): string | undefined {
 }
 
 /** Bind sources of the override file of `m` (every service): what containers mount right now. */
-export async function overrideSources(m: Manifest): Promise<string[]> {
+export async function overrideSources(m: Manifest, signal: AbortSignal): Promise<string[]> {
   if (!m.compose) return [];
   // a FIFO there is refused (exit 7) instead of blocking gc: what it mounts cannot be known
-  const text = await readExistingOverride(m.compose.override).catch((err: unknown) => {
-    if (err instanceof ModelmountError) throw err;
+  const text = await readExistingOverride(m.compose.override, { signal }).catch((err: unknown) => {
+    if (err instanceof ModelmountError || signal.aborted) throw err;
     return undefined;
   });
   if (text === undefined) return [];
@@ -88,7 +88,7 @@ export async function gcInputs(opts: GcOptions, io: Io, signal: AbortSignal) {
 
   const keepBlobs = new Set<string>();
   for (const m of manifests) for (const a of m.artifacts) for (const f of a.files) keepBlobs.add(f.sha256);
-  const mounted = (await Promise.all(manifests.map(overrideSources))).flat();
+  const mounted = (await Promise.all(manifests.map((m) => overrideSources(m, signal)))).flat();
   const hosts: (GcHost & { records: StoredRecord[]; live: Map<string, boolean> })[] = [];
   for (const dir of hostDirs) {
     const { owned, wanted, records, live } = await hostOwnership(dir, show, keepBlobs);

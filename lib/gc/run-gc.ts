@@ -53,7 +53,7 @@ export async function runGc(opts: GcOptions, io: Io, signal: AbortSignal): Promi
       holdBlobs: !opts.yes && !interactive,
     });
     // release folders: never one in a keep window, mounted by the override or by any container
-    const r = await planReleases(inputs, io);
+    const r = await planReleases(inputs, io, signal);
     releases = r.report;
     const removals = [...p.removals, ...r.removals];
     const bytes = r.removals.reduce((s, x) => s + x.bytes, 0);
@@ -100,12 +100,12 @@ export async function runGc(opts: GcOptions, io: Io, signal: AbortSignal): Promi
   return { ...toReport(inputs, result.plan, result.removed, dryRun, started), releases };
 }
 
-async function planReleases(inputs: GcInputs, io: Io): Promise<{ removals: GcItem[]; shared: BigIntStats[]; report: GcReport['releases'] }> {
+async function planReleases(inputs: GcInputs, io: Io, signal: AbortSignal): Promise<{ removals: GcItem[]; shared: BigIntStats[]; report: GcReport['releases'] }> {
   const sh = (await loadShell())({ quiet: true, nothrow: true, timeout: '60s', env: io.env, cwd: io.cwd });
   const removals: GcItem[] = [];
   const shared: BigIntStats[] = [];
   const report: GcReport['releases'] = { kept: [] };
-  const mounted = (await Promise.all(inputs.manifests.map(overrideSources))).flat();
+  const mounted = (await Promise.all(inputs.manifests.map((m) => overrideSources(m, signal)))).flat();
   for (const dir of inputs.hostDirs) {
     if (!(await pathExists(releasesDir(dir)))) continue;
     const inUse = await releasesInUse(dir, sh);

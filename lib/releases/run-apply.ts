@@ -77,9 +77,9 @@ export function formatApply(report: ApplyReport): string {
  * Without --apply: which running services still use another release set, and the command that
  * moves them. Empty when Docker is not reachable or every running service is current.
  */
-export async function outdatedNotice(manifest: Manifest, engine: Pick<ComposeEngine, 'command'> | undefined, io: Io): Promise<string[]> {
+export async function outdatedNotice(manifest: Manifest, engine: Pick<ComposeEngine, 'command'> | undefined, io: Io, signal: AbortSignal): Promise<string[]> {
   if (!engine || !manifest.compose) return [];
-  const record = await readReleaseRecord(manifest.hostDir, manifest.path);
+  const record = await readReleaseRecord(manifest.hostDir, manifest.path, { signal });
   const cur = currentSet(record);
   if (!cur) return [];
   const containers = await listModelContainers(manifest, engine, await dockerShell(io), record);

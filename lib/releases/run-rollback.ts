@@ -62,7 +62,7 @@ export async function runRollback(opts: RollbackOptions, io: Io, signal: AbortSi
           out.smoke = s.report ?? { skipped: s.skipped };
           if (s.report && !ctx.json) io.stdout.write(formatSmoke(s.report));
         }
-        for (const line of await outdatedNotice(manifest, found.engine, io)) ctx.log(line);
+        for (const line of await outdatedNotice(manifest, found.engine, io, locked)) ctx.log(line);
       }
     } catch (err) {
       if (!(err instanceof ModelmountError)) throw err;

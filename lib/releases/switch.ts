@@ -45,14 +45,14 @@ export function keepReleasesOf(manifest: Manifest): number {
 }
 
 /** After an install: make (or find) the release of every artifact, verified whole, then make their set current. */
-export async function recordReleaseSet(manifest: Manifest, artifacts: readonly Artifact[], deps: BuildReleaseDeps): Promise<ReleaseOutcome> {
+export async function recordReleaseSet(manifest: Manifest, artifacts: readonly Artifact[], deps: BuildReleaseDeps, opts: { signal?: AbortSignal } = {}): Promise<ReleaseOutcome> {
   await refuseReleaseLinks(deps.hostDir);
   const set = releaseSetOf(artifacts, new Date().toISOString());
   const built: string[] = [];
   for (const a of artifacts) {
     if ((await buildRelease(deps, a.id, set.artifacts[a.id]!.digest, a.files)) === 'built') built.push(a.id);
   }
-  const previous = await readReleaseRecord(deps.hostDir, manifest.path);
+  const previous = await readReleaseRecord(deps.hostDir, manifest.path, opts);
   const next = withCurrentSet(previous, manifest.path, set, keepReleasesOf(manifest));
   if (JSON.stringify(next) !== JSON.stringify(previous)) await writeReleaseRecord(deps.hostDir, next);
   const before = previous?.current;
@@ -73,7 +73,7 @@ export async function switchToSet(manifest: Manifest, record: ReleaseRecord, tar
       });
     }
   }
-  const hostCache = await StateCache.load(hostStatePath(hostDir), 'host');
+  const hostCache = await StateCache.load(hostStatePath(hostDir), 'host', undefined, opts);
   try {
     for (const [id, a] of Object.entries(target.artifacts)) await placeArtifactFromRelease(hostDir, id, a, hostCache);
   } finally {

@@ -165,7 +165,7 @@ export async function gatherStatus(opts: StatusOptions, io: Io, deps: StatusDeps
     }
   };
   const selected = new Set(
-    (await orReport(() => installedSelection(ctx, opts), () => selectArtifacts(manifest, selectOptionsOf(opts)))).map((a) => a.id),
+    (await orReport(() => installedSelection(ctx, opts, { signal: deps.signal }), () => selectArtifacts(manifest, selectOptionsOf(opts)))).map((a) => a.id),
   );
   const all = manifest.artifacts;
   const verifyOpts: VerifyOptions = { ...deps.verify, full: Boolean(opts.full), jobs: ctx.jobs, signal: deps.signal };
@@ -173,9 +173,9 @@ export async function gatherStatus(opts: StatusOptions, io: Io, deps: StatusDeps
     () => verifyHostFiles(ctx.hostDir, all, verifyOpts),
     () => checkHostFiles(ctx.hostDir, all, StateCache.none(), verifyOpts), // hash every file: the cache cannot be trusted
   );
-  const record: InstallRecord | undefined = await orReport(() => readInstallRecord(ctx.hostDir, ctx.manifest.path), () => undefined);
+  const record: InstallRecord | undefined = await orReport(() => readInstallRecord(ctx.hostDir, ctx.manifest.path, { signal: deps.signal }), () => undefined);
   const others = await orReport(() => listInstallRecords(ctx.hostDir), () => []);
-  const releaseRecord = await orReport(() => readReleaseRecord(ctx.hostDir, manifest.path), () => undefined);
+  const releaseRecord = await orReport(() => readReleaseRecord(ctx.hostDir, manifest.path, { signal: deps.signal }), () => undefined);
   const override = manifest.compose ? await overrideMounts(manifest, all, releaseMountsOf(ctx.hostDir, releaseRecord, all)) : undefined;
   let modelContainers: ModelContainer[] | null = null;
 

@@ -78,8 +78,8 @@ export async function chooseSelection(ctx: RunContext, selection: SelectionOptio
  * breaks a `require` rule; removing an installed artifact needs --yes or a
  * confirmation on a terminal. Everything here happens before any byte moves.
  */
-export async function resolveInstalledSet(ctx: RunContext, opts: InstalledSetOptions, chosen: Selection): Promise<Selection> {
-  const set = planInstalledSet(ctx.manifest, await readInstalledIds(ctx), chosen.artifacts, { prune: Boolean(opts.prune) });
+export async function resolveInstalledSet(ctx: RunContext, opts: InstalledSetOptions, chosen: Selection, signal: AbortSignal): Promise<Selection> {
+  const set = planInstalledSet(ctx.manifest, await readInstalledIds(ctx, { signal }), chosen.artifacts, { prune: Boolean(opts.prune) });
   checkRequire(ctx.manifest, set.artifacts.map((a) => a.id));
   if (set.kept.length) {
     ctx.log(`Keeping the installed ${listSome(set.kept)} (still mounted; --prune makes the installed set exactly the selection).`);
@@ -107,9 +107,9 @@ export async function resolveInstalledSet(ctx: RunContext, opts: InstalledSetOpt
  * now. A run that waited for the lock adds to what the run before it installed
  * (so nothing drops out of the override); --prune removes only what was confirmed.
  */
-export async function refreshInstalledSet(ctx: RunContext, opts: InstalledSetOptions, selection: Selection): Promise<Selection> {
+export async function refreshInstalledSet(ctx: RunContext, opts: InstalledSetOptions, selection: Selection, signal: AbortSignal): Promise<Selection> {
   if (!selection.chosen) return selection;
-  const set = planInstalledSet(ctx.manifest, await readInstalledIds(ctx), selection.chosen, { prune: Boolean(opts.prune) });
+  const set = planInstalledSet(ctx.manifest, await readInstalledIds(ctx, { signal }), selection.chosen, { prune: Boolean(opts.prune) });
   const confirmed = new Set(selection.pruned ?? []);
   const unconfirmed = set.removed.filter((id) => !confirmed.has(id));
   if (unconfirmed.length && opts.yes) ctx.log(`Removing ${listSome(unconfirmed)} too (installed by another run while this one waited; --prune --yes).`);

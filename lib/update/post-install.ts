@@ -99,7 +99,7 @@ export async function afterInstall(
     if (s.report) {
       report.smoke = s.report;
       if (!ctx.json) io.stdout.write(formatSmoke(s.report));
-      if (!opts.apply) for (const line of await outdatedNotice(ctx.manifest, found.engine, io)) ctx.log(line);
+      if (!opts.apply) for (const line of await outdatedNotice(ctx.manifest, found.engine, io, signal)) ctx.log(line);
     } else {
       report.smoke = { skipped: s.skipped! };
       say(`${s.skipped} — run \`${commandFor('smoke')}\` where Docker runs.`);

@@ -60,7 +60,7 @@ export async function runUpdate(opts: UpdateOptions, io: Io, signal: AbortSignal
     const which = opts.includeOptional ? 'every artifact, optional ones included' : 'every non-optional artifact';
     ctx.log(`Selected ${listSome(chosen.artifacts.map((a) => a.id))} (${which}; choose with --only or --labels).`);
   }
-  const selection = await resolveInstalledSet(ctx, opts, chosen);
+  const selection = await resolveInstalledSet(ctx, opts, chosen, signal);
   const started = Date.now(); // after the questions: durations measure the work
   const sources = ctx.makeSources(selection.preferredSource);
   if (!ctx.json && !opts.offline) ctx.log(`Sources, in order: ${sources.map((s) => s.display).join(', ')}`);
@@ -82,7 +82,7 @@ async function installSelection(
   signal: AbortSignal,
   storeLocked: boolean,
 ): Promise<UpdateOutcome> {
-  selection = await refreshInstalledSet(ctx, opts, selection);
+  selection = await refreshInstalledSet(ctx, opts, selection, signal);
   const dryRun = Boolean(opts.dryRun);
   const store = await Store.open(ctx.cacheDir, { readOnly: dryRun, locked: storeLocked });
   const hostCache = await StateCache.loadHost(ctx.hostDir);
@@ -149,9 +149,9 @@ async function installSelection(
   signal?.throwIfAborted();
   const report = summarise(ctx, selection, results, started);
   if (report.ok) {
-    await recordInstall(ctx, selection, report);
+    await recordInstall(ctx, selection, report, signal);
     if (ctx.manifest.compose) {
-      report.release = await recordReleaseSet(ctx.manifest, selection.artifacts, { hostDir: ctx.hostDir, hostCache, otherCaches: [(await store.cacheWithPaths()).cache] });
+      report.release = await recordReleaseSet(ctx.manifest, selection.artifacts, { hostDir: ctx.hostDir, hostCache, otherCaches: [(await store.cacheWithPaths()).cache] }, { signal });
       await Promise.all([hostCache.save(), store.save()]);
     }
   }
@@ -159,8 +159,8 @@ async function installSelection(
   return { exitCode: worstExit(failures), report, plan, ctx, selection };
 }
 
-async function recordInstall(ctx: RunContext, selection: Selection, report: UpdateReport): Promise<void> {
-  const previous = await readInstallRecord(ctx.hostDir, ctx.manifest.path);
+async function recordInstall(ctx: RunContext, selection: Selection, report: UpdateReport, signal: AbortSignal): Promise<void> {
+  const previous = await readInstallRecord(ctx.hostDir, ctx.manifest.path, { signal });
   const now = new Date().toISOString();
   const wanted: InstallRecord['artifacts'] = {};
   // the installed set (what was installed before plus the selection, or with --prune exactly the selection):

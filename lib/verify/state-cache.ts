@@ -44,8 +44,8 @@ export class StateCache {
    * `realBelow`: no link is followed on the way from this folder to the file (default: the file's
    * own folder); `folder`: the host folder's cache or the store's, for a stall's hint.
    */
-  static async load(file: string, folder: DiskFolder, realBelow = path.dirname(file)): Promise<StateCache> {
-    const data = await readJsonIfExists<CacheFile>(file, { realBelow, folder });
+  static async load(file: string, folder: DiskFolder, realBelow = path.dirname(file), opts: { signal?: AbortSignal } = {}): Promise<StateCache> {
+    const data = await readJsonIfExists<CacheFile>(file, { realBelow, folder, signal: opts.signal });
     return new StateCache(file, data?.version === 1 && data.entries ? data.entries : {}, realBelow);
   }
 
