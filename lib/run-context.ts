@@ -31,6 +31,9 @@ export interface ContextOptions {
   yes?: boolean;
 }
 
+/** The folders a command works in: every command but warm uses both. */
+export type FoldersUsed = 'host and store' | 'store';
+
 export interface RunContext {
   manifest: Manifest;
   hostDir: string;
@@ -80,8 +83,15 @@ function setByOf(folder: DiskFolder, given: string | undefined, fromManifest: st
  * The host folder and store of `m` after --host-dir / --cache-dir (or their environment
  * variables), checked by the same rules as the manifest's own (lib/manifest/folders.ts): exit 2 otherwise;
  * exit 5 (ESTALLED) when one does not answer. `signal`: the run's, an abort ends that wait at once.
+ * `uses`: 'store' for a command that never touches the host folder (warm): it is not looked at on disk.
  */
-export async function resolveFolders(opts: Pick<ContextOptions, 'hostDir' | 'cacheDir'>, io: Io, m: Manifest, signal: AbortSignal | undefined): Promise<{ hostDir: string; cacheDir: string }> {
+export async function resolveFolders(
+  opts: Pick<ContextOptions, 'hostDir' | 'cacheDir'>,
+  io: Io,
+  m: Manifest,
+  signal: AbortSignal | undefined,
+  uses: FoldersUsed = 'host and store',
+): Promise<{ hostDir: string; cacheDir: string }> {
   const hostDir = opts.hostDir ? path.resolve(io.cwd, opts.hostDir) : m.hostDir;
   const cacheDir = opts.cacheDir ? path.resolve(io.cwd, opts.cacheDir) : (m.cacheDir ?? defaultCacheDir(io.env));
   await checkFolders({
@@ -90,15 +100,19 @@ export async function resolveFolders(opts: Pick<ContextOptions, 'hostDir' | 'cac
     manifestPath: m.path,
     composeFiles: m.compose?.files,
     setBy: { host: setByOf('host', opts.hostDir, m.hostDir, io), cache: setByOf('cache', opts.cacheDir, m.cacheDir, io) },
+    storeOnly: uses === 'store',
   }, { signal });
   return { hostDir, cacheDir };
 }
 
-/** The run context of `opts`; `signal` (the run's) ends the wait on a folder that does not answer. */
-export async function loadRunContext(opts: ContextOptions, io: Io, signal: AbortSignal | undefined): Promise<RunContext> {
+/**
+ * The run context of `opts`; `signal` (the run's) ends the wait on a folder that does not answer;
+ * `uses`: the folders the command works in (resolveFolders).
+ */
+export async function loadRunContext(opts: ContextOptions, io: Io, signal: AbortSignal | undefined, uses: FoldersUsed = 'host and store'): Promise<RunContext> {
   const loaded = await loadManifest(manifestPathOf(opts, io), { env: io.env });
   const json = Boolean(opts.json);
-  const { hostDir, cacheDir } = await resolveFolders(opts, io, loaded, signal);
+  const { hostDir, cacheDir } = await resolveFolders(opts, io, loaded, signal, uses);
   // --host-dir / --cache-dir / --source-url / --services win everywhere downstream (override writer, doctor, smoke) through the manifest itself
   const manifest: Manifest = { ...loaded, hostDir, cacheDir, sources: withCustomSource(loaded.sources, opts.sourceUrl, io.cwd) };
   const services = opts.services;

@@ -6,13 +6,16 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Io } from '../lib/io.ts';
 import { checkFolders } from '../lib/manifest/folders.ts';
 import { loadRunContext, type ContextOptions } from '../lib/run-context.ts';
 import { STALL_DEFAULTS } from '../lib/stall.ts';
-import { manifestYaml, sampleArtifacts, tempDir, tempProject } from './helpers/cli.ts';
+import { runWarm } from '../lib/update/run-warm.ts';
+import { cliEnv, manifestYaml, sampleArtifacts, tempDir, tempProject } from './helpers/cli.ts';
 import { endHungLooks, hangFs, untilAsked } from './helpers/hung-fs.ts';
+import { oneArtifactProject } from './helpers/one-artifact-project.ts';
 
 afterEach(endHungLooks);
 
@@ -118,5 +121,20 @@ describe('the stall hint of the folder check names how that folder was set', () 
     const fromManifest = await stallOf({ manifest: p.manifest }, {}, p, p.cacheDir);
     expect(fromManifest.hint).toContain("or point the manifest's cacheDir elsewhere");
     expect(fromManifest.hint).not.toMatch(/--host-dir|--cache-dir/);
+  });
+});
+
+describe('warm (fills the store only) does not look at the host folder on disk', () => {
+  it('a host folder whose realpath and .git lstat would hang is never asked; warm fills the store', async () => {
+    const p = await oneArtifactProject();
+    await fs.mkdir(p.hostDir, { recursive: true });
+    const looks = [hangFs('realpath', p.hostDir), hangFs('lstat', path.join(p.hostDir, '.git'))];
+    const io: Io = { stdout: new PassThrough(), stderr: new PassThrough(), env: cliEnv(), cwd: p.dir, isTTY: false };
+    const run = runWarm({ manifest: p.manifest, quiet: true }, io, new AbortController().signal);
+    let settled = false;
+    void run.finally(() => (settled = true)).catch(() => {});
+    while (!settled && !looks.some((l) => l.called())) await new Promise((resolve) => setImmediate(resolve));
+    expect(looks.map((l) => l.called())).toEqual([false, false]);
+    expect((await run).exitCode).toBe(0);
   });
 });

@@ -7,6 +7,9 @@
  *   - not a folder that holds the manifest, a Compose file of the project or (checked on disk) a `.git`;
  *   - host folder and store apart: neither equal to nor inside the other.
  *
+ * A command that uses only the store (warm) has its host folder checked by the path rules only,
+ * never looked at on disk: a hung or odd host folder cannot fail a run that never touches it.
+ *
  * `folderProblems` is pure (the manifest loader reports its findings at file:line);
  * `checkFolders` adds the on-disk checks (`.git`, symlinks resolved) and throws exit 2. Its looks
  * are under the stall bound: a folder on a hung mount is ESTALLED (exit 5), not a hang.
@@ -33,6 +36,8 @@ export interface FolderInput {
   composeFiles?: string[];
   /** what set each folder, which messages and a stall's hint name (default: the manifest) */
   setBy?: { host: FolderSetBy; cache: FolderSetBy };
+  /** the command uses only the store: the host folder is not looked at on disk (no realpath, no .git) */
+  storeOnly?: boolean;
 }
 
 function originOf(f: FolderInput, folder: 'host' | 'cache'): FolderOrigin {
@@ -139,7 +144,8 @@ function folderDeadline(dir: string, origin: FolderOrigin, opts: FolderLookOptio
 export async function checkFolders(f: FolderInput, opts: FolderLookOptions = {}): Promise<void> {
   const problems = folderProblems(f);
   if (!problems.length) {
-    const real = { ...f, hostDir: f.hostDir && (await realPathOf(f.hostDir, originOf(f, 'host'), opts)), cacheDir: f.cacheDir && (await realPathOf(f.cacheDir, originOf(f, 'cache'), opts)) };
+    const hostOnDisk = f.hostDir && !f.storeOnly ? f.hostDir : undefined;
+    const real = { ...f, hostDir: hostOnDisk ? await realPathOf(hostOnDisk, originOf(f, 'host'), opts) : f.hostDir, cacheDir: f.cacheDir && (await realPathOf(f.cacheDir, originOf(f, 'cache'), opts)) };
     const links = [
       [f.hostDir, real.hostDir],
       [f.cacheDir, real.cacheDir],
@@ -149,7 +155,7 @@ export async function checkFolders(f: FolderInput, opts: FolderLookOptions = {})
     const resolved = folderProblems(real).map((p) => ({ ...p, message: `${p.message} (${links.join('; ')})` }));
     problems.push(...resolved);
   }
-  if (!problems.length && f.hostDir) {
+  if (!problems.length && f.hostDir && !f.storeOnly) {
     const git = path.join(f.hostDir, '.git');
     if (await folderDeadline(f.hostDir, originOf(f, 'host'), opts).bound(fs.lstat(git).then(() => true, () => false))) {
       problems.push({ field: 'hostDir', message: `${folderLabel(originOf(f, 'host'))} (${path.resolve(f.hostDir)}) holds a .git: it is a project folder, not a folder for models`, fix: HOST_FIX });

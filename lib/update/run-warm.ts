@@ -71,7 +71,7 @@ export interface WarmOptions extends ContextOptions, SelectionOptions {
 
 export async function runWarm(opts: WarmOptions, io: Io, signal: AbortSignal): Promise<{ exitCode: number; report: WarmReport }> {
   const started = Date.now();
-  const ctx = { ...(await loadRunContext(opts, io, signal)), interactive: false }; // never asks: CI by nature
+  const ctx = { ...(await loadRunContext(opts, io, signal, 'store')), interactive: false }; // never asks: CI by nature
   const selection = await chooseSelection(ctx, opts);
   const { artifacts } = selection;
   const key = cacheKeyOf(artifacts);
