@@ -4,11 +4,12 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadManifest, parseManifest } from '../lib/manifest/load.ts';
 import { CACHE_MIN_BYTES, defaultParsedCache, readParsedManifest, writeParsedManifest, type ParsedCache } from '../lib/manifest/parsed-cache.ts';
-import { stuckOperations, stuckOperationsSettled } from '../lib/stall.ts';
+import { STALL_DEFAULTS, stuckOperations, stuckOperationsSettled } from '../lib/stall.ts';
 import { tempDir } from './helpers/cli.ts';
+import { endHungLooks, hangFs, untilAsked } from './helpers/hung-fs.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -251,5 +252,24 @@ describe('parsed manifest cache', () => {
     } finally {
       await fs.rm(copy, { recursive: true, force: true });
     }
+  });
+});
+
+describe('parsed manifest cache on a hung mount', () => {
+  afterEach(endHungLooks);
+
+  it('after a read of the entry that stalled, the run parses and does not write the entry (a second 30 s wait)', async () => {
+    const { cache, file, text } = await setup();
+    const parsed = parseManifest(text, file);
+    await writeParsedManifest(cache, file, text, parsed);
+    const [name] = await fs.readdir(cache.dir);
+    const hung = hangFs('open', path.join(cache.dir, name!));
+    const mkdir = vi.spyOn(fs, 'mkdir');
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const loading = loadManifest(file, { parsedCache: cache });
+    await untilAsked(hung, loading);
+    await vi.advanceTimersByTimeAsync(STALL_DEFAULTS.idleMs);
+    expect(await loading).toEqual(parsed);
+    expect(mkdir.mock.calls.map((c) => String(c[0]))).not.toContain(cache.dir);
   });
 });

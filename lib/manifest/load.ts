@@ -15,7 +15,7 @@
 import path from 'node:path';
 import { UsageError } from '../errors.ts';
 import { NotRegularFileError, readRegularFile } from '../fs-safe.ts';
-import { CACHE_MIN_BYTES, defaultParsedCache, readParsedManifest, writeParsedManifest, type ParsedCache } from './parsed-cache.ts';
+import { CACHE_MIN_BYTES, defaultParsedCache, parsedManifestOf, type ParsedCache } from './parsed-cache.ts';
 import { parseManifestDocument, parseManifestFast } from './parse-yaml.ts';
 import type { Manifest } from './schema.ts';
 
@@ -87,11 +87,7 @@ export async function loadManifest(file: string, opts: LoadManifestOptions = {})
   }
   const large = text.length >= CACHE_MIN_BYTES; // a small manifest parses in milliseconds: no cache, not even its lookup
   const cache = !large ? undefined : opts.parsedCache === undefined ? defaultParsedCache(env) : opts.parsedCache || undefined;
-  const kept = cache ? await readParsedManifest(cache, abs, text) : undefined;
-  if (kept) return kept;
-  const manifest = parseManifest(text, abs);
-  if (cache) await writeParsedManifest(cache, abs, text, manifest);
-  return manifest;
+  return cache ? parsedManifestOf(cache, abs, text, () => parseManifest(text, abs)) : parseManifest(text, abs);
 }
 
 /** A manifest larger than this is refused: a real one with 20,000 artifacts is ~4 MB. */

@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { ModelmountError } from '../errors.ts';
 import { removeFile, writeFileAtomic } from '../fs-atomic.ts';
 import { isPrivate, readOwnFile } from '../fs-safe.ts';
 import { parsedManifestsDir } from '../layout.ts';
@@ -97,20 +98,38 @@ function textDigest(text: string): string {
 
 /** The manifest validated earlier from exactly `text` at `file` by this code, or undefined. */
 export async function readParsedManifest(cache: ParsedCache, file: string, text: string): Promise<Manifest | undefined> {
-  if (text.length < CACHE_MIN_BYTES) return undefined;
+  return (await lookUpEntry(cache, file, text)).manifest;
+}
+
+/**
+ * The manifest of `text` at `file`: the kept one, else `parse()` kept for the next run. Not kept
+ * after a read of the entry that stalled: the write would wait on the same hung folder for another
+ * stall bound.
+ */
+export async function parsedManifestOf(cache: ParsedCache, file: string, text: string, parse: () => Manifest): Promise<Manifest> {
+  const kept = await lookUpEntry(cache, file, text);
+  if (kept.manifest) return kept.manifest;
+  const manifest = parse();
+  if (!kept.stalled) await writeParsedManifest(cache, file, text, manifest);
+  return manifest;
+}
+
+async function lookUpEntry(cache: ParsedCache, file: string, text: string): Promise<{ manifest?: Manifest; stalled?: boolean }> {
+  if (text.length < CACHE_MIN_BYTES) return {};
   const p = entryPath(cache, file);
   let manifest: Manifest | undefined;
   try {
     const bytes = await readOwnFile(p, { privateCache: { maxBytes: MAX_ENTRY_BYTES } });
-    if (bytes === undefined) return undefined;
+    if (bytes === undefined) return {};
     const entry = JSON.parse(bytes.toString('utf8')) as Partial<Entry>;
     const ok = entry.format === FORMAT && entry.code === cache.code && entry.file === file && entry.textSha256 === textDigest(text);
     manifest = ok && entry.manifest && typeof entry.manifest === 'object' ? entry.manifest : undefined;
-  } catch {
-    return undefined; // not ours, a link, torn or corrupt (JSON that does not parse), stalled: parse as always
+  } catch (err) {
+    // not ours, a link, torn or corrupt (JSON that does not parse), stalled: parse as always
+    return { stalled: err instanceof ModelmountError && err.code === 'ESTALLED' };
   }
   if (manifest) touchEntry(p);
-  return manifest;
+  return { manifest };
 }
 
 /**
