@@ -48,29 +48,26 @@ describe('inspectMountSources on a host folder that stops answering', () => {
     expect(err).toMatchObject({ code: 'ESTALLED', exitCode: 5 });
     expect((err as Error).message).toContain(`Checking the files in ${fx.manifest.hostDir} stalled`);
   });
-
-  it('an abort ends the wait at once with its reason (whatever the bound)', async () => {
-    fx = await makeFixture();
-    const hung = hangFs('lstat', fx.manifest.hostDir);
-    const ac = new AbortController();
-    const checking = inspectMountSources(fx.manifest, fx.artifacts, { idleMs: 10 * 60_000, signal: ac.signal }).catch((e: unknown) => e);
-    await vi.waitFor(() => expect(hung.called()).toBe(true));
-    ac.abort(new Error('Interrupted'));
-    expect(await checking).toMatchObject({ message: 'Interrupted' });
-  });
 });
 
-describe('compose, smoke and update on a host folder that stops answering: the run\'s signal ends the check', () => {
-  it('writeComposeOverride: an abort ends the wait at once with its reason (whatever the bound); nothing is written', async () => {
-    fx = await makeFixture();
-    const hung = hangFs('lstat', fx.manifest.hostDir);
-    const ac = new AbortController();
-    const writing = writeComposeOverride(fx.manifest, fx.artifacts, { idleMs: 10 * 60_000, signal: ac.signal }).catch((e: unknown) => e);
-    await vi.waitFor(() => expect(hung.called()).toBe(true));
-    ac.abort(new Error('Interrupted'));
-    expect(await writing).toMatchObject({ message: 'Interrupted' });
-    await expect(fs.stat(fx.manifest.compose!.override)).rejects.toMatchObject({ code: 'ENOENT' });
-  });
+describe('doctor, compose and update on a host folder that stops answering: the run\'s signal ends the check', () => {
+  // each with a 10-minute bound: only the abort can end the wait within the test
+  const callers: [string, (f: Fixture, signal: AbortSignal) => Promise<unknown>][] = [
+    ['inspectMountSources (doctor)', (f, signal) => inspectMountSources(f.manifest, f.artifacts, { idleMs: 10 * 60_000, signal })],
+    ['writeComposeOverride', (f, signal) => writeComposeOverride(f.manifest, f.artifacts, { idleMs: 10 * 60_000, signal })],
+  ];
+  for (const [what, call] of callers) {
+    it(`${what}: an abort ends the wait at once with its reason (whatever the bound); no override is written`, async () => {
+      fx = await makeFixture();
+      const hung = hangFs('lstat', fx.manifest.hostDir);
+      const ac = new AbortController();
+      const running = call(fx, ac.signal).catch((e: unknown) => e);
+      await untilAsked(hung, running);
+      ac.abort(new Error('Interrupted'));
+      expect(await running).toMatchObject({ message: 'Interrupted' });
+      await expect(fs.stat(fx.manifest.compose!.override)).rejects.toMatchObject({ code: 'ENOENT' });
+    });
+  }
 
   it('composeStep (compose, update, rollback, apply): an abort ends the wait with its reason, before the stall bound could', async () => {
     fx = await makeFixture();
