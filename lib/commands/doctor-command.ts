@@ -11,7 +11,7 @@ export const doctorCommand = defineCommand({
     ...pickFlags(LOCATION_FLAGS, 'host-dir', 'jobs'),
     JSON_FLAG,
   ],
-  details: 'Checks the installed set (what update installed; before the first update, every non-optional artifact): what the override mounts. Each finding has an id, a verdict (ok / warn / error), the file and line that cause it, and the fix. Exit 7 when any error is found; 5 (ESTALLED) when the host folder stops answering while its files are checked.',
+  details: 'Checks the installed set (what update installed; before the first update, every non-optional artifact): what the override mounts. Each finding has an id, a verdict (ok / warn / error), the file and line that cause it, and the fix. Exit 7 when any error is found; 5 (ESTALLED) when the host folder stops answering while doctor looks at it (its folders, links or files); Ctrl+C ends that wait at once (130).',
   async run(flags, io, signal) {
     const { doctorInstalled } = await import('../doctor/doctor-installed.ts');
     return doctorInstalled({ ...contextOptions(flags), ...selectionOptions(flags), full: Boolean(flags.full), verbose: Boolean(flags.verbose) }, io, signal);
