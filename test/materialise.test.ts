@@ -7,8 +7,8 @@ import fs from 'node:fs/promises';
 import { statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { ExitCode, IntegrityError } from '../lib/errors.ts';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { DiskError, ExitCode, IntegrityError } from '../lib/errors.ts';
 import { blobPath, hostFilePath, metaDir, storeStatePath } from '../lib/layout.ts';
 import type { FileEntry } from '../lib/manifest/schema.ts';
 import { dropStagedLeftovers, materialiseFile, placeStaged, stageFile } from '../lib/store/materialise.ts';
@@ -145,5 +145,22 @@ describe('placing staged files', () => {
     await dropStagedLeftovers([staged]);
     expect(await leftovers(hostDir)).toEqual([path.basename(other)]);
     expect((await fs.stat(blob)).nlink).toBe(2);
+  });
+});
+
+describe('a failure with no errno while staging', () => {
+  it('is passed on as it is (a bug shows as one), not reported as a disk fault (EIO, "see dmesg")', async () => {
+    const blob = await blobWith(data);
+    const { hostDir, dest } = await hostOn(undefined);
+    const bug = new TypeError('undefined is not a function');
+    const link = vi.spyOn(fs, 'link').mockRejectedValueOnce(bug);
+    try {
+      const err = await stageFile(hostDir, blob, dest, entry).catch((e: unknown) => e);
+      expect(link).toHaveBeenCalled();
+      expect(err).toBe(bug);
+      expect(err).not.toBeInstanceOf(DiskError);
+    } finally {
+      link.mockRestore();
+    }
   });
 });

@@ -78,8 +78,11 @@ const STORE_CHANGED =
 class TooLong extends Error {}
 
 /** Why a file in the host folder could not be installed: the disk (EIO, EFBIG) or something modelmount does not own in the way; exit 5 with the path, not an internal error. */
-function hostFailure(where: string, err: unknown): DiskError {
-  const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+function hostFailure(where: string, err: unknown): Error {
+  // ours already (a stall, an abort) or no errno at all (a bug): passed on as it is, not called a disk fault
+  if (err instanceof ModelmountError || !(err instanceof Error)) return err as Error;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (typeof code !== 'string' || err.name === 'AbortError') return err;
   if (code === 'EIO' || code === 'EFBIG') {
     // the disk (or a size limit), not something in the way
     return diskFailure(err, `installing ${where}`, { untouched: 'the previous install is untouched', folder: 'host' });
