@@ -12,7 +12,7 @@ import path from 'node:path';
 import { DiskError } from '../errors.ts';
 import { fsyncDir } from '../fs-atomic.ts';
 import { nextInstallRecord, readInstallRecord, writeInstallRecord, type InstallRecord } from '../install-record.ts';
-import { hostFilePath, hostStatePath, releaseDir } from '../layout.ts';
+import { hostFilePath, releaseDir } from '../layout.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { discardStaged, placeStaged, stageFile, type StagedFile } from '../store/materialise.ts';
 import { ensureRealDir } from '../fs-safe.ts';
@@ -73,7 +73,7 @@ export async function switchToSet(manifest: Manifest, record: ReleaseRecord, tar
       });
     }
   }
-  const hostCache = await StateCache.load(hostStatePath(hostDir), 'host', undefined, opts);
+  const hostCache = await StateCache.loadHost(hostDir, opts);
   try {
     for (const [id, a] of Object.entries(target.artifacts)) await placeArtifactFromRelease(hostDir, id, a, hostCache);
   } finally {

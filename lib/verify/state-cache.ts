@@ -50,8 +50,8 @@ export class StateCache {
   }
 
   /** The host folder's cache, <hostDir>/.modelmount/state.json (never through a link in .modelmount). */
-  static loadHost(hostDir: string): Promise<StateCache> {
-    return StateCache.load(hostStatePath(hostDir), 'host', hostDir);
+  static loadHost(hostDir: string, opts: { signal?: AbortSignal } = {}): Promise<StateCache> {
+    return StateCache.load(hostStatePath(hostDir), 'host', hostDir, opts);
   }
 
   /** A cache that starts empty and is never saved (status when the host folder's own records are refused). */
