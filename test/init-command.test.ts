@@ -134,6 +134,27 @@ describe('init with flags', () => {
     await expect(fs.access(path.join(dir, 'manifests'))).rejects.toThrow();
   });
 
+
+  it('writes folders outside the project as absolute paths (the manifest is shared), those inside relative to it', async () => {
+    const dir = await userProject();
+    const outside = await tempDir('modelmount-init-share-');
+    await writeSourceTree(path.join(outside, 'ml'), artifacts);
+    const hostOutside = path.join(await tempDir('modelmount-init-srv-'), 'models');
+    const r = await runCliCaptured(['init', '--from', 'published', '--sources', `published/,${outside}/ml/`, '--host-dir', hostOutside, '--services', 'worker'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const text = await fs.readFile(path.join(dir, 'manifests', 'models.yaml'), 'utf8');
+    expect(text).toContain(`hostDir: ${hostOutside}\n`);
+    expect(text).toContain('url: ../published\n');
+    expect(text).toContain(`url: ${outside}/ml\n`);
+    expect(text).toContain('files: [../compose.yaml]');
+    // the project moved (cloned elsewhere on another host): the shared folders are still found
+    const moved = path.join(await tempDir('modelmount-init-moved-'), 'a', 'b', 'project');
+    await fs.mkdir(path.dirname(moved), { recursive: true });
+    await fs.rename(dir, moved);
+    const m = await loadManifest(path.join(moved, 'manifests', 'models.yaml'));
+    expect(m.hostDir).toBe(hostOutside);
+    expect(m.sources.map((s) => s.base)).toEqual([path.join(moved, 'published'), path.join(outside, 'ml')]);
+  });
   it('--dry-run prints the manifest and writes nothing', async () => {
     const dir = await userProject();
     const r = await runCliCaptured([...FLAGS(), '--dry-run'], { cwd: dir });

@@ -211,7 +211,7 @@ export async function planInit(opts: InitOptions, io: Io, signal: AbortSignal): 
     if (problem !== true) throw new UsageError(`--sources: ${problem}`, { hint: 'e.g. --sources https://models.example.com/ml/ (where <artifact id>/<file> is served), or a folder path.' });
   } else if (interactive) sources = splitList(await prompts.askSourceUrls((v) => checkSources(splitList(v), cwd)));
   else throw needFlag('the sources the artifacts are downloaded from', '--sources https://models.example.com/ml/ (serving <artifact id>/<file>), or a folder path');
-  // folders are written relative to the manifest: resolve them against where the user typed them
+  // folders are written relative to the manifest (or absolute outside the project): resolve them against where the user typed them
   sources = sources.map((s) => (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(s) ? s : path.resolve(cwd, s)));
 
   const detected: string[] = [];
@@ -274,7 +274,7 @@ export async function planInit(opts: InitOptions, io: Io, signal: AbortSignal): 
     artifacts.push({ id: s.id, labels: labels.get(s.id) ?? {}, files });
   }
   signal.throwIfAborted();
-  const { text, manifest } = renderInitManifest({ manifestPath, hostDir, sources, artifacts, ...(compose ? { compose } : {}), ...(smokeCommand ? { smokeCommand } : {}) });
+  const { text, manifest } = renderInitManifest({ manifestPath, projectDir, hostDir, sources, artifacts, ...(compose ? { compose } : {}), ...(smokeCommand ? { smokeCommand } : {}) });
 
   let composeEnv: InitPlan['composeEnv'];
   if (compose) {

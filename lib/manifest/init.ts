@@ -11,6 +11,7 @@ import { Document, isMap, isScalar, isSeq, type Node, type Pair, type YAMLMap } 
 import { UsageError } from '../errors.ts';
 import { commandFor } from '../invocation.ts';
 import { parseManifest } from './load.ts';
+import { isSameOrInside } from '../path-inside.ts';
 import { checkSafeRelativePath } from './paths.ts';
 import { sortedFileEntries, type FileEntry, type Manifest } from './schema.ts';
 
@@ -75,6 +76,8 @@ export interface InitArtifact {
 export interface InitAnswers {
   /** absolute path the manifest is written to */
   manifestPath: string;
+  /** absolute: the folder init ran in; paths below it are written relative to the manifest, others absolute */
+  projectDir: string;
   /** absolute */
   hostDir: string;
   /** in order: http(s) URLs, file:// URLs or absolute folder paths */
@@ -92,9 +95,13 @@ export interface InitAnswers {
   smokeCommand?: string;
 }
 
-/** A path as the manifest writes it: relative to the manifest's folder, POSIX separators. */
-function fromManifest(manifestPath: string, p: string): string {
-  const rel = path.relative(path.dirname(manifestPath), p);
+/**
+ * A path as the manifest writes it, POSIX separators: one in the project relative to the manifest's
+ * folder (it moves with the checkout), one outside it (a shared mount, /srv/models) absolute, so the
+ * manifest still finds it in a checkout at another depth on another host.
+ */
+function fromManifest(a: Pick<InitAnswers, 'manifestPath' | 'projectDir'>, p: string): string {
+  const rel = isSameOrInside(p, a.projectDir) ? path.relative(path.dirname(a.manifestPath), p) : p;
   return (rel === '' ? '.' : rel).split(path.sep).join('/');
 }
 
@@ -103,10 +110,10 @@ export function sourceNames(count: number): string[] {
   return Array.from({ length: count }, (_, i) => (i === 0 ? 'main' : i === 1 ? 'fallback' : `fallback-${i}`));
 }
 
-function sourceUrl(manifestPath: string, url: string): string {
+function sourceUrl(a: Pick<InitAnswers, 'manifestPath' | 'projectDir'>, url: string): string {
   if (/^https?:\/\//i.test(url)) return url.endsWith('/') ? url : `${url}/`;
   if (/^file:/i.test(url)) return url;
-  return fromManifest(manifestPath, path.resolve(url));
+  return fromManifest(a, path.resolve(url));
 }
 
 function comment(node: Node | Pair | undefined, text: string, blankBefore = true): void {
@@ -133,8 +140,8 @@ export function renderInitManifest(a: InitAnswers): { text: string; manifest: Ma
   const names = sourceNames(a.sources.length);
   const value: Record<string, unknown> = {
     version: 1,
-    hostDir: fromManifest(a.manifestPath, a.hostDir),
-    sources: a.sources.map((url, i) => ({ name: names[i], url: sourceUrl(a.manifestPath, url) })),
+    hostDir: fromManifest(a, a.hostDir),
+    sources: a.sources.map((url, i) => ({ name: names[i], url: sourceUrl(a, url) })),
     artifacts: a.artifacts.map((x) => ({
       id: x.id,
       ...(Object.keys(x.labels).length ? { labels: x.labels } : {}),
@@ -143,9 +150,9 @@ export function renderInitManifest(a: InitAnswers): { text: string; manifest: Ma
   };
   if (a.compose) {
     value.compose = {
-      files: a.compose.files.map((f) => fromManifest(a.manifestPath, f)),
+      files: a.compose.files.map((f) => fromManifest(a, f)),
       services: a.compose.services,
-      override: fromManifest(a.manifestPath, a.compose.override),
+      override: fromManifest(a, a.compose.override),
       containerDir: a.compose.containerDir,
     };
   }
