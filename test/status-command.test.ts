@@ -8,6 +8,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StatusReport } from '../lib/status/report.ts';
+import { detectCompose } from '../lib/compose/engine.ts';
 import { renderOverride } from '../lib/compose/override.ts';
 import { loadManifest } from '../lib/manifest/load.ts';
 import { stuckOperationsSettled } from '../lib/stall.ts';
@@ -120,25 +121,37 @@ describe('status', () => {
   });
 
   itDocker(
-    'asks Docker which running containers of the service have each artifact mounted',
+    "lists the running containers of this Compose project's services and what each mounts, not another project's of the same service name",
     async () => {
       const p = await installedProject();
       const image = await buildBusyboxImage(`modelmount-status-test:${testRunId}`);
-      const run = await sh`docker run -d --rm --network none --label ${`${TEST_LABEL}=${testRunId}`} --label ${`com.docker.compose.service=${SERVICE}`} --label ${'com.docker.compose.project=mmstatus'} -v ${`${path.join(p.hostDir, 'student/v0_ja')}:/app/artifacts/student/v0_ja:ro`} ${image} sleep 300`;
-      expect(run.exitCode, run.stderr).toBe(0);
-      const id = run.stdout.trim();
+      const project = `mmstatus${testRunId}`;
+      await fs.writeFile(path.join(p.dir, 'compose.yaml'), `services:\n  ${SERVICE}:\n    image: ${image}\n    command: ["sleep", "300"]\n    network_mode: none\n    labels: {${TEST_LABEL}: ${testRunId}}\n`);
+      const env = { ...process.env, COMPOSE_PROJECT_NAME: project };
+      const engine = (await detectCompose({ env }))!;
+      const up = await sh({ cwd: p.dir, env })`${[...engine.command, '-f', 'compose.yaml', '-f', 'compose.models.yaml', 'up', '-d']}`;
+      expect(up.exitCode, up.stderr).toBe(0);
+      // another project's container of a service with the same name, mounting nothing
+      const other = await sh`docker run -d --rm --network none --label ${`${TEST_LABEL}=${testRunId}`} --label ${`com.docker.compose.service=${SERVICE}`} --label ${'com.docker.compose.project=someone-else'} ${image} sleep 300`;
+      expect(other.exitCode, other.stderr).toBe(0);
       try {
-        const r = await status(p.manifest.path);
-        expect(r.docker).toMatchObject({ checked: true, reachable: true });
-        expect(r.docker.detail).toContain('1 running container');
-        const [ja, en] = r.artifacts;
-        expect(ja!.containers).toEqual([{ service: SERVICE, name: expect.any(String), id: id.slice(0, 12), project: 'mmstatus', mounted: true, readOnly: true }]);
-        expect(en!.containers).toEqual([expect.objectContaining({ service: SERVICE, mounted: false })]);
-        const table = await runCliCaptured(['status', '--manifest', p.manifest.path]);
+        const id = (await sh({ cwd: p.dir, env })`${[...engine.command, '-f', 'compose.yaml', '-f', 'compose.models.yaml', 'ps', '-q', SERVICE]}`).stdout.trim();
+        expect(id).not.toBe('');
+        const r = await runCliCaptured(['status', '--manifest', p.manifest.path, '--json'], { env: { COMPOSE_PROJECT_NAME: project } });
+        expect(r.code, r.stderr).toBe(0);
+        const doc = JSON.parse(r.stdout) as StatusReport;
+        expect(doc.docker).toMatchObject({ checked: true, reachable: true });
+        expect(doc.docker.detail).toContain('1 running container');
+        const [ja, en] = doc.artifacts;
+        expect(ja!.containers).toEqual([{ service: SERVICE, name: expect.any(String), id: id.slice(0, 12), project, mounted: true, readOnly: true }]);
+        expect(en!.containers).toEqual([expect.objectContaining({ service: SERVICE, id: id.slice(0, 12), mounted: false })]);
+        const table = await runCliCaptured(['status', '--manifest', p.manifest.path], { env: { COMPOSE_PROJECT_NAME: project } });
         expect(table.stdout).toMatch(/^student\/v0_ja .* mounted\s+\S+: mounted ro$/m);
         expect(table.stdout).toMatch(/^student\/v0_en .*: NOT mounted$/m);
+        expect(table.stdout).not.toContain(other.stdout.trim().slice(0, 12));
       } finally {
-        await sh`docker rm -f ${id}`;
+        await sh`docker rm -f ${other.stdout.trim()}`;
+        await sh({ cwd: p.dir, env })`${[...engine.command, '-f', 'compose.yaml', '-f', 'compose.models.yaml', 'down', '-t', '0']}`;
       }
     },
     180_000,

@@ -64,12 +64,25 @@ export function composeCwd(manifest: Manifest): string {
   return path.dirname(composeSettingsOf(manifest).files[0]!);
 }
 
-/** The containers of the manifest's listed services, running and stopped, with the models each runs. */
-export async function listModelContainers(manifest: Manifest, engine: Pick<ComposeEngine, 'command'>, sh: Shell, record: ReleaseRecord | undefined): Promise<ModelContainer[]> {
+/**
+ * The containers of the manifest's listed services in its own Compose project (Compose decides which
+ * project: COMPOSE_PROJECT_NAME, `name:`, the folder), running and stopped, one-off `run` containers
+ * left out. Another project's containers of a service with the same name are not these.
+ */
+export async function inspectServiceContainers(manifest: Manifest, engine: Pick<ComposeEngine, 'command'>, sh: Shell): Promise<InspectedContainer[]> {
   const compose = composeSettingsOf(manifest);
   const ps = await sh({ cwd: composeCwd(manifest) })`${[...composeArgv(manifest, engine), 'ps', '-a', '-q', ...new Set(compose.services)]}`;
   const ids = ps.exitCode === 0 ? ps.stdout.split(/\s+/).filter(Boolean) : [];
-  const inspected = (await inspectContainers(sh, ids)).filter((c) => c.Config?.Labels?.['com.docker.compose.oneoff'] !== 'True');
+  return (await inspectContainers(sh, ids)).filter((c) => c.Config?.Labels?.['com.docker.compose.oneoff'] !== 'True');
+}
+
+/** The containers of the manifest's listed services (inspectServiceContainers), with the models each runs. */
+export async function listModelContainers(manifest: Manifest, engine: Pick<ComposeEngine, 'command'>, sh: Shell, record: ReleaseRecord | undefined): Promise<ModelContainer[]> {
+  return describeModelContainers(manifest, await inspectServiceContainers(manifest, engine, sh), sh, record);
+}
+
+/** The models each of the `inspected` containers runs, sorted by service and name. */
+export async function describeModelContainers(manifest: Manifest, inspected: InspectedContainer[], sh: Shell, record: ReleaseRecord | undefined): Promise<ModelContainer[]> {
   const images = new Map<string, string | undefined>();
   const out: ModelContainer[] = [];
   for (const c of inspected) {

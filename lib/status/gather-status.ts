@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Shell } from 'zx';
 import { cleanContainerPath, parseComposeConfig } from '../compose/parse-config.ts';
 import { samePath } from '../path-inside.ts';
-import { detectCompose } from '../compose/engine.ts';
+import { detectCompose, type ComposeEngine } from '../compose/engine.ts';
 import { mountSourceOf, readTextIfExists, type ReleaseMounts } from '../compose/override.ts';
 import { ExitCode, ModelmountError } from '../errors.ts';
 import { listInstallRecords, readInstallRecord, type InstallRecord } from '../install-record.ts';
@@ -19,7 +19,7 @@ import type { Io } from '../io.ts';
 import { artifactDir, blobPath, containerPathOf, releaseDir } from '../layout.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { selectArtifacts } from '../manifest/select.ts';
-import { listModelContainers, type ModelContainer } from '../releases/containers.ts';
+import { describeModelContainers, inspectServiceContainers, type InspectedContainer, type ModelContainer } from '../releases/containers.ts';
 import { readReleaseRecord, releaseMountsOf } from '../releases/record.ts';
 import { loadRunContext, type ContextOptions } from '../run-context.ts';
 import { loadShell } from '../shell.ts';
@@ -61,31 +61,24 @@ async function overrideMounts(manifest: Manifest, artifacts: readonly Artifact[]
   return { exists: true, byId };
 }
 
-interface InspectedContainer {
-  Id: string;
-  Name: string;
-  Config?: { Labels?: Record<string, string> | null };
-  Mounts?: { Type?: string; Source?: string; Destination?: string; RW?: boolean }[];
-}
-
-/** Running containers of the listed services and, per artifact, whether each has it mounted. Undefined when no engine answers. */
+/**
+ * The running containers of the listed services in this Compose project (inspectServiceContainers) and, per
+ * artifact, whether each has it mounted. Not reachable when no Docker engine answers; not checked
+ * when no Compose command does (only Compose knows which containers are this project's).
+ */
 async function containerMounts(
   manifest: Manifest,
   artifacts: readonly Artifact[],
   sh: Shell,
-): Promise<{ reachable: boolean; detail: string; byId?: Map<string, ContainerMount[]> }> {
+  findEngine: () => Promise<ComposeEngine | undefined>,
+): Promise<{ reachable: boolean; detail: string; inspected?: InspectedContainer[]; byId?: Map<string, ContainerMount[]> }> {
   const compose = manifest.compose!;
   const docker = await dockerEngine(sh);
   if ('reason' in docker) return { reachable: false, detail: docker.reason };
-  const containers: { service: string; c: InspectedContainer }[] = [];
-  for (const service of [...new Set(compose.services)]) {
-    const ps = await sh`docker ps --no-trunc --filter ${`label=com.docker.compose.service=${service}`} --format ${'{{.ID}}'}`;
-    const ids = ps.exitCode === 0 ? ps.stdout.split(/\s+/).filter(Boolean) : [];
-    if (ids.length === 0) continue;
-    const inspect = await sh`docker inspect ${ids}`;
-    if (inspect.exitCode !== 0) continue; // gone meanwhile
-    for (const c of JSON.parse(inspect.stdout) as InspectedContainer[]) containers.push({ service, c });
-  }
+  const engine = await findEngine();
+  if (!engine) return { reachable: true, detail: `Docker ${docker.version}; containers not checked: no Compose command (docker compose or docker-compose) answers` };
+  const inspected = await inspectServiceContainers(manifest, engine, sh);
+  const containers = inspected.filter((c) => c.State?.Running);
   const byId = new Map<string, ContainerMount[]>();
   for (const a of artifacts) {
     const source = artifactDir(manifest.hostDir, a.id);
@@ -95,7 +88,7 @@ async function containerMounts(
     const target = containerPathOf(compose.containerDir, a.id);
     byId.set(
       a.id,
-      containers.map(({ service, c }) => {
+      containers.map((c) => {
         const m = (c.Mounts ?? []).find(
           (x) =>
             x.Type === 'bind' &&
@@ -106,7 +99,7 @@ async function containerMounts(
         );
         const project = c.Config?.Labels?.['com.docker.compose.project'];
         return {
-          service,
+          service: c.Config?.Labels?.['com.docker.compose.service'] ?? '',
           name: c.Name.replace(/^\//, ''),
           id: c.Id.slice(0, 12),
           ...(project ? { project } : {}),
@@ -117,7 +110,7 @@ async function containerMounts(
     );
   }
   const n = containers.length;
-  return { reachable: true, detail: `Docker ${docker.version}: ${n} running container${n === 1 ? '' : 's'} of ${compose.services.join(', ')}`, byId };
+  return { reachable: true, detail: `Docker ${docker.version}: ${n} running container${n === 1 ? '' : 's'} of ${compose.services.join(', ')}`, inspected, byId };
 }
 
 async function storeHolds(cacheDir: string, a: Artifact): Promise<boolean> {
@@ -185,13 +178,10 @@ export async function gatherStatus(opts: StatusOptions, io: Io, deps: StatusDeps
   else if (opts.docker === false) docker.detail = 'not checked (--no-docker)';
   else {
     const sh = (deps.$ ?? (await loadShell()))({ quiet: true, nothrow: true, timeout: '20s', env: io.env, cwd: io.cwd });
-    const found = await containerMounts(manifest, all, sh);
-    docker = { checked: true, reachable: found.reachable, detail: found.detail };
+    const found = await containerMounts(manifest, all, sh, () => detectCompose({ $: deps.$, env: io.env, cwd: io.cwd }).catch(() => undefined));
+    docker = { checked: Boolean(found.byId) || !found.reachable, reachable: found.reachable, detail: found.detail };
     containers = found.byId;
-    if (found.reachable) {
-      const engine = await detectCompose({ $: deps.$, env: io.env, cwd: io.cwd }).catch(() => undefined);
-      if (engine) modelContainers = await listModelContainers(manifest, engine, sh, releaseRecord);
-    }
+    if (found.inspected) modelContainers = await describeModelContainers(manifest, found.inspected, sh, releaseRecord);
   }
 
   const artifacts: ArtifactStatus[] = [];
