@@ -29,4 +29,17 @@ describe('hangFs', () => {
     hung.release();
     expect((await looking).isDirectory()).toBe(true);
   });
+
+  it('fromCall: the earlier looks at the path answer, that one hangs (and so would every later one)', async () => {
+    const dir = await tempDir();
+    const hung = hangFs('lstat', dir, { fromCall: 3 });
+    expect((await fs.lstat(dir)).isDirectory()).toBe(true);
+    expect(hung.called()).toBe(false);
+    expect((await fs.lstat(dir)).isDirectory()).toBe(true);
+    const third = fs.lstat(dir);
+    await untilAsked(hung, third);
+    expect(hung.asked()).toEqual([dir, dir, dir]);
+    hung.release();
+    expect((await third).isDirectory()).toBe(true);
+  });
 });

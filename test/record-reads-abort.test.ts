@@ -36,9 +36,12 @@ afterEach(async () => {
 const installRecordOf = (f: Fixture) => installRecordPath(f.manifest.hostDir, f.manifest.path);
 const releaseRecordOf = (f: Fixture) => releaseSetsPath(f.manifest.hostDir, f.manifest.path);
 
-/** `read(signal)` while fs[method] (the open, by default) of `file` hangs: aborted once it is asked, then the stall bound passes. */
-async function abortedWhileHung(file: string, read: (signal: AbortSignal) => Promise<unknown>, method: 'open' | 'lstat' = 'open'): Promise<unknown> {
-  const hung = hangFs(method, file);
+/**
+ * `read(signal)` while fs[method] (the open, by default) of `file` hangs, from its `fromCall`th look
+ * on (hangFs): aborted once it is asked, then the stall bound passes.
+ */
+async function abortedWhileHung(file: string, read: (signal: AbortSignal) => Promise<unknown>, method: 'open' | 'lstat' = 'open', fromCall = 1): Promise<unknown> {
+  const hung = hangFs(method, file, { fromCall });
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
   const ac = new AbortController();
   const reading = read(ac.signal).catch((e: unknown) => e);
@@ -96,6 +99,13 @@ describe('update, status and gc end with the abort on a hung read of their own f
     const m = await loadManifest(p.manifest);
     const run = (signal: AbortSignal) => runUpdate({ manifest: p.manifest, yes: true }, io(p.dir), signal);
     expect(await abortedWhileHung(installRecordPath(p.hostDir, m.path), run)).toMatchObject({ message: 'Interrupted' });
+  });
+
+  it('update: the install record read again to record the install (its third read, after the installed set and its refresh under the lock)', async () => {
+    const p = await oneArtifactProject();
+    const m = await loadManifest(p.manifest);
+    const run = (signal: AbortSignal) => runUpdate({ manifest: p.manifest, yes: true }, io(p.dir), signal);
+    expect(await abortedWhileHung(installRecordPath(p.hostDir, m.path), run, 'open', 3)).toMatchObject({ message: 'Interrupted' });
   });
 
   it('status (gatherStatus): the install record', async () => {
