@@ -5,16 +5,18 @@
  * stall bound's timer fires only when the test moves the clock, after the abort.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import fs from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { runDoctor } from '../lib/doctor/run-doctor.ts';
 import { overrideSources } from '../lib/gc/gc-inputs.ts';
+import { runGc } from '../lib/gc/run-gc.ts';
 import { loadManifest } from '../lib/manifest/load.ts';
 import { outdatedNotice } from '../lib/releases/run-apply.ts';
 import { gatherStatus } from '../lib/status/gather-status.ts';
 import { runUpdate } from '../lib/update/run-update.ts';
 import { StateCache } from '../lib/verify/state-cache.ts';
 import { readInstallRecord } from '../lib/install-record.ts';
-import { hostStatePath, installRecordPath, releaseSetsPath } from '../lib/layout.ts';
+import { hostStatePath, installRecordPath, lockPath, releaseSetsPath } from '../lib/layout.ts';
 import { composeStep } from '../lib/releases/compose-steps.ts';
 import { readReleaseRecord, type ReleaseRecord } from '../lib/releases/record.ts';
 import { recordReleaseSet, switchToSet } from '../lib/releases/switch.ts';
@@ -22,7 +24,7 @@ import type { RunContext } from '../lib/run-context.ts';
 import { STALL_DEFAULTS } from '../lib/stall.ts';
 import { installedSelection } from '../lib/update/installed-set.ts';
 import { makeFixture, type Fixture } from './helpers/compose-fixture.ts';
-import { cliEnv } from './helpers/cli.ts';
+import { cliEnv, runCliCaptured } from './helpers/cli.ts';
 import { endHungLooks, hangFs, untilAsked } from './helpers/hung-fs.ts';
 import { oneArtifactProject } from './helpers/one-artifact-project.ts';
 
@@ -119,5 +121,19 @@ describe('update, status and gc end with the abort on a hung read of their own f
     fx = await makeFixture();
     const f = fx;
     expect(await abortedWhileHung(f.manifest.compose!.override, (signal) => overrideSources(f.manifest, signal), 'lstat')).toMatchObject({ message: 'Interrupted' });
+  });
+
+  it('gc: its run lock lost while it reads the Compose override under that lock ends the run with the lost lock, like every other command holding it', async () => {
+    const p = await oneArtifactProject();
+    const up = await runCliCaptured(['update', '--manifest', p.manifest, '--yes', '--no-compose', '--no-smoke']);
+    expect(up.code, up.stderr).toBe(0);
+    const m = await loadManifest(p.manifest);
+    // the reads before the lock answer; the last one, under the lock, hangs
+    const hung = hangFs('lstat', m.compose!.override, { fromCall: 3 });
+    const running = runGc({ manifests: [p.manifest], yes: true }, io(p.dir), new AbortController().signal).catch((e: unknown) => e);
+    await untilAsked(hung, running);
+    // another run takes the host folder's lock over: this run's heartbeat (real time, every 5 s) notices it
+    await fs.rm(lockPath(p.hostDir), { recursive: true });
+    expect(await running).toMatchObject({ code: 'ELOCKED', message: expect.stringContaining('Lost the run lock') });
   });
 });

@@ -44,7 +44,8 @@ export async function runGc(opts: GcOptions, io: Io, signal: AbortSignal): Promi
   const dryRun = Boolean(opts.dryRun);
   const interactive = io.isTTY && !opts.yes && !opts.json && !isCI(io.env);
   let releases: GcReport['releases'] = { kept: [] };
-  const plan = async (): Promise<GcPlan> => {
+  // `within`: the run's signal, or under the lock the lock's (it also aborts when the lock is lost)
+  const plan = async (within: AbortSignal): Promise<GcPlan> => {
     const p = await planGc({
       stores: (await Promise.all(inputs.stores.map(async (s) => ((await pathExists(s)) ? s : undefined)))).filter((s): s is string => Boolean(s)),
       hostDirs: inputs.hosts,
@@ -53,7 +54,7 @@ export async function runGc(opts: GcOptions, io: Io, signal: AbortSignal): Promi
       holdBlobs: !opts.yes && !interactive,
     });
     // release folders: never one in a keep window, mounted by the override or by any container
-    const r = await planReleases(inputs, io, signal);
+    const r = await planReleases(inputs, io, within);
     releases = r.report;
     const removals = [...p.removals, ...r.removals];
     const bytes = r.removals.reduce((s, x) => s + x.bytes, 0);
@@ -64,12 +65,12 @@ export async function runGc(opts: GcOptions, io: Io, signal: AbortSignal): Promi
   const log = (line: string) => io.stderr.write(`${line}\n`);
   let result: { plan: GcPlan; removed: GcItem[] };
   if (dryRun) {
-    const p = await plan();
+    const p = await plan(signal);
     result = { plan: p, removed: p.removals };
   } else {
     let confirmed: Set<string> | undefined;
     if (interactive) {
-      const preview = await plan();
+      const preview = await plan(signal);
       if (preview.removals.length) {
         io.stderr.write(formatGc({ ...toReport(inputs, preview, preview.removals, true, started), releases }, true));
         const blobs = preview.removals.filter((r) => r.kind === 'blob').length;
@@ -84,7 +85,7 @@ export async function runGc(opts: GcOptions, io: Io, signal: AbortSignal): Promi
     result = await withRunLock(runLockDirs(io.env, existing), runLockOptions(opts, { log }, 'gc', signal), async (locked) => {
       // read the records and registrations again under the lock: an update may have finished meanwhile
       inputs = await gcInputs(opts, io, locked);
-      let p = await plan();
+      let p = await plan(locked);
       if (confirmed) {
         // only what was asked about: anything new since the question stays for the next run
         const removals = p.removals.filter((r) => confirmed.has(r.path));
