@@ -14,7 +14,8 @@ import type { GcReport } from '../lib/gc/report.ts';
 import { blobPath, hostFilePath, hostStatePath, installRecordPath, lockPath, storeStatePath } from '../lib/layout.ts';
 import { statIdentity } from '../lib/verify/state-cache.ts';
 import { withRunLock } from '../lib/lock/run-lock.ts';
-import { listFiles, manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
+import { cliEnv, listFiles, manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, sha256, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
+import { holdRunLock, runWatchingStderr } from './helpers/lock-holder.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 
 vi.mock('../lib/ui/prompts.ts', async (importOriginal) => {
@@ -72,6 +73,28 @@ async function scenario() {
   expect(r.code, r.stderr).toBe(0);
   await fs.rm(warmedBy);
   return { ...p, oldManifest, otherManifest };
+}
+
+/** A manifest in `dir` listing the current artifacts, with a Compose section whose override is `dir`/compose.models.yaml. */
+async function composeManifest(dir: string): Promise<string> {
+  const file = path.join(dir, 'compose-manifest.yaml');
+  await fs.writeFile(
+    file,
+    manifestYaml({
+      artifacts: current,
+      sources: [{ name: 'mirror', url: server.url }],
+      extra: 'compose:\n  files: [compose.yaml]\n  services: [worker]\n  override: compose.models.yaml\n  containerDir: /models',
+    }),
+  );
+  return file;
+}
+
+/** That manifest's override, mounting `source` at `target`. */
+async function writeOverride(dir: string, source: string, target: string): Promise<void> {
+  await fs.writeFile(
+    path.join(dir, 'compose.models.yaml'),
+    `services:\n  worker:\n    volumes:\n      - type: bind\n        source: ${source}\n        target: ${target}\n        read_only: true\n`,
+  );
 }
 
 const blobOf = (cacheDir: string, a: TestArtifact, i = 0) => blobPath(cacheDir, sha256(a.files[i]!.data));
@@ -135,19 +158,8 @@ describe('gc', () => {
     await fs.writeFile(path.join(p.hostDir, 'extra/mounted/w.bin'), 'x');
     await fs.mkdir(path.join(p.hostDir, 'extra/stray'), { recursive: true });
     await fs.writeFile(path.join(p.hostDir, 'extra/stray/w.bin'), 'y');
-    const withCompose = path.join(p.dir, 'compose-manifest.yaml');
-    await fs.writeFile(
-      withCompose,
-      manifestYaml({
-        artifacts: current,
-        sources: [{ name: 'mirror', url: server.url }],
-        extra: 'compose:\n  files: [compose.yaml]\n  services: [worker]\n  override: compose.models.yaml\n  containerDir: /models',
-      }),
-    );
-    await fs.writeFile(
-      path.join(p.dir, 'compose.models.yaml'),
-      `services:\n  worker:\n    volumes:\n      - type: bind\n        source: ${path.join(p.hostDir, 'extra/mounted')}\n        target: /models/extra\n        read_only: true\n`,
-    );
+    const withCompose = await composeManifest(p.dir);
+    await writeOverride(p.dir, path.join(p.hostDir, 'extra/mounted'), '/models/extra');
     const r = await gc([withCompose], ['--yes']);
     expect(r.code, r.stderr).toBe(0);
     // extra/stray: no install record says modelmount put it there
@@ -159,6 +171,23 @@ describe('gc', () => {
     await fs.stat(path.join(p.hostDir, 'extra/mounted/w.bin'));
     expect(r.report.kept.artifacts.find((k) => k.id === 'extra/mounted')?.why).toEqual(['mounted by the Compose override']);
     expect(r.report.kept.artifacts.find((k) => k.id === 'student/v_old')?.why).toEqual([`in the install record of ${p.manifest}`]);
+  });
+
+  it('keeps what the Compose override mounts when the override changes while gc waits for the run lock: it decides on what it reads under the lock', async () => {
+    const p = await scenario();
+    const withCompose = await composeManifest(p.dir);
+    // no override yet: before the lock, gc sees v_old (in no live record's wanted set) as removable
+    const held = await holdRunLock([p.cacheDir], 'modelmount compose');
+    const run = runWatchingStderr(['gc', '--manifest', withCompose, '--yes'], cliEnv());
+    try {
+      await run.waiting;
+      // meanwhile the other run writes an override that mounts v_old
+      await writeOverride(p.dir, path.join(p.hostDir, 'student/v_old'), '/models/student/v_old');
+    } finally {
+      await held.release();
+    }
+    expect(await run.done, run.stderr()).toBe(0);
+    await fs.stat(path.join(p.hostDir, 'student/v_old/model.bin'));
   });
 
   it('removes partial downloads untouched for a day and leftover install temp files, keeps fresh partials', async () => {

@@ -128,8 +128,8 @@ describe('update, status and gc end with the abort on a hung read of their own f
     const up = await runCliCaptured(['update', '--manifest', p.manifest, '--yes', '--no-compose', '--no-smoke']);
     expect(up.code, up.stderr).toBe(0);
     const m = await loadManifest(p.manifest);
-    // the reads before the lock answer; the last one, under the lock, hangs
-    const hung = hangFs('lstat', m.compose!.override, { fromCall: 3 });
+    // the read before the lock answers; the one under the lock, which decides what goes, hangs
+    const hung = hangFs('lstat', m.compose!.override, { fromCall: 2 });
     const running = runGc({ manifests: [p.manifest], yes: true }, io(p.dir), new AbortController().signal).catch((e: unknown) => e);
     await untilAsked(hung, running);
     // another run takes the host folder's lock over: this run's heartbeat (real time, every 5 s) notices it

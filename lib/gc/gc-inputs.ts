@@ -1,7 +1,8 @@
 /**
  * What gc may remove, read from disk: the given manifests (and their folders), what each host
  * folder's install records say modelmount put there and what live records still want, what the
- * Compose overrides mount, and the installs registered in the stores.
+ * Compose overrides mount (`mounted`: read once here, for the host folders and the release folders
+ * alike), and the installs registered in the stores.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -120,7 +121,7 @@ export async function gcInputs(opts: GcOptions, io: Io, signal: AbortSignal) {
       projects.push({ hostDir: reg.hostDir, manifest: reg.manifestPath, blobs: present, ...(reg.kind === 'warm' ? { warm: true as const } : {}) });
     }
   }
-  return { manifests, stores, hostDirs, keepBlobs, hosts, projects, forgotten };
+  return { manifests, stores, hostDirs, keepBlobs, mounted, hosts, projects, forgotten };
 }
 
 /** After a real run: drop from the records what gc removed; a record whose manifest is gone and that owns nothing left is deleted. */

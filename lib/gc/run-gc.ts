@@ -24,7 +24,7 @@ import { planGc } from '../store/gc/plan-gc.ts';
 import { type GcItem, type GcPlan } from '../store/gc/types.ts';
 import { forgetRegistration } from '../store/registrations.ts';
 import * as prompts from '../ui/prompts.ts';
-import { gcInputs, overrideSources, pruneRecords, type GcInputs } from './gc-inputs.ts';
+import { gcInputs, pruneRecords, type GcInputs } from './gc-inputs.ts';
 import { formatGc, toReport, type GcReport } from './report.ts';
 
 /** --manifest (several), --host-dir, --cache-dir, --dry-run, --yes, --json, --wait */
@@ -44,8 +44,7 @@ export async function runGc(opts: GcOptions, io: Io, signal: AbortSignal): Promi
   const dryRun = Boolean(opts.dryRun);
   const interactive = io.isTTY && !opts.yes && !opts.json && !isCI(io.env);
   let releases: GcReport['releases'] = { kept: [] };
-  // `within`: the run's signal, or under the lock the lock's (it also aborts when the lock is lost)
-  const plan = async (within: AbortSignal): Promise<GcPlan> => {
+  const plan = async (): Promise<GcPlan> => {
     const p = await planGc({
       stores: (await Promise.all(inputs.stores.map(async (s) => ((await pathExists(s)) ? s : undefined)))).filter((s): s is string => Boolean(s)),
       hostDirs: inputs.hosts,
@@ -54,7 +53,7 @@ export async function runGc(opts: GcOptions, io: Io, signal: AbortSignal): Promi
       holdBlobs: !opts.yes && !interactive,
     });
     // release folders: never one in a keep window, mounted by the override or by any container
-    const r = await planReleases(inputs, io, within);
+    const r = await planReleases(inputs, io);
     releases = r.report;
     const removals = [...p.removals, ...r.removals];
     const bytes = r.removals.reduce((s, x) => s + x.bytes, 0);
@@ -65,12 +64,12 @@ export async function runGc(opts: GcOptions, io: Io, signal: AbortSignal): Promi
   const log = (line: string) => io.stderr.write(`${line}\n`);
   let result: { plan: GcPlan; removed: GcItem[] };
   if (dryRun) {
-    const p = await plan(signal);
+    const p = await plan();
     result = { plan: p, removed: p.removals };
   } else {
     let confirmed: Set<string> | undefined;
     if (interactive) {
-      const preview = await plan(signal);
+      const preview = await plan();
       if (preview.removals.length) {
         io.stderr.write(formatGc({ ...toReport(inputs, preview, preview.removals, true, started), releases }, true));
         const blobs = preview.removals.filter((r) => r.kind === 'blob').length;
@@ -83,9 +82,10 @@ export async function runGc(opts: GcOptions, io: Io, signal: AbortSignal): Promi
       (d): d is string => Boolean(d),
     );
     result = await withRunLock(runLockDirs(io.env, existing), runLockOptions(opts, { log }, 'gc', signal), async (locked) => {
-      // read the records and registrations again under the lock: an update may have finished meanwhile
+      // read the records, registrations and overrides again under the lock: what is removed is decided on
+      // these reads alone (an update or compose run may have changed them while gc waited or asked)
       inputs = await gcInputs(opts, io, locked);
-      let p = await plan(locked);
+      let p = await plan();
       if (confirmed) {
         // only what was asked about: anything new since the question stays for the next run
         const removals = p.removals.filter((r) => confirmed.has(r.path));
@@ -101,16 +101,15 @@ export async function runGc(opts: GcOptions, io: Io, signal: AbortSignal): Promi
   return { ...toReport(inputs, result.plan, result.removed, dryRun, started), releases };
 }
 
-async function planReleases(inputs: GcInputs, io: Io, signal: AbortSignal): Promise<{ removals: GcItem[]; shared: BigIntStats[]; report: GcReport['releases'] }> {
+async function planReleases(inputs: GcInputs, io: Io): Promise<{ removals: GcItem[]; shared: BigIntStats[]; report: GcReport['releases'] }> {
   const sh = (await loadShell())({ quiet: true, nothrow: true, timeout: '60s', env: io.env, cwd: io.cwd });
   const removals: GcItem[] = [];
   const shared: BigIntStats[] = [];
   const report: GcReport['releases'] = { kept: [] };
-  const mounted = (await Promise.all(inputs.manifests.map((m) => overrideSources(m, signal)))).flat();
   for (const dir of inputs.hostDirs) {
     if (!(await pathExists(releasesDir(dir)))) continue;
     const inUse = await releasesInUse(dir, sh);
-    const p = await planReleaseGc(dir, { overrideSources: mounted, inUse: { ...inUse, detail: inUse.reachable ? undefined : '`docker ps -a` failed' } });
+    const p = await planReleaseGc(dir, { overrideSources: inputs.mounted, inUse: { ...inUse, detail: inUse.reachable ? undefined : '`docker ps -a` failed' } });
     removals.push(...p.removals);
     shared.push(...p.shared);
     report.kept.push(...p.kept);
