@@ -63,3 +63,19 @@ describe.skipIf(!canMount)('a read-only host folder', () => {
     expect(r.stderr).not.toContain('--cache-dir');
   });
 });
+
+describe.skipIf(!canMount)('a read-only store', () => {
+  it('gc, with a read-only store given by --cache-dir: exit 5 at its run lock there, the hint names --cache-dir and cacheDir', async () => {
+    const p = await oneArtifactProject();
+    const root = await tmpfs(80); // the store: room for the 64 MiB headroom
+    const cacheDir = path.join(root, 'cache');
+    const up = await runCliCaptured(['update', '--manifest', p.manifest, '--cache-dir', cacheDir, '--yes', '--no-compose', '--no-smoke']);
+    expect(up.code, up.stderr).toBe(0);
+    remountReadOnly(root);
+    const r = await runCliCaptured(['gc', '--manifest', p.manifest, '--cache-dir', cacheDir, '--yes']);
+    expect(r.code, r.stderr).toBe(5);
+    expect(r.stderr).toMatch(new RegExp(`Permission denied while locking ${cacheDir}.*EROFS`));
+    expect(r.stderr).toContain("--cache-dir (or the manifest's cacheDir)");
+    expect(r.stderr).not.toContain('--host-dir');
+  });
+});

@@ -78,9 +78,9 @@ export async function runGc(opts: GcOptions, io: Io, signal: AbortSignal): Promi
       }
     }
     // lock only folders that exist: gc never creates a store or a host folder
-    const existing = (await Promise.all([...inputs.stores, ...inputs.hostDirs].map(async (d) => ((await pathExists(d)) ? d : undefined)))).filter(
-      (d): d is string => Boolean(d),
-    );
+    // (named as the store or the host folder: a lock's error hint names the option that moves it)
+    const folders = [...inputs.stores.map((dir) => ({ dir, folder: 'cache' as const })), ...inputs.hostDirs.map((dir) => ({ dir, folder: 'host' as const }))];
+    const existing = (await Promise.all(folders.map(async (f) => ((await pathExists(f.dir)) ? f : undefined)))).filter((f) => f !== undefined);
     result = await withRunLock(runLockDirs(io.env, existing), runLockOptions(opts, { log }, 'gc', signal), async (locked) => {
       // read the records, registrations and overrides again under the lock: what is removed is decided on
       // these reads alone (an update or compose run may have changed them while gc waited or asked)
