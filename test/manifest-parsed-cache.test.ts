@@ -6,7 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadManifest, parseManifest } from '../lib/manifest/load.ts';
-import { CACHE_MIN_BYTES, defaultParsedCache, readParsedManifest, writeParsedManifest, type ParsedCache } from '../lib/manifest/parsed-cache.ts';
+import { CACHE_MIN_BYTES, defaultParsedCache, parsedManifestOf, writeParsedManifest, type ParsedCache } from '../lib/manifest/parsed-cache.ts';
+import type { Manifest } from '../lib/manifest/schema.ts';
 import { STALL_DEFAULTS, stuckOperations, stuckOperationsSettled } from '../lib/stall.ts';
 import { tempDir } from './helpers/cli.ts';
 import { endHungLooks, hangFs, untilAsked } from './helpers/hung-fs.ts';
@@ -23,6 +24,26 @@ function manifestText(n: number, variant = 0): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * What parsedManifestOf gives without parsing: the kept manifest on a hit, undefined where it asked
+ * for a parse (a miss). That parse throws, so a miss writes nothing the next look could read.
+ */
+async function keptManifest(cache: ParsedCache, file: string, text: string): Promise<Manifest | undefined> {
+  let parsed = false;
+  const miss = new Error('parse called');
+  try {
+    const kept = await parsedManifestOf(cache, file, text, () => {
+      parsed = true;
+      throw miss;
+    });
+    expect(parsed).toBe(false);
+    return kept;
+  } catch (err) {
+    if (err !== miss) throw err;
+    return undefined;
+  }
+}
+
 async function setup() {
   const root = await tempDir();
   const cache: ParsedCache = { dir: path.join(root, 'cache', 'modelmount-manifests'), code: 'build-1' };
@@ -37,15 +58,15 @@ async function setup() {
 describe('parsed manifest cache', () => {
   it('gives back exactly what the parse gave, for the same bytes, path and code only', async () => {
     const { cache, file, text } = await setup();
-    expect(await readParsedManifest(cache, file, text)).toBeUndefined();
+    expect(await keptManifest(cache, file, text)).toBeUndefined();
     const parsed = parseManifest(text, file);
     await writeParsedManifest(cache, file, text, parsed);
-    expect(await readParsedManifest(cache, file, text)).toEqual(parsed);
+    expect(await keptManifest(cache, file, text)).toEqual(parsed);
     // one more file, the same text with one byte changed, another path, another build: misses
-    expect(await readParsedManifest(cache, file, manifestText(3000, 1))).toBeUndefined();
-    expect(await readParsedManifest(cache, file, text.replace('size: 1000,', 'size: 1001,'))).toBeUndefined();
-    expect(await readParsedManifest(cache, `${file}.other`, text)).toBeUndefined();
-    expect(await readParsedManifest({ ...cache, code: 'build-2' }, file, text)).toBeUndefined();
+    expect(await keptManifest(cache, file, manifestText(3000, 1))).toBeUndefined();
+    expect(await keptManifest(cache, file, text.replace('size: 1000,', 'size: 1001,'))).toBeUndefined();
+    expect(await keptManifest(cache, `${file}.other`, text)).toBeUndefined();
+    expect(await keptManifest({ ...cache, code: 'build-2' }, file, text)).toBeUndefined();
     const mode = (await fs.stat(cache.dir)).mode & 0o777;
     expect(mode).toBe(0o700);
   });
@@ -81,17 +102,17 @@ describe('parsed manifest cache', () => {
     const [name] = await fs.readdir(cache.dir);
     const entry = path.join(cache.dir, name!);
     await fs.chmod(entry, 0o622);
-    expect(await readParsedManifest(cache, file, text)).toBeUndefined();
+    expect(await keptManifest(cache, file, text)).toBeUndefined();
     await fs.chmod(entry, 0o600);
     await fs.chmod(cache.dir, 0o770);
-    expect(await readParsedManifest(cache, file, text)).toBeUndefined();
+    expect(await keptManifest(cache, file, text)).toBeUndefined();
     await fs.chmod(cache.dir, 0o700);
-    expect(await readParsedManifest(cache, file, text)).toEqual(parsed);
+    expect(await keptManifest(cache, file, text)).toEqual(parsed);
     // the entry a link to a copy elsewhere
     const elsewhere = path.join(root, 'elsewhere.json');
     await fs.rename(entry, elsewhere);
     await fs.symlink(elsewhere, entry);
-    expect(await readParsedManifest(cache, file, text)).toBeUndefined();
+    expect(await keptManifest(cache, file, text)).toBeUndefined();
     await fs.rm(entry);
     // the folder a link to a private folder holding the entry
     const realDir = path.join(root, 'real-dir');
@@ -99,12 +120,12 @@ describe('parsed manifest cache', () => {
     await fs.rename(elsewhere, path.join(realDir, name!));
     await fs.rm(cache.dir, { recursive: true });
     await fs.symlink(realDir, cache.dir);
-    expect(await readParsedManifest(cache, file, text)).toBeUndefined();
+    expect(await keptManifest(cache, file, text)).toBeUndefined();
     // corrupt
     await fs.rm(cache.dir);
     await fs.mkdir(cache.dir, { mode: 0o700 });
     await fs.writeFile(path.join(cache.dir, name!), '{"format":', { mode: 0o600 });
-    expect(await readParsedManifest(cache, file, text)).toBeUndefined();
+    expect(await keptManifest(cache, file, text)).toBeUndefined();
     // and a write through that folder link is never made
     await fs.rm(cache.dir, { recursive: true });
     await fs.symlink(realDir, cache.dir);
@@ -121,9 +142,9 @@ describe('parsed manifest cache', () => {
       await new Promise((r) => setTimeout(r, 15)); // distinct mtimes
     }
     expect((await fs.readdir(cache.dir)).length).toBe(4);
-    expect(await readParsedManifest({ ...cache, code: 'build-6' }, file, text)).toEqual(parsed);
-    expect(await readParsedManifest({ ...cache, code: 'build-3' }, file, text)).toEqual(parsed);
-    expect(await readParsedManifest({ ...cache, code: 'build-2' }, file, text)).toBeUndefined();
+    expect(await keptManifest({ ...cache, code: 'build-6' }, file, text)).toEqual(parsed);
+    expect(await keptManifest({ ...cache, code: 'build-3' }, file, text)).toEqual(parsed);
+    expect(await keptManifest({ ...cache, code: 'build-2' }, file, text)).toBeUndefined();
     // another manifest path does not count against this one's
     const other = `${file}.2`;
     await writeParsedManifest({ ...cache, code: 'build-1' }, other, text, parseManifest(text, other));
@@ -144,9 +165,9 @@ describe('parsed manifest cache', () => {
     await fs.writeFile(tmp, 'half');
     await fs.utimes(tmp, old, old);
     await writeParsedManifest(cache, file, text, parsed);
-    expect(await readParsedManifest(cache, gone, text)).toBeUndefined();
-    expect(await readParsedManifest(cache, recent, text)).toEqual(parseManifest(text, recent));
-    expect(await readParsedManifest(cache, file, text)).toEqual(parsed);
+    expect(await keptManifest(cache, gone, text)).toBeUndefined();
+    expect(await keptManifest(cache, recent, text)).toEqual(parseManifest(text, recent));
+    expect(await keptManifest(cache, file, text)).toEqual(parsed);
     expect((await fs.readdir(cache.dir)).length).toBe(2);
   });
 
@@ -157,13 +178,13 @@ describe('parsed manifest cache', () => {
     const [name] = await fs.readdir(cache.dir);
     const old = new Date(Date.now() - 8 * 24 * 3600 * 1000);
     await fs.utimes(path.join(cache.dir, name!), old, old);
-    expect(await readParsedManifest(cache, file, text)).toEqual(parsed);
+    expect(await keptManifest(cache, file, text)).toEqual(parsed);
     expect(await stuckOperationsSettled(10_000)).toBe(true); // the hit does not wait for its touch
     expect((await fs.stat(path.join(cache.dir, name!))).mtimeMs).toBeGreaterThan(Date.now() - 3600 * 1000);
     // the next write (another manifest's) prunes by mtime: the entry just used stays
     const other = `${file}.other`;
     await writeParsedManifest(cache, other, text, parseManifest(text, other));
-    expect(await readParsedManifest(cache, file, text)).toEqual(parsed);
+    expect(await keptManifest(cache, file, text)).toEqual(parsed);
   });
 
   it("a hit does not wait for its touch (best effort): one that never returns (a hung mount) holds up nothing, and one that fails is ignored", async () => {
@@ -175,12 +196,12 @@ describe('parsed manifest cache', () => {
     const touch = vi.spyOn(fs, 'lutimes').mockImplementation(() => hung);
     try {
       const before = stuckOperations();
-      expect(await readParsedManifest(cache, file, text)).toEqual(parsed);
+      expect(await keptManifest(cache, file, text)).toEqual(parsed);
       expect(touch).toHaveBeenCalledTimes(1);
       // left running: counted until it returns, so the entry point knows whether the process can end normally
       expect(stuckOperations()).toBe(before + 1);
       touch.mockRejectedValue(Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' }));
-      expect(await readParsedManifest(cache, file, text)).toEqual(parsed);
+      expect(await keptManifest(cache, file, text)).toEqual(parsed);
       expect(touch).toHaveBeenCalledTimes(2); // the failing touch did run
     } finally {
       release();
@@ -199,16 +220,16 @@ describe('parsed manifest cache', () => {
     // what a crash can leave of a file renamed before its data reached the disk
     for (const torn of [whole.subarray(0, whole.length >> 1), Buffer.alloc(whole.length), Buffer.alloc(0)]) {
       await fs.writeFile(entry, torn);
-      expect(await readParsedManifest(cache, file, text)).toBeUndefined();
+      expect(await keptManifest(cache, file, text)).toBeUndefined();
       expect(await loadManifest(file, { parsedCache: cache })).toEqual(parsed);
       expect((await fs.readFile(entry)).equals(whole)).toBe(true);
     }
     // a temp file of a write that never reached its rename is never read, and does not stop the next write
     await fs.rm(entry);
     await fs.writeFile(`${entry}.999999-dead.tmp`, whole.subarray(0, 100), { mode: 0o600 });
-    expect(await readParsedManifest(cache, file, text)).toBeUndefined();
+    expect(await keptManifest(cache, file, text)).toBeUndefined();
     await writeParsedManifest(cache, file, text, parsed);
-    expect(await readParsedManifest(cache, file, text)).toEqual(parsed);
+    expect(await keptManifest(cache, file, text)).toEqual(parsed);
   });
 
   it('from the sources (vitest, tsx) there is no cache: only the bundle has a build hash', () => {

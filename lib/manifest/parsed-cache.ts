@@ -96,11 +96,6 @@ function textDigest(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** The manifest validated earlier from exactly `text` at `file` by this code, or undefined. */
-export async function readParsedManifest(cache: ParsedCache, file: string, text: string): Promise<Manifest | undefined> {
-  return (await lookUpEntry(cache, file, text)).manifest;
-}
-
 /**
  * The manifest of `text` at `file`: the kept one, else `parse()` kept for the next run. Not kept
  * after a read of the entry that stalled: the write would wait on the same hung folder for another
