@@ -222,8 +222,13 @@ export interface ReadOwnFileOptions {
  * blocks on a FIFO, and gives up after the stall bound.
  */
 export async function readOwnFile(file: string, opts: ReadOwnFileOptions = {}): Promise<Buffer | undefined> {
+  return (await readOwnFileAndStats(file, opts))?.bytes;
+}
+
+/** readOwnFile, with the stats of the file read (the fstat of its open handle, no second look by path). */
+export async function readOwnFileAndStats(file: string, opts: ReadOwnFileOptions = {}): Promise<{ bytes: Buffer; stats: Stats } | undefined> {
   const idleMs = opts.idleMs ?? STALL_DEFAULTS.idleMs;
-  const read = async (): Promise<Buffer | undefined> => {
+  const read = async (): Promise<{ bytes: Buffer; stats: Stats } | undefined> => {
     await refuseLinksBelow(opts.realBelow ?? path.dirname(file), file);
     if (opts.privateCache) {
       const dir = await fs.lstat(path.dirname(file)).catch(() => undefined);
@@ -243,7 +248,7 @@ export async function readOwnFile(file: string, opts: ReadOwnFileOptions = {}): 
       const st = await handle.stat();
       if (!st.isFile()) throw notRegular(file, kindOf(st));
       if (opts.privateCache && (!isPrivate(st) || st.size > opts.privateCache.maxBytes)) return undefined;
-      return await handle.readFile();
+      return { bytes: await handle.readFile(), stats: st };
     } finally {
       await handle.close().catch(() => {});
     }

@@ -55,6 +55,18 @@ async function setup() {
   return { root, cache, file, text };
 }
 
+/** setup() with the manifest kept (`entry`), last used `lastUsedAgoMs` ago when given */
+async function setupKept(lastUsedAgoMs?: number) {
+  const env = await setup();
+  const parsed = parseManifest(env.text, env.file);
+  await writeParsedManifest(env.cache, env.file, env.text, parsed);
+  const [name] = await fs.readdir(env.cache.dir);
+  const entry = path.join(env.cache.dir, name!);
+  const lastUse = lastUsedAgoMs === undefined ? undefined : new Date(Date.now() - lastUsedAgoMs);
+  if (lastUse) await fs.utimes(entry, lastUse, lastUse);
+  return { ...env, parsed, name: name!, entry, lastUse };
+}
+
 describe('parsed manifest cache', () => {
   it('gives back exactly what the parse gave, for the same bytes, path and code only', async () => {
     const { cache, file, text } = await setup();
@@ -96,11 +108,7 @@ describe('parsed manifest cache', () => {
   });
 
   it('an entry that is not privately ours, a link, or corrupt is a miss', async () => {
-    const { root, cache, file, text } = await setup();
-    const parsed = parseManifest(text, file);
-    await writeParsedManifest(cache, file, text, parsed);
-    const [name] = await fs.readdir(cache.dir);
-    const entry = path.join(cache.dir, name!);
+    const { root, cache, file, text, parsed, name, entry } = await setupKept();
     await fs.chmod(entry, 0o622);
     expect(await keptManifest(cache, file, text)).toBeUndefined();
     await fs.chmod(entry, 0o600);
@@ -117,19 +125,19 @@ describe('parsed manifest cache', () => {
     // the folder a link to a private folder holding the entry
     const realDir = path.join(root, 'real-dir');
     await fs.mkdir(realDir, { mode: 0o700 });
-    await fs.rename(elsewhere, path.join(realDir, name!));
+    await fs.rename(elsewhere, path.join(realDir, name));
     await fs.rm(cache.dir, { recursive: true });
     await fs.symlink(realDir, cache.dir);
     expect(await keptManifest(cache, file, text)).toBeUndefined();
     // corrupt
     await fs.rm(cache.dir);
     await fs.mkdir(cache.dir, { mode: 0o700 });
-    await fs.writeFile(path.join(cache.dir, name!), '{"format":', { mode: 0o600 });
+    await fs.writeFile(path.join(cache.dir, name), '{"format":', { mode: 0o600 });
     expect(await keptManifest(cache, file, text)).toBeUndefined();
     // and a write through that folder link is never made
     await fs.rm(cache.dir, { recursive: true });
     await fs.symlink(realDir, cache.dir);
-    await fs.rm(path.join(realDir, name!));
+    await fs.rm(path.join(realDir, name));
     await writeParsedManifest(cache, file, text, parsed);
     expect(await fs.readdir(realDir)).toEqual([]);
   });
@@ -171,16 +179,18 @@ describe('parsed manifest cache', () => {
     expect((await fs.readdir(cache.dir)).length).toBe(2);
   });
 
+  it('a hit on an entry last used more than a day ago moves its mtime to now', async () => {
+    const { cache, file, text, parsed, entry } = await setupKept(25 * 3600 * 1000);
+    expect(await keptManifest(cache, file, text)).toEqual(parsed);
+    expect(await stuckOperationsSettled(10_000)).toBe(true);
+    expect((await fs.stat(entry)).mtimeMs).toBeGreaterThan(Date.now() - 3600 * 1000);
+  });
+
   it('a hit counts as a use: an entry read every run is never pruned as old, whatever its write time', async () => {
-    const { cache, file, text } = await setup();
-    const parsed = parseManifest(text, file);
-    await writeParsedManifest(cache, file, text, parsed);
-    const [name] = await fs.readdir(cache.dir);
-    const old = new Date(Date.now() - 8 * 24 * 3600 * 1000);
-    await fs.utimes(path.join(cache.dir, name!), old, old);
+    const { cache, file, text, parsed, entry } = await setupKept(8 * 24 * 3600 * 1000);
     expect(await keptManifest(cache, file, text)).toEqual(parsed);
     expect(await stuckOperationsSettled(10_000)).toBe(true); // the hit does not wait for its touch
-    expect((await fs.stat(path.join(cache.dir, name!))).mtimeMs).toBeGreaterThan(Date.now() - 3600 * 1000);
+    expect((await fs.stat(entry)).mtimeMs).toBeGreaterThan(Date.now() - 3600 * 1000);
     // the next write (another manifest's) prunes by mtime: the entry just used stays
     const other = `${file}.other`;
     await writeParsedManifest(cache, other, text, parseManifest(text, other));
@@ -188,9 +198,7 @@ describe('parsed manifest cache', () => {
   });
 
   it("a hit does not wait for its touch (best effort): one that never returns (a hung mount) holds up nothing, and one that fails is ignored", async () => {
-    const { cache, file, text } = await setup();
-    const parsed = parseManifest(text, file);
-    await writeParsedManifest(cache, file, text, parsed);
+    const { cache, file, text, parsed } = await setupKept(8 * 24 * 3600 * 1000); // a hit touches only an entry not used for a day
     let release = () => {};
     const hung = new Promise<void>((resolve) => (release = resolve));
     const touch = vi.spyOn(fs, 'lutimes').mockImplementation(() => hung);
@@ -211,11 +219,7 @@ describe('parsed manifest cache', () => {
   });
 
   it('a torn, zeroed or half-written entry is a miss, and the next write replaces it (entries are not fsynced)', async () => {
-    const { cache, file, text } = await setup();
-    const parsed = parseManifest(text, file);
-    await writeParsedManifest(cache, file, text, parsed);
-    const [name] = await fs.readdir(cache.dir);
-    const entry = path.join(cache.dir, name!);
+    const { cache, file, text, parsed, entry } = await setupKept();
     const whole = await fs.readFile(entry);
     // what a crash can leave of a file renamed before its data reached the disk
     for (const torn of [whole.subarray(0, whole.length >> 1), Buffer.alloc(whole.length), Buffer.alloc(0)]) {
@@ -257,7 +261,7 @@ describe('parsed manifest cache', () => {
       const copiedMain = path.join(copy, 'modelmount-main.js');
       check(path.join(copy, 'modelmount.mjs'));
       expect(await fs.readdir(dir)).toEqual([name]);
-      expect((await fs.stat(path.join(dir, name!))).ino).toBe(written); // read (and touched), not written again: a write replaces the file
+      expect((await fs.stat(path.join(dir, name!))).ino).toBe(written); // read, not written again: a write replaces the file
       // another build written over the same inode, its mtime put back
       const before = await fs.stat(copiedMain);
       const body = `${main.slice(main.indexOf('\n') + 1)}// another build\n`;
@@ -279,12 +283,18 @@ describe('parsed manifest cache', () => {
 describe('parsed manifest cache on a hung mount', () => {
   afterEach(endHungLooks);
 
+  it('a hit on an entry used within the last day does not touch it: nothing is left running for the end of the run to wait on', async () => {
+    const { cache, file, text, parsed, entry, lastUse } = await setupKept(20 * 3600 * 1000);
+    const hung = hangFs('lutimes', entry);
+    expect(await keptManifest(cache, file, text)).toEqual(parsed);
+    expect(hung.called()).toBe(false);
+    expect(stuckOperations()).toBe(0);
+    expect(Math.round((await fs.stat(entry)).mtimeMs)).toBe(lastUse!.getTime()); // not moved
+  });
+
   it('after a read of the entry that stalled, the run parses and does not write the entry (a second 30 s wait)', async () => {
-    const { cache, file, text } = await setup();
-    const parsed = parseManifest(text, file);
-    await writeParsedManifest(cache, file, text, parsed);
-    const [name] = await fs.readdir(cache.dir);
-    const hung = hangFs('open', path.join(cache.dir, name!));
+    const { cache, file, text, parsed, entry } = await setupKept();
+    const hung = hangFs('open', entry);
     const mkdir = vi.spyOn(fs, 'mkdir');
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     const loading = loadManifest(file, { parsedCache: cache });

@@ -16,7 +16,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ModelmountError } from '../errors.ts';
 import { removeFile, writeFileAtomic } from '../fs-atomic.ts';
-import { isPrivate, readOwnFile } from '../fs-safe.ts';
+import { isPrivate, readOwnFileAndStats } from '../fs-safe.ts';
 import { parsedManifestsDir } from '../layout.ts';
 import { leaveRunning, STALL_DEFAULTS, withinDeadline } from '../stall.ts';
 import type { Manifest } from './schema.ts';
@@ -72,14 +72,20 @@ function entryPath(cache: ParsedCache, file: string): string {
 
 /** entries of any path not written or read for this long go (a CI job's checkout folder that never comes back) */
 const STALE_ENTRY_MS = 7 * 24 * 3600 * 1000;
+/**
+ * A hit moves the entry's mtime to now only when it is this old (touchEntry): an entry read at
+ * least every STALE_ENTRY_MS - TOUCH_AFTER_MS (6 days) is never pruned as stale, and most runs
+ * (the same manifest again within the day) touch nothing.
+ */
+const TOUCH_AFTER_MS = 24 * 3600 * 1000;
 /** a temp file of an interrupted write, this old, goes */
 const STALE_TMP_MS = 24 * 3600 * 1000;
 
 /**
  * Remove all but the last used KEEP_PER_PATH entries of `file`'s path (other builds, long gone), any
  * entry not used for STALE_ENTRY_MS and any temp file older than STALE_TMP_MS. An entry's mtime is
- * its last use: its write, or its last hit (touchEntry). The folder is
- * modelmount's own (lib/layout.ts parsedManifestsDir), private to the user.
+ * its last use, to within TOUCH_AFTER_MS: its write, or its last hit that touched it (touchEntry).
+ * The folder is modelmount's own (lib/layout.ts parsedManifestsDir), private to the user.
  */
 async function pruneEntries(cache: ParsedCache, file: string, now = Date.now()): Promise<void> {
   const prefix = `${shortHash(file)}-`;
@@ -112,25 +118,27 @@ export async function parsedManifestOf(cache: ParsedCache, file: string, text: s
 async function lookUpEntry(cache: ParsedCache, file: string, text: string): Promise<{ manifest?: Manifest; stalled?: boolean }> {
   if (text.length < CACHE_MIN_BYTES) return {};
   const p = entryPath(cache, file);
-  let manifest: Manifest | undefined;
   try {
-    const bytes = await readOwnFile(p, { privateCache: { maxBytes: MAX_ENTRY_BYTES } });
-    if (bytes === undefined) return {};
-    const entry = JSON.parse(bytes.toString('utf8')) as Partial<Entry>;
+    const read = await readOwnFileAndStats(p, { privateCache: { maxBytes: MAX_ENTRY_BYTES } });
+    if (read === undefined) return {};
+    const entry = JSON.parse(read.bytes.toString('utf8')) as Partial<Entry>;
     const ok = entry.format === FORMAT && entry.code === cache.code && entry.file === file && entry.textSha256 === textDigest(text);
-    manifest = ok && entry.manifest && typeof entry.manifest === 'object' ? entry.manifest : undefined;
+    if (!ok || !entry.manifest || typeof entry.manifest !== 'object') return {};
+    if (Date.now() - read.stats.mtimeMs >= TOUCH_AFTER_MS) touchEntry(p);
+    return { manifest: entry.manifest };
   } catch (err) {
     // not ours, a link, torn or corrupt (JSON that does not parse), stalled: parse as always
     return { stalled: err instanceof ModelmountError && err.code === 'ESTALLED' };
   }
-  if (manifest) touchEntry(p);
-  return { manifest };
 }
 
 /**
- * A hit is a use: the entry's mtime moves to now, so pruning (by mtime) keeps the entry every run
- * reads. Best effort and not waited for: a touch that hangs (a hung mount) must not hold up the run
- * it saves a parse for. lutimes, never through a link.
+ * A hit is a use: the entry's mtime moves to now, so pruning (by mtime) keeps the entry runs
+ * read. Only once it is TOUCH_AFTER_MS old: a touch left running counts as stuck, and the entry
+ * point waits only briefly for those before it ends by SIGTERM, so a slow one on every run
+ * would cost a fast successful run its exit status. Best effort and not waited for: a touch
+ * that hangs (a hung mount) must not hold up the run it saves a parse for. lutimes, never
+ * through a link.
  */
 function touchEntry(p: string): void {
   const now = new Date();
