@@ -289,16 +289,16 @@ describe('checks that need no Compose', () => {
       ['error', 'escape.bin'],
     ]);
     expect(s.find((f) => f.file!.endsWith('escape.bin'))!.message).toContain('dangles in the container');
-    expect((await findEscapingSymlinks(ja, hostFolderDeadline(fx.manifest.hostDir))).map((e) => path.basename(e.link)).sort()).toEqual(['absolute.bin', 'escape.bin']);
+    expect((await findEscapingSymlinks(ja, hostFolderDeadline(fx.manifest.hostDir))).map((e) => path.basename('folder' in e ? e.folder : e.link)).sort()).toEqual(['absolute.bin', 'escape.bin']);
   });
 
-  /** fs.readlink failing with the code given for each of these links, answering as usual elsewhere. */
-  function failReadlink(failing: Record<string, string>) {
-    const readlink = fs.readlink;
-    return vi.spyOn(fs, 'readlink').mockImplementation((async (p: string, opts?: unknown) => {
+  /** fs[method] failing with the code given for each of these paths, answering as usual elsewhere. */
+  function failFs(method: 'readlink' | 'readdir', failing: Record<string, string>) {
+    const real = fs[method] as (p: string, opts?: unknown) => Promise<unknown>;
+    return vi.spyOn(fs, method).mockImplementation((async (p: string, opts?: unknown) => {
       const code = failing[String(p)];
-      if (code) throw Object.assign(new Error(`${code}: readlink '${String(p)}'`), { code });
-      return readlink(p, opts as never);
+      if (code) throw Object.assign(new Error(`${code}: ${method} '${String(p)}'`), { code });
+      return real(p, opts);
     }) as never);
   }
 
@@ -308,11 +308,11 @@ describe('checks that need no Compose', () => {
     await fs.symlink('/etc/passwd', path.join(ja, 'absolute.bin'));
     await fs.symlink('/etc/hosts', path.join(ja, 'gone.bin'));
     await fs.symlink('/etc/hostname', path.join(ja, 'replaced.bin'));
-    const spy = failReadlink({ [path.join(ja, 'gone.bin')]: 'ENOENT', [path.join(ja, 'replaced.bin')]: 'EINVAL' });
+    const spy = failFs('readlink', { [path.join(ja, 'gone.bin')]: 'ENOENT', [path.join(ja, 'replaced.bin')]: 'EINVAL' });
     try {
       const escaping = await findEscapingSymlinks(ja, hostFolderDeadline(fx.manifest.hostDir));
       expect(spy).toHaveBeenCalledTimes(3);
-      expect(escaping.map((e) => path.basename(e.link))).toEqual(['absolute.bin']);
+      expect(escaping.map((e) => path.basename('folder' in e ? e.folder : e.link))).toEqual(['absolute.bin']);
     } finally {
       spy.mockRestore();
     }
@@ -323,7 +323,7 @@ describe('checks that need no Compose', () => {
     const ja = artifactDir(fx.manifest.hostDir, 'student/v0_ja');
     await fs.symlink('tokenizer/vocab.txt', path.join(ja, 'denied.txt'));
     await fs.symlink('model.bin', path.join(ja, 'broken.bin'));
-    const spy = failReadlink({ [path.join(ja, 'denied.txt')]: 'EACCES', [path.join(ja, 'broken.bin')]: 'EIO' });
+    const spy = failFs('readlink', { [path.join(ja, 'denied.txt')]: 'EACCES', [path.join(ja, 'broken.bin')]: 'EIO' });
     try {
       const s = only(await doctor(fx, { engine: null }), 'symlink-escapes');
       expect(s.map((f) => [f.verdict, f.file && path.basename(f.file)]).sort()).toEqual([
@@ -332,6 +332,26 @@ describe('checks that need no Compose', () => {
       ]);
       expect(s.find((f) => f.file!.endsWith('denied.txt'))!.message).toContain('EACCES');
       expect(s.find((f) => f.file!.endsWith('broken.bin'))!.message).toContain('EIO');
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('symlink-escapes: a folder whose listing fails (EACCES, EIO) is reported (warn: its links are unchecked), never "ok"; one removed meanwhile (ENOENT) is skipped', async () => {
+    fx = await makeFixture();
+    const ja = artifactDir(fx.manifest.hostDir, 'student/v0_ja');
+    for (const d of ['denied', 'broken', 'gone']) await fs.mkdir(path.join(ja, d));
+    // mode 000 stops no read as root (CI): the listing's failure is injected
+    const spy = failFs('readdir', { [path.join(ja, 'denied')]: 'EACCES', [path.join(ja, 'broken')]: 'EIO', [path.join(ja, 'gone')]: 'ENOENT' });
+    try {
+      const s = only(await doctor(fx, { engine: null }), 'symlink-escapes');
+      expect(s.map((f) => [f.verdict, f.file && path.basename(f.file)]).sort()).toEqual([
+        ['warn', 'broken'],
+        ['warn', 'denied'],
+      ]);
+      expect(s.find((f) => f.file!.endsWith('denied'))!.message).toContain('EACCES');
+      expect(s.find((f) => f.file!.endsWith('broken'))!.message).toContain('EIO');
+      expect(s.find((f) => f.file!.endsWith('broken'))!.message).toContain(path.join(ja, 'broken'));
     } finally {
       spy.mockRestore();
     }

@@ -12,24 +12,48 @@ import type { IdleDeadline } from '../../stall.ts';
 import { hostFolderDeadline } from '../../verify/verify-files.ts';
 import type { DoctorContext, DoctorFinding } from '../check.ts';
 
-async function walkSymlinks(root: string, deadline: IdleDeadline): Promise<string[]> {
+/** A folder of the walk that could not be listed: its links are unchecked. */
+interface UnlistedFolder {
+  folder: string;
+  /** the error code (EACCES, EIO…) */
+  failed: string;
+}
+
+/**
+ * The symlinks below `root`, and the folders that could not be listed (EACCES, EIO…: their links
+ * are unknown). A folder removed or replaced by a non-folder since its parent's listing (ENOENT,
+ * ENOTDIR) holds nothing to look at.
+ */
+async function walkSymlinks(root: string, deadline: IdleDeadline): Promise<{ links: string[]; unlisted: UnlistedFolder[] }> {
   const links: string[] = [];
+  const unlisted: UnlistedFolder[] = [];
   const stack = [root];
   while (stack.length > 0) {
     const dir = stack.pop()!;
-    const entries = await deadline.bound(fs.readdir(dir, { withFileTypes: true }).catch(() => undefined));
-    if (!entries) continue;
-    for (const e of entries) {
+    const listed = await deadline.bound(
+      fs.readdir(dir, { withFileTypes: true }).then(
+        (entries) => ({ entries }),
+        (err: unknown) => ({ failed: nodeErrorCode(err) }),
+      ),
+    );
+    if ('failed' in listed) {
+      if (listed.failed !== 'ENOENT' && listed.failed !== 'ENOTDIR') unlisted.push({ folder: dir, failed: listed.failed });
+      continue;
+    }
+    for (const e of listed.entries) {
       const p = path.join(dir, e.name);
       if (e.isSymbolicLink()) links.push(p);
       else if (e.isDirectory()) stack.push(p);
     }
   }
-  return links.sort();
+  return { links: links.sort(), unlisted: unlisted.sort((a, b) => a.folder.localeCompare(b.folder)) };
 }
 
-/** A link that leaves the mounted folder (`target`, `reason`), or one whose target could not be read (`failed`: the error code). */
-export type SymlinkFinding = { link: string; target: string; reason: string } | { link: string; failed: string };
+/**
+ * A link that leaves the mounted folder (`target`, `reason`), one whose target could not be read
+ * (`failed`: the error code), or a folder that could not be listed.
+ */
+export type SymlinkFinding = { link: string; target: string; reason: string } | { link: string; failed: string } | UnlistedFolder;
 
 /**
  * The target of `link`; undefined when it was removed or replaced by a non-link since the listing
@@ -46,14 +70,16 @@ async function readTarget(link: string): Promise<{ target: string } | { failed: 
 
 /**
  * Symlinks in `root` whose target is absolute or resolves outside it (they dangle in the container),
- * and those whose target could not be read (EACCES, EIO…: where they lead is unknown).
+ * those whose target could not be read (EACCES, EIO…: where they lead is unknown), and the folders
+ * that could not be listed (their links are unchecked).
  * `deadline`: the host folder's (hostFolderDeadline), which names it in a stall.
  */
 export async function findEscapingSymlinks(root: string, deadline: IdleDeadline): Promise<SymlinkFinding[]> {
-  const out: SymlinkFinding[] = [];
   const realRoot = await deadline.bound(fs.realpath(root).catch(() => undefined));
-  if (realRoot === undefined) return out;
-  for (const link of await walkSymlinks(root, deadline)) {
+  if (realRoot === undefined) return [];
+  const { links, unlisted } = await walkSymlinks(root, deadline);
+  const out: SymlinkFinding[] = [...unlisted];
+  for (const link of links) {
     const read = await deadline.bound(readTarget(link));
     if (read === undefined) continue;
     if ('failed' in read) {
@@ -77,6 +103,21 @@ export async function findEscapingSymlinks(root: string, deadline: IdleDeadline)
   return out;
 }
 
+/** A link whose target, or a folder whose listing, could not be read (warn): where its links lead is unknown. */
+function uncheckedFinding(artifactId: string, e: Extract<SymlinkFinding, { failed: string }>): DoctorFinding {
+  const folder = 'folder' in e;
+  const p = folder ? e.folder : e.link;
+  const what = folder ? `${p} could not be listed (${e.failed}): whether a symlink in it` : `The target of ${p} could not be read (${e.failed}): whether it`;
+  return {
+    id: 'symlink-escapes',
+    verdict: 'warn',
+    title: `A ${folder ? 'folder' : 'symlink'} in ${artifactId} could not be read`,
+    file: p,
+    message: `${what} points outside the mounted folder, and so dangles in the container, is unknown.`,
+    fix: `Check the ${folder ? 'folder' : 'link'} and the filesystem that holds it (\`ls -la ${shellQuote(p)}\`), then run doctor again.`,
+  };
+}
+
 export async function checkSymlinks(ctx: DoctorContext): Promise<DoctorFinding[]> {
   const findings: DoctorFinding[] = [];
   const deadline = hostFolderDeadline(ctx.manifest.hostDir, { signal: ctx.signal });
@@ -85,14 +126,7 @@ export async function checkSymlinks(ctx: DoctorContext): Promise<DoctorFinding[]
     const escaping = await findEscapingSymlinks(s.source, deadline);
     for (const e of escaping) {
       if ('failed' in e) {
-        findings.push({
-          id: 'symlink-escapes',
-          verdict: 'warn',
-          title: `A symlink in ${s.artifactId} could not be read`,
-          file: e.link,
-          message: `The target of ${e.link} could not be read (${e.failed}): whether it points outside the mounted folder, and so dangles in the container, is unknown.`,
-          fix: `Check the link and the filesystem that holds it (\`ls -la ${shellQuote(e.link)}\`), then run doctor again.`,
-        });
+        findings.push(uncheckedFinding(s.artifactId, e));
         continue;
       }
       findings.push({
