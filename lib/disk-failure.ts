@@ -2,7 +2,7 @@
  * A Node fs error as a DiskError whose hint names the fix: no space, no permission (toDiskError),
  * else an EDISK (diskFailure). The hint names how to move the folder concerned (lib/disk-folder.ts).
  */
-import { folderSetting, type DiskFolder } from './disk-folder.ts';
+import { folderMoveWords, folderSetting, type DiskFolder } from './disk-folder.ts';
 import { DiskError, nodeErrorCode } from './errors.ts';
 
 /**
@@ -20,7 +20,7 @@ export function diskFailure(
       cause: err,
       hint:
         nodeErrorCode(err) === 'EFBIG'
-          ? `The file is larger than this filesystem or the file size limit (\`ulimit -f\`) allows; ${where.untouched}. Raise the limit (\`ulimit -f unlimited\`, if the hard limit allows) or point ${folderSetting(where.folder)} at another filesystem, then run again.`
+          ? `The file is larger than this filesystem or the file size limit (\`ulimit -f\`) allows; ${where.untouched}. Raise the limit (\`ulimit -f unlimited\`, if the hard limit allows) or ${folderMoveWords(`point ${folderSetting(where.folder)} at another filesystem`, 'another filesystem')}, then run again.`
           : `The disk reported an error (see \`dmesg\`); ${where.untouched}. Check the disk, then run again.`,
     })
   );
@@ -38,14 +38,14 @@ export function toDiskError(err: unknown, action: string, folder?: DiskFolder | 
     return new DiskError(`No space left while ${action}.`, {
       code: 'ENOSPC',
       cause: err,
-      hint: `Free some space${elsewhere ? ` (or point ${elsewhere} at a bigger disk)` : ''} and run again; the previous install is untouched.`,
+      hint: `Free some space${elsewhere ? ` (or ${folderMoveWords(`point ${elsewhere} at a bigger disk`, 'a bigger disk')})` : ''} and run again; the previous install is untouched.`,
     });
   }
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
     return new DiskError(`Permission denied while ${action} (${code}).`, {
       code: 'EPERM',
       cause: err,
-      hint: `Make the folder writable for this user${elsewhere ? `, or choose another with ${elsewhere}` : ''}.`,
+      hint: `Make the folder writable for this user${elsewhere ? `, or ${folderMoveWords(`choose another with ${elsewhere}`, 'elsewhere')}` : ''}.`,
     });
   }
   return undefined;

@@ -3,7 +3,8 @@
  * it, for a disk error's hint that names how to move it. Not every command has both options (doctor,
  * compose, verify, smoke, rollback, apply have --host-dir and no --cache-dir): a hint names the
  * option of the folder concerned, which every command that writes or looks there has, and else only
- * the manifest's keys. The folder check every command runs first names what set the folder.
+ * the manifest's keys. The folder check every command runs first names what set the folder. A run
+ * whose folders nothing of the user's moves (the demo) names how they move instead (setFixedFolders).
  */
 export type DiskFolder = 'host' | 'cache';
 
@@ -53,4 +54,30 @@ export function folderSetting(folders: DiskFolder | readonly DiskFolder[] | unde
   const known = [...new Set(folders === undefined ? [] : typeof folders === 'string' ? [folders] : folders)];
   if (known.length === 0) return `the manifest's ${SETTING.host.key} / ${SETTING.cache.key}`;
   return `${known.map((f) => SETTING[f].option).join(' / ')} (or the manifest's ${known.map((f) => SETTING[f].key).join(' / ')})`;
+}
+
+/** Where a hint tells the user to move a folder. */
+export type FolderDestination = 'a bigger disk' | 'another filesystem' | 'elsewhere';
+
+let fixedFolders: string | undefined;
+
+/**
+ * For a run whose folders no option, environment variable or manifest of the user's moves (the
+ * demo works only in its own folders in the clone): `how` they move instead ("running the demo from
+ * a clone there (…)"), which every hint then says in place of an option the command lacks. Set for
+ * the run, undefined after it.
+ */
+export function setFixedFolders(how: string | undefined): void {
+  fixedFolders = how;
+}
+
+/**
+ * A hint's `words` that move a folder to `to` ("point --cache-dir (or the manifest's cacheDir) at a
+ * bigger disk", from moveOption or folderSetting); in a run with fixed folders, how those move:
+ * "move to a bigger disk by <how>".
+ */
+export function folderMoveWords(words: string, to: FolderDestination): string {
+  if (!fixedFolders) return words;
+  const move = `move to ${to === 'elsewhere' ? 'another folder' : to} by ${fixedFolders}`;
+  return /^[A-Z]/.test(words) ? `M${move.slice(1)}` : move; // the words began a sentence
 }

@@ -13,7 +13,7 @@ import { constants as fsc, type BigIntStats, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { toDiskError } from './disk-failure.ts';
-import { moveOption, type DiskFolder, type FolderOrigin, folderSetting } from './disk-folder.ts';
+import { folderMoveWords, moveOption, type DiskFolder, type FolderOrigin, folderSetting } from './disk-folder.ts';
 import { DiskError } from './errors.ts';
 import { STALL_DEFAULTS, seconds, withinDeadline } from './stall.ts';
 import { relativeInside } from './path-inside.ts';
@@ -53,7 +53,7 @@ export function stalled(what: string, p: string, ms: number, folder?: DiskFolder
   return new DiskError(`${what} ${p} stalled: no answer for ${seconds(ms)} (a hung network mount?).`, {
     code: 'ESTALLED',
     data: { path: p },
-    hint: `Check the filesystem that holds it (\`ls\` it, remount a hung NFS share)${folder ? `, or point ${moveOption(folder)} elsewhere` : ''}.`,
+    hint: `Check the filesystem that holds it (\`ls\` it, remount a hung NFS share)${folder ? `, or ${folderMoveWords(`point ${moveOption(folder)} elsewhere`, 'elsewhere')}` : ''}.`,
   });
 }
 
@@ -94,7 +94,7 @@ function cannotCreate(dir: string, at: string, err: unknown, folder: DiskFolder 
     code: 'EMKDIR',
     cause: err,
     data: { path: dir },
-    hint: `${path.dirname(at)} does not accept new folders (a system or virtual filesystem such as /proc, or a file where a folder should be). Choose another folder (${folderSetting(folder)}).`,
+    hint: `${path.dirname(at)} does not accept new folders (a system or virtual filesystem such as /proc, or a file where a folder should be). ${folderMoveWords(`Choose another folder (${folderSetting(folder)})`, 'elsewhere')}.`,
   });
 }
 

@@ -7,6 +7,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setFixedFolders } from '../disk-folder.ts';
 import { UsageError } from '../errors.ts';
 import { DEMO_NEXT_ARTIFACT, publishDemoNextVersion, writeDemoOrigin } from './artifacts.ts';
 import { startStaticServer } from './static-server.ts';
@@ -152,8 +153,26 @@ async function showRegistryStory(o: {
   }
 }
 
+/**
+ * Run `work` with the demo's folders fixed (lib/disk-folder.ts setFixedFolders): the demo command
+ * has no --host-dir / --cache-dir and works only in its own folders in the clone, so a stall or disk
+ * hint says that a clone elsewhere moves them.
+ */
+export async function inDemoFolders<T>(work: () => Promise<T>): Promise<T> {
+  setFixedFolders(`running the demo from a clone of the repository there: the demo works only in its own folders, under ${PROJECT_ROOT}`);
+  try {
+    return await work();
+  } finally {
+    setFixedFolders(undefined);
+  }
+}
+
 /** Returns the exit status of the first step that failed, else the last one's. */
 export async function runDemo(io: Io, signal: AbortSignal): Promise<number> {
+  return inDemoFolders(() => runDemoSteps(io, signal));
+}
+
+async function runDemoSteps(io: Io, signal: AbortSignal): Promise<number> {
   if (!(await fs.stat(DEMO_MANIFEST).catch(() => undefined))) {
     throw new UsageError('The demo ships with the modelmount repository, not with the installed package.', {
       hint: 'Run it from a clone of the repository: `npm ci && npm run demo`. In your own project, start with `npx modelmount init`.',

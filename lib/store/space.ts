@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { folderSetting, type DiskFolder } from '../disk-folder.ts';
+import { folderMoveWords, folderSetting, type DiskFolder } from '../disk-folder.ts';
 import { DiskError } from '../errors.ts';
 import { formatBytes } from '../format.ts';
 
@@ -60,7 +60,7 @@ export async function checkFreeSpace(needs: SpaceNeed[], margin = 64 * 1024 * 10
         `Not enough free space: ${e.whats.join(' and ')} need ${formatBytes(e.bytes)} (plus ${formatBytes(margin)} headroom) in ${e.dirs.join(', ')}, but only ${formatBytes(e.free)} is free.`,
         {
           code: 'ENOSPC',
-          hint: `Free some space, or point ${folderSetting(e.folders)} at a bigger disk. Nothing was changed.`,
+          hint: `Free some space, or ${folderMoveWords(`point ${folderSetting(e.folders)} at a bigger disk`, 'a bigger disk')}. Nothing was changed.`,
           data: { needed: e.bytes, free: e.free, dirs: e.dirs },
         },
       );
