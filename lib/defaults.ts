@@ -11,7 +11,5 @@ export const DEFAULT_MANIFEST = path.join('manifests', 'models.yaml');
 export const DEFAULT_HOST_DIR = 'models';
 export const DEFAULT_CONTAINER_DIR = '/models';
 export const DEFAULT_OVERRIDE_NAME = 'compose.models.yaml';
-/** the files `docker compose` reads by default, in its order */
-export const COMPOSE_DEFAULT_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml'];
 /** swarm provision / k8s render: the modelmount image every node has */
 export const DEFAULT_IMAGE = 'modelmount:local';

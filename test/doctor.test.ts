@@ -415,9 +415,39 @@ describe('checks that need no Compose', () => {
     fx.manifest.compose!.files = [top];
     expect(verdicts(await doctor(fx, { engine: null }), 'override-not-included')).toEqual(['ok']);
 
+    // without -f Compose reads the first of compose.yaml, compose.yml, docker-compose.yml, docker-compose.yaml
+    // there, and the first of compose.override.yml, compose.override.yaml, docker-compose.override.yml,
+    // docker-compose.override.yaml whatever the base file's name
+    await fs.rm(top);
     fx.manifest.compose!.files = [path.join(fx.root, 'compose', 'docker-compose.yml')];
     fx.manifest.compose!.override = path.join(fx.root, 'compose', 'docker-compose.override.yml');
     expect(verdicts(await doctor(fx, { engine: null }), 'override-not-included')).toEqual(['ok']);
+    fx.manifest.compose!.override = path.join(fx.root, 'compose', 'compose.override.yaml');
+    expect(verdicts(await doctor(fx, { engine: null }), 'override-not-included')).toEqual(['ok']);
+    // a compose.override.yml of the user's comes first: Compose reads that one instead of the models override
+    await fs.writeFile(path.join(fx.root, 'compose', 'compose.override.yml'), 'services: {}\n');
+    expect(verdicts(await doctor(fx, { engine: null }), 'override-not-included')).toEqual(['warn']);
+    // a compose.yaml there is the file Compose reads, not docker-compose.yml
+    await fs.rm(path.join(fx.root, 'compose', 'compose.override.yml'));
+    await fs.writeFile(top, 'services: {}\n');
+    expect(verdicts(await doctor(fx, { engine: null }), 'override-not-included')).toEqual(['warn']);
+  });
+
+  it("compose-auto-override: the user's own override file, which Compose reads only without -f or COMPOSE_FILE, left out of compose.files → warn; listed → ok", async () => {
+    fx = await makeFixture();
+    const dir = path.join(fx.root, 'compose');
+    const base = path.join(dir, 'compose.yaml');
+    await fs.rename(fx.manifest.compose!.files[0]!, base);
+    fx.manifest.compose!.files = [base];
+    expect(verdicts(await doctor(fx, { engine: null }), 'compose-auto-override')).toEqual(['ok']);
+    const own = path.join(dir, 'compose.override.yml');
+    await fs.writeFile(own, 'services:\n  ml-worker:\n    environment: {DEBUG: "1"}\n');
+    const warn = only(await doctor(fx, { engine: null }), 'compose-auto-override');
+    expect(warn.map((f) => [f.verdict, f.file])).toEqual([['warn', own]]);
+    expect(warn[0]!.message).toContain('without -f');
+    expect(warn[0]!.fix).toContain('files: [../compose/compose.yaml, ../compose/compose.override.yml]');
+    fx.manifest.compose!.files = [base, own];
+    expect(verdicts(await doctor(fx, { engine: null }), 'compose-auto-override')).toEqual(['ok']);
   });
 
   it('require-violated: neither JA nor EN installed → error at the manifest line', async () => {

@@ -135,6 +135,16 @@ describe('init with flags', () => {
   });
 
 
+  it("lists the Compose override file Compose reads automatically (compose.override.yml) after the base, so -f and COMPOSE_FILE keep it", async () => {
+    const dir = await userProject();
+    await fs.writeFile(path.join(dir, 'compose.override.yml'), 'services:\n  worker:\n    environment: {DEBUG: "1"}\n');
+    const r = await runCliCaptured([...FLAGS(), '--compose-env'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const m = await loadManifest(path.join(dir, 'manifests', 'models.yaml'));
+    expect(m.compose?.files).toEqual([path.join(dir, 'compose.yaml'), path.join(dir, 'compose.override.yml')]);
+    expect(await fs.readFile(path.join(dir, '.env'), 'utf8')).toContain('COMPOSE_FILE=compose.yaml:compose.override.yml:compose.models.yaml\n');
+  });
+
   it('writes folders outside the project as absolute paths (the manifest is shared), those inside relative to it', async () => {
     const dir = await userProject();
     const outside = await tempDir('modelmount-init-share-');

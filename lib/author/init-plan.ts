@@ -24,7 +24,8 @@ import { relativeInside } from '../path-inside.ts';
 import { defaultJobs, manifestPathOf } from '../run-context.ts';
 import * as prompts from '../ui/prompts.ts';
 import { hashWithProgress } from './hash-progress.ts';
-import { DEFAULT_MANIFEST, DEFAULT_HOST_DIR, DEFAULT_CONTAINER_DIR, DEFAULT_OVERRIDE_NAME, COMPOSE_DEFAULT_FILES } from '../defaults.ts';
+import { composeDefaultFiles } from '../compose/default-files.ts';
+import { DEFAULT_MANIFEST, DEFAULT_HOST_DIR, DEFAULT_CONTAINER_DIR, DEFAULT_OVERRIDE_NAME } from '../defaults.ts';
 
 /** the npm scripts init offers: script name → modelmount subcommand */
 export const NPM_SCRIPTS: Record<string, string> = {
@@ -214,15 +215,15 @@ export async function planInit(opts: InitOptions, io: Io, signal: AbortSignal): 
   // folders are written relative to the manifest (or absolute outside the project): resolve them against where the user typed them
   sources = sources.map((s) => (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(s) ? s : path.resolve(cwd, s)));
 
-  const detected: string[] = [];
-  for (const f of COMPOSE_DEFAULT_FILES) if (await pathExists(path.join(cwd, f))) detected.push(f);
+  // what a plain `docker compose` reads here: the base file and the override file Compose adds to it
+  const detected = (await composeDefaultFiles(cwd)).map((f) => path.basename(f));
   let composeFiles: string[];
   if (opts.composeFiles !== undefined) {
     composeFiles = opts.composeFiles;
     const problem = await checkComposeFiles(composeFiles, cwd);
     if (problem !== true) throw new UsageError(`--compose-files: ${problem}`, { hint: 'Name your base Compose files, e.g. --compose-files compose.yaml.' });
-  } else if (interactive) composeFiles = splitList(await prompts.askComposeFiles(detected.slice(0, 1), (v) => checkComposeFiles(splitList(v), cwd)));
-  else composeFiles = detected.slice(0, 1);
+  } else if (interactive) composeFiles = splitList(await prompts.askComposeFiles(detected, (v) => checkComposeFiles(splitList(v), cwd)));
+  else composeFiles = detected;
   composeFiles = composeFiles.map((f) => path.resolve(cwd, f));
 
   let compose: Parameters<typeof renderInitManifest>[0]['compose'];

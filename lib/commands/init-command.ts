@@ -9,14 +9,15 @@
 import type { FlagSpec } from '../cli/args.ts';
 import { defineCommand } from '../cli/command.ts';
 import { commandFor, formatExamples } from '../invocation.ts';
-import { DEFAULT_MANIFEST, DEFAULT_HOST_DIR, DEFAULT_CONTAINER_DIR, DEFAULT_OVERRIDE_NAME, COMPOSE_DEFAULT_FILES } from '../defaults.ts';
+import { COMPOSE_DEFAULT_FILES } from '../compose/default-files.ts';
+import { DEFAULT_MANIFEST, DEFAULT_HOST_DIR, DEFAULT_CONTAINER_DIR, DEFAULT_OVERRIDE_NAME } from '../defaults.ts';
 
 const INIT_FLAGS = [
   { name: 'host-dir', type: 'string', value: 'DIR', help: `host folder the containers mount (default ${DEFAULT_HOST_DIR})` },
   { name: 'from', type: 'string', value: 'DIR', help: 'folder of existing artifacts, one sub-folder per artifact, hashed into entries (default: the host folder when it holds files)' },
   { name: 'labels', type: 'list', value: '[ID:]K=V', help: 'labels: K=V for every artifact, ID:K=V for one, e.g. student/v0_ja:lang=ja (default: none)' },
   { name: 'sources', type: 'list', value: 'URLS', help: 'where the artifacts are published, tried in order: https:// base URL, file:// URL or folder (needed without a terminal)' },
-  { name: 'compose-files', type: 'list', value: 'FILES', help: `your base Compose files (default: the first of ${COMPOSE_DEFAULT_FILES.join(', ')} here; none: no Compose section)` },
+  { name: 'compose-files', type: 'list', value: 'FILES', help: `your base Compose files (default: what \`docker compose\` reads here: the first of ${COMPOSE_DEFAULT_FILES.join(', ')}, and the compose.override.yml or the like next to it; none: no Compose section)` },
   { name: 'services', type: 'list', value: 'NAMES', help: 'the services that load the models (default: the only service; needed when there are several)' },
   { name: 'container-dir', type: 'string', value: 'DIR', help: `where the artifacts appear in the containers (default ${DEFAULT_CONTAINER_DIR})` },
   { name: 'override', type: 'string', value: 'PATH', help: `the override modelmount writes (default ${DEFAULT_OVERRIDE_NAME} next to the first Compose file)` },

@@ -18,6 +18,7 @@ import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { listModelContainers } from '../releases/containers.ts';
 import { readReleaseRecord, releaseMountsOf } from '../releases/record.ts';
 import type { DoctorCheck, DoctorContext, DoctorFinding } from './check.ts';
+import { checkAutoOverride } from './checks/auto-override.ts';
 import { checkComposeEngine } from './checks/compose-engine.ts';
 import { checkDockerignore } from './checks/dockerignore-excludes.ts';
 import { checkKeptVersions } from './checks/kept-versions.ts';
@@ -39,6 +40,7 @@ const CHECKS: readonly DoctorCheck[] = [
   checkSymlinks,
   checkOverrideStale,
   checkOverrideIncluded,
+  checkAutoOverride,
   checkRequire,
   checkReleaseBinding,
   checkKeptVersions,

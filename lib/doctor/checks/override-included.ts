@@ -1,18 +1,11 @@
-/** override-not-included: does anything make Compose read the override (COMPOSE_FILE, include:, the default name)? */
+/** override-not-included: does anything make Compose read the override (COMPOSE_FILE, include:, the automatic override name)? */
 import path from 'node:path';
 import { parseEnv } from 'node:util';
+import { composeDefaultFiles } from '../../compose/default-files.ts';
 import { composeInvocation } from '../../compose/invocation.ts';
 import { readTextIfExists } from '../../compose/override.ts';
 import { readIncludes } from '../locate.ts';
 import type { DoctorContext, DoctorFinding } from '../check.ts';
-
-const DEFAULT_BASE = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml'];
-const DEFAULT_OVERRIDE: Record<string, string[]> = {
-  'compose.yaml': ['compose.override.yaml', 'compose.override.yml'],
-  'compose.yml': ['compose.override.yml', 'compose.override.yaml'],
-  'docker-compose.yaml': ['docker-compose.override.yaml', 'docker-compose.override.yml'],
-  'docker-compose.yml': ['docker-compose.override.yml', 'docker-compose.override.yaml'],
-};
 
 function splitComposeFile(value: string, env: NodeJS.ProcessEnv): string[] {
   const sep = env.COMPOSE_PATH_SEPARATOR || path.delimiter;
@@ -64,10 +57,10 @@ export async function checkOverrideIncluded(ctx: DoctorContext): Promise<DoctorF
     return notIncluded(`${composeFile.from} is set to "${composeFile.value}" and does not list ${ctx.compose.override}: Compose will not read the override, so the models are not mounted.`);
   }
 
-  // 3. the default override next to the default base file is read when Compose runs without -f
-  if (ctx.compose.files.length === 1 && base && DEFAULT_BASE.includes(path.basename(base))) {
-    const names = DEFAULT_OVERRIDE[path.basename(base)] ?? [];
-    if (path.dirname(override) === path.dirname(base) && names.includes(path.basename(override))) {
+  // 3. without -f Compose reads the default base file and the automatic override file next to it
+  if (ctx.compose.files.length === 1 && base && path.dirname(override) === path.dirname(base)) {
+    const read = await composeDefaultFiles(path.dirname(base), [override, path.resolve(base)]);
+    if (read[0] === path.resolve(base) && read[1] === override) {
       return [{ id, verdict: 'ok', title: 'The override has the default override name', message: `Compose reads ${path.basename(override)} automatically next to ${path.basename(base)} when run in ${path.dirname(base)} without -f or COMPOSE_FILE.` }];
     }
   }
