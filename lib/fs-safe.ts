@@ -15,7 +15,7 @@ import path from 'node:path';
 import { toDiskError } from './disk-failure.ts';
 import { folderMoveWords, moveOption, type DiskFolder, type FolderOrigin, folderSetting } from './disk-folder.ts';
 import { DiskError } from './errors.ts';
-import { STALL_DEFAULTS, seconds, withinDeadline } from './stall.ts';
+import { idleDeadline, STALL_DEFAULTS, seconds, type IdleDeadline } from './stall.ts';
 import { relativeInside } from './path-inside.ts';
 
 /** What a non-regular file is, for messages: "a FIFO", "a socket", … */
@@ -49,12 +49,30 @@ function notRegular(p: string, kind: string): DiskError {
  * `what` (e.g. "Reading", "Checking the files in") `p`, in `folder`, got no answer for `ms`: exit 5.
  * The hint names what moves `folder` (lib/disk-folder.ts moveOption); unset: nothing.
  */
-export function stalled(what: string, p: string, ms: number, folder?: DiskFolder | FolderOrigin): DiskError {
+function stalled(what: string, p: string, ms: number, folder?: DiskFolder | FolderOrigin): DiskError {
   return new DiskError(`${what} ${p} stalled: no answer for ${seconds(ms)} (a hung network mount?).`, {
     code: 'ESTALLED',
     data: { path: p },
     hint: `Check the filesystem that holds it (\`ls\` it, remount a hung NFS share)${folder ? `, or ${folderMoveWords(`point ${moveOption(folder)} elsewhere`, 'elsewhere')}` : ''}.`,
   });
+}
+
+export interface StallDeadlineOptions {
+  /** no answer for this long is a stall; default STALL_DEFAULTS.idleMs */
+  idleMs?: number;
+  /** the run's signal: an abort ends every wait at once, with its reason */
+  signal?: AbortSignal;
+  /** the folder `p` is in, for the hint (stalled) */
+  folder?: DiskFolder | FolderOrigin;
+}
+
+/**
+ * The one stall deadline of the waits on `p` (lib/stall.ts idleDeadline): none answering for
+ * `idleMs` is an ESTALLED saying "`what` `p` stalled" (stalled), and `signal` ends them at once.
+ */
+export function stallDeadline(what: string, p: string, opts: StallDeadlineOptions = {}): IdleDeadline {
+  const idleMs = opts.idleMs ?? STALL_DEFAULTS.idleMs;
+  return idleDeadline(idleMs, () => stalled(what, p, idleMs, opts.folder), { signal: opts.signal });
 }
 
 /**
@@ -227,7 +245,6 @@ export async function readOwnFile(file: string, opts: ReadOwnFileOptions = {}): 
 
 /** readOwnFile, with the stats of the file read (the fstat of its open handle, no second look by path). */
 export async function readOwnFileAndStats(file: string, opts: ReadOwnFileOptions = {}): Promise<{ bytes: Buffer; stats: Stats } | undefined> {
-  const idleMs = opts.idleMs ?? STALL_DEFAULTS.idleMs;
   const read = async (): Promise<{ bytes: Buffer; stats: Stats } | undefined> => {
     await refuseLinksBelow(opts.realBelow ?? path.dirname(file), file);
     if (opts.privateCache) {
@@ -253,7 +270,7 @@ export async function readOwnFileAndStats(file: string, opts: ReadOwnFileOptions
       await handle.close().catch(() => {});
     }
   };
-  return withinDeadline(read(), idleMs, () => stalled('Reading', file, idleMs, opts.folder), { signal: opts.signal });
+  return stallDeadline('Reading', file, opts).bound(read());
 }
 
 /**

@@ -11,7 +11,7 @@ import { doctorExitCode, runDoctor, selectedArtifacts } from '../lib/doctor/run-
 import { formatFindings } from '../lib/doctor/format-findings.ts';
 import { readInstallRecord, writeInstallRecord } from '../lib/install-record.ts';
 import { artifactDir, hostFilePath } from '../lib/layout.ts';
-import { hostFolderDeadline } from '../lib/verify/verify-files.ts';
+import { stallDeadline } from '../lib/fs-safe.ts';
 import { CONTAINER_DIR, DEFAULT_ARTIFACTS, installArtifacts, makeFixture, REQUIRE_DOCKER, type Fixture } from './helpers/compose-fixture.ts';
 
 const JA = `${CONTAINER_DIR}/student/v0_ja`;
@@ -289,7 +289,7 @@ describe('checks that need no Compose', () => {
       ['error', 'escape.bin'],
     ]);
     expect(s.find((f) => f.file!.endsWith('escape.bin'))!.message).toContain('dangles in the container');
-    expect((await findEscapingSymlinks(ja, hostFolderDeadline(fx.manifest.hostDir))).map((e) => path.basename('folder' in e ? e.folder : e.link)).sort()).toEqual(['absolute.bin', 'escape.bin']);
+    expect((await findEscapingSymlinks(ja, stallDeadline('Checking the files in', fx.manifest.hostDir, { folder: 'host' }))).map((e) => path.basename('folder' in e ? e.folder : e.link)).sort()).toEqual(['absolute.bin', 'escape.bin']);
   });
 
   /** fs[method] failing with the code given for each of these paths, answering as usual elsewhere. */
@@ -310,7 +310,7 @@ describe('checks that need no Compose', () => {
     await fs.symlink('/etc/hostname', path.join(ja, 'replaced.bin'));
     const spy = failFs('readlink', { [path.join(ja, 'gone.bin')]: 'ENOENT', [path.join(ja, 'replaced.bin')]: 'EINVAL' });
     try {
-      const escaping = await findEscapingSymlinks(ja, hostFolderDeadline(fx.manifest.hostDir));
+      const escaping = await findEscapingSymlinks(ja, stallDeadline('Checking the files in', fx.manifest.hostDir, { folder: 'host' }));
       expect(spy).toHaveBeenCalledTimes(3);
       expect(escaping.map((e) => path.basename('folder' in e ? e.folder : e.link))).toEqual(['absolute.bin']);
     } finally {

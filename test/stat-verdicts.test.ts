@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import type { Artifact } from '../lib/manifest/schema.ts';
 import { StateCache, statIdentity } from '../lib/verify/state-cache.ts';
 import { STAT_WORKER_MIN, statVerdicts, VERDICT } from '../lib/verify/stat-verdicts.ts';
-import { cacheKey, checkHostFiles, hostFolderDeadline, joinPlain } from '../lib/verify/verify-files.ts';
+import { cacheKey, checkHostFiles, joinPlain } from '../lib/verify/verify-files.ts';
+import { stallDeadline } from '../lib/fs-safe.ts';
 import fc from 'fast-check';
 import { stuckOperationsSettled } from '../lib/stall.ts';
 import { tempDir } from './helpers/cli.ts';
@@ -33,16 +34,16 @@ describe('statVerdicts', () => {
       { path: file('gone'), size: 4, id: ids.same },
       { path: path.join(file('plain-file'), 'below'), size: 4, id: ids.same }, // ENOTDIR
       { path: dir, size: 4096, id: await id('same') }, // a folder
-    ]), { deadline: hostFolderDeadline(dir) });
+    ]), { deadline: stallDeadline('Checking the files in', dir, { folder: 'host' }) });
     expect([...verdicts!]).toEqual([VERDICT.cached, VERDICT.look, VERDICT.look, VERDICT.look, VERDICT.look, VERDICT.missing, VERDICT.missing, VERDICT.look]);
   });
 
   it('rejects with the abort reason when the run is aborted, already or while the worker looks', async () => {
     const dir = await tempDir();
     const q = cols([{ path: path.join(dir, 'x'), size: 1, id: '' }]);
-    await expect(statVerdicts(q, { deadline: hostFolderDeadline(dir, { signal: AbortSignal.abort(new Error('stop now')) }) })).rejects.toThrow('stop now');
+    await expect(statVerdicts(q, { deadline: stallDeadline('Checking the files in', dir, { folder: 'host', signal: AbortSignal.abort(new Error('stop now')) }) })).rejects.toThrow('stop now');
     const ac = new AbortController();
-    const p = statVerdicts(q, { deadline: hostFolderDeadline(dir, { signal: ac.signal }) });
+    const p = statVerdicts(q, { deadline: stallDeadline('Checking the files in', dir, { folder: 'host', signal: ac.signal }) });
     ac.abort(new Error('stopped'));
     await expect(p).rejects.toThrow('stopped');
   });

@@ -6,10 +6,11 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ComposeError, type ComposeErrorCode } from '../errors.ts';
+import { stallDeadline } from '../fs-safe.ts';
 import { artifactDir } from '../layout.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import type { IdleDeadline } from '../stall.ts';
-import { hostFolderDeadline, verifyHostFiles, type FileCheck } from '../verify/verify-files.ts';
+import { verifyHostFiles, type FileCheck } from '../verify/verify-files.ts';
 import { commandFor } from '../invocation.ts';
 import type { ReleaseMounts } from './override.ts';
 
@@ -76,7 +77,7 @@ export interface MountSourceOptions {
  * Every look is under the host folder's stall bound: a hung mount is an ESTALLED, not a hang.
  */
 export async function inspectMountSources(manifest: Manifest, artifacts: readonly Artifact[], opts: MountSourceOptions = {}): Promise<MountSourceStatus[]> {
-  const deadline = hostFolderDeadline(manifest.hostDir, opts);
+  const deadline = stallDeadline('Checking the files in', manifest.hostDir, { idleMs: opts.idleMs, signal: opts.signal, folder: 'host' });
   const out: MountSourceStatus[] = [];
   const toVerify: Artifact[] = [];
   for (const a of artifacts) {

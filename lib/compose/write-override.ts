@@ -5,9 +5,8 @@
 import { toDiskError } from '../disk-failure.ts';
 import { ComposeError } from '../errors.ts';
 import { writeFileAtomic } from '../fs-atomic.ts';
-import { NotRegularFileError, readRegularFile, stalled } from '../fs-safe.ts';
+import { NotRegularFileError, readRegularFile, stallDeadline } from '../fs-safe.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
-import { STALL_DEFAULTS, withinDeadline } from '../stall.ts';
 import { checkMountSources, lstatOrUndefined, type MountSourceOptions } from './mount-sources.ts';
 import { composeSettingsOf, parseOverrideHeader, renderOverride } from './override.ts';
 
@@ -58,8 +57,7 @@ export async function writeComposeOverride(
  * folder is not one modelmount moves).
  */
 export function readExistingOverride(file: string, opts: { idleMs?: number; signal?: AbortSignal } = {}): Promise<string | undefined> {
-  const idleMs = opts.idleMs ?? STALL_DEFAULTS.idleMs;
-  return withinDeadline(readOverride(file), idleMs, () => stalled('Reading', file, idleMs), { signal: opts.signal });
+  return stallDeadline('Reading', file, { idleMs: opts.idleMs, signal: opts.signal }).bound(readOverride(file));
 }
 
 async function readOverride(file: string): Promise<string | undefined> {

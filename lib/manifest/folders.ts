@@ -18,9 +18,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { folderLabel, type FolderOrigin, type FolderSetBy } from '../disk-folder.ts';
 import { UsageError } from '../errors.ts';
-import { stalled } from '../fs-safe.ts';
+import { stallDeadline } from '../fs-safe.ts';
 import { isSameOrInside } from '../path-inside.ts';
-import { idleDeadline, STALL_DEFAULTS, type IdleDeadline } from '../stall.ts';
+import type { IdleDeadline } from '../stall.ts';
 
 /** Folders that are system folders with everything below them. */
 const SYSTEM_TREES = ['/etc', '/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/boot', '/dev', '/proc', '/sys', '/run'];
@@ -131,8 +131,7 @@ export interface FolderLookOptions {
  * --cache-dir (warm, doctor…), so an option only when it was given.
  */
 function folderDeadline(dir: string, origin: FolderOrigin, opts: FolderLookOptions): IdleDeadline {
-  const idleMs = opts.idleMs ?? STALL_DEFAULTS.idleMs;
-  return idleDeadline(idleMs, () => stalled('Looking at', path.resolve(dir), idleMs, origin), { signal: opts.signal });
+  return stallDeadline('Looking at', path.resolve(dir), { idleMs: opts.idleMs, signal: opts.signal, folder: origin });
 }
 
 /**

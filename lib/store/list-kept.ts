@@ -8,10 +8,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DiskError, nodeErrorCode } from '../errors.ts';
-import { stalled } from '../fs-safe.ts';
+import { stallDeadline } from '../fs-safe.ts';
 import { keptDir, metaDir } from '../layout.ts';
 import { shellQuote } from '../shell.ts';
-import { idleDeadline, STALL_DEFAULTS, type IdleDeadline } from '../stall.ts';
+import type { IdleDeadline } from '../stall.ts';
 
 function unreadable(dir: string, err: unknown): DiskError {
   return new DiskError(`Listing ${dir} failed (${nodeErrorCode(err)}).`, {
@@ -52,8 +52,7 @@ async function isRealDir(p: string, deadline: IdleDeadline): Promise<boolean> {
  * `idleMs`: how long one look may go unanswered (default: the stall bound); `signal` aborts the wait.
  */
 export async function listKept(hostDir: string, opts: { idleMs?: number; signal?: AbortSignal } = {}): Promise<string[]> {
-  const idleMs = opts.idleMs ?? STALL_DEFAULTS.idleMs;
-  const deadline = idleDeadline(idleMs, () => stalled('Looking at the kept versions in', keptDir(hostDir), idleMs), { signal: opts.signal });
+  const deadline = stallDeadline('Looking at the kept versions in', keptDir(hostDir), { idleMs: opts.idleMs, signal: opts.signal });
   const out: string[] = [];
   const walk = async (dir: string): Promise<void> => {
     const entries = await deadline.bound(

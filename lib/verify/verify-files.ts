@@ -10,8 +10,8 @@ import type { Artifact, FileEntry } from '../manifest/schema.ts';
 import { mapLimit, Semaphore } from '../concurrency.ts';
 import { sha256File } from './hash.ts';
 import { StateCache } from './state-cache.ts';
-import { stalled } from '../fs-safe.ts';
-import { idleDeadline, progressInterval, STALL_DEFAULTS, type IdleDeadline } from '../stall.ts';
+import { stallDeadline } from '../fs-safe.ts';
+import { progressInterval, type IdleDeadline } from '../stall.ts';
 import { STAT_WORKER_MIN, statVerdicts, VERDICT, type StatQueries } from './stat-verdicts.ts';
 
 export type FileStatus = 'ok' | 'missing' | 'size' | 'modified' | 'not-regular';
@@ -96,23 +96,15 @@ export async function checkHostFile(
   return { ...base, status: sha === file.sha256 ? 'ok' : 'modified', actualSize: size, actualSha256: sha };
 }
 
-/**
- * The one deadline of a check of `hostDir`: every wait on the host folder (an lstat, the stat
- * worker, a hash, each following its progress) is bound by it, so a hung host folder is a stall
- * naming it (exit 5), never a hang.
- */
-export function hostFolderDeadline(hostDir: string, opts: Pick<VerifyOptions, 'idleMs' | 'signal'> = {}): IdleDeadline {
-  const idleMs = opts.idleMs ?? STALL_DEFAULTS.idleMs;
-  return idleDeadline(idleMs, () => stalled('Checking the files in', hostDir, idleMs, 'host'), { signal: opts.signal });
-}
-
 /** how many files are looked at (lstat) at once; hashing stays bounded by `jobs` */
 const STAT_JOBS = 16;
 
 /** Every file of `artifacts` in the host folder, `jobs` at a time, through `cache`. */
 export async function checkHostFiles(hostDir: string, artifacts: Artifact[], cache: StateCache, opts: VerifyOptions = {}): Promise<FileCheck[]> {
   opts.signal?.throwIfAborted();
-  const deadline = hostFolderDeadline(hostDir, opts);
+  // the one deadline of every wait on the host folder (an lstat, the stat worker, a hash, each
+  // following its progress): a hung host folder is a stall naming it (exit 5), never a hang
+  const deadline = stallDeadline('Checking the files in', hostDir, { idleMs: opts.idleMs, signal: opts.signal, folder: 'host' });
   // An artifact whose folder (or a folder above it, the host folder itself on a first install) is
   // not there has none of its files: one lstat per folder instead of one failing lstat per file
   // (each ENOENT costs an Error: 20,000 new artifacts took a second of CPU).

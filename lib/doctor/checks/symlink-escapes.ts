@@ -5,11 +5,11 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { nodeErrorCode } from '../../errors.ts';
+import { stallDeadline } from '../../fs-safe.ts';
 import { commandFor } from '../../invocation.ts';
 import { isSameOrInside } from '../../path-inside.ts';
 import { shellQuote } from '../../shell.ts';
 import type { IdleDeadline } from '../../stall.ts';
-import { hostFolderDeadline } from '../../verify/verify-files.ts';
 import type { DoctorContext, DoctorFinding } from '../check.ts';
 
 /** A folder of the walk that could not be listed: its links are unchecked. */
@@ -72,7 +72,7 @@ async function readTarget(link: string): Promise<{ target: string } | { failed: 
  * Symlinks in `root` whose target is absolute or resolves outside it (they dangle in the container),
  * those whose target could not be read (EACCES, EIO…: where they lead is unknown), and the folders
  * that could not be listed (their links are unchecked).
- * `deadline`: the host folder's (hostFolderDeadline), which names it in a stall.
+ * `deadline`: the host folder's (stallDeadline, as checkHostFiles makes it), which names it in a stall.
  */
 export async function findEscapingSymlinks(root: string, deadline: IdleDeadline): Promise<SymlinkFinding[]> {
   const realRoot = await deadline.bound(fs.realpath(root).catch(() => undefined));
@@ -120,7 +120,7 @@ function uncheckedFinding(artifactId: string, e: Extract<SymlinkFinding, { faile
 
 export async function checkSymlinks(ctx: DoctorContext): Promise<DoctorFinding[]> {
   const findings: DoctorFinding[] = [];
-  const deadline = hostFolderDeadline(ctx.manifest.hostDir, { signal: ctx.signal });
+  const deadline = stallDeadline('Checking the files in', ctx.manifest.hostDir, { signal: ctx.signal, folder: 'host' });
   for (const s of ctx.sources) {
     if (s.state === 'missing' || s.state === 'not-directory' || s.state === 'symlink') continue;
     const escaping = await findEscapingSymlinks(s.source, deadline);
