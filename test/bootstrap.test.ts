@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ExitCode } from '../lib/errors.ts';
 import { checkNode } from '../lib/bootstrap/prereqs.ts';
 import { listFiles, manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, tempDir, tempProject, writeSourceTree } from './helpers/cli.ts';
+import { endHungLooks, hangFs, untilAsked } from './helpers/hung-fs.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 
 vi.mock('../lib/ui/prompts.ts', async (importOriginal) => {
@@ -96,6 +97,31 @@ describe('bootstrap', () => {
     expect(mocked.askSourceOrCustom).not.toHaveBeenCalled();
     expect(mocked.askHostDir).not.toHaveBeenCalled();
     expect(server.requests).toHaveLength(0);
+  });
+
+  it("an abort while its doctor step waits on a hung host folder ends the run at once (exit 130), not after the stall bound", async () => {
+    const origin = await tempDir();
+    const arts = sampleArtifacts({ ja: 1000, en: 1000, teacher: 1000 });
+    arts[0]!.files.push({ path: 'tokenizer/vocab.txt', data: Buffer.from('a\nb\n') });
+    await writeSourceTree(origin, arts);
+    const compose = 'compose:\n  files: [compose.yaml]\n  services: [worker]\n  override: compose.models.yaml\n  containerDir: /app/models';
+    const p = await tempProject(manifestYaml({ artifacts: arts, sources: [{ name: 'local', url: origin }], extra: compose }));
+    await fs.writeFile(path.join(p.dir, 'compose.yaml'), 'services:\n  worker:\n    image: busybox\n');
+    // only doctor's look for escaping symlinks reads the folders below a mounted folder (the artifact's release)
+    const releases = path.join(p.hostDir, '.modelmount', 'releases', 'student', 'v0_ja');
+    const hung = hangFs('readdir', (q) => q.startsWith(`${releases}/`) && q.endsWith('/tokenizer'));
+    try {
+      const ac = new AbortController();
+      const run = runCliCaptured(['bootstrap', '--manifest', p.manifest, '--yes', '--no-smoke'], { cwd: p.dir, signal: ac.signal });
+      await untilAsked(hung, run);
+      ac.abort();
+      const r = await run;
+      expect(r.code, r.stderr).toBe(130);
+      expect(r.stderr).toContain('Interrupted.');
+      expect(r.stderr).not.toContain('stalled: no answer');
+    } finally {
+      await endHungLooks();
+    }
   });
 
   it('checkNode names the fix for an old Node', () => {

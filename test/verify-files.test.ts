@@ -137,6 +137,29 @@ describe('checkHostFiles while a file is hashed', () => {
     }
   });
 
+  it("an abort of the run's signal while a file is hashed ends the check with its reason and cancels the hash", async () => {
+    const h = await hostWithFiles();
+    const ac = new AbortController();
+    let seen: AbortSignal | undefined;
+    beforeHash.set(h.file('y'), async (_progress, signal) => {
+      seen = signal;
+      ac.abort(new Error('Terminated'));
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 20_000);
+        signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+      });
+      signal?.throwIfAborted();
+    });
+    try {
+      const err = await checkHostFiles(h.host, h.artifacts, StateCache.none(), { jobs: 2, signal: ac.signal }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ message: 'Terminated' });
+      expect(seen?.aborted).toBe(true);
+      expect(seen?.reason).toBe(err);
+    } finally {
+      beforeHash.clear();
+    }
+  });
+
   it('a slow hash that keeps reporting progress for longer than the idle bound is waited for', async () => {
     const h = await hostWithFiles();
     beforeHash.set(h.file('y'), async (progress) => {

@@ -129,7 +129,7 @@ export async function runBootstrap(opts0: BootstrapOptions, io: Io, signal: Abor
   const post = await afterInstall(outcome, { ...runOpts, compose: true, smoke: smokeWanted }, io, signal, docker);
   let findings: DoctorFinding[] = [];
   if (ctx.manifest.compose) {
-    findings = await runDoctor(ctx.manifest, outcome.selection.artifacts, { engine: docker.compose ?? null, env: io.env, cwd: io.cwd, jobs: ctx.jobs, $: (await loadShell())({ env: io.env }) });
+    findings = await runDoctor(ctx.manifest, outcome.selection.artifacts, { engine: docker.compose ?? null, env: io.env, cwd: io.cwd, jobs: ctx.jobs, signal, $: (await loadShell())({ env: io.env }) });
     say(`\nDoctor:\n${formatFindings(findings.filter((f) => f.verdict !== 'ok'))}`);
   }
   const exitCode = post.exitCode || doctorExitCode(findings);

@@ -49,12 +49,13 @@ export function hostKeyPath(hostDir: string, key: string): string {
   return path.join(hostDir, ...key.split('/'));
 }
 
-export async function checkHostFile(
+/** One file through `cache`; `deadline` (checkHostFiles'), which carries the run's signal, bounds every wait. */
+async function checkHostFile(
   hostDir: string,
   artifactId: string,
   file: FileEntry,
   cache: StateCache,
-  opts: Pick<VerifyOptions, 'full' | 'signal'> & { deadline: IdleDeadline; hashSlots?: Semaphore },
+  opts: Pick<VerifyOptions, 'full'> & { deadline: IdleDeadline; hashSlots?: Semaphore },
 ): Promise<FileCheck> {
   const { deadline } = opts;
   const hostPath = hostFilePath(hostDir, artifactId, file.path);
@@ -79,12 +80,12 @@ export async function checkHostFile(
     }
   }
   // the hash reports its progress: one that stops moving (a hung mount) is a stall, a slow one is
-  // waited for; a hash given up on is cancelled, so a worker does not read on for nobody
+  // waited for; a hash given up on (a stall, or an abort of the run's signal, which the deadline
+  // carries) is cancelled, so a worker does not read on for nobody
   const hashing = async () => {
     const givenUp = new AbortController();
-    const signal = opts.signal ? AbortSignal.any([opts.signal, givenUp.signal]) : givenUp.signal;
     try {
-      return await deadline.bound(sha256File(hostPath, signal, { everyMs: progressInterval(deadline), onProgress: () => deadline.progress() }));
+      return await deadline.bound(sha256File(hostPath, givenUp.signal, { everyMs: progressInterval(deadline), onProgress: () => deadline.progress() }));
     } catch (err) {
       givenUp.abort(err);
       throw err;

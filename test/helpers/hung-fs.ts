@@ -16,22 +16,23 @@ export interface HungLook {
 }
 
 /**
- * fs[method] of `p` hanging until `release()` (or endHungLooks()), answering as usual elsewhere.
- * `fromCall` (1 by default): the look at `p` that hangs first, and every later one; the earlier
- * looks at `p` answer as usual (a mount that stops answering during a run, after the reads the
- * run makes before the one under test).
+ * fs[method] of `p` (or of every path `p` accepts) hanging until `release()` (or endHungLooks()),
+ * answering as usual elsewhere. `fromCall` (1 by default): the look at such a path that hangs
+ * first, and every later one; the earlier looks answer as usual (a mount that stops answering
+ * during a run, after the reads the run makes before the one under test).
  * One per method at a time: a second spy on the same method would silently replace the first, so
  * that (or any other mock of it) throws.
  */
-export function hangFs(method: 'lstat' | 'readdir' | 'open' | 'realpath' | 'lutimes', p: string, { fromCall = 1 }: { fromCall?: number } = {}): HungLook {
+export function hangFs(method: 'lstat' | 'readdir' | 'open' | 'realpath' | 'lutimes', p: string | ((q: string) => boolean), { fromCall = 1 }: { fromCall?: number } = {}): HungLook {
   if (vi.isMockFunction(fs[method])) throw new Error(`hangFs: fs.${method} is already mocked in this test; a second hang of it would replace the first`);
   const real = fs[method] as (q: PathLike, ...rest: unknown[]) => Promise<unknown>;
+  const isHung = typeof p === 'string' ? (q: string) => q === p : p;
   let release = () => {};
   const hung = new Promise<void>((resolve) => (release = resolve));
   pending.add(release);
   let looks = 0;
   const spy = vi.spyOn(fs, method).mockImplementation((async (q: PathLike, ...rest: unknown[]) => {
-    if (String(q) === p && ++looks >= fromCall) await hung;
+    if (isHung(String(q)) && ++looks >= fromCall) await hung;
     return real(q, ...rest);
   }) as never);
   const asked = () => spy.mock.calls.map((c) => String(c[0]));
