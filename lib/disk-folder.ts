@@ -35,23 +35,17 @@ export function folderLabel({ folder, setBy }: FolderOrigin): string {
 }
 
 /**
- * What moves a folder, for a stall's hint. Its origin known: what set it ("--host-dir",
- * "MODELS_HOST_DIR", else "the manifest's hostDir"), never an option that was not given (the
- * command may lack it); a bare folder: its command-line option ("--host-dir"), for looks only
- * commands that have it make.
+ * What moves a folder, for a hint. Its origin known (the folder check every command runs first):
+ * what set it ("--host-dir", "MODELS_HOST_DIR", else "the manifest's hostDir"), never an option that
+ * was not given. Else the folders concerned, by option and manifest key: "--host-dir (or the
+ * manifest's hostDir)", for both "--cache-dir / --host-dir (or the manifest's cacheDir / hostDir)";
+ * none known: "the manifest's hostDir / cacheDir" (no option, which the printing command may lack).
  */
-export function moveOption(at: DiskFolder | FolderOrigin): string {
-  if (typeof at === 'string') return SETTING[at].option;
-  return at.setBy === 'option' || at.setBy === 'env' ? folderLabel(at) : `the manifest's ${SETTING[at.folder].key}`;
-}
-
-/**
- * What moves `folders`, for a hint: "--host-dir (or the manifest's hostDir)", for both
- * "--cache-dir / --host-dir (or the manifest's cacheDir / hostDir)"; none known: "the manifest's
- * hostDir / cacheDir" (no option, which the printing command may lack).
- */
-export function folderSetting(folders: DiskFolder | readonly DiskFolder[] | undefined): string {
-  const known = [...new Set(folders === undefined ? [] : typeof folders === 'string' ? [folders] : folders)];
+export function folderSetting(at: DiskFolder | readonly DiskFolder[] | FolderOrigin | undefined): string {
+  if (at !== undefined && typeof at !== 'string' && 'setBy' in at) {
+    return at.setBy === 'option' || at.setBy === 'env' ? folderLabel(at) : `the manifest's ${SETTING[at.folder].key}`;
+  }
+  const known = [...new Set(at === undefined ? [] : typeof at === 'string' ? [at] : at)];
   if (known.length === 0) return `the manifest's ${SETTING.host.key} / ${SETTING.cache.key}`;
   return `${known.map((f) => SETTING[f].option).join(' / ')} (or the manifest's ${known.map((f) => SETTING[f].key).join(' / ')})`;
 }
@@ -73,7 +67,7 @@ export function setFixedFolders(how: string | undefined): void {
 
 /**
  * A hint's `words` that move a folder to `to` ("point --cache-dir (or the manifest's cacheDir) at a
- * bigger disk", from moveOption or folderSetting); in a run with fixed folders, how those move:
+ * bigger disk", from folderSetting); in a run with fixed folders, how those move:
  * "move to a bigger disk by <how>".
  */
 export function folderMoveWords(words: string, to: FolderDestination): string {

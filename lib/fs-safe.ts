@@ -13,7 +13,7 @@ import { constants as fsc, type BigIntStats, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { toDiskError } from './disk-failure.ts';
-import { folderMoveWords, moveOption, type DiskFolder, type FolderOrigin, folderSetting } from './disk-folder.ts';
+import { folderMoveWords, folderSetting, type DiskFolder, type FolderOrigin } from './disk-folder.ts';
 import { DiskError } from './errors.ts';
 import { idleDeadline, STALL_DEFAULTS, seconds, type IdleDeadline } from './stall.ts';
 import { relativeInside } from './path-inside.ts';
@@ -47,13 +47,13 @@ function notRegular(p: string, kind: string): DiskError {
 
 /**
  * `what` (e.g. "Reading", "Checking the files in") `p`, in `folder`, got no answer for `ms`: exit 5.
- * The hint names what moves `folder` (lib/disk-folder.ts moveOption); unset: nothing.
+ * The hint names what moves `folder` (lib/disk-folder.ts folderSetting); unset: nothing.
  */
-function stalled(what: string, p: string, ms: number, folder?: DiskFolder | FolderOrigin): DiskError {
+export function stalled(what: string, p: string, ms: number, folder?: DiskFolder | FolderOrigin): DiskError {
   return new DiskError(`${what} ${p} stalled: no answer for ${seconds(ms)} (a hung network mount?).`, {
     code: 'ESTALLED',
     data: { path: p },
-    hint: `Check the filesystem that holds it (\`ls\` it, remount a hung NFS share)${folder ? `, or ${folderMoveWords(`point ${moveOption(folder)} elsewhere`, 'elsewhere')}` : ''}.`,
+    hint: `Check the filesystem that holds it (\`ls\` it, remount a hung NFS share)${folder ? `, or ${folderMoveWords(`point ${folderSetting(folder)} elsewhere`, 'elsewhere')}` : ''}.`,
   });
 }
 

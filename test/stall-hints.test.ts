@@ -29,7 +29,7 @@ describe('the hint of a stall names only the printing command\'s options', () =>
     const r = await runPastTheStall(['doctor', '--manifest', p.manifest], hangFs('lstat', p.hostDir));
     expect(r.code, r.stderr).toBe(5);
     expect(r.stderr).toContain(`Checking the files in ${p.hostDir} stalled`);
-    expect(r.stderr).toContain('--host-dir');
+    expect(r.stderr).toContain("or point --host-dir (or the manifest's hostDir) elsewhere");
     expect(r.stderr).not.toContain('--cache-dir');
   });
 
@@ -49,7 +49,7 @@ describe('the hint of a stall names only the printing command\'s options', () =>
     const r = await runPastTheStall(['update', '--manifest', p.manifest, '--yes', '--no-compose'], hangFs('open', storeStatePath(p.cacheDir)));
     expect(r.code, r.stderr).toBe(5);
     expect(r.stderr).toContain(`Reading ${storeStatePath(p.cacheDir)} stalled`);
-    expect(r.stderr).toContain('--cache-dir');
+    expect(r.stderr).toContain("or point --cache-dir (or the manifest's cacheDir) elsewhere");
     expect(r.stderr).not.toContain('--host-dir');
   });
 });

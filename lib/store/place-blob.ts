@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { toDiskError } from '../disk-failure.ts';
-import { folderMoveWords, moveOption } from '../disk-folder.ts';
+import { folderMoveWords, folderSetting } from '../disk-folder.ts';
 import { DiskError, ModelmountError } from '../errors.ts';
 import { fsyncDir, removeFile } from '../fs-atomic.ts';
 import { RunFolders } from '../run-folders.ts';
@@ -57,7 +57,7 @@ function asStoreError(err: unknown, action: string): ModelmountError {
     new DiskError(`Failed ${action} (${code}).`, {
       code: 'ESTORE',
       cause: err,
-      hint: `Something in the store folder is not what modelmount made there (a file where a folder should be?). Remove the store folder, or ${folderMoveWords(`point ${moveOption('cache')} elsewhere`, 'elsewhere')}, and run again.`,
+      hint: `Something in the store folder is not what modelmount made there (a file where a folder should be?). Remove the store folder, or ${folderMoveWords(`point ${folderSetting('cache')} elsewhere`, 'elsewhere')}, and run again.`,
     })
   );
 }
