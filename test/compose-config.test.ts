@@ -197,7 +197,7 @@ describe.skipIf(!engine && !REQUIRE_DOCKER)(`real \`${engine?.command.join(' ') 
     });
     await writeComposeOverride(fx.manifest, fx.artifacts);
     const files = [...fx.manifest.compose!.files, fx.manifest.compose!.override];
-    const text = await runComposeConfig(engine!, files, { cwd: fx.root, $ });
+    const text = await runComposeConfig(engine!, files, { cwd: fx.root, $, services: [] });
     const parsed = parseComposeConfig(text);
     const svc = parsed.get('ml-worker')!;
     for (const a of fx.artifacts) {
@@ -213,7 +213,7 @@ describe.skipIf(!engine && !REQUIRE_DOCKER)(`real \`${engine?.command.join(' ') 
 
   it('without the override, the same base fails the check (writable, env missing, en not mounted)', async () => {
     fx = await makeFixture({ baseCompose: `services:\n  ml-worker:\n    image: x\n    volumes:\n      - ../learning_machine/artifacts/student/v0_ja:${JA}\n` });
-    const parsed = parseComposeConfig(await runComposeConfig(engine!, fx.manifest.compose!.files, { cwd: fx.root, $ }));
+    const parsed = parseComposeConfig(await runComposeConfig(engine!, fx.manifest.compose!.files, { cwd: fx.root, $, services: [] }));
     expect(checkMergedMounts(parsed, fx.manifest, fx.artifacts).map((p) => `${p.kind}:${p.artifactId}`).sort()).toEqual([
       'env-missing:student/v0_en',
       'env-missing:student/v0_ja',
@@ -225,10 +225,10 @@ describe.skipIf(!engine && !REQUIRE_DOCKER)(`real \`${engine?.command.join(' ') 
   it('accepts names YAML must quote and an empty selection', async () => {
     fx = await makeFixture({ artifacts: [{ id: 'teacher/v1 large: fp16', files: { 'model.bin': 'x' } }] });
     await writeComposeOverride(fx.manifest, fx.artifacts);
-    const parsed = parseComposeConfig(await runComposeConfig(engine!, [...fx.manifest.compose!.files, fx.manifest.compose!.override], { cwd: fx.root, $ }));
+    const parsed = parseComposeConfig(await runComposeConfig(engine!, [...fx.manifest.compose!.files, fx.manifest.compose!.override], { cwd: fx.root, $, services: [] }));
     expect(checkMergedMounts(parsed, fx.manifest, fx.artifacts)).toEqual([]);
     await writeComposeOverride(fx.manifest, []);
-    const empty = parseComposeConfig(await runComposeConfig(engine!, [...fx.manifest.compose!.files, fx.manifest.compose!.override], { cwd: fx.root, $ }));
+    const empty = parseComposeConfig(await runComposeConfig(engine!, [...fx.manifest.compose!.files, fx.manifest.compose!.override], { cwd: fx.root, $, services: [] }));
     expect(empty.get('ml-worker')!.mounts).toEqual([]);
   });
 
@@ -238,7 +238,7 @@ describe.skipIf(!engine && !REQUIRE_DOCKER)(`real \`${engine?.command.join(' ') 
     const base = fx.manifest.compose!.files[0]!;
     for (const version of ['2', '2.4', '3', '3.8', undefined]) {
       await fs.writeFile(base, `${version ? `version: "${version}"\n` : ''}services:\n  ml-worker:\n    image: x\n`);
-      const parsed = parseComposeConfig(await runComposeConfig(engine!, [base, fx.manifest.compose!.override], { cwd: fx.root, $ }));
+      const parsed = parseComposeConfig(await runComposeConfig(engine!, [base, fx.manifest.compose!.override], { cwd: fx.root, $, services: [] }));
       expect(checkMergedMounts(parsed, fx.manifest, fx.artifacts), `base version ${version}`).toEqual([]);
     }
   });
@@ -267,7 +267,7 @@ describe.skipIf(!engine && !REQUIRE_DOCKER)(`real \`${engine?.command.join(' ') 
 
   it("a failing config is a ComposeError carrying Compose's own message", async () => {
     fx = await makeFixture({ baseCompose: 'services:\n  ml-worker:\n    image: x\n    volumes: 42\n' });
-    const err = (await runComposeConfig(engine!, fx.manifest.compose!.files, { cwd: fx.root, $ }).catch((e: unknown) => e)) as ComposeError;
+    const err = (await runComposeConfig(engine!, fx.manifest.compose!.files, { cwd: fx.root, $, services: [] }).catch((e: unknown) => e)) as ComposeError;
     expect(err).toBeInstanceOf(ComposeError);
     expect(err.code).toBe('ECOMPOSE_CONFIG');
     expect(err.message).toMatch(/volumes/);
@@ -276,7 +276,7 @@ describe.skipIf(!engine && !REQUIRE_DOCKER)(`real \`${engine?.command.join(' ') 
     const spaced = path.join(fx.root, 'my compose', 'services.yaml');
     await fs.mkdir(path.dirname(spaced));
     await fs.copyFile(fx.manifest.compose!.files[0]!, spaced);
-    const quoted = (await runComposeConfig(engine!, [spaced], { cwd: fx.root, $ }).catch((e: unknown) => e)) as ComposeError;
+    const quoted = (await runComposeConfig(engine!, [spaced], { cwd: fx.root, $, services: [] }).catch((e: unknown) => e)) as ComposeError;
     expect(quoted.message).toContain(`-f '${spaced}' config\` failed`);
   });
 });

@@ -257,4 +257,21 @@ describe('init → update → doctor → smoke', () => {
     const smoke = await runCliCaptured(['smoke'], { cwd: dir, env });
     expect(smoke.code, smoke.stderr + smoke.stdout).toBe(0);
   }, 300_000);
+
+  itDocker('a service that only a Compose profile enables (profiles: [ml]) is checked, smoke-tested and passes doctor, in the default profile too', async () => {
+    await buildBusyboxImage(IMAGE);
+    const dir = await userProject();
+    // worker also on its own network: smoke then runs a copy of the merged config, which must hold it too
+    await fs.writeFile(path.join(dir, 'compose.yaml'), `services:\n  worker:\n    image: ${IMAGE}\n    command: ["sleep", "1"]\n    profiles: [ml]\n    networks: [back]\n  db:\n    image: ${IMAGE}\nnetworks:\n  back: {}\n`);
+    const env = { COMPOSE_PROJECT_NAME: project };
+    const init = await runCliCaptured([...FLAGS(), '--smoke-command', 'test -s /app/models/student/v0_ja/model.bin'], { cwd: dir, env });
+    expect(init.code, init.stderr).toBe(0);
+    const update = await runCliCaptured(['update', '--cache-dir', path.join(dir, '.cache')], { cwd: dir, env });
+    expect(update.code, update.stderr + update.stdout).toBe(0);
+    expect(update.stderr + update.stdout).toMatch(/smoke command\) passed/);
+    const doctor = await runCliCaptured(['doctor', '--json'], { cwd: dir, env });
+    const findings = JSON.parse(doctor.stdout).findings as { id: string; verdict: string; message: string }[];
+    expect(findings.filter((f) => f.verdict === 'error')).toEqual([]);
+    expect(doctor.code, doctor.stdout).toBe(0);
+  }, 300_000);
 });

@@ -133,7 +133,7 @@ export async function validateMergedConfig(
 ): Promise<MergedConfig> {
   const compose = composeSettingsOf(manifest);
   const files = composeFilesWithOverride(compose);
-  const text = await runComposeConfig(opts.engine, files, { cwd: opts.cwd ?? path.dirname(files[0]!), $: opts.$ });
+  const text = await runComposeConfig(opts.engine, files, { cwd: opts.cwd ?? path.dirname(files[0]!), $: opts.$, services: compose.services });
   const parsed = parseComposeConfig(text);
   const problems = checkMergedMounts(parsed, manifest, artifacts, opts.releases);
   if (problems.length > 0) {

@@ -7,6 +7,7 @@ import { ComposeError } from '../errors.ts';
 import { formatCommandLine } from '../shell.ts';
 import { NotRegularFileError, refuseSpecialFiles } from '../fs-safe.ts';
 import type { ComposeEngine } from './engine.ts';
+import { serviceProfiles } from './services.ts';
 import { commandFor } from '../invocation.ts';
 
 /**
@@ -42,14 +43,30 @@ export async function composeConfigOutput(
   return { argv, exitCode: out.exitCode, stdout: out.stdout, stderr: out.stderr };
 }
 
-/** The merged configuration of `files` (`<engine> -f … config`); ComposeError when Compose refuses it. */
+/**
+ * `--profile` for each profile that enables one of `services`: `config` leaves out a service whose
+ * profile is off (a `run` or `up` that names it enables it by itself). COMPOSE_PROFILES' own are
+ * kept: given --profile, Compose v2 ignores that variable (v1 adds to it).
+ */
+export async function profileArgs(files: readonly string[], services: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
+  const fromEnv = (env.COMPOSE_PROFILES ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  const needed = await serviceProfiles(files, services);
+  if (needed.length === 0) return [];
+  return [...new Set([...fromEnv, ...needed])].flatMap((p) => ['--profile', p]);
+}
+
+/**
+ * The merged configuration of `files` (`<engine> -f … config`) with the profiles of `services`
+ * enabled (profileArgs); ComposeError when Compose refuses it.
+ */
 export async function runComposeConfig(
   engine: Pick<ComposeEngine, 'command'>,
   files: readonly string[],
-  opts: { cwd?: string; $: Shell; env?: NodeJS.ProcessEnv },
+  opts: { cwd?: string; $: Shell; env?: NodeJS.ProcessEnv; services: readonly string[] },
 ): Promise<string> {
   await refuseSpecialComposeFiles(files);
-  const { argv, ...out } = await composeConfigOutput(engine, files.flatMap((f) => ['-f', f]), opts);
+  const args = [...(await profileArgs(files, opts.services, opts.env)), ...files.flatMap((f) => ['-f', f])];
+  const { argv, ...out } = await composeConfigOutput(engine, args, opts);
   if (out.exitCode !== 0) {
     const stderr = out.stderr.trim() || out.stdout.trim() || `exit status ${out.exitCode}`;
     throw new ComposeError(`\`${formatCommandLine(argv)}\` failed:\n${stderr}`, {

@@ -43,6 +43,18 @@ export async function readFileServices(files: readonly string[]): Promise<Compos
   return out;
 }
 
+/** The profiles that enable any of `services` (their `profiles:` in the files as written). */
+export async function serviceProfiles(files: readonly string[], services: readonly string[]): Promise<string[]> {
+  const profiles = new Set<string>();
+  for (const section of await readFileServices(files)) {
+    for (const name of services) {
+      const list = section[name]?.profiles;
+      if (Array.isArray(list)) for (const p of list) if (typeof p === 'string') profiles.add(p);
+    }
+  }
+  return [...profiles];
+}
+
 /** Services defined in the Compose files (for the "which services?" question). */
 export async function listComposeServices(files: readonly string[]): Promise<string[]> {
   const names = new Set<string>();

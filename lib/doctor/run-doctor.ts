@@ -106,7 +106,7 @@ export async function runDoctor(manifest: Manifest, selection: SelectionLike, op
   let merged: MergedConfig | undefined;
   if (engine) {
     try {
-      const text = await runComposeConfig(engine, configFiles, { cwd: path.dirname(configFiles[0] ?? manifest.path), $: sh });
+      const text = await runComposeConfig(engine, configFiles, { cwd: path.dirname(configFiles[0] ?? manifest.path), $: sh, services: compose.services, env });
       merged = parseComposeConfig(text);
     } catch (err) {
       if (!(err instanceof ModelmountError)) throw err;

@@ -33,6 +33,8 @@ export interface SmokeContext {
   projectDir: string;
   /** `-f` and each Compose file */
   baseArgs: string[];
+  /** `--profile` options `config` needs for the listed services (lib/compose/run-config.ts profileArgs) */
+  profileArgs: string[];
   tmpDir: string;
   runId: string;
   labels: Record<string, string>;

@@ -22,7 +22,7 @@ import type { SmokeFailureCode } from '../errors.ts';
 import type { SmokeFailure } from './report.ts';
 
 function composeConfig(ctx: SmokeContext, fileArgs: string[]): ReturnType<typeof composeConfigOutput> {
-  return composeConfigOutput(ctx.engine, fileArgs, { $: ctx.sh, timeout: '120s' });
+  return composeConfigOutput(ctx.engine, [...ctx.profileArgs, ...fileArgs], { $: ctx.sh, timeout: '120s' });
 }
 
 function servicesOf(yamlText: string): ComposeServices {

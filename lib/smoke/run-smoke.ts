@@ -16,7 +16,7 @@ import path from 'node:path';
 import type { Shell } from 'zx';
 import { formatCommandLine, loadShell } from '../shell.ts';
 import type { ComposeEngine } from '../compose/engine.ts';
-import { refuseSpecialComposeFiles } from '../compose/run-config.ts';
+import { profileArgs, refuseSpecialComposeFiles } from '../compose/run-config.ts';
 import { SmokeError, UsageError } from '../errors.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { commandFor } from '../invocation.ts';
@@ -89,6 +89,7 @@ export async function runSmoke(manifest: Manifest, artifacts: readonly Artifact[
     cli: opts.containerCli ?? (opts.engine.command[0]?.startsWith('podman') ? 'podman' : 'docker'),
     projectDir,
     baseArgs: files.flatMap((f) => ['-f', f]),
+    profileArgs: await profileArgs(files, compose.services),
     tmpDir,
     runId,
     labels: opts.labels ?? {},
