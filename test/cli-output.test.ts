@@ -2,6 +2,7 @@
  * Output conventions (as git and docker): results on stdout, progress and status on stderr;
  * --quiet and --verbose; colour on a terminal honouring NO_COLOR and FORCE_COLOR.
  */
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { beforeEach, afterEach, describe, expect, it } from 'vitest';
 import { colorWanted } from '../lib/ui/color.ts';
@@ -40,6 +41,30 @@ describe('stdout and stderr', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^✖ /m);
     expect((await runCliCaptured(['update', '--manifest', p.manifest, '-q', '--verbose'])).stderr).toContain('--quiet and --verbose contradict each other');
+  });
+
+  it('a file that fails (bad bytes from the source) is named on stderr with --quiet and with --json too, not only in the stdout summary or document', async () => {
+    const p = await project();
+    const file = artifacts[0]!.files[0]!;
+    server.setFile(`/${artifacts[0]!.id}/${file.path}`, Buffer.alloc(file.data.length, 1));
+    for (const flag of ['--quiet', '--json']) {
+      const r = await runCliCaptured(['update', '--manifest', p.manifest, '--yes', flag]);
+      expect(r.code, flag).toBe(4);
+      expect(r.stderr, flag).toMatch(new RegExp(`^\\s*✖ .*${file.path.replace('.', '\\.')}`, 'm'));
+      if (flag === '--json') expect(JSON.parse(r.stdout).ok).toBe(false);
+    }
+  });
+
+  it('--json: a Compose step that fails (a foreign file where the override goes) is on stderr too, and the document says the steps did not run', async () => {
+    const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'mirror', url: server.url }], extra: 'compose:\n  files: [compose.yaml]\n  services: [worker]\n  override: compose.models.yaml\n  containerDir: /models' }));
+    await fs.writeFile(path.join(p.dir, 'compose.yaml'), 'services:\n  worker:\n    image: busybox\n');
+    await fs.writeFile(path.join(p.dir, 'compose.models.yaml'), 'services: {}\n');
+    const r = await runCliCaptured(['update', '--manifest', p.manifest, '--yes', '--json']);
+    expect(r.code, r.stderr).toBe(7);
+    expect(r.stderr).toMatch(/^✖ .*compose\.models\.yaml/m);
+    const doc = JSON.parse(r.stdout) as { compose: { skipped?: string }; smoke: { skipped?: string } };
+    expect(doc.compose.skipped).toMatch(/^failed: EOVERRIDE_FOREIGN/);
+    expect(doc.smoke.skipped).toMatch(/^not run/);
   });
 
   it('--verbose: the plan before the update, on stderr', async () => {

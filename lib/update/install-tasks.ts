@@ -8,7 +8,7 @@ import { ExitCode, ModelmountError } from '../errors.ts';
 import type { Plan, PlannedFile } from '../plan.ts';
 import type { FetchProgress } from '../store/receive-bytes.ts';
 import type { FileResult, Installer } from './installer.ts';
-import { formatBytes, formatProgress, SpeedMeter } from '../ui/format.ts';
+import { formatBytes, formatFailure, formatProgress, SpeedMeter } from '../ui/format.ts';
 
 export interface InstallCtx {
   results: FileResult[];
@@ -131,14 +131,19 @@ export function installTasks(plan: Plan, installer: InstallDriver, opts: Install
   });
 }
 
-export function installList(
+/**
+ * Run the tasks with the chosen renderer; their results, failures included (a task never throws).
+ * The silent renderer (--json, --quiet) draws nothing, so each failed file is then written to stderr
+ * as every failure is ("✖ what happened / → what to do"): errors stay on stderr in every mode.
+ */
+export async function runInstallList(
   tasks: ListrTask<InstallCtx>[],
   renderer: 'default' | 'simple' | 'silent',
   out: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
-): Listr<InstallCtx> {
+): Promise<FileResult[]> {
   // progress is not a result: the task list draws on stderr, stdout keeps the results
   const processOutput = new ProcessOutput(out.stderr as NodeJS.WriteStream, out.stderr as NodeJS.WriteStream);
-  return new Listr<InstallCtx>(tasks, {
+  const list = new Listr<InstallCtx>(tasks, {
     concurrent: true,
     exitOnError: false,
     registerSignalListeners: false,
@@ -149,4 +154,9 @@ export function installList(
     ctx: { results: [] },
     // listr2 types its options by the renderer chosen at compile time; ours is chosen at run time
   } as never);
+  const { results } = await list.run();
+  if (renderer === 'silent') {
+    for (const r of results) if (r.error) out.stderr.write(formatFailure({ message: `${r.artifactId}/${r.path}: ${r.error.message}`, hint: r.error.hint }));
+  }
+  return results;
 }

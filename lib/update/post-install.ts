@@ -46,7 +46,8 @@ export async function afterInstall(
   const say = (line: string): void => {
     if (!ctx.json) io.stdout.write(`${line}\n`);
   };
-  const report: PostInstallReport = { compose: { skipped: '' }, smoke: { skipped: '' } };
+  const notReached = { skipped: '' };
+  const report: PostInstallReport = { compose: notReached, smoke: notReached };
   if (!ctx.manifest.compose) {
     report.compose = report.smoke = { skipped: 'the manifest has no compose: section' };
     return { exitCode: 0, report };
@@ -110,8 +111,12 @@ export async function afterInstall(
     if (err.data?.report) {
       report.smoke = err.data.report as SmokeReport;
       if (!ctx.json) io.stdout.write(formatSmoke(report.smoke));
-      if (!ctx.json && err.hint) io.stderr.write(`  → ${err.hint}\n`);
-    } else if (!ctx.json) io.stderr.write(formatFailure(err));
+    }
+    // a step that did not finish says so (not an empty "skipped")
+    if (report.compose === notReached) report.compose = { skipped: `failed: ${err.code}` };
+    if (report.smoke === notReached) report.smoke = { skipped: `not run: ${err.code}` };
+    // errors go to stderr in every mode (--json and --quiet too), as the task list's do
+    io.stderr.write(formatFailure(err));
     return { exitCode: err.exitCode, report, error: err };
   }
 }

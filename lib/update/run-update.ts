@@ -28,7 +28,7 @@ import { StateCache } from '../verify/state-cache.ts';
 import { chooseSelection, refreshInstalledSet, resolveInstalledSet, type InstalledSetOptions, type Selection } from './choose-selection.ts';
 import { gatherState } from './gather.ts';
 import { tightenHeapGrowthFor } from './heap-growth.ts';
-import { installList, installTasks } from './install-tasks.ts';
+import { runInstallList, installTasks } from './install-tasks.ts';
 import { Installer } from './installer.ts';
 import type { SelectionOptions } from './installed-set.ts';
 import { formatPlan, planToJson } from './plan-output.ts';
@@ -142,9 +142,7 @@ async function installSelection(
   const installer = new Installer({ store, hostDir: ctx.hostDir, sources, jobs: ctx.jobs, hostCache, signal });
   const renderer = pickRenderer({ json: ctx.json, quiet: Boolean(opts.quiet), isTTY: io.isTTY, stderrIsTTY: io.stderrIsTTY, env: io.env });
   tightenHeapGrowthFor(plan);
-  const list = installList(installTasks(plan, installer, { progressIntervalMs: renderer === 'default' ? 100 : 10_000 }), renderer, io);
-  // exitOnError: false — run() collects each task's error in ctx.results and never throws
-  const { results } = await list.run();
+  const results = await runInstallList(installTasks(plan, installer, { progressIntervalMs: renderer === 'default' ? 100 : 10_000 }), renderer, io);
   await Promise.all([hostCache.save(), store.save()]);
   signal?.throwIfAborted();
   const report = summarise(ctx, selection, results, started);

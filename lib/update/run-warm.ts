@@ -22,7 +22,7 @@ import { pickRenderer } from '../ui/renderer.ts';
 import type { FileStatus } from '../verify/verify-files.ts';
 import { chooseSelection } from './choose-selection.ts';
 import { tightenHeapGrowthFor } from './heap-growth.ts';
-import { installList, installTasks } from './install-tasks.ts';
+import { runInstallList, installTasks } from './install-tasks.ts';
 import type { FileResult } from './installer.ts';
 import type { SelectionOptions } from './installed-set.ts';
 import { worstExit } from './report.ts';
@@ -113,9 +113,7 @@ export async function runWarm(opts: WarmOptions, io: Io, signal: AbortSignal): P
         progressIntervalMs: renderer === 'default' ? 100 : 10_000,
         verbs: { doing: 'Fetch', done: 'Fetched' },
       });
-      const list = installList(tasks, renderer, io);
-      // exitOnError: false — run() collects each task's error in ctx.results and never throws
-      const { results } = await list.run();
+      const results = await runInstallList(tasks, renderer, io);
       locked.throwIfAborted();
 
       // Then verify: every blob of the selection is in the store with the right bytes.
