@@ -9,8 +9,7 @@
 import type { FlagSpec } from '../cli/args.ts';
 import { defineCommand } from '../cli/command.ts';
 import { commandFor, formatExamples } from '../invocation.ts';
-import { COMPOSE_DEFAULT_FILES } from '../compose/default-files.ts';
-import { DEFAULT_MANIFEST, DEFAULT_HOST_DIR, DEFAULT_CONTAINER_DIR, DEFAULT_OVERRIDE_NAME } from '../defaults.ts';
+import { COMPOSE_DEFAULT_FILES, DEFAULT_MANIFEST, DEFAULT_HOST_DIR, DEFAULT_CONTAINER_DIR, DEFAULT_OVERRIDE_NAME } from '../defaults.ts';
 
 const INIT_FLAGS = [
   { name: 'host-dir', type: 'string', value: 'DIR', help: `host folder the containers mount (default ${DEFAULT_HOST_DIR})` },

@@ -6,10 +6,8 @@
  * COMPOSE_FILE, Compose reads only the files named, so an automatic override is then left out.
  */
 import path from 'node:path';
+import { COMPOSE_AUTO_OVERRIDES, COMPOSE_DEFAULT_FILES } from '../defaults.ts';
 import { pathExists } from '../fs-atomic.ts';
-
-export const COMPOSE_DEFAULT_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yml', 'docker-compose.yaml'];
-export const COMPOSE_AUTO_OVERRIDES = ['compose.override.yml', 'compose.override.yaml', 'docker-compose.override.yml', 'docker-compose.override.yaml'];
 
 /**
  * What Compose reads in `dir` without -f: absolute paths, [] when no default file is there.
