@@ -95,6 +95,16 @@ describe('init with flags', () => {
     await expect(fs.access(path.join(dir, 'manifests'))).rejects.toThrow();
   });
 
+  it('a --sources URL with a password or a signed query is refused without repeating the secret', async () => {
+    const dir = await userProject();
+    for (const url of ['https://alice:hunter2PW@models.example.com/ml/', 'https://models.example.com/ml/?X-Amz-Signature=QUERYSIG123']) {
+      const r = await runCliCaptured(['init', '--from', 'published', '--sources', url, '--services', 'worker'], { cwd: dir });
+      expect(r.code, url).toBe(2);
+      expect(r.stderr + r.stdout).not.toMatch(/hunter2PW|QUERYSIG123/);
+      expect(r.stderr).toContain('models.example.com');
+    }
+  });
+
   it('takes the documented defaults: host folder models/ when it holds the artifacts, the only service, /models', async () => {
     const dir = await tempDir('modelmount-init-');
     await writeSourceTree(path.join(dir, 'models'), artifacts);

@@ -21,6 +21,7 @@ import { classifySourceUrl } from '../manifest/source-url.ts';
 import { composeSchema, type Manifest } from '../manifest/schema.ts';
 import { parseLabelFlags } from '../manifest/select.ts';
 import { relativeInside } from '../path-inside.ts';
+import { redactUrl } from '../redact.ts';
 import { defaultJobs, manifestPathOf } from '../run-context.ts';
 import * as prompts from '../ui/prompts.ts';
 import { hashWithProgress } from './hash-progress.ts';
@@ -80,7 +81,7 @@ function checkSources(urls: string[], cwd: string): true | string {
   if (urls.length === 0) return 'Give at least one URL or folder.';
   for (const u of urls) {
     const c = classifySourceUrl(u, cwd);
-    if ('error' in c) return `${u}: ${c.error} (${c.fix}).`;
+    if ('error' in c) return `${redactUrl(u)}: ${c.error} (${c.fix}).`; // never repeat a password or a signed query
   }
   return true;
 }
