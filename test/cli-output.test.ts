@@ -67,6 +67,18 @@ describe('stdout and stderr', () => {
     expect(doc.smoke.skipped).toMatch(/^not run/);
   });
 
+  it('an error before the command runs is one JSON document for every spelling of the switch (--json=1, --json=true), none after --no-json', async () => {
+    const p = await project();
+    for (const args of [['update', '--json=1', '--bogus'], ['verify', '--json=true', '--manifest', path.join(p.dir, 'nope.yaml')], ['update', '--json', '--bogus']]) {
+      const r = await runCliCaptured(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect((JSON.parse(r.stdout) as { ok: boolean }).ok, args.join(' ')).toBe(false);
+    }
+    const off = await runCliCaptured(['update', '--json', '--no-json', '--bogus']);
+    expect(off.code).toBe(2);
+    expect(off.stdout).toBe('');
+  });
+
   it('--verbose: the plan before the update, on stderr', async () => {
     const p = await project();
     const r = await runCliCaptured(['update', '--manifest', p.manifest, '--yes', '--verbose']);

@@ -94,6 +94,22 @@ function parseBooleanWord(spec: FlagSpec, text: string, fromEnv: boolean): boole
   });
 }
 
+/**
+ * Whether the arguments ask for JSON, read before (or without) a full parse, so that an error the
+ * parse itself raises is still reported as one JSON document: the last of --json, --json=WORD and
+ * --no-json before a `--` wins (a word that is not a boolean still asks for it: the parse refuses it).
+ */
+export function jsonAsked(args: readonly string[]): boolean {
+  let json = false;
+  for (const a of args) {
+    if (a === '--') break;
+    if (a === '--json') json = true;
+    else if (a === '--no-json') json = false;
+    else if (a.startsWith('--json=')) json = BOOLEAN_WORDS.get(a.slice('--json='.length).trim().toLowerCase()) ?? true;
+  }
+  return json;
+}
+
 type ArgsOptions = Record<string, { type: 'boolean' | 'string'; short?: string }>;
 
 /**

@@ -7,7 +7,7 @@ import { CancelledError, ExitCode, ModelmountError, UsageError } from '../errors
 import type { Io } from '../io.ts';
 import { formatFailure } from '../ui/format.ts';
 import { colorWanted, paintMarks, transformWrites } from '../ui/color.ts';
-import { COMMON_FLAGS, formatHelp, parseFlags } from './args.ts';
+import { COMMON_FLAGS, formatHelp, jsonAsked, parseFlags } from './args.ts';
 import { EXIT_CODES_HELP, type CommandSpec } from './command.ts';
 import { commandFor, detectInvocation, setInvocation } from '../invocation.ts';
 
@@ -123,7 +123,7 @@ export async function runCli(argv: string[], io0: Io, commands: CommandSpec[], s
     return ExitCode.ok;
   }
   const cmd = commands.find((c) => c.name === name);
-  const json = rest.includes('--json');
+  let json = jsonAsked(rest);
   let verbose = false;
   try {
     if (!cmd) {
@@ -137,6 +137,7 @@ export async function runCli(argv: string[], io0: Io, commands: CommandSpec[], s
       return ExitCode.ok;
     }
     const flags = parseFlags(rest, specs, io.env, cmd.name, cmd.operands);
+    json = Boolean(flags.json);
     if (flags.quiet && flags.verbose) throw new UsageError('--quiet and --verbose contradict each other.', { hint: 'Pass one of them (or set only one of MODELS_QUIET, MODELS_VERBOSE).' });
     verbose = Boolean(flags.verbose);
     return await cmd.run(flags, flags.quiet ? quietIo(io) : io, signal);
