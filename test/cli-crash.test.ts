@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../lib/cli/run-cli.ts';
 import type { CommandSpec } from '../lib/cli/command.ts';
-import { ExitCode } from '../lib/errors.ts';
+import { ExitCode, SmokeError } from '../lib/errors.ts';
 import { manifestYaml, runCliCaptured, tempDir, tempProject, writeSourceTree, type TestArtifact } from './helpers/cli.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -100,6 +100,34 @@ describe('last-resort handler', () => {
     expect(err).toMatch(/Internal error: Cannot read properties/);
     expect(err).toMatch(/please report it/);
     expect(err).not.toMatch(/^\s+at /m);
+  });
+});
+
+describe('Ctrl+C and SIGTERM', () => {
+  it('a run interrupted exits 130 whatever its command made of the abort (a failure it reported, or one it threw)', async () => {
+    const interrupt = new DOMException('Interrupted', 'AbortError');
+    const failing = (how: 'returns' | 'throws'): CommandSpec =>
+      ({
+        name: 'step',
+        summary: 'is interrupted',
+        usage: 'modelmount step',
+        flags: [],
+        takesManifest: false,
+        run: async (_flags: unknown, _io: unknown, signal: AbortSignal) => {
+          (signal as AbortSignal & { controller?: AbortController }).controller?.abort(interrupt);
+          if (how === 'throws') throw new SmokeError('Smoke test interrupted during the smoke command; its container was removed.', { code: 'ESMOKE_ABORTED', cause: signal.reason });
+          return ExitCode.smoke;
+        },
+      }) as CommandSpec;
+    for (const how of ['returns', 'throws'] as const) {
+      const ac = new AbortController();
+      const io = { stdout: new PassThrough(), stderr: new PassThrough(), env: {}, cwd: ROOT, isTTY: false };
+      Object.assign(ac.signal, { controller: ac });
+      expect(await runCli(['step'], io, [failing(how)], ac.signal), how).toBe(130);
+    }
+    // not interrupted: the command's own status
+    const io = { stdout: new PassThrough(), stderr: new PassThrough(), env: {}, cwd: ROOT, isTTY: false };
+    expect(await runCli(['step'], io, [{ ...failing('returns'), run: async () => ExitCode.smoke } as CommandSpec], new AbortController().signal)).toBe(ExitCode.smoke);
   });
 });
 

@@ -140,8 +140,17 @@ export async function runCli(argv: string[], io0: Io, commands: CommandSpec[], s
     json = Boolean(flags.json);
     if (flags.quiet && flags.verbose) throw new UsageError('--quiet and --verbose contradict each other.', { hint: 'Pass one of them (or set only one of MODELS_QUIET, MODELS_VERBOSE).' });
     verbose = Boolean(flags.verbose);
-    return await cmd.run(flags, flags.quiet ? quietIo(io) : io, signal);
+    return interrupted(signal, await cmd.run(flags, flags.quiet ? quietIo(io) : io, signal));
   } catch (err) {
-    return reportError(err, io, json, verbose);
+    return interrupted(signal, reportError(err, io, json, verbose));
   }
+}
+
+/**
+ * Ctrl+C or SIGTERM ends the run with 130 whatever the command made of the abort (smoke reports an
+ * interrupted container as ESMOKE_ABORTED, a failure of exit 8; the document and message say it).
+ */
+function interrupted(signal: AbortSignal, code: number): number {
+  const reason = signal.aborted ? (signal.reason as { name?: unknown } | undefined) : undefined;
+  return reason?.name === 'AbortError' && code !== ExitCode.ok ? 130 : code;
 }
