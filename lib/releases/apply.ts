@@ -138,6 +138,13 @@ export async function applyCurrentSet(
   report.ok = false;
   report.error = { code: failure.code, message: failure.message, ...(failure.hint ? { hint: failure.hint } : {}) };
   const back = record.sets.find((s) => s.digest === fallback);
+  if (opts.signal?.aborted) {
+    // interrupted: nothing more is done (no switch back); say where that leaves the services
+    steps.log(
+      `Interrupted: ${services.join(', ')} ${services.length === 1 ? 'runs' : 'run'} release set ${cur.digest.slice(0, 12)}, not smoke-tested. Run \`${commandFor('smoke')}\` to test it${back ? `, or \`${commandFor('rollback')}\` to go back to ${back.digest.slice(0, 12)}` : ''}.`,
+    );
+    throw withReport(failure, report);
+  }
   if (!back) {
     steps.log(`Release set ${cur.digest.slice(0, 12)} failed (${failure.message.split('\n')[0]}) and no earlier set is kept to go back to.`);
     throw withReport(failure, report);
