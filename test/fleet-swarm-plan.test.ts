@@ -1,4 +1,5 @@
 /** The pure parts of `modelmount swarm`: job spec, mounts, label plan, exit status, result line, override. */
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -9,7 +10,7 @@ import { planNodes, provisionExit, provisionJobSpec, provisionMounts, setConstra
 import { renderSwarmOverride } from '../lib/fleet/swarm/override.ts';
 import { smokeJobSpec } from '../lib/fleet/swarm/smoke.ts';
 import type { JobTask, SwarmNode } from '../lib/fleet/swarm/job.ts';
-import { manifestYaml, sampleArtifacts } from './helpers/cli.ts';
+import { manifestYaml, runCliCaptured, sampleArtifacts, tempProject } from './helpers/cli.ts';
 
 const artifacts = sampleArtifacts({ ja: 10, en: 20, teacher: 30 });
 const text = manifestYaml({
@@ -131,5 +132,20 @@ describe('smokeJobSpec', () => {
     expect(spec.constraints).toEqual([setConstraint(digest)]);
     expect(spec.mounts).toContainEqual({ source: '/srv/models/student/v0_ja', target: '/app/models/student/v0_ja', readOnly: true });
     expect(spec.env).toEqual({ LEARNING_MACHINE_STUDENT_JA_DIR: '/app/models/student/v0_ja', LEARNING_MACHINE_STUDENT_EN_DIR: '/app/models/student/v0_en' });
+  });
+});
+
+describe('swarm override (the CLI)', () => {
+  it('--json without -o prints one JSON document holding the YAML, not the YAML itself', async () => {
+    const artifacts = sampleArtifacts({ ja: 10, en: 10, teacher: 10 });
+    const p = await tempProject(manifestYaml({ artifacts, sources: [{ name: 'mirror', url: 'https://models.example.com/' }], extra: 'compose:\n  files: [compose.yaml]\n  services: [worker]\n  override: compose.models.yaml\n  containerDir: /models' }));
+    await fs.writeFile(path.join(p.dir, 'compose.yaml'), 'services:\n  worker:\n    image: busybox\n');
+    const r = await runCliCaptured(['swarm', 'override', '--json', '--manifest', p.manifest]);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as { command: string; ok: boolean; yaml: string };
+    expect(doc).toMatchObject({ command: 'swarm override', ok: true });
+    expect(parse(doc.yaml).services.worker).toBeDefined();
+    const plain = await runCliCaptured(['swarm', 'override', '--manifest', p.manifest]);
+    expect(plain.stdout).toBe(doc.yaml);
   });
 });

@@ -51,6 +51,10 @@ Exit status of provision: 0 when every node holds the set, else the first failin
     if (sub === 'override') {
       const text = renderSwarmOverride({ manifest: ctx.manifest, artifacts, baseVersion: await baseComposeVersion(ctx.manifest) });
       const out = flags.output;
+      if (ctx.json && !out) {
+        io.stdout.write(`${JSON.stringify({ command: 'swarm override', ok: true, yaml: text }, null, 2)}\n`);
+        return ExitCode.ok;
+      }
       const file = await printOrWrite(text, out, io);
       if (!file) return ExitCode.ok;
       if (ctx.json) io.stdout.write(`${JSON.stringify({ command: 'swarm override', ok: true, path: file }, null, 2)}\n`);
