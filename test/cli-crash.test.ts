@@ -103,6 +103,30 @@ describe('last-resort handler', () => {
   });
 });
 
+describe('an internal error under --json', () => {
+  it('the document holds the same short, redacted line as stderr: no URL password or query from the message', async () => {
+    const broken = {
+      name: 'broken',
+      summary: 'fails',
+      usage: 'modelmount broken',
+      flags: [{ name: 'json', type: 'boolean', help: 'json' }],
+      takesManifest: false,
+      run: async () => {
+        throw new TypeError('fetch failed for https://alice:hunter2PW@models.example.com/x?sig=QUERYSIG\n    at secret place');
+      },
+    } as unknown as CommandSpec;
+    const stdout = new PassThrough();
+    let out = '';
+    stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const io = { stdout, stderr: new PassThrough(), env: {}, cwd: ROOT, isTTY: false };
+    expect(await runCli(['broken', '--json'], io, [broken], new AbortController().signal)).toBe(ExitCode.internal);
+    const doc = JSON.parse(out) as { ok: boolean; error: { code: string; message: string } };
+    expect(doc.error.code).toBe('EINTERNAL');
+    expect(doc.error.message).toContain('models.example.com');
+    expect(doc.error.message).not.toMatch(/hunter2PW|QUERYSIG|secret place/);
+  });
+});
+
 describe('Ctrl+C and SIGTERM', () => {
   it('a run interrupted exits 130 whatever its command made of the abort (a failure it reported, or one it threw)', async () => {
     const interrupt = new DOMException('Interrupted', 'AbortError');

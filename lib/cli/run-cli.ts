@@ -5,6 +5,7 @@
  */
 import { CancelledError, ExitCode, ModelmountError, UsageError } from '../errors.ts';
 import type { Io } from '../io.ts';
+import { redactText } from '../redact.ts';
 import { formatFailure } from '../ui/format.ts';
 import { colorWanted, paintMarks, transformWrites } from '../ui/color.ts';
 import { COMMON_FLAGS, formatHelp, jsonAsked, parseFlags } from './args.ts';
@@ -65,9 +66,14 @@ export function reportError(err: unknown, io: Io, json: boolean, verbose = false
     if (json) io.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'EINTERRUPTED', message: 'interrupted' } }, null, 2)}\n`);
     return 130;
   }
-  if (json) io.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'EINTERNAL', message: String(e?.message ?? e) } }, null, 2)}\n`);
+  if (json) io.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'EINTERNAL', message: internalMessage(e) } }, null, 2)}\n`);
   io.stderr.write(formatInternalError(err, io.env));
   return ExitCode.internal;
+}
+
+/** An unexpected error's message as printed: its first line, at most 300 characters, URLs and tokens redacted. */
+function internalMessage(err: unknown): string {
+  return redactText(String((err as { message?: unknown } | undefined)?.message ?? err).split('\n')[0]!.slice(0, 300));
 }
 
 /**
@@ -76,7 +82,7 @@ export function reportError(err: unknown, io: Io, json: boolean, verbose = false
  */
 export function formatInternalError(err: unknown, env: NodeJS.ProcessEnv): string {
   const e = err as { message?: unknown; code?: unknown; stack?: unknown } | undefined;
-  const message = String(e?.message ?? err).split('\n')[0]!.slice(0, 300);
+  const message = internalMessage(err);
   const code = typeof e?.code === 'string' ? ` (${e.code})` : '';
   const debug = env.MODELMOUNT_DEBUG !== undefined && env.MODELMOUNT_DEBUG !== '' && env.MODELMOUNT_DEBUG !== '0';
   if (debug) return `✖ Internal error${code}: this is a bug in modelmount, please report it.\n${typeof e?.stack === 'string' ? e.stack : message}\n`;
