@@ -17,6 +17,16 @@ const sample = (name: string) => fs.readFile(path.join(here, 'fixtures', 'compos
 
 const JA = '/app/learning_machine/artifacts/student/v0_ja';
 
+describe('parseComposeConfig and `$`', () => {
+  it('reads `$$` in long-syntax sources, environment and build as `$`; v1 short syntax is printed interpolated', () => {
+    const parsed = parseComposeConfig('services:\n  w:\n    build:\n      context: /p/a$$b\n    environment:\n      A: /m/a$$b\n    volumes:\n    - /h/a$b:/x:rw\n    - {type: bind, source: /p/a$$b/m, target: /y, read_only: true}\n');
+    const w = parsed.get('w')!;
+    expect(w.buildContext).toBe('/p/a$b');
+    expect(w.environment.A).toBe('/m/a$b');
+    expect(w.mounts.map((x) => x.source)).toEqual(['/h/a$b', '/p/a$b/m']);
+  });
+});
+
 describe('parseShortVolume', () => {
   it.each([
     ['/abs/src:/dst:ro', { type: 'bind', source: '/abs/src', target: '/dst', readOnly: true }],

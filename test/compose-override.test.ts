@@ -67,6 +67,15 @@ describe('renderOverride', () => {
     expect(renderOverride({ manifest: pureManifest(), artifacts: ARTIFACTS })).toBe(a);
   });
 
+  it('escapes `$` as `$$` in every value Compose would interpolate, and in nothing else', () => {
+    const m = { ...pureManifest({ containerDir: '/m$dir' }), hostDir: '/srv/reva$nine/models' };
+    const text = renderOverride({ manifest: m, artifacts: [art('student/v0_ja', 'JA_DIR')] });
+    expect(text).toContain('source: /srv/reva$$nine/models/student/v0_ja\n');
+    expect(text).toContain('target: /m$$dir/student/v0_ja\n');
+    expect(text).toContain('JA_DIR: /m$$dir/student/v0_ja\n');
+    expect(text).not.toMatch(/[^$]\$[^$]/);
+  });
+
   it('writes long syntax, absolute sources, clean targets, read_only, and no version key', () => {
     const text = renderOverride({ manifest: pureManifest({ containerDir: '/models' }), artifacts: ARTIFACTS });
     expect(text).not.toMatch(/^version:/m);

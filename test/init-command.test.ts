@@ -285,3 +285,34 @@ describe('init → update → doctor → smoke', () => {
     expect(doctor.code, doctor.stdout).toBe(0);
   }, 300_000);
 });
+
+describe('a project folder whose path holds `$`', () => {
+  const project = `mmdollar${testRunId}`;
+  afterEach(async () => {
+    await cleanupDocker({ composeProjects: [project] });
+  }, 120_000);
+
+  for (const flavour of ['v2', 'v1'] as const) {
+    itDocker(`Compose ${flavour}: the override escapes it, so update, compose and doctor see the real host folder`, async () => {
+      await buildBusyboxImage(IMAGE);
+      const dir = path.join(await userProject(), 'reva$nine');
+      await fs.mkdir(dir);
+      await fs.rename(path.join(dir, '..', 'published'), path.join(dir, 'published'));
+      // worker on its own network: smoke runs a copy of the merged config, whose paths must not be escaped twice
+      await fs.writeFile(path.join(dir, 'compose.yaml'), `services:\n  worker:\n    image: ${IMAGE}\n    command: ["sleep", "1"]\n    networks: [back]\n  db:\n    image: ${IMAGE}\nnetworks:\n  back: {}\n`);
+      const env = { COMPOSE_PROJECT_NAME: project, nine: 'WRONG', ...(flavour === 'v1' ? { MODELS_COMPOSE: 'docker-compose' } : {}) };
+      const init = await runCliCaptured([...FLAGS(), '--smoke-command', 'test -s /app/models/student/v0_ja/model.bin'], { cwd: dir, env });
+      expect(init.code, init.stderr).toBe(0);
+      const update = await runCliCaptured(['update', '--cache-dir', path.join(dir, '.cache')], { cwd: dir, env });
+      expect(update.code, update.stderr + update.stdout).toBe(0);
+      expect(update.stderr + update.stdout).toMatch(/smoke command\) passed/);
+      expect(update.stderr + update.stdout).toContain('running a copy of the merged config');
+      const compose = await runCliCaptured(['compose'], { cwd: dir, env });
+      expect(compose.code, compose.stderr + compose.stdout).toBe(0);
+      const doctor = await runCliCaptured(['doctor', '--json'], { cwd: dir, env });
+      const findings = JSON.parse(doctor.stdout).findings as { id: string; verdict: string; message: string }[];
+      expect(findings.filter((f) => f.verdict === 'error')).toEqual([]);
+      expect(doctor.code, doctor.stdout).toBe(0);
+    }, 300_000);
+  }
+});

@@ -154,8 +154,19 @@ export function renderOverride(input: {
     if (input.placement?.length) svc.deploy = { placement: { constraints: [...input.placement] } };
     services[name] = svc;
   }
-  const body = stringify({ services }, { lineWidth: 0, indent: 2, indentSeq: true, sortMapEntries: false });
+  const body = stringify({ services: escapeInterpolation(services) }, { lineWidth: 0, indent: 2, indentSeq: true, sortMapEntries: false });
   return `${header.join('\n')}\n${body}`;
+}
+
+/**
+ * Compose interpolates `$VAR` in every value of a Compose file: a `$` in a path (the project or
+ * host folder) or in any other string written here is escaped as `$$`.
+ */
+function escapeInterpolation<T>(value: T): T {
+  if (typeof value === 'string') return value.replaceAll('$', '$$$$') as T;
+  if (Array.isArray(value)) return value.map((v) => escapeInterpolation(v)) as T;
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeInterpolation(v)])) as T;
+  return value;
 }
 
 /** Parse the header of an override modelmount wrote; undefined for any other file. */

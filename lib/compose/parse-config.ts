@@ -12,6 +12,8 @@
  *     `target`, `read_only: true`, `bind: {create_host_path: true}` for former
  *     short syntax — `bind: {}` since v5), environment a map, `networks:
  *     {default: null}` added to services without networks, top-level `name:`.
+ * A `$` in a value is printed re-escaped as `$$` (v1's long syntax, environment and build; v2
+ * 2.26): those values are unescaped here. v1 prints short-syntax volumes interpolated, as `$`.
  */
 import { parse as parseYaml } from 'yaml';
 import { ComposeError } from '../errors.ts';
@@ -44,6 +46,11 @@ export type MergedConfig = Map<string, MergedService>;
 export function cleanContainerPath(p: string): string {
   const s = p.replace(/\/+$/, '');
   return s === '' ? '/' : s;
+}
+
+/** A value as Compose uses it: `$$` in `config` output stands for `$`. */
+function unescapeInterpolation(s: string): string {
+  return s.replaceAll('$$', '$');
 }
 
 function isHostPathLike(s: string): boolean {
@@ -86,8 +93,8 @@ function parseLongVolume(v: Record<string, unknown>): MergedMount {
   const type = typeof v.type === 'string' ? v.type : 'volume';
   return {
     type,
-    source: typeof v.source === 'string' ? v.source : '',
-    target: typeof v.target === 'string' ? v.target : '',
+    source: typeof v.source === 'string' ? unescapeInterpolation(v.source) : '',
+    target: typeof v.target === 'string' ? unescapeInterpolation(v.target) : '',
     readOnly: truthy(v.read_only),
   };
 }
@@ -99,12 +106,12 @@ function parseEnvironment(env: unknown): Record<string, string> {
       if (typeof item !== 'string') continue;
       const eq = item.indexOf('=');
       if (eq === -1) continue; // `VAR` without value: taken from the shell, unknown here
-      out[item.slice(0, eq)] = item.slice(eq + 1);
+      out[item.slice(0, eq)] = unescapeInterpolation(item.slice(eq + 1));
     }
   } else if (env && typeof env === 'object') {
     for (const [k, v] of Object.entries(env as Record<string, unknown>)) {
       if (v === null || v === undefined) continue;
-      out[k] = typeof v === 'string' ? v : String(v);
+      out[k] = typeof v === 'string' ? unescapeInterpolation(v) : String(v);
     }
   }
   return out;
@@ -137,11 +144,11 @@ export function parseComposeConfig(text: string): MergedConfig {
     };
     if (typeof svc.network_mode === 'string') entry.networkMode = svc.network_mode;
     const build = svc.build;
-    if (typeof build === 'string') entry.buildContext = build;
+    if (typeof build === 'string') entry.buildContext = unescapeInterpolation(build);
     else if (build && typeof build === 'object') {
       const b = build as Record<string, unknown>;
-      if (typeof b.context === 'string') entry.buildContext = b.context;
-      if (typeof b.dockerfile === 'string') entry.dockerfile = b.dockerfile;
+      if (typeof b.context === 'string') entry.buildContext = unescapeInterpolation(b.context);
+      if (typeof b.dockerfile === 'string') entry.dockerfile = unescapeInterpolation(b.dockerfile);
     }
     result.set(name, entry);
   }

@@ -7,8 +7,9 @@
  * override cannot remove the list (v1 merges `networks`; `networks: []`, `{}` and `null` are
  * refused or merged). Then the smoke runs a copy of the merged `config` output, with the service's
  * `networks` removed, from the original project folder (`--project-directory`, so project name,
- * `.env` and image names stay the same). v1's `config` output re-escapes `$` as `$$` and makes
- * every path absolute, so the copy is equivalent.
+ * `.env` and image names stay the same). `config` output (v1, and v2 as of 2.26) re-escapes `$`
+ * as `$$` and makes every path absolute, so the copy is equivalent and is written as parsed: never
+ * escaped again. (v1 prints short-syntax volumes interpolated, a `$` in them unescaped.)
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
