@@ -19,15 +19,32 @@ import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.XDG_CACHE_HOME) return path.join(env.XDG_CACHE_HOME, 'modelmount');
-  if (process.platform === 'darwin') return path.join(os.homedir(), 'Library', 'Caches', 'modelmount');
-  return path.join(os.homedir(), '.cache', 'modelmount');
+/**
+ * The user's home folder: HOME, else the passwd entry's; undefined when neither is known (HOME
+ * unset and a uid without a passwd entry, as in `docker run --user $(id -u)`).
+ */
+function homeFolder(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.HOME) return env.HOME;
+  try {
+    return os.userInfo().homedir || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
-/** `<user cache>/modelmount-manifests/`, beside the default store: large validated manifests kept parsed (lib/manifest/parsed-cache.ts). */
-export function parsedManifestsDir(env: NodeJS.ProcessEnv = process.env): string {
-  return path.join(path.dirname(defaultCacheDir(env)), 'modelmount-manifests');
+/** The per-user store (~/.cache/modelmount); undefined when no home folder is known and XDG_CACHE_HOME is unset. */
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.XDG_CACHE_HOME) return path.join(env.XDG_CACHE_HOME, 'modelmount');
+  const home = homeFolder(env);
+  if (home === undefined) return undefined;
+  if (process.platform === 'darwin') return path.join(home, 'Library', 'Caches', 'modelmount');
+  return path.join(home, '.cache', 'modelmount');
+}
+
+/** `<user cache>/modelmount-manifests/`, beside the default store: large validated manifests kept parsed (lib/manifest/parsed-cache.ts); undefined as defaultCacheDir. */
+export function parsedManifestsDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const store = defaultCacheDir(env);
+  return store === undefined ? undefined : path.join(path.dirname(store), 'modelmount-manifests');
 }
 
 export function blobPath(cacheDir: string, sha256: string): string {

@@ -23,6 +23,8 @@ export interface ContextOptions {
   manifest?: string;
   hostDir?: string;
   cacheDir?: string;
+  /** the command has --cache-dir (MODELS_CACHE_DIR): a hint may name it */
+  cacheDirOption?: boolean;
   sourceUrl?: string;
   services?: string[];
   jobs?: number;
@@ -79,6 +81,15 @@ function setByOf(folder: DiskFolder, given: string | undefined, fromManifest: st
   return fromManifest ? 'manifest' : 'default';
 }
 
+/** No store given and no home folder for the default one (HOME unset, a uid without a passwd entry): exit 2. */
+function noHomeFolder(m: Manifest, opts: Pick<ContextOptions, 'cacheDirOption'>): never {
+  const option = opts.cacheDirOption ? `pass --cache-dir DIR (or set MODELS_CACHE_DIR), ` : '';
+  throw new UsageError('No home folder is known (HOME is unset and this user has no passwd entry), so there is no default store folder (~/.cache/modelmount).', {
+    code: 'ENOHOME',
+    hint: `Say where the store goes: ${option}set XDG_CACHE_HOME (the store is then $XDG_CACHE_HOME/modelmount) or HOME, or add \`cacheDir:\` to ${m.path}.`,
+  });
+}
+
 /**
  * The host folder and store of `m` after --host-dir / --cache-dir (or their environment
  * variables), checked by the same rules as the manifest's own (lib/manifest/folders.ts): exit 2 otherwise;
@@ -86,14 +97,14 @@ function setByOf(folder: DiskFolder, given: string | undefined, fromManifest: st
  * `uses`: 'store' for a command that never touches the host folder (warm): it is not looked at on disk.
  */
 export async function resolveFolders(
-  opts: Pick<ContextOptions, 'hostDir' | 'cacheDir'>,
+  opts: Pick<ContextOptions, 'hostDir' | 'cacheDir' | 'cacheDirOption'>,
   io: Io,
   m: Manifest,
   signal: AbortSignal | undefined,
   uses: FoldersUsed = 'host and store',
 ): Promise<{ hostDir: string; cacheDir: string }> {
   const hostDir = opts.hostDir ? path.resolve(io.cwd, opts.hostDir) : m.hostDir;
-  const cacheDir = opts.cacheDir ? path.resolve(io.cwd, opts.cacheDir) : (m.cacheDir ?? defaultCacheDir(io.env));
+  const cacheDir = opts.cacheDir ? path.resolve(io.cwd, opts.cacheDir) : (m.cacheDir ?? defaultCacheDir(io.env) ?? noHomeFolder(m, opts));
   await checkFolders({
     hostDir,
     cacheDir,

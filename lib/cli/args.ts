@@ -49,6 +49,8 @@ export interface FlagsMeta<Name extends string> {
   _: string[];
   /** names answered by a flag or an environment variable (not by a default) */
   given: ReadonlySet<Name>;
+  /** every flag the command has: a hint names only those */
+  known: ReadonlySet<Name>;
 }
 
 /** What parseFlags returns for these specs. */
@@ -195,7 +197,7 @@ export function parseFlags<S extends FlagSpec>(argv: readonly string[], specs: r
     values.set('only', [...words, ...((values.get('only') as string[] | undefined) ?? [])]);
   } else if (operands === undefined && words.length) throw unexpectedArgument(words[0]!, command);
   const given = new Set<string>();
-  const out: Record<string, unknown> = { _: operands === 'own' ? words : [], given };
+  const out: Record<string, unknown> = { _: operands === 'own' ? words : [], given, known: new Set(specs.map((s) => s.name)) };
   for (const spec of specs) {
     let value = values.get(spec.name);
     /** the value is the variable's text (not a flag's): errors name the variable */

@@ -43,6 +43,7 @@ leftover temp files. Host folders without a .modelmount/ folder inside are never
         manifests: flags.manifest,
         hostDir: flags['host-dir'],
         cacheDir: flags['cache-dir'],
+        cacheDirOption: true,
         dryRun: Boolean(flags['dry-run']),
         yes: Boolean(flags.yes),
         json: Boolean(flags.json),

@@ -18,6 +18,7 @@ export function contextOptions(flags: ContextFlags): ContextOptions {
     manifest: flags.manifest,
     hostDir: flags['host-dir'],
     cacheDir: flags['cache-dir'],
+    cacheDirOption: flags.known?.has('cache-dir') ?? false,
     sourceUrl: flags['source-url'],
     services: flags.services,
     jobs: flags.jobs,

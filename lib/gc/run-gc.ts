@@ -28,7 +28,7 @@ import { gcInputs, pruneRecords, type GcInputs } from './gc-inputs.ts';
 import { formatGc, toReport, type GcReport } from './report.ts';
 
 /** --manifest (several), --host-dir, --cache-dir, --dry-run, --yes, --json, --wait */
-export interface GcOptions extends Pick<ContextOptions, 'hostDir' | 'cacheDir'> {
+export interface GcOptions extends Pick<ContextOptions, 'hostDir' | 'cacheDir' | 'cacheDirOption'> {
   /** the manifests whose artifacts to keep, as given (default manifests/models.yaml) */
   manifests?: string[];
   dryRun?: boolean;

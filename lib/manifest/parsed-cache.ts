@@ -52,10 +52,12 @@ declare const MODELMOUNT_BUILD: string | undefined;
 /**
  * Where the cache lives and which code this is. From the sources there is no cache (undefined):
  * they change without a build, and nothing cheap identifies them as safely as the bundle's hash.
+ * Nor without a home folder.
  */
 export function defaultParsedCache(env: NodeJS.ProcessEnv): ParsedCache | undefined {
   const build = typeof MODELMOUNT_BUILD === 'string' ? MODELMOUNT_BUILD : undefined;
-  return build ? { dir: parsedManifestsDir(env), code: build } : undefined;
+  const dir = build ? parsedManifestsDir(env) : undefined; // no home folder known: no cache
+  return build && dir ? { dir, code: build } : undefined;
 }
 
 /** entries kept per manifest path: one per build of modelmount that read it (a global and a project's own, a before and an after) */
