@@ -3,12 +3,12 @@ import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as stringifyYaml } from 'yaml';
 import { $ as zx$, type Shell } from 'zx';
 import { detectCompose, type ComposeEngine } from '../lib/compose/engine.ts';
 import { writeComposeOverride } from '../lib/compose/write-override.ts';
-import { SmokeError } from '../lib/errors.ts';
+import { DiskError, ExitCode, SmokeError } from '../lib/errors.ts';
 import { artifactDir, containerPathOf } from '../lib/layout.ts';
 import { loadManifest } from '../lib/manifest/load.ts';
 import type { Manifest } from '../lib/manifest/schema.ts';
@@ -37,6 +37,8 @@ import {
   trackImage,
 } from './helpers/docker.ts';
 import { copyFixture } from './helpers/ml-worker-fixture.ts';
+import { oneArtifactProject } from './helpers/one-artifact-project.ts';
+import { canMount, remountReadOnly, tmpfs } from './helpers/tmpfs.ts';
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const sh = zx$({ quiet: true, nothrow: true, timeout: '60s' });
@@ -365,6 +367,37 @@ describe('run-smoke helpers', () => {
     expect(entrypointWord('python')).toBe('python');
     expect(entrypointWord('/opt/my app/run')).toBe(`'/opt/my app/run'`);
     expect(entrypointWord("it's")).toBe(`'it'"'"'s'`);
+  });
+});
+
+describe('the temporary folder (TMPDIR)', () => {
+  const saved = process.env.TMPDIR;
+  afterEach(() => {
+    process.env.TMPDIR = saved;
+  });
+
+  async function smokeWithTmpdir(tmp: string): Promise<unknown> {
+    const p = await oneArtifactProject();
+    const m = await loadManifest(p.manifest);
+    process.env.TMPDIR = tmp;
+    return runSmoke(m, m.artifacts, { engine: { version: 'v2', command: ['false'], fullVersion: '0' }, $: zx$ }).catch((err: unknown) => err);
+  }
+
+  it('missing: a disk error (exit 5) naming TMPDIR, not an internal error', async () => {
+    const err = await smokeWithTmpdir(path.join(os.tmpdir(), 'no-such-folder'));
+    expect(err).toBeInstanceOf(DiskError);
+    expect((err as DiskError).exitCode).toBe(ExitCode.disk);
+    expect((err as DiskError).message).toContain('no-such-folder');
+    expect((err as DiskError).hint).toContain('TMPDIR');
+  });
+
+  it.skipIf(!canMount)('read-only: a disk error (exit 5) naming TMPDIR', async () => {
+    const ro = await tmpfs(1);
+    remountReadOnly(ro);
+    const err = await smokeWithTmpdir(ro);
+    expect(err).toBeInstanceOf(DiskError);
+    expect((err as DiskError).code).toBe('EPERM');
+    expect((err as DiskError).hint).toContain('TMPDIR');
   });
 });
 

@@ -17,7 +17,7 @@ import type { Shell } from 'zx';
 import { formatCommandLine, loadShell } from '../shell.ts';
 import type { ComposeEngine } from '../compose/engine.ts';
 import { profileArgs, refuseSpecialComposeFiles } from '../compose/run-config.ts';
-import { SmokeError, UsageError } from '../errors.ts';
+import { DiskError, nodeErrorCode, SmokeError, UsageError } from '../errors.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { commandFor } from '../invocation.ts';
 import { pathExists } from '../fs-atomic.ts';
@@ -48,6 +48,23 @@ export interface SmokeOptions {
 
 function uniqueId(): string {
   return `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+}
+
+/** The run's temporary folder (its temporary Compose overrides) in TMPDIR; a disk error naming TMPDIR when it cannot be made there. */
+async function makeTmpDir(): Promise<string> {
+  const base = os.tmpdir();
+  try {
+    return await fs.mkdtemp(path.join(base, 'modelmount-smoke-'));
+  } catch (err) {
+    const code = nodeErrorCode(err);
+    const denied = ['EACCES', 'EPERM', 'EROFS'].includes(code);
+    throw new DiskError(`Cannot make the smoke test's temporary folder in ${base} (${code}): it holds the temporary Compose override of each run.`, {
+      code: code === 'ENOSPC' || code === 'EDQUOT' ? 'ENOSPC' : denied ? 'EPERM' : 'EMKDIR',
+      cause: err,
+      hint: `Point TMPDIR at a writable folder that exists (e.g. TMPDIR=/var/tmp)${code === 'ENOSPC' || code === 'EDQUOT' ? ' or free some space there' : ''}, then run again.`,
+      data: { path: base, variable: 'TMPDIR' },
+    });
+  }
 }
 
 /**
@@ -81,7 +98,7 @@ export async function runSmoke(manifest: Manifest, artifacts: readonly Artifact[
   const timeoutSeconds = manifest.smoke?.timeoutSeconds ?? 300;
   const totalBytes = artifacts.reduce((n, a) => n + a.files.reduce((m, f) => m + f.size, 0), 0);
   const checkTimeout = opts.checkTimeoutSeconds ?? Math.max(600, timeoutSeconds) + (full ? Math.ceil(totalBytes / 100e6) : 0);
-  const tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'modelmount-smoke-'));
+  const tmpDir = await makeTmpDir();
   const ctx: SmokeContext = {
     manifest,
     engine: opts.engine,
