@@ -28,7 +28,7 @@ export type ExitStatus = (typeof ExitCode)[keyof typeof ExitCode];
 /** one per failed check in a smoke report (`failures[].code`) */
 const SMOKE_FAILURE_CODES = [
   'ESMOKE_COMPOSE', 'ESMOKE_NO_SERVICE', 'ESMOKE_CHECK_ERROR', 'ESMOKE_NOT_MOUNTED', 'ESMOKE_WRITABLE', 'ESMOKE_FILE_MISSING',
-  'ESMOKE_UNREADABLE', 'ESMOKE_SIZE', 'ESMOKE_SHA256', 'ESMOKE_COMMAND_FAILED', 'ESMOKE_TIMEOUT',
+  'ESMOKE_UNREADABLE', 'ESMOKE_SIZE', 'ESMOKE_SHA256', 'ESMOKE_COMMAND_FAILED', 'ESMOKE_TIMEOUT', 'ESMOKE_NO_SHELL',
 ] as const;
 
 export const ERROR_CODES = {

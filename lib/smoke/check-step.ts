@@ -20,10 +20,14 @@ function mergeParts(chunks: CheckArtifact[][]): CheckArtifact[] {
   return [...byId.values()];
 }
 
+/**
+ * The container could not start `sh`: runc through Docker (`exec: "sh": executable file not found
+ * in $PATH`), tini as the init Compose adds (`[FATAL tini (7)] exec sh failed: No such file or
+ * directory`), podman (`executable file \`sh\` not found`), a shell-less busybox (`sh: not found`).
+ */
+const NO_SH = /exec: "?sh"?: executable file not found|"sh": executable file not found|executable file `sh` not found|\bexec sh failed: No such file or directory|sh: not found|no such file or directory: unknown/i;
+
 function explainNoStart(service: string, text: string, exitCode: number | null): string {
-  if (/exec: "?sh"?: executable file not found|"sh": executable file not found|sh: not found|no such file or directory: unknown/i.test(text)) {
-    return `the image of ${service} has no \`sh\`: the built-in check needs a POSIX shell in the image`;
-  }
   return `could not run the built-in check in ${service} (exit ${exitCode ?? 'killed'}): ${tailText(outputTail(text, 8))}`;
 }
 
@@ -34,7 +38,7 @@ export async function runCheck(
   artifacts: readonly Artifact[],
   full: boolean,
   timeoutSeconds: number,
-): Promise<{ result: CheckStepResult; failures: SmokeFailure[]; warnings: string[]; started: boolean }> {
+): Promise<{ result: CheckStepResult; failures: SmokeFailure[]; warnings: string[]; started: boolean; noShell?: boolean }> {
   const compose = ctx.manifest.compose!;
   const checks = checkArtifactsFor(artifacts, compose.containerDir);
   const chunks = chunkCheckArtifacts(checks);
@@ -69,6 +73,12 @@ export async function runCheck(
       });
       merged.complete = false;
       break;
+    }
+    if (!parsed.started && NO_SH.test(text)) {
+      // nothing to check it with inside: the caller decides (the smoke command, if any, runs alone)
+      result.status = 'skipped';
+      result.reason = `the image of ${service} has no \`sh\`, which the built-in check needs`;
+      return { result, failures: [], warnings: [], started: false, noShell: true };
     }
     if (!parsed.complete) {
       result.status = 'error';

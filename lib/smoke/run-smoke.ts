@@ -25,7 +25,7 @@ import { runCheck } from './check-step.ts';
 import { runCommand } from './command-step.ts';
 import { sweepContainers, type SmokeContext } from './one-off-run.ts';
 import { prepareService } from './prepare-service.ts';
-import { summarizeFailures, type ServiceReport, type SmokeReport } from './report.ts';
+import { summarizeFailures, type ServiceReport, type SmokeFailure, type SmokeReport } from './report.ts';
 
 export interface SmokeOptions {
   engine: ComposeEngine;
@@ -65,6 +65,25 @@ async function makeTmpDir(): Promise<string> {
       data: { path: base, variable: 'TMPDIR' },
     });
   }
+}
+
+/**
+ * Step 1 could not start: the image has no `sh` (distroless, scratch). The files are verified on
+ * the host; with a smoke command, it alone decides (a warning says so); without one nothing can be
+ * checked inside the image: a failure saying how to add one.
+ */
+function noShellOutcome(service: string, sr: ServiceReport, hasCommand: boolean): SmokeFailure[] {
+  if (hasCommand) {
+    sr.warnings.push(`step 1 skipped: the image of ${service} has no \`sh\` to check the mounted files inside it (they were verified on the host); the smoke command alone decides.`);
+    return [];
+  }
+  return [{
+    service,
+    step: 'check',
+    code: 'ESMOKE_NO_SHELL',
+    message: `the image of ${service} has no \`sh\`, so nothing can be checked inside it: the built-in check needs a shell and the manifest has no smoke command.`,
+    hint: 'Add a smoke command that runs without a shell to the manifest, e.g. `smoke: {command: [/app/bin/server, --check-models]}` (the program and its arguments); it alone then decides.',
+  }];
 }
 
 /**
@@ -154,8 +173,9 @@ export async function runSmoke(manifest: Manifest, artifacts: readonly Artifact[
       sr.warnings.push(...check.warnings);
 
       const command = manifest.smoke?.command;
+      if (check.noShell) sr.failures.push(...noShellOutcome(service, sr, Boolean(command?.length)));
       if (command && command.length > 0) {
-        if (!check.started) {
+        if (!check.started && !check.noShell) {
           sr.command = { status: 'skipped', exitCode: null, durationMs: 0, outputTail: [], argv: command, timeoutSeconds, reason: 'the container could not run the built-in check' };
         } else {
           step(`${service}: run the smoke command \`${formatCommandLine(command)}\` (limit ${timeoutSeconds} s)`);

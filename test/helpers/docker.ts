@@ -112,8 +112,9 @@ const createdImages = new Set<string>();
  * Build `FROM scratch` + busybox (with its applets installed as /bin/*) under
  * `tag`, labelled with this run's label. Built once per tag per process.
  * Images FROM it inherit the label, so cleanupDocker() removes them too.
+ * `shell: false`: only /bin/busybox, no applet links (no `sh`), like a distroless image.
  */
-export function buildBusyboxImage(tag: string): Promise<string> {
+export function buildBusyboxImage(tag: string, opts: { shell?: boolean } = {}): Promise<string> {
   let p = built.get(tag);
   if (!p) {
     p = (async () => {
@@ -123,7 +124,7 @@ export function buildBusyboxImage(tag: string): Promise<string> {
         await fs.chmod(path.join(ctx, 'busybox'), 0o755);
         await fs.writeFile(
           path.join(ctx, 'Dockerfile'),
-          ['FROM scratch', 'COPY busybox /bin/busybox', 'RUN ["/bin/busybox","--install","-s","/bin"]', 'CMD ["sh"]', ''].join('\n'),
+          (opts.shell === false ? ['FROM scratch', 'COPY busybox /bin/busybox', ''] : ['FROM scratch', 'COPY busybox /bin/busybox', 'RUN ["/bin/busybox","--install","-s","/bin"]', 'CMD ["sh"]', '']).join('\n'),
         );
         const out = await sh`docker build -q --label ${`${TEST_LABEL}=${testRunId}`} -t ${tag} ${ctx}`;
         if (out.exitCode !== 0) throw new Error(`docker build of ${tag} failed:\n${out.stderr || out.stdout}`);
