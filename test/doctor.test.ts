@@ -153,6 +153,35 @@ describe.skipIf(!withEngine)('merged-config checks', () => {
     expect(e.map((f) => f.verdict)).toEqual(['ok']);
   });
 
+  it('compose-file-mismatch: COMPOSE_FILE puts a file after the override that mounts a writable local folder at a model target → error, and the mount findings of that list at its line', async () => {
+    fx = await makeFixture();
+    await writeComposeOverride(fx.manifest, fx.artifacts);
+    const dir = path.join(fx.root, 'compose');
+    const dev = path.join(dir, 'dev.yaml');
+    await fs.mkdir(path.join(fx.root, 'local-models'));
+    await fs.writeFile(dev, `services:\n  ml-worker:\n    volumes:\n      - ../local-models:${JA}\n`);
+    // relative to the project folder (the first Compose file's), where Compose reads .env
+    await fs.writeFile(path.join(dir, '.env'), `COMPOSE_FILE=services.yaml${path.delimiter}models.override.yaml${path.delimiter}dev.yaml\n`);
+    const findings = await doctor(fx);
+    const m = only(findings, 'compose-file-mismatch');
+    expect(m.map((f) => f.verdict)).toEqual(['error']);
+    expect(m[0]!.message).toContain('dev.yaml after the override');
+    expect(m[0]!.fix).toContain('files: [../compose/services.yaml, ../compose/dev.yaml]');
+    expect(m[0]!.fix).toContain(`COMPOSE_FILE=services.yaml${path.delimiter}dev.yaml${path.delimiter}models.override.yaml`);
+    for (const id of ['mount-writable', 'mount-source-mismatch']) {
+      const f = only(findings, id).filter((x) => x.verdict === 'error');
+      expect(f.map((x) => [x.file, x.line]), id).toEqual([[dev, 4]]);
+      expect(f[0]!.message).toContain('COMPOSE_FILE');
+    }
+    // the override last: the override's mounts win; compose.files still leaves dev.yaml out → warn
+    await fs.writeFile(path.join(dir, '.env'), `COMPOSE_FILE=services.yaml${path.delimiter}dev.yaml${path.delimiter}models.override.yaml\n`);
+    const reordered = await doctor(fx);
+    expect(verdicts(reordered, 'compose-file-mismatch')).toEqual(['warn']);
+    expect(reordered.filter((f) => f.verdict === 'error')).toEqual([]);
+    fx.manifest.compose!.files = [path.join(dir, 'services.yaml'), dev];
+    expect(verdicts(await doctor(fx), 'compose-file-mismatch')).toEqual(['ok']);
+  });
+
   it('compose-config-invalid: Compose rejects the files', async () => {
     fx = await makeFixture({ baseCompose: 'services:\n  ml-worker:\n    image: x\n    volumes: 42\n' });
     const findings = await doctor(fx);
@@ -400,7 +429,8 @@ describe('checks that need no Compose', () => {
     const cf = `compose/services.yaml${path.delimiter}compose/models.override.yaml`;
     expect(verdicts(await doctor(fx, { engine: null, env: { COMPOSE_FILE: cf } }), 'override-not-included')).toEqual(['ok']);
     expect(verdicts(await doctor(fx, { engine: null, env: { COMPOSE_FILE: 'compose/services.yaml' } }), 'override-not-included')).toEqual(['warn']);
-    await fs.writeFile(path.join(fx.root, 'compose', '.env'), `APP=1\nCOMPOSE_FILE=${cf}\n`);
+    // .env is read in the project folder (the first Compose file's), its entries relative to it
+    await fs.writeFile(path.join(fx.root, 'compose', '.env'), `APP=1\nCOMPOSE_FILE=services.yaml${path.delimiter}models.override.yaml\n`);
     expect(verdicts(await doctor(fx, { engine: null }), 'override-not-included')).toEqual(['ok']);
     await fs.rm(path.join(fx.root, 'compose', '.env'));
 
@@ -431,6 +461,31 @@ describe('checks that need no Compose', () => {
     await fs.rm(path.join(fx.root, 'compose', 'compose.override.yml'));
     await fs.writeFile(top, 'services: {}\n');
     expect(verdicts(await doctor(fx, { engine: null }), 'override-not-included')).toEqual(['warn']);
+  });
+
+  it('compose-file-mismatch: COMPOSE_FILE (environment, else the project .env) names other files than compose.files + override → warn naming them and the fix; the same list → ok', async () => {
+    fx = await makeFixture();
+    await writeComposeOverride(fx.manifest, fx.artifacts);
+    const dir = path.join(fx.root, 'compose');
+    await fs.writeFile(path.join(dir, 'prod.yaml'), 'services:\n  ml-worker:\n    environment: {PROD: "1"}\n');
+    expect(verdicts(await doctor(fx, { engine: null }), 'compose-file-mismatch')).toEqual(['ok']);
+    const d = path.delimiter;
+    expect(verdicts(await doctor(fx, { engine: null, env: { COMPOSE_FILE: `compose/services.yaml${d}compose/models.override.yaml` } }), 'compose-file-mismatch')).toEqual(['ok']);
+    await fs.writeFile(path.join(dir, '.env'), `COMPOSE_FILE=services.yaml${d}prod.yaml${d}models.override.yaml\n`);
+    const warn = only(await doctor(fx, { engine: null }), 'compose-file-mismatch');
+    expect(warn.map((f) => [f.verdict, f.file])).toEqual([['warn', path.join(dir, '.env')]]);
+    expect(warn[0]!.message).toContain('it lists prod.yaml, which compose.files does not');
+    expect(warn[0]!.fix).toContain('files: [../compose/services.yaml, ../compose/prod.yaml]');
+    // the environment variable wins over .env, resolved against the current folder
+    expect(verdicts(await doctor(fx, { engine: null, env: { COMPOSE_FILE: `compose/services.yaml${d}compose/models.override.yaml` } }), 'compose-file-mismatch')).toEqual(['ok']);
+    // a file after the override, with no Compose to merge them: warn (unchecked)
+    await fs.writeFile(path.join(dir, '.env'), `COMPOSE_FILE=services.yaml${d}models.override.yaml${d}prod.yaml\n`);
+    const after = only(await doctor(fx, { engine: null }), 'compose-file-mismatch');
+    expect(after.map((f) => f.verdict)).toEqual(['warn']);
+    expect(after[0]!.message).toContain('prod.yaml after the override');
+    fx.manifest.compose!.files = [path.join(dir, 'services.yaml'), path.join(dir, 'prod.yaml')];
+    await fs.writeFile(path.join(dir, '.env'), `COMPOSE_FILE=services.yaml${d}prod.yaml${d}models.override.yaml\n`);
+    expect(verdicts(await doctor(fx, { engine: null }), 'compose-file-mismatch')).toEqual(['ok']);
   });
 
   it("compose-auto-override: the user's own override file, which Compose reads only without -f or COMPOSE_FILE, left out of compose.files → warn; listed → ok", async () => {

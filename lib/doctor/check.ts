@@ -5,6 +5,7 @@
  */
 import type { MergedConfig } from '../compose/parse-config.ts';
 import type { MountProblem } from '../compose/check-merged-mounts.ts';
+import type { ComposeFileMismatch, ComposeFileSetting } from '../compose/compose-file-setting.ts';
 import type { ComposeEngine } from '../compose/engine.ts';
 import { composeInvocation } from '../compose/invocation.ts';
 import type { MountSourceStatus } from '../compose/mount-sources.ts';
@@ -46,6 +47,11 @@ export interface DoctorContext {
   mergedUnavailable?: string;
   /** checkMergedMounts(merged, …) */
   mountProblems: MountProblem[];
+  /**
+   * COMPOSE_FILE, when set (environment, else the project's .env); when it names other files than
+   * configFiles, how, and the mount problems of the config merged from its list instead
+   */
+  composeFile?: { setting: ComposeFileSetting; mismatch?: ComposeFileMismatch; mountProblems: MountProblem[]; checked: boolean; unavailable?: string };
   /** what each build context's ignore file excludes of the selection (read once, used by two checks) */
   ignoreVerdicts: IgnoreVerdict[];
   /** the current releases the override mounts (lib/releases/) */
@@ -70,4 +76,12 @@ export function plural(n: number, word: string): string {
 /** The fix for a model the services do not get: install (which writes the override), then start Compose with it. */
 export function updateFix(ctx: DoctorContext): string {
   return `Run \`${commandFor('update')}\` (it writes the override too), then start Compose with it: ${composeInvocation(ctx.manifest, ctx.engine, { cwd: ctx.cwd }).commandLine} up`;
+}
+
+const problemKey = (p: MountProblem) => `${p.kind}\0${p.service}\0${p.artifactId}`;
+
+/** The mount problems of the config merged from COMPOSE_FILE's list that the manifest's own files do not have. */
+export function composeFileOnlyProblems(ctx: DoctorContext): MountProblem[] {
+  const own = new Set(ctx.mountProblems.map(problemKey));
+  return (ctx.composeFile?.mountProblems ?? []).filter((p) => !own.has(problemKey(p)));
 }

@@ -18,6 +18,7 @@ const PASS_NAMES: Record<string, string> = {
   'symlink-escapes': 'symlinks',
   'override-stale': 'override-current',
   'override-not-included': 'override-included',
+  'compose-file-mismatch': 'compose-file',
   'require-violated': 'require',
 };
 

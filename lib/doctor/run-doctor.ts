@@ -9,6 +9,7 @@ import { loadShell } from '../shell.ts';
 import { checkMergedMounts } from '../compose/check-merged-mounts.ts';
 import { parseComposeConfig, type MergedConfig } from '../compose/parse-config.ts';
 import { runComposeConfig } from '../compose/run-config.ts';
+import { compareComposeFileSetting, readProjectComposeFile } from '../compose/compose-file-setting.ts';
 import { detectCompose, type ComposeEngine } from '../compose/engine.ts';
 import { inspectMountSources } from '../compose/mount-sources.ts';
 import { ExitCode, ModelmountError } from '../errors.ts';
@@ -25,6 +26,7 @@ import { checkKeptVersions } from './checks/kept-versions.ts';
 import { checkMergedMountFindings } from './checks/merged-mounts.ts';
 import { checkMountSourceFindings } from './checks/mount-sources.ts';
 import { checkOverrideIncluded } from './checks/override-included.ts';
+import { checkComposeFileMismatch } from './checks/compose-file-mismatch.ts';
 import { checkOverrideStale } from './checks/override-stale.ts';
 import { checkReleaseBinding } from './checks/release-binding.ts';
 import { checkRequire } from './checks/require.ts';
@@ -40,6 +42,7 @@ const CHECKS: readonly DoctorCheck[] = [
   checkSymlinks,
   checkOverrideStale,
   checkOverrideIncluded,
+  checkComposeFileMismatch,
   checkAutoOverride,
   checkRequire,
   checkReleaseBinding,
@@ -103,14 +106,29 @@ export async function runDoctor(manifest: Manifest, selection: SelectionLike, op
 
   const configFiles = [...compose.files];
   if (!configFiles.includes(compose.override) && (await pathExists(compose.override))) configFiles.push(compose.override);
-  let merged: MergedConfig | undefined;
-  if (engine) {
+  const mergeFiles = async (files: string[]): Promise<{ merged?: MergedConfig; unavailable?: string }> => {
+    if (!engine) return {};
     try {
-      const text = await runComposeConfig(engine, configFiles, { cwd: path.dirname(configFiles[0] ?? manifest.path), $: sh, services: compose.services, env });
-      merged = parseComposeConfig(text);
+      return { merged: parseComposeConfig(await runComposeConfig(engine, files, { cwd: path.dirname(files[0] ?? manifest.path), $: sh, services: compose.services, env })) };
     } catch (err) {
       if (!(err instanceof ModelmountError)) throw err;
-      mergedUnavailable = (err.data?.stderr as string | undefined) ?? err.message;
+      return { unavailable: (err.data?.stderr as string | undefined) ?? err.message };
+    }
+  };
+  const own = await mergeFiles(configFiles);
+  const merged = own.merged;
+  mergedUnavailable ??= own.unavailable;
+
+  // what a plain `docker compose` reads when COMPOSE_FILE names other files: its mounts are checked too
+  const setting = await readProjectComposeFile(compose, { env, cwd });
+  const mismatch = setting && compareComposeFileSetting(setting, compose);
+  let composeFile: DoctorContext['composeFile'];
+  if (setting) {
+    composeFile = { setting, ...(mismatch ? { mismatch } : {}), mountProblems: [], checked: false };
+    if (mismatch && engine && setting.files.includes(path.resolve(compose.override))) {
+      const theirs = await mergeFiles(setting.files);
+      if (theirs.merged) Object.assign(composeFile, { checked: true, mountProblems: checkMergedMounts(theirs.merged, manifest, selected, releases) });
+      else composeFile.unavailable = theirs.unavailable;
     }
   }
 
@@ -125,6 +143,7 @@ export async function runDoctor(manifest: Manifest, selection: SelectionLike, op
     merged,
     mergedUnavailable,
     mountProblems: merged ? checkMergedMounts(merged, manifest, selected, releases) : [],
+    ...(composeFile ? { composeFile } : {}),
     ignoreVerdicts: await readIgnoreVerdicts({ manifest, compose, merged, selected }),
     releases,
     releaseRecord,

@@ -1,7 +1,8 @@
 /** mount-missing, mount-writable, mount-duplicate, mount-source-mismatch, env-mismatch: what the merged Compose config mounts. */
 import { commandFor } from '../../invocation.ts';
 import { locateEnv, locateService, locateVolume } from '../locate.ts';
-import { plural, updateFix, type DoctorContext, type DoctorFinding } from '../check.ts';
+import type { MountProblem } from '../../compose/check-merged-mounts.ts';
+import { composeFileOnlyProblems, plural, updateFix, type DoctorContext, type DoctorFinding } from '../check.ts';
 
 /** `${service}\0${artifactId}` for every artifact a service's build context excludes. */
 function excludedPairs(ctx: DoctorContext): Set<string> {
@@ -12,14 +13,14 @@ function excludedPairs(ctx: DoctorContext): Set<string> {
   return pairs;
 }
 
-export async function checkMergedMountFindings(ctx: DoctorContext): Promise<DoctorFinding[]> {
-  if (!ctx.merged) return [];
-  const files = ctx.configFiles;
+const ids = { missing: 'mount-missing', writable: 'mount-writable', mismatch: 'mount-source-mismatch', env: 'env-mismatch' };
+
+/** One finding per problem of the config merged from `files`; `prefix` says which list that was when not the manifest's. */
+async function problemFindings(ctx: DoctorContext, problems: readonly MountProblem[], files: readonly string[], prefix = ''): Promise<DoctorFinding[]> {
   const excluded = excludedPairs(ctx);
   const findings: DoctorFinding[] = [];
   const seen = new Set<string>();
-  const ids = { missing: 'mount-missing', writable: 'mount-writable', mismatch: 'mount-source-mismatch', env: 'env-mismatch' };
-  for (const p of ctx.mountProblems) {
+  for (const p of problems.map((q) => ({ ...q, message: `${prefix}${q.message}` }))) {
     switch (p.kind) {
       case 'service-missing':
       case 'not-mounted':
@@ -98,6 +99,14 @@ export async function checkMergedMountFindings(ctx: DoctorContext): Promise<Doct
       }
     }
   }
+  return findings;
+}
+
+export async function checkMergedMountFindings(ctx: DoctorContext): Promise<DoctorFinding[]> {
+  if (!ctx.merged) return [];
+  const findings = await problemFindings(ctx, ctx.mountProblems, ctx.configFiles);
+  const theirs = ctx.composeFile;
+  if (theirs) findings.push(...(await problemFindings(ctx, composeFileOnlyProblems(ctx), theirs.setting.files, `With ${theirs.setting.from} (${theirs.setting.value}), the files a plain \`docker compose\` reads: `)));
   // ok findings only claim what was actually checked
   const reported = new Set(findings.map((f) => f.id));
   const uncovered = new Set(ctx.mountProblems.filter((p) => p.kind === 'not-mounted' || p.kind === 'service-missing' || p.kind === 'not-bind').map((p) => p.artifactId));

@@ -1,37 +1,23 @@
 /** override-not-included: does anything make Compose read the override (COMPOSE_FILE, include:, the automatic override name)? */
 import path from 'node:path';
-import { parseEnv } from 'node:util';
 import { composeDefaultFiles } from '../../compose/default-files.ts';
 import { composeInvocation } from '../../compose/invocation.ts';
-import { readTextIfExists } from '../../compose/override.ts';
+import { readProjectComposeFile } from '../../compose/compose-file-setting.ts';
 import { readIncludes } from '../locate.ts';
 import type { DoctorContext, DoctorFinding } from '../check.ts';
-
-function splitComposeFile(value: string, env: NodeJS.ProcessEnv): string[] {
-  const sep = env.COMPOSE_PATH_SEPARATOR || path.delimiter;
-  return value.split(sep).map((s) => s.trim()).filter(Boolean);
-}
 
 export async function checkOverrideIncluded(ctx: DoctorContext): Promise<DoctorFinding[]> {
   const id = 'override-not-included';
   const override = path.resolve(ctx.compose.override);
   const inv = composeInvocation(ctx.manifest, ctx.engine, { cwd: ctx.cwd });
   const base = ctx.compose.files[0];
-  const projectDir = base ? path.dirname(base) : ctx.manifest.dir;
   const notIncluded = (message: string, extra: Partial<DoctorFinding> = {}): DoctorFinding[] => [
     { id, verdict: 'warn', title: 'Compose may not read the override', file: ctx.compose.override, message, fix: inv.guidance, ...extra },
   ];
 
   // 1. COMPOSE_FILE in the environment, else in the project's .env (Compose reads both)
-  let composeFile: { value: string; from: string; dir: string } | undefined;
-  if (ctx.env.COMPOSE_FILE) composeFile = { value: ctx.env.COMPOSE_FILE, from: 'the COMPOSE_FILE environment variable', dir: ctx.cwd };
-  else {
-    const dotenv = await readTextIfExists(path.join(projectDir, '.env'));
-    const value = dotenv === undefined ? undefined : parseEnv(dotenv).COMPOSE_FILE;
-    // relative entries resolve against the directory Compose runs in, as for the environment variable
-    if (value) composeFile = { value, from: `COMPOSE_FILE in ${path.join(projectDir, '.env')}`, dir: ctx.cwd };
-  }
-  const listed = composeFile ? splitComposeFile(composeFile.value, ctx.env).map((f) => path.resolve(composeFile!.dir, f)) : undefined;
+  const composeFile = await readProjectComposeFile(ctx.compose, { env: ctx.env, cwd: ctx.cwd });
+  const listed = composeFile?.files;
   if (listed?.includes(override)) {
     return [{ id, verdict: 'ok', title: 'COMPOSE_FILE includes the override', message: `${composeFile!.from} lists ${ctx.compose.override}.` }];
   }
