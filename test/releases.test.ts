@@ -193,5 +193,67 @@ for (const flavour of ['v2', 'v1'] as const) {
       },
       600_000,
     );
+
+    itDocker(
+      'COMPOSE_FILE names a file compose.files leaves out: apply refuses (exit 7) and leaves the container as it runs; once listed, the recreated container keeps its settings',
+      async () => {
+        if (flavour === 'v1' && !(await hasCommand('docker-compose'))) throw new Error('docker-compose (v1) is not installed');
+        await buildBusyboxImage(IMAGE);
+        const project = `mmcf${flavour}${testRunId}`;
+        const env = { COMPOSE_PROJECT_NAME: project, ...(flavour === 'v1' ? { MODELS_COMPOSE: 'docker-compose' } : {}), ...(process.env.DOCKER_HOST ? { DOCKER_HOST: process.env.DOCKER_HOST } : {}) };
+        const compose = flavour === 'v1' ? ['docker-compose'] : ['docker', 'compose'];
+        const prefix = `/cf${flavour}/`;
+        const serve = (v: string) => {
+          for (const [q, data] of Object.entries(serverFiles([pair(v)], prefix))) server.setFile(q, data);
+        };
+        const p = await tempProject('');
+        const write = async (v: string, files: string) =>
+          fs.writeFile(p.manifest, manifestYaml({ artifacts: [pair(v)], sources: [{ name: 'mirror', url: `${server.url}cf${flavour}/` }], extra: ['compose:', `  files: [${files}]`, '  services: [worker]', '  override: compose.models.yaml', '  containerDir: /models', 'smoke:', '  command: [sh, -c, "test -s /models/model/pair/a.txt"]'].join('\n') }));
+        serve('v1');
+        await write('v1', 'compose.yaml');
+        await fs.writeFile(path.join(p.dir, 'compose.yaml'), `services:\n  worker:\n    image: ${IMAGE}\n    command: [sleep, '100000']\n`);
+        await fs.writeFile(path.join(p.dir, 'compose.prod.yaml'), 'services:\n  worker:\n    environment:\n      PROD: "1"\n    mem_limit: 256m\n');
+        await fs.writeFile(path.join(p.dir, '.env'), 'COMPOSE_FILE=compose.yaml:compose.prod.yaml:compose.models.yaml\n');
+        const cli = (args: string[]) => runCliCaptured([...args, '--manifest', p.manifest], { env, cwd: p.dir });
+        // a plain `docker compose`: COMPOSE_FILE from .env
+        const dc = (args: string[]) => sh({ cwd: p.dir, env: { ...process.env, ...env } })`${[...compose, ...args]}`;
+        const idOf = async () => (await dc(['ps', '-q', 'worker'])).stdout.trim();
+        const settings = async (id: string) => {
+          const out = await sh`docker inspect --format ${'{{json .Config.Env}} {{.HostConfig.Memory}}'} ${id}`;
+          return { prod: out.stdout.includes('"PROD=1"'), memory: out.stdout.trim().split(' ').pop() };
+        };
+        try {
+          const first = await cli(['update', '--yes']);
+          expect(first.code, first.stderr).toBe(0);
+          const up = await dc(['up', '-d']);
+          expect(up.exitCode, up.stderr).toBe(0);
+          const worker1 = await idOf();
+          expect(await settings(worker1)).toEqual({ prod: true, memory: String(256 * 1024 * 1024) });
+
+          serve('v2');
+          await write('v2', 'compose.yaml');
+          const refused = await cli(['update', '--yes', '--apply', '--json']);
+          expect(refused.code, refused.stderr).toBe(7);
+          const error = (await json(refused)).errors.find((e: { code: string }) => e.code === 'ECOMPOSE_FILES');
+          expect(error.message).toContain('compose.prod.yaml');
+          expect(error.hint).toContain('files: [compose.yaml, compose.prod.yaml]');
+          expect(await idOf()).toBe(worker1);
+          expect((await sh`docker exec ${worker1} cat /models/model/pair/a.txt`).stdout).toBe('v1\n');
+          expect(await settings(worker1)).toEqual({ prod: true, memory: String(256 * 1024 * 1024) });
+
+          await write('v2', 'compose.yaml, compose.prod.yaml');
+          const applied = await cli(['apply', '--json']);
+          expect(applied.code, applied.stderr).toBe(0);
+          expect(await json(applied)).toMatchObject({ ok: true, recreated: ['worker'] });
+          const worker2 = await idOf();
+          expect(worker2).not.toBe(worker1);
+          expect((await sh`docker exec ${worker2} cat /models/model/pair/a.txt`).stdout).toBe('v2\n');
+          expect(await settings(worker2)).toEqual({ prod: true, memory: String(256 * 1024 * 1024) });
+        } finally {
+          await dc(['down', '-v', '-t', '1']);
+        }
+      },
+      300_000,
+    );
   });
 }

@@ -9,6 +9,7 @@
  */
 import path from 'node:path';
 import { parseEnv } from 'node:util';
+import { ComposeError } from '../errors.ts';
 import { commandFor } from '../invocation.ts';
 import type { ComposeSettings, Manifest } from '../manifest/schema.ts';
 import { relativeInside } from '../path-inside.ts';
@@ -111,4 +112,19 @@ export function describeComposeFileMismatch(m: ComposeFileMismatch, manifest: Ma
     message: `${m.setting.from} ("${m.setting.value}") is not compose.files then the override, which modelmount gives Compose: ${parts.join('; ')}. A plain \`docker compose\` reads COMPOSE_FILE's files, so what modelmount checks, smoke-tests and recreates would differ from what runs.`,
     fix: `List the files Compose reads in compose.files in ${manifest.path}, in Compose's order — files: [${manifestFiles}] — and keep the override last in ${m.setting.envFile ?? 'COMPOSE_FILE'}: COMPOSE_FILE=${value}. Then run \`${commandFor('compose')}\`.`,
   };
+}
+
+/**
+ * Exit 7 (ECOMPOSE_FILES) when COMPOSE_FILE disagrees with compose.files + override: `doing` (e.g.
+ * "recreate worker") would use another file set than a plain `docker compose` does.
+ */
+export async function refuseComposeFileMismatch(manifest: Manifest, opts: { env: NodeJS.ProcessEnv; cwd: string }, doing: string, again: string): Promise<void> {
+  const m = await findComposeFileMismatch(manifest.compose!, opts);
+  if (!m) return;
+  const { message, fix } = describeComposeFileMismatch(m, manifest, opts.cwd);
+  throw new ComposeError(`Not going to ${doing} with other Compose files than a plain \`docker compose\` reads: ${message}`, {
+    code: 'ECOMPOSE_FILES',
+    hint: `${fix.replace(/ Then run `[^`]*`\.$/, '')} Then run \`${again}\`.`,
+    data: { composeFile: m.setting.value, from: m.setting.from, extra: m.extra, missing: m.missing, afterOverride: m.afterOverride },
+  });
 }

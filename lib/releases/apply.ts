@@ -6,6 +6,7 @@
  */
 import { commandFor } from '../invocation.ts';
 import type { Shell } from 'zx';
+import { refuseComposeFileMismatch } from '../compose/compose-file-setting.ts';
 import type { ComposeEngine } from '../compose/engine.ts';
 import { ModelmountError, SmokeError, UsageError } from '../errors.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
@@ -89,7 +90,8 @@ export async function applyCurrentSet(
   engine: Pick<ComposeEngine, 'command'>,
   sh: Shell,
   steps: ApplySteps,
-  opts: { signal?: AbortSignal; fallback?: string } = {},
+  /** env, cwd: where COMPOSE_FILE is read (refused when it names other files than compose.files + override) */
+  opts: { signal?: AbortSignal; fallback?: string; env: NodeJS.ProcessEnv; cwd: string },
 ): Promise<ApplyReport> {
   const record = await readReleaseRecord(manifest.hostDir, manifest.path, { signal: opts.signal });
   const cur = currentSet(record);
@@ -120,6 +122,8 @@ export async function applyCurrentSet(
   const ran = running.filter((c) => services.includes(c.service)).map((c) => c.set).find((s): s is string => Boolean(s) && s !== cur.digest);
   const fallback = opts.fallback ?? ran ?? record.sets.find((s) => s.digest !== cur.digest)?.digest;
   const artifacts = artifactsOfSet(manifest, cur);
+  // `up` gets -f compose.files + override: never a service recreated without a file COMPOSE_FILE gives it
+  await refuseComposeFileMismatch(manifest, opts, `recreate ${services.join(', ')}`, commandFor('apply'));
   steps.log(`Recreating ${services.join(', ')} on release set ${cur.digest.slice(0, 12)} (compose up -d --no-deps).`);
   const up = await recreateServices(manifest, engine, sh, services, opts.signal);
   report.recreated = services;

@@ -55,7 +55,7 @@ export async function runApply(
         if (s.report && !ctx.json) io.stdout.write(formatSmoke(s.report));
         return s.report;
       },
-    }, { signal });
+    }, { signal, env: io.env, cwd: io.cwd });
     return { exitCode: 0, report };
   } catch (err) {
     if (!(err instanceof ModelmountError)) throw err;
