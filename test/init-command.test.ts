@@ -155,6 +155,36 @@ describe('init with flags', () => {
     expect(await fs.readFile(path.join(dir, '.env'), 'utf8')).toContain('COMPOSE_FILE=compose.yaml:compose.override.yml:compose.models.yaml\n');
   });
 
+  it('takes COMPOSE_FILE (the project .env, else the environment) as the Compose files, minus the models override, which goes last; --compose-files wins', async () => {
+    const d = path.delimiter;
+    const dir = await userProject();
+    await fs.writeFile(path.join(dir, 'compose.prod.yaml'), 'services:\n  worker:\n    environment: {PROD: "1"}\n');
+    await fs.writeFile(path.join(dir, 'compose.dev.yaml'), 'services:\n  worker:\n    environment: {DEV: "1"}\n');
+    await fs.writeFile(path.join(dir, '.env'), `APP_PORT=8080\nCOMPOSE_FILE=compose.yaml${d}compose.prod.yaml\n`);
+    const files = async () => (await loadManifest(path.join(dir, 'manifests', 'models.yaml'))).compose?.files;
+    const r = await runCliCaptured([...FLAGS(), '--compose-env'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(await files()).toEqual([path.join(dir, 'compose.yaml'), path.join(dir, 'compose.prod.yaml')]);
+    expect(await fs.readFile(path.join(dir, '.env'), 'utf8')).toBe(`APP_PORT=8080\nCOMPOSE_FILE=compose.yaml${d}compose.prod.yaml${d}compose.models.yaml\n`);
+    // a file after the override: listed before it, and the override moved last
+    await fs.writeFile(path.join(dir, '.env'), `COMPOSE_FILE=compose.yaml${d}compose.models.yaml${d}compose.dev.yaml\n`);
+    expect((await runCliCaptured([...FLAGS(), '--compose-env', '--force'], { cwd: dir })).code).toBe(0);
+    expect(await files()).toEqual([path.join(dir, 'compose.yaml'), path.join(dir, 'compose.dev.yaml')]);
+    expect(await fs.readFile(path.join(dir, '.env'), 'utf8')).toBe(`COMPOSE_FILE=compose.yaml${d}compose.dev.yaml${d}compose.models.yaml\n`);
+    // the environment's COMPOSE_FILE wins over .env, as in Compose
+    const env = await runCliCaptured([...FLAGS(), '--force'], { cwd: dir, env: { COMPOSE_FILE: `compose.yaml${d}compose.prod.yaml` } });
+    expect(env.code, env.stderr).toBe(0);
+    expect(await files()).toEqual([path.join(dir, 'compose.yaml'), path.join(dir, 'compose.prod.yaml')]);
+    // explicit files win
+    expect((await runCliCaptured([...FLAGS(), '--force', '--compose-files', 'compose.yaml'], { cwd: dir })).code).toBe(0);
+    expect(await files()).toEqual([path.join(dir, 'compose.yaml')]);
+    // a listed file that is not there: exit 2 naming it
+    await fs.writeFile(path.join(dir, '.env'), `COMPOSE_FILE=compose.yaml${d}compose.gone.yaml\n`);
+    const gone = await runCliCaptured([...FLAGS(), '--force'], { cwd: dir });
+    expect(gone.code).toBe(2);
+    expect(gone.stderr).toContain('compose.gone.yaml');
+  });
+
   it('writes folders outside the project as absolute paths (the manifest is shared), those inside relative to it', async () => {
     const dir = await userProject();
     const outside = await tempDir('modelmount-init-share-');
@@ -267,6 +297,28 @@ describe('init → update → doctor → smoke', () => {
     const smoke = await runCliCaptured(['smoke'], { cwd: dir, env });
     expect(smoke.code, smoke.stderr + smoke.stdout).toBe(0);
   }, 300_000);
+
+  for (const flavour of ['v2', 'v1'] as const) {
+    itDocker(`with COMPOSE_FILE in .env (Compose ${flavour}): the manifest lists its files, doctor agrees, and a plain \`config\` gives the worker both the models and the other files' settings`, async () => {
+      await buildBusyboxImage(IMAGE);
+      const dir = await userProject();
+      await fs.writeFile(path.join(dir, 'compose.prod.yaml'), 'services:\n  worker:\n    environment: {PROD: "1"}\n    mem_limit: 256m\n');
+      await fs.writeFile(path.join(dir, '.env'), `COMPOSE_FILE=compose.yaml${path.delimiter}compose.prod.yaml\n`);
+      const env = { COMPOSE_PROJECT_NAME: project, ...(flavour === 'v1' ? { MODELS_COMPOSE: 'docker-compose' } : {}) };
+      const init = await runCliCaptured([...FLAGS(), '--yes', '--compose-env'], { cwd: dir, env });
+      expect(init.code, init.stderr).toBe(0);
+      const update = await runCliCaptured(['update', '--yes', '--no-smoke', '--cache-dir', path.join(dir, '.cache')], { cwd: dir, env });
+      expect(update.code, update.stderr + update.stdout).toBe(0);
+      const doctor = await runCliCaptured(['doctor', '--json'], { cwd: dir, env });
+      const findings = JSON.parse(doctor.stdout).findings as { id: string; verdict: string }[];
+      expect(findings.filter((f) => f.verdict !== 'ok')).toEqual([]);
+      expect(findings.find((f) => f.id === 'compose-file-mismatch')?.verdict).toBe('ok');
+      const config = await sh({ cwd: dir, env: { ...process.env, ...env } })`${[...(flavour === 'v1' ? ['docker-compose'] : ['docker', 'compose']), 'config']}`;
+      expect(config.exitCode, config.stderr).toBe(0);
+      expect(config.stdout).toContain('/app/models/student/v0_ja');
+      expect(config.stdout).toMatch(/PROD: ['"]1['"]/);
+    }, 300_000);
+  }
 
   itDocker('a service that only a Compose profile enables (profiles: [ml]) is checked, smoke-tested and passes doctor, in the default profile too', async () => {
     await buildBusyboxImage(IMAGE);

@@ -5,7 +5,7 @@ import { writeFileAtomic } from '../fs-atomic.ts';
 import { commandFor } from '../invocation.ts';
 import type { Io } from '../io.ts';
 import { formatBytes } from '../ui/format.ts';
-import { ENV_LINE, shown, type InitPlan } from './init-plan.ts';
+import { shown, type InitPlan } from './init-plan.ts';
 import { DEFAULT_MANIFEST } from '../defaults.ts';
 
 async function writePackageScripts(file: string, add: Record<string, string>): Promise<void> {
@@ -16,6 +16,8 @@ async function writePackageScripts(file: string, add: Record<string, string>): P
   const mode = (await fs.stat(file)).mode & 0o777;
   await writeFileAtomic(file, `${JSON.stringify(pkg, null, indent)}${text.endsWith('\n') ? '\n' : ''}`, mode);
 }
+
+const ENV_LINE = /^\s*(?:export\s+)?COMPOSE_FILE\s*=\s*(.*)$/;
 
 async function writeComposeEnv(file: string, value: string): Promise<void> {
   const current = await fs.readFile(file, 'utf8').catch(() => undefined);

@@ -26,6 +26,7 @@ import { defaultJobs, manifestPathOf } from '../run-context.ts';
 import * as prompts from '../ui/prompts.ts';
 import { hashWithProgress } from './hash-progress.ts';
 import { composeDefaultFiles } from '../compose/default-files.ts';
+import { readComposeFileSetting, readDotEnvComposeFile, splitComposeFile } from '../compose/compose-file-setting.ts';
 import { DEFAULT_MANIFEST, DEFAULT_HOST_DIR, DEFAULT_CONTAINER_DIR, DEFAULT_OVERRIDE_NAME } from '../defaults.ts';
 
 /** the npm scripts init offers: script name → modelmount subcommand */
@@ -155,21 +156,27 @@ function npmScriptsFor(manifestPath: string, projectDir: string): Record<string,
   return Object.fromEntries(Object.entries(NPM_SCRIPTS).map(([name, cmd]) => [name, `modelmount ${cmd}${manifestArg}`]));
 }
 
-/** COMPOSE_FILE for the .env next to the first Compose file: its current entries, plus the base files and the override. */
-function composeFileValue(manifest: Manifest, envDir: string, current: string | undefined): string {
-  const wanted = composeInvocation(manifest, undefined, { cwd: envDir }).composeFile.split(path.delimiter);
-  const existing = (current ?? '')
-    .split(path.delimiter)
-    .map((s) => s.trim())
-    .filter(Boolean);
-  return [...existing, ...wanted.filter((w) => !existing.some((e) => path.resolve(envDir, e) === path.resolve(envDir, w)))].join(path.delimiter);
+/**
+ * COMPOSE_FILE for the .env next to the first Compose file: its current entries without the
+ * override, the base files it lacks, then the override last (a file after it could replace its mounts).
+ */
+function composeFileValue(manifest: Manifest, envDir: string, current: string | undefined, separator: string): string {
+  const wanted = composeInvocation(manifest, undefined, { cwd: envDir, pathDelimiter: separator }).composeFile.split(separator);
+  const override = wanted.pop()!;
+  const same = (a: string, b: string) => path.resolve(envDir, a) === path.resolve(envDir, b);
+  const existing = splitComposeFile(current ?? '', separator).filter((e) => !same(e, override));
+  return [...existing, ...wanted.filter((w) => !existing.some((e) => same(e, w))), override].join(separator);
 }
 
-export const ENV_LINE = /^\s*(?:export\s+)?COMPOSE_FILE\s*=\s*(.*)$/;
-
-function unquote(v: string): string {
-  const t = v.trim();
-  return /^(['"]).*\1$/.test(t) ? t.slice(1, -1) : t.replace(/\s+#.*$/, '');
+/**
+ * What a plain `docker compose` reads here: COMPOSE_FILE's files (the environment, else .env) without
+ * the models override, else the default base file and the override file Compose adds to it.
+ */
+async function composeFilesReadHere(cwd: string, env: NodeJS.ProcessEnv, override: string | undefined): Promise<{ files: string[]; from?: string }> {
+  const setting = await readComposeFileSetting(cwd, { env, cwd });
+  if (!setting) return { files: (await composeDefaultFiles(cwd)).map((f) => shown(cwd, f)) };
+  const ours = override !== undefined ? path.resolve(cwd, override) : path.join(path.dirname(setting.files[0]!), DEFAULT_OVERRIDE_NAME);
+  return { files: setting.files.filter((f) => f !== ours).map((f) => shown(cwd, f)), from: setting.from };
 }
 
 /** Ask every open question, hash, render: nothing is written here. */
@@ -216,15 +223,18 @@ export async function planInit(opts: InitOptions, io: Io, signal: AbortSignal): 
   // folders are written relative to the manifest (or absolute outside the project): resolve them against where the user typed them
   sources = sources.map((s) => (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(s) ? s : path.resolve(cwd, s)));
 
-  // what a plain `docker compose` reads here: the base file and the override file Compose adds to it
-  const detected = (await composeDefaultFiles(cwd)).map((f) => path.basename(f));
+  const detected = await composeFilesReadHere(cwd, io.env, opts.override);
   let composeFiles: string[];
   if (opts.composeFiles !== undefined) {
     composeFiles = opts.composeFiles;
     const problem = await checkComposeFiles(composeFiles, cwd);
     if (problem !== true) throw new UsageError(`--compose-files: ${problem}`, { hint: 'Name your base Compose files, e.g. --compose-files compose.yaml.' });
-  } else if (interactive) composeFiles = splitList(await prompts.askComposeFiles(detected, (v) => checkComposeFiles(splitList(v), cwd)));
-  else composeFiles = detected;
+  } else if (interactive) composeFiles = splitList(await prompts.askComposeFiles(detected.files, (v) => checkComposeFiles(splitList(v), cwd)));
+  else {
+    composeFiles = detected.files;
+    const problem = await checkComposeFiles(composeFiles, cwd);
+    if (problem !== true) throw new UsageError(`${detected.from}: ${problem}`, { hint: 'Fix COMPOSE_FILE, or name your base Compose files with --compose-files, e.g. --compose-files compose.yaml.' });
+  }
   composeFiles = composeFiles.map((f) => path.resolve(cwd, f));
 
   let compose: Parameters<typeof renderInitManifest>[0]['compose'];
@@ -280,10 +290,9 @@ export async function planInit(opts: InitOptions, io: Io, signal: AbortSignal): 
 
   let composeEnv: InitPlan['composeEnv'];
   if (compose) {
-    const envFile = path.join(path.dirname(compose.files[0]!), '.env');
-    const currentText = await fs.readFile(envFile, 'utf8').catch(() => '');
-    const currentLine = currentText.split('\n').map((l) => ENV_LINE.exec(l)).find(Boolean);
-    const value = composeFileValue(manifest, path.dirname(envFile), currentLine ? unquote(currentLine[1]!) : undefined);
+    const current = await readDotEnvComposeFile(path.dirname(compose.files[0]!));
+    const envFile = current.file;
+    const value = composeFileValue(manifest, path.dirname(envFile), current.value, io.env.COMPOSE_PATH_SEPARATOR || current.separator || path.delimiter);
     const want = opts.composeEnv !== undefined ? Boolean(opts.composeEnv) : interactive ? await prompts.confirmComposeEnv(shown(cwd, envFile), value) : false;
     if (want) composeEnv = { file: envFile, value };
   } else if (opts.composeEnv !== undefined && opts.composeEnv) {

@@ -1,0 +1,37 @@
+/** COMPOSE_FILE as Compose finds it (environment, else the project's .env) and its comparison with compose.files + override. */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { compareComposeFileSetting, readComposeFileSetting, type ComposeFileSetting } from '../lib/compose/compose-file-setting.ts';
+import type { ComposeSettings } from '../lib/manifest/schema.ts';
+import { tempDir } from './helpers/cli.ts';
+
+const compose = (files: string[]): ComposeSettings => ({ files: files.map((f) => `/p/${f}`), services: ['w'], override: '/p/models.yaml', containerDir: '/models', context: '/p' });
+const setting = (files: string[]): ComposeFileSetting => ({ value: files.join(':'), from: 'test', dir: '/p', separator: ':', files: files.map((f) => `/p/${f}`) });
+
+describe('compareComposeFileSetting', () => {
+  it('agrees only with compose.files, in order, then the override', () => {
+    expect(compareComposeFileSetting(setting(['a.yaml', 'b.yaml', 'models.yaml']), compose(['a.yaml', 'b.yaml']))).toBeUndefined();
+    expect(compareComposeFileSetting(setting(['a.yaml', 'prod.yaml', 'models.yaml']), compose(['a.yaml']))).toMatchObject({ extra: ['/p/prod.yaml'], missing: [], afterOverride: [], reordered: false });
+    expect(compareComposeFileSetting(setting(['a.yaml', 'models.yaml']), compose(['a.yaml', 'b.yaml']))).toMatchObject({ extra: [], missing: ['/p/b.yaml'] });
+    expect(compareComposeFileSetting(setting(['a.yaml', 'models.yaml', 'dev.yaml']), compose(['a.yaml', 'dev.yaml']))).toMatchObject({ extra: [], missing: [], afterOverride: ['/p/dev.yaml'] });
+    expect(compareComposeFileSetting(setting(['b.yaml', 'a.yaml', 'models.yaml']), compose(['a.yaml', 'b.yaml']))).toMatchObject({ extra: [], missing: [], afterOverride: [], reordered: true });
+    expect(compareComposeFileSetting(setting(['a.yaml']), compose(['a.yaml']))).toMatchObject({ missing: ['/p/models.yaml'] });
+  });
+});
+
+describe('readComposeFileSetting', () => {
+  it('the environment first (relative to the current folder), else the .env of the project folder (relative to it); COMPOSE_PATH_SEPARATOR', async () => {
+    const dir = await tempDir('modelmount-compose-file-');
+    try {
+      expect(await readComposeFileSetting(dir, { env: {}, cwd: '/elsewhere' })).toBeUndefined();
+      await fs.writeFile(path.join(dir, '.env'), 'X=1\nCOMPOSE_FILE="a.yaml:sub/b.yaml"\n');
+      expect(await readComposeFileSetting(dir, { env: {}, cwd: '/elsewhere' })).toMatchObject({ envFile: path.join(dir, '.env'), files: [path.join(dir, 'a.yaml'), path.join(dir, 'sub', 'b.yaml')] });
+      expect(await readComposeFileSetting(dir, { env: { COMPOSE_FILE: 'c.yaml' }, cwd: '/elsewhere' })).toMatchObject({ from: 'the COMPOSE_FILE environment variable', files: ['/elsewhere/c.yaml'] });
+      await fs.writeFile(path.join(dir, '.env'), 'COMPOSE_PATH_SEPARATOR=;\nCOMPOSE_FILE=a.yaml;b.yaml\n');
+      expect((await readComposeFileSetting(dir, { env: {}, cwd: dir }))?.files).toEqual([path.join(dir, 'a.yaml'), path.join(dir, 'b.yaml')]);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
