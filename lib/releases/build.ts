@@ -1,7 +1,9 @@
 /**
  * Materialise a release: a complete copy of one artifact version in
  * `<hostDir>/.modelmount/releases/<artifact id>/<artifact digest>/`, made of hardlinks to the
- * verified files (the same inodes as the store blobs: no extra space). It is assembled under
+ * verified files (the same inodes as the store blobs: no extra space); where the host folder has
+ * no hardlinks, of reflinks or verified copies (lib/store/link-or-copy.ts). Its folders are
+ * readable by every user whatever the umask (makeDirs 'host'): it is what containers mount. It is assembled under
  * `<hostDir>/.modelmount/tmp/`, checked whole (every file the verified inode of its manifest
  * entry), and only then renamed into place in one step, so a release folder is either absent or
  * complete. Nothing writes into a release afterwards; gc removes it whole.
@@ -12,9 +14,11 @@ import path from 'node:path';
 import { toDiskError } from '../disk-failure.ts';
 import { DiskError, IntegrityError } from '../errors.ts';
 import { fsyncDir } from '../fs-atomic.ts';
+import { makeDirs } from '../fs-safe.ts';
 import { hostFilePath, metaDir, releaseDir } from '../layout.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import { taggedName } from '../owner.ts';
+import { linkOrCopy } from '../store/link-or-copy.ts';
 import { sha256File } from '../verify/hash.ts';
 import type { StateCache } from '../verify/state-cache.ts';
 import { cacheKey } from '../verify/verify-files.ts';
@@ -48,25 +52,30 @@ export async function buildRelease(deps: BuildReleaseDeps, artifactId: string, d
   const tmpRoot = path.join(metaDir(hostDir), 'tmp');
   const staging = path.join(tmpRoot, taggedName(`release-${digest.slice(0, 12)}`, '.tmp'));
   try {
-    await fs.mkdir(staging, { recursive: true });
+    await makeDirs(staging, 'host');
     for (const f of files) {
       const src = hostFilePath(hostDir, artifactId, f.path);
       const dest = path.join(staging, ...f.path.split('/'));
-      await fs.mkdir(path.dirname(dest), { recursive: true });
+      await makeDirs(path.dirname(dest), 'host');
       const before = await fs.lstat(src, { bigint: true }).catch(() => undefined);
       if (!before?.isFile() || before.size !== BigInt(f.size)) throw new IntegrityError(src, f, { size: before?.isFile() ? Number(before.size) : 0 }, 'the host folder');
       const known = hostCache.lookup(cacheKey(artifactId, f.path), before);
       const sha256 = known ?? (await sha256File(src));
       if (sha256 !== f.sha256) throw new IntegrityError(src, f, { size: f.size, sha256 }, 'the host folder');
-      await fs.link(src, dest);
-      const after = await fs.lstat(dest, { bigint: true });
-      if (!sameInode(before, after)) throw new IntegrityError(src, f, { size: Number(after.size) }, 'the host folder', 'The file was replaced while its release was made: run the same command again.');
-      // link() moved the inode's ctime: carry the verified-state entries over
-      hostCache.relinked(before, after);
-      for (const c of deps.otherCaches ?? []) c.relinked(before, after);
+      if ((await linkOrCopy(src, dest, f, { where: 'the host folder', hint: REPLACED })) === 'hardlink') {
+        const after = await fs.lstat(dest, { bigint: true });
+        if (!sameInode(before, after)) throw new IntegrityError(src, f, { size: Number(after.size) }, 'the host folder', REPLACED);
+        // link() moved the inode's ctime: carry the verified-state entries over
+        hostCache.relinked(before, after);
+        for (const c of deps.otherCaches ?? []) c.relinked(before, after);
+      } else {
+        // a copy was hashed as it was written; a reflink shares the blocks of what is there now
+        const now = await fs.lstat(src, { bigint: true });
+        if (!unchanged(before, now)) throw new IntegrityError(src, f, { size: Number(now.size) }, 'the host folder', REPLACED);
+      }
       if (!known) hostCache.record(cacheKey(artifactId, f.path), await fs.lstat(src, { bigint: true }), sha256);
     }
-    await fs.mkdir(path.dirname(final), { recursive: true });
+    await makeDirs(path.dirname(final), 'host');
     await fs.rename(staging, final).catch(async (err: NodeJS.ErrnoException) => {
       // another run made it meanwhile (ENOTEMPTY/EEXIST): the existing one is as good
       if ((err.code === 'ENOTEMPTY' || err.code === 'EEXIST') && (await releaseIntact(final, files))) return;
@@ -82,6 +91,13 @@ export async function buildRelease(deps: BuildReleaseDeps, artifactId: string, d
   }
 }
 
+const REPLACED = 'The file was replaced while its release was made: run the same command again.';
+
 function sameInode(a: BigIntStats, b: BigIntStats): boolean {
   return a.dev === b.dev && a.ino === b.ino;
+}
+
+/** The same file, not written to since `a` (size, modification and change times). */
+function unchanged(a: BigIntStats, b: BigIntStats): boolean {
+  return sameInode(a, b) && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
 }

@@ -1,81 +1,27 @@
 /**
  * Put a verified store blob at its place in the host folder: hardlink, else
- * reflink, else a copy that is hashed while it is written. Never a symlink
+ * reflink, else a copy that is hashed while it is written (lib/store/link-or-copy.ts). Never a symlink
  * (it would dangle inside the container). The new file is prepared under
  * <hostDir>/.modelmount/tmp (not mounted into any container) and renamed over
  * the destination, so a container sees the old file or the new one, never half.
  */
-import { constants as fsc, createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { diskFailure, toDiskError } from '../disk-failure.ts';
-import { DiskError, IntegrityError, ModelmountError } from '../errors.ts';
+import { DiskError, ModelmountError } from '../errors.ts';
 import { mapLimit } from '../concurrency.ts';
 import { fsyncDir, removeFile } from '../fs-atomic.ts';
 import type { RunFolders } from '../run-folders.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import { formatBytes } from '../format.ts';
-import { BlobWriter, pipeToWriter } from './blob-writer.ts';
 import { hostTmpName, prepareHostTmpDir } from './host-temps.ts';
-
-export type MaterialiseMethod = 'hardlink' | 'reflink' | 'copy';
-
-const LINK_UNSUPPORTED = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
-
-/** link() failed because a hardlink cannot be made here (another filesystem, no hardlinks, too many links): fall back to a copy. */
-export function cannotHardlink(err: unknown): boolean {
-  return LINK_UNSUPPORTED.has((err as NodeJS.ErrnoException).code ?? '');
-}
-
-/**
- * Copy `blob` to `tmp` (another filesystem), hashing the copy as it is written: the same
- * BlobWriter as downloads (batched writes on a libuv thread, the hash on a worker that reads
- * back the page cache), so the main thread only moves buffers. A blob that is not what the
- * manifest says (changed in the store since it was verified) is an IntegrityError.
- */
-async function copyVerified(blob: string, tmp: string, expected: FileEntry): Promise<void> {
-  const src = await fs.open(blob, fsc.O_RDONLY | fsc.O_NOFOLLOW);
-  // read-write: the hash worker reads back what is written
-  const out = await fs.open(tmp, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL, 0o644).catch(async (err) => {
-    await src.close();
-    throw err;
-  });
-  let writer: BlobWriter | undefined;
-  let actual: { size: number; sha256?: string } | undefined;
-  try {
-    const { size } = await src.stat();
-    // a blob of another size is not worth copying (nor hashing)
-    if (size !== expected.size) throw new IntegrityError(blob, expected, { size }, 'the store', STORE_CHANGED);
-    const w = (writer = await BlobWriter.open(out, expected.size));
-    try {
-      await pipeToWriter(createReadStream('', { fd: src, highWaterMark: 1024 * 1024, autoClose: false }), w, {
-        check: (chunk) => {
-          if (w.pos + chunk.length > expected.size) throw new TooLong();
-        },
-      });
-    } catch (err) {
-      if (!(err instanceof TooLong)) throw err;
-      actual = { size: (await fs.lstat(blob)).size }; // it grew while it was copied
-    }
-    if (!actual) {
-      const sha256 = await w.digest();
-      actual = { size: w.pos, sha256 };
-      if (sha256 === expected.sha256 && w.pos === expected.size) await out.sync();
-    }
-  } finally {
-    await writer?.close();
-    await out.close();
-    await src.close().catch(() => {}); // a destroyed read stream may have closed it already
-  }
-  if (actual.size !== expected.size || actual.sha256 !== expected.sha256) {
-    throw new IntegrityError(blob, expected, actual, 'the store', STORE_CHANGED);
-  }
-}
+import { linkOrCopy, linkOrCopyAsIs, type CopySource, type MaterialiseMethod } from './link-or-copy.ts';
 
 const STORE_CHANGED =
   'The copy in the store changed after it was verified (a disk fault, or something wrote to it). Nothing of this artifact was installed. Run the same command again: the store copy is checked, removed and downloaded anew.';
 
-class TooLong extends Error {}
+/** A store blob that is not what the manifest says when it is copied. */
+const FROM_STORE: CopySource = { where: 'the store', hint: STORE_CHANGED };
 
 /** Why a file in the host folder could not be installed: the disk (EIO, EFBIG) or something modelmount does not own in the way; exit 5 with the path, not an internal error. */
 function hostFailure(where: string, err: unknown): Error {
@@ -119,22 +65,8 @@ export async function stageFile(
     if (existing?.isDirectory()) throw folderInTheWay(dest);
   }
   const tmp = path.join(tmpDir, hostTmpName(path.basename(dest)));
-  let method: MaterialiseMethod = 'hardlink';
   try {
-    try {
-      await fs.link(blob, tmp);
-    } catch (err) {
-      if (!cannotHardlink(err)) throw err;
-      try {
-        await fs.copyFile(blob, tmp, fsc.COPYFILE_FICLONE_FORCE | fsc.COPYFILE_EXCL);
-        method = 'reflink';
-      } catch {
-        await removeFile(tmp);
-        await copyVerified(blob, tmp, expected);
-        method = 'copy';
-      }
-      await fs.chmod(tmp, 0o444);
-    }
+    const method = await linkOrCopy(blob, tmp, expected, FROM_STORE);
     return { tmp, dest, method };
   } catch (err) {
     await removeFile(tmp).catch(() => {});
@@ -203,14 +135,15 @@ export async function discardStaged(staged: Iterable<StagedFile>): Promise<void>
 
 /**
  * Keep the file at `dest` (if any) reachable under a temp name while an artifact's files are
- * switched, so a failure half-way can put it back (restoreBackup). A hardlink: no bytes copied.
+ * switched, so a failure half-way can put it back (restoreBackup). A hardlink (no bytes copied),
+ * else a copy where the host folder has no hardlinks.
  * `st`: the lstat of `dest` the caller just made (undefined: nothing there).
  */
 export async function backupDest(hostDir: string, dest: string, st: { isFile(): boolean } | undefined, folders?: RunFolders): Promise<string | undefined> {
   if (!st?.isFile()) return undefined;
   const backup = path.join(await prepareHostTmpDir(hostDir, folders), hostTmpName(path.basename(dest)));
   try {
-    await fs.link(dest, backup);
+    await linkOrCopyAsIs(dest, backup);
     return backup;
   } catch (err) {
     throw toDiskError(err, `keeping the previous ${dest} until the new version is in place`, 'host') ?? hostFailure(dest, err);

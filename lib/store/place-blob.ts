@@ -12,7 +12,7 @@ import { RunFolders } from '../run-folders.ts';
 import { blobPath, storeTmpDir } from '../layout.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import { sha256File } from '../verify/hash.ts';
-import { cannotHardlink } from './materialise.ts';
+import { cannotHardlink } from './link-or-copy.ts';
 
 /** <cache>/tmp, a real folder (never through a link): where partial downloads live. `folders`: the run's (a Store's). */
 export async function prepareStoreTmp(cacheDir: string, folders = new RunFolders()): Promise<string> {
