@@ -7,7 +7,10 @@
  *   is refused at once instead of blocking the run;
  * - reads have the stall bound HTTP has (lib/stall.ts);
  * - folders are created one level at a time: Node's recursive mkdir loops forever where mkdir
- *   says ENOENT for a parent that exists (/proc).
+ *   says ENOENT for a parent that exists (/proc);
+ * - a folder's mode is what the user's umask leaves of 0777, as with `mkdir -p` (a store shared by
+ *   a group under umask 002 stays group-writable); in the host folder, read and search for everyone
+ *   are kept whatever the umask (makeDir).
  */
 import { constants as fsc, type BigIntStats, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -98,12 +101,27 @@ export async function makeDirs(dir: string, folder?: DiskFolder): Promise<void> 
   }
   for (const p of missing) {
     try {
-      await fs.mkdir(p, { mode: 0o755 });
+      await makeDir(p, folder);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST' && (await fs.stat(p).catch(() => undefined))?.isDirectory()) continue;
       throw toDiskError(err, `creating ${abs}`, folder) ?? cannotCreate(abs, p, err, folder);
     }
   }
+}
+
+/**
+ * Create the folder `p` (its parent exists). The user's umask decides its mode, as with `mkdir -p`:
+ * a store shared by a group (umask 002) gets folders the group can write to. In the host folder
+ * (`folder` 'host') containers read what modelmount makes, as whatever user they run as: read and
+ * search for everyone are added back where the umask took them (077 gives drwx------), as the
+ * files there are 0444. A bind mount needs them on the mounted folder and below only; every level
+ * modelmount makes there gets them alike.
+ */
+async function makeDir(p: string, folder: DiskFolder | undefined): Promise<void> {
+  await fs.mkdir(p, { mode: 0o777 });
+  if (folder !== 'host') return;
+  const { mode } = await fs.stat(p);
+  if ((mode & 0o755) !== 0o755) await fs.chmod(p, (mode & 0o7777) | 0o755);
 }
 
 function cannotCreate(dir: string, at: string, err: unknown, folder: DiskFolder | undefined): DiskError {
@@ -170,7 +188,7 @@ export async function ensureRealDir(root: string, rel: string, folder?: DiskFold
     }
     if (!st) {
       try {
-        await fs.mkdir(current, { mode: 0o755 });
+        await makeDir(current, folder);
         continue;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw toDiskError(err, `creating ${current}`, folder) ?? err;

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { toDiskError } from '../disk-failure.ts';
 import { readJsonIfExists, thereOrUnsure, writeFileAtomic } from '../fs-atomic.ts';
 import { refuseLinksBelow } from '../fs-safe.ts';
 import { sameJson } from '../same-json.ts';
@@ -46,7 +47,12 @@ async function register(cacheDir: string, file: string, reg: Omit<StoreRegistrat
   const previous = await readJsonIfExists<StoreRegistration>(file, { realBelow: cacheDir, folder: 'cache' }).catch(() => undefined);
   if (previous && previous.hostDir === reg.hostDir && sameJson(previous.blobs, blobs)) return; // unchanged: no write
   const body: StoreRegistration = { version: 1, ...(reg.kind ? { kind: reg.kind } : {}), hostDir: reg.hostDir, manifestPath: reg.manifestPath, updatedAt: new Date().toISOString(), blobs };
-  await writeFileAtomic(file, `${JSON.stringify(body, null, 2)}\n`, 0o644, { realBelow: cacheDir, folder: 'cache' });
+  try {
+    await writeFileAtomic(file, `${JSON.stringify(body, null, 2)}\n`, 0o644, { realBelow: cacheDir, folder: 'cache' });
+  } catch (err) {
+    // a store another user made, or a full disk: exit 5 naming the folder and --cache-dir, like the store's other writes
+    throw toDiskError(err, `recording in ${path.dirname(file)} which blobs ${reg.kind === 'warm' ? 'the warmed manifest' : 'this install'} uses`, 'cache') ?? err;
+  }
 }
 
 export async function listRegistrations(cacheDir: string): Promise<StoredRegistration[]> {
