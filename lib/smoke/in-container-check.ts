@@ -7,7 +7,8 @@
  *     covering it (from /proc/self/mounts) must have the `ro` option
  *     (READ_ONLY / WRITABLE / RO_UNKNOWN),
  *   - every file exists, is readable, and has the manifest size
- *     (OK / MISSING_FILE / UNREADABLE / SIZE),
+ *     (OK / MISSING_FILE / UNREADABLE / SIZE); a file behind a folder the
+ *     container's user cannot search is UNREADABLE naming that folder, not missing,
  *   - with `full`, the manifest sha256 via `sha256sum` when the image has it
  *     (SHA), else one `SHA_SKIPPED` line: "skipped: no sha256sum in image".
  *
@@ -153,10 +154,22 @@ mm_dir() {
   esac
   return 0
 }
+mm_unsearchable() {
+  mm_q=$1
+  mm_r=$2
+  while :; do
+    if [ -d "$mm_q" ] && [ ! -x "$mm_q" ]; then printf '%s' "$mm_q"; return 0; fi
+    case $mm_r in
+      */*) mm_q="$mm_q/\${mm_r%%/*}"; mm_r=\${mm_r#*/} ;;
+      *) return 1 ;;
+    esac
+  done
+}
 mm_file() {
   mm_p="$2/$3"
   if [ ! -e "$mm_p" ]; then
     if [ -L "$mm_p" ]; then mm MISSING_FILE "$1" "$3" 'dangling symlink'
+    elif mm_q=$(mm_unsearchable "$2" "$3"); then mm UNREADABLE "$1" "$3" "permission denied: uid $(id -u 2>/dev/null || echo '?') cannot search the folder $mm_q"
     else mm MISSING_FILE "$1" "$3" 'no such file'; fi
     return 0
   fi
