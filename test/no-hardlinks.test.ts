@@ -1,7 +1,8 @@
 /**
  * A host folder on a filesystem without hardlinks (CIFS without unix extensions, many FUSE
  * filesystems: link() says EPERM, ENOTSUP, EXDEV…): installing falls back to a verified copy, and
- * so do making the release and keeping the previous file while a new version is switched in.
+ * so do making the release, keeping the previous file while a new version is switched in, and
+ * keeping a previous version a failed switch could not put back.
  * They used to fail with "Permission denied while making the release", exit 5.
  */
 import { randomBytes } from 'node:crypto';
@@ -11,7 +12,8 @@ import path from 'node:path';
 import { afterEach, expect, it, vi } from 'vitest';
 import { releaseDir } from '../lib/layout.ts';
 import { artifactDigest } from '../lib/releases/record.ts';
-import { manifestYaml, runCliCaptured, sha256, tempProject, writeSourceTree, type TestArtifact } from './helpers/cli.ts';
+import { keepBackup } from '../lib/store/keep-backup.ts';
+import { manifestYaml, runCliCaptured, sha256, tempDir, tempProject, writeSourceTree, type TestArtifact } from './helpers/cli.ts';
 
 afterEach(() => void vi.restoreAllMocks());
 
@@ -49,3 +51,17 @@ for (const code of ['EPERM', 'ENOTSUP']) {
     }
   });
 }
+
+it('a previous version a failed switch could not put back is kept by a copy where link() is refused (EPERM), never over another kept file', async () => {
+  const hostDir = await tempDir();
+  const backup = path.join(hostDir, 'backup');
+  await fs.writeFile(backup, 'previous');
+  noHardlinksIn(hostDir, 'EPERM');
+  const now = new Date('2026-11-30T20:10:00Z');
+  const first = await keepBackup(hostDir, 'student/v0_ja', 'model.bin', backup, now);
+  await fs.writeFile(backup, 'another');
+  const second = await keepBackup(hostDir, 'student/v0_ja', 'model.bin', backup, now);
+  expect(second).not.toBe(first);
+  expect(await fs.readFile(first, 'utf8')).toBe('previous');
+  expect(await fs.readFile(second, 'utf8')).toBe('another');
+});

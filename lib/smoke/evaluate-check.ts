@@ -113,7 +113,7 @@ export function evaluateCheck(service: string, checks: readonly CheckArtifact[],
           fail(
             'ESMOKE_UNREADABLE',
             `${f.path} in ${a.id} cannot be read in the container (${f.detail ?? 'permission denied'})`,
-            'Make the host files readable (chmod a+r) and every folder down to them searchable (chmod a+rx) by the container user, or run the service with a matching user. modelmount makes them so; folders made by other means under a strict umask (077) are drwx------.',
+            'Make the host files readable (chmod a+r) and every folder down to them searchable (chmod a+rx) by the container user, or run the service with a matching user. modelmount makes them so; folders made under a strict umask (077) by other tools or earlier versions are drwx------.',
             a.id,
             f.path,
           );
