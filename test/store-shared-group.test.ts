@@ -28,12 +28,14 @@ async function project(): Promise<Awaited<ReturnType<typeof tempProject>>> {
   return p;
 }
 
-it('under umask 002, the folders made in the store are group-writable and not world-writable', async () => {
+it('under umask 002, the folders made in the store (and the host folder) are group-writable and not world-writable', async () => {
   const p = await project();
   const r = await runCliCaptured(['update', '--manifest', p.manifest, '--yes', '--no-compose', '--no-smoke']);
   expect(r.code, r.stderr).toBe(0);
   const folders = [p.cacheDir, path.join(p.cacheDir, 'sha256'), storeTmpDir(p.cacheDir), storeRegistrationsDir(p.cacheDir)];
   for (const f of folders) expect([f, ((await fs.stat(f)).mode & 0o777).toString(8)]).toEqual([f, '775']);
+  // the host folder's too: the umask decides, read and search for everyone kept (test/host-folder-modes.test.ts)
+  expect(((await fs.stat(path.join(p.hostDir, ART.id))).mode & 0o777).toString(8)).toBe('775');
 });
 
 it('a registration the store refuses (EACCES) is exit 5 naming the folder and --cache-dir, not an internal error', async () => {
