@@ -95,6 +95,20 @@ describe('init with flags', () => {
     await expect(fs.access(path.join(dir, 'manifests'))).rejects.toThrow();
   });
 
+  it("finds services that come from an include:d Compose file (as Compose does), relative to the including file", async () => {
+    const dir = await userProject();
+    await fs.mkdir(path.join(dir, 'ml'));
+    await fs.writeFile(path.join(dir, 'ml', 'compose.yaml'), 'services:\n  trainer:\n    image: busybox\n');
+    await fs.writeFile(path.join(dir, 'compose.yaml'), 'include:\n  - ml/compose.yaml\n  - path: [missing.yaml]\nservices:\n  worker:\n    image: busybox\n');
+    const r = await runCliCaptured(['init', '--from', 'published', '--sources', `${server.url}ml/`, '--services', 'trainer'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const m = await loadManifest(path.join(dir, 'manifests', 'models.yaml'));
+    expect(m.compose?.services).toEqual(['trainer']);
+    const unknown = await runCliCaptured(['init', '--force', '--from', 'published', '--sources', `${server.url}ml/`, '--services', 'nope'], { cwd: dir });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('worker, trainer');
+  });
+
   it('a --sources URL with a password or a signed query is refused without repeating the secret', async () => {
     const dir = await userProject();
     for (const url of ['https://alice:hunter2PW@models.example.com/ml/', 'https://models.example.com/ml/?X-Amz-Signature=QUERYSIG123']) {

@@ -3,6 +3,7 @@
  * smoke's merged-config copy) and of the user's own Compose files as written (which services there
  * are, a service's image), where an unreadable file sets nothing.
  */
+import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { readRegularFile } from '../fs-safe.ts';
 import type { Manifest } from '../manifest/schema.ts';
@@ -55,10 +56,37 @@ export async function serviceProfiles(files: readonly string[], services: readon
   return [...profiles];
 }
 
-/** Services defined in the Compose files (for the "which services?" question). */
+/** The files a Compose document includes (`include:` paths, or `{path: one or several}`), resolved against its folder. */
+function includedFiles(doc: unknown, file: string): string[] {
+  const include = (doc as { include?: unknown } | null)?.include;
+  if (!Array.isArray(include)) return [];
+  const paths = include.flatMap((item: unknown) => {
+    const p = typeof item === 'string' ? item : (item as { path?: unknown } | null)?.path;
+    return typeof p === 'string' ? [p] : Array.isArray(p) ? p.filter((x): x is string => typeof x === 'string') : [];
+  });
+  return paths.map((p) => path.resolve(path.dirname(file), p));
+}
+
+/**
+ * Services defined in the Compose files and the files they include (for the "which services?"
+ * question), in the order found. A file that cannot be read or parsed adds nothing.
+ */
 export async function listComposeServices(files: readonly string[]): Promise<string[]> {
   const names = new Set<string>();
-  for (const services of await readFileServices(files)) for (const name of Object.keys(services)) names.add(name);
+  const seen = new Set<string>();
+  const visit = async (file: string, depth: number): Promise<void> => {
+    if (seen.has(file) || depth > 8) return;
+    seen.add(file);
+    let doc: unknown;
+    try {
+      doc = parseYaml(await readRegularFile(file));
+    } catch {
+      return; // unreadable here: doctor reports Compose file problems with their lines
+    }
+    for (const name of Object.keys(servicesSection(doc))) names.add(name);
+    for (const inc of includedFiles(doc, file)) await visit(inc, depth + 1);
+  };
+  for (const f of files) await visit(path.resolve(f), 0);
   return [...names];
 }
 
