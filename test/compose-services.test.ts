@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listComposeServices, serviceImage, serviceNetworks, servicesSection } from '../lib/compose/services.ts';
+import { listComposeServices, serviceImage, serviceNetworks, serviceProfiles, servicesSection } from '../lib/compose/services.ts';
 import type { Manifest } from '../lib/manifest/schema.ts';
 
 const dirs: string[] = [];
@@ -75,5 +75,20 @@ describe('the Compose files as written: listComposeServices and serviceImage', (
     execFileSync('mkfifo', [fifo]);
     expect(await serviceImage(manifestWith([fifo, ...files]), 'worker')).toBe('app:1');
     expect(await listComposeServices([fifo, ...files])).toEqual(['worker']);
+  });
+});
+
+describe('serviceProfiles', () => {
+  it("the listed services' profiles, from the files and the files they include", async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'modelmount-profiles-'));
+    try {
+      await fs.mkdir(path.join(dir, 'ml'));
+      await fs.writeFile(path.join(dir, 'ml', 'compose.yaml'), 'services:\n  worker:\n    image: x\n    profiles: [gpu]\n  other:\n    image: x\n    profiles: [never]\n');
+      await fs.writeFile(path.join(dir, 'compose.yaml'), 'include:\n  - path: ml/compose.yaml\nservices:\n  web:\n    image: x\n    profiles: [web]\n');
+      expect(await serviceProfiles([path.join(dir, 'compose.yaml')], ['worker', 'web'])).toEqual(['web', 'gpu']);
+      expect(await serviceProfiles([path.join(dir, 'compose.yaml')], ['nothing'])).toEqual([]);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });

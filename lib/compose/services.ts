@@ -44,10 +44,10 @@ export async function readFileServices(files: readonly string[]): Promise<Compos
   return out;
 }
 
-/** The profiles that enable any of `services` (their `profiles:` in the files as written). */
+/** The profiles that enable any of `services` (their `profiles:` in the files and the files they include). */
 export async function serviceProfiles(files: readonly string[], services: readonly string[]): Promise<string[]> {
   const profiles = new Set<string>();
-  for (const section of await readFileServices(files)) {
+  for (const section of await sectionsWithIncludes(files)) {
     for (const name of services) {
       const list = section[name]?.profiles;
       if (Array.isArray(list)) for (const p of list) if (typeof p === 'string') profiles.add(p);
@@ -68,11 +68,11 @@ function includedFiles(doc: unknown, file: string): string[] {
 }
 
 /**
- * Services defined in the Compose files and the files they include (for the "which services?"
- * question), in the order found. A file that cannot be read or parsed adds nothing.
+ * The services sections of the Compose files and of the files they include, recursively, in the
+ * order found. A file that cannot be read or parsed adds nothing (doctor reports Compose file problems).
  */
-export async function listComposeServices(files: readonly string[]): Promise<string[]> {
-  const names = new Set<string>();
+async function sectionsWithIncludes(files: readonly string[]): Promise<ComposeServices[]> {
+  const out: ComposeServices[] = [];
   const seen = new Set<string>();
   const visit = async (file: string, depth: number): Promise<void> => {
     if (seen.has(file) || depth > 8) return;
@@ -81,12 +81,19 @@ export async function listComposeServices(files: readonly string[]): Promise<str
     try {
       doc = parseYaml(await readRegularFile(file));
     } catch {
-      return; // unreadable here: doctor reports Compose file problems with their lines
+      return;
     }
-    for (const name of Object.keys(servicesSection(doc))) names.add(name);
+    out.push(servicesSection(doc));
     for (const inc of includedFiles(doc, file)) await visit(inc, depth + 1);
   };
   for (const f of files) await visit(path.resolve(f), 0);
+  return out;
+}
+
+/** Services defined in the Compose files and the files they include (for the "which services?" question). */
+export async function listComposeServices(files: readonly string[]): Promise<string[]> {
+  const names = new Set<string>();
+  for (const services of await sectionsWithIncludes(files)) for (const name of Object.keys(services)) names.add(name);
   return [...names];
 }
 
