@@ -3,9 +3,10 @@
  * in it. The smoke command (step 2), which needs no shell, still runs and alone decides; without
  * one the smoke test fails saying the image has no sh. Real Docker, Compose v2 and v1.
  */
+import { imageLacksShell } from '../lib/smoke/check-step.ts';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, describe, expect } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runCliCaptured } from './helpers/cli.ts';
 import { buildBusyboxImage, cleanupDocker, itDocker, testRunId } from './helpers/docker.ts';
 import { hasCommand } from './helpers/compose-fixture.ts';
@@ -57,4 +58,17 @@ describe('smoke in an image without sh', () => {
       expect(err.hint).toContain('smoke:');
     }, 300_000);
   }
+});
+
+describe('imageLacksShell', () => {
+  it("tells a missing sh from Docker's other start-up errors that end the same way", () => {
+    expect(imageLacksShell('[FATAL tini (7)] exec sh failed: No such file or directory')).toBe(true);
+    expect(imageLacksShell('OCI runtime create failed: runc create failed: exec: "sh": executable file not found in $PATH: unknown')).toBe(true);
+    expect(imageLacksShell('Error: executable file `sh` not found in $PATH')).toBe(true);
+    expect(imageLacksShell('/bin/sh: not found')).toBe(true);
+    // a bind mount whose source is gone, a working folder that is not there: the check must not be skipped
+    expect(imageLacksShell('error mounting "/srv/models/m" to rootfs at "/models/m": stat /srv/models/m: no such file or directory: unknown')).toBe(false);
+    expect(imageLacksShell('OCI runtime exec failed: chdir to cwd ("/app") set in config.json failed: no such file or directory: unknown')).toBe(false);
+    expect(imageLacksShell('bash: not found')).toBe(false);
+  });
 });

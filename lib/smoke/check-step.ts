@@ -25,7 +25,15 @@ function mergeParts(chunks: CheckArtifact[][]): CheckArtifact[] {
  * in $PATH`), tini as the init Compose adds (`[FATAL tini (7)] exec sh failed: No such file or
  * directory`), podman (`executable file \`sh\` not found`), a shell-less busybox (`sh: not found`).
  */
-const NO_SH = /exec: "?sh"?: executable file not found|"sh": executable file not found|executable file `sh` not found|\bexec sh failed: No such file or directory|sh: not found|no such file or directory: unknown/i;
+const NO_SH = /exec: "?sh"?: executable file not found|"sh": executable file not found|executable file `sh` not found|\bexec sh failed: No such file or directory|\bsh: not found/i;
+
+/**
+ * Whether a container's start-up error says its image has no `sh` (NO_SH). Not Docker's generic
+ * "…: no such file or directory: unknown", which a missing mount source or working folder ends with too.
+ */
+export function imageLacksShell(text: string): boolean {
+  return NO_SH.test(text);
+}
 
 function explainNoStart(service: string, text: string, exitCode: number | null): string {
   return `could not run the built-in check in ${service} (exit ${exitCode ?? 'killed'}): ${tailText(outputTail(text, 8))}`;
@@ -74,11 +82,11 @@ export async function runCheck(
       merged.complete = false;
       break;
     }
-    if (!parsed.started && NO_SH.test(text)) {
+    if (!parsed.started && imageLacksShell(text)) {
       // nothing to check it with inside: the caller decides (the smoke command, if any, runs alone)
       result.status = 'skipped';
       result.reason = `the image of ${service} has no \`sh\`, which the built-in check needs`;
-      return { result, failures: [], warnings: [], started: false, noShell: true };
+      return { result, failures, warnings: [], started: false, noShell: true };
     }
     if (!parsed.complete) {
       result.status = 'error';
