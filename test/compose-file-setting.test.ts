@@ -30,6 +30,9 @@ describe('readComposeFileSetting', () => {
       expect(await readComposeFileSetting(dir, { env: { COMPOSE_FILE: 'c.yaml' }, cwd: '/elsewhere' })).toMatchObject({ from: 'the COMPOSE_FILE environment variable', files: ['/elsewhere/c.yaml'] });
       await fs.writeFile(path.join(dir, '.env'), 'COMPOSE_PATH_SEPARATOR=;\nCOMPOSE_FILE=a.yaml;b.yaml\n');
       expect((await readComposeFileSetting(dir, { env: {}, cwd: dir }))?.files).toEqual([path.join(dir, 'a.yaml'), path.join(dir, 'b.yaml')]);
+      // blanks or separators only name no file: as unset
+      expect(await readComposeFileSetting(dir, { env: { COMPOSE_FILE: ' ' }, cwd: dir })).toBeUndefined();
+      expect(await readComposeFileSetting(dir, { env: { COMPOSE_FILE: ';;' }, cwd: dir })).toBeUndefined();
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }

@@ -109,6 +109,13 @@ describe('init with flags', () => {
     expect(unknown.stderr).toContain('worker, trainer');
   });
 
+  it('a COMPOSE_FILE of blanks names no file: the detected compose.yaml, no crash', async () => {
+    const dir = await userProject();
+    const r = await runCliCaptured(FLAGS(), { cwd: dir, env: { COMPOSE_FILE: ' ' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect((await loadManifest(path.join(dir, 'manifests', 'models.yaml'))).compose?.files).toEqual([path.join(dir, 'compose.yaml')]);
+  });
+
   it('a --sources URL with a password or a signed query is refused without repeating the secret', async () => {
     const dir = await userProject();
     for (const url of ['https://alice:hunter2PW@models.example.com/ml/', 'https://models.example.com/ml/?X-Amz-Signature=QUERYSIG123']) {

@@ -41,7 +41,7 @@ export function splitComposeFile(value: string, separator: string): string[] {
   return value.split(separator).map((s) => s.trim()).filter(Boolean);
 }
 
-/** COMPOSE_FILE from the environment, else from `<projectDir>/.env`; undefined when neither sets it. */
+/** COMPOSE_FILE from the environment, else from `<projectDir>/.env`; undefined when neither names a file. */
 export async function readComposeFileSetting(projectDir: string, opts: { env: NodeJS.ProcessEnv; cwd: string }): Promise<ComposeFileSetting | undefined> {
   const dotenv = await readDotEnvComposeFile(projectDir);
   const separator = opts.env.COMPOSE_PATH_SEPARATOR || dotenv.separator || path.delimiter;
@@ -52,7 +52,7 @@ export async function readComposeFileSetting(projectDir: string, opts: { env: No
       : undefined;
   if (!from) return undefined;
   const files = [...new Set(splitComposeFile(from.value, separator).map((f) => path.resolve(from.dir, f)))];
-  return { ...from, separator, files };
+  return files.length ? { ...from, separator, files } : undefined; // blanks or separators only: as unset
 }
 
 export interface ComposeFileMismatch {
