@@ -2,8 +2,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compareComposeFileSetting, readComposeFileSetting, type ComposeFileSetting } from '../lib/compose/compose-file-setting.ts';
-import type { ComposeSettings } from '../lib/manifest/schema.ts';
+import { compareComposeFileSetting, readComposeFileSetting, refuseComposeFileMismatch, type ComposeFileSetting } from '../lib/compose/compose-file-setting.ts';
+import type { ComposeSettings, Manifest } from '../lib/manifest/schema.ts';
 import { tempDir } from './helpers/cli.ts';
 
 const compose = (files: string[]): ComposeSettings => ({ files: files.map((f) => `/p/${f}`), services: ['w'], override: '/p/models.yaml', containerDir: '/models', context: '/p' });
@@ -33,6 +33,26 @@ describe('readComposeFileSetting', () => {
       // blanks or separators only name no file: as unset
       expect(await readComposeFileSetting(dir, { env: { COMPOSE_FILE: ' ' }, cwd: dir })).toBeUndefined();
       expect(await readComposeFileSetting(dir, { env: { COMPOSE_FILE: ';;' }, cwd: dir })).toBeUndefined();
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('refuseComposeFileMismatch (apply) and doctor agree', () => {
+  it('COMPOSE_FILE that only leaves the override out is not refused; one naming another file is, with a hint ending in the command to run again', async () => {
+    const dir = await tempDir('modelmount-compose-refuse-');
+    try {
+      const manifest = {
+        path: path.join(dir, 'models.yaml'),
+        dir,
+        compose: { files: [path.join(dir, 'compose.yaml')], services: ['worker'], override: path.join(dir, 'compose.models.yaml'), containerDir: '/models' },
+      } as unknown as Manifest;
+      await expect(refuseComposeFileMismatch(manifest, { env: { COMPOSE_FILE: 'compose.yaml' }, cwd: dir }, 'recreate worker', 'modelmount apply')).resolves.toBeUndefined();
+      const refused = await refuseComposeFileMismatch(manifest, { env: { COMPOSE_FILE: 'compose.yaml:compose.prod.yaml:compose.models.yaml' }, cwd: dir }, 'recreate worker', 'modelmount apply').then(() => undefined, (e: unknown) => e as { code: string; hint: string });
+      expect(refused?.code).toBe('ECOMPOSE_FILES');
+      expect(refused?.hint).toMatch(/files: \[compose\.yaml, compose\.prod\.yaml\].* Then run `modelmount apply`\.$/);
+      expect(refused?.hint).not.toContain('modelmount compose`');
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }

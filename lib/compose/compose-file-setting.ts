@@ -94,7 +94,16 @@ export async function findComposeFileMismatch(compose: ComposeSettings, opts: { 
 }
 
 /** What is wrong, in words, and the fix: compose.files in Compose's order, the override last in COMPOSE_FILE. */
-export function describeComposeFileMismatch(m: ComposeFileMismatch, manifest: Manifest, cwd: string): { message: string; fix: string } {
+/**
+ * COMPOSE_FILE lists compose.files in order and only leaves the override out: what it names is
+ * what modelmount uses, less the models (doctor's override-not-included reports that part).
+ */
+export function onlyOverrideLeftOut(m: ComposeFileMismatch, compose: ComposeSettings): boolean {
+  return !m.extra.length && !m.afterOverride.length && !m.reordered && m.missing.length === 1 && m.missing[0] === path.resolve(compose.override);
+}
+
+/** The mismatch in words, and its fix; the fix ends with running `then` (default: `compose`). */
+export function describeComposeFileMismatch(m: ComposeFileMismatch, manifest: Manifest, cwd: string, then = commandFor('compose')): { message: string; fix: string } {
   const compose = manifest.compose!;
   const override = path.resolve(compose.override);
   const show = (f: string) => relativeInside(m.setting.dir, f) || relativeInside(cwd, f) || f;
@@ -110,7 +119,7 @@ export function describeComposeFileMismatch(m: ComposeFileMismatch, manifest: Ma
   const value = [...bases, override].map((f) => toPosix(relativeInside(m.setting.dir, f) || f)).join(m.setting.separator);
   return {
     message: `${m.setting.from} ("${m.setting.value}") is not compose.files then the override, which modelmount gives Compose: ${parts.join('; ')}. A plain \`docker compose\` reads COMPOSE_FILE's files, so what modelmount checks, smoke-tests and recreates would differ from what runs.`,
-    fix: `List the files Compose reads in compose.files in ${manifest.path}, in Compose's order — files: [${manifestFiles}] — and keep the override last in ${m.setting.envFile ?? 'COMPOSE_FILE'}: COMPOSE_FILE=${value}. Then run \`${commandFor('compose')}\`.`,
+    fix: `List the files Compose reads in compose.files in ${manifest.path}, in Compose's order — files: [${manifestFiles}] — and keep the override last in ${m.setting.envFile ?? 'COMPOSE_FILE'}: COMPOSE_FILE=${value}. Then run \`${then}\`.`,
   };
 }
 
@@ -120,11 +129,11 @@ export function describeComposeFileMismatch(m: ComposeFileMismatch, manifest: Ma
  */
 export async function refuseComposeFileMismatch(manifest: Manifest, opts: { env: NodeJS.ProcessEnv; cwd: string }, doing: string, again: string): Promise<void> {
   const m = await findComposeFileMismatch(manifest.compose!, opts);
-  if (!m) return;
-  const { message, fix } = describeComposeFileMismatch(m, manifest, opts.cwd);
+  if (!m || onlyOverrideLeftOut(m, manifest.compose!)) return;
+  const { message, fix } = describeComposeFileMismatch(m, manifest, opts.cwd, again);
   throw new ComposeError(`Not going to ${doing} with other Compose files than a plain \`docker compose\` reads: ${message}`, {
     code: 'ECOMPOSE_FILES',
-    hint: `${fix.replace(/ Then run `[^`]*`\.$/, '')} Then run \`${again}\`.`,
+    hint: fix,
     data: { composeFile: m.setting.value, from: m.setting.from, extra: m.extra, missing: m.missing, afterOverride: m.afterOverride },
   });
 }

@@ -4,23 +4,21 @@
  * modelmount checks, smoke-tests and recreates with. An error when the config merged from
  * COMPOSE_FILE's list changes a model mount (the mount findings name the file and line), else a warn.
  */
-import { describeComposeFileMismatch } from '../../compose/compose-file-setting.ts';
-import path from 'node:path';
+import { describeComposeFileMismatch, onlyOverrideLeftOut } from '../../compose/compose-file-setting.ts';
 import { composeFileOnlyProblems, type DoctorContext, type DoctorFinding } from '../check.ts';
 
 export function checkComposeFileMismatch(ctx: DoctorContext): DoctorFinding[] {
   const id = 'compose-file-mismatch';
   const cf = ctx.composeFile;
   const m = cf?.mismatch;
-  const override = ctx.compose.override;
   // COMPOSE_FILE without the override (and nothing else different) is override-not-included's to report
-  const onlyOverrideLeftOut = m && !m.extra.length && !m.afterOverride.length && !m.reordered && m.missing.length === 1 && m.missing[0] === path.resolve(override);
-  if (!cf || !m || onlyOverrideLeftOut) {
+  const withoutOverride = m !== undefined && onlyOverrideLeftOut(m, ctx.compose);
+  if (!cf || !m || withoutOverride) {
     return [{
       id,
       verdict: 'ok',
       title: 'COMPOSE_FILE names the Compose files modelmount uses',
-      message: cf ? `${cf.setting.from} lists compose.files${onlyOverrideLeftOut ? '' : ', then the override'}, in order.` : 'COMPOSE_FILE is not set (neither in the environment nor in the project\'s .env).',
+      message: cf ? `${cf.setting.from} lists compose.files${withoutOverride ? '' : ', then the override'}, in order.` : 'COMPOSE_FILE is not set (neither in the environment nor in the project\'s .env).',
     }];
   }
   const { message, fix } = describeComposeFileMismatch(m, ctx.manifest, ctx.cwd);
