@@ -10,7 +10,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../lib/cli/run-cli.ts';
+import { formatInternalError, runCli } from '../lib/cli/run-cli.ts';
 import type { CommandSpec } from '../lib/cli/command.ts';
 import { ExitCode, SmokeError } from '../lib/errors.ts';
 import { manifestYaml, runCliCaptured, tempDir, tempProject, writeSourceTree, type TestArtifact } from './helpers/cli.ts';
@@ -124,6 +124,16 @@ describe('an internal error under --json', () => {
     expect(doc.error.code).toBe('EINTERNAL');
     expect(doc.error.message).toContain('models.example.com');
     expect(doc.error.message).not.toMatch(/hunter2PW|QUERYSIG|secret place/);
+  });
+});
+
+describe('MODELMOUNT_DEBUG', () => {
+  it('the stack it shows is redacted too: no URL password or query', () => {
+    const err = new TypeError('fetch failed for https://alice:hunter2PW@models.example.com/x?sig=QUERYSIG');
+    const text = formatInternalError(err, { MODELMOUNT_DEBUG: '1' });
+    expect(text).toMatch(/^\s+at /m);
+    expect(text).toContain('models.example.com');
+    expect(text).not.toMatch(/hunter2PW|QUERYSIG/);
   });
 });
 

@@ -85,7 +85,8 @@ export function formatInternalError(err: unknown, env: NodeJS.ProcessEnv): strin
   const message = internalMessage(err);
   const code = typeof e?.code === 'string' ? ` (${e.code})` : '';
   const debug = env.MODELMOUNT_DEBUG !== undefined && env.MODELMOUNT_DEBUG !== '' && env.MODELMOUNT_DEBUG !== '0';
-  if (debug) return `✖ Internal error${code}: this is a bug in modelmount, please report it.\n${typeof e?.stack === 'string' ? e.stack : message}\n`;
+  // the stack is for a bug report: redacted like the message (its first line is the message)
+  if (debug) return `✖ Internal error${code}: this is a bug in modelmount, please report it.\n${typeof e?.stack === 'string' ? redactText(e.stack) : message}\n`;
   return `✖ Internal error${code}: ${message}\n  This is a bug in modelmount, please report it (run again with MODELMOUNT_DEBUG=1 for the details).\n`;
 }
 
