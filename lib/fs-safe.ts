@@ -120,8 +120,14 @@ export async function makeDirs(dir: string, folder?: DiskFolder): Promise<void> 
 async function makeDir(p: string, folder: DiskFolder | undefined): Promise<void> {
   await fs.mkdir(p, { mode: 0o777 });
   if (folder !== 'host') return;
-  const { mode } = await fs.stat(p);
-  if ((mode & 0o755) !== 0o755) await fs.chmod(p, (mode & 0o7777) | 0o755);
+  // the folder just made, through a handle: a link put in its place meanwhile is refused (ELOOP), never followed
+  const dir = await fs.open(p, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+  try {
+    const { mode } = await dir.stat();
+    if ((mode & 0o755) !== 0o755) await dir.chmod((mode & 0o7777) | 0o755);
+  } finally {
+    await dir.close();
+  }
 }
 
 function cannotCreate(dir: string, at: string, err: unknown, folder: DiskFolder | undefined): DiskError {

@@ -7,10 +7,11 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, expect, it, vi } from 'vitest';
+import { makeDirs } from '../lib/fs-safe.ts';
 import { artifactDigest } from '../lib/releases/record.ts';
 import { metaDir, releaseDir } from '../lib/layout.ts';
-import { manifestYaml, runCliCaptured, sha256, tempProject, writeSourceTree, type TestArtifact } from './helpers/cli.ts';
+import { manifestYaml, runCliCaptured, sha256, tempDir, tempProject, writeSourceTree, type TestArtifact } from './helpers/cli.ts';
 
 const before = process.umask(0o077);
 afterAll(() => void process.umask(before));
@@ -46,4 +47,25 @@ it('under umask 077, the artifact folders, the release folders and the folders a
   for (const f of folders) expect([f, (await modeOf(f)).toString(8)]).toEqual([f, '755']);
   for (const f of ['student/v0_ja/sub/model.bin', 'student/v0_ja/config.json']) expect((await modeOf(path.join(p.hostDir, f))).toString(8)).toBe('444');
   expect((await modeOf(path.join(release, 'sub/model.bin'))).toString(8)).toBe('444');
+});
+
+it('a link put where a host folder was just made is refused, and the folder it leads to keeps its mode', async () => {
+  const base = await tempDir('modelmount-host-link-');
+  const theirs = path.join(base, 'theirs');
+  await fs.mkdir(theirs, { mode: 0o700 });
+  await fs.chmod(theirs, 0o700);
+  const made = path.join(base, 'host');
+  const mkdir = fs.mkdir;
+  // the race: between modelmount's mkdir and its mode change, the new folder becomes a link
+  const spy = vi.spyOn(fs, 'mkdir').mockImplementation((async (p: string, opts?: unknown) => {
+    if (String(p) === made) return void (await fs.symlink(theirs, made));
+    return mkdir(p, opts as never);
+  }) as never);
+  try {
+    await expect(makeDirs(made, 'host')).rejects.toThrow();
+    expect((await fs.stat(theirs)).mode & 0o777).toBe(0o700);
+  } finally {
+    spy.mockRestore();
+    await fs.rm(base, { recursive: true, force: true });
+  }
 });
