@@ -15,6 +15,7 @@ import { outdatedNotice } from '../lib/releases/run-apply.ts';
 import { gatherStatus } from '../lib/status/gather-status.ts';
 import { runUpdate } from '../lib/update/run-update.ts';
 import { StateCache } from '../lib/verify/state-cache.ts';
+import { verifyHostFiles } from '../lib/verify/verify-files.ts';
 import { readInstallRecord } from '../lib/install-record.ts';
 import { hostStatePath, installRecordPath, lockPath, releaseSetsPath } from '../lib/layout.ts';
 import { composeStep } from '../lib/releases/compose-steps.ts';
@@ -101,6 +102,18 @@ describe('update, status and gc end with the abort on a hung read of their own f
     const m = await loadManifest(p.manifest);
     const run = (signal: AbortSignal) => runUpdate({ manifest: p.manifest, yes: true }, io(p.dir), signal);
     expect(await abortedWhileHung(installRecordPath(p.hostDir, m.path), run)).toMatchObject({ message: 'Interrupted' });
+  });
+
+  it("update: the host folder's state.json", async () => {
+    const p = await oneArtifactProject();
+    const run = (signal: AbortSignal) => runUpdate({ manifest: p.manifest, yes: true }, io(p.dir), signal);
+    expect(await abortedWhileHung(hostStatePath(p.hostDir), run)).toMatchObject({ message: 'Interrupted' });
+  });
+
+  it("verify: the host folder's state.json", async () => {
+    fx = await makeFixture();
+    const f = fx;
+    expect(await abortedWhileHung(hostStatePath(f.manifest.hostDir), (signal) => verifyHostFiles(f.manifest.hostDir, f.artifacts, { signal }))).toMatchObject({ message: 'Interrupted' });
   });
 
   it('update: the install record read again to record the install (its third read, after the installed set and its refresh under the lock)', async () => {

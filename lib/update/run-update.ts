@@ -85,7 +85,7 @@ async function installSelection(
   selection = await refreshInstalledSet(ctx, opts, selection, signal);
   const dryRun = Boolean(opts.dryRun);
   const store = await Store.open(ctx.cacheDir, { readOnly: dryRun, locked: storeLocked });
-  const hostCache = await StateCache.loadHost(ctx.hostDir);
+  const hostCache = await StateCache.loadHost(ctx.hostDir, { signal });
   // refused before any byte moves: installs are prepared in <hostDir>/.modelmount/tmp
   await refuseLinksBelow(ctx.hostDir, path.join(metaDir(ctx.hostDir), 'tmp'));
   const state = await gatherState(ctx.hostDir, selection.artifacts, { store, hostCache, jobs: ctx.jobs, signal });

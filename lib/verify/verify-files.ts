@@ -209,7 +209,7 @@ export function joinPlain(dir: string, rel: string): string {
 }
 
 export async function verifyHostFiles(hostDir: string, artifacts: Artifact[], opts: VerifyOptions = {}): Promise<FileCheck[]> {
-  const cache = await StateCache.loadHost(hostDir);
+  const cache = await StateCache.loadHost(hostDir, { signal: opts.signal });
   try {
     return await checkHostFiles(hostDir, artifacts, cache, opts);
   } finally {
