@@ -52,13 +52,15 @@ for (const code of ['EPERM', 'ENOTSUP']) {
   });
 }
 
-it('a previous version a failed switch could not put back is kept by a copy where link() is refused (EPERM), never over another kept file', async () => {
+it('a previous version a failed switch could not put back is kept where link() is refused (EPERM): its backup is moved there (no byte copied), never over another kept file', async () => {
   const hostDir = await tempDir();
   const backup = path.join(hostDir, 'backup');
   await fs.writeFile(backup, 'previous');
   noHardlinksIn(hostDir, 'EPERM');
   const now = new Date('2026-11-30T20:10:00Z');
+  const { ino } = await fs.stat(backup);
   const first = await keepBackup(hostDir, 'student/v0_ja', 'model.bin', backup, now);
+  expect((await fs.stat(first)).ino).toBe(ino);
   await fs.writeFile(backup, 'another');
   const second = await keepBackup(hostDir, 'student/v0_ja', 'model.bin', backup, now);
   expect(second).not.toBe(first);

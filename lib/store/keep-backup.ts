@@ -4,14 +4,15 @@
  * sweeps, so it is given a name there that nothing of modelmount removes (not the sweep, not gc):
  * `<hostDir>/.modelmount/kept/<artifact id>/<path>.<UTC time>`, until the user deals with it.
  */
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DiskError } from '../errors.ts';
-import { fsyncDir } from '../fs-atomic.ts';
+import { fsyncDir, pathExists } from '../fs-atomic.ts';
 import { ensureRealDir } from '../fs-safe.ts';
 import { keptDir, keptRelDir } from '../layout.ts';
 import { shellQuote } from '../shell.ts';
 import { NAME_MAX_BYTES, truncateUtf8 } from '../owner.ts';
-import { linkOrCopyAsIs } from './link-or-copy.ts';
+import { cannotHardlink } from './link-or-copy.ts';
 
 /** `.20261130T201000Z[.<n>]`: sorts by time, no characters a shell or a file system minds; `n` when that name was taken */
 function keptTail(now: Date, n: number): string {
@@ -23,9 +24,9 @@ const KEPT_TAIL = /\.\d{8}T\d{6}Z(?:\.\d+)?$/;
 
 /**
  * Give `backup` (of `filePath` in `artifactId`) a second name below .modelmount/kept and return it;
- * the temp name is then only a name, removed as usual. A hardlink on the same file system: no byte
+ * a linked temp name is then only a name, removed as usual. A hardlink on the same file system: no byte
  * copied, and never over another file (link() fails on an existing name, where rename() replaces it);
- * where the host folder has no hardlinks, a copy that fails on an existing name alike.
+ * where the host folder has no hardlinks, the backup itself moves there (a taken name skipped).
  */
 export async function keepBackup(hostDir: string, artifactId: string, filePath: string, backup: string, now = new Date()): Promise<string> {
   const rel = path.posix.join(keptRelDir(), artifactId, filePath);
@@ -35,10 +36,17 @@ export async function keepBackup(hostDir: string, artifactId: string, filePath: 
     const tail = keptTail(now, n);
     const kept = path.join(dir, `${truncateUtf8(path.posix.basename(rel), NAME_MAX_BYTES - tail.length)}${tail}`);
     try {
-      await linkOrCopyAsIs(backup, kept);
+      await fs.link(backup, kept);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST' && n < 100) continue;
-      throw err;
+      if (!cannotHardlink(err)) throw err;
+      // no hardlinks here: the backup (modelmount's own temp file) moves to the kept name, no byte
+      // copied; rename() would replace a file there, so a taken name is skipped (the run lock is held)
+      if (await pathExists(kept)) {
+        if (n < 100) continue;
+        throw err;
+      }
+      await fs.rename(backup, kept);
     }
     await fsyncDir(dir);
     return kept;
