@@ -51,19 +51,6 @@ export async function linkOrCopy(from: string, to: string, expected: FileEntry, 
 }
 
 /**
- * Keep `from` as it is at `to` (a backup of a file about to be replaced): a hardlink, else a
- * reflink or copy with the same mode. No manifest entry to check it against: it is put back as it was.
- */
-export async function linkOrCopyAsIs(from: string, to: string): Promise<void> {
-  try {
-    await fs.link(from, to);
-  } catch (err) {
-    if (!cannotHardlink(err)) throw err;
-    await fs.copyFile(from, to, fsc.COPYFILE_FICLONE | fsc.COPYFILE_EXCL);
-  }
-}
-
-/**
  * Copy `from` to `to`, hashing the copy as it is written: the same BlobWriter as downloads
  * (batched writes on a libuv thread, the hash on a worker that reads back the page cache), so the
  * main thread only moves buffers. A copy that is not what the manifest says (`from` changed since

@@ -15,7 +15,7 @@ import type { RunFolders } from '../run-folders.ts';
 import type { FileEntry } from '../manifest/schema.ts';
 import { formatBytes } from '../format.ts';
 import { hostTmpName, prepareHostTmpDir } from './host-temps.ts';
-import { linkOrCopy, linkOrCopyAsIs, type CopySource, type MaterialiseMethod } from './link-or-copy.ts';
+import { cannotHardlink, linkOrCopy, type CopySource, type MaterialiseMethod } from './link-or-copy.ts';
 
 const STORE_CHANGED =
   'The copy in the store changed after it was verified (a disk fault, or something wrote to it). Nothing of this artifact was installed. Run the same command again: the store copy is checked, removed and downloaded anew.';
@@ -134,29 +134,63 @@ export async function discardStaged(staged: Iterable<StagedFile>): Promise<void>
 }
 
 /**
- * Keep the file at `dest` (if any) reachable under a temp name while an artifact's files are
- * switched, so a failure half-way can put it back (restoreBackup). A hardlink (no bytes copied),
- * else a copy where the host folder has no hardlinks.
+ * The previous file at a destination, kept reachable under a temp name in <hostDir>/.modelmount/tmp
+ * while its artifact is switched, so a failure half-way can put it back (restoreBackup).
+ */
+export interface Backup {
+  /** the temp name */
+  path: string;
+  /** the destination whose previous file it keeps */
+  dest: string;
+  /** the previous file is at `path`: a hardlink from the start, a file that moves once moveAside() moved it */
+  held: boolean;
+}
+
+/**
+ * Keep the file at `dest` (if any) reachable while an artifact's files are switched: a hardlink
+ * under a temp name (no byte copied, `dest` never missing). Where the host folder has no hardlinks
+ * the file itself moves to that name, by moveAside() right before the new one is renamed in: a
+ * rename within the host folder (.modelmount/tmp is on the destination's filesystem, as the staged
+ * file is), so no byte of a multi-GB file is copied and `dest` is missing only between two renames.
  * `st`: the lstat of `dest` the caller just made (undefined: nothing there).
  */
-export async function backupDest(hostDir: string, dest: string, st: { isFile(): boolean } | undefined, folders?: RunFolders): Promise<string | undefined> {
+export async function backupDest(hostDir: string, dest: string, st: { isFile(): boolean } | undefined, folders?: RunFolders): Promise<Backup | undefined> {
   if (!st?.isFile()) return undefined;
   const backup = path.join(await prepareHostTmpDir(hostDir, folders), hostTmpName(path.basename(dest)));
   try {
-    await linkOrCopyAsIs(dest, backup);
-    return backup;
+    await fs.link(dest, backup);
+    return { path: backup, dest, held: true };
   } catch (err) {
+    if (cannotHardlink(err)) return { path: backup, dest, held: false };
     throw toDiskError(err, `keeping the previous ${dest} until the new version is in place`, 'host') ?? hostFailure(dest, err);
   }
 }
 
+/**
+ * Move the previous file of a backup that moves (no hardlinks: backupDest) to its temp name; call
+ * placeStaged() right after. True when it moved (the destination is missing until placeStaged);
+ * false when there is nothing to move: a hardlinked backup, or a file gone since it was looked at.
+ * rename() replaces whatever is at the temp name (a link planted there is never followed).
+ */
+export async function moveAside(backup: Backup | undefined): Promise<boolean> {
+  if (!backup || backup.held) return false;
+  try {
+    await fs.rename(backup.dest, backup.path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw toDiskError(err, `keeping the previous ${backup.dest} until the new version is in place`, 'host') ?? hostFailure(backup.dest, err);
+  }
+  backup.held = true;
+  return true;
+}
+
 /** Put the previous file back (or remove the new one when there was none). Best effort: false when the backup could not be put back (keep it then). */
-export async function restoreBackup(dest: string, backup: string | undefined): Promise<boolean> {
-  if (!backup) {
+export async function restoreBackup(dest: string, backup: Backup | undefined): Promise<boolean> {
+  if (!backup?.held) {
     await removeFile(dest).catch(() => {});
     return true;
   }
-  return fs.rename(backup, dest).then(() => true, () => false);
+  return fs.rename(backup.path, dest).then(() => true, () => false);
 }
 
 /** Make `dest` (inside hostDir) hold the bytes of `blob`, on its own. Returns how. */

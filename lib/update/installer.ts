@@ -14,7 +14,19 @@ import { hostFilePath } from '../layout.ts';
 import type { PlannedFile } from '../plan.ts';
 import type { Source } from '../sources/types.ts';
 import type { FetchProgress } from '../store/receive-bytes.ts';
-import { backupDest, discardStaged, dropStagedLeftovers, folderInTheWay, placeStaged, restoreBackup, stageFile, SWITCH_IN_FLIGHT, type StagedFile } from '../store/materialise.ts';
+import {
+  backupDest,
+  discardStaged,
+  dropStagedLeftovers,
+  folderInTheWay,
+  moveAside,
+  placeStaged,
+  restoreBackup,
+  stageFile,
+  SWITCH_IN_FLIGHT,
+  type Backup,
+  type StagedFile,
+} from '../store/materialise.ts';
 import type { MaterialiseMethod } from '../store/link-or-copy.ts';
 import { ensureRealDir } from '../fs-safe.ts';
 import { RunFolders } from '../run-folders.ts';
@@ -144,8 +156,9 @@ export class Installer {
     const { store, hostDir, hostCache } = this.deps;
     // durable before the switch: the store names of this artifact's new blobs (their bytes are already)
     await store.syncNewBlobs();
-    const switched: { pf: PlannedFile; backup: string | undefined }[] = [];
-    const backups = new Map<Pending, string | undefined>();
+    /** the files whose destination changed: put back on failure */
+    const switched: { pf: PlannedFile; backup: Backup | undefined }[] = [];
+    const backups = new Map<Pending, Backup | undefined>();
     /** the files replaced, as they were: another name of an older blob changes ctime when they go */
     const replaced: BigIntStats[] = [];
     /** staged names gone by their switch: nothing to discard */
@@ -193,13 +206,18 @@ export class Installer {
           // renaming moves the staged inode's ctime: carry its entries over once more
           const hardlink = f.staged.method === 'hardlink';
           const before = hardlink ? await fs.lstat(f.staged.tmp, { bigint: true }).catch(() => undefined) : undefined;
+          const backup = backups.get(f);
+          // no hardlinks in the host folder: the previous file moves to its backup name right before
+          // the new one is renamed in (the destination changed already: it is put back on failure)
+          const movedAside = await moveAside(backup);
+          if (movedAside) switched.push({ pf: f.pf, backup });
           // a staged name rename() leaves (the destination already was that inode) goes below, with
           // the others', in one dropStagedLeftovers
           await placeStaged(
             f.staged,
             () => {
               placed.add(f);
-              switched.push({ pf: f.pf, backup: backups.get(f) });
+              if (!movedAside) switched.push({ pf: f.pf, backup });
             },
             true,
           );
@@ -217,9 +235,9 @@ export class Installer {
       await mapLimit(switched, SWITCH_IN_FLIGHT, async (s) => {
         const dest = hostFilePath(hostDir, s.pf.artifactId, s.pf.path);
         if (!(await restoreBackup(dest, s.backup))) {
-          const kept = await keepBackup(hostDir, s.pf.artifactId, s.pf.path, s.backup!).catch(() => undefined);
-          if (kept === undefined) keep.add(s.backup!);
-          notPutBack.push({ path: s.pf.path, error: backupNotPutBack(dest, kept ?? s.backup!, kept !== undefined) });
+          const kept = await keepBackup(hostDir, s.pf.artifactId, s.pf.path, s.backup!.path).catch(() => undefined);
+          if (kept === undefined) keep.add(s.backup!.path);
+          notPutBack.push({ path: s.pf.path, error: backupNotPutBack(dest, kept ?? s.backup!.path, kept !== undefined) });
         }
         hostCache.forget(cacheKey(s.pf.artifactId, s.pf.path));
       });
@@ -227,7 +245,7 @@ export class Installer {
     } finally {
       await discardStaged(files.filter((f) => !placed.has(f)).map((f) => f.staged));
       await mapLimit([...backups.values()], SWITCH_IN_FLIGHT, async (backup) => {
-        if (backup && !keep.has(backup)) await removeFile(backup).catch(() => {});
+        if (backup && !keep.has(backup.path)) await removeFile(backup.path).catch(() => {});
       });
       // only a hardlink can already be the destination's inode (a copy is a fresh one)
       const linked = [...placed].filter((f) => f.staged.method === 'hardlink').map((f) => f.staged);
