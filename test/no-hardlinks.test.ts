@@ -1,8 +1,8 @@
 /**
  * A host folder on a filesystem without hardlinks (CIFS without unix extensions, many FUSE
  * filesystems: link() says EPERM, ENOTSUP, EXDEV…): installing falls back to a verified copy, and
- * so do making the release, keeping the previous file while a new version is switched in, and
- * keeping a previous version a failed switch could not put back.
+ * so does making the release; the previous file while a new version is switched in, and a previous
+ * version a failed switch could not put back, are moved (renamed), never copied.
  * They used to fail with "Permission denied while making the release", exit 5.
  */
 import { randomBytes } from 'node:crypto';
