@@ -135,12 +135,13 @@ describe('doctor kept-versions: the command that restores each kept file', () =>
 });
 
 describe('listKept on a host folder that stops answering', () => {
-  it('is a stall naming the kept folder (ESTALLED, exit 5), not a hang', async () => {
+  it('is a stall naming the kept folder (ESTALLED, exit 5) and how to move the host folder, not a hang', async () => {
     const { hostDir } = await hostWithKept(['model.safetensors']);
     const hung = hangFs('readdir', keptDir(hostDir));
     const err = await listKept(hostDir, { idleMs: 300 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ESTALLED', exitCode: 5 });
     expect((err as Error).message).toContain(keptDir(hostDir));
+    expect((err as { hint?: string }).hint).toContain("or point --host-dir (or the manifest's hostDir) elsewhere");
   });
 
   it('an abort (Ctrl+C) ends the wait at once with its reason, whatever the bound; doctor passes it on, not as a finding', async () => {

@@ -52,7 +52,7 @@ async function isRealDir(p: string, deadline: IdleDeadline): Promise<boolean> {
  * `idleMs`: how long one look may go unanswered (default: the stall bound); `signal` aborts the wait.
  */
 export async function listKept(hostDir: string, opts: { idleMs?: number; signal?: AbortSignal } = {}): Promise<string[]> {
-  const deadline = stallDeadline('Looking at the kept versions in', keptDir(hostDir), { idleMs: opts.idleMs, signal: opts.signal });
+  const deadline = stallDeadline('Looking at the kept versions in', keptDir(hostDir), { idleMs: opts.idleMs, signal: opts.signal, folder: 'host' });
   const out: string[] = [];
   const walk = async (dir: string): Promise<void> => {
     const entries = await deadline.bound(
