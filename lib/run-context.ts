@@ -121,7 +121,7 @@ export async function resolveFolders(
  * `uses`: the folders the command works in (resolveFolders).
  */
 export async function loadRunContext(opts: ContextOptions, io: Io, signal: AbortSignal | undefined, uses: FoldersUsed = 'host and store'): Promise<RunContext> {
-  const loaded = await loadManifest(manifestPathOf(opts, io), { env: io.env });
+  const loaded = await loadManifest(manifestPathOf(opts, io), { env: io.env, signal });
   const json = Boolean(opts.json);
   const { hostDir, cacheDir } = await resolveFolders(opts, io, loaded, signal, uses);
   // --host-dir / --cache-dir / --source-url / --services win everywhere downstream (override writer, doctor, smoke) through the manifest itself

@@ -303,4 +303,24 @@ describe('parsed manifest cache on a hung mount', () => {
     expect(await loading).toEqual(parsed);
     expect(mkdir.mock.calls.map((c) => String(c[0]))).not.toContain(cache.dir);
   });
+
+  it("an abort (Ctrl+C) during a hung read of the entry ends the load at once with its reason, whatever the stall bound", async () => {
+    const { cache, file, entry } = await setupKept();
+    const hung = hangFs('open', entry);
+    const ac = new AbortController();
+    const loading = loadManifest(file, { parsedCache: cache, signal: ac.signal }).catch((e: unknown) => e);
+    await untilAsked(hung, loading);
+    ac.abort(new Error('Interrupted'));
+    expect(await loading).toMatchObject({ message: 'Interrupted' });
+  });
+
+  it("an abort (Ctrl+C) during a hung write of the entry ends it at once with its reason", async () => {
+    const { cache, file, text } = await setup();
+    const hung = hangFs('lstat', cache.dir);
+    const ac = new AbortController();
+    const writing = writeParsedManifest(cache, file, text, parseManifest(text, file), ac.signal).catch((e: unknown) => e);
+    await untilAsked(hung, writing);
+    ac.abort(new Error('Interrupted'));
+    expect(await writing).toMatchObject({ message: 'Interrupted' });
+  });
 });

@@ -26,6 +26,8 @@ export interface LoadManifestOptions {
   cwd?: string;
   /** where a large validated manifest is kept parsed (./parsed-cache.ts); default: the user's cache when run from the bundle; false: none */
   parsedCache?: ParsedCache | false;
+  /** the run's: an abort ends a wait on the parsed cache (a hung home folder) at once, with its reason */
+  signal?: AbortSignal;
 }
 
 /**
@@ -87,7 +89,7 @@ export async function loadManifest(file: string, opts: LoadManifestOptions = {})
   }
   const large = text.length >= CACHE_MIN_BYTES; // a small manifest parses in milliseconds: no cache, not even its lookup
   const cache = !large ? undefined : opts.parsedCache === undefined ? defaultParsedCache(env) : opts.parsedCache || undefined;
-  return cache ? parsedManifestOf(cache, abs, text, () => parseManifest(text, abs)) : parseManifest(text, abs);
+  return cache ? parsedManifestOf(cache, abs, text, () => parseManifest(text, abs), opts.signal) : parseManifest(text, abs);
 }
 
 /** A manifest larger than this is refused: a real one with 20,000 artifacts is ~4 MB. */

@@ -9,16 +9,16 @@
  * that are this user's own: the folder and the file owned by this user and writable by nobody
  * else, never through a link (the same trust as the verified-state caches, which vouch for
  * file contents). Anything unexpected is a miss, never an error; a cache that cannot be written
- * only costs the parse next time.
+ * only costs the parse next time. Its reads and writes have the stall bound and end at the run's abort.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ModelmountError } from '../errors.ts';
 import { removeFile, writeFileAtomic } from '../fs-atomic.ts';
-import { isPrivate, readOwnFileAndStats } from '../fs-safe.ts';
+import { isPrivate, readOwnFileAndStats, stallDeadline } from '../fs-safe.ts';
 import { parsedManifestsDir } from '../layout.ts';
-import { leaveRunning, STALL_DEFAULTS, withinDeadline } from '../stall.ts';
+import { leaveRunning } from '../stall.ts';
 import type { Manifest } from './schema.ts';
 
 /** below this a manifest is parsed every time */
@@ -107,21 +107,21 @@ function textDigest(text: string): string {
 /**
  * The manifest of `text` at `file`: the kept one, else `parse()` kept for the next run. Not kept
  * after a read of the entry that stalled: the write would wait on the same hung folder for another
- * stall bound.
+ * stall bound. `signal` (the run's): an abort ends a wait on the cache at once, with its reason.
  */
-export async function parsedManifestOf(cache: ParsedCache, file: string, text: string, parse: () => Manifest): Promise<Manifest> {
-  const kept = await lookUpEntry(cache, file, text);
+export async function parsedManifestOf(cache: ParsedCache, file: string, text: string, parse: () => Manifest, signal?: AbortSignal): Promise<Manifest> {
+  const kept = await lookUpEntry(cache, file, text, signal);
   if (kept.manifest) return kept.manifest;
   const manifest = parse();
-  if (!kept.stalled) await writeParsedManifest(cache, file, text, manifest);
+  if (!kept.stalled) await writeParsedManifest(cache, file, text, manifest, signal);
   return manifest;
 }
 
-async function lookUpEntry(cache: ParsedCache, file: string, text: string): Promise<{ manifest?: Manifest; stalled?: boolean }> {
+async function lookUpEntry(cache: ParsedCache, file: string, text: string, signal: AbortSignal | undefined): Promise<{ manifest?: Manifest; stalled?: boolean }> {
   if (text.length < CACHE_MIN_BYTES) return {};
   const p = entryPath(cache, file);
   try {
-    const read = await readOwnFileAndStats(p, { privateCache: { maxBytes: MAX_ENTRY_BYTES } });
+    const read = await readOwnFileAndStats(p, { privateCache: { maxBytes: MAX_ENTRY_BYTES }, signal });
     if (read === undefined) return {};
     const entry = JSON.parse(read.bytes.toString('utf8')) as Partial<Entry>;
     const ok = entry.format === FORMAT && entry.code === cache.code && entry.file === file && entry.textSha256 === textDigest(text);
@@ -129,6 +129,7 @@ async function lookUpEntry(cache: ParsedCache, file: string, text: string): Prom
     if (Date.now() - read.stats.mtimeMs >= TOUCH_AFTER_MS) touchEntry(p);
     return { manifest: entry.manifest };
   } catch (err) {
+    if (signal?.aborted) throw signal.reason;
     // not ours, a link, torn or corrupt (JSON that does not parse), stalled: parse as always
     return { stalled: err instanceof ModelmountError && err.code === 'ESTALLED' };
   }
@@ -160,8 +161,8 @@ function faithfulJson(value: unknown): string | undefined {
   }
 }
 
-/** Keep `manifest` (validated from `text` at `file`) for the next run. Best effort. */
-export async function writeParsedManifest(cache: ParsedCache, file: string, text: string, manifest: Manifest): Promise<void> {
+/** Keep `manifest` (validated from `text` at `file`) for the next run. Best effort; an abort of `signal` (the run's) ends it at once with its reason. */
+export async function writeParsedManifest(cache: ParsedCache, file: string, text: string, manifest: Manifest, signal?: AbortSignal): Promise<void> {
   if (text.length < CACHE_MIN_BYTES) return;
   const entry: Entry = { format: FORMAT, code: cache.code, file, textSha256: textDigest(text), manifest };
   const json = faithfulJson(entry);
@@ -176,8 +177,9 @@ export async function writeParsedManifest(cache: ParsedCache, file: string, text
   };
   try {
     // bounded like the read: a home folder on a hung mount must not hold the run
-    await withinDeadline(write(), STALL_DEFAULTS.idleMs, () => new Error('stalled'));
+    await stallDeadline('Keeping the parsed manifest in', cache.dir, { signal }).bound(write());
   } catch {
+    if (signal?.aborted) throw signal.reason;
     // read-only or full home, another writer, a hung mount: the next run parses again
   }
 }
