@@ -16,8 +16,8 @@ import { folderIdentity, kindOf } from '../fs-safe.ts';
 import { boundStalls, seconds, stallBounds, withinDeadline, type StallBounds } from '../stall.ts';
 import type { OpenedRange, OpenRequest, Source } from './types.ts';
 import { isSameOrInside } from '../path-inside.ts';
+import { CHUNK as READ_CHUNK, readPooled } from './pooled-read.ts';
 
-const READ_CHUNK = 1024 * 1024;
 
 export interface FileSourceOptions {
   /** stall bounds, the HTTP source's by default (lib/stall.ts) */
@@ -119,11 +119,16 @@ export function createFileSource(src: ResolvedSource, opts: FileSourceOptions = 
       // ReadStream allocates a buffer of its highWaterMark per read, and one more read finds the
       // end. For a 30 KiB file that was 2 MiB of allocations and a read more (issue 15, RSS).
       const rest = st.size - start;
+      const onStall = (why: string) => fail('ESTALLED', `reading ${rel} in ${root} stalled: ${why} (a hung mount?)`, true);
+      if (rest > READ_CHUNK) {
+        // a large file: its chunks come back once written and are read into again (RSS, issue 15)
+        const pooled = readPooled(handle, { start, end: st.size, ...(req.signal ? { signal: req.signal } : {}) });
+        return { start, totalSize: st.size, stream: boundStalls(pooled.stream, bounds, onStall), recycle: pooled.recycle };
+      }
       const raw = createReadStream('', {
-        fd: handle, start, ...(rest > 0 ? { end: st.size - 1 } : {}), highWaterMark: rest > 0 ? Math.min(READ_CHUNK, rest) : 64 * 1024, autoClose: true, signal: req.signal,
+        fd: handle, start, ...(rest > 0 ? { end: st.size - 1 } : {}), highWaterMark: rest > 0 ? rest : 64 * 1024, autoClose: true, signal: req.signal,
       });
-      const stream = boundStalls(raw, bounds, (why) => fail('ESTALLED', `reading ${rel} in ${root} stalled: ${why} (a hung mount?)`, true));
-      return { start, totalSize: st.size, stream };
+      return { start, totalSize: st.size, stream: boundStalls(raw, bounds, onStall) };
     } catch (err) {
       void handle.close().catch(() => {}); // not awaited: on a hung mount it may never return
       throw err;

@@ -46,6 +46,11 @@ export interface OpenedRange {
   /** what identifies this version of the file, when the source says (HTTP: a strong ETag, else Last-Modified) */
   validator?: string;
   stream: Readable;
+  /**
+   * Give a chunk of `stream` back once its bytes are written: the source may read into it again
+   * (lib/sources/pooled-read.ts). Optional on both sides: a chunk never given back is garbage.
+   */
+  recycle?: (chunk: Buffer) => void;
 }
 
 export interface Source {

@@ -10,8 +10,11 @@
 export interface ChunkSink {
   /** bytes accepted so far, resumed prefix included */
   readonly pos: number;
-  /** Take `chunk` (hashed, kept; never modify it afterwards). False: pause until `ready()`. */
-  push(chunk: Buffer): boolean;
+  /**
+   * Take `chunk` (hashed, kept; never modify it afterwards). `recycle(chunk)` is called once the
+   * sink no longer holds it (written), if the sink gives chunks back. False: pause until `ready()`.
+   */
+  push(chunk: Buffer, recycle?: (chunk: Buffer) => void): boolean;
   ready(): Promise<void>;
 }
 

@@ -30,13 +30,27 @@ const MAX_QUEUED = 4 * WRITE_BATCH;
  */
 export const WRITEBACK_STEP = 64 * 1024 * 1024;
 
+interface Recycled {
+  chunk: Buffer;
+  recycle: (chunk: Buffer) => void;
+}
+
+interface Batch {
+  bufs: Buffer[];
+  len: number;
+  at: number;
+  recycle: Recycled[] | undefined;
+}
+
 export class BlobWriter implements SinkWriter {
   /** bytes accepted so far, resumed prefix included: the file's length once everything is written */
   pos: number;
   private written: number;
   private batch: Buffer[] = [];
   private batchLen = 0;
-  private readonly queue: { bufs: Buffer[]; len: number; at: number }[] = [];
+  /** chunks of the batch to give back once written (pooled reads, lib/sources/pooled-read.ts) */
+  private batchRecycle: Recycled[] | undefined;
+  private readonly queue: Batch[] = [];
   private queued = 0;
   private writing = false;
   private failure: Error | undefined;
@@ -76,9 +90,10 @@ export class BlobWriter implements SinkWriter {
    * written: do not modify the chunk afterwards (stream chunks are never reused). Returns false
    * when enough is queued: pause the source until `ready()` resolves. Throws the first write error.
    */
-  push(chunk: Buffer): boolean {
+  push(chunk: Buffer, recycle?: (chunk: Buffer) => void): boolean {
     if (this.failure) throw this.failure;
     this.batch.push(chunk);
+    if (recycle) (this.batchRecycle ??= []).push({ chunk, recycle });
     this.batchLen += chunk.length;
     this.pos += chunk.length;
     if (this.batchLen >= WRITE_BATCH) this.queueBatch();
@@ -146,6 +161,7 @@ export class BlobWriter implements SinkWriter {
   async close(): Promise<void> {
     this.batch = [];
     this.batchLen = 0;
+    this.batchRecycle = undefined;
     this.queue.length = 0;
     while (this.writing) await this.nextEvent();
     await this.syncing;
@@ -153,11 +169,12 @@ export class BlobWriter implements SinkWriter {
   }
 
   private queueBatch(): void {
-    this.queue.push({ bufs: this.batch, len: this.batchLen, at: this.written });
+    this.queue.push({ bufs: this.batch, len: this.batchLen, at: this.written, recycle: this.batchRecycle });
     this.written += this.batchLen;
     this.queued += this.batchLen;
     this.batch = [];
     this.batchLen = 0;
+    this.batchRecycle = undefined;
     if (!this.writing) this.writeNext();
   }
 
@@ -171,6 +188,8 @@ export class BlobWriter implements SinkWriter {
     this.writing = true;
     const done = (err: Error | null) => {
       this.queued -= w.len;
+      // the kernel is done with the buffers, whatever the outcome
+      if (w.recycle) for (const r of w.recycle) r.recycle(r.chunk);
       if (err) this.failure ??= err;
       else {
         this.hash.advance(w.at + w.len);
@@ -246,13 +265,14 @@ function afterWritten(bufs: Buffer[], n: number): Buffer[] {
 /**
  * Feed `stream` into `writer` until the stream ends, pausing it while the writer is busy.
  * `check(chunk)` runs before each chunk is taken and may throw to stop (too many bytes…);
- * `onChunk(chunk)` runs after. Rejects with the stream's error, check's error or a write error.
+ * `onChunk(chunk)` runs after; `recycle` goes to the writer with each chunk. Rejects with the
+ * stream's error, check's error or a write error.
  * The writer is not flushed: `await writer.flush()` afterwards, also after a failure.
  */
 export function pipeToWriter(
   stream: Readable,
   writer: ChunkSink,
-  hooks: { check?: (chunk: Buffer) => void; onChunk?: (chunk: Buffer) => void } = {},
+  hooks: { check?: (chunk: Buffer) => void; onChunk?: (chunk: Buffer) => void; recycle?: (chunk: Buffer) => void } = {},
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let settled = false;
@@ -260,7 +280,7 @@ export function pipeToWriter(
       if (settled) return;
       try {
         hooks.check?.(chunk);
-        const more = writer.push(chunk);
+        const more = writer.push(chunk, hooks.recycle);
         hooks.onChunk?.(chunk);
         if (!more) {
           stream.pause();
