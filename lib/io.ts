@@ -12,6 +12,8 @@ export interface Io {
   stderrIsTTY?: boolean;
   /** what waits between retries asks for the time (default: the system's; tests pass their own) */
   clock?: Clock;
+  /** the platform the default store folder is named for (default: this one's; tests pass another) */
+  platform?: NodeJS.Platform;
 }
 
 export function processIo(): Io {

@@ -6,7 +6,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { folderEnv, type DiskFolder, type FolderSetBy } from './disk-folder.ts';
-import { defaultCacheDir } from './layout.ts';
+import { defaultCacheDir, shownDefaultCacheDir } from './layout.ts';
 import { UsageError } from './errors.ts';
 import { checkFolders } from './manifest/folders.ts';
 import { classifySourceUrl } from './manifest/source-url.ts';
@@ -33,13 +33,17 @@ export interface ContextOptions {
   yes?: boolean;
 }
 
-/** The folders a command works in: every command but warm uses both. */
-export type FoldersUsed = 'host and store' | 'store';
+/**
+ * The folders a command works in: update, status, publish and bootstrap use both, warm only the
+ * store, the others only the host folder. A command that never uses the store needs no home
+ * folder: its store is resolved (and checked) only when one is known.
+ */
+export type FoldersUsed = 'host and store' | 'store' | 'host';
 
+/** What every run starts from (a command that uses the store has a StoreRunContext). */
 export interface RunContext {
   manifest: Manifest;
   hostDir: string;
-  cacheDir: string;
   jobs: number;
   json: boolean;
   /** may we ask questions? TTY, no --yes, no CI, no --json */
@@ -48,6 +52,11 @@ export interface RunContext {
   /** messages for humans: stderr, so stdout stays clean for --json and pipes */
   log: (line: string) => void;
   makeSources: (preferred?: string) => Source[];
+}
+
+/** The run context of a command that uses the store: its folder is known. */
+export interface StoreRunContext extends RunContext {
+  cacheDir: string;
 }
 
 
@@ -81,10 +90,12 @@ function setByOf(folder: DiskFolder, given: string | undefined, fromManifest: st
   return fromManifest ? 'manifest' : 'default';
 }
 
+type FolderOptions = Pick<ContextOptions, 'hostDir' | 'cacheDir' | 'cacheDirOption'>;
+
 /** No store given and no home folder for the default one (HOME unset, a uid without a passwd entry): exit 2. */
-function noHomeFolder(m: Manifest, opts: Pick<ContextOptions, 'cacheDirOption'>): never {
+function noHomeFolder(m: Manifest, opts: Pick<ContextOptions, 'cacheDirOption'>, io: Pick<Io, 'platform'>): never {
   const option = opts.cacheDirOption ? `pass --cache-dir DIR (or set MODELS_CACHE_DIR), ` : '';
-  throw new UsageError('No home folder is known (HOME is unset and this user has no passwd entry), so there is no default store folder (~/.cache/modelmount).', {
+  throw new UsageError(`No home folder is known (HOME is unset and this user has no passwd entry), so there is no default store folder (${shownDefaultCacheDir(io.platform)}).`, {
     code: 'ENOHOME',
     hint: `Say where the store goes: ${option}set XDG_CACHE_HOME (the store is then $XDG_CACHE_HOME/modelmount) or HOME, or add \`cacheDir:\` to ${m.path}.`,
   });
@@ -94,17 +105,33 @@ function noHomeFolder(m: Manifest, opts: Pick<ContextOptions, 'cacheDirOption'>)
  * The host folder and store of `m` after --host-dir / --cache-dir (or their environment
  * variables), checked by the same rules as the manifest's own (lib/manifest/folders.ts): exit 2 otherwise;
  * exit 5 (ESTALLED) when one does not answer. `signal`: the run's, an abort ends that wait at once.
- * `uses`: 'store' for a command that never touches the host folder (warm): it is not looked at on disk.
+ * `uses`: 'store' for a command that never touches the host folder (warm): it is not looked at on disk;
+ * 'host' for one that never uses the store: no store known (no home folder) is no error, the store is undefined.
  */
 export async function resolveFolders(
-  opts: Pick<ContextOptions, 'hostDir' | 'cacheDir' | 'cacheDirOption'>,
+  opts: FolderOptions,
+  io: Io,
+  m: Manifest,
+  signal: AbortSignal | undefined,
+  uses?: 'host and store' | 'store',
+): Promise<{ hostDir: string; cacheDir: string }>;
+export async function resolveFolders(
+  opts: FolderOptions,
+  io: Io,
+  m: Manifest,
+  signal: AbortSignal | undefined,
+  uses: FoldersUsed,
+): Promise<{ hostDir: string; cacheDir: string | undefined }>;
+export async function resolveFolders(
+  opts: FolderOptions,
   io: Io,
   m: Manifest,
   signal: AbortSignal | undefined,
   uses: FoldersUsed = 'host and store',
-): Promise<{ hostDir: string; cacheDir: string }> {
+): Promise<{ hostDir: string; cacheDir: string | undefined }> {
   const hostDir = opts.hostDir ? path.resolve(io.cwd, opts.hostDir) : m.hostDir;
-  const cacheDir = opts.cacheDir ? path.resolve(io.cwd, opts.cacheDir) : (m.cacheDir ?? defaultCacheDir(io.env) ?? noHomeFolder(m, opts));
+  const known = opts.cacheDir ? path.resolve(io.cwd, opts.cacheDir) : (m.cacheDir ?? defaultCacheDir(io.env, io.platform));
+  const cacheDir = known ?? (uses === 'host' ? undefined : noHomeFolder(m, opts, io));
   await checkFolders({
     hostDir,
     cacheDir,
@@ -120,7 +147,9 @@ export async function resolveFolders(
  * The run context of `opts`; `signal` (the run's) ends the wait on a folder that does not answer;
  * `uses`: the folders the command works in (resolveFolders).
  */
-export async function loadRunContext(opts: ContextOptions, io: Io, signal: AbortSignal | undefined, uses: FoldersUsed = 'host and store'): Promise<RunContext> {
+export async function loadRunContext(opts: ContextOptions, io: Io, signal: AbortSignal | undefined, uses?: 'host and store' | 'store'): Promise<StoreRunContext>;
+export async function loadRunContext(opts: ContextOptions, io: Io, signal: AbortSignal | undefined, uses: 'host'): Promise<RunContext>;
+export async function loadRunContext(opts: ContextOptions, io: Io, signal: AbortSignal | undefined, uses: FoldersUsed = 'host and store'): Promise<RunContext & { cacheDir?: string }> {
   const loaded = await loadManifest(manifestPathOf(opts, io), { env: io.env, signal });
   const json = Boolean(opts.json);
   const { hostDir, cacheDir } = await resolveFolders(opts, io, loaded, signal, uses);
@@ -136,7 +165,7 @@ export async function loadRunContext(opts: ContextOptions, io: Io, signal: Abort
   return {
     manifest,
     hostDir,
-    cacheDir,
+    ...(cacheDir === undefined ? {} : { cacheDir }),
     jobs,
     json,
     interactive,

@@ -4,7 +4,7 @@
  * `--dry-run` lists what would go and the bytes it would free; a real run holds the run lock.
  */
 import { defineCommand } from '../cli/command.ts';
-import { lockOptions } from './options.ts';
+import { folderOptions, lockOptions } from './options.ts';
 import { JSON_FLAG, LOCATION_FLAGS, pickFlags, WAIT_FLAG } from './specs.ts';
 
 export const gcCommand = defineCommand({
@@ -41,9 +41,7 @@ leftover temp files. Host folders without a .modelmount/ folder inside are never
       {
         ...lockOptions(flags),
         manifests: flags.manifest,
-        hostDir: flags['host-dir'],
-        cacheDir: flags['cache-dir'],
-        cacheDirOption: true,
+        ...folderOptions(flags),
         dryRun: Boolean(flags['dry-run']),
         yes: Boolean(flags.yes),
         json: Boolean(flags.json),

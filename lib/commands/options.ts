@@ -13,12 +13,15 @@ import type { APPLY_FLAG, JSON_FLAG, LocationFlag, POST_INSTALL_FLAGS, Selection
 
 type ContextFlags = SomeFlags<CommonFlag | LocationFlag | SelectionFlag | typeof SERVICES_FLAG | typeof JSON_FLAG>;
 
+/** --host-dir and --cache-dir, and whether the command has --cache-dir at all (a hint names it only then). */
+export function folderOptions(flags: SomeFlags<LocationFlag>): Pick<ContextOptions, 'hostDir' | 'cacheDir' | 'cacheDirOption'> {
+  return { hostDir: flags['host-dir'], cacheDir: flags['cache-dir'], cacheDirOption: flags.known?.has('cache-dir') ?? false };
+}
+
 export function contextOptions(flags: ContextFlags): ContextOptions {
   return {
     manifest: flags.manifest,
-    hostDir: flags['host-dir'],
-    cacheDir: flags['cache-dir'],
-    cacheDirOption: flags.known?.has('cache-dir') ?? false,
+    ...folderOptions(flags),
     sourceUrl: flags['source-url'],
     services: flags.services,
     jobs: flags.jobs,
@@ -28,10 +31,13 @@ export function contextOptions(flags: ContextFlags): ContextOptions {
   };
 }
 
-/** The run context of a command: its manifest, folders and output, from its flags; `signal`: the run's. */
+/**
+ * The run context of a command that never uses the store (compose, smoke, apply, warm --key, the
+ * fleet commands): its manifest, host folder and output, from its flags; `signal`: the run's.
+ */
 export async function loadContext(flags: ContextFlags, io: Io, signal: AbortSignal): Promise<RunContext> {
   const { loadRunContext } = await import('../run-context.ts');
-  return loadRunContext(contextOptions(flags), io, signal);
+  return loadRunContext(contextOptions(flags), io, signal, 'host');
 }
 
 /** --only / --labels / --include-optional / --source (includeOptional undefined: not given, the question is open) */

@@ -14,7 +14,7 @@ export interface DoctorOptions extends ContextOptions, SelectionOptions {
 }
 
 export async function doctorInstalled(opts: DoctorOptions, io: Io, signal: AbortSignal): Promise<number> {
-  const ctx = await loadRunContext(opts, io, signal);
+  const ctx = await loadRunContext(opts, io, signal, 'host');
   const artifacts = await installedSelection(ctx, opts, { signal });
   const findings = await runDoctor(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, full: Boolean(opts.full), jobs: ctx.jobs, signal, $: (await loadShell())({ env: io.env }) });
   const exitCode = doctorExitCode(findings);

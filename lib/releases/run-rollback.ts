@@ -29,7 +29,7 @@ export interface RollbackOptions extends ContextOptions {
 }
 
 export async function runRollback(opts: RollbackOptions, io: Io, signal: AbortSignal): Promise<number> {
-  const ctx = await loadRunContext(opts, io, signal);
+  const ctx = await loadRunContext(opts, io, signal, 'host');
   const { manifest } = ctx;
   if (!manifest.compose) throw new UsageError(`${manifest.path} has no \`compose:\` section: releases are made for the Compose override only.`, { code: 'ENOCOMPOSE', hint: 'Add a `compose:` section (see the README).' });
   return withRunLock(runLockDirs(io.env, [{ dir: ctx.hostDir, folder: 'host' }]), runLockOptions(opts, ctx, 'rollback', signal), async (locked) => {

@@ -1,7 +1,7 @@
 /** The update's report: per artifact and file, the totals, the errors; its exit status and its summary for people. */
 import { ExitCode, type ExitStatus, type ModelmountError } from '../errors.ts';
 import type { ReleaseOutcome } from '../releases/switch.ts';
-import type { RunContext } from '../run-context.ts';
+import type { StoreRunContext } from '../run-context.ts';
 import { formatBytes, formatFailure } from '../ui/format.ts';
 import type { Selection } from './choose-selection.ts';
 import type { FileResult } from './installer.ts';
@@ -57,7 +57,7 @@ export function reportedFile(r: FileResult): ReportedFile {
   return { ...rest, ...(error ? { error: error.toJSON() } : {}) };
 }
 
-export function summarise(ctx: RunContext, selection: Selection, results: FileResult[], started: number): UpdateReport {
+export function summarise(ctx: StoreRunContext, selection: Selection, results: FileResult[], started: number): UpdateReport {
   // by artifact and path: a filter over every result for each file was quadratic (20,000 files)
   const byFile = new Map<string, FileResult[]>();
   for (const r of results) {

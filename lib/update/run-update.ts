@@ -14,7 +14,7 @@ import { legacyInstallRecordPath, metaDir } from '../layout.ts';
 import { withRunLock } from '../lock/run-lock.ts';
 import { isNoop, planUpdate, type Plan } from '../plan.ts';
 import { recordReleaseSet } from '../releases/switch.ts';
-import { loadRunContext, type ContextOptions, type RunContext } from '../run-context.ts';
+import { loadRunContext, type ContextOptions, type StoreRunContext } from '../run-context.ts';
 import { runLockDirs, runLockOptions } from '../lock/run-lock-options.ts';
 import type { Source } from '../sources/types.ts';
 import { sameJson } from '../same-json.ts';
@@ -48,7 +48,7 @@ export interface UpdateOutcome {
   exitCode: number;
   report: UpdateReport;
   plan: Plan;
-  ctx: RunContext;
+  ctx: StoreRunContext;
   selection: Selection;
 }
 
@@ -73,7 +73,7 @@ export async function runUpdate(opts: UpdateOptions, io: Io, signal: AbortSignal
 
 /** Gather state, plan, install: the part of an update that runs under the lock. */
 async function installSelection(
-  ctx: RunContext,
+  ctx: StoreRunContext,
   selection: Selection,
   sources: Source[],
   opts: UpdateOptions,
@@ -157,7 +157,7 @@ async function installSelection(
   return { exitCode: worstExit(failures), report, plan, ctx, selection };
 }
 
-async function recordInstall(ctx: RunContext, selection: Selection, report: UpdateReport, signal: AbortSignal): Promise<void> {
+async function recordInstall(ctx: StoreRunContext, selection: Selection, report: UpdateReport, signal: AbortSignal): Promise<void> {
   const previous = await readInstallRecord(ctx.hostDir, ctx.manifest.path, { signal });
   const now = new Date().toISOString();
   const wanted: InstallRecord['artifacts'] = {};

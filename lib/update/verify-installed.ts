@@ -13,7 +13,7 @@ export interface VerifyOptions extends ContextOptions, SelectionOptions {
 }
 
 export async function verifyInstalled(opts: VerifyOptions, io: Io, signal: AbortSignal): Promise<number> {
-  const ctx = await loadRunContext(opts, io, signal);
+  const ctx = await loadRunContext(opts, io, signal, 'host');
   // what the last update installed, unless flags say otherwise
   const artifacts = await installedSelection(ctx, opts, { signal });
   const started = Date.now();
