@@ -42,13 +42,14 @@ function run(args: string[], opts: { env?: NodeJS.ProcessEnv; close?: ('stdout' 
   });
 }
 
-/** A tiny entry point that installs the CLI's last-resort handlers, then fails the way `kind` says. */
-async function crashScript(kind: 'throw' | 'rejection' | 'error-event'): Promise<string> {
+/** A tiny entry point that installs the CLI's last-resort handlers, then fails the way `kind` says with `message`. */
+async function crashScript(kind: 'throw' | 'rejection' | 'error-event', message = 'boom in /home/user/secret/place'): Promise<string> {
   const script = path.join(await tempDir('modelmount-crash-'), 'crash.mts');
+  const m = JSON.stringify(message);
   const failure = {
-    throw: `setTimeout(() => { throw new Error('boom in /home/user/secret/place'); }, 1);`,
-    rejection: `void Promise.reject(Object.assign(new Error('boom in /home/user/secret/place'), { code: 'EBOOM' }));`,
-    'error-event': `const { PassThrough } = await import('node:stream'); new PassThrough().destroy(Object.assign(new Error('boom in /home/user/secret/place'), { code: 'ETRUNCATED' }));`,
+    throw: `setTimeout(() => { throw new Error(${m}); }, 1);`,
+    rejection: `void Promise.reject(Object.assign(new Error(${m}), { code: 'EBOOM' }));`,
+    'error-event': `const { PassThrough } = await import('node:stream'); new PassThrough().destroy(Object.assign(new Error(${m}), { code: 'ETRUNCATED' }));`,
   }[kind];
   await fs.writeFile(
     script,
@@ -71,8 +72,36 @@ describe('last-resort handler', () => {
       expect(r.stderr).not.toMatch(/^\s+at /m);
       expect(r.stderr).not.toMatch(/Unhandled|node:internal|throw er/);
       expect(r.stderr.trim().split('\n').length).toBeLessThanOrEqual(2);
+      expect(r.stdout).toBe('');
+    });
+
+    it(`${kind} under --json: the same error document as a reported internal error on stdout, the line on stderr`, async () => {
+      const r = await run(['--import', 'tsx', await crashScript(kind), 'verify', '--json']);
+      expect(r.code).toBe(ExitCode.internal);
+      expect(JSON.parse(r.stdout)).toEqual({ ok: false, error: { code: 'EINTERNAL', message: 'boom in /home/user/secret/place' } });
+      expect(r.stderr).toMatch(/Internal error.*boom/);
+      expect(r.stderr).not.toMatch(/^\s+at /m);
     });
   }
+
+  it('the document under --json is redacted and holds the first line only', async () => {
+    const script = await crashScript('rejection', 'fetch failed for https://alice:hunter2PW@models.example.com/x?sig=QUERYSIG\n    at secret place');
+    const r = await run(['--import', 'tsx', script, 'update', '--json', '--yes']);
+    expect(r.code).toBe(ExitCode.internal);
+    const doc = JSON.parse(r.stdout) as { ok: boolean; error: { code: string; message: string } };
+    expect(doc.error.code).toBe('EINTERNAL');
+    expect(doc.error.message).toContain('models.example.com');
+    expect(doc.error.message).not.toMatch(/hunter2PW|QUERYSIG|secret place/);
+    expect(r.stderr).not.toMatch(/hunter2PW|QUERYSIG/);
+  });
+
+  it('--no-json after --json, or --json after `--`: no document', async () => {
+    for (const args of [['verify', '--json', '--no-json'], ['verify', '--', '--json']]) {
+      const r = await run(['--import', 'tsx', await crashScript('throw'), ...args]);
+      expect(r.code).toBe(ExitCode.internal);
+      expect(r.stdout, args.join(' ')).toBe('');
+    }
+  });
 
   it('MODELMOUNT_DEBUG=1 shows the stack', async () => {
     const r = await run(['--import', 'tsx', await crashScript('throw')], { env: { MODELMOUNT_DEBUG: '1' } });

@@ -66,9 +66,14 @@ export function reportError(err: unknown, io: Io, json: boolean, verbose = false
     if (json) io.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'EINTERRUPTED', message: 'interrupted' } }, null, 2)}\n`);
     return 130;
   }
-  if (json) io.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'EINTERNAL', message: internalMessage(e) } }, null, 2)}\n`);
+  if (json) io.stdout.write(internalErrorDocument(e));
   io.stderr.write(formatInternalError(err, io.env));
   return ExitCode.internal;
+}
+
+/** An unexpected error as --json prints it: `{ok: false, error: {code: 'EINTERNAL', message}}`, the message as internalMessage. */
+function internalErrorDocument(err: unknown): string {
+  return `${JSON.stringify({ ok: false, error: { code: 'EINTERNAL', message: internalMessage(err) } }, null, 2)}\n`;
 }
 
 /** An unexpected error's message as printed: its first line, at most 300 characters, URLs and tokens redacted. */
@@ -93,7 +98,8 @@ export function formatInternalError(err: unknown, env: NodeJS.ProcessEnv): strin
 /**
  * The process's last line of defence (scripts/modelmount.ts): an error that escaped every handler
  * (an unhandled 'error' event, a rejected promise nobody awaited) ends the run with exit 1 and the
- * short internal-error line, not a Node stack trace. EPIPE on stdout or stderr (`… | head -1`
+ * short internal-error line, not a Node stack trace; under --json (read from the command line as
+ * runCli reads it) also the EINTERNAL document on stdout, as for a reported internal error. EPIPE on stdout or stderr (`… | head -1`
  * closed the pipe) is quiet: the reader has gone, so what is left to print is dropped, and the run
  * finishes what it was doing (an install is never cut short by a closed pipe) with its own exit status.
  */
@@ -103,11 +109,15 @@ export function installLastResortHandlers(proc: NodeJS.Process = process): void 
   const crash = (err: unknown) => {
     if (isEpipe(err) || crashed) return;
     crashed = true;
+    // each stream on its own: one that is gone must not silence the other; the exit status still says it
+    if (jsonAsked(proc.argv.slice(3))) {
+      try {
+        proc.stdout.write(internalErrorDocument(err));
+      } catch {}
+    }
     try {
       proc.stderr.write(formatInternalError(err, proc.env));
-    } catch {
-      // stderr is gone too: the exit status still says it
-    }
+    } catch {}
     proc.exit(ExitCode.internal);
   };
   for (const stream of [proc.stdout, proc.stderr]) stream.on('error', crash);
