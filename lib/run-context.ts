@@ -34,7 +34,7 @@ export interface ContextOptions {
 }
 
 /**
- * The folders a command works in: update, status, publish and bootstrap use both, warm only the
+ * The folders a command works in: update, status, gc, publish and bootstrap use both, warm only the
  * store, the others only the host folder. A command that never uses the store needs no home
  * folder: its store is resolved (and checked) only when one is known.
  */
