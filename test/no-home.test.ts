@@ -3,8 +3,11 @@
  * in CI) and no store given: a usage error naming what sets the store, never an internal error —
  * but only for a command that uses the store; the others never look for one.
  */
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runCliCaptured } from './helpers/cli.ts';
 import { oneArtifactProject } from './helpers/one-artifact-project.ts';
@@ -31,6 +34,26 @@ function withoutHomeFolder(): void {
 }
 
 const NO_HOME_ENV = { HOME: undefined, XDG_CACHE_HOME: undefined };
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'modelmount.mjs');
+
+/** A uid with no passwd entry (getent finds none). */
+function uidWithoutPasswdEntry(): number {
+  for (let uid = 4242; ; uid++) if (spawnSync('getent', ['passwd', String(uid)]).status === 2) return uid;
+}
+
+/** The real CLI (bin/modelmount.mjs) as `uid` with no HOME: exit status and stdout. */
+function runAs(uid: number, args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, uid, gid: uid, env: { PATH: process.env.PATH, CI: 'true', MODELMOUNT_CODE_CACHE: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
 
 describe('no home folder known', () => {
   afterEach(() => vi.restoreAllMocks());
@@ -92,6 +115,24 @@ describe('no home folder known', () => {
       const r = await runCliCaptured([...argv, '--manifest', p.manifest], { cwd: p.dir, env: NO_HOME_ENV });
       expect(r.stdout + r.stderr, argv.join(' ')).not.toMatch(/ENOHOME|No home folder/);
     }
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('the real CLI as a uid without a passwd entry: verify and doctor run, update exits 2 ENOHOME', async () => {
+    const p = await projectWithDefaultStore();
+    const install = await runCliCaptured(['update', '--manifest', p.manifest, '--cache-dir', p.cacheDir, '--yes', '--no-smoke'], { cwd: p.dir });
+    expect(install.code, install.stderr).toBe(0);
+    expect(spawnSync(process.execPath, [BIN, '--version']).status).toBe(0); // a stale bundle is rebuilt here, by a user who may write it
+    const uid = uidWithoutPasswdEntry();
+    // the project is that user's; the folders above it only let it through
+    expect(spawnSync('chown', ['-R', `${uid}:${uid}`, p.dir]).status).toBe(0);
+    for (let d = path.dirname(p.dir); d !== path.dirname(d); d = path.dirname(d)) await fs.chmod(d, (await fs.stat(d)).mode | 0o001);
+    const verify = await runAs(uid, ['verify', '--manifest', p.manifest, '--json'], p.dir);
+    expect(verify.code, verify.stderr + verify.stdout).toBe(0);
+    const doctor = await runAs(uid, ['doctor', '--manifest', p.manifest, '--json'], p.dir);
+    expect(doctor.stdout + doctor.stderr).not.toMatch(/ENOHOME|No home folder/);
+    const update = await runAs(uid, ['update', '--manifest', p.manifest, '--json'], p.dir);
+    expect(update.code, update.stderr).toBe(2);
+    expect((JSON.parse(update.stdout) as { error: { code: string } }).error.code).toBe('ENOHOME');
   });
 
   it('a store given by --cache-dir needs no home folder', async () => {
