@@ -4,7 +4,7 @@
  * MODELMOUNT_DEBUG), and a reader that closes the pipe (`modelmount … | head -1`) ends nothing
  * loudly: EPIPE on stdout or stderr is quiet and the run keeps its own exit status.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -14,32 +14,14 @@ import { formatInternalError, runCli } from '../lib/cli/run-cli.ts';
 import type { CommandSpec } from '../lib/cli/command.ts';
 import { ExitCode, SmokeError } from '../lib/errors.ts';
 import { manifestYaml, runCliCaptured, tempDir, tempProject, writeSourceTree, type TestArtifact } from './helpers/cli.ts';
+import { runNode, type NodeRun } from './helpers/real-cli.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'modelmount.mjs');
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Run node with `args`; `close` names the pipes the reader closes before the child writes. */
-function run(args: string[], opts: { env?: NodeJS.ProcessEnv; close?: ('stdout' | 'stderr')[] } = {}): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, CI: 'true', ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    for (const name of opts.close ?? []) child[name].destroy();
-    if (!opts.close?.includes('stdout')) child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    if (!opts.close?.includes('stderr')) child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+/** Node with `args` in the project folder; `close` names the pipes the reader closes before the child writes. */
+function run(args: string[], opts: { env?: NodeJS.ProcessEnv; close?: ('stdout' | 'stderr')[] } = {}): Promise<NodeRun> {
+  return runNode(args, { cwd: ROOT, env: { PATH: process.env.PATH, HOME: process.env.HOME, CI: 'true', ...opts.env }, close: opts.close });
 }
 
 /** A tiny entry point that installs the CLI's last-resort handlers, then fails the way `kind` says with `message`. */

@@ -3,13 +3,14 @@
  * in CI) and no store given: a usage error naming what sets the store, never an internal error —
  * but only for a command that uses the store; the others never look for one.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runCliCaptured } from './helpers/cli.ts';
+import { runNode, type NodeRun } from './helpers/real-cli.ts';
 import { oneArtifactProject } from './helpers/one-artifact-project.ts';
 import { defaultCacheDir } from '../lib/layout.ts';
 import { loadRunContext } from '../lib/run-context.ts';
@@ -42,17 +43,9 @@ function uidWithoutPasswdEntry(): number {
   for (let uid = 4242; ; uid++) if (spawnSync('getent', ['passwd', String(uid)]).status === 2) return uid;
 }
 
-/** The real CLI (bin/modelmount.mjs) as `uid` with no HOME: exit status and stdout. */
-function runAs(uid: number, args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, uid, gid: uid, env: { PATH: process.env.PATH, CI: 'true', MODELMOUNT_CODE_CACHE: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+/** The real CLI (bin/modelmount.mjs) as `uid`, with no HOME. */
+function runAs(uid: number, args: string[], cwd: string): Promise<NodeRun> {
+  return runNode([BIN, ...args], { cwd, uid, gid: uid, env: { PATH: process.env.PATH, CI: 'true', MODELMOUNT_CODE_CACHE: '0' } });
 }
 
 describe('no home folder known', () => {

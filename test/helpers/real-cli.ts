@@ -2,7 +2,7 @@
  * Run the real CLI (bin/modelmount.mjs, the bundle) in a child process with the import-log hook:
  * `imports` lists every import of the packages modelmount loads on first use only.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type SpawnOptions } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -19,5 +19,26 @@ export function runRealCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ co
     child.on('close', (code) =>
       resolve({ code, out: out.replace(/^\[import\] \S+\n/gm, ''), imports: [...out.matchAll(/^\[import\] (\S+)$/gm)].map((m) => m[1]!) }),
     );
+  });
+}
+
+export interface NodeRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Node with `args` in a child process (`opts`: spawn's); `close` names the pipes the reader closes before the child writes. */
+export function runNode(args: string[], opts: Omit<SpawnOptions, 'stdio'> & { close?: ('stdout' | 'stderr')[] } = {}): Promise<NodeRun> {
+  const { close = [], ...spawnOpts } = opts;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { ...spawnOpts, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    for (const name of close) child[name].destroy();
+    if (!close.includes('stdout')) child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    if (!close.includes('stderr')) child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
