@@ -195,7 +195,7 @@ for (const flavour of ['v2', 'v1'] as const) {
     );
 
     itDocker(
-      'COMPOSE_FILE names a file compose.files leaves out: apply refuses (exit 7) and leaves the container as it runs; once listed, the recreated container keeps its settings',
+      'COMPOSE_FILE names a file compose.files leaves out: update --apply and rollback --apply refuse (exit 7) before switching or writing anything; once listed, the recreated container keeps its settings',
       async () => {
         if (flavour === 'v1' && !(await hasCommand('docker-compose'))) throw new Error('docker-compose (v1) is not installed');
         await buildBusyboxImage(IMAGE);
@@ -222,6 +222,25 @@ for (const flavour of ['v2', 'v1'] as const) {
           const out = await sh`docker inspect --format ${'{{json .Config.Env}} {{.HostConfig.Memory}}'} ${id}`;
           return { prod: out.stdout.includes('"PROD=1"'), memory: out.stdout.trim().split(' ').pop() };
         };
+        const overridePath = path.join(p.dir, 'compose.models.yaml');
+        const hostFile = path.join(p.hostDir, 'model', 'pair', 'a.txt');
+        const current = async () => (await json(await cli(['status', '--json', '--no-docker']))).releases.current;
+        /** the refusal changed nothing: release record, override bytes, host folder, running container */
+        const unchanged = async (before: { set: string; override: Buffer; file: string; worker: string }) => {
+          expect(await current()).toBe(before.set);
+          expect((await fs.readFile(overridePath)).equals(before.override)).toBe(true);
+          expect(await fs.readFile(hostFile, 'utf8')).toBe(before.file);
+          expect(await idOf()).toBe(before.worker);
+          expect(await settings(before.worker)).toEqual({ prod: true, memory: String(256 * 1024 * 1024) });
+        };
+        const refusedWith = async (r: { code: number; stdout: string; stderr: string }) => {
+          expect(r.code, r.stderr).toBe(7);
+          const { error } = await json(r);
+          expect(error.code).toBe('ECOMPOSE_FILES');
+          expect(error.message).toContain('compose.prod.yaml');
+          expect(error.hint).toContain('files: [compose.yaml, compose.prod.yaml]');
+          expect(r.stderr).toMatch(/^✖ .*COMPOSE_FILE/m);
+        };
         try {
           const first = await cli(['update', '--yes']);
           expect(first.code, first.stderr).toBe(0);
@@ -230,25 +249,36 @@ for (const flavour of ['v2', 'v1'] as const) {
           const worker1 = await idOf();
           expect(await settings(worker1)).toEqual({ prod: true, memory: String(256 * 1024 * 1024) });
 
+          // update --apply: refused before v2 is installed, recorded or written into the override
           serve('v2');
           await write('v2', 'compose.yaml');
-          const refused = await cli(['update', '--yes', '--apply', '--json']);
-          expect(refused.code, refused.stderr).toBe(7);
-          const error = (await json(refused)).errors.find((e: { code: string }) => e.code === 'ECOMPOSE_FILES');
-          expect(error.message).toContain('compose.prod.yaml');
-          expect(error.hint).toContain('files: [compose.yaml, compose.prod.yaml]');
-          expect(await idOf()).toBe(worker1);
+          const v1 = { set: setOf('v1'), override: await fs.readFile(overridePath), file: 'v1\n', worker: worker1 };
+          await refusedWith(await cli(['update', '--yes', '--apply', '--json']));
+          await unchanged(v1);
           expect((await sh`docker exec ${worker1} cat /models/model/pair/a.txt`).stdout).toBe('v1\n');
-          expect(await settings(worker1)).toEqual({ prod: true, memory: String(256 * 1024 * 1024) });
 
-          await write('v2', 'compose.yaml, compose.prod.yaml');
-          const applied = await cli(['apply', '--json']);
-          expect(applied.code, applied.stderr).toBe(0);
-          expect(await json(applied)).toMatchObject({ ok: true, recreated: ['worker'] });
+          // without --apply it installs v2; a plain `docker compose up -d` runs it
+          const second = await cli(['update', '--yes', '--no-smoke']);
+          expect(second.code, second.stderr).toBe(0);
+          expect(await current()).toBe(setOf('v2'));
+          expect((await dc(['up', '-d'])).exitCode).toBe(0);
           const worker2 = await idOf();
           expect(worker2).not.toBe(worker1);
-          expect((await sh`docker exec ${worker2} cat /models/model/pair/a.txt`).stdout).toBe('v2\n');
-          expect(await settings(worker2)).toEqual({ prod: true, memory: String(256 * 1024 * 1024) });
+
+          // rollback --apply: refused before the set is switched back and the override rewritten
+          const v2 = { set: setOf('v2'), override: await fs.readFile(overridePath), file: 'v2\n', worker: worker2 };
+          await refusedWith(await cli(['rollback', '--apply', '--json']));
+          await unchanged(v2);
+
+          // listed in compose.files: rollback --apply recreates the worker on v1 with both files' settings
+          await write('v2', 'compose.yaml, compose.prod.yaml');
+          const rolled = await cli(['rollback', '--apply', '--json']);
+          expect(rolled.code, rolled.stderr).toBe(0);
+          expect(await json(rolled)).toMatchObject({ ok: true, to: setOf('v1'), apply: { ok: true, recreated: ['worker'] } });
+          const worker3 = await idOf();
+          expect(worker3).not.toBe(worker2);
+          expect((await sh`docker exec ${worker3} cat /models/model/pair/a.txt`).stdout).toBe('v1\n');
+          expect(await settings(worker3)).toEqual({ prod: true, memory: String(256 * 1024 * 1024) });
         } finally {
           await dc(['down', '-v', '-t', '1']);
         }

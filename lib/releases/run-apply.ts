@@ -5,6 +5,7 @@
  * notice of `update` and `rollback` without --apply.
  */
 import type { Shell } from 'zx';
+import { refuseComposeFileMismatch } from '../compose/compose-file-setting.ts';
 import type { ComposeEngine } from '../compose/engine.ts';
 import { ModelmountError, SmokeError } from '../errors.ts';
 import { commandFor } from '../invocation.ts';
@@ -63,6 +64,17 @@ export async function runApply(
     if (!ctx.json) io.stderr.write(formatFailure(err));
     return { exitCode: err.exitCode, ...(report ? { report } : {}), error: err };
   }
+}
+
+/**
+ * `update --apply` and `rollback --apply`: refused (ECOMPOSE_FILES, exit 7) before the release set
+ * is switched or the override written when COMPOSE_FILE names other files than compose.files then
+ * the override, by apply's rule: a refusal leaves the record, the override and the containers as they were.
+ */
+export async function refuseApplyComposeFiles(manifest: Manifest, io: Pick<Io, 'env' | 'cwd'>, command: 'update' | 'rollback'): Promise<void> {
+  if (!manifest.compose) return;
+  const services = [...new Set(manifest.compose.services)].join(', ');
+  await refuseComposeFileMismatch(manifest, { env: io.env, cwd: io.cwd }, `recreate ${services} (${command} --apply)`, commandFor(command, '--apply'));
 }
 
 export function formatApply(report: ApplyReport): string {

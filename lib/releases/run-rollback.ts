@@ -15,7 +15,7 @@ import { formatSmoke } from '../smoke/format-smoke.ts';
 import { formatFailure } from '../ui/format.ts';
 import { composeStep, smokeStep } from './compose-steps.ts';
 import { artifactsOfSet, readReleaseRecord, rollbackTarget } from './record.ts';
-import { formatApply, outdatedNotice, runApply } from './run-apply.ts';
+import { formatApply, outdatedNotice, refuseApplyComposeFiles, runApply } from './run-apply.ts';
 import { switchToSet } from './switch.ts';
 
 export interface RollbackOptions extends ContextOptions {
@@ -43,6 +43,7 @@ export async function runRollback(opts: RollbackOptions, io: Io, signal: AbortSi
       });
     }
     const from = record.current;
+    if (opts.apply) await refuseApplyComposeFiles(manifest, io, 'rollback');
     if (target.digest !== from) await switchToSet(manifest, record, target, { signal: locked });
     const artifacts = artifactsOfSet(manifest, target);
     const found = await findSmokeEngine({ env: io.env, cwd: io.cwd });

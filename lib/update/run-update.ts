@@ -52,9 +52,13 @@ export interface UpdateOutcome {
   selection: Selection;
 }
 
-/** Bring the host folder to the selection. Returns the report; throws only for errors before any change. */
-export async function runUpdate(opts: UpdateOptions, io: Io, signal: AbortSignal): Promise<UpdateOutcome> {
+/**
+ * Bring the host folder to the selection. Returns the report; throws only for errors before any change.
+ * `refuse`: the caller's checks, run once the manifest is loaded, before any question or change.
+ */
+export async function runUpdate(opts: UpdateOptions, io: Io, signal: AbortSignal, refuse?: (ctx: RunContext) => Promise<void>): Promise<UpdateOutcome> {
   const ctx = await loadRunContext(opts, io, signal);
+  await refuse?.(ctx);
   const chosen = await chooseSelection(ctx, opts);
   if (chosen.how === 'defaults') {
     const which = opts.includeOptional ? 'every artifact, optional ones included' : 'every non-optional artifact';

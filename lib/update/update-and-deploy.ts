@@ -3,12 +3,16 @@
  * override and the smoke test, or --apply; one JSON document with all of it under --json.
  */
 import type { Io } from '../io.ts';
+import { refuseApplyComposeFiles } from '../releases/run-apply.ts';
 import { afterInstall, type PostInstallOptions } from './post-install.ts';
 import { formatUpdateSummary } from './report.ts';
 import { runUpdate, type UpdateOptions } from './run-update.ts';
 
 export async function updateAndDeploy(opts: UpdateOptions & PostInstallOptions, io: Io, signal: AbortSignal): Promise<number> {
-  const outcome = await runUpdate(opts, io, signal);
+  // --apply with a COMPOSE_FILE apply would refuse: refused before anything is installed or switched
+  const outcome = await runUpdate(opts, io, signal, async (ctx) => {
+    if (opts.apply && opts.compose && !opts.dryRun) await refuseApplyComposeFiles(ctx.manifest, io, 'update');
+  });
   const { report } = outcome;
   if (!outcome.ctx.json && !report.dryRun) io.stdout.write(formatUpdateSummary(report));
   let exitCode = outcome.exitCode;
