@@ -160,6 +160,9 @@ for (const flavour of ['v2', 'v1'] as const) {
           expect(broken.code, broken.stderr).toBe(8);
           const b = await json(broken);
           expect(b.apply).toMatchObject({ ok: false, set: setOf('bad'), recreated: ['worker'], rolledBack: { set: setOf('v2'), ok: true } });
+          // the failure is on stderr under --json too; smoke holds apply's failed smoke test, not an empty skipped
+          expect(broken.stderr).toMatch(/^✖ /m);
+          expect(b.smoke).toMatchObject({ ok: false });
           const worker3 = await idOf('worker');
           expect(await inContainer(worker3, 'cat /models/model/pair/a.txt')).toBe('v2');
           expect(await fs.readFile(path.join(p.hostDir, 'model', 'pair', 'a.txt'), 'utf8')).toBe('v2\n');

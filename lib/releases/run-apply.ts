@@ -25,7 +25,7 @@ async function dockerShell(io: Io): Promise<Shell> {
   return (await loadShell())({ quiet: true, nothrow: true, env: io.env, cwd: io.cwd });
 }
 
-/** Run apply for the current set; prints progress on stderr (stdout stays for --json). */
+/** Run apply for the current set; prints progress and its failure on stderr (stdout stays for --json). */
 export async function runApply(
   ctx: RunContext,
   /** smoke test: also compare sha256 inside the container */
@@ -61,7 +61,8 @@ export async function runApply(
   } catch (err) {
     if (!(err instanceof ModelmountError)) throw err;
     const report = err.data?.apply as ApplyReport | undefined;
-    if (!ctx.json) io.stderr.write(formatFailure(err));
+    // on stderr in every mode (--json too): stdout holds the document
+    io.stderr.write(formatFailure(err));
     return { exitCode: err.exitCode, ...(report ? { report } : {}), error: err };
   }
 }

@@ -27,11 +27,30 @@ export interface PostInstallOptions {
   wait?: boolean;
 }
 
+/** A step that failed without a report of its own, or was not run because an earlier one failed: that failure's code. */
+export type StepFailed = { failed: string };
+export type StepNotRun = { notRun: string };
+
 export interface PostInstallReport {
-  compose: ComposeStepReport | { skipped: string };
-  smoke: SmokeReport | { skipped: string };
+  compose: ComposeStepReport | { skipped: string } | StepFailed;
+  smoke: SmokeReport | { skipped: string } | StepFailed | StepNotRun;
   /** update --apply: the services recreated on the new release set (lib/releases/apply.ts) */
-  apply?: ApplyReport;
+  apply?: ApplyReport | StepFailed | StepNotRun;
+}
+
+type Step = 'compose' | 'apply' | 'smoke';
+
+/**
+ * The document after `err` stopped the run in `step`: that step holds its report (apply's, or
+ * the smoke report a failed smoke test carries) or `failed: CODE`, the later steps `notRun: CODE`.
+ */
+function settleSteps(report: PostInstallReport, err: ModelmountError, step: Step, apply: boolean): void {
+  const smokeReport = err.data?.report as SmokeReport | undefined;
+  const failed = { failed: err.code };
+  const notRun = { notRun: err.code };
+  if (step === 'compose') report.compose = failed;
+  if (apply && step !== 'smoke') report.apply = step === 'apply' ? ((err.data?.apply as ApplyReport | undefined) ?? failed) : notRun;
+  report.smoke = smokeReport ?? (step === 'smoke' ? failed : notRun);
 }
 
 export async function afterInstall(
@@ -46,8 +65,7 @@ export async function afterInstall(
   const say = (line: string): void => {
     if (!ctx.json) io.stdout.write(`${line}\n`);
   };
-  const notReached = { skipped: '' };
-  const report: PostInstallReport = { compose: notReached, smoke: notReached };
+  const report: PostInstallReport = { compose: { skipped: '' }, smoke: { skipped: '' } };
   if (!ctx.manifest.compose) {
     report.compose = report.smoke = { skipped: 'the manifest has no compose: section' };
     return { exitCode: 0, report };
@@ -57,6 +75,15 @@ export async function afterInstall(
     say('Compose override not written (--no-compose); smoke test skipped.');
     return { exitCode: 0, report };
   }
+  let step: Step = 'compose';
+  /** `err` stopped the run in `step`; `onStderr`: it is already there */
+  const fail = (err: ModelmountError, onStderr = false) => {
+    settleSteps(report, err, step, Boolean(opts.apply));
+    if (step === 'smoke' && err.data?.report && !ctx.json) io.stdout.write(formatSmoke(report.smoke as SmokeReport));
+    // errors go to stderr in every mode (--json and --quiet too), as the task list's do
+    if (!onStderr) io.stderr.write(formatFailure(err));
+    return { exitCode: err.exitCode, report, error: err };
+  };
   try {
     const found = known ?? (await findSmokeEngine({ env: io.env, cwd: io.cwd }));
     // the override mounts the installed set as recorded now, written under the run lock: when two
@@ -71,18 +98,20 @@ export async function afterInstall(
     say(`${c.changed ? 'Wrote' : 'Unchanged:'} ${c.override}${c.validated ? `, validated with ${c.engine!.command.join(' ')} ${c.engine!.fullVersion}` : ` (${c.skipped})`}.`);
     say(`  Use it with: ${c.commandLine} up   (${commandFor('compose', '--print')} for other ways)`);
     if (opts.apply) {
+      step = 'apply';
       const applied = await withRunLock(runLockDirs(io.env, [{ dir: ctx.hostDir, folder: 'host' }]), runLockOptions(opts, ctx, 'update --apply', signal), (locked) => runApply(ctx, opts, io, locked, { found }));
       if (applied.report) {
         report.apply = applied.report;
         if (!ctx.json) io.stdout.write(formatApply(applied.report));
       }
-      if (applied.error) return { exitCode: applied.exitCode, report, error: applied.error };
+      if (applied.error) return fail(applied.error, true); // runApply wrote it on stderr
       // apply smoke-tested what it recreated; with nothing recreated the plain smoke test runs below
       if (applied.report?.recreated.length) {
         report.smoke = { skipped: 'smoke-tested by --apply' };
         return { exitCode: 0, report };
       }
     }
+    step = 'smoke';
     if (!opts.smoke) {
       report.smoke = { skipped: '--no-smoke' };
       say('Smoke test skipped (--no-smoke).');
@@ -108,15 +137,6 @@ export async function afterInstall(
     return { exitCode: 0, report };
   } catch (err) {
     if (!(err instanceof ModelmountError)) throw err;
-    if (err.data?.report) {
-      report.smoke = err.data.report as SmokeReport;
-      if (!ctx.json) io.stdout.write(formatSmoke(report.smoke));
-    }
-    // a step that did not finish says so (not an empty "skipped")
-    if (report.compose === notReached) report.compose = { skipped: `failed: ${err.code}` };
-    if (report.smoke === notReached) report.smoke = { skipped: `not run: ${err.code}` };
-    // errors go to stderr in every mode (--json and --quiet too), as the task list's do
-    io.stderr.write(formatFailure(err));
-    return { exitCode: err.exitCode, report, error: err };
+    return fail(err);
   }
 }
