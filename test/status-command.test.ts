@@ -16,6 +16,7 @@ import { gatherStatus } from '../lib/status/gather-status.ts';
 import { STAT_WORKER_MIN } from '../lib/verify/stat-verdicts.ts';
 import { verifyHostFiles } from '../lib/verify/verify-files.ts';
 import { cliEnv, manifestYaml, runCliCaptured, sampleArtifacts, serverFiles, tempProject, writeSourceTree, type TestArtifact } from './helpers/cli.ts';
+import { hasCommand } from './helpers/compose-fixture.ts';
 import { buildBusyboxImage, cleanupDocker, itDocker, sh, TEST_LABEL, testRunId } from './helpers/docker.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 
@@ -156,6 +157,61 @@ describe('status', () => {
     },
     180_000,
   );
+
+  for (const flavour of ['v2', 'v1'] as const) {
+    const composeEnv = flavour === 'v1' ? { MODELS_COMPOSE: 'docker-compose' } : {};
+    itDocker(
+      `Compose ${flavour}: with the override not written yet, the project's containers are still listed (ps with the Compose files that exist)`,
+      async () => {
+        if (flavour === 'v1' && !(await hasCommand('docker-compose'))) throw new Error('docker-compose (v1) is not installed');
+        const p = await installedProject();
+        const image = await buildBusyboxImage(`modelmount-status-test:${testRunId}`);
+        const project = `mmstatusnoov${flavour}${testRunId}`;
+        await fs.rm(p.manifest.compose!.override);
+        await fs.writeFile(path.join(p.dir, 'compose.yaml'), `services:\n  ${SERVICE}:\n    image: ${image}\n    command: ["sleep", "300"]\n    network_mode: none\n    labels: {${TEST_LABEL}: ${testRunId}}\n`);
+        const env = { ...process.env, ...composeEnv, COMPOSE_PROJECT_NAME: project };
+        const engine = (await detectCompose({ env }))!;
+        const dc = (args: string[]) => sh({ cwd: p.dir, env })`${[...engine.command, '-f', 'compose.yaml', ...args]}`;
+        const up = await dc(['up', '-d']);
+        expect(up.exitCode, up.stderr).toBe(0);
+        try {
+          const id = (await dc(['ps', '-q', SERVICE])).stdout.trim();
+          expect(id).not.toBe('');
+          const r = await runCliCaptured(['status', '--manifest', p.manifest.path, '--json'], { env: { ...composeEnv, COMPOSE_PROJECT_NAME: project } });
+          expect(r.code, r.stderr).toBe(0);
+          const doc = JSON.parse(r.stdout) as StatusReport;
+          expect(doc.override).toMatchObject({ exists: false });
+          expect(doc.docker).toMatchObject({ checked: true, reachable: true });
+          expect(doc.docker.detail).toContain('1 running container');
+          expect(doc.artifacts[0]!.containers).toEqual([expect.objectContaining({ service: SERVICE, id: id.slice(0, 12), mounted: false })]);
+        } finally {
+          await dc(['down', '-t', '0']);
+        }
+      },
+      180_000,
+    );
+
+    itDocker(`Compose ${flavour}: a Compose file Compose cannot read: containers not checked (the command and its error), not "0 running containers"`, async () => {
+      if (flavour === 'v1' && !(await hasCommand('docker-compose'))) throw new Error('docker-compose (v1) is not installed');
+      const p = await installedProject();
+      await fs.writeFile(path.join(p.dir, 'compose.yaml'), `services:\n  ${SERVICE}:\n    image: [busybox\n`);
+      // no COMPOSE_PROJECT_NAME: with one, v2's ps lists that project's containers without reading the files
+      const env = composeEnv;
+      const command = flavour === 'v1' ? 'docker-compose ps' : 'docker compose ps';
+      const r = await runCliCaptured(['status', '--manifest', p.manifest.path, '--json'], { env });
+      expect(r.code, r.stderr).toBe(0);
+      const doc = JSON.parse(r.stdout) as StatusReport;
+      expect(doc.docker).toMatchObject({ checked: false, reachable: true });
+      expect(doc.docker.detail).toMatch(new RegExp(`containers not checked: \`${command}\` failed \\(\\S.*\\)$`));
+      expect(doc.docker.detail).not.toContain('running container');
+      expect(doc.artifacts.every((a) => a.containers === null)).toBe(true);
+      expect(doc.containers).toBeNull();
+      const table = await runCliCaptured(['status', '--manifest', p.manifest.path], { env });
+      expect(table.code, table.stderr).toBe(0);
+      expect(table.stdout).toMatch(new RegExp(`^Containers: .*containers not checked: \`${command}\` failed \\(`, 'm'));
+      expect(table.stdout).not.toContain('0 running containers');
+    }, 120_000);
+  }
 
   it('says so when no Docker engine is reachable', async () => {
     const p = await installedProject();

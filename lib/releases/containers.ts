@@ -9,6 +9,7 @@ import type { Shell } from 'zx';
 import { cleanContainerPath } from '../compose/parse-config.ts';
 import type { ComposeEngine } from '../compose/engine.ts';
 import { composeFilesWithOverride, composeSettingsOf, EXPECTS_LABEL, SET_LABEL } from '../compose/override.ts';
+import { pathExists } from '../fs-atomic.ts';
 import { containerPathOf, releasesDir } from '../layout.ts';
 import type { Manifest } from '../manifest/schema.ts';
 import { isSameOrInside } from '../path-inside.ts';
@@ -64,21 +65,35 @@ export function composeCwd(manifest: Manifest): string {
   return path.dirname(composeSettingsOf(manifest).files[0]!);
 }
 
+/** The containers `compose ps` named, or why Compose could not say (then none are listed). */
+export interface ServiceContainers {
+  inspected: InspectedContainer[];
+  /** `<command> failed (<first line of its error>)`: which containers are this project's is not known */
+  unchecked?: string;
+}
+
 /**
  * The containers of the manifest's listed services in its own Compose project (Compose decides which
  * project: COMPOSE_PROJECT_NAME, `name:`, the folder), running and stopped, one-off `run` containers
- * left out. Another project's containers of a service with the same name are not these.
+ * left out. Another project's containers of a service with the same name are not these. Compose gets
+ * compose.files and the override only once it exists (v1 refuses a missing file), as doctor merges them.
  */
-export async function inspectServiceContainers(manifest: Manifest, engine: Pick<ComposeEngine, 'command'>, sh: Shell): Promise<InspectedContainer[]> {
+export async function inspectServiceContainers(manifest: Manifest, engine: Pick<ComposeEngine, 'command'>, sh: Shell): Promise<ServiceContainers> {
   const compose = composeSettingsOf(manifest);
-  const ps = await sh({ cwd: composeCwd(manifest) })`${[...composeArgv(manifest, engine), 'ps', '-a', '-q', ...new Set(compose.services)]}`;
-  const ids = ps.exitCode === 0 ? ps.stdout.split(/\s+/).filter(Boolean) : [];
-  return (await inspectContainers(sh, ids)).filter((c) => c.Config?.Labels?.['com.docker.compose.oneoff'] !== 'True');
+  const files = composeFilesWithOverride(compose);
+  const existing = (await pathExists(compose.override)) ? files : files.filter((f) => f !== compose.override);
+  const ps = await sh({ cwd: composeCwd(manifest) })`${[...engine.command, ...existing.flatMap((f) => ['-f', f]), 'ps', '-a', '-q', ...new Set(compose.services)]}`;
+  if (ps.exitCode !== 0) {
+    const why = `${ps.stderr}\n${ps.stdout}`.split('\n').map((l) => l.trim()).find(Boolean) ?? `exit ${ps.exitCode}`;
+    return { inspected: [], unchecked: `\`${[...engine.command, 'ps'].join(' ')}\` failed (${why})` };
+  }
+  const ids = ps.stdout.split(/\s+/).filter(Boolean);
+  return { inspected: (await inspectContainers(sh, ids)).filter((c) => c.Config?.Labels?.['com.docker.compose.oneoff'] !== 'True') };
 }
 
-/** The containers of the manifest's listed services (inspectServiceContainers), with the models each runs. */
+/** The containers of the manifest's listed services (inspectServiceContainers; none when Compose cannot say), with the models each runs. */
 export async function listModelContainers(manifest: Manifest, engine: Pick<ComposeEngine, 'command'>, sh: Shell, record: ReleaseRecord | undefined): Promise<ModelContainer[]> {
-  return describeModelContainers(manifest, await inspectServiceContainers(manifest, engine, sh), sh, record);
+  return describeModelContainers(manifest, (await inspectServiceContainers(manifest, engine, sh)).inspected, sh, record);
 }
 
 /** The models each of the `inspected` containers runs, sorted by service and name. */

@@ -64,7 +64,7 @@ async function overrideMounts(manifest: Manifest, artifacts: readonly Artifact[]
 /**
  * The running containers of the listed services in this Compose project (inspectServiceContainers) and, per
  * artifact, whether each has it mounted. Not reachable when no Docker engine answers; not checked
- * when no Compose command does (only Compose knows which containers are this project's).
+ * when no Compose command answers or `compose ps` fails (only Compose knows which containers are this project's).
  */
 async function containerMounts(
   manifest: Manifest,
@@ -77,7 +77,8 @@ async function containerMounts(
   if ('reason' in docker) return { reachable: false, detail: docker.reason };
   const engine = await findEngine();
   if (!engine) return { reachable: true, detail: `Docker ${docker.version}; containers not checked: no Compose command (docker compose or docker-compose) answers` };
-  const inspected = await inspectServiceContainers(manifest, engine, sh);
+  const { inspected, unchecked } = await inspectServiceContainers(manifest, engine, sh);
+  if (unchecked) return { reachable: true, detail: `Docker ${docker.version}; containers not checked: ${unchecked}` };
   const containers = inspected.filter((c) => c.State?.Running);
   const byId = new Map<string, ContainerMount[]>();
   for (const a of artifacts) {

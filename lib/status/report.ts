@@ -31,7 +31,7 @@ export interface ArtifactStatus {
   installedAt: string | null;
   /** null when the manifest has no `compose:` section */
   override: { mounted: boolean; services: string[] } | null;
-  /** null when containers were not checked (no compose section, --no-docker, no engine, or no Compose command to say which are this project's) */
+  /** null when containers were not checked (no compose section, --no-docker, no engine, or no Compose command, or a failing `compose ps`, to say which are this project's) */
   containers: ContainerMount[] | null;
 }
 
@@ -43,7 +43,7 @@ export interface StatusReport {
   cacheDir: string;
   full: boolean;
   override: { path: string; exists: boolean } | null;
-  /** checked: containers were looked for (false with --no-docker, no compose section, or no Compose command) */
+  /** checked: containers were looked for (false with --no-docker, no compose section, no Compose command, or `compose ps` failing) */
   docker: { checked: boolean; reachable: boolean; detail: string };
   artifacts: ArtifactStatus[];
   /** the release sets kept for this manifest, newest first, and which one the override mounts */
