@@ -69,10 +69,9 @@ export async function runRollback(opts: RollbackOptions, io: Io, signal: AbortSi
       if (!(err instanceof ModelmountError)) throw err;
       if (err.data?.report) out.smoke = err.data.report;
       out.error = { code: err.code, message: err.message, hint: err.hint };
-      if (!ctx.json) {
-        if (err.data?.report) io.stdout.write(formatSmoke(err.data.report as never));
-        io.stderr.write(formatFailure(err));
-      }
+      if (!ctx.json && err.data?.report) io.stdout.write(formatSmoke(err.data.report as never));
+      // on stderr in every mode (--json too), as update's failures
+      io.stderr.write(formatFailure(err));
       exitCode = err.exitCode;
     }
     if (ctx.json) io.stdout.write(`${JSON.stringify({ ...out, ok: exitCode === 0 }, null, 2)}\n`);
