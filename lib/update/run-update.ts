@@ -14,7 +14,7 @@ import { legacyInstallRecordPath, metaDir } from '../layout.ts';
 import { withRunLock } from '../lock/run-lock.ts';
 import { isNoop, planUpdate, type Plan } from '../plan.ts';
 import { recordReleaseSet } from '../releases/switch.ts';
-import { loadRunContext, type ContextOptions, type StoreRunContext } from '../run-context.ts';
+import { loadRunContext, type ContextOptions, type RunContext, type StoreRunContext } from '../run-context.ts';
 import { runLockDirs, runLockOptions } from '../lock/run-lock-options.ts';
 import type { Source } from '../sources/types.ts';
 import { sameJson } from '../same-json.ts';
