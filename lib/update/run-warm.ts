@@ -100,11 +100,12 @@ export async function runWarm(opts: WarmOptions, io: Io, signal: AbortSignal): P
       const filler = new StoreFiller({ store, sources, jobs: ctx.jobs, signal: locked });
       const fetchOnly = {
         async installFile(pf: (typeof plan.files)[number], onProgress?: Parameters<StoreFiller['ensure']>[1]): Promise<FileResult> {
-          const base = { artifactId: pf.artifactId, path: pf.path, size: pf.size, sha256: pf.sha256, action: pf.action };
-          if (pf.action === 'skip') return { ...base, status: 'ok', source: 'store', bytesTransferred: 0, resumedFrom: 0 };
+          const { artifactId, path: file, size, sha256, action } = pf;
+          // object literals: V8 gives each `{ ...base, more }` a hidden class of its own (issue 15)
+          if (action === 'skip') return { artifactId, path: file, size, sha256, action, status: 'ok', source: 'store', bytesTransferred: 0, resumedFrom: 0 };
           const r = await filler.ensure(pf, onProgress);
           onProgress?.({ done: pf.size, total: pf.size, source: r.source });
-          return { ...base, status: 'ok', ...r };
+          return { artifactId, path: file, size, sha256, action, status: 'ok', source: r.source, bytesTransferred: r.bytesTransferred, resumedFrom: r.resumedFrom };
         },
       };
       const renderer = pickRenderer({ json: ctx.json, quiet: Boolean(opts.quiet), isTTY: io.isTTY, stderrIsTTY: io.stderrIsTTY, env: io.env });
