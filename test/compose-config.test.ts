@@ -207,7 +207,7 @@ describe.skipIf(!engine && !REQUIRE_DOCKER)(`real \`${engine?.command.join(' ') 
     });
     await writeComposeOverride(fx.manifest, fx.artifacts);
     const files = [...fx.manifest.compose!.files, fx.manifest.compose!.override];
-    const text = await runComposeConfig(engine!, files, { cwd: fx.root, $, services: [] });
+    const text = await runComposeConfig(engine!, files, { cwd: fx.root, $, profileArgs: [] });
     const parsed = parseComposeConfig(text);
     const svc = parsed.get('ml-worker')!;
     for (const a of fx.artifacts) {
@@ -223,7 +223,7 @@ describe.skipIf(!engine && !REQUIRE_DOCKER)(`real \`${engine?.command.join(' ') 
 
   it('without the override, the same base fails the check (writable, env missing, en not mounted)', async () => {
     fx = await makeFixture({ baseCompose: `services:\n  ml-worker:\n    image: x\n    volumes:\n      - ../learning_machine/artifacts/student/v0_ja:${JA}\n` });
-    const parsed = parseComposeConfig(await runComposeConfig(engine!, fx.manifest.compose!.files, { cwd: fx.root, $, services: [] }));
+    const parsed = parseComposeConfig(await runComposeConfig(engine!, fx.manifest.compose!.files, { cwd: fx.root, $, profileArgs: [] }));
     expect(checkMergedMounts(parsed, fx.manifest, fx.artifacts).map((p) => `${p.kind}:${p.artifactId}`).sort()).toEqual([
       'env-missing:student/v0_en',
       'env-missing:student/v0_ja',
@@ -235,10 +235,10 @@ describe.skipIf(!engine && !REQUIRE_DOCKER)(`real \`${engine?.command.join(' ') 
   it('accepts names YAML must quote and an empty selection', async () => {
     fx = await makeFixture({ artifacts: [{ id: 'teacher/v1 large: fp16', files: { 'model.bin': 'x' } }] });
     await writeComposeOverride(fx.manifest, fx.artifacts);
-    const parsed = parseComposeConfig(await runComposeConfig(engine!, [...fx.manifest.compose!.files, fx.manifest.compose!.override], { cwd: fx.root, $, services: [] }));
+    const parsed = parseComposeConfig(await runComposeConfig(engine!, [...fx.manifest.compose!.files, fx.manifest.compose!.override], { cwd: fx.root, $, profileArgs: [] }));
     expect(checkMergedMounts(parsed, fx.manifest, fx.artifacts)).toEqual([]);
     await writeComposeOverride(fx.manifest, []);
-    const empty = parseComposeConfig(await runComposeConfig(engine!, [...fx.manifest.compose!.files, fx.manifest.compose!.override], { cwd: fx.root, $, services: [] }));
+    const empty = parseComposeConfig(await runComposeConfig(engine!, [...fx.manifest.compose!.files, fx.manifest.compose!.override], { cwd: fx.root, $, profileArgs: [] }));
     expect(empty.get('ml-worker')!.mounts).toEqual([]);
   });
 
@@ -248,7 +248,7 @@ describe.skipIf(!engine && !REQUIRE_DOCKER)(`real \`${engine?.command.join(' ') 
     const base = fx.manifest.compose!.files[0]!;
     for (const version of ['2', '2.4', '3', '3.8', undefined]) {
       await fs.writeFile(base, `${version ? `version: "${version}"\n` : ''}services:\n  ml-worker:\n    image: x\n`);
-      const parsed = parseComposeConfig(await runComposeConfig(engine!, [base, fx.manifest.compose!.override], { cwd: fx.root, $, services: [] }));
+      const parsed = parseComposeConfig(await runComposeConfig(engine!, [base, fx.manifest.compose!.override], { cwd: fx.root, $, profileArgs: [] }));
       expect(checkMergedMounts(parsed, fx.manifest, fx.artifacts), `base version ${version}`).toEqual([]);
     }
   });
@@ -256,11 +256,11 @@ describe.skipIf(!engine && !REQUIRE_DOCKER)(`real \`${engine?.command.join(' ') 
   it('validateMergedConfig: passes with the override; a base target with a trailing slash is refused by v1 and merged by v2', async () => {
     fx = await makeFixture();
     await writeComposeOverride(fx.manifest, fx.artifacts);
-    const parsed = await validateMergedConfig(fx.manifest, fx.artifacts, { engine: engine!, $ });
+    const parsed = await validateMergedConfig(fx.manifest, fx.artifacts, { engine: engine!, $, env: process.env });
     expect(parsed.get('ml-worker')!.mounts.filter((m) => m.readOnly)).toHaveLength(2);
     // the base mounts a writable folder at the same target written with a trailing slash
     await fs.writeFile(fx.manifest.compose!.files[0]!, `services:\n  ml-worker:\n    image: x\n    volumes:\n      - ../old:${JA}/\n`);
-    const result = await validateMergedConfig(fx.manifest, fx.artifacts, { engine: engine!, $ }).catch((e: unknown) => e);
+    const result = await validateMergedConfig(fx.manifest, fx.artifacts, { engine: engine!, $, env: process.env }).catch((e: unknown) => e);
     if (engine!.version === 'v1') {
       // docker-compose 1.29 keeps both entries, and its `config` refuses them (checked here)
       expect(result).toBeInstanceOf(ComposeError);
@@ -275,9 +275,61 @@ describe.skipIf(!engine && !REQUIRE_DOCKER)(`real \`${engine?.command.join(' ') 
     }
   });
 
+  describe('profiles: a listed service behind a profile', () => {
+    // ml-worker is in profile gpu; `extra` only in profile other: it is in `config` exactly when `other` is enabled
+    const PROFILED = 'services:\n  ml-worker:\n    image: x\n    profiles: [gpu]\n  extra:\n    image: x\n    profiles: [other]\n';
+    const withoutProfiles = () => Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'COMPOSE_PROFILES'));
+    // docker-compose 1.29's `config` ignores profiles: it prints every service whatever is enabled (checked here)
+    const otherShown = (enabled: boolean) => engine!.version === 'v1' || enabled;
+
+    it("COMPOSE_PROFILES of the run's environment (not process.env) is kept next to the --profile modelmount adds", async () => {
+      fx = await makeFixture({ baseCompose: PROFILED });
+      await writeComposeOverride(fx.manifest, fx.artifacts);
+      expect(process.env.COMPOSE_PROFILES).toBeUndefined();
+      const parsed = await validateMergedConfig(fx.manifest, fx.artifacts, { engine: engine!, $: $({ env: { ...withoutProfiles(), COMPOSE_PROFILES: 'other' } }), env: { ...withoutProfiles(), COMPOSE_PROFILES: 'other' } });
+      expect(parsed.has('extra')).toBe(otherShown(true));
+      const none = await validateMergedConfig(fx.manifest, fx.artifacts, { engine: engine!, $: $({ env: withoutProfiles() }), env: withoutProfiles() });
+      expect(none.has('extra')).toBe(otherShown(false));
+      expect(none.has('ml-worker')).toBe(true);
+    });
+
+    it("COMPOSE_PROFILES of the .env Compose reads (the first Compose file's folder's) is kept; a parent folder's .env is not read, by Compose either", async () => {
+      fx = await makeFixture({ baseCompose: PROFILED });
+      await writeComposeOverride(fx.manifest, fx.artifacts);
+      const env = withoutProfiles();
+      // the files are in <root>/compose: Compose does not read <root>/.env, whatever folder it runs in (checked here)
+      await fs.writeFile(path.join(fx.root, '.env'), 'COMPOSE_PROFILES=other\n');
+      expect((await validateMergedConfig(fx.manifest, fx.artifacts, { engine: engine!, $: $({ env }), env, cwd: fx.root })).has('extra')).toBe(otherShown(false));
+      const plain = await $({ env, cwd: fx.root, nothrow: true, quiet: true })`${engine!.command} -f ${fx.manifest.compose!.files[0]!} config`;
+      expect(plain.stdout.includes('extra:')).toBe(otherShown(false));
+      await fs.writeFile(path.join(fx.root, 'compose', '.env'), 'COMPOSE_PROFILES=" other "\n');
+      expect((await validateMergedConfig(fx.manifest, fx.artifacts, { engine: engine!, $: $({ env }), env })).has('extra')).toBe(otherShown(true));
+      // a variable in the environment wins over .env, even empty (Compose v2, checked here)
+      const empty = { ...env, COMPOSE_PROFILES: '' };
+      expect((await validateMergedConfig(fx.manifest, fx.artifacts, { engine: engine!, $: $({ env: empty }), env: empty })).has('extra')).toBe(otherShown(false));
+    });
+
+    it('a listed service that gets its profile through `extends:` (same file or another) is enabled for `config`', async () => {
+      fx = await makeFixture({
+        baseCompose: 'services:\n  gpu-base:\n    image: x\n    profiles: [gpu]\n  ml-worker:\n    extends: gpu-base\n  web:\n    extends:\n      file: ../shared/base.yaml\n      service: app\n',
+        services: ['ml-worker', 'web'],
+      });
+      await fs.mkdir(path.join(fx.root, 'shared'));
+      await fs.writeFile(path.join(fx.root, 'shared', 'base.yaml'), 'services:\n  app:\n    image: x\n    profiles: [web]\n');
+      await writeComposeOverride(fx.manifest, fx.artifacts);
+      // both engines give an extending service the profiles of the one it extends (checked here); v2 then leaves it out of `config`
+      const plain = await $({ cwd: fx.root, nothrow: true, quiet: true })`${engine!.command} --profile gpu --profile web -f ${fx.manifest.compose!.files[0]!} config`;
+      expect(parseComposeConfig(plain.stdout).has('ml-worker')).toBe(true);
+      expect(plain.stdout).toMatch(/ml-worker:\n(\s+.*\n)*?\s+profiles:\n\s+- gpu/);
+      const parsed = await validateMergedConfig(fx.manifest, fx.artifacts, { engine: engine!, $, env: process.env });
+      expect(parsed.has('ml-worker')).toBe(true);
+      expect(parsed.has('web')).toBe(true);
+    });
+  });
+
   it("a failing config is a ComposeError carrying Compose's own message", async () => {
     fx = await makeFixture({ baseCompose: 'services:\n  ml-worker:\n    image: x\n    volumes: 42\n' });
-    const err = (await runComposeConfig(engine!, fx.manifest.compose!.files, { cwd: fx.root, $, services: [] }).catch((e: unknown) => e)) as ComposeError;
+    const err = (await runComposeConfig(engine!, fx.manifest.compose!.files, { cwd: fx.root, $, profileArgs: [] }).catch((e: unknown) => e)) as ComposeError;
     expect(err).toBeInstanceOf(ComposeError);
     expect(err.code).toBe('ECOMPOSE_CONFIG');
     expect(err.message).toMatch(/volumes/);
@@ -286,7 +338,7 @@ describe.skipIf(!engine && !REQUIRE_DOCKER)(`real \`${engine?.command.join(' ') 
     const spaced = path.join(fx.root, 'my compose', 'services.yaml');
     await fs.mkdir(path.dirname(spaced));
     await fs.copyFile(fx.manifest.compose!.files[0]!, spaced);
-    const quoted = (await runComposeConfig(engine!, [spaced], { cwd: fx.root, $, services: [] }).catch((e: unknown) => e)) as ComposeError;
+    const quoted = (await runComposeConfig(engine!, [spaced], { cwd: fx.root, $, profileArgs: [] }).catch((e: unknown) => e)) as ComposeError;
     expect(quoted.message).toContain(`-f '${spaced}' config\` failed`);
   });
 });

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listComposeServices, serviceImage, serviceNetworks, serviceProfiles, servicesSection } from '../lib/compose/services.ts';
+import { listComposeServices, readComposeTree, serviceImage, serviceNetworks, serviceProfiles, servicesSection } from '../lib/compose/services.ts';
 import type { Manifest } from '../lib/manifest/schema.ts';
 
 const dirs: string[] = [];
@@ -85,8 +85,10 @@ describe('serviceProfiles', () => {
       await fs.mkdir(path.join(dir, 'ml'));
       await fs.writeFile(path.join(dir, 'ml', 'compose.yaml'), 'services:\n  worker:\n    image: x\n    profiles: [gpu]\n  other:\n    image: x\n    profiles: [never]\n');
       await fs.writeFile(path.join(dir, 'compose.yaml'), 'include:\n  - path: ml/compose.yaml\nservices:\n  web:\n    image: x\n    profiles: [web]\n');
-      expect(await serviceProfiles([path.join(dir, 'compose.yaml')], ['worker', 'web'])).toEqual(['web', 'gpu']);
-      expect(await serviceProfiles([path.join(dir, 'compose.yaml')], ['nothing'])).toEqual([]);
+      const files = [path.join(dir, 'compose.yaml')];
+      const tree = await readComposeTree(files);
+      expect(serviceProfiles(tree, files, ['worker', 'web'])).toEqual(['web', 'gpu']);
+      expect(serviceProfiles(tree, files, ['nothing'])).toEqual([]);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }

@@ -12,7 +12,8 @@ import { composeFilesWithOverride, composeSettingsOf, mountSourceOf, type Releas
 import { commandFor } from '../invocation.ts';
 import { samePath } from '../path-inside.ts';
 import { cleanContainerPath, parseComposeConfig, type MergedConfig, type MergedMount } from './parse-config.ts';
-import { runComposeConfig } from './run-config.ts';
+import { profileArgs, runComposeConfig } from './run-config.ts';
+import { readComposeTree } from './services.ts';
 
 export type MountProblemKind =
   | 'service-missing'
@@ -129,11 +130,12 @@ export function checkMergedMounts(parsed: MergedConfig, manifest: Manifest, arti
 export async function validateMergedConfig(
   manifest: Manifest,
   artifacts: readonly Artifact[],
-  opts: { engine: Pick<ComposeEngine, 'command'>; $: Shell; cwd?: string; releases?: ReleaseMounts },
+  opts: { engine: Pick<ComposeEngine, 'command'>; $: Shell; env: NodeJS.ProcessEnv; cwd?: string; releases?: ReleaseMounts },
 ): Promise<MergedConfig> {
   const compose = composeSettingsOf(manifest);
   const files = composeFilesWithOverride(compose);
-  const text = await runComposeConfig(opts.engine, files, { cwd: opts.cwd ?? path.dirname(files[0]!), $: opts.$, services: compose.services });
+  const profiles = await profileArgs(await readComposeTree(files), files, compose.services, opts.env);
+  const text = await runComposeConfig(opts.engine, files, { cwd: opts.cwd ?? path.dirname(files[0]!), $: opts.$, env: opts.env, profileArgs: profiles });
   const parsed = parseComposeConfig(text);
   const problems = checkMergedMounts(parsed, manifest, artifacts, opts.releases);
   if (problems.length > 0) {

@@ -8,12 +8,12 @@
  * environment variable resolve against the current folder, those of .env against the project folder.
  */
 import path from 'node:path';
-import { parseEnv } from 'node:util';
 import { ComposeError } from '../errors.ts';
 import { commandFor } from '../invocation.ts';
 import type { ComposeSettings, Manifest } from '../manifest/schema.ts';
 import { relativeInside } from '../path-inside.ts';
-import { readTextIfExists, toPosix } from './override.ts';
+import { readDotEnv } from './dot-env.ts';
+import { toPosix } from './override.ts';
 
 export interface ComposeFileSetting {
   /** the value as written */
@@ -31,9 +31,7 @@ export interface ComposeFileSetting {
 
 /** COMPOSE_FILE and COMPOSE_PATH_SEPARATOR in `<dir>/.env`, parsed as Compose parses it. */
 export async function readDotEnvComposeFile(dir: string): Promise<{ file: string; value?: string; separator?: string }> {
-  const file = path.join(dir, '.env');
-  const text = await readTextIfExists(file);
-  const vars = text === undefined ? {} : parseEnv(text);
+  const { file, vars } = await readDotEnv(dir);
   return { file, value: vars.COMPOSE_FILE || undefined, separator: vars.COMPOSE_PATH_SEPARATOR || undefined };
 }
 

@@ -7,7 +7,8 @@ import { ComposeError } from '../errors.ts';
 import { formatCommandLine } from '../shell.ts';
 import { NotRegularFileError, refuseSpecialFiles } from '../fs-safe.ts';
 import type { ComposeEngine } from './engine.ts';
-import { serviceProfiles } from './services.ts';
+import { readComposeVariable } from './dot-env.ts';
+import { serviceProfiles, type ComposeTree } from './services.ts';
 import { commandFor } from '../invocation.ts';
 
 /**
@@ -44,28 +45,29 @@ export async function composeConfigOutput(
 }
 
 /**
- * `--profile` for each profile that enables one of `services`: `config` leaves out a service whose
- * profile is off (a `run` or `up` that names it enables it by itself). COMPOSE_PROFILES' own are
- * kept: given --profile, Compose v2 ignores that variable (v1 adds to it).
+ * `--profile` for each profile that enables one of `services` (from `tree`, read once per run):
+ * `config` leaves out a service whose profile is off (a `run` or `up` that names it enables it by
+ * itself). COMPOSE_PROFILES' own are kept, from `env` or else the .env Compose reads (dot-env.ts):
+ * given --profile, Compose v2 ignores that variable (docker-compose 1.29's `config` ignores profiles).
  */
-export async function profileArgs(files: readonly string[], services: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
-  const fromEnv = (env.COMPOSE_PROFILES ?? '').split(',').map((p) => p.trim()).filter(Boolean);
-  const needed = await serviceProfiles(files, services);
+export async function profileArgs(tree: ComposeTree, files: readonly string[], services: readonly string[], env: NodeJS.ProcessEnv): Promise<string[]> {
+  const needed = serviceProfiles(tree, files, services);
   if (needed.length === 0) return [];
+  const fromEnv = ((await readComposeVariable('COMPOSE_PROFILES', files, env)) ?? '').split(',').map((p) => p.trim()).filter(Boolean);
   return [...new Set([...fromEnv, ...needed])].flatMap((p) => ['--profile', p]);
 }
 
 /**
- * The merged configuration of `files` (`<engine> -f … config`) with the profiles of `services`
- * enabled (profileArgs); ComposeError when Compose refuses it.
+ * The merged configuration of `files` (`<engine> <profileArgs> -f … config`); ComposeError when
+ * Compose refuses it. `profileArgs`: from profileArgs().
  */
 export async function runComposeConfig(
   engine: Pick<ComposeEngine, 'command'>,
   files: readonly string[],
-  opts: { cwd?: string; $: Shell; env?: NodeJS.ProcessEnv; services: readonly string[] },
+  opts: { cwd?: string; $: Shell; env?: NodeJS.ProcessEnv; profileArgs: readonly string[] },
 ): Promise<string> {
   await refuseSpecialComposeFiles(files);
-  const args = [...(await profileArgs(files, opts.services, opts.env)), ...files.flatMap((f) => ['-f', f])];
+  const args = [...opts.profileArgs, ...files.flatMap((f) => ['-f', f])];
   const { argv, ...out } = await composeConfigOutput(engine, args, opts);
   if (out.exitCode !== 0) {
     const stderr = out.stderr.trim() || out.stdout.trim() || `exit status ${out.exitCode}`;

@@ -4,10 +4,9 @@
  * are, a service's image), where an unreadable file sets nothing.
  */
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { readRegularFile } from '../fs-safe.ts';
 import type { Manifest } from '../manifest/schema.ts';
 import { composeSettingsOf } from './override.ts';
+import { includesOf, readComposeYaml } from './read-compose-file.ts';
 
 export type ComposeServices = Record<string, Record<string, unknown> | null>;
 
@@ -28,79 +27,115 @@ export function serviceNetworks(svc: Record<string, unknown> | null | undefined)
   return [];
 }
 
-/**
- * The services section of each Compose file as written, in order. A file that cannot be read or
- * parsed (or is not a regular file: never blocks on a FIFO) sets nothing: Compose and doctor say why.
- */
-export async function readFileServices(files: readonly string[]): Promise<ComposeServices[]> {
-  const out: ComposeServices[] = [];
-  for (const file of files) {
-    try {
-      out.push(servicesSection(parseYaml(await readRegularFile(file))));
-    } catch {
-      /* unreadable here: doctor reports Compose file problems with their lines */
-    }
-  }
-  return out;
-}
-
-/** The profiles that enable any of `services` (their `profiles:` in the files and the files they include). */
-export async function serviceProfiles(files: readonly string[], services: readonly string[]): Promise<string[]> {
-  const profiles = new Set<string>();
-  for (const section of await sectionsWithIncludes(files)) {
-    for (const name of services) {
-      const list = section[name]?.profiles;
-      if (Array.isArray(list)) for (const p of list) if (typeof p === 'string') profiles.add(p);
-    }
-  }
-  return [...profiles];
-}
-
-/** The files a Compose document includes (`include:` paths, or `{path: one or several}`), resolved against its folder. */
-function includedFiles(doc: unknown, file: string): string[] {
-  const include = (doc as { include?: unknown } | null)?.include;
-  if (!Array.isArray(include)) return [];
-  const paths = include.flatMap((item: unknown) => {
-    const p = typeof item === 'string' ? item : (item as { path?: unknown } | null)?.path;
-    return typeof p === 'string' ? [p] : Array.isArray(p) ? p.filter((x): x is string => typeof x === 'string') : [];
-  });
-  return paths.map((p) => path.resolve(path.dirname(file), p));
+/** One Compose file as written: its services, and the files it includes (absolute, in order). */
+export interface ComposeFileEntry {
+  services: ComposeServices;
+  includes: string[];
 }
 
 /**
- * The services sections of the Compose files and of the files they include, recursively, in the
- * order found. A file that cannot be read or parsed adds nothing (doctor reports Compose file problems).
+ * Compose files as written, each read and parsed once: the files given, those they include
+ * (recursively), and those their services `extends:` from. A file that cannot be read or parsed
+ * maps to undefined (doctor reports Compose file problems with their lines). Read it once per run
+ * and pass it along.
  */
-async function sectionsWithIncludes(files: readonly string[]): Promise<ComposeServices[]> {
-  const out: ComposeServices[] = [];
-  const seen = new Set<string>();
+export type ComposeTree = ReadonlyMap<string, ComposeFileEntry | undefined>;
+
+const MAX_INCLUDE_DEPTH = 8;
+
+export async function readComposeTree(files: readonly string[]): Promise<ComposeTree> {
+  const tree = new Map<string, ComposeFileEntry | undefined>();
   const visit = async (file: string, depth: number): Promise<void> => {
-    if (seen.has(file) || depth > 8) return;
-    seen.add(file);
-    let doc: unknown;
-    try {
-      doc = parseYaml(await readRegularFile(file));
-    } catch {
-      return;
+    if (tree.has(file) || depth > MAX_INCLUDE_DEPTH) return;
+    const entry = await readComposeEntry(file);
+    tree.set(file, entry);
+    if (!entry) return;
+    for (const inc of entry.includes) await visit(inc, depth + 1);
+    for (const svc of Object.values(entry.services)) {
+      const from = extendsOf(svc, file);
+      if (from && from.file !== file) await visit(from.file, depth + 1);
     }
-    out.push(servicesSection(doc));
-    for (const inc of includedFiles(doc, file)) await visit(inc, depth + 1);
   };
   for (const f of files) await visit(path.resolve(f), 0);
+  return tree;
+}
+
+async function readComposeEntry(file: string): Promise<ComposeFileEntry | undefined> {
+  const p = await readComposeYaml(file);
+  if (!p) return undefined;
+  let services: ComposeServices;
+  try {
+    services = servicesSection(p.doc.toJS());
+  } catch {
+    return undefined; // e.g. too many aliases: Compose says why
+  }
+  return { services, includes: includesOf(p).flatMap((i) => i.paths).map((f) => path.resolve(path.dirname(file), f)) };
+}
+
+const serviceIn = (section: ComposeServices | undefined, name: string) => (section && Object.hasOwn(section, name) ? section[name] : undefined);
+
+/** The service a service `extends:` (`extends: name`, or `{service, file?}` with file relative to `file`'s folder). */
+function extendsOf(svc: Record<string, unknown> | null | undefined, file: string): { file: string; service: string } | undefined {
+  const ext = svc?.extends;
+  if (typeof ext === 'string') return { file, service: ext };
+  const { service, file: other } = (ext && typeof ext === 'object' ? ext : {}) as { service?: unknown; file?: unknown };
+  if (typeof service !== 'string') return undefined;
+  return { file: typeof other === 'string' ? path.resolve(path.dirname(file), other) : file, service };
+}
+
+/**
+ * The services section of each of `files` and of the files they include, recursively, in the
+ * order found, each with its file; an unreadable file adds nothing.
+ */
+export function servicesWithIncludes(tree: ComposeTree, files: readonly string[]): { file: string; services: ComposeServices }[] {
+  const out: { file: string; services: ComposeServices }[] = [];
+  const seen = new Set<string>();
+  const visit = (file: string, depth: number): void => {
+    if (seen.has(file) || depth > MAX_INCLUDE_DEPTH) return;
+    seen.add(file);
+    const entry = tree.get(file);
+    if (!entry) return;
+    out.push({ file, services: entry.services });
+    for (const inc of entry.includes) visit(inc, depth + 1);
+  };
+  for (const f of files) visit(path.resolve(f), 0);
   return out;
+}
+
+/**
+ * The profiles that enable any of `services`: their `profiles:` in the files and the files they
+ * include, with those of the services they `extends:` (Compose v2 and docker-compose 1.29 both
+ * add the base service's profiles to the extending one's).
+ */
+export function serviceProfiles(tree: ComposeTree, files: readonly string[], services: readonly string[]): string[] {
+  const profiles = new Set<string>();
+  const add = (file: string, svc: Record<string, unknown> | null | undefined, seen: Set<string>): void => {
+    const list = svc?.profiles;
+    if (Array.isArray(list)) for (const p of list) if (typeof p === 'string') profiles.add(p);
+    const from = extendsOf(svc, file);
+    const key = from && `${from.file}\0${from.service}`;
+    if (!from || !key || seen.has(key)) return;
+    seen.add(key);
+    add(from.file, serviceIn(tree.get(from.file)?.services, from.service), seen);
+  };
+  for (const { file, services: section } of servicesWithIncludes(tree, files)) {
+    for (const name of services) if (Object.hasOwn(section, name)) add(file, section[name], new Set([`${file}\0${name}`]));
+  }
+  return [...profiles];
 }
 
 /** Services defined in the Compose files and the files they include (for the "which services?" question). */
 export async function listComposeServices(files: readonly string[]): Promise<string[]> {
   const names = new Set<string>();
-  for (const services of await sectionsWithIncludes(files)) for (const name of Object.keys(services)) names.add(name);
+  for (const { services } of servicesWithIncludes(await readComposeTree(files), files)) for (const name of Object.keys(services)) names.add(name);
   return [...names];
 }
 
 /** The service's `image:` as the manifest's Compose files give it (the last file that sets one wins). */
 export async function serviceImage(manifest: Manifest, service: string): Promise<string | undefined> {
   let image: string | undefined;
-  for (const services of await readFileServices(composeSettingsOf(manifest).files)) {
+  const files = composeSettingsOf(manifest).files;
+  for (const { services } of servicesWithIncludes(await readComposeTree(files), files)) {
     const v = services[service]?.image;
     if (typeof v === 'string') image = v;
   }

@@ -8,7 +8,8 @@ import type { Shell } from 'zx';
 import { loadShell } from '../shell.ts';
 import { checkMergedMounts } from '../compose/check-merged-mounts.ts';
 import { parseComposeConfig, type MergedConfig } from '../compose/parse-config.ts';
-import { runComposeConfig } from '../compose/run-config.ts';
+import { profileArgs, runComposeConfig } from '../compose/run-config.ts';
+import { readComposeTree } from '../compose/services.ts';
 import { compareComposeFileSetting, readProjectComposeFile } from '../compose/compose-file-setting.ts';
 import { detectCompose, type ComposeEngine } from '../compose/engine.ts';
 import { inspectMountSources } from '../compose/mount-sources.ts';
@@ -106,10 +107,17 @@ export async function runDoctor(manifest: Manifest, selection: SelectionLike, op
 
   const configFiles = [...compose.files];
   if (!configFiles.includes(compose.override) && (await pathExists(compose.override))) configFiles.push(compose.override);
+  // what a plain `docker compose` reads when COMPOSE_FILE names other files: its mounts are checked too
+  const setting = await readProjectComposeFile(compose, { env, cwd });
+  const mismatch = setting && compareComposeFileSetting(setting, compose);
+  const checkTheirs = Boolean(setting && mismatch && engine && setting.files.includes(path.resolve(compose.override)));
+  // the Compose files are read once for the profiles of both `config` runs
+  const tree = engine ? await readComposeTree(checkTheirs ? [...configFiles, ...setting!.files] : configFiles) : undefined;
   const mergeFiles = async (files: string[]): Promise<{ merged?: MergedConfig; unavailable?: string }> => {
-    if (!engine) return {};
+    if (!engine || !tree) return {};
     try {
-      return { merged: parseComposeConfig(await runComposeConfig(engine, files, { cwd: path.dirname(files[0] ?? manifest.path), $: sh, services: compose.services, env })) };
+      const profiles = await profileArgs(tree, files, compose.services, env);
+      return { merged: parseComposeConfig(await runComposeConfig(engine, files, { cwd: path.dirname(files[0] ?? manifest.path), $: sh, profileArgs: profiles, env })) };
     } catch (err) {
       if (!(err instanceof ModelmountError)) throw err;
       return { unavailable: (err.data?.stderr as string | undefined) ?? err.message };
@@ -119,13 +127,10 @@ export async function runDoctor(manifest: Manifest, selection: SelectionLike, op
   const merged = own.merged;
   mergedUnavailable ??= own.unavailable;
 
-  // what a plain `docker compose` reads when COMPOSE_FILE names other files: its mounts are checked too
-  const setting = await readProjectComposeFile(compose, { env, cwd });
-  const mismatch = setting && compareComposeFileSetting(setting, compose);
   let composeFile: DoctorContext['composeFile'];
   if (setting) {
     composeFile = { setting, ...(mismatch ? { mismatch } : {}), mountProblems: [], checked: false };
-    if (mismatch && engine && setting.files.includes(path.resolve(compose.override))) {
+    if (checkTheirs) {
       const theirs = await mergeFiles(setting.files);
       if (theirs.merged) Object.assign(composeFile, { checked: true, mountProblems: checkMergedMounts(theirs.merged, manifest, selected, releases) });
       else composeFile.unavailable = theirs.unavailable;

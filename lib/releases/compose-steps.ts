@@ -45,7 +45,7 @@ export async function composeStep(
   const found = opts.found ?? (await findSmokeEngine({ env: opts.env, cwd: opts.cwd }));
   const engine = found.compose;
   const skipped = engine ? undefined : found.reason;
-  if (engine) await validateMergedConfig(manifest, artifacts, { engine, $: (await loadShell())({ env: opts.env }), releases });
+  if (engine) await validateMergedConfig(manifest, artifacts, { engine, $: (await loadShell())({ env: opts.env }), env: opts.env, releases });
   const inv = composeInvocation(manifest, engine, { cwd: opts.cwd });
   return {
     override: written.path,
@@ -86,6 +86,6 @@ export async function smokeStep(
       hint: 'Start Docker (`docker info` must work) and install Compose v2 (`docker compose`) or v1 (`docker-compose`).',
     });
   }
-  const report = await runSmoke(manifest, artifacts, { engine: found.engine, full: opts.full, signal: opts.signal, onStep: opts.onStep, $: (await loadShell())({ env: opts.env }) });
+  const report = await runSmoke(manifest, artifacts, { engine: found.engine, full: opts.full, signal: opts.signal, onStep: opts.onStep, $: (await loadShell())({ env: opts.env }), env: opts.env });
   return { report };
 }

@@ -17,6 +17,7 @@ import type { Shell } from 'zx';
 import { formatCommandLine, loadShell } from '../shell.ts';
 import type { ComposeEngine } from '../compose/engine.ts';
 import { profileArgs, refuseSpecialComposeFiles } from '../compose/run-config.ts';
+import { readComposeTree } from '../compose/services.ts';
 import { DiskError, nodeErrorCode, SmokeError, UsageError } from '../errors.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { commandFor } from '../invocation.ts';
@@ -35,6 +36,8 @@ export interface SmokeOptions {
   signal?: AbortSignal;
   /** zx shell to run commands with (tests pass one with env/PATH) */
   $?: Shell;
+  /** the environment `$` runs with (COMPOSE_PROFILES); default process.env, the default shell's */
+  env?: NodeJS.ProcessEnv;
   onStep?: (msg: string) => void;
   /** limit for step 1, which may also build the image; default max(600, smoke.timeoutSeconds) s, plus time to hash with `full` */
   checkTimeoutSeconds?: number;
@@ -125,7 +128,7 @@ export async function runSmoke(manifest: Manifest, artifacts: readonly Artifact[
     cli: opts.containerCli ?? (opts.engine.command[0]?.startsWith('podman') ? 'podman' : 'docker'),
     projectDir,
     baseArgs: files.flatMap((f) => ['-f', f]),
-    profileArgs: await profileArgs(files, compose.services),
+    profileArgs: await profileArgs(await readComposeTree(files), files, compose.services, opts.env ?? process.env),
     tmpDir,
     runId,
     labels: opts.labels ?? {},

@@ -2,8 +2,7 @@
 import path from 'node:path';
 import { composeDefaultFiles } from '../../compose/default-files.ts';
 import { composeInvocation } from '../../compose/invocation.ts';
-import { readProjectComposeFile } from '../../compose/compose-file-setting.ts';
-import { readIncludes } from '../locate.ts';
+import { readIncludes } from '../../compose/read-compose-file.ts';
 import type { DoctorContext, DoctorFinding } from '../check.ts';
 
 export async function checkOverrideIncluded(ctx: DoctorContext): Promise<DoctorFinding[]> {
@@ -16,7 +15,7 @@ export async function checkOverrideIncluded(ctx: DoctorContext): Promise<DoctorF
   ];
 
   // 1. COMPOSE_FILE in the environment, else in the project's .env (Compose reads both)
-  const composeFile = await readProjectComposeFile(ctx.compose, { env: ctx.env, cwd: ctx.cwd });
+  const composeFile = ctx.composeFile?.setting;
   const listed = composeFile?.files;
   if (listed?.includes(override)) {
     return [{ id, verdict: 'ok', title: 'COMPOSE_FILE includes the override', message: `${composeFile!.from} lists ${ctx.compose.override}.` }];

@@ -1,0 +1,28 @@
+/**
+ * The `.env` Compose reads when modelmount runs it (`-f` each file, from the first file's folder):
+ * the first file's folder's, and no other. Checked with compose v2.26 and docker-compose 1.29 with
+ * the files in a sub-folder: run from that folder, from its parent, or with --project-directory
+ * set to it, both read `<sub>/.env` (interpolation, COMPOSE_PROFILES) and never the parent's; given
+ * -f, neither uses COMPOSE_FILE. A variable set in the environment (even empty) wins over .env.
+ */
+import path from 'node:path';
+import { parseEnv } from 'node:util';
+import { readTextIfExists } from './override.ts';
+
+/** The folder whose .env Compose reads for a run with these files (the first one's). */
+export function composeEnvDir(files: readonly string[]): string {
+  return path.dirname(path.resolve(files[0] ?? '.'));
+}
+
+/** `<dir>/.env` parsed as Compose parses it; no variables when there is none. */
+export async function readDotEnv(dir: string): Promise<{ file: string; vars: Record<string, string | undefined> }> {
+  const file = path.join(dir, '.env');
+  const text = await readTextIfExists(file);
+  return { file, vars: text === undefined ? {} : parseEnv(text) };
+}
+
+/** A Compose setting (COMPOSE_PROFILES, …) as a run with these files sees it: the environment's, else the .env's. */
+export async function readComposeVariable(name: string, files: readonly string[], env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  if (env[name] !== undefined) return env[name];
+  return (await readDotEnv(composeEnvDir(files))).vars[name];
+}
