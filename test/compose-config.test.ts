@@ -9,6 +9,8 @@ import { runComposeConfig, composeConfigOutput } from '../lib/compose/run-config
 import { detectCompose, type ComposeEngine } from '../lib/compose/engine.ts';
 import { writeComposeOverride } from '../lib/compose/write-override.ts';
 import { ComposeError } from '../lib/errors.ts';
+import { readProjectComposeFile } from '../lib/compose/compose-file-setting.ts';
+import { composeEnvDir } from '../lib/compose/dot-env.ts';
 import type { Manifest } from '../lib/manifest/schema.ts';
 import { CONTAINER_DIR, makeFixture, REQUIRE_DOCKER, type Fixture } from './helpers/compose-fixture.ts';
 
@@ -273,6 +275,23 @@ describe.skipIf(!engine && !REQUIRE_DOCKER)(`real \`${engine?.command.join(' ') 
       const atJa = mounts.filter((m) => m.target.replace(/\/+$/, '') === JA);
       expect(atJa).toEqual([expect.objectContaining({ readOnly: true, source: path.join(fx.manifest.hostDir, 'student', 'v0_ja') })]);
     }
+  });
+
+  it("the .env Compose reads when modelmount runs it is the first Compose file's folder's, from whatever folder it runs in; a parent folder's is never read, and modelmount reads the same one", async () => {
+    fx = await makeFixture({ baseCompose: 'services:\n  ml-worker:\n    image: "x:${TAG:-unset}"\n' });
+    const files = fx.manifest.compose!.files;
+    const dir = path.join(fx.root, 'compose');
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'TAG' && k !== 'COMPOSE_FILE'));
+    const image = async (cwd: string) => /image: '?"?(x:\w+)/.exec(await runComposeConfig(engine!, files, { cwd, $: $({ env }), env, profileArgs: [] }))?.[1];
+    await fs.writeFile(path.join(fx.root, '.env'), `TAG=root\nCOMPOSE_FILE=compose/services.yaml${path.delimiter}compose/other.yaml\n`);
+    expect(await image(fx.root)).toBe('x:unset');
+    expect(await image(dir)).toBe('x:unset');
+    expect(await readProjectComposeFile(fx.manifest.compose!, { env, cwd: fx.root })).toBeUndefined();
+    await fs.writeFile(path.join(dir, '.env'), `TAG=sub\nCOMPOSE_FILE=services.yaml${path.delimiter}models.override.yaml\n`);
+    expect(await image(fx.root)).toBe('x:sub');
+    expect(await image(dir)).toBe('x:sub');
+    expect(composeEnvDir(files)).toBe(dir);
+    expect((await readProjectComposeFile(fx.manifest.compose!, { env, cwd: fx.root }))?.envFile).toBe(path.join(dir, '.env'));
   });
 
   describe('profiles: a listed service behind a profile', () => {

@@ -4,16 +4,18 @@
  * else from the .env of the folder it runs in (checked with compose v2 and docker-compose 1.29), and
  * reads only the files it lists, in that order: a file listed after the override can replace the
  * override's mounts, and a file modelmount leaves out drops out of every container it recreates.
- * The project folder is the first Compose file's (where init writes .env); relative entries of the
- * environment variable resolve against the current folder, those of .env against the project folder.
+ * The project folder is the first Compose file's (where init writes .env): its .env is the one
+ * Compose reads when modelmount runs it (dot-env.ts), so a parent folder's .env is not read here
+ * either. Relative entries of the environment variable resolve against the current folder, those
+ * of .env against the project folder.
  */
 import path from 'node:path';
 import { ComposeError } from '../errors.ts';
 import { commandFor } from '../invocation.ts';
 import type { ComposeSettings, Manifest } from '../manifest/schema.ts';
 import { relativeInside } from '../path-inside.ts';
-import { readDotEnv } from './dot-env.ts';
-import { toPosix } from './override.ts';
+import { composeEnvDir, readDotEnv } from './dot-env.ts';
+import { composeFilesWithOverride, toPosix } from './override.ts';
 
 export interface ComposeFileSetting {
   /** the value as written */
@@ -82,7 +84,7 @@ export function compareComposeFileSetting(setting: ComposeFileSetting, compose: 
 
 /** COMPOSE_FILE as a plain `docker compose` in the project folder (the first Compose file's) finds it. */
 export async function readProjectComposeFile(compose: ComposeSettings, opts: { env: NodeJS.ProcessEnv; cwd: string }): Promise<ComposeFileSetting | undefined> {
-  return readComposeFileSetting(path.dirname(compose.files[0] ?? compose.override), opts);
+  return readComposeFileSetting(composeEnvDir(composeFilesWithOverride(compose)), opts);
 }
 
 /** COMPOSE_FILE's disagreement with compose.files + override, or undefined (also when it is not set). */
