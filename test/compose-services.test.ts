@@ -93,4 +93,19 @@ describe('serviceProfiles', () => {
       await fs.rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('adds the profiles of the services they extend (same file, another file relative to the extending one, an included file), and ends on a cycle', async () => {
+    const { dir } = await composeFiles({});
+    await fs.mkdir(path.join(dir, 'ml'));
+    await fs.mkdir(path.join(dir, 'shared'));
+    await fs.writeFile(path.join(dir, 'shared', 'base.yaml'), 'services:\n  app:\n    image: x\n    profiles: [shared]\n');
+    await fs.writeFile(path.join(dir, 'ml', 'compose.yaml'), 'services:\n  worker:\n    extends:\n      file: ../shared/base.yaml\n      service: app\n');
+    await fs.writeFile(path.join(dir, 'compose.yaml'), 'include: [ml/compose.yaml]\nservices:\n  gpu:\n    image: x\n    profiles: [gpu]\n  web:\n    extends: gpu\n    profiles: [web]\n  loop-a:\n    extends: {service: loop-b}\n    profiles: [a]\n  loop-b:\n    extends: loop-a\n  proto:\n    extends: constructor\n');
+    const files = [path.join(dir, 'compose.yaml')];
+    const tree = await readComposeTree(files);
+    expect(serviceProfiles(tree, files, ['web']).sort()).toEqual(['gpu', 'web']);
+    expect(serviceProfiles(tree, files, ['worker'])).toEqual(['shared']);
+    expect(serviceProfiles(tree, files, ['loop-b'])).toEqual(['a']);
+    expect(serviceProfiles(tree, files, ['proto', 'constructor'])).toEqual([]);
+  });
 });
