@@ -81,7 +81,7 @@ export async function fetchStream(f: Transfer, source: Source): Promise<void> {
   const w = partial.writer!;
   try {
     await pipeToWriter(opened.stream, w, {
-      ...(opened.recycle ? { recycle: opened.recycle } : {}),
+      recycle: opened.recycle,
       check: (chunk) => {
         if (w.pos + chunk.length > file.size) {
           throw new SourceError('ESIZE', `sent more than the manifest size of ${file.size} bytes`, { retryable: false });
