@@ -144,7 +144,10 @@ export class StateCache {
   /** Persist if anything changed. A cache that cannot be written only costs a re-hash next time. */
   async save(): Promise<void> {
     if (!this.dirty || !this.file) return;
-    const sorted = Object.fromEntries(Object.entries(this.entries).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    // keys sorted by code unit (the default sort), the entries copied in that order: Object.entries
+    // then fromEntries made a [key, entry] array per file (~5 MB for 20,000 files, issue 15)
+    const sorted: Record<string, Entry> = {};
+    for (const key of Object.keys(this.entries).sort()) sorted[key] = this.entries[key]!;
     try {
       await writeFileAtomic(this.file, `${JSON.stringify({ version: 1, entries: sorted } satisfies CacheFile)}\n`, 0o644, { realBelow: this.realBelow });
       this.dirty = false;
