@@ -116,6 +116,10 @@ describe('no home folder known', () => {
     expect(install.code, install.stderr).toBe(0);
     expect(spawnSync(process.execPath, [BIN, '--version']).status).toBe(0); // a stale bundle is rebuilt here, by a user who may write it
     const uid = uidWithoutPasswdEntry();
+    const node = spawnSync(process.execPath, ['-e', '0'], { uid, gid: uid });
+    if (node.error || node.status !== 0) {
+      throw new Error(`${process.execPath} cannot be run as uid ${uid} (${node.error?.message ?? `exit ${node.status}`}): this test needs a Node binary other users may run (chmod o+rx its folders)`);
+    }
     // the project is that user's; the folders above it only let it through
     expect(spawnSync('chown', ['-R', `${uid}:${uid}`, p.dir]).status).toBe(0);
     for (let d = path.dirname(p.dir); d !== path.dirname(d); d = path.dirname(d)) await fs.chmod(d, (await fs.stat(d)).mode | 0o001);
