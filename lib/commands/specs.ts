@@ -1,11 +1,12 @@
 /** Flag tables shared by several commands, declared `as const` so each command's flag types come from them. */
 import type { FlagSpec } from '../cli/args.ts';
+import { shownDefaultCacheDir } from '../layout.ts';
 
 export const JSON_FLAG = { name: 'json', type: 'boolean', help: 'print one JSON document on stdout and nothing else there' } as const satisfies FlagSpec;
 
 export const LOCATION_FLAGS = [
   { name: 'host-dir', type: 'string', value: 'DIR', env: 'MODELS_HOST_DIR', help: 'host folder the containers mount (default: manifest hostDir)' },
-  { name: 'cache-dir', type: 'string', value: 'DIR', env: 'MODELS_CACHE_DIR', help: 'content-addressed store (default: manifest cacheDir, else ~/.cache/modelmount)' },
+  { name: 'cache-dir', type: 'string', value: 'DIR', env: 'MODELS_CACHE_DIR', help: `content-addressed store (default: manifest cacheDir, else ${shownDefaultCacheDir()})` },
   { name: 'retries', type: 'number', min: 0, value: 'N', env: 'MODELS_RETRIES', help: 'HTTP retries per file and source on 5xx/429/connection errors, with backoff (default 4)' },
   { name: 'jobs', type: 'number', value: 'N', env: 'MODELS_JOBS', alias: 'j', help: 'parallel transfers and hashes (default: manifest jobs, else 1 per core, 2 to 4)' },
 ] as const satisfies readonly FlagSpec[];

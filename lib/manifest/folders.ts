@@ -87,7 +87,7 @@ export function folderProblems(f: FolderInput): FolderProblem[] {
   if (f.cacheDir !== undefined) {
     const cache = path.resolve(f.cacheDir);
     const sys = systemFolder(cache);
-    if (sys) out.push({ field: 'cacheDir', message: `${cacheLabel} (${cache}) is ${sys}`, fix: 'Point the store at a folder of its own, or leave it unset for the per-user default (~/.cache/modelmount).' });
+    if (sys) out.push({ field: 'cacheDir', message: `${cacheLabel} (${cache}) is ${sys}`, fix: 'Point the store at a folder of its own, or leave it unset for the per-user default (~/.cache/modelmount; on macOS ~/Library/Caches/modelmount).' });
     else if (f.hostDir !== undefined) {
       const host = path.resolve(f.hostDir);
       if (isSameOrInside(cache, host) || isSameOrInside(host, cache)) {

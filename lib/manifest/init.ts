@@ -167,7 +167,7 @@ export function renderInitManifest(a: InitAnswers): { text: string; manifest: Ma
   comment(pair('version'), 'Manifest format version.', false);
   comment(
     pair('hostDir'),
-    'Host folder of the verified artifacts: artifact <id> is installed in <hostDir>/<id>/ and\nbind-mounted read-only into the services. Add `cacheDir:` for the store (default ~/.cache/modelmount).',
+    'Host folder of the verified artifacts: artifact <id> is installed in <hostDir>/<id>/ and\nbind-mounted read-only into the services. Add `cacheDir:` for the store (default ~/.cache/modelmount;\non macOS ~/Library/Caches/modelmount).',
   );
   comment(pair('sources'), 'Where the files come from, tried in order for each file: <url><artifact id>/<file path>.\nA source that needs a bearer token: add `tokenEnv: MODELS_TOKEN` (the variable\'s name, never the token).');
   comment(
