@@ -18,6 +18,7 @@
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
+import { storeUnder } from './default-store.ts';
 
 /**
  * The user's home folder: HOME, else the passwd entry's; undefined when neither is known (HOME
@@ -32,21 +33,11 @@ function homeFolder(env: NodeJS.ProcessEnv): string | undefined {
   }
 }
 
-/** The default store under the home folder `home`: <home>/.cache/modelmount, on macOS <home>/Library/Caches/modelmount. */
-function storeUnder(home: string, platform: NodeJS.Platform): string {
-  return platform === 'darwin' ? path.join(home, 'Library', 'Caches', 'modelmount') : path.join(home, '.cache', 'modelmount');
-}
-
 /** The per-user store (~/.cache/modelmount); undefined when no home folder is known and XDG_CACHE_HOME is unset. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string | undefined {
   if (env.XDG_CACHE_HOME) return path.join(env.XDG_CACHE_HOME, 'modelmount');
   const home = homeFolder(env);
   return home === undefined ? undefined : storeUnder(home, platform);
-}
-
-/** The default store as a message names it, `~` for the home folder: ~/.cache/modelmount (macOS: ~/Library/Caches/modelmount). */
-export function shownDefaultCacheDir(platform: NodeJS.Platform = process.platform): string {
-  return storeUnder('~', platform);
 }
 
 /** `<user cache>/modelmount-manifests/`, beside the default store: large validated manifests kept parsed (lib/manifest/parsed-cache.ts); undefined as defaultCacheDir. */

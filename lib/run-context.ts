@@ -6,7 +6,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { folderEnv, type DiskFolder, type FolderSetBy } from './disk-folder.ts';
-import { defaultCacheDir, shownDefaultCacheDir } from './layout.ts';
+import { shownDefaultCacheDir } from './default-store.ts';
+import { defaultCacheDir } from './layout.ts';
 import { UsageError } from './errors.ts';
 import { checkFolders } from './manifest/folders.ts';
 import { classifySourceUrl } from './manifest/source-url.ts';

@@ -1,6 +1,6 @@
 /** Flag tables shared by several commands, declared `as const` so each command's flag types come from them. */
 import type { FlagSpec } from '../cli/args.ts';
-import { shownDefaultCacheDir } from '../layout.ts';
+import { shownDefaultCacheDir } from '../default-store.ts';
 
 export const JSON_FLAG = { name: 'json', type: 'boolean', help: 'print one JSON document on stdout and nothing else there' } as const satisfies FlagSpec;
 
