@@ -15,6 +15,7 @@ import type { PlannedFile } from '../lib/plan.ts';
 import { artifactDigest } from '../lib/releases/record.ts';
 import { createFileSource } from '../lib/sources/file.ts';
 import { keepBackup } from '../lib/store/keep-backup.ts';
+import { moveAside } from '../lib/store/materialise.ts';
 import { Store } from '../lib/store/store.ts';
 import { Installer } from '../lib/update/installer.ts';
 import { StateCache } from '../lib/verify/state-cache.ts';
@@ -159,4 +160,30 @@ describe('switching a new version in where link() is refused (EPERM): the previo
       expect((await fs.lstat(victim)).isFile()).toBe(true);
     });
   }
+});
+
+describe('moveAside (no hardlinks: the previous file moves to its backup name)', () => {
+  it('moves only a file: a folder made at the destination since it was looked at is refused and stays where it is', async () => {
+    const dir = await tempDir();
+    const dest = path.join(dir, 'weights.bin');
+    await fs.mkdir(dest);
+    await fs.writeFile(path.join(dest, 'theirs.txt'), 'not ours');
+    const backup = { path: path.join(dir, 'tmp-backup'), dest, held: false };
+    await expect(moveAside(backup)).rejects.toMatchObject({ code: 'ENOTFILE' });
+    expect(await fs.readFile(path.join(dest, 'theirs.txt'), 'utf8')).toBe('not ours');
+    await expect(fs.lstat(backup.path)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(backup.held).toBe(false);
+  });
+
+  it('moves the file itself (the same inode) and says so; nothing there is nothing to move', async () => {
+    const dir = await tempDir();
+    const dest = path.join(dir, 'weights.bin');
+    await fs.writeFile(dest, 'old');
+    const ino = (await fs.lstat(dest)).ino;
+    const backup = { path: path.join(dir, 'tmp-backup'), dest, held: false };
+    expect(await moveAside(backup)).toBe(true);
+    expect((await fs.lstat(backup.path)).ino).toBe(ino);
+    expect(backup.held).toBe(true);
+    expect(await moveAside({ path: path.join(dir, 'tmp-2'), dest: path.join(dir, 'gone.bin'), held: false })).toBe(false);
+  });
 });

@@ -7,7 +7,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DiskError } from '../errors.ts';
-import { fsyncDir, pathExists } from '../fs-atomic.ts';
+import { fsyncDir, thereOrUnsure } from '../fs-atomic.ts';
 import { ensureRealDir } from '../fs-safe.ts';
 import { keptDir, keptRelDir } from '../layout.ts';
 import { shellQuote } from '../shell.ts';
@@ -42,7 +42,7 @@ export async function keepBackup(hostDir: string, artifactId: string, filePath: 
       if (!cannotHardlink(err)) throw err;
       // no hardlinks here: the backup (modelmount's own temp file) moves to the kept name, no byte
       // copied; rename() would replace a file there, so a taken name is skipped (the run lock is held)
-      if (await pathExists(kept)) {
+      if (await thereOrUnsure(kept)) {
         if (n < 100) continue;
         throw err;
       }

@@ -174,6 +174,14 @@ export async function backupDest(hostDir: string, dest: string, st: { isFile(): 
  */
 export async function moveAside(backup: Backup | undefined): Promise<boolean> {
   if (!backup || backup.held) return false;
+  // only a file moves: a folder made there since the destination was looked at would be moved
+  // into .modelmount/tmp and later swept away with it
+  const st = await fs.lstat(backup.dest).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw toDiskError(err, `keeping the previous ${backup.dest} until the new version is in place`, 'host') ?? hostFailure(backup.dest, err);
+  });
+  if (!st) return false;
+  if (!st.isFile()) throw folderInTheWay(backup.dest);
   try {
     await fs.rename(backup.dest, backup.path);
   } catch (err) {
