@@ -93,7 +93,6 @@ export async function findComposeFileMismatch(compose: ComposeSettings, opts: { 
   return setting && compareComposeFileSetting(setting, compose);
 }
 
-/** What is wrong, in words, and the fix: compose.files in Compose's order, the override last in COMPOSE_FILE. */
 /**
  * COMPOSE_FILE lists compose.files in order and only leaves the override out: what it names is
  * what modelmount uses, less the models (doctor's override-not-included reports that part).

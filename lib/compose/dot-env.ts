@@ -7,6 +7,8 @@
  */
 import path from 'node:path';
 import { parseEnv } from 'node:util';
+import { ComposeError, ModelmountError } from '../errors.ts';
+import { stallDeadline } from '../fs-safe.ts';
 import { readTextIfExists } from './override.ts';
 
 /** The folder whose .env Compose reads for a run with these files (the first one's). */
@@ -14,10 +16,19 @@ export function composeEnvDir(files: readonly string[]): string {
   return path.dirname(path.resolve(files[0] ?? '.'));
 }
 
-/** `<dir>/.env` parsed as Compose parses it; no variables when there is none. */
+/**
+ * `<dir>/.env` parsed as Compose parses it; no variables when there is none. Under the stall bound
+ * (a hung mount is ESTALLED, exit 5); one that cannot be read is a Compose error saying so.
+ */
 export async function readDotEnv(dir: string): Promise<{ file: string; vars: Record<string, string | undefined> }> {
   const file = path.join(dir, '.env');
-  const text = await readTextIfExists(file);
+  const text = await stallDeadline('Reading', file)
+    .bound(readTextIfExists(file))
+    .catch((err: unknown) => {
+      if (err instanceof ModelmountError) throw err;
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      throw new ComposeError(`Cannot read ${file} (${code}); Compose reads it too.`, { hint: `Make it readable (chmod a+r ${file}) or move it away, then run the command again.`, cause: err });
+    });
   return { file, vars: text === undefined ? {} : parseEnv(text) };
 }
 
