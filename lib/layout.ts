@@ -33,7 +33,7 @@ function homeFolder(env: NodeJS.ProcessEnv): string | undefined {
   }
 }
 
-/** The per-user store (~/.cache/modelmount); undefined when no home folder is known and XDG_CACHE_HOME is unset. */
+/** The per-user store ($XDG_CACHE_HOME/modelmount, else storeUnder the home folder); undefined when no home folder is known and XDG_CACHE_HOME is unset. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string | undefined {
   if (env.XDG_CACHE_HOME) return path.join(env.XDG_CACHE_HOME, 'modelmount');
   const home = homeFolder(env);

@@ -14,6 +14,7 @@
  * `checkFolders` adds the on-disk checks (`.git`, symlinks resolved) and throws exit 2. Its looks
  * are under the stall bound: a folder on a hung mount is ESTALLED (exit 5), not a hang.
  */
+import { shownDefaultCacheDir } from '../default-store.ts';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { folderLabel, type FolderOrigin, type FolderSetBy } from '../disk-folder.ts';
@@ -87,7 +88,7 @@ export function folderProblems(f: FolderInput): FolderProblem[] {
   if (f.cacheDir !== undefined) {
     const cache = path.resolve(f.cacheDir);
     const sys = systemFolder(cache);
-    if (sys) out.push({ field: 'cacheDir', message: `${cacheLabel} (${cache}) is ${sys}`, fix: 'Point the store at a folder of its own, or leave it unset for the per-user default (~/.cache/modelmount; on macOS ~/Library/Caches/modelmount).' });
+    if (sys) out.push({ field: 'cacheDir', message: `${cacheLabel} (${cache}) is ${sys}`, fix: `Point the store at a folder of its own, or leave it unset for the per-user default (${shownDefaultCacheDir()}).` });
     else if (f.hostDir !== undefined) {
       const host = path.resolve(f.hostDir);
       if (isSameOrInside(cache, host) || isSameOrInside(host, cache)) {

@@ -8,9 +8,9 @@ import { commandFor } from '../invocation.ts';
 import type { Shell } from 'zx';
 import { refuseComposeFileMismatch } from '../compose/compose-file-setting.ts';
 import type { ComposeEngine } from '../compose/engine.ts';
-import { ModelmountError, SmokeError, UsageError } from '../errors.ts';
+import { ComposeError, ModelmountError, SmokeError, UsageError } from '../errors.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
-import { composeArgv, composeCwd, inspectContainers, listModelContainers, type ModelContainer } from './containers.ts';
+import { composeArgv, composeCwd, describeModelContainers, inspectContainers, inspectServiceContainers, type ModelContainer } from './containers.ts';
 import { artifactsOfSet, currentSet, readReleaseRecord, type ReleaseRecord } from './record.ts';
 import { switchToSet } from './switch.ts';
 
@@ -103,7 +103,14 @@ export async function applyCurrentSet(
   }
   // the override mounts the current set (a no-op when update just wrote it)
   await steps.writeOverride(artifactsOfSet(manifest, cur));
-  const containers = await listModelContainers(manifest, engine, sh, record);
+  const found = await inspectServiceContainers(manifest, engine, sh);
+  if (found.unchecked) {
+    // no containers seen is not "nothing to recreate" when Compose could not say which are the project's
+    throw new ComposeError(`Cannot tell which containers run the models: ${found.unchecked}.`, {
+      hint: `Fix what Compose reports (\`${commandFor('doctor')}\` checks the Compose files), then run the command again.`,
+    });
+  }
+  const containers = await describeModelContainers(manifest, found.inspected, sh, record);
   const running = containers.filter((c) => c.running);
   const services = outdatedServices(containers);
   const listed = [...new Set(manifest.compose!.services)];

@@ -18,7 +18,6 @@ import type { OpenedRange, OpenRequest, Source } from './types.ts';
 import { isSameOrInside } from '../path-inside.ts';
 import { CHUNK as READ_CHUNK, readPooled } from './pooled-read.ts';
 
-
 export interface FileSourceOptions {
   /** stall bounds, the HTTP source's by default (lib/stall.ts) */
   timeouts?: Partial<StallBounds>;
