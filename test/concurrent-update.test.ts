@@ -5,40 +5,15 @@
  * filesystem where locks do not hold) they race, and the result is still one
  * correct install with no temporary files left.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeTmpDir } from '../lib/layout.ts';
 import { cliEnv, listFiles, manifestYaml, sampleArtifacts, serverFiles, sha256, tempProject, type TestArtifact } from './helpers/cli.ts';
+import { runBin } from './helpers/real-cli.ts';
 import { startFaultServer, type Fault, type FaultServer } from './helpers/with-server.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = path.join(ROOT, 'bin', 'modelmount.mjs');
 const RUNS = 8;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runBin(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: ROOT,
-      env: cliEnv(env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 let server: FaultServer;
 let artifacts: TestArtifact[];
@@ -105,7 +80,7 @@ async function runEight(unsafeNoLock: boolean) {
   const before = server.requests.length;
   const env = unsafeNoLock ? { MODELMOUNT_UNSAFE_NO_LOCK: '1' } : {};
   const runs = await Promise.all(
-    Array.from({ length: RUNS }, () => runBin(['update', '--manifest', p.manifest, '--yes', '--no-compose', '--no-smoke', '--json'], env)),
+    Array.from({ length: RUNS }, () => runBin(['update', '--manifest', p.manifest, '--yes', '--no-compose', '--no-smoke', '--json'], { env: cliEnv(env) })),
   );
   server.setFaults({});
   for (const r of runs) {

@@ -1,17 +1,20 @@
 /**
- * Run the real CLI (bin/modelmount.mjs, the bundle) in a child process with the import-log hook:
- * `imports` lists every import of the packages modelmount loads on first use only.
+ * Run the real CLI (bin/modelmount.mjs, the bundle) in a child process: `runBin` as a user would
+ * (several at once when called together), `runRealCli` with the import-log hook (`imports` lists
+ * every import of the packages modelmount loads on first use only).
  */
 import { spawn, type SpawnOptions } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The `modelmount` bin of this checkout. */
+export const BIN = path.join(ROOT, 'bin', 'modelmount.mjs');
 const HOOK = pathToFileURL(path.join(ROOT, 'test', 'helpers', 'import-log.mjs')).href;
 
 export function runRealCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string; imports: string[] }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', HOOK, path.join(ROOT, 'bin', 'modelmount.mjs'), ...args], { env });
+    const child = spawn(process.execPath, ['--import', HOOK, BIN, ...args], { env });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -41,4 +44,9 @@ export function runNode(args: string[], opts: Omit<SpawnOptions, 'stdio'> & { cl
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** `modelmount <args>` (bin/modelmount.mjs) in a child process, in the checkout unless `opts.cwd` says otherwise. */
+export function runBin(args: string[], opts: Omit<SpawnOptions, 'stdio'> & { close?: ('stdout' | 'stderr')[] } = {}): Promise<NodeRun> {
+  return runNode([BIN, ...args], { cwd: ROOT, ...opts });
 }
