@@ -36,13 +36,14 @@ export interface ContextOptions {
 
 /**
  * The folders a command works in: update, status, gc, publish and bootstrap use both, warm only the
- * store, the others only the host folder. A command that never uses the store needs no home
- * folder: its store is resolved (and checked) only when one is known.
+ * store, the others only the host folder. A command that never uses the store never resolves nor
+ * checks one: no home folder, or a store folder it could not use, cannot fail it.
  */
 export type FoldersUsed = 'host and store' | 'store' | 'host';
 
 /** What every run starts from (a command that uses the store has a StoreRunContext). */
 export interface RunContext {
+  /** with the folders of the run; a command that never uses the store has the manifest's own `cacheDir` there, unchecked (a Swarm node's store) */
   manifest: Manifest;
   hostDir: string;
   jobs: number;
@@ -107,7 +108,7 @@ function noHomeFolder(m: Manifest, opts: Pick<ContextOptions, 'cacheDirOption'>,
  * variables), checked by the same rules as the manifest's own (lib/manifest/folders.ts): exit 2 otherwise;
  * exit 5 (ESTALLED) when one does not answer. `signal`: the run's, an abort ends that wait at once.
  * `uses`: 'store' for a command that never touches the host folder (warm): it is not looked at on disk;
- * 'host' for one that never uses the store: no store known (no home folder) is no error, the store is undefined.
+ * 'host' for one that never uses the store: the store is neither resolved nor checked, it is undefined.
  */
 export async function resolveFolders(
   opts: FolderOptions,
@@ -131,8 +132,7 @@ export async function resolveFolders(
   uses: FoldersUsed = 'host and store',
 ): Promise<{ hostDir: string; cacheDir: string | undefined }> {
   const hostDir = opts.hostDir ? path.resolve(io.cwd, opts.hostDir) : m.hostDir;
-  const known = opts.cacheDir ? path.resolve(io.cwd, opts.cacheDir) : (m.cacheDir ?? defaultCacheDir(io.env, io.platform));
-  const cacheDir = known ?? (uses === 'host' ? undefined : noHomeFolder(m, opts, io));
+  const cacheDir = uses === 'host' ? undefined : opts.cacheDir ? path.resolve(io.cwd, opts.cacheDir) : (m.cacheDir ?? defaultCacheDir(io.env, io.platform) ?? noHomeFolder(m, opts, io));
   await checkFolders({
     hostDir,
     cacheDir,
@@ -155,7 +155,7 @@ export async function loadRunContext(opts: ContextOptions, io: Io, signal: Abort
   const json = Boolean(opts.json);
   const { hostDir, cacheDir } = await resolveFolders(opts, io, loaded, signal, uses);
   // --host-dir / --cache-dir / --source-url / --services win everywhere downstream (override writer, doctor, smoke) through the manifest itself
-  const manifest: Manifest = { ...loaded, hostDir, cacheDir, sources: withCustomSource(loaded.sources, opts.sourceUrl, io.cwd) };
+  const manifest: Manifest = { ...loaded, hostDir, cacheDir: uses === 'host' ? loaded.cacheDir : cacheDir, sources: withCustomSource(loaded.sources, opts.sourceUrl, io.cwd) };
   const services = opts.services;
   if (services?.length) {
     if (!manifest.compose) throw new UsageError('--services needs a `compose:` section in the manifest.', { hint: 'Add `compose: {files, services, override, containerDir}` to the manifest.' });
