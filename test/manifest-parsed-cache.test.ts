@@ -4,12 +4,12 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadManifest, parseManifest } from '../lib/manifest/load.ts';
 import { CACHE_MIN_BYTES, defaultParsedCache, parsedManifestOf, writeParsedManifest, type ParsedCache } from '../lib/manifest/parsed-cache.ts';
 import type { Manifest } from '../lib/manifest/schema.ts';
 import { STALL_DEFAULTS, stuckOperations, stuckOperationsSettled } from '../lib/stall.ts';
-import { tempDir } from './helpers/cli.ts';
+import { runCliCaptured, tempDir } from './helpers/cli.ts';
 import { endHungLooks, hangFs, untilAsked } from './helpers/hung-fs.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -323,4 +323,46 @@ describe('parsed manifest cache on a hung mount', () => {
     ac.abort(new Error('Interrupted'));
     expect(await writing).toMatchObject({ message: 'Interrupted' });
   });
+});
+
+/**
+ * Every command that loads a manifest hands its run's signal to the load: Ctrl+C during a hung read
+ * of the kept entry ends the run at once (130). The cache is the bundle's only: the build hash the
+ * bundle defines (MODELMOUNT_BUILD) is given here as a global, which is where the sources look it
+ * up. The timers are faked, so the stall bound never ends the wait: a load without the signal
+ * never returns, and the test fails on its timeout.
+ */
+describe("Ctrl+C while a command's manifest load waits on a hung kept entry", () => {
+  const global = globalThis as { MODELMOUNT_BUILD?: string };
+  beforeEach(() => {
+    global.MODELMOUNT_BUILD = 'test-build';
+  });
+  afterEach(async () => {
+    delete global.MODELMOUNT_BUILD;
+    await endHungLooks();
+  });
+
+  for (const [what, argv] of [
+    ['manifest check', (file: string) => ['manifest', 'check', file]],
+    ['manifest add', (file: string, root: string) => ['manifest', 'add', path.join(root, 'folder'), '--id', 'added', '--manifest', file]],
+    ['gc', (file: string) => ['gc', '--manifest', file, '--dry-run']],
+    ['swarm node-run (its tokens)', (file: string, root: string) => ['swarm', 'node-run', '--manifest', file, '--host-dir', path.join(root, 'host'), '--cache-dir', path.join(root, 'store'), '--only', 'many']],
+  ] as const) {
+    it(`${what}: the run ends at once, 130`, async () => {
+      const { root, file } = await setup();
+      const env = { XDG_CACHE_HOME: path.join(root, 'xdg') };
+      const cacheDir = path.join(root, 'xdg', 'modelmount-manifests');
+      expect((await runCliCaptured(['manifest', 'check', file], { env })).code).toBe(0); // keeps it
+      const [name] = await fs.readdir(cacheDir);
+      const hung = hangFs('open', path.join(cacheDir, name!));
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      const ac = new AbortController();
+      const run = runCliCaptured(argv(file, root), { env, cwd: root, signal: ac.signal });
+      await untilAsked(hung, run);
+      ac.abort(new DOMException('Interrupted', 'AbortError'));
+      const r = await run;
+      expect(r.code, r.stderr).toBe(130);
+      expect(r.stderr).toContain('Interrupted');
+    }, 20_000);
+  }
 });

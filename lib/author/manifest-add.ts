@@ -107,7 +107,7 @@ export async function manifestAdd(opts: ManifestAddOptions, io: Io, signal: Abor
   }
   const manifestPath = manifestPathOf(opts, io);
   // read and validate before hashing for minutes: a broken or missing manifest is reported at once
-  await loadManifest(manifestPath, { env: io.env });
+  await loadManifest(manifestPath, { env: io.env, signal });
   const json = Boolean(opts.json);
   const jobs = opts.jobs ?? defaultJobs();
   let folder: string;

@@ -15,15 +15,15 @@ export interface ManifestCheckReport {
 }
 
 /** `manifest add` flags */
-/** `files`: the manifests to check as given; none: the one `manifest` names (default manifests/models.yaml). */
-export async function manifestCheck(opts: { manifest?: string; files: string[] }, io: Io): Promise<ManifestCheckReport> {
+/** `files`: the manifests to check as given; none: the one `manifest` names (default manifests/models.yaml). `signal`: the run's. */
+export async function manifestCheck(opts: { manifest?: string; files: string[] }, io: Io, signal?: AbortSignal): Promise<ManifestCheckReport> {
   const given = opts.files;
   const paths = given.length ? given.map((g) => path.resolve(io.cwd, g)) : [manifestPathOf(opts, io)];
   const problems: ManifestProblem[] = [];
   const ok: ManifestCheckReport['manifests'] = [];
   for (const p of paths) {
     try {
-      const m = await loadManifest(p, { env: io.env });
+      const m = await loadManifest(p, { env: io.env, signal });
       const files = m.artifacts.flatMap((a) => a.files);
       ok.push({ path: m.path, artifacts: m.artifacts.length, files: files.length, bytes: files.reduce((s, f) => s + f.size, 0), digest: m.digest });
     } catch (err) {

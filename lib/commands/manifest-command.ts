@@ -66,7 +66,7 @@ ${formatExamples([
       return 0;
     }
     if (sub === 'check') {
-      const report = await manifestCheck({ manifest: flags.manifest, files: flags._.slice(1) }, io);
+      const report = await manifestCheck({ manifest: flags.manifest, files: flags._.slice(1) }, io, signal);
       io.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatCheck(report, io.cwd));
       return 0;
     }

@@ -76,7 +76,7 @@ async function showReleaseStory(o: {
   io.stdout.write(`▶ ${commandFor('update', `--manifest ${rel} --yes --no-smoke`)}   (same models: records the release set in use, downloads nothing)\n`);
   const recorded = await update(DEMO_NEXT_MANIFEST, { smoke: false });
   if (recorded !== 0) return recorded;
-  const manifest = await loadManifest(DEMO_NEXT_MANIFEST);
+  const manifest = await loadManifest(DEMO_NEXT_MANIFEST, { env: io.env, signal: o.signal });
   const first = currentSet(await readReleaseRecord(manifest.hostDir, manifest.path))!.digest;
   const sh = docker ? (await loadShell())({ quiet: true, nothrow: true, env: io.env, cwd: io.cwd }) : undefined;
   const composeCmd = (args: string[]) => sh!({ cwd: composeCwd(manifest) })`${[...composeArgv(manifest, docker!), ...args]}`;
@@ -178,7 +178,7 @@ async function runDemoSteps(io: Io, signal: AbortSignal): Promise<number> {
       hint: 'Run it from a clone of the repository: `npm ci && npm run demo`. In your own project, start with `npx modelmount init`.',
     });
   }
-  const manifest = await loadManifest(DEMO_MANIFEST);
+  const manifest = await loadManifest(DEMO_MANIFEST, { env: io.env, signal });
   const origin = path.join(PROJECT_ROOT, '.demo', 'origin');
   // every run starts from the outage: no models on the host, no override, an empty store (all demo-owned, git-ignored)
   const show = (p: string) => path.relative(io.cwd, p) || p;

@@ -79,7 +79,7 @@ export type GcInputs = Awaited<ReturnType<typeof gcInputs>>;
 export async function gcInputs(opts: GcOptions, io: Io, signal: AbortSignal) {
   const given = opts.manifests?.length ? opts.manifests : [DEFAULT_MANIFEST];
   const manifests: Manifest[] = [];
-  for (const m of [...new Set(given.map((g) => path.resolve(io.cwd, g)))]) manifests.push(await loadManifest(m, { env: io.env, cwd: io.cwd }));
+  for (const m of [...new Set(given.map((g) => path.resolve(io.cwd, g)))]) manifests.push(await loadManifest(m, { env: io.env, cwd: io.cwd, signal }));
   // the same folder checks as every other command (a flag or variable cannot point gc at / or at the project)
   const folders = [];
   for (const m of manifests) folders.push(await resolveFolders(opts, io, m, signal));

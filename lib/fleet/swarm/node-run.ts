@@ -46,8 +46,8 @@ export function parseNodeResult(lines: readonly string[]): NodeResult | undefine
   return undefined;
 }
 
-async function tokensFromSecrets(manifestPath: string, env: NodeJS.ProcessEnv, secretsDir: string): Promise<NodeJS.ProcessEnv> {
-  const manifest = await loadManifest(manifestPath, { env });
+async function tokensFromSecrets(manifestPath: string, env: NodeJS.ProcessEnv, secretsDir: string, signal: AbortSignal): Promise<NodeJS.ProcessEnv> {
+  const manifest = await loadManifest(manifestPath, { env, signal });
   const out = { ...env };
   for (const s of manifest.sources) {
     if (!s.tokenEnv || out[s.tokenEnv]) continue;
@@ -84,7 +84,7 @@ export async function runNodeUpdate(job: NodeJob, io: Io, signal: AbortSignal, o
   const emit = (r: NodeResult) => io.stdout.write(`${NODE_RESULT_PREFIX}${JSON.stringify(r)}\n`);
   let result: NodeResult = { ok: false, artifacts: only, installed: 0, bytesTransferred: 0 };
   try {
-    const env = await tokensFromSecrets(manifestPath, io.env, opts.secretsDir ?? SECRETS_DIR);
+    const env = await tokensFromSecrets(manifestPath, io.env, opts.secretsDir ?? SECRETS_DIR, signal);
     const outcome = await runUpdate(job.updateOptions(manifestPath, env), { ...io, env, stdout: silent(), isTTY: false }, signal);
     const { report } = outcome;
     result = { ...result, artifacts: report.selection, installed: report.totals.installed, bytesTransferred: report.totals.bytesTransferred };
