@@ -3,14 +3,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { stringify } from 'yaml';
-import { ManifestError, UsageError, type ManifestProblem } from '../lib/errors.ts';
+import { DiskError, ManifestError, UsageError, type ManifestProblem } from '../lib/errors.ts';
 import { loadManifest, parseManifest } from '../lib/manifest/load.ts';
 import { classifySourceUrl } from '../lib/manifest/source-url.ts';
 import { manifestDigest, selectionDigest } from '../lib/manifest/digest.ts';
 import { parseManifestDocument } from '../lib/manifest/parse-yaml.ts';
 import type { Manifest } from '../lib/manifest/schema.ts';
+import { STALL_DEFAULTS } from '../lib/stall.ts';
+import { endHungLooks, hangFs, untilAsked } from './helpers/hung-fs.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const sha = (c: string): string => c.repeat(64);
@@ -469,6 +471,40 @@ describe('loadManifest', () => {
     expect(err).toBeInstanceOf(ManifestError);
     expect(err.problems.every((p) => p.file === file)).toBe(true);
   });
+});
+
+describe('loadManifest: the manifest on a hung mount', () => {
+  afterEach(endHungLooks);
+
+  async function hungManifest() {
+    const file = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'modelmount-load-')), 'models.yaml');
+    await fs.writeFile(file, stringify(baseManifest()));
+    return { file, hung: hangFs('open', file) };
+  }
+
+  it('a read that never answers is ESTALLED (exit 5) naming the manifest, after the stall bound', async () => {
+    const { file, hung } = await hungManifest();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const loading = loadManifest(file).catch((e: unknown) => e);
+    await untilAsked(hung, loading);
+    await vi.advanceTimersByTimeAsync(STALL_DEFAULTS.idleMs);
+    const err = (await loading) as DiskError;
+    expect(err).toBeInstanceOf(DiskError);
+    expect(err.code).toBe('ESTALLED');
+    expect(err.exitCode).toBe(5);
+    expect(err.message).toContain(`Reading ${file} stalled`);
+  }, 20_000);
+
+  it('Ctrl+C during that read ends the load at once with its reason', async () => {
+    const { file, hung } = await hungManifest();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] }); // the stall bound never ends it: only the abort can
+    const ac = new AbortController();
+    const loading = loadManifest(file, { signal: ac.signal }).catch((e: unknown) => e);
+    await untilAsked(hung, loading);
+    const reason = new DOMException('Interrupted', 'AbortError');
+    ac.abort(reason);
+    expect(await loading).toBe(reason);
+  }, 20_000);
 });
 
 describe('digests', () => {

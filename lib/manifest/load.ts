@@ -13,8 +13,8 @@
  * `~` is not expanded (it is an ordinary folder name).
  */
 import path from 'node:path';
-import { UsageError } from '../errors.ts';
-import { NotRegularFileError, readRegularFile } from '../fs-safe.ts';
+import { ModelmountError, UsageError } from '../errors.ts';
+import { NotRegularFileError, readRegularFile, stallDeadline } from '../fs-safe.ts';
 import { CACHE_MIN_BYTES, defaultParsedCache, parsedManifestOf, type ParsedCache } from './parsed-cache.ts';
 import { parseManifestDocument, parseManifestFast } from './parse-yaml.ts';
 import type { Manifest } from './schema.ts';
@@ -26,14 +26,15 @@ export interface LoadManifestOptions {
   cwd?: string;
   /** where a large validated manifest is kept parsed (./parsed-cache.ts); default: the user's cache when run from the bundle; false: none */
   parsedCache?: ParsedCache | false;
-  /** the run's: an abort ends a wait on the parsed cache (a hung home folder) at once, with its reason */
+  /** the run's: an abort ends a wait on the manifest or the parsed cache (a hung mount or home folder) at once, with its reason */
   signal?: AbortSignal;
 }
 
 /**
  * Read and validate the manifest at `file` (or, when `file` is empty, at
  * `$MODELS_MANIFEST`). Throws UsageError (code ENOMANIFEST) when it cannot be
- * read and ManifestError listing every problem when it is invalid.
+ * read, DiskError (ESTALLED) when its read does not answer within the stall bound,
+ * and ManifestError listing every problem when it is invalid.
  */
 export async function loadManifest(file: string, opts: LoadManifestOptions = {}): Promise<Manifest> {
   const env = opts.env ?? process.env;
@@ -50,12 +51,13 @@ export async function loadManifest(file: string, opts: LoadManifestOptions = {})
   const origin = fromEnv ? ` (from MODELS_MANIFEST=${given})` : '';
   let text: string;
   try {
-    // never blocks: a FIFO, socket or device is refused at once (fstat of a non-blocking open)
-    text = await readRegularFile(abs, (st) => {
+    // never blocks: a FIFO, socket or device is refused at once (fstat of a non-blocking open); a hung mount is ESTALLED
+    const read = readRegularFile(abs, (st) => {
       if (st.size > MAX_MANIFEST_BYTES) throw tooLarge(abs, st.size);
     });
+    text = await stallDeadline('Reading', abs, { signal: opts.signal }).bound(read);
   } catch (err) {
-    if (err instanceof UsageError) throw err;
+    if (err instanceof ModelmountError || opts.signal?.aborted) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (err instanceof NotRegularFileError && err.kind !== 'a folder') {
       throw new UsageError(`The manifest ${abs}${origin} is not a regular file (${err.kind}); modelmount will not read it.`, {
