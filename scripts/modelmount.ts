@@ -15,7 +15,7 @@ const GRACE_MS = 10_000;
 
 /** Run modelmount with process.argv; resolves when the command is done (process.exitCode set). */
 export async function main(): Promise<void> {
-  installLastResortHandlers();
+  const { stdout } = installLastResortHandlers();
 
   const controller = new AbortController();
   // every concurrent transfer and hash listens for Ctrl+C on this one signal
@@ -49,7 +49,7 @@ export async function main(): Promise<void> {
   // only listener, raises it again: the process died with no message. Another listener stops that.
   process.on('SIGXFSZ', () => {});
 
-  process.exitCode = await runCli(process.argv.slice(2), processIo(), commands, controller.signal);
+  process.exitCode = await runCli(process.argv.slice(2), { ...processIo(), stdout }, commands, controller.signal);
   if (!(await stuckOperationsSettled(2_000))) {
     // a file operation on a hung mount never returned: this process cannot exit normally
     process.stderr.write(

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { formatInternalError, runCli } from '../lib/cli/run-cli.ts';
 import type { CommandSpec } from '../lib/cli/command.ts';
@@ -65,6 +65,18 @@ describe('last-resort handler', () => {
       expect(r.stderr).not.toMatch(/^\s+at /m);
     });
   }
+
+  it('a crash after the command printed its --json document (the real CLI): stdout keeps that one document; the crash goes to stderr, exit 1', async () => {
+    const p = await tempProject(manifestYaml({ artifacts: [{ id: 'a', files: [{ path: 'm.bin', data: Buffer.from('x') }] }], sources: [{ name: 'folder', url: '/nonexistent' }] }));
+    // the crash: an error thrown once the command is done and the process is about to end
+    const preload = path.join(await tempDir('modelmount-crash-'), 'crash-at-exit.mjs');
+    await fs.writeFile(preload, `process.on('beforeExit', () => { throw new Error('boom after the document'); });\n`);
+    const r = await run(['--import', pathToFileURL(preload).href, BIN, 'manifest', 'check', '--json', p.manifest]);
+    expect(r.code, r.stderr).toBe(ExitCode.internal);
+    expect(JSON.parse(r.stdout)).toMatchObject({ command: 'manifest', action: 'check', ok: true });
+    expect(r.stderr).toMatch(/Internal error.*boom after the document/);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+  });
 
   it('the document under --json is redacted and holds the first line only', async () => {
     const script = await crashScript('rejection', 'fetch failed for https://alice:hunter2PW@models.example.com/x?sig=QUERYSIG\n    at secret place');

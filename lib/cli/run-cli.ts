@@ -99,18 +99,21 @@ export function formatInternalError(err: unknown, env: NodeJS.ProcessEnv): strin
  * The process's last line of defence (scripts/modelmount.ts): an error that escaped every handler
  * (an unhandled 'error' event, a rejected promise nobody awaited) ends the run with exit 1 and the
  * short internal-error line, not a Node stack trace; under --json (read from the command line as
- * runCli reads it) also the EINTERNAL document on stdout, as for a reported internal error. EPIPE on stdout or stderr (`… | head -1`
+ * runCli reads it) also the EINTERNAL document on stdout, as for a reported internal error, unless
+ * the run has printed its document already (stdout carries one). EPIPE on stdout or stderr (`… | head -1`
  * closed the pipe) is quiet: the reader has gone, so what is left to print is dropped, and the run
  * finishes what it was doing (an install is never cut short by a closed pipe) with its own exit status.
+ * Returns `stdout`, the run's: what is written there counts as printed.
  */
-export function installLastResortHandlers(proc: NodeJS.Process = process): void {
+export function installLastResortHandlers(proc: NodeJS.Process = process): { stdout: NodeJS.WritableStream } {
   const isEpipe = (err: unknown) => (err as { code?: unknown } | undefined)?.code === 'EPIPE';
   let crashed = false;
+  let printed = false;
   const crash = (err: unknown) => {
     if (isEpipe(err) || crashed) return;
     crashed = true;
     // each stream on its own: one that is gone must not silence the other; the exit status still says it
-    if (jsonAsked(proc.argv.slice(3))) {
+    if (jsonAsked(proc.argv.slice(3)) && !printed) {
       try {
         proc.stdout.write(internalErrorDocument(err));
       } catch {}
@@ -123,6 +126,12 @@ export function installLastResortHandlers(proc: NodeJS.Process = process): void 
   for (const stream of [proc.stdout, proc.stderr]) stream.on('error', crash);
   proc.on('uncaughtException', crash);
   proc.on('unhandledRejection', crash);
+  return {
+    stdout: transformWrites(proc.stdout, (text) => {
+      printed ||= text !== '';
+      return text;
+    }),
+  };
 }
 
 export async function runCli(argv: string[], io0: Io, commands: CommandSpec[], signal: AbortSignal): Promise<number> {
