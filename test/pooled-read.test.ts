@@ -3,14 +3,18 @@
  * are written (lib/sources/pooled-read.ts): the bytes are exactly the range asked, a buffer is
  * read into again only after it was given back, and the file is closed however the stream ends.
  */
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CHUNK, readPooled } from '../lib/sources/pooled-read.ts';
 import { BlobWriter, pipeToWriter } from '../lib/store/blob-writer.ts';
 import { tempDir } from './helpers/cli.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 async function fileOf(data: Buffer): Promise<string> {
   const file = path.join(await tempDir(), 'shard.bin');
@@ -66,6 +70,32 @@ describe('readPooled', () => {
     expect((await failed).name).toBe('AbortError');
     if (!stream.closed) await new Promise((r) => stream.on('close', r));
     expect(handle.fd).toBe(-1);
+  });
+
+  it('an abort while a read never returns (a hung mount) ends the stream at once; the file is closed once the read returns, nothing read late is given out', async () => {
+    const data = randomBytes(4 * CHUNK);
+    const file = await fileOf(data);
+    const fifo = path.join(path.dirname(file), 'hung');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    // a process of its own: its only libuv thread is blocked in the kernel (test/helpers/pooled-read-hung-child.ts)
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/pooled-read-hung-child.ts'), file, fifo], {
+      cwd: ROOT, env: { ...process.env, UV_THREADPOOL_SIZE: '1' }, stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c));
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    expect(code).toBe(0);
+    const r = JSON.parse(out) as {
+      chunksBeforeAbort: number;
+      atAbort: { consumerError?: string; consumerClosed: boolean; streamClosed: boolean; fdOpen: boolean; stuck: number };
+      afterRelease: { settled: boolean; stuck: number; fd: number; chunksAfterAbort: number; prefixOfFile: boolean };
+    };
+    expect(r.chunksBeforeAbort).toBe(0); // the read was hung
+    // at once: the consumer has the abort, not the stall bound's ESTALLED 30 s later; the file
+    // stays open while the read is in the kernel, and its close is counted as left running
+    expect(r.atAbort).toEqual({ consumerError: 'AbortError', consumerClosed: true, streamClosed: true, fdOpen: true, stuck: 1 });
+    // once the read returns: the file is closed, nothing is left running, and its bytes went nowhere
+    expect(r.afterRelease).toEqual({ settled: true, stuck: 0, fd: -1, chunksAfterAbort: 0, prefixOfFile: true });
   });
 
   it('through a BlobWriter: each chunk comes back only once its bytes are in the file, and the copy verifies', async () => {

@@ -10,6 +10,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { leaveRunning } from '../stall.ts';
 
 export interface PooledRange {
   stream: Readable;
@@ -59,10 +60,15 @@ export function readPooled(handle: FileHandle, opts: { start: number; end: numbe
       );
     },
     destroy(err, callback) {
-      // the read in flight still fills its buffer: close the file only after it
-      void Promise.resolve(reading)
-        .then(() => handle.close())
-        .then(() => callback(err), (closeErr: Error) => callback(err ?? closeErr));
+      if (!reading) {
+        handle.close().then(() => callback(err), (closeErr: Error) => callback(err ?? closeErr));
+        return;
+      }
+      // The read in flight still fills its buffer: close the file only after it. On a hung mount
+      // that read may never return: the stream ends now (an abort surfaces at once, not after the
+      // stall bound) and the close runs on, counted until it returns (a failure then has nobody to tell).
+      leaveRunning(reading.then(() => handle.close()));
+      callback(err);
     },
   });
 
