@@ -8,6 +8,7 @@ import path from 'node:path';
 import { metaDir } from '../layout.ts';
 import { taggedName, tagOwner } from '../owner.ts';
 import { RunFolders } from '../run-folders.ts';
+import { asideOwner, isAsideName, settleAside } from './switch-aside.ts';
 
 const TMP_SUFFIX = '.tmp';
 /** another host's temp file (shared host folder) untouched this long is taken for abandoned */
@@ -29,7 +30,8 @@ export function hostTempOwner(name: string): ReturnType<typeof tagOwner> {
  * Remove what killed runs left in <hostDir>/.modelmount/tmp: a hardlink is only a name, but a
  * copy to another filesystem can be gigabytes. Leftovers of a dead process on this host go at
  * once; another host's (or unnamed ones) once unchanged for an hour (ctime: link() updates it).
- * Once per host folder and process; best effort.
+ * A switch's aside folder is settled first (lib/store/switch-aside.ts): what it holds may be the
+ * previous version of a destination the killed run left missing. Once per host folder and process; best effort.
  */
 export async function sweepHostTemps(hostDir: string, now = Date.now()): Promise<string[]> {
   const dir = path.join(metaDir(hostDir), 'tmp');
@@ -43,7 +45,8 @@ export async function sweepHostTemps(hostDir: string, now = Date.now()): Promise
     return removed;
   }
   for (const name of names) {
-    const owner = hostTempOwner(name);
+    const aside = isAsideName(name);
+    const owner = aside ? asideOwner(name) : hostTempOwner(name);
     let stale: boolean;
     if (owner !== 'unknown') {
       stale = owner === 'gone';
@@ -55,6 +58,8 @@ export async function sweepHostTemps(hostDir: string, now = Date.now()): Promise
       }
     }
     if (!stale) continue;
+    // a switch's previous files go back (or are kept) first: one may be its destination's only version
+    if (aside && !(await settleAside(hostDir, path.join(dir, name)).catch(() => false))) continue;
     try {
       await fs.rm(path.join(dir, name), { force: true, recursive: true });
       removed.push(name);

@@ -16,6 +16,7 @@ import type { FileEntry } from '../manifest/schema.ts';
 import { formatBytes } from '../format.ts';
 import { hostTmpName, prepareHostTmpDir } from './host-temps.ts';
 import { cannotHardlink, linkOrCopy, type CopySource, type MaterialiseMethod } from './link-or-copy.ts';
+import type { SwitchAside } from './switch-aside.ts';
 
 const STORE_CHANGED =
   'The copy in the store changed after it was verified (a disk fault, or something wrote to it). Nothing of this artifact was installed. Run the same command again: the store copy is checked, removed and downloaded anew.';
@@ -134,11 +135,12 @@ export async function discardStaged(staged: Iterable<StagedFile>): Promise<void>
 }
 
 /**
- * The previous file at a destination, kept reachable under a temp name in <hostDir>/.modelmount/tmp
- * while its artifact is switched, so a failure half-way can put it back (restoreBackup).
+ * The previous file at a destination, kept reachable in the switch's aside folder in
+ * <hostDir>/.modelmount/tmp (lib/store/switch-aside.ts) while its artifact is switched, so a
+ * failure half-way can put it back (restoreBackup), and so can the next run after a kill.
  */
 export interface Backup {
-  /** the temp name */
+  /** its name in the aside folder */
   path: string;
   /** the destination whose previous file it keeps */
   dest: string;
@@ -148,15 +150,17 @@ export interface Backup {
 
 /**
  * Keep the file at `dest` (if any) reachable while an artifact's files are switched: a hardlink
- * under a temp name (no byte copied, `dest` never missing). Where the host folder has no hardlinks
- * the file itself moves to that name, by moveAside() right before the new one is renamed in: a
- * rename within the host folder (.modelmount/tmp is on the destination's filesystem, as the staged
- * file is), so no byte of a multi-GB file is copied and `dest` is missing only between two renames.
+ * in the switch's aside folder `aside` (no byte copied, `dest` never missing). Where the host folder
+ * has no hardlinks the file itself moves to that name, by moveAside() right before the new one is
+ * renamed in: a rename within the host folder (.modelmount/tmp is on the destination's filesystem,
+ * as the staged file is), so no byte of a multi-GB file is copied and `dest` is missing only between
+ * two renames (a run killed there: the next run's sweep puts it back, lib/store/switch-aside.ts).
  * `st`: the lstat of `dest` the caller just made (undefined: nothing there).
  */
-export async function backupDest(hostDir: string, dest: string, st: { isFile(): boolean } | undefined, folders?: RunFolders): Promise<Backup | undefined> {
+export async function backupDest(aside: SwitchAside, dest: string, st: { isFile(): boolean } | undefined): Promise<Backup | undefined> {
   if (!st?.isFile()) return undefined;
-  const backup = path.join(await prepareHostTmpDir(hostDir, folders), hostTmpName(path.basename(dest)));
+  await prepareHostTmpDir(aside.hostDir, aside.folders);
+  const backup = await aside.pathFor(dest);
   try {
     await fs.link(dest, backup);
     return { path: backup, dest, held: true };
@@ -167,10 +171,10 @@ export async function backupDest(hostDir: string, dest: string, st: { isFile(): 
 }
 
 /**
- * Move the previous file of a backup that moves (no hardlinks: backupDest) to its temp name; call
+ * Move the previous file of a backup that moves (no hardlinks: backupDest) to its aside name; call
  * placeStaged() right after. True when it moved (the destination is missing until placeStaged);
  * false when there is nothing to move: a hardlinked backup, or a file gone since it was looked at.
- * rename() replaces whatever is at the temp name (a link planted there is never followed).
+ * rename() replaces whatever is at the aside name (a link planted there is never followed).
  */
 export async function moveAside(backup: Backup | undefined): Promise<boolean> {
   if (!backup || backup.held) return false;

@@ -31,6 +31,7 @@ import type { MaterialiseMethod } from '../store/link-or-copy.ts';
 import { ensureRealDir } from '../fs-safe.ts';
 import { RunFolders } from '../run-folders.ts';
 import { backupNotPutBack, keepBackup } from '../store/keep-backup.ts';
+import { SwitchAside } from '../store/switch-aside.ts';
 import type { Store } from '../store/store.ts';
 import { carryOverRelinked, type StateCache } from '../verify/state-cache.ts';
 import { StoreFiller } from './store-filler.ts';
@@ -167,6 +168,8 @@ export class Installer {
     /** backups a rollback could neither put back nor keep aside: the previous files' only names left, never removed */
     const keep = new Set<string>();
     const notPutBack: { path: string; error: DiskError }[] = [];
+    /** where the previous files stay until the switch is over */
+    const aside = new SwitchAside(hostDir, this.folders);
     /** the first file whose check or switch failed, with its error */
     let failed: { f: Pending; error: unknown } | undefined;
     const each = (work: (f: Pending) => Promise<void>) =>
@@ -197,7 +200,7 @@ export class Installer {
         const old = await fs.lstat(f.staged.dest, { bigint: true }).catch(() => undefined);
         if (old?.isDirectory()) throw folderInTheWay(f.staged.dest);
         if (old?.isFile() && old.nlink > 1n) replaced.push(old);
-        backups.set(f, await backupDest(hostDir, f.staged.dest, old, this.folders));
+        backups.set(f, await backupDest(aside, f.staged.dest, old));
       });
       // Switched SWITCH_IN_FLIGHT at a time (one after another, 20,000 files took seconds of
       // round trips after the last byte); a failure starts no more and waits for those under way,
@@ -248,6 +251,8 @@ export class Installer {
       await mapLimit([...backups.values()], SWITCH_IN_FLIGHT, async (backup) => {
         if (backup && !keep.has(backup.path)) await removeFile(backup.path).catch(() => {});
       });
+      // one that must stay keeps the folder for the next run's sweep
+      if (!keep.size) await aside.remove();
       // only a hardlink can already be the destination's inode (a copy is a fresh one)
       const linked = [...placed].filter((f) => f.staged.method === 'hardlink').map((f) => f.staged);
       if (linked.length) await dropStagedLeftovers(linked);
