@@ -9,14 +9,18 @@ import { describe, expect, it } from 'vitest';
 import { StateCache } from '../lib/verify/state-cache.ts';
 import { tempDir } from './helpers/cli.ts';
 
+/** A new cache (at `file`, not written yet) and the stat of a file to record. */
+async function emptyCacheAndAFile() {
+  const dir = await tempDir();
+  const file = path.join(dir, 'state.json');
+  const blob = path.join(dir, 'blob');
+  await fs.writeFile(blob, 'x');
+  return { file, st: await fs.lstat(blob, { bigint: true }), cache: await StateCache.load(file, 'host') };
+}
+
 describe('StateCache.save', () => {
   it('writes the entries sorted by key, each with what was recorded', async () => {
-    const dir = await tempDir();
-    const file = path.join(dir, 'state.json');
-    const blob = path.join(dir, 'blob');
-    await fs.writeFile(blob, 'x');
-    const st = await fs.lstat(blob, { bigint: true });
-    const cache = await StateCache.load(file, 'host');
+    const { file, st, cache } = await emptyCacheAndAFile();
     const keys = ['b/z.bin', 'a/y.bin', 'B/upper.bin', 'a/é.bin', 'a/x.bin', '10', '9'];
     keys.forEach((k, i) => cache.record(k, st, String(i).repeat(64)));
     await cache.save();
@@ -75,5 +79,34 @@ describe('StateCache.save', () => {
     cache.forget('d');
     const r4 = await relink();
     expect(cache.relinked(r4.before, r4.after)).toBe(0);
+  });
+});
+
+describe('keys named like members of Object.prototype', () => {
+  const KEYS = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'a/x.bin'];
+
+  it('are keys like any other: recorded, looked up, saved and loaded back, forgotten', async () => {
+    const { file, st, cache } = await emptyCacheAndAFile();
+    for (const k of KEYS) expect([cache.lookup(k, st), cache.recordedIdentity(k)], k).toEqual([undefined, '']);
+    KEYS.forEach((k, i) => cache.record(k, st, String(i).repeat(64)));
+    for (const [i, k] of KEYS.entries()) expect(cache.lookup(k, st), k).toBe(String(i).repeat(64));
+    expect(cache.keys().sort()).toEqual([...KEYS].sort());
+    await cache.save();
+
+    const saved = JSON.parse(await fs.readFile(file, 'utf8')) as { entries: Record<string, { sha256: string }> };
+    expect(Object.keys(saved.entries).sort()).toEqual([...KEYS].sort());
+    const again = await StateCache.load(file, 'host');
+    for (const [i, k] of KEYS.entries()) expect(again.lookup(k, st), k).toBe(String(i).repeat(64));
+    again.forget('__proto__');
+    expect(again.lookup('__proto__', st)).toBeUndefined();
+    expect(again.keys().sort()).toEqual(KEYS.filter((k) => k !== '__proto__').sort());
+  });
+
+  it('forgetting one that was never recorded changes nothing: nothing is written', async () => {
+    const file = path.join(await tempDir(), 'state.json');
+    const cache = await StateCache.load(file, 'host');
+    for (const k of KEYS) cache.forget(k);
+    await cache.save();
+    await expect(fs.lstat(file)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });

@@ -22,6 +22,17 @@ interface CacheFile {
   entries: Record<string, Entry>;
 }
 
+/**
+ * An entries object without a prototype: any key is only a key. On a plain object `__proto__`
+ * would set the prototype (and not be saved), and `toString` would be found in it unrecorded.
+ * Not a Map: the object is what JSON gives and takes, without a copy of 20,000+ entries (issue 15).
+ */
+function bareEntries(from?: unknown): Record<string, Entry> {
+  if (from === null || typeof from !== 'object' || Array.isArray(from)) return Object.create(null) as Record<string, Entry>;
+  // JSON.parse makes a key "__proto__" an own property: it stays one
+  return Object.setPrototypeOf(from, null) as Record<string, Entry>;
+}
+
 export function statIdentity(st: BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
@@ -48,7 +59,7 @@ export class StateCache {
    */
   static async load(file: string, folder: DiskFolder, realBelow = path.dirname(file), opts: { signal?: AbortSignal } = {}): Promise<StateCache> {
     const data = await readJsonIfExists<CacheFile>(file, { realBelow, folder, signal: opts.signal });
-    return new StateCache(file, data?.version === 1 && data.entries ? data.entries : {}, realBelow);
+    return new StateCache(file, bareEntries(data?.version === 1 ? data.entries : undefined), realBelow);
   }
 
   /** The host folder's cache, <hostDir>/.modelmount/state.json (never through a link in .modelmount). */
@@ -58,7 +69,7 @@ export class StateCache {
 
   /** A cache that starts empty and is never saved (status when the host folder's own records are refused). */
   static none(): StateCache {
-    return new StateCache('', {}, '');
+    return new StateCache('', bareEntries(), '');
   }
 
   /** The sha256 recorded for `key` if the file still has the identity it had then. */
@@ -155,7 +166,7 @@ export class StateCache {
     if (!this.dirty || !this.file) return;
     // keys sorted by code unit (the default sort), the entries copied in that order: Object.entries
     // then fromEntries made a [key, entry] array per file (~5 MB for 20,000 files, issue 15)
-    const sorted: Record<string, Entry> = {};
+    const sorted = bareEntries();
     for (const key of Object.keys(this.entries).sort()) sorted[key] = this.entries[key]!;
     try {
       await writeFileAtomic(this.file, `${JSON.stringify({ version: 1, entries: sorted } satisfies CacheFile)}\n`, 0o644, { realBelow: this.realBelow });
