@@ -14,10 +14,9 @@ import { formatInternalError, runCli } from '../lib/cli/run-cli.ts';
 import type { CommandSpec } from '../lib/cli/command.ts';
 import { ExitCode, SmokeError } from '../lib/errors.ts';
 import { manifestYaml, runCliCaptured, tempDir, tempProject, writeSourceTree, type TestArtifact } from './helpers/cli.ts';
-import { runNode, type NodeRun } from './helpers/real-cli.ts';
+import { BIN, runNode, type NodeRun } from './helpers/real-cli.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = path.join(ROOT, 'bin', 'modelmount.mjs');
 
 /** Node with `args` in the project folder; `close` names the pipes the reader closes before the child writes. */
 function run(args: string[], opts: { env?: NodeJS.ProcessEnv; close?: ('stdout' | 'stderr')[] } = {}): Promise<NodeRun> {

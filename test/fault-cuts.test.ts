@@ -10,7 +10,6 @@ import { spawn } from 'node:child_process';
 import type http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hostFilePath } from '../lib/layout.ts';
 import type { FileEntry } from '../lib/manifest/schema.ts';
@@ -20,11 +19,10 @@ import { materialiseFile } from '../lib/store/materialise.ts';
 import { ensureRealDir } from '../lib/fs-safe.ts';
 import { manifestYaml, tempProject } from './helpers/cli.ts';
 import { expectCleanState, sha256, type ExpectedFile } from './helpers/fault-state.ts';
+import { BIN } from './helpers/real-cli.ts';
 import { prng, randomData } from './helpers/seeded.ts';
 import { startFaultServer, type Fault, type FaultServer } from './helpers/with-server.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = path.join(ROOT, 'bin', 'modelmount.mjs');
 
 const servers: FaultServer[] = [];
 afterEach(async () => {

@@ -16,15 +16,13 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../lib/errors.ts';
 import { lockPath, metaDir, storeTmpDir } from '../lib/layout.ts';
 import { listFiles, manifestYaml, runCliCaptured, tempDir, tempProject, writeSourceTree, type TestArtifact } from './helpers/cli.ts';
+import { BIN } from './helpers/real-cli.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = path.join(ROOT, 'bin', 'modelmount.mjs');
 
 const servers: FaultServer[] = [];
 const children: ChildProcess[] = [];

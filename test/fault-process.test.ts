@@ -12,19 +12,17 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../lib/errors.ts';
 import { blobPath, hostFilePath, storeTmpDir } from '../lib/layout.ts';
 import { cliEnv, listFiles, manifestYaml, runCliCaptured, tempDir, tempProject, type TestArtifact } from './helpers/cli.ts';
 import { expectCleanState, sha256, type ExpectedFile } from './helpers/fault-state.ts';
+import { BIN } from './helpers/real-cli.ts';
 import { prng, randomData } from './helpers/seeded.ts';
 import { canMount, tmpfs } from './helpers/tmpfs.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 import { waitFor } from './helpers/wait.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = path.join(ROOT, 'bin', 'modelmount.mjs');
 
 const servers: FaultServer[] = [];
 afterEach(async () => {

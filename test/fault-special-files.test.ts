@@ -10,14 +10,12 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../lib/errors.ts';
 import { lockPath } from '../lib/layout.ts';
 import { manifestYaml, tempDir, writeSourceTree, type TestArtifact } from './helpers/cli.ts';
+import { BIN } from './helpers/real-cli.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = path.join(ROOT, 'bin', 'modelmount.mjs');
 
 const children: ChildProcess[] = [];
 afterEach(() => {

@@ -11,6 +11,7 @@ import type { Manifest } from '../lib/manifest/schema.ts';
 import { STALL_DEFAULTS, stuckOperations, stuckOperationsSettled } from '../lib/stall.ts';
 import { runCliCaptured, tempDir } from './helpers/cli.ts';
 import { endHungLooks, hangFs, untilAsked } from './helpers/hung-fs.ts';
+import { BIN } from './helpers/real-cli.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -248,7 +249,7 @@ describe('parsed manifest cache', () => {
       const r = spawnSync(process.execPath, [bin, 'manifest', 'check', file], { encoding: 'utf8', env });
       expect(r.status, r.stderr).toBe(0);
     };
-    check(path.join(ROOT, 'bin', 'modelmount.mjs')); // rebuilds dist/cli first when a source is newer
+    check(BIN); // rebuilds dist/cli first when a source is newer
     const main = await fs.readFile(path.join(ROOT, 'dist', 'cli', 'modelmount-main.js'), 'utf8');
     const build = /^\/\/ modelmount build ([0-9a-f]+)\n/.exec(main)![1];
     const [name] = await fs.readdir(dir);

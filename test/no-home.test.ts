@@ -7,10 +7,9 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runCliCaptured } from './helpers/cli.ts';
-import { runNode, type NodeRun } from './helpers/real-cli.ts';
+import { BIN, runNode, type NodeRun } from './helpers/real-cli.ts';
 import { oneArtifactProject } from './helpers/one-artifact-project.ts';
 import { defaultCacheDir } from '../lib/layout.ts';
 import { loadRunContext } from '../lib/run-context.ts';
@@ -35,8 +34,6 @@ function withoutHomeFolder(): void {
 }
 
 const NO_HOME_ENV = { HOME: undefined, XDG_CACHE_HOME: undefined };
-
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'modelmount.mjs');
 
 /** A uid with no passwd entry (getent finds none). */
 function uidWithoutPasswdEntry(): number {

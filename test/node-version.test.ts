@@ -7,10 +7,9 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { BIN } from './helpers/real-cli.ts';
 
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'modelmount.mjs');
 
 function installOldNode(): { node?: string; why?: string } {
   const prefix = fs.mkdtempSync(path.join(os.tmpdir(), 'modelmount-node18-'));

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manifestYaml, sampleArtifacts, serverFiles, tempProject } from './helpers/cli.ts';
+import { BIN } from './helpers/real-cli.ts';
 import { startFaultServer, type FaultServer } from './helpers/with-server.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -16,7 +17,7 @@ const BUILTINS_HOOK = pathToFileURL(path.join(ROOT, 'test', 'helpers', 'builtins
 
 function run(args: string[], hook = HOOK): Promise<{ code: number | null; stderr: string; imports: string[] }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', hook, path.join(ROOT, 'bin', 'modelmount.mjs'), ...args], {
+    const child = spawn(process.execPath, ['--import', hook, BIN, ...args], {
       env: { ...process.env, CI: 'true' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

@@ -20,6 +20,7 @@ import { fetchBlob } from '../lib/store/fetch-blob.ts';
 import { MEMORY_BLOB_MAX } from '../lib/store/memory-blob.ts';
 import { cliEnv, manifestYaml, sha256, tempDir, tempProject } from './helpers/cli.ts';
 import { useFaultServers } from './helpers/fetch-servers.ts';
+import { BIN } from './helpers/real-cli.ts';
 import { prng, randomData } from './helpers/seeded.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -101,11 +102,10 @@ describe('a file size limit (EFBIG, SIGXFSZ) while a blob is written to <cache>/
     const s = await serve({ '/a/v1/f.bin': data });
     const yaml = manifestYaml({ artifacts: [{ id: 'a/v1', files: [{ path: 'f.bin', data }] }], sources: [{ name: 'origin', url: s.url }] });
     const p = await tempProject(yaml);
-    const bin = path.join(ROOT, 'bin', 'modelmount.mjs');
     const env = cliEnv({ MODELMOUNT_CODE_CACHE: '0' });
     // the bundle rebuilt first if a source is newer (its files are larger than the limit)
-    expect(spawnSync(process.execPath, [bin, '--version'], { env, encoding: 'utf8' }).status).toBe(0);
-    const r = await underFileSizeLimit(limit, [bin, 'update', '--manifest', p.manifest, '--json'], env);
+    expect(spawnSync(process.execPath, [BIN, '--version'], { env, encoding: 'utf8' }).status).toBe(0);
+    const r = await underFileSizeLimit(limit, [BIN, 'update', '--manifest', p.manifest, '--json'], env);
     expect(r.code, r.stderr).toBe(ExitCode.disk);
     expect(r.stdout).toContain('"EDISK"');
     expect(r.stdout).toContain('EFBIG');
@@ -119,14 +119,13 @@ describe('a file size limit (EFBIG, SIGXFSZ) while a blob is written to <cache>/
     const s = await serve({ '/a/v1/f.bin': big });
     const yaml = manifestYaml({ artifacts: [{ id: 'a/v1', files: [{ path: 'f.bin', data: big }] }], sources: [{ name: 'origin', url: s.url }] });
     const p = await tempProject(yaml);
-    const bin = path.join(ROOT, 'bin', 'modelmount.mjs');
     const env = cliEnv({ MODELMOUNT_CODE_CACHE: '0' });
     // the store filled with no limit (asynchronously: the server answers from this process)
-    const warm = await underFileSizeLimit(2 ** 40, [bin, 'warm', '--manifest', p.manifest], env);
+    const warm = await underFileSizeLimit(2 ** 40, [BIN, 'warm', '--manifest', p.manifest], env);
     expect(warm.code, warm.stderr).toBe(0);
     const hostDir = await fs.mkdtemp('/dev/shm/modelmount-efbig-');
     try {
-      const r = await underFileSizeLimit(1024 * 1024, [bin, 'update', '--manifest', p.manifest, '--host-dir', hostDir, '--yes', '--no-compose', '--no-smoke', '--json'], env);
+      const r = await underFileSizeLimit(1024 * 1024, [BIN, 'update', '--manifest', p.manifest, '--host-dir', hostDir, '--yes', '--no-compose', '--no-smoke', '--json'], env);
       expect(r.code, r.stderr).toBe(ExitCode.disk);
       expect(r.stdout).toContain('EFBIG');
       expect(r.stdout).toContain('ulimit -f');

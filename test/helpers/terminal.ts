@@ -1,9 +1,7 @@
 /** The CLI on a real pseudo-terminal (util-linux `script`): real inquirer prompts answered with keystrokes. */
 import { spawn, spawnSync } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { BIN } from './real-cli.ts';
 
-export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'modelmount.mjs');
 export const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
 
 export interface Session {
