@@ -35,7 +35,7 @@ describe('a store folder the commands that never use it cannot use', () => {
     expect(update.code, update.stderr).toBe(2);
     const { error } = JSON.parse(update.stdout) as { error: { code: string; message: string } };
     expect(error.code).toBe('EFOLDER');
-    expect(error.message).toMatch(/^CacheDir .* overlaps hostDir/);
+    expect(error.message).toMatch(/^cacheDir .* overlaps hostDir/);
     expect(error.message).toContain(`${path.join(p.dir, 'store-link')} leads there through a symlink`);
   }, 180_000);
 

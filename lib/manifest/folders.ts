@@ -136,6 +136,15 @@ function folderDeadline(dir: string, origin: FolderOrigin, opts: FolderLookOptio
 }
 
 /**
+ * A problem's message as a sentence: one that begins with words ("the default store …") is
+ * capitalised; one that begins with a folder's manifest key, option or environment variable
+ * ("hostDir", "--host-dir", "MODELS_HOST_DIR") keeps it as written, since that is what to type.
+ */
+function sentence(message: string): string {
+  return /^[a-z]+ /.test(message) ? `${message[0]!.toUpperCase()}${message.slice(1)}` : message;
+}
+
+/**
  * The check every command runs once its folders are resolved (manifest, flags, environment):
  * the pure rules on the paths as given and as the file system resolves them, plus a `.git` inside
  * the host folder. Throws UsageError (exit 2) naming the fix; a folder that does not answer is
@@ -163,7 +172,6 @@ export async function checkFolders(f: FolderInput, opts: FolderLookOptions = {})
   }
   const first = problems[0];
   if (first) {
-    const sentence = (m: string) => `${m[0]!.toUpperCase()}${m.slice(1)}`;
     throw new UsageError(`${problems.map((p) => sentence(p.message)).join('.\n')}.`, { code: 'EFOLDER', hint: first.fix, data: { problems } });
   }
 }
