@@ -13,12 +13,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { GcReport } from '../lib/gc/report.ts';
 import { hostFilePath, metaDir } from '../lib/layout.ts';
 import { sweepHostTemps } from '../lib/store/host-temps.ts';
 import { keptOrigin } from '../lib/store/keep-backup.ts';
 import { listKept } from '../lib/store/list-kept.ts';
 import { HOST_TAG } from '../lib/owner.ts';
-import { listFiles, manifestYaml, tempProject, writeSourceTree, type TestArtifact } from './helpers/cli.ts';
+import { listFiles, manifestYaml, runCliCaptured, tempProject, writeSourceTree, type TestArtifact } from './helpers/cli.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CHILD = path.join(ROOT, 'test/helpers/switch-kill-child.ts');
@@ -117,6 +118,72 @@ describe('killed mid-switch where the host folder has no hardlinks', () => {
     expect(await fs.readFile(dest)).toEqual(v2.files[0]!.data);
     expect(await listFiles(tmpOf(p.hostDir))).toEqual([]);
     expect(await listKept(p.hostDir)).toEqual([]);
+  });
+});
+
+/** `modelmount gc --json` (in this process) of the project's manifest. */
+async function gc(p: { manifest: string }, ...extra: string[]): Promise<GcReport> {
+  const r = await runCliCaptured(['gc', '--manifest', p.manifest, '--json', ...extra]);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as GcReport;
+}
+
+/** The one aside folder a killed run left, by its path. */
+async function onlyAside(hostDir: string): Promise<string> {
+  const names = (await fs.readdir(tmpOf(hostDir))).filter((n) => n.endsWith('.aside'));
+  expect(names).toHaveLength(1);
+  return path.join(tmpOf(hostDir), names[0]!);
+}
+
+describe("gc and a killed run's aside folder (the sweep runs only when update stages a file)", () => {
+  it('the new file in, the previous one not yet removed: update has nothing to stage and leaves it; gc removes it, as the finished switch would have, and says so', async () => {
+    const { p, v2, dest } = await installedV1();
+    await update(p, v2, 'cleanup');
+    const aside = await onlyAside(p.hostDir);
+    await update(p, v2, 'none');
+    expect(await onlyAside(p.hostDir)).toBe(aside);
+
+    const dry = await gc(p, '--dry-run');
+    expect(dry.settled).toEqual([{ folder: aside, files: [{ dest, fate: 'removed' }] }]);
+    await fs.lstat(aside);
+
+    expect((await gc(p)).settled).toEqual([{ folder: aside, files: [{ dest, fate: 'removed' }] }]);
+    await expect(fs.lstat(aside)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await fs.readFile(dest)).toEqual(v2.files[0]!.data);
+    expect(await listKept(p.hostDir)).toEqual([]);
+    expect((await gc(p)).settled).toEqual([]);
+  });
+
+  it('the destination missing: gc --dry-run says it would put the previous file back and changes nothing; gc puts it back (the same inode)', async () => {
+    const { p, v1, v2, dest, ino } = await installedV1();
+    await update(p, v2, 'place');
+    const aside = await onlyAside(p.hostDir);
+
+    expect((await gc(p, '--dry-run')).settled).toEqual([{ folder: aside, files: [{ dest, fate: 'put back' }] }]);
+    await expect(fs.lstat(dest)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await inodesBelow(aside)).toEqual([ino]);
+
+    expect((await gc(p)).settled).toEqual([{ folder: aside, files: [{ dest, fate: 'put back' }] }]);
+    expect(await fs.readFile(dest)).toEqual(v1);
+    expect((await fs.lstat(dest)).ino).toBe(ino);
+    await expect(fs.lstat(aside)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it("its destination's folder gone: gc keeps the previous file below .modelmount/kept and names it; the text report says what became of it", async () => {
+    const { p, v1, v2, dest } = await installedV1();
+    await update(p, v2, 'place');
+    const aside = await onlyAside(p.hostDir);
+    await fs.rm(path.dirname(dest), { recursive: true });
+
+    expect((await gc(p, '--dry-run')).settled).toEqual([{ folder: aside, files: [{ dest, fate: 'kept' }] }]);
+    const r = await runCliCaptured(['gc', '--manifest', p.manifest]);
+    expect(r.code, r.stderr).toBe(0);
+    const kept = await listKept(p.hostDir);
+    expect(kept).toHaveLength(1);
+    expect(await fs.readFile(kept[0]!)).toEqual(v1);
+    expect(r.stdout).toContain(`Settled what a killed update left mid-switch in ${aside}:`);
+    expect(r.stdout).toContain(`kept      ${dest}: its previous version, which cannot go back there, is kept at ${kept[0]}`);
+    await expect(fs.lstat(aside)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });
 

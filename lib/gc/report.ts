@@ -1,6 +1,7 @@
 /** gc's report: what it removed (or, with --dry-run, would), what it kept and why; and its text for people. */
 import type { GcInputs } from './gc-inputs.ts';
 import type { GcItem, GcKept, GcPlan } from '../store/gc/types.ts';
+import type { AsideFate } from '../store/switch-aside.ts';
 import { formatBytes } from '../ui/format.ts';
 
 export interface GcReport {
@@ -27,11 +28,13 @@ export interface GcReport {
   skipped: { path: string; reason: string }[];
   /** release folders kept, and why (current or kept set, mounted by the override or by a container) */
   releases: { kept: { path: string; why: string[] }[]; held?: string[] };
+  /** the aside folders killed updates left mid-switch (.modelmount/tmp/*.aside), settled as the next update would (with --dry-run: would be) */
+  settled: { folder: string; files: AsideFate[] }[];
   totals: { items: number; bytes: number; bytesFreed: number };
   durationMs: number;
 }
 
-export function toReport(inputs: GcInputs, p: GcPlan, removed: GcItem[], dryRun: boolean, started: number): Omit<GcReport, 'releases'> {
+export function toReport(inputs: GcInputs, p: GcPlan, removed: GcItem[], dryRun: boolean, started: number): Omit<GcReport, 'releases' | 'settled'> {
   return {
     command: 'gc',
     ok: true,
@@ -66,6 +69,10 @@ const KIND_LABEL: Record<GcItem['kind'], string> = {
 /** The text report; `asking`: the list shown before the question on a terminal. */
 export function formatGc(r: GcReport, asking = false): string {
   const lines: string[] = [];
+  for (const s of r.settled) {
+    lines.push(`${r.dryRun ? 'Would settle' : 'Settled'} what a killed update left mid-switch in ${s.folder}:`);
+    for (const f of s.files) lines.push(`  ${f.fate.padEnd(10)}${f.dest}: ${fateWords(f, r.dryRun)}`);
+  }
   const verb = r.dryRun ? 'Would remove' : 'Removed';
   if (r.removals.length === 0) lines.push('Nothing to remove: everything modelmount installed is still wanted.');
   else {
@@ -96,4 +103,12 @@ export function formatGc(r: GcReport, asking = false): string {
   for (const s of r.skipped) lines.push(`  ! ${s.path}: ${s.reason}`);
   if (r.dryRun && r.removals.length && !asking) lines.push('  → run without --dry-run to remove them.');
   return `${lines.join('\n')}\n`;
+}
+
+/** What became (or would become) of the previous version of `f.dest` kept aside by a killed update. */
+function fateWords(f: AsideFate, dryRun: boolean): string {
+  if (f.fate === 'put back') return `its previous version ${dryRun ? 'would go' : 'went'} back there (the killed update had left it missing)`;
+  if (f.fate === 'removed') return `its previous version ${dryRun ? 'would be' : 'was'} removed (a file is there again, as the finished update would have left it)`;
+  if (f.fate === 'kept') return `its previous version, which cannot go back there, ${dryRun ? 'would be kept below .modelmount/kept' : `is kept at ${f.at}`}`;
+  return `its previous version could not be kept and stays at ${f.at}, for the next gc or update`;
 }

@@ -9,7 +9,8 @@
  * `--dry-run` lists what would go and the bytes it would free; a real run holds the run lock.
  */
 import type { BigIntStats } from 'node:fs';
-import { CancelledError } from '../errors.ts';
+import { toDiskError } from '../disk-failure.ts';
+import { CancelledError, DiskError } from '../errors.ts';
 import { pathExists } from '../fs-atomic.ts';
 import { isCI, type Io } from '../io.ts';
 import { releasesDir } from '../layout.ts';
@@ -22,7 +23,9 @@ import { loadShell } from '../shell.ts';
 import { applyGc } from '../store/gc/apply-gc.ts';
 import { planGc } from '../store/gc/plan-gc.ts';
 import { type GcItem, type GcPlan } from '../store/gc/types.ts';
+import { deadAsides } from '../store/host-temps.ts';
 import { forgetRegistration } from '../store/registrations.ts';
+import { settleAside } from '../store/switch-aside.ts';
 import * as prompts from '../ui/prompts.ts';
 import { gcInputs, pruneRecords, type GcInputs } from './gc-inputs.ts';
 import { formatGc, toReport, type GcReport } from './report.ts';
@@ -63,7 +66,9 @@ export async function runGc(opts: GcOptions, io: Io, signal: AbortSignal): Promi
   };
   const log = (line: string) => io.stderr.write(`${line}\n`);
   let result: { plan: GcPlan; removed: GcItem[] };
+  let settled: GcReport['settled'] = [];
   if (dryRun) {
+    settled = await settleAsides(inputs.hostDirs, true);
     const p = await plan();
     result = { plan: p, removed: p.removals };
   } else {
@@ -71,10 +76,11 @@ export async function runGc(opts: GcOptions, io: Io, signal: AbortSignal): Promi
     if (interactive) {
       const preview = await plan();
       if (preview.removals.length) {
-        io.stderr.write(formatGc({ ...toReport(inputs, preview, preview.removals, true, started), releases }, true));
+        const shown = await settleAsides(inputs.hostDirs, true);
+        io.stderr.write(formatGc({ ...toReport(inputs, preview, preview.removals, true, started), releases, settled: shown }, true));
         const blobs = preview.removals.filter((r) => r.kind === 'blob').length;
         if (!(await prompts.confirmGc(preview.removals.length, preview.bytesFreed, blobs))) throw new CancelledError('declined');
-        confirmed = new Set(preview.removals.map((r) => r.path));
+        confirmed = new Set([...preview.removals.map((r) => r.path), ...shown.map((s) => s.folder)]);
       }
     }
     // lock only folders that exist: gc never creates a store or a host folder
@@ -85,6 +91,8 @@ export async function runGc(opts: GcOptions, io: Io, signal: AbortSignal): Promi
       // read the records, registrations and overrides again under the lock: what is removed is decided on
       // these reads alone (an update or compose run may have changed them while gc waited or asked)
       inputs = await gcInputs(opts, io, locked);
+      // a killed update's switch first, as the next update's sweep would: the plan then sees the host folder as it is
+      settled = await settleAsides(inputs.hostDirs, false, confirmed);
       let p = await plan();
       if (confirmed) {
         // only what was asked about: anything new since the question stays for the next run
@@ -98,7 +106,27 @@ export async function runGc(opts: GcOptions, io: Io, signal: AbortSignal): Promi
       return { plan: p, removed };
     });
   }
-  return { ...toReport(inputs, result.plan, result.removed, dryRun, started), releases };
+  return { ...toReport(inputs, result.plan, result.removed, dryRun, started), releases, settled };
+}
+
+/**
+ * The aside folders killed updates left in `hostDirs` (lib/store/switch-aside.ts), settled as the next
+ * update's sweep would settle them; `dryRun`: what would become of each file; `only`: those folders only.
+ */
+async function settleAsides(hostDirs: string[], dryRun: boolean, only?: ReadonlySet<string>): Promise<GcReport['settled']> {
+  const out: GcReport['settled'] = [];
+  for (const hostDir of hostDirs) {
+    for (const folder of await deadAsides(hostDir)) {
+      if (only && !only.has(folder)) continue;
+      try {
+        out.push({ folder, files: await settleAside(hostDir, folder, dryRun) });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // settled meanwhile
+        throw toDiskError(err, `settling ${folder}`, 'host') ?? new DiskError(`Could not settle ${folder}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+  }
+  return out;
 }
 
 async function planReleases(inputs: GcInputs, io: Io): Promise<{ removals: GcItem[]; shared: BigIntStats[]; report: GcReport['releases'] }> {

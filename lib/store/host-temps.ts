@@ -26,42 +26,56 @@ export function hostTempOwner(name: string): ReturnType<typeof tagOwner> {
   return tagOwner(name, TMP_SUFFIX);
 }
 
+/** <hostDir>/.modelmount/tmp and the names in it; undefined when it is not a real folder below a real .modelmount (never through a link) or cannot be read. */
+async function tmpEntries(hostDir: string): Promise<{ dir: string; names: string[] } | undefined> {
+  const dir = path.join(metaDir(hostDir), 'tmp');
+  try {
+    if (!(await fs.lstat(metaDir(hostDir))).isDirectory() || !(await fs.lstat(dir)).isDirectory()) return undefined;
+    return { dir, names: await fs.readdir(dir) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether `name` in .modelmount/tmp (`dir`) is a killed run's: made by a process of this host that is
+ * gone; another host's (or unnamed) once unchanged for an hour (ctime: link() updates it).
+ */
+async function isDeadRuns(dir: string, name: string, now: number): Promise<boolean> {
+  const owner = isAsideName(name) ? asideOwner(name) : hostTempOwner(name);
+  if (owner !== 'unknown') return owner === 'gone';
+  const st = await fs.lstat(path.join(dir, name)).catch(() => undefined);
+  return st !== undefined && now - st.ctimeMs >= FOREIGN_TMP_MAX_AGE_MS;
+}
+
+/** The aside folders killed runs left in <hostDir>/.modelmount/tmp (lib/store/switch-aside.ts), for settleAside. */
+export async function deadAsides(hostDir: string, now = Date.now()): Promise<string[]> {
+  const tmp = await tmpEntries(hostDir);
+  const out: string[] = [];
+  for (const name of tmp?.names ?? []) if (isAsideName(name) && (await isDeadRuns(tmp!.dir, name, now))) out.push(path.join(tmp!.dir, name));
+  return out;
+}
+
 /**
  * Remove what killed runs left in <hostDir>/.modelmount/tmp: a hardlink is only a name, but a
- * copy to another filesystem can be gigabytes. Leftovers of a dead process on this host go at
- * once; another host's (or unnamed ones) once unchanged for an hour (ctime: link() updates it).
- * A switch's aside folder is settled first (lib/store/switch-aside.ts): what it holds may be the
- * previous version of a destination the killed run left missing. Once per host folder and process; best effort.
+ * copy to another filesystem can be gigabytes (isDeadRuns says whose is whose).
+ * A switch's aside folder is settled instead (settleAside): what it holds may be the previous
+ * version of a destination the killed run left missing. Once per host folder and process; best effort.
  */
 export async function sweepHostTemps(hostDir: string, now = Date.now()): Promise<string[]> {
-  const dir = path.join(metaDir(hostDir), 'tmp');
   const removed: string[] = [];
-  let names: string[];
-  try {
-    // only ever inside real folders: never through a link at .modelmount or .modelmount/tmp
-    if (!(await fs.lstat(metaDir(hostDir))).isDirectory() || !(await fs.lstat(dir)).isDirectory()) return removed;
-    names = await fs.readdir(dir);
-  } catch {
-    return removed;
-  }
-  for (const name of names) {
-    const aside = isAsideName(name);
-    const owner = aside ? asideOwner(name) : hostTempOwner(name);
-    let stale: boolean;
-    if (owner !== 'unknown') {
-      stale = owner === 'gone';
-    } else {
-      try {
-        stale = now - (await fs.lstat(path.join(dir, name))).ctimeMs >= FOREIGN_TMP_MAX_AGE_MS;
-      } catch {
-        continue;
-      }
+  const tmp = await tmpEntries(hostDir);
+  for (const name of tmp?.names ?? []) {
+    const p = path.join(tmp!.dir, name);
+    if (!(await isDeadRuns(tmp!.dir, name, now))) continue;
+    if (isAsideName(name)) {
+      // its previous files go back (or are kept) first: one may be its destination's only version
+      const fates = await settleAside(hostDir, p).catch(() => undefined);
+      if (fates && !fates.some((f) => f.fate === 'left')) removed.push(name);
+      continue;
     }
-    if (!stale) continue;
-    // a switch's previous files go back (or are kept) first: one may be its destination's only version
-    if (aside && !(await settleAside(hostDir, path.join(dir, name)).catch(() => false))) continue;
     try {
-      await fs.rm(path.join(dir, name), { force: true, recursive: true });
+      await fs.rm(p, { force: true, recursive: true });
       removed.push(name);
     } catch {
       // best effort

@@ -9,11 +9,13 @@
  * as a failed switch would have, instead of deleting a dead run's temp. One whose destination is
  * a file again (the switch of that file was done) is removed, as the finished switch would have; one
  * that cannot go back (its folder gone, a link on the way) is kept below .modelmount/kept (keepBackup).
+ * The sweep runs when an update stages a file; gc settles a dead run's folder the same way, since
+ * an update with nothing to stage never would (lib/gc/run-gc.ts).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir } from '../fs-atomic.ts';
-import { ensureRealDir } from '../fs-safe.ts';
+import { ensureRealDir, refuseLinksBelow } from '../fs-safe.ts';
 import { metaDir } from '../layout.ts';
 import { taggedName, tagOwner } from '../owner.ts';
 import type { RunFolders } from '../run-folders.ts';
@@ -59,38 +61,65 @@ export class SwitchAside {
   }
 }
 
-/**
- * What a dead run left in its aside folder `dir`: each previous file goes back to its destination
- * while that is missing, or is kept below .modelmount/kept if it cannot go back; one whose
- * destination is a file again stays to be removed with the folder. True when nothing in it must stay.
- */
-export async function settleAside(hostDir: string, dir: string): Promise<boolean> {
-  // a link (or a file) at that name is only a name: nothing below it is walked
-  if (!(await fs.lstat(dir)).isDirectory()) return true;
-  let settled = true;
-  for (const rel of await filesBelow(dir)) {
-    const file = path.join(dir, ...rel);
-    if (await putBack(hostDir, file, rel).catch(() => false)) continue;
-    // stays where it is if that fails too: the next sweep tries again
-    await keepBackup(hostDir, rel.slice(0, -1).join('/'), rel.at(-1)!, file).catch(() => (settled = false));
-  }
-  return settled;
+/** What became (or, `dryRun`, would become) of one previous file in a dead run's aside folder. */
+export interface AsideFate {
+  /** where it belongs in the host folder */
+  dest: string;
+  /**
+   * 'put back' at `dest`, which was missing; 'kept' below .modelmount/kept (at `at`), as it cannot go
+   * back; 'removed', as `dest` holds a file again (the switch of it was done); 'left' where it is
+   * (`at`), as keeping it failed: the folder stays for the next sweep, with every file in it
+   */
+  fate: 'put back' | 'kept' | 'removed' | 'left';
+  at?: string;
 }
 
 /**
- * The previous file at `file` back at its destination (`rel` in the host folder) if that is missing:
- * true when it went back, or is not needed there (a file is there: the switch of this one was done).
- * False or thrown: it cannot go back (its folder gone, which is not made anew; a link on the way).
+ * Settle what a dead run left in its aside folder `dir`: each previous file goes back to its
+ * destination while that is missing, is kept below .modelmount/kept if it cannot go back, and goes
+ * with the folder when its destination is a file again; the folder is removed once nothing in it
+ * must stay (a removal that fails is thrown). `dryRun`: only say what would become of each.
  */
-async function putBack(hostDir: string, file: string, rel: string[]): Promise<boolean> {
+export async function settleAside(hostDir: string, dir: string, dryRun = false): Promise<AsideFate[]> {
+  // a link (or a file) at that name is only a name: nothing below it is walked
+  if (!(await fs.lstat(dir)).isDirectory()) {
+    if (!dryRun) await fs.rm(dir, { force: true });
+    return [];
+  }
+  const fates: (AsideFate & { file: string })[] = [];
+  for (const rel of await filesBelow(dir)) {
+    const file = path.join(dir, ...rel);
+    const dest = path.join(hostDir, ...rel);
+    const back = await putBack(hostDir, file, rel, dryRun).catch(() => undefined);
+    if (back) fates.push({ dest, fate: back, file });
+    else if (dryRun) fates.push({ dest, fate: 'kept', file });
+    else {
+      // stays where it is if keeping fails too: the next sweep tries again
+      const kept = await keepBackup(hostDir, rel.slice(0, -1).join('/'), rel.at(-1)!, file).catch(() => undefined);
+      fates.push(kept ? { dest, fate: 'kept', at: kept, file } : { dest, fate: 'left', at: file, file });
+    }
+  }
+  const left = !dryRun && fates.some((f) => f.fate === 'left');
+  if (!dryRun && !left) await fs.rm(dir, { recursive: true, force: true });
+  return fates.map(({ file, ...f }) => (left && f.fate === 'removed' ? { ...f, fate: 'left', at: file } : f));
+}
+
+/**
+ * The previous file at `file` back at its destination (`rel` in the host folder) if that is missing
+ * ('put back'); 'removed' when a file is there (the switch of this one was done: it goes with the
+ * folder). Undefined or thrown: it cannot go back (its folder gone, which is not made anew; a link
+ * on the way; something else there). `dryRun`: nothing moves.
+ */
+async function putBack(hostDir: string, file: string, rel: string[], dryRun: boolean): Promise<AsideFate['fate'] | undefined> {
   const dest = path.join(hostDir, ...rel);
-  if (!(await fs.lstat(path.dirname(dest)).catch(() => undefined))?.isDirectory()) return false;
-  await ensureRealDir(hostDir, rel.slice(0, -1).join('/'), 'host');
+  if (!(await fs.lstat(path.dirname(dest)).catch(() => undefined))?.isDirectory()) return undefined;
+  await refuseLinksBelow(hostDir, path.dirname(dest));
   const there = await fs.lstat(dest).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : err));
-  if (there !== undefined) return !(there instanceof Error) && there.isFile();
+  if (there !== undefined) return !(there instanceof Error) && there.isFile() ? 'removed' : undefined;
+  if (dryRun) return 'put back';
   await fs.rename(file, dest);
   await fsyncDir(path.dirname(dest));
-  return true;
+  return 'put back';
 }
 
 /** The regular files below `dir`, each as its path segments. */
