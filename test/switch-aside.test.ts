@@ -181,7 +181,7 @@ describe("gc and a killed run's aside folder (the sweep runs only when update st
     const kept = await listKept(p.hostDir);
     expect(kept).toHaveLength(1);
     expect(await fs.readFile(kept[0]!)).toEqual(v1);
-    expect(r.stdout).toContain(`Settled what a killed update left mid-switch in ${aside}:`);
+    expect(r.stdout).toContain(`Settled what an ended update left aside in ${aside}:`);
     expect(r.stdout).toContain(`kept      ${dest}: its previous version, which cannot go back there, is kept at ${kept[0]}`);
     await expect(fs.lstat(aside)).rejects.toMatchObject({ code: 'ENOENT' });
   });

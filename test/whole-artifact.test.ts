@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { DoctorContext } from '../lib/doctor/check.ts';
 import { checkKeptVersions } from '../lib/doctor/checks/kept-versions.ts';
 import { ExitCode } from '../lib/errors.ts';
-import { hostFilePath, hostStatePath } from '../lib/layout.ts';
+import { hostFilePath, hostStatePath, keptDir } from '../lib/layout.ts';
 import type { PlannedFile } from '../lib/plan.ts';
 import { createHttpSource } from '../lib/sources/http/source.ts';
 import { sweepHostTemps } from '../lib/store/host-temps.ts';
@@ -58,6 +58,52 @@ async function setup(artifacts: TestArtifact[]) {
 async function update(manifest: string) {
   const r = await runCliCaptured(['update', '--manifest', manifest, '--json']);
   return { ...r, report: JSON.parse(r.stdout) };
+}
+
+/**
+ * v1 installed, then v2 of the model and vocabulary switched in by an Installer in this process: the
+ * vocabulary's switch fails (its staged name removed), and the model's previous version cannot be put
+ * back (a non-empty folder put at its place right after it is switched in). `keptBlocked`: a file
+ * where .modelmount/kept belongs, so that version cannot be kept there either.
+ */
+async function switchNotPutBack(keptBlocked = false) {
+  const v1 = version(1);
+  const { s, p } = await setup(v1);
+  expect((await update(p.manifest)).code).toBe(0);
+  const [a] = version(2);
+  const [model, , vocab] = a!.files;
+  for (const f of [model!, vocab!]) s.setFile(`/${A}/${f.path}`, f.data);
+  const store = await Store.open(p.cacheDir);
+  const hostCache = await StateCache.load(hostStatePath(p.hostDir), 'host');
+  const installer = new Installer({ store, hostDir: p.hostDir, sources: [createHttpSource({ name: 'mirror', kind: 'http', base: s.url })], jobs: 2, hostCache });
+  const planned = (f: { path: string; data: Buffer }): PlannedFile => ({
+    artifactId: A, path: f.path, size: f.data.length, sha256: sha256(f.data), action: 'fetch', via: 'http', host: 'modified', reason: 'test',
+  });
+  for (const f of [model!, vocab!]) expect((await installer.installFile(planned(f))).status).toBe('ok');
+  // the vocabulary's staged name vanishes: its switch fails, and the model switched beside it is rolled back
+  const tmpDir = path.join(p.hostDir, '.modelmount', 'tmp');
+  await fs.rm(path.join(tmpDir, (await fs.readdir(tmpDir)).find((n) => n.startsWith('vocab.txt.'))!));
+  // right after the model is switched in (when the installer records it), something puts a
+  // non-empty folder at its place: renaming the backup back over it then fails (ENOTEMPTY)
+  const modelDest = hostFilePath(p.hostDir, A, model!.path);
+  const record = hostCache.record.bind(hostCache);
+  hostCache.record = (key, st, sha) => {
+    record(key, st, sha);
+    if (sha !== sha256(model!.data)) return;
+    fsSync.rmSync(modelDest);
+    fsSync.mkdirSync(path.join(modelDest, 'inside'), { recursive: true });
+  };
+  if (keptBlocked) await fs.writeFile(keptDir(p.hostDir), 'in the way');
+  const failure = await installer.finishArtifact(A, true);
+  expect(failure?.path).toBe(vocab!.path);
+  expect(failure?.notPutBack?.map((n) => n.path)).toEqual([model!.path]);
+  return { p, v1, model, vocab, modelDest, tmpDir, failure };
+}
+
+/** What this process left in .modelmount/tmp, renamed as a dead process's: as it is once this run has ended. */
+async function asIfExited(tmpDir: string): Promise<void> {
+  const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+  for (const n of await fs.readdir(tmpDir)) await fs.rename(path.join(tmpDir, n), path.join(tmpDir, n.replace(`.${process.pid}.`, `.${dead}.`)));
 }
 
 describe('an artifact is installed whole or not at all', () => {
@@ -175,35 +221,7 @@ describe('switching an artifact in', () => {
   });
 
   it('a switched file whose previous version cannot be put back: its backup is kept with the old bytes, and the failure names it', async () => {
-    const v1 = version(1);
-    const { s, p } = await setup(v1);
-    expect((await update(p.manifest)).code).toBe(0);
-    const [a] = version(2);
-    const [model, , vocab] = a!.files;
-    for (const f of [model!, vocab!]) s.setFile(`/${A}/${f.path}`, f.data);
-    const store = await Store.open(p.cacheDir);
-    const hostCache = await StateCache.load(hostStatePath(p.hostDir), 'host');
-    const installer = new Installer({ store, hostDir: p.hostDir, sources: [createHttpSource({ name: 'mirror', kind: 'http', base: s.url })], jobs: 2, hostCache });
-    const planned = (f: { path: string; data: Buffer }): PlannedFile => ({
-      artifactId: A, path: f.path, size: f.data.length, sha256: sha256(f.data), action: 'fetch', via: 'http', host: 'modified', reason: 'test',
-    });
-    for (const f of [model!, vocab!]) expect((await installer.installFile(planned(f))).status).toBe('ok');
-    // the vocabulary's staged name vanishes: its switch fails, and the model switched beside it is rolled back
-    const tmpDir = path.join(p.hostDir, '.modelmount', 'tmp');
-    await fs.rm(path.join(tmpDir, (await fs.readdir(tmpDir)).find((n) => n.startsWith('vocab.txt.'))!));
-    // right after the model is switched in (when the installer records it), something puts a
-    // non-empty folder at its place: renaming the backup back over it then fails (ENOTEMPTY)
-    const modelDest = hostFilePath(p.hostDir, A, model!.path);
-    const record = hostCache.record.bind(hostCache);
-    hostCache.record = (key, st, sha) => {
-      record(key, st, sha);
-      if (sha !== sha256(model!.data)) return;
-      fsSync.rmSync(modelDest);
-      fsSync.mkdirSync(path.join(modelDest, 'inside'), { recursive: true });
-    };
-    const failure = await installer.finishArtifact(A, true);
-    expect(failure?.path).toBe(vocab!.path);
-    expect(failure?.notPutBack?.map((n) => n.path)).toEqual([model!.path]);
+    const { p, v1, model, vocab, modelDest, tmpDir, failure } = await switchNotPutBack();
     const { message, hint } = failure!.notPutBack![0]!.error;
     expect(message).toContain(modelDest);
     // the model's previous version is kept under .modelmount/kept, named in the error, with the v1 bytes
@@ -221,8 +239,7 @@ describe('switching an artifact in', () => {
     expect(sha256(await fs.readFile(hostFilePath(p.hostDir, A, vocab!.path)))).toBe(sha256(v1[0]!.files[2]!.data));
     // later runs (this process gone: what it left in .modelmount/tmp now names a dead owner) sweep
     // .modelmount/tmp and collect garbage: the kept version stays where the error said
-    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
-    for (const n of await fs.readdir(tmpDir)) await fs.rename(path.join(tmpDir, n), path.join(tmpDir, n.replace(`.${process.pid}.`, `.${dead}.`)));
+    await asIfExited(tmpDir);
     await sweepHostTemps(p.hostDir);
     expect((await update(p.manifest)).code).not.toBe(0); // the folder at the model's place is still there
     expect((await runCliCaptured(['gc', '--manifest', p.manifest, '--yes'])).code).toBe(0);
@@ -231,6 +248,29 @@ describe('switching an artifact in', () => {
     const [finding] = await checkKeptVersions({ manifest: { hostDir: p.hostDir } } as DoctorContext);
     expect(finding).toMatchObject({ id: 'kept-versions', verdict: 'warn' });
     expect(finding!.message).toContain(kept);
+  });
+
+  it("a previous version that can be neither put back nor kept stays in the switch's aside folder; the hint says what the next run that installs a file, or gc, does with it, and they do", async () => {
+    const { p, v1, modelDest, tmpDir, failure } = await switchNotPutBack(true);
+    const { message, hint } = failure!.notPutBack![0]!.error;
+    const asideOf = async () => path.join(tmpDir, (await fs.readdir(tmpDir)).find((n) => n.endsWith('.aside'))!);
+    const at = path.join(await asideOf(), A, 'model.safetensors');
+    expect(message).toBe(`${modelDest} could not be put back to its previous version: that version is kept at ${at}.`);
+    expect(sha256(await fs.readFile(at))).toBe(sha256(v1[0]!.files[0]!.data));
+    expect(hint).toBe(
+      `To restore it, move away what is at ${modelDest}, then \`mv ${at} ${modelDest}\` before the next run that installs a file into this host folder, or \`gc\`: ` +
+        `each removes it if ${modelDest} then holds a file, puts it back there if ${modelDest} is missing, and otherwise keeps it below ${keptDir(p.hostDir)} (or, should that fail, leaves it where it is).`,
+    );
+    // what the hint says, once this run has ended: the folder still at the model's place and
+    // .modelmount/kept a file, gc leaves it where it is; with that folder moved away, gc puts it back
+    await asIfExited(tmpDir);
+    const aside = await asideOf();
+    const gc = async () => JSON.parse((await runCliCaptured(['gc', '--manifest', p.manifest, '--json'])).stdout).settled;
+    expect(await gc()).toEqual([{ folder: aside, files: [{ dest: modelDest, fate: 'left', at: path.join(aside, A, 'model.safetensors') }] }]);
+    expect(sha256(await fs.readFile(path.join(aside, A, 'model.safetensors')))).toBe(sha256(v1[0]!.files[0]!.data));
+    await fs.rm(modelDest, { recursive: true });
+    expect(await gc()).toEqual([{ folder: aside, files: [{ dest: modelDest, fate: 'put back' }] }]);
+    expect(sha256(await fs.readFile(modelDest))).toBe(sha256(v1[0]!.files[0]!.data));
   });
 
   it('no staged name stays in .modelmount/tmp, also when a destination already is the staged file', async () => {

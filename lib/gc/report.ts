@@ -28,7 +28,7 @@ export interface GcReport {
   skipped: { path: string; reason: string }[];
   /** release folders kept, and why (current or kept set, mounted by the override or by a container) */
   releases: { kept: { path: string; why: string[] }[]; held?: string[] };
-  /** the aside folders killed updates left mid-switch (.modelmount/tmp/*.aside), settled as the next update would (with --dry-run: would be) */
+  /** the aside folders ended updates left (.modelmount/tmp/*.aside: killed mid-switch, or a backup that could not be kept), settled as the next sweep would (with --dry-run: would be) */
   settled: { folder: string; files: AsideFate[] }[];
   totals: { items: number; bytes: number; bytesFreed: number };
   durationMs: number;
@@ -70,7 +70,7 @@ const KIND_LABEL: Record<GcItem['kind'], string> = {
 export function formatGc(r: GcReport, asking = false): string {
   const lines: string[] = [];
   for (const s of r.settled) {
-    lines.push(`${r.dryRun ? 'Would settle' : 'Settled'} what a killed update left mid-switch in ${s.folder}:`);
+    lines.push(`${r.dryRun ? 'Would settle' : 'Settled'} what an ended update left aside in ${s.folder}:`);
     for (const f of s.files) lines.push(`  ${f.fate.padEnd(10)}${f.dest}: ${fateWords(f, r.dryRun)}`);
   }
   const verb = r.dryRun ? 'Would remove' : 'Removed';
@@ -105,9 +105,9 @@ export function formatGc(r: GcReport, asking = false): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** What became (or would become) of the previous version of `f.dest` kept aside by a killed update. */
+/** What became (or would become) of the previous version of `f.dest` an ended update left aside. */
 function fateWords(f: AsideFate, dryRun: boolean): string {
-  if (f.fate === 'put back') return `its previous version ${dryRun ? 'would go' : 'went'} back there (the killed update had left it missing)`;
+  if (f.fate === 'put back') return `its previous version ${dryRun ? 'would go' : 'went'} back there (it was missing)`;
   if (f.fate === 'removed') return `its previous version ${dryRun ? 'would be' : 'was'} removed (a file is there again, as the finished update would have left it)`;
   if (f.fate === 'kept') return `its previous version, which cannot go back there, ${dryRun ? 'would be kept below .modelmount/kept' : `is kept at ${f.at}`}`;
   return `its previous version could not be kept and stays at ${f.at}, for the next gc or update`;

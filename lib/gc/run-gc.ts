@@ -91,7 +91,7 @@ export async function runGc(opts: GcOptions, io: Io, signal: AbortSignal): Promi
       // read the records, registrations and overrides again under the lock: what is removed is decided on
       // these reads alone (an update or compose run may have changed them while gc waited or asked)
       inputs = await gcInputs(opts, io, locked);
-      // a killed update's switch first, as the next update's sweep would: the plan then sees the host folder as it is
+      // what ended updates left aside first, as the next sweep would: the plan then sees the host folder as it is
       settled = await settleAsides(inputs.hostDirs, false, confirmed);
       let p = await plan();
       if (confirmed) {
@@ -110,8 +110,8 @@ export async function runGc(opts: GcOptions, io: Io, signal: AbortSignal): Promi
 }
 
 /**
- * The aside folders killed updates left in `hostDirs` (lib/store/switch-aside.ts), settled as the next
- * update's sweep would settle them; `dryRun`: what would become of each file; `only`: those folders only.
+ * The aside folders ended updates left in `hostDirs` (lib/store/switch-aside.ts), settled as the next
+ * sweep would settle them; `dryRun`: what would become of each file; `only`: those folders only.
  */
 async function settleAsides(hostDirs: string[], dryRun: boolean, only?: ReadonlySet<string>): Promise<GcReport['settled']> {
   const out: GcReport['settled'] = [];

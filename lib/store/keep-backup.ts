@@ -1,7 +1,8 @@
 /**
  * A previous version that a failed switch could not put back (restoreBackup false) may be the
- * last name of its bytes. Its backup lives in <hostDir>/.modelmount/tmp, which every later run
- * sweeps, so it is given a name there that nothing of modelmount removes (not the sweep, not gc):
+ * last name of its bytes. Its backup lives in the switch's aside folder in <hostDir>/.modelmount/tmp,
+ * which a later sweep or gc settles (removing the backup once its destination holds a file again), so
+ * it is given a name that nothing of modelmount removes (not the sweep, not gc):
  * `<hostDir>/.modelmount/kept/<artifact id>/<path>.<UTC time>`, until the user deals with it.
  */
 import fs from 'node:fs/promises';
@@ -77,12 +78,17 @@ export function restoreAdvice(at: string, dest: string): string {
   return `move away what is at ${dest}, then \`mv ${shellQuote(at)} ${shellQuote(dest)}\``;
 }
 
-/** A file switched in whose previous version could not be put back: where that version is now (`kept`: by keepBackup). */
-export function backupNotPutBack(dest: string, at: string, kept: boolean): DiskError {
+/**
+ * A file switched in whose previous version could not be put back: where that version is now
+ * (`kept`: by keepBackup; else in the switch's aside folder, which the next sweep or gc settles by
+ * settleAside's rule, lib/store/switch-aside.ts).
+ */
+export function backupNotPutBack(hostDir: string, dest: string, at: string, kept: boolean): DiskError {
   const restore = `To restore it, ${restoreAdvice(at, dest)}`;
   return new DiskError(`${dest} could not be put back to its previous version: that version is kept at ${at}.`, {
     hint: kept
       ? `${restore}. modelmount never removes what is in ${path.dirname(at)}: delete it yourself once it is not needed.`
-      : `${restore} before the next run, which removes what this one left in ${path.dirname(at)}.`,
+      : `${restore} before the next run that installs a file into this host folder, or \`gc\`: each removes it if ${dest} then holds a file, ` +
+        `puts it back there if ${dest} is missing, and otherwise keeps it below ${keptDir(hostDir)} (or, should that fail, leaves it where it is).`,
   });
 }

@@ -9,8 +9,8 @@
  * as a failed switch would have, instead of deleting a dead run's temp. One whose destination is
  * a file again (the switch of that file was done) is removed, as the finished switch would have; one
  * that cannot go back (its folder gone, a link on the way) is kept below .modelmount/kept (keepBackup).
- * The sweep runs when an update stages a file; gc settles a dead run's folder the same way, since
- * an update with nothing to stage never would (lib/gc/run-gc.ts).
+ * The sweep runs when a run stages a file in the host folder; gc settles a dead run's folder the
+ * same way, since a run with nothing to stage never would (lib/gc/run-gc.ts).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';

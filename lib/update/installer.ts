@@ -241,7 +241,7 @@ export class Installer {
         if (!(await restoreBackup(dest, s.backup))) {
           const kept = await keepBackup(hostDir, s.pf.artifactId, s.pf.path, s.backup!.path).catch(() => undefined);
           if (kept === undefined) keep.add(s.backup!.path);
-          notPutBack.push({ path: s.pf.path, error: backupNotPutBack(dest, kept ?? s.backup!.path, kept !== undefined) });
+          notPutBack.push({ path: s.pf.path, error: backupNotPutBack(hostDir, dest, kept ?? s.backup!.path, kept !== undefined) });
         }
         hostCache.forget(cacheKey(s.pf.artifactId, s.pf.path));
       });
@@ -251,7 +251,7 @@ export class Installer {
       await mapLimit([...backups.values()], SWITCH_IN_FLIGHT, async (backup) => {
         if (backup && !keep.has(backup.path)) await removeFile(backup.path).catch(() => {});
       });
-      // one that must stay keeps the folder for the next run's sweep
+      // one that must stay keeps the folder, for the user (the error's hint) and then the next sweep or gc
       if (!keep.size) await aside.remove();
       // only a hardlink can already be the destination's inode (a copy is a fresh one)
       const linked = [...placed].filter((f) => f.staged.method === 'hardlink').map((f) => f.staged);
