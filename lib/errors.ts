@@ -61,6 +61,7 @@ export const ERROR_CODES = {
     ...SMOKE_FAILURE_CODES,
   ],
   CancelledError: ['ECANCELLED'],
+  DependencyError: ['EDEPENDENCY'],
 } as const;
 
 /** an unexpected failure reported as a bug (exit 1) */
@@ -78,6 +79,7 @@ export type ComposeErrorCode = (typeof ERROR_CODES.ComposeError)[number];
 export type SmokeErrorCode = (typeof ERROR_CODES.SmokeError)[number];
 export type SmokeFailureCode = (typeof SMOKE_FAILURE_CODES)[number];
 export type CancelledErrorCode = (typeof ERROR_CODES.CancelledError)[number];
+export type DependencyErrorCode = (typeof ERROR_CODES.DependencyError)[number];
 export type ErrorCode =
   | InternalErrorCode
   | UsageErrorCode
@@ -89,7 +91,8 @@ export type ErrorCode =
   | LockErrorCode
   | ComposeErrorCode
   | SmokeErrorCode
-  | CancelledErrorCode;
+  | CancelledErrorCode
+  | DependencyErrorCode;
 
 /**
  * Codes that --json output carries outside any error class: an interrupted run's, a source
@@ -263,5 +266,23 @@ export class CancelledError extends ModelmountError {
   constructor(how: 'interrupted' | 'declined' = 'interrupted') {
     super('ECANCELLED', how === 'interrupted' ? ExitCode.interrupted : ExitCode.ok, 'Cancelled: nothing was changed.');
     this.interrupted = how === 'interrupted';
+  }
+}
+
+/**
+ * This installation of modelmount is broken: one of its own runtime dependencies cannot be loaded
+ * (lib/import-dependency.ts). Not a source's failure nor a bug, and no retry helps: reinstalling does.
+ */
+export class DependencyError extends ModelmountError {
+  declare readonly code: DependencyErrorCode;
+  constructor(pkg: string, cause: unknown) {
+    const e = cause as { code?: unknown; name?: unknown; message?: unknown } | undefined;
+    const why = typeof e?.code === 'string' ? e.code : typeof e?.name === 'string' ? e.name : 'Error';
+    const detail = String(e?.message ?? cause).split('\n')[0]!.slice(0, 300);
+    super('EDEPENDENCY', ExitCode.internal, `modelmount cannot load ${pkg}, one of its own dependencies: its installation is incomplete or damaged (${why}: ${detail}).`, {
+      hint: 'Reinstall modelmount: `npm install -D modelmount` in your project (in a clone of its repository: `npm ci`).',
+      cause,
+      data: { package: pkg, cause: why },
+    });
   }
 }

@@ -3,11 +3,12 @@
  * talks to Docker (update without Compose files, verify, status of a bare folder) should not pay.
  */
 import type { Shell } from 'zx';
+import { importDependency } from './import-dependency.ts';
 
 let zx: Promise<Shell> | undefined;
 
 export function loadShell(): Promise<Shell> {
-  zx ??= import('zx/core').then((m) => m.$);
+  zx ??= importDependency('zx', () => import('zx/core')).then((m) => m.$);
   return zx;
 }
 

@@ -12,6 +12,7 @@ import {
   AllSourcesFailedError,
   CancelledError,
   ComposeError,
+  DependencyError,
   DiskError,
   ERROR_CODES,
   ExitCode,
@@ -40,6 +41,7 @@ const SAMPLE: Record<keyof typeof ERROR_CODES, ModelmountError> = {
   ComposeError: new ComposeError('x'),
   SmokeError: new SmokeError('x'),
   CancelledError: new CancelledError(),
+  DependencyError: new DependencyError('got', Object.assign(new Error("Cannot find package 'got'"), { code: 'ERR_MODULE_NOT_FOUND' })),
 };
 
 interface Row {

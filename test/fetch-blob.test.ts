@@ -7,7 +7,7 @@ import { existsSync, readdirSync, renameSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AllSourcesFailedError, ExitCode, IntegrityError } from '../lib/errors.ts';
+import { AllSourcesFailedError, DependencyError, ExitCode, IntegrityError } from '../lib/errors.ts';
 import { blobPath, storeTmpDir } from '../lib/layout.ts';
 import type { FileEntry } from '../lib/manifest/schema.ts';
 import { createFileSource } from '../lib/sources/file.ts';
@@ -127,6 +127,26 @@ describe('fetchBlob', () => {
     expect(err.message).toContain('student/v0_ja/model.safetensors');
     expect(err.message).toMatch(/mirror.*404/);
     expect(err.message).toMatch(/nfs.*not (found|reachable)/);
+    await expect(fs.access(blobPath(cache, entry.sha256))).rejects.toThrow();
+  });
+
+  it('a source that cannot load its library (a broken installation) ends the fetch at once: no reopen, no other source', async () => {
+    const s = await server(files);
+    const cache = await tempDir();
+    const broken = new DependencyError('@aws-sdk/client-s3', Object.assign(new Error("Cannot find package '@aws-sdk/client-s3'"), { code: 'ERR_MODULE_NOT_FOUND' }));
+    let opens = 0;
+    const bucket: Source = {
+      name: 'bucket',
+      kind: 's3',
+      display: 'bucket (s3://models/)',
+      open: async () => {
+        opens++;
+        throw broken;
+      },
+    };
+    await expect(fetchInto(cache, [bucket, http(s)])).rejects.toBe(broken);
+    expect(opens).toBe(1);
+    expect(s.requests).toEqual([]);
     await expect(fs.access(blobPath(cache, entry.sha256))).rejects.toThrow();
   });
 

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Semaphore } from '../lib/concurrency.ts';
+import { DependencyError } from '../lib/errors.ts';
 import { blobPath, storeTmpDir } from '../lib/layout.ts';
 import type { FileEntry } from '../lib/manifest/schema.ts';
 import { createHttpSource } from '../lib/sources/http/source.ts';
@@ -44,14 +45,14 @@ function http(s: FaultServer): Source {
 }
 
 /** fetch with up to `slots` extra connections; counts the extra connections taken */
-async function fetchRanged(cache: string, s: FaultServer, slots = 3) {
+async function fetchRanged(cache: string, s: FaultServer, slots = 3, source = http(s)) {
   const sem = new Semaphore(slots);
   let extra = 0;
   const r = await fetchBlob({
     cacheDir: cache,
     artifactId: 'student/v0_ja',
     file: entry,
-    sources: [http(s)],
+    sources: [source],
     reopenDelayMs: 10,
     partialMinAgeMs: 0,
     rangedMinSize: 0,
@@ -181,5 +182,27 @@ describe('one file over several ranged connections', () => {
     const r = await fetchRanged(cache, s);
     expect(r.resumedFrom).toBe(0);
     expect(sha256(await fs.readFile(r.blob))).toBe(entry.sha256);
+  });
+
+  it('a piece that meets a broken installation (a library its connection cannot load) ends the whole fetch: no reopen, no one-connection pass', async () => {
+    const s = await server();
+    const inner = http(s);
+    const broken = new DependencyError('https-proxy-agent', Object.assign(new Error("Cannot find package 'https-proxy-agent'"), { code: 'ERR_MODULE_NOT_FOUND' }));
+    const opened: { offset: number; end?: number }[] = [];
+    // the first piece's connection works; every other connection fails to load what it needs
+    const source: Source = {
+      ...inner,
+      open: async (req) => {
+        opened.push({ offset: req.offset, ...(req.end !== undefined ? { end: req.end } : {}) });
+        if (opened.length > 1) throw broken;
+        return inner.open(req);
+      },
+    };
+    await expect(fetchRanged(await tempDir(), s, 3, source)).rejects.toBe(broken);
+    expect(opened.length).toBeGreaterThan(1); // a second connection was tried
+    const offsets = opened.map((o) => o.offset);
+    expect(new Set(offsets).size).toBe(offsets.length); // no piece reopened
+    expect(opened.every((o) => o.end !== undefined)).toBe(true); // no single-connection pass after the ranged one
+    expect(s.requestsTo(P)).toHaveLength(1);
   });
 });

@@ -6,6 +6,7 @@ import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DiskError, ExitCode, ModelmountError, type ExitStatus } from '../errors.ts';
+import { throwIfDependencyError } from '../import-dependency.ts';
 import type { Manifest } from '../manifest/schema.ts';
 import type { SmokeEngine } from '../smoke/engine.ts';
 import type { Source } from '../sources/types.ts';
@@ -107,6 +108,7 @@ export async function checkSources(manifest: Manifest, sources: Source[], env: N
       await first.probe(signal);
       checks.push({ id: `source:${first.name}`, verdict: 'ok', message: `source ${first.display} is reachable` });
     } catch (err) {
+      throwIfDependencyError(err); // not the source's fault
       checks.push({
         id: `source:${first.name}`,
         verdict: sources.length > 1 ? 'warn' : 'error',

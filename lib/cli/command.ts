@@ -30,7 +30,7 @@ export function defineCommand<const S extends FlagSpec>(spec: CommandSpec<S>): C
   return spec;
 }
 
-export const EXIT_CODES_HELP = `Exit status: 0 ok, 1 internal bug, 2 usage or manifest error, 3 every source failed,
+export const EXIT_CODES_HELP = `Exit status: 0 ok, 1 internal bug (or a broken install), 2 usage or manifest error, 3 every source failed,
 4 integrity failure, 5 local disk or permission failure, 6 locked by another run,
 7 Compose/doctor error, 8 smoke test failed, 130 interrupted (Ctrl+C, also at a question: nothing changed;
 partial downloads are kept for resume).`;

@@ -4,6 +4,7 @@
  * Ctrl+C at a prompt becomes CancelledError (exit 130, nothing changed).
  */
 import { CancelledError } from '../errors.ts';
+import { importDependency } from '../import-dependency.ts';
 import type { Artifact, ResolvedSource } from '../manifest/schema.ts';
 import { formatBytes } from './format.ts';
 
@@ -11,7 +12,7 @@ type Inquirer = typeof import('@inquirer/prompts');
 
 /** Ask one question. @inquirer/prompts is loaded on the first one (~55 ms a run without questions never pays). */
 async function ask<T>(fn: (prompts: Inquirer) => Promise<T>): Promise<T> {
-  const prompts = await import('@inquirer/prompts');
+  const prompts = await importDependency('@inquirer/prompts', () => import('@inquirer/prompts'));
   try {
     return await fn(prompts);
   } catch (err) {

@@ -4,7 +4,8 @@
  */
 import { Listr, ListrLogger, ProcessOutput, type ListrTask } from 'listr2';
 import { mapLimit } from '../concurrency.ts';
-import { ExitCode, ModelmountError } from '../errors.ts';
+import { DependencyError, ExitCode, ModelmountError } from '../errors.ts';
+import { throwIfDependencyError } from '../import-dependency.ts';
 import type { Plan, PlannedFile } from '../plan.ts';
 import type { FetchProgress } from '../store/receive-bytes.ts';
 import type { FileResult, Installer } from './installer.ts';
@@ -12,6 +13,11 @@ import { formatBytes, formatFailure, formatProgress, SpeedMeter } from '../ui/fo
 
 export interface InstallCtx {
   results: FileResult[];
+  /**
+   * modelmount's installation is broken (a dependency failed to load): every file would fail alike,
+   * so no more start, and the caller throws this once in place of a report.
+   */
+  broken?: DependencyError;
 }
 
 export interface InstallTaskOptions {
@@ -38,8 +44,12 @@ function failedResult(pf: PlannedFile, error: ModelmountError): FileResult {
   return { ...pf, status: 'failed', bytesTransferred: 0, resumedFrom: 0, error };
 }
 
-/** Keep every failure attached to its file; an unexpected one is reported as an internal bug (exit 1). */
+/**
+ * Keep every failure attached to its file; an unexpected one is reported as an internal bug (exit 1).
+ * What ends the whole run (an abort, a broken installation) is thrown.
+ */
 function asReported(err: unknown): ModelmountError {
+  throwIfDependencyError(err);
   if (err instanceof ModelmountError) return err;
   const e = err as Error;
   if (e?.name === 'AbortError') throw err;
@@ -90,7 +100,7 @@ export function installTasks(plan: Plan, installer: InstallDriver, opts: Install
         const results: FileResult[] = [];
         let interrupted: unknown;
         await mapLimit(work, FILES_IN_FLIGHT, async (pf) => {
-          if (interrupted !== undefined) return; // stopped: start no more files
+          if (interrupted !== undefined || ctx.broken) return; // stopped: start no more files
           try {
             const r = await installer.installFile(pf, onProgress(pf));
             if (r.source) sources.add(r.source);
@@ -101,13 +111,16 @@ export function installTasks(plan: Plan, installer: InstallDriver, opts: Install
               errors.push(e);
               results.push(failedResult(pf, e));
             } catch (abort) {
-              interrupted ??= abort;
+              if (abort instanceof DependencyError) ctx.broken ??= abort;
+              else interrupted ??= abort;
             }
           }
         });
         // An artifact is installed whole or not at all: switch its files in only if every one is ready.
-        const failure = await installer.finishArtifact?.(artifactId, errors.length === 0 && interrupted === undefined);
+        const failure = await installer.finishArtifact?.(artifactId, errors.length === 0 && interrupted === undefined && !ctx.broken);
         if (interrupted !== undefined) throw interrupted;
+        // the caller says why, once
+        if (ctx.broken) return task.skip('stopped (see below)');
         // the failed switch, then each file left switched in (its previous version kept aside)
         for (const f of failure ? [failure, ...(failure.notPutBack ?? [])] : []) {
           const e = asReported(f.error);
@@ -132,7 +145,8 @@ export function installTasks(plan: Plan, installer: InstallDriver, opts: Install
 }
 
 /**
- * Run the tasks with the chosen renderer; their results, failures included (a task never throws).
+ * Run the tasks with the chosen renderer; their results, failures included (a task never throws),
+ * and what stopped them all (`broken`), if anything did.
  * The silent renderer (--json, --quiet) draws nothing, so each failed file is then written to stderr
  * as every failure is ("✖ what happened / → what to do"): errors stay on stderr in every mode.
  */
@@ -140,7 +154,7 @@ export async function runInstallList(
   tasks: ListrTask<InstallCtx>[],
   renderer: 'default' | 'simple' | 'silent',
   out: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
-): Promise<FileResult[]> {
+): Promise<InstallCtx> {
   // progress is not a result: the task list draws on stderr, stdout keeps the results
   const processOutput = new ProcessOutput(out.stderr as NodeJS.WriteStream, out.stderr as NodeJS.WriteStream);
   const list = new Listr<InstallCtx>(tasks, {
@@ -154,9 +168,9 @@ export async function runInstallList(
     ctx: { results: [] },
     // listr2 types its options by the renderer chosen at compile time; ours is chosen at run time
   } as never);
-  const { results } = await list.run();
+  const ctx = await list.run();
   if (renderer === 'silent') {
-    for (const r of results) if (r.error) out.stderr.write(formatFailure({ message: `${r.artifactId}/${r.path}: ${r.error.message}`, hint: r.error.hint }));
+    for (const r of ctx.results) if (r.error) out.stderr.write(formatFailure({ message: `${r.artifactId}/${r.path}: ${r.error.message}`, hint: r.error.hint }));
   }
-  return results;
+  return ctx;
 }

@@ -53,7 +53,9 @@ export interface UpdateOutcome {
 }
 
 /**
- * Bring the host folder to the selection. Returns the report; throws only for errors before any change.
+ * Bring the host folder to the selection. Returns the report; throws only for errors before any change,
+ * and for what stops the install midway (an interrupt, a broken installation of modelmount: the
+ * artifacts switched in before it stay).
  * `refuse`: the caller's checks, run once the manifest is loaded, before any question or change.
  */
 export async function runUpdate(opts: UpdateOptions, io: Io, signal: AbortSignal, refuse?: (ctx: RunContext) => Promise<void>): Promise<UpdateOutcome> {
@@ -146,9 +148,10 @@ async function installSelection(
   const installer = new Installer({ store, hostDir: ctx.hostDir, sources, jobs: ctx.jobs, hostCache, signal });
   const renderer = pickRenderer({ json: ctx.json, quiet: Boolean(opts.quiet), isTTY: io.isTTY, stderrIsTTY: io.stderrIsTTY, env: io.env });
   tightenHeapGrowthFor(plan);
-  const results = await runInstallList(installTasks(plan, installer, { progressIntervalMs: renderer === 'default' ? 100 : 10_000 }), renderer, io);
+  const { results, broken } = await runInstallList(installTasks(plan, installer, { progressIntervalMs: renderer === 'default' ? 100 : 10_000 }), renderer, io);
   await saveCaches(hostCache, store);
   signal?.throwIfAborted();
+  if (broken) throw broken;
   const report = summarise(ctx, selection, results, started);
   if (report.ok) {
     await recordInstall(ctx, selection, report, signal);

@@ -114,8 +114,9 @@ export async function runWarm(opts: WarmOptions, io: Io, signal: AbortSignal): P
         progressIntervalMs: renderer === 'default' ? 100 : 10_000,
         verbs: { doing: 'Fetch', done: 'Fetched' },
       });
-      const results = await runInstallList(tasks, renderer, io);
+      const { results, broken } = await runInstallList(tasks, renderer, io);
       locked.throwIfAborted();
+      if (broken) throw broken;
 
       // Then verify: every blob of the selection is in the store with the right bytes.
       const verified = new Set<string>();

@@ -3,7 +3,9 @@
  * (several at once when called together), `runRealCli` with the import-log hook (`imports` lists
  * every import of the packages modelmount loads on first use only).
  */
-import { spawn, type SpawnOptions } from 'node:child_process';
+import { spawn, spawnSync, type SpawnOptions } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -29,6 +31,20 @@ export interface NodeRun {
   code: number | null;
   stdout: string;
   stderr: string;
+}
+
+/**
+ * The built CLI as an installation that lost its dependencies has it: bin/, dist/ and package.json of
+ * this checkout (the bundle rebuilt first when a source is newer) copied into an empty temp folder,
+ * with no node_modules there or above it. Its bin runs the bundle (no scripts/: not a checkout), which
+ * then finds none of the packages it imports on first use. Returns the copy's bin/modelmount.mjs.
+ */
+export async function copyWithoutDependencies(): Promise<string> {
+  const fresh = spawnSync(process.execPath, [BIN, '--version'], { cwd: ROOT, encoding: 'utf8' });
+  if (fresh.status !== 0) throw new Error(`the checkout's bin failed: ${fresh.stderr}`);
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'modelmount-no-deps-'));
+  for (const name of ['bin', 'dist', 'package.json']) await fs.cp(path.join(ROOT, name), path.join(dir, name), { recursive: true });
+  return path.join(dir, 'bin', 'modelmount.mjs');
 }
 
 /** Node with `args` in a child process (`opts`: spawn's); `close` names the pipes the reader closes before the child writes. */

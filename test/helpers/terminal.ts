@@ -12,9 +12,9 @@ export interface Session {
   output(): string;
 }
 
-/** Run `modelmount <args>` on a pseudo-terminal, without CI (nor FORCE_COLOR / NO_COLOR unless given) in its environment. */
-export function onTerminal(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Session {
-  const cmd = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+/** Run `modelmount <args>` (`opts.bin`, default this checkout's) on a pseudo-terminal, without CI (nor FORCE_COLOR / NO_COLOR unless given) in its environment. */
+export function onTerminal(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; bin?: string } = {}): Session {
+  const cmd = [process.execPath, opts.bin ?? BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color', ...opts.env };
   // colour as a terminal gets it by default, unless the test asks otherwise
   if (!opts.env?.FORCE_COLOR) delete env.FORCE_COLOR;

@@ -16,6 +16,7 @@ import type { Duplex } from 'node:stream';
 import { Agent, type AgentConnectOpts } from 'agent-base';
 import type { HttpProxyAgent } from 'http-proxy-agent';
 import { SourceError } from '../../errors.ts';
+import { importDependency } from '../../import-dependency.ts';
 import { redactText, redactUrl } from '../../redact.ts';
 import { seconds } from '../../stall.ts';
 import { sanitisedCause } from './errors.ts';
@@ -89,8 +90,8 @@ class ProxyChooser extends Agent {
     const tunnelOpts = { signal: deadline.signal, keepAlive: this.secure };
     // loaded when a request goes through a proxy: a run without one never evaluates them (nor `debug`)
     const tunnel = this.secure
-      ? new (await import('https-proxy-agent')).HttpsProxyAgent(proxy, tunnelOpts)
-      : new (await import('http-proxy-agent')).HttpProxyAgent(proxy, tunnelOpts);
+      ? new (await importDependency('https-proxy-agent', () => import('https-proxy-agent'))).HttpsProxyAgent(proxy, tunnelOpts)
+      : new (await importDependency('http-proxy-agent', () => import('http-proxy-agent'))).HttpProxyAgent(proxy, tunnelOpts);
     let status = 200;
     tunnel.once('proxyConnect', (answer: { statusCode?: number }) => {
       status = answer.statusCode ?? 200;

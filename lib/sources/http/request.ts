@@ -8,6 +8,7 @@ import type http from 'node:http';
 import type { Agents, Got, OptionsInit, Request as GotRequest } from 'got';
 import type { Clock } from '../../clock.ts';
 import { SourceError } from '../../errors.ts';
+import { importDependency, throwIfDependencyError } from '../../import-dependency.ts';
 import { redactUrl } from '../../redact.ts';
 import { gaveUp, requestError, sourceError, statusError, type Ctx } from './errors.ts';
 import { HTTP_DEFAULTS, type HttpRetry, type HttpTimeouts } from './options.ts';
@@ -28,7 +29,7 @@ export function header(headers: http.IncomingHttpHeaders, name: string): string 
 let gotModule: Promise<Got> | undefined;
 /** got, imported on the first request: ~75 ms of start-up that a run with nothing to download never pays. */
 export function loadGot(): Promise<Got> {
-  gotModule ??= import('got').then((m) => m.default);
+  gotModule ??= importDependency('got', () => import('got')).then((m) => m.default);
   return gotModule;
 }
 
@@ -107,21 +108,23 @@ export function createRequester(cfg: RequesterConfig): (url: URL, args: RequestA
     };
   }
 
-  /** One request; resolves when headers arrived. The stream is still open (caller consumes or destroys it). */
-  async function attemptOnce(url: URL, gopts: OptionsInit, ctx: Ctx): Promise<Attempt> {
-    const got = await loadGot();
+  /**
+   * One request; resolves when headers arrived. The stream is still open (caller consumes or destroys it).
+   * Rejects with got's error as it is: request() says what it means.
+   */
+  function attemptOnce(got: Got, url: URL, gopts: OptionsInit): Promise<Attempt> {
     return new Promise((resolve, reject) => {
       let stream: GotRequest;
       try {
         stream = got.stream(url, { ...gopts, isStream: true } as OptionsInit & { isStream: true });
       } catch (err) {
-        reject(requestError(ctx, err, t));
+        reject(err);
         return;
       }
       const onError = (err: unknown) => {
         stream.off('response', onResponse);
         stream.destroy();
-        reject(requestError(ctx, err, t));
+        reject(err);
       };
       const onResponse = (response: http.IncomingMessage) => {
         stream.off('error', onError);
@@ -137,18 +140,21 @@ export function createRequester(cfg: RequesterConfig): (url: URL, args: RequestA
   /** attemptOnce with retries on retryable failures and statuses; resolves for 2xx, 416 (and any < 500 for HEAD). */
   return async function request(url: URL, args: RequestArgs, ctx: Ctx): Promise<Attempt> {
     const { method, signal } = args;
+    // before any attempt: got that cannot be loaded is a broken installation, not a failed request
+    const got = await loadGot();
     for (let retryNo = 0; ; retryNo++) {
       let failure: SourceError;
       let retryAfter: string | undefined;
       if (signal?.aborted) throw sourceError(ctx, 'EABORTED', 'aborted', { retryable: false });
       try {
-        const a = await attemptOnce(url, gotOptions(args), ctx);
+        const a = await attemptOnce(got, url, gotOptions(args));
         const ok = method === 'HEAD' ? a.status < 500 : (a.status >= 200 && a.status < 300) || a.status === 416;
         if (ok) return a;
         a.stream.destroy();
         failure = statusError(ctx, a.status, cfg.tokenEnv);
         retryAfter = header(a.headers, 'retry-after');
       } catch (err) {
+        throwIfDependencyError(err); // a proxy agent's, wrapped by got
         failure = err instanceof SourceError ? err : requestError(ctx, err, t);
       }
       if (!failure.retryable || failure.code === 'EABORTED' || retryNo >= cfg.retry.limit) {

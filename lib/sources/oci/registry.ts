@@ -12,6 +12,7 @@ import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { systemClock, type Clock } from '../../clock.ts';
 import { SourceError, type SourceErrorCode } from '../../errors.ts';
+import { dependencyErrorIn } from '../../import-dependency.ts';
 import { redactText } from '../../redact.ts';
 import { gaveUp } from '../http/errors.ts';
 import { HTTP_DEFAULTS, resolveHttpOptions, type HttpSourceOptions } from '../http/options.ts';
@@ -210,7 +211,7 @@ export class RegistryClient {
       req.once('error', (err) => {
         clearTimeout(connectTimer);
         if (payload && !Buffer.isBuffer(payload)) payload.destroy();
-        reject(this.networkError(err, what, signal));
+        reject(dependencyErrorIn(err) ?? this.networkError(err, what, signal));
       });
       req.once('response', (res) => {
         clearTimeout(connectTimer);

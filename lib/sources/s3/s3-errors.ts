@@ -3,6 +3,7 @@
  * the S3 error code, with the fix; written here, never copied from the SDK, and redacted.
  */
 import { SourceError, type SourceErrorCode } from '../../errors.ts';
+import { throwIfDependencyError } from '../../import-dependency.ts';
 import type { ResolvedSource } from '../../manifest/schema.ts';
 import { redactText } from '../../redact.ts';
 
@@ -55,8 +56,9 @@ export function createS3Errors(src: ResolvedSource, bucket: string, env: NodeJS.
     });
   }
 
-  /** Map anything the SDK threw to a SourceError naming bucket, key and the S3 error code. */
+  /** Map anything the SDK threw to a SourceError naming bucket, key and the S3 error code (a broken installation is thrown as it is). */
   function mapError(err: unknown, what: string): SourceError {
+    throwIfDependencyError(err);
     if (err instanceof SourceError) {
       // raised by the proxy agent: name the object too
       if (err.code !== 'EPROXY' || err.message.includes(what)) return err;

@@ -18,6 +18,7 @@
 import type { Readable } from 'node:stream';
 import type { GetObjectCommandOutput, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { SourceError, type SourceErrorCode } from '../../errors.ts';
+import { importDependency } from '../../import-dependency.ts';
 import type { ResolvedSource } from '../../manifest/schema.ts';
 import { redactUrl } from '../../redact.ts';
 import { guardBody } from '../guard-body.ts';
@@ -32,7 +33,7 @@ type Sdk = typeof import('@aws-sdk/client-s3');
 
 let sdkModule: Promise<Sdk> | undefined;
 function loadSdk(): Promise<Sdk> {
-  sdkModule ??= import('@aws-sdk/client-s3');
+  sdkModule ??= importDependency('@aws-sdk/client-s3', () => import('@aws-sdk/client-s3'));
   return sdkModule;
 }
 
@@ -109,7 +110,7 @@ export function createS3Source(src: ResolvedSource, opts: S3SourceOptions = {}):
         ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
       };
     }
-    const { fromNodeProviderChain } = await import('@aws-sdk/credential-providers');
+    const { fromNodeProviderChain } = await importDependency('@aws-sdk/credential-providers', () => import('@aws-sdk/credential-providers'));
     return fromNodeProviderChain({
       ...(profile ? { profile } : {}),
       ...(env.AWS_SHARED_CREDENTIALS_FILE ? { filepath: env.AWS_SHARED_CREDENTIALS_FILE } : {}),
