@@ -17,7 +17,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { toDiskError } from './disk-failure.ts';
 import { folderMoveWords, folderSetting, type DiskFolder, type FolderOrigin } from './disk-folder.ts';
-import { DiskError } from './errors.ts';
+import { DiskError, ModelmountError } from './errors.ts';
 import { idleDeadline, STALL_DEFAULTS, seconds, type IdleDeadline } from './stall.ts';
 import { relativeInside } from './path-inside.ts';
 
@@ -336,10 +336,30 @@ export async function readRegularFile(file: string, check?: (st: Stats) => void)
   }
 }
 
-/** Whether each of `files` that exists is a regular file; the first that is not throws NotRegularFileError. Opens nothing. */
-export async function refuseSpecialFiles(files: readonly string[]): Promise<void> {
+/**
+ * Whether `err`, from a bound read of a file the user chose (readRegularFile under stallDeadline),
+ * says the file cannot be read — Node's fs error (ENOENT, EACCES, ELOOP, EIO, …) or
+ * NotRegularFileError — rather than that the wait ended: a stall (ESTALLED) or the abort of the
+ * run's `signal`, which a caller must pass on, never take for an unreadable file.
+ */
+export function isUnreadableFile(err: unknown, signal?: AbortSignal): boolean {
+  if (err instanceof NotRegularFileError) return true;
+  if (err instanceof ModelmountError || signal?.aborted) return false;
+  return typeof (err as NodeJS.ErrnoException | undefined)?.code === 'string';
+}
+
+/**
+ * Whether each of `files` that exists is a regular file; the first that is not throws
+ * NotRegularFileError. Opens nothing. Each look is under the stall bound and `opts.signal`.
+ */
+export async function refuseSpecialFiles(files: readonly string[], opts: StallDeadlineOptions = {}): Promise<void> {
   for (const f of files) {
-    const st = await fs.stat(f).catch(() => undefined);
+    const st = await stallDeadline('Looking at', f, opts)
+      .bound(fs.stat(f))
+      .catch((err: unknown) => {
+        if (!isUnreadableFile(err, opts.signal)) throw err;
+        return undefined; // not there or not readable: Compose says so
+      });
     if (st && !st.isFile()) throw new NotRegularFileError(f, kindOf(st));
   }
 }

@@ -197,7 +197,7 @@ export async function planInit(opts: InitOptions, io: Io, signal: AbortSignal): 
   let compose: Parameters<typeof renderInitManifest>[0]['compose'];
   let smokeCommand: string | undefined;
   if (composeFiles.length) {
-    const all = await listComposeServices(composeFiles);
+    const all = await listComposeServices(composeFiles, { signal });
     if (all.length === 0) throw new UsageError(`${composeFiles.map((f) => shown(cwd, f)).join(', ')} define${composeFiles.length === 1 ? 's' : ''} no services.`, { hint: 'Name the Compose files that define your services with --compose-files.' });
     let services: string[];
     if (opts.services !== undefined) {

@@ -58,7 +58,7 @@ async function askOpenQuestions(opts: BootstrapOptions, io: Io, signal: AbortSig
     });
   }
   if (ctx.manifest.compose && !opts.services?.length) {
-    const all = await listComposeServices(ctx.manifest.compose.files);
+    const all = await listComposeServices(ctx.manifest.compose.files, { signal });
     const preselected = ctx.manifest.compose.services;
     answered.services = all.length > 1 ? await prompts.askServices([...new Set([...preselected, ...all])], preselected) : preselected;
   }

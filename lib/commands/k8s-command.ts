@@ -51,7 +51,7 @@ The manifest goes into a ConfigMap; tokens come from the Secret <name>-tokens (c
     const artifacts = fleetSelection(ctx, flags);
     const compose = composeSettingsOf(ctx.manifest);
     const service = compose.services[0]!;
-    const appImage = flags['app-image'] ?? (await serviceImage(ctx.manifest, service));
+    const appImage = flags['app-image'] ?? (await serviceImage(ctx.manifest, service, { signal }));
     if (!appImage) throw new UsageError(`The Compose files give service ${service} no \`image:\`.`, { hint: 'Pass --app-image NAME (the image your cluster runs).' });
     const yaml = renderK8sYaml({
       manifest: ctx.manifest,

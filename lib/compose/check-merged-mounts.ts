@@ -125,17 +125,18 @@ export function checkMergedMounts(parsed: MergedConfig, manifest: Manifest, arti
  * the real engine and require every artifact to be mounted read-only at its
  * target, from its verified host folder, with its env variable, in every
  * listed service. Returns the merged config; throws a ComposeError listing
- * every problem otherwise.
+ * every problem otherwise. `signal`: the run's (the Compose files and .env are read under it).
  */
 export async function validateMergedConfig(
   manifest: Manifest,
   artifacts: readonly Artifact[],
-  opts: { engine: Pick<ComposeEngine, 'command'>; $: Shell; env: NodeJS.ProcessEnv; cwd?: string; releases?: ReleaseMounts },
+  opts: { engine: Pick<ComposeEngine, 'command'>; $: Shell; env: NodeJS.ProcessEnv; cwd?: string; releases?: ReleaseMounts; signal?: AbortSignal },
 ): Promise<MergedConfig> {
   const compose = composeSettingsOf(manifest);
   const files = composeFilesWithOverride(compose);
-  const profiles = await profileArgs(await readComposeTree(files), files, compose.services, opts.env);
-  const text = await runComposeConfig(opts.engine, files, { cwd: opts.cwd ?? path.dirname(files[0]!), $: opts.$, env: opts.env, profileArgs: profiles });
+  const read = { signal: opts.signal };
+  const profiles = await profileArgs(await readComposeTree(files, read), files, compose.services, opts.env, read);
+  const text = await runComposeConfig(opts.engine, files, { cwd: opts.cwd ?? path.dirname(files[0]!), $: opts.$, env: opts.env, profileArgs: profiles, signal: opts.signal });
   const parsed = parseComposeConfig(text);
   const problems = checkMergedMounts(parsed, manifest, artifacts, opts.releases);
   if (problems.length > 0) {

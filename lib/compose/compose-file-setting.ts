@@ -32,8 +32,8 @@ export interface ComposeFileSetting {
 }
 
 /** COMPOSE_FILE and COMPOSE_PATH_SEPARATOR in `<dir>/.env`, parsed as Compose parses it. */
-export async function readDotEnvComposeFile(dir: string): Promise<{ file: string; value?: string; separator?: string }> {
-  const { file, vars } = await readDotEnv(dir);
+export async function readDotEnvComposeFile(dir: string, opts: { signal?: AbortSignal } = {}): Promise<{ file: string; value?: string; separator?: string }> {
+  const { file, vars } = await readDotEnv(dir, opts);
   return { file, value: vars.COMPOSE_FILE || undefined, separator: vars.COMPOSE_PATH_SEPARATOR || undefined };
 }
 
@@ -42,8 +42,8 @@ export function splitComposeFile(value: string, separator: string): string[] {
 }
 
 /** COMPOSE_FILE from the environment, else from `<projectDir>/.env`; undefined when neither names a file. */
-export async function readComposeFileSetting(projectDir: string, opts: { env: NodeJS.ProcessEnv; cwd: string }): Promise<ComposeFileSetting | undefined> {
-  const dotenv = await readDotEnvComposeFile(projectDir);
+export async function readComposeFileSetting(projectDir: string, opts: { env: NodeJS.ProcessEnv; cwd: string; signal?: AbortSignal }): Promise<ComposeFileSetting | undefined> {
+  const dotenv = await readDotEnvComposeFile(projectDir, opts);
   const separator = opts.env.COMPOSE_PATH_SEPARATOR || dotenv.separator || path.delimiter;
   const from = opts.env.COMPOSE_FILE
     ? { value: opts.env.COMPOSE_FILE, from: 'the COMPOSE_FILE environment variable', dir: opts.cwd }
@@ -83,7 +83,7 @@ export function compareComposeFileSetting(setting: ComposeFileSetting, compose: 
 }
 
 /** COMPOSE_FILE as a plain `docker compose` in the project folder (the first Compose file's) finds it. */
-export async function readProjectComposeFile(compose: ComposeSettings, opts: { env: NodeJS.ProcessEnv; cwd: string }): Promise<ComposeFileSetting | undefined> {
+export async function readProjectComposeFile(compose: ComposeSettings, opts: { env: NodeJS.ProcessEnv; cwd: string; signal?: AbortSignal }): Promise<ComposeFileSetting | undefined> {
   return readComposeFileSetting(composeEnvDir(composeFilesWithOverride(compose)), opts);
 }
 

@@ -7,8 +7,8 @@
  */
 import path from 'node:path';
 import { parseEnv } from 'node:util';
-import { ComposeError, ModelmountError } from '../errors.ts';
-import { stallDeadline } from '../fs-safe.ts';
+import { ComposeError } from '../errors.ts';
+import { isUnreadableFile, stallDeadline } from '../fs-safe.ts';
 import { readTextIfExists } from './override.ts';
 
 /** The folder whose .env Compose reads for a run with these files (the first one's). */
@@ -18,14 +18,14 @@ export function composeEnvDir(files: readonly string[]): string {
 
 /**
  * `<dir>/.env` parsed as Compose parses it; no variables when there is none. Under the stall bound
- * (a hung mount is ESTALLED, exit 5); one that cannot be read is a Compose error saying so.
+ * (a hung mount is ESTALLED, exit 5) and the run's signal; one that cannot be read is a Compose error saying so.
  */
-export async function readDotEnv(dir: string): Promise<{ file: string; vars: Record<string, string | undefined> }> {
+export async function readDotEnv(dir: string, opts: { signal?: AbortSignal } = {}): Promise<{ file: string; vars: Record<string, string | undefined> }> {
   const file = path.join(dir, '.env');
-  const text = await stallDeadline('Reading', file)
+  const text = await stallDeadline('Reading', file, { signal: opts.signal })
     .bound(readTextIfExists(file))
     .catch((err: unknown) => {
-      if (err instanceof ModelmountError) throw err;
+      if (!isUnreadableFile(err, opts.signal)) throw err;
       const code = (err as NodeJS.ErrnoException).code ?? 'error';
       throw new ComposeError(`Cannot read ${file} (${code}); Compose reads it too.`, { hint: `Make it readable (chmod a+r ${file}) or move it away, then run the command again.`, cause: err });
     });
@@ -33,7 +33,7 @@ export async function readDotEnv(dir: string): Promise<{ file: string; vars: Rec
 }
 
 /** A Compose setting (COMPOSE_PROFILES, …) as a run with these files sees it: the environment's, else the .env's. */
-export async function readComposeVariable(name: string, files: readonly string[], env: NodeJS.ProcessEnv): Promise<string | undefined> {
+export async function readComposeVariable(name: string, files: readonly string[], env: NodeJS.ProcessEnv, opts: { signal?: AbortSignal } = {}): Promise<string | undefined> {
   if (env[name] !== undefined) return env[name];
-  return (await readDotEnv(composeEnvDir(files))).vars[name];
+  return (await readDotEnv(composeEnvDir(files), opts)).vars[name];
 }

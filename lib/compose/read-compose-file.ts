@@ -1,24 +1,33 @@
 /**
  * The one reader of a Compose file as written, with the line of each node: locate.ts pins findings
  * to lines with it, services.ts reads services and `include:` from it. A file that cannot be read
- * (or is not a regular file: never blocks on a FIFO) or parsed gives undefined.
+ * (missing, not readable, not a regular file: never blocks on a FIFO) or parsed gives undefined:
+ * Compose itself says why. A read is under the stall bound and the run's signal: a hung mount is
+ * ESTALLED (exit 5), an abort ends it with its reason; neither is taken for an unreadable file.
  */
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
-import { readRegularFile } from '../fs-safe.ts';
+import { isUnreadableFile, readRegularFile, stallDeadline } from '../fs-safe.ts';
 
 export interface ParsedYaml {
   doc: ReturnType<typeof parseDocument>;
   lines: LineCounter;
 }
 
+/** How a Compose file is read: the run's signal, and the stall bound (default STALL_DEFAULTS.idleMs). */
+export interface ComposeReadOptions {
+  signal?: AbortSignal;
+  idleMs?: number;
+}
+
 const cache = new Map<string, ParsedYaml | null>();
 
 /** The file parsed (read each time, parsed once per content). */
-export async function readComposeYaml(file: string): Promise<ParsedYaml | undefined> {
+export async function readComposeYaml(file: string, opts: ComposeReadOptions = {}): Promise<ParsedYaml | undefined> {
   let text: string;
   try {
-    text = await readRegularFile(file);
-  } catch {
+    text = await stallDeadline('Reading', file, opts).bound(readRegularFile(file));
+  } catch (err) {
+    if (!isUnreadableFile(err, opts.signal)) throw err;
     return undefined;
   }
   const key = `${file}\0${text}`;
@@ -65,7 +74,7 @@ export function includesOf(p: ParsedYaml): ComposeInclude[] {
 }
 
 /** The top-level `include:` entries of a Compose file; [] when it cannot be read. */
-export async function readIncludes(file: string): Promise<ComposeInclude[]> {
-  const p = await readComposeYaml(file);
+export async function readIncludes(file: string, opts: ComposeReadOptions = {}): Promise<ComposeInclude[]> {
+  const p = await readComposeYaml(file, opts);
   return p ? includesOf(p) : [];
 }

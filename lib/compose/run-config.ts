@@ -13,11 +13,12 @@ import { commandFor } from '../invocation.ts';
 
 /**
  * Compose blocks for ever reading a FIFO (and cannot read a socket or a device): refuse a Compose
- * file that is not a regular file at once, exit 7, before Compose is started.
+ * file that is not a regular file at once, exit 7, before Compose is started. A look that hangs is
+ * ESTALLED (exit 5); `signal`: the run's.
  */
-export async function refuseSpecialComposeFiles(files: readonly string[]): Promise<void> {
+export async function refuseSpecialComposeFiles(files: readonly string[], opts: { signal?: AbortSignal } = {}): Promise<void> {
   try {
-    await refuseSpecialFiles(files);
+    await refuseSpecialFiles(files, opts);
   } catch (err) {
     if (!(err instanceof NotRegularFileError)) throw err;
     throw new ComposeError(`The Compose file ${err.file} is not a regular file (${err.kind}); Compose would wait on it for ever.`, {
@@ -50,23 +51,23 @@ export async function composeConfigOutput(
  * itself). COMPOSE_PROFILES' own are kept, from `env` or else the .env Compose reads (dot-env.ts):
  * given --profile, Compose v2 ignores that variable (docker-compose 1.29's `config` ignores profiles).
  */
-export async function profileArgs(tree: ComposeTree, files: readonly string[], services: readonly string[], env: NodeJS.ProcessEnv): Promise<string[]> {
+export async function profileArgs(tree: ComposeTree, files: readonly string[], services: readonly string[], env: NodeJS.ProcessEnv, opts: { signal?: AbortSignal } = {}): Promise<string[]> {
   const needed = serviceProfiles(tree, files, services);
   if (needed.length === 0) return [];
-  const fromEnv = ((await readComposeVariable('COMPOSE_PROFILES', files, env)) ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  const fromEnv = ((await readComposeVariable('COMPOSE_PROFILES', files, env, opts)) ?? '').split(',').map((p) => p.trim()).filter(Boolean);
   return [...new Set([...fromEnv, ...needed])].flatMap((p) => ['--profile', p]);
 }
 
 /**
  * The merged configuration of `files` (`<engine> <profileArgs> -f … config`); ComposeError when
- * Compose refuses it. `profileArgs`: from profileArgs().
+ * Compose refuses it. `profileArgs`: from profileArgs(); `signal`: the run's.
  */
 export async function runComposeConfig(
   engine: Pick<ComposeEngine, 'command'>,
   files: readonly string[],
-  opts: { cwd?: string; $: Shell; env?: NodeJS.ProcessEnv; profileArgs: readonly string[] },
+  opts: { cwd?: string; $: Shell; env?: NodeJS.ProcessEnv; profileArgs: readonly string[]; signal?: AbortSignal },
 ): Promise<string> {
-  await refuseSpecialComposeFiles(files);
+  await refuseSpecialComposeFiles(files, { signal: opts.signal });
   const args = [...opts.profileArgs, ...files.flatMap((f) => ['-f', f])];
   const { argv, ...out } = await composeConfigOutput(engine, args, opts);
   if (out.exitCode !== 0) {

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import type { Manifest } from '../manifest/schema.ts';
 import { composeSettingsOf } from './override.ts';
-import { includesOf, readComposeYaml } from './read-compose-file.ts';
+import { includesOf, readComposeYaml, type ComposeReadOptions } from './read-compose-file.ts';
 
 export type ComposeServices = Record<string, Record<string, unknown> | null>;
 
@@ -36,18 +36,19 @@ export interface ComposeFileEntry {
 /**
  * Compose files as written, each read and parsed once: the files given, those they include
  * (recursively), and those their services `extends:` from. A file that cannot be read or parsed
- * maps to undefined (doctor reports Compose file problems with their lines). Read it once per run
+ * maps to undefined (doctor reports Compose file problems with their lines); one that hangs ends
+ * the read (ESTALLED, or the abort of the run's signal: read-compose-file.ts). Read it once per run
  * and pass it along.
  */
 export type ComposeTree = ReadonlyMap<string, ComposeFileEntry | undefined>;
 
 const MAX_INCLUDE_DEPTH = 8;
 
-export async function readComposeTree(files: readonly string[]): Promise<ComposeTree> {
+export async function readComposeTree(files: readonly string[], opts: ComposeReadOptions = {}): Promise<ComposeTree> {
   const tree = new Map<string, ComposeFileEntry | undefined>();
   const visit = async (file: string, depth: number): Promise<void> => {
     if (tree.has(file) || depth > MAX_INCLUDE_DEPTH) return;
-    const entry = await readComposeEntry(file);
+    const entry = await readComposeEntry(file, opts);
     tree.set(file, entry);
     if (!entry) return;
     for (const inc of entry.includes) await visit(inc, depth + 1);
@@ -60,8 +61,8 @@ export async function readComposeTree(files: readonly string[]): Promise<Compose
   return tree;
 }
 
-async function readComposeEntry(file: string): Promise<ComposeFileEntry | undefined> {
-  const p = await readComposeYaml(file);
+async function readComposeEntry(file: string, opts: ComposeReadOptions): Promise<ComposeFileEntry | undefined> {
+  const p = await readComposeYaml(file, opts);
   if (!p) return undefined;
   let services: ComposeServices;
   try {
@@ -125,17 +126,17 @@ export function serviceProfiles(tree: ComposeTree, files: readonly string[], ser
 }
 
 /** Services defined in the Compose files and the files they include (for the "which services?" question). */
-export async function listComposeServices(files: readonly string[]): Promise<string[]> {
+export async function listComposeServices(files: readonly string[], opts: ComposeReadOptions = {}): Promise<string[]> {
   const names = new Set<string>();
-  for (const { services } of servicesWithIncludes(await readComposeTree(files), files)) for (const name of Object.keys(services)) names.add(name);
+  for (const { services } of servicesWithIncludes(await readComposeTree(files, opts), files)) for (const name of Object.keys(services)) names.add(name);
   return [...names];
 }
 
 /** The service's `image:` as the manifest's Compose files give it (the last file that sets one wins). */
-export async function serviceImage(manifest: Manifest, service: string): Promise<string | undefined> {
+export async function serviceImage(manifest: Manifest, service: string, opts: ComposeReadOptions = {}): Promise<string | undefined> {
   let image: string | undefined;
   const files = composeSettingsOf(manifest).files;
-  for (const { services } of servicesWithIncludes(await readComposeTree(files), files)) {
+  for (const { services } of servicesWithIncludes(await readComposeTree(files, opts), files)) {
     const v = services[service]?.image;
     if (typeof v === 'string') image = v;
   }

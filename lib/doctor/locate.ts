@@ -1,10 +1,11 @@
 /**
  * Find the file and line a finding is about: a `.dockerignore` pattern, a
  * volume / environment entry of a service in a Compose file, an item of the
- * manifest. Best effort: undefined when it cannot be pinned down.
+ * manifest. Best effort: undefined when it cannot be pinned down (a file that hangs ends the run:
+ * read-compose-file.ts; `opts.signal` is the run's).
  */
 import { isMap, isPair, isScalar, isSeq, type Node } from 'yaml';
-import { getNode, lineOf, readComposeYaml } from '../compose/read-compose-file.ts';
+import { getNode, lineOf, readComposeYaml, type ComposeReadOptions } from '../compose/read-compose-file.ts';
 import { cleanContainerPath, parseShortVolume } from '../compose/parse-config.ts';
 
 export interface Location {
@@ -13,8 +14,8 @@ export interface Location {
 }
 
 /** Line of the key `keys[last]` (e.g. the `ml-worker:` line), or of the node itself for sequence items. */
-export async function locateKey(file: string, keys: (string | number)[]): Promise<Location | undefined> {
-  const p = await readComposeYaml(file);
+export async function locateKey(file: string, keys: (string | number)[], opts: ComposeReadOptions = {}): Promise<Location | undefined> {
+  const p = await readComposeYaml(file, opts);
   if (!p) return undefined;
   const parentKeys = keys.slice(0, -1);
   const last = keys[keys.length - 1];
@@ -36,10 +37,10 @@ export async function locateKey(file: string, keys: (string | number)[]): Promis
 }
 
 /** Where `services.<service>.volumes` has an entry for `target` (short or long syntax). Later files win. */
-export async function locateVolume(files: readonly string[], service: string, target: string): Promise<Location | undefined> {
+export async function locateVolume(files: readonly string[], service: string, target: string, opts: ComposeReadOptions = {}): Promise<Location | undefined> {
   const want = cleanContainerPath(target);
   for (const file of [...files].reverse()) {
-    const p = await readComposeYaml(file);
+    const p = await readComposeYaml(file, opts);
     if (!p) continue;
     const seq = getNode(p, ['services', service, 'volumes']);
     if (!isSeq(seq)) continue;
@@ -60,9 +61,9 @@ export async function locateVolume(files: readonly string[], service: string, ta
 }
 
 /** Where `services.<service>.environment` sets `name` (map or `NAME=value` list). Later files win. */
-export async function locateEnv(files: readonly string[], service: string, name: string): Promise<Location | undefined> {
+export async function locateEnv(files: readonly string[], service: string, name: string, opts: ComposeReadOptions = {}): Promise<Location | undefined> {
   for (const file of [...files].reverse()) {
-    const p = await readComposeYaml(file);
+    const p = await readComposeYaml(file, opts);
     if (!p) continue;
     const env = getNode(p, ['services', service, 'environment']);
     if (isMap(env)) {
@@ -85,9 +86,9 @@ export async function locateEnv(files: readonly string[], service: string, name:
 }
 
 /** Where a service is defined (first file that has it). */
-export async function locateService(files: readonly string[], service: string): Promise<Location | undefined> {
+export async function locateService(files: readonly string[], service: string, opts: ComposeReadOptions = {}): Promise<Location | undefined> {
   for (const file of files) {
-    const loc = await locateKey(file, ['services', service]);
+    const loc = await locateKey(file, ['services', service], opts);
     if (loc) return loc;
   }
   return undefined;

@@ -13,7 +13,7 @@ import { readComposeTree } from '../compose/services.ts';
 import { compareComposeFileSetting, readProjectComposeFile } from '../compose/compose-file-setting.ts';
 import { detectCompose, type ComposeEngine } from '../compose/engine.ts';
 import { inspectMountSources } from '../compose/mount-sources.ts';
-import { ExitCode, ModelmountError } from '../errors.ts';
+import { ComposeError, ExitCode, ModelmountError } from '../errors.ts';
 import { pathExists } from '../fs-atomic.ts';
 import { readInstallRecord } from '../install-record.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
@@ -108,18 +108,21 @@ export async function runDoctor(manifest: Manifest, selection: SelectionLike, op
   const configFiles = [...compose.files];
   if (!configFiles.includes(compose.override) && (await pathExists(compose.override))) configFiles.push(compose.override);
   // what a plain `docker compose` reads when COMPOSE_FILE names other files: its mounts are checked too
-  const setting = await readProjectComposeFile(compose, { env, cwd });
+  const setting = await readProjectComposeFile(compose, { env, cwd, signal: opts.signal });
   const mismatch = setting && compareComposeFileSetting(setting, compose);
   const checkTheirs = Boolean(setting && mismatch && engine && setting.files.includes(path.resolve(compose.override)));
   // the Compose files are read once for the profiles of both `config` runs
-  const tree = engine ? await readComposeTree(checkTheirs ? [...configFiles, ...setting!.files] : configFiles) : undefined;
+  const read = { signal: opts.signal };
+  const tree = engine ? await readComposeTree(checkTheirs ? [...configFiles, ...setting!.files] : configFiles, read) : undefined;
   const mergeFiles = async (files: string[]): Promise<{ merged?: MergedConfig; unavailable?: string }> => {
     if (!engine || !tree) return {};
+    // a stall or an abort reading .env ends the run (outside the try: it is no Compose failure)
+    const profiles = await profileArgs(tree, files, compose.services, env, read);
     try {
-      const profiles = await profileArgs(tree, files, compose.services, env);
-      return { merged: parseComposeConfig(await runComposeConfig(engine, files, { cwd: path.dirname(files[0] ?? manifest.path), $: sh, profileArgs: profiles, env })) };
+      return { merged: parseComposeConfig(await runComposeConfig(engine, files, { cwd: path.dirname(files[0] ?? manifest.path), $: sh, profileArgs: profiles, env, signal: opts.signal })) };
     } catch (err) {
-      if (!(err instanceof ModelmountError)) throw err;
+      // what Compose refuses is a finding; a stall or an abort ends the run
+      if (!(err instanceof ComposeError) || opts.signal?.aborted) throw err;
       return { unavailable: (err.data?.stderr as string | undefined) ?? err.message };
     }
   };

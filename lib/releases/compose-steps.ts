@@ -45,7 +45,7 @@ export async function composeStep(
   const found = opts.found ?? (await findSmokeEngine({ env: opts.env, cwd: opts.cwd }));
   const engine = found.compose;
   const skipped = engine ? undefined : found.reason;
-  if (engine) await validateMergedConfig(manifest, artifacts, { engine, $: (await loadShell())({ env: opts.env }), env: opts.env, releases });
+  if (engine) await validateMergedConfig(manifest, artifacts, { engine, $: (await loadShell())({ env: opts.env }), env: opts.env, releases, signal: opts.signal });
   const inv = composeInvocation(manifest, engine, { cwd: opts.cwd });
   return {
     override: written.path,

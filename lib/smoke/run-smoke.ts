@@ -113,13 +113,15 @@ export async function runSmoke(manifest: Manifest, artifacts: readonly Artifact[
   const overrideExists = await pathExists(compose.override);
   const overrideIncluded = listed || overrideExists;
   const files = listed || !overrideExists ? [...compose.files] : [...compose.files, compose.override];
-  await refuseSpecialComposeFiles(files);
+  await refuseSpecialComposeFiles(files, { signal: opts.signal });
   if (!overrideIncluded) {
     step(`the override ${compose.override} does not exist: running with the base files only (write it with \`${commandFor('compose')}\`)`);
   }
   const timeoutSeconds = manifest.smoke?.timeoutSeconds ?? 300;
   const totalBytes = artifacts.reduce((n, a) => n + a.files.reduce((m, f) => m + f.size, 0), 0);
   const checkTimeout = opts.checkTimeoutSeconds ?? Math.max(600, timeoutSeconds) + (full ? Math.ceil(totalBytes / 100e6) : 0);
+  const read = { signal: opts.signal };
+  const profiles = await profileArgs(await readComposeTree(files, read), files, compose.services, opts.env ?? process.env, read);
   const tmpDir = await makeTmpDir();
   const ctx: SmokeContext = {
     manifest,
@@ -128,7 +130,7 @@ export async function runSmoke(manifest: Manifest, artifacts: readonly Artifact[
     cli: opts.containerCli ?? (opts.engine.command[0]?.startsWith('podman') ? 'podman' : 'docker'),
     projectDir,
     baseArgs: files.flatMap((f) => ['-f', f]),
-    profileArgs: await profileArgs(await readComposeTree(files), files, compose.services, opts.env ?? process.env),
+    profileArgs: profiles,
     tmpDir,
     runId,
     labels: opts.labels ?? {},

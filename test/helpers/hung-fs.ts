@@ -23,7 +23,7 @@ export interface HungLook {
  * One per method at a time: a second spy on the same method would silently replace the first, so
  * that (or any other mock of it) throws.
  */
-export function hangFs(method: 'lstat' | 'readdir' | 'open' | 'realpath' | 'lutimes', p: string | ((q: string) => boolean), { fromCall = 1 }: { fromCall?: number } = {}): HungLook {
+export function hangFs(method: 'lstat' | 'stat' | 'readdir' | 'open' | 'realpath' | 'lutimes', p: string | ((q: string) => boolean), { fromCall = 1 }: { fromCall?: number } = {}): HungLook {
   if (vi.isMockFunction(fs[method])) throw new Error(`hangFs: fs.${method} is already mocked in this test; a second hang of it would replace the first`);
   const real = fs[method] as (q: PathLike, ...rest: unknown[]) => Promise<unknown>;
   const isHung = typeof p === 'string' ? (q: string) => q === p : p;

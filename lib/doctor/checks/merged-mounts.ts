@@ -18,6 +18,7 @@ const ids = { missing: 'mount-missing', writable: 'mount-writable', mismatch: 'm
 /** One finding per problem of the config merged from `files`; `prefix` says which list that was when not the manifest's. */
 async function problemFindings(ctx: DoctorContext, problems: readonly MountProblem[], files: readonly string[], prefix = ''): Promise<DoctorFinding[]> {
   const excluded = excludedPairs(ctx);
+  const read = { signal: ctx.signal };
   const findings: DoctorFinding[] = [];
   const seen = new Set<string>();
   for (const p of problems.map((q) => ({ ...q, message: `${prefix}${q.message}` }))) {
@@ -26,7 +27,7 @@ async function problemFindings(ctx: DoctorContext, problems: readonly MountProbl
       case 'not-mounted':
       case 'not-bind': {
         if (p.kind === 'not-mounted' && excluded.has(`${p.service}\0${p.artifactId}`)) break; // reported by dockerignore-excludes-artifacts
-        const loc = p.kind === 'service-missing' ? undefined : await locateService(files, p.service);
+        const loc = p.kind === 'service-missing' ? undefined : await locateService(files, p.service, read);
         findings.push({
           id: ids.missing,
           verdict: 'error',
@@ -41,7 +42,7 @@ async function problemFindings(ctx: DoctorContext, problems: readonly MountProbl
         const key = `w:${p.service}:${p.mount?.target}`;
         if (seen.has(key)) break;
         seen.add(key);
-        const loc = p.mount ? await locateVolume(files, p.service, p.mount.target) : undefined;
+        const loc = p.mount ? await locateVolume(files, p.service, p.mount.target, read) : undefined;
         findings.push({
           id: ids.writable,
           verdict: 'error',
@@ -56,7 +57,7 @@ async function problemFindings(ctx: DoctorContext, problems: readonly MountProbl
       }
       case 'duplicate-mount': {
         // point at the user's entry, not at the override's
-        const loc = (await locateVolume(files.filter((f) => f !== ctx.compose.override), p.service, p.target)) ?? (await locateVolume(files, p.service, p.target));
+        const loc = (await locateVolume(files.filter((f) => f !== ctx.compose.override), p.service, p.target, read)) ?? (await locateVolume(files, p.service, p.target, read));
         findings.push({
           id: 'mount-duplicate',
           verdict: 'error',
@@ -68,7 +69,7 @@ async function problemFindings(ctx: DoctorContext, problems: readonly MountProbl
         break;
       }
       case 'source-mismatch': {
-        const loc = p.mount ? await locateVolume(files, p.service, p.mount.target) : undefined;
+        const loc = p.mount ? await locateVolume(files, p.service, p.mount.target, read) : undefined;
         findings.push({
           id: ids.mismatch,
           verdict: 'error',
@@ -81,7 +82,7 @@ async function problemFindings(ctx: DoctorContext, problems: readonly MountProbl
       }
       case 'env-missing':
       case 'env-mismatch': {
-        const loc = p.env ? (await locateEnv(files, p.service, p.env)) ?? (await locateService(files, p.service)) : undefined;
+        const loc = p.env ? (await locateEnv(files, p.service, p.env, read)) ?? (await locateService(files, p.service, read)) : undefined;
         findings.push({
           id: ids.env,
           // missing: the app may fall back to its own default path; pointing elsewhere is wrong for sure

@@ -24,7 +24,7 @@ export async function checkOverrideIncluded(ctx: DoctorContext): Promise<DoctorF
   // 2. include: in a base file (Compose v2.20.3+), merged together with the base: `path: [base, override]`
   const candidates = listed ?? ctx.compose.files;
   for (const file of candidates) {
-    for (const inc of await readIncludes(file)) {
+    for (const inc of await readIncludes(file, { signal: ctx.signal })) {
       const resolved = inc.paths.map((p) => path.resolve(path.dirname(file), p));
       const at = resolved.indexOf(override);
       if (at === -1) continue;

@@ -10,7 +10,7 @@ export async function checkRequire(ctx: DoctorContext): Promise<DoctorFinding[]>
   const mounted = (id: string) => okIds.has(id) && installed.has(id);
   for (const [i, rule] of ctx.manifest.require.entries()) {
     if (rule.anyOf.some(mounted)) continue;
-    const loc = await locateKey(ctx.manifest.path, ['require', i]);
+    const loc = await locateKey(ctx.manifest.path, ['require', i], { signal: ctx.signal });
     const state = rule.anyOf
       .map((id) => `${id}: ${!ctx.selected.some((a) => a.id === id) ? 'not selected' : !installed.has(id) ? 'not installed' : 'installed but its folder does not verify'}`)
       .join('; ');

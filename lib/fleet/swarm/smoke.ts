@@ -62,7 +62,7 @@ export async function smokeSwarm(
 ): Promise<SwarmSmokeReport> {
   await checkSwarmManager(sh);
   const service = opts.service ?? composeSettingsOf(opts.manifest).services[0]!;
-  const image = opts.image ?? (await serviceImage(opts.manifest, service));
+  const image = opts.image ?? (await serviceImage(opts.manifest, service, { signal: opts.signal }));
   if (!image) {
     throw new UsageError(`The Compose files give service ${service} no \`image:\` (a \`build:\` only?): the smoke job needs an image every node has.`, {
       hint: 'Pass --image NAME (the image `docker stack deploy` runs), or choose the service with --service.',
