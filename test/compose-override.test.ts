@@ -4,12 +4,13 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkMountSources, inspectMountSources } from '../lib/compose/mount-sources.ts';
 import { composeInvocation } from '../lib/compose/invocation.ts';
-import { MODELMOUNT_VERSION, parseOverrideHeader, renderOverride } from '../lib/compose/override.ts';
+import { existingComposeFiles, MODELMOUNT_VERSION, parseOverrideHeader, renderOverride } from '../lib/compose/override.ts';
 import { writeComposeOverride } from '../lib/compose/write-override.ts';
 import { ComposeError } from '../lib/errors.ts';
 import { artifactDir, hostFilePath } from '../lib/layout.ts';
 import type { Artifact, Manifest } from '../lib/manifest/schema.ts';
 import { makeFixture, type Fixture } from './helpers/compose-fixture.ts';
+import { endHungLooks, hangFs } from './helpers/hung-fs.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const golden = (name: string) => path.join(here, 'fixtures', 'golden', name);
@@ -250,5 +251,40 @@ describe('writeComposeOverride and checkMountSources (temp project)', () => {
   it('needs a compose: section', async () => {
     const m = { ...pureManifest(), compose: undefined };
     expect(() => renderOverride({ manifest: m, artifacts: [] })).toThrow(/compose:/);
+  });
+});
+
+describe('existingComposeFiles: the Compose files every modelmount run gives, the override only once it exists', () => {
+  let fx: Fixture | undefined;
+  afterEach(async () => {
+    await endHungLooks();
+    await fx?.cleanup();
+    fx = undefined;
+  });
+
+  it('the base files, then the override last (where apply and the merged-config check put it), also when compose.files lists it before another file', async () => {
+    fx = await makeFixture();
+    const compose = fx.manifest.compose!;
+    const [base] = compose.files;
+    const late = path.join(path.dirname(base!), 'late.yaml');
+    expect(await existingComposeFiles(compose)).toEqual([base]);
+    await writeComposeOverride(fx.manifest, fx.artifacts);
+    expect(await existingComposeFiles(compose)).toEqual([base, compose.override]);
+    compose.files = [base!, compose.override, late];
+    expect(await existingComposeFiles(compose)).toEqual([base, late, compose.override]);
+    await fs.rm(compose.override);
+    expect(await existingComposeFiles(compose)).toEqual([base, late]);
+  });
+
+  it('the look at the override is under the stall bound (ESTALLED naming it) and the signal', async () => {
+    fx = await makeFixture();
+    const compose = fx.manifest.compose!;
+    hangFs('lstat', compose.override);
+    const err = await existingComposeFiles(compose, { idleMs: 200 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ESTALLED', exitCode: 5, message: `Looking at ${compose.override} stalled: no answer for 0.2 s (a hung network mount?).` });
+    const ac = new AbortController();
+    const looking = existingComposeFiles(compose, { signal: ac.signal }).catch((e: unknown) => e);
+    ac.abort(new Error('Interrupted'));
+    expect(await looking).toMatchObject({ message: 'Interrupted' });
   });
 });

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { $ } from 'zx';
+import { validateMergedConfig } from '../lib/compose/check-merged-mounts.ts';
 import { detectCompose, type ComposeEngine } from '../lib/compose/engine.ts';
 import { writeComposeOverride } from '../lib/compose/write-override.ts';
 import type { DoctorFinding } from '../lib/doctor/check.ts';
@@ -180,6 +181,20 @@ describe.skipIf(!withEngine)('merged-config checks', () => {
     expect(reordered.filter((f) => f.verdict === 'error')).toEqual([]);
     fx.manifest.compose!.files = [path.join(dir, 'services.yaml'), dev];
     expect(verdicts(await doctor(fx), 'compose-file-mismatch')).toEqual(['ok']);
+  });
+
+  it('the override listed in compose.files before another file: doctor merges it last, as the merged-config check (update, compose) and apply do', async () => {
+    fx = await makeFixture();
+    await writeComposeOverride(fx.manifest, fx.artifacts);
+    const dir = path.join(fx.root, 'compose');
+    const late = path.join(dir, 'late.yaml');
+    await fs.mkdir(path.join(fx.root, 'local-models'));
+    await fs.writeFile(late, `services:\n  ml-worker:\n    volumes:\n      - ../local-models:${JA}\n`);
+    fx.manifest.compose!.files = [path.join(dir, 'services.yaml'), fx.manifest.compose!.override, late];
+    // the override's read-only mounts win over late.yaml's: update's check passes, and so does doctor's
+    await validateMergedConfig(fx.manifest, fx.artifacts, { engine: engine!, $, env: {} });
+    const findings = await doctor(fx);
+    expect(findings.filter((f) => f.id.startsWith('mount-') && f.verdict !== 'ok')).toEqual([]);
   });
 
   it('compose-config-invalid: Compose rejects the files', async () => {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as stringifyYaml } from 'yaml';
 import { $ as zx$, type Shell } from 'zx';
+import { validateMergedConfig } from '../lib/compose/check-merged-mounts.ts';
 import { detectCompose, type ComposeEngine } from '../lib/compose/engine.ts';
 import { writeComposeOverride } from '../lib/compose/write-override.ts';
 import { DiskError, ExitCode, SmokeError } from '../lib/errors.ts';
@@ -513,6 +514,22 @@ describeDocker('models:smoke against the ml-worker fixture (real Docker)', () =>
     expect(svc.command).toMatchObject({ status: 'passed', exitCode: 0 });
     expect(svc.command!.outputTail).toEqual(expect.arrayContaining([expect.stringMatching(/^loaded student\/v0_ja from \/app\/learning_machine\/artifacts\/student\/v0_ja/), 'ml-worker ready: 2 model(s) loaded']));
     expect(await containersNamed(svc.command!.containerName!)).toEqual([]);
+  });
+
+  it('(b2) the override listed in compose.files before another file: smoke runs it last, as the merged-config check and apply do, so its read-only mounts win', async () => {
+    const m = await freshProject();
+    await install(m);
+    await writeComposeOverride(m, m.artifacts);
+    const late = path.join(path.dirname(m.compose!.files[0]!), 'late.yaml');
+    const stale = await tmpDir('modelmount-e2e-stale-');
+    dirs.push(stale);
+    const target = containerPathOf(m.compose!.containerDir, m.artifacts[0]!.id);
+    await fs.writeFile(late, stringifyYaml({ services: { 'ml-worker': { volumes: [`${stale}:${target}`] } } }));
+    m.compose!.files = [m.compose!.files[0]!, m.compose!.override, late];
+    await validateMergedConfig(m, m.artifacts, { engine, $: $env, env: {} });
+    const r = await smoke(m);
+    expect(r.error, r.error?.message).toBeUndefined();
+    expect(r.report!.files).toEqual([m.compose!.files[0], late, m.compose!.override]);
   });
 
   it('(c) a writable mount fails with "writable: the mount must be read_only"', async () => {

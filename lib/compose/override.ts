@@ -22,7 +22,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { ComposeError } from '../errors.ts';
-import { NotRegularFileError, readRegularFile } from '../fs-safe.ts';
+import { pathExists } from '../fs-atomic.ts';
+import { NotRegularFileError, readRegularFile, stallDeadline, type StallDeadlineOptions } from '../fs-safe.ts';
 import { artifactDir, containerPathOf } from '../layout.ts';
 import type { Artifact, ComposeSettings, FileEntry, Manifest } from '../manifest/schema.ts';
 import { commandFor } from '../invocation.ts';
@@ -50,9 +51,23 @@ export function composeSettingsOf(manifest: Manifest): ComposeSettings {
   return manifest.compose;
 }
 
-/** The Compose files every modelmount run of Compose gives: the base files, then the override last. */
+/**
+ * The Compose files every modelmount run of Compose gives: the base files, then the override last
+ * (Compose merges in order: no file the manifest lists, even after the override, replaces its mounts).
+ */
 export function composeFilesWithOverride(compose: ComposeSettings): string[] {
   return [...compose.files.filter((f) => f !== compose.override), compose.override];
+}
+
+/**
+ * composeFilesWithOverride, the override only once it exists (docker-compose v1 refuses a missing
+ * file): what doctor merges, smoke runs and `compose ps` looks at before the override is written.
+ * The look is under the stall bound and the run's signal.
+ */
+export async function existingComposeFiles(compose: ComposeSettings, opts: StallDeadlineOptions = {}): Promise<string[]> {
+  const files = composeFilesWithOverride(compose);
+  const exists = await stallDeadline('Looking at', compose.override, opts).bound(pathExists(compose.override));
+  return exists ? files : files.filter((f) => f !== compose.override);
 }
 
 /** `p` with POSIX separators, as Compose files and the header show paths. */

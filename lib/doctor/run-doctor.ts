@@ -13,8 +13,8 @@ import { readComposeTree } from '../compose/services.ts';
 import { compareComposeFileSetting, readProjectComposeFile } from '../compose/compose-file-setting.ts';
 import { detectCompose, type ComposeEngine } from '../compose/engine.ts';
 import { inspectMountSources } from '../compose/mount-sources.ts';
+import { existingComposeFiles } from '../compose/override.ts';
 import { ComposeError, ExitCode, ModelmountError } from '../errors.ts';
-import { pathExists } from '../fs-atomic.ts';
 import { readInstallRecord } from '../install-record.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { listModelContainers } from '../releases/containers.ts';
@@ -105,8 +105,7 @@ export async function runDoctor(manifest: Manifest, selection: SelectionLike, op
     }
   } else engine = opts.engine ?? undefined;
 
-  const configFiles = [...compose.files];
-  if (!configFiles.includes(compose.override) && (await pathExists(compose.override))) configFiles.push(compose.override);
+  const configFiles = await existingComposeFiles(compose, { signal: opts.signal });
   // what a plain `docker compose` reads when COMPOSE_FILE names other files: its mounts are checked too
   const setting = await readProjectComposeFile(compose, { env, cwd, signal: opts.signal });
   const mismatch = setting && compareComposeFileSetting(setting, compose);
@@ -155,7 +154,10 @@ export async function runDoctor(manifest: Manifest, selection: SelectionLike, op
     ignoreVerdicts: await readIgnoreVerdicts({ manifest, compose, merged, selected }),
     releases,
     releaseRecord,
-    containers: engine && releaseRecord ? await listModelContainers(manifest, engine, sh({ quiet: true, nothrow: true, env, cwd }), releaseRecord).catch(() => undefined) : undefined,
+    containers: engine && releaseRecord ? await listModelContainers(manifest, engine, sh({ quiet: true, nothrow: true, env, cwd }), releaseRecord, { signal: opts.signal }).catch((err: unknown) => {
+      if (err instanceof ModelmountError || opts.signal?.aborted) throw err; // a stall or an abort ends the run
+      return undefined;
+    }) : undefined,
     env,
     cwd,
     signal: opts.signal,

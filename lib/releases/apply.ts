@@ -103,7 +103,7 @@ export async function applyCurrentSet(
   }
   // the override mounts the current set (a no-op when update just wrote it)
   await steps.writeOverride(artifactsOfSet(manifest, cur));
-  const found = await inspectServiceContainers(manifest, engine, sh);
+  const found = await inspectServiceContainers(manifest, engine, sh, { signal: opts.signal });
   if (found.unchecked) {
     // no containers seen is not "nothing to recreate" when Compose could not say which are the project's
     throw new ComposeError(`Cannot tell which containers run the models: ${found.unchecked}.`, {

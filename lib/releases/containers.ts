@@ -8,8 +8,7 @@ import path from 'node:path';
 import type { Shell } from 'zx';
 import { cleanContainerPath } from '../compose/parse-config.ts';
 import type { ComposeEngine } from '../compose/engine.ts';
-import { composeFilesWithOverride, composeSettingsOf, EXPECTS_LABEL, SET_LABEL } from '../compose/override.ts';
-import { pathExists } from '../fs-atomic.ts';
+import { composeFilesWithOverride, composeSettingsOf, existingComposeFiles, EXPECTS_LABEL, SET_LABEL } from '../compose/override.ts';
 import { containerPathOf, releasesDir } from '../layout.ts';
 import type { Manifest } from '../manifest/schema.ts';
 import { isSameOrInside } from '../path-inside.ts';
@@ -76,13 +75,12 @@ export interface ServiceContainers {
  * The containers of the manifest's listed services in its own Compose project (Compose decides which
  * project: COMPOSE_PROJECT_NAME, `name:`, the folder), running and stopped, one-off `run` containers
  * left out. Another project's containers of a service with the same name are not these. Compose gets
- * compose.files and the override only once it exists (v1 refuses a missing file), as doctor merges them.
+ * the files doctor merges (existingComposeFiles: the override only once it exists).
  */
-export async function inspectServiceContainers(manifest: Manifest, engine: Pick<ComposeEngine, 'command'>, sh: Shell): Promise<ServiceContainers> {
+export async function inspectServiceContainers(manifest: Manifest, engine: Pick<ComposeEngine, 'command'>, sh: Shell, opts: { signal?: AbortSignal } = {}): Promise<ServiceContainers> {
   const compose = composeSettingsOf(manifest);
-  const files = composeFilesWithOverride(compose);
-  const existing = (await pathExists(compose.override)) ? files : files.filter((f) => f !== compose.override);
-  const ps = await sh({ cwd: composeCwd(manifest) })`${[...engine.command, ...existing.flatMap((f) => ['-f', f]), 'ps', '-a', '-q', ...new Set(compose.services)]}`;
+  const files = await existingComposeFiles(compose, opts);
+  const ps = await sh({ cwd: composeCwd(manifest) })`${[...engine.command, ...files.flatMap((f) => ['-f', f]), 'ps', '-a', '-q', ...new Set(compose.services)]}`;
   if (ps.exitCode !== 0) {
     const why = `${ps.stderr}\n${ps.stdout}`.split('\n').map((l) => l.trim()).find(Boolean) ?? `exit ${ps.exitCode}`;
     return { inspected: [], unchecked: `\`${[...engine.command, 'ps'].join(' ')}\` failed (${why})` };
@@ -92,8 +90,8 @@ export async function inspectServiceContainers(manifest: Manifest, engine: Pick<
 }
 
 /** The containers of the manifest's listed services (inspectServiceContainers; none when Compose cannot say), with the models each runs. */
-export async function listModelContainers(manifest: Manifest, engine: Pick<ComposeEngine, 'command'>, sh: Shell, record: ReleaseRecord | undefined): Promise<ModelContainer[]> {
-  return describeModelContainers(manifest, (await inspectServiceContainers(manifest, engine, sh)).inspected, sh, record);
+export async function listModelContainers(manifest: Manifest, engine: Pick<ComposeEngine, 'command'>, sh: Shell, record: ReleaseRecord | undefined, opts: { signal?: AbortSignal } = {}): Promise<ModelContainer[]> {
+  return describeModelContainers(manifest, (await inspectServiceContainers(manifest, engine, sh, opts)).inspected, sh, record);
 }
 
 /** The models each of the `inspected` containers runs, sorted by service and name. */

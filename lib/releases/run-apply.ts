@@ -95,7 +95,7 @@ export async function outdatedNotice(manifest: Manifest, engine: Pick<ComposeEng
   const record = await readReleaseRecord(manifest.hostDir, manifest.path, { signal });
   const cur = currentSet(record);
   if (!cur) return [];
-  const containers = await listModelContainers(manifest, engine, await dockerShell(io), record);
+  const containers = await listModelContainers(manifest, engine, await dockerShell(io), record, { signal });
   const services = outdatedServices(containers);
   if (!services.length) return [];
   const olds = [...new Set(containers.filter((c) => services.includes(c.service) && c.running).map((c) => (c.set ? c.set.slice(0, 12) : 'unknown')))];

@@ -16,12 +16,12 @@ import path from 'node:path';
 import type { Shell } from 'zx';
 import { formatCommandLine, loadShell } from '../shell.ts';
 import type { ComposeEngine } from '../compose/engine.ts';
+import { existingComposeFiles } from '../compose/override.ts';
 import { profileArgs, refuseSpecialComposeFiles } from '../compose/run-config.ts';
 import { readComposeTree } from '../compose/services.ts';
 import { DiskError, nodeErrorCode, SmokeError, UsageError } from '../errors.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { commandFor } from '../invocation.ts';
-import { pathExists } from '../fs-atomic.ts';
 import { runCheck } from './check-step.ts';
 import { runCommand } from './command-step.ts';
 import { sweepContainers, type SmokeContext } from './one-off-run.ts';
@@ -107,12 +107,9 @@ export async function runSmoke(manifest: Manifest, artifacts: readonly Artifact[
   const runId = (opts.runId ?? uniqueId()).toLowerCase().replace(/[^a-z0-9]/g, '');
   const step = opts.onStep ?? (() => {});
   const projectDir = path.dirname(compose.files[0] ?? manifest.path);
-  // the override goes last, like every documented way of including it; if the
-  // manifest already lists it among the base files, it is used from there
-  const listed = compose.files.includes(compose.override);
-  const overrideExists = await pathExists(compose.override);
-  const overrideIncluded = listed || overrideExists;
-  const files = listed || !overrideExists ? [...compose.files] : [...compose.files, compose.override];
+  // what the merged-config check and apply give Compose: the override last, once it exists
+  const files = await existingComposeFiles(compose, { signal: opts.signal });
+  const overrideIncluded = files.includes(compose.override);
   await refuseSpecialComposeFiles(files, { signal: opts.signal });
   if (!overrideIncluded) {
     step(`the override ${compose.override} does not exist: running with the base files only (write it with \`${commandFor('compose')}\`)`);
