@@ -87,8 +87,8 @@ describe('serviceProfiles', () => {
       await fs.writeFile(path.join(dir, 'compose.yaml'), 'include:\n  - path: ml/compose.yaml\nservices:\n  web:\n    image: x\n    profiles: [web]\n');
       const files = [path.join(dir, 'compose.yaml')];
       const tree = await readComposeTree(files);
-      expect(serviceProfiles(tree, files, ['worker', 'web'])).toEqual(['web', 'gpu']);
-      expect(serviceProfiles(tree, files, ['nothing'])).toEqual([]);
+      expect(serviceProfiles(tree, ['worker', 'web'])).toEqual(['web', 'gpu']);
+      expect(serviceProfiles(tree, ['nothing'])).toEqual([]);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
@@ -103,9 +103,9 @@ describe('serviceProfiles', () => {
     await fs.writeFile(path.join(dir, 'compose.yaml'), 'include: [ml/compose.yaml]\nservices:\n  gpu:\n    image: x\n    profiles: [gpu]\n  web:\n    extends: gpu\n    profiles: [web]\n  loop-a:\n    extends: {service: loop-b}\n    profiles: [a]\n  loop-b:\n    extends: loop-a\n  proto:\n    extends: constructor\n');
     const files = [path.join(dir, 'compose.yaml')];
     const tree = await readComposeTree(files);
-    expect(serviceProfiles(tree, files, ['web']).sort()).toEqual(['gpu', 'web']);
-    expect(serviceProfiles(tree, files, ['worker'])).toEqual(['shared']);
-    expect(serviceProfiles(tree, files, ['loop-b'])).toEqual(['a']);
-    expect(serviceProfiles(tree, files, ['proto', 'constructor'])).toEqual([]);
+    expect(serviceProfiles(tree, ['web']).sort()).toEqual(['gpu', 'web']);
+    expect(serviceProfiles(tree, ['worker'])).toEqual(['shared']);
+    expect(serviceProfiles(tree, ['loop-b'])).toEqual(['a']);
+    expect(serviceProfiles(tree, ['proto', 'constructor'])).toEqual([]);
   });
 });

@@ -7,6 +7,7 @@
  */
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
+import { composeInputs } from '../compose/compose-inputs.ts';
 import { listComposeServices } from '../compose/services.ts';
 import type { DoctorFinding } from '../doctor/check.ts';
 import { formatFindings } from '../doctor/format-findings.ts';
@@ -126,10 +127,12 @@ export async function runBootstrap(opts0: BootstrapOptions, io: Io, signal: Abor
     if (ctx.json) io.stdout.write(`${JSON.stringify({ command: 'bootstrap', ok: false, checks, update: outcome.report }, null, 2)}\n`);
     return outcome.exitCode;
   }
-  const post = await afterInstall(outcome, { ...runOpts, compose: true, smoke: smokeWanted }, io, signal, docker);
+  // the Compose files and .env, read once for the update's steps and doctor
+  const inputs = composeInputs({ signal });
+  const post = await afterInstall(outcome, { ...runOpts, compose: true, smoke: smokeWanted }, io, signal, { found: docker, inputs });
   let findings: DoctorFinding[] = [];
   if (ctx.manifest.compose) {
-    findings = await runDoctor(ctx.manifest, outcome.selection.artifacts, { engine: docker.compose ?? null, env: io.env, cwd: io.cwd, jobs: ctx.jobs, signal, $: (await loadShell())({ env: io.env }) });
+    findings = await runDoctor(ctx.manifest, outcome.selection.artifacts, { engine: docker.compose ?? null, env: io.env, cwd: io.cwd, jobs: ctx.jobs, signal, inputs, $: (await loadShell())({ env: io.env }) });
     say(`\nDoctor:\n${formatFindings(findings.filter((f) => f.verdict !== 'ok'))}`);
   }
   const exitCode = post.exitCode || doctorExitCode(findings);

@@ -7,13 +7,13 @@ import type { Shell } from 'zx';
 import { ComposeError } from '../errors.ts';
 import { containerPathOf } from '../layout.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
+import { composeInputs, type ComposeInputs } from './compose-inputs.ts';
 import type { ComposeEngine } from './engine.ts';
 import { composeFilesWithOverride, composeSettingsOf, mountSourceOf, type ReleaseMounts } from './override.ts';
 import { commandFor } from '../invocation.ts';
 import { samePath } from '../path-inside.ts';
 import { cleanContainerPath, parseComposeConfig, type MergedConfig, type MergedMount } from './parse-config.ts';
 import { profileArgs, runComposeConfig } from './run-config.ts';
-import { readComposeTree } from './services.ts';
 
 export type MountProblemKind =
   | 'service-missing'
@@ -125,17 +125,18 @@ export function checkMergedMounts(parsed: MergedConfig, manifest: Manifest, arti
  * the real engine and require every artifact to be mounted read-only at its
  * target, from its verified host folder, with its env variable, in every
  * listed service. Returns the merged config; throws a ComposeError listing
- * every problem otherwise. `signal`: the run's (the Compose files and .env are read under it).
+ * every problem otherwise. `inputs`: the run's reads of the Compose files and .env (default: a
+ * new one, under `signal`).
  */
 export async function validateMergedConfig(
   manifest: Manifest,
   artifacts: readonly Artifact[],
-  opts: { engine: Pick<ComposeEngine, 'command'>; $: Shell; env: NodeJS.ProcessEnv; cwd?: string; releases?: ReleaseMounts; signal?: AbortSignal },
+  opts: { engine: Pick<ComposeEngine, 'command'>; $: Shell; env: NodeJS.ProcessEnv; cwd?: string; releases?: ReleaseMounts; signal?: AbortSignal; inputs?: ComposeInputs },
 ): Promise<MergedConfig> {
   const compose = composeSettingsOf(manifest);
   const files = composeFilesWithOverride(compose);
-  const read = { signal: opts.signal };
-  const profiles = await profileArgs(await readComposeTree(files, read), files, compose.services, opts.env, read);
+  const inputs = opts.inputs ?? composeInputs({ signal: opts.signal });
+  const profiles = await profileArgs(inputs, files, compose.services, opts.env);
   const text = await runComposeConfig(opts.engine, files, { cwd: opts.cwd ?? path.dirname(files[0]!), $: opts.$, env: opts.env, profileArgs: profiles, signal: opts.signal });
   const parsed = parseComposeConfig(text);
   const problems = checkMergedMounts(parsed, manifest, artifacts, opts.releases);

@@ -14,7 +14,8 @@ import { ComposeError } from '../errors.ts';
 import { commandFor } from '../invocation.ts';
 import type { ComposeSettings, Manifest } from '../manifest/schema.ts';
 import { relativeInside } from '../path-inside.ts';
-import { composeEnvDir, readDotEnv } from './dot-env.ts';
+import { composeInputs, type ComposeInputs } from './compose-inputs.ts';
+import { composeEnvDir, readDotEnv, type DotEnv } from './dot-env.ts';
 import { composeFilesWithOverride, toPosix } from './override.ts';
 
 export interface ComposeFileSetting {
@@ -31,19 +32,32 @@ export interface ComposeFileSetting {
   files: string[];
 }
 
+/** COMPOSE_FILE and COMPOSE_PATH_SEPARATOR in a .env (blank: unset). */
+function dotEnvComposeFile({ file, vars }: DotEnv): { file: string; value?: string; separator?: string } {
+  return { file, value: vars.COMPOSE_FILE || undefined, separator: vars.COMPOSE_PATH_SEPARATOR || undefined };
+}
+
 /** COMPOSE_FILE and COMPOSE_PATH_SEPARATOR in `<dir>/.env`, parsed as Compose parses it. */
 export async function readDotEnvComposeFile(dir: string, opts: { signal?: AbortSignal } = {}): Promise<{ file: string; value?: string; separator?: string }> {
-  const { file, vars } = await readDotEnv(dir, opts);
-  return { file, value: vars.COMPOSE_FILE || undefined, separator: vars.COMPOSE_PATH_SEPARATOR || undefined };
+  return dotEnvComposeFile(await readDotEnv(dir, opts));
 }
 
 export function splitComposeFile(value: string, separator: string): string[] {
   return value.split(separator).map((s) => s.trim()).filter(Boolean);
 }
 
+/** Where COMPOSE_FILE is looked up: the run's environment and current folder, and its reads of .env (compose-inputs.ts; default: a new one, under `signal`). */
+export interface ComposeFileLookup {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  inputs?: ComposeInputs;
+  signal?: AbortSignal;
+}
+
 /** COMPOSE_FILE from the environment, else from `<projectDir>/.env`; undefined when neither names a file. */
-export async function readComposeFileSetting(projectDir: string, opts: { env: NodeJS.ProcessEnv; cwd: string; signal?: AbortSignal }): Promise<ComposeFileSetting | undefined> {
-  const dotenv = await readDotEnvComposeFile(projectDir, opts);
+export async function readComposeFileSetting(projectDir: string, opts: ComposeFileLookup): Promise<ComposeFileSetting | undefined> {
+  const inputs = opts.inputs ?? composeInputs({ signal: opts.signal });
+  const dotenv = dotEnvComposeFile(await inputs.dotEnv(projectDir));
   const separator = opts.env.COMPOSE_PATH_SEPARATOR || dotenv.separator || path.delimiter;
   const from = opts.env.COMPOSE_FILE
     ? { value: opts.env.COMPOSE_FILE, from: 'the COMPOSE_FILE environment variable', dir: opts.cwd }
@@ -83,12 +97,12 @@ export function compareComposeFileSetting(setting: ComposeFileSetting, compose: 
 }
 
 /** COMPOSE_FILE as a plain `docker compose` in the project folder (the first Compose file's) finds it. */
-export async function readProjectComposeFile(compose: ComposeSettings, opts: { env: NodeJS.ProcessEnv; cwd: string; signal?: AbortSignal }): Promise<ComposeFileSetting | undefined> {
+export async function readProjectComposeFile(compose: ComposeSettings, opts: ComposeFileLookup): Promise<ComposeFileSetting | undefined> {
   return readComposeFileSetting(composeEnvDir(composeFilesWithOverride(compose)), opts);
 }
 
 /** COMPOSE_FILE's disagreement with compose.files + override, or undefined (also when it is not set). */
-export async function findComposeFileMismatch(compose: ComposeSettings, opts: { env: NodeJS.ProcessEnv; cwd: string }): Promise<ComposeFileMismatch | undefined> {
+export async function findComposeFileMismatch(compose: ComposeSettings, opts: ComposeFileLookup): Promise<ComposeFileMismatch | undefined> {
   const setting = await readProjectComposeFile(compose, opts);
   return setting && compareComposeFileSetting(setting, compose);
 }
@@ -126,7 +140,7 @@ export function describeComposeFileMismatch(m: ComposeFileMismatch, manifest: Ma
  * Exit 7 (ECOMPOSE_FILES) when COMPOSE_FILE disagrees with compose.files + override: `doing` (e.g.
  * "recreate worker") would use another file set than a plain `docker compose` does.
  */
-export async function refuseComposeFileMismatch(manifest: Manifest, opts: { env: NodeJS.ProcessEnv; cwd: string }, doing: string, again: string): Promise<void> {
+export async function refuseComposeFileMismatch(manifest: Manifest, opts: ComposeFileLookup, doing: string, again: string): Promise<void> {
   const m = await findComposeFileMismatch(manifest.compose!, opts);
   if (!m || onlyOverrideLeftOut(m, manifest.compose!)) return;
   const { message, fix } = describeComposeFileMismatch(m, manifest, opts.cwd, again);

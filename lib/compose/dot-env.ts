@@ -16,13 +16,20 @@ export function composeEnvDir(files: readonly string[]): string {
   return path.dirname(path.resolve(files[0] ?? '.'));
 }
 
+/** A .env file and its variables. */
+export interface DotEnv {
+  file: string;
+  vars: Record<string, string | undefined>;
+}
+
 /**
  * `<dir>/.env` parsed as Compose parses it; no variables when there is none. Under the stall bound
- * (a hung mount is ESTALLED, exit 5) and the run's signal; one that cannot be read is a Compose error saying so.
+ * (a hung mount is ESTALLED, exit 5) and the run's signal; one that cannot be read is a Compose
+ * error saying so. A run reads it once (compose-inputs.ts).
  */
-export async function readDotEnv(dir: string, opts: { signal?: AbortSignal } = {}): Promise<{ file: string; vars: Record<string, string | undefined> }> {
+export async function readDotEnv(dir: string, opts: { signal?: AbortSignal; idleMs?: number } = {}): Promise<DotEnv> {
   const file = path.join(dir, '.env');
-  const text = await stallDeadline('Reading', file, { signal: opts.signal })
+  const text = await stallDeadline('Reading', file, { signal: opts.signal, idleMs: opts.idleMs })
     .bound(readTextIfExists(file))
     .catch((err: unknown) => {
       if (!isUnreadableFile(err, opts.signal)) throw err;
@@ -32,8 +39,7 @@ export async function readDotEnv(dir: string, opts: { signal?: AbortSignal } = {
   return { file, vars: text === undefined ? {} : parseEnv(text) };
 }
 
-/** A Compose setting (COMPOSE_PROFILES, …) as a run with these files sees it: the environment's, else the .env's. */
-export async function readComposeVariable(name: string, files: readonly string[], env: NodeJS.ProcessEnv, opts: { signal?: AbortSignal } = {}): Promise<string | undefined> {
-  if (env[name] !== undefined) return env[name];
-  return (await readDotEnv(composeEnvDir(files), opts)).vars[name];
+/** A Compose setting (COMPOSE_PROFILES, …) as Compose sees it: the environment's (even empty), else the .env's (of composeEnvDir). */
+export function composeVariable(name: string, env: NodeJS.ProcessEnv, dotEnv: DotEnv): string | undefined {
+  return env[name] !== undefined ? env[name] : dotEnv.vars[name];
 }

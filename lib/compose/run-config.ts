@@ -7,8 +7,9 @@ import { ComposeError } from '../errors.ts';
 import { formatCommandLine } from '../shell.ts';
 import { NotRegularFileError, refuseSpecialFiles } from '../fs-safe.ts';
 import type { ComposeEngine } from './engine.ts';
-import { readComposeVariable } from './dot-env.ts';
-import { serviceProfiles, type ComposeTree } from './services.ts';
+import type { ComposeInputs } from './compose-inputs.ts';
+import { composeEnvDir, composeVariable } from './dot-env.ts';
+import { serviceProfiles } from './services.ts';
 import { commandFor } from '../invocation.ts';
 
 /**
@@ -46,15 +47,15 @@ export async function composeConfigOutput(
 }
 
 /**
- * `--profile` for each profile that enables one of `services` (from `tree`, read once per run):
+ * `--profile` for each profile that enables one of `services` in `files` (the run's `inputs`):
  * `config` leaves out a service whose profile is off (a `run` or `up` that names it enables it by
  * itself). COMPOSE_PROFILES' own are kept, from `env` or else the .env Compose reads (dot-env.ts):
  * given --profile, Compose v2 ignores that variable (docker-compose 1.29's `config` ignores profiles).
  */
-export async function profileArgs(tree: ComposeTree, files: readonly string[], services: readonly string[], env: NodeJS.ProcessEnv, opts: { signal?: AbortSignal } = {}): Promise<string[]> {
-  const needed = serviceProfiles(tree, files, services);
+export async function profileArgs(inputs: ComposeInputs, files: readonly string[], services: readonly string[], env: NodeJS.ProcessEnv): Promise<string[]> {
+  const needed = serviceProfiles(await inputs.tree(files), services);
   if (needed.length === 0) return [];
-  const fromEnv = ((await readComposeVariable('COMPOSE_PROFILES', files, env, opts)) ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  const fromEnv = (composeVariable('COMPOSE_PROFILES', env, await inputs.dotEnv(composeEnvDir(files))) ?? '').split(',').map((p) => p.trim()).filter(Boolean);
   return [...new Set([...fromEnv, ...needed])].flatMap((p) => ['--profile', p]);
 }
 

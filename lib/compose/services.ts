@@ -33,32 +33,55 @@ export interface ComposeFileEntry {
   includes: string[];
 }
 
+/** Compose files read in this run, by absolute path (compose-inputs.ts keeps one per run). */
+export type ComposeFileCache = Map<string, Promise<ComposeFileEntry | undefined>>;
+
 /**
- * Compose files as written, each read and parsed once: the files given, those they include
- * (recursively), and those their services `extends:` from. A file that cannot be read or parsed
- * maps to undefined (doctor reports Compose file problems with their lines); one that hangs ends
- * the read (ESTALLED, or the abort of the run's signal: read-compose-file.ts). Read it once per run
- * and pass it along.
+ * Compose files as written, from one walk: the files given and those they include (recursively),
+ * and the files their services `extends:` from. A file that cannot be read or parsed maps to
+ * undefined (doctor reports Compose file problems with their lines); one that hangs ends the read
+ * (ESTALLED, or the abort of the run's signal: read-compose-file.ts).
  */
-export type ComposeTree = ReadonlyMap<string, ComposeFileEntry | undefined>;
+export interface ComposeTree {
+  /** the files given and those they include, in the order found, each with its services (an unreadable file adds nothing) */
+  sections: { file: string; services: ComposeServices }[];
+  /** every file read for it, those `extends:` names too */
+  files: ReadonlyMap<string, ComposeFileEntry | undefined>;
+}
 
 const MAX_INCLUDE_DEPTH = 8;
 
-export async function readComposeTree(files: readonly string[], opts: ComposeReadOptions = {}): Promise<ComposeTree> {
-  const tree = new Map<string, ComposeFileEntry | undefined>();
+/** The tree of `files`; a file already in `opts.cache` is not read again. */
+export async function readComposeTree(files: readonly string[], opts: ComposeReadOptions & { cache?: ComposeFileCache } = {}): Promise<ComposeTree> {
+  const cache = opts.cache ?? new Map();
+  const read = new Map<string, ComposeFileEntry | undefined>();
+  const load = async (file: string): Promise<ComposeFileEntry | undefined> => {
+    let entry = cache.get(file);
+    if (!entry) cache.set(file, (entry = readComposeEntry(file, opts)));
+    read.set(file, await entry);
+    return read.get(file);
+  };
+  const sections: ComposeTree['sections'] = [];
+  const seen = new Set<string>();
   const visit = async (file: string, depth: number): Promise<void> => {
-    if (tree.has(file) || depth > MAX_INCLUDE_DEPTH) return;
-    const entry = await readComposeEntry(file, opts);
-    tree.set(file, entry);
+    if (seen.has(file) || depth > MAX_INCLUDE_DEPTH) return;
+    seen.add(file);
+    const entry = await load(file);
     if (!entry) return;
+    sections.push({ file, services: entry.services });
     for (const inc of entry.includes) await visit(inc, depth + 1);
-    for (const svc of Object.values(entry.services)) {
-      const from = extendsOf(svc, file);
-      if (from && from.file !== file) await visit(from.file, depth + 1);
-    }
   };
   for (const f of files) await visit(path.resolve(f), 0);
-  return tree;
+  // then the files services extend from, along each chain (an extended file's own include: adds no service)
+  const follow = async (file: string, entry: ComposeFileEntry | undefined, depth: number): Promise<void> => {
+    for (const svc of Object.values(entry?.services ?? {})) {
+      const from = extendsOf(svc, file);
+      if (!from || read.has(from.file) || depth > MAX_INCLUDE_DEPTH) continue;
+      await follow(from.file, await load(from.file), depth + 1);
+    }
+  };
+  for (const { file } of [...sections]) await follow(file, read.get(file), 1);
+  return { sections, files: read };
 }
 
 async function readComposeEntry(file: string, opts: ComposeReadOptions): Promise<ComposeFileEntry | undefined> {
@@ -85,30 +108,11 @@ function extendsOf(svc: Record<string, unknown> | null | undefined, file: string
 }
 
 /**
- * The services section of each of `files` and of the files they include, recursively, in the
- * order found, each with its file; an unreadable file adds nothing.
- */
-export function servicesWithIncludes(tree: ComposeTree, files: readonly string[]): { file: string; services: ComposeServices }[] {
-  const out: { file: string; services: ComposeServices }[] = [];
-  const seen = new Set<string>();
-  const visit = (file: string, depth: number): void => {
-    if (seen.has(file) || depth > MAX_INCLUDE_DEPTH) return;
-    seen.add(file);
-    const entry = tree.get(file);
-    if (!entry) return;
-    out.push({ file, services: entry.services });
-    for (const inc of entry.includes) visit(inc, depth + 1);
-  };
-  for (const f of files) visit(path.resolve(f), 0);
-  return out;
-}
-
-/**
- * The profiles that enable any of `services`: their `profiles:` in the files and the files they
- * include, with those of the services they `extends:` (Compose v2 and docker-compose 1.29 both
+ * The profiles that enable any of `services`: their `profiles:` in the tree's files and the files
+ * they include, with those of the services they `extends:` (Compose v2 and docker-compose 1.29 both
  * add the base service's profiles to the extending one's).
  */
-export function serviceProfiles(tree: ComposeTree, files: readonly string[], services: readonly string[]): string[] {
+export function serviceProfiles(tree: ComposeTree, services: readonly string[]): string[] {
   const profiles = new Set<string>();
   const add = (file: string, svc: Record<string, unknown> | null | undefined, seen: Set<string>): void => {
     const list = svc?.profiles;
@@ -117,9 +121,9 @@ export function serviceProfiles(tree: ComposeTree, files: readonly string[], ser
     const key = from && `${from.file}\0${from.service}`;
     if (!from || !key || seen.has(key)) return;
     seen.add(key);
-    add(from.file, serviceIn(tree.get(from.file)?.services, from.service), seen);
+    add(from.file, serviceIn(tree.files.get(from.file)?.services, from.service), seen);
   };
-  for (const { file, services: section } of servicesWithIncludes(tree, files)) {
+  for (const { file, services: section } of tree.sections) {
     for (const name of services) if (Object.hasOwn(section, name)) add(file, section[name], new Set([`${file}\0${name}`]));
   }
   return [...profiles];
@@ -128,7 +132,7 @@ export function serviceProfiles(tree: ComposeTree, files: readonly string[], ser
 /** Services defined in the Compose files and the files they include (for the "which services?" question). */
 export async function listComposeServices(files: readonly string[], opts: ComposeReadOptions = {}): Promise<string[]> {
   const names = new Set<string>();
-  for (const { services } of servicesWithIncludes(await readComposeTree(files, opts), files)) for (const name of Object.keys(services)) names.add(name);
+  for (const { services } of (await readComposeTree(files, opts)).sections) for (const name of Object.keys(services)) names.add(name);
   return [...names];
 }
 
@@ -136,7 +140,7 @@ export async function listComposeServices(files: readonly string[], opts: Compos
 export async function serviceImage(manifest: Manifest, service: string, opts: ComposeReadOptions = {}): Promise<string | undefined> {
   let image: string | undefined;
   const files = composeSettingsOf(manifest).files;
-  for (const { services } of servicesWithIncludes(await readComposeTree(files, opts), files)) {
+  for (const { services } of (await readComposeTree(files, opts)).sections) {
     const v = services[service]?.image;
     if (typeof v === 'string') image = v;
   }

@@ -9,8 +9,8 @@ import { loadShell } from '../shell.ts';
 import { checkMergedMounts } from '../compose/check-merged-mounts.ts';
 import { parseComposeConfig, type MergedConfig } from '../compose/parse-config.ts';
 import { profileArgs, runComposeConfig } from '../compose/run-config.ts';
-import { readComposeTree } from '../compose/services.ts';
 import { compareComposeFileSetting, readProjectComposeFile } from '../compose/compose-file-setting.ts';
+import { composeInputs, type ComposeInputs } from '../compose/compose-inputs.ts';
 import { detectCompose, type ComposeEngine } from '../compose/engine.ts';
 import { inspectMountSources } from '../compose/mount-sources.ts';
 import { existingComposeFiles } from '../compose/override.ts';
@@ -70,6 +70,8 @@ export interface RunDoctorOptions {
   jobs?: number;
   /** the run's signal (Ctrl+C) */
   signal?: AbortSignal;
+  /** the run's reads of the Compose files and .env (bootstrap's, after its update); default: a new one */
+  inputs?: ComposeInputs;
 }
 
 export async function runDoctor(manifest: Manifest, selection: SelectionLike, opts: RunDoctorOptions = {}): Promise<DoctorFinding[]> {
@@ -107,16 +109,15 @@ export async function runDoctor(manifest: Manifest, selection: SelectionLike, op
 
   const configFiles = await existingComposeFiles(compose, { signal: opts.signal });
   // what a plain `docker compose` reads when COMPOSE_FILE names other files: its mounts are checked too
-  const setting = await readProjectComposeFile(compose, { env, cwd, signal: opts.signal });
+  // the Compose files and .env are read once, for COMPOSE_FILE and the profiles of both `config` runs
+  const inputs = opts.inputs ?? composeInputs({ signal: opts.signal });
+  const setting = await readProjectComposeFile(compose, { env, cwd, inputs });
   const mismatch = setting && compareComposeFileSetting(setting, compose);
   const checkTheirs = Boolean(setting && mismatch && engine && setting.files.includes(path.resolve(compose.override)));
-  // the Compose files are read once for the profiles of both `config` runs
-  const read = { signal: opts.signal };
-  const tree = engine ? await readComposeTree(checkTheirs ? [...configFiles, ...setting!.files] : configFiles, read) : undefined;
   const mergeFiles = async (files: string[]): Promise<{ merged?: MergedConfig; unavailable?: string }> => {
-    if (!engine || !tree) return {};
-    // a stall or an abort reading .env ends the run (outside the try: it is no Compose failure)
-    const profiles = await profileArgs(tree, files, compose.services, env, read);
+    if (!engine) return {};
+    // a stall or an abort reading the files ends the run (outside the try: it is no Compose failure)
+    const profiles = await profileArgs(inputs, files, compose.services, env);
     try {
       return { merged: parseComposeConfig(await runComposeConfig(engine, files, { cwd: path.dirname(files[0] ?? manifest.path), $: sh, profileArgs: profiles, env, signal: opts.signal })) };
     } catch (err) {

@@ -7,6 +7,7 @@
 import { commandFor } from '../invocation.ts';
 import type { Shell } from 'zx';
 import { refuseComposeFileMismatch } from '../compose/compose-file-setting.ts';
+import type { ComposeInputs } from '../compose/compose-inputs.ts';
 import type { ComposeEngine } from '../compose/engine.ts';
 import { ComposeError, ModelmountError, SmokeError, UsageError } from '../errors.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
@@ -90,8 +91,12 @@ export async function applyCurrentSet(
   engine: Pick<ComposeEngine, 'command'>,
   sh: Shell,
   steps: ApplySteps,
-  /** env, cwd: where COMPOSE_FILE is read (refused when it names other files than compose.files + override) */
-  opts: { signal?: AbortSignal; fallback?: string; env: NodeJS.ProcessEnv; cwd: string },
+  /**
+   * env, cwd, inputs: where COMPOSE_FILE is read (refused when it names other files than compose.files
+   * + override); composeFileChecked: the caller refused such a COMPOSE_FILE already (update and
+   * rollback --apply, before anything changed)
+   */
+  opts: { signal?: AbortSignal; fallback?: string; env: NodeJS.ProcessEnv; cwd: string; inputs?: ComposeInputs; composeFileChecked?: boolean },
 ): Promise<ApplyReport> {
   const record = await readReleaseRecord(manifest.hostDir, manifest.path, { signal: opts.signal });
   const cur = currentSet(record);
@@ -130,7 +135,7 @@ export async function applyCurrentSet(
   const fallback = opts.fallback ?? ran ?? record.sets.find((s) => s.digest !== cur.digest)?.digest;
   const artifacts = artifactsOfSet(manifest, cur);
   // `up` gets -f compose.files + override: never a service recreated without a file COMPOSE_FILE gives it
-  await refuseComposeFileMismatch(manifest, opts, `recreate ${services.join(', ')}`, commandFor('apply'));
+  if (!opts.composeFileChecked) await refuseComposeFileMismatch(manifest, opts, `recreate ${services.join(', ')}`, commandFor('apply'));
   steps.log(`Recreating ${services.join(', ')} on release set ${cur.digest.slice(0, 12)} (compose up -d --no-deps).`);
   const up = await recreateServices(manifest, engine, sh, services, opts.signal);
   report.recreated = services;

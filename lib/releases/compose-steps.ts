@@ -5,6 +5,7 @@
  */
 import { loadShell } from '../shell.ts';
 import { validateMergedConfig } from '../compose/check-merged-mounts.ts';
+import type { ComposeInputs } from '../compose/compose-inputs.ts';
 import { composeInvocation } from '../compose/invocation.ts';
 import { composeSettingsOf } from '../compose/override.ts';
 import { writeComposeOverride } from '../compose/write-override.ts';
@@ -31,11 +32,12 @@ export interface ComposeStepReport {
 /**
  * Write the override (refusing a foreign file), then validate the merged config when an engine
  * exists. `signal`: the run's (Ctrl+C, a lost run lock) ends the check of the mount sources at once.
+ * `inputs`: the run's reads of the Compose files and .env (compose-inputs.ts), shared with its other steps.
  */
 export async function composeStep(
   manifest: Manifest,
   artifacts: Artifact[],
-  opts: { env: NodeJS.ProcessEnv; cwd: string; signal: AbortSignal; force?: boolean; jobs?: number; found?: SmokeEngine },
+  opts: { env: NodeJS.ProcessEnv; cwd: string; signal: AbortSignal; force?: boolean; jobs?: number; found?: SmokeEngine; inputs?: ComposeInputs },
 ): Promise<ComposeStepReport> {
   composeSettingsOf(manifest);
   // each artifact is mounted from its current immutable release when it has one (lib/releases/)
@@ -45,7 +47,7 @@ export async function composeStep(
   const found = opts.found ?? (await findSmokeEngine({ env: opts.env, cwd: opts.cwd }));
   const engine = found.compose;
   const skipped = engine ? undefined : found.reason;
-  if (engine) await validateMergedConfig(manifest, artifacts, { engine, $: (await loadShell())({ env: opts.env }), env: opts.env, releases, signal: opts.signal });
+  if (engine) await validateMergedConfig(manifest, artifacts, { engine, $: (await loadShell())({ env: opts.env }), env: opts.env, releases, signal: opts.signal, inputs: opts.inputs });
   const inv = composeInvocation(manifest, engine, { cwd: opts.cwd });
   return {
     override: written.path,
@@ -75,6 +77,7 @@ export async function smokeStep(
     optional: boolean;
     onStep?: (msg: string) => void;
     found?: SmokeEngine;
+    inputs?: ComposeInputs;
   },
 ): Promise<SmokeStepResult> {
   composeSettingsOf(manifest);
@@ -86,6 +89,6 @@ export async function smokeStep(
       hint: 'Start Docker (`docker info` must work) and install Compose v2 (`docker compose`) or v1 (`docker-compose`).',
     });
   }
-  const report = await runSmoke(manifest, artifacts, { engine: found.engine, full: opts.full, signal: opts.signal, onStep: opts.onStep, $: (await loadShell())({ env: opts.env }), env: opts.env });
+  const report = await runSmoke(manifest, artifacts, { engine: found.engine, full: opts.full, signal: opts.signal, onStep: opts.onStep, $: (await loadShell())({ env: opts.env }), env: opts.env, inputs: opts.inputs });
   return { report };
 }

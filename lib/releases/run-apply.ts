@@ -6,6 +6,7 @@
  */
 import type { Shell } from 'zx';
 import { refuseComposeFileMismatch } from '../compose/compose-file-setting.ts';
+import { composeInputs, type ComposeInputs } from '../compose/compose-inputs.ts';
 import type { ComposeEngine } from '../compose/engine.ts';
 import { ModelmountError, SmokeError } from '../errors.ts';
 import { commandFor } from '../invocation.ts';
@@ -32,10 +33,14 @@ export async function runApply(
   opts: { full?: boolean },
   io: Io,
   signal: AbortSignal,
-  /** what the caller already found out about Docker and Compose */
-  known: { found?: SmokeEngine } = {},
+  /**
+   * what the caller already found out about Docker and Compose, its reads of the Compose files and
+   * .env, and whether it refused a COMPOSE_FILE apply would refuse (refuseApplyComposeFiles)
+   */
+  known: { found?: SmokeEngine; inputs?: ComposeInputs; composeFileChecked?: boolean } = {},
 ): Promise<{ exitCode: number; report?: ApplyReport; error?: ModelmountError }> {
   const found = known.found ?? (await findSmokeEngine({ env: io.env, cwd: io.cwd }));
+  const inputs = known.inputs ?? composeInputs({ signal });
   if (!found.engine) {
     throw new SmokeError(`Cannot apply: ${found.reason}.`, {
       code: 'ENOENGINE',
@@ -49,14 +54,14 @@ export async function runApply(
     const report = await applyCurrentSet(ctx.manifest, engine, sh, {
       log: say,
       writeOverride: async (artifacts) => {
-        await composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, signal, jobs: ctx.jobs, found, force: false });
+        await composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, signal, jobs: ctx.jobs, found, force: false, inputs });
       },
       smoke: async (artifacts) => {
-        const s = await smokeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, full: Boolean(opts.full), signal, optional: false, found, onStep: ctx.json ? undefined : (m) => say(`  ${m}`) });
+        const s = await smokeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, full: Boolean(opts.full), signal, optional: false, found, inputs, onStep: ctx.json ? undefined : (m) => say(`  ${m}`) });
         if (s.report && !ctx.json) io.stdout.write(formatSmoke(s.report));
         return s.report;
       },
-    }, { signal, env: io.env, cwd: io.cwd });
+    }, { signal, env: io.env, cwd: io.cwd, inputs, composeFileChecked: known.composeFileChecked });
     return { exitCode: 0, report };
   } catch (err) {
     if (!(err instanceof ModelmountError)) throw err;
@@ -70,12 +75,13 @@ export async function runApply(
 /**
  * `update --apply` and `rollback --apply`: refused (ECOMPOSE_FILES, exit 7) before the release set
  * is switched or the override written when COMPOSE_FILE names other files than compose.files then
- * the override, by apply's rule: a refusal leaves the record, the override and the containers as they were.
+ * the override, by apply's rule, whether or not a service would be recreated: a refusal leaves the
+ * record, the override and the containers as they were. runApply is then told not to check again.
  */
-export async function refuseApplyComposeFiles(manifest: Manifest, io: Pick<Io, 'env' | 'cwd'>, command: 'update' | 'rollback'): Promise<void> {
+export async function refuseApplyComposeFiles(manifest: Manifest, io: Pick<Io, 'env' | 'cwd'>, command: 'update' | 'rollback', inputs: ComposeInputs): Promise<void> {
   if (!manifest.compose) return;
   const services = [...new Set(manifest.compose.services)].join(', ');
-  await refuseComposeFileMismatch(manifest, { env: io.env, cwd: io.cwd }, `recreate ${services} (${command} --apply)`, commandFor(command, '--apply'));
+  await refuseComposeFileMismatch(manifest, { env: io.env, cwd: io.cwd, inputs }, `recreate ${services} (${command} --apply)`, commandFor(command, '--apply'));
 }
 
 export function formatApply(report: ApplyReport): string {

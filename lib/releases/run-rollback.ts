@@ -4,6 +4,7 @@
  * rewrites the override, then smoke-tests (or, with apply, recreates the services whose mounts
  * changed and smoke-tests them). Prints its report; returns the exit status.
  */
+import { composeInputs } from '../compose/compose-inputs.ts';
 import { ModelmountError, UsageError } from '../errors.ts';
 import { commandFor } from '../invocation.ts';
 import type { Io } from '../io.ts';
@@ -43,23 +44,25 @@ export async function runRollback(opts: RollbackOptions, io: Io, signal: AbortSi
       });
     }
     const from = record.current;
-    if (opts.apply) await refuseApplyComposeFiles(manifest, io, 'rollback');
+    // the Compose files and .env, read once for the whole run
+    const inputs = composeInputs({ signal: locked });
+    if (opts.apply) await refuseApplyComposeFiles(manifest, io, 'rollback', inputs);
     if (target.digest !== from) await switchToSet(manifest, record, target, { signal: locked });
     const artifacts = artifactsOfSet(manifest, target);
     const found = await findSmokeEngine({ env: io.env, cwd: io.cwd });
     const out: Record<string, unknown> = { command: 'rollback', from, to: target.digest };
     let exitCode = 0;
     try {
-      out.compose = await composeStep(manifest, artifacts, { env: io.env, cwd: io.cwd, signal: locked, jobs: ctx.jobs, found });
+      out.compose = await composeStep(manifest, artifacts, { env: io.env, cwd: io.cwd, signal: locked, jobs: ctx.jobs, found, inputs });
       ctx.log(`Release set ${target.digest.slice(0, 12)} is current again (was ${from.slice(0, 12)}); ${manifest.compose!.override} mounts it.`);
       if (opts.apply) {
-        const applied = await runApply(ctx, opts, io, locked, { found });
+        const applied = await runApply(ctx, opts, io, locked, { found, inputs, composeFileChecked: true });
         out.apply = applied.report;
         exitCode = applied.exitCode;
         if (!ctx.json && applied.report) io.stdout.write(formatApply(applied.report));
       } else {
         if (opts.smoke !== false) {
-          const s = await smokeStep(manifest, artifacts, { env: io.env, cwd: io.cwd, full: Boolean(opts.full), signal: locked, optional: true, found, onStep: ctx.json ? undefined : (m) => ctx.log(`  ${m}`) });
+          const s = await smokeStep(manifest, artifacts, { env: io.env, cwd: io.cwd, full: Boolean(opts.full), signal: locked, optional: true, found, inputs, onStep: ctx.json ? undefined : (m) => ctx.log(`  ${m}`) });
           out.smoke = s.report ?? { skipped: s.skipped };
           if (s.report && !ctx.json) io.stdout.write(formatSmoke(s.report));
         }

@@ -16,9 +16,9 @@ import path from 'node:path';
 import type { Shell } from 'zx';
 import { formatCommandLine, loadShell } from '../shell.ts';
 import type { ComposeEngine } from '../compose/engine.ts';
+import { composeInputs, type ComposeInputs } from '../compose/compose-inputs.ts';
 import { existingComposeFiles } from '../compose/override.ts';
 import { profileArgs, refuseSpecialComposeFiles } from '../compose/run-config.ts';
-import { readComposeTree } from '../compose/services.ts';
 import { DiskError, nodeErrorCode, SmokeError, UsageError } from '../errors.ts';
 import type { Artifact, Manifest } from '../manifest/schema.ts';
 import { commandFor } from '../invocation.ts';
@@ -38,6 +38,8 @@ export interface SmokeOptions {
   $?: Shell;
   /** the environment `$` runs with (COMPOSE_PROFILES); default process.env, the default shell's */
   env?: NodeJS.ProcessEnv;
+  /** the run's reads of the Compose files and .env (compose-inputs.ts); default: a new one */
+  inputs?: ComposeInputs;
   onStep?: (msg: string) => void;
   /** limit for step 1, which may also build the image; default max(600, smoke.timeoutSeconds) s, plus time to hash with `full` */
   checkTimeoutSeconds?: number;
@@ -117,8 +119,7 @@ export async function runSmoke(manifest: Manifest, artifacts: readonly Artifact[
   const timeoutSeconds = manifest.smoke?.timeoutSeconds ?? 300;
   const totalBytes = artifacts.reduce((n, a) => n + a.files.reduce((m, f) => m + f.size, 0), 0);
   const checkTimeout = opts.checkTimeoutSeconds ?? Math.max(600, timeoutSeconds) + (full ? Math.ceil(totalBytes / 100e6) : 0);
-  const read = { signal: opts.signal };
-  const profiles = await profileArgs(await readComposeTree(files, read), files, compose.services, opts.env ?? process.env, read);
+  const profiles = await profileArgs(opts.inputs ?? composeInputs({ signal: opts.signal }), files, compose.services, opts.env ?? process.env);
   const tmpDir = await makeTmpDir();
   const ctx: SmokeContext = {
     manifest,

@@ -1,4 +1,5 @@
 /** After a successful install: write and validate the Compose override, then smoke-test the container (or, with apply, recreate the services). */
+import { composeInputs, type ComposeInputs } from '../compose/compose-inputs.ts';
 import { ModelmountError } from '../errors.ts';
 import { commandFor } from '../invocation.ts';
 import type { Io } from '../io.ts';
@@ -58,8 +59,11 @@ export async function afterInstall(
   opts: PostInstallOptions,
   io: Io,
   signal: AbortSignal,
-  /** what bootstrap already found out about Docker and Compose (asked once per run) */
-  known?: SmokeEngine,
+  /**
+   * what the caller already knows: Docker and Compose (bootstrap asks once per run), its reads of
+   * the Compose files and .env, and whether it refused a COMPOSE_FILE apply would refuse (update --apply)
+   */
+  known: { found?: SmokeEngine; inputs?: ComposeInputs; composeFileChecked?: boolean } = {},
 ): Promise<{ exitCode: number; report: PostInstallReport; error?: ModelmountError }> {
   const { ctx, selection } = outcome;
   const say = (line: string): void => {
@@ -85,21 +89,22 @@ export async function afterInstall(
     return { exitCode: err.exitCode, report, error: err };
   };
   try {
-    const found = known ?? (await findSmokeEngine({ env: io.env, cwd: io.cwd }));
+    const found = known.found ?? (await findSmokeEngine({ env: io.env, cwd: io.cwd }));
+    const inputs = known.inputs ?? composeInputs({ signal });
     // the override mounts the installed set as recorded now, written under the run lock: when two
     // updates overlap, the last one to write it writes the newest record, so no artifact drops out
     let artifacts: Artifact[] = selection.artifacts;
     const c = await withRunLock(runLockDirs(io.env, [{ dir: ctx.hostDir, folder: 'host' }]), runLockOptions(opts, ctx, 'update', signal), async (locked) => {
       const installed = new Set(await readInstalledIds(ctx, { signal: locked }));
       if (installed.size) artifacts = ctx.manifest.artifacts.filter((a) => installed.has(a.id));
-      return composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, signal: locked, jobs: ctx.jobs, found });
+      return composeStep(ctx.manifest, artifacts, { env: io.env, cwd: io.cwd, signal: locked, jobs: ctx.jobs, found, inputs });
     });
     report.compose = c;
     say(`${c.changed ? 'Wrote' : 'Unchanged:'} ${c.override}${c.validated ? `, validated with ${c.engine!.command.join(' ')} ${c.engine!.fullVersion}` : ` (${c.skipped})`}.`);
     say(`  Use it with: ${c.commandLine} up   (${commandFor('compose', '--print')} for other ways)`);
     if (opts.apply) {
       step = 'apply';
-      const applied = await withRunLock(runLockDirs(io.env, [{ dir: ctx.hostDir, folder: 'host' }]), runLockOptions(opts, ctx, 'update --apply', signal), (locked) => runApply(ctx, opts, io, locked, { found }));
+      const applied = await withRunLock(runLockDirs(io.env, [{ dir: ctx.hostDir, folder: 'host' }]), runLockOptions(opts, ctx, 'update --apply', signal), (locked) => runApply(ctx, opts, io, locked, { found, inputs, composeFileChecked: known.composeFileChecked }));
       if (applied.report) {
         report.apply = applied.report;
         if (!ctx.json) io.stdout.write(formatApply(applied.report));
@@ -124,6 +129,7 @@ export async function afterInstall(
       signal,
       optional: true,
       found,
+      inputs,
       onStep: ctx.json ? undefined : (m) => ctx.log(`  ${m}`),
     });
     if (s.report) {
