@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compareComposeFileSetting, readComposeFileSetting, refuseComposeFileMismatch, type ComposeFileSetting } from '../lib/compose/compose-file-setting.ts';
 import type { ComposeSettings, Manifest } from '../lib/manifest/schema.ts';
-import { tempDir } from './helpers/cli.ts';
+import { manifestYaml, runCliCaptured, sampleArtifacts, tempDir, tempProject } from './helpers/cli.ts';
 
 const compose = (files: string[]): ComposeSettings => ({ files: files.map((f) => `/p/${f}`), services: ['w'], override: '/p/models.yaml', containerDir: '/models', context: '/p' });
 const setting = (files: string[]): ComposeFileSetting => ({ value: files.join(':'), from: 'test', dir: '/p', separator: ':', files: files.map((f) => `/p/${f}`) });
@@ -56,5 +56,23 @@ describe('refuseComposeFileMismatch (apply) and doctor agree', () => {
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('update --apply and a COMPOSE_FILE apply would refuse', () => {
+  it('refuses before installing anything, whether or not a service would be recreated: no container runs here, nothing is fetched or written', async () => {
+    const p = await tempProject(manifestYaml({
+      artifacts: sampleArtifacts({ ja: 10, en: 10, teacher: 10 }),
+      // never asked: the refusal comes first
+      sources: [{ name: 'web', url: 'http://127.0.0.1:9/' }],
+      extra: 'compose:\n  files: [compose.yaml]\n  services: [worker]\n  override: compose.models.yaml\n  containerDir: /models',
+    }));
+    await fs.writeFile(path.join(p.dir, 'compose.yaml'), 'services:\n  worker:\n    image: x\n');
+    await fs.writeFile(path.join(p.dir, '.env'), 'COMPOSE_FILE=compose.yaml:compose.prod.yaml:compose.models.yaml\n');
+    const r = await runCliCaptured(['update', '--yes', '--apply', '--json', '--manifest', p.manifest], { cwd: p.dir });
+    expect(r.code, r.stderr).toBe(7);
+    expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'ECOMPOSE_FILES' });
+    await expect(fs.stat(p.hostDir)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(fs.stat(path.join(p.dir, 'compose.models.yaml'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });
