@@ -344,6 +344,16 @@ describe.skipIf(!engine && !REQUIRE_DOCKER)(`real \`${engine?.command.join(' ') 
       expect(parsed.has('ml-worker')).toBe(true);
       expect(parsed.has('web')).toBe(true);
     });
+
+    it('a listed service that gets its profile through a YAML merge key (`<<: *anchor`) is enabled for `config`', async () => {
+      fx = await makeFixture({ baseCompose: 'x-gpu: &gpu\n  profiles: [gpu]\n  image: x\nservices:\n  ml-worker:\n    <<: *gpu\n' });
+      await writeComposeOverride(fx.manifest, fx.artifacts);
+      // both engines resolve the merge key, profiles included (checked here); v2 then leaves the service out of `config`
+      const plain = await $({ cwd: fx.root, nothrow: true, quiet: true })`${engine!.command} --profile gpu -f ${fx.manifest.compose!.files[0]!} config`;
+      expect(plain.stdout).toMatch(/ml-worker:\n(\s+.*\n)*?\s+profiles:\n\s+- gpu/);
+      const parsed = await validateMergedConfig(fx.manifest, fx.artifacts, { engine: engine!, $: $({ env: withoutProfiles() }), env: withoutProfiles() });
+      expect(parsed.has('ml-worker')).toBe(true);
+    });
   });
 
   it("a failing config is a ComposeError carrying Compose's own message", async () => {

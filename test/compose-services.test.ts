@@ -108,4 +108,31 @@ describe('serviceProfiles', () => {
     expect(serviceProfiles(tree, ['loop-b'])).toEqual(['a']);
     expect(serviceProfiles(tree, ['proto', 'constructor'])).toEqual([]);
   });
+
+  it('reads profiles set through YAML merge keys (`<<: *anchor`, a list of them, the service\'s own key first), as Compose v2 and docker-compose 1.29 resolve them', async () => {
+    const { files } = await composeFiles({
+      'compose.yaml': [
+        'x-gpu: &gpu {profiles: [gpu], image: x}',
+        'x-ml: &ml {profiles: [ml], environment: {A: "1"}}',
+        'services:',
+        '  worker:',
+        '    <<: *gpu',
+        '  both:',
+        '    <<: [*ml, *gpu]',
+        '  own:',
+        '    <<: *gpu',
+        '    profiles: [own]',
+        '  base:',
+        '    <<: *ml',
+        '  web:',
+        '    extends: base',
+        '',
+      ].join('\n'),
+    });
+    const tree = await readComposeTree(files);
+    expect(serviceProfiles(tree, ['worker'])).toEqual(['gpu']);
+    expect(serviceProfiles(tree, ['both'])).toEqual(['ml']);
+    expect(serviceProfiles(tree, ['own'])).toEqual(['own']);
+    expect(serviceProfiles(tree, ['web'])).toEqual(['ml']);
+  });
 });

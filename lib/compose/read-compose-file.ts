@@ -34,7 +34,8 @@ export async function readComposeYaml(file: string, opts: ComposeReadOptions = {
   const hit = cache.get(key);
   if (hit !== undefined) return hit ?? undefined;
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, keepSourceTokens: false, uniqueKeys: false });
+  // `<<: *anchor` merge keys resolved as Compose v2 and docker-compose 1.29 do (a service's own key first, then the merged maps in order)
+  const doc = parseDocument(text, { lineCounter: lines, keepSourceTokens: false, uniqueKeys: false, merge: true });
   const parsed = doc.errors.length > 0 ? null : { doc, lines };
   cache.set(key, parsed);
   return parsed ?? undefined;
