@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GcReport } from '../lib/gc/report.ts';
 import { hostFilePath, metaDir } from '../lib/layout.ts';
-import { sweepHostTemps } from '../lib/store/host-temps.ts';
+import { prepareHostTmpDir, sweepHostTemps } from '../lib/store/host-temps.ts';
 import { keptOrigin } from '../lib/store/keep-backup.ts';
 import { listKept } from '../lib/store/list-kept.ts';
 import { HOST_TAG } from '../lib/owner.ts';
@@ -203,5 +203,21 @@ describe("the sweep of a dead run's aside folder", () => {
     expect(await fs.readFile(path.join(elsewhere, A, 'model.bin'), 'utf8')).toBe('not ours');
     await expect(fs.lstat(hostFilePath(p.hostDir, A, 'model.bin'))).rejects.toMatchObject({ code: 'ENOENT' });
     expect(await listKept(p.hostDir)).toEqual([]);
+  });
+
+  it("every stager of a host folder waits for its sweep, not only the first: no file is switched in while a dead run's previous file may still go back over it", async () => {
+    const p = await tempProject('');
+    await fs.mkdir(path.join(p.hostDir, A), { recursive: true });
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    const aside = path.join(tmpOf(p.hostDir), `switch.${HOST_TAG}.${dead}.000000000002.aside`);
+    await fs.mkdir(path.join(aside, A), { recursive: true });
+    await fs.writeFile(path.join(aside, A, 'model.bin'), 'previous');
+    const dest = hostFilePath(p.hostDir, A, 'model.bin');
+
+    // two artifacts staging at once: the second must not go on while the first one's sweep settles the folder
+    const first = prepareHostTmpDir(p.hostDir);
+    await prepareHostTmpDir(p.hostDir);
+    expect(await fs.readFile(dest, 'utf8')).toBe('previous');
+    await first;
   });
 });

@@ -19,7 +19,8 @@ export function hostTmpName(base: string): string {
   return taggedName(base, TMP_SUFFIX);
 }
 
-const swept = new Set<string>();
+/** per host folder: this process's sweep of it, which every stager waits for (it may put a previous file back) */
+const sweeps = new Map<string, Promise<unknown>>();
 
 /** Who made a host temp file `<name>.<host>.<pid>.<random>.tmp`, as far as this host can tell. */
 export function hostTempOwner(name: string): ReturnType<typeof tagOwner> {
@@ -88,9 +89,10 @@ export async function sweepHostTemps(hostDir: string, now = Date.now()): Promise
 export async function prepareHostTmpDir(hostDir: string, folders = new RunFolders()): Promise<string> {
   // a link at .modelmount or .modelmount/tmp is refused before anything is swept or written
   const tmpDir = await folders.ensure(hostDir, `${path.basename(metaDir(hostDir))}/tmp`, 'host');
-  if (!swept.has(hostDir)) {
-    swept.add(hostDir);
-    await sweepHostTemps(hostDir);
-  }
+  // every caller waits for the one sweep, not only the first: a file switched in while a dead run's
+  // previous file is being put back would be replaced by it
+  let sweep = sweeps.get(hostDir);
+  if (!sweep) sweeps.set(hostDir, (sweep = sweepHostTemps(hostDir).catch(() => {})));
+  await sweep;
   return tmpDir;
 }
